@@ -1,0 +1,102 @@
+/**
+ * The adapter contract: an action is data (id, input schema, example output,
+ * whether it mutates, its default compensation) plus one `run` function.
+ *
+ * The engine owns everything around `run`: templating, input validation,
+ * retries, per-attempt timeouts, logging, dry-run fallbacks and rollback.
+ * Adapters never import the engine or the HTTP layer.
+ */
+import type { AgentError } from './errors.js';
+
+/** A JSON Schema (draft 2020-12 subset that Ajv understands). */
+export type JsonSchema = Record<string, unknown>;
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+/** Writes to the execution's own log (what `GET /logs/{id}` returns). Secrets are masked by the engine. */
+export interface StepLog {
+  debug(message: string): void;
+  info(message: string): void;
+  warn(message: string): void;
+  error(message: string): void;
+  /** One line of a child process's or remote stream's output. */
+  line(stream: 'stdout' | 'stderr', text: string): void;
+}
+
+/**
+ * Everything a running action may use. Passed as an argument, never as `this`.
+ *
+ * Cancellation: `signal` aborts on cancel, on the per-attempt timeout, on the
+ * whole-run deadline and on shutdown. An action must stop its work and settle
+ * promptly when it fires (a shell action kills its process group). The engine
+ * decides the error type from the reason, so an action may simply throw.
+ */
+export interface StepContext {
+  signal: AbortSignal;
+  log: StepLog;
+  dryRun: boolean;
+  executionId: string;
+  /** The step's name in the package (stable across retries and restarts). */
+  step: string;
+  /** 1 for the first attempt; retries count up. */
+  attempt: number;
+}
+
+/** What a rollback runs: another action of the same adapter unless `adapter` says otherwise. */
+export interface Compensation {
+  adapter?: string;
+  action: string;
+  with: Record<string, unknown>;
+}
+
+export type Outputs = Record<string, unknown>;
+
+/**
+ * One action of an adapter.
+ *
+ * Retries: the engine retries a thrown AgentError unless its type is
+ * validation_error, template_error, cancelled or interrupted, or it says
+ * `retryable: false`. Actions never retry on their own.
+ */
+export interface ActionSpec<I = any, O extends Outputs = Outputs> {
+  id: string;
+  description: string;
+  /** True when the action changes something outside the agent. */
+  mutates: boolean;
+  /** JSON Schema of the input (`with` after templating); validated before `run`. */
+  input: JsonSchema;
+  /** An output of a typical real run: documentation, and what a dry run returns where only a real run could know. */
+  exampleOutput: O;
+  /**
+   * Dry run of this action. Return outputs, or undefined to let the engine use
+   * `exampleOutput`. Without it the engine runs non-mutating actions for real
+   * and, for mutating ones, only logs the rendered input.
+   */
+  dryRun?(ctx: StepContext, input: I): Promise<O | undefined> | O | undefined;
+  /** The default compensation after a successful run (a step's own `rollback` overrides it). */
+  compensate?(input: I, output: O): Compensation | undefined;
+  run(ctx: StepContext, input: I): Promise<O>;
+}
+
+export interface AdapterHealth {
+  ready: boolean;
+  message?: string;
+  details?: Record<string, unknown>;
+}
+
+/** An adapter: a name, its actions, and optional configuration and health. */
+export interface Adapter {
+  name: string;
+  description: string;
+  actions: Record<string, ActionSpec>;
+  /** (Re)loads configuration (`POST /init`); must not throw for a missing optional config. */
+  init?(config: Record<string, unknown>): Promise<void>;
+  health?(): Promise<AdapterHealth>;
+}
+
+/** Identity helper that keeps the action's input and output types. */
+export function defineAction<I, O extends Outputs>(spec: ActionSpec<I, O>): ActionSpec<I, O> {
+  return spec;
+}
+
+export type { AgentError };
