@@ -1,0 +1,50 @@
+/** The `run` action's input: its type and the JSON Schema the engine validates it against. */
+export interface RunInput {
+  command: string[];
+  cwd?: string;
+  env?: Record<string, string>;
+  stdin?: string;
+  timeoutSeconds?: number;
+  successExitCodes?: number[];
+  parse?: 'text' | 'json' | 'lines';
+  shell?: boolean;
+}
+
+export const RunInputSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['command'],
+  properties: {
+    command: {
+      type: 'array',
+      minItems: 1,
+      items: { type: 'string' },
+      description: 'argv of the command: command[0] is the program (looked up in PATH), the rest its arguments; no shell is involved',
+    },
+    cwd: { type: 'string', description: "working directory of the command (default: the agent's)" },
+    env: {
+      type: 'object',
+      additionalProperties: { type: 'string' },
+      description: "the command's environment: only these variables plus the agent's PATH; nothing else is inherited",
+    },
+    stdin: { type: 'string', description: "text written to the command's stdin, which is then closed; without it stdin is empty" },
+    timeoutSeconds: {
+      type: 'number',
+      exclusiveMinimum: 0,
+      description: 'stop the command (SIGTERM, then SIGKILL to its process group) and fail with timeout after this many seconds',
+    },
+    successExitCodes: {
+      type: 'array',
+      items: { type: 'integer' },
+      default: [0],
+      description: 'exit codes that count as success (default [0])',
+    },
+    parse: {
+      type: 'string',
+      enum: ['text', 'json', 'lines'],
+      default: 'text',
+      description: "also return stdout parsed: 'json' adds output json, 'lines' adds output lines; 'text' adds nothing",
+    },
+    shell: { type: 'boolean', const: false, description: 'shell strings are refused: pass argv in command' },
+  },
+} as const;

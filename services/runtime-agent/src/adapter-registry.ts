@@ -1,0 +1,56 @@
+/** The adapters this agent runs, and their compiled input validators. */
+import type { ActionSpec, Adapter } from '../../../adapters/contract.js';
+import type { Problem } from '../../../adapters/errors.js';
+import type { PathSegment } from '../../../adapters/shared/paths.js';
+import { makeAjv, toProblems, type ValidateFunction } from './wpk/ajv.js';
+import { allowTemplates } from './wpk/schema.js';
+
+export type ActionLookup = { ok: true; spec: ActionSpec } | { ok: false; message: string };
+
+export class AdapterRegistry {
+  private readonly byName = new Map<string, Adapter>();
+  private readonly strict = new Map<string, ValidateFunction>();
+  private readonly lenient = new Map<string, ValidateFunction>();
+
+  constructor(adapters: Adapter[]) {
+    const strictAjv = makeAjv(true);
+    const lenientAjv = makeAjv(false);
+    for (const adapter of adapters) {
+      this.byName.set(adapter.name, adapter);
+      for (const [id, spec] of Object.entries(adapter.actions)) {
+        this.strict.set(`${adapter.name}.${id}`, strictAjv.compile(spec.input));
+        this.lenient.set(`${adapter.name}.${id}`, lenientAjv.compile(allowTemplates(spec.input)));
+      }
+    }
+  }
+
+  names(): string[] {
+    return [...this.byName.keys()];
+  }
+
+  list(): Adapter[] {
+    return [...this.byName.values()];
+  }
+
+  find(adapter: string, action: string): ActionLookup {
+    const a = this.byName.get(adapter);
+    if (!a) return { ok: false, message: `adapter '${adapter}' is not registered; known: ${this.names().join(', ')}` };
+    const spec = a.actions[action];
+    if (!spec) return { ok: false, message: `adapter '${adapter}' has no action '${action}'; it has: ${Object.keys(a.actions).join(', ')}` };
+    return { ok: true, spec };
+  }
+
+  /** Checks a package's `with` before templates are rendered (templates stand in for any value). */
+  checkStatic(adapter: string, action: string, input: unknown, at: PathSegment[]): Problem[] {
+    const validate = this.lenient.get(`${adapter}.${action}`);
+    if (!validate || validate(input ?? {})) return [];
+    return toProblems(validate.errors, at);
+  }
+
+  /** Checks a rendered input and fills the action's defaults into it. */
+  checkRuntime(adapter: string, action: string, input: unknown, at: PathSegment[] = []): Problem[] {
+    const validate = this.strict.get(`${adapter}.${action}`);
+    if (!validate || validate(input)) return [];
+    return toProblems(validate.errors, at);
+  }
+}

@@ -1,0 +1,46 @@
+/** createAgent wires store -> adapters -> engine -> Koa app; nothing here listens on a port. */
+import Koa from 'koa';
+import type { Logger } from 'pino';
+import type { Adapter } from '../../../adapters/contract.js';
+import { builtinAdapters } from '../../../adapters/index.js';
+import { AdapterRegistry } from './adapter-registry.js';
+import type { Config } from './config.js';
+import { Engine } from './engine/engine.js';
+import { errorMiddleware } from './http/errors.js';
+import { buildRouter } from './http/routes.js';
+import { Metrics } from './metrics.js';
+import { VERSION, WORKFLOWS_DIR } from './paths.js';
+import { Store } from './store/store.js';
+import { Catalog } from './wpk/catalog.js';
+import { PackageValidator } from './wpk/validate.js';
+
+export interface Agent {
+  app: Koa;
+  store: Store;
+  engine: Engine;
+  catalog: Catalog;
+  registry: AdapterRegistry;
+}
+
+export function createAgent(config: Config, logger: Logger, adapters: Adapter[] = builtinAdapters()): Agent {
+  const store = new Store(config.dataDir, config.storeSynchronous);
+  const registry = new AdapterRegistry(adapters);
+  const validator = new PackageValidator(registry);
+  const catalog = new Catalog(store, validator, WORKFLOWS_DIR);
+  for (const p of catalog.problems) logger.error({ file: p.file, errors: p.errors }, 'bundled workflow is invalid and was skipped');
+  const metrics = new Metrics();
+  const engine = new Engine(store, registry, metrics, {
+    maxConcurrent: config.maxConcurrentExecutions,
+    maxQueued: config.maxQueuedExecutions,
+    shutdownGraceMs: config.shutdownGraceSeconds * 1000,
+  });
+  engine.bus.on('internal_error', (err) => logger.error({ err }, 'engine task failed unexpectedly'));
+  const app = new Koa();
+  app.proxy = false;
+  app.silent = true;
+  const router = buildRouter({ store, engine, registry, validator, catalog, metrics, version: VERSION, startedAt: Date.now(), bodyLimitBytes: config.bodyLimitBytes });
+  app.use(errorMiddleware(logger));
+  app.use(router.routes());
+  app.use(router.allowedMethods());
+  return { app, store, engine, catalog, registry };
+}

@@ -1,0 +1,185 @@
+/**
+ * Runs one step: render templates, check the input, run (or dry-run) the
+ * action with a per-attempt timeout, retry per policy, record every attempt.
+ */
+import type { ActionSpec, Outputs, StepContext } from '../../../../adapters/contract.js';
+import { AgentError, ValidationError, toAgentError } from '../../../../adapters/errors.js';
+import type { AdapterRegistry } from '../adapter-registry.js';
+import type { Metrics } from '../metrics.js';
+import type { Store, StepRow } from '../store/store.js';
+import type { RetryPolicy } from '../wpk/types.js';
+import type { ExecutionLog } from './execution-log.js';
+import { childController, Interrupt, interruptError, sleep } from './interrupts.js';
+import type { Redactor } from './redact.js';
+import { retryDelayMs } from './retry.js';
+import { renderValue, type Scope } from './templates.js';
+
+/** After an abort, how long an action may take to settle before the engine stops waiting for it. */
+export const ABANDON_AFTER_ABORT_MS = 5000;
+
+export interface StepDef {
+  name: string;
+  adapter: string;
+  action: string;
+  with?: Record<string, unknown>;
+  timeoutSeconds?: number;
+  retries?: RetryPolicy;
+  /** Built from concrete values (a default compensation): not templated again. */
+  literal?: boolean;
+}
+
+export interface StepTarget {
+  executionId: string;
+  phase: StepRow['phase'];
+  idx: number;
+  dryRun: boolean;
+  log: ExecutionLog;
+  redactor: Redactor;
+  /** Aborts on cancel, deadline or shutdown. */
+  signal: AbortSignal;
+  /** Epoch ms after which no retry starts (the whole-run deadline). */
+  deadlineAt?: number;
+}
+
+export type StepResult =
+  | { ok: true; input: Record<string, unknown>; outputs: Outputs; attempts: number }
+  | { ok: false; error: AgentError; input?: Record<string, unknown>; attempts: number };
+
+export interface StepRunnerDeps {
+  registry: AdapterRegistry;
+  store: Store;
+  metrics: Metrics;
+}
+
+export async function runStep(deps: StepRunnerDeps, target: StepTarget, def: StepDef, scope: Scope): Promise<StepResult> {
+  const { store, metrics } = deps;
+  const started = performance.now();
+  const retries = def.retries?.count ?? 0;
+  let input: Record<string, unknown> | undefined;
+  let attempt = 0;
+  store.updateStep(target.executionId, target.phase, target.idx, { status: 'running', started_at: new Date().toISOString() });
+  for (;;) {
+    attempt++;
+    store.updateStep(target.executionId, target.phase, target.idx, { attempts: attempt });
+    try {
+      input = prepareInput(deps, def, scope);
+      const found = deps.registry.find(def.adapter, def.action);
+      if (!found.ok) throw new AgentError('validation_error', found.message);
+      const { outputs, source } = await runAttempt(found.spec, target, def, input, attempt);
+      finishStep(deps, target, def, 'succeeded', started, { input, outputs, source });
+      return { ok: true, input, outputs, attempts: attempt };
+    } catch (thrown) {
+      const error = interruptError(target.signal) ?? toAgentError(thrown);
+      const delay = retryDelayMs(def.retries ?? { count: 0 }, attempt);
+      const canRetry = error.retryable && attempt <= retries && !target.signal.aborted;
+      if (canRetry && (target.deadlineAt === undefined || Date.now() + delay < target.deadlineAt)) {
+        target.log.write('warn', `attempt ${attempt} failed (${error.type}: ${error.message}); retrying in ${delay} ms`, def.name);
+        metrics.stepRetries.inc({ adapter: def.adapter, action: def.action });
+        try {
+          await sleep(delay, target.signal);
+          continue;
+        } catch (slept) {
+          const interrupted = toAgentError(slept);
+          finishStep(deps, target, def, statusFor(interrupted), started, { input, error: interrupted });
+          return { ok: false, error: interrupted, input, attempts: attempt };
+        }
+      }
+      finishStep(deps, target, def, statusFor(error), started, { input, error });
+      return { ok: false, error, input, attempts: attempt };
+    }
+  }
+}
+
+function statusFor(error: AgentError): string {
+  return error.type === 'cancelled' ? 'cancelled' : 'failed';
+}
+
+function prepareInput(deps: StepRunnerDeps, def: StepDef, scope: Scope): Record<string, unknown> {
+  const rendered = def.literal ? structuredClone(def.with ?? {}) : renderValue(def.with ?? {}, scope);
+  if (rendered === null || typeof rendered !== 'object' || Array.isArray(rendered)) {
+    throw new AgentError('template_error', `'with' of step '${def.name}' must render to an object`);
+  }
+  const problems = deps.registry.checkRuntime(def.adapter, def.action, rendered, ['with']);
+  if (problems.length) {
+    throw new ValidationError(`input of ${def.adapter}.${def.action} is invalid: ${problems.map((p) => `${p.path} ${p.message}`).join('; ')}`, problems);
+  }
+  return rendered as Record<string, unknown>;
+}
+
+async function runAttempt(
+  spec: ActionSpec,
+  target: StepTarget,
+  def: StepDef,
+  input: Record<string, unknown>,
+  attempt: number,
+): Promise<{ outputs: Outputs; source: 'run' | 'example' | 'dry_run' }> {
+  const { controller, dispose } = childController(target.signal);
+  const timeoutMs = def.timeoutSeconds !== undefined ? def.timeoutSeconds * 1000 : undefined;
+  const timer =
+    timeoutMs === undefined
+      ? undefined
+      : setTimeout(() => controller.abort(new Interrupt('step_timeout', `step '${def.name}' attempt ${attempt} timed out after ${def.timeoutSeconds}s`)), timeoutMs);
+  const ctx: StepContext = { signal: controller.signal, log: target.log.forStep(def.name), dryRun: target.dryRun, executionId: target.executionId, step: def.name, attempt };
+  try {
+    if (target.dryRun) {
+      if (spec.dryRun) {
+        const out = await untilSettledOrAbandoned(Promise.resolve(spec.dryRun(ctx, input)), controller.signal);
+        return out === undefined ? exampleOf(spec, ctx) : { outputs: out, source: 'dry_run' };
+      }
+      if (spec.mutates) {
+        ctx.log.info(`dry run: would run ${def.adapter}.${def.action} with ${JSON.stringify(input)}`);
+        return exampleOf(spec, ctx);
+      }
+    }
+    return { outputs: await untilSettledOrAbandoned(spec.run(ctx, input), controller.signal), source: 'run' };
+  } catch (err) {
+    throw interruptError(controller.signal) ?? err;
+  } finally {
+    clearTimeout(timer);
+    dispose();
+  }
+}
+
+function exampleOf(spec: ActionSpec, ctx: StepContext): { outputs: Outputs; source: 'example' } {
+  ctx.log.info('dry run: outputs are the action\'s example output');
+  return { outputs: structuredClone(spec.exampleOutput), source: 'example' };
+}
+
+/** The action's own settlement, or an interrupt once it ignored an abort for ABANDON_AFTER_ABORT_MS. */
+function untilSettledOrAbandoned<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let timer: NodeJS.Timeout | undefined;
+    const onAbort = () => {
+      timer = setTimeout(() => reject(interruptError(signal)), ABANDON_AFTER_ABORT_MS);
+    };
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (v) => (clearTimeout(timer), signal.removeEventListener('abort', onAbort), resolve(v)),
+      (e) => (clearTimeout(timer), signal.removeEventListener('abort', onAbort), reject(e)),
+    );
+  });
+}
+
+function finishStep(
+  deps: StepRunnerDeps,
+  target: StepTarget,
+  def: StepDef,
+  status: string,
+  started: number,
+  result: { input?: Record<string, unknown>; outputs?: Outputs; source?: string; error?: AgentError },
+): void {
+  const { redactor } = target;
+  const error = result.error ? { type: result.error.type, message: redactor.text(result.error.message), details: redactor.value(result.error.details) } : undefined;
+  deps.store.updateStep(target.executionId, target.phase, target.idx, {
+    status,
+    finished_at: new Date().toISOString(),
+    input: result.input ? JSON.stringify(redactor.value(result.input)) : undefined,
+    outputs: result.outputs ? JSON.stringify(redactor.value(result.outputs)) : undefined,
+    outputs_source: result.source,
+    error: error ? JSON.stringify(error) : undefined,
+  });
+  deps.metrics.stepDuration.observe({ adapter: def.adapter, action: def.action, status }, (performance.now() - started) / 1000);
+  if (error) target.log.write('error', `step failed: ${error.type}: ${error.message}`, def.name);
+  else target.log.write('info', `step ${status}${result.source === 'example' ? ' (dry run, example outputs)' : ''}`, def.name);
+}

@@ -1,0 +1,239 @@
+/** Section A of api.md. Thin handlers: parse, call the engine or store, answer. */
+import { createHash } from 'node:crypto';
+import { Router } from '@koa/router';
+import type { Context } from 'koa';
+import { AgentError, ValidationError, type Problem } from '../../../../adapters/errors.js';
+import type { AdapterRegistry } from '../adapter-registry.js';
+import type { Engine } from '../engine/engine.js';
+import { toRecord, toSummary } from '../engine/record.js';
+import type { Metrics } from '../metrics.js';
+import type { Store } from '../store/store.js';
+import type { Catalog } from '../wpk/catalog.js';
+import { resolveParameters } from '../wpk/parameters.js';
+import { workflowIdOf, type Wpk } from '../wpk/types.js';
+import type { PackageValidator } from '../wpk/validate.js';
+import { readJson } from './body.js';
+import { followLogs } from './logs.js';
+
+export interface RouteDeps {
+  store: Store;
+  engine: Engine;
+  registry: AdapterRegistry;
+  validator: PackageValidator;
+  catalog: Catalog;
+  metrics: Metrics;
+  version: string;
+  startedAt: number;
+  bodyLimitBytes: number;
+}
+
+const STATUSES = ['pending', 'running', 'completed', 'failed', 'cancelled', 'rolling_back', 'rolled_back', 'rollback_failed'];
+const EXECUTE_FIELDS = ['workflow_id', 'wpk_content', 'parameters', 'dry_run', 'rollback_on_failure'];
+const VALIDATE_FIELDS = ['workflow_id', 'wpk_content', 'parameters'];
+
+function fieldProblems(body: unknown, allowed: string[]): Problem[] {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) return [{ path: '$', message: 'must be a JSON object' }];
+  const b = body as Record<string, unknown>;
+  const problems: Problem[] = [];
+  for (const k of Object.keys(b)) if (!allowed.includes(k)) problems.push({ path: `$.${k}`, message: `unknown field; allowed: ${allowed.join(', ')}` });
+  if (b.workflow_id !== undefined && typeof b.workflow_id !== 'string') problems.push({ path: '$.workflow_id', message: 'must be string' });
+  if (b.parameters !== undefined && (b.parameters === null || typeof b.parameters !== 'object' || Array.isArray(b.parameters))) {
+    problems.push({ path: '$.parameters', message: 'must be an object' });
+  }
+  for (const k of ['dry_run', 'rollback_on_failure']) if (b[k] !== undefined && typeof b[k] !== 'boolean') problems.push({ path: `$.${k}`, message: 'must be boolean' });
+  if (b.wpk_content === undefined && b.workflow_id === undefined) problems.push({ path: '$', message: 'give wpk_content (the package) or workflow_id (a known package)' });
+  return problems;
+}
+
+function queryInt(ctx: Context, name: string, dflt: number, min: number, max: number, problems: Problem[]): number {
+  const raw = ctx.query[name];
+  if (raw === undefined) return dflt;
+  const s = Array.isArray(raw) ? raw[0] : raw;
+  if (!/^\d+$/.test(s) || Number(s) < min || Number(s) > max) {
+    problems.push({ path: `query.${name}`, message: `must be an integer from ${min} to ${max}` });
+    return dflt;
+  }
+  return Number(s);
+}
+
+function queryString(ctx: Context, name: string): string | undefined {
+  const raw = ctx.query[name];
+  return Array.isArray(raw) ? raw[0] : raw;
+}
+
+export function buildRouter(deps: RouteDeps): Router {
+  const { store, engine, registry, validator, catalog, metrics } = deps;
+  const router = new Router();
+
+  /** The package a request names: inline content (validated) or a known workflow_id. */
+  function resolvePackage(body: Record<string, unknown>): { wpk: Wpk; inline: boolean; warnings: Problem[] } {
+    if (body.wpk_content !== undefined) {
+      const { report, wpk } = validator.validate(body.wpk_content);
+      const errors = [...report.errors];
+      if (wpk && typeof body.workflow_id === 'string' && body.workflow_id !== report.workflow_id) {
+        errors.push({ path: '$.workflow_id', message: `does not match the package's ${report.workflow_id}` });
+      }
+      if (errors.length || !wpk) throw new ValidationError(`the package is invalid: ${errors.length} problem(s)`, errors, { details: { workflow_id: report.workflow_id } });
+      return { wpk, inline: true, warnings: report.warnings };
+    }
+    const id = String(body.workflow_id);
+    const wpk = catalog.get(id);
+    if (!wpk) throw new AgentError('not_found', `workflow ${id} is not known; send wpk_content, or use a bundled one: ${catalog.bundledIds().join(', ')}`);
+    return { wpk, inline: false, warnings: [] };
+  }
+
+  async function adapterViews() {
+    const out: Record<string, unknown> = {};
+    for (const a of registry.list()) {
+      const health = a.health ? await a.health().catch((err: Error) => ({ ready: false, message: err.message })) : { ready: true };
+      out[a.name] = { ...health, actions: Object.values(a.actions).map((x) => ({ id: x.id, mutates: x.mutates, description: x.description })) };
+    }
+    return out;
+  }
+
+  router.get('/health', async (ctx) => {
+    ctx.body = {
+      status: 'ok',
+      version: deps.version,
+      uptime_seconds: Math.round((Date.now() - deps.startedAt) / 1000),
+      active_executions: engine.activeCount,
+      queued_executions: engine.queuedCount,
+      draining: engine.isDraining,
+      adapters: await adapterViews(),
+    };
+  });
+
+  router.get('/ready', (ctx) => {
+    const reasons = [...(store.isOpen() ? [] : ['store is closed']), ...(engine.isDraining ? ['shutting down'] : [])];
+    ctx.status = reasons.length ? 503 : 200;
+    ctx.body = { ready: reasons.length === 0, reasons };
+  });
+
+  router.post('/init', async (ctx) => {
+    const { value } = await readJson(ctx, deps.bodyLimitBytes, true);
+    const body = (value ?? {}) as Record<string, unknown>;
+    const problems: Problem[] = [];
+    const configs = (body.adapters ?? {}) as Record<string, unknown>;
+    for (const k of Object.keys(body)) if (k !== 'adapters') problems.push({ path: `$.${k}`, message: 'unknown field; allowed: adapters' });
+    if (typeof configs !== 'object' || configs === null || Array.isArray(configs)) problems.push({ path: '$.adapters', message: 'must be an object keyed by adapter name' });
+    else for (const k of Object.keys(configs)) if (!registry.names().includes(k)) problems.push({ path: `$.adapters.${k}`, message: `unknown adapter; known: ${registry.names().join(', ')}` });
+    if (problems.length) throw new ValidationError('invalid init request', problems);
+    for (const a of registry.list()) await a.init?.(((configs as Record<string, unknown>)[a.name] ?? {}) as Record<string, unknown>);
+    ctx.body = { status: 'initialized', adapters: await adapterViews(), bundled_workflows: catalog.bundledIds() };
+  });
+
+  router.post('/validate', async (ctx) => {
+    const { value } = await readJson(ctx, deps.bodyLimitBytes);
+    const problems = fieldProblems(value, VALIDATE_FIELDS);
+    if (problems.length) throw new ValidationError('invalid validate request', problems);
+    const body = value as Record<string, unknown>;
+    if (body.wpk_content === undefined) {
+      const wpk = catalog.get(String(body.workflow_id));
+      if (!wpk) throw new AgentError('not_found', `workflow ${String(body.workflow_id)} is not known; bundled: ${catalog.bundledIds().join(', ')}`);
+      body.wpk_content = wpk;
+    }
+    const { report, wpk } = validator.validate(body.wpk_content);
+    if (wpk && body.parameters !== undefined) {
+      const resolved = resolveParameters(wpk.spec.parameters ?? {}, body.parameters as Record<string, unknown>);
+      report.errors.push(...resolved.problems);
+      report.valid = report.errors.length === 0;
+    }
+    ctx.body = report;
+  });
+
+  router.post('/execute', async (ctx) => {
+    const { value, raw } = await readJson(ctx, deps.bodyLimitBytes);
+    const problems = fieldProblems(value, EXECUTE_FIELDS);
+    if (problems.length) throw new ValidationError('invalid execute request', problems);
+    const body = value as Record<string, unknown>;
+    const key = ctx.get('Idempotency-Key');
+    const bodyHash = key ? createHash('sha256').update(raw).digest('hex') : '';
+    if (key) {
+      if (key.length > 255) throw new ValidationError('invalid Idempotency-Key', [{ path: 'header.Idempotency-Key', message: 'must be at most 255 characters' }]);
+      const seen = store.findIdempotency(key);
+      if (seen && seen.body_hash !== bodyHash) throw new AgentError('conflict', `Idempotency-Key ${key} was already used with a different body`, { details: { execution_id: seen.execution_id } });
+      if (seen) {
+        const row = store.getExecution(seen.execution_id)!;
+        ctx.status = 200;
+        ctx.set('Location', `/execute/${row.id}`);
+        ctx.body = { execution_id: row.id, status: row.status, workflow_id: row.workflow_id, dry_run: row.dry_run === 1 };
+        return;
+      }
+    }
+    const { wpk, inline } = resolvePackage(body);
+    const resolved = resolveParameters(wpk.spec.parameters ?? {}, (body.parameters ?? {}) as Record<string, unknown>);
+    if (resolved.problems.length) throw new ValidationError(`the parameters are invalid: ${resolved.problems.length} problem(s)`, resolved.problems);
+    const row = engine.submit({
+      wpk,
+      params: resolved.values,
+      dryRun: body.dry_run === true,
+      rollbackOnFailure: body.rollback_on_failure as boolean | undefined,
+      idempotency: key ? { key, bodyHash } : undefined,
+    });
+    if (inline) catalog.register(workflowIdOf(wpk), wpk);
+    ctx.status = 202;
+    ctx.set('Location', `/execute/${row.id}`);
+    ctx.body = { execution_id: row.id, status: row.status, workflow_id: row.workflow_id, dry_run: row.dry_run === 1 };
+  });
+
+  router.get('/execute/:id', (ctx) => {
+    const row = store.getExecution(ctx.params.id);
+    if (!row) throw new AgentError('not_found', `execution ${ctx.params.id} not found`);
+    ctx.body = toRecord(row, store.getSteps(row.id));
+  });
+
+  router.get('/executions', (ctx) => {
+    const problems: Problem[] = [];
+    const limit = queryInt(ctx, 'limit', 50, 1, 500, problems);
+    const status = queryString(ctx, 'status');
+    if (status !== undefined && !STATUSES.includes(status)) problems.push({ path: 'query.status', message: `must be one of: ${STATUSES.join(', ')}` });
+    const cursor = queryString(ctx, 'cursor');
+    let before: number | undefined;
+    if (cursor !== undefined) {
+      before = Number(Buffer.from(cursor, 'base64url').toString('utf8'));
+      if (!Number.isInteger(before) || before < 1) problems.push({ path: 'query.cursor', message: 'is not a cursor this agent gave out' });
+    }
+    if (problems.length) throw new ValidationError('invalid query', problems);
+    const rows = store.listExecutions({ status, workflow_id: queryString(ctx, 'workflow_id'), limit: limit + 1, before });
+    const page = rows.slice(0, limit);
+    ctx.body = {
+      executions: page.map(toSummary),
+      next_cursor: rows.length > limit ? Buffer.from(String(page[page.length - 1].seq)).toString('base64url') : null,
+    };
+  });
+
+  router.post('/execute/:id/cancel', (ctx) => {
+    const row = engine.cancel(ctx.params.id);
+    ctx.status = 202;
+    ctx.body = { execution_id: row.id, status: row.status, message: row.status === 'cancelled' ? 'cancelled' : 'cancel requested; the running step is being aborted' };
+  });
+
+  router.post('/rollback/:id', (ctx) => {
+    const row = engine.rollback(ctx.params.id);
+    ctx.status = 202;
+    ctx.set('Location', `/execute/${row.id}`);
+    ctx.body = { execution_id: row.id, status: row.status, rollback: { status: row.rollback_status, trigger: row.rollback_trigger } };
+  });
+
+  router.get('/logs/:id', (ctx) => {
+    const id = ctx.params.id;
+    if (!store.getExecution(id)) throw new AgentError('not_found', `execution ${id} not found`);
+    const problems: Problem[] = [];
+    const since = queryInt(ctx, 'since', 0, 0, Number.MAX_SAFE_INTEGER, problems);
+    const limit = queryInt(ctx, 'limit', 1000, 1, 10_000, problems);
+    const follow = queryString(ctx, 'follow');
+    if (follow !== undefined && follow !== 'true' && follow !== 'false') problems.push({ path: 'query.follow', message: 'must be true or false' });
+    if (problems.length) throw new ValidationError('invalid query', problems);
+    const step = queryString(ctx, 'step');
+    if (follow === 'true') return followLogs(ctx, store, engine, id, since, step);
+    const logs = store.getLogs(id, { since, limit, step });
+    ctx.body = { execution_id: id, logs, next_since: logs.length ? logs[logs.length - 1].seq : since };
+  });
+
+  router.get('/metrics', async (ctx) => {
+    ctx.type = metrics.registry.contentType;
+    ctx.body = await metrics.registry.metrics();
+  });
+
+  return router;
+}

@@ -1,0 +1,50 @@
+/** config -> store -> adapters -> engine -> server; SIGTERM/SIGINT drain and close. */
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { pino } from 'pino';
+import { createAgent } from './app.js';
+import { ConfigError, loadConfig, type Config } from './config.js';
+import { VERSION } from './paths.js';
+
+let config: Config;
+try {
+  config = loadConfig();
+} catch (err) {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`runtime-agent: ${err.message}\n`);
+    process.exit(2);
+  }
+  throw err;
+}
+
+const logger = pino({ level: config.logLevel, base: { service: 'runtime-agent' } });
+const agent = createAgent(config, logger);
+const recovered = agent.engine.recover();
+if (recovered.requeued || recovered.interrupted || recovered.rollbacks) logger.info(recovered, 'recovered executions from the store');
+
+const server = agent.app.listen(config.port, config.host);
+server.keepAliveTimeout = 65_000;
+try {
+  await once(server, 'listening');
+} catch (err) {
+  process.stderr.write(`runtime-agent: cannot listen on ${config.host}:${config.port}: ${(err as Error).message}\n`);
+  agent.store.close();
+  process.exit(1);
+}
+const { port } = server.address() as AddressInfo;
+logger.info({ host: config.host, port, data_dir: config.dataDir, store: agent.store.path, version: VERSION }, `runtime-agent listening on http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`);
+
+let stopping = false;
+async function stop(signal: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  logger.info({ signal, grace_seconds: config.shutdownGraceSeconds }, 'shutting down: no new work, letting running steps finish');
+  await agent.engine.shutdown();
+  server.close();
+  server.closeAllConnections();
+  agent.store.close();
+  logger.info('store closed; bye');
+  process.exit(0);
+}
+process.on('SIGTERM', () => void stop('SIGTERM'));
+process.on('SIGINT', () => void stop('SIGINT'));

@@ -1,0 +1,282 @@
+/**
+ * The embedded store: one SQLite file in WAL mode holding executions, steps,
+ * outputs, logs, idempotency keys and registered packages. Every write is a
+ * committed transaction before the call returns, so an accepted execution
+ * survives a crash of the process.
+ */
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+export const STORE_FILE = 'runtime-agent.sqlite';
+
+export interface ExecutionRow {
+  seq: number;
+  id: string;
+  workflow_id: string;
+  workflow_name: string;
+  status: string;
+  dry_run: number;
+  rollback_on_failure: number;
+  /** JSON; secret values already masked. */
+  parameters: string;
+  /** JSON array of secret parameter names (their values are never stored). */
+  secret_params: string;
+  /** JSON of the package as run. */
+  package: string;
+  current_step: string | null;
+  steps_completed: number;
+  steps_total: number;
+  /** JSON ErrorRecord or null. */
+  error: string | null;
+  rollback_status: string | null;
+  rollback_trigger: string | null;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+}
+
+export interface StepRow {
+  execution_id: string;
+  phase: 'main' | 'rollback';
+  idx: number;
+  name: string;
+  adapter: string;
+  action: string;
+  status: string;
+  attempts: number;
+  /** For rollback steps: the main step it compensates, if any. */
+  for_step: string | null;
+  input: string | null;
+  outputs: string | null;
+  outputs_source: string | null;
+  error: string | null;
+  started_at: string | null;
+  finished_at: string | null;
+}
+
+export interface LogRow {
+  seq: number;
+  ts: string;
+  level: string;
+  step: string | null;
+  stream: string | null;
+  message: string;
+}
+
+export interface ListFilter {
+  status?: string;
+  workflow_id?: string;
+  limit: number;
+  /** Only executions older than this seq (the cursor). */
+  before?: number;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS executions (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  id TEXT NOT NULL UNIQUE,
+  workflow_id TEXT NOT NULL,
+  workflow_name TEXT NOT NULL,
+  status TEXT NOT NULL,
+  dry_run INTEGER NOT NULL,
+  rollback_on_failure INTEGER NOT NULL,
+  parameters TEXT NOT NULL,
+  secret_params TEXT NOT NULL,
+  package TEXT NOT NULL,
+  current_step TEXT,
+  steps_completed INTEGER NOT NULL DEFAULT 0,
+  steps_total INTEGER NOT NULL,
+  error TEXT,
+  rollback_status TEXT,
+  rollback_trigger TEXT,
+  created_at TEXT NOT NULL,
+  started_at TEXT,
+  finished_at TEXT
+);
+CREATE INDEX IF NOT EXISTS executions_status ON executions(status);
+CREATE INDEX IF NOT EXISTS executions_workflow ON executions(workflow_id);
+CREATE TABLE IF NOT EXISTS steps (
+  execution_id TEXT NOT NULL,
+  phase TEXT NOT NULL,
+  idx INTEGER NOT NULL,
+  name TEXT NOT NULL,
+  adapter TEXT NOT NULL,
+  action TEXT NOT NULL,
+  status TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  for_step TEXT,
+  input TEXT,
+  outputs TEXT,
+  outputs_source TEXT,
+  error TEXT,
+  started_at TEXT,
+  finished_at TEXT,
+  PRIMARY KEY (execution_id, phase, idx)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS logs (
+  execution_id TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  ts TEXT NOT NULL,
+  level TEXT NOT NULL,
+  step TEXT,
+  stream TEXT,
+  message TEXT NOT NULL,
+  PRIMARY KEY (execution_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS idempotency (
+  key TEXT PRIMARY KEY,
+  body_hash TEXT NOT NULL,
+  execution_id TEXT NOT NULL,
+  created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS packages (
+  workflow_id TEXT PRIMARY KEY,
+  content TEXT NOT NULL,
+  updated_at TEXT NOT NULL
+);
+`;
+
+type Patch<T> = Partial<T>;
+
+export class Store {
+  readonly path: string;
+  private readonly db: Database.Database;
+  private readonly updates = new Map<string, Database.Statement>();
+  private readonly stmt: Record<string, Database.Statement>;
+  private closed = false;
+
+  constructor(dataDir: string, synchronous: 'normal' | 'full' = 'normal') {
+    mkdirSync(dataDir, { recursive: true });
+    this.path = join(dataDir, STORE_FILE);
+    this.db = new Database(this.path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma(`synchronous = ${synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
+    this.db.pragma('busy_timeout = 5000');
+    this.db.exec(SCHEMA);
+    this.stmt = {
+      insertExecution: this.db.prepare(`INSERT INTO executions (id, workflow_id, workflow_name, status, dry_run, rollback_on_failure, parameters,
+        secret_params, package, current_step, steps_completed, steps_total, error, rollback_status, rollback_trigger, created_at, started_at, finished_at)
+        VALUES (@id, @workflow_id, @workflow_name, @status, @dry_run, @rollback_on_failure, @parameters, @secret_params, @package, @current_step,
+        @steps_completed, @steps_total, @error, @rollback_status, @rollback_trigger, @created_at, @started_at, @finished_at)`),
+      insertStep: this.db.prepare(`INSERT OR REPLACE INTO steps (execution_id, phase, idx, name, adapter, action, status, attempts, for_step, input, outputs,
+        outputs_source, error, started_at, finished_at) VALUES (@execution_id, @phase, @idx, @name, @adapter, @action, @status, @attempts, @for_step,
+        @input, @outputs, @outputs_source, @error, @started_at, @finished_at)`),
+      insertLog: this.db.prepare('INSERT INTO logs (execution_id, seq, ts, level, step, stream, message) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+      getExecution: this.db.prepare('SELECT * FROM executions WHERE id = ?'),
+      getSteps: this.db.prepare('SELECT * FROM steps WHERE execution_id = ? ORDER BY phase, idx'),
+      deleteSteps: this.db.prepare('DELETE FROM steps WHERE execution_id = ? AND phase = ?'),
+      maxLogSeq: this.db.prepare('SELECT COALESCE(MAX(seq), 0) AS seq FROM logs WHERE execution_id = ?'),
+      byStatus: this.db.prepare('SELECT * FROM executions WHERE status = ? ORDER BY seq'),
+      getIdem: this.db.prepare('SELECT * FROM idempotency WHERE key = ?'),
+      putIdem: this.db.prepare('INSERT INTO idempotency (key, body_hash, execution_id, created_at) VALUES (?, ?, ?, ?)'),
+      getPackage: this.db.prepare('SELECT content FROM packages WHERE workflow_id = ?'),
+      putPackage: this.db.prepare(
+        'INSERT INTO packages (workflow_id, content, updated_at) VALUES (?, ?, ?) ON CONFLICT(workflow_id) DO UPDATE SET content = excluded.content, updated_at = excluded.updated_at',
+      ),
+      countAll: this.db.prepare('SELECT COUNT(*) AS n FROM executions'),
+    };
+  }
+
+  /** Inserts an execution, its pending steps and its idempotency key in one transaction. */
+  insertExecution(row: Omit<ExecutionRow, 'seq'>, steps: StepRow[], idempotency?: { key: string; bodyHash: string }): void {
+    this.db.transaction(() => {
+      this.stmt.insertExecution.run(row);
+      for (const s of steps) this.stmt.insertStep.run(s);
+      if (idempotency) this.stmt.putIdem.run(idempotency.key, idempotency.bodyHash, row.id, row.created_at);
+    })();
+  }
+
+  updateExecution(id: string, patch: Patch<ExecutionRow>): void {
+    this.update('executions', 'id = @__id', patch, { __id: id });
+  }
+
+  updateStep(executionId: string, phase: StepRow['phase'], idx: number, patch: Patch<StepRow>): void {
+    this.update('steps', 'execution_id = @__id AND phase = @__phase AND idx = @__idx', patch, { __id: executionId, __phase: phase, __idx: idx });
+  }
+
+  /** Replaces the rollback plan of an execution. */
+  replaceSteps(executionId: string, phase: StepRow['phase'], steps: StepRow[]): void {
+    this.db.transaction(() => {
+      this.stmt.deleteSteps.run(executionId, phase);
+      for (const s of steps) this.stmt.insertStep.run(s);
+    })();
+  }
+
+  private update(table: string, where: string, patch: Record<string, unknown>, keys: Record<string, unknown>): void {
+    const cols = Object.keys(patch).filter((k) => patch[k] !== undefined);
+    if (cols.length === 0) return;
+    const sig = `${table}:${cols.join(',')}`;
+    let stmt = this.updates.get(sig);
+    if (!stmt) {
+      stmt = this.db.prepare(`UPDATE ${table} SET ${cols.map((c) => `${c} = @${c}`).join(', ')} WHERE ${where}`);
+      this.updates.set(sig, stmt);
+    }
+    const params: Record<string, unknown> = { ...keys };
+    for (const c of cols) params[c] = patch[c];
+    stmt.run(params);
+  }
+
+  appendLog(executionId: string, row: LogRow): void {
+    this.stmt.insertLog.run(executionId, row.seq, row.ts, row.level, row.step, row.stream, row.message);
+  }
+
+  maxLogSeq(executionId: string): number {
+    return (this.stmt.maxLogSeq.get(executionId) as { seq: number }).seq;
+  }
+
+  getExecution(id: string): ExecutionRow | undefined {
+    return this.stmt.getExecution.get(id) as ExecutionRow | undefined;
+  }
+
+  getSteps(executionId: string): StepRow[] {
+    return this.stmt.getSteps.all(executionId) as StepRow[];
+  }
+
+  executionsWithStatus(status: string): ExecutionRow[] {
+    return this.stmt.byStatus.all(status) as ExecutionRow[];
+  }
+
+  countExecutions(): number {
+    return (this.stmt.countAll.get() as { n: number }).n;
+  }
+
+  listExecutions(filter: ListFilter): ExecutionRow[] {
+    const where: string[] = [];
+    const params: Record<string, unknown> = { limit: filter.limit };
+    if (filter.status) (where.push('status = @status'), (params.status = filter.status));
+    if (filter.workflow_id) (where.push('workflow_id = @workflow_id'), (params.workflow_id = filter.workflow_id));
+    if (filter.before !== undefined) (where.push('seq < @before'), (params.before = filter.before));
+    const sql = `SELECT * FROM executions ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT @limit`;
+    return this.db.prepare(sql).all(params) as ExecutionRow[];
+  }
+
+  getLogs(executionId: string, opts: { since: number; limit: number; step?: string }): LogRow[] {
+    const sql = `SELECT seq, ts, level, step, stream, message FROM logs WHERE execution_id = @id AND seq > @since
+      ${opts.step !== undefined ? 'AND step = @step' : ''} ORDER BY seq LIMIT @limit`;
+    return this.db.prepare(sql).all({ id: executionId, since: opts.since, limit: opts.limit, step: opts.step }) as LogRow[];
+  }
+
+  findIdempotency(key: string): { body_hash: string; execution_id: string } | undefined {
+    return this.stmt.getIdem.get(key) as { body_hash: string; execution_id: string } | undefined;
+  }
+
+  putPackage(workflowId: string, content: string): void {
+    this.stmt.putPackage.run(workflowId, content, new Date().toISOString());
+  }
+
+  getPackage(workflowId: string): string | undefined {
+    return (this.stmt.getPackage.get(workflowId) as { content: string } | undefined)?.content;
+  }
+
+  isOpen(): boolean {
+    return !this.closed && this.db.open;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.db.pragma('wal_checkpoint(TRUNCATE)');
+    this.db.close();
+  }
+}

@@ -1,0 +1,51 @@
+/**
+ * Packages the agent knows by `workflow_id`: the bundled ones in workflows/,
+ * and those registered by an earlier POST /execute with `wpk_content` (the
+ * latest registration of an id wins over the bundled one).
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Store } from '../store/store.js';
+import type { Wpk } from './types.js';
+import type { PackageValidator } from './validate.js';
+
+export interface BundledProblem {
+  file: string;
+  errors: string[];
+}
+
+export class Catalog {
+  private readonly bundled = new Map<string, Wpk>();
+  readonly problems: BundledProblem[] = [];
+
+  constructor(
+    private readonly store: Store,
+    validator: PackageValidator,
+    dir: string,
+  ) {
+    let files: string[] = [];
+    try {
+      files = readdirSync(dir).filter((f) => /\.(ya?ml|json)$/.test(f) && !f.endsWith('.schema.json'));
+    } catch {
+      return;
+    }
+    for (const file of files.sort()) {
+      const outcome = validator.validate(readFileSync(join(dir, file), 'utf8'));
+      if (outcome.wpk && outcome.report.workflow_id) this.bundled.set(outcome.report.workflow_id, outcome.wpk);
+      else this.problems.push({ file, errors: outcome.report.errors.map((e) => `${e.path}: ${e.message}`) });
+    }
+  }
+
+  get(workflowId: string): Wpk | undefined {
+    const registered = this.store.getPackage(workflowId);
+    return registered ? (JSON.parse(registered) as Wpk) : this.bundled.get(workflowId);
+  }
+
+  register(workflowId: string, wpk: Wpk): void {
+    this.store.putPackage(workflowId, JSON.stringify(wpk));
+  }
+
+  bundledIds(): string[] {
+    return [...this.bundled.keys()];
+  }
+}

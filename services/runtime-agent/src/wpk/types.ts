@@ -1,0 +1,73 @@
+/** The WPK v1 package as the engine reads it after validation (wpk-spec.md §1). */
+import type { Operator } from '../../../../adapters/shared/conditions.js';
+
+export type ParamType = 'string' | 'integer' | 'number' | 'boolean' | 'array' | 'object';
+
+export interface WpkParam {
+  type: ParamType;
+  required?: boolean;
+  default?: unknown;
+  enum?: unknown[];
+  pattern?: string;
+  minimum?: number;
+  maximum?: number;
+  secret?: boolean;
+  description?: string;
+}
+
+export interface WhenClause {
+  variable: string;
+  operator: Operator;
+  value?: unknown;
+}
+
+export interface RetryPolicy {
+  count: number;
+  delayMs?: number;
+  backoff?: number;
+  maxDelayMs?: number;
+}
+
+/** A compensation written in the package (a step's `rollback` block). */
+export interface StepRollback {
+  adapter?: string;
+  action: string;
+  with?: Record<string, unknown>;
+  timeoutSeconds?: number;
+  retries?: RetryPolicy;
+}
+
+export interface WpkStep {
+  name: string;
+  adapter: string;
+  action: string;
+  with?: Record<string, unknown>;
+  when?: WhenClause;
+  timeoutSeconds?: number;
+  retries?: RetryPolicy;
+  onFailure?: 'stop' | 'continue';
+  rollback?: StepRollback | 'none';
+}
+
+export interface Wpk {
+  apiVersion: 'wpk/v1';
+  kind: 'Workflow';
+  metadata: { name: string; version: string; description?: string; labels?: Record<string, string> };
+  spec: {
+    parameters?: Record<string, WpkParam>;
+    timeoutSeconds?: number;
+    handlers: WpkStep[];
+    rollback?: { enabled?: boolean; handlers?: WpkStep[] };
+  };
+}
+
+export const PACKAGE_LIMITS = {
+  maxBytes: 1024 * 1024,
+  maxHandlers: 200,
+  maxRollbackHandlers: 200,
+  maxParameters: 64,
+} as const;
+
+export function workflowIdOf(wpk: Pick<Wpk, 'metadata'>): string {
+  return `${wpk.metadata.name}-${wpk.metadata.version}`;
+}
