@@ -89,7 +89,10 @@ export const request = defineAction<RequestInput, RequestOutput>({
 
   dryRun(ctx, input) {
     for (const line of dryRunLines(input, renderRequest(input))) ctx.log.info(line);
-    return undefined;
+    // The example output plus every extracted name (null: unknown until a real response), so later steps can read them.
+    if (!input.extract) return undefined;
+    const extracted = Object.fromEntries(Object.keys(input.extract).map((name) => [name, null]));
+    return { status: 200, headers: { 'content-type': 'application/json' }, body: {}, ...extracted };
   },
 
   async run(ctx, input) {

@@ -1,6 +1,7 @@
 /** The `run` action's input: its type and the JSON Schema the engine validates it against. */
 export interface RunInput {
-  command: string[];
+  /** Numbers and booleans (e.g. from a typed template) are passed as their text. */
+  command: Array<string | number | boolean>;
   cwd?: string;
   env?: Record<string, string>;
   stdin?: string;
@@ -18,8 +19,9 @@ export const RunInputSchema = {
     command: {
       type: 'array',
       minItems: 1,
-      items: { type: 'string' },
-      description: 'argv of the command: command[0] is the program (looked up in PATH), the rest its arguments; no shell is involved',
+      items: { type: ['string', 'number', 'boolean'] },
+      description:
+        'argv of the command: command[0] is the program (looked up in PATH), the rest its arguments (numbers and booleans are passed as text); no shell is involved',
     },
     cwd: { type: 'string', description: "working directory of the command (default: the agent's)" },
     env: {

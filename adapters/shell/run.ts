@@ -29,18 +29,21 @@ export const run = defineAction<RunInput, RunOutput>({
 
   dryRun(ctx, input) {
     refuseShell(input);
-    const parts = [`dry run: would run ${JSON.stringify(input.command)}`];
+    const parts = [`dry run: would run ${JSON.stringify(input.command.map(String))}`];
     if (input.cwd !== undefined) parts.push(`in ${JSON.stringify(input.cwd)}`);
     if (input.env !== undefined) parts.push(`with env keys ${JSON.stringify(Object.keys(input.env))}`);
     if (input.stdin !== undefined) parts.push(`with ${Buffer.byteLength(input.stdin)} bytes of stdin`);
     if (input.timeoutSeconds !== undefined) parts.push(`timeout ${input.timeoutSeconds}s`);
     ctx.log.info(parts.join(', '));
+    // The example output, shaped like what `parse` would give, so later steps can read it.
+    if (input.parse === 'json') return { exitCode: 0, stdout: '', stderr: '', json: null };
+    if (input.parse === 'lines') return { exitCode: 0, stdout: '', stderr: '', lines: [] };
     return undefined;
   },
 
   async run(ctx, input) {
     refuseShell(input);
-    const [program, ...args] = input.command as [string, ...string[]];
+    const [program, ...args] = input.command.map(String) as [string, ...string[]];
     if (ctx.signal.aborted) throw new AgentError('cancelled', `command was cancelled before '${program}' started`);
 
     const subprocess = execa(program, args, {
@@ -58,7 +61,7 @@ export const run = defineAction<RunInput, RunOutput>({
       const failed = await subprocess;
       throw spawnError(program, input.cwd, failed.code, failed);
     }
-    ctx.log.debug(`started pid ${pid}: ${JSON.stringify(input.command)}`);
+    ctx.log.debug(`started pid ${pid}: ${JSON.stringify([program, ...args])}`);
 
     const out = capture(ctx, 'stdout');
     const err = capture(ctx, 'stderr');

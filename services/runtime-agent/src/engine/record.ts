@@ -14,7 +14,7 @@ function stepView(s: StepRow) {
     finished_at: s.finished_at,
     input: parse(s.input),
     outputs: parse(s.outputs),
-    ...(s.outputs_source === 'example' ? { outputs_are_example: true } : {}),
+    outputs_source: s.outputs_source,
     error: parse(s.error),
     ...(s.phase === 'rollback' ? { compensates: s.for_step } : {}),
   };

@@ -62,7 +62,7 @@ export async function runStep(deps: StepRunnerDeps, target: StepTarget, def: Ste
     attempt++;
     store.updateStep(target.executionId, target.phase, target.idx, { attempts: attempt });
     try {
-      input = prepareInput(deps, def, scope);
+      input = prepareInput(deps, target, def, scope);
       const found = deps.registry.find(def.adapter, def.action);
       if (!found.ok) throw new AgentError('validation_error', found.message);
       const { outputs, source } = await runAttempt(found.spec, target, def, input, attempt);
@@ -94,8 +94,9 @@ function statusFor(error: AgentError): string {
   return error.type === 'cancelled' ? 'cancelled' : 'failed';
 }
 
-function prepareInput(deps: StepRunnerDeps, def: StepDef, scope: Scope): Record<string, unknown> {
-  const rendered = def.literal ? structuredClone(def.with ?? {}) : renderValue(def.with ?? {}, scope);
+function prepareInput(deps: StepRunnerDeps, target: StepTarget, def: StepDef, scope: Scope): Record<string, unknown> {
+  const onPlaceholder = (expr: string) => target.log.write('warn', `dry run: \${{ ${expr} }} is unknown until a real run; using a placeholder`, def.name);
+  const rendered = def.literal ? structuredClone(def.with ?? {}) : renderValue(def.with ?? {}, scope, { dryRun: target.dryRun, onPlaceholder });
   if (rendered === null || typeof rendered !== 'object' || Array.isArray(rendered)) {
     throw new AgentError('template_error', `'with' of step '${def.name}' must render to an object`);
   }

@@ -8,6 +8,8 @@ import { lookup, parsePath, type PathSegment } from '../../../../adapters/shared
 
 const OPEN = '${{';
 const CLOSE = '}}';
+/** What an expression may be: a path of names and [indexes], never code. */
+const EXPRESSION = /^[A-Za-z_][\w-]*(?:\.[\w-]+|\[\d+\])*$/;
 
 export interface TemplatePart {
   /** The raw expression text between the braces, trimmed. */
@@ -36,7 +38,7 @@ export function scanTemplates(s: string): Scan {
     const end = s.indexOf(CLOSE, start + OPEN.length);
     if (end < 0) return { parts, unterminated: true };
     const expr = s.slice(start + OPEN.length, end).trim();
-    parts.push({ expr, path: parsePath(expr) });
+    parts.push({ expr, path: EXPRESSION.test(expr) ? parsePath(expr) : undefined });
     from = end + CLOSE.length;
   }
 }
@@ -44,11 +46,24 @@ export function scanTemplates(s: string): Scan {
 /** What templates can read: params, steps, execution, workflow, and in rollback steps error. */
 export type Scope = Record<string, unknown>;
 
-function resolve(expr: string, path: PathSegment[] | undefined, scope: Scope): unknown {
+/**
+ * In a dry run, step outputs are example outputs, so a path into them may not
+ * exist; such a reference renders as a visible placeholder instead of failing.
+ */
+export interface RenderOptions {
+  dryRun?: boolean;
+  onPlaceholder?: (expr: string) => void;
+}
+
+function resolve(expr: string, path: PathSegment[] | undefined, scope: Scope, options: RenderOptions): unknown {
   if (!path) throw new AgentError('template_error', `malformed expression \${{ ${expr} }}: expected a path like params.name or steps.step.outputs.key`);
   const found = lookup(scope, path);
-  if (!found.found) throw new AgentError('template_error', `\${{ ${expr} }} does not resolve: nothing at ${found.at}`);
-  return found.value;
+  if (found.found) return found.value;
+  if (options.dryRun && path[0] === 'steps' && path[2] === 'outputs') {
+    options.onPlaceholder?.(expr);
+    return `<dry run: ${expr}>`;
+  }
+  throw new AgentError('template_error', `\${{ ${expr} }} does not resolve: nothing at ${found.at}`);
 }
 
 function stringify(v: unknown): string {
@@ -56,13 +71,13 @@ function stringify(v: unknown): string {
   return typeof v === 'object' ? JSON.stringify(v) : String(v);
 }
 
-export function renderString(s: string, scope: Scope): unknown {
+export function renderString(s: string, scope: Scope, options: RenderOptions = {}): unknown {
   if (!s.includes(OPEN)) return s;
   const trimmed = s.trim();
   const scan = scanTemplates(s);
   if (scan.unterminated) throw new AgentError('template_error', `unterminated \${{ in ${JSON.stringify(s)}`);
   if (scan.parts.length === 1 && trimmed.startsWith(OPEN) && trimmed.endsWith(CLOSE) && trimmed.indexOf(OPEN, 1) < 0) {
-    return resolve(scan.parts[0].expr, scan.parts[0].path, scope);
+    return resolve(scan.parts[0].expr, scan.parts[0].path, scope, options);
   }
   let out = '';
   let from = 0;
@@ -72,19 +87,19 @@ export function renderString(s: string, scope: Scope): unknown {
     if (start < 0) break;
     const end = s.indexOf(CLOSE, start + OPEN.length);
     const part = scan.parts[i++];
-    out += s.slice(from, start) + stringify(resolve(part.expr, part.path, scope));
+    out += s.slice(from, start) + stringify(resolve(part.expr, part.path, scope, options));
     from = end + CLOSE.length;
   }
   return out + s.slice(from);
 }
 
 /** Renders every string inside `value` (objects and arrays are copied, never mutated). */
-export function renderValue(value: unknown, scope: Scope): unknown {
-  if (typeof value === 'string') return renderString(value, scope);
-  if (Array.isArray(value)) return value.map((v) => renderValue(v, scope));
+export function renderValue(value: unknown, scope: Scope, options: RenderOptions = {}): unknown {
+  if (typeof value === 'string') return renderString(value, scope, options);
+  if (Array.isArray(value)) return value.map((v) => renderValue(v, scope, options));
   if (value !== null && typeof value === 'object') {
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[k] = renderValue(v, scope);
+    for (const [k, v] of Object.entries(value)) out[k] = renderValue(v, scope, options);
     return out;
   }
   return value;

@@ -1,0 +1,112 @@
+/**
+ * Starts the real agent as a child process on a free loopback port with its
+ * own temporary data directory, and talks to it over HTTP.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { REPO_ROOT } from '../../../services/runtime-agent/src/paths.js';
+import { waitFor } from './wait.js';
+
+export const MAIN = join(REPO_ROOT, 'services/runtime-agent/src/main.ts');
+
+export interface AgentProcess {
+  url: string;
+  port: number;
+  dataDir: string;
+  proc: ChildProcess;
+  /** Everything the process wrote to stdout and stderr so far. */
+  output(): string;
+  /** JSON lines of the agent's own log. */
+  logLines(): Array<Record<string, unknown>>;
+  request(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; headers: Headers; body: any; text: string }>;
+  /** Sends a signal and waits for the exit; resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  /** Removes the data directory (after stop). */
+  cleanup(): void;
+}
+
+export interface StartOptions {
+  env?: Record<string, string>;
+  dataDir?: string;
+}
+
+export function freshDataDir(): string {
+  return mkdtempSync(join(tmpdir(), 'runtime-agent-test-'));
+}
+
+/** Spawns the agent and resolves once it listens; rejects with its output if it exits first. */
+export async function startAgent(options: StartOptions = {}): Promise<AgentProcess> {
+  const dataDir = options.dataDir ?? freshDataDir();
+  const proc = spawn(process.execPath, ['--import', 'tsx', MAIN], {
+    cwd: REPO_ROOT,
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir, LOG_LEVEL: 'info', ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  proc.stdout!.on('data', (d) => (out += d));
+  proc.stderr!.on('data', (d) => (out += d));
+  let exited: number | null | undefined;
+  const exit = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve((exited = code))));
+  const port = await waitFor(
+    () => {
+      if (exited !== undefined) throw Object.assign(new Error(`agent exited with ${exited} before listening:\n${out}`), { fatal: true });
+      const m = /"port":(\d+)/.exec(out);
+      return m ? Number(m[1]) : undefined;
+    },
+    'the agent to listen',
+    30_000,
+  ).catch((err) => {
+    proc.kill('SIGKILL');
+    throw err;
+  });
+  const url = `http://127.0.0.1:${port}`;
+  return {
+    url,
+    port,
+    dataDir,
+    proc,
+    output: () => out,
+    logLines: () =>
+      out
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as Record<string, unknown>),
+    async request(method, path, body, headers = {}) {
+      const res = await fetch(url + path, {
+        method,
+        headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
+        body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+      });
+      const text = await res.text();
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        parsed = undefined;
+      }
+      return { status: res.status, headers: res.headers, body: parsed, text };
+    },
+    async stop(signal = 'SIGTERM') {
+      if (exited !== undefined) return exited;
+      proc.kill(signal);
+      return exit;
+    },
+    cleanup() {
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Polls GET /execute/{id} until the status is one of `statuses`. */
+export async function waitForStatus(agent: AgentProcess, id: string, statuses: string[], timeoutMs = 15_000): Promise<any> {
+  return waitFor(
+    async () => {
+      const r = await agent.request('GET', `/execute/${id}`);
+      return statuses.includes(r.body?.status) ? r.body : undefined;
+    },
+    `execution ${id} to reach ${statuses.join('|')}`,
+    timeoutMs,
+  );
+}
