@@ -9,8 +9,9 @@ export function errorMiddleware(logger: Logger): Middleware {
     try {
       await next();
       if (ctx.status === 404 && ctx.body === undefined) throw new AgentError('not_found', `no route for ${ctx.method} ${ctx.path}; see GET /health for the API`);
-      if (ctx.status === 405 && ctx.body === undefined) throw new AgentError('validation_error', `${ctx.method} is not allowed on ${ctx.path}; allowed: ${ctx.get('Allow') || 'none'}`, { status: 405 });
+      if (ctx.status === 405 && ctx.body === undefined) throw new AgentError('validation_error', `${ctx.method} is not allowed on ${ctx.path}; allowed: ${ctx.response.get('Allow') || 'none'}`, { status: 405 });
     } catch (err) {
+      if (err instanceof AgentError && err.type === 'rate_limited') ctx.set('Retry-After', '5');
       if (err instanceof AgentError && err.status < 500) {
         ctx.status = err.status;
         ctx.body = { error_type: err.type, message: err.message, details: err.details };
@@ -19,7 +20,6 @@ export function errorMiddleware(logger: Logger): Middleware {
       if (err instanceof AgentError) {
         ctx.status = err.status;
         ctx.body = { error_type: err.type, message: err.message, details: {} };
-        if (err.type === 'rate_limited') ctx.set('Retry-After', '5');
         logger.warn({ err, path: ctx.path }, 'request failed');
         return;
       }

@@ -1,0 +1,55 @@
+/**
+ * Acceptance throughput: requests/s of POST /execute (small dry-run package)
+ * versus GET /health on the same agent process in the same run, both measured
+ * with autocannon. Target: >= 0.3x, and every accepted execution is in the store.
+ */
+import Database from 'better-sqlite3';
+import { join } from 'node:path';
+import autocannon from 'autocannon';
+import { STORE_FILE } from '../services/runtime-agent/src/store/store.js';
+import { startAgent } from '../tests/specs/support/agent-process.js';
+
+const DURATION_S = 5;
+const CONNECTIONS = 10;
+/** autocannon stops at whichever comes first: the duration or this many requests. */
+const MAX_REQUESTS = 200_000;
+
+function cannon(opts: autocannon.Options): Promise<autocannon.Result> {
+  return new Promise((resolve, reject) => autocannon({ ...opts, connections: CONNECTIONS, duration: DURATION_S, amount: MAX_REQUESTS }, (err, res) => (err ? reject(err) : resolve(res))));
+}
+
+export async function acceptanceThroughput(): Promise<string> {
+  const agent = await startAgent({ env: { MAX_QUEUED_EXECUTIONS: '1000000', MAX_CONCURRENT_EXECUTIONS: '8' } });
+  const body = JSON.stringify({
+    dry_run: true,
+    wpk_content: {
+      apiVersion: 'wpk/v1',
+      kind: 'Workflow',
+      metadata: { name: 'bench-accept', version: '1.0.0' },
+      spec: { handlers: [{ name: 'hello', adapter: 'shell', action: 'run', with: { command: ['echo', 'hello'] } }] },
+    },
+  });
+  try {
+    await cannon({ url: `${agent.url}/health`, duration: 1 } as autocannon.Options); // warm-up
+    const health = await cannon({ url: `${agent.url}/health` });
+    const exec = await cannon({ url: `${agent.url}/execute`, method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    const accepted = exec['2xx'];
+    const healthRps = health['2xx'] / DURATION_S;
+    const execRps = accepted / DURATION_S;
+    await agent.stop('SIGTERM');
+    const db = new Database(join(agent.dataDir, STORE_FILE), { readonly: true });
+    const stored = (db.prepare("SELECT COUNT(*) AS n FROM executions WHERE workflow_id = 'bench-accept-1.0.0'").get() as { n: number }).n;
+    db.close();
+    const ratio = execRps / healthRps;
+    return (
+      `acceptance throughput: autocannon, ${CONNECTIONS} connections, ${DURATION_S} s each\n` +
+      `  GET /health     ${healthRps.toFixed(0)} req/s\n` +
+      `  POST /execute   ${execRps.toFixed(0)} req/s accepted (202), ${exec.non2xx} non-2xx, ${exec.errors} errors\n` +
+      `  ratio           ${ratio.toFixed(2)}x (target >= 0.30x) ${ratio >= 0.3 ? 'OK' : 'MISSED'}\n` +
+      `  store           ${stored} of ${accepted} accepted executions present ${stored === accepted ? 'OK' : 'MISSING SOME'}`
+    );
+  } finally {
+    await agent.stop('SIGKILL');
+    agent.cleanup();
+  }
+}
