@@ -127,6 +127,8 @@ export const request = defineAction<RequestInput, RequestOutput>({
     const expect = input.expectStatus ?? DEFAULT_EXPECT_STATUS;
     if (!statusMatches(status, expect)) {
       throw new AgentError('http_status', `${method} ${shown} answered ${status}; expected ${formatExpected(expect)}`, {
+        // Another attempt can only help when the server says so: 5xx, 408 Request Timeout, 429 Too Many Requests.
+        retryable: status >= 500 || status === 408 || status === 429,
         details: { status, body: text.length > ERROR_BODY_CHARS ? text.slice(0, ERROR_BODY_CHARS) : text },
       });
     }

@@ -196,6 +196,11 @@ describe('api adapter: request', () => {
       assert.equal(err.message, `POST ${base}/unavailable answered 503; expected 2xx`);
     });
 
+    it('marks 5xx answers retryable for the engine and 4xx ones not', async () => {
+      assert.equal((await failure({ url: `${base}/unavailable` })).retryable, true);
+      assert.equal((await failure({ url: `${base}/missing` })).retryable, false);
+    });
+
     it("accepts 503 when ['5xx'] is expected", async () => {
       const out = await request.run(makeCtx().ctx, { url: `${base}/unavailable`, expectStatus: ['5xx'] });
       assert.equal(out.status, 503);
