@@ -92,7 +92,8 @@ export class Engine {
   /** Stores a new execution (committed before this returns) and queues it. */
   submit(req: SubmitRequest): ExecutionRow {
     if (this.draining) throw new AgentError('rate_limited', 'the agent is shutting down and accepts no new executions; retry on another instance', { status: 503 });
-    if (this.queue.length >= this.options.maxQueued) {
+    // Only an execution that has to wait counts against the queue: with a free slot it starts at once.
+    if (this.running >= this.options.maxConcurrent && this.queue.length >= this.options.maxQueued) {
       throw new AgentError('rate_limited', `the queue is full (${this.options.maxQueued} executions waiting); retry later`);
     }
     const id = randomUUID();
@@ -170,7 +171,10 @@ export class Engine {
     let requeued = 0;
     let interrupted = 0;
     let rollbacks = 0;
-    for (const row of this.store.executionsWithStatus('pending')) {
+    // Read every list before changing anything: a requeued execution starts running at once and a
+    // recovered rollback turns its execution rolling_back, and neither must be recovered a second time.
+    const [pending, running, failed, rollingBack] = ['pending', 'running', 'failed', 'rolling_back'].map((s) => this.store.executionsWithStatus(s));
+    for (const row of pending) {
       const live = this.restore(row);
       const missing = this.missingSecrets(row);
       if (missing.length) {
@@ -181,14 +185,14 @@ export class Engine {
       this.enqueue(live);
       requeued++;
     }
-    for (const row of this.store.executionsWithStatus('running')) {
+    for (const row of running) {
       const live = this.restore(row);
       this.failRecovered(row, live, 'the agent stopped while this execution was running');
       interrupted++;
       if (row.rollback_on_failure) rollbacks += this.startRecoveredRollback(row.id, 'automatic');
     }
-    for (const row of this.store.executionsWithStatus('failed')) if (row.rollback_status === 'pending') rollbacks += this.startRecoveredRollback(row.id, 'automatic');
-    for (const row of this.store.executionsWithStatus('rolling_back')) rollbacks += this.startRecoveredRollback(row.id, (row.rollback_trigger as 'manual') ?? 'automatic', true);
+    for (const row of failed) if (row.rollback_status === 'pending') rollbacks += this.startRecoveredRollback(row.id, 'automatic');
+    for (const row of rollingBack) rollbacks += this.startRecoveredRollback(row.id, (row.rollback_trigger as 'manual') ?? 'automatic', true);
     return { requeued, interrupted, rollbacks };
   }
 
@@ -262,15 +266,14 @@ export class Engine {
           this.markRest(id, idx, 'cancelled');
           break;
         }
-        this.store.updateExecution(id, { current_step: step.name });
         if (step.when && !this.whenHolds(live, step.name, step.when)) {
           live.scope.steps[step.name] = { status: 'skipped' };
           this.store.updateStep(id, 'main', idx, { status: 'skipped', finished_at: new Date().toISOString() });
-          this.store.updateExecution(id, { steps_completed: ++done });
+          this.store.updateExecution(id, { steps_completed: ++done }, { deferred: true });
           continue;
         }
         const result = await runStep(this.deps, { executionId: id, phase: 'main', idx, dryRun: live.dryRun, log: live.log, redactor: live.redactor, signal: live.controller.signal, deadlineAt }, step, live.scope);
-        this.store.updateExecution(id, { steps_completed: ++done });
+        this.store.updateExecution(id, { steps_completed: ++done }, { deferred: true });
         if (result.ok) {
           live.scope.steps[step.name] = { status: 'succeeded', outputs: result.outputs };
           live.completed.push({ name: step.name, input: result.input, outputs: result.outputs });

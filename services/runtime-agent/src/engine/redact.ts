@@ -12,7 +12,10 @@ export class Redactor {
     for (const v of secretValues) {
       if (v === undefined || v === null) continue;
       const s = typeof v === 'string' ? v : JSON.stringify(v);
-      if (s.length > 0) strings.add(s);
+      if (s.length === 0) continue;
+      strings.add(s);
+      // Inside JSON text (a logged input, a stored record) quotes, backslashes and control characters appear escaped.
+      strings.add(JSON.stringify(s).slice(1, -1));
     }
     // Longest first, so a secret that contains another is masked whole.
     this.needles = [...strings].sort((a, b) => b.length - a.length);
@@ -29,10 +32,23 @@ export class Redactor {
     return out;
   }
 
-  /** A deep copy of `v` with every secret masked inside strings (and keys). */
+  /**
+   * A deep (JSON) copy of `v` with every secret masked inside strings and keys;
+   * a number or boolean that shows a secret becomes `***` whole. Masking walks
+   * the values rather than the JSON text, so a secret that matches JSON syntax
+   * (`1,`, a number's digits) can neither break the copy nor slip through.
+   */
   value<T>(v: T): T {
     if (this.needles.length === 0) return v;
-    return JSON.parse(this.text(JSON.stringify(v) ?? 'null')) as T;
+    return this.mask(JSON.parse(JSON.stringify(v) ?? 'null')) as T;
+  }
+
+  private mask(v: unknown): unknown {
+    if (typeof v === 'string') return this.text(v);
+    if (typeof v === 'number' || typeof v === 'boolean') return this.text(String(v)) === String(v) ? v : MASK;
+    if (Array.isArray(v)) return v.map((x) => this.mask(x));
+    if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [this.text(k), this.mask(x)]));
+    return v;
   }
 }
 

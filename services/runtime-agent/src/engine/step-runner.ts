@@ -57,10 +57,11 @@ export async function runStep(deps: StepRunnerDeps, target: StepTarget, def: Ste
   const retries = def.retries?.count ?? 0;
   let input: Record<string, unknown> | undefined;
   let attempt = 0;
-  store.updateStep(target.executionId, target.phase, target.idx, { status: 'running', started_at: new Date().toISOString() });
+  if (target.phase === 'main') store.updateExecution(target.executionId, { current_step: def.name }, { deferred: true });
   for (;;) {
     attempt++;
-    store.updateStep(target.executionId, target.phase, target.idx, { attempts: attempt });
+    const started_at = attempt === 1 ? new Date().toISOString() : undefined;
+    store.updateStep(target.executionId, target.phase, target.idx, { status: 'running', started_at, attempts: attempt });
     try {
       input = prepareInput(deps, target, def, scope);
       const found = deps.registry.find(def.adapter, def.action);

@@ -139,12 +139,25 @@ CREATE TABLE IF NOT EXISTS packages (
 
 type Patch<T> = Partial<T>;
 
+/**
+ * Writes that only keep a record readable (log lines, current_step, counters)
+ * are deferred and committed together with the next state change, or at the
+ * end of the event-loop turn; state changes that recovery depends on (a step
+ * started, succeeded with its outputs, an execution accepted or finished)
+ * commit before the call returns. Every read sees deferred writes first.
+ */
+export interface WriteOptions {
+  deferred?: boolean;
+}
+
 export class Store {
   readonly path: string;
   private readonly db: Database.Database;
   private readonly updates = new Map<string, Database.Statement>();
   private readonly stmt: Record<string, Database.Statement>;
   private closed = false;
+  private deferred: Array<() => void> = [];
+  private flushScheduled = false;
 
   constructor(dataDir: string, synchronous: 'normal' | 'full' = 'normal') {
     mkdirSync(dataDir, { recursive: true });
@@ -153,6 +166,8 @@ export class Store {
     this.db.pragma('journal_mode = WAL');
     this.db.pragma(`synchronous = ${synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
     this.db.pragma('busy_timeout = 5000');
+    // Checkpoint the WAL every ~40 MB instead of every 4 MB: a checkpoint is the expensive part of a commit in WAL mode.
+    this.db.pragma('wal_autocheckpoint = 10000');
     this.db.exec(SCHEMA);
     this.stmt = {
       insertExecution: this.db.prepare(`INSERT INTO executions (id, workflow_id, workflow_name, status, dry_run, rollback_on_failure, parameters,
@@ -180,27 +195,72 @@ export class Store {
 
   /** Inserts an execution, its pending steps and its idempotency key in one transaction. */
   insertExecution(row: Omit<ExecutionRow, 'seq'>, steps: StepRow[], idempotency?: { key: string; bodyHash: string }): void {
-    this.db.transaction(() => {
+    this.write(() => {
       this.stmt.insertExecution.run(row);
       for (const s of steps) this.stmt.insertStep.run(s);
       if (idempotency) this.stmt.putIdem.run(idempotency.key, idempotency.bodyHash, row.id, row.created_at);
-    })();
+    });
   }
 
-  updateExecution(id: string, patch: Patch<ExecutionRow>): void {
-    this.update('executions', 'id = @__id', patch, { __id: id });
+  updateExecution(id: string, patch: Patch<ExecutionRow>, options: WriteOptions = {}): void {
+    this.writeOrDefer(options, () => this.update('executions', 'id = @__id', patch, { __id: id }));
   }
 
-  updateStep(executionId: string, phase: StepRow['phase'], idx: number, patch: Patch<StepRow>): void {
-    this.update('steps', 'execution_id = @__id AND phase = @__phase AND idx = @__idx', patch, { __id: executionId, __phase: phase, __idx: idx });
+  updateStep(executionId: string, phase: StepRow['phase'], idx: number, patch: Patch<StepRow>, options: WriteOptions = {}): void {
+    this.writeOrDefer(options, () =>
+      this.update('steps', 'execution_id = @__id AND phase = @__phase AND idx = @__idx', patch, { __id: executionId, __phase: phase, __idx: idx }),
+    );
   }
 
   /** Replaces the rollback plan of an execution. */
   replaceSteps(executionId: string, phase: StepRow['phase'], steps: StepRow[]): void {
-    this.db.transaction(() => {
+    this.write(() => {
       this.stmt.deleteSteps.run(executionId, phase);
       for (const s of steps) this.stmt.insertStep.run(s);
+    });
+  }
+
+  /** Commits `fn` now, together with every deferred write. */
+  write(fn: () => void): void {
+    this.db.transaction(() => {
+      this.runDeferred();
+      fn();
     })();
+  }
+
+  /** Commits the deferred writes (called at the end of the event-loop turn, before reads and on close). */
+  flush(): void {
+    if (this.deferred.length === 0 || this.closed) return;
+    this.db.transaction(() => this.runDeferred())();
+  }
+
+  /** Told about a deferred write that failed; it never takes the commit it rides on down with it. */
+  onDeferredError: (err: unknown) => void = () => {};
+
+  private runDeferred(): void {
+    while (this.deferred.length) {
+      const work = this.deferred;
+      this.deferred = [];
+      for (const w of work) {
+        try {
+          w();
+        } catch (err) {
+          this.onDeferredError(err);
+        }
+      }
+    }
+  }
+
+  private writeOrDefer(options: WriteOptions, fn: () => void): void {
+    if (!options.deferred) return this.write(fn);
+    this.deferred.push(fn);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => {
+        this.flushScheduled = false;
+        this.flush();
+      });
+    }
   }
 
   private update(table: string, where: string, patch: Record<string, unknown>, keys: Record<string, unknown>): void {
@@ -218,30 +278,36 @@ export class Store {
   }
 
   appendLog(executionId: string, row: LogRow): void {
-    this.stmt.insertLog.run(executionId, row.seq, row.ts, row.level, row.step, row.stream, row.message);
+    this.writeOrDefer({ deferred: true }, () => this.stmt.insertLog.run(executionId, row.seq, row.ts, row.level, row.step, row.stream, row.message));
   }
 
   maxLogSeq(executionId: string): number {
+    this.flush();
     return (this.stmt.maxLogSeq.get(executionId) as { seq: number }).seq;
   }
 
   getExecution(id: string): ExecutionRow | undefined {
+    this.flush();
     return this.stmt.getExecution.get(id) as ExecutionRow | undefined;
   }
 
   getSteps(executionId: string): StepRow[] {
+    this.flush();
     return this.stmt.getSteps.all(executionId) as StepRow[];
   }
 
   executionsWithStatus(status: string): ExecutionRow[] {
+    this.flush();
     return this.stmt.byStatus.all(status) as ExecutionRow[];
   }
 
   countExecutions(): number {
+    this.flush();
     return (this.stmt.countAll.get() as { n: number }).n;
   }
 
   listExecutions(filter: ListFilter): ExecutionRow[] {
+    this.flush();
     const where: string[] = [];
     const params: Record<string, unknown> = { limit: filter.limit };
     if (filter.status) (where.push('status = @status'), (params.status = filter.status));
@@ -252,6 +318,7 @@ export class Store {
   }
 
   getLogs(executionId: string, opts: { since: number; limit: number; step?: string }): LogRow[] {
+    this.flush();
     const sql = `SELECT seq, ts, level, step, stream, message FROM logs WHERE execution_id = @id AND seq > @since
       ${opts.step !== undefined ? 'AND step = @step' : ''} ORDER BY seq LIMIT @limit`;
     return this.db.prepare(sql).all({ id: executionId, since: opts.since, limit: opts.limit, step: opts.step }) as LogRow[];
@@ -275,6 +342,7 @@ export class Store {
 
   close(): void {
     if (this.closed) return;
+    this.flush();
     this.closed = true;
     this.db.pragma('wal_checkpoint(TRUNCATE)');
     this.db.close();

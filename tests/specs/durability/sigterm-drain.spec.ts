@@ -1,0 +1,113 @@
+import assert from 'node:assert/strict';
+import { Store } from '../../../services/runtime-agent/src/store/store.js';
+import { waitForStatus } from '../support/agent-process.js';
+import { pkg, shellStep } from '../support/packages.js';
+import { waitFor } from '../support/wait.js';
+import { isRunning, ProcessJanitor, startedPid } from './processes.js';
+
+/** Reads an execution straight from the store of a stopped agent, before a restart recovers it. */
+function storedState(dataDir: string, id: string) {
+  const store = new Store(dataDir);
+  try {
+    return { row: store.getExecution(id)!, steps: store.getSteps(id).filter((s) => s.phase === 'main') };
+  } finally {
+    store.close();
+  }
+}
+
+const undoBlock = { rollback: { action: 'run', with: { command: ['echo', 'undo prepare'] } } };
+
+describe('durability: SIGTERM drain', () => {
+  const janitor = new ProcessJanitor();
+  afterEach(async () => {
+    await janitor.cleanup();
+  });
+
+  it('lets the running step finish, refuses new work with 503, starts no further step, exits 0 and rolls back after the restart', async () => {
+    const agent = await janitor.start({ env: { SHUTDOWN_GRACE_SECONDS: '5' } });
+    const posted = await agent.request('POST', '/execute', {
+      wpk_content: pkg('drain', [shellStep('prepare', ['echo', 'prepared'], undoBlock), shellStep('slow', ['sleep', '1.5']), shellStep('next', ['echo', 'next ran'])], {
+        rollback: { enabled: true },
+      }),
+    });
+    assert.equal(posted.status, 202, posted.text);
+    const id: string = posted.body.execution_id;
+    const pid = janitor.watchPid(await startedPid(agent, id, 'slow'));
+    assert.equal((await agent.request('GET', '/ready')).status, 200);
+
+    const signalledAt = Date.now();
+    const exited = agent.stop('SIGTERM');
+    const notReady = await waitFor(
+      async () => {
+        const r = await agent.request('GET', '/ready');
+        return r.status === 503 ? r : undefined;
+      },
+      '/ready to answer 503 while draining',
+      1000,
+      5,
+    );
+    assert.deepEqual(notReady.body.reasons, ['shutting down']);
+    const refused = await agent.request('POST', '/execute', { wpk_content: pkg('too-late', [shellStep('x', ['true'])]) });
+    assert.equal(refused.status, 503, refused.text);
+    assert.equal(refused.body.error_type, 'rate_limited');
+    const during = (await agent.request('GET', `/execute/${id}`)).body;
+    assert.equal(during.status, 'running', 'the drain had to wait for the step: the window was observed in time');
+    assert.equal(during.steps[1].status, 'running');
+
+    assert.equal(await exited, 0);
+    const drainedMs = Date.now() - signalledAt;
+    assert.ok(drainedMs < 5000, `exit took ${drainedMs} ms; the step needed ~1.5 s of the 5 s grace`);
+    assert.equal(isRunning(pid), false, 'the step ended on its own');
+
+    const { row, steps } = storedState(agent.dataDir, id);
+    assert.equal(row.status, 'failed');
+    assert.equal(JSON.parse(row.error!).type, 'interrupted');
+    assert.equal(JSON.parse(row.error!).step, 'next');
+    assert.equal(row.rollback_status, 'pending', 'the rollback is left for the next start');
+    assert.deepEqual(
+      steps.map((s) => [s.name, s.status]),
+      [
+        ['prepare', 'succeeded'],
+        ['slow', 'succeeded'],
+        ['next', 'cancelled'],
+      ],
+    );
+    assert.equal(steps[2].started_at, null, 'the next step never started');
+    assert.equal(steps[2].attempts, 0);
+    assert.equal(JSON.parse(steps[1].outputs!).exitCode, 0);
+
+    const second = await janitor.start({ dataDir: agent.dataDir });
+    const rec = await waitForStatus(second, id, ['rolled_back', 'rollback_failed']);
+    assert.equal(rec.status, 'rolled_back');
+    assert.equal(rec.rollback.trigger, 'automatic');
+    assert.equal(rec.rollback.steps[0].compensates, 'prepare');
+    assert.equal(rec.rollback.steps[0].outputs.stdout, 'undo prepare\n');
+    assert.equal(rec.steps[2].status, 'cancelled');
+    const logs = (await second.request('GET', `/logs/${id}`)).body.logs.map((l: any) => l.message);
+    assert.ok(!logs.includes('next ran'), 'the next step did not run after the restart either');
+  });
+
+  it('aborts a step that outlives the grace period, leaves no process behind and exits 0', async () => {
+    const agent = await janitor.start({ env: { SHUTDOWN_GRACE_SECONDS: '1' } });
+    const posted = await agent.request('POST', '/execute', { wpk_content: pkg('too-long', [shellStep('long', ['sleep', '60']), shellStep('after', ['echo', 'after'])]) });
+    assert.equal(posted.status, 202, posted.text);
+    const id: string = posted.body.execution_id;
+    const pid = janitor.watchPid(await startedPid(agent, id, 'long'));
+
+    const signalledAt = Date.now();
+    assert.equal(await agent.stop('SIGTERM'), 0);
+    const tookMs = Date.now() - signalledAt;
+    assert.ok(tookMs >= 900, `exited after ${tookMs} ms, before the 1 s grace ended`);
+    assert.ok(tookMs < 8000, `exited after ${tookMs} ms`);
+    await waitFor(() => !isRunning(pid), `sleep (pid ${pid}) to be gone`, 5000);
+
+    const { row, steps } = storedState(agent.dataDir, id);
+    assert.equal(row.status, 'failed');
+    assert.equal(JSON.parse(row.error!).type, 'interrupted');
+    assert.equal(JSON.parse(row.error!).step, 'long');
+    assert.equal(steps[0].status, 'failed');
+    assert.equal(JSON.parse(steps[0].error!).type, 'interrupted');
+    assert.equal(steps[1].status, 'cancelled');
+    assert.equal(row.rollback_status, null, 'rollback is not enabled for this package');
+  });
+});
