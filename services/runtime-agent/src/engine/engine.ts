@@ -411,12 +411,15 @@ export class Engine {
 
   private failRecovered(row: ExecutionRow, live: Live, message: string): void {
     const now = new Date().toISOString();
-    for (const s of this.store.getSteps(row.id)) {
-      if (s.phase !== 'main') continue;
-      if (s.status === 'running') this.store.updateStep(row.id, 'main', s.idx, { status: 'abandoned', finished_at: now, error: JSON.stringify({ type: 'interrupted', message }) });
-      else if (s.status === 'pending') this.store.updateStep(row.id, 'main', s.idx, { status: 'cancelled' });
+    const main = this.store.getSteps(row.id).filter((s) => s.phase === 'main');
+    // A step's start is recorded lazily, so the step in flight is the one marked running or, failing
+    // that, the first pending one of a run that had started: it may or may not have done its work.
+    const inFlight = row.status === 'running' ? (main.find((s) => s.status === 'running') ?? main.find((s) => s.status === 'pending')) : undefined;
+    for (const s of main) {
+      if (s === inFlight) this.store.updateStep(row.id, 'main', s.idx, { status: 'abandoned', finished_at: now, error: JSON.stringify({ type: 'interrupted', message }) });
+      else if (s.status === 'pending' || s.status === 'running') this.store.updateStep(row.id, 'main', s.idx, { status: 'cancelled' });
     }
-    const error: ErrorRecord = { type: 'interrupted', message, step: row.current_step };
+    const error: ErrorRecord = { type: 'interrupted', message, step: inFlight?.name ?? null };
     this.store.updateExecution(row.id, { status: 'failed', finished_at: now, current_step: null, error: JSON.stringify(error) });
     live.log.write('error', `execution failed: interrupted: ${message}`);
     this.metrics.runs.inc({ workflow_name: this.metrics.workflowLabel(row.workflow_name), status: 'failed' });

@@ -61,7 +61,7 @@ export async function runStep(deps: StepRunnerDeps, target: StepTarget, def: Ste
   for (;;) {
     attempt++;
     const started_at = attempt === 1 ? new Date().toISOString() : undefined;
-    store.updateStep(target.executionId, target.phase, target.idx, { status: 'running', started_at, attempts: attempt });
+    store.updateStep(target.executionId, target.phase, target.idx, { status: 'running', started_at, attempts: attempt }, { deferred: true });
     try {
       input = prepareInput(deps, target, def, scope);
       const found = deps.registry.find(def.adapter, def.action);
@@ -173,6 +173,8 @@ function finishStep(
 ): void {
   const { redactor } = target;
   const error = result.error ? { type: result.error.type, message: redactor.text(result.error.message), details: redactor.value(result.error.details) } : undefined;
+  // The outcome (and the outputs a compensation will need) commits now, with everything deferred before it:
+  // one commit per step. "running" was deferred; recovery treats the step after the last finished one as in flight.
   deps.store.updateStep(target.executionId, target.phase, target.idx, {
     status,
     finished_at: new Date().toISOString(),

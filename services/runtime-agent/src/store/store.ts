@@ -141,11 +141,14 @@ type Patch<T> = Partial<T>;
 
 /**
  * Writes that only keep a record readable (log lines, current_step, counters)
- * are deferred and committed together with the next state change, or at the
- * end of the event-loop turn; state changes that recovery depends on (a step
+ * are deferred and committed together with the next state change, or within
+ * DEFERRED_FLUSH_MS; state changes that recovery depends on (a step
  * started, succeeded with its outputs, an execution accepted or finished)
  * commit before the call returns. Every read sees deferred writes first.
  */
+/** At most this long between a deferred write and its commit (when no state change commits it sooner). */
+export const DEFERRED_FLUSH_MS = 50;
+
 export interface WriteOptions {
   deferred?: boolean;
 }
@@ -256,10 +259,10 @@ export class Store {
     this.deferred.push(fn);
     if (!this.flushScheduled) {
       this.flushScheduled = true;
-      setImmediate(() => {
+      setTimeout(() => {
         this.flushScheduled = false;
         this.flush();
-      });
+      }, DEFERRED_FLUSH_MS).unref();
     }
   }
 
