@@ -15,6 +15,7 @@ import { workflowIdOf, type WhenClause, type Wpk } from '../wpk/types.js';
 import { ExecutionLog } from './execution-log.js';
 import { Interrupt } from './interrupts.js';
 import { MASK, Redactor } from './redact.js';
+import { Fifo, yieldToIo } from './queue.js';
 import { planRollback, type CompletedStep, type RollbackEntry } from './rollback.js';
 import { runStep, type StepRunnerDeps } from './step-runner.js';
 import { renderValue, type Scope } from './templates.js';
@@ -50,11 +51,12 @@ interface Live {
   scope: Scope & { steps: Record<string, { status: string; outputs?: unknown }> };
   completed: CompletedStep[];
   startedMs: number;
+  started: boolean;
 }
 
 export class Engine {
   readonly bus = new EventEmitter();
-  private readonly queue: Live[] = [];
+  private readonly queue = new Fifo<Live>();
   private readonly live = new Map<string, Live>();
   private readonly tasks = new Set<Promise<void>>();
   private readonly secrets = new Map<string, Record<string, unknown>>();
@@ -125,30 +127,31 @@ export class Engine {
     const steps = req.wpk.spec.handlers.map((h, idx) => emptyStep(id, 'main', idx, h.name, h.adapter, h.action, null));
     this.store.insertExecution(row, steps, req.idempotency);
     this.rememberSecrets(id, req.params, secretNames);
-    this.enqueue(this.makeLive(row, req.wpk, req.params));
-    return this.store.getExecution(id)!;
+    const live = this.makeLive(row, req.wpk, req.params, 0);
+    this.enqueue(live);
+    return { ...row, seq: 0 };
   }
 
   cancel(id: string): ExecutionRow {
     const row = this.mustGet(id);
-    if (row.status === 'pending') {
-      const i = this.queue.findIndex((l) => l.id === id);
-      if (i >= 0) this.queue.splice(i, 1);
+    const live = this.live.get(id);
+    if (row.status === 'pending' && live && !live.started) {
+      this.queue.remove((l) => l.id === id);
       this.metrics.queueDepth.set(this.queue.length);
       const now = new Date().toISOString();
       for (const s of this.store.getSteps(id)) if (s.status === 'pending') this.store.updateStep(id, s.phase, s.idx, { status: 'cancelled' });
       this.store.updateExecution(id, { status: 'cancelled', finished_at: now, error: JSON.stringify({ type: 'cancelled', message: 'cancelled before it started', step: null }) });
-      this.live.get(id)?.log.write('warn', 'execution cancelled before it started');
+      live.log.write('warn', 'execution cancelled before it started');
       this.live.delete(id);
       this.metrics.runs.inc({ workflow_name: this.metrics.workflowLabel(row.workflow_name), status: 'cancelled' });
       this.bus.emit(`end:${id}`);
       return this.store.getExecution(id)!;
     }
-    const live = this.live.get(id);
-    if (row.status !== 'running' || !live) throw new AgentError('conflict', `execution ${id} is ${row.status}; only pending or running executions can be cancelled`);
+    // A started execution may still read pending for the moment before its first step.
+    if (!live || !live.started || !(row.status === 'running' || row.status === 'pending')) throw new AgentError('conflict', `execution ${id} is ${row.status}; only pending or running executions can be cancelled`);
     live.log.write('warn', 'cancel requested');
     live.controller.abort(new Interrupt('cancelled', 'execution was cancelled'));
-    return row;
+    return { ...row, status: 'running' };
   }
 
   /** Starts a manual rollback (POST /rollback/{id}). */
@@ -199,7 +202,7 @@ export class Engine {
   /** Stops taking work, lets running steps finish within the grace period, then interrupts the rest. */
   async shutdown(): Promise<void> {
     this.draining = true;
-    this.queue.length = 0;
+    this.queue.clear();
     const all = Promise.allSettled([...this.tasks]);
     let timer: NodeJS.Timeout | undefined;
     const grace = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.options.shutdownGraceMs)));
@@ -247,6 +250,10 @@ export class Engine {
 
   private async runExecution(live: Live): Promise<void> {
     const { id, wpk } = live;
+    live.started = true;
+    // Start after the accepting request has been answered, and let I/O in between steps: under a burst,
+    // accepting work comes first and the bounded queue absorbs it.
+    await yieldToIo();
     live.startedMs = performance.now();
     const timeoutSeconds = wpk.spec.timeoutSeconds;
     const deadlineAt = timeoutSeconds ? Date.now() + timeoutSeconds * 1000 : undefined;
@@ -260,6 +267,7 @@ export class Engine {
     let done = 0;
     try {
       for (const [idx, step] of wpk.spec.handlers.entries()) {
+        if (idx > 0) await yieldToIo();
         if (this.draining) {
           failure = { type: 'interrupted', message: 'the agent shut down before this step started', step: step.name };
           status = 'failed';
@@ -450,7 +458,13 @@ export class Engine {
     return live;
   }
 
-  private makeLive(row: Pick<ExecutionRow, 'id' | 'workflow_name' | 'created_at' | 'dry_run' | 'rollback_on_failure'>, wpk: Wpk, params: Record<string, unknown>): Live {
+  /** `lastLogSeq` is known (0) for a new execution; a restored one asks the store. */
+  private makeLive(
+    row: Pick<ExecutionRow, 'id' | 'workflow_name' | 'created_at' | 'dry_run' | 'rollback_on_failure'>,
+    wpk: Wpk,
+    params: Record<string, unknown>,
+    lastLogSeq = this.store.maxLogSeq(row.id),
+  ): Live {
     const defs = wpk.spec.parameters ?? {};
     const redactor = new Redactor(Object.keys(defs).filter((k) => defs[k].secret).map((k) => params[k]));
     return {
@@ -460,7 +474,7 @@ export class Engine {
       dryRun: row.dry_run === 1,
       rollbackOnFailure: row.rollback_on_failure === 1,
       redactor,
-      log: new ExecutionLog(this.store, this.bus, row.id, redactor, this.store.maxLogSeq(row.id)),
+      log: new ExecutionLog(this.store, this.bus, row.id, redactor, lastLogSeq),
       controller: new AbortController(),
       scope: {
         params,
@@ -470,6 +484,7 @@ export class Engine {
       },
       completed: [],
       startedMs: performance.now(),
+      started: false,
     };
   }
 

@@ -63,6 +63,8 @@ export async function runStep(deps: StepRunnerDeps, target: StepTarget, def: Ste
     const started_at = attempt === 1 ? new Date().toISOString() : undefined;
     store.updateStep(target.executionId, target.phase, target.idx, { status: 'running', started_at, attempts: attempt }, { deferred: true });
     try {
+      // Cancelled (or past the deadline) before this step began: the action is never called.
+      if (target.signal.aborted) throw interruptError(target.signal)!;
       input = prepareInput(deps, target, def, scope);
       const found = deps.registry.find(def.adapter, def.action);
       if (!found.ok) throw new AgentError('validation_error', found.message);

@@ -41,8 +41,14 @@ export class Catalog {
     return registered ? (JSON.parse(registered) as Wpk) : this.bundled.get(workflowId);
   }
 
+  /** Content registered by this process, so that sending the same package again writes nothing. */
+  private readonly registered = new Map<string, string>();
+
   register(workflowId: string, wpk: Wpk): void {
-    this.store.putPackage(workflowId, JSON.stringify(wpk));
+    const content = JSON.stringify(wpk);
+    if (this.registered.get(workflowId) === content) return;
+    this.store.putPackage(workflowId, content);
+    this.registered.set(workflowId, content);
   }
 
   bundledIds(): string[] {
