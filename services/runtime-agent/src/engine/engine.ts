@@ -15,7 +15,7 @@ import { workflowIdOf, type WhenClause, type Wpk } from '../wpk/types.js';
 import { ExecutionLog } from './execution-log.js';
 import { Interrupt } from './interrupts.js';
 import { MASK, Redactor } from './redact.js';
-import { Fifo, yieldToIo } from './queue.js';
+import { Fifo, IoTurns } from './queue.js';
 import { planRollback, type CompletedStep, type RollbackEntry } from './rollback.js';
 import { runStep, type StepRunnerDeps } from './step-runner.js';
 import { renderValue, type Scope } from './templates.js';
@@ -51,12 +51,23 @@ interface Live {
   scope: Scope & { steps: Record<string, { status: string; outputs?: unknown }> };
   completed: CompletedStep[];
   startedMs: number;
-  started: boolean;
+}
+
+/** A queued execution stays this small: its Live (abort controller, log, scope) is built when it starts. */
+interface Queued {
+  id: string;
+  row: Pick<ExecutionRow, 'id' | 'workflow_name' | 'created_at' | 'dry_run' | 'rollback_on_failure'>;
+  wpk: Wpk;
+  params: Record<string, unknown>;
+  /** Known (0) for a new execution; a requeued one asks the store when it starts. */
+  lastLogSeq?: number;
 }
 
 export class Engine {
   readonly bus = new EventEmitter();
-  private readonly queue = new Fifo<Live>();
+  private readonly queue = new Fifo<Queued>();
+  private readonly queued = new Map<string, Queued>();
+  private readonly turns = new IoTurns();
   private readonly live = new Map<string, Live>();
   private readonly tasks = new Set<Promise<void>>();
   private readonly secrets = new Map<string, Record<string, unknown>>();
@@ -84,7 +95,7 @@ export class Engine {
 
   /** True while the execution is queued, running or rolling back in this process. */
   isLive(id: string): boolean {
-    return this.live.has(id);
+    return this.live.has(id) || this.queued.has(id);
   }
 
   get isDraining(): boolean {
@@ -127,28 +138,27 @@ export class Engine {
     const steps = req.wpk.spec.handlers.map((h, idx) => emptyStep(id, 'main', idx, h.name, h.adapter, h.action, null));
     this.store.insertExecution(row, steps, req.idempotency);
     this.rememberSecrets(id, req.params, secretNames);
-    const live = this.makeLive(row, req.wpk, req.params, 0);
-    this.enqueue(live);
+    this.enqueue({ id, row, wpk: req.wpk, params: req.params, lastLogSeq: 0 });
     return { ...row, seq: 0 };
   }
 
   cancel(id: string): ExecutionRow {
     const row = this.mustGet(id);
-    const live = this.live.get(id);
-    if (row.status === 'pending' && live && !live.started) {
-      this.queue.remove((l) => l.id === id);
+    if (this.queued.has(id)) {
+      this.queue.remove((q) => q.id === id);
+      this.queued.delete(id);
       this.metrics.queueDepth.set(this.queue.length);
       const now = new Date().toISOString();
       for (const s of this.store.getSteps(id)) if (s.status === 'pending') this.store.updateStep(id, s.phase, s.idx, { status: 'cancelled' });
       this.store.updateExecution(id, { status: 'cancelled', finished_at: now, error: JSON.stringify({ type: 'cancelled', message: 'cancelled before it started', step: null }) });
-      live.log.write('warn', 'execution cancelled before it started');
-      this.live.delete(id);
+      this.logOnce(id, 'warn', 'execution cancelled before it started');
       this.metrics.runs.inc({ workflow_name: this.metrics.workflowLabel(row.workflow_name), status: 'cancelled' });
       this.bus.emit(`end:${id}`);
       return this.store.getExecution(id)!;
     }
     // A started execution may still read pending for the moment before its first step.
-    if (!live || !live.started || !(row.status === 'running' || row.status === 'pending')) throw new AgentError('conflict', `execution ${id} is ${row.status}; only pending or running executions can be cancelled`);
+    const live = this.live.get(id);
+    if (!live || !(row.status === 'running' || row.status === 'pending')) throw new AgentError('conflict', `execution ${id} is ${row.status}; only pending or running executions can be cancelled`);
     live.log.write('warn', 'cancel requested');
     live.controller.abort(new Interrupt('cancelled', 'execution was cancelled'));
     return { ...row, status: 'running' };
@@ -178,14 +188,13 @@ export class Engine {
     // recovered rollback turns its execution rolling_back, and neither must be recovered a second time.
     const [pending, running, failed, rollingBack] = ['pending', 'running', 'failed', 'rolling_back'].map((s) => this.store.executionsWithStatus(s));
     for (const row of pending) {
-      const live = this.restore(row);
       const missing = this.missingSecrets(row);
       if (missing.length) {
-        this.failRecovered(row, live, `secret parameters (${missing.join(', ')}) are not kept across restarts; submit the execution again`);
+        this.failRecovered(row, this.restore(row), `secret parameters (${missing.join(', ')}) are not kept across restarts; submit the execution again`);
         continue;
       }
-      live.log.write('info', 'requeued after agent restart');
-      this.enqueue(live);
+      this.logOnce(row.id, 'info', 'requeued after agent restart');
+      this.enqueue({ id: row.id, row, wpk: JSON.parse(row.package) as Wpk, params: this.paramsOf(row) });
       requeued++;
     }
     for (const row of running) {
@@ -203,6 +212,7 @@ export class Engine {
   async shutdown(): Promise<void> {
     this.draining = true;
     this.queue.clear();
+    this.queued.clear();
     const all = Promise.allSettled([...this.tasks]);
     let timer: NodeJS.Timeout | undefined;
     const grace = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.options.shutdownGraceMs)));
@@ -214,16 +224,19 @@ export class Engine {
 
   // --- running -------------------------------------------------------------
 
-  private enqueue(live: Live): void {
-    this.live.set(live.id, live);
-    this.queue.push(live);
+  private enqueue(q: Queued): void {
+    this.queued.set(q.id, q);
+    this.queue.push(q);
     this.metrics.queueDepth.set(this.queue.length);
     this.pump();
   }
 
   private pump(): void {
     while (!this.draining && this.running < this.options.maxConcurrent && this.queue.length > 0) {
-      const live = this.queue.shift()!;
+      const q = this.queue.shift()!;
+      this.queued.delete(q.id);
+      const live = this.makeLive(q.row, q.wpk, q.params, q.lastLogSeq);
+      this.live.set(live.id, live);
       this.metrics.queueDepth.set(this.queue.length);
       this.running++;
       this.metrics.active.inc();
@@ -250,24 +263,31 @@ export class Engine {
 
   private async runExecution(live: Live): Promise<void> {
     const { id, wpk } = live;
-    live.started = true;
     // Start after the accepting request has been answered, and let I/O in between steps: under a burst,
     // accepting work comes first and the bounded queue absorbs it.
-    await yieldToIo();
+    await this.turns.wait();
     live.startedMs = performance.now();
     const timeoutSeconds = wpk.spec.timeoutSeconds;
     const deadlineAt = timeoutSeconds ? Date.now() + timeoutSeconds * 1000 : undefined;
     const deadline = timeoutSeconds
       ? setTimeout(() => live.controller.abort(new Interrupt('deadline', `the workflow deadline of ${timeoutSeconds}s passed`)), timeoutSeconds * 1000)
       : undefined;
-    this.store.updateExecution(id, { status: 'running', started_at: new Date().toISOString() });
+    // "running" must be durable before the first side effect (a crash after it means interrupted, never
+    // "run it again"); until then it rides along with the next commit.
+    this.store.updateExecution(id, { status: 'running', started_at: new Date().toISOString() }, { deferred: true });
+    let runningDurable = false;
+    const beforeSideEffect = () => {
+      if (runningDurable) return;
+      this.store.flush();
+      runningDurable = true;
+    };
     live.log.write('info', `execution started${live.dryRun ? ' (dry run)' : ''}: ${workflowIdOf(wpk)}, ${wpk.spec.handlers.length} steps`);
     let failure: ErrorRecord | undefined;
     let status = 'completed';
     let done = 0;
     try {
       for (const [idx, step] of wpk.spec.handlers.entries()) {
-        if (idx > 0) await yieldToIo();
+        if (idx > 0) await this.turns.wait();
         if (this.draining) {
           failure = { type: 'interrupted', message: 'the agent shut down before this step started', step: step.name };
           status = 'failed';
@@ -280,7 +300,8 @@ export class Engine {
           this.store.updateExecution(id, { steps_completed: ++done }, { deferred: true });
           continue;
         }
-        const result = await runStep(this.deps, { executionId: id, phase: 'main', idx, dryRun: live.dryRun, log: live.log, redactor: live.redactor, signal: live.controller.signal, deadlineAt }, step, live.scope);
+        const target = { executionId: id, phase: 'main' as const, idx, dryRun: live.dryRun, log: live.log, redactor: live.redactor, signal: live.controller.signal, deadlineAt, beforeSideEffect };
+        const result = await runStep(this.deps, target, step, live.scope);
         this.store.updateExecution(id, { steps_completed: ++done }, { deferred: true });
         if (result.ok) {
           live.scope.steps[step.name] = { status: 'succeeded', outputs: result.outputs };
@@ -443,12 +464,7 @@ export class Engine {
 
   /** Rebuilds the in-memory view of a stored execution (secret values only if this process still has them). */
   private restore(row: ExecutionRow): Live {
-    const wpk = JSON.parse(row.package) as Wpk;
-    const stored = JSON.parse(row.parameters) as Record<string, unknown>;
-    const secretNames = JSON.parse(row.secret_params) as string[];
-    const params: Record<string, unknown> = { ...stored, ...this.secrets.get(row.id) };
-    for (const n of secretNames) if (params[n] === MASK) delete params[n];
-    const live = this.makeLive(row, wpk, params);
+    const live = this.makeLive(row, JSON.parse(row.package) as Wpk, this.paramsOf(row));
     for (const s of this.store.getSteps(row.id)) {
       if (s.phase !== 'main') continue;
       const outputs = s.outputs ? JSON.parse(s.outputs) : {};
@@ -459,6 +475,18 @@ export class Engine {
   }
 
   /** `lastLogSeq` is known (0) for a new execution; a restored one asks the store. */
+  /** Stored parameters with the secret values this process still holds (absent ones stay absent). */
+  private paramsOf(row: ExecutionRow): Record<string, unknown> {
+    const params: Record<string, unknown> = { ...(JSON.parse(row.parameters) as Record<string, unknown>), ...this.secrets.get(row.id) };
+    for (const n of JSON.parse(row.secret_params) as string[]) if (params[n] === MASK) delete params[n];
+    return params;
+  }
+
+  /** One log line for an execution that has no Live right now. */
+  private logOnce(id: string, level: 'info' | 'warn', message: string): void {
+    new ExecutionLog(this.store, this.bus, id, new Redactor([]), this.store.maxLogSeq(id)).write(level, message);
+  }
+
   private makeLive(
     row: Pick<ExecutionRow, 'id' | 'workflow_name' | 'created_at' | 'dry_run' | 'rollback_on_failure'>,
     wpk: Wpk,
@@ -484,7 +512,6 @@ export class Engine {
       },
       completed: [],
       startedMs: performance.now(),
-      started: false,
     };
   }
 

@@ -41,7 +41,34 @@ export class Fifo<T> {
   }
 }
 
-/** Lets pending I/O (new requests, cancels) run before the next piece of background work. */
-export function yieldToIo(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
+/**
+ * Background work waits here between pieces, and one waiter is released per
+ * turn of the event loop: every turn first serves the I/O that is ready (new
+ * requests, health probes, cancels), so the API stays responsive while many
+ * executions run, and a burst of submissions fills the bounded queue instead
+ * of waiting behind the work it queued.
+ */
+export class IoTurns {
+  private readonly waiters = new Fifo<() => void>();
+  private scheduled = false;
+
+  wait(): Promise<void> {
+    return new Promise((resolve) => {
+      this.waiters.push(resolve);
+      this.schedule();
+    });
+  }
+
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(this.release);
+  }
+
+  private readonly release = (): void => {
+    this.scheduled = false;
+    const next = this.waiters.shift();
+    if (this.waiters.length > 0) this.schedule();
+    next?.();
+  };
 }

@@ -39,6 +39,8 @@ export interface StepTarget {
   signal: AbortSignal;
   /** Epoch ms after which no retry starts (the whole-run deadline). */
   deadlineAt?: number;
+  /** Called right before an action that may change something runs for real. */
+  beforeSideEffect?: () => void;
 }
 
 export type StepResult =
@@ -135,6 +137,7 @@ async function runAttempt(
         return exampleOf(spec, ctx);
       }
     }
+    if (spec.mutates && !target.dryRun) target.beforeSideEffect?.();
     return { outputs: await untilSettledOrAbandoned(spec.run(ctx, input), controller.signal), source: 'run' };
   } catch (err) {
     throw interruptError(controller.signal) ?? err;

@@ -1,4 +1,5 @@
 /** Reads a JSON request body with a size limit: 413 past the limit, 400 when it is not JSON. */
+import type { IncomingMessage } from 'node:http';
 import type { Context } from 'koa';
 import { AgentError } from '../../../../adapters/errors.js';
 
@@ -10,14 +11,7 @@ export interface JsonBody {
 export async function readJson(ctx: Context, limitBytes: number, allowEmpty = false): Promise<JsonBody> {
   const declared = Number(ctx.get('content-length') || NaN);
   if (declared > limitBytes) throw tooLarge(limitBytes);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of ctx.req) {
-    size += (chunk as Buffer).length;
-    if (size > limitBytes) throw tooLarge(limitBytes);
-    chunks.push(chunk as Buffer);
-  }
-  const raw = Buffer.concat(chunks);
+  const raw = await collect(ctx.req, limitBytes);
   if (raw.length === 0 || raw.toString('utf8').trim() === '') {
     if (allowEmpty) return { value: {}, raw };
     throw new AgentError('validation_error', 'request body is empty; send a JSON object', { details: { errors: [{ path: '$', message: 'is required' }] } });
@@ -29,6 +23,24 @@ export async function readJson(ctx: Context, limitBytes: number, allowEmpty = fa
       details: { errors: [{ path: '$', message: 'is not valid JSON' }] },
     });
   }
+}
+
+/** The body as one Buffer; plain 'data' events cost less per request than an async iterator. */
+function collect(req: IncomingMessage, limitBytes: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= limitBytes) return void chunks.push(chunk);
+      req.off('data', onData);
+      req.resume(); // drain the rest so the connection stays usable for the 413
+      reject(tooLarge(limitBytes));
+    };
+    req.on('data', onData);
+    req.once('end', () => resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)));
+    req.once('error', reject);
+  });
 }
 
 function tooLarge(limitBytes: number): AgentError {

@@ -74,7 +74,7 @@ export interface ListFilter {
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS executions (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  seq INTEGER PRIMARY KEY,
   id TEXT NOT NULL UNIQUE,
   workflow_id TEXT NOT NULL,
   workflow_name TEXT NOT NULL,
@@ -94,8 +94,9 @@ CREATE TABLE IF NOT EXISTS executions (
   started_at TEXT,
   finished_at TEXT
 );
-CREATE INDEX IF NOT EXISTS executions_status ON executions(status);
-CREATE INDEX IF NOT EXISTS executions_workflow ON executions(workflow_id);
+-- No secondary index on status or workflow_id: status changes several times per execution and each
+-- index entry would be rewritten on the hot path; lists scan newest first and stop at their limit,
+-- and recovery scans once at start. The rowid (seq) never reuses a value because rows are never deleted.
 CREATE TABLE IF NOT EXISTS steps (
   execution_id TEXT NOT NULL,
   phase TEXT NOT NULL,
