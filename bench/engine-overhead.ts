@@ -50,7 +50,7 @@ export async function engineOverhead(): Promise<string> {
   }
   async function engineRun(): Promise<number> {
     const t0 = performance.now();
-    const row = engine.submit({ wpk, params: {}, dryRun: false });
+    const { row } = engine.submit({ wpk, params: {}, dryRun: false });
     await once(engine.bus, `end:${row.id}`);
     const status = store.getExecution(row.id)!.status;
     if (status !== 'completed') throw new Error(`bench execution ended ${status}`);

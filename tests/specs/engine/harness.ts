@@ -246,7 +246,7 @@ export function startEngine(options: Partial<EngineOptions> = {}, dir = mkdtempS
     metrics,
     calls,
     callsOf: (action, executionId) => calls.filter((c) => c.action === action && (executionId === undefined || c.executionId === executionId)),
-    submit: (req) => engine.submit({ params: {}, dryRun: false, ...req }).id,
+    submit: (req) => engine.submit({ params: {}, dryRun: false, ...req }).row.id,
     finished(id, timeoutMs = 10_000) {
       return new Promise((resolve, reject) => {
         const done = () => {

@@ -102,8 +102,12 @@ export class Engine {
     return this.draining;
   }
 
-  /** Stores a new execution (committed before this returns) and queues it. */
-  submit(req: SubmitRequest): ExecutionRow {
+  /**
+   * Stores a new execution and queues it. `stored` resolves once the insert is committed: an API
+   * answer waits for it. The execution itself never starts before that commit (its first write
+   * shares or follows it).
+   */
+  submit(req: SubmitRequest): { row: ExecutionRow; stored: Promise<void> } {
     if (this.draining) throw new AgentError('rate_limited', 'the agent is shutting down and accepts no new executions; retry on another instance', { status: 503 });
     // Only an execution that has to wait counts against the queue: with a free slot it starts at once.
     if (this.running >= this.options.maxConcurrent && this.queue.length >= this.options.maxQueued) {
@@ -136,10 +140,11 @@ export class Engine {
       finished_at: null,
     };
     const steps = req.wpk.spec.handlers.map((h, idx) => emptyStep(id, 'main', idx, h.name, h.adapter, h.action, null));
-    this.store.insertExecution(row, steps, req.idempotency);
+    const stored = this.store.insertExecution(row, steps, req.idempotency);
+    stored.catch(() => {}); // a caller that does not wait (tests, benchmarks) must not see an unhandled rejection
     this.rememberSecrets(id, req.params, secretNames);
     this.enqueue({ id, row, wpk: req.wpk, params: req.params, lastLogSeq: 0 });
-    return { ...row, seq: 0 };
+    return { row: { ...row, seq: 0 }, stored };
   }
 
   cancel(id: string): ExecutionRow {

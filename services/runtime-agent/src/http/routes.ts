@@ -163,7 +163,7 @@ export function buildRouter(deps: RouteDeps): Router {
     const { wpk, inline } = resolvePackage(body);
     const resolved = resolveParameters(wpk.spec.parameters ?? {}, (body.parameters ?? {}) as Record<string, unknown>);
     if (resolved.problems.length) throw new ValidationError(`the parameters are invalid: ${resolved.problems.length} problem(s)`, resolved.problems);
-    const row = engine.submit({
+    const { row, stored } = engine.submit({
       wpk,
       params: resolved.values,
       dryRun: body.dry_run === true,
@@ -171,6 +171,7 @@ export function buildRouter(deps: RouteDeps): Router {
       idempotency: key ? { key, bodyHash } : undefined,
     });
     if (inline) catalog.register(workflowIdOf(wpk), wpk);
+    await stored; // nothing is answered 202 before it is committed
     ctx.status = 202;
     ctx.set('Location', `/execute/${row.id}`);
     ctx.body = { execution_id: row.id, status: row.status, workflow_id: row.workflow_id, dry_run: row.dry_run === 1 };

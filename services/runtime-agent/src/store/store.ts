@@ -140,6 +140,12 @@ CREATE TABLE IF NOT EXISTS packages (
 
 type Patch<T> = Partial<T>;
 
+/** A queued write; `settle` (for writes a caller waits on) learns whether it committed. */
+interface Deferred {
+  run: () => void;
+  settle?: (err?: unknown) => void;
+}
+
 /**
  * Writes that only keep a record readable (log lines, current_step, counters)
  * are deferred and committed together with the next state change, or within
@@ -160,8 +166,9 @@ export class Store {
   private readonly updates = new Map<string, Database.Statement>();
   private readonly stmt: Record<string, Database.Statement>;
   private closed = false;
-  private deferred: Array<() => void> = [];
+  private deferred: Deferred[] = [];
   private flushScheduled = false;
+  private flushSoon = false;
 
   constructor(dataDir: string, synchronous: 'normal' | 'full' = 'normal') {
     mkdirSync(dataDir, { recursive: true });
@@ -197,12 +204,28 @@ export class Store {
     };
   }
 
-  /** Inserts an execution, its pending steps and its idempotency key in one transaction. */
-  insertExecution(row: Omit<ExecutionRow, 'seq'>, steps: StepRow[], idempotency?: { key: string; bodyHash: string }): void {
-    this.write(() => {
-      this.stmt.insertExecution.run(row);
-      for (const s of steps) this.stmt.insertStep.run(s);
-      if (idempotency) this.stmt.putIdem.run(idempotency.key, idempotency.bodyHash, row.id, row.created_at);
+  /**
+   * Inserts an execution, its pending steps and its idempotency key. Inserts made in the same turn of
+   * the event loop share one commit (group commit); the promise resolves once this one is committed,
+   * and is what an API answer waits for. Reads in the meantime see it (they flush first).
+   */
+  insertExecution(row: Omit<ExecutionRow, 'seq'>, steps: StepRow[], idempotency?: { key: string; bodyHash: string }): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.deferred.push({
+        run: () => {
+          this.stmt.insertExecution.run(row);
+          for (const s of steps) this.stmt.insertStep.run(s);
+          if (idempotency) this.stmt.putIdem.run(idempotency.key, idempotency.bodyHash, row.id, row.created_at);
+        },
+        settle: (err) => (err ? reject(err) : resolve()),
+      });
+      if (!this.flushSoon) {
+        this.flushSoon = true;
+        setImmediate(() => {
+          this.flushSoon = false;
+          this.flush();
+        });
+      }
     });
   }
 
@@ -226,30 +249,44 @@ export class Store {
 
   /** Commits `fn` now, together with every deferred write. */
   write(fn: () => void): void {
-    this.db.transaction(() => {
-      this.runDeferred();
-      fn();
-    })();
+    this.commit(fn);
   }
 
-  /** Commits the deferred writes (called at the end of the event-loop turn, before reads and on close). */
+  /** Commits the deferred writes (on a timer, before reads, before a side effect, and on close). */
   flush(): void {
     if (this.deferred.length === 0 || this.closed) return;
-    this.db.transaction(() => this.runDeferred())();
+    this.commit();
+  }
+
+  private commit(fn?: () => void): void {
+    const waiting: Array<(err?: unknown) => void> = [];
+    try {
+      this.db.transaction(() => {
+        this.runDeferred(waiting);
+        fn?.();
+      })();
+    } catch (err) {
+      for (const settle of waiting) settle(err);
+      throw err;
+    }
+    for (const settle of waiting) settle();
   }
 
   /** Told about a deferred write that failed; it never takes the commit it rides on down with it. */
   onDeferredError: (err: unknown) => void = () => {};
 
-  private runDeferred(): void {
+  /** Runs the queued writes; a failing one never takes the others down, and its waiter (if any) hears of it. */
+  private runDeferred(waiting: Array<(err?: unknown) => void>): void {
     while (this.deferred.length) {
       const work = this.deferred;
       this.deferred = [];
       for (const w of work) {
         try {
-          w();
+          w.run();
+          if (w.settle) waiting.push(w.settle);
         } catch (err) {
-          this.onDeferredError(err);
+          if (w.settle) w.settle(err);
+          else this.onDeferredError(err);
         }
       }
     }
@@ -257,7 +294,7 @@ export class Store {
 
   private writeOrDefer(options: WriteOptions, fn: () => void): void {
     if (!options.deferred) return this.write(fn);
-    this.deferred.push(fn);
+    this.deferred.push({ run: fn });
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       setTimeout(() => {
