@@ -277,15 +277,10 @@ export class Engine {
     const deadline = timeoutSeconds
       ? setTimeout(() => live.controller.abort(new Interrupt('deadline', `the workflow deadline of ${timeoutSeconds}s passed`)), timeoutSeconds * 1000)
       : undefined;
-    // "running" must be durable before the first side effect (a crash after it means interrupted, never
-    // "run it again"); until then it rides along with the next commit.
-    this.store.updateExecution(id, { status: 'running', started_at: new Date().toISOString() }, { deferred: true });
-    let runningDurable = false;
-    const beforeSideEffect = () => {
-      if (runningDurable) return;
-      this.store.flush();
-      runningDurable = true;
-    };
+    // Everything recorded so far ("running", earlier steps' outputs) is committed before an action with
+    // side effects starts: a crash after that point means interrupted and compensated, never "run it again".
+    this.store.updateExecution(id, { status: 'running', started_at: new Date().toISOString() }, { deferred: true, critical: true });
+    const beforeSideEffect = () => this.store.flushBeforeSideEffect();
     live.log.write('info', `execution started${live.dryRun ? ' (dry run)' : ''}: ${workflowIdOf(wpk)}, ${wpk.spec.handlers.length} steps`);
     let failure: ErrorRecord | undefined;
     let status = 'completed';
@@ -328,13 +323,11 @@ export class Engine {
       clearTimeout(deadline);
     }
     const deferRollback = status === 'failed' && live.rollbackOnFailure && failure?.type === 'interrupted';
-    this.store.updateExecution(id, {
-      status,
-      current_step: null,
-      finished_at: new Date().toISOString(),
-      error: failure ? JSON.stringify(failure) : null,
-      rollback_status: deferRollback ? 'pending' : null,
-    });
+    this.store.updateExecution(
+      id,
+      { status, current_step: null, finished_at: new Date().toISOString(), error: failure ? JSON.stringify(failure) : null, rollback_status: deferRollback ? 'pending' : null },
+      { deferred: true, critical: true },
+    );
     live.log.write(status === 'completed' ? 'info' : 'error', `execution ${status}${failure ? `: ${failure.type}: ${failure.message}` : ''}`);
     const workflow = this.metrics.workflowLabel(live.row.workflow_name);
     this.metrics.runs.inc({ workflow_name: workflow, status });
@@ -409,7 +402,8 @@ export class Engine {
         this.store.updateStep(id, 'rollback', idx, { status: 'skipped', finished_at: new Date().toISOString() });
         continue;
       }
-      const result = await runStep(this.deps, { executionId: id, phase: 'rollback', idx, dryRun: live.dryRun, log: live.log, redactor: live.redactor, signal: live.controller.signal }, entry.def, scope);
+      const target = { executionId: id, phase: 'rollback' as const, idx, dryRun: live.dryRun, log: live.log, redactor: live.redactor, signal: live.controller.signal, beforeSideEffect: () => this.store.flushBeforeSideEffect() };
+      const result = await runStep(this.deps, target, entry.def, scope);
       if (!result.ok && result.error.type === 'interrupted') {
         this.store.updateStep(id, 'rollback', idx, { status: 'abandoned' });
         live.log.write('warn', 'agent shutting down: rollback resumes on the next start');

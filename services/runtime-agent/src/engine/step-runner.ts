@@ -39,7 +39,7 @@ export interface StepTarget {
   signal: AbortSignal;
   /** Epoch ms after which no retry starts (the whole-run deadline). */
   deadlineAt?: number;
-  /** Called right before an action that may change something runs for real. */
+  /** Called right before an action that may change something runs for real: commits what is recorded so far. */
   beforeSideEffect?: () => void;
 }
 
@@ -178,8 +178,8 @@ function finishStep(
 ): void {
   const { redactor } = target;
   const error = result.error ? { type: result.error.type, message: redactor.text(result.error.message), details: redactor.value(result.error.details) } : undefined;
-  // The outcome (and the outputs a compensation will need) commits now, with everything deferred before it:
-  // one commit per step. "running" was deferred; recovery treats the step after the last finished one as in flight.
+  // Committed at the end of this turn, and in any case before the next side effect starts (beforeSideEffect):
+  // one commit per step. Recovery treats the step after the last finished one as in flight.
   deps.store.updateStep(target.executionId, target.phase, target.idx, {
     status,
     finished_at: new Date().toISOString(),
@@ -187,7 +187,7 @@ function finishStep(
     outputs: result.outputs ? JSON.stringify(redactor.value(result.outputs)) : undefined,
     outputs_source: result.source,
     error: error ? JSON.stringify(error) : undefined,
-  });
+  }, { deferred: true, critical: true });
   deps.metrics.stepDuration.observe({ adapter: def.adapter, action: def.action, status }, (performance.now() - started) / 1000);
   if (error) target.log.write('error', `step failed: ${error.type}: ${error.message}`, def.name);
   else target.log.write('info', `step ${status}${result.source === 'example' ? ' (dry run, example outputs)' : ''}`, def.name);

@@ -140,6 +140,9 @@ CREATE TABLE IF NOT EXISTS packages (
 
 type Patch<T> = Partial<T>;
 
+/** How long log lines and progress counters may wait for a commit when nothing else is written. */
+export const COSMETIC_FLUSH_MS = 50;
+
 /** A queued write; `settle` (for writes a caller waits on) learns whether it committed. */
 interface Deferred {
   run: () => void;
@@ -147,17 +150,19 @@ interface Deferred {
 }
 
 /**
- * Writes that only keep a record readable (log lines, current_step, counters)
- * are deferred and committed together with the next state change, or within
- * DEFERRED_FLUSH_MS; state changes that recovery depends on (a step
- * started, succeeded with its outputs, an execution accepted or finished)
- * commit before the call returns. Every read sees deferred writes first.
+ * Deferred writes are committed together (group commit): critical ones (an
+ * accepted execution, a step outcome, a status) at the end of the current
+ * turn of the event loop, log lines and progress within COSMETIC_FLUSH_MS,
+ * and everything at once whenever someone must not go on without it: every
+ * read flushes first, and the engine commits pending critical writes before
+ * an action with side effects starts. A SIGKILL can therefore lose only the
+ * critical writes of the turn it interrupts (recovery reports that execution
+ * as interrupted) and the last few milliseconds of log lines.
  */
-/** At most this long between a deferred write and its commit (when no state change commits it sooner). */
-export const DEFERRED_FLUSH_MS = 50;
-
 export interface WriteOptions {
   deferred?: boolean;
+  /** A deferred write recovery depends on (an outcome, a status): flushBeforeSideEffect commits it. */
+  critical?: boolean;
 }
 
 export class Store {
@@ -168,7 +173,8 @@ export class Store {
   private closed = false;
   private deferred: Deferred[] = [];
   private flushScheduled = false;
-  private flushSoon = false;
+  private timerScheduled = false;
+  private criticalPending = false;
 
   constructor(dataDir: string, synchronous: 'normal' | 'full' = 'normal') {
     mkdirSync(dataDir, { recursive: true });
@@ -219,13 +225,8 @@ export class Store {
         },
         settle: (err) => (err ? reject(err) : resolve()),
       });
-      if (!this.flushSoon) {
-        this.flushSoon = true;
-        setImmediate(() => {
-          this.flushSoon = false;
-          this.flush();
-        });
-      }
+      this.criticalPending = true;
+      this.scheduleFlush(true);
     });
   }
 
@@ -260,6 +261,7 @@ export class Store {
 
   private commit(fn?: () => void): void {
     const waiting: Array<(err?: unknown) => void> = [];
+    this.criticalPending = false;
     try {
       this.db.transaction(() => {
         this.runDeferred(waiting);
@@ -282,7 +284,9 @@ export class Store {
       this.deferred = [];
       for (const w of work) {
         try {
-          w.run();
+          // A write someone waits for runs in a savepoint: it lands whole or not at all.
+          if (w.settle) this.db.transaction(w.run)();
+          else w.run();
           if (w.settle) waiting.push(w.settle);
         } catch (err) {
           if (w.settle) w.settle(err);
@@ -295,12 +299,35 @@ export class Store {
   private writeOrDefer(options: WriteOptions, fn: () => void): void {
     if (!options.deferred) return this.write(fn);
     this.deferred.push({ run: fn });
-    if (!this.flushScheduled) {
+    if (options.critical) this.criticalPending = true;
+    this.scheduleFlush(options.critical === true);
+  }
+
+  /**
+   * Called before an action with side effects starts: commits now if anything recovery depends on is
+   * still pending (log lines and progress can wait for the end of the turn).
+   */
+  flushBeforeSideEffect(): void {
+    if (this.criticalPending) this.flush();
+  }
+
+  /**
+   * A critical write is committed at the end of this turn of the event loop, together with everything
+   * else deferred; log lines and progress alone wait up to COSMETIC_FLUSH_MS for company.
+   */
+  private scheduleFlush(soon: boolean): void {
+    if (soon && !this.flushScheduled) {
       this.flushScheduled = true;
-      setTimeout(() => {
+      setImmediate(() => {
         this.flushScheduled = false;
         this.flush();
-      }, DEFERRED_FLUSH_MS).unref();
+      });
+    } else if (!soon && !this.timerScheduled) {
+      this.timerScheduled = true;
+      setTimeout(() => {
+        this.timerScheduled = false;
+        this.flush();
+      }, COSMETIC_FLUSH_MS).unref();
     }
   }
 

@@ -1,0 +1,84 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { Store, STORE_FILE, type ExecutionRow, type StepRow } from '../../../services/runtime-agent/src/store/store.js';
+import { waitFor } from '../support/wait.js';
+
+function execRow(id: string): Omit<ExecutionRow, 'seq'> {
+  return {
+    id, workflow_id: 'w-1.0.0', workflow_name: 'w', status: 'pending', dry_run: 0, rollback_on_failure: 0, parameters: '{}', secret_params: '[]', package: '{}',
+    current_step: null, steps_completed: 0, steps_total: 1, error: null, rollback_status: null, rollback_trigger: null, created_at: new Date().toISOString(), started_at: null, finished_at: null,
+  };
+}
+function stepRow(id: string): StepRow {
+  return { execution_id: id, phase: 'main', idx: 0, name: 's', adapter: 'a', action: 'x', status: 'pending', attempts: 0, for_step: null, input: null, outputs: null, outputs_source: null, error: null, started_at: null, finished_at: null };
+}
+
+describe('store', () => {
+  let dir: string;
+  let store: Store;
+  let other: Database.Database;
+  /** What another process would see in the file: only committed data. */
+  const committedStatus = (id: string) => (other.prepare('SELECT status FROM executions WHERE id = ?').get(id) as { status: string } | undefined)?.status;
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'runtime-agent-store-'));
+    store = new Store(dir);
+    other = new Database(join(dir, STORE_FILE), { readonly: true });
+  });
+  afterEach(() => {
+    other.close();
+    store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('commits inserts of one turn together and resolves each only once it is committed', async () => {
+    const a = store.insertExecution(execRow('a'), [stepRow('a')]);
+    const b = store.insertExecution(execRow('b'), [stepRow('b')]);
+    assert.equal(committedStatus('a'), undefined, 'not committed yet');
+    await Promise.all([a, b]);
+    assert.equal(committedStatus('a'), 'pending');
+    assert.equal(committedStatus('b'), 'pending');
+  });
+
+  it('lets its own reads see deferred writes at once', async () => {
+    await store.insertExecution(execRow('r'), [stepRow('r')]);
+    store.updateExecution('r', { status: 'running' }, { deferred: true });
+    assert.equal(committedStatus('r'), 'pending');
+    assert.equal(store.getExecution('r')!.status, 'running');
+    assert.equal(committedStatus('r'), 'running', 'a read flushes first');
+  });
+
+  it('commits pending critical writes before a side effect, and lets log lines wait', async () => {
+    await store.insertExecution(execRow('c'), [stepRow('c')]);
+    store.appendLog('c', { seq: 1, ts: new Date().toISOString(), level: 'info', step: null, stream: null, message: 'hello' });
+    store.flushBeforeSideEffect();
+    assert.equal((other.prepare('SELECT COUNT(*) AS n FROM logs').get() as { n: number }).n, 0, 'a log line alone does not force a commit');
+    store.updateExecution('c', { status: 'running' }, { deferred: true, critical: true });
+    store.flushBeforeSideEffect();
+    assert.equal(committedStatus('c'), 'running');
+    assert.equal((other.prepare('SELECT COUNT(*) AS n FROM logs').get() as { n: number }).n, 1, 'and the log line rode along');
+  });
+
+  it('commits log lines on its own within a short while when nothing else is written', async () => {
+    await store.insertExecution(execRow('l'), [stepRow('l')]);
+    store.appendLog('l', { seq: 1, ts: new Date().toISOString(), level: 'info', step: null, stream: null, message: 'later' });
+    await waitFor(() => (other.prepare('SELECT COUNT(*) AS n FROM logs').get() as { n: number }).n === 1, 'the log line to be committed', 2000);
+  });
+
+  it('rejects the insert that failed without failing the others in its commit', async () => {
+    await store.insertExecution(execRow('dup'), [stepRow('dup')], { key: 'k', bodyHash: 'h' });
+    // The execution and step rows go in, then the idempotency key collides: none of it may remain.
+    const half = store.insertExecution(execRow('half'), [stepRow('half')], { key: 'k', bodyHash: 'h2' });
+    const again = store.insertExecution(execRow('dup'), []);
+    const fine = store.insertExecution(execRow('fine'), [stepRow('fine')]);
+    await assert.rejects(again, /UNIQUE/);
+    await assert.rejects(half, /UNIQUE/);
+    await fine;
+    assert.equal(committedStatus('half'), undefined, 'a failed insert leaves nothing behind');
+    assert.equal(store.getSteps('half').length, 0);
+    assert.equal(committedStatus('fine'), 'pending');
+  });
+});
