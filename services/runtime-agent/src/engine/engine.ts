@@ -119,7 +119,7 @@ export class Engine {
     const shown = { ...req.params };
     for (const k of secretNames) if (k in shown) shown[k] = MASK;
     const now = new Date().toISOString();
-    const row: Omit<ExecutionRow, 'seq'> = {
+    const row: Omit<ExecutionRow, 'seq' | 'current_step' | 'steps_completed'> = {
       id,
       workflow_id: workflowIdOf(req.wpk),
       workflow_name: req.wpk.metadata.name,
@@ -129,8 +129,6 @@ export class Engine {
       parameters: JSON.stringify(shown),
       secret_params: JSON.stringify(secretNames),
       package: JSON.stringify(req.wpk),
-      current_step: null,
-      steps_completed: 0,
       steps_total: req.wpk.spec.handlers.length,
       error: null,
       rollback_status: null,
@@ -144,7 +142,7 @@ export class Engine {
     stored.catch(() => {}); // a caller that does not wait (tests, benchmarks) must not see an unhandled rejection
     this.rememberSecrets(id, req.params, secretNames);
     this.enqueue({ id, row, wpk: req.wpk, params: req.params, lastLogSeq: 0 });
-    return { row: { ...row, seq: 0 }, stored };
+    return { row: { ...row, seq: 0, current_step: null, steps_completed: 0 }, stored };
   }
 
   cancel(id: string): ExecutionRow {
@@ -284,7 +282,6 @@ export class Engine {
     live.log.write('info', `execution started${live.dryRun ? ' (dry run)' : ''}: ${workflowIdOf(wpk)}, ${wpk.spec.handlers.length} steps`);
     let failure: ErrorRecord | undefined;
     let status = 'completed';
-    let done = 0;
     try {
       for (const [idx, step] of wpk.spec.handlers.entries()) {
         if (idx > 0) await this.turns.wait();
@@ -297,12 +294,10 @@ export class Engine {
         if (step.when && !this.whenHolds(live, step.name, step.when)) {
           live.scope.steps[step.name] = { status: 'skipped' };
           this.store.updateStep(id, 'main', idx, { status: 'skipped', finished_at: new Date().toISOString() });
-          this.store.updateExecution(id, { steps_completed: ++done }, { deferred: true });
           continue;
         }
         const target = { executionId: id, phase: 'main' as const, idx, dryRun: live.dryRun, log: live.log, redactor: live.redactor, signal: live.controller.signal, deadlineAt, beforeSideEffect };
         const result = await runStep(this.deps, target, step, live.scope);
-        this.store.updateExecution(id, { steps_completed: ++done }, { deferred: true });
         if (result.ok) {
           live.scope.steps[step.name] = { status: 'succeeded', outputs: result.outputs };
           live.completed.push({ name: step.name, input: result.input, outputs: result.outputs });
@@ -325,7 +320,7 @@ export class Engine {
     const deferRollback = status === 'failed' && live.rollbackOnFailure && failure?.type === 'interrupted';
     this.store.updateExecution(
       id,
-      { status, current_step: null, finished_at: new Date().toISOString(), error: failure ? JSON.stringify(failure) : null, rollback_status: deferRollback ? 'pending' : null },
+      { status, finished_at: new Date().toISOString(), error: failure ? JSON.stringify(failure) : null, rollback_status: deferRollback ? 'pending' : null },
       { deferred: true, critical: true },
     );
     live.log.write(status === 'completed' ? 'info' : 'error', `execution ${status}${failure ? `: ${failure.type}: ${failure.message}` : ''}`);
@@ -448,7 +443,7 @@ export class Engine {
       else if (s.status === 'pending' || s.status === 'running') this.store.updateStep(row.id, 'main', s.idx, { status: 'cancelled' });
     }
     const error: ErrorRecord = { type: 'interrupted', message, step: inFlight?.name ?? null };
-    this.store.updateExecution(row.id, { status: 'failed', finished_at: now, current_step: null, error: JSON.stringify(error) });
+    this.store.updateExecution(row.id, { status: 'failed', finished_at: now, error: JSON.stringify(error) });
     live.log.write('error', `execution failed: interrupted: ${message}`);
     this.metrics.runs.inc({ workflow_name: this.metrics.workflowLabel(row.workflow_name), status: 'failed' });
     this.metrics.failure.inc({ workflow_name: this.metrics.workflowLabel(row.workflow_name), error_type: 'interrupted' });

@@ -59,7 +59,6 @@ export async function runStep(deps: StepRunnerDeps, target: StepTarget, def: Ste
   const retries = def.retries?.count ?? 0;
   let input: Record<string, unknown> | undefined;
   let attempt = 0;
-  if (target.phase === 'main') store.updateExecution(target.executionId, { current_step: def.name }, { deferred: true });
   for (;;) {
     attempt++;
     const started_at = attempt === 1 ? new Date().toISOString() : undefined;

@@ -5,6 +5,7 @@
  * survives a crash of the process.
  */
 import Database from 'better-sqlite3';
+import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -24,7 +25,9 @@ export interface ExecutionRow {
   secret_params: string;
   /** JSON of the package as run. */
   package: string;
+  /** Derived on read: the main step now running. */
   current_step: string | null;
+  /** Derived on read: main steps that reached succeeded, failed or skipped. */
   steps_completed: number;
   steps_total: number;
   /** JSON ErrorRecord or null. */
@@ -83,9 +86,9 @@ CREATE TABLE IF NOT EXISTS executions (
   rollback_on_failure INTEGER NOT NULL,
   parameters TEXT NOT NULL,
   secret_params TEXT NOT NULL,
-  package TEXT NOT NULL,
-  current_step TEXT,
-  steps_completed INTEGER NOT NULL DEFAULT 0,
+  -- The package lives in package_contents, once per distinct content: an execution row stays small,
+  -- so the updates of a running execution rewrite one short row, not the whole package.
+  package_hash TEXT NOT NULL,
   steps_total INTEGER NOT NULL,
   error TEXT,
   rollback_status TEXT,
@@ -131,6 +134,10 @@ CREATE TABLE IF NOT EXISTS idempotency (
   execution_id TEXT NOT NULL,
   created_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS package_contents (
+  hash TEXT PRIMARY KEY,
+  content TEXT NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS packages (
   workflow_id TEXT PRIMARY KEY,
   content TEXT NOT NULL,
@@ -139,6 +146,15 @@ CREATE TABLE IF NOT EXISTS packages (
 `;
 
 type Patch<T> = Partial<T>;
+
+/**
+ * An execution row with its package text joined back in, and its progress derived from its steps
+ * (so that a running execution's own row is written only when its status changes).
+ */
+const SELECT_EXECUTION = `SELECT e.*, c.content AS package,
+  (SELECT s.name FROM steps s WHERE s.execution_id = e.id AND s.phase = 'main' AND s.status = 'running' LIMIT 1) AS current_step,
+  (SELECT COUNT(*) FROM steps s WHERE s.execution_id = e.id AND s.phase = 'main' AND s.status IN ('succeeded', 'failed', 'skipped')) AS steps_completed
+  FROM executions e JOIN package_contents c ON c.hash = e.package_hash`;
 
 /** How long log lines and progress counters may wait for a commit when nothing else is written. */
 export const COSMETIC_FLUSH_MS = 50;
@@ -173,6 +189,7 @@ export class Store {
   private closed = false;
   private deferred: Deferred[] = [];
   private flushScheduled = false;
+  private readonly pendingPatches = new Map<string, Record<string, unknown>>();
   private timerScheduled = false;
   private criticalPending = false;
 
@@ -188,18 +205,18 @@ export class Store {
     this.db.exec(SCHEMA);
     this.stmt = {
       insertExecution: this.db.prepare(`INSERT INTO executions (id, workflow_id, workflow_name, status, dry_run, rollback_on_failure, parameters,
-        secret_params, package, current_step, steps_completed, steps_total, error, rollback_status, rollback_trigger, created_at, started_at, finished_at)
-        VALUES (@id, @workflow_id, @workflow_name, @status, @dry_run, @rollback_on_failure, @parameters, @secret_params, @package, @current_step,
-        @steps_completed, @steps_total, @error, @rollback_status, @rollback_trigger, @created_at, @started_at, @finished_at)`),
+        secret_params, package_hash, steps_total, error, rollback_status, rollback_trigger, created_at, started_at, finished_at)
+        VALUES (@id, @workflow_id, @workflow_name, @status, @dry_run, @rollback_on_failure, @parameters, @secret_params, @package_hash, @steps_total, @error, @rollback_status, @rollback_trigger, @created_at, @started_at, @finished_at)`),
       insertStep: this.db.prepare(`INSERT OR REPLACE INTO steps (execution_id, phase, idx, name, adapter, action, status, attempts, for_step, input, outputs,
         outputs_source, error, started_at, finished_at) VALUES (@execution_id, @phase, @idx, @name, @adapter, @action, @status, @attempts, @for_step,
         @input, @outputs, @outputs_source, @error, @started_at, @finished_at)`),
       insertLog: this.db.prepare('INSERT INTO logs (execution_id, seq, ts, level, step, stream, message) VALUES (?, ?, ?, ?, ?, ?, ?)'),
-      getExecution: this.db.prepare('SELECT * FROM executions WHERE id = ?'),
+      getExecution: this.db.prepare(`${SELECT_EXECUTION} WHERE e.id = ?`),
       getSteps: this.db.prepare('SELECT * FROM steps WHERE execution_id = ? ORDER BY phase, idx'),
       deleteSteps: this.db.prepare('DELETE FROM steps WHERE execution_id = ? AND phase = ?'),
       maxLogSeq: this.db.prepare('SELECT COALESCE(MAX(seq), 0) AS seq FROM logs WHERE execution_id = ?'),
-      byStatus: this.db.prepare('SELECT * FROM executions WHERE status = ? ORDER BY seq'),
+      byStatus: this.db.prepare(`${SELECT_EXECUTION} WHERE e.status = ? ORDER BY e.seq`),
+      putContent: this.db.prepare('INSERT OR IGNORE INTO package_contents (hash, content) VALUES (?, ?)'),
       getIdem: this.db.prepare('SELECT * FROM idempotency WHERE key = ?'),
       putIdem: this.db.prepare('INSERT INTO idempotency (key, body_hash, execution_id, created_at) VALUES (?, ?, ?, ?)'),
       getPackage: this.db.prepare('SELECT content FROM packages WHERE workflow_id = ?'),
@@ -215,11 +232,14 @@ export class Store {
    * the event loop share one commit (group commit); the promise resolves once this one is committed,
    * and is what an API answer waits for. Reads in the meantime see it (they flush first).
    */
-  insertExecution(row: Omit<ExecutionRow, 'seq'>, steps: StepRow[], idempotency?: { key: string; bodyHash: string }): Promise<void> {
+  insertExecution(row: Omit<ExecutionRow, 'seq' | 'current_step' | 'steps_completed'>, steps: StepRow[], idempotency?: { key: string; bodyHash: string }): Promise<void> {
     return new Promise((resolve, reject) => {
       this.deferred.push({
         run: () => {
-          this.stmt.insertExecution.run(row);
+          const { package: content, ...rest } = row;
+          const hash = createHash('sha256').update(content).digest('hex');
+          this.stmt.putContent.run(hash, content);
+          this.stmt.insertExecution.run({ ...rest, package_hash: hash });
           for (const s of steps) this.stmt.insertStep.run(s);
           if (idempotency) this.stmt.putIdem.run(idempotency.key, idempotency.bodyHash, row.id, row.created_at);
         },
@@ -231,13 +251,29 @@ export class Store {
   }
 
   updateExecution(id: string, patch: Patch<ExecutionRow>, options: WriteOptions = {}): void {
-    this.writeOrDefer(options, () => this.update('executions', 'id = @__id', patch, { __id: id }));
+    this.updateRow(`e|${id}`, 'executions', 'id = @__id', patch, { __id: id }, options);
   }
 
   updateStep(executionId: string, phase: StepRow['phase'], idx: number, patch: Patch<StepRow>, options: WriteOptions = {}): void {
-    this.writeOrDefer(options, () =>
-      this.update('steps', 'execution_id = @__id AND phase = @__phase AND idx = @__idx', patch, { __id: executionId, __phase: phase, __idx: idx }),
-    );
+    this.updateRow(`s|${executionId}|${phase}|${idx}`, 'steps', 'execution_id = @__id AND phase = @__phase AND idx = @__idx', patch, { __id: executionId, __phase: phase, __idx: idx }, options);
+  }
+
+  /** Deferred updates of one row coalesce into one statement (a step's start and outcome, say). */
+  private updateRow(key: string, table: string, where: string, patch: Record<string, unknown>, keys: Record<string, unknown>, options: WriteOptions): void {
+    if (!options.deferred) return this.write(() => this.update(table, where, patch, keys));
+    const pending = this.pendingPatches.get(key);
+    if (pending) {
+      for (const [k, v] of Object.entries(patch)) if (v !== undefined) pending[k] = v;
+      if (options.critical) this.criticalPending = true;
+      this.scheduleFlush(options.critical === true);
+      return;
+    }
+    const merged = { ...patch };
+    this.pendingPatches.set(key, merged);
+    this.writeOrDefer(options, () => {
+      this.pendingPatches.delete(key);
+      this.update(table, where, merged, keys);
+    });
   }
 
   /** Replaces the rollback plan of an execution. */
@@ -378,10 +414,10 @@ export class Store {
     this.flush();
     const where: string[] = [];
     const params: Record<string, unknown> = { limit: filter.limit };
-    if (filter.status) (where.push('status = @status'), (params.status = filter.status));
-    if (filter.workflow_id) (where.push('workflow_id = @workflow_id'), (params.workflow_id = filter.workflow_id));
-    if (filter.before !== undefined) (where.push('seq < @before'), (params.before = filter.before));
-    const sql = `SELECT * FROM executions ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT @limit`;
+    if (filter.status) (where.push('e.status = @status'), (params.status = filter.status));
+    if (filter.workflow_id) (where.push('e.workflow_id = @workflow_id'), (params.workflow_id = filter.workflow_id));
+    if (filter.before !== undefined) (where.push('e.seq < @before'), (params.before = filter.before));
+    const sql = `${SELECT_EXECUTION} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY e.seq DESC LIMIT @limit`;
     return this.db.prepare(sql).all(params) as ExecutionRow[];
   }
 
