@@ -1,16 +1,9 @@
 import assert from 'node:assert/strict';
-import { startAgent, waitForStatus, type AgentProcess } from './support/agent-process.js';
+import { useAgent, waitForStatus } from './support/agent-process.js';
 import { pkg, shellStep } from './support/packages.js';
 
 describe('agent process', () => {
-  let agent: AgentProcess;
-  before(async () => {
-    agent = await startAgent();
-  });
-  after(async () => {
-    await agent.stop();
-    agent.cleanup();
-  });
+  const agent = useAgent();
 
   it('runs a posted package to completion and reports its outputs', async () => {
     const r = await agent.request('POST', '/execute', { wpk_content: pkg('smoke', [shellStep('hello', ['echo', 'hi'])]) });

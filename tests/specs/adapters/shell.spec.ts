@@ -1,12 +1,14 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { StepContext } from '../../../adapters/contract.js';
 import { AgentError } from '../../../adapters/errors.js';
 import { shellAdapter } from '../../../adapters/shell/index.js';
+import { isRunning } from '../support/processes.js';
+import { waitFor } from '../support/wait.js';
 import { LOG_LINE_LIMIT_BYTES, OUTPUT_LIMIT_BYTES, SIGKILL_GRACE_MS, run, type RunInput } from '../../../adapters/shell/run.js';
 
 interface LogEntry {
@@ -41,32 +43,9 @@ async function runCommand(input: RunInput) {
   return { result: await run.run(ctx, input), entries };
 }
 
-/** Polls `probe` until it returns a value other than undefined/false, or fails after the deadline. */
-async function waitFor<T>(what: string, probe: () => T | undefined | false, deadlineMs = 5000): Promise<T> {
-  const deadline = Date.now() + deadlineMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${deadlineMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
+/** The shared poll-with-deadline, with this file's argument order. */
+const waitUntil = <T>(what: string, probe: () => T | undefined | false, deadlineMs = 5000): Promise<T> => waitFor(probe, what, deadlineMs);
 
-/** Whether a process exists and is not a zombie (PID 1 here may never reap orphans). */
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;
-    throw err;
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false; // gone between the two checks
-  }
-}
 
 function startedPid(texts: (kind: LogEntry['kind']) => string[]): number | undefined {
   const line = texts('debug').find((t) => t.startsWith('started pid '));
@@ -98,14 +77,14 @@ async function startWithGrandchild(script: string, input: Partial<RunInput> = {}
   const context = makeContext();
   const promise = run.run(context.ctx, { command: ['sh', '-c', script], ...input });
   promise.catch(() => {}); // observed later; avoid an unhandled rejection meanwhile
-  const grandchild = Number(await waitFor('the grandchild pid on stdout', () => context.texts('stdout')[0]));
-  const child = await waitFor('the started pid in the log', () => startedPid(context.texts));
+  const grandchild = Number(await waitUntil('the grandchild pid on stdout', () => context.texts('stdout')[0]));
+  const child = await waitUntil('the started pid in the log', () => startedPid(context.texts));
   assert.ok(isRunning(child) && isRunning(grandchild), 'both processes run before the stop');
   return { ...context, promise, child, grandchild };
 }
 
 async function assertGone(...pids: number[]) {
-  for (const pid of pids) await waitFor(`pid ${pid} to be gone`, () => !isRunning(pid));
+  for (const pid of pids) await waitUntil(`pid ${pid} to be gone`, () => !isRunning(pid));
 }
 
 describe('shell adapter: run', () => {
@@ -183,7 +162,7 @@ describe('shell adapter: run', () => {
       () => (settled = true),
       () => (settled = true),
     );
-    await waitFor("'first' in the log", () => texts('stdout').includes('first') && texts('stderr').includes('warn'));
+    await waitUntil("'first' in the log", () => texts('stdout').includes('first') && texts('stderr').includes('warn'));
     assert.equal(settled, false, 'the lines arrived before the command finished');
     controller.abort();
     await rejectsWith(promise, 'cancelled');

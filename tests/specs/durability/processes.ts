@@ -1,23 +1,9 @@
 /** Helpers for specs that crash and restart real agent processes. */
 import { readFileSync, rmSync } from 'node:fs';
 import { startAgent, type AgentProcess, type StartOptions } from '../support/agent-process.js';
-import { waitFor } from '../support/wait.js';
+import { isRunning, stepPid } from '../support/processes.js';
 
-/** Whether a process exists and is not a zombie (PID 1 here may never reap orphans). */
-export function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;
-    throw err;
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
+export { isRunning, stepPid as startedPid };
 
 /** Kills the process group a shell step started, if that process is still a `sleep` (never a reused pid). */
 export function killSleepGroup(pid: number): void {
@@ -34,18 +20,6 @@ export function killSleepGroup(pid: number): void {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
   }
-}
-
-/** The pid a shell step logged (`started pid N`), once it did. */
-export async function startedPid(agent: AgentProcess, executionId: string, step: string): Promise<number> {
-  return waitFor(
-    async () => {
-      const r = await agent.request('GET', `/logs/${executionId}?step=${encodeURIComponent(step)}`);
-      const line = (r.body?.logs ?? []).find((l: { message: string }) => l.message.startsWith('started pid '));
-      return line ? Number(/^started pid (\d+)/.exec(line.message)![1]) : undefined;
-    },
-    `step ${step} of ${executionId} to start its process`,
-  );
 }
 
 /**

@@ -1,18 +1,11 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { startAgent, type AgentProcess } from '../support/agent-process.js';
+import { useAgent } from '../support/agent-process.js';
 import { pkg, shellStep } from '../support/packages.js';
 import { AGENT_VERSION, assertServing, call, errorPaths, executionCount, uniqueName } from './http-support.js';
 
 describe('HTTP API: health, readiness and error answers', () => {
-  let agent: AgentProcess;
-  before(async () => {
-    agent = await startAgent();
-  });
-  after(async () => {
-    await agent.stop();
-    agent.cleanup();
-  });
+  const agent = useAgent();
 
   it('GET /health reports status, version, uptime, execution counts and each adapter with its actions', async () => {
     const r = await call(agent, 'GET', '/health');
@@ -164,14 +157,7 @@ describe('HTTP API: health, readiness and error answers', () => {
 });
 
 describe('HTTP API: request body limit (BODY_LIMIT_BYTES=2048)', () => {
-  let agent: AgentProcess;
-  before(async () => {
-    agent = await startAgent({ env: { BODY_LIMIT_BYTES: '2048' } });
-  });
-  after(async () => {
-    await agent.stop();
-    agent.cleanup();
-  });
+  const agent = useAgent({ env: { BODY_LIMIT_BYTES: '2048' } });
 
   const withPadding = (bytes: number) => {
     const name = uniqueName('big');

@@ -2,20 +2,13 @@ import assert from 'node:assert/strict';
 import { existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startAgent, waitForStatus, type AgentProcess } from '../support/agent-process.js';
+import { startAgent, useAgent, waitForStatus, type AgentProcess } from '../support/agent-process.js';
 import { pkg, shellStep } from '../support/packages.js';
 import { waitFor } from '../support/wait.js';
 import { assertServing, call, errorPaths, executionCount, isAlive, parseMetrics, sampleValue, stepPid, uniqueName } from './http-support.js';
 
 describe('HTTP API: POST /execute and GET /execute/{id}', () => {
-  let agent: AgentProcess;
-  before(async () => {
-    agent = await startAgent();
-  });
-  after(async () => {
-    await agent.stop();
-    agent.cleanup();
-  });
+  const agent = useAgent();
 
   it('answers 202 with Location and {execution_id, status, workflow_id, dry_run}, then the record shows the finished run', async () => {
     const name = uniqueName('exec');
@@ -145,14 +138,7 @@ describe('HTTP API: POST /execute and GET /execute/{id}', () => {
 });
 
 describe('HTTP API: Idempotency-Key on POST /execute', () => {
-  let agent: AgentProcess;
-  before(async () => {
-    agent = await startAgent();
-  });
-  after(async () => {
-    await agent.stop();
-    agent.cleanup();
-  });
+  const agent = useAgent();
 
   it('answers a repeated key with the same body with 200 and the same execution, creating only one', async () => {
     const name = uniqueName('idem');

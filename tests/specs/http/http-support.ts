@@ -1,7 +1,6 @@
 /** Helpers shared by the end-to-end HTTP specs: checked requests, SSE reading, metric lookup, process probes. */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { MAIN, type AgentProcess } from '../support/agent-process.js';
 import { REPO_ROOT } from '../../../services/runtime-agent/src/paths.js';
 import { waitFor } from '../support/wait.js';
@@ -61,40 +60,11 @@ export function uniqueName(prefix: string): string {
   return `${prefix}-${process.pid}-${counter}`;
 }
 
-export const AGENT_VERSION: string = JSON.parse(readFileSync(`${REPO_ROOT}/package.json`, 'utf8')).version;
+export { VERSION as AGENT_VERSION } from '../../../services/runtime-agent/src/paths.js';
 
 // --- processes ---------------------------------------------------------------
 
-/** True while `pid` exists and is not a zombie. */
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;
-    throw err;
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
-
-/** The pid the shell adapter logged for a step ("started pid N: …"), once it is logged. */
-export async function stepPid(agent: AgentProcess, executionId: string, step: string): Promise<number> {
-  return waitFor(
-    async () => {
-      const r = await agent.request('GET', `/logs/${executionId}?step=${encodeURIComponent(step)}`);
-      for (const l of r.body?.logs ?? []) {
-        const m = /^started pid (\d+):/.exec(l.message);
-        if (m) return Number(m[1]);
-      }
-      return undefined;
-    },
-    `step ${step} of ${executionId} to start a process`,
-  );
-}
+export { isRunning as isAlive, stepPid } from '../support/processes.js';
 
 export interface Exit {
   code: number | null;

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { startAgent, type AgentProcess } from '../support/agent-process.js';
+import { useAgent } from '../support/agent-process.js';
 import { pkg, shellStep } from '../support/packages.js';
 import { assertServing, call, errorPaths, executionCount } from './http-support.js';
 
@@ -9,14 +9,7 @@ interface Problem {
 }
 
 describe('HTTP API: POST /validate', () => {
-  let agent: AgentProcess;
-  before(async () => {
-    agent = await startAgent();
-  });
-  after(async () => {
-    await agent.stop();
-    agent.cleanup();
-  });
+  const agent = useAgent();
 
   for (const id of ['rollback-demo-1.0.0', 'http-health-check-1.0.0', 'host-report-1.0.0']) {
     it(`reports the bundled workflow ${id} valid by its workflow_id`, async () => {

@@ -110,3 +110,25 @@ export async function waitForStatus(agent: AgentProcess, id: string, statuses: s
     timeoutMs,
   );
 }
+
+/**
+ * Starts one agent for the enclosing describe block (before) and stops it and
+ * removes its data (after). The returned object forwards to that agent.
+ */
+export function useAgent(options: StartOptions = {}): AgentProcess {
+  let current: AgentProcess | undefined;
+  before(async () => {
+    current = await startAgent(options);
+  });
+  after(async () => {
+    await current?.stop();
+    current?.cleanup();
+  });
+  return new Proxy({} as AgentProcess, {
+    get(_target, prop) {
+      if (!current) throw new Error('the agent is only there inside the describe block, after its before hook');
+      const value = (current as unknown as Record<PropertyKey, unknown>)[prop];
+      return typeof value === 'function' ? value.bind(current) : value;
+    },
+  });
+}
