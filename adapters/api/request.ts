@@ -89,10 +89,9 @@ export const request = defineAction<RequestInput, RequestOutput>({
 
   dryRun(ctx, input) {
     for (const line of dryRunLines(input, renderRequest(input))) ctx.log.info(line);
-    // The example output plus every extracted name (null: unknown until a real response), so later steps can read them.
-    if (!input.extract) return undefined;
-    const extracted = Object.fromEntries(Object.keys(input.extract).map((name) => [name, null]));
-    return { status: 200, headers: { 'content-type': 'application/json' }, body: {}, ...extracted };
+    // The engine fills in the example output; extracted values stay unknown, and templates that read
+    // them render as visible dry-run placeholders.
+    return undefined;
   },
 
   async run(ctx, input) {

@@ -23,7 +23,7 @@ export interface Agent {
 }
 
 export function createAgent(config: Config, logger: Logger, adapters: Adapter[] = builtinAdapters()): Agent {
-  const store = new Store(config.dataDir, config.storeSynchronous);
+  const store = new Store(config.dataDir, { synchronous: config.storeSynchronous });
   store.onDeferredError = (err) => logger.error({ err }, 'a deferred store write (log line or progress counter) failed');
   const registry = new AdapterRegistry(adapters);
   const validator = new PackageValidator(registry);

@@ -5,6 +5,7 @@ import { pino } from 'pino';
 import { createAgent } from './app.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { VERSION } from './paths.js';
+import { StoreLockedError } from './store/store.js';
 
 let config: Config;
 try {
@@ -18,9 +19,16 @@ try {
 }
 
 const logger = pino({ level: config.logLevel, base: { service: 'runtime-agent' } });
-const agent = createAgent(config, logger);
-const recovered = agent.engine.recover();
-if (recovered.requeued || recovered.interrupted || recovered.rollbacks) logger.info(recovered, 'recovered executions from the store');
+let agent: ReturnType<typeof createAgent>;
+try {
+  agent = createAgent(config, logger);
+} catch (err) {
+  if (err instanceof StoreLockedError) {
+    process.stderr.write(`runtime-agent: DATA_DIR ${config.dataDir}: ${err.message}\n`);
+    process.exit(2);
+  }
+  throw err;
+}
 
 const server = agent.app.listen(config.port, config.host);
 server.keepAliveTimeout = 65_000;
@@ -31,6 +39,9 @@ try {
   agent.store.close();
   process.exit(1);
 }
+// Recovery runs once the port is ours and before any request is read (requests need a later turn).
+const recovered = agent.engine.recover();
+if (recovered.requeued || recovered.interrupted || recovered.rollbacks) logger.info(recovered, 'recovered executions from the store');
 const { port } = server.address() as AddressInfo;
 logger.info({ host: config.host, port, data_dir: config.dataDir, store: agent.store.path, version: VERSION }, `runtime-agent listening on http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`);
 

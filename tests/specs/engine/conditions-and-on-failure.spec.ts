@@ -32,7 +32,7 @@ describe('engine: when conditions and onFailure', () => {
       h.callsOf('delete').map((c) => c.input),
       [{ id: 'id-always' }],
     );
-    assert.ok(h.logs(rec.execution_id).some((l) => l.includes('maybe skipped: when params.enabled is_true is false')));
+    assert.ok(h.logs(rec.execution_id).some((l) => / maybe skipped: when params\.enabled \(false\) is_true is false$/.test(l)), h.logs(rec.execution_id).join('\n'));
   });
 
   it('evaluates equals with a template value, exists, is_true and step outputs', async () => {

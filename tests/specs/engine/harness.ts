@@ -230,7 +230,8 @@ export interface Harness {
 
 /** `dir`: open the store of an earlier harness (as an agent restarting on the same data directory would). */
 export function startEngine(options: Partial<EngineOptions> = {}, dir = mkdtempSync(join(tmpdir(), 'engine-spec-'))): Harness {
-  const store = new Store(dir);
+  // Two harnesses on one directory stand for an agent and its restart, so the process-wide lock is off.
+  const store = new Store(dir, { exclusive: false });
   const calls: Call[] = [];
   const registry = new AdapterRegistry([fakeAdapter(calls)]);
   const metrics = new Metrics();

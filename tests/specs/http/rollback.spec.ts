@@ -140,14 +140,17 @@ describe('HTTP API: POST /rollback/{id}', () => {
     const steps: StepView[] = rec.rollback.steps;
     assert.deepEqual(
       steps.map((s) => s.name),
-      ['write-release:rollback', 'write-config:rollback', 'make-workdir:rollback', 'announce'],
+      ['write-release:rollback', 'write-config:rollback', 'make-workdir:rollback', 'announce', 'announce-manual'],
     );
     assert.deepEqual(
       steps.map((s) => s.compensates),
-      ['write-release', 'write-config', 'make-workdir', null],
+      ['write-release', 'write-config', 'make-workdir', null, null],
     );
-    assert.ok(steps.every((s) => s.status === 'succeeded'));
-    assert.equal(steps[3].outputs?.stdout, "rolled back; failed step: 'verify' (command_failed)\n");
+    assert.deepEqual(
+      steps.map((s) => s.status),
+      ['succeeded', 'succeeded', 'succeeded', 'succeeded', 'skipped'],
+    );
+    assert.equal(steps[3].outputs?.stdout, 'rolled back after step verify failed (command_failed)\n');
     assert.equal(existsSync(workdir), false, `${workdir} should be removed by the rollback`);
   });
 
@@ -165,14 +168,15 @@ describe('HTTP API: POST /rollback/{id}', () => {
     assert.equal(rec.rollback.trigger, 'manual');
     assert.deepEqual(
       rec.rollback.steps.map((s: StepView) => s.name),
-      ['write-release:rollback', 'write-config:rollback', 'make-workdir:rollback', 'announce'],
+      ['write-release:rollback', 'write-config:rollback', 'make-workdir:rollback', 'announce', 'announce-manual'],
     );
-    // A completed run has no error: announce reads error.step as an empty string and still succeeds.
+    // A completed run has no error: the handler that reports a failed step is skipped, the other one says why.
     assert.equal(rec.status, 'rolled_back');
     assert.deepEqual(
       rec.rollback.steps.map((s: StepView) => s.status),
-      ['succeeded', 'succeeded', 'succeeded', 'succeeded'],
+      ['succeeded', 'succeeded', 'succeeded', 'skipped', 'succeeded'],
     );
+    assert.equal(rec.rollback.steps[4].outputs.stdout, 'rolled back on request; no step had failed\n');
     assert.equal(existsSync(workdir), false);
   });
 });

@@ -25,7 +25,7 @@ describe('store', () => {
 
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'runtime-agent-store-'));
-    store = new Store(dir);
+    store = new Store(dir, { exclusive: false });
     other = new Database(join(dir, STORE_FILE), { readonly: true });
   });
   afterEach(() => {

@@ -90,6 +90,12 @@ describe('bundled workflows', () => {
       assert.equal(hits, before, 'the target must receive no request');
       const logs = await agent.request('GET', `/logs/${r.body.execution_id}`);
       assert.ok(logs.body.logs.some((l: any) => l.message.includes(`GET ${url}`)), JSON.stringify(logs.body.logs.map((l: any) => l.message)));
+      // Both branches depend on the probe's answer, which a dry run does not have: the plan shows both,
+      // and the unknown value is a visible placeholder rather than an empty string.
+      const byName = Object.fromEntries(rec.steps.map((s: any) => [s.name, s]));
+      assert.equal(byName['report-healthy'].status, 'succeeded');
+      assert.equal(byName['report-unhealthy'].status, 'succeeded');
+      assert.ok(logs.body.logs.some((l: any) => l.message.includes('<dry run: steps.probe.outputs.service_status>')));
     });
 
     it('the health check runs for real against a local server and takes the healthy branch', async () => {

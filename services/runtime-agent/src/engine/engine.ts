@@ -345,6 +345,11 @@ export class Engine {
 
   private whenHolds(live: Live, stepName: string, when: WhenClause): boolean {
     const path = parsePath(when.variable);
+    // A dry run has only example outputs: a condition on them says nothing, so the plan shows the step.
+    if (live.dryRun && path?.[0] === 'steps' && path[2] === 'outputs') {
+      live.log.write('info', `dry run: when ${when.variable} ${when.operator} … depends on outputs only a real run has; showing the step as if it holds`, stepName);
+      return true;
+    }
     const found = path ? lookup(live.scope, path) : { found: false as const, at: when.variable };
     let expected: unknown;
     try {
@@ -353,7 +358,10 @@ export class Engine {
       expected = undefined;
     }
     const holds = evaluateCondition(when.operator, found.found ? found.value : undefined, expected, found.found, (m) => live.log.write('warn', m, stepName));
-    if (!holds) live.log.write('info', `skipped: when ${when.variable} ${when.operator}${when.value === undefined ? '' : ` ${JSON.stringify(when.value)}`} is false`, stepName);
+    if (!holds) {
+      const actual = found.found ? JSON.stringify(found.value) : 'absent';
+      live.log.write('info', `skipped: when ${when.variable} (${actual}) ${when.operator}${when.value === undefined ? '' : ` ${JSON.stringify(expected)}`} is false`, stepName);
+    }
     return holds;
   }
 

@@ -188,6 +188,7 @@ function finishStep(
     error: error ? JSON.stringify(error) : undefined,
   }, { deferred: true, critical: true });
   deps.metrics.stepDuration.observe({ adapter: def.adapter, action: def.action, status }, (performance.now() - started) / 1000);
-  if (error) target.log.write('error', `step failed: ${error.type}: ${error.message}`, def.name);
+  if (error?.type === 'cancelled') target.log.write('warn', `step cancelled: ${error.message}`, def.name);
+  else if (error) target.log.write('error', `step failed: ${error.type}: ${error.message}`, def.name);
   else target.log.write('info', `step ${status}${result.source === 'example' ? ' (dry run, example outputs)' : ''}`, def.name);
 }

@@ -159,6 +159,22 @@ const SELECT_EXECUTION = `SELECT e.*, c.content AS package,
 /** How long log lines and progress counters may wait for a commit when nothing else is written. */
 export const COSMETIC_FLUSH_MS = 50;
 
+class WaitedWriteFailed extends Error {}
+
+export interface StoreOptions {
+  synchronous?: 'normal' | 'full';
+  /** Hold the file's lock while open (default). Only tests that watch the file from a second connection turn it off. */
+  exclusive?: boolean;
+}
+
+/** Another process (another agent) has the store open. */
+export class StoreLockedError extends Error {
+  constructor(readonly path: string) {
+    super(`the store ${path} is in use by another runtime-agent process; stop that one or give this one its own DATA_DIR`);
+    this.name = 'StoreLockedError';
+  }
+}
+
 /** A queued write; `settle` (for writes a caller waits on) learns whether it committed. */
 interface Deferred {
   run: () => void;
@@ -193,12 +209,23 @@ export class Store {
   private timerScheduled = false;
   private criticalPending = false;
 
-  constructor(dataDir: string, synchronous: 'normal' | 'full' = 'normal') {
+  constructor(dataDir: string, options: StoreOptions = {}) {
     mkdirSync(dataDir, { recursive: true });
     this.path = join(dataDir, STORE_FILE);
-    this.db = new Database(this.path);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma(`synchronous = ${synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
+    this.db = new Database(this.path, { timeout: 0 });
+    // One agent per data directory: the first one holds SQLite's exclusive lock for as long as it runs
+    // (the kernel drops it when the process dies, even by SIGKILL), and a second one fails right here
+    // instead of "recovering" executions the first one is still running.
+    if (options.exclusive !== false) this.db.pragma('locking_mode = EXCLUSIVE');
+    try {
+      this.db.pragma('journal_mode = WAL');
+      this.db.exec('BEGIN IMMEDIATE; COMMIT');
+    } catch (err) {
+      this.db.close();
+      if ((err as { code?: string }).code === 'SQLITE_BUSY') throw new StoreLockedError(this.path);
+      throw err;
+    }
+    this.db.pragma(`synchronous = ${options.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
     this.db.pragma('busy_timeout = 5000');
     // Checkpoint the WAL every ~40 MB instead of every 4 MB: a checkpoint is the expensive part of a commit in WAL mode.
     this.db.pragma('wal_autocheckpoint = 10000');
@@ -237,7 +264,7 @@ export class Store {
       this.deferred.push({
         run: () => {
           const { package: content, ...rest } = row;
-          const hash = createHash('sha256').update(content).digest('hex');
+          const hash = this.hashOf(content);
           this.stmt.putContent.run(hash, content);
           this.stmt.insertExecution.run({ ...rest, package_hash: hash });
           for (const s of steps) this.stmt.insertStep.run(s);
@@ -295,41 +322,61 @@ export class Store {
     this.commit();
   }
 
+  /**
+   * One transaction for every deferred write (and `fn`). A write someone waits for must land whole or
+   * not at all: when one fails, the transaction is redone with a savepoint around each such write, so
+   * only the failed one is left out (failures are rare; savepoints on every write would cost each commit).
+   */
   private commit(fn?: () => void): void {
-    const waiting: Array<(err?: unknown) => void> = [];
     this.criticalPending = false;
+    const work = this.deferred;
+    this.deferred = [];
+    const waiting = work.flatMap((w) => (w.settle ? [w.settle] : []));
+    let failed: Map<Deferred, unknown> | undefined;
     try {
-      this.db.transaction(() => {
-        this.runDeferred(waiting);
-        fn?.();
-      })();
+      try {
+        this.db.transaction(() => this.runAll(work, undefined, fn))();
+      } catch (err) {
+        if (!(err instanceof WaitedWriteFailed)) throw err;
+        failed = new Map();
+        this.db.transaction(() => this.runAll(work, failed, fn))();
+      }
     } catch (err) {
       for (const settle of waiting) settle(err);
       throw err;
     }
-    for (const settle of waiting) settle();
+    for (const w of work) if (w.settle) w.settle(failed?.get(w));
+  }
+
+  /** Hashes of recently stored package texts: a registry sends the same few packages again and again. */
+  private readonly hashes = new Map<string, string>();
+
+  private hashOf(content: string): string {
+    let hash = this.hashes.get(content);
+    if (hash === undefined) {
+      hash = createHash('sha256').update(content).digest('hex');
+      if (this.hashes.size >= 256) this.hashes.clear();
+      this.hashes.set(content, hash);
+    }
+    return hash;
   }
 
   /** Told about a deferred write that failed; it never takes the commit it rides on down with it. */
   onDeferredError: (err: unknown) => void = () => {};
 
-  /** Runs the queued writes; a failing one never takes the others down, and its waiter (if any) hears of it. */
-  private runDeferred(waiting: Array<(err?: unknown) => void>): void {
-    while (this.deferred.length) {
-      const work = this.deferred;
-      this.deferred = [];
-      for (const w of work) {
-        try {
-          // A write someone waits for runs in a savepoint: it lands whole or not at all.
-          if (w.settle) this.db.transaction(w.run)();
-          else w.run();
-          if (w.settle) waiting.push(w.settle);
-        } catch (err) {
-          if (w.settle) w.settle(err);
-          else this.onDeferredError(err);
-        }
+  /** Without `failed`, an awaited write that throws aborts the attempt; with it, each runs in a savepoint and failures are collected. */
+  private runAll(work: Deferred[], failed: Map<Deferred, unknown> | undefined, fn?: () => void): void {
+    for (const w of work) {
+      try {
+        if (w.settle && failed) this.db.transaction(w.run)();
+        else w.run();
+      } catch (err) {
+        if (!w.settle) this.onDeferredError(err);
+        else if (failed) failed.set(w, err);
+        else throw new WaitedWriteFailed();
       }
     }
+    fn?.();
   }
 
   private writeOrDefer(options: WriteOptions, fn: () => void): void {
