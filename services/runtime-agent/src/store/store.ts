@@ -205,6 +205,7 @@ export class Store {
   private closed = false;
   private deferred: Deferred[] = [];
   private flushScheduled = false;
+  private logBuffer: Array<[string, LogRow]> = [];
   private readonly pendingPatches = new Map<string, Record<string, unknown>>();
   private timerScheduled = false;
   private criticalPending = false;
@@ -316,10 +317,32 @@ export class Store {
     this.commit(fn);
   }
 
-  /** Commits the deferred writes (on a timer, before reads, before a side effect, and on close). */
+  /** Commits everything pending: deferred writes and buffered log lines (before reads and on close). */
   flush(): void {
+    this.flushDeferred();
+    this.flushLogs();
+  }
+
+  private flushDeferred(): void {
     if (this.deferred.length === 0 || this.closed) return;
     this.commit();
+  }
+
+  /**
+   * Log lines are buffered apart from state: a step's commit carries only its own row, and lines are
+   * inserted in batches at most COSMETIC_FLUSH_MS later (or as soon as anyone reads).
+   */
+  private flushLogs(): void {
+    if (this.logBuffer.length === 0 || this.closed) return;
+    const rows = this.logBuffer;
+    this.logBuffer = [];
+    try {
+      this.db.transaction(() => {
+        for (const [id, r] of rows) this.stmt.insertLog.run(id, r.seq, r.ts, r.level, r.step, r.stream, r.message);
+      })();
+    } catch (err) {
+      this.onDeferredError(err);
+    }
   }
 
   /**
@@ -391,7 +414,7 @@ export class Store {
    * still pending (log lines and progress can wait for the end of the turn).
    */
   flushBeforeSideEffect(): void {
-    if (this.criticalPending) this.flush();
+    if (this.criticalPending) this.flushDeferred();
   }
 
   /**
@@ -403,7 +426,7 @@ export class Store {
       this.flushScheduled = true;
       setImmediate(() => {
         this.flushScheduled = false;
-        this.flush();
+        this.flushDeferred();
       });
     } else if (!soon && !this.timerScheduled) {
       this.timerScheduled = true;
@@ -429,7 +452,14 @@ export class Store {
   }
 
   appendLog(executionId: string, row: LogRow): void {
-    this.writeOrDefer({ deferred: true }, () => this.stmt.insertLog.run(executionId, row.seq, row.ts, row.level, row.step, row.stream, row.message));
+    this.logBuffer.push([executionId, row]);
+    if (!this.timerScheduled) {
+      this.timerScheduled = true;
+      setTimeout(() => {
+        this.timerScheduled = false;
+        this.flush();
+      }, COSMETIC_FLUSH_MS).unref();
+    }
   }
 
   maxLogSeq(executionId: string): number {
