@@ -18,7 +18,7 @@ import { Store } from '../services/runtime-agent/src/store/store.js';
 import type { Wpk } from '../services/runtime-agent/src/wpk/types.js';
 
 const STEPS = 200;
-const ROUNDS = 7;
+const ROUNDS = 15;
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 

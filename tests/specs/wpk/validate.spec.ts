@@ -16,6 +16,15 @@ describe('package validation', () => {
     assert.ok(wpk);
   });
 
+  it('gives every caller its own report, also when the same package text comes again', () => {
+    const bad = pkg('again', [shellStep('a', ['echo', '${{ params.nope }}'])]);
+    const first = validator.validate(structuredClone(bad)).report;
+    first.errors.push({ path: '$.x', message: 'added by a caller' });
+    const second = validator.validate(structuredClone(bad)).report;
+    assert.equal(second.errors.length, 1);
+    assert.match(second.errors[0].message, /unknown parameter 'nope'/);
+  });
+
   it('reports every problem at once, each with its JSON path', () => {
     const bad = {
       apiVersion: 'wpk/v1',

@@ -33,6 +33,8 @@ export interface EngineOptions {
 
 export interface SubmitRequest {
   wpk: Wpk;
+  /** The package as JSON text, when the caller has it already. */
+  packageJson?: string;
   params: Record<string, unknown>;
   dryRun: boolean;
   rollbackOnFailure?: boolean;
@@ -128,7 +130,7 @@ export class Engine {
       rollback_on_failure: (req.rollbackOnFailure ?? req.wpk.spec.rollback?.enabled ?? false) ? 1 : 0,
       parameters: JSON.stringify(shown),
       secret_params: JSON.stringify(secretNames),
-      package: JSON.stringify(req.wpk),
+      package: req.packageJson ?? JSON.stringify(req.wpk),
       steps_total: req.wpk.spec.handlers.length,
       error: null,
       rollback_status: null,

@@ -66,15 +66,15 @@ export function buildRouter(deps: RouteDeps): Router {
   const router = new Router();
 
   /** The package a request names: inline content (validated) or a known workflow_id. */
-  function resolvePackage(body: Record<string, unknown>): { wpk: Wpk; inline: boolean; warnings: Problem[] } {
+  function resolvePackage(body: Record<string, unknown>): { wpk: Wpk; json?: string; inline: boolean; warnings: Problem[] } {
     if (body.wpk_content !== undefined) {
-      const { report, wpk } = validator.validate(body.wpk_content);
+      const { report, wpk, json } = validator.validate(body.wpk_content);
       const errors = [...report.errors];
       if (wpk && typeof body.workflow_id === 'string' && body.workflow_id !== report.workflow_id) {
         errors.push({ path: '$.workflow_id', message: `does not match the package's ${report.workflow_id}` });
       }
       if (errors.length || !wpk) throw new ValidationError(`the package is invalid: ${errors.length} problem(s)`, errors, { details: { workflow_id: report.workflow_id } });
-      return { wpk, inline: true, warnings: report.warnings };
+      return { wpk, json, inline: true, warnings: report.warnings };
     }
     const id = String(body.workflow_id);
     const wpk = catalog.get(id);
@@ -160,17 +160,18 @@ export function buildRouter(deps: RouteDeps): Router {
         return;
       }
     }
-    const { wpk, inline } = resolvePackage(body);
+    const { wpk, json, inline } = resolvePackage(body);
     const resolved = resolveParameters(wpk.spec.parameters ?? {}, (body.parameters ?? {}) as Record<string, unknown>);
     if (resolved.problems.length) throw new ValidationError(`the parameters are invalid: ${resolved.problems.length} problem(s)`, resolved.problems);
     const { row, stored } = engine.submit({
       wpk,
+      packageJson: json,
       params: resolved.values,
       dryRun: body.dry_run === true,
       rollbackOnFailure: body.rollback_on_failure as boolean | undefined,
       idempotency: key ? { key, bodyHash } : undefined,
     });
-    if (inline) catalog.register(workflowIdOf(wpk), wpk);
+    if (inline) catalog.register(workflowIdOf(wpk), wpk, json);
     await stored; // nothing is answered 202 before it is committed
     ctx.status = 202;
     ctx.set('Location', `/execute/${row.id}`);

@@ -44,8 +44,8 @@ export class Catalog {
   /** Content registered by this process, so that sending the same package again writes nothing. */
   private readonly registered = new Map<string, string>();
 
-  register(workflowId: string, wpk: Wpk): void {
-    const content = JSON.stringify(wpk);
+  register(workflowId: string, wpk: Wpk, json = JSON.stringify(wpk)): void {
+    const content = json;
     if (this.registered.get(workflowId) === content) return;
     this.store.putPackage(workflowId, content);
     this.registered.set(workflowId, content);

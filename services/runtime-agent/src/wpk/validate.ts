@@ -23,17 +23,41 @@ export interface ValidationOutcome {
   report: ValidationReport;
   /** Present only when the package is valid. */
   wpk?: Wpk;
+  /** The valid package as JSON text (what the store keeps), computed once. */
+  json?: string;
 }
+
+/** Outcomes of recently validated package texts: a registry sends the same few packages again and again. */
+const CACHED_OUTCOMES = 64;
+/** Larger packages are validated every time rather than held in memory. */
+const CACHED_TEXT_CHARS = 64 * 1024;
 
 export class PackageValidator {
   private readonly envelope: ValidateFunction;
+  private readonly cache = new Map<string, ValidationOutcome>();
 
   constructor(private readonly registry: AdapterRegistry) {
     this.envelope = makeAjv(false).compile(envelopeSchema(registry.names()));
   }
 
+  /**
+   * Validates a package. The same text validates the same way, so outcomes are cached by text; callers get
+   * their own copy of the report (the package object itself is shared and never modified).
+   */
+  validate(content: unknown): ValidationOutcome {
+    const text = typeof content === 'string' ? `y${content}` : content !== null && typeof content === 'object' && !Array.isArray(content) ? `j${JSON.stringify(content)}` : undefined;
+    const cached = text === undefined ? undefined : this.cache.get(text);
+    const outcome = cached ?? this.validateUncached(content, text?.startsWith('j') ? text.slice(1) : undefined);
+    if (!cached && text !== undefined && text.length <= CACHED_TEXT_CHARS) {
+      if (this.cache.size >= CACHED_OUTCOMES) this.cache.delete(this.cache.keys().next().value!);
+      this.cache.set(text, outcome);
+    }
+    const { report } = outcome;
+    return { ...outcome, report: { ...report, errors: [...report.errors], warnings: [...report.warnings] } };
+  }
+
   /** Accepts an object, or a string holding YAML or JSON. */
-  parse(content: unknown): { value?: unknown; problems: Problem[] } {
+  parse(content: unknown, json?: string): { value?: unknown; problems: Problem[] } {
     if (typeof content === 'string') {
       const bytes = Buffer.byteLength(content);
       if (bytes > PACKAGE_LIMITS.maxBytes) return { problems: [{ path: '$', message: `package is ${bytes} bytes; the limit is ${PACKAGE_LIMITS.maxBytes}` }] };
@@ -45,15 +69,15 @@ export class PackageValidator {
       }
     }
     if (content !== null && typeof content === 'object' && !Array.isArray(content)) {
-      const bytes = Buffer.byteLength(JSON.stringify(content));
+      const bytes = Buffer.byteLength(json ?? JSON.stringify(content));
       if (bytes > PACKAGE_LIMITS.maxBytes) return { problems: [{ path: '$', message: `package is ${bytes} bytes; the limit is ${PACKAGE_LIMITS.maxBytes}` }] };
       return { value: content, problems: [] };
     }
     return { problems: [{ path: '$', message: 'a package must be an object, or a string holding YAML or JSON' }] };
   }
 
-  validate(content: unknown): ValidationOutcome {
-    const parsed = this.parse(content);
+  private validateUncached(content: unknown, json: string | undefined): ValidationOutcome {
+    const parsed = this.parse(content, json);
     if (parsed.problems.length) return { report: { valid: false, workflow_id: null, errors: parsed.problems, warnings: [] } };
     const doc = parsed.value as Wpk;
     const errors: Problem[] = this.envelope(doc) ? [] : toProblems(this.envelope.errors);
@@ -106,7 +130,7 @@ export class PackageValidator {
 
     const valid = errors.length === 0;
     const workflowId = isObject(doc?.metadata) && typeof doc.metadata.name === 'string' && typeof doc.metadata.version === 'string' ? workflowIdOf(doc) : null;
-    return { report: { valid, workflow_id: workflowId, errors, warnings }, wpk: valid ? doc : undefined };
+    return { report: { valid, workflow_id: workflowId, errors, warnings }, wpk: valid ? doc : undefined, json: valid ? (json ?? JSON.stringify(doc)) : undefined };
   }
 
   private checkStep(step: Pick<WpkStep, 'adapter' | 'action' | 'with'>, at: PathSegment[], ctx: RefContext, errors: Problem[]): void {
