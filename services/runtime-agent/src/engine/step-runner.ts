@@ -129,11 +129,11 @@ async function runAttempt(
     if (target.dryRun) {
       if (spec.dryRun) {
         const out = await untilSettledOrAbandoned(Promise.resolve(spec.dryRun(ctx, input)), controller.signal);
-        return out === undefined ? exampleOf(spec, ctx) : { outputs: out, source: 'dry_run' };
+        return out === undefined ? exampleOf(spec) : { outputs: out, source: 'dry_run' };
       }
       if (spec.mutates) {
         ctx.log.info(`dry run: would run ${def.adapter}.${def.action} with ${JSON.stringify(input)}`);
-        return exampleOf(spec, ctx);
+        return exampleOf(spec);
       }
     }
     if (spec.mutates && !target.dryRun) target.beforeSideEffect?.();
@@ -146,8 +146,8 @@ async function runAttempt(
   }
 }
 
-function exampleOf(spec: ActionSpec, ctx: StepContext): { outputs: Outputs; source: 'example' } {
-  ctx.log.info('dry run: outputs are the action\'s example output');
+/** The step's "succeeded" line says that these outputs are the example ones. */
+function exampleOf(spec: ActionSpec): { outputs: Outputs; source: 'example' } {
   return { outputs: structuredClone(spec.exampleOutput), source: 'example' };
 }
 

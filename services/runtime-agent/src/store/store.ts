@@ -261,17 +261,23 @@ export class Store {
    * and is what an API answer waits for. Reads in the meantime see it (they flush first).
    */
   insertExecution(row: Omit<ExecutionRow, 'seq' | 'current_step' | 'steps_completed'>, steps: StepRow[], idempotency?: { key: string; bodyHash: string }): Promise<void> {
+    const { package: content, ...rest } = row;
+    const hash = this.hashOf(content);
     return new Promise((resolve, reject) => {
       this.deferred.push({
         run: () => {
-          const { package: content, ...rest } = row;
-          const hash = this.hashOf(content);
-          this.stmt.putContent.run(hash, content);
+          if (!this.storedHashes.has(hash)) this.stmt.putContent.run(hash, content);
           this.stmt.insertExecution.run({ ...rest, package_hash: hash });
           for (const s of steps) this.stmt.insertStep.run(s);
           if (idempotency) this.stmt.putIdem.run(idempotency.key, idempotency.bodyHash, row.id, row.created_at);
         },
-        settle: (err) => (err ? reject(err) : resolve()),
+        settle: (err) => {
+          if (err) return reject(err);
+          // Committed: later executions of the same package need not write its text again.
+          if (this.storedHashes.size >= 1024) this.storedHashes.clear();
+          this.storedHashes.add(hash);
+          resolve();
+        },
       });
       this.criticalPending = true;
       this.scheduleFlush(true);
@@ -373,6 +379,8 @@ export class Store {
 
   /** Hashes of recently stored package texts: a registry sends the same few packages again and again. */
   private readonly hashes = new Map<string, string>();
+  /** Hashes whose package text is known to be committed in package_contents. */
+  private readonly storedHashes = new Set<string>();
 
   private hashOf(content: string): string {
     let hash = this.hashes.get(content);
