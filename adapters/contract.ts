@@ -61,8 +61,14 @@ export type Outputs = Record<string, unknown>;
 export interface ActionSpec<I = any, O extends Outputs = Outputs> {
   id: string;
   description: string;
-  /** True when the action changes something outside the agent. */
+  /** True when the action can change something outside the agent. */
   mutates: boolean;
+  /**
+   * Whether this particular input changes something (an HTTP GET does not), when that is narrower
+   * than `mutates`. The engine commits what it recorded before every step that mutates, and warns
+   * about mutating steps without compensation.
+   */
+  mutatesFor?(input: I): boolean;
   /** JSON Schema of the input (`with` after templating); validated before `run`. */
   input: JsonSchema;
   /** An output of a typical real run: documentation, and what a dry run returns where only a real run could know. */

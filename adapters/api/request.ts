@@ -9,6 +9,8 @@ import { dryRunLines, renderRequest } from './render.js';
 import { toAgentError } from './request-errors.js';
 import { DEFAULT_EXPECT_STATUS, formatExpected, statusMatches, type StatusPattern } from './expect-status.js';
 
+/** Methods that do not change the server's state (RFC 9110 §9.2.1). */
+const SAFE_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS']);
 const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS'] as const;
 type Method = (typeof METHODS)[number];
 const RESERVED_OUTPUTS = ['status', 'headers', 'body'];
@@ -86,6 +88,8 @@ export const request = defineAction<RequestInput, RequestOutput>({
     },
   },
   exampleOutput: { status: 200, headers: { 'content-type': 'application/json' }, body: {} },
+  // RFC 9110 §9.2.1: GET, HEAD and OPTIONS are safe methods; a template that renders the method is assumed not to be.
+  mutatesFor: (input) => !SAFE_METHODS.has(input.method ?? 'GET'),
 
   dryRun(ctx, input) {
     for (const line of dryRunLines(input, renderRequest(input))) ctx.log.info(line);

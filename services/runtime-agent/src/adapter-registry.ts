@@ -5,6 +5,11 @@ import type { PathSegment } from '../../../adapters/shared/paths.js';
 import { makeAjv, toProblems, type ValidateFunction } from './wpk/ajv.js';
 import { allowTemplates } from './wpk/schema.js';
 
+/** Whether running `spec` with `input` can change something outside the agent. */
+export function mutatesWith(spec: ActionSpec, input: unknown): boolean {
+  return spec.mutatesFor ? spec.mutatesFor(input) : spec.mutates;
+}
+
 export type ActionLookup = { ok: true; spec: ActionSpec } | { ok: false; message: string };
 
 export class AdapterRegistry {

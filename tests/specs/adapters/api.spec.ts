@@ -196,6 +196,12 @@ describe('api adapter: request', () => {
       assert.equal(err.message, `POST ${base}/unavailable answered 503; expected 2xx`);
     });
 
+    it('declares GET, HEAD and OPTIONS as not changing anything, every other method as changing', () => {
+      assert.equal(request.mutates, true);
+      for (const method of ['GET', 'HEAD', 'OPTIONS', undefined] as const) assert.equal(request.mutatesFor!({ url: base, method }), false, String(method));
+      for (const method of ['POST', 'PUT', 'PATCH', 'DELETE'] as const) assert.equal(request.mutatesFor!({ url: base, method }), true, method);
+    });
+
     it('marks 5xx answers retryable for the engine and 4xx ones not', async () => {
       assert.equal((await failure({ url: `${base}/unavailable` })).retryable, true);
       assert.equal((await failure({ url: `${base}/missing` })).retryable, false);

@@ -104,6 +104,14 @@ describe('package validation', () => {
     assert.match(validator.validate(bad).report.errors[0].message, /only available in rollback steps/);
   });
 
+  it('does not warn about a GET (a safe method) but does about a POST or a templated method', () => {
+    const api = (name: string, method?: string) => ({ name, adapter: 'api', action: 'request', with: { url: 'http://127.0.0.1:1/x', ...(method ? { method } : {}) } });
+    const { report } = validator.validate(
+      pkg('w', [api('get'), api('head', 'HEAD'), api('post', 'POST'), api('any', '${{ params.m }}')], { rollback: { enabled: true }, parameters: { m: { type: 'string', default: 'GET' } } }),
+    );
+    assert.deepEqual(report.warnings.map((w) => w.path), ['$.spec.handlers[2]', '$.spec.handlers[3]']);
+  });
+
   it('warns about a mutating step without compensation when rollback is enabled', () => {
     const { report } = validator.validate(pkg('w', [shellStep('a', ['true'])], { rollback: { enabled: true } }));
     assert.equal(report.valid, true);

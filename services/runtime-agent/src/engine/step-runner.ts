@@ -4,7 +4,7 @@
  */
 import type { ActionSpec, Outputs, StepContext } from '../../../../adapters/contract.js';
 import { AgentError, ValidationError, toAgentError } from '../../../../adapters/errors.js';
-import type { AdapterRegistry } from '../adapter-registry.js';
+import { mutatesWith, type AdapterRegistry } from '../adapter-registry.js';
 import type { Metrics } from '../metrics.js';
 import type { Store, StepRow } from '../store/store.js';
 import type { RetryPolicy } from '../wpk/types.js';
@@ -69,8 +69,9 @@ export async function runStep(deps: StepRunnerDeps, target: StepTarget, def: Ste
       input = prepareInput(deps, target, def, scope);
       const found = deps.registry.find(def.adapter, def.action);
       if (!found.ok) throw new AgentError('validation_error', found.message);
-      const { outputs, source } = await runAttempt(found.spec, target, def, input, attempt);
-      finishStep(deps, target, def, 'succeeded', started, { input, outputs, source });
+      const mutating = mutatesWith(found.spec, input);
+      const { outputs, source } = await runAttempt(found.spec, target, def, input, attempt, mutating);
+      finishStep(deps, target, def, 'succeeded', started, { input, outputs, source, mutating });
       return { ok: true, input, outputs, attempts: attempt };
     } catch (thrown) {
       const error = interruptError(target.signal) ?? toAgentError(thrown);
@@ -117,6 +118,7 @@ async function runAttempt(
   def: StepDef,
   input: Record<string, unknown>,
   attempt: number,
+  mutating: boolean,
 ): Promise<{ outputs: Outputs; source: 'run' | 'example' | 'dry_run' }> {
   const { controller, dispose } = childController(target.signal);
   const timeoutMs = def.timeoutSeconds !== undefined ? def.timeoutSeconds * 1000 : undefined;
@@ -131,12 +133,12 @@ async function runAttempt(
         const out = await untilSettledOrAbandoned(Promise.resolve(spec.dryRun(ctx, input)), controller.signal);
         return out === undefined ? exampleOf(spec) : { outputs: out, source: 'dry_run' };
       }
-      if (spec.mutates) {
+      if (mutating) {
         ctx.log.info(`dry run: would run ${def.adapter}.${def.action} with ${JSON.stringify(input)}`);
         return exampleOf(spec);
       }
     }
-    if (spec.mutates && !target.dryRun) target.beforeSideEffect?.();
+    if (mutating && !target.dryRun) target.beforeSideEffect?.();
     return { outputs: await untilSettledOrAbandoned(spec.run(ctx, input), controller.signal), source: 'run' };
   } catch (err) {
     throw interruptError(controller.signal) ?? err;
@@ -173,12 +175,13 @@ function finishStep(
   def: StepDef,
   status: string,
   started: number,
-  result: { input?: Record<string, unknown>; outputs?: Outputs; source?: string; error?: AgentError },
+  result: { input?: Record<string, unknown>; outputs?: Outputs; source?: string; error?: AgentError; mutating?: boolean },
 ): void {
   const { redactor } = target;
   const error = result.error ? { type: result.error.type, message: redactor.text(result.error.message), details: redactor.value(result.error.details) } : undefined;
-  // Committed at the end of this turn, and in any case before the next side effect starts (beforeSideEffect):
-  // one commit per step. Recovery treats the step after the last finished one as in flight.
+  // The outcome of a step that changed something, or failed, commits at the end of this turn (a rollback after
+  // a crash needs it); a read-only step's outcome may wait a little for company. Everything pending commits
+  // before the next side effect starts (beforeSideEffect). Recovery treats the step after the last finished one as in flight.
   deps.store.updateStep(target.executionId, target.phase, target.idx, {
     status,
     finished_at: new Date().toISOString(),
@@ -186,7 +189,7 @@ function finishStep(
     outputs: result.outputs ? JSON.stringify(redactor.value(result.outputs)) : undefined,
     outputs_source: result.source,
     error: error ? JSON.stringify(error) : undefined,
-  }, { deferred: true, critical: true });
+  }, { deferred: true, critical: result.mutating !== false || result.error !== undefined });
   deps.metrics.stepDuration.observe({ adapter: def.adapter, action: def.action, status }, (performance.now() - started) / 1000);
   if (error?.type === 'cancelled') target.log.write('warn', `step cancelled: ${error.message}`, def.name);
   else if (error) target.log.write('error', `step failed: ${error.type}: ${error.message}`, def.name);

@@ -193,7 +193,7 @@ interface Deferred {
  */
 export interface WriteOptions {
   deferred?: boolean;
-  /** A deferred write recovery depends on (an outcome, a status): flushBeforeSideEffect commits it. */
+  /** A deferred write recovery depends on (an outcome, a status): committed at the end of this turn, not within COSMETIC_FLUSH_MS. */
   critical?: boolean;
 }
 
@@ -208,7 +208,6 @@ export class Store {
   private logBuffer: Array<[string, LogRow]> = [];
   private readonly pendingPatches = new Map<string, Record<string, unknown>>();
   private timerScheduled = false;
-  private criticalPending = false;
 
   constructor(dataDir: string, options: StoreOptions = {}) {
     mkdirSync(dataDir, { recursive: true });
@@ -279,7 +278,6 @@ export class Store {
           resolve();
         },
       });
-      this.criticalPending = true;
       this.scheduleFlush(true);
     });
   }
@@ -298,8 +296,7 @@ export class Store {
     const pending = this.pendingPatches.get(key);
     if (pending) {
       for (const [k, v] of Object.entries(patch)) if (v !== undefined) pending[k] = v;
-      if (options.critical) this.criticalPending = true;
-      this.scheduleFlush(options.critical === true);
+        this.scheduleFlush(options.critical === true);
       return;
     }
     const merged = { ...patch };
@@ -357,7 +354,6 @@ export class Store {
    * only the failed one is left out (failures are rare; savepoints on every write would cost each commit).
    */
   private commit(fn?: () => void): void {
-    this.criticalPending = false;
     const work = this.deferred;
     this.deferred = [];
     const waiting = work.flatMap((w) => (w.settle ? [w.settle] : []));
@@ -413,16 +409,12 @@ export class Store {
   private writeOrDefer(options: WriteOptions, fn: () => void): void {
     if (!options.deferred) return this.write(fn);
     this.deferred.push({ run: fn });
-    if (options.critical) this.criticalPending = true;
     this.scheduleFlush(options.critical === true);
   }
 
-  /**
-   * Called before an action with side effects starts: commits now if anything recovery depends on is
-   * still pending (log lines and progress can wait for the end of the turn).
-   */
+  /** Called before an action with side effects starts: whatever state is still pending commits now. */
   flushBeforeSideEffect(): void {
-    if (this.criticalPending) this.flushDeferred();
+    this.flushDeferred();
   }
 
   /**

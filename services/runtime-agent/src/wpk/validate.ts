@@ -5,7 +5,7 @@
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import type { Problem } from '../../../../adapters/errors.js';
 import { jsonPath, type PathSegment } from '../../../../adapters/shared/paths.js';
-import type { AdapterRegistry } from '../adapter-registry.js';
+import { mutatesWith, type AdapterRegistry } from '../adapter-registry.js';
 import { makeAjv, toProblems, type ValidateFunction } from './ajv.js';
 import { checkDefinitions } from './parameters.js';
 import { checkTemplates, checkWhen, type RefContext } from './references.js';
@@ -114,7 +114,7 @@ export class PackageValidator {
         this.checkStep({ ...rb, adapter }, [...at, 'rollback'], rbCtx, errors);
       } else if (spec?.rollback?.enabled === true && step.rollback !== 'none') {
         const found = this.registry.find(step.adapter, step.action);
-        if (found.ok && found.spec.mutates && !found.spec.compensate) {
+        if (found.ok && mutatesWith(found.spec, step.with ?? {}) && !found.spec.compensate) {
           warnings.push({ path: jsonPath(at), message: `step '${step.name}' changes things but has no compensation; rollback will not undo it (add a rollback block, or rollback: none to silence this)` });
         }
       }
