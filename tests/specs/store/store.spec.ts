@@ -63,6 +63,14 @@ describe('store', () => {
     assert.equal(store.getLogs('c', { since: 0, limit: 10 }).length, 1, 'and a read sees them at once');
   });
 
+  it('stores a burst of log lines whole and in order (batched many to a statement)', async () => {
+    await store.insertExecution(execRow('b'), [stepRow('b')]);
+    for (let seq = 1; seq <= 70; seq++) store.appendLog('b', { seq, ts: new Date().toISOString(), level: 'info', step: 's', stream: 'stdout', message: `line ${seq}` });
+    const logs = store.getLogs('b', { since: 0, limit: 100 });
+    assert.deepEqual(logs.map((l) => l.message), Array.from({ length: 70 }, (_, i) => `line ${i + 1}`));
+    assert.equal(logs[69].stream, 'stdout');
+  });
+
   it('commits log lines on its own within a short while when nothing else is written', async () => {
     await store.insertExecution(execRow('l'), [stepRow('l')]);
     store.appendLog('l', { seq: 1, ts: new Date().toISOString(), level: 'info', step: null, stream: null, message: 'later' });

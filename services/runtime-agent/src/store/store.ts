@@ -156,6 +156,8 @@ const SELECT_EXECUTION = `SELECT e.*, c.content AS package,
   (SELECT COUNT(*) FROM steps s WHERE s.execution_id = e.id AND s.phase = 'main' AND s.status IN ('succeeded', 'failed', 'skipped')) AS steps_completed
   FROM executions e JOIN package_contents c ON c.hash = e.package_hash`;
 
+const LOG_ROWS_PER_INSERT = 32;
+
 /** How long log lines and progress counters may wait for a commit when nothing else is written. */
 export const COSMETIC_FLUSH_MS = 50;
 
@@ -238,6 +240,9 @@ export class Store {
         outputs_source, error, started_at, finished_at) VALUES (@execution_id, @phase, @idx, @name, @adapter, @action, @status, @attempts, @for_step,
         @input, @outputs, @outputs_source, @error, @started_at, @finished_at)`),
       insertLog: this.db.prepare('INSERT INTO logs (execution_id, seq, ts, level, step, stream, message) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+      insertLogs: this.db.prepare(
+        `INSERT INTO logs (execution_id, seq, ts, level, step, stream, message) VALUES ${Array(LOG_ROWS_PER_INSERT).fill('(?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
+      ),
       getExecution: this.db.prepare(`${SELECT_EXECUTION} WHERE e.id = ?`),
       getSteps: this.db.prepare('SELECT * FROM steps WHERE execution_id = ? ORDER BY phase, idx'),
       deleteSteps: this.db.prepare('DELETE FROM steps WHERE execution_id = ? AND phase = ?'),
@@ -341,7 +346,12 @@ export class Store {
     this.logBuffer = [];
     try {
       this.db.transaction(() => {
-        for (const [id, r] of rows) this.stmt.insertLog.run(id, r.seq, r.ts, r.level, r.step, r.stream, r.message);
+        let i = 0;
+        // Many rows per statement: one statement execution costs about as much as a row.
+        for (; i + LOG_ROWS_PER_INSERT <= rows.length; i += LOG_ROWS_PER_INSERT) {
+          this.stmt.insertLogs.run(rows.slice(i, i + LOG_ROWS_PER_INSERT).flatMap(([id, r]) => [id, r.seq, r.ts, r.level, r.step, r.stream, r.message]));
+        }
+        for (const [id, r] of rows.slice(i)) this.stmt.insertLog.run(id, r.seq, r.ts, r.level, r.step, r.stream, r.message);
       })();
     } catch (err) {
       this.onDeferredError(err);
