@@ -40,6 +40,10 @@ export function createAgent(config: Config, logger: Logger, adapters: Adapter[] 
   app.proxy = false;
   app.silent = true;
   const router = buildRouter({ store, engine, registry, validator, catalog, metrics, version: VERSION, startedAt: Date.now(), bodyLimitBytes: config.bodyLimitBytes });
+  app.use((_ctx, next) => {
+    engine.noteApiRequest();
+    return next();
+  });
   app.use(errorMiddleware(logger));
   app.use(router.routes());
   app.use(router.allowedMethods());

@@ -95,6 +95,11 @@ export class Engine {
     return this.queue.length;
   }
 
+  /** Every API request tells the engine, so that background work yields to it (see IoTurns). */
+  noteApiRequest(): void {
+    this.turns.noteRequest();
+  }
+
   /** True while the execution is queued, running or rolling back in this process. */
   isLive(id: string): boolean {
     return this.live.has(id) || this.queued.has(id);

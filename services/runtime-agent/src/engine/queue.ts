@@ -41,16 +41,27 @@ export class Fifo<T> {
   }
 }
 
+/** Under API load, background work gets at least one turn in this many. */
+export const BACKGROUND_SHARE_TURNS = 4;
+
 /**
  * Background work waits here between pieces, and one waiter is released per
  * turn of the event loop: every turn first serves the I/O that is ready (new
  * requests, health probes, cancels), so the API stays responsive while many
  * executions run, and a burst of submissions fills the bounded queue instead
- * of waiting behind the work it queued.
+ * of waiting behind the work it queued. While API requests keep arriving,
+ * background work takes one turn in BACKGROUND_SHARE_TURNS; it never stops.
  */
 export class IoTurns {
   private readonly waiters = new Fifo<() => void>();
   private scheduled = false;
+  private requests = 0;
+  private skipped = 0;
+
+  /** Called for every API request. */
+  noteRequest(): void {
+    this.requests++;
+  }
 
   wait(): Promise<void> {
     return new Promise((resolve) => {
@@ -67,6 +78,14 @@ export class IoTurns {
 
   private readonly release = (): void => {
     this.scheduled = false;
+    if (this.requests > 0 && this.skipped < BACKGROUND_SHARE_TURNS - 1) {
+      this.requests = 0;
+      this.skipped++;
+      this.schedule();
+      return;
+    }
+    this.requests = 0;
+    this.skipped = 0;
     const next = this.waiters.shift();
     if (this.waiters.length > 0) this.schedule();
     next?.();
