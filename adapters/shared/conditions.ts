@@ -26,18 +26,6 @@ export const OPERATORS = [
 
 export type Operator = (typeof OPERATORS)[number];
 
-/** Operators that ignore `value`. */
-export const UNARY_OPERATORS: ReadonlySet<Operator> = new Set([
-  'exists',
-  'not_exists',
-  'is_number',
-  'is_text',
-  'is_boolean',
-  'is_array',
-  'is_true',
-  'is_false',
-]);
-
 function toNumber(v: unknown): number | undefined {
   if (typeof v === 'number') return Number.isFinite(v) ? v : undefined;
   if (typeof v === 'string' && v.trim() !== '') {

@@ -146,7 +146,12 @@ export class Engine {
     };
     const steps = req.wpk.spec.handlers.map((h, idx) => emptyStep(id, 'main', idx, h.name, h.adapter, h.action, null));
     const stored = this.store.insertExecution(row, steps, req.idempotency);
-    stored.catch(() => {}); // a caller that does not wait (tests, benchmarks) must not see an unhandled rejection
+    // An execution whose insert did not commit was never accepted: it must not run. (The catch also keeps a
+    // caller that does not wait, such as a test, from seeing an unhandled rejection.)
+    stored.catch(() => {
+      if (this.queued.delete(id)) this.queue.remove((q) => q.id === id);
+      this.live.get(id)?.controller.abort(new Interrupt('cancelled', 'the execution could not be stored'));
+    });
     this.rememberSecrets(id, req.params, secretNames);
     this.enqueue({ id, row, wpk: req.wpk, params: req.params, lastLogSeq: 0 });
     return { row: { ...row, seq: 0, current_step: null, steps_completed: 0 }, stored };
@@ -276,6 +281,8 @@ export class Engine {
     // Start after the accepting request has been answered, and let I/O in between steps: under a burst,
     // accepting work comes first and the bounded queue absorbs it.
     await this.turns.wait();
+    // Shutting down before anything ran: it stays pending in the store and is queued again on the next start.
+    if (this.draining) return;
     live.startedMs = performance.now();
     const timeoutSeconds = wpk.spec.timeoutSeconds;
     const deadlineAt = timeoutSeconds ? Date.now() + timeoutSeconds * 1000 : undefined;

@@ -51,5 +51,3 @@ export class Redactor {
     return v;
   }
 }
-
-export const NO_SECRETS = new Redactor([]);

@@ -24,10 +24,6 @@ export interface Scan {
   unterminated: boolean;
 }
 
-export function hasTemplate(s: string): boolean {
-  return s.includes(OPEN);
-}
-
 /** Finds every `${{ … }}` in a string. */
 export function scanTemplates(s: string): Scan {
   const parts: TemplatePart[] = [];
