@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import type { LogRow } from '../../../services/runtime-agent/src/store/store.js';
 import { startAgent, waitForStatus, type AgentProcess } from '../support/agent-process.js';
 import { pkg, shellStep } from '../support/packages.js';
 import { call, errorPaths, SseReader, uniqueName } from './http-support.js';
@@ -10,14 +11,8 @@ interface Summary {
   created_at: string;
 }
 
-interface LogLine {
-  seq: number;
-  ts: string;
-  level: string;
-  step: string | null;
-  stream: string | null;
-  message: string;
-}
+/** A line of GET /logs/{id} is a stored log row. */
+type LogLine = LogRow;
 
 const DONE = ['completed', 'failed', 'cancelled', 'rolled_back', 'rollback_failed'];
 
