@@ -1,8 +1,8 @@
 /**
  * The embedded store: one SQLite file in WAL mode holding executions, steps,
- * outputs, logs, idempotency keys and registered packages. Every write is a
- * committed transaction before the call returns, so an accepted execution
- * survives a crash of the process.
+ * outputs, logs, idempotency keys and registered packages. Writes are group
+ * committed (see WriteOptions); an accepted execution is committed before its
+ * caller is told so, and survives a crash of the process.
  */
 import Database from 'better-sqlite3';
 import { createHash } from 'node:crypto';
@@ -185,13 +185,14 @@ interface Deferred {
 
 /**
  * Deferred writes are committed together (group commit): critical ones (an
- * accepted execution, a step outcome, a status) at the end of the current
- * turn of the event loop, log lines and progress within COSMETIC_FLUSH_MS,
- * and everything at once whenever someone must not go on without it: every
- * read flushes first, and the engine commits pending critical writes before
- * an action with side effects starts. A SIGKILL can therefore lose only the
- * critical writes of the turn it interrupts (recovery reports that execution
- * as interrupted) and the last few milliseconds of log lines.
+ * accepted execution, a status, the outcome of a step that changed something)
+ * at the end of the current turn of the event loop, the rest (a read-only
+ * step's outcome, a step's start) within COSMETIC_FLUSH_MS, log lines in
+ * their own batches, and everything at once whenever someone must not go on
+ * without it: every read flushes first, and the engine commits all pending
+ * state before an action with side effects starts. A SIGKILL can therefore
+ * lose only the critical writes of the turn it interrupts (recovery reports
+ * that execution as interrupted) and the last few milliseconds of the rest.
  */
 export interface WriteOptions {
   deferred?: boolean;
