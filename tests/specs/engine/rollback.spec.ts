@@ -64,6 +64,23 @@ describe('engine: rollback', () => {
     assert.equal(await counterValue(h.metrics, 'workflow_rollbacks_total', { workflow_name: 'engine-test', result: 'rolled_back' }), 1);
   });
 
+  it('gives a compensation without its own timeout the workflow deadline per attempt, so a hung one cannot pin the rollback', async () => {
+    const rec = await h.run({
+      wpk: wpk(
+        [step('one', 'create', { name: 'one' }, { rollback: { action: 'hang', with: {} } }), step('boom', 'fail', { times: 99 })],
+        { timeoutSeconds: 0.3, rollback: { enabled: true, handlers: [step('after', 'record', { value: 'ran' })] } },
+      ),
+    });
+    assert.equal(rec.status, 'rollback_failed');
+    assert.deepEqual(
+      rec.rollback.steps.map((s) => [s.name, s.status, (s.error as any)?.type ?? null]),
+      [
+        ['one:rollback', 'failed', 'timeout'],
+        ['after', 'succeeded', null],
+      ],
+    );
+  });
+
   it('keeps going past a failing compensation and ends rollback_failed with every outcome recorded', async () => {
     const rec = await h.run({
       wpk: wpk(

@@ -140,6 +140,17 @@ describe('HTTP API: POST /execute and GET /execute/{id}', () => {
 describe('HTTP API: Idempotency-Key on POST /execute', () => {
   const agent = useAgent();
 
+  it('answers concurrent requests with one key with one execution, never a 500', async () => {
+    const name = uniqueName('idem-race');
+    const body = { wpk_content: pkg(name, [shellStep('hi', ['echo', 'hi'])]) };
+    const headers = { 'Idempotency-Key': `race-${name}` };
+    const answers = await Promise.all(Array.from({ length: 6 }, () => call(agent, 'POST', '/execute', body, headers)));
+    assert.deepEqual(answers.map((a) => a.status).sort(), [200, 200, 200, 200, 200, 202]);
+    assert.equal(new Set(answers.map((a) => a.body.execution_id)).size, 1);
+    const other = await Promise.all([call(agent, 'POST', '/execute', { ...body, dry_run: true }, headers)]);
+    assert.equal(other[0].status, 409);
+  });
+
   it('answers a repeated key with the same body with 200 and the same execution, creating only one', async () => {
     const name = uniqueName('idem');
     const body = { wpk_content: pkg(name, [shellStep('a', ['echo', 'once'])]) };

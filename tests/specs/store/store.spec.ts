@@ -77,6 +77,20 @@ describe('store', () => {
     await waitFor(() => (other.prepare('SELECT COUNT(*) AS n FROM logs').get() as { n: number }).n === 1, 'the log line to be committed', 2000);
   });
 
+  it('keeps state writes queued when a commit fails (a full disk, say) and commits them with the next one', async () => {
+    await store.insertExecution(execRow('f'), [stepRow('f')]);
+    store.updateExecution('f', { status: 'running' }, { deferred: true, critical: true });
+    const db = (store as unknown as { db: Database.Database }).db;
+    const real = db.transaction.bind(db);
+    db.transaction = (() => () => {
+      throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+    }) as never;
+    assert.throws(() => store.getExecution('f'), /disk is full/);
+    db.transaction = real;
+    assert.equal(store.getExecution('f')!.status, 'running', 'the write was kept and landed with the next commit');
+    assert.equal(committedStatus('f'), 'running');
+  });
+
   it('rejects the insert that failed without failing the others in its commit', async () => {
     await store.insertExecution(execRow('dup'), [stepRow('dup')], { key: 'k', bodyHash: 'h' });
     // The execution and step rows go in, then the idempotency key collides: none of it may remain.

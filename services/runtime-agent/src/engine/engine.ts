@@ -22,6 +22,8 @@ import { renderValue, type Scope } from './templates.js';
 
 export const TERMINAL = new Set(['completed', 'failed', 'cancelled', 'rolled_back', 'rollback_failed']);
 const ROLLBACK_FROM = new Set(['failed', 'cancelled', 'completed']);
+/** Per-attempt timeout of a rollback step that sets none, in a package without timeoutSeconds. */
+export const ROLLBACK_STEP_TIMEOUT_SECONDS = 600;
 /** Secret values are kept in memory for this many recent executions, for manual rollbacks. */
 const SECRETS_KEPT = 10_000;
 
@@ -181,6 +183,7 @@ export class Engine {
 
   /** Starts a manual rollback (POST /rollback/{id}). */
   rollback(id: string): ExecutionRow {
+    if (this.draining) throw new AgentError('rate_limited', 'the agent is shutting down and starts no rollback; retry on another instance or after the restart', { status: 503 });
     const row = this.mustGet(id);
     if (!ROLLBACK_FROM.has(row.status) || this.live.has(id)) {
       throw new AgentError('conflict', `execution ${id} is ${row.status}; rollback needs a failed, cancelled or completed execution`);
@@ -225,9 +228,7 @@ export class Engine {
 
   /** Stops taking work, lets running steps finish within the grace period, then interrupts the rest. */
   async shutdown(): Promise<void> {
-    this.draining = true;
-    this.queue.clear();
-    this.queued.clear();
+    this.draining = true; // queued executions stay queued (and cancellable) and pending in the store
     const all = Promise.allSettled([...this.tasks]);
     let timer: NodeJS.Timeout | undefined;
     const grace = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.options.shutdownGraceMs)));
@@ -420,7 +421,10 @@ export class Engine {
         continue;
       }
       const target = { executionId: id, phase: 'rollback' as const, idx, dryRun: live.dryRun, log: live.log, redactor: live.redactor, signal: live.controller.signal, beforeSideEffect: () => this.store.flushBeforeSideEffect() };
-      const result = await runStep(this.deps, target, entry.def, scope);
+      // A compensation that hangs must not pin the execution in rolling_back: without its own timeout,
+      // each attempt gets the workflow's deadline, or ROLLBACK_STEP_TIMEOUT_SECONDS.
+      const def = { ...entry.def, timeoutSeconds: entry.def.timeoutSeconds ?? live.wpk.spec.timeoutSeconds ?? ROLLBACK_STEP_TIMEOUT_SECONDS };
+      const result = await runStep(this.deps, target, def, scope);
       if (!result.ok && result.error.type === 'interrupted') {
         this.store.updateStep(id, 'rollback', idx, { status: 'abandoned' });
         live.log.write('warn', 'agent shutting down: rollback resumes on the next start');
@@ -444,6 +448,8 @@ export class Engine {
       this.store.updateExecution(id, { rollback_status: 'nothing_to_do' });
       return 0;
     }
+    const missing = this.missingSecrets(row);
+    if (missing.length) live.log.write('warn', `secret parameters (${missing.join(', ')}) are not kept across restarts; rollback steps that read them will fail with template_error`);
     if (!resume) this.store.updateExecution(id, { status: 'rolling_back', rollback_status: 'running', rollback_trigger: trigger });
     else {
       for (const s of this.store.getSteps(id)) if (s.phase === 'rollback' && s.status === 'running') this.store.updateStep(id, 'rollback', s.idx, { status: 'abandoned' });

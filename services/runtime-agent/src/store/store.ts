@@ -163,6 +163,9 @@ export const COSMETIC_FLUSH_MS = 50;
 
 class WaitedWriteFailed extends Error {}
 
+/** After a failed commit, how long until the pending writes are tried again. */
+const RETRY_FLUSH_MS = 1000;
+
 export interface StoreOptions {
   synchronous?: 'normal' | 'full';
   /** Hold the file's lock while open (default). Only tests that watch the file from a second connection turn it off. */
@@ -378,7 +381,10 @@ export class Store {
         this.db.transaction(() => this.runAll(work, failed, fn))();
       }
     } catch (err) {
+      // Nothing of this batch landed. Callers waiting for their write hear so; the engine's own state
+      // writes go back to the front of the queue and are tried again with the next commit.
       for (const settle of waiting) settle(err);
+      this.deferred = [...work.filter((w) => !w.settle), ...this.deferred];
       throw err;
     }
     for (const w of work) if (w.settle) w.settle(failed?.get(w));
@@ -432,19 +438,29 @@ export class Store {
    * A critical write is committed at the end of this turn of the event loop, together with everything
    * else deferred; log lines and progress alone wait up to COSMETIC_FLUSH_MS for company.
    */
-  private scheduleFlush(soon: boolean): void {
+  private scheduleFlush(soon: boolean, delayMs = COSMETIC_FLUSH_MS): void {
     if (soon && !this.flushScheduled) {
       this.flushScheduled = true;
       setImmediate(() => {
         this.flushScheduled = false;
-        this.flushDeferred();
+        this.flushInBackground(() => this.flushDeferred());
       });
     } else if (!soon && !this.timerScheduled) {
       this.timerScheduled = true;
       setTimeout(() => {
         this.timerScheduled = false;
-        this.flush();
-      }, COSMETIC_FLUSH_MS).unref();
+        this.flushInBackground(() => this.flush());
+      }, delayMs).unref();
+    }
+  }
+
+  /** A commit nobody is waiting for must not crash the process (a full disk, say): report it and try again later. */
+  private flushInBackground(flush: () => void): void {
+    try {
+      flush();
+    } catch (err) {
+      this.onDeferredError(err);
+      this.scheduleFlush(false, RETRY_FLUSH_MS);
     }
   }
 
@@ -517,6 +533,7 @@ export class Store {
   }
 
   findIdempotency(key: string): { body_hash: string; execution_id: string } | undefined {
+    this.flush(); // a key accepted a moment ago may still be waiting for its commit
     return this.stmt.getIdem.get(key) as { body_hash: string; execution_id: string } | undefined;
   }
 
