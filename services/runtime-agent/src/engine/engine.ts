@@ -292,7 +292,7 @@ export class Engine {
       : undefined;
     // Everything recorded so far ("running", earlier steps' outputs) is committed before an action with
     // side effects starts: a crash after that point means interrupted and compensated, never "run it again".
-    this.store.updateExecution(id, { status: 'running', started_at: new Date().toISOString() }, { deferred: true, critical: true });
+    this.store.updateExecution(id, { status: 'running', started_at: new Date().toISOString() }, { deferred: true, critical: !live.dryRun });
     const beforeSideEffect = () => this.store.flushBeforeSideEffect();
     live.log.write('info', `execution started${live.dryRun ? ' (dry run)' : ''}: ${workflowIdOf(wpk)}, ${wpk.spec.handlers.length} steps`);
     let failure: ErrorRecord | undefined;
@@ -336,7 +336,8 @@ export class Engine {
     this.store.updateExecution(
       id,
       { status, finished_at: new Date().toISOString(), error: failure ? JSON.stringify(failure) : null, rollback_status: deferRollback ? 'pending' : null },
-      { deferred: true, critical: true },
+      // A dry run changed nothing: should its final status be lost in a crash, recovery's interrupted is harmless.
+      { deferred: true, critical: !live.dryRun },
     );
     live.log.write(status === 'completed' ? 'info' : 'error', `execution ${status}${failure ? `: ${failure.type}: ${failure.message}` : ''}`);
     const workflow = this.metrics.workflowLabel(live.row.workflow_name);

@@ -180,8 +180,9 @@ function finishStep(
   const { redactor } = target;
   const error = result.error ? { type: result.error.type, message: redactor.text(result.error.message), details: redactor.value(result.error.details) } : undefined;
   // The outcome of a step that changed something, or failed, commits at the end of this turn (a rollback after
-  // a crash needs it); a read-only step's outcome may wait a little for company. Everything pending commits
-  // before the next side effect starts (beforeSideEffect). Recovery treats the step after the last finished one as in flight.
+  // a crash needs it). A read-only step's outcome, and anything in a dry run (which changed nothing), may wait
+  // a little for company. Everything pending commits before the next side effect starts (beforeSideEffect).
+  // Recovery treats the step after the last finished one as in flight.
   deps.store.updateStep(target.executionId, target.phase, target.idx, {
     status,
     finished_at: new Date().toISOString(),
@@ -189,7 +190,7 @@ function finishStep(
     outputs: result.outputs ? JSON.stringify(redactor.value(result.outputs)) : undefined,
     outputs_source: result.source,
     error: error ? JSON.stringify(error) : undefined,
-  }, { deferred: true, critical: result.mutating !== false || result.error !== undefined });
+  }, { deferred: true, critical: !target.dryRun && (result.mutating !== false || result.error !== undefined) });
   deps.metrics.stepDuration.observe({ adapter: def.adapter, action: def.action, status }, (performance.now() - started) / 1000);
   if (error?.type === 'cancelled') target.log.write('warn', `step cancelled: ${error.message}`, def.name);
   else if (error) target.log.write('error', `step failed: ${error.type}: ${error.message}`, def.name);
