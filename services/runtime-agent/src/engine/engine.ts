@@ -306,7 +306,7 @@ export class Engine {
           this.markRest(id, idx, 'cancelled');
           break;
         }
-        if (step.when && !this.whenHolds(live, step.name, step.when)) {
+        if (step.when && !this.whenHolds(live, live.scope, step.name, step.when)) {
           live.scope.steps[step.name] = { status: 'skipped' };
           this.store.updateStep(id, 'main', idx, { status: 'skipped', finished_at: new Date().toISOString() });
           continue;
@@ -359,17 +359,18 @@ export class Engine {
     }
   }
 
-  private whenHolds(live: Live, stepName: string, when: WhenClause): boolean {
+  /** Evaluates a `when` against `scope` (a rollback step's scope adds `error`). */
+  private whenHolds(live: Live, scope: Scope, stepName: string, when: WhenClause): boolean {
     const path = parsePath(when.variable);
     // A dry run has only example outputs: a condition on them says nothing, so the plan shows the step.
     if (live.dryRun && path?.[0] === 'steps' && path[2] === 'outputs') {
       live.log.write('info', `dry run: when ${when.variable} ${when.operator} … depends on outputs only a real run has; showing the step as if it holds`, stepName);
       return true;
     }
-    const found = path ? lookup(live.scope, path) : { found: false as const, at: when.variable };
+    const found = path ? lookup(scope, path) : { found: false as const, at: when.variable };
     let expected: unknown;
     try {
-      expected = renderValue(when.value, live.scope);
+      expected = renderValue(when.value, scope);
     } catch {
       expected = undefined;
     }
@@ -417,7 +418,7 @@ export class Engine {
         live.log.write('warn', 'agent shutting down: rollback resumes on the next start');
         return;
       }
-      if (entry.when && !this.whenHolds({ ...live, scope: scope as Live['scope'] }, entry.def.name, entry.when)) {
+      if (entry.when && !this.whenHolds(live, scope, entry.def.name, entry.when)) {
         this.store.updateStep(id, 'rollback', idx, { status: 'skipped', finished_at: new Date().toISOString() });
         continue;
       }

@@ -65,6 +65,13 @@ export function buildRouter(deps: RouteDeps): Router {
   const { store, engine, registry, validator, catalog, metrics } = deps;
   const router = new Router();
 
+  /** A package the agent knows by workflow_id, or not_found naming the bundled ones. */
+  function knownPackage(id: string): Wpk {
+    const wpk = catalog.get(id);
+    if (!wpk) throw new AgentError('not_found', `workflow ${id} is not known; send wpk_content, or use a bundled one: ${catalog.bundledIds().join(', ')}`);
+    return wpk;
+  }
+
   /** The package a request names: inline content (validated) or a known workflow_id. */
   function resolvePackage(body: Record<string, unknown>): { wpk: Wpk; json?: string; inline: boolean; warnings: Problem[] } {
     if (body.wpk_content !== undefined) {
@@ -76,10 +83,7 @@ export function buildRouter(deps: RouteDeps): Router {
       if (errors.length || !wpk) throw new ValidationError(`the package is invalid: ${errors.length} problem(s)`, errors, { details: { workflow_id: report.workflow_id } });
       return { wpk, json, inline: true, warnings: report.warnings };
     }
-    const id = String(body.workflow_id);
-    const wpk = catalog.get(id);
-    if (!wpk) throw new AgentError('not_found', `workflow ${id} is not known; send wpk_content, or use a bundled one: ${catalog.bundledIds().join(', ')}`);
-    return { wpk, inline: false, warnings: [] };
+    return { wpk: knownPackage(String(body.workflow_id)), inline: false, warnings: [] };
   }
 
   async function adapterViews() {
@@ -127,11 +131,7 @@ export function buildRouter(deps: RouteDeps): Router {
     const problems = fieldProblems(value, VALIDATE_FIELDS);
     if (problems.length) throw new ValidationError('invalid validate request', problems);
     const body = value as Record<string, unknown>;
-    if (body.wpk_content === undefined) {
-      const wpk = catalog.get(String(body.workflow_id));
-      if (!wpk) throw new AgentError('not_found', `workflow ${String(body.workflow_id)} is not known; bundled: ${catalog.bundledIds().join(', ')}`);
-      body.wpk_content = wpk;
-    }
+    if (body.wpk_content === undefined) body.wpk_content = knownPackage(String(body.workflow_id));
     const { report, wpk } = validator.validate(body.wpk_content);
     if (wpk && body.parameters !== undefined) {
       const resolved = resolveParameters(wpk.spec.parameters ?? {}, body.parameters as Record<string, unknown>);

@@ -206,7 +206,8 @@ export interface WriteOptions {
 export class Store {
   readonly path: string;
   private readonly db: Database.Database;
-  private readonly updates = new Map<string, Database.Statement>();
+  /** Statements built from a few variable parts (update columns, list filters), prepared once each. */
+  private readonly statements = new Map<string, Database.Statement>();
   private readonly stmt: Record<string, Database.Statement>;
   private closed = false;
   private deferred: Deferred[] = [];
@@ -464,15 +465,19 @@ export class Store {
     }
   }
 
+  private prepared(sql: string): Database.Statement {
+    let stmt = this.statements.get(sql);
+    if (!stmt) {
+      stmt = this.db.prepare(sql);
+      this.statements.set(sql, stmt);
+    }
+    return stmt;
+  }
+
   private update(table: string, where: string, patch: Record<string, unknown>, keys: Record<string, unknown>): void {
     const cols = Object.keys(patch).filter((k) => patch[k] !== undefined);
     if (cols.length === 0) return;
-    const sig = `${table}:${cols.join(',')}`;
-    let stmt = this.updates.get(sig);
-    if (!stmt) {
-      stmt = this.db.prepare(`UPDATE ${table} SET ${cols.map((c) => `${c} = @${c}`).join(', ')} WHERE ${where}`);
-      this.updates.set(sig, stmt);
-    }
+    const stmt = this.prepared(`UPDATE ${table} SET ${cols.map((c) => `${c} = @${c}`).join(', ')} WHERE ${where}`);
     const params: Record<string, unknown> = { ...keys };
     for (const c of cols) params[c] = patch[c];
     stmt.run(params);
@@ -522,14 +527,14 @@ export class Store {
     if (filter.workflow_id) (where.push('e.workflow_id = @workflow_id'), (params.workflow_id = filter.workflow_id));
     if (filter.before !== undefined) (where.push('e.seq < @before'), (params.before = filter.before));
     const sql = `${SELECT_EXECUTION} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY e.seq DESC LIMIT @limit`;
-    return this.db.prepare(sql).all(params) as ExecutionRow[];
+    return this.prepared(sql).all(params) as ExecutionRow[];
   }
 
   getLogs(executionId: string, opts: { since: number; limit: number; step?: string }): LogRow[] {
     this.flush();
     const sql = `SELECT seq, ts, level, step, stream, message FROM logs WHERE execution_id = @id AND seq > @since
       ${opts.step !== undefined ? 'AND step = @step' : ''} ORDER BY seq LIMIT @limit`;
-    return this.db.prepare(sql).all({ id: executionId, since: opts.since, limit: opts.limit, step: opts.step }) as LogRow[];
+    return this.prepared(sql).all({ id: executionId, since: opts.since, limit: opts.limit, step: opts.step }) as LogRow[];
   }
 
   findIdempotency(key: string): { body_hash: string; execution_id: string } | undefined {
