@@ -30,6 +30,8 @@ export interface StepLog {
  * whole-run deadline and on shutdown. An action must stop its work and settle
  * promptly when it fires (a shell action kills its process group). The engine
  * decides the error type from the reason, so an action may simply throw.
+ * The signal may outlive the step (it can be the execution's own), so an
+ * action removes every listener it adds to it before it settles.
  */
 export interface StepContext {
   signal: AbortSignal;

@@ -5,12 +5,12 @@ import { AgentError } from '../errors.js';
 /** Node's codes for a request it refuses to send: retrying cannot help. */
 const INVALID_REQUEST_CODES = new Set(['ERR_INVALID_CHAR', 'ERR_INVALID_HTTP_TOKEN', 'ERR_HTTP_INVALID_HEADER_VALUE', 'ERR_INVALID_URL', 'ERR_UNESCAPED_CHARACTERS']);
 
-/** Maps what got threw to the taxonomy; `what` is `METHOD url` for the message. */
-export function toAgentError(err: unknown, ctx: StepContext, what: string, timeoutMs: number): AgentError {
+/** Maps what got threw to the taxonomy; `what` is `METHOD url` for the message; `timedOut` when our timeoutMs timer cancelled it. */
+export function toAgentError(err: unknown, ctx: StepContext, what: string, timeoutMs: number, timedOut: boolean): AgentError {
   // The engine reclassifies a cancel by the signal's reason (cancel, deadline, shutdown).
   if (ctx.signal.aborted) return new AgentError('cancelled', `${what} was aborted`, { cause: err });
   const code = (err as { code?: unknown } | null)?.code;
-  if (err instanceof TimeoutError || code === 'ETIMEDOUT') {
+  if (timedOut || err instanceof TimeoutError || code === 'ETIMEDOUT') {
     return new AgentError('timeout', `${what} did not complete within timeoutMs ${timeoutMs} ms; raise timeoutMs or check the server`, {
       cause: err,
       details: { timeoutMs },

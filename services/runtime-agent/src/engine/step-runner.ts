@@ -120,17 +120,19 @@ async function runAttempt(
   attempt: number,
   mutating: boolean,
 ): Promise<{ outputs: Outputs; source: 'run' | 'example' | 'dry_run' }> {
-  const { controller, dispose } = childController(target.signal);
+  // A step without its own timeout runs on the execution's signal; one with a timeout gets a child that also aborts on it.
   const timeoutMs = def.timeoutSeconds !== undefined ? def.timeoutSeconds * 1000 : undefined;
+  const child = timeoutMs === undefined ? undefined : childController(target.signal);
+  const signal = child ? child.controller.signal : target.signal;
   const timer =
-    timeoutMs === undefined
+    child === undefined
       ? undefined
-      : setTimeout(() => controller.abort(new Interrupt('step_timeout', `step '${def.name}' attempt ${attempt} timed out after ${def.timeoutSeconds}s`)), timeoutMs);
-  const ctx: StepContext = { signal: controller.signal, log: target.log.forStep(def.name), dryRun: target.dryRun, executionId: target.executionId, step: def.name, attempt };
+      : setTimeout(() => child.controller.abort(new Interrupt('step_timeout', `step '${def.name}' attempt ${attempt} timed out after ${def.timeoutSeconds}s`)), timeoutMs);
+  const ctx: StepContext = { signal, log: target.log.forStep(def.name), dryRun: target.dryRun, executionId: target.executionId, step: def.name, attempt };
   try {
     if (target.dryRun) {
       if (spec.dryRun) {
-        const out = await untilSettledOrAbandoned(Promise.resolve(spec.dryRun(ctx, input)), controller.signal);
+        const out = await untilSettledOrAbandoned(Promise.resolve(spec.dryRun(ctx, input)), signal);
         return out === undefined ? exampleOf(spec) : { outputs: out, source: 'dry_run' };
       }
       if (mutating) {
@@ -139,12 +141,12 @@ async function runAttempt(
       }
     }
     if (mutating && !target.dryRun) target.beforeSideEffect?.();
-    return { outputs: await untilSettledOrAbandoned(spec.run(ctx, input), controller.signal), source: 'run' };
+    return { outputs: await untilSettledOrAbandoned(spec.run(ctx, input), signal), source: 'run' };
   } catch (err) {
-    throw interruptError(controller.signal) ?? err;
+    throw interruptError(signal) ?? err;
   } finally {
     clearTimeout(timer);
-    dispose();
+    child?.dispose();
   }
 }
 
