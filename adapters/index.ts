@@ -1,8 +1,13 @@
 import type { Adapter } from './contract.js';
 import { apiAdapter } from './api/index.js';
+import { createK8sAdapter, type K8sSettings } from './k8s/index.js';
 import { shellAdapter } from './shell/index.js';
 
-/** The adapters this build ships. k8s and flowrunner arrive in their own issues. */
-export function builtinAdapters(): Adapter[] {
-  return [shellAdapter, apiAdapter];
+export interface AdapterSettings {
+  k8s?: K8sSettings;
+}
+
+/** The adapters this build ships. flowrunner arrives in its own issue. */
+export function builtinAdapters(settings: AdapterSettings = {}): Adapter[] {
+  return [shellAdapter, apiAdapter, createK8sAdapter(settings.k8s)];
 }

@@ -2,7 +2,7 @@
 import Koa from 'koa';
 import type { Logger } from 'pino';
 import type { Adapter } from '../../../adapters/contract.js';
-import { builtinAdapters } from '../../../adapters/index.js';
+import { builtinAdapters, type AdapterSettings } from '../../../adapters/index.js';
 import { AdapterRegistry } from './adapter-registry.js';
 import type { Config } from './config.js';
 import { Engine } from './engine/engine.js';
@@ -22,7 +22,22 @@ export interface Agent {
   registry: AdapterRegistry;
 }
 
-export function createAgent(config: Config, logger: Logger, adapters: Adapter[] = builtinAdapters()): Agent {
+/** The adapters' part of the configuration. */
+export function adapterSettings(config: Config): AdapterSettings {
+  return {
+    k8s: {
+      serviceAccountDir: config.k8sServiceAccountDir,
+      kubeconfig: config.kubeconfig,
+      server: config.k8sServer,
+      token: config.k8sToken,
+      tokenFile: config.k8sTokenFile,
+      caFile: config.k8sCaFile,
+      namespace: config.k8sNamespace,
+    },
+  };
+}
+
+export function createAgent(config: Config, logger: Logger, adapters: Adapter[] = builtinAdapters(adapterSettings(config))): Agent {
   const store = new Store(config.dataDir, { synchronous: config.storeSynchronous });
   store.onDeferredError = (err) => logger.error({ err }, 'a deferred store write (log line or progress counter) failed');
   const registry = new AdapterRegistry(adapters);

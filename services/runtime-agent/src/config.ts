@@ -17,6 +17,13 @@ export interface Config {
   shutdownGraceSeconds: number;
   bodyLimitBytes: number;
   storeSynchronous: 'normal' | 'full';
+  k8sServiceAccountDir: string;
+  kubeconfig?: string;
+  k8sServer?: string;
+  k8sToken?: string;
+  k8sTokenFile?: string;
+  k8sCaFile?: string;
+  k8sNamespace?: string;
 }
 
 export class ConfigError extends Error {
@@ -84,8 +91,33 @@ export const SETTINGS: Setting[] = [
   { env: 'MAX_QUEUED_EXECUTIONS', key: 'maxQueuedExecutions', default: '1000', parse: int(0, 1_000_000), doc: 'Executions waiting; beyond it POST /execute answers 429' },
   { env: 'SHUTDOWN_GRACE_SECONDS', key: 'shutdownGraceSeconds', default: '25', parse: int(0, 3600), doc: 'How long running steps may finish after SIGTERM' },
   { env: 'BODY_LIMIT_BYTES', key: 'bodyLimitBytes', default: String(1024 * 1024), parse: int(1024, 64 * 1024 * 1024), doc: 'Largest request body; larger ones get 413' },
+  { env: 'K8S_SERVICE_ACCOUNT_DIR', key: 'k8sServiceAccountDir', default: '/var/run/secrets/kubernetes.io/serviceaccount', parse: (r) => optional(r) ?? '/var/run/secrets/kubernetes.io/serviceaccount', doc: 'Service-account token, ca.crt and namespace for in-cluster access (used with KUBERNETES_SERVICE_HOST/PORT)' },
+  { env: 'KUBECONFIG', key: 'kubeconfig', default: '', parse: optional, doc: 'kubeconfig file when not in a cluster (else ~/.kube/config when it exists)' },
+  { env: 'K8S_SERVER', key: 'k8sServer', default: '', parse: url, doc: 'API server URL, used with K8S_TOKEN or K8S_TOKEN_FILE when there is neither a service account nor a kubeconfig' },
+  { env: 'K8S_TOKEN', key: 'k8sToken', default: '', parse: optional, doc: 'Bearer token for K8S_SERVER (prefer K8S_TOKEN_FILE)' },
+  { env: 'K8S_TOKEN_FILE', key: 'k8sTokenFile', default: '', parse: optional, doc: 'File holding the bearer token for K8S_SERVER' },
+  { env: 'K8S_CA_FILE', key: 'k8sCaFile', default: '', parse: optional, doc: "CA certificate of K8S_SERVER's TLS" },
+  { env: 'K8S_NAMESPACE', key: 'k8sNamespace', default: '', parse: optional, doc: "Namespace of actions that name none (default: the service account's, or the kubeconfig context's)" },
   { env: 'STORE_SYNCHRONOUS', key: 'storeSynchronous', default: 'normal', parse: oneOf(['normal', 'full']), doc: 'SQLite synchronous mode: normal survives process crashes, full also power loss' },
 ];
+
+/** An optional text setting: empty means unset. */
+function optional(raw: string): string | undefined {
+  return raw.trim() === '' ? undefined : raw.trim();
+}
+
+function url(raw: string, name: string): string | undefined {
+  const v = optional(raw);
+  if (v === undefined) return undefined;
+  let parsed: URL;
+  try {
+    parsed = new URL(v);
+  } catch {
+    throw new ConfigError(name, `expected an absolute http(s) URL, got ${JSON.stringify(raw)}`);
+  }
+  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') throw new ConfigError(name, `expected an http(s) URL, got ${JSON.stringify(raw)}`);
+  return v;
+}
 
 function fail(name: string, message: string): never {
   throw new ConfigError(name, message);

@@ -27,6 +27,8 @@ const SUBSCHEMA_LISTS = ['anyOf', 'oneOf', 'allOf', 'prefixItems'];
  * again against the strict schema at run time).
  */
 export function allowTemplates(schema: JsonSchema): JsonSchema {
+  // `true` / `false` schemas (as in `properties: { name: true }`) accept anything or nothing: nothing to wrap.
+  if (typeof schema !== 'object' || schema === null) return schema;
   const out: JsonSchema = { ...schema };
   for (const key of SUBSCHEMA_MAPS) {
     const map = schema[key] as Record<string, JsonSchema> | undefined;

@@ -1,0 +1,212 @@
+/**
+ * Where the k8s adapter finds its cluster, in this order: the pod's service
+ * account (in-cluster), a kubeconfig (KUBECONFIG or ~/.kube/config), or a
+ * server URL and token from the config file or `POST /init`. Without any, the
+ * adapter is "not configured": its steps fail with a clear adapter_error and
+ * the rest of the agent works as usual.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { AppsV1Api, AuthenticationV1Api, CoreV1Api, KubeConfig, KubernetesObjectApi, VersionApi } from '@kubernetes/client-node';
+import type { AdapterHealth } from '../contract.js';
+import { AgentError, ValidationError, type Problem } from '../errors.js';
+import { abortable, toK8sError } from './errors.js';
+
+export const DEFAULT_SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
+
+/** What the config file and environment say (see the README's configuration table). */
+export interface K8sSettings {
+  /** Where the service account's token, ca.crt and namespace files are mounted. */
+  serviceAccountDir?: string;
+  /** A kubeconfig file; without it ~/.kube/config when that exists. */
+  kubeconfig?: string;
+  /** An explicit API server URL, used with `token` (or `tokenFile`) when neither of the above is there. */
+  server?: string;
+  token?: string;
+  tokenFile?: string;
+  caFile?: string;
+  /** The namespace actions use when they name none (overrides the detected one). */
+  namespace?: string;
+}
+
+/** What `POST /init` may send as `adapters.k8s`. An empty object goes back to detection. */
+export interface K8sInitConfig {
+  server?: string;
+  token?: string;
+  caData?: string;
+  insecureSkipTlsVerify?: boolean;
+  namespace?: string;
+}
+
+export type Source = 'in-cluster' | 'kubeconfig' | 'config' | 'init';
+
+export interface Clients {
+  source: Source;
+  server: string;
+  namespace: string;
+  kc: KubeConfig;
+  core: CoreV1Api;
+  apps: AppsV1Api;
+  objects: KubernetesObjectApi;
+}
+
+type State = { configured: true; clients: Clients } | { configured: false; reason: string };
+
+/** How long a health check waits for the API server. */
+const HEALTH_TIMEOUT_MS = 2000;
+/** A health answer is reused this long, so liveness probes do not hammer the API server. */
+const HEALTH_TTL_MS = 10_000;
+
+export class KubeConnection {
+  private state: State = { configured: false, reason: 'not loaded' };
+  private cached?: { at: number; health: AdapterHealth };
+
+  constructor(private readonly settings: K8sSettings = {}) {
+    this.state = detect(settings);
+  }
+
+  /** `POST /init`: an explicit server and token, or (empty) detection again. */
+  init(raw: Record<string, unknown>): void {
+    const config = parseInit(raw);
+    this.cached = undefined;
+    if (config.server === undefined) {
+      this.state = detect(this.settings);
+      return;
+    }
+    const kc = new KubeConfig();
+    kc.loadFromOptions({
+      clusters: [{ name: 'init', server: config.server, caData: config.caData ? Buffer.from(config.caData).toString('base64') : undefined, skipTLSVerify: config.insecureSkipTlsVerify === true }],
+      users: [{ name: 'init', token: config.token }],
+      contexts: [{ name: 'init', cluster: 'init', user: 'init', namespace: config.namespace ?? this.settings.namespace ?? 'default' }],
+      currentContext: 'init',
+    });
+    this.state = { configured: true, clients: clientsFor(kc, 'init', config.namespace ?? this.settings.namespace) };
+  }
+
+  /** The clients, or a clear adapter_error saying how to configure them. */
+  clients(): Clients {
+    if (this.state.configured) return this.state.clients;
+    throw new AgentError(
+      'adapter_error',
+      `the k8s adapter is not configured (${this.state.reason}); run the agent with a service account, set KUBECONFIG, or POST /init with adapters.k8s.server and token`,
+      { retryable: false },
+    );
+  }
+
+  get configured(): boolean {
+    return this.state.configured;
+  }
+
+  /** Whether the API server answers, and who the agent is to it (SelfSubjectReview where the server has it). */
+  async health(force = false): Promise<AdapterHealth> {
+    if (!force && this.cached && Date.now() - this.cached.at < HEALTH_TTL_MS) return this.cached.health;
+    const health = await this.check();
+    this.cached = { at: Date.now(), health };
+    return health;
+  }
+
+  private async check(): Promise<AdapterHealth> {
+    if (!this.state.configured) return { ready: false, message: `not configured: ${this.state.reason}` };
+    const { kc, source, server, namespace } = this.state.clients;
+    const details: Record<string, unknown> = { source, server, namespace };
+    const signal = AbortSignal.timeout(HEALTH_TIMEOUT_MS);
+    try {
+      const version = await abortable(kc.makeApiClient(VersionApi).getCode(), signal);
+      details.server_version = version.gitVersion;
+    } catch (err) {
+      const e = toK8sError(err, `GET ${server}/version`, signal);
+      return { ready: false, message: `the API server does not answer: ${e.message}`, details };
+    }
+    try {
+      const review = await abortable(kc.makeApiClient(AuthenticationV1Api).createSelfSubjectReview({ body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' } }), signal);
+      const user = review.status?.userInfo;
+      details.identity = { username: user?.username ?? null, groups: user?.groups ?? [] };
+    } catch (err) {
+      // Older servers (before 1.28) have no SelfSubjectReview; the identity is then unknown, which is not a failure.
+      details.identity = null;
+      details.identity_note = `SelfSubjectReview unavailable: ${toK8sError(err, 'SelfSubjectReview', signal).message}`;
+    }
+    return { ready: true, details };
+  }
+}
+
+function clientsFor(kc: KubeConfig, source: Source, namespace?: string): Clients {
+  const cluster = kc.getCurrentCluster();
+  return {
+    source,
+    server: cluster?.server ?? '',
+    namespace: namespace ?? kc.getContextObject(kc.getCurrentContext())?.namespace ?? 'default',
+    kc,
+    core: kc.makeApiClient(CoreV1Api),
+    apps: kc.makeApiClient(AppsV1Api),
+    objects: KubernetesObjectApi.makeApiClient(kc),
+  };
+}
+
+function detect(settings: K8sSettings): State {
+  const saDir = settings.serviceAccountDir ?? DEFAULT_SERVICE_ACCOUNT_DIR;
+  const host = process.env.KUBERNETES_SERVICE_HOST;
+  const port = process.env.KUBERNETES_SERVICE_PORT;
+  try {
+    if (host && port && existsSync(join(saDir, 'token'))) {
+      // As client-node's loadFromCluster, but from a configurable directory; the token file is re-read as it rotates.
+      const nsFile = join(saDir, 'namespace');
+      const namespace = existsSync(nsFile) ? readFileSync(nsFile, 'utf8').trim() : undefined;
+      const kc = new KubeConfig();
+      const scheme = port === '80' || port === '8080' || port === '8001' ? 'http' : 'https';
+      kc.loadFromOptions({
+        clusters: [{ name: 'in-cluster', server: `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`, caFile: join(saDir, 'ca.crt'), skipTLSVerify: false }],
+        users: [{ name: 'in-cluster', authProvider: { name: 'tokenFile', config: { tokenFile: join(saDir, 'token') } } }],
+        contexts: [{ name: 'in-cluster', cluster: 'in-cluster', user: 'in-cluster', namespace }],
+        currentContext: 'in-cluster',
+      });
+      return { configured: true, clients: clientsFor(kc, 'in-cluster', settings.namespace ?? namespace) };
+    }
+    const kubeconfig = settings.kubeconfig || (existsSync(join(homedir(), '.kube', 'config')) ? join(homedir(), '.kube', 'config') : undefined);
+    if (kubeconfig) {
+      const kc = new KubeConfig();
+      kc.loadFromFile(kubeconfig);
+      if (!kc.getCurrentCluster()) return { configured: false, reason: `kubeconfig ${kubeconfig} has no current context with a cluster` };
+      return { configured: true, clients: clientsFor(kc, 'kubeconfig', settings.namespace) };
+    }
+    if (settings.server) {
+      const token = settings.token ?? (settings.tokenFile ? readFileSync(settings.tokenFile, 'utf8').trim() : undefined);
+      const kc = new KubeConfig();
+      kc.loadFromOptions({
+        clusters: [{ name: 'config', server: settings.server, caFile: settings.caFile }],
+        users: [{ name: 'config', token }],
+        contexts: [{ name: 'config', cluster: 'config', user: 'config', namespace: settings.namespace }],
+        currentContext: 'config',
+      });
+      return { configured: true, clients: clientsFor(kc, 'config', settings.namespace) };
+    }
+  } catch (err) {
+    return { configured: false, reason: `loading the configuration failed: ${(err as Error).message}` };
+  }
+  return { configured: false, reason: `no service account in ${saDir}, no KUBECONFIG or ~/.kube/config, and no k8s server configured` };
+}
+
+const INIT_FIELDS = ['server', 'token', 'caData', 'insecureSkipTlsVerify', 'namespace'];
+
+function parseInit(raw: Record<string, unknown>): K8sInitConfig {
+  const problems: Problem[] = [];
+  const at = (k: string) => `$.adapters.k8s.${k}`;
+  for (const k of Object.keys(raw)) if (!INIT_FIELDS.includes(k)) problems.push({ path: at(k), message: `unknown field; allowed: ${INIT_FIELDS.join(', ')}` });
+  for (const k of ['server', 'token', 'caData', 'namespace']) if (raw[k] !== undefined && typeof raw[k] !== 'string') problems.push({ path: at(k), message: 'must be a string' });
+  if (raw.insecureSkipTlsVerify !== undefined && typeof raw.insecureSkipTlsVerify !== 'boolean') problems.push({ path: at('insecureSkipTlsVerify'), message: 'must be a boolean' });
+  if (typeof raw.server === 'string') {
+    let url: URL | undefined;
+    try {
+      url = new URL(raw.server);
+    } catch {
+      problems.push({ path: at('server'), message: 'must be an absolute http(s) URL' });
+    }
+    if (url && url.protocol !== 'https:' && url.protocol !== 'http:') problems.push({ path: at('server'), message: 'must be an absolute http(s) URL' });
+    if (raw.token === undefined) problems.push({ path: at('token'), message: 'is required with server' });
+  } else if (raw.token !== undefined || raw.caData !== undefined) {
+    problems.push({ path: at('server'), message: 'is required with token or caData' });
+  }
+  if (problems.length) throw new ValidationError('invalid k8s adapter configuration', problems);
+  return raw as K8sInitConfig;
+}

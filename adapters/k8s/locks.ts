@@ -1,0 +1,51 @@
+/**
+ * Two executions never change the same object at once: a mutating action holds
+ * the object's lock while it reads, writes and records. The second waits in
+ * line until the first is done, or until its own signal fires (its step
+ * timeout, a cancel), which fails it with the signal's reason.
+ */
+import type { StepContext } from '../contract.js';
+
+export class ObjectLocks {
+  private readonly tails = new Map<string, Promise<void>>();
+
+  async withLock<T>(key: string, ctx: Pick<StepContext, 'signal' | 'log'>, work: () => Promise<T>): Promise<T> {
+    const previous = this.tails.get(key);
+    let release!: () => void;
+    const mine = new Promise<void>((r) => (release = r));
+    const tail = previous ? previous.then(() => mine) : mine;
+    this.tails.set(key, tail);
+    try {
+      if (previous) {
+        ctx.log.info(`waiting for another execution to finish changing ${key}`);
+        await untilOrAbort(previous, ctx.signal);
+      }
+      return await work();
+    } finally {
+      release();
+      if (this.tails.get(key) === tail) this.tails.delete(key);
+    }
+  }
+
+  /** How many objects are locked right now (for tests and health). */
+  get size(): number {
+    return this.tails.size;
+  }
+}
+
+function untilOrAbort(p: Promise<void>, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    });
+  });
+}
+
+/** The lock key of an object. */
+export function lockKey(ref: { apiVersion: string; kind: string; namespace?: string; name: string }): string {
+  return `${ref.apiVersion}/${ref.kind}/${ref.namespace ?? ''}/${ref.name}`;
+}

@@ -1,0 +1,93 @@
+import type { V1Pod } from '@kubernetes/client-node';
+import { defineAction } from '../contract.js';
+import { AgentError } from '../errors.js';
+import { describe, nameSchema, namespaceSchema, selectorSchema } from './kinds.js';
+import { call, tail, type K8sRuntime } from './runtime.js';
+
+export interface LogsInput {
+  namespace?: string;
+  name?: string;
+  selector?: string;
+  container?: string;
+  tailLines?: number;
+  sinceSeconds?: number;
+  previous?: boolean;
+  maxPods?: number;
+}
+
+export interface ContainerLog {
+  pod: string;
+  container: string;
+  lines: number;
+  text: string;
+  truncated: boolean;
+  error: string | null;
+}
+
+/** Per container, the tail kept in outputs (the execution log gets every line). */
+export const MAX_LOG_CHARS_PER_CONTAINER = 64 * 1024;
+
+export function logsAction(rt: K8sRuntime) {
+  return defineAction<LogsInput, { pods: number; containers: ContainerLog[] }>({
+    id: 'logs',
+    description: 'Container logs of pods by name or label selector (tailLines, sinceSeconds, previous for crash loops); lines go to the execution log, the tail to outputs.',
+    mutates: false,
+    input: {
+      type: 'object',
+      additionalProperties: false,
+      anyOf: [{ required: ['name'], properties: { name: true } }, { required: ['selector'], properties: { selector: true } }],
+      not: { required: ['name', 'selector'], properties: { name: true, selector: true } },
+      properties: {
+        namespace: namespaceSchema,
+        name: { ...nameSchema, description: 'Pod name (or give selector).' },
+        selector: { ...selectorSchema, description: 'Label selector of the pods (or give name).' },
+        container: { description: 'Only this container (default: every container of each pod).', type: 'string', minLength: 1 },
+        tailLines: { description: 'Lines from the end of each log.', type: 'integer', minimum: 1, maximum: 100000, default: 200 },
+        sinceSeconds: { description: 'Only lines newer than this many seconds.', type: 'integer', minimum: 1 },
+        previous: { description: "The previous (terminated) container's log: what a crash-looping container said before it died.", type: 'boolean', default: false },
+        maxPods: { description: 'At most this many pods of a selector.', type: 'integer', minimum: 1, maximum: 100, default: 10 },
+      },
+    },
+    exampleOutput: { pods: 1, containers: [{ pod: 'web-7d4b9c-x2x9z', container: 'web', lines: 2, text: 'starting\npanic: config missing\n', truncated: false, error: null }] },
+    async run(ctx, input) {
+      const clients = rt.conn.clients();
+      const namespace = input.namespace ?? clients.namespace;
+      let pods: V1Pod[];
+      if (input.name) {
+        pods = [await call(ctx, `GET ${describe({ kind: 'Pod', namespace, name: input.name })}`, () => clients.core.readNamespacedPod({ name: input.name!, namespace }))];
+      } else {
+        const list = await call(ctx, `LIST pods ${namespace} -l ${input.selector}`, () => clients.core.listNamespacedPod({ namespace, labelSelector: input.selector }));
+        pods = list.items.slice(0, input.maxPods ?? 10);
+        if (list.items.length > pods.length) ctx.log.warn(`${list.items.length} pods match ${input.selector}; reading the first ${pods.length} (maxPods)`);
+        if (pods.length === 0) ctx.log.warn(`no pods in ${namespace} match ${input.selector}`);
+      }
+      const containers: ContainerLog[] = [];
+      for (const pod of pods) {
+        const podName = pod.metadata?.name ?? '?';
+        const names = input.container ? [input.container] : (pod.spec?.containers ?? []).map((c) => c.name);
+        for (const container of names) {
+          const what = `logs of ${namespace}/${podName}/${container}${input.previous ? ' (previous)' : ''}`;
+          try {
+            const text = await call(ctx, what, () =>
+              clients.core.readNamespacedPodLog({ name: podName, namespace, container, tailLines: input.tailLines ?? 200, sinceSeconds: input.sinceSeconds, previous: input.previous === true }),
+            );
+            const lines = text.split('\n');
+            if (lines[lines.length - 1] === '') lines.pop();
+            for (const line of lines) ctx.log.line('stdout', `[${podName}/${container}] ${line}`);
+            const kept = tail(text, MAX_LOG_CHARS_PER_CONTAINER);
+            containers.push({ pod: podName, container, lines: lines.length, text: kept.text, truncated: kept.truncated, error: null });
+          } catch (err) {
+            if (ctx.signal.aborted || !(err instanceof AgentError) || (pods.length === 1 && names.length === 1)) throw err;
+            // One container of many without logs (not started, no previous container) does not hide the others'.
+            ctx.log.warn(`${what}: ${err.message}`);
+            containers.push({ pod: podName, container, lines: 0, text: '', truncated: false, error: err.message });
+          }
+        }
+      }
+      if (containers.length > 0 && containers.every((c) => c.error !== null)) {
+        throw new AgentError('adapter_error', `no logs could be read from ${containers.length} container(s): ${containers[0].error}`, { details: { containers } });
+      }
+      return { pods: pods.length, containers };
+    },
+  });
+}
