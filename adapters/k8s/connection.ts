@@ -76,7 +76,7 @@ export class KubeConnection {
     }
     const kc = new KubeConfig();
     kc.loadFromOptions({
-      clusters: [{ name: 'init', server: config.server, caData: config.caData ? Buffer.from(config.caData).toString('base64') : undefined, skipTLSVerify: config.insecureSkipTlsVerify === true }],
+      clusters: [{ name: 'init', server: config.server, caData: config.caData ? Buffer.from(config.caData).toString('base64') : undefined, skipTLSVerify: config.insecureSkipTlsVerify === true || plainHttp(config.server) }],
       users: [{ name: 'init', token: config.token }],
       contexts: [{ name: 'init', cluster: 'init', user: 'init', namespace: config.namespace ?? this.settings.namespace ?? 'default' }],
       currentContext: 'init',
@@ -131,6 +131,11 @@ export class KubeConnection {
   }
 }
 
+/** client-node refuses a plain-http cluster unless TLS verification is off (there is no TLS to verify). */
+function plainHttp(server: string): boolean {
+  return server.startsWith('http:');
+}
+
 function clientsFor(kc: KubeConfig, source: Source, namespace?: string): Clients {
   const cluster = kc.getCurrentCluster();
   return {
@@ -156,7 +161,7 @@ function detect(settings: K8sSettings): State {
       const kc = new KubeConfig();
       const scheme = port === '80' || port === '8080' || port === '8001' ? 'http' : 'https';
       kc.loadFromOptions({
-        clusters: [{ name: 'in-cluster', server: `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`, caFile: join(saDir, 'ca.crt'), skipTLSVerify: false }],
+        clusters: [{ name: 'in-cluster', server: `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`, caFile: join(saDir, 'ca.crt'), skipTLSVerify: scheme === 'http' }],
         users: [{ name: 'in-cluster', authProvider: { name: 'tokenFile', config: { tokenFile: join(saDir, 'token') } } }],
         contexts: [{ name: 'in-cluster', cluster: 'in-cluster', user: 'in-cluster', namespace }],
         currentContext: 'in-cluster',
@@ -174,7 +179,7 @@ function detect(settings: K8sSettings): State {
       const token = settings.token ?? (settings.tokenFile ? readFileSync(settings.tokenFile, 'utf8').trim() : undefined);
       const kc = new KubeConfig();
       kc.loadFromOptions({
-        clusters: [{ name: 'config', server: settings.server, caFile: settings.caFile }],
+        clusters: [{ name: 'config', server: settings.server, caFile: settings.caFile, skipTLSVerify: plainHttp(settings.server) }],
         users: [{ name: 'config', token }],
         contexts: [{ name: 'config', cluster: 'config', user: 'config', namespace: settings.namespace }],
         currentContext: 'config',

@@ -22,9 +22,14 @@ export type RestartOutput = {
 
 type Workload = KubernetesObject & { spec?: { paused?: boolean; template?: { metadata?: { annotations?: Record<string, string> } } } };
 
-/** RFC 3339 in seconds, as kubectl writes it. */
-function now(): string {
-  return new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+/**
+ * RFC 3339 in seconds, as kubectl writes it; with milliseconds when that would repeat the previous
+ * value (two restarts in one second), because an unchanged template would not roll out again.
+ */
+function restartStamp(previous: string | null): string {
+  const now = new Date().toISOString();
+  const seconds = now.replace(/\.\d{3}Z$/, 'Z');
+  return seconds === previous ? now : seconds;
 }
 
 export function restartAction(rt: K8sRuntime) {
@@ -53,7 +58,7 @@ async function restart(rt: K8sRuntime, ctx: StepContext, input: RestartInput): P
       throw new AgentError('conflict', `${describe(t)} is paused; resume its rollout first (kubectl rollout resume), a restart would not roll out`, { retryable: false });
     }
     const previousRestartedAt = current.spec?.template?.metadata?.annotations?.[RESTARTED_AT] ?? null;
-    const restartedAt = now();
+    const restartedAt = restartStamp(previousRestartedAt);
     const patch = { ...header(t), spec: { template: { metadata: { annotations: { [RESTARTED_AT]: restartedAt } } } } };
     const updated = await call(ctx, `PATCH ${describe(t)}`, () => clients.objects.patch(patch, undefined, dryRunParam(ctx), FIELD_MANAGER, undefined, PatchStrategy.StrategicMergePatch));
     const generation = updated.metadata?.generation ?? null;

@@ -175,10 +175,15 @@ type WatchOutcome = 'met' | 'timeout' | 'ended' | 'gone';
 /** A watch that ends sooner than this is followed by a pause before the next read. */
 const MIN_WATCH_MS = 1000;
 
+/** The abort reason's message (the engine turns the reason itself into the step's error). */
+function reasonOf(signal: AbortSignal): string {
+  return signal.reason instanceof Error ? signal.reason.message : String(signal.reason);
+}
+
 function pause(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (ms <= 0) return resolve();
-    const onAbort = () => (clearTimeout(timer), reject(signal.reason));
+    const onAbort = () => (clearTimeout(timer), reject(new AgentError('cancelled', `wait stopped: ${reasonOf(signal)}`)));
     const timer = setTimeout(() => (signal.removeEventListener('abort', onAbort), resolve()), ms);
     if (signal.aborted) return onAbort();
     signal.addEventListener('abort', onAbort, { once: true });
@@ -208,7 +213,7 @@ function watchOnce(
       if (err) reject(err);
       else resolve(outcome!);
     };
-    const onAbort = () => finish(ctx.signal.reason);
+    const onAbort = () => finish(new AgentError('cancelled', `watching ${describe(t)} stopped: ${reasonOf(ctx.signal)}`));
     const timer = setTimeout(() => finish(undefined, 'timeout'), leftMs);
     if (ctx.signal.aborted) return onAbort();
     ctx.signal.addEventListener('abort', onAbort, { once: true });

@@ -1,0 +1,134 @@
+/**
+ * The k8s adapter against the fake kube-apiserver: a cluster per test, the real
+ * adapter configured through a kubeconfig file, and `run` / `dry` that call an
+ * action the way the engine does (input defaults applied by the action's own
+ * schema, a StepContext with a required signal and a log that records lines).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Adapter, Outputs, StepContext } from '../../../adapters/contract.js';
+import { AgentError } from '../../../adapters/errors.js';
+import { createK8sAdapter, type K8sSettings } from '../../../adapters/k8s/index.js';
+import { AdapterRegistry } from '../../../services/runtime-agent/src/adapter-registry.js';
+import { startFakeKube, type FakeKube, type FakeKubeOptions, type KObj } from '../support/fake-kube/index.js';
+
+export const NS = 'default';
+
+export interface LogLine {
+  level: string;
+  text: string;
+}
+
+export interface Cluster {
+  kube: FakeKube;
+  adapter: Adapter;
+  registry: AdapterRegistry;
+  dir: string;
+  /** Runs an action for real; resolves outputs, rejects with the AgentError. */
+  run(action: string, input: Record<string, unknown>, opts?: { signal?: AbortSignal; log?: LogLine[] }): Promise<Outputs>;
+  /** Runs an action's dry run. */
+  dry(action: string, input: Record<string, unknown>, opts?: { log?: LogLine[] }): Promise<Outputs>;
+  /** The AgentError an action fails with. */
+  failure(action: string, input: Record<string, unknown>, opts?: { signal?: AbortSignal; log?: LogLine[] }): Promise<AgentError>;
+  close(): Promise<void>;
+}
+
+export async function startCluster(options: FakeKubeOptions = {}, settings: Partial<K8sSettings> = {}): Promise<Cluster> {
+  const kube = await startFakeKube(options);
+  const dir = mkdtempSync(join(tmpdir(), 'ra-k8s-'));
+  const kubeconfig = kube.writeKubeconfigFile(dir);
+  const adapter = createK8sAdapter({ serviceAccountDir: join(dir, 'no-service-account'), kubeconfig, ...settings });
+  const registry = new AdapterRegistry([adapter]);
+  async function call(action: string, input: Record<string, unknown>, dryRun: boolean, opts: { signal?: AbortSignal; log?: LogLine[] } = {}): Promise<Outputs> {
+    const spec = adapter.actions[action];
+    if (!spec) throw new Error(`no action ${action}`);
+    const copy = structuredClone(input);
+    const problems = registry.checkRuntime('k8s', action, copy);
+    if (problems.length) throw new AgentError('validation_error', JSON.stringify(problems));
+    const lines = opts.log ?? [];
+    const log = (level: string) => (text: string) => lines.push({ level, text });
+    const ctx: StepContext = {
+      signal: opts.signal ?? new AbortController().signal,
+      log: { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error'), line: (stream, text) => lines.push({ level: stream, text }) },
+      dryRun,
+      executionId: 'test-execution',
+      step: 'test-step',
+      attempt: 1,
+    };
+    if (dryRun) {
+      const out = await spec.dryRun?.(ctx, copy);
+      return out ?? structuredClone(spec.exampleOutput);
+    }
+    return spec.run(ctx, copy);
+  }
+  return {
+    kube,
+    adapter,
+    registry,
+    dir,
+    run: (a, i, o) => call(a, i, false, o),
+    dry: (a, i, o) => call(a, i, true, o),
+    async failure(a, i, o) {
+      try {
+        await call(a, i, false, o);
+      } catch (err) {
+        if (err instanceof AgentError) return err;
+        throw new Error(`expected an AgentError, got ${String(err)}`);
+      }
+      throw new Error(`expected ${a} to fail`);
+    },
+    async close() {
+      await kube.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export function deployment(name: string, replicas = 2, extra: { paused?: boolean; annotations?: Record<string, string> } = {}): KObj {
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name, namespace: NS, labels: { app: name } },
+    spec: {
+      replicas,
+      ...(extra.paused ? { paused: true } : {}),
+      selector: { matchLabels: { app: name } },
+      template: {
+        metadata: { labels: { app: name }, ...(extra.annotations ? { annotations: extra.annotations } : {}) },
+        spec: { containers: [{ name: 'app', image: 'registry.local/app:1.0' }] },
+      },
+    },
+  } as KObj;
+}
+
+/** A running pod; `crashed` gives its containers a terminated previous instance (a crash loop). */
+export function pod(name: string, labels: Record<string, string>, containers = ['app'], crashed = true): KObj {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace: NS, labels },
+    spec: { containers: containers.map((c) => ({ name: c, image: 'registry.local/app:1.0' })) },
+    status: {
+      phase: 'Running',
+      containerStatuses: containers.map((c) =>
+        crashed ? { name: c, restartCount: 3, state: { waiting: { reason: 'CrashLoopBackOff' } }, lastState: { terminated: { exitCode: 1 } } } : { name: c, restartCount: 0, state: { running: {} } },
+      ),
+    },
+  } as KObj;
+}
+
+export function event(name: string, involved: { kind: string; name: string; namespace?: string }, type: 'Normal' | 'Warning', reason: string, message: string, lastTimestamp: string): KObj {
+  return {
+    apiVersion: 'v1',
+    kind: 'Event',
+    metadata: { name, namespace: involved.namespace ?? NS },
+    involvedObject: { kind: involved.kind, name: involved.name, namespace: involved.namespace ?? NS },
+    type,
+    reason,
+    message,
+    count: 1,
+    lastTimestamp,
+    source: { component: 'kubelet' },
+  } as KObj;
+}
