@@ -123,9 +123,11 @@ export class KubeConnection {
       const user = review.status?.userInfo;
       details.identity = { username: user?.username ?? null, groups: user?.groups ?? [] };
     } catch (err) {
+      const e = toK8sError(err, 'SelfSubjectReview', signal);
+      if (e.type === 'unauthorized') return { ready: false, message: e.message, details };
       // Older servers (before 1.28) have no SelfSubjectReview; the identity is then unknown, which is not a failure.
       details.identity = null;
-      details.identity_note = `SelfSubjectReview unavailable: ${toK8sError(err, 'SelfSubjectReview', signal).message}`;
+      details.identity_note = `SelfSubjectReview unavailable: ${e.message}`;
     }
     return { ready: true, details };
   }

@@ -1,0 +1,116 @@
+/**
+ * deploy/: the sidecar example, the ServiceAccount and the Role. No cluster
+ * runs here, so the manifests are read, and the Role is enforced by the fake
+ * kube-apiserver while the bundled k8s workflows run: the Role grants enough
+ * for them, and nothing that no action uses.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { ACTION_NEEDS, isUsed } from '../../../adapters/k8s/permissions.js';
+import { REPO_ROOT } from '../../../services/runtime-agent/src/paths.js';
+import { startAgent, waitForStatus } from '../support/agent-process.js';
+import { startFakeKube } from '../support/fake-kube/index.js';
+import { deployment, event, NS, pod } from '../k8s/k8s-support.js';
+
+const docs = (file: string) => parseAllDocuments(readFileSync(join(REPO_ROOT, 'deploy', file), 'utf8')).map((d) => d.toJSON());
+const [role, binding] = docs('rbac.yaml');
+const [serviceAccount] = docs('serviceaccount.yaml');
+const [sidecar] = docs('sidecar.yaml');
+
+interface Rule {
+  apiGroups: string[];
+  resources: string[];
+  verbs: string[];
+}
+
+/** Every resource the fake serves that an action could touch, with its API group. */
+const RESOURCES: Array<[string, string]> = [
+  ['', 'pods'], ['', 'pods/log'], ['', 'events'], ['', 'configmaps'], ['', 'secrets'], ['', 'services'],
+  ['apps', 'deployments'], ['apps', 'statefulsets'], ['apps', 'daemonsets'], ['apps', 'replicasets'],
+  ['apps', 'deployments/scale'], ['apps', 'statefulsets/scale'], ['apps', 'replicasets/scale'],
+];
+const VERBS = ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete', 'deletecollection'];
+
+function granted(verb: string, group: string, resource: string): boolean {
+  return (role.rules as Rule[]).some((r) => r.apiGroups.includes(group) && r.resources.includes(resource) && r.verbs.includes(verb));
+}
+
+describe('deploy/ manifests', () => {
+  it('bind a Role to the ServiceAccount the sidecar runs as', () => {
+    assert.deepEqual([role.kind, binding.kind, serviceAccount.kind], ['Role', 'RoleBinding', 'ServiceAccount']);
+    assert.deepEqual(binding.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: role.metadata.name });
+    assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: serviceAccount.metadata.name }]);
+    assert.equal(sidecar.spec.template.spec.serviceAccountName, serviceAccount.metadata.name);
+  });
+
+  it('the Role grants only verbs some action uses, and every action is in the permission table', () => {
+    for (const rule of role.rules as Rule[]) {
+      for (const resource of rule.resources) for (const verb of rule.verbs) assert.ok(isUsed(verb, resource), `no action needs ${verb} ${resource}`);
+    }
+    assert.deepEqual(Object.keys(ACTION_NEEDS).sort(), ['apply', 'delete', 'events', 'get', 'logs', 'patch', 'restart', 'restore', 'scale', 'wait']);
+    const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
+    for (const action of Object.keys(ACTION_NEEDS)) assert.match(readme, new RegExp(`\\| \`k8s\\.${action}\` \\|`), `README has an RBAC row for ${action}`);
+  });
+
+  it('the sidecar: agent on loopback with exec probes, data on a volume, limits, non-root', () => {
+    const pod = sidecar.spec.template.spec;
+    const agent = pod.containers.find((c: any) => c.name === 'runtime-agent');
+    assert.ok(pod.containers.length >= 2, 'next to an app container');
+    const env = Object.fromEntries(agent.env.map((e: any) => [e.name, e.value]));
+    assert.equal(env.HOST, '127.0.0.1');
+    // The kubelet probes over the pod IP, which a loopback-bound agent does not answer: probes run inside the container.
+    for (const probe of [agent.livenessProbe, agent.readinessProbe]) assert.ok(probe.exec, 'exec probe');
+    assert.match(agent.livenessProbe.exec.command.join(' '), /127\.0\.0\.1:8080\/health/);
+    assert.match(agent.readinessProbe.exec.command.join(' '), /127\.0\.0\.1:8080\/ready/);
+    const data = agent.volumeMounts.find((m: any) => m.mountPath === env.DATA_DIR);
+    assert.ok(pod.volumes.some((v: any) => v.name === data.name));
+    assert.ok(agent.resources.requests.cpu && agent.resources.limits.memory);
+    assert.equal(agent.securityContext.runAsNonRoot, true);
+    assert.equal(typeof agent.securityContext.runAsUser, 'number', 'runAsNonRoot needs a numeric user for the image USER node');
+    assert.ok(pod.terminationGracePeriodSeconds > Number(env.SHUTDOWN_GRACE_SECONDS));
+  });
+
+  it('with the Role enforced by the API server, the bundled k8s workflows run, roll back, and anything else is forbidden', async function () {
+    this.timeout(40_000);
+    const kube = await startFakeKube();
+    for (const [group, resource] of RESOURCES) {
+      const denied = VERBS.filter((v) => !granted(v, group, resource));
+      if (denied.length) kube.deny(denied, resource, { group });
+    }
+    const home = mkdtempSync(join(tmpdir(), 'ra-rbac-'));
+    const agent = await startAgent({ env: { HOME: home, K8S_SERVICE_ACCOUNT_DIR: join(home, 'none'), KUBECONFIG: kube.writeKubeconfigFile(home) } });
+    const check: Server = createServer((_req, res) => ((res.statusCode = 503), res.end()));
+    await new Promise<void>((r) => check.listen(0, '127.0.0.1', r));
+    try {
+      kube.controller.enable({ mode: 'complete', delayMs: 100 });
+      kube.seed(deployment('web', 3));
+      kube.seed(pod('web-1', { app: 'web' }));
+      kube.setPodLogs(NS, 'web-1', 'app', [{ text: 'up' }], { previous: [{ text: 'crashed' }] });
+      kube.seed(event('e1', { kind: 'Deployment', name: 'web' }, 'Warning', 'BackOff', 'back-off', '2026-01-01T00:00:00Z'));
+      const run = async (body: unknown) => {
+        const r = await agent.request('POST', '/execute', body);
+        assert.equal(r.status, 202, r.text);
+        return waitForStatus(agent, r.body.execution_id, ['completed', 'failed', 'rolled_back', 'rollback_failed'], 30_000);
+      };
+      const restarted = await run({ workflow_id: 'restart-unhealthy-1.0.0', parameters: { deployment: 'web', selector: 'app=web', waitSeconds: 20 } });
+      assert.equal(restarted.status, 'completed', JSON.stringify(restarted.error));
+      const checkUrl = `http://127.0.0.1:${(check.address() as AddressInfo).port}/`;
+      const scaled = await run({ workflow_id: 'scale-and-restore-1.0.0', parameters: { deployment: 'web', checkUrl } });
+      assert.equal(scaled.status, 'rolled_back', JSON.stringify(scaled.rollback));
+      assert.equal((kube.get('apps/v1', 'Deployment', NS, 'web') as any).spec.replicas, 3);
+      const beyond = await run({ wpk_content: { apiVersion: 'wpk/v1', kind: 'Workflow', metadata: { name: 'beyond-the-role', version: '1.0.0' }, spec: { handlers: [{ name: 'cm', adapter: 'k8s', action: 'apply', with: { manifest: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'x' } } } }] } } });
+      assert.equal(beyond.error.type, 'forbidden');
+    } finally {
+      await agent.stop();
+      agent.cleanup();
+      await kube.close();
+      check.close();
+      rmSync(home, { recursive: true, force: true });
+    }
+  });
+});
