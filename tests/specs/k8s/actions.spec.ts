@@ -354,4 +354,44 @@ describe('k8s adapter actions', function () {
       assert.equal(writes().at(-1)!.dryRun, true);
     });
   });
+
+  describe('every action maps the API server\'s failures', () => {
+    const inputs: Record<string, Record<string, unknown>> = {
+      logs: { name: 'web-1' },
+      events: { kind: 'Deployment', name: 'web' },
+      get: { kind: 'Deployment', name: 'web' },
+      restart: { kind: 'Deployment', name: 'web' },
+      scale: { kind: 'Deployment', name: 'web', replicas: 1 },
+      wait: { kind: 'Deployment', name: 'web', condition: 'Available', timeoutSeconds: 2 },
+      apply: { manifest: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'settings' }, data: { a: '1' } } },
+      patch: { kind: 'Deployment', name: 'web', type: 'merge', patch: { metadata: { labels: { x: 'y' } } } },
+      delete: { kind: 'Deployment', name: 'web' },
+      restore: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'web', previous: null },
+    };
+    const expected: Array<[number, string, boolean]> = [
+      [401, 'unauthorized', false],
+      [403, 'forbidden', false],
+      [404, 'not_found', false],
+      [422, 'validation_error', false],
+      [429, 'rate_limited', true],
+      [500, 'adapter_error', true],
+      [503, 'adapter_error', true],
+    ];
+    for (const action of Object.keys(inputs)) {
+      it(`${action}: ${expected.map(([code, type]) => `${code} ${type}`).join(', ')}`, async () => {
+        for (const [code, type, retryable] of expected) {
+          // For these the first call is a read where 404 means "absent", a state they handle (wait keeps waiting, apply creates, restore re-creates).
+          if (code === 404 && ['wait', 'apply', 'restore'].includes(action)) continue;
+          c.kube.seed(deployment('web', 2));
+          c.kube.seed(pod('web-1', { app: 'web' }, ['app'], false));
+          c.kube.setPodLogs(NS, 'web-1', 'app', [{ text: 'x' }]);
+          // The first call past discovery fails, whichever it is.
+          c.kube.failNext((r) => !/^\/(api|apis)(\/[^/]+){0,2}$/.test(r.path), { code });
+          const err = await c.failure(action, inputs[action]);
+          assert.deepEqual([err.type, err.retryable], [type, retryable], `${action} ${code}: ${err.type} ${err.message}`);
+          assert.ok(!/at .*\.ts:\d+/.test(err.message), 'no stack in the message');
+        }
+      });
+    }
+  });
 });
