@@ -1,0 +1,468 @@
+/**
+ * A FlowRunner run: `sim_users` simulated users, each repeating the flowmap
+ * (a "flow instance" per iteration) until stopped or a limit is reached, with
+ * random pauses between steps and iterations. Stop is immediate: in-flight
+ * requests are aborted and no request starts after stop() resolves.
+ */
+import { performance } from 'node:perf_hooks';
+import { evaluateCondition } from '../../shared/conditions.js';
+import { extractFromResponse, lookup, parsePath } from '../../shared/paths.js';
+import { errorKind, errorText, UserConnections, type HttpResult } from './client.js';
+import type { FlowRunnerConfig } from './config.js';
+import { requestSteps, type ConditionData, type ConditionStep, type Flowmap, type LoopStep, type RequestStep, type Step } from './flowmap.js';
+import { randomProfile, randomPublicIpv4 } from './realism.js';
+import { RunStats, type StatsSnapshot } from './stats.js';
+import { isConstant, renderString, renderValue, sourcePath } from './substitute.js';
+import { UrlBuilder } from './url.js';
+
+export type AppStatus = 'initializing' | 'running' | 'stopped' | 'error';
+export type Context = Record<string, unknown>;
+
+export interface RunLimit {
+  /** Stop after this long. */
+  durationMs?: number;
+  /** Each user runs the flow this many times, then ends. */
+  iterations?: number;
+}
+
+export interface RunnerOptions {
+  log?: (level: 'debug' | 'info' | 'warn' | 'error', message: string) => void;
+  limit?: RunLimit;
+  random?: () => number;
+}
+
+export interface RunSnapshot extends StatsSnapshot {
+  running: boolean;
+  app_status: AppStatus;
+  active_users: number;
+  sim_users: number;
+  started_at: string | null;
+  elapsed_seconds: number;
+}
+
+/** Default resilience: connection errors and 5xx get up to 3 attempts, 500 ms then 1000 ms apart. */
+const DEFAULT_ATTEMPTS = 3;
+const DEFAULT_BACKOFF_MS = 500;
+
+interface Sleeper {
+  timer: NodeJS.Timeout;
+  resolve: () => void;
+}
+
+/** Per flow instance: the context, the client profile, and whether a request already ran (pauses come between). */
+interface Instance {
+  ctx: Context;
+  user: number;
+  headers: Record<string, string>;
+  requested: boolean;
+  conns: UserConnections;
+}
+
+export class FlowRunner {
+  status: AppStatus = 'initializing';
+  readonly stats: RunStats;
+  readonly done: Promise<void>;
+  private config: FlowRunnerConfig;
+  private readonly urls: UrlBuilder;
+  /** Each running user's connections. */
+  private readonly connections = new Map<number, UserConnections>();
+  private readonly random: () => number;
+  private readonly log: NonNullable<RunnerOptions['log']>;
+  private readonly limit: RunLimit;
+  private stopped = false;
+  /** Numbers of the users running now. */
+  private readonly live = new Set<number>();
+  private startedAt = 0;
+  private startedIso: string | null = null;
+  private finishDone!: () => void;
+  private readonly sleepers = new Set<Sleeper>();
+  private limitTimer?: NodeJS.Timeout;
+  /** Flowmap headers without markers, lower-cased once. */
+  private readonly flowHeaders: Array<[string, string]>;
+  /** Bodies without markers, serialized once per step. */
+  private readonly constantBodies = new Map<string, string>();
+  private readonly conditionWarned = new Set<string>();
+  private readonly hasStaticVars: boolean;
+
+  constructor(
+    config: FlowRunnerConfig,
+    readonly flowmap: Flowmap,
+    options: RunnerOptions = {},
+  ) {
+    this.config = { ...config };
+    this.urls = new UrlBuilder(config);
+    this.random = options.random ?? Math.random;
+    this.log = options.log ?? (() => {});
+    this.limit = options.limit ?? {};
+    const steps = requestSteps(flowmap.steps);
+    this.stats = new RunStats(steps.map((s) => s.id));
+    this.hasStaticVars = Object.keys(flowmap.staticVars).length > 0;
+    this.flowHeaders = Object.entries(flowmap.headers).map(([k, v]) => [k.toLowerCase(), v]);
+    for (const s of steps) {
+      if (s.body !== undefined && isConstant(s.body)) this.constantBodies.set(s.id, typeof s.body === 'string' ? s.body : JSON.stringify(s.body));
+    }
+    this.done = new Promise((resolve) => (this.finishDone = resolve));
+  }
+
+  get currentConfig(): FlowRunnerConfig {
+    return { ...this.config };
+  }
+
+  get running(): boolean {
+    return this.status === 'running';
+  }
+
+  start(): void {
+    if (this.status !== 'initializing') throw new Error('a FlowRunner starts once');
+    this.status = 'running';
+    this.startedAt = performance.now();
+    this.startedIso = new Date().toISOString();
+    if (this.limit.durationMs !== undefined) this.limitTimer = setTimeout(() => void this.stop(), this.limit.durationMs);
+    this.log('info', `flow ${this.flowmap.name ?? this.flowmap.id ?? '(unnamed)'} started: ${this.config.sim_users} users against ${this.config.flow_target_url}`);
+    this.spawnUsers();
+  }
+
+  /** Stops at once: no request starts after this resolves, and those in flight are aborted. Resolves when every user has ended. */
+  async stop(): Promise<void> {
+    if (this.stopped) return this.done;
+    this.stopped = true;
+    clearTimeout(this.limitTimer);
+    for (const s of this.sleepers) {
+      clearTimeout(s.timer);
+      s.resolve();
+    }
+    this.sleepers.clear();
+    await this.closeConnections();
+    if (this.live.size === 0) this.finish();
+    return this.done;
+  }
+
+  /** A live change: more or fewer users, other pauses. */
+  update(config: FlowRunnerConfig): void {
+    const before = this.config.sim_users;
+    this.config = { ...this.config, sim_users: config.sim_users, min_sleep_ms: config.min_sleep_ms, max_sleep_ms: config.max_sleep_ms, flow_cycle_delay_ms: config.flow_cycle_delay_ms, debug: config.debug };
+    if (this.status === 'running' && config.sim_users > before) this.spawnUsers();
+    this.log('info', `flow updated: ${before} -> ${config.sim_users} users, pauses ${config.min_sleep_ms}..${config.max_sleep_ms} ms${config.flow_cycle_delay_ms !== null ? `, cycle delay ${config.flow_cycle_delay_ms} ms` : ''}`);
+  }
+
+  snapshot(): RunSnapshot {
+    const now = performance.now();
+    return {
+      running: this.status === 'running',
+      app_status: this.status,
+      active_users: this.live.size,
+      sim_users: this.config.sim_users,
+      started_at: this.startedIso,
+      elapsed_seconds: this.startedAt ? Math.round((now - this.startedAt) / 100) / 10 : 0,
+      ...this.stats.snapshot(now),
+    };
+  }
+
+  private async closeConnections(): Promise<void> {
+    const all = [...this.connections.values()];
+    this.connections.clear();
+    await Promise.all(all.map((c) => c.close()));
+  }
+
+  private finish(): void {
+    if (this.status === 'running' || this.status === 'initializing') this.status = 'stopped';
+    clearTimeout(this.limitTimer);
+    this.finishDone();
+  }
+
+  private spawnUsers(): void {
+    // Users are numbered 1..sim_users; lowering sim_users ends the highest-numbered ones at their next step.
+    for (let n = 1; n <= this.config.sim_users; n++) {
+      if (this.live.has(n)) continue;
+      this.live.add(n);
+      void this.user(n).then(
+        () => this.userEnded(n),
+        (err: unknown) => {
+          this.log('error', `user ${n} failed unexpectedly: ${errorText(err)}`);
+          this.userEnded(n);
+        },
+      );
+    }
+  }
+
+  private userEnded(n: number): void {
+    this.live.delete(n);
+    const conns = this.connections.get(n);
+    if (conns) {
+      this.connections.delete(n);
+      void conns.close();
+    }
+    if (this.live.size === 0 && (this.stopped || this.limit.iterations !== undefined)) {
+      this.stopped = true;
+      this.finish();
+    }
+  }
+
+  private keepGoing(user: number): boolean {
+    return !this.stopped && user <= this.config.sim_users;
+  }
+
+  private async user(n: number): Promise<void> {
+    for (let instance = 1; this.keepGoing(n); instance++) {
+      if (this.limit.iterations !== undefined && instance > this.limit.iterations) return;
+      if (instance > 1) {
+        await this.sleep(this.config.flow_cycle_delay_ms ?? this.randomPause());
+        if (!this.keepGoing(n)) return;
+      }
+      const it = this.instance(n, instance);
+      const t0 = performance.now();
+      const ok = await this.runSteps(this.flowmap.steps, it);
+      if (this.stopped) return;
+      this.stats.flow(performance.now() - t0, !ok);
+    }
+  }
+
+  private instance(user: number, flowInstance: number): Instance {
+    const ip = randomPublicIpv4(this.random);
+    const ctx: Context = {
+      ...(this.hasStaticVars ? structuredClone(this.flowmap.staticVars) : undefined),
+      userId: `user-${user}`,
+      userFakeIp: ip,
+      flowInstance,
+      flowStartTimeEpoch: Math.floor(Date.now() / 1000),
+      flow_error: null,
+    };
+    const headers = { ...randomProfile(this.random).headers };
+    if (this.config.xff_header_name) headers[this.config.xff_header_name.toLowerCase()] = ip;
+    let conns = this.connections.get(user);
+    if (!conns) {
+      conns = new UserConnections(this.config.request_timeout_ms);
+      this.connections.set(user, conns);
+    }
+    return { ctx, user, headers, requested: false, conns };
+  }
+
+  private randomPause(): number {
+    const { min_sleep_ms: min, max_sleep_ms: max } = this.config;
+    return max <= min ? min : min + Math.floor(this.random() * (max - min + 1));
+  }
+
+  private sleep(ms: number): Promise<void> | undefined {
+    if (ms <= 0 || this.stopped) return undefined;
+    return new Promise<void>((resolve) => {
+      const s: Sleeper = {
+        timer: setTimeout(() => {
+          this.sleepers.delete(s);
+          resolve();
+        }, ms),
+        resolve,
+      };
+      this.sleepers.add(s);
+    });
+  }
+
+  /** Runs steps in order; false when the flow instance must end (a failed step with onFailure stop, or stop). */
+  private async runSteps(steps: Step[], it: Instance): Promise<boolean> {
+    for (const step of steps) {
+      if (!this.keepGoing(it.user)) return false;
+      let ok: boolean;
+      if (step.type === 'request') ok = await this.request(step, it);
+      else if (step.type === 'condition') ok = await this.condition(step, it);
+      else ok = await this.loop(step, it);
+      if (!ok) return false;
+    }
+    return true;
+  }
+
+  private holds(c: ConditionData, ctx: Context, stepId: string): boolean {
+    const path = parsePath(c.variable.replace(/^\{\{\s*|\s*\}\}$/g, ''));
+    const found = path ? lookup(ctx, path) : { found: false as const, at: c.variable };
+    const expected = typeof c.value === 'string' ? renderString(c.value, ctx) : c.value;
+    return evaluateCondition(c.operator, found.found ? found.value : undefined, expected, found.found && found.value !== null && found.value !== undefined, (m) =>
+      this.log('warn', `step ${stepId}: ${m}`),
+    );
+  }
+
+  private async condition(step: ConditionStep, it: Instance): Promise<boolean> {
+    let holds = false;
+    if (step.conditionData) holds = this.holds(step.conditionData, it.ctx, step.id);
+    else if (!this.conditionWarned.has(step.id)) {
+      this.conditionWarned.add(step.id);
+      this.log('warn', `step ${step.id}: the legacy "condition" string is not evaluated (it would be code); it counts as false. Use conditionData`);
+    }
+    if (this.config.debug) this.log('debug', `user ${it.user} condition ${step.id}: ${holds ? 'then' : 'else'}`);
+    return this.runSteps(holds ? step.then : step.else, it);
+  }
+
+  private async loop(step: LoopStep, it: Instance): Promise<boolean> {
+    const path = sourcePath(step.source);
+    const found = path ? lookup(it.ctx, path) : undefined;
+    if (!found?.found || !Array.isArray(found.value)) {
+      this.log('warn', `step ${step.id}: loop source ${step.source} is not a list (${found?.found ? typeof found.value : 'missing'}); skipped`);
+      return true;
+    }
+    const items = found.value as unknown[];
+    for (let i = 0; i < items.length; i++) {
+      // Each iteration works on its own copy: what it extracts does not leak into the next or out of the loop.
+      const copy: Instance = { ...it, ctx: { ...structuredClone(it.ctx), [step.loopVariable]: structuredClone(items[i]), [`${step.loopVariable}_index`]: i } };
+      const ok = await this.runSteps(step.steps, copy);
+      it.requested = it.requested || copy.requested;
+      if (!ok) return false;
+    }
+    return true;
+  }
+
+  private headersFor(step: RequestStep, it: Instance, host: string | undefined, body: string | undefined): Record<string, string> {
+    const headers: Record<string, string> = { ...it.headers };
+    for (const [k, v] of this.flowHeaders) headers[k] = renderString(v, it.ctx);
+    for (const k in step.headers) headers[k.toLowerCase()] = renderString(step.headers[k]!, it.ctx);
+    if (host) headers.host = host;
+    if (body !== undefined && headers['content-type'] === undefined && step.body !== null && typeof step.body === 'object') headers['content-type'] = 'application/json';
+    return headers;
+  }
+
+  private bodyFor(step: RequestStep, ctx: Context): string | undefined {
+    if (step.body === undefined || step.body === null) return undefined;
+    const constant = this.constantBodies.get(step.id);
+    if (constant !== undefined) return constant;
+    const rendered = renderValue(step.body, ctx);
+    return typeof rendered === 'string' ? rendered : JSON.stringify(rendered);
+  }
+
+  private async request(step: RequestStep, it: Instance): Promise<boolean> {
+    if (it.requested) {
+      await this.sleep(this.randomPause());
+      if (!this.keepGoing(it.user)) return false;
+    }
+    it.requested = true;
+    const ctx = it.ctx;
+    const dest = this.urls.resolve(renderString(step.url, ctx));
+    const body = this.bodyFor(step, ctx);
+    const headers = this.headersFor(step, it, dest.host, body);
+    const method = step.method;
+    let result: HttpResult | undefined;
+    let error: unknown;
+    for (let attempt = 1; ; attempt++) {
+      if (this.stopped) return false;
+      const t0 = performance.now();
+      result = undefined;
+      error = undefined;
+      try {
+        result = await it.conns.send(dest, method, headers, body);
+      } catch (err) {
+        error = err;
+      }
+      // Aborted by stop: neither a result nor an error of the target.
+      if (this.stopped) return false;
+      const t1 = performance.now();
+      this.stats.request(step.id, t1 - t0, result?.status, t1);
+      const failed = error !== undefined || result!.status >= 300;
+      if (this.config.debug) this.log('debug', `user ${it.user} ${method} ${dest.origin}${dest.path} -> ${error ? errorText(error) : result!.status} in ${(t1 - t0).toFixed(1)} ms (attempt ${attempt})`);
+      if (!failed) break;
+      const delay = this.retryDelay(step, attempt, error, result);
+      if (delay === undefined) break;
+      this.log('warn', `user ${it.user} step ${step.id}: ${error ? errorText(error) : `status ${result!.status}`}; retrying in ${delay} ms`);
+      await this.sleep(delay);
+    }
+    return this.record(step, it, result, error);
+  }
+
+  /** Milliseconds before the next attempt, or undefined for no more attempts. */
+  private retryDelay(step: RequestStep, attempt: number, error: unknown, result: HttpResult | undefined): number | undefined {
+    if (step.retries) return attempt <= step.retries.count ? step.retries.delayMs : undefined;
+    const transient = error !== undefined || (result !== undefined && result.status >= 500);
+    return transient && attempt < DEFAULT_ATTEMPTS ? DEFAULT_BACKOFF_MS * 2 ** (attempt - 1) : undefined;
+  }
+
+  /** Stores the response in the context, extracts, asserts; false when the flow instance must stop. */
+  private record(step: RequestStep, it: Instance, result: HttpResult | undefined, error: unknown): boolean {
+    const ctx = it.ctx;
+    const id = step.id;
+    let parsed: unknown = undefined;
+    if (result) {
+      parsed = result.text;
+      const type = result.headers['content-type'];
+      if (typeof type === 'string' && type.includes('json') && result.text.length > 0) {
+        try {
+          parsed = JSON.parse(result.text);
+        } catch {
+          parsed = result.text;
+        }
+      }
+      ctx[`response_${id}_status`] = result.status;
+      ctx[`response_${id}_headers`] = result.headers;
+      ctx[`response_${id}_body`] = parsed;
+      ctx[`response_${id}_error`] = result.status >= 300 ? `HTTP ${result.status}` : null;
+    } else {
+      ctx[`response_${id}_status`] = null;
+      ctx[`response_${id}_headers`] = {};
+      ctx[`response_${id}_body`] = null;
+      ctx[`response_${id}_error`] = errorText(error);
+    }
+    const failed = error !== undefined || result!.status >= 300;
+    if (failed) {
+      const kind = error !== undefined ? errorKind(error) : result!.status >= 500 ? 'http_5xx' : result!.status >= 400 ? 'http_4xx' : 'http_3xx';
+      this.stats.error(id, kind);
+      ctx.flow_error = `step ${id}: ${ctx[`response_${id}_error`]}`;
+      if (step.onFailure === 'stop') {
+        if (this.config.debug) this.log('debug', `user ${it.user} flow instance ${ctx.flowInstance as number} stopped at step ${id}: ${ctx.flow_error as string}`);
+        return false;
+      }
+    }
+    if (result) {
+      const response = { status: result.status, headers: result.headers, body: parsed };
+      for (const name in step.extract) {
+        const found = extractFromResponse(response, step.extract[name]!);
+        ctx[name] = found.found ? found.value : null;
+        if (!found.found) {
+          this.stats.error(id, 'extraction');
+          this.log('warn', `user ${it.user} step ${id}: extract '${name}' from '${step.extract[name]}' found nothing; set to null`);
+        }
+      }
+    }
+    for (const a of step.assertions) {
+      const passed = this.holds(a, ctx, id);
+      this.stats.assertion(id, passed);
+      if (!passed && this.config.debug) this.log('debug', `user ${it.user} step ${id}: assertion ${a.variable} ${a.operator} ${JSON.stringify(a.value ?? null)} failed`);
+    }
+    return true;
+  }
+}
+
+/** One request of a dry-run plan. */
+export interface PlannedRequest {
+  step: string;
+  method: string;
+  url: string;
+  headers: Record<string, string>;
+  body?: string;
+  /** Where the step sits: inside a condition branch or a loop. */
+  under?: string;
+}
+
+/**
+ * The requests of the first iteration of user 1, rendered with the starting context: what a dry run
+ * shows. Both branches of a condition appear (their variables usually come from responses that a dry
+ * run does not have), and a loop over a list known up front renders its first item.
+ */
+export function planFirstIteration(config: FlowRunnerConfig, flowmap: Flowmap, random: () => number = Math.random): PlannedRequest[] {
+  const runner = new FlowRunner(config, flowmap, { random });
+  const it = (runner as unknown as { instance(u: number, i: number): Instance }).instance(1, 1);
+  const urls = new UrlBuilder(config);
+  const out: PlannedRequest[] = [];
+  const walk = (steps: Step[], ctx: Context, under?: string) => {
+    for (const s of steps) {
+      if (s.type === 'request') {
+        const d = urls.resolve(renderString(s.url, ctx));
+        const body = (runner as unknown as { bodyFor(s: RequestStep, c: Context): string | undefined }).bodyFor(s, ctx);
+        const headers = (runner as unknown as { headersFor(s: RequestStep, i: Instance, h: string | undefined, b: string | undefined): Record<string, string> }).headersFor(s, { ...it, ctx }, d.host, body);
+        out.push({ step: s.id, method: s.method, url: `${d.origin}${d.path}`, headers, ...(body !== undefined ? { body } : {}), ...(under ? { under } : {}) });
+      } else if (s.type === 'condition') {
+        walk(s.then, ctx, `${s.id} then`);
+        walk(s.else, ctx, `${s.id} else`);
+      } else {
+        const path = sourcePath(s.source);
+        const found = path ? lookup(ctx, path) : undefined;
+        const first = found?.found && Array.isArray(found.value) && found.value.length > 0 ? found.value[0] : `<${s.loopVariable} from ${s.source}>`;
+        walk(s.steps, { ...ctx, [s.loopVariable]: first, [`${s.loopVariable}_index`]: 0 }, `${s.id} loop`);
+      }
+    }
+  };
+  walk(flowmap.steps, it.ctx);
+  return out;
+}

@@ -1,0 +1,170 @@
+/**
+ * What a run measures, in fixed memory whatever its length: counters, a
+ * rolling one-second request rate (ten 100 ms buckets), and HDR latency
+ * histograms overall and per request step id (ids come from the flowmap, so
+ * their number is bounded).
+ */
+import * as hdr from 'hdr-histogram-js';
+
+/** Latencies are recorded in microseconds, up to 10 minutes. */
+const HIGHEST_US = 600_000_000;
+
+function histogram(): hdr.Histogram {
+  return hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: HIGHEST_US, numberOfSignificantValueDigits: 2, useWebAssembly: false, bitBucketSize: 32 });
+}
+
+export type ErrorKind = 'network' | 'timeout' | 'http_4xx' | 'http_5xx' | 'http_3xx' | 'extraction';
+
+export interface Percentiles {
+  p50_ms: number;
+  p95_ms: number;
+  p99_ms: number;
+  max_ms: number;
+  mean_ms: number;
+}
+
+export interface StepStats extends Percentiles {
+  requests: number;
+  errors: number;
+  assertions_passed: number;
+  assertions_failed: number;
+}
+
+export interface StatsSnapshot extends Percentiles {
+  rps: number;
+  total_requests: number;
+  flow_count: number;
+  flows_failed: number;
+  avg_flow_duration_ms: number;
+  errors_total: number;
+  errors: Record<ErrorKind, number>;
+  status_classes: Record<'1xx' | '2xx' | '3xx' | '4xx' | '5xx', number>;
+  assertions_passed: number;
+  assertions_failed: number;
+  per_step: Record<string, StepStats>;
+}
+
+interface StepCounters {
+  requests: number;
+  errors: number;
+  passed: number;
+  failed: number;
+  latency: hdr.Histogram;
+}
+
+const BUCKET_MS = 100;
+const BUCKETS = 10;
+
+export class RunStats {
+  totalRequests = 0;
+  flowCount = 0;
+  flowsFailed = 0;
+  private flowDurationSum = 0;
+  readonly errors: Record<ErrorKind, number> = { network: 0, timeout: 0, http_3xx: 0, http_4xx: 0, http_5xx: 0, extraction: 0 };
+  readonly classes = { '1xx': 0, '2xx': 0, '3xx': 0, '4xx': 0, '5xx': 0 };
+  assertionsPassed = 0;
+  assertionsFailed = 0;
+  private readonly latency = histogram();
+  private readonly steps = new Map<string, StepCounters>();
+  private readonly bucketCounts = new Float64Array(BUCKETS);
+  private readonly bucketIds = new Float64Array(BUCKETS).fill(-1);
+  /** Called for every finished request (the agent's Prometheus histogram reads the histograms instead). */
+
+  constructor(stepIds: string[]) {
+    for (const id of stepIds) this.steps.set(id, { requests: 0, errors: 0, passed: 0, failed: 0, latency: histogram() });
+  }
+
+  /** One finished request (any outcome with a response or an error). */
+  request(stepId: string, latencyMs: number, status: number | undefined, now: number): void {
+    this.totalRequests++;
+    const us = Math.min(HIGHEST_US, Math.max(1, Math.round(latencyMs * 1000)));
+    this.latency.recordValue(us);
+    const s = this.steps.get(stepId);
+    if (s) {
+      s.requests++;
+      s.latency.recordValue(us);
+    }
+    if (status !== undefined) {
+      const c = Math.floor(status / 100);
+      if (c === 2) this.classes['2xx']++;
+      else if (c === 3) this.classes['3xx']++;
+      else if (c === 4) this.classes['4xx']++;
+      else if (c === 5) this.classes['5xx']++;
+      else if (c === 1) this.classes['1xx']++;
+    }
+    const id = Math.floor(now / BUCKET_MS);
+    const slot = id % BUCKETS;
+    if (this.bucketIds[slot] !== id) {
+      this.bucketIds[slot] = id;
+      this.bucketCounts[slot] = 0;
+    }
+    this.bucketCounts[slot]!++;
+  }
+
+  error(stepId: string, kind: ErrorKind): void {
+    this.errors[kind]++;
+    const s = this.steps.get(stepId);
+    if (s) s.errors++;
+  }
+
+  assertion(stepId: string, passed: boolean): void {
+    if (passed) this.assertionsPassed++;
+    else this.assertionsFailed++;
+    const s = this.steps.get(stepId);
+    if (s) {
+      if (passed) s.passed++;
+      else s.failed++;
+    }
+  }
+
+  flow(durationMs: number, failed: boolean): void {
+    if (failed) this.flowsFailed++;
+    else this.flowCount++;
+    this.flowDurationSum += durationMs;
+  }
+
+  /** Requests finished in the last second (the current partial bucket scaled in). */
+  rps(now: number): number {
+    const current = Math.floor(now / BUCKET_MS);
+    let sum = 0;
+    for (let i = 0; i < BUCKETS; i++) {
+      const id = this.bucketIds[i]!;
+      if (id > current - BUCKETS && id <= current) sum += this.bucketCounts[i]!;
+    }
+    // The oldest bucket is only partly inside the window; the current one is partly elapsed: together about one second.
+    return sum;
+  }
+
+  snapshot(now: number): StatsSnapshot {
+    const per_step: Record<string, StepStats> = {};
+    for (const [id, s] of this.steps) per_step[id] = { requests: s.requests, errors: s.errors, assertions_passed: s.passed, assertions_failed: s.failed, ...percentiles(s.latency) };
+    const flows = this.flowCount + this.flowsFailed;
+    return {
+      rps: this.rps(now),
+      total_requests: this.totalRequests,
+      flow_count: this.flowCount,
+      flows_failed: this.flowsFailed,
+      avg_flow_duration_ms: flows ? round(this.flowDurationSum / flows) : 0,
+      errors_total: Object.values(this.errors).reduce((a, b) => a + b, 0),
+      errors: { ...this.errors },
+      status_classes: { ...this.classes },
+      assertions_passed: this.assertionsPassed,
+      assertions_failed: this.assertionsFailed,
+      ...percentiles(this.latency),
+      per_step,
+    };
+  }
+
+  /** The overall latency histogram (microseconds), for exporting buckets. */
+  get latencyHistogram(): hdr.Histogram {
+    return this.latency;
+  }
+}
+
+const round = (n: number) => Math.round(n * 100) / 100;
+
+function percentiles(h: hdr.Histogram): Percentiles {
+  if (h.totalCount === 0) return { p50_ms: 0, p95_ms: 0, p99_ms: 0, max_ms: 0, mean_ms: 0 };
+  const ms = (us: number) => round(us / 1000);
+  return { p50_ms: ms(h.getValueAtPercentile(50)), p95_ms: ms(h.getValueAtPercentile(95)), p99_ms: ms(h.getValueAtPercentile(99)), max_ms: ms(h.maxValue), mean_ms: ms(h.mean) };
+}

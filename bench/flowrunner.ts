@@ -1,0 +1,113 @@
+/**
+ * FlowRunner throughput (npm run bench:flowrunner): against one local node:http server (its own
+ * process), a one-request flowmap with sim_users=50 and no pauses for 8 s, then autocannon -c 50 for
+ * 8 s on the same server, in the same run and the same client process. Target: >= 0.6x autocannon's
+ * requests/s. Also: requests/s and CPU per request of a 3-step flowmap (extraction, a condition,
+ * substitution), and peak RSS with sim_users=1000. Every load is bounded in time and targets 127.0.0.1.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import { FlowRunner, parseConfig, parseFlowmap, type Flowmap, type FlowRunnerConfig } from '../adapters/flowrunner/engine/index.js';
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
+const USERS = 50;
+
+async function startTarget(): Promise<{ url: string; proc: ChildProcess; count(): Promise<number> }> {
+  const proc = fork(join(dirname(fileURLToPath(import.meta.url)), 'target-server.mjs'), [], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+  const [chunk] = (await once(proc.stdout!, 'data')) as [Buffer];
+  const port = Number(String(chunk).trim());
+  return {
+    url: `http://127.0.0.1:${port}`,
+    proc,
+    async count() {
+      proc.send('count');
+      const [m] = (await once(proc, 'message')) as [{ count: number }];
+      return m.count;
+    },
+  };
+}
+
+function config(url: string, users: number): FlowRunnerConfig {
+  const c = parseConfig({ flow_target_url: url, sim_users: users, min_sleep_ms: 0, max_sleep_ms: 0 });
+  if (!c.ok) throw new Error(JSON.stringify(c.problems));
+  return c.config;
+}
+
+function flowmap(raw: unknown): Flowmap {
+  const f = parseFlowmap(raw);
+  if (!f.ok) throw new Error(JSON.stringify(f.problems));
+  return f.flowmap;
+}
+
+const ONE_REQUEST = flowmap({ name: 'bench-one', steps: [{ id: 'get', type: 'request', method: 'GET', url: '/ping' }] });
+const THREE_STEPS = flowmap({
+  name: 'bench-three',
+  staticVars: { tenant: 'acme' },
+  steps: [
+    { id: 'login', type: 'request', method: 'POST', url: '/login?tenant={{tenant}}', body: { user: '{{userId}}', instance: '##VAR:unquoted:flowInstance##' }, extract: { token: 'body.token', plan: 'user.plan' } },
+    {
+      id: 'by-plan',
+      type: 'condition',
+      conditionData: { variable: 'plan', operator: 'equals', value: 'pro' },
+      then: [{ id: 'pro', type: 'request', url: '/pro/{{tenant}}', headers: { Authorization: 'Bearer {{token}}' } }],
+      else: [{ id: 'free', type: 'request', url: '/free/{{tenant}}', headers: { Authorization: 'Bearer {{token}}' } }],
+    },
+    { id: 'report', type: 'request', method: 'POST', url: '/report', body: { token: '##VAR:string:token##', status: '##VAR:unquoted:response_login_status##' } },
+  ],
+});
+
+/** Runs a flow for `seconds`; returns requests/s (from the engine) and CPU microseconds per request. */
+async function runFlow(url: string, fm: Flowmap, users: number, seconds: number): Promise<{ rps: number; cpuUsPerRequest: number; requests: number; errors: number; peakRssMb: number }> {
+  const runner = new FlowRunner(config(url, users), fm, { limit: { durationMs: seconds * 1000 } });
+  let peak = process.memoryUsage().rss;
+  const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 100);
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  runner.start();
+  await runner.done;
+  const elapsed = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  clearInterval(sampler);
+  const s = runner.snapshot();
+  return { rps: s.total_requests / elapsed, cpuUsPerRequest: (cpu.user + cpu.system) / Math.max(1, s.total_requests), requests: s.total_requests, errors: s.errors_total, peakRssMb: peak / 1024 / 1024 };
+}
+
+function cannon(url: string, seconds: number): Promise<autocannon.Result> {
+  return new Promise((resolve, reject) => {
+    autocannon({ url: `${url}/ping`, connections: USERS, duration: seconds }, (err, res) => (err ? reject(err) : resolve(res)));
+  });
+}
+
+export async function flowrunnerBench(): Promise<string> {
+  const target = await startTarget();
+  try {
+    await runFlow(target.url, ONE_REQUEST, USERS, 1); // warm-up: JIT, connections
+    await cannon(target.url, 1);
+    const before = await target.count();
+    const flow = await runFlow(target.url, ONE_REQUEST, USERS, SECONDS);
+    const served = (await target.count()) - before;
+    const ac = await cannon(target.url, SECONDS);
+    const acRps = ac['2xx'] / ac.duration;
+    const three = await runFlow(target.url, THREE_STEPS, USERS, Math.min(SECONDS, 5));
+    const many = await runFlow(target.url, { ...ONE_REQUEST }, 1000, 3);
+    const ratio = flow.rps / acRps;
+    return (
+      `flowrunner: one-request flowmap, ${USERS} users, no pauses, ${SECONDS} s, vs autocannon -c ${USERS} ${SECONDS} s, same target\n` +
+      `  flowrunner      ${Math.round(flow.rps)} req/s (${flow.requests} requests, the target counted ${served}, ${flow.errors} errors), ${flow.cpuUsPerRequest.toFixed(1)} µs CPU/request\n` +
+      `  autocannon      ${Math.round(acRps)} req/s\n` +
+      `  ratio           ${ratio.toFixed(2)}x (target >= 0.60x) ${ratio >= 0.6 ? 'OK' : 'MISSED'}\n` +
+      `  3-step flowmap  ${Math.round(three.rps)} req/s, ${three.cpuUsPerRequest.toFixed(1)} µs CPU/request (extraction, condition, substitution; ${three.errors} errors)\n` +
+      `  1000 users      peak RSS ${Math.round(many.peakRssMb)} MB (${Math.round(many.rps)} req/s, ${many.errors} errors)`
+    );
+  } finally {
+    target.proc.kill();
+  }
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  process.stdout.write(`\n${await flowrunnerBench()}\n`);
+  process.exit(0);
+}

@@ -1,0 +1,26 @@
+// A plain node:http target for the FlowRunner benchmark, in its own process so it does not share the
+// client's core. Prints its port, then serves small JSON answers until killed. Bounded: it exits
+// by itself after MAX_SECONDS even if nobody kills it.
+import { createServer } from 'node:http';
+
+const MAX_SECONDS = 300;
+let n = 0;
+const server = createServer((req, res) => {
+  n++;
+  if (req.url.startsWith('/login')) {
+    req.resume();
+    req.on('end', () => {
+      res.setHeader('content-type', 'application/json');
+      res.end(`{"token":"t${n}","user":{"id":${n % 100},"plan":"${n % 2 ? 'pro' : 'free'}"}}`);
+    });
+    return;
+  }
+  res.setHeader('content-type', 'application/json');
+  res.end('{"ok":true,"n":1}');
+});
+server.keepAliveTimeout = 60_000;
+server.listen(0, '127.0.0.1', () => process.stdout.write(`${server.address().port}\n`));
+process.on('message', (m) => {
+  if (m === 'count') process.send?.({ count: n });
+});
+setTimeout(() => process.exit(0), MAX_SECONDS * 1000).unref();
