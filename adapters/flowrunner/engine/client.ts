@@ -52,7 +52,7 @@ export class UserConnections {
       let responseHeaders: Record<string, string | string[]> = {};
       let truncated = false;
       client.dispatch(
-        { origin: d.origin, path: d.path, method: method as 'GET', headers, body },
+        { path: d.path, method: method as 'GET', headers, body },
         {
           onConnect() {},
           onHeaders(statusCode: number, raw: Buffer[]) {

@@ -63,6 +63,14 @@ const LANGUAGES = ['en-US,en;q=0.9', 'en-GB,en;q=0.8', 'de-DE,de;q=0.9,en;q=0.6'
 
 const pick = <T>(xs: T[], random: () => number): T => xs[Math.floor(random() * xs.length)]!;
 
+/**
+ * A set of client profiles made once per run; a flow instance picks one (the hot path copies nothing).
+ * Treat the returned objects as read-only.
+ */
+export function profilePool(size = 64, random: () => number = Math.random): HeaderProfile[] {
+  return Array.from({ length: size }, () => randomProfile(random));
+}
+
 /** A client for one flow instance: browser-like (about two in three) or API-client-like. */
 export function randomProfile(random: () => number = Math.random): HeaderProfile {
   if (random() < 0.65) {

@@ -10,7 +10,7 @@ import { extractFromResponse, lookup, parsePath } from '../../shared/paths.js';
 import { errorKind, errorText, UserConnections, type HttpResult } from './client.js';
 import type { FlowRunnerConfig } from './config.js';
 import { requestSteps, type ConditionData, type ConditionStep, type Flowmap, type LoopStep, type RequestStep, type Step } from './flowmap.js';
-import { randomProfile, randomPublicIpv4 } from './realism.js';
+import { profilePool, randomPublicIpv4, type HeaderProfile } from './realism.js';
 import { RunStats, type StatsSnapshot } from './stats.js';
 import { isConstant, renderString, renderValue, sourcePath } from './substitute.js';
 import { UrlBuilder } from './url.js';
@@ -82,6 +82,11 @@ export class FlowRunner {
   /** Bodies without markers, serialized once per step. */
   private readonly constantBodies = new Map<string, string>();
   private readonly conditionWarned = new Set<string>();
+  private readonly profiles: HeaderProfile[];
+  /** Context keys a request step writes, built once per step (`response_<id>_status`, …). */
+  private readonly keys = new Map<string, { status: string; headers: string; body: string; error: string }>();
+  /** Steps whose headers have no flowmap or step headers of their own: they send the instance's headers as they are. */
+  private readonly plainHeaders = new Set<string>();
   private readonly hasStaticVars: boolean;
 
   constructor(
@@ -98,7 +103,10 @@ export class FlowRunner {
     this.stats = new RunStats(steps.map((s) => s.id));
     this.hasStaticVars = Object.keys(flowmap.staticVars).length > 0;
     this.flowHeaders = Object.entries(flowmap.headers).map(([k, v]) => [k.toLowerCase(), v]);
+    this.profiles = profilePool(64, this.random);
     for (const s of steps) {
+      this.keys.set(s.id, { status: `response_${s.id}_status`, headers: `response_${s.id}_headers`, body: `response_${s.id}_body`, error: `response_${s.id}_error` });
+      if (this.flowHeaders.length === 0 && Object.keys(s.headers).length === 0 && (s.body === undefined || s.body === null)) this.plainHeaders.add(s.id);
       if (s.body !== undefined && isConstant(s.body)) this.constantBodies.set(s.id, typeof s.body === 'string' ? s.body : JSON.stringify(s.body));
     }
     this.done = new Promise((resolve) => (this.finishDone = resolve));
@@ -227,7 +235,7 @@ export class FlowRunner {
       flowStartTimeEpoch: Math.floor(Date.now() / 1000),
       flow_error: null,
     };
-    const headers = { ...randomProfile(this.random).headers };
+    const headers = { ...this.profiles[Math.floor(this.random() * this.profiles.length)]!.headers };
     if (this.config.xff_header_name) headers[this.config.xff_header_name.toLowerCase()] = ip;
     let conns = this.connections.get(user);
     if (!conns) {
@@ -308,6 +316,8 @@ export class FlowRunner {
   }
 
   private headersFor(step: RequestStep, it: Instance, host: string | undefined, body: string | undefined): Record<string, string> {
+    // The instance's own headers object goes out as is when nothing is added (undici only reads it).
+    if (host === undefined && this.plainHeaders.has(step.id)) return it.headers;
     const headers: Record<string, string> = { ...it.headers };
     for (const [k, v] of this.flowHeaders) headers[k] = renderString(v, it.ctx);
     for (const k in step.headers) headers[k.toLowerCase()] = renderString(step.headers[k]!, it.ctx);
@@ -373,6 +383,7 @@ export class FlowRunner {
   private record(step: RequestStep, it: Instance, result: HttpResult | undefined, error: unknown): boolean {
     const ctx = it.ctx;
     const id = step.id;
+    const keys = this.keys.get(id)!;
     let parsed: unknown = undefined;
     if (result) {
       parsed = result.text;
@@ -384,21 +395,21 @@ export class FlowRunner {
           parsed = result.text;
         }
       }
-      ctx[`response_${id}_status`] = result.status;
-      ctx[`response_${id}_headers`] = result.headers;
-      ctx[`response_${id}_body`] = parsed;
-      ctx[`response_${id}_error`] = result.status >= 300 ? `HTTP ${result.status}` : null;
+      ctx[keys.status] = result.status;
+      ctx[keys.headers] = result.headers;
+      ctx[keys.body] = parsed;
+      ctx[keys.error] = result.status >= 300 ? `HTTP ${result.status}` : null;
     } else {
-      ctx[`response_${id}_status`] = null;
-      ctx[`response_${id}_headers`] = {};
-      ctx[`response_${id}_body`] = null;
-      ctx[`response_${id}_error`] = errorText(error);
+      ctx[keys.status] = null;
+      ctx[keys.headers] = {};
+      ctx[keys.body] = null;
+      ctx[keys.error] = errorText(error);
     }
     const failed = error !== undefined || result!.status >= 300;
     if (failed) {
       const kind = error !== undefined ? errorKind(error) : result!.status >= 500 ? 'http_5xx' : result!.status >= 400 ? 'http_4xx' : 'http_3xx';
       this.stats.error(id, kind);
-      ctx.flow_error = `step ${id}: ${ctx[`response_${id}_error`]}`;
+      ctx.flow_error = `step ${id}: ${ctx[keys.error] as string}`;
       if (step.onFailure === 'stop') {
         if (this.config.debug) this.log('debug', `user ${it.user} flow instance ${ctx.flowInstance as number} stopped at step ${id}: ${ctx.flow_error as string}`);
         return false;

@@ -44,7 +44,21 @@ export interface StatsSnapshot extends Percentiles {
   per_step: Record<string, StepStats>;
 }
 
+/** Upper bounds (seconds) of the Prometheus request-duration histogram. */
+export const PROM_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/** One step's Prometheus histogram: cumulative counts per bucket of PROM_BUCKETS (then +Inf = count). */
+export interface PromSeries {
+  step: string;
+  cumulative: number[];
+  sum: number;
+  count: number;
+}
+
 interface StepCounters {
+  /** Per bucket (not cumulative); the last slot is above the largest bound. */
+  prom: Float64Array;
+  promSum: number;
   requests: number;
   errors: number;
   passed: number;
@@ -68,10 +82,9 @@ export class RunStats {
   private readonly steps = new Map<string, StepCounters>();
   private readonly bucketCounts = new Float64Array(BUCKETS);
   private readonly bucketIds = new Float64Array(BUCKETS).fill(-1);
-  /** Called for every finished request (the agent's Prometheus histogram reads the histograms instead). */
 
   constructor(stepIds: string[]) {
-    for (const id of stepIds) this.steps.set(id, { requests: 0, errors: 0, passed: 0, failed: 0, latency: histogram() });
+    for (const id of stepIds) this.steps.set(id, { prom: new Float64Array(PROM_BUCKETS.length + 1), promSum: 0, requests: 0, errors: 0, passed: 0, failed: 0, latency: histogram() });
   }
 
   /** One finished request (any outcome with a response or an error). */
@@ -83,6 +96,11 @@ export class RunStats {
     if (s) {
       s.requests++;
       s.latency.recordValue(us);
+      const seconds = latencyMs / 1000;
+      let b = 0;
+      while (b < PROM_BUCKETS.length && seconds > PROM_BUCKETS[b]!) b++;
+      s.prom[b]!++;
+      s.promSum += seconds;
     }
     if (status !== undefined) {
       const c = Math.floor(status / 100);
@@ -153,6 +171,18 @@ export class RunStats {
       ...percentiles(this.latency),
       per_step,
     };
+  }
+
+  /** Request durations per step as Prometheus histogram series (bounded: one per request step of the flowmap). */
+  promSeries(): PromSeries[] {
+    const out: PromSeries[] = [];
+    for (const [step, s] of this.steps) {
+      const cumulative: number[] = [];
+      let acc = 0;
+      for (let i = 0; i < PROM_BUCKETS.length; i++) cumulative.push((acc += s.prom[i]!));
+      out.push({ step, cumulative, sum: s.promSum, count: s.requests });
+    }
+    return out;
   }
 
   /** The overall latency histogram (microseconds), for exporting buckets. */
