@@ -1,17 +1,7 @@
 /** Where the repository's files are, whether running from sources (tsx) or from dist/. */
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-function findRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) {
-    const up = dirname(dir);
-    if (up === dir) throw new Error('cannot find the repository root (package.json) above ' + fileURLToPath(import.meta.url));
-    dir = up;
-  }
-  return dir;
-}
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { findRoot } from '../../../adapters/shared/repo-root.js';
 
 export const REPO_ROOT = findRoot();
 export const WORKFLOWS_DIR = join(REPO_ROOT, 'workflows');

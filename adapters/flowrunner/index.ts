@@ -1,0 +1,29 @@
+/**
+ * FlowRunner as a WPK adapter: `run` (bounded, outputs to gate on), `start`
+ * (a background run; compensated by `stop`) and `stop`. The same engine serves
+ * the FlowRunner control API (/api/*).
+ */
+import { join } from 'node:path';
+import type { Adapter } from '../contract.js';
+import { findRoot } from '../shared/repo-root.js';
+import { runAction } from './run.js';
+import { BackgroundRuns } from './runs.js';
+import { startAction } from './start.js';
+import { stopAction } from './stop.js';
+
+export interface FlowrunnerSettings {
+  /** Where bundled flowmaps named by path are read from (default: the repository's workflows/). */
+  flowmapsRoot?: string;
+}
+
+export function createFlowrunnerAdapter(settings: FlowrunnerSettings = {}): Adapter & { runs: BackgroundRuns } {
+  const root = settings.flowmapsRoot ?? join(findRoot(), 'workflows');
+  const runs = new BackgroundRuns();
+  const actions = [runAction(root), startAction(root, runs), stopAction(runs)];
+  return {
+    name: 'flowrunner',
+    description: 'Multi-step HTTP flows with simulated users (FlowRunner flowmaps): bounded runs with numbers to gate on, and background runs.',
+    actions: Object.fromEntries(actions.map((a) => [a.id, a])),
+    runs,
+  };
+}

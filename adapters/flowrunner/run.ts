@@ -1,0 +1,91 @@
+import { performance } from 'node:perf_hooks';
+import { defineAction, type StepContext } from '../contract.js';
+import { AgentError } from '../errors.js';
+import { FlowRunner } from './engine/index.js';
+import { configSchema, EXAMPLE_OUTPUTS, flowmapSchema, logPlan, outputsOf, prepare, type FlowInput, type RunOutputs } from './inputs.js';
+
+export interface Thresholds {
+  maxErrorRate?: number;
+  maxP95Ms?: number;
+  maxAssertionsFailed?: number;
+}
+
+export interface RunInput extends FlowInput {
+  durationSeconds?: number;
+  iterations?: number;
+  failWhen?: Thresholds;
+}
+
+/** Which thresholds the run's numbers are over, as sentences. */
+export function breaches(out: RunOutputs, t: Thresholds = {}): string[] {
+  const over: string[] = [];
+  if (t.maxErrorRate !== undefined && out.error_rate > t.maxErrorRate) over.push(`error rate ${out.error_rate} > ${t.maxErrorRate}`);
+  if (t.maxP95Ms !== undefined && out.p95_ms > t.maxP95Ms) over.push(`p95 ${out.p95_ms} ms > ${t.maxP95Ms} ms`);
+  if (t.maxAssertionsFailed !== undefined && out.assertions_failed > t.maxAssertionsFailed) over.push(`${out.assertions_failed} failed assertions > ${t.maxAssertionsFailed}`);
+  if (out.requests === 0 && Object.keys(t).length > 0) over.push('no request completed');
+  return over;
+}
+
+/** Engine log lines into the execution log (debug lines only with config.debug). */
+export function engineLog(ctx: StepContext) {
+  return (level: 'debug' | 'info' | 'warn' | 'error', message: string) => ctx.log[level](message);
+}
+
+export function runAction(flowmapsRoot: string) {
+  return defineAction<RunInput, RunOutputs>({
+    id: 'run',
+    description: 'Runs a flowmap with simulated users until durationSeconds or iterations (per user); outputs requests, flows, errors, error_rate, rps, p50/p95/p99_ms and assertion counts to gate on.',
+    mutates: true,
+    input: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['config', 'flowmap'],
+      anyOf: [{ required: ['durationSeconds'], properties: { durationSeconds: true } }, { required: ['iterations'], properties: { iterations: true } }],
+      properties: {
+        config: configSchema,
+        flowmap: flowmapSchema,
+        durationSeconds: { description: 'Run this long.', type: 'integer', minimum: 1, maximum: 86_400 },
+        iterations: { description: 'Each user runs the flow this many times (the run also ends at durationSeconds if given).', type: 'integer', minimum: 1, maximum: 1_000_000 },
+        failWhen: {
+          description: 'Fail the step (and so trigger rollback) when the numbers are over these; the numbers are in the error details.',
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            maxErrorRate: { description: 'Failed requests / requests, 0..1.', type: 'number', minimum: 0, maximum: 1 },
+            maxP95Ms: { description: '95th percentile latency in ms.', type: 'number', minimum: 0 },
+            maxAssertionsFailed: { description: 'Failed assertions.', type: 'integer', minimum: 0 },
+          },
+        },
+      },
+    },
+    exampleOutput: EXAMPLE_OUTPUTS,
+    dryRun(ctx, input) {
+      const { config, flowmap } = prepare(input, flowmapsRoot);
+      logPlan(ctx, config, flowmap);
+      return undefined;
+    },
+    async run(ctx, input) {
+      const { config, flowmap } = prepare(input, flowmapsRoot);
+      const runner = new FlowRunner(config, flowmap, {
+        log: engineLog(ctx),
+        limit: { durationMs: input.durationSeconds !== undefined ? input.durationSeconds * 1000 : undefined, iterations: input.iterations },
+      });
+      // Cancel, the step timeout and shutdown stop the run at once.
+      const onAbort = () => void runner.stop();
+      ctx.signal.addEventListener('abort', onAbort, { once: true });
+      const t0 = performance.now();
+      try {
+        runner.start();
+        await runner.done;
+      } finally {
+        ctx.signal.removeEventListener('abort', onAbort);
+      }
+      if (ctx.signal.aborted) throw ctx.signal.reason;
+      const out = outputsOf(runner.snapshot(), (performance.now() - t0) / 1000);
+      ctx.log.info(`flowmap done: ${out.requests} requests, ${out.flows} flows (${out.flows_failed} failed), ${out.errors} errors (${(out.error_rate * 100).toFixed(2)}%), ${out.rps} req/s, p95 ${out.p95_ms} ms, ${out.assertions_failed} assertion(s) failed`);
+      const over = breaches(out, input.failWhen);
+      if (over.length) throw new AgentError('adapter_error', `traffic check failed: ${over.join('; ')}`, { retryable: false, details: { outputs: out, breached: over } });
+      return out;
+    },
+  });
+}

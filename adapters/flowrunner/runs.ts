@@ -1,0 +1,56 @@
+/**
+ * Background runs started by the `start` action, by run id. They live in the
+ * agent's memory: a restart ends them (a later `stop` of such an id reports
+ * that it found nothing running).
+ */
+import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { AgentError } from '../errors.js';
+import type { FlowRunner } from './engine/index.js';
+
+/** Background runs at once; more would let packages pile up load generators. */
+export const MAX_BACKGROUND_RUNS = 16;
+
+export interface BackgroundRun {
+  id: string;
+  name: string;
+  runner: FlowRunner;
+  startedAt: number;
+  /** Set when the run ended by itself (its duration limit). */
+  endedAt?: number;
+}
+
+export class BackgroundRuns {
+  private readonly runs = new Map<string, BackgroundRun>();
+
+  add(name: string, runner: FlowRunner): BackgroundRun {
+    this.prune();
+    const live = [...this.runs.values()].filter((r) => r.endedAt === undefined).length;
+    if (live >= MAX_BACKGROUND_RUNS) {
+      throw new AgentError('rate_limited', `${live} background flow runs are running already (at most ${MAX_BACKGROUND_RUNS}); stop one first`, { retryable: false });
+    }
+    const run: BackgroundRun = { id: randomUUID(), name, runner, startedAt: performance.now() };
+    this.runs.set(run.id, run);
+    void runner.done.then(() => (run.endedAt ??= performance.now()));
+    return run;
+  }
+
+  get(id: string): BackgroundRun | undefined {
+    return this.runs.get(id);
+  }
+
+  remove(id: string): void {
+    this.runs.delete(id);
+  }
+
+  /** Ended runs are kept for a while so their final numbers can still be read by `stop`. */
+  private prune(): void {
+    const cutoff = performance.now() - 3_600_000;
+    for (const [id, r] of this.runs) if (r.endedAt !== undefined && r.endedAt < cutoff) this.runs.delete(id);
+  }
+
+  /** Stops every run (agent shutdown). */
+  async stopAll(): Promise<void> {
+    await Promise.all([...this.runs.values()].map((r) => r.runner.stop()));
+  }
+}

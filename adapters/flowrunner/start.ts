@@ -1,0 +1,45 @@
+import { defineAction } from '../contract.js';
+import { FlowRunner } from './engine/index.js';
+import { configSchema, flowmapSchema, logPlan, prepare, type FlowInput } from './inputs.js';
+import type { BackgroundRuns } from './runs.js';
+
+export interface StartInput extends FlowInput {
+  name?: string;
+  durationSeconds?: number;
+}
+
+export function startAction(flowmapsRoot: string, runs: BackgroundRuns) {
+  return defineAction<StartInput, { run_id: string; name: string }>({
+    id: 'start',
+    description: 'Starts a flowmap in the background (optionally bounded by durationSeconds) and outputs its run_id; the default compensation stops it.',
+    mutates: true,
+    input: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['config', 'flowmap'],
+      properties: {
+        config: configSchema,
+        flowmap: flowmapSchema,
+        name: { description: 'A name for logs and the run listing.', type: 'string', minLength: 1, maxLength: 100 },
+        durationSeconds: { description: 'End by itself after this long (default: runs until stopped).', type: 'integer', minimum: 1, maximum: 604_800 },
+      },
+    },
+    exampleOutput: { run_id: '00000000-0000-4000-8000-000000000000', name: 'background-traffic' },
+    compensate: (_input, out) => ({ action: 'stop', with: { run_id: out.run_id } }),
+    dryRun(ctx, input) {
+      const { config, flowmap } = prepare(input, flowmapsRoot);
+      logPlan(ctx, config, flowmap);
+      return undefined;
+    },
+    async run(ctx, input) {
+      const { config, flowmap } = prepare(input, flowmapsRoot);
+      const name = input.name ?? flowmap.name ?? flowmap.id ?? 'flow';
+      // The run outlives the step: its log lines go to the agent's own log from here on, not to this step.
+      const runner = new FlowRunner(config, flowmap, { limit: input.durationSeconds !== undefined ? { durationMs: input.durationSeconds * 1000 } : undefined });
+      const run = runs.add(name, runner);
+      runner.start();
+      ctx.log.info(`started background flow run ${run.id} (${name}): ${config.sim_users} user(s) against ${config.flow_target_url}${input.durationSeconds ? ` for ${input.durationSeconds}s` : ' until stopped'}`);
+      return { run_id: run.id, name };
+    },
+  });
+}

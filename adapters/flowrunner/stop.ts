@@ -1,0 +1,37 @@
+import { performance } from 'node:perf_hooks';
+import { defineAction } from '../contract.js';
+import { EXAMPLE_OUTPUTS, outputsOf, type RunOutputs } from './inputs.js';
+import type { BackgroundRuns } from './runs.js';
+
+export type StopOutputs = { found: boolean; run_id: string } & Partial<RunOutputs>;
+
+export function stopAction(runs: BackgroundRuns) {
+  return defineAction<{ run_id: string }, StopOutputs>({
+    id: 'stop',
+    description: "Stops a background run started by `start` (in-flight requests are aborted) and outputs its final numbers; an unknown or ended run is not an error (found: false, or its final numbers).",
+    mutates: true,
+    input: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['run_id'],
+      properties: { run_id: { description: 'The run_id `start` returned.', type: 'string', minLength: 1 } },
+    },
+    exampleOutput: { found: true, run_id: '00000000-0000-4000-8000-000000000000', ...EXAMPLE_OUTPUTS },
+    dryRun(ctx, input) {
+      ctx.log.info(`dry run: would stop background flow run ${input.run_id}`);
+      return undefined;
+    },
+    async run(ctx, input) {
+      const run = runs.get(input.run_id);
+      if (!run) {
+        ctx.log.warn(`no background flow run ${input.run_id} in this agent (it ended with an agent restart, or never existed); nothing to stop`);
+        return { found: false, run_id: input.run_id };
+      }
+      await run.runner.stop();
+      runs.remove(run.id);
+      const out = outputsOf(run.runner.snapshot(), ((run.endedAt ?? performance.now()) - run.startedAt) / 1000);
+      ctx.log.info(`stopped background flow run ${run.id} (${run.name}): ${out.requests} requests, ${out.errors} errors, p95 ${out.p95_ms} ms`);
+      return { found: true, run_id: run.id, ...out };
+    },
+  });
+}
