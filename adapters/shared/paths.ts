@@ -63,7 +63,8 @@ export function extractFromResponse(
   path: string,
 ): Lookup {
   const p = path.trim();
-  if (p === '.status' || p === 'status') return { found: true, value: response.status };
+  // Only `.status` is the HTTP status; a plain `status` is an implicit body path (body.status), as in FlowRunner.
+  if (p === '.status') return { found: true, value: response.status };
   if (p.toLowerCase().startsWith('headers.')) {
     const name = p.slice('headers.'.length).toLowerCase();
     for (const [k, v] of Object.entries(response.headers)) if (k.toLowerCase() === name) return { found: true, value: v };

@@ -137,6 +137,8 @@ export function parseConfig(raw: unknown, loc: Array<string | number> = ['body',
 }
 
 function checkSleeps(merged: Record<string, unknown>, given: Record<string, unknown>, loc: Array<string | number>, problems: FieldProblem[]): void {
+  // An invalid sleep field is already reported; comparing its default with the other would be a made-up problem.
+  if (problems.some((p) => p.loc[p.loc.length - 1] === 'min_sleep_ms' || p.loc[p.loc.length - 1] === 'max_sleep_ms')) return;
   const min = merged.min_sleep_ms as number;
   const max = merged.max_sleep_ms as number;
   if (typeof min === 'number' && typeof max === 'number' && min > max) {

@@ -181,7 +181,8 @@ export function parseFlowmap(raw: unknown, loc: Loc = ['body', 'flowmap']): { ok
   if (!isObject(raw)) return { ok: false, problems: [{ loc, msg: 'Input should be a valid dictionary', type: 'dict_type' }] };
   const problems: FieldProblem[] = [];
   const version = raw.schemaVersion;
-  if (version !== undefined && !(typeof version === 'string' && /^1(\.\d+)*$/.test(version)) && version !== 1) {
+  const oneX = (typeof version === 'string' && /^1(\.\d+)*$/.test(version)) || (typeof version === 'number' && version >= 1 && version < 2);
+  if (version !== undefined && !oneX) {
     problems.push({ loc: [...loc, 'schemaVersion'], msg: `unsupported schemaVersion ${JSON.stringify(version)}; this engine runs 1.x`, type: 'value_error' });
   }
   const headers = stringMap(raw.headers, [...loc, 'headers'], problems);

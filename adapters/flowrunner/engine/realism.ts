@@ -29,9 +29,24 @@ const RANGES = NOT_PUBLIC.map(([a, b, c, d, bits]) => {
   return { base, mask };
 });
 
-export function isPublicIpv4(n: number): boolean {
+/** Whether an IPv4 address (dotted text, or its 32-bit number) is a public unicast address. Anything else is false. */
+export function isPublicIpv4(address: number | string): boolean {
+  const n = typeof address === 'string' ? fromDotted(address) : address;
+  if (n === undefined || !Number.isInteger(n) || n < 0 || n > 0xffff_ffff) return false;
   for (const r of RANGES) if (((n & r.mask) >>> 0) === r.base) return false;
   return true;
+}
+
+function fromDotted(text: string): number | undefined {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
+  if (!m) return undefined;
+  let n = 0;
+  for (let i = 1; i <= 4; i++) {
+    const octet = Number(m[i]);
+    if (octet > 255 || (m[i]!.length > 1 && m[i]!.startsWith('0'))) return undefined;
+    n = n * 256 + octet;
+  }
+  return n;
 }
 
 export function toDotted(n: number): string {

@@ -13,7 +13,7 @@ import { requestSteps, type ConditionData, type ConditionStep, type Flowmap, typ
 import { profilePool, randomPublicIpv4, type HeaderProfile } from './realism.js';
 import { RunStats, type StatsSnapshot } from './stats.js';
 import { isConstant, renderString, renderValue, sourcePath } from './substitute.js';
-import { UrlBuilder } from './url.js';
+import { UrlBuilder, type Destination } from './url.js';
 
 export type AppStatus = 'initializing' | 'running' | 'stopped' | 'error';
 export type Context = Record<string, unknown>;
@@ -70,6 +70,8 @@ export class FlowRunner {
   private readonly log: NonNullable<RunnerOptions['log']>;
   private readonly limit: RunLimit;
   private stopped = false;
+  /** Users that ended by throwing (a bug or an input the steps cannot handle), not by stop or a limit. */
+  private crashedUsers = 0;
   /** Numbers of the users running now. */
   private readonly live = new Set<number>();
   private startedAt = 0;
@@ -187,6 +189,7 @@ export class FlowRunner {
         () => this.userEnded(n),
         (err: unknown) => {
           this.log('error', `user ${n} failed unexpectedly: ${errorText(err)}`);
+          this.crashedUsers++;
           this.userEnded(n);
         },
       );
@@ -203,6 +206,12 @@ export class FlowRunner {
     if (this.live.size === 0 && (this.stopped || this.limit.iterations !== undefined)) {
       this.stopped = true;
       this.finish();
+    } else if (this.live.size === 0 && this.crashedUsers > 0) {
+      // User 1 never ends on its own in an unlimited run, so no user is left because they crashed: the run
+      // failed (instead of reporting `running` with no users forever).
+      this.status = 'error';
+      this.log('error', `flow ended: all users failed unexpectedly (${this.crashedUsers} crash(es)); see the errors above`);
+      void this.stop();
     }
   }
 
@@ -341,7 +350,15 @@ export class FlowRunner {
     }
     it.requested = true;
     const ctx = it.ctx;
-    const dest = this.urls.resolve(renderString(step.url, ctx));
+    const stepUrl = renderString(step.url, ctx);
+    let dest: Destination;
+    try {
+      dest = this.urls.resolve(stepUrl);
+    } catch (err) {
+      // A URL that cannot be built (a bad host or port substituted in) fails the step without sending or retrying.
+      this.stats.error(step.id, 'network');
+      return this.record(step, it, undefined, Object.assign(new Error(`invalid URL ${JSON.stringify(stepUrl)}: ${(err as Error).message}`), { code: 'ERR_INVALID_URL' }));
+    }
     const body = this.bodyFor(step, ctx);
     const headers = this.headersFor(step, it, dest.host, body);
     const method = step.method;
@@ -364,6 +381,8 @@ export class FlowRunner {
       const failed = error !== undefined || result!.status >= 300;
       if (this.config.debug) this.log('debug', `user ${it.user} ${method} ${dest.origin}${dest.path} -> ${error ? errorText(error) : result!.status} in ${(t1 - t0).toFixed(1)} ms (attempt ${attempt})`);
       if (!failed) break;
+      // Every failed request counts, retries included: the error rate is failed requests over requests.
+      this.stats.error(step.id, error !== undefined ? errorKind(error) : result!.status >= 500 ? 'http_5xx' : result!.status >= 400 ? 'http_4xx' : 'http_3xx');
       const delay = this.retryDelay(step, attempt, error, result);
       if (delay === undefined) break;
       this.log('warn', `user ${it.user} step ${step.id}: ${error ? errorText(error) : `status ${result!.status}`}; retrying in ${delay} ms`);
@@ -407,15 +426,10 @@ export class FlowRunner {
     }
     const failed = error !== undefined || result!.status >= 300;
     if (failed) {
-      const kind = error !== undefined ? errorKind(error) : result!.status >= 500 ? 'http_5xx' : result!.status >= 400 ? 'http_4xx' : 'http_3xx';
-      this.stats.error(id, kind);
       ctx.flow_error = `step ${id}: ${ctx[keys.error] as string}`;
-      if (step.onFailure === 'stop') {
-        if (this.config.debug) this.log('debug', `user ${it.user} flow instance ${ctx.flowInstance as number} stopped at step ${id}: ${ctx.flow_error as string}`);
-        return false;
-      }
     }
-    if (result) {
+    const stop = failed && step.onFailure === 'stop';
+    if (!stop && result) {
       const response = { status: result.status, headers: result.headers, body: parsed };
       for (const name in step.extract) {
         const found = extractFromResponse(response, step.extract[name]!);
@@ -425,11 +439,22 @@ export class FlowRunner {
           this.log('warn', `user ${it.user} step ${id}: extract '${name}' from '${step.extract[name]}' found nothing; set to null`);
         }
       }
+    } else if (!stop) {
+      // No response to extract from (network error, onFailure continue): the variables are null, not stale values.
+      for (const name in step.extract) {
+        ctx[name] = null;
+        this.log('warn', `user ${it.user} step ${id}: extract '${name}' has no response to read (${ctx[keys.error] as string}); set to null`);
+      }
     }
+    // Assertions are recorded whatever the outcome: a failed request is exactly what they are there to count.
     for (const a of step.assertions) {
       const passed = this.holds(a, ctx, id);
       this.stats.assertion(id, passed);
       if (!passed && this.config.debug) this.log('debug', `user ${it.user} step ${id}: assertion ${a.variable} ${a.operator} ${JSON.stringify(a.value ?? null)} failed`);
+    }
+    if (stop) {
+      if (this.config.debug) this.log('debug', `user ${it.user} flow instance ${ctx.flowInstance as number} stopped at step ${id}: ${ctx.flow_error as string}`);
+      return false;
     }
     return true;
   }
@@ -444,6 +469,8 @@ export interface PlannedRequest {
   body?: string;
   /** Where the step sits: inside a condition branch or a loop. */
   under?: string;
+  /** The step URL could not be built (the run would fail this step). */
+  error?: string;
 }
 
 /**
@@ -459,10 +486,17 @@ export function planFirstIteration(config: FlowRunnerConfig, flowmap: Flowmap, r
   const walk = (steps: Step[], ctx: Context, under?: string) => {
     for (const s of steps) {
       if (s.type === 'request') {
-        const d = urls.resolve(renderString(s.url, ctx));
+        const stepUrl = renderString(s.url, ctx);
+        let d: Destination | undefined;
+        let error: string | undefined;
+        try {
+          d = urls.resolve(stepUrl);
+        } catch (err) {
+          error = `invalid URL ${JSON.stringify(stepUrl)}: ${(err as Error).message}`;
+        }
         const body = (runner as unknown as { bodyFor(s: RequestStep, c: Context): string | undefined }).bodyFor(s, ctx);
-        const headers = (runner as unknown as { headersFor(s: RequestStep, i: Instance, h: string | undefined, b: string | undefined): Record<string, string> }).headersFor(s, { ...it, ctx }, d.host, body);
-        out.push({ step: s.id, method: s.method, url: `${d.origin}${d.path}`, headers, ...(body !== undefined ? { body } : {}), ...(under ? { under } : {}) });
+        const headers = (runner as unknown as { headersFor(s: RequestStep, i: Instance, h: string | undefined, b: string | undefined): Record<string, string> }).headersFor(s, { ...it, ctx }, d?.host, body);
+        out.push({ step: s.id, method: s.method, url: d ? `${d.origin}${d.path}` : stepUrl, headers, ...(body !== undefined ? { body } : {}), ...(under ? { under } : {}), ...(error ? { error } : {}) });
       } else if (s.type === 'condition') {
         walk(s.then, ctx, `${s.id} then`);
         walk(s.else, ctx, `${s.id} else`);

@@ -196,5 +196,7 @@ const round = (n: number) => Math.round(n * 100) / 100;
 function percentiles(h: hdr.Histogram): Percentiles {
   if (h.totalCount === 0) return { p50_ms: 0, p95_ms: 0, p99_ms: 0, max_ms: 0, mean_ms: 0 };
   const ms = (us: number) => round(us / 1000);
-  return { p50_ms: ms(h.getValueAtPercentile(50)), p95_ms: ms(h.getValueAtPercentile(95)), p99_ms: ms(h.getValueAtPercentile(99)), max_ms: ms(h.maxValue), mean_ms: ms(h.mean) };
+  // A percentile is the top of its HDR bucket, which can lie above the largest value recorded: never report p99 > max.
+  const at = (p: number) => ms(Math.min(h.getValueAtPercentile(p), h.maxValue));
+  return { p50_ms: at(50), p95_ms: at(95), p99_ms: at(99), max_ms: ms(h.maxValue), mean_ms: ms(h.mean) };
 }

@@ -2,11 +2,15 @@
 import Koa from 'koa';
 import type { Logger } from 'pino';
 import type { Adapter } from '../../../adapters/contract.js';
+import { FlowControl, type FlowLog } from '../../../adapters/flowrunner/control.js';
+import { BackgroundRuns } from '../../../adapters/flowrunner/runs.js';
+import { SystemSampler } from '../../../adapters/flowrunner/system.js';
 import { builtinAdapters, type AdapterSettings } from '../../../adapters/index.js';
 import { AdapterRegistry } from './adapter-registry.js';
 import type { Config } from './config.js';
 import { Engine } from './engine/engine.js';
 import { errorMiddleware } from './http/errors.js';
+import { apiErrorMiddleware } from './http/flowrunner-api.js';
 import { buildRouter } from './http/routes.js';
 import { Metrics } from './metrics.js';
 import { VERSION, WORKFLOWS_DIR } from './paths.js';
@@ -20,6 +24,10 @@ export interface Agent {
   engine: Engine;
   catalog: Catalog;
   registry: AdapterRegistry;
+  /** The flow of the FlowRunner control API (`/api/*`). */
+  flows: FlowControl;
+  /** SIGTERM: flows stop at once, executions drain (see Engine.shutdown). */
+  shutdown(): Promise<void>;
 }
 
 /** The adapters' part of the configuration. */
@@ -51,16 +59,56 @@ export function createAgent(config: Config, logger: Logger, adapters: Adapter[] 
     shutdownGraceMs: config.shutdownGraceSeconds * 1000,
   });
   engine.bus.on('internal_error', (err) => logger.error({ err }, 'engine task failed unexpectedly'));
+  const flows = new FlowControl({ log: flowRunnerLog(logger) });
+  const system = new SystemSampler();
+  metrics.attachFlowRunner({
+    appStatus: () => flows.appStatus,
+    live: () => flows.live(),
+    totals: () => flows.totals(),
+    container: () => {
+      const s = system.system();
+      return { cpu_percent: s.cpu_percent, memory_percent: s.memory_percent };
+    },
+  });
+  // Flows (the control API's and the adapter's background runs) are load to stop, not work to finish:
+  // they stop at once, while workflow executions get their grace period.
+  const backgroundRuns = adapters.flatMap((a) => ('runs' in a && a.runs instanceof BackgroundRuns ? [a.runs] : []));
+  const shutdown = async () => {
+    await Promise.all([flows.shutdown(), ...backgroundRuns.map((r) => r.stopAll()), engine.shutdown()]);
+  };
   const app = new Koa();
   app.proxy = false;
   app.silent = true;
-  const router = buildRouter({ store, engine, registry, validator, catalog, metrics, version: VERSION, startedAt: Date.now(), bodyLimitBytes: config.bodyLimitBytes });
+  const router = buildRouter({
+    store,
+    engine,
+    registry,
+    validator,
+    catalog,
+    metrics,
+    version: VERSION,
+    startedAt: Date.now(),
+    bodyLimitBytes: config.bodyLimitBytes,
+    flows,
+    system,
+  });
   app.use((_ctx, next) => {
     engine.noteApiRequest();
     return next();
   });
   app.use(errorMiddleware(logger));
+  app.use(apiErrorMiddleware(logger));
   app.use(router.routes());
   app.use(router.allowedMethods());
-  return { app, store, engine, catalog, registry };
+  return { app, store, engine, catalog, registry, flows, shutdown };
+}
+
+/**
+ * The flow runner's log lines into the agent's log. Its debug lines come only when the flow's config has
+ * `debug: true` (seed 001 §8), and then they show even when the agent logs at info.
+ */
+function flowRunnerLog(logger: Logger): FlowLog {
+  const log = logger.child({ component: 'flowrunner' });
+  const debug = logger.isLevelEnabled('debug') || logger.level === 'silent' ? log : logger.child({ component: 'flowrunner' }, { level: 'debug' });
+  return (level, message) => (level === 'debug' ? debug.debug(message) : log[level](message));
 }

@@ -50,7 +50,7 @@ async function stop(signal: string): Promise<void> {
   if (stopping) return;
   stopping = true;
   logger.info({ signal, grace_seconds: config.shutdownGraceSeconds }, 'shutting down: no new work, letting running steps finish');
-  await agent.engine.shutdown();
+  await agent.shutdown();
   server.close();
   server.closeAllConnections();
   agent.store.close();

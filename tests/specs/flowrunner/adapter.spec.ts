@@ -105,7 +105,7 @@ describe('flowrunner adapter', function () {
     const rec = await waitForStatus(agent, id, ENDED, 20_000);
     assert.equal(rec.status, 'rolled_back', JSON.stringify(rec.error));
     // Every failed request counts: each 503 and its retries.
-    assert.match(rec.error.message, /traffic check failed: error rate 0\.6 > 0\.1/);
+    assert.match(rec.error.message, /traffic check failed: error rate 0\.75 > 0\.1/);
     assert.equal(rec.steps[0].error.details.outputs.errors, 6);
     assert.equal(rec.steps[0].attempts, 1, 'a breached threshold is not retried');
     // The 503s were retried by the engine's default resilience (3 attempts each): 2 flows x (1 + 3) requests.

@@ -1,8 +1,10 @@
-/** Section A of api.md. Thin handlers: parse, call the engine or store, answer. */
+/** Section A of api.md (section B, the FlowRunner control API, is mounted from flowrunner-api.ts). Thin handlers: parse, call the engine or store, answer. */
 import { createHash } from 'node:crypto';
 import { Router } from '@koa/router';
 import type { Context } from 'koa';
 import { AgentError, ValidationError, type Problem } from '../../../../adapters/errors.js';
+import type { FlowControl } from '../../../../adapters/flowrunner/control.js';
+import type { SystemSampler } from '../../../../adapters/flowrunner/system.js';
 import type { AdapterRegistry } from '../adapter-registry.js';
 import type { Engine } from '../engine/engine.js';
 import { toRecord, toSummary } from '../engine/record.js';
@@ -13,6 +15,7 @@ import { resolveParameters } from '../wpk/parameters.js';
 import { workflowIdOf, type Wpk } from '../wpk/types.js';
 import type { PackageValidator } from '../wpk/validate.js';
 import { readJson } from './body.js';
+import { mountFlowRunnerApi } from './flowrunner-api.js';
 import { followLogs } from './logs.js';
 
 export interface RouteDeps {
@@ -25,6 +28,9 @@ export interface RouteDeps {
   version: string;
   startedAt: number;
   bodyLimitBytes: number;
+  /** The FlowRunner control API's flow, and the container numbers it reports. */
+  flows: FlowControl;
+  system: SystemSampler;
 }
 
 const STATUSES = ['pending', 'running', 'completed', 'failed', 'cancelled', 'rolling_back', 'rolled_back', 'rollback_failed'];
@@ -231,6 +237,8 @@ export function buildRouter(deps: RouteDeps): Router {
     const logs = store.getLogs(id, { since, limit, step });
     ctx.body = { execution_id: id, logs, next_since: logs.length ? logs[logs.length - 1].seq : since };
   });
+
+  mountFlowRunnerApi(router, { flows: deps.flows, system: deps.system, bodyLimitBytes: deps.bodyLimitBytes });
 
   router.get('/metrics', async (ctx) => {
     ctx.type = metrics.registry.contentType;

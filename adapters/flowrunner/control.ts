@@ -1,0 +1,227 @@
+/**
+ * The one flow the FlowRunner control API drives (seed 001 §4): start replaces
+ * the running flow (the old one is stopped first), stop is immediate, update
+ * changes a running flow live. Start, stop and update take effect one at a
+ * time, in the order they were asked for. Totals for Prometheus keep counting
+ * across flows: a replaced flow's numbers become the base of the next.
+ */
+import {
+  FlowRunner,
+  parseConfig,
+  parseFlowmap,
+  parseUpdate,
+  type AppStatus,
+  type FieldProblem,
+  type Flowmap,
+  type FlowRunnerConfig,
+  type PromSeries,
+  type RunSnapshot,
+} from './engine/index.js';
+
+export type FlowLog = (level: 'debug' | 'info' | 'warn' | 'error', message: string) => void;
+
+export const START_MESSAGE = 'Flow runner started with the provided flowmap';
+export const UPDATE_MESSAGE = 'Flow runner updated';
+export const STOPPED_MESSAGE = 'Flow runner forcibly stopped.';
+export const ALREADY_STOPPED_MESSAGE = 'Flow runner is already stopped.';
+export const nothingToStopMessage = (status: AppStatus) => `No running flow runner to stop (status=${status}).`;
+
+/** Step ids whose totals are remembered after their flow was replaced; past this the oldest are forgotten. */
+export const MAX_REMEMBERED_STEP_IDS = 1000;
+/** How long agent shutdown waits for the flow to end (stop aborts requests in flight, so it is quick). */
+export const SHUTDOWN_WAIT_MS = 2000;
+
+/** A start request checked whole: every problem of `config` and `flowmap` at once, FastAPI-style. */
+export function parseStartRequest(body: unknown): { ok: true; config: FlowRunnerConfig; flowmap: Flowmap } | { ok: false; problems: FieldProblem[] } {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    return { ok: false, problems: [{ loc: ['body'], msg: 'Input should be a valid dictionary or object to extract fields from', type: 'model_attributes_type' }] };
+  }
+  const b = body as Record<string, unknown>;
+  const config = parseConfig(b.config, ['body', 'config']);
+  const flowmap = parseFlowmap(b.flowmap, ['body', 'flowmap']);
+  if (config.ok && flowmap.ok) return { ok: true, config: config.config, flowmap: flowmap.flowmap };
+  return { ok: false, problems: [...(config.ok ? [] : config.problems), ...(flowmap.ok ? [] : flowmap.problems)] };
+}
+
+export type UpdateResult =
+  | { ok: true; config: FlowRunnerConfig; changed: Array<keyof FlowRunnerConfig> }
+  | { ok: false; status: 400 | 409; problems: FieldProblem[] }
+  | { ok: false; status: 400; notRunning: AppStatus; message: string };
+
+/** Refused because the agent is shutting down. */
+export class FlowControlClosed extends Error {
+  constructor() {
+    super('the agent is shutting down and starts no flow');
+  }
+}
+
+/** What Prometheus reads: monotonic over the life of the process. */
+export interface FlowTotals {
+  requests: number;
+  flows: number;
+  /** Request durations per step id of the current flowmap, including earlier flows' requests of the same step id. */
+  steps: PromSeries[];
+}
+
+export interface FlowControlOptions {
+  log: FlowLog;
+  shutdownWaitMs?: number;
+}
+
+export class FlowControl {
+  private runner?: FlowRunner;
+  /** Why the last start failed unexpectedly (app_status `error`), cleared by the next good start. */
+  private failure?: string;
+  private closed = false;
+  /** Runners stopped on request: their end is expected and not logged as ending by themselves. */
+  private readonly stopping = new WeakSet<FlowRunner>();
+  private turn: Promise<unknown> = Promise.resolve();
+  private readonly base = { requests: 0, flows: 0, steps: new Map<string, PromSeries>() };
+  private readonly log: FlowLog;
+  private readonly shutdownWaitMs: number;
+
+  constructor(options: FlowControlOptions) {
+    this.log = options.log;
+    this.shutdownWaitMs = options.shutdownWaitMs ?? SHUTDOWN_WAIT_MS;
+  }
+
+  /** `initializing` until the first start, then the flow's: `running`, `stopped` (on request or by itself), or `error`. */
+  get appStatus(): AppStatus {
+    if (this.failure !== undefined) return 'error';
+    return this.runner?.status ?? 'initializing';
+  }
+
+  /** Starts `config` and `flowmap`, replacing (stopping first) a flow that runs. Rejects with FlowControlClosed during shutdown. */
+  start(config: FlowRunnerConfig, flowmap: Flowmap): Promise<void> {
+    return this.serially(async () => {
+      if (this.closed) throw new FlowControlClosed();
+      const old = this.runner;
+      if (old) {
+        const wasRunning = old.running;
+        this.stopping.add(old);
+        await old.stop();
+        if (wasRunning) this.log('info', 'the running flow was stopped to start the new one');
+      }
+      if (this.closed) throw new FlowControlClosed();
+      if (old) this.retire(old);
+      try {
+        const runner = new FlowRunner(config, flowmap, { log: this.log });
+        this.runner = runner;
+        this.failure = undefined;
+        runner.start();
+        void runner.done.then(() => this.ended(runner));
+      } catch (err) {
+        this.failure = (err as Error)?.message ?? String(err);
+        this.log('error', `the flow failed to start: ${this.failure}`);
+        if (this.runner) {
+          this.stopping.add(this.runner);
+          await this.runner.stop();
+        }
+        throw err;
+      }
+    });
+  }
+
+  /** Stops the flow at once (requests in flight are aborted); answers with the seed's message for the state it found. */
+  stop(): Promise<string> {
+    return this.serially(async () => {
+      const status = this.appStatus;
+      if (status === 'running' && this.runner) {
+        this.stopping.add(this.runner);
+        await this.runner.stop();
+        this.log('info', 'flow stopped on request');
+        return STOPPED_MESSAGE;
+      }
+      return status === 'stopped' ? ALREADY_STOPPED_MESSAGE : nothingToStopMessage(status);
+    });
+  }
+
+  /** A live change of the running flow: a partial config, or `{ config: {...} }` (see parseUpdate). */
+  update(raw: unknown): Promise<UpdateResult> {
+    return this.serially(async (): Promise<UpdateResult> => {
+      const status = this.appStatus;
+      const runner = this.runner;
+      if (status !== 'running' || !runner) {
+        return { ok: false, status: 400, notRunning: status, message: `Flow runner is not running (status=${status}); start a flow with POST /api/start first` };
+      }
+      const parsed = parseUpdate(runner.currentConfig, raw);
+      if (parsed.ok && parsed.changed.length > 0) runner.update(parsed.config);
+      return parsed;
+    });
+  }
+
+  /** The current (or last) flow's configuration, with live changes; undefined before the first start. */
+  get config(): FlowRunnerConfig | undefined {
+    return this.runner?.currentConfig;
+  }
+
+  /** The current (or last) flow's numbers; undefined before the first start. */
+  snapshot(): RunSnapshot | undefined {
+    return this.runner?.snapshot();
+  }
+
+  /** Requests per second and users of the running flow; zeros when none runs. */
+  live(): { rps: number; active_users: number } {
+    const r = this.runner;
+    if (!r?.running) return { rps: 0, active_users: 0 };
+    const s = r.snapshot();
+    return { rps: s.rps, active_users: s.active_users };
+  }
+
+  totals(): FlowTotals {
+    const r = this.runner;
+    if (!r) return { requests: this.base.requests, flows: this.base.flows, steps: [] };
+    return {
+      requests: this.base.requests + r.stats.totalRequests,
+      flows: this.base.flows + r.stats.flowCount,
+      steps: r.stats.promSeries().map((s) => addSeries(this.base.steps.get(s.step), s)),
+    };
+  }
+
+  /** For agent shutdown: no new flow starts, the running one stops; waits at most shutdownWaitMs. */
+  async shutdown(): Promise<void> {
+    this.closed = true;
+    const r = this.runner;
+    if (!r?.running) return;
+    this.stopping.add(r);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.shutdownWaitMs)));
+    await Promise.race([r.stop(), late]);
+    clearTimeout(timer);
+    this.log('info', 'flow stopped: the agent is shutting down');
+  }
+
+  /** Runs `fn` after every operation asked for before it, whatever their outcome. */
+  private serially<T>(fn: () => Promise<T>): Promise<T> {
+    const result = this.turn.then(fn, fn);
+    this.turn = result.catch(() => undefined);
+    return result;
+  }
+
+  /** Moves a replaced flow's numbers into the base, so that the totals keep counting. */
+  private retire(r: FlowRunner): void {
+    this.base.requests += r.stats.totalRequests;
+    this.base.flows += r.stats.flowCount;
+    for (const s of r.stats.promSeries()) {
+      const sum = addSeries(this.base.steps.get(s.step), s);
+      this.base.steps.delete(s.step); // re-inserted: the Map's order is last use, oldest first
+      this.base.steps.set(s.step, sum);
+    }
+    for (const id of this.base.steps.keys()) {
+      if (this.base.steps.size <= MAX_REMEMBERED_STEP_IDS) break;
+      this.base.steps.delete(id);
+    }
+    if (this.runner === r) this.runner = undefined;
+  }
+
+  private ended(r: FlowRunner): void {
+    if (this.stopping.has(r) || this.runner !== r) return;
+    if (r.status === 'error') this.log('error', 'the flow ended by itself with an error; app_status is error');
+    else this.log('info', `the flow ended by itself (status ${r.status})`);
+  }
+}
+
+function addSeries(base: PromSeries | undefined, s: PromSeries): PromSeries {
+  if (!base) return s;
+  return { step: s.step, cumulative: s.cumulative.map((c, i) => c + (base.cumulative[i] ?? 0)), sum: base.sum + s.sum, count: base.count + s.count };
+}

@@ -1,0 +1,156 @@
+/**
+ * Section B of api.md: the FlowRunner container-control API (seeds 000 and
+ * 001) for the platform that drives FlowRunner containers. Answers are shaped
+ * as FastAPI shapes them, since that platform's clients read them: field
+ * problems as `{ detail: [{ loc, msg, type }] }`, any other refusal as
+ * `{ detail: "sentence" }`. Thin handlers: parse, call FlowControl, answer.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Router } from '@koa/router';
+import type { Context, Middleware } from 'koa';
+import type { Logger } from 'pino';
+import { AgentError } from '../../../../adapters/errors.js';
+import { FlowControlClosed, parseStartRequest, START_MESSAGE, UPDATE_MESSAGE, type FlowControl } from '../../../../adapters/flowrunner/control.js';
+import type { FieldProblem, RunSnapshot } from '../../../../adapters/flowrunner/engine/index.js';
+import type { SystemSampler } from '../../../../adapters/flowrunner/system.js';
+import { readJson } from './body.js';
+
+export interface FlowApiDeps {
+  flows: FlowControl;
+  system: SystemSampler;
+  bodyLimitBytes: number;
+}
+
+/** An /api answer other than 200: FastAPI's `{ detail }`, field problems or a sentence. */
+export class DetailError extends Error {
+  constructor(
+    readonly status: number,
+    readonly detail: FieldProblem[] | string,
+  ) {
+    super(typeof detail === 'string' ? detail : `${detail.length} problem(s) in the request`);
+  }
+}
+
+const isApi = (path: string) => path === '/api' || path.startsWith('/api/');
+
+/**
+ * Errors of /api/* as FastAPI answers them (the agent's own routes keep `{ error_type, message, details }`).
+ * Sits inside the agent's error middleware and before the router.
+ */
+export function apiErrorMiddleware(logger: Logger): Middleware {
+  return async (ctx, next) => {
+    if (!isApi(ctx.path)) return next();
+    try {
+      await next();
+      if (ctx.status === 404 && ctx.body === undefined) answer(ctx, 404, 'Not Found');
+      else if (ctx.status === 405 && ctx.body === undefined) answer(ctx, 405, 'Method Not Allowed');
+    } catch (err) {
+      if (err instanceof DetailError) return answer(ctx, err.status, err.detail);
+      if (err instanceof AgentError && err.status < 500) return answer(ctx, err.status, err.message);
+      const incident = randomUUID();
+      logger.error({ err, incident, method: ctx.method, path: ctx.path }, 'unexpected error while serving a request');
+      answer(ctx, 500, `Internal Server Error; the agent log has the details under incident ${incident}`);
+    }
+  };
+}
+
+function answer(ctx: Context, status: number, detail: FieldProblem[] | string): void {
+  ctx.body = { detail };
+  ctx.status = status;
+}
+
+/**
+ * The JSON body, within the agent's body limit (413 past it). Empty is `Field required`; a body sent as
+ * something other than JSON, or JSON that does not parse, is a 400 with the problem.
+ */
+async function readBody(ctx: Context, limitBytes: number): Promise<unknown> {
+  let parsed: { value: unknown; raw: Buffer } | undefined;
+  let parseError: string | undefined;
+  try {
+    parsed = await readJson(ctx, limitBytes, true);
+  } catch (err) {
+    if (!(err instanceof AgentError) || err.type !== 'validation_error') throw err;
+    parseError = err.message.replace(/^request body is not valid JSON: /, '');
+  }
+  const type = ctx.request.type; // media type without parameters; '' when not sent (then JSON is assumed, as FastAPI does)
+  if (type !== '' && type !== 'application/json' && !/^application\/[\w.+-]+\+json$/.test(type)) {
+    throw new DetailError(400, [
+      { loc: ['body'], msg: `Input should be a valid dictionary or object to extract fields from; send the body as JSON with Content-Type: application/json (got ${type})`, type: 'model_attributes_type' },
+    ]);
+  }
+  if (parseError !== undefined) throw new DetailError(400, [{ loc: ['body'], msg: `JSON decode error: ${parseError}`, type: 'json_invalid' }]);
+  if (!parsed || parsed.raw.toString('utf8').trim() === '') throw new DetailError(400, [{ loc: ['body'], msg: 'Field required', type: 'missing' }]);
+  return parsed.value;
+}
+
+export function mountFlowRunnerApi(router: Router, deps: FlowApiDeps): void {
+  const { flows, system } = deps;
+
+  router.post('/api/start', async (ctx) => {
+    const parsed = parseStartRequest(await readBody(ctx, deps.bodyLimitBytes));
+    if (!parsed.ok) throw new DetailError(400, parsed.problems);
+    try {
+      await flows.start(parsed.config, parsed.flowmap);
+    } catch (err) {
+      if (err instanceof FlowControlClosed) throw new DetailError(503, err.message);
+      throw err;
+    }
+    ctx.body = { message: START_MESSAGE };
+  });
+
+  router.post('/api/stop', async (ctx) => {
+    ctx.body = { message: await flows.stop() };
+  });
+
+  router.post('/api/update', async (ctx) => {
+    const result = await flows.update(await readBody(ctx, deps.bodyLimitBytes));
+    if (!result.ok) throw new DetailError(result.status, 'notRunning' in result ? result.message : result.problems);
+    ctx.body = { message: UPDATE_MESSAGE, changed: result.changed, config: result.config };
+  });
+
+  router.get('/api/health', (ctx) => {
+    ctx.body = { status: 'healthy', app_status: flows.appStatus };
+  });
+
+  router.get('/api/metrics', (ctx) => {
+    ctx.body = apiMetrics(flows, system);
+  });
+}
+
+const round2 = (n: number) => Math.round(n * 100) / 100;
+
+/** Both seeds' shapes (`metrics` from 001, `flow_runner` from 000), then ours under `flow_runner_details`. */
+function apiMetrics(flows: FlowControl, system: SystemSampler) {
+  const s = flows.snapshot();
+  const running = s?.running ?? false;
+  // A flow that no longer runs generates nothing, whatever its last second was.
+  const rps = running ? round2(s!.rps) : 0;
+  const activeUsers = running ? s!.active_users : 0;
+  const avgFlowMs = s?.avg_flow_duration_ms ?? 0;
+  return {
+    timestamp: new Date().toISOString(),
+    app_status: flows.appStatus,
+    container_status: 'running',
+    network: system.network(),
+    system: system.system(),
+    metrics: { rps, active_simulated_users: activeUsers, average_flow_duration_ms: avgFlowMs },
+    flow_runner: { running, rps, total_requests: s?.total_requests ?? 0, flow_count: s?.flow_count ?? 0, avg_flow_duration_ms: avgFlowMs, active_users: activeUsers },
+    flow_runner_details: s ? details(s, flows) : null,
+  };
+}
+
+function details(s: RunSnapshot, flows: FlowControl) {
+  return {
+    sim_users: s.sim_users,
+    started_at: s.started_at,
+    elapsed_seconds: s.elapsed_seconds,
+    flows_failed: s.flows_failed,
+    errors_total: s.errors_total,
+    errors: s.errors,
+    status_classes: s.status_classes,
+    latency_ms: { p50: s.p50_ms, p95: s.p95_ms, p99: s.p99_ms, max: s.max_ms, mean: s.mean_ms },
+    assertions: { passed: s.assertions_passed, failed: s.assertions_failed },
+    per_step: s.per_step,
+    config: flows.config ?? null,
+  };
+}
