@@ -19,6 +19,66 @@ export interface HttpResult {
 /** A response body kept in the context is cut here: memory stays bounded whatever the target answers. */
 export const MAX_BODY_BYTES = 1024 * 1024;
 
+/** Collects one response at a time (undici's dispatch handler API). */
+class ResponseHandler {
+  private chunks: Buffer[] = [];
+  private size = 0;
+  private status = 0;
+  private headers: Record<string, string | string[]> = {};
+  private truncated = false;
+  private resolve: ((r: HttpResult) => void) | undefined;
+  private reject: ((e: Error) => void) | undefined;
+
+  begin(resolve: (r: HttpResult) => void, reject: (e: Error) => void): void {
+    this.resolve = resolve;
+    this.reject = reject;
+    this.chunks = [];
+    this.size = 0;
+    this.status = 0;
+    this.headers = {};
+    this.truncated = false;
+  }
+
+  onConnect(): void {}
+
+  onHeaders(statusCode: number, raw: Buffer[]): boolean {
+    this.status = statusCode;
+    this.headers = util.parseHeaders(raw) as Record<string, string | string[]>;
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.size >= MAX_BODY_BYTES) this.truncated = true;
+    else {
+      this.size += chunk.length;
+      this.chunks.push(chunk);
+    }
+    return true;
+  }
+
+  onComplete(): void {
+    const chunks = this.chunks;
+    let text = '';
+    if (chunks.length > 0) {
+      let buf = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+      if (buf.length > MAX_BODY_BYTES) {
+        buf = buf.subarray(0, MAX_BODY_BYTES);
+        this.truncated = true;
+      }
+      text = buf.toString('utf8');
+    }
+    const resolve = this.resolve;
+    this.resolve = this.reject = undefined;
+    resolve?.({ status: this.status, headers: this.headers, text, truncated: this.truncated });
+  }
+
+  onError(err: Error): void {
+    const reject = this.reject;
+    this.resolve = this.reject = undefined;
+    reject?.(err);
+  }
+}
+
 /** The connections of one simulated user (one per origin it talks to). */
 export class UserConnections {
   private readonly clients = new Map<string, Client>();
@@ -45,44 +105,14 @@ export class UserConnections {
   send(d: Destination, method: string, headers: Record<string, string>, body: string | undefined): Promise<HttpResult> {
     if (this.closed) return Promise.reject(Object.assign(new Error('the run was stopped'), { code: 'UND_ERR_DESTROYED' }));
     const client = this.client(d);
+    // One request in flight per user: a single handler per user serves every request (no closures per request).
     return new Promise<HttpResult>((resolve, reject) => {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      let status = 0;
-      let responseHeaders: Record<string, string | string[]> = {};
-      let truncated = false;
-      client.dispatch(
-        { path: d.path, method: method as 'GET', headers, body },
-        {
-          onConnect() {},
-          onHeaders(statusCode: number, raw: Buffer[]) {
-            status = statusCode;
-            responseHeaders = util.parseHeaders(raw) as Record<string, string | string[]>;
-            return true;
-          },
-          onData(chunk: Buffer) {
-            if (size >= MAX_BODY_BYTES) truncated = true;
-            else {
-              size += chunk.length;
-              chunks.push(chunk);
-            }
-            return true;
-          },
-          onComplete() {
-            let buf = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
-            if (buf.length > MAX_BODY_BYTES) {
-              buf = buf.subarray(0, MAX_BODY_BYTES);
-              truncated = true;
-            }
-            resolve({ status, headers: responseHeaders, text: chunks.length === 0 ? '' : buf.toString('utf8'), truncated });
-          },
-          onError(err: Error) {
-            reject(err);
-          },
-        } as unknown as Dispatcher.DispatchHandler,
-      );
+      this.handler.begin(resolve, reject);
+      client.dispatch({ path: d.path, method: method as 'GET', headers, body }, this.handler as unknown as Dispatcher.DispatchHandler);
     });
   }
+
+  private readonly handler = new ResponseHandler();
 
   /** Aborts the request in flight and refuses new ones. */
   async close(): Promise<void> {

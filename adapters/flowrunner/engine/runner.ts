@@ -85,6 +85,8 @@ export class FlowRunner {
   private readonly constantBodies = new Map<string, string>();
   private readonly conditionWarned = new Set<string>();
   private readonly profiles: HeaderProfile[];
+  /** The forwarded-for header name, lower-cased, or '' when disabled. */
+  private readonly xffKey: string;
   /** Context keys a request step writes, built once per step (`response_<id>_status`, …). */
   private readonly keys = new Map<string, { status: string; headers: string; body: string; error: string }>();
   /** Steps whose headers have no flowmap or step headers of their own: they send the instance's headers as they are. */
@@ -106,6 +108,7 @@ export class FlowRunner {
     this.hasStaticVars = Object.keys(flowmap.staticVars).length > 0;
     this.flowHeaders = Object.entries(flowmap.headers).map(([k, v]) => [k.toLowerCase(), v]);
     this.profiles = profilePool(64, this.random);
+    this.xffKey = config.xff_header_name.toLowerCase();
     for (const s of steps) {
       this.keys.set(s.id, { status: `response_${s.id}_status`, headers: `response_${s.id}_headers`, body: `response_${s.id}_body`, error: `response_${s.id}_error` });
       if (this.flowHeaders.length === 0 && Object.keys(s.headers).length === 0 && (s.body === undefined || s.body === null)) this.plainHeaders.add(s.id);
@@ -236,16 +239,11 @@ export class FlowRunner {
 
   private instance(user: number, flowInstance: number): Instance {
     const ip = randomPublicIpv4(this.random);
-    const ctx: Context = {
-      ...(this.hasStaticVars ? structuredClone(this.flowmap.staticVars) : undefined),
-      userId: `user-${user}`,
-      userFakeIp: ip,
-      flowInstance,
-      flowStartTimeEpoch: Math.floor(Date.now() / 1000),
-      flow_error: null,
-    };
-    const headers = { ...this.profiles[Math.floor(this.random() * this.profiles.length)]!.headers };
-    if (this.config.xff_header_name) headers[this.config.xff_header_name.toLowerCase()] = ip;
+    const base = { userId: `user-${user}`, userFakeIp: ip, flowInstance, flowStartTimeEpoch: Math.floor(Date.now() / 1000), flow_error: null };
+    // staticVars first, then the built-ins: a staticVar cannot shadow userId and the others.
+    const ctx: Context = this.hasStaticVars ? Object.assign(structuredClone(this.flowmap.staticVars), base) : base;
+    const headers: Record<string, string> = Object.assign({}, this.profiles[Math.floor(this.random() * this.profiles.length)]!.headers);
+    if (this.xffKey) headers[this.xffKey] = ip;
     let conns = this.connections.get(user);
     if (!conns) {
       conns = new UserConnections(this.config.request_timeout_ms);
