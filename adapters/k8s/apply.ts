@@ -1,27 +1,28 @@
-import { PatchStrategy, type KubernetesObject } from '@kubernetes/client-node';
 import { defineAction, type StepContext } from '../contract.js';
-import { AgentError } from '../errors.js';
 import { describe, namespaceSchema } from './kinds.js';
-import { recordPrevious, restoreOf } from './restore.js';
-import { call, discover, dryRunParam, FIELD_MANAGER, locked, plain, type K8sRuntime, type Target } from './runtime.js';
+import { recordPrevious, restoreOf, type Recorded } from './restore.js';
+import { dryRunParam, FIELD_MANAGER, locked, objectPath, rawRequest, redact, remembering, resolveTarget, type K8sRuntime, type KObj, type Target } from './runtime.js';
 
 export interface ApplyInput {
-  manifest: KubernetesObject & { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } };
+  manifest: KObj & { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } };
   namespace?: string;
   force?: boolean;
 }
 
 export type ApplyOutput = {
   created: boolean;
-  previous: KubernetesObject | null;
-  object: KubernetesObject;
+  previous: KObj | null;
+  /** False for a Secret: its contents are never recorded, and there is no compensation. */
+  recorded: boolean;
+  object: KObj;
   target: Target;
 };
 
 export function applyAction(rt: K8sRuntime) {
   return defineAction<ApplyInput, ApplyOutput>({
     id: 'apply',
-    description: 'Server-side apply of a manifest (field manager runtime-agent). Records the object as it was (or that it was absent); the default compensation restores it (or deletes what was created).',
+    description:
+      "Server-side apply of a manifest (field manager runtime-agent). Records the object as it was (or that it was absent); the default compensation restores it (or deletes what was created). A Secret's contents are never recorded: applying a Secret has no compensation.",
     mutates: true,
     input: {
       type: 'object',
@@ -45,10 +46,11 @@ export function applyAction(rt: K8sRuntime) {
     exampleOutput: {
       created: false,
       previous: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'settings', namespace: 'default' } },
+      recorded: true,
       object: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'settings', namespace: 'default' } },
       target: { apiVersion: 'v1', kind: 'ConfigMap', namespace: 'default', name: 'settings' },
     },
-    compensate: (_input, out) => restoreOf(out.target, out.previous),
+    compensate: (_input, out) => (out.recorded === false ? undefined : restoreOf(out.target, out.previous)),
     dryRun: (ctx, input) => apply(rt, ctx, input),
     run: (ctx, input) => apply(rt, ctx, input),
   });
@@ -57,15 +59,31 @@ export function applyAction(rt: K8sRuntime) {
 async function apply(rt: K8sRuntime, ctx: StepContext, input: ApplyInput): Promise<ApplyOutput> {
   const clients = rt.conn.clients();
   const m = input.manifest;
-  const resource = await call(ctx, `discover ${m.apiVersion} ${m.kind}`, () => discover(clients, m.apiVersion, m.kind));
-  if (!resource) throw new AgentError('validation_error', `the API server has no kind ${m.kind} in ${m.apiVersion}`, { retryable: false });
-  const namespace = resource.namespaced ? (input.namespace ?? m.metadata.namespace ?? clients.namespace) : '';
-  const t: Target = { apiVersion: m.apiVersion, kind: m.kind, namespace, name: m.metadata.name };
-  const body = { ...m, metadata: { ...m.metadata, ...(resource.namespaced ? { namespace } : {}) } };
-  return locked(rt, ctx, t, async () => {
-    const previous = await recordPrevious(ctx, rt, t);
-    const object = await call(ctx, `APPLY ${describe(t)}`, () => clients.objects.patch(body, undefined, dryRunParam(ctx), FIELD_MANAGER, input.force === true ? true : undefined, PatchStrategy.ServerSideApply));
-    ctx.log.info(`${ctx.dryRun ? 'dry run (server-side, dryRun=All): would apply' : 'applied'} ${describe(t)} (${previous ? 'updated' : 'created'}; resourceVersion ${object.metadata?.resourceVersion ?? '?'})`);
-    return { created: previous === null, previous, object: plain(object), target: t };
-  });
+  const t = await resolveTarget(ctx, clients, { apiVersion: m.apiVersion, kind: m.kind, namespace: input.namespace ?? m.metadata.namespace, name: m.metadata.name });
+  const metadata: Record<string, unknown> = { ...m.metadata };
+  if (t.namespace !== undefined) metadata.namespace = t.namespace;
+  else delete metadata.namespace;
+  const body = { ...m, metadata };
+  const path = await objectPath(ctx, clients, t);
+  return locked(rt, ctx, t, () =>
+    remembering(rt, ctx, async () => {
+      // A retry keeps what the first attempt found: its apply may have landed before the answer was lost.
+      let rec = rt.attempts.recall<Recorded>(ctx, t);
+      if (rec) ctx.log.info(`attempt ${ctx.attempt}: using what attempt 1 recorded of ${describe(t)}`);
+      else {
+        rec = await recordPrevious(ctx, rt, t);
+        rt.attempts.remember(ctx, t, rec);
+      }
+      const object = await rawRequest<KObj>(ctx, clients, `APPLY ${describe(t)}`, {
+        method: 'PATCH',
+        path,
+        query: { fieldManager: FIELD_MANAGER, force: input.force === true ? 'true' : undefined, dryRun: dryRunParam(ctx) },
+        // JSON is YAML: the apply content type takes either.
+        contentType: 'application/apply-patch+yaml',
+        body,
+      });
+      ctx.log.info(`${ctx.dryRun ? 'dry run (server-side, dryRun=All): would apply' : 'applied'} ${describe(t)} (${rec.existed ? 'updated' : 'created'}; resourceVersion ${object?.metadata?.resourceVersion ?? '?'})`);
+      return { created: !rec.existed, previous: rec.previous, recorded: rec.recorded, object: redact(object, t.kind), target: t };
+    }),
+  );
 }

@@ -12,6 +12,7 @@ import { AppsV1Api, AuthenticationV1Api, CoreV1Api, KubeConfig, KubernetesObject
 import type { AdapterHealth } from '../contract.js';
 import { AgentError, ValidationError, type Problem } from '../errors.js';
 import { abortable, toK8sError } from './errors.js';
+import { callOptions } from './runtime.js';
 
 export const DEFAULT_SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 
@@ -55,21 +56,33 @@ type State = { configured: true; clients: Clients } | { configured: false; reaso
 
 /** How long a health check waits for the API server. */
 const HEALTH_TIMEOUT_MS = 2000;
-/** A health answer is reused this long, so liveness probes do not hammer the API server. */
+/** A health answer is fresh this long; an older one is still answered at once while a new one is fetched. */
 const HEALTH_TTL_MS = 10_000;
 
 export class KubeConnection {
   private state: State = { configured: false, reason: 'not loaded' };
   private cached?: { at: number; health: AdapterHealth };
+  private refreshing?: Promise<AdapterHealth>;
+  /** Bumped by init(): a check that started before it must not overwrite the new state's answer. */
+  private epoch = 0;
 
-  constructor(private readonly settings: K8sSettings = {}) {
+  private readonly healthTtlMs: number;
+
+  /** `healthTtlMs` is for tests (default 10 s). */
+  constructor(
+    private readonly settings: K8sSettings = {},
+    options: { healthTtlMs?: number } = {},
+  ) {
+    this.healthTtlMs = options.healthTtlMs ?? HEALTH_TTL_MS;
     this.state = detect(settings);
   }
 
   /** `POST /init`: an explicit server and token, or (empty) detection again. */
   init(raw: Record<string, unknown>): void {
     const config = parseInit(raw);
+    this.epoch++;
     this.cached = undefined;
+    this.refreshing = undefined;
     if (config.server === undefined) {
       this.state = detect(this.settings);
       return;
@@ -98,12 +111,34 @@ export class KubeConnection {
     return this.state.configured;
   }
 
-  /** Whether the API server answers, and who the agent is to it (SelfSubjectReview where the server has it). */
-  async health(force = false): Promise<AdapterHealth> {
-    if (!force && this.cached && Date.now() - this.cached.at < HEALTH_TTL_MS) return this.cached.health;
-    const health = await this.check();
-    this.cached = { at: Date.now(), health };
-    return health;
+  /**
+   * Whether the API server answers, and who the agent is to it (SelfSubjectReview where the server
+   * has it). Liveness must not hang on the API server: once there is an answer it is returned at
+   * once, and a stale one (older than 10 s) is refreshed in the background. Only the very first call
+   * (and the first after /init) waits, at most HEALTH_TIMEOUT_MS.
+   */
+  async health(): Promise<AdapterHealth> {
+    if (this.cached) {
+      if (Date.now() - this.cached.at >= this.healthTtlMs) void this.refresh();
+      return this.cached.health;
+    }
+    return this.refresh();
+  }
+
+  private refresh(): Promise<AdapterHealth> {
+    if (this.refreshing) return this.refreshing;
+    const epoch = this.epoch;
+    const p = this.check()
+      .catch((err: unknown): AdapterHealth => ({ ready: false, message: `health check failed: ${(err as Error)?.message ?? String(err)}` }))
+      .then((health) => {
+        if (epoch === this.epoch) this.cached = { at: Date.now(), health };
+        return health;
+      })
+      .finally(() => {
+        if (this.refreshing === p) this.refreshing = undefined;
+      });
+    this.refreshing = p;
+    return p;
   }
 
   private async check(): Promise<AdapterHealth> {
@@ -112,19 +147,29 @@ export class KubeConnection {
     const details: Record<string, unknown> = { source, server, namespace };
     const signal = AbortSignal.timeout(HEALTH_TIMEOUT_MS);
     try {
-      const version = await abortable(kc.makeApiClient(VersionApi).getCode(), signal);
+      // The signal aborts the request; abortable() bounds the wait even if something did not honour it.
+      const version = await abortable(kc.makeApiClient(VersionApi).getCode({}, callOptions(signal)), signal);
       details.server_version = version.gitVersion;
     } catch (err) {
       const e = toK8sError(err, `GET ${server}/version`, signal);
-      return { ready: false, message: `the API server does not answer: ${e.message}`, details };
+      if (signal.aborted) return { ready: false, message: `the API server does not answer within ${HEALTH_TIMEOUT_MS / 1000}s (GET ${server}/version)`, details };
+      if (e.type === 'unauthorized') return { ready: false, message: `credentials rejected: ${e.message}`, details };
+      if (e.details.tls === true) {
+        return { ready: false, message: e.message, details };
+      }
+      if (e.type === 'network_error') return { ready: false, message: `the API server does not answer: ${e.message}`, details };
+      return { ready: false, message: `the API server failed the health check: ${e.message}`, details };
     }
     try {
-      const review = await abortable(kc.makeApiClient(AuthenticationV1Api).createSelfSubjectReview({ body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' } }), signal);
+      const review = await abortable(
+        kc.makeApiClient(AuthenticationV1Api).createSelfSubjectReview({ body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' } }, callOptions(signal)),
+        signal,
+      );
       const user = review.status?.userInfo;
       details.identity = { username: user?.username ?? null, groups: user?.groups ?? [] };
     } catch (err) {
       const e = toK8sError(err, 'SelfSubjectReview', signal);
-      if (e.type === 'unauthorized') return { ready: false, message: e.message, details };
+      if (e.type === 'unauthorized') return { ready: false, message: `credentials rejected: ${e.message}`, details };
       // Older servers (before 1.28) have no SelfSubjectReview; the identity is then unknown, which is not a failure.
       details.identity = null;
       details.identity_note = `SelfSubjectReview unavailable: ${e.message}`;
@@ -189,9 +234,27 @@ function detect(settings: K8sSettings): State {
       return { configured: true, clients: clientsFor(kc, 'config', settings.namespace) };
     }
   } catch (err) {
-    return { configured: false, reason: `loading the configuration failed: ${(err as Error).message}` };
+    return { configured: false, reason: `loading the configuration failed: ${loadError(err)}` };
   }
   return { configured: false, reason: `no service account in ${saDir}, no KUBECONFIG or ~/.kube/config, and no k8s server configured` };
+}
+
+/**
+ * Why loading failed, without quoting the file: a YAML parser's message carries a snippet of the
+ * lines around the error, which may hold a token or a key. Only the error's name and position.
+ */
+export function loadError(err: unknown): string {
+  const e = err as { name?: unknown; mark?: { line?: unknown; column?: unknown }; code?: unknown; message?: unknown } | undefined;
+  const name = typeof e?.name === 'string' ? e.name : 'Error';
+  if (e?.mark && typeof e.mark.line === 'number') {
+    const column = typeof e.mark.column === 'number' ? e.mark.column + 1 : '?';
+    return `${name} at line ${e.mark.line + 1}, column ${column} (the file's content is not shown)`;
+  }
+  const message = typeof e?.message === 'string' ? e.message : String(err);
+  // File-system errors (ENOENT, EACCES) name the path, not the content; anything else could quote it.
+  if (typeof e?.code === 'string' && /^E[A-Z]+$/.test(e.code)) return message;
+  if (!message.includes('\n') && message.length <= 200 && !/token|password|secret|key|cert/i.test(message)) return `${name}: ${message}`;
+  return `${name} (the details are not shown: they may quote the file)`;
 }
 
 const INIT_FIELDS = ['server', 'token', 'caData', 'insecureSkipTlsVerify', 'namespace'];

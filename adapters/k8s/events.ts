@@ -1,7 +1,7 @@
 import type { CoreV1Event } from '@kubernetes/client-node';
 import { defineAction } from '../contract.js';
 import { describe, kindSchema, nameSchema, namespaceSchema } from './kinds.js';
-import { call, type K8sRuntime } from './runtime.js';
+import { call, callOptions, type K8sRuntime } from './runtime.js';
 
 export interface EventsInput {
   kind: string;
@@ -53,7 +53,7 @@ export function eventsAction(rt: K8sRuntime) {
       const selectors = [`involvedObject.kind=${input.kind}`, `involvedObject.name=${input.name}`, `involvedObject.namespace=${namespace}`];
       if (input.type) selectors.push(`type=${input.type}`);
       const list = await call(ctx, `LIST events of ${describe({ kind: input.kind, namespace, name: input.name })}`, () =>
-        clients.core.listNamespacedEvent({ namespace, fieldSelector: selectors.join(',') }),
+        clients.core.listNamespacedEvent({ namespace, fieldSelector: selectors.join(',') }, callOptions(ctx.signal)),
       );
       const sorted = [...list.items].sort((a, b) => when(b) - when(a)).slice(0, input.limit ?? 50);
       const events = sorted.map((e) => ({

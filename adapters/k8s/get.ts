@@ -1,27 +1,15 @@
-import type { KubernetesObject } from '@kubernetes/client-node';
 import { defineAction } from '../contract.js';
 import { apiVersionSchema, describe, kindSchema, nameSchema, namespaceSchema, type ObjectRef } from './kinds.js';
-import { call, header, plain, readOrAbsent, resolveTarget, type K8sRuntime } from './runtime.js';
+import { readObject, readOrAbsent, redact, resolveTarget, type K8sRuntime, type KObj } from './runtime.js';
 
 export interface GetInput extends ObjectRef {
   ignoreNotFound?: boolean;
 }
 
-/** A Secret's values never leave the agent through `get`: only its keys do. */
-function masked(obj: KubernetesObject): KubernetesObject {
-  const copy = plain(obj) as KubernetesObject & { data?: Record<string, string>; stringData?: Record<string, string> };
-  if (copy.kind === 'Secret') {
-    for (const field of ['data', 'stringData'] as const) {
-      if (copy[field]) copy[field] = Object.fromEntries(Object.keys(copy[field]!).map((k) => [k, '***']));
-    }
-  }
-  return copy;
-}
-
 export function getAction(rt: K8sRuntime) {
-  return defineAction<GetInput, { exists: boolean; object: KubernetesObject | null }>({
+  return defineAction<GetInput, { exists: boolean; object: KObj | null }>({
     id: 'get',
-    description: 'Reads any object (KubernetesObjectApi); outputs it whole. Secret values are masked.',
+    description: 'Reads any object as the API server has it (plain JSON, every field); outputs it whole. Secret values (data, stringData, the last-applied annotation) are masked.',
     mutates: false,
     input: {
       type: 'object',
@@ -38,15 +26,15 @@ export function getAction(rt: K8sRuntime) {
     exampleOutput: { exists: true, object: { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web', namespace: 'default' } } },
     async run(ctx, input) {
       const clients = rt.conn.clients();
-      const t = resolveTarget(clients, input);
+      const t = await resolveTarget(ctx, clients, input);
       if (input.ignoreNotFound) {
         const found = await readOrAbsent(ctx, clients, t);
         ctx.log.info(`${describe(t)}: ${found ? `found (resourceVersion ${found.metadata?.resourceVersion})` : 'not found'}`);
-        return { exists: found !== undefined, object: found ? masked(found) : null };
+        return { exists: found !== undefined, object: found ? redact(found, t.kind) : null };
       }
-      const obj = await call(ctx, `GET ${describe(t)}`, () => clients.objects.read(header(t)));
+      const obj = await readObject(ctx, clients, t);
       ctx.log.info(`${describe(t)}: found (resourceVersion ${obj.metadata?.resourceVersion})`);
-      return { exists: true, object: masked(obj) };
+      return { exists: true, object: redact(obj, t.kind) };
     },
   });
 }

@@ -16,14 +16,14 @@ import { logsAction } from './logs.js';
 import { patchAction } from './patch.js';
 import { restartAction } from './restart.js';
 import { restoreAction } from './restore.js';
-import type { K8sRuntime } from './runtime.js';
+import { AttemptMemory, type K8sRuntime } from './runtime.js';
 import { scaleAction } from './scale.js';
 import { waitAction } from './wait.js';
 
 export type { K8sSettings } from './connection.js';
 
 export function createK8sAdapter(settings: K8sSettings = {}): Adapter {
-  const rt: K8sRuntime = { conn: new KubeConnection(settings), locks: new ObjectLocks() };
+  const rt: K8sRuntime = { conn: new KubeConnection(settings), locks: new ObjectLocks(), attempts: new AttemptMemory() };
   const actions = [logsAction(rt), eventsAction(rt), getAction(rt), restartAction(rt), scaleAction(rt), waitAction(rt), applyAction(rt), patchAction(rt), deleteAction(rt), restoreAction(rt)];
   return {
     name: 'k8s',

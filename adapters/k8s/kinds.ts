@@ -5,33 +5,28 @@
 import type { JsonSchema } from '../contract.js';
 import { AgentError } from '../errors.js';
 
-export interface KindInfo {
-  apiVersion: string;
-  /** The resource name in URLs and RBAC rules (`deployments`). */
-  plural: string;
-  /** The API group for RBAC (`apps`; '' for the core group). */
-  group: string;
-  namespaced: boolean;
-}
-
-/** Kinds an input may name without `apiVersion`. Any other kind needs `apiVersion` (KubernetesObjectApi resolves it by discovery). */
-export const KNOWN_KINDS: Record<string, KindInfo> = {
-  Pod: { apiVersion: 'v1', plural: 'pods', group: '', namespaced: true },
-  Service: { apiVersion: 'v1', plural: 'services', group: '', namespaced: true },
-  ConfigMap: { apiVersion: 'v1', plural: 'configmaps', group: '', namespaced: true },
-  Secret: { apiVersion: 'v1', plural: 'secrets', group: '', namespaced: true },
-  ServiceAccount: { apiVersion: 'v1', plural: 'serviceaccounts', group: '', namespaced: true },
-  Event: { apiVersion: 'v1', plural: 'events', group: '', namespaced: true },
-  Namespace: { apiVersion: 'v1', plural: 'namespaces', group: '', namespaced: false },
-  Node: { apiVersion: 'v1', plural: 'nodes', group: '', namespaced: false },
-  Deployment: { apiVersion: 'apps/v1', plural: 'deployments', group: 'apps', namespaced: true },
-  StatefulSet: { apiVersion: 'apps/v1', plural: 'statefulsets', group: 'apps', namespaced: true },
-  DaemonSet: { apiVersion: 'apps/v1', plural: 'daemonsets', group: 'apps', namespaced: true },
-  ReplicaSet: { apiVersion: 'apps/v1', plural: 'replicasets', group: 'apps', namespaced: true },
-  Job: { apiVersion: 'batch/v1', plural: 'jobs', group: 'batch', namespaced: true },
-  CronJob: { apiVersion: 'batch/v1', plural: 'cronjobs', group: 'batch', namespaced: true },
-  Ingress: { apiVersion: 'networking.k8s.io/v1', plural: 'ingresses', group: 'networking.k8s.io', namespaced: true },
-  HorizontalPodAutoscaler: { apiVersion: 'autoscaling/v2', plural: 'horizontalpodautoscalers', group: 'autoscaling', namespaced: true },
+/**
+ * Kinds an input may name without `apiVersion`, with the version the agent uses. Any other kind needs
+ * `apiVersion`. Whether a kind is namespaced, and its resource name, always come from discovery.
+ */
+export const KNOWN_KINDS: Record<string, string> = {
+  Pod: 'v1',
+  Service: 'v1',
+  ConfigMap: 'v1',
+  Secret: 'v1',
+  ServiceAccount: 'v1',
+  Event: 'v1',
+  Namespace: 'v1',
+  Node: 'v1',
+  PersistentVolumeClaim: 'v1',
+  Deployment: 'apps/v1',
+  StatefulSet: 'apps/v1',
+  DaemonSet: 'apps/v1',
+  ReplicaSet: 'apps/v1',
+  Job: 'batch/v1',
+  CronJob: 'batch/v1',
+  Ingress: 'networking.k8s.io/v1',
+  HorizontalPodAutoscaler: 'autoscaling/v2',
 };
 
 /** Kinds with a rollout (restart, wait for rollout complete). */
@@ -68,17 +63,9 @@ export interface ObjectRef {
 /** The apiVersion of a target: given, or known for the kind. */
 export function apiVersionOf(ref: { apiVersion?: string; kind: string }): string {
   if (ref.apiVersion) return ref.apiVersion;
-  const known = KNOWN_KINDS[ref.kind];
-  if (!known) throw new AgentError('validation_error', `kind ${ref.kind} is not one the agent knows by name; add apiVersion (known kinds: ${Object.keys(KNOWN_KINDS).join(', ')})`, { retryable: false });
-  return known.apiVersion;
-}
-
-/** `deployments.apps` style resource name for messages and RBAC hints. */
-export function resourceOf(kind: string, subresource?: string): string {
-  const k = KNOWN_KINDS[kind];
-  const plural = k ? k.plural : `${kind.toLowerCase()}s`;
-  const group = k?.group ? `.${k.group}` : '';
-  return `${plural}${subresource ? `/${subresource}` : ''}${group}`;
+  const known = Object.hasOwn(KNOWN_KINDS, ref.kind) ? KNOWN_KINDS[ref.kind] : undefined;
+  if (known === undefined) throw new AgentError('validation_error', `kind ${ref.kind} is not one the agent knows by name; add apiVersion (known kinds: ${Object.keys(KNOWN_KINDS).join(', ')})`, { retryable: false });
+  return known;
 }
 
 /** `Deployment default/web` for messages and logs. */

@@ -23,11 +23,15 @@ export class ObjectLocks {
       return await work();
     } finally {
       release();
-      if (this.tails.get(key) === tail) this.tails.delete(key);
+      // The key goes only when the whole chain has settled: a waiter that gave up releases its own
+      // link at once, but the holder before it may still run, and whoever queues next must wait for it.
+      void tail.then(() => {
+        if (this.tails.get(key) === tail) this.tails.delete(key);
+      });
     }
   }
 
-  /** How many objects are locked right now (for tests and health). */
+  /** How many objects are locked (or have a chain still settling) right now (for tests and health). */
   get size(): number {
     return this.tails.size;
   }
@@ -45,7 +49,7 @@ function untilOrAbort(p: Promise<void>, signal: AbortSignal): Promise<void> {
   });
 }
 
-/** The lock key of an object. */
+/** The lock key of an object; a cluster-scoped one (no namespace) has no namespace segment. */
 export function lockKey(ref: { apiVersion: string; kind: string; namespace?: string; name: string }): string {
-  return `${ref.apiVersion}/${ref.kind}/${ref.namespace ?? ''}/${ref.name}`;
+  return ref.namespace === undefined ? `${ref.apiVersion}/${ref.kind}/${ref.name}` : `${ref.apiVersion}/${ref.kind}/${ref.namespace}/${ref.name}`;
 }

@@ -2,7 +2,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { defineAction } from '../contract.js';
 import { AgentError } from '../errors.js';
 import { describe, nameSchema, namespaceSchema, selectorSchema } from './kinds.js';
-import { call, tail, type K8sRuntime } from './runtime.js';
+import { call, callOptions, tail, type K8sRuntime } from './runtime.js';
 
 export interface LogsInput {
   namespace?: string;
@@ -26,6 +26,8 @@ export interface ContainerLog {
 
 /** Per container, the tail kept in outputs (the execution log gets every line). */
 export const MAX_LOG_CHARS_PER_CONTAINER = 64 * 1024;
+/** Across all containers of one step, what outputs keep at most; containers past it keep an empty, truncated text. */
+export const MAX_LOG_CHARS_TOTAL = 1024 * 1024;
 
 export function logsAction(rt: K8sRuntime) {
   return defineAction<LogsInput, { pods: number; containers: ContainerLog[] }>({
@@ -54,14 +56,15 @@ export function logsAction(rt: K8sRuntime) {
       const namespace = input.namespace ?? clients.namespace;
       let pods: V1Pod[];
       if (input.name) {
-        pods = [await call(ctx, `GET ${describe({ kind: 'Pod', namespace, name: input.name })}`, () => clients.core.readNamespacedPod({ name: input.name!, namespace }))];
+        pods = [await call(ctx, `GET ${describe({ kind: 'Pod', namespace, name: input.name })}`, () => clients.core.readNamespacedPod({ name: input.name!, namespace }, callOptions(ctx.signal)))];
       } else {
-        const list = await call(ctx, `LIST pods ${namespace} -l ${input.selector}`, () => clients.core.listNamespacedPod({ namespace, labelSelector: input.selector }));
+        const list = await call(ctx, `LIST pods ${namespace} -l ${input.selector}`, () => clients.core.listNamespacedPod({ namespace, labelSelector: input.selector }, callOptions(ctx.signal)));
         pods = list.items.slice(0, input.maxPods ?? 10);
         if (list.items.length > pods.length) ctx.log.warn(`${list.items.length} pods match ${input.selector}; reading the first ${pods.length} (maxPods)`);
         if (pods.length === 0) ctx.log.warn(`no pods in ${namespace} match ${input.selector}`);
       }
       const containers: ContainerLog[] = [];
+      let budget = MAX_LOG_CHARS_TOTAL;
       for (const pod of pods) {
         const podName = pod.metadata?.name ?? '?';
         const names = input.container ? [input.container] : (pod.spec?.containers ?? []).map((c) => c.name);
@@ -69,12 +72,21 @@ export function logsAction(rt: K8sRuntime) {
           const what = `logs of ${namespace}/${podName}/${container}${input.previous ? ' (previous)' : ''}`;
           try {
             const text = await call(ctx, what, () =>
-              clients.core.readNamespacedPodLog({ name: podName, namespace, container, tailLines: input.tailLines ?? 200, sinceSeconds: input.sinceSeconds, previous: input.previous === true }),
+              clients.core.readNamespacedPodLog(
+                { name: podName, namespace, container, tailLines: input.tailLines ?? 200, sinceSeconds: input.sinceSeconds, previous: input.previous === true },
+                callOptions(ctx.signal),
+              ),
             );
             const lines = text.split('\n');
             if (lines[lines.length - 1] === '') lines.pop();
             for (const line of lines) ctx.log.line('stdout', `[${podName}/${container}] ${line}`);
-            const kept = tail(text, MAX_LOG_CHARS_PER_CONTAINER);
+            // Each container keeps its tail, and all of them together at most MAX_LOG_CHARS_TOTAL.
+            const max = Math.min(MAX_LOG_CHARS_PER_CONTAINER, budget);
+            const kept = tail(text, max);
+            if (text.length > max && max < MAX_LOG_CHARS_PER_CONTAINER) {
+              ctx.log.warn(`${what}: outputs keep at most ${MAX_LOG_CHARS_TOTAL} characters of logs in all; ${max} kept of this container's ${text.length} (the execution log has every line)`);
+            }
+            budget -= Math.min(text.length, max);
             containers.push({ pod: podName, container, lines: lines.length, text: kept.text, truncated: kept.truncated, error: null });
           } catch (err) {
             if (ctx.signal.aborted || !(err instanceof AgentError) || (pods.length === 1 && names.length === 1)) throw err;

@@ -1,9 +1,9 @@
-import { PatchStrategy, type KubernetesObject } from '@kubernetes/client-node';
+import { PatchStrategy } from '@kubernetes/client-node';
 import { defineAction, type StepContext } from '../contract.js';
 import { AgentError } from '../errors.js';
 import { apiVersionSchema, describe, kindSchema, nameSchema, namespaceSchema, type ObjectRef } from './kinds.js';
-import { recordPrevious, restoreOf } from './restore.js';
-import { call, dryRunParam, FIELD_MANAGER, header, locked, objectPath, plain, rawRequest, resolveTarget, type K8sRuntime, type Target } from './runtime.js';
+import { recordPrevious, restoreOf, type Recorded } from './restore.js';
+import { dryRunParam, FIELD_MANAGER, locked, objectPath, rawRequest, redact, remembering, resolveTarget, type K8sRuntime, type KObj, type Target } from './runtime.js';
 
 export interface PatchInput extends ObjectRef {
   type?: 'strategic' | 'merge' | 'json';
@@ -11,8 +11,10 @@ export interface PatchInput extends ObjectRef {
 }
 
 export type PatchOutput = {
-  previous: KubernetesObject | null;
-  object: KubernetesObject;
+  previous: KObj | null;
+  /** False for a Secret: its contents are never recorded, and there is no compensation. */
+  recorded: boolean;
+  object: KObj;
   target: Target;
 };
 
@@ -21,7 +23,8 @@ const CONTENT_TYPES = { strategic: PatchStrategy.StrategicMergePatch, merge: Pat
 export function patchAction(rt: K8sRuntime) {
   return defineAction<PatchInput, PatchOutput>({
     id: 'patch',
-    description: 'Patches an object (strategic merge, JSON merge or JSON patch). Records the object as it was; the default compensation puts it back.',
+    description:
+      "Patches an object (strategic merge, JSON merge or JSON patch), sent exactly as given. Records the object as it was; the default compensation puts it back. A Secret's contents are never recorded: patching a Secret has no compensation.",
     mutates: true,
     input: {
       type: 'object',
@@ -38,39 +41,45 @@ export function patchAction(rt: K8sRuntime) {
     },
     exampleOutput: {
       previous: { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web', namespace: 'default' } },
+      recorded: true,
       object: { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web', namespace: 'default' } },
       target: { apiVersion: 'apps/v1', kind: 'Deployment', namespace: 'default', name: 'web' },
     },
-    compensate: (_input, out) => restoreOf(out.target, out.previous),
+    compensate: (_input, out) => (out.recorded === false ? undefined : restoreOf(out.target, out.previous)),
     dryRun: (ctx, input) => patch(rt, ctx, input),
     run: (ctx, input) => patch(rt, ctx, input),
   });
 }
 
 async function patch(rt: K8sRuntime, ctx: StepContext, input: PatchInput): Promise<PatchOutput> {
-  const clients = rt.conn.clients();
-  const t = resolveTarget(clients, input);
   const type = input.type ?? 'strategic';
   if ((type === 'json') !== Array.isArray(input.patch)) {
     throw new AgentError('validation_error', type === 'json' ? 'a json patch is a list of operations ([{ op, path, value }])' : `a ${type} patch is an object`, { retryable: false });
   }
-  return locked(rt, ctx, t, async () => {
-    const previous = await recordPrevious(ctx, rt, t);
-    if (!previous) throw new AgentError('not_found', `${describe(t)} does not exist; there is nothing to patch`, { retryable: false });
-    const what = `PATCH (${type}) ${describe(t)}`;
-    let object: KubernetesObject;
-    if (type === 'json') {
-      // KubernetesObjectApi builds the URL from the body, which a JSON patch (a list) cannot carry.
-      const query: Record<string, string> = { fieldManager: FIELD_MANAGER };
-      if (ctx.dryRun) query.dryRun = 'All';
-      object = (await rawRequest(ctx, clients, what, 'PATCH', await objectPath(ctx, clients, t), query, CONTENT_TYPES.json, input.patch)) as KubernetesObject;
-    } else {
-      const body = input.patch as Record<string, unknown> & { metadata?: Record<string, unknown> };
-      const h = header(t);
-      const withHeader = { ...body, apiVersion: h.apiVersion, kind: h.kind, metadata: { ...body.metadata, ...h.metadata } };
-      object = await call(ctx, what, () => clients.objects.patch(withHeader, undefined, dryRunParam(ctx), FIELD_MANAGER, undefined, CONTENT_TYPES[type]));
-    }
-    ctx.log.info(`${ctx.dryRun ? 'dry run (server-side, dryRun=All): would patch' : 'patched'} ${describe(t)} (${type}); resourceVersion ${object.metadata?.resourceVersion ?? '?'}`);
-    return { previous, object: plain(object), target: t };
-  });
+  const clients = rt.conn.clients();
+  const t = await resolveTarget(ctx, clients, input);
+  const path = await objectPath(ctx, clients, t);
+  return locked(rt, ctx, t, () =>
+    remembering(rt, ctx, async () => {
+      // A retry keeps what the first attempt found: its patch may have landed before the answer was lost.
+      let rec = rt.attempts.recall<Recorded>(ctx, t);
+      if (rec) ctx.log.info(`attempt ${ctx.attempt}: using what attempt 1 recorded of ${describe(t)}`);
+      else {
+        rec = await recordPrevious(ctx, rt, t);
+        if (!rec.existed) throw new AgentError('not_found', `${describe(t)} does not exist; there is nothing to patch`, { retryable: false });
+        rt.attempts.remember(ctx, t, rec);
+      }
+      // The patch goes out as given (no typed model in between), so strategic-merge directives
+      // ($patch, $retainKeys, $setElementOrder) and fields of any kind reach the API server.
+      const object = await rawRequest<KObj>(ctx, clients, `PATCH (${type}) ${describe(t)}`, {
+        method: 'PATCH',
+        path,
+        query: { fieldManager: FIELD_MANAGER, dryRun: dryRunParam(ctx) },
+        contentType: CONTENT_TYPES[type],
+        body: input.patch,
+      });
+      ctx.log.info(`${ctx.dryRun ? 'dry run (server-side, dryRun=All): would patch' : 'patched'} ${describe(t)} (${type}); resourceVersion ${object?.metadata?.resourceVersion ?? '?'}`);
+      return { previous: rec.previous, recorded: rec.recorded, object: redact(object, t.kind), target: t };
+    }),
+  );
 }

@@ -20,8 +20,15 @@ export const ACTION_NEEDS: Record<string, Need[]> = {
   wait: [{ verb: 'get', resource: '*' }, { verb: 'watch', resource: '*' }],
   apply: [{ verb: 'get', resource: '*' }, { verb: 'patch', resource: '*' }, { verb: 'create', resource: '*', when: 'the object does not exist yet' }],
   patch: [{ verb: 'get', resource: '*' }, { verb: 'patch', resource: '*' }],
+  // With record on pods, the compensation (restore) re-creates the pod: `create pods`, which deploy/rbac.yaml does not grant.
   delete: [{ verb: 'delete', resource: '*' }, { verb: 'get', resource: '*', when: 'record: true' }],
-  restore: [{ verb: 'get', resource: '*' }, { verb: 'update', resource: '*', when: 'it exists' }, { verb: 'create', resource: '*', when: 'it is gone' }, { verb: 'delete', resource: '*', when: 'it did not exist before' }],
+  restore: [
+    { verb: 'get', resource: '*' },
+    { verb: 'update', resource: '*', when: 'it exists' },
+    { verb: 'create', resource: '*', when: 'it is gone' },
+    { verb: 'delete', resource: '*', when: 'it did not exist before' },
+    { verb: 'watch', resource: '*', when: 'it waits for an object being deleted' },
+  ],
 };
 
 /** Whether some action uses `verb` on `resource` (`deployments`, `deployments/scale`, `pods/log`). */

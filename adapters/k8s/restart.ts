@@ -1,8 +1,8 @@
-import { PatchStrategy, type KubernetesObject } from '@kubernetes/client-node';
+import { PatchStrategy } from '@kubernetes/client-node';
 import { defineAction, type StepContext } from '../contract.js';
 import { AgentError } from '../errors.js';
 import { describe, kindSchema, nameSchema, namespaceSchema, WORKLOAD_KINDS } from './kinds.js';
-import { call, dryRunParam, FIELD_MANAGER, header, locked, resolveTarget, type K8sRuntime } from './runtime.js';
+import { dryRunParam, FIELD_MANAGER, locked, objectPath, rawRequest, readObject, remembering, resolveTarget, type K8sRuntime, type KObj } from './runtime.js';
 
 /** The annotation `kubectl rollout restart` sets on the pod template. */
 export const RESTARTED_AT = 'kubectl.kubernetes.io/restartedAt';
@@ -20,7 +20,14 @@ export type RestartOutput = {
   generation: number | null;
 };
 
-type Workload = KubernetesObject & { spec?: { paused?: boolean; template?: { metadata?: { annotations?: Record<string, string> } } } };
+/** What the first attempt of a restart wrote; a retry that finds it on the object does not restart again. */
+interface RestartMemory {
+  restartedAt: string;
+  previousRestartedAt: string | null;
+  previousGeneration: number | null;
+}
+
+const stampOf = (obj: KObj): string | null => obj.spec?.template?.metadata?.annotations?.[RESTARTED_AT] ?? null;
 
 /**
  * RFC 3339 in seconds, as kubectl writes it; with milliseconds when that would repeat the previous
@@ -51,18 +58,35 @@ export function restartAction(rt: K8sRuntime) {
 
 async function restart(rt: K8sRuntime, ctx: StepContext, input: RestartInput): Promise<RestartOutput> {
   const clients = rt.conn.clients();
-  const t = resolveTarget(clients, input);
-  return locked(rt, ctx, t, async () => {
-    const current = (await call(ctx, `GET ${describe(t)}`, () => clients.objects.read(header(t)))) as Workload;
-    if (t.kind === 'Deployment' && current.spec?.paused) {
-      throw new AgentError('conflict', `${describe(t)} is paused; resume its rollout first (kubectl rollout resume), a restart would not roll out`, { retryable: false });
-    }
-    const previousRestartedAt = current.spec?.template?.metadata?.annotations?.[RESTARTED_AT] ?? null;
-    const restartedAt = restartStamp(previousRestartedAt);
-    const patch = { ...header(t), spec: { template: { metadata: { annotations: { [RESTARTED_AT]: restartedAt } } } } };
-    const updated = await call(ctx, `PATCH ${describe(t)}`, () => clients.objects.patch(patch, undefined, dryRunParam(ctx), FIELD_MANAGER, undefined, PatchStrategy.StrategicMergePatch));
-    const generation = updated.metadata?.generation ?? null;
-    ctx.log.info(`${ctx.dryRun ? 'dry run (server-side, dryRun=All): would restart' : 'restarted'} ${describe(t)}: ${RESTARTED_AT}=${restartedAt}, generation ${current.metadata?.generation ?? '?'} -> ${generation ?? '?'}`);
-    return { previousRestartedAt, restartedAt, previousGeneration: current.metadata?.generation ?? null, generation };
-  });
+  const t = await resolveTarget(ctx, clients, input);
+  const path = await objectPath(ctx, clients, t);
+  return locked(rt, ctx, t, () =>
+    remembering(rt, ctx, async () => {
+      const current = await readObject(ctx, clients, t);
+      const remembered = rt.attempts.recall<RestartMemory>(ctx, t);
+      if (remembered && stampOf(current) === remembered.restartedAt) {
+        // Attempt 1's patch landed (its answer did not): the rollout is under way, a second one would restart the pods again.
+        ctx.log.info(`${describe(t)} already carries ${RESTARTED_AT}=${remembered.restartedAt} from attempt 1; not restarting again`);
+        return { ...remembered, generation: current.metadata?.generation ?? null };
+      }
+      if (t.kind === 'Deployment' && current.spec?.paused) {
+        throw new AgentError('conflict', `${describe(t)} is paused; resume its rollout first (kubectl rollout resume), a restart would not roll out`, { retryable: false });
+      }
+      const previousRestartedAt = stampOf(current);
+      const previousGeneration = current.metadata?.generation ?? null;
+      const restartedAt = restartStamp(previousRestartedAt);
+      rt.attempts.remember(ctx, t, { restartedAt, previousRestartedAt, previousGeneration } satisfies RestartMemory);
+      const patch = { spec: { template: { metadata: { annotations: { [RESTARTED_AT]: restartedAt } } } } };
+      const updated = await rawRequest<KObj>(ctx, clients, `PATCH ${describe(t)}`, {
+        method: 'PATCH',
+        path,
+        query: { fieldManager: FIELD_MANAGER, dryRun: dryRunParam(ctx) },
+        contentType: PatchStrategy.StrategicMergePatch,
+        body: patch,
+      });
+      const generation = updated?.metadata?.generation ?? null;
+      ctx.log.info(`${ctx.dryRun ? 'dry run (server-side, dryRun=All): would restart' : 'restarted'} ${describe(t)}: ${RESTARTED_AT}=${restartedAt}, generation ${previousGeneration ?? '?'} -> ${generation ?? '?'}`);
+      return { previousRestartedAt, restartedAt, previousGeneration, generation };
+    }),
+  );
 }

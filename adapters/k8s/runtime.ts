@@ -1,9 +1,30 @@
-/** What every k8s action shares: the connection, the object locks, and small helpers around client-node calls. */
-import { ApiException, HttpMethod, IsomorphicFetchHttpLibrary, RequestContext, type KubernetesObject, type V1APIResource } from '@kubernetes/client-node';
+/**
+ * What every k8s action shares: the connection, the object locks, what a retried write recorded on
+ * its first attempt, and the requests themselves.
+ *
+ * Objects of any kind are read and written as plain JSON (`rawRequest`), never through client-node's
+ * typed models: those drop every field they do not know (strategic-merge directives such as
+ * `$patch`, fields newer than the models, CRDs whose kind matches a built-in one). KubernetesObjectApi
+ * is used only for discovery; the typed APIs only for the scale subresource, logs and events.
+ * Every request that can change something carries the step's signal, so a cancel aborts it before
+ * the step (and its object lock) lets go.
+ */
+import {
+  ApiException,
+  HttpMethod,
+  IsomorphicFetchHttpLibrary,
+  Observable,
+  RequestContext,
+  type ConfigurationOptions,
+  type ObservableMiddleware,
+  type ResponseContext,
+  type V1APIResource,
+  type V1APIResourceList,
+} from '@kubernetes/client-node';
 import type { StepContext } from '../contract.js';
 import { AgentError } from '../errors.js';
 import type { Clients, KubeConnection } from './connection.js';
-import { abortable, toK8sError } from './errors.js';
+import { abortable, statusOf, toK8sError } from './errors.js';
 import { apiVersionOf, describe, type ObjectRef } from './kinds.js';
 import { ObjectLocks, lockKey } from './locks.js';
 
@@ -13,40 +34,190 @@ export const FIELD_MANAGER = 'runtime-agent';
 export interface K8sRuntime {
   conn: KubeConnection;
   locks: ObjectLocks;
+  attempts: AttemptMemory;
 }
 
-/** A target with its apiVersion and namespace filled in. */
+/** Object metadata, as the API server sends it (plain JSON). */
+export interface Meta {
+  name?: string;
+  namespace?: string;
+  uid?: string;
+  resourceVersion?: string;
+  generation?: number;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  ownerReferences?: Array<{ apiVersion?: string; kind?: string; name?: string; uid?: string; controller?: boolean }>;
+  finalizers?: string[];
+  deletionTimestamp?: string;
+  [key: string]: unknown;
+}
+
+/** Any Kubernetes object, as plain JSON. */
+export interface KObj {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: Meta;
+  spec?: Record<string, any>;
+  status?: Record<string, any>;
+  [key: string]: unknown;
+}
+
+/** A target with its apiVersion filled in, and its namespace when (and only when) the kind is namespaced. */
 export interface Target {
   apiVersion: string;
   kind: string;
-  namespace: string;
+  namespace?: string;
   name: string;
 }
 
-export function resolveTarget(clients: Clients, ref: ObjectRef): Target {
-  return { apiVersion: apiVersionOf(ref), kind: ref.kind, namespace: ref.namespace ?? clients.namespace, name: ref.name };
-}
+// ---------------------------------------------------------------------------------------------
+// Discovery
 
-/** The object header KubernetesObjectApi builds URLs from. */
-export function header(t: Target): KubernetesObject & { apiVersion: string; kind: string; metadata: { name: string; namespace: string } } {
-  return { apiVersion: t.apiVersion, kind: t.kind, metadata: { name: t.name, namespace: t.namespace } };
-}
+type DiscoveryApi = { resource(apiVersion: string, kind: string): Promise<V1APIResource | undefined>; apiVersionResourceCache?: Record<string, V1APIResourceList> };
 
-/** Runs one client-node call: abortable by the step's signal, failures mapped to the taxonomy with `what` in the message. */
-export async function call<T>(ctx: Pick<StepContext, 'signal'>, what: string, work: () => Promise<T>): Promise<T> {
+/**
+ * The API resource of a kind (not one of its subresources), through KubernetesObjectApi's discovery
+ * and its cache; undefined when the API server serves no such kind (or no such group version).
+ * Discovery takes no signal; it is a read, so the step settles at once on abort.
+ */
+export async function discover(ctx: Pick<StepContext, 'signal'>, clients: Clients, apiVersion: string, kind: string): Promise<V1APIResource | undefined> {
+  const api = clients.objects as unknown as DiscoveryApi;
+  const lookup = async () => {
+    const first = await api.resource(apiVersion, kind);
+    if (!first || !first.name.includes('/')) return first;
+    return api.apiVersionResourceCache?.[apiVersion]?.resources.find((r) => r.kind === kind && !r.name.includes('/'));
+  };
   try {
-    return await abortable(work(), ctx.signal);
+    return await abortable(lookup(), ctx.signal);
+  } catch (err) {
+    const e = toK8sError(err, `discover ${apiVersion} ${kind}`, ctx.signal);
+    if (e.type === 'not_found') return undefined; // the group version itself is not served
+    throw e;
+  }
+}
+
+/** The API resource of a kind, or validation_error when the API server has none. */
+export async function requireResource(ctx: Pick<StepContext, 'signal'>, clients: Clients, apiVersion: string, kind: string): Promise<V1APIResource> {
+  const resource = await discover(ctx, clients, apiVersion, kind);
+  if (!resource) throw new AgentError('validation_error', `the API server has no kind ${kind} in ${apiVersion}`, { retryable: false });
+  return resource;
+}
+
+/**
+ * The target of a reference: its apiVersion (given, or known for the kind), and its namespace (given,
+ * or the agent's own) only when discovery says the kind is namespaced; cluster-scoped objects
+ * (Namespace, ClusterRole, …) have none.
+ */
+export async function resolveTarget(ctx: Pick<StepContext, 'signal'>, clients: Clients, ref: ObjectRef): Promise<Target> {
+  const apiVersion = apiVersionOf(ref);
+  const resource = await requireResource(ctx, clients, apiVersion, ref.kind);
+  return resource.namespaced ? { apiVersion, kind: ref.kind, namespace: ref.namespace ?? clients.namespace, name: ref.name } : { apiVersion, kind: ref.kind, name: ref.name };
+}
+
+/** The URL path of an object (or of its collection, without a name), resolved through discovery. */
+export async function objectPath(ctx: Pick<StepContext, 'signal'>, clients: Clients, t: Pick<Target, 'apiVersion' | 'kind' | 'namespace'> & { name?: string }): Promise<string> {
+  const resource = await requireResource(ctx, clients, t.apiVersion, t.kind);
+  const base = t.apiVersion.includes('/') ? `/apis/${t.apiVersion}` : `/api/${t.apiVersion}`;
+  const ns = resource.namespaced ? `/namespaces/${encodeURIComponent(t.namespace ?? clients.namespace)}` : '';
+  return `${base}${ns}/${resource.name}${t.name ? `/${encodeURIComponent(t.name)}` : ''}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Requests
+
+const http = new IsomorphicFetchHttpLibrary();
+
+export interface RawRequest {
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  path: string;
+  query?: Record<string, string | undefined>;
+  /** Of the body; default application/json. */
+  contentType?: string;
+  /** Sent as JSON. */
+  body?: unknown;
+}
+
+/**
+ * One request as plain JSON: the same authentication and TLS as every client-node call, through
+ * client-node's own HTTP library, aborted by the step's signal. Failures map to the taxonomy with
+ * `what` in the message; an error body that is not JSON (a proxy's 503 page) still maps by status.
+ */
+export async function rawRequest<T = unknown>(ctx: Pick<StepContext, 'signal'>, clients: Clients, what: string, req: RawRequest): Promise<T> {
+  try {
+    const server = clients.server.replace(/\/$/, '');
+    const request = new RequestContext(`${server}${req.path}`, HttpMethod[req.method]);
+    for (const [k, v] of Object.entries(req.query ?? {})) if (v !== undefined) request.setQueryParam(k, v);
+    request.setHeaderParam('Accept', 'application/json');
+    if (req.body !== undefined) {
+      request.setHeaderParam('Content-Type', req.contentType ?? 'application/json');
+      request.setBody(JSON.stringify(req.body));
+    }
+    request.setSignal(ctx.signal);
+    await clients.kc.applySecurityAuthentication(request);
+    const response = await http.send(request).toPromise();
+    const text = await response.body.text();
+    let parsed: unknown;
+    let isJson = true;
+    try {
+      parsed = text ? (JSON.parse(text) as unknown) : undefined;
+    } catch {
+      isJson = false;
+    }
+    if (response.httpStatusCode >= 200 && response.httpStatusCode < 300) {
+      if (!isJson) throw new AgentError('adapter_error', `${what}: the API server answered ${response.httpStatusCode} with a body that is not JSON`);
+      return parsed as T;
+    }
+    throw new ApiException(response.httpStatusCode, `${req.method} ${req.path} answered ${response.httpStatusCode}`, isJson ? (parsed ?? '') : text, response.headers);
   } catch (err) {
     throw toK8sError(err, what, ctx.signal);
   }
 }
 
-/** The object, or undefined when the API server says 404. */
-export async function readOrAbsent(ctx: Pick<StepContext, 'signal'>, clients: Clients, t: Target): Promise<KubernetesObject | undefined> {
+/** Per-call options for the typed APIs: the step's signal (so a cancel aborts the request), and a Content-Type. */
+export function callOptions(signal: AbortSignal, contentType?: string): ConfigurationOptions<ObservableMiddleware> {
+  const middleware: ObservableMiddleware = {
+    pre(request: RequestContext) {
+      request.setSignal(signal);
+      if (contentType) request.setHeaderParam('Content-Type', contentType);
+      return new Observable(Promise.resolve(request));
+    },
+    post(response: ResponseContext) {
+      return new Observable(Promise.resolve(response));
+    },
+  };
+  return { middleware: [middleware], middlewareMergeStrategy: 'append' };
+}
+
+/** Runs one typed client-node call (which carries the signal through `callOptions`); failures mapped to the taxonomy. */
+export async function call<T>(ctx: Pick<StepContext, 'signal'>, what: string, work: () => Promise<T>): Promise<T> {
   try {
-    return await call(ctx, `GET ${describe(t)}`, () => clients.objects.read(header(t)));
+    if (ctx.signal.aborted) throw ctx.signal.reason;
+    return await work();
   } catch (err) {
-    if (err instanceof AgentError && err.type === 'not_found') return undefined;
+    throw toK8sError(err, what, ctx.signal);
+  }
+}
+
+/** The object (not_found when it does not exist). */
+export async function readObject(ctx: Pick<StepContext, 'signal'>, clients: Clients, t: Target): Promise<KObj> {
+  const path = await objectPath(ctx, clients, t);
+  return rawRequest<KObj>(ctx, clients, `GET ${describe(t)}`, { method: 'GET', path });
+}
+
+/**
+ * The object, or undefined when it does not exist. The kind is resolved first: a kind or API the
+ * server does not have is a validation_error, not "absent"; only the object's own 404 is.
+ */
+export async function readOrAbsent(ctx: Pick<StepContext, 'signal'>, clients: Clients, t: Target): Promise<KObj | undefined> {
+  const path = await objectPath(ctx, clients, t);
+  try {
+    return await rawRequest<KObj>(ctx, clients, `GET ${describe(t)}`, { method: 'GET', path });
+  } catch (err) {
+    if (err instanceof AgentError && err.type === 'not_found') {
+      const cause = err.cause;
+      const name = cause instanceof ApiException ? statusOf(cause).details?.name : undefined;
+      if (name === undefined || name === t.name) return undefined;
+    }
     throw err;
   }
 }
@@ -61,63 +232,107 @@ export function dryRunParam(ctx: Pick<StepContext, 'dryRun'>): string | undefine
   return ctx.dryRun ? 'All' : undefined;
 }
 
-/** A plain-JSON copy (client-node turns timestamps into Date objects). */
+// ---------------------------------------------------------------------------------------------
+// Retries
+
+/**
+ * What the first attempt of a write recorded (the object as it was, the replica count, the restart
+ * stamp), by execution and step. A retry whose earlier attempt's write may have landed (the answer
+ * was lost, a 5xx after the change, a timeout) reuses it instead of recording the already-changed
+ * object as "previous". In memory only: an agent restart starts over. Forgotten when the step
+ * succeeds or fails for good; bounded in size.
+ */
+export class AttemptMemory {
+  private readonly entries = new Map<string, { target: string; value: unknown }>();
+
+  constructor(private readonly max = 1000) {}
+
+  private static key(ctx: Pick<StepContext, 'executionId' | 'step'>): string {
+    return `${ctx.executionId}\u0000${ctx.step}`;
+  }
+
+  /** What an earlier attempt of this step recorded for this target (never in a dry run, never on attempt 1). */
+  recall<T>(ctx: Pick<StepContext, 'executionId' | 'step' | 'attempt' | 'dryRun'>, t: Target): T | undefined {
+    if (ctx.dryRun || ctx.attempt <= 1) return undefined;
+    const e = this.entries.get(AttemptMemory.key(ctx));
+    return e && e.target === lockKey(t) ? (e.value as T) : undefined;
+  }
+
+  remember(ctx: Pick<StepContext, 'executionId' | 'step' | 'dryRun'>, t: Target, value: unknown): void {
+    if (ctx.dryRun) return;
+    const key = AttemptMemory.key(ctx);
+    this.entries.delete(key);
+    this.entries.set(key, { target: lockKey(t), value });
+    while (this.entries.size > this.max) this.entries.delete(this.entries.keys().next().value!);
+  }
+
+  forget(ctx: Pick<StepContext, 'executionId' | 'step'>): void {
+    this.entries.delete(AttemptMemory.key(ctx));
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+}
+
+/**
+ * Runs a write with its attempt memory: forgotten when it succeeds, or fails in a way the engine
+ * will not retry; kept for the next attempt otherwise.
+ */
+export async function remembering<T>(rt: K8sRuntime, ctx: StepContext, work: () => Promise<T>): Promise<T> {
+  try {
+    const out = await work();
+    rt.attempts.forget(ctx);
+    return out;
+  } catch (err) {
+    if (!(err instanceof AgentError) || !err.retryable || ctx.signal.aborted) rt.attempts.forget(ctx);
+    throw err;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Objects
+
+/** A plain-JSON copy. */
 export function plain<T>(v: T): T {
   return v === undefined ? v : (JSON.parse(JSON.stringify(v)) as T);
 }
 
+/** The annotation `kubectl apply` keeps the whole applied object in (for a Secret: its values). */
+export const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
+
+export function isSecret(t: { kind?: string }): boolean {
+  return t.kind === 'Secret';
+}
+
+/** A copy safe to output: for a Secret, the values of data and stringData and the last-applied annotation become `***` (the keys stay). */
+export function redact<T extends KObj | null | undefined>(obj: T, kind?: string): T {
+  if (!obj) return obj;
+  const copy = plain(obj) as KObj;
+  if (!isSecret({ kind: kind ?? copy.kind })) return copy as T;
+  for (const field of ['data', 'stringData'] as const) {
+    const values = copy[field];
+    if (values && typeof values === 'object') copy[field] = Object.fromEntries(Object.keys(values).map((k) => [k, '***']));
+  }
+  if (copy.metadata?.annotations?.[LAST_APPLIED] !== undefined) copy.metadata.annotations[LAST_APPLIED] = '***';
+  return copy as T;
+}
+
 /** Fields the API server owns; a recorded object without them can be created or put back. */
-export function snapshot(obj: KubernetesObject): KubernetesObject {
-  const copy = plain(obj) as KubernetesObject & { status?: unknown };
+export function snapshot(obj: KObj): KObj {
+  const copy = plain(obj);
   delete copy.status;
   if (copy.metadata) {
     for (const k of ['uid', 'resourceVersion', 'generation', 'creationTimestamp', 'managedFields', 'selfLink', 'deletionTimestamp', 'deletionGracePeriodSeconds'] as const) {
-      delete (copy.metadata as Record<string, unknown>)[k];
+      delete copy.metadata[k];
     }
   }
   return copy;
 }
 
-/** The API resource of a kind, through discovery (KubernetesObjectApi caches it; the method is protected there). */
-export function discover(clients: Clients, apiVersion: string, kind: string): Promise<V1APIResource | undefined> {
-  return (clients.objects as unknown as { resource(a: string, k: string): Promise<V1APIResource | undefined> }).resource(apiVersion, kind);
-}
-
-/** The URL path of an object (or of its collection, without a name), resolved through discovery. */
-export async function objectPath(ctx: Pick<StepContext, 'signal'>, clients: Clients, t: Pick<Target, 'apiVersion' | 'kind' | 'namespace'> & { name?: string }): Promise<string> {
-  const resource = await call(ctx, `discover ${t.apiVersion} ${t.kind}`, () => discover(clients, t.apiVersion, t.kind));
-  if (!resource) throw new AgentError('validation_error', `the API server has no kind ${t.kind} in ${t.apiVersion}`, { retryable: false });
-  const base = t.apiVersion.includes('/') ? `/apis/${t.apiVersion}` : `/api/${t.apiVersion}`;
-  const ns = resource.namespaced ? `/namespaces/${encodeURIComponent(t.namespace)}` : '';
-  return `${base}${ns}/${resource.name}${t.name ? `/${encodeURIComponent(t.name)}` : ''}`;
-}
-
-const http = new IsomorphicFetchHttpLibrary();
-
-/**
- * A request client-node has no typed method for (a JSON patch of any kind): the same authentication
- * and TLS as every other call, through client-node's own HTTP library, with the step's signal.
- */
-export async function rawRequest(ctx: Pick<StepContext, 'signal'>, clients: Clients, what: string, method: 'PATCH', path: string, query: Record<string, string>, contentType: string, body: unknown): Promise<unknown> {
-  const server = clients.server.replace(/\/$/, '');
-  const request = new RequestContext(`${server}${path}`, HttpMethod[method]);
-  for (const [k, v] of Object.entries(query)) request.setQueryParam(k, v);
-  request.setHeaderParam('Content-Type', contentType);
-  request.setHeaderParam('Accept', 'application/json');
-  request.setBody(JSON.stringify(body));
-  request.setSignal(ctx.signal);
-  return call(ctx, what, async () => {
-    await clients.kc.applySecurityAuthentication(request);
-    const response = await http.send(request).toPromise();
-    const text = await response.body.text();
-    const parsed = text ? (JSON.parse(text) as unknown) : undefined;
-    if (response.httpStatusCode >= 200 && response.httpStatusCode < 300) return parsed;
-    throw new ApiException(response.httpStatusCode, 'Unsuccessful HTTP Request', parsed ?? text, response.headers);
-  });
-}
-
 /** Keeps the last `max` characters, with a marker saying how much was cut. */
 export function tail(text: string, max: number): { text: string; truncated: boolean } {
   if (text.length <= max) return { text, truncated: false };
+  if (max <= 0) return { text: `…[${text.length} chars cut]\n`, truncated: true };
   return { text: `…[${text.length - max} chars cut]\n${text.slice(text.length - max)}`, truncated: true };
 }

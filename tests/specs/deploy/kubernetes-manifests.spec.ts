@@ -57,6 +57,14 @@ describe('deploy/ manifests', () => {
     for (const action of Object.keys(ACTION_NEEDS)) assert.match(readme, new RegExp(`\\| \`k8s\\.${action}\` \\|`), `README has an RBAC row for ${action}`);
   });
 
+  it('re-creating a recorded pod needs create on pods, which the Role deliberately does not grant, and the README says so', () => {
+    assert.equal(granted('create', '', 'pods'), false, 'create on pods would let the agent run any pod as any service account');
+    assert.ok(ACTION_NEEDS.restore.some((n) => n.verb === 'create' && n.resource === '*'), 'restore creates what is gone');
+    const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
+    const row = readme.split('\n').findLast((l) => l.startsWith('| `k8s.delete` |'))!; // the RBAC table's row
+    assert.match(row, /`record: true` on pods.*`create pods`.*not granted by `deploy\/rbac\.yaml`/);
+  });
+
   it('the sidecar: agent on loopback with exec probes, data on a volume, limits, non-root', () => {
     const pod = sidecar.spec.template.spec;
     const agent = pod.containers.find((c: any) => c.name === 'runtime-agent');
@@ -73,6 +81,25 @@ describe('deploy/ manifests', () => {
     assert.equal(agent.securityContext.runAsNonRoot, true);
     assert.equal(typeof agent.securityContext.runAsUser, 'number', 'runAsNonRoot needs a numeric user for the image USER node');
     assert.ok(pod.terminationGracePeriodSeconds > Number(env.SHUTDOWN_GRACE_SECONDS));
+  });
+
+  it('the sidecar: only the agent container gets the service-account token, through a projected volume', () => {
+    const pod = sidecar.spec.template.spec;
+    const SA_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
+    assert.equal(pod.automountServiceAccountToken, false, 'no token in every container');
+    const agent = pod.containers.find((c: any) => c.name === 'runtime-agent');
+    const mount = agent.volumeMounts.find((m: any) => m.mountPath === SA_DIR);
+    assert.ok(mount, 'the agent mounts it where the k8s adapter looks');
+    assert.equal(mount.readOnly, true);
+    for (const other of pod.containers.filter((c: any) => c.name !== 'runtime-agent')) {
+      assert.ok(!(other.volumeMounts ?? []).some((m: any) => m.name === mount.name || m.mountPath === SA_DIR), `${other.name} has no token`);
+    }
+    const sources = pod.volumes.find((v: any) => v.name === mount.name).projected.sources;
+    assert.deepEqual(sources.find((x: any) => x.serviceAccountToken)?.serviceAccountToken.path, 'token');
+    assert.deepEqual(sources.find((x: any) => x.configMap)?.configMap, { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }] });
+    assert.deepEqual(sources.find((x: any) => x.downwardAPI)?.downwardAPI.items, [{ path: 'namespace', fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } }]);
+    const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
+    assert.match(readme, /Do not point `restart` or `scale` at the Deployment the agent itself runs in/);
   });
 
   it('with the Role enforced by the API server, the bundled k8s workflows run, roll back, and anything else is forbidden', async function () {

@@ -5,6 +5,8 @@
  * schema, a StepContext with a required signal and a log that records lines).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Adapter, Outputs, StepContext } from '../../../adapters/contract.js';
@@ -20,27 +22,116 @@ export interface LogLine {
   text: string;
 }
 
+/** How a test runs one attempt of an action: its signal, its log, and which attempt of which step it is. */
+export interface RunOptions {
+  signal?: AbortSignal;
+  log?: LogLine[];
+  attempt?: number;
+  executionId?: string;
+  step?: string;
+}
+
 export interface Cluster {
   kube: FakeKube;
   adapter: Adapter;
   registry: AdapterRegistry;
   dir: string;
+  /** With `{ proxy: true }`: the proxy between the adapter and the fake API server. */
+  proxy?: Proxy;
   /** Runs an action for real; resolves outputs, rejects with the AgentError. */
-  run(action: string, input: Record<string, unknown>, opts?: { signal?: AbortSignal; log?: LogLine[] }): Promise<Outputs>;
+  run(action: string, input: Record<string, unknown>, opts?: RunOptions): Promise<Outputs>;
   /** Runs an action's dry run. */
-  dry(action: string, input: Record<string, unknown>, opts?: { log?: LogLine[] }): Promise<Outputs>;
+  dry(action: string, input: Record<string, unknown>, opts?: RunOptions): Promise<Outputs>;
   /** The AgentError an action fails with. */
-  failure(action: string, input: Record<string, unknown>, opts?: { signal?: AbortSignal; log?: LogLine[] }): Promise<AgentError>;
+  failure(action: string, input: Record<string, unknown>, opts?: RunOptions): Promise<AgentError>;
   close(): Promise<void>;
 }
 
-export async function startCluster(options: FakeKubeOptions = {}, settings: Partial<K8sSettings> = {}): Promise<Cluster> {
-  const kube = await startFakeKube(options);
+type Match = (method: string, path: string) => boolean;
+
+/**
+ * An HTTP proxy between the adapter and the fake API server (127.0.0.1), to break what the fake
+ * cannot: an answer lost after the API server processed the request, a request that hangs.
+ */
+export interface Proxy {
+  url: string;
+  /** The next matching request reaches the API server, but its answer is replaced by a proxy's 503 page. */
+  loseAnswer(match: Match): void;
+  /** Matching requests are held: never forwarded, never answered. */
+  hang(match: Match | undefined): void;
+  /** Held requests so far, and how many of them the client closed. */
+  readonly held: number;
+  readonly abandoned: number;
+  close(): Promise<void>;
+}
+
+export async function startProxy(target: string): Promise<Proxy> {
+  const upstream = new URL(target);
+  const lose: Match[] = [];
+  let hang: Match | undefined;
+  let held = 0;
+  let abandoned = 0;
+  const server = createServer((req, res) => {
+    const method = req.method ?? 'GET';
+    const path = req.url ?? '/';
+    if (hang?.(method, path)) {
+      held++;
+      res.on('close', () => abandoned++);
+      req.resume();
+      return;
+    }
+    const i = lose.findIndex((m) => m(method, path));
+    const lost = i >= 0;
+    if (lost) lose.splice(i, 1);
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const up = request({ host: upstream.hostname, port: upstream.port, method, path, headers: { ...req.headers, host: upstream.host } }, (answer) => {
+        if (lost) {
+          answer.resume();
+          answer.on('end', () => {
+            res.writeHead(503, { 'content-type': 'text/html' });
+            res.end('<html><body><h1>503 Service Unavailable</h1></body></html>');
+          });
+          return;
+        }
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      });
+      up.on('error', () => res.destroy());
+      res.on('close', () => up.destroy());
+      up.end(Buffer.concat(chunks));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    loseAnswer: (m) => void lose.push(m),
+    hang: (m) => void (hang = m),
+    get held() {
+      return held;
+    },
+    get abandoned() {
+      return abandoned;
+    },
+    close: () =>
+      new Promise<void>((r) => {
+        server.close(() => r());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+export async function startCluster(options: FakeKubeOptions & { proxy?: boolean } = {}, settings: Partial<K8sSettings> = {}): Promise<Cluster> {
+  const { proxy: viaProxy, ...kubeOptions } = options;
+  const kube = await startFakeKube(kubeOptions);
   const dir = mkdtempSync(join(tmpdir(), 'ra-k8s-'));
   const kubeconfig = kube.writeKubeconfigFile(dir);
   const adapter = createK8sAdapter({ serviceAccountDir: join(dir, 'no-service-account'), kubeconfig, ...settings });
+  const proxy = viaProxy ? await startProxy(kube.url) : undefined;
+  if (proxy) await adapter.init!({ server: proxy.url, token: kube.token });
   const registry = new AdapterRegistry([adapter]);
-  async function call(action: string, input: Record<string, unknown>, dryRun: boolean, opts: { signal?: AbortSignal; log?: LogLine[] } = {}): Promise<Outputs> {
+  async function call(action: string, input: Record<string, unknown>, dryRun: boolean, opts: RunOptions = {}): Promise<Outputs> {
     const spec = adapter.actions[action];
     if (!spec) throw new Error(`no action ${action}`);
     const copy = structuredClone(input);
@@ -52,9 +143,9 @@ export async function startCluster(options: FakeKubeOptions = {}, settings: Part
       signal: opts.signal ?? new AbortController().signal,
       log: { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error'), line: (stream, text) => lines.push({ level: stream, text }) },
       dryRun,
-      executionId: 'test-execution',
-      step: 'test-step',
-      attempt: 1,
+      executionId: opts.executionId ?? 'test-execution',
+      step: opts.step ?? 'test-step',
+      attempt: opts.attempt ?? 1,
     };
     if (dryRun) {
       const out = await spec.dryRun?.(ctx, copy);
@@ -78,7 +169,9 @@ export async function startCluster(options: FakeKubeOptions = {}, settings: Part
       }
       throw new Error(`expected ${a} to fail`);
     },
+    proxy,
     async close() {
+      await proxy?.close();
       await kube.close();
       rmSync(dir, { recursive: true, force: true });
     },

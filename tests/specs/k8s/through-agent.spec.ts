@@ -6,7 +6,7 @@
  * cluster exactly as it was.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -60,6 +60,23 @@ describe('k8s adapter in the agent', function () {
       assert.equal((await agent.request('GET', '/ready')).status, 200);
     });
 
+    it('a kubeconfig that does not parse: /health and the step say where, and never show its content', async () => {
+      kube = await startFakeKube();
+      const dir = mkdtempSync(join(home, 'bad-kc-'));
+      const file = join(dir, 'kubeconfig');
+      writeFileSync(file, `apiVersion: v1\nkind: Config\nusers:\n- name: u\n  user:\n    token: ${kube.token}\n    foo: : bar\n`);
+      agent = await startAgent({ env: { HOME: home, K8S_SERVICE_ACCOUNT_DIR: join(home, 'none'), KUBECONFIG: file } });
+      const health = await agent.request('GET', '/health');
+      assert.equal(health.body.adapters.k8s.ready, false);
+      assert.match(health.body.adapters.k8s.message, /not configured: loading the configuration failed: YAMLException at line 7, column \d+/);
+      assert.ok(!health.text.includes(kube.token), health.text);
+      const r = await agent.request('POST', '/execute', { wpk_content: pkg('k8s-get', [k8sStep('get', 'get', { kind: 'Deployment', name: 'web' })]) });
+      const rec = await waitForStatus(agent, r.body.execution_id, ENDED);
+      assert.equal(rec.error.type, 'adapter_error');
+      assert.ok(!JSON.stringify(rec).includes(kube.token));
+      assert.ok(!agent.output().includes(kube.token), 'nor is it in the agent log');
+    });
+
     it('POST /init with a server, token and CA connects, reports the identity, and never echoes the token', async () => {
       kube = await startFakeKube({ tls: true, token: 'init-token-0123456789' });
       agent = await startAgent({ env: { HOME: home, K8S_SERVICE_ACCOUNT_DIR: join(home, 'none') } });
@@ -77,11 +94,12 @@ describe('k8s adapter in the agent', function () {
       // A wrong token: the API server answers but rejects the agent, and /health says so.
       const wrong = await agent.request('POST', '/init', { adapters: { k8s: { server: kube.url, token: 'not-the-token', caData: kube.caPem } } });
       assert.equal(wrong.body.adapters.k8s.ready, false);
-      assert.match(wrong.body.adapters.k8s.message, /rejected the agent's credentials/);
-      // No CA for a self-signed server: TLS fails, and /health says the server does not answer.
+      assert.match(wrong.body.adapters.k8s.message, /^credentials rejected: .*rejected the agent's credentials/);
+      // No CA for a self-signed server: TLS verification fails, and /health says which CA to give.
       const noCa = await agent.request('POST', '/init', { adapters: { k8s: { server: kube.url, token: kube.token } } });
       assert.equal(noCa.body.adapters.k8s.ready, false);
-      assert.match(noCa.body.adapters.k8s.message, /does not answer/);
+      assert.match(noCa.body.adapters.k8s.message, /TLS verification failed \((UNABLE_TO_VERIFY_LEAF_SIGNATURE|SELF_SIGNED_CERT_IN_CHAIN|DEPTH_ZERO_SELF_SIGNED_CERT)/);
+      assert.match(noCa.body.adapters.k8s.message, /caData in POST \/init/);
     });
 
     it('in a pod it uses the service account: token, CA and namespace file, and its namespace is the default', async () => {
