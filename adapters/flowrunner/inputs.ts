@@ -125,3 +125,12 @@ export const EXAMPLE_OUTPUTS: RunOutputs = {
   duration_seconds: 30,
   per_step: {},
 };
+
+/** The dry run of run and start: validate, log the plan, let the engine fill in the example outputs. */
+export function dryRunPlan(flowmapsRoot: string) {
+  return (ctx: StepContext, input: FlowInput): undefined => {
+    const { config, flowmap } = prepare(input, flowmapsRoot);
+    logPlan(ctx, config, flowmap);
+    return undefined;
+  };
+}

@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { defineAction, type StepContext } from '../contract.js';
 import { AgentError } from '../errors.js';
 import { FlowRunner } from './engine/index.js';
-import { configSchema, EXAMPLE_OUTPUTS, flowmapSchema, logPlan, outputsOf, prepare, type FlowInput, type RunOutputs } from './inputs.js';
+import { configSchema, dryRunPlan, EXAMPLE_OUTPUTS, flowmapSchema, outputsOf, prepare, type FlowInput, type RunOutputs } from './inputs.js';
 
 export interface Thresholds {
   maxErrorRate?: number;
@@ -59,11 +59,7 @@ export function runAction(flowmapsRoot: string) {
       },
     },
     exampleOutput: EXAMPLE_OUTPUTS,
-    dryRun(ctx, input) {
-      const { config, flowmap } = prepare(input, flowmapsRoot);
-      logPlan(ctx, config, flowmap);
-      return undefined;
-    },
+    dryRun: dryRunPlan(flowmapsRoot),
     async run(ctx, input) {
       const { config, flowmap } = prepare(input, flowmapsRoot);
       const runner = new FlowRunner(config, flowmap, {

@@ -1,6 +1,6 @@
 import { defineAction } from '../contract.js';
 import { FlowRunner } from './engine/index.js';
-import { configSchema, flowmapSchema, logPlan, prepare, type FlowInput } from './inputs.js';
+import { configSchema, dryRunPlan, flowmapSchema, prepare, type FlowInput } from './inputs.js';
 import type { BackgroundRuns } from './runs.js';
 
 export interface StartInput extends FlowInput {
@@ -26,11 +26,7 @@ export function startAction(flowmapsRoot: string, runs: BackgroundRuns) {
     },
     exampleOutput: { run_id: '00000000-0000-4000-8000-000000000000', name: 'background-traffic' },
     compensate: (_input, out) => ({ action: 'stop', with: { run_id: out.run_id } }),
-    dryRun(ctx, input) {
-      const { config, flowmap } = prepare(input, flowmapsRoot);
-      logPlan(ctx, config, flowmap);
-      return undefined;
-    },
+    dryRun: dryRunPlan(flowmapsRoot),
     async run(ctx, input) {
       const { config, flowmap } = prepare(input, flowmapsRoot);
       const name = input.name ?? flowmap.name ?? flowmap.id ?? 'flow';

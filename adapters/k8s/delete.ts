@@ -1,6 +1,6 @@
 import { defineAction, type StepContext } from '../contract.js';
 import { AgentError } from '../errors.js';
-import { apiVersionSchema, describe, kindSchema, nameSchema, namespaceSchema, type ObjectRef } from './kinds.js';
+import { describe, type ObjectRef, objectRefProperties } from './kinds.js';
 import { restoreOf, SECRET_NOT_RECORDED } from './restore.js';
 import { dryRunParam, isSecret, locked, objectPath, rawRequest, readOrAbsent, remembering, resolveTarget, snapshot, type K8sRuntime, type KObj, type Target } from './runtime.js';
 
@@ -35,10 +35,7 @@ export function deleteAction(rt: K8sRuntime) {
       additionalProperties: false,
       required: ['kind', 'name'],
       properties: {
-        apiVersion: apiVersionSchema,
-        kind: kindSchema(),
-        namespace: namespaceSchema,
-        name: nameSchema,
+        ...objectRefProperties,
         record: { description: 'Keep a copy of the object so a rollback can re-create it.', type: 'boolean', default: false },
         propagationPolicy: { description: 'What happens to dependents.', enum: ['Foreground', 'Background', 'Orphan'] },
         ignoreNotFound: { description: 'An object that is already gone is success (deleted=false) instead of not_found.', type: 'boolean', default: false },

@@ -1,5 +1,5 @@
 import { defineAction } from '../contract.js';
-import { apiVersionSchema, describe, kindSchema, nameSchema, namespaceSchema, type ObjectRef } from './kinds.js';
+import { describe, type ObjectRef, objectRefProperties } from './kinds.js';
 import { readObject, readOrAbsent, redact, resolveTarget, type K8sRuntime, type KObj } from './runtime.js';
 
 export interface GetInput extends ObjectRef {
@@ -16,10 +16,7 @@ export function getAction(rt: K8sRuntime) {
       additionalProperties: false,
       required: ['kind', 'name'],
       properties: {
-        apiVersion: apiVersionSchema,
-        kind: kindSchema(),
-        namespace: namespaceSchema,
-        name: nameSchema,
+        ...objectRefProperties,
         ignoreNotFound: { description: 'A missing object gives exists=false instead of failing with not_found.', type: 'boolean', default: false },
       },
     },

@@ -72,3 +72,11 @@ export function apiVersionOf(ref: { apiVersion?: string; kind: string }): string
 export function describe(ref: { kind: string; namespace?: string; name: string }): string {
   return `${ref.kind} ${ref.namespace ? `${ref.namespace}/` : ''}${ref.name}`;
 }
+
+/** The input properties that name any object: apiVersion (for kinds beyond the known ones), kind, namespace, name. */
+export const objectRefProperties: Record<string, JsonSchema> = {
+  apiVersion: apiVersionSchema,
+  kind: kindSchema(),
+  namespace: namespaceSchema,
+  name: nameSchema,
+};

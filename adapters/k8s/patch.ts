@@ -1,7 +1,7 @@
 import { PatchStrategy } from '@kubernetes/client-node';
 import { defineAction, type StepContext } from '../contract.js';
 import { AgentError } from '../errors.js';
-import { apiVersionSchema, describe, kindSchema, nameSchema, namespaceSchema, type ObjectRef } from './kinds.js';
+import { describe, type ObjectRef, objectRefProperties } from './kinds.js';
 import { recordPrevious, restoreOf, type Recorded } from './restore.js';
 import { dryRunParam, FIELD_MANAGER, locked, objectPath, rawRequest, redact, remembering, resolveTarget, type K8sRuntime, type KObj, type Target } from './runtime.js';
 
@@ -31,10 +31,7 @@ export function patchAction(rt: K8sRuntime) {
       additionalProperties: false,
       required: ['kind', 'name', 'patch'],
       properties: {
-        apiVersion: apiVersionSchema,
-        kind: kindSchema(),
-        namespace: namespaceSchema,
-        name: nameSchema,
+        ...objectRefProperties,
         type: { description: 'strategic (strategic-merge-patch; built-in kinds only), merge (RFC 7386) or json (RFC 6902, a list of operations).', enum: ['strategic', 'merge', 'json'], default: 'strategic' },
         patch: { description: 'The patch: an object for strategic and merge, a list of operations for json.', type: ['object', 'array'] },
       },

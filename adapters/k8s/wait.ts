@@ -3,7 +3,7 @@ import { defineAction, type StepContext } from '../contract.js';
 import { AgentError } from '../errors.js';
 import { lookup, parsePath } from '../shared/paths.js';
 import type { Clients } from './connection.js';
-import { apiVersionSchema, describe, kindSchema, nameSchema, namespaceSchema, WORKLOAD_KINDS, type ObjectRef } from './kinds.js';
+import { describe, WORKLOAD_KINDS, type ObjectRef, objectRefProperties } from './kinds.js';
 import { isSecret, objectPath, readOrAbsent, resolveTarget, type K8sRuntime, type KObj, type Target } from './runtime.js';
 import { watchOnce } from './watch.js';
 
@@ -140,10 +140,7 @@ export function waitAction(rt: K8sRuntime) {
       required: ['kind', 'name'],
       oneOf: [{ required: ['condition'], properties: { condition: true } }, { required: ['path'], properties: { path: true } }],
       properties: {
-        apiVersion: apiVersionSchema,
-        kind: kindSchema(),
-        namespace: namespaceSchema,
-        name: nameSchema,
+        ...objectRefProperties,
         condition: { description: `A status.conditions type (Available, Ready, Complete, …), or ${ROLLOUT_COMPLETE}, or ${DELETED}.`, type: 'string', minLength: 1 },
         conditionStatus: { description: "The condition's status to wait for.", enum: ['True', 'False', 'Unknown'], default: 'True' },
         path: { description: 'A path on the object (status.readyReplicas); with equals, wait for that value, else for any non-null value.', type: 'string', minLength: 1 },
