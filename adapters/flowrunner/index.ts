@@ -8,18 +8,21 @@ import type { Adapter } from '../contract.js';
 import { findRoot } from '../shared/repo-root.js';
 import { runAction } from './run.js';
 import { BackgroundRuns } from './runs.js';
+import type { FlowLog } from './control.js';
 import { startAction } from './start.js';
 import { stopAction } from './stop.js';
 
 export interface FlowrunnerSettings {
   /** Where bundled flowmaps named by path are read from (default: the repository's workflows/). */
   flowmapsRoot?: string;
+  /** The agent's own log, for background runs (they outlive the step that started them). */
+  log?: FlowLog;
 }
 
 export function createFlowrunnerAdapter(settings: FlowrunnerSettings = {}): Adapter & { runs: BackgroundRuns } {
   const root = settings.flowmapsRoot ?? join(findRoot(), 'workflows');
   const runs = new BackgroundRuns();
-  const actions = [runAction(root), startAction(root, runs), stopAction(runs)];
+  const actions = [runAction(root), startAction(root, runs, settings.log), stopAction(runs)];
   return {
     name: 'flowrunner',
     description: 'Multi-step HTTP flows with simulated users (FlowRunner flowmaps): bounded runs with numbers to gate on, and background runs.',

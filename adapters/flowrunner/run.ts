@@ -68,6 +68,7 @@ export function runAction(flowmapsRoot: string) {
       });
       // Cancel, the step timeout and shutdown stop the run at once.
       const onAbort = () => void runner.stop();
+      if (ctx.signal.aborted) throw ctx.signal.reason;
       ctx.signal.addEventListener('abort', onAbort, { once: true });
       const t0 = performance.now();
       try {
@@ -77,6 +78,7 @@ export function runAction(flowmapsRoot: string) {
         ctx.signal.removeEventListener('abort', onAbort);
       }
       if (ctx.signal.aborted) throw ctx.signal.reason;
+      if (runner.status === 'error') throw new AgentError('adapter_error', 'the flow run failed: every simulated user ended with an unexpected error (see the log)', { retryable: false });
       const out = outputsOf(runner.snapshot(), (performance.now() - t0) / 1000);
       ctx.log.info(`flowmap done: ${out.requests} requests, ${out.flows} flows (${out.flows_failed} failed), ${out.errors} errors (${(out.error_rate * 100).toFixed(2)}%), ${out.rps} req/s, p95 ${out.p95_ms} ms, ${out.assertions_failed} assertion(s) failed`);
       const over = breaches(out, input.failWhen);

@@ -2,13 +2,14 @@ import { defineAction } from '../contract.js';
 import { FlowRunner } from './engine/index.js';
 import { configSchema, dryRunPlan, flowmapSchema, prepare, type FlowInput } from './inputs.js';
 import type { BackgroundRuns } from './runs.js';
+import type { FlowLog } from './control.js';
 
 export interface StartInput extends FlowInput {
   name?: string;
   durationSeconds?: number;
 }
 
-export function startAction(flowmapsRoot: string, runs: BackgroundRuns) {
+export function startAction(flowmapsRoot: string, runs: BackgroundRuns, agentLog?: FlowLog) {
   return defineAction<StartInput, { run_id: string; name: string }>({
     id: 'start',
     description: 'Starts a flowmap in the background (optionally bounded by durationSeconds) and outputs its run_id; the default compensation stops it.',
@@ -30,9 +31,12 @@ export function startAction(flowmapsRoot: string, runs: BackgroundRuns) {
     async run(ctx, input) {
       const { config, flowmap } = prepare(input, flowmapsRoot);
       const name = input.name ?? flowmap.name ?? flowmap.id ?? 'flow';
-      // The run outlives the step: its log lines go to the agent's own log from here on, not to this step.
-      const runner = new FlowRunner(config, flowmap, { limit: input.durationSeconds !== undefined ? { durationMs: input.durationSeconds * 1000 } : undefined });
+      // The run outlives the step: its log lines go to the agent's own log, tagged with the run id.
+      let runId = '';
+      const log: FlowLog | undefined = agentLog && ((level, message) => agentLog(level, `[flow run ${runId}] ${message}`));
+      const runner = new FlowRunner(config, flowmap, { log, limit: input.durationSeconds !== undefined ? { durationMs: input.durationSeconds * 1000 } : undefined });
       const run = runs.add(name, runner);
+      runId = run.id;
       runner.start();
       ctx.log.info(`started background flow run ${run.id} (${name}): ${config.sim_users} user(s) against ${config.flow_target_url}${input.durationSeconds ? ` for ${input.durationSeconds}s` : ' until stopped'}`);
       return { run_id: run.id, name };

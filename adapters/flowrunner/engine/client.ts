@@ -16,8 +16,10 @@ export interface HttpResult {
   truncated: boolean;
 }
 
-/** A response body kept in the context is cut here: memory stays bounded whatever the target answers. */
+/** A response body kept in the context is cut here, and the rest is not read: memory stays bounded whatever the target answers. */
 export const MAX_BODY_BYTES = 1024 * 1024;
+/** Origins a user keeps a connection to; the least recently used one is closed beyond this (flows over many hosts). */
+export const MAX_ORIGINS_PER_USER = 4;
 
 /** Collects one response at a time (undici's dispatch handler API). */
 class ResponseHandler {
@@ -28,6 +30,7 @@ class ResponseHandler {
   private truncated = false;
   private resolve: ((r: HttpResult) => void) | undefined;
   private reject: ((e: Error) => void) | undefined;
+  private abort: ((err?: Error) => void) | undefined;
 
   begin(resolve: (r: HttpResult) => void, reject: (e: Error) => void): void {
     this.resolve = resolve;
@@ -39,7 +42,9 @@ class ResponseHandler {
     this.truncated = false;
   }
 
-  onConnect(): void {}
+  onConnect(abort: (err?: Error) => void): void {
+    this.abort = abort;
+  }
 
   onHeaders(statusCode: number, raw: Buffer[]): boolean {
     this.status = statusCode;
@@ -48,10 +53,13 @@ class ResponseHandler {
   }
 
   onData(chunk: Buffer): boolean {
-    if (this.size >= MAX_BODY_BYTES) this.truncated = true;
-    else {
-      this.size += chunk.length;
-      this.chunks.push(chunk);
+    this.size += chunk.length;
+    this.chunks.push(chunk);
+    if (this.size > MAX_BODY_BYTES) {
+      // Enough: keep the first MiB and drop the connection instead of reading an endless answer to its end.
+      this.truncated = true;
+      this.abort?.();
+      return false;
     }
     return true;
   }
@@ -73,6 +81,7 @@ class ResponseHandler {
   }
 
   onError(err: Error): void {
+    if (this.truncated && this.resolve) return this.onComplete();
     const reject = this.reject;
     this.resolve = this.reject = undefined;
     reject?.(err);
@@ -89,7 +98,18 @@ export class UserConnections {
   private client(d: Destination): Client {
     const key = d.servername ? `${d.origin}|${d.servername}` : d.origin;
     let c = this.clients.get(key);
-    if (!c) {
+    if (c) {
+      // Most recently used last, so the first entry is the one to close when there are too many.
+      if (this.clients.size > 1) {
+        this.clients.delete(key);
+        this.clients.set(key, c);
+      }
+    } else {
+      if (this.clients.size >= MAX_ORIGINS_PER_USER) {
+        const [oldest, client] = this.clients.entries().next().value as [string, Client];
+        this.clients.delete(oldest);
+        void client.close().catch(() => {});
+      }
       c = new Client(d.origin, {
         pipelining: 1,
         keepAliveTimeout: 30_000,

@@ -3,7 +3,33 @@
  * Pydantic model does it: every bad field listed FastAPI-style as
  * `{ loc, msg, type }`, the seed's display names accepted as aliases.
  */
+import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
+
+/** The longest pause or timeout: setTimeout turns anything longer into 1 ms. */
+export const MAX_MS = 2_147_483_647;
+/** Open files kept for the agent itself (its API, the store, logs) when sizing sim_users. */
+const FD_RESERVE = 256;
+
+/** The process's open-file limit (each user holds a connection), or undefined where it cannot be read. */
+function openFileLimit(): number | undefined {
+  try {
+    const m = /^Max open files\s+(\d+|unlimited)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+    return m && m[1] !== 'unlimited' ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The most users a process with this open-file limit can give a connection each (100000 at most). */
+export function usersFor(openFiles: number | undefined): number {
+  return openFiles === undefined ? 100_000 : Math.max(1, Math.min(100_000, openFiles - FD_RESERVE));
+}
+
+/** The most users this process can run. */
+export function maxUsers(): number {
+  return usersFor(openFileLimit());
+}
 
 export interface FlowRunnerConfig {
   flow_target_url: string;
@@ -93,7 +119,11 @@ function checkField(key: string, v: unknown, loc: Array<string | number>, proble
       if (typeof v !== 'number' || !Number.isInteger(v)) return bad('Input should be a valid integer', 'int_type');
       const min = key === 'sim_users' || key === 'request_timeout_ms' ? 1 : 0;
       if (v < min) return bad(`Input should be greater than or equal to ${min}`, 'greater_than_equal');
-      if (key === 'sim_users' && v > 100_000) return bad('Input should be less than or equal to 100000', 'less_than_equal');
+      if (key === 'sim_users') {
+        const most = maxUsers();
+        // Each user holds its own connection: beyond the open-file limit the agent could not even answer /api/stop.
+        if (v > most) return bad(`Input should be less than or equal to ${most} (the open-file limit of this process, minus what the agent needs; raise ulimit -n for more)`, 'less_than_equal');
+      } else if (v > MAX_MS) return bad(`Input should be less than or equal to ${MAX_MS}`, 'less_than_equal');
       return v;
     }
     case 'debug':
@@ -168,10 +198,8 @@ export function parseUpdate(
   const out: Record<string, unknown> = { ...current };
   const changed: Array<keyof FlowRunnerConfig> = [];
   for (const [k, v] of Object.entries(given)) {
-    if (!FIELDS.has(k)) {
-      problems.push({ loc: [...loc, k], msg: 'Unknown field', type: 'extra_forbidden' });
-      continue;
-    }
+    // Unknown fields are ignored, as /api/start ignores them (a platform may resend its whole config).
+    if (!FIELDS.has(k)) continue;
     const n = problems.length;
     const value = checkField(k, v, [...loc, k], problems);
     if (problems.length !== n) continue;

@@ -59,11 +59,38 @@ export interface Flowmap {
 
 const METHODS = new Set(['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'HEAD']);
 const MAX_DEPTH = 16;
+/** Steps in one flowmap, nested ones included: each request step has its own stats and metric series. */
+export const MAX_STEPS = 500;
+/** Nesting of a body or staticVars: deeper values would overflow the stack when copied or rendered. */
+export const MAX_VALUE_DEPTH = 32;
+const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const HEADER_VALUE_FORBIDDEN = /[\r\n\0]/;
+
+/** Whether `v` nests deeper than `max` (iterative: a hostile value cannot overflow the stack here). */
+function tooDeep(v: unknown, max: number): boolean {
+  const stack: Array<[unknown, number]> = [[v, 0]];
+  while (stack.length) {
+    const [x, d] = stack.pop()!;
+    if (x === null || typeof x !== 'object') continue;
+    if (d >= max) return true;
+    for (const y of Array.isArray(x) ? x : Object.values(x)) stack.push([y, d + 1]);
+  }
+  return false;
+}
 
 type Loc = Array<string | number>;
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+function headerMap(v: unknown, loc: Loc, problems: FieldProblem[]): Record<string, string> {
+  const out = stringMap(v, loc, problems);
+  for (const [k, x] of Object.entries(out)) {
+    if (!HEADER_NAME.test(k)) problems.push({ loc: [...loc, k], msg: 'Value error, not a valid HTTP header name', type: 'value_error' });
+    else if (HEADER_VALUE_FORBIDDEN.test(x)) problems.push({ loc: [...loc, k], msg: 'Value error, a header value may not contain CR, LF or NUL', type: 'value_error' });
+  }
+  return out;
 }
 
 function stringMap(v: unknown, loc: Loc, problems: FieldProblem[]): Record<string, string> {
@@ -148,7 +175,8 @@ function step(raw: unknown, loc: Loc, problems: FieldProblem[], ids: Set<string>
         });
       }
       const extract = stringMap(raw.extract, [...loc, 'extract'], problems);
-      const headers = stringMap(raw.headers, [...loc, 'headers'], problems);
+      const headers = headerMap(raw.headers, [...loc, 'headers'], problems);
+      if (raw.body !== undefined && tooDeep(raw.body, MAX_VALUE_DEPTH)) problems.push({ loc: [...loc, 'body'], msg: `Value error, nested more than ${MAX_VALUE_DEPTH} levels deep`, type: 'value_error' });
       if (problems.length !== n) return undefined;
       return { type: 'request', id: id as string, name, method, url: raw.url as string, headers, body: raw.body, extract, onFailure: onFailure as 'stop' | 'continue', retries, assertions };
     }
@@ -185,13 +213,16 @@ export function parseFlowmap(raw: unknown, loc: Loc = ['body', 'flowmap']): { ok
   if (version !== undefined && !oneX) {
     problems.push({ loc: [...loc, 'schemaVersion'], msg: `unsupported schemaVersion ${JSON.stringify(version)}; this engine runs 1.x`, type: 'value_error' });
   }
-  const headers = stringMap(raw.headers, [...loc, 'headers'], problems);
+  const headers = headerMap(raw.headers, [...loc, 'headers'], problems);
   let staticVars: Record<string, unknown> = {};
   if (raw.staticVars !== undefined && raw.staticVars !== null) {
     if (!isObject(raw.staticVars)) problems.push({ loc: [...loc, 'staticVars'], msg: 'Input should be a valid dictionary', type: 'dict_type' });
+    else if (tooDeep(raw.staticVars, MAX_VALUE_DEPTH)) problems.push({ loc: [...loc, 'staticVars'], msg: `Value error, nested more than ${MAX_VALUE_DEPTH} levels deep`, type: 'value_error' });
     else staticVars = raw.staticVars;
   }
-  const parsed = steps(raw.steps, [...loc, 'steps'], problems, new Set(), 0);
+  const ids = new Set<string>();
+  const parsed = steps(raw.steps, [...loc, 'steps'], problems, ids, 0);
+  if (ids.size > MAX_STEPS) problems.push({ loc: [...loc, 'steps'], msg: `Value error, at most ${MAX_STEPS} steps (nested ones included), got ${ids.size}`, type: 'value_error' });
   if (Array.isArray(raw.steps) && raw.steps.length === 0) problems.push({ loc: [...loc, 'steps'], msg: 'List should have at least 1 item after validation, not 0', type: 'too_short' });
   if (problems.length) return { ok: false, problems };
   const str = (v: unknown) => (typeof v === 'string' ? v : undefined);

@@ -40,6 +40,11 @@ export interface RunSnapshot extends StatsSnapshot {
   elapsed_seconds: number;
 }
 
+/** One turn of the event loop (timers, I/O, the API) before going on. */
+function yieldTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 /** Default resilience: connection errors and 5xx get up to 3 attempts, 500 ms then 1000 ms apart. */
 const DEFAULT_ATTEMPTS = 3;
 const DEFAULT_BACKOFF_MS = 500;
@@ -56,6 +61,8 @@ interface Instance {
   headers: Record<string, string>;
   requested: boolean;
   conns: UserConnections;
+  /** Responses received in this flow instance (0: it did no network I/O). */
+  responses: number;
 }
 
 export class FlowRunner {
@@ -84,6 +91,7 @@ export class FlowRunner {
   /** Bodies without markers, serialized once per step. */
   private readonly constantBodies = new Map<string, string>();
   private readonly conditionWarned = new Set<string>();
+  private readonly warned = new Map<string, { at: number; suppressed: number }>();
   private readonly profiles: HeaderProfile[];
   /** The forwarded-for header name, lower-cased, or '' when disabled. */
   private readonly xffKey: string;
@@ -140,11 +148,7 @@ export class FlowRunner {
     if (this.stopped) return this.done;
     this.stopped = true;
     clearTimeout(this.limitTimer);
-    for (const s of this.sleepers) {
-      clearTimeout(s.timer);
-      s.resolve();
-    }
-    this.sleepers.clear();
+    this.wakeSleepers();
     await this.closeConnections();
     if (this.live.size === 0) this.finish();
     return this.done;
@@ -155,6 +159,8 @@ export class FlowRunner {
     const before = this.config.sim_users;
     this.config = { ...this.config, sim_users: config.sim_users, min_sleep_ms: config.min_sleep_ms, max_sleep_ms: config.max_sleep_ms, flow_cycle_delay_ms: config.flow_cycle_delay_ms, debug: config.debug };
     if (this.status === 'running' && config.sim_users > before) this.spawnUsers();
+    // Pauses under way end now, so new pauses and fewer users take effect at once (not after an old long pause).
+    this.wakeSleepers();
     this.log('info', `flow updated: ${before} -> ${config.sim_users} users, pauses ${config.min_sleep_ms}..${config.max_sleep_ms} ms${config.flow_cycle_delay_ms !== null ? `, cycle delay ${config.flow_cycle_delay_ms} ms` : ''}`);
   }
 
@@ -233,7 +239,12 @@ export class FlowRunner {
       const t0 = performance.now();
       const ok = await this.runSteps(this.flowmap.steps, it);
       if (this.stopped) return;
+      // A flow cut short because this user was removed (sim_users lowered) is neither done nor failed.
+      if (!ok && !this.keepGoing(n)) return;
       this.stats.flow(performance.now() - t0, !ok);
+      // An iteration that got no response did no I/O (a branch without requests, a URL that cannot be built):
+      // give the event loop a turn, or a user with no pauses would starve the API and everything else.
+      if (it.responses === 0) await yieldTurn();
     }
   }
 
@@ -249,12 +260,36 @@ export class FlowRunner {
       conns = new UserConnections(this.config.request_timeout_ms);
       this.connections.set(user, conns);
     }
-    return { ctx, user, headers, requested: false, conns };
+    return { ctx, user, headers, requested: false, conns, responses: 0 };
   }
 
   private randomPause(): number {
     const { min_sleep_ms: min, max_sleep_ms: max } = this.config;
     return max <= min ? min : min + Math.floor(this.random() * (max - min + 1));
+  }
+
+  /**
+   * A warning that many users would repeat: the first of each kind per second goes out, the rest are
+   * counted into the next one ("… and N more like it").
+   */
+  private warnSome(key: string, message: string): void {
+    const now = performance.now();
+    const seen = this.warned.get(key);
+    if (seen && now - seen.at < 1000) {
+      seen.suppressed++;
+      return;
+    }
+    if (this.warned.size > 1000) this.warned.clear();
+    this.warned.set(key, { at: now, suppressed: 0 });
+    this.log('warn', seen?.suppressed ? `${message} (and ${seen.suppressed} more like it in the last second)` : message);
+  }
+
+  private wakeSleepers(): void {
+    for (const s of this.sleepers) {
+      clearTimeout(s.timer);
+      s.resolve();
+    }
+    this.sleepers.clear();
   }
 
   private sleep(ms: number): Promise<void> | undefined {
@@ -308,16 +343,19 @@ export class FlowRunner {
     const path = sourcePath(step.source);
     const found = path ? lookup(it.ctx, path) : undefined;
     if (!found?.found || !Array.isArray(found.value)) {
-      this.log('warn', `step ${step.id}: loop source ${step.source} is not a list (${found?.found ? typeof found.value : 'missing'}); skipped`);
+      this.warnSome(`loop:${step.id}`, `step ${step.id}: loop source ${step.source} is not a list (${found?.found ? typeof found.value : 'missing'}); skipped`);
       return true;
     }
     const items = found.value as unknown[];
     for (let i = 0; i < items.length; i++) {
       // Each iteration works on its own copy: what it extracts does not leak into the next or out of the loop.
-      const copy: Instance = { ...it, ctx: { ...structuredClone(it.ctx), [step.loopVariable]: structuredClone(items[i]), [`${step.loopVariable}_index`]: i } };
+      // The engine only ever sets top-level keys, so a shallow copy isolates them (no deep copy of stored bodies).
+      const copy: Instance = { ...it, responses: 0, ctx: { ...it.ctx, [step.loopVariable]: structuredClone(items[i]), [`${step.loopVariable}_index`]: i } };
       const ok = await this.runSteps(step.steps, copy);
       it.requested = it.requested || copy.requested;
+      it.responses += copy.responses;
       if (!ok) return false;
+      if (copy.responses === 0 && i % 64 === 63) await yieldTurn();
     }
     return true;
   }
@@ -354,7 +392,7 @@ export class FlowRunner {
       dest = this.urls.resolve(stepUrl);
     } catch (err) {
       // A URL that cannot be built (a bad host or port substituted in) fails the step without sending or retrying.
-      this.stats.error(step.id, 'network');
+      this.stats.error(step.id, 'invalid_request');
       return this.record(step, it, undefined, Object.assign(new Error(`invalid URL ${JSON.stringify(stepUrl)}: ${(err as Error).message}`), { code: 'ERR_INVALID_URL' }));
     }
     const body = this.bodyFor(step, ctx);
@@ -369,6 +407,7 @@ export class FlowRunner {
       error = undefined;
       try {
         result = await it.conns.send(dest, method, headers, body);
+        it.responses++;
       } catch (err) {
         error = err;
       }
@@ -383,7 +422,7 @@ export class FlowRunner {
       this.stats.error(step.id, error !== undefined ? errorKind(error) : result!.status >= 500 ? 'http_5xx' : result!.status >= 400 ? 'http_4xx' : 'http_3xx');
       const delay = this.retryDelay(step, attempt, error, result);
       if (delay === undefined) break;
-      this.log('warn', `user ${it.user} step ${step.id}: ${error ? errorText(error) : `status ${result!.status}`}; retrying in ${delay} ms`);
+      this.warnSome(`retry:${step.id}`, `user ${it.user} step ${step.id}: ${error ? errorText(error) : `status ${result!.status}`}; retrying in ${delay} ms`);
       await this.sleep(delay);
     }
     return this.record(step, it, result, error);
@@ -434,7 +473,7 @@ export class FlowRunner {
         ctx[name] = found.found ? found.value : null;
         if (!found.found) {
           this.stats.error(id, 'extraction');
-          this.log('warn', `user ${it.user} step ${id}: extract '${name}' from '${step.extract[name]}' found nothing; set to null`);
+          this.warnSome(`extract:${id}:${name}`, `user ${it.user} step ${id}: extract '${name}' from '${step.extract[name]}' found nothing; set to null`);
         }
       }
     } else if (!stop) {

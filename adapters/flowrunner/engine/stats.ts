@@ -13,7 +13,8 @@ function histogram(): hdr.Histogram {
   return hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: HIGHEST_US, numberOfSignificantValueDigits: 2, useWebAssembly: false, bitBucketSize: 32 });
 }
 
-export type ErrorKind = 'network' | 'timeout' | 'http_4xx' | 'http_5xx' | 'http_3xx' | 'extraction';
+/** Failed requests by kind; `extraction` and `invalid_request` (a URL that could not be built, nothing sent) are not requests. */
+export type ErrorKind = 'network' | 'timeout' | 'http_4xx' | 'http_5xx' | 'http_3xx' | 'extraction' | 'invalid_request';
 
 export interface Percentiles {
   p50_ms: number;
@@ -74,7 +75,7 @@ export class RunStats {
   flowCount = 0;
   flowsFailed = 0;
   private flowDurationSum = 0;
-  readonly errors: Record<ErrorKind, number> = { network: 0, timeout: 0, http_3xx: 0, http_4xx: 0, http_5xx: 0, extraction: 0 };
+  readonly errors: Record<ErrorKind, number> = { network: 0, timeout: 0, http_3xx: 0, http_4xx: 0, http_5xx: 0, extraction: 0, invalid_request: 0 };
   readonly classes = { '1xx': 0, '2xx': 0, '3xx': 0, '4xx': 0, '5xx': 0 };
   assertionsPassed = 0;
   assertionsFailed = 0;

@@ -20,6 +20,9 @@ export interface Template {
 const MARKER = /\{\{\s*([^{}]*?)\s*\}\}|##VAR:(string|unquoted):([^#\s]+)##/g;
 const cache = new Map<string, Template>();
 const CACHE_LIMIT = 10_000;
+/** The cache holds template texts; past this many characters in all it starts over (bounded memory across runs). */
+const CACHE_CHARS = 4 * 1024 * 1024;
+let cachedChars = 0;
 
 export function compile(text: string): Template {
   let t = cache.get(text);
@@ -37,8 +40,13 @@ export function compile(text: string): Template {
   if (last < text.length) parts.push(text.slice(last));
   const only = parts.length === 1 && typeof parts[0] === 'object' && parts[0].kind === 'unquoted' ? parts[0].path : undefined;
   t = { constant: parts.every((p) => typeof p === 'string'), parts, whole: only };
-  if (cache.size >= CACHE_LIMIT) cache.clear();
+  if (text.length > CACHE_CHARS / 16) return t;
+  if (cache.size >= CACHE_LIMIT || cachedChars + text.length > CACHE_CHARS) {
+    cache.clear();
+    cachedChars = 0;
+  }
   cache.set(text, t);
+  cachedChars += text.length;
   return t;
 }
 

@@ -36,8 +36,11 @@ export class UrlBuilder {
     let d = this.cache.get(stepUrl);
     if (d) return d;
     d = this.build(stepUrl);
-    if (this.cache.size > 5000) this.cache.clear();
-    this.cache.set(stepUrl, d);
+    // Rendered URLs may carry extracted values: only short ones are kept, and only so many.
+    if (stepUrl.length <= 2048) {
+      if (this.cache.size > 5000) this.cache.clear();
+      this.cache.set(stepUrl, d);
+    }
     return d;
   }
 

@@ -31,8 +31,9 @@ export interface Agent {
 }
 
 /** The adapters' part of the configuration. */
-export function adapterSettings(config: Config): AdapterSettings {
+export function adapterSettings(config: Config, logger?: Logger): AdapterSettings {
   return {
+    flowrunner: { flowmapsRoot: WORKFLOWS_DIR, log: logger ? flowRunnerLog(logger) : undefined },
     k8s: {
       serviceAccountDir: config.k8sServiceAccountDir,
       kubeconfig: config.kubeconfig,
@@ -45,7 +46,7 @@ export function adapterSettings(config: Config): AdapterSettings {
   };
 }
 
-export function createAgent(config: Config, logger: Logger, adapters: Adapter[] = builtinAdapters(adapterSettings(config))): Agent {
+export function createAgent(config: Config, logger: Logger, adapters: Adapter[] = builtinAdapters(adapterSettings(config, logger))): Agent {
   const store = new Store(config.dataDir, { synchronous: config.storeSynchronous });
   store.onDeferredError = (err) => logger.error({ err }, 'a deferred store write (log line or progress counter) failed');
   const registry = new AdapterRegistry(adapters);
