@@ -22,7 +22,7 @@ export interface FlowrunnerSettings {
 export function createFlowrunnerAdapter(settings: FlowrunnerSettings = {}): Adapter & { runs: BackgroundRuns } {
   const root = settings.flowmapsRoot ?? join(findRoot(), 'workflows');
   const runs = new BackgroundRuns();
-  const actions = [runAction(root), startAction(root, runs, settings.log), stopAction(runs)];
+  const actions = [runAction(root, runs), startAction(root, runs, settings.log), stopAction(runs)];
   return {
     name: 'flowrunner',
     description: 'Multi-step HTTP flows with simulated users (FlowRunner flowmaps): bounded runs with numbers to gate on, and background runs.',

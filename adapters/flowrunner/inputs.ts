@@ -24,7 +24,7 @@ export const configSchema: JsonSchema = {
 };
 
 export const flowmapSchema: JsonSchema = {
-  description: 'A flowmap object, or the path of a flowmap file bundled under workflows/ (e.g. flowmaps/http-smoke.json).',
+  description: 'A flowmap object, or the path of a flowmap file bundled under workflows/ (e.g. flowmaps/health-probe.json).',
   type: ['object', 'string'],
 };
 

@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { defineAction, type StepContext } from '../contract.js';
 import { AgentError } from '../errors.js';
 import { FlowRunner } from './engine/index.js';
+import type { BackgroundRuns } from './runs.js';
 import { configSchema, dryRunPlan, EXAMPLE_OUTPUTS, flowmapSchema, outputsOf, prepare, type FlowInput, type RunOutputs } from './inputs.js';
 
 export interface Thresholds {
@@ -31,7 +32,7 @@ export function engineLog(ctx: StepContext) {
   return (level: 'debug' | 'info' | 'warn' | 'error', message: string) => ctx.log[level](message);
 }
 
-export function runAction(flowmapsRoot: string) {
+export function runAction(flowmapsRoot: string, runs: BackgroundRuns) {
   return defineAction<RunInput, RunOutputs>({
     id: 'run',
     description: 'Runs a flowmap with simulated users until durationSeconds or iterations (per user); outputs requests, flows, errors, error_rate, rps, p50/p95/p99_ms and assertion counts to gate on.',
@@ -70,14 +71,18 @@ export function runAction(flowmapsRoot: string) {
       const onAbort = () => void runner.stop();
       if (ctx.signal.aborted) throw ctx.signal.reason;
       ctx.signal.addEventListener('abort', onAbort, { once: true });
+      // Agent shutdown stops the run at once (load is not work to finish within the grace period).
+      const untrack = runs.track(runner);
       const t0 = performance.now();
       try {
         runner.start();
         await runner.done;
       } finally {
         ctx.signal.removeEventListener('abort', onAbort);
+        untrack();
       }
       if (ctx.signal.aborted) throw ctx.signal.reason;
+      if (runs.stopping) throw new AgentError('interrupted', 'the agent shut down while this flow ran; it was stopped at once', { retryable: false });
       if (runner.status === 'error') throw new AgentError('adapter_error', 'the flow run failed: every simulated user ended with an unexpected error (see the log)', { retryable: false });
       const out = outputsOf(runner.snapshot(), (performance.now() - t0) / 1000);
       ctx.log.info(`flowmap done: ${out.requests} requests, ${out.flows} flows (${out.flows_failed} failed), ${out.errors} errors (${(out.error_rate * 100).toFixed(2)}%), ${out.rps} req/s, p95 ${out.p95_ms} ms, ${out.assertions_failed} assertion(s) failed`);

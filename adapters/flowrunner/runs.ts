@@ -10,6 +10,8 @@ import type { FlowRunner } from './engine/index.js';
 
 /** Background runs at once; more would let packages pile up load generators. */
 export const MAX_BACKGROUND_RUNS = 16;
+/** Ended background runs kept for `stop` to read. */
+const MAX_ENDED_RUNS = 16;
 
 export interface BackgroundRun {
   id: string;
@@ -22,6 +24,17 @@ export interface BackgroundRun {
 
 export class BackgroundRuns {
   private readonly runs = new Map<string, BackgroundRun>();
+  /** Runners of `run` steps in progress: they stop with the agent too. */
+  private readonly foreground = new Set<FlowRunner>();
+  /** Set by stopAll(): the agent is shutting down. */
+  stopping = false;
+
+  /** A `run` step's runner, until it ends. */
+  track(runner: FlowRunner): () => void {
+    this.foreground.add(runner);
+    if (this.stopping) void runner.stop();
+    return () => this.foreground.delete(runner);
+  }
 
   add(name: string, runner: FlowRunner): BackgroundRun {
     this.prune();
@@ -43,14 +56,18 @@ export class BackgroundRuns {
     this.runs.delete(id);
   }
 
-  /** Ended runs are kept for a while so their final numbers can still be read by `stop`. */
-  private prune(): void {
+  /** Ended runs are kept for a while (at most MAX_ENDED_RUNS) so their final numbers can still be read by `stop`. */
+  prune(): void {
     const cutoff = performance.now() - 3_600_000;
-    for (const [id, r] of this.runs) if (r.endedAt !== undefined && r.endedAt < cutoff) this.runs.delete(id);
+    const ended = [...this.runs.values()].filter((r) => r.endedAt !== undefined).sort((a, b) => a.endedAt! - b.endedAt!);
+    ended.forEach((r, i) => {
+      if (r.endedAt! < cutoff || i < ended.length - MAX_ENDED_RUNS) this.runs.delete(r.id);
+    });
   }
 
-  /** Stops every run (agent shutdown). */
+  /** Stops every run, background and `run` steps alike (agent shutdown: load is stopped, not drained). */
   async stopAll(): Promise<void> {
-    await Promise.all([...this.runs.values()].map((r) => r.runner.stop()));
+    this.stopping = true;
+    await Promise.all([...[...this.runs.values()].map((r) => r.runner), ...this.foreground].map((r) => r.stop()));
   }
 }

@@ -29,6 +29,7 @@ export function stopAction(runs: BackgroundRuns) {
       }
       await run.runner.stop();
       runs.remove(run.id);
+      runs.prune();
       const out = outputsOf(run.runner.snapshot(), ((run.endedAt ?? performance.now()) - run.startedAt) / 1000);
       ctx.log.info(`stopped background flow run ${run.id} (${run.name}): ${out.requests} requests, ${out.errors} errors, p95 ${out.p95_ms} ms`);
       return { found: true, run_id: run.id, ...out };

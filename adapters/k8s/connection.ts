@@ -26,6 +26,8 @@ export interface K8sSettings {
   server?: string;
   token?: string;
   tokenFile?: string;
+  /** How often `tokenFile` is read again (tests shorten it). */
+  tokenRereadMs?: number;
   caFile?: string;
   /** The namespace actions use when they name none (overrides the detected one). */
   namespace?: string;
@@ -178,6 +180,27 @@ export class KubeConnection {
   }
 }
 
+/** How often a token file named by K8S_TOKEN_FILE is read again. */
+const TOKEN_REREAD_MS = 30_000;
+
+/** A token file's content without the line break editors and `echo` leave (a header value may not contain one). */
+function readTokenFile(file: string): string {
+  return readFileSync(file, 'utf8').trim();
+}
+
+function watchTokenFile(kc: KubeConfig, file: string, everyMs: number): void {
+  const timer = setInterval(() => {
+    try {
+      const token = readTokenFile(file);
+      const user = kc.users[0];
+      if (user && token && token !== user.token) kc.users = [{ ...user, token }];
+    } catch {
+      // A file being replaced may be missing for a moment; the last token stays until the next read.
+    }
+  }, everyMs);
+  timer.unref();
+}
+
 /** client-node refuses a plain-http cluster unless TLS verification is off (there is no TLS to verify). */
 function plainHttp(server: string): boolean {
   return server.startsWith('http:');
@@ -223,14 +246,16 @@ function detect(settings: K8sSettings): State {
       return { configured: true, clients: clientsFor(kc, 'kubeconfig', settings.namespace) };
     }
     if (settings.server) {
-      const token = settings.token ?? (settings.tokenFile ? readFileSync(settings.tokenFile, 'utf8').trim() : undefined);
+      const fromFile = settings.token === undefined && settings.tokenFile !== undefined;
       const kc = new KubeConfig();
       kc.loadFromOptions({
         clusters: [{ name: 'config', server: settings.server, caFile: settings.caFile, skipTLSVerify: plainHttp(settings.server) }],
-        users: [{ name: 'config', token }],
+        users: [{ name: 'config', token: fromFile ? readTokenFile(settings.tokenFile!) : settings.token }],
         contexts: [{ name: 'config', cluster: 'config', user: 'config', namespace: settings.namespace }],
         currentContext: 'config',
       });
+      // The token file may rotate (a mounted Secret): it is read again every TOKEN_REREAD_MS.
+      if (fromFile) watchTokenFile(kc, settings.tokenFile!, settings.tokenRereadMs ?? TOKEN_REREAD_MS);
       return { configured: true, clients: clientsFor(kc, 'config', settings.namespace) };
     }
   } catch (err) {

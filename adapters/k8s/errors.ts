@@ -71,6 +71,11 @@ function tlsCode(err: unknown): string | undefined {
   return undefined;
 }
 
+/** Replaces what follows an authorization scheme (Bearer, Basic) with ***. */
+export function scrubCredentials(text: string): string {
+  return text.replace(/\b(Bearer|Basic)\s+[^\s"',;]+/gi, '$1 ***');
+}
+
 /** Maps anything a client-node call threw; `what` (`PATCH Deployment default/web`) starts the message. */
 export function toK8sError(err: unknown, what: string, signal?: AbortSignal): AgentError {
   if (err instanceof AgentError) return err;
@@ -114,7 +119,8 @@ export function toK8sError(err: unknown, what: string, signal?: AbortSignal): Ag
     }
   }
   const e = err as { code?: string; message?: string; name?: string; type?: string };
-  const message = e?.message ?? String(err);
+  // Node names the bad header value in some errors ("Bearer … is not a legal HTTP header value"): never repeat a credential.
+  const message = scrubCredentials(e?.message ?? String(err));
   const tls = tlsCode(err);
   if (tls) return new AgentError('adapter_error', `${what}: TLS verification failed (${tls}: ${message}); ${CA_HINT}`, { cause: err, retryable: false, details: { code: tls, tls: true } });
   if (e?.name === 'FetchError' || e?.type === 'system' || /ECONNREFUSED|ECONNRESET|ENOTFOUND|EHOSTUNREACH|ETIMEDOUT|EAI_AGAIN|socket hang up/.test(message)) {

@@ -54,6 +54,19 @@ function compare(a: unknown, b: unknown, test: (x: number, y: number) => boolean
   return na !== undefined && nb !== undefined && test(na, nb);
 }
 
+const regexes = new Map<string, RegExp>();
+
+/** A compiled pattern, reused (a flow evaluates the same condition many times a second). */
+function regex(source: string): RegExp {
+  let r = regexes.get(source);
+  if (!r) {
+    r = new RegExp(source);
+    if (regexes.size >= 256) regexes.clear();
+    regexes.set(source, r);
+  }
+  return r;
+}
+
 /**
  * Evaluates `actual <operator> expected`. `exists` is about presence:
  * `present` is false when the variable's path did not resolve.
@@ -87,7 +100,7 @@ export function evaluateCondition(
       return toText(actual).endsWith(toText(expected));
     case 'matches_regex':
       try {
-        return new RegExp(toText(expected)).test(toText(actual));
+        return regex(toText(expected)).test(toText(actual));
       } catch (err) {
         onWarning(`invalid regular expression ${JSON.stringify(toText(expected))}: ${(err as Error).message}; condition is false`);
         return false;

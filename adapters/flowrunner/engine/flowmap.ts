@@ -118,6 +118,13 @@ function conditionData(v: unknown, loc: Loc, problems: FieldProblem[]): Conditio
   if (typeof v.operator !== 'string' || !(OPERATORS as readonly string[]).includes(v.operator)) {
     problems.push({ loc: [...loc, 'operator'], msg: `Input should be ${OPERATORS.map((o) => `'${o}'`).join(', ')}`, type: 'enum' });
   }
+  if (v.operator === 'matches_regex' && typeof v.value === 'string' && !v.value.includes('{{')) {
+    try {
+      new RegExp(v.value);
+    } catch (err) {
+      problems.push({ loc: [...loc, 'value'], msg: `Value error, invalid regular expression: ${(err as Error).message}`, type: 'value_error' });
+    }
+  }
   return problems.length === n ? { variable: v.variable as string, operator: v.operator as Operator, value: v.value } : undefined;
 }
 
@@ -146,6 +153,8 @@ function step(raw: unknown, loc: Loc, problems: FieldProblem[], ids: Set<string>
   const n = problems.length;
   const id = raw.id;
   if (typeof id !== 'string' || id === '') problems.push({ loc: [...loc, 'id'], msg: 'Field required', type: 'missing' });
+  // Step ids become metric labels and context keys: short and printable.
+  else if (id.length > 128 || /[\u0000-\u001f]/.test(id)) problems.push({ loc: [...loc, 'id'], msg: 'Value error, at most 128 printable characters', type: 'value_error' });
   else if (ids.has(id)) problems.push({ loc: [...loc, 'id'], msg: `Value error, duplicate step id '${id}'`, type: 'value_error' });
   else ids.add(id);
   const name = typeof raw.name === 'string' ? raw.name : undefined;

@@ -324,7 +324,7 @@ export class FlowRunner {
     const found = path ? lookup(ctx, path) : { found: false as const, at: c.variable };
     const expected = typeof c.value === 'string' ? renderString(c.value, ctx) : c.value;
     return evaluateCondition(c.operator, found.found ? found.value : undefined, expected, found.found && found.value !== null && found.value !== undefined, (m) =>
-      this.log('warn', `step ${stepId}: ${m}`),
+      this.warnSome(`condition:${stepId}`, `step ${stepId}: ${m}`),
     );
   }
 
@@ -480,7 +480,7 @@ export class FlowRunner {
       // No response to extract from (network error, onFailure continue): the variables are null, not stale values.
       for (const name in step.extract) {
         ctx[name] = null;
-        this.log('warn', `user ${it.user} step ${id}: extract '${name}' has no response to read (${ctx[keys.error] as string}); set to null`);
+        this.warnSome(`extract:${id}:${name}`, `user ${it.user} step ${id}: extract '${name}' has no response to read (${ctx[keys.error] as string}); set to null`);
       }
     }
     // Assertions are recorded whatever the outcome: a failed request is exactly what they are there to count.

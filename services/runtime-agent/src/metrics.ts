@@ -108,13 +108,13 @@ export class Metrics {
   });
   readonly flowRunnerRequests: Counter = new Counter({
     name: 'flow_runner_requests_total',
-    help: 'HTTP requests made by flows (every flow of this process).',
+    help: 'HTTP requests made by the control API\'s flows (/api/start), every flow since the agent started.',
     registers: [this.registry],
     collect: () => setCounter(this.flowRunnerRequests, this.flowRunner?.totals().requests ?? 0),
   });
   readonly flowRunnerFlows: Counter = new Counter({
     name: 'flow_runner_flows_total',
-    help: 'Complete flow iterations (every flow of this process).',
+    help: 'Complete flow iterations of the control API\'s flows (/api/start), every flow since the agent started.',
     registers: [this.registry],
     collect: () => setCounter(this.flowRunnerFlows, this.flowRunner?.totals().flows ?? 0),
   });

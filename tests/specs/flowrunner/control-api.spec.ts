@@ -279,6 +279,10 @@ describe('FlowRunner control API (/api/*) through the agent process', () => {
     assert.deepEqual((await api(agent, 'GET', '/api/start')).body, { detail: 'Method Not Allowed' });
     assert.deepEqual((await api(agent, 'GET', '/api/nothing-here')).body, { detail: 'Not Found' });
     assert.equal((await agent.request('GET', '/nothing-here')).body.error_type, 'not_found');
+    // The router matches paths in any case, and so does the control API's error shape (never a 500).
+    const upper = await api(agent, 'POST', '/API/start', {});
+    assert.equal(upper.status, 400, upper.text);
+    assert.ok(Array.isArray(upper.body.detail));
     assert.equal(await health(agent), 'initializing');
   });
 
@@ -547,6 +551,25 @@ describe('FlowRunner control API: app_status lifecycle, body limit and shutdown'
     assert.deepEqual(arrivedAfter(target.hits, exitedAt), []);
     assert.ok(agent.logLines().some((l) => l.component === 'flowrunner' && /shutting down/.test(String(l.msg))), 'the flow was stopped by the shutdown');
     await waitFor(() => target.inFlight().length === 0, 'in-flight requests closed');
+  });
+
+  it('agent shutdown also stops a flowrunner.run step at once: load is not work to finish in the grace period', async () => {
+    agent = await startAgent();
+    const r = await agent.request('POST', '/execute', {
+      wpk_content: {
+        apiVersion: 'wpk/v1',
+        kind: 'Workflow',
+        metadata: { name: 'long-traffic', version: '1.0.0' },
+        spec: { handlers: [{ name: 'traffic', adapter: 'flowrunner', action: 'run', with: { config: config(target, { sim_users: 2, min_sleep_ms: 5, max_sleep_ms: 10 }), flowmap: flowmap('/run-step'), durationSeconds: 600 } }] },
+      },
+    });
+    assert.equal(r.status, 202, r.text);
+    await waitFor(() => target.hits.length >= 5, 'traffic from the run step');
+    const t0 = performance.now();
+    assert.equal(await agent.stop('SIGTERM'), 0);
+    const exitedAt = performance.now();
+    assert.ok(exitedAt - t0 < 5000, `exited after ${Math.round(exitedAt - t0)} ms, not after the grace period`);
+    assert.deepEqual(arrivedAfter(target.hits, exitedAt), []);
   });
 });
 

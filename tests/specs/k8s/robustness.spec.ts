@@ -307,4 +307,30 @@ describe('k8s adapter robustness', function () {
       }
     });
   });
+
+  it('a token file is read again as it rotates, and error messages never repeat a bearer token', async () => {
+    const { startFakeKube } = await import('../support/fake-kube/index.js');
+    const { createK8sAdapter } = await import('../../../adapters/k8s/index.js');
+    const { scrubCredentials } = await import('../../../adapters/k8s/errors.js');
+    const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    assert.equal(scrubCredentials('Bearer abc.def-123\n is not a legal HTTP header value'), 'Bearer ***\n is not a legal HTTP header value');
+    const kube = await startFakeKube({ token: 'the-real-token' });
+    const dir = mkdtempSync(join(tmpdir(), 'ra-token-'));
+    try {
+      kube.seed({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c', namespace: 'default' }, data: {} });
+      const tokenFile = join(dir, 'token');
+      writeFileSync(tokenFile, 'an-old-token\n');
+      const adapter = createK8sAdapter({ serviceAccountDir: join(dir, 'none'), server: kube.url, tokenFile, tokenRereadMs: 50 });
+      const get = adapter.actions.get!;
+      const ctx = { signal: new AbortController().signal, log: { debug() {}, info() {}, warn() {}, error() {}, line() {} }, dryRun: false, executionId: 'e', step: 's', attempt: 1 };
+      await assert.rejects(get.run(ctx, { kind: 'ConfigMap', name: 'c' }), (e: any) => e.type === 'unauthorized' && !String(e.message).includes('an-old-token'));
+      writeFileSync(tokenFile, 'the-real-token\n');
+      await waitFor(async () => (await get.run(ctx, { kind: 'ConfigMap', name: 'c' }).then(() => true, () => false)) || undefined, 'the rotated token is used');
+    } finally {
+      await kube.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

@@ -91,6 +91,10 @@ describe('k8s adapter in the agent', function () {
       assert.ok(k8s.actions.some((a: any) => a.id === 'scale' && a.mutates === true));
       assert.ok(!r.text.includes(kube.token));
       assert.ok(!agent.output().includes(kube.token), 'the token is not in the agent log');
+      // An /init that does not name k8s leaves its configuration alone.
+      const other = await agent.request('POST', '/init', { adapters: { shell: {} } });
+      assert.equal(other.status, 200, other.text);
+      assert.deepEqual([other.body.adapters.k8s.ready, other.body.adapters.k8s.details?.source], [true, 'init']);
       // A wrong token: the API server answers but rejects the agent, and /health says so.
       const wrong = await agent.request('POST', '/init', { adapters: { k8s: { server: kube.url, token: 'not-the-token', caData: kube.caPem } } });
       assert.equal(wrong.body.adapters.k8s.ready, false);
@@ -100,6 +104,19 @@ describe('k8s adapter in the agent', function () {
       assert.equal(noCa.body.adapters.k8s.ready, false);
       assert.match(noCa.body.adapters.k8s.message, /TLS verification failed \((UNABLE_TO_VERIFY_LEAF_SIGNATURE|SELF_SIGNED_CERT_IN_CHAIN|DEPTH_ZERO_SELF_SIGNED_CERT)/);
       assert.match(noCa.body.adapters.k8s.message, /caData in POST \/init/);
+    });
+
+    it('K8S_SERVER with K8S_TOKEN_FILE connects (a trailing line break in the file is fine) and never shows the token', async () => {
+      kube = await startFakeKube({ token: 'first-token-abcdef' });
+      kube.seed(deployment('web', 1));
+      const tokenFile = join(home, 'token');
+      writeFileSync(tokenFile, 'first-token-abcdef\n');
+      agent = await startAgent({ env: { HOME: home, K8S_SERVICE_ACCOUNT_DIR: join(home, 'none'), K8S_SERVER: kube.url, K8S_TOKEN_FILE: tokenFile } });
+      const health = await agent.request('GET', '/health');
+      assert.deepEqual([health.body.adapters.k8s.ready, health.body.adapters.k8s.details.source], [true, 'config'], JSON.stringify(health.body.adapters.k8s));
+      const r = await agent.request('POST', '/execute', { wpk_content: pkg('k8s-get', [k8sStep('get', 'get', { kind: 'Deployment', name: 'web' })]) });
+      assert.equal((await waitForStatus(agent, r.body.execution_id, ENDED)).status, 'completed');
+      assert.ok(!health.text.includes('first-token-abcdef') && !agent.output().includes('first-token-abcdef'));
     });
 
     it('in a pod it uses the service account: token, CA and namespace file, and its namespace is the default', async () => {

@@ -31,7 +31,11 @@ export class DetailError extends Error {
   }
 }
 
-const isApi = (path: string) => path === '/api' || path.startsWith('/api/');
+/** The router matches paths case-insensitively, so this does too (`/API/start` is the control API). */
+const isApi = (path: string) => {
+  const p = path.toLowerCase();
+  return p === '/api' || p.startsWith('/api/');
+};
 
 /**
  * Errors of /api/* as FastAPI answers them (the agent's own routes keep `{ error_type, message, details }`).

@@ -128,7 +128,11 @@ export function buildRouter(deps: RouteDeps): Router {
     if (typeof configs !== 'object' || configs === null || Array.isArray(configs)) problems.push({ path: '$.adapters', message: 'must be an object keyed by adapter name' });
     else for (const k of Object.keys(configs)) if (!registry.names().includes(k)) problems.push({ path: `$.adapters.${k}`, message: `unknown adapter; known: ${registry.names().join(', ')}` });
     if (problems.length) throw new ValidationError('invalid init request', problems);
-    for (const a of registry.list()) await a.init?.(((configs as Record<string, unknown>)[a.name] ?? {}) as Record<string, unknown>);
+    // Only the adapters the body names are (re)configured: an /init about one adapter leaves the others as they are.
+    for (const a of registry.list()) {
+      const config = (configs as Record<string, unknown>)[a.name];
+      if (config !== undefined) await a.init?.(config as Record<string, unknown>);
+    }
     ctx.body = { status: 'initialized', adapters: await adapterViews(), bundled_workflows: catalog.bundledIds() };
   });
 
