@@ -57,6 +57,11 @@ describe('FlowRunner engine: limits and fairness', function () {
     assert.ok(msgs.some((m) => /^headers.X-Ok: .*CR, LF or NUL/.test(m)));
     const body = parseFlowmap({ steps: [{ ...req('a', '/'), method: 'POST', body: { deep } }] });
     assert.equal(body.ok, false);
+    const regex = parseFlowmap({ steps: [{ id: 'c', type: 'condition', conditionData: { variable: 'x', operator: 'matches_regex', value: '([unclosed' }, then: [] }, req('x'.repeat(129), '/')] });
+    assert.equal(regex.ok, false);
+    const regexMsgs = (regex as { problems: Array<{ loc: unknown[]; msg: string }> }).problems.map((p) => `${p.loc.slice(2).join('.')}: ${p.msg}`);
+    assert.ok(regexMsgs.some((m) => /^steps.0.conditionData.value: .*invalid regular expression/.test(m)), regexMsgs.join('\n'));
+    assert.ok(regexMsgs.some((m) => /^steps.1.id: .*128 printable/.test(m)));
   });
 
   it(`keeps at most ${MAX_ORIGINS_PER_USER} connections per user when a flow talks to many hosts`, async () => {

@@ -28,6 +28,7 @@ const VARS = {
   noText: 'false',
   nil: null,
   code: 'abc123',
+  badPattern: '([unclosed',
   user: { tags: ['red', 'blue'], age: 42 },
   expected: 'ann',
 };
@@ -62,7 +63,8 @@ const CASES: Case[] = [
   { variable: 'greeting', operator: 'ends_with', value: 'hell', holds: false },
   { variable: 'code', operator: 'matches_regex', value: '^[a-z]+\\d+$', holds: true },
   { variable: 'code', operator: 'matches_regex', value: '^\\d', holds: false },
-  { variable: 'code', operator: 'matches_regex', value: '([unclosed', holds: false },
+  // A pattern that only turns bad at run time (a constant one is refused when the flowmap is parsed).
+  { variable: 'code', operator: 'matches_regex', value: '{{badPattern}}', holds: false },
   { variable: 'name', operator: 'exists', holds: true },
   { variable: 'no', operator: 'exists', holds: true },
   { variable: 'missing', operator: 'exists', holds: false },
