@@ -1,6 +1,6 @@
 import { defineAction, type StepContext } from '../contract.js';
 import { describe, namespaceSchema } from './kinds.js';
-import { recordPrevious, restoreOf, type Recorded } from './restore.js';
+import { recordPrevious, restoreRecorded, type Recorded } from './restore.js';
 import { dryRunParam, FIELD_MANAGER, locked, objectPath, rawRequest, redact, remembering, resolveTarget, type K8sRuntime, type KObj, type Target } from './runtime.js';
 
 export interface ApplyInput {
@@ -50,7 +50,7 @@ export function applyAction(rt: K8sRuntime) {
       object: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'settings', namespace: 'default' } },
       target: { apiVersion: 'v1', kind: 'ConfigMap', namespace: 'default', name: 'settings' },
     },
-    compensate: (_input, out) => (out.recorded === false ? undefined : restoreOf(out.target, out.previous)),
+    compensate: restoreRecorded,
     dryRun: (ctx, input) => apply(rt, ctx, input),
     run: (ctx, input) => apply(rt, ctx, input),
   });

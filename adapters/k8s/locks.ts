@@ -5,6 +5,7 @@
  * timeout, a cancel), which fails it with the signal's reason.
  */
 import type { StepContext } from '../contract.js';
+import { abortable } from './errors.js';
 
 export class ObjectLocks {
   private readonly tails = new Map<string, Promise<void>>();
@@ -18,7 +19,7 @@ export class ObjectLocks {
     try {
       if (previous) {
         ctx.log.info(`waiting for another execution to finish changing ${key}`);
-        await untilOrAbort(previous, ctx.signal);
+        await abortable(previous, ctx.signal);
       }
       return await work();
     } finally {
@@ -35,18 +36,6 @@ export class ObjectLocks {
   get size(): number {
     return this.tails.size;
   }
-}
-
-function untilOrAbort(p: Promise<void>, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    });
-  });
 }
 
 /** The lock key of an object; a cluster-scoped one (no namespace) has no namespace segment. */

@@ -2,7 +2,7 @@ import { PatchStrategy } from '@kubernetes/client-node';
 import { defineAction, type StepContext } from '../contract.js';
 import { AgentError } from '../errors.js';
 import { describe, type ObjectRef, objectRefProperties } from './kinds.js';
-import { recordPrevious, restoreOf, type Recorded } from './restore.js';
+import { recordPrevious, restoreRecorded, type Recorded } from './restore.js';
 import { dryRunParam, FIELD_MANAGER, locked, objectPath, rawRequest, redact, remembering, resolveTarget, type K8sRuntime, type KObj, type Target } from './runtime.js';
 
 export interface PatchInput extends ObjectRef {
@@ -42,7 +42,7 @@ export function patchAction(rt: K8sRuntime) {
       object: { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web', namespace: 'default' } },
       target: { apiVersion: 'apps/v1', kind: 'Deployment', namespace: 'default', name: 'web' },
     },
-    compensate: (_input, out) => (out.recorded === false ? undefined : restoreOf(out.target, out.previous)),
+    compensate: restoreRecorded,
     dryRun: (ctx, input) => patch(rt, ctx, input),
     run: (ctx, input) => patch(rt, ctx, input),
   });

@@ -30,6 +30,11 @@ export interface RestoreInput {
 export type RestoreOutput = { action: 'replaced' | 'created' | 'deleted' | 'none' };
 
 /** The compensation of a write that recorded what it changed: put `previous` back (or delete what the write created). */
+/** The default compensation of apply and patch: put back what the write recorded (nothing for a Secret, which is never recorded). */
+export function restoreRecorded(_input: unknown, out: { recorded?: boolean; target: Target; previous: KObj | null }): Compensation | undefined {
+  return out.recorded === false ? undefined : restoreOf(out.target, out.previous);
+}
+
 export function restoreOf(t: Target, previous: KObj | null): Compensation {
   return { action: 'restore', with: { apiVersion: t.apiVersion, kind: t.kind, ...(t.namespace !== undefined ? { namespace: t.namespace } : {}), name: t.name, previous } };
 }

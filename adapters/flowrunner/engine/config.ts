@@ -6,6 +6,9 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 
+/** An HTTP header name (an RFC 9110 token). */
+export const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
 /** The longest pause or timeout: setTimeout turns anything longer into 1 ms. */
 export const MAX_MS = 2_147_483_647;
 /** Open files kept for the agent itself (its API, the store, logs) when sizing sim_users. */
@@ -137,7 +140,7 @@ function checkField(key: string, v: unknown, loc: Array<string | number>, proble
       return v;
     case 'xff_header_name':
       if (typeof v !== 'string') return bad('Input should be a valid string', 'string_type');
-      if (v !== '' && !/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(v)) return bad('Input should be a valid HTTP header name', 'value_error');
+      if (v !== '' && !HEADER_NAME.test(v)) return bad('Input should be a valid HTTP header name', 'value_error');
       return v;
   }
   return undefined;

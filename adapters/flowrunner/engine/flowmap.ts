@@ -4,7 +4,7 @@
  * means the same execution model. Problems are listed FastAPI-style.
  */
 import { OPERATORS, type Operator } from '../../shared/conditions.js';
-import type { FieldProblem } from './config.js';
+import { HEADER_NAME, type FieldProblem } from './config.js';
 
 export interface ConditionData {
   variable: string;
@@ -63,7 +63,6 @@ const MAX_DEPTH = 16;
 export const MAX_STEPS = 500;
 /** Nesting of a body or staticVars: deeper values would overflow the stack when copied or rendered. */
 export const MAX_VALUE_DEPTH = 32;
-const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const HEADER_VALUE_FORBIDDEN = /[\r\n\0]/;
 
 /** Whether `v` nests deeper than `max` (iterative: a hostile value cannot overflow the stack here). */
