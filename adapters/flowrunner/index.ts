@@ -5,6 +5,7 @@
  */
 import { join } from 'node:path';
 import type { Adapter } from '../contract.js';
+import type { EgressSettings } from '../shared/egress.js';
 import { findRoot } from '../shared/repo-root.js';
 import { runAction } from './run.js';
 import { BackgroundRuns } from './runs.js';
@@ -17,6 +18,8 @@ export interface FlowrunnerSettings {
   flowmapsRoot?: string;
   /** The agent's own log, for background runs (they outlive the step that started them). */
   log?: FlowLog;
+  /** Where flows may send requests (default: DEFAULT_EGRESS). */
+  egress?: EgressSettings;
 }
 
 export function createFlowrunnerAdapter(settings: FlowrunnerSettings = {}): Adapter & { runs: BackgroundRuns } {

@@ -34,6 +34,8 @@ export interface Agent {
 export function adapterSettings(config: Config, logger?: Logger): AdapterSettings {
   return {
     flowrunner: { flowmapsRoot: WORKFLOWS_DIR, log: logger ? flowRunnerLog(logger) : undefined },
+    shell: { allowShell: config.shellAllowShell, allowedExecutables: config.shellAllowedExecutables, workRoot: config.shellWorkRoot },
+    egress: { allowLoopback: config.egressAllowLoopback, allowPrivate: config.egressAllowPrivate, allowedHosts: config.egressAllowedHosts },
     k8s: {
       serviceAccountDir: config.k8sServiceAccountDir,
       kubeconfig: config.kubeconfig,

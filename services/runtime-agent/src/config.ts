@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
+import { isAbsolute } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 
 export interface Config {
@@ -24,6 +25,29 @@ export interface Config {
   k8sTokenFile?: string;
   k8sCaFile?: string;
   k8sNamespace?: string;
+  /** Bearer tokens with roles (RUNTIME_AGENT_TOKENS_FILE); without it there is no authentication. */
+  tokensFile?: string;
+  /** `--insecure-no-auth` on the command line: listen beyond loopback with no tokens (local experiments). */
+  insecureNoAuth: boolean;
+  metricsAuth: 'open' | 'token';
+  shellAllowShell: boolean;
+  /** Absolute paths of the only executables shell steps may start; undefined = any. */
+  shellAllowedExecutables?: string[];
+  /** Absolute directory every shell `cwd` must stay inside; undefined = unconfined. */
+  shellWorkRoot?: string;
+  egressAllowLoopback: boolean;
+  egressAllowPrivate: boolean;
+  /** Host names (`api.example.com`, `*.example.com`) or CIDRs outbound HTTP may reach; undefined = any public host. */
+  egressAllowedHosts?: string[];
+  maxJsonDepth: number;
+  maxLogLinesPerExecution: number;
+  maxLogBytesPerExecution: number;
+  maxOutputBytes: number;
+  retentionMaxAgeDays: number;
+  retentionMaxExecutions: number;
+  retentionIntervalSeconds: number;
+  wpkHmacKeyFile?: string;
+  wpkEd25519PublicKeyFile?: string;
 }
 
 export class ConfigError extends Error {
@@ -72,18 +96,39 @@ export function isLoopback(host: string): boolean {
 function host(raw: string, name: string): string {
   const h = raw.trim();
   if (h === '') throw new ConfigError(name, 'must not be empty');
-  if (!isLoopback(h)) {
-    throw new ConfigError(
-      name,
-      `${h} is not a loopback address. This version has no authentication, so the agent only binds to 127.0.0.1, ::1 or localhost; ` +
-        'reach it from other containers through a sidecar proxy or wait for token auth',
-    );
-  }
   return h;
 }
 
+function bool(raw: string, name: string): boolean {
+  const v = raw.trim().toLowerCase();
+  if (['true', '1', 'yes', 'on'].includes(v)) return true;
+  if (['false', '0', 'no', 'off'].includes(v)) return false;
+  throw new ConfigError(name, `expected true or false, got ${JSON.stringify(raw)}`);
+}
+
+/** A comma-separated list (a YAML list in the file arrives joined by commas); empty means unset. */
+function list(raw: string): string[] | undefined {
+  const items = raw
+    .split(',')
+    .map((x) => x.trim())
+    .filter((x) => x !== '');
+  return items.length ? items : undefined;
+}
+
+function absolutePaths(raw: string, name: string): string[] | undefined {
+  const items = list(raw);
+  for (const p of items ?? []) if (!isAbsolute(p)) throw new ConfigError(name, `expected absolute paths, got ${JSON.stringify(p)}`);
+  return items;
+}
+
+function absolutePath(raw: string, name: string): string | undefined {
+  const v = optional(raw);
+  if (v !== undefined && !isAbsolute(v)) throw new ConfigError(name, `expected an absolute path, got ${JSON.stringify(raw)}`);
+  return v;
+}
+
 export const SETTINGS: Setting[] = [
-  { env: 'HOST', key: 'host', default: '127.0.0.1', parse: host, doc: 'Address to bind; loopback only until token auth exists' },
+  { env: 'HOST', key: 'host', default: '127.0.0.1', parse: host, doc: 'Address to bind; beyond loopback only with RUNTIME_AGENT_TOKENS_FILE (or --insecure-no-auth)' },
   { env: 'PORT', key: 'port', default: '8080', parse: int(0, 65535), doc: 'TCP port (0 picks a free one)' },
   { env: 'DATA_DIR', key: 'dataDir', default: './data', parse: (r, n) => (r.trim() ? r.trim() : fail(n, 'must not be empty')), doc: 'Directory of the SQLite store' },
   { env: 'LOG_LEVEL', key: 'logLevel', default: 'info', parse: oneOf(LOG_LEVELS), doc: "Level of the agent's own JSON log on stdout" },
@@ -98,6 +143,23 @@ export const SETTINGS: Setting[] = [
   { env: 'K8S_TOKEN_FILE', key: 'k8sTokenFile', default: '', parse: optional, doc: 'File holding the bearer token for K8S_SERVER' },
   { env: 'K8S_CA_FILE', key: 'k8sCaFile', default: '', parse: optional, doc: "CA certificate of K8S_SERVER's TLS" },
   { env: 'K8S_NAMESPACE', key: 'k8sNamespace', default: '', parse: optional, doc: "Namespace of actions that name none (default: the service account's, or the kubeconfig context's)" },
+  { env: 'RUNTIME_AGENT_TOKENS_FILE', key: 'tokensFile', default: '', parse: optional, doc: 'YAML or JSON list of { name, token, roles }: bearer tokens; without it there is no authentication' },
+  { env: 'METRICS_AUTH', key: 'metricsAuth', default: 'open', parse: oneOf(['open', 'token']), doc: 'open: GET /metrics needs no token; token: it needs a viewer token' },
+  { env: 'SHELL_ALLOW_SHELL', key: 'shellAllowShell', default: 'false', parse: bool, doc: 'Allow shell steps with shell: true (/bin/sh -c)' },
+  { env: 'SHELL_ALLOWED_EXECUTABLES', key: 'shellAllowedExecutables', default: '', parse: absolutePaths, doc: 'Comma-separated absolute paths: the only programs shell steps may run (default: any)' },
+  { env: 'SHELL_WORK_ROOT', key: 'shellWorkRoot', default: '', parse: absolutePath, doc: 'Absolute directory every shell cwd must stay inside (default: unconfined)' },
+  { env: 'EGRESS_ALLOW_LOOPBACK', key: 'egressAllowLoopback', default: 'true', parse: bool, doc: 'api and flowrunner steps may reach loopback addresses (the app next to the sidecar)' },
+  { env: 'EGRESS_ALLOW_PRIVATE', key: 'egressAllowPrivate', default: 'false', parse: bool, doc: 'api and flowrunner steps may reach private addresses (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7)' },
+  { env: 'EGRESS_ALLOWED_HOSTS', key: 'egressAllowedHosts', default: '', parse: list, doc: 'Comma-separated host names (*.example.com) or CIDRs: the only destinations of api and flowrunner steps (default: any allowed address)' },
+  { env: 'MAX_JSON_DEPTH', key: 'maxJsonDepth', default: '64', parse: int(4, 1000), doc: 'Deepest nesting of a JSON request body' },
+  { env: 'MAX_LOG_LINES_PER_EXECUTION', key: 'maxLogLinesPerExecution', default: '100000', parse: int(100, 100_000_000), doc: 'Log lines kept per execution; past it one truncation marker' },
+  { env: 'MAX_LOG_BYTES_PER_EXECUTION', key: 'maxLogBytesPerExecution', default: String(32 * 1024 * 1024), parse: int(64 * 1024, 16 * 1024 * 1024 * 1024), doc: 'Log bytes kept per execution; past it one truncation marker' },
+  { env: 'MAX_OUTPUT_BYTES', key: 'maxOutputBytes', default: String(4 * 1024 * 1024), parse: int(1024, 256 * 1024 * 1024), doc: "Largest step output (as JSON); a larger one fails the step with payload_too_large" },
+  { env: 'RETENTION_MAX_AGE_DAYS', key: 'retentionMaxAgeDays', default: '30', parse: int(0, 36500), doc: 'Ended executions older than this are pruned with their logs (0: no age limit)' },
+  { env: 'RETENTION_MAX_EXECUTIONS', key: 'retentionMaxExecutions', default: '10000', parse: int(0, 100_000_000), doc: 'Ended executions kept at most, newest first (0: no count limit)' },
+  { env: 'RETENTION_INTERVAL_SECONDS', key: 'retentionIntervalSeconds', default: '300', parse: int(1, 86400), doc: 'How often retention pruning runs' },
+  { env: 'WPK_HMAC_KEY_FILE', key: 'wpkHmacKeyFile', default: '', parse: optional, doc: 'Shared HMAC-SHA256 key: inline packages must carry a valid X-WPK-Signature' },
+  { env: 'WPK_ED25519_PUBLIC_KEY_FILE', key: 'wpkEd25519PublicKeyFile', default: '', parse: optional, doc: 'Ed25519 public key (PEM): inline packages must carry a valid X-WPK-Signature' },
   { env: 'STORE_SYNCHRONOUS', key: 'storeSynchronous', default: 'normal', parse: oneOf(['normal', 'full']), doc: 'SQLite synchronous mode: normal survives process crashes, full also power loss' },
 ];
 
@@ -123,7 +185,10 @@ function fail(name: string, message: string): never {
   throw new ConfigError(name, message);
 }
 
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+export const INSECURE_NO_AUTH_FLAG = '--insecure-no-auth';
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: string[] = process.argv.slice(2)): Config {
+  for (const a of argv) if (a !== INSECURE_NO_AUTH_FLAG) throw new ConfigError(a, `unknown command-line argument; the only one is ${INSECURE_NO_AUTH_FLAG} (settings come from the environment)`);
   let file: Record<string, unknown> = {};
   const path = env.RUNTIME_AGENT_CONFIG;
   if (path) {
@@ -150,5 +215,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     const source = env[s.env] !== undefined ? s.env : fromFile !== undefined ? `${s.env.toLowerCase()} in ${path}` : s.env;
     out[s.key] = s.parse(raw ?? s.default, source);
   }
-  return out as unknown as Config;
+  const config = out as unknown as Config;
+  config.insecureNoAuth = argv.includes(INSECURE_NO_AUTH_FLAG);
+  if (!isLoopback(config.host) && !config.tokensFile && !config.insecureNoAuth) {
+    throw new ConfigError(
+      'HOST',
+      `${config.host} is not a loopback address and no tokens are configured, so anyone who reaches it could run commands. ` +
+        `Set RUNTIME_AGENT_TOKENS_FILE to a file of { name, token, roles } (see README, Security), bind to 127.0.0.1, ` +
+        `or pass ${INSECURE_NO_AUTH_FLAG} for a local experiment`,
+    );
+  }
+  return config;
 }

@@ -3,7 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { once } from 'node:events';
 import { Ajv2020 } from 'ajv/dist/2020.js';
-import { apiAdapter } from '../../../adapters/api/index.js';
+import { createApiAdapter } from '../../../adapters/api/index.js';
 import type { StepContext } from '../../../adapters/contract.js';
 import { AgentError } from '../../../adapters/errors.js';
 
@@ -19,7 +19,7 @@ interface LogEntry {
   message: string;
 }
 
-const request = apiAdapter.actions.request;
+const request = createApiAdapter().actions.request;
 
 function makeCtx(): { ctx: StepContext; logs: LogEntry[]; controller: AbortController } {
   const logs: LogEntry[] = [];

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { StepContext } from '../../../adapters/contract.js';
 import { AgentError } from '../../../adapters/errors.js';
-import { shellAdapter } from '../../../adapters/shell/index.js';
+import { createShellAdapter } from '../../../adapters/shell/index.js';
 import { isRunning } from '../support/processes.js';
 import { waitFor } from '../support/wait.js';
 import { LOG_LINE_LIMIT_BYTES, OUTPUT_LIMIT_BYTES, SIGKILL_GRACE_MS, run, type RunInput } from '../../../adapters/shell/run.js';
@@ -89,8 +89,8 @@ async function assertGone(...pids: number[]) {
 
 describe('shell adapter: run', () => {
   it('is registered as shell.run, mutates, and has no default compensation', () => {
-    assert.equal(shellAdapter.name, 'shell');
-    assert.equal(shellAdapter.actions.run, run);
+    assert.equal(createShellAdapter().name, 'shell');
+    assert.equal(createShellAdapter().actions.run, run);
     assert.equal(run.mutates, true);
     assert.equal(run.compensate, undefined);
     assert.deepEqual(run.exampleOutput, { exitCode: 0, stdout: '', stderr: '' });
