@@ -7,15 +7,19 @@ import { BackgroundRuns } from '../../../adapters/flowrunner/runs.js';
 import { SystemSampler } from '../../../adapters/flowrunner/system.js';
 import { builtinAdapters, type AdapterSettings } from '../../../adapters/index.js';
 import { AdapterRegistry } from './adapter-registry.js';
-import type { Config } from './config.js';
+import { ConfigError, type Config } from './config.js';
 import { Engine } from './engine/engine.js';
+import { auditMiddleware } from './http/audit.js';
+import { authenticate } from './http/auth.js';
 import { errorMiddleware } from './http/errors.js';
 import { apiErrorMiddleware } from './http/flowrunner-api.js';
 import { buildRouter } from './http/routes.js';
+import { Tokens, TokensFileError } from './http/tokens.js';
 import { Metrics } from './metrics.js';
 import { VERSION, WORKFLOWS_DIR } from './paths.js';
 import { Store } from './store/store.js';
 import { Catalog } from './wpk/catalog.js';
+import { SignatureVerifier } from './wpk/signature.js';
 import { PackageValidator } from './wpk/validate.js';
 
 export interface Agent {
@@ -26,6 +30,8 @@ export interface Agent {
   registry: AdapterRegistry;
   /** The flow of the FlowRunner control API (`/api/*`). */
   flows: FlowControl;
+  /** The bearer tokens in force; undefined when auth is off. */
+  tokens?: Tokens;
   /** SIGTERM: flows stop at once, executions drain (see Engine.shutdown). */
   shutdown(): Promise<void>;
 }
@@ -49,6 +55,9 @@ export function adapterSettings(config: Config, logger?: Logger): AdapterSetting
 }
 
 export function createAgent(config: Config, logger: Logger, adapters: Adapter[] = builtinAdapters(adapterSettings(config, logger))): Agent {
+  // Read before the store opens: a broken tokens file stops the start with nothing touched.
+  const tokens = config.tokensFile ? loadTokens(config.tokensFile, logger) : undefined;
+  const signatures = new SignatureVerifier({ hmacKeyFile: config.wpkHmacKeyFile, ed25519PublicKeyFile: config.wpkEd25519PublicKeyFile });
   const store = new Store(config.dataDir, { synchronous: config.storeSynchronous });
   store.onDeferredError = (err) => logger.error({ err }, 'a deferred store write (log line or progress counter) failed');
   const registry = new AdapterRegistry(adapters);
@@ -77,6 +86,7 @@ export function createAgent(config: Config, logger: Logger, adapters: Adapter[] 
   // they stop at once, while workflow executions get their grace period.
   const backgroundRuns = adapters.flatMap((a) => ('runs' in a && a.runs instanceof BackgroundRuns ? [a.runs] : []));
   const shutdown = async () => {
+    tokens?.stop();
     await Promise.all([flows.shutdown(), ...backgroundRuns.map((r) => r.stopAll()), engine.shutdown()]);
   };
   const app = new Koa();
@@ -92,6 +102,8 @@ export function createAgent(config: Config, logger: Logger, adapters: Adapter[] 
     version: VERSION,
     startedAt: Date.now(),
     bodyLimitBytes: config.bodyLimitBytes,
+    metricsAuth: config.metricsAuth,
+    signatures,
     flows,
     system,
   });
@@ -99,11 +111,23 @@ export function createAgent(config: Config, logger: Logger, adapters: Adapter[] 
     engine.noteApiRequest();
     return next();
   });
+  app.use(auditMiddleware(store));
   app.use(errorMiddleware(logger));
   app.use(apiErrorMiddleware(logger));
+  app.use(authenticate(tokens));
   app.use(router.routes());
   app.use(router.allowedMethods());
-  return { app, store, engine, catalog, registry, flows, shutdown };
+  tokens?.watch();
+  return { app, store, engine, catalog, registry, flows, tokens, shutdown };
+}
+
+function loadTokens(file: string, logger: Logger): Tokens {
+  try {
+    return new Tokens(file, (e) => (e.ok ? logger.info({ tokens: e.count }, 'tokens file changed; reloaded') : logger.error(e.error)));
+  } catch (err) {
+    if (err instanceof TokensFileError) throw new ConfigError('RUNTIME_AGENT_TOKENS_FILE', err.message);
+    throw err;
+  }
 }
 
 /**

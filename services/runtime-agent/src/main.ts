@@ -19,12 +19,19 @@ try {
 }
 
 const logger = pino({ level: config.logLevel, base: { service: 'runtime-agent' } });
+if (config.insecureNoAuth && !config.tokensFile) {
+  logger.warn({ host: config.host }, `--insecure-no-auth: no tokens are configured, so anyone who can reach ${config.host} can run commands through this agent; use this for local experiments only`);
+}
 let agent: ReturnType<typeof createAgent>;
 try {
   agent = createAgent(config, logger);
 } catch (err) {
   if (err instanceof StoreLockedError) {
     process.stderr.write(`runtime-agent: DATA_DIR ${config.dataDir}: ${err.message}\n`);
+    process.exit(2);
+  }
+  if (err instanceof ConfigError) {
+    process.stderr.write(`runtime-agent: ${err.message}\n`);
     process.exit(2);
   }
   throw err;
@@ -43,7 +50,8 @@ try {
 const recovered = agent.engine.recover();
 if (recovered.requeued || recovered.interrupted || recovered.rollbacks) logger.info(recovered, 'recovered executions from the store');
 const { port } = server.address() as AddressInfo;
-logger.info({ host: config.host, port, data_dir: config.dataDir, store: agent.store.path, version: VERSION }, `runtime-agent listening on http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`);
+const auth = agent.tokens ? `${agent.tokens.count} token(s) from ${config.tokensFile}` : config.insecureNoAuth ? 'off (--insecure-no-auth)' : 'off (loopback only)';
+logger.info({ host: config.host, port, auth, data_dir: config.dataDir, store: agent.store.path, version: VERSION }, `runtime-agent listening on http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`);
 
 let stopping = false;
 async function stop(signal: string): Promise<void> {

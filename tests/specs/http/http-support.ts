@@ -73,9 +73,9 @@ export interface Exit {
 }
 
 /** Runs the agent with exactly this environment (plus PATH and HOME) and waits for it to exit. */
-export function runAgentUntilExit(env: Record<string, string>, timeoutMs = 20_000): Promise<Exit> {
+export function runAgentUntilExit(env: Record<string, string>, timeoutMs = 20_000, args: string[] = []): Promise<Exit> {
   return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, ['--import', 'tsx', MAIN], {
+    const proc = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
       cwd: REPO_ROOT,
       env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -30,6 +30,8 @@ export interface AgentProcess {
 export interface StartOptions {
   env?: Record<string, string>;
   dataDir?: string;
+  /** Command-line arguments (e.g. --insecure-no-auth). */
+  args?: string[];
 }
 
 export function freshDataDir(): string {
@@ -39,7 +41,7 @@ export function freshDataDir(): string {
 /** Spawns the agent and resolves once it listens; rejects with its output if it exits first. */
 export async function startAgent(options: StartOptions = {}): Promise<AgentProcess> {
   const dataDir = options.dataDir ?? freshDataDir();
-  const proc = spawn(process.execPath, ['--import', 'tsx', MAIN], {
+  const proc = spawn(process.execPath, ['--import', 'tsx', MAIN, ...(options.args ?? [])], {
     cwd: REPO_ROOT,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir, LOG_LEVEL: 'info', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -41,6 +41,8 @@ export interface SubmitRequest {
   dryRun: boolean;
   rollbackOnFailure?: boolean;
   idempotency?: { key: string; bodyHash: string };
+  /** Name of the token that submitted it (the audit log's actor). */
+  submittedBy?: string;
 }
 
 interface Live {
@@ -145,6 +147,7 @@ export class Engine {
       created_at: now,
       started_at: null,
       finished_at: null,
+      submitted_by: req.submittedBy ?? null,
     };
     const steps = req.wpk.spec.handlers.map((h, idx) => emptyStep(id, 'main', idx, h.name, h.adapter, h.action, null));
     const stored = this.store.insertExecution(row, steps, req.idempotency);

@@ -34,6 +34,7 @@ export function toSummary(row: ExecutionRow) {
     created_at: row.created_at,
     started_at: row.started_at,
     finished_at: row.finished_at,
+    submitted_by: row.submitted_by,
   };
 }
 

@@ -19,6 +19,8 @@ export interface FlowApiDeps {
   flows: FlowControl;
   system: SystemSampler;
   bodyLimitBytes: number;
+  /** Who may call the control API (the admin role). */
+  guard: Middleware;
 }
 
 /** An /api answer other than 200: FastAPI's `{ detail }`, field problems or a sentence. */
@@ -90,7 +92,7 @@ async function readBody(ctx: Context, limitBytes: number): Promise<unknown> {
 export function mountFlowRunnerApi(router: Router, deps: FlowApiDeps): void {
   const { flows, system } = deps;
 
-  router.post('/api/start', async (ctx) => {
+  router.post('/api/start', deps.guard, async (ctx) => {
     const parsed = parseStartRequest(await readBody(ctx, deps.bodyLimitBytes));
     if (!parsed.ok) throw new DetailError(400, parsed.problems);
     try {
@@ -102,21 +104,21 @@ export function mountFlowRunnerApi(router: Router, deps: FlowApiDeps): void {
     ctx.body = { message: START_MESSAGE };
   });
 
-  router.post('/api/stop', async (ctx) => {
+  router.post('/api/stop', deps.guard, async (ctx) => {
     ctx.body = { message: await flows.stop() };
   });
 
-  router.post('/api/update', async (ctx) => {
+  router.post('/api/update', deps.guard, async (ctx) => {
     const result = await flows.update(await readBody(ctx, deps.bodyLimitBytes));
     if (!result.ok) throw new DetailError(result.status, 'notRunning' in result ? result.message : result.problems);
     ctx.body = { message: UPDATE_MESSAGE, changed: result.changed, config: result.config };
   });
 
-  router.get('/api/health', (ctx) => {
+  router.get('/api/health', deps.guard, (ctx) => {
     ctx.body = { status: 'healthy', app_status: flows.appStatus };
   });
 
-  router.get('/api/metrics', (ctx) => {
+  router.get('/api/metrics', deps.guard, (ctx) => {
     ctx.body = apiMetrics(flows, system);
   });
 }

@@ -13,7 +13,9 @@ import type { Store } from '../store/store.js';
 import type { Catalog } from '../wpk/catalog.js';
 import { resolveParameters } from '../wpk/parameters.js';
 import { workflowIdOf, type Wpk } from '../wpk/types.js';
+import { SIGNATURE_HEADER, type SignatureVerifier } from '../wpk/signature.js';
 import type { PackageValidator } from '../wpk/validate.js';
+import { mayActOnOthers, need, principalOf } from './auth.js';
 import { readJson } from './body.js';
 import { mountFlowRunnerApi } from './flowrunner-api.js';
 import { followLogs } from './logs.js';
@@ -28,6 +30,10 @@ export interface RouteDeps {
   version: string;
   startedAt: number;
   bodyLimitBytes: number;
+  /** Verifies X-WPK-Signature of inline packages when a key is configured. */
+  signatures: SignatureVerifier;
+  /** Whether GET /metrics needs a viewer token. */
+  metricsAuth: 'open' | 'token';
   /** The FlowRunner control API's flow, and the container numbers it reports. */
   flows: FlowControl;
   system: SystemSampler;
@@ -78,6 +84,19 @@ export function buildRouter(deps: RouteDeps): Router {
     return wpk;
   }
 
+  /**
+   * An inline package's signature, when the agent requires one: checked before validation so that an
+   * unsigned package learns nothing more than `forbidden`. Known packages (workflow_id) are trusted.
+   */
+  function checkSignature(ctx: Context, body: Record<string, unknown>): void {
+    if (!deps.signatures.enabled || body.wpk_content === undefined) return;
+    const header = ctx.get(SIGNATURE_HEADER) || undefined;
+    if (header === undefined) deps.signatures.verify(undefined, header);
+    const parsed = validator.parse(body.wpk_content);
+    if (parsed.problems.length) throw new ValidationError('the package is invalid', parsed.problems);
+    deps.signatures.verify(parsed.value, header);
+  }
+
   /** The package a request names: inline content (validated) or a known workflow_id. */
   function resolvePackage(body: Record<string, unknown>): { wpk: Wpk; json?: string; inline: boolean; warnings: Problem[] } {
     if (body.wpk_content !== undefined) {
@@ -119,7 +138,7 @@ export function buildRouter(deps: RouteDeps): Router {
     ctx.body = { ready: reasons.length === 0, reasons };
   });
 
-  router.post('/init', async (ctx) => {
+  router.post('/init', need('admin'), async (ctx) => {
     const { value } = await readJson(ctx, deps.bodyLimitBytes, true);
     const body = (value ?? {}) as Record<string, unknown>;
     const problems: Problem[] = [];
@@ -136,7 +155,7 @@ export function buildRouter(deps: RouteDeps): Router {
     ctx.body = { status: 'initialized', adapters: await adapterViews(), bundled_workflows: catalog.bundledIds() };
   });
 
-  router.post('/validate', async (ctx) => {
+  router.post('/validate', need('executor'), async (ctx) => {
     const { value } = await readJson(ctx, deps.bodyLimitBytes);
     const problems = fieldProblems(value, VALIDATE_FIELDS);
     if (problems.length) throw new ValidationError('invalid validate request', problems);
@@ -151,11 +170,12 @@ export function buildRouter(deps: RouteDeps): Router {
     ctx.body = report;
   });
 
-  router.post('/execute', async (ctx) => {
+  router.post('/execute', need('executor'), async (ctx) => {
     const { value, raw } = await readJson(ctx, deps.bodyLimitBytes);
     const problems = fieldProblems(value, EXECUTE_FIELDS);
     if (problems.length) throw new ValidationError('invalid execute request', problems);
     const body = value as Record<string, unknown>;
+    checkSignature(ctx, body);
     const key = ctx.get('Idempotency-Key');
     const bodyHash = key ? createHash('sha256').update(raw).digest('hex') : '';
     if (key) {
@@ -179,6 +199,7 @@ export function buildRouter(deps: RouteDeps): Router {
       params: resolved.values,
       dryRun: body.dry_run === true,
       rollbackOnFailure: body.rollback_on_failure as boolean | undefined,
+      submittedBy: principalOf(ctx).name,
       idempotency: key ? { key, bodyHash } : undefined,
     });
     if (inline) catalog.register(workflowIdOf(wpk), wpk, json);
@@ -188,13 +209,13 @@ export function buildRouter(deps: RouteDeps): Router {
     ctx.body = { execution_id: row.id, status: row.status, workflow_id: row.workflow_id, dry_run: row.dry_run === 1 };
   });
 
-  router.get('/execute/:id', (ctx) => {
+  router.get('/execute/:id', need('viewer'), (ctx) => {
     const row = store.getExecution(ctx.params.id);
     if (!row) throw new AgentError('not_found', `execution ${ctx.params.id} not found`);
     ctx.body = toRecord(row, store.getSteps(row.id));
   });
 
-  router.get('/executions', (ctx) => {
+  router.get('/executions', need('viewer'), (ctx) => {
     const problems: Problem[] = [];
     const limit = queryInt(ctx, 'limit', 50, 1, 500, problems);
     const status = queryString(ctx, 'status');
@@ -214,20 +235,29 @@ export function buildRouter(deps: RouteDeps): Router {
     };
   });
 
-  router.post('/execute/:id/cancel', (ctx) => {
+  router.post('/execute/:id/cancel', need('executor'), (ctx) => {
+    const who = principalOf(ctx);
+    if (!mayActOnOthers(who)) {
+      const owner = store.getExecution(ctx.params.id)?.submitted_by;
+      if (owner !== undefined && owner !== who.name) {
+        throw new AgentError('forbidden', `execution ${ctx.params.id} was submitted by ${owner ?? 'someone else'}; cancelling another's execution needs the operator role`, {
+          details: { needed_role: 'operator', role: who.role },
+        });
+      }
+    }
     const row = engine.cancel(ctx.params.id);
     ctx.status = 202;
     ctx.body = { execution_id: row.id, status: row.status, message: row.status === 'cancelled' ? 'cancelled' : 'cancel requested; the running step is being aborted' };
   });
 
-  router.post('/rollback/:id', (ctx) => {
+  router.post('/rollback/:id', need('operator'), (ctx) => {
     const row = engine.rollback(ctx.params.id);
     ctx.status = 202;
     ctx.set('Location', `/execute/${row.id}`);
     ctx.body = { execution_id: row.id, status: row.status, rollback: { status: row.rollback_status, trigger: row.rollback_trigger } };
   });
 
-  router.get('/logs/:id', (ctx) => {
+  router.get('/logs/:id', need('viewer'), (ctx) => {
     const id = ctx.params.id;
     if (!store.getExecution(id)) throw new AgentError('not_found', `execution ${id} not found`);
     const problems: Problem[] = [];
@@ -242,9 +272,21 @@ export function buildRouter(deps: RouteDeps): Router {
     ctx.body = { execution_id: id, logs, next_since: logs.length ? logs[logs.length - 1].seq : since };
   });
 
-  mountFlowRunnerApi(router, { flows: deps.flows, system: deps.system, bodyLimitBytes: deps.bodyLimitBytes });
+  router.get('/audit', need('admin'), (ctx) => {
+    const problems: Problem[] = [];
+    const since = queryInt(ctx, 'since', 0, 0, Number.MAX_SAFE_INTEGER, problems);
+    const limit = queryInt(ctx, 'limit', 100, 1, 1000, problems);
+    if (problems.length) throw new ValidationError('invalid query', problems);
+    const rows = store.listAudit({ since, limit, actor: queryString(ctx, 'actor'), execution_id: queryString(ctx, 'execution_id') });
+    ctx.body = {
+      entries: rows.map((r) => ({ ...r, detail: r.detail === null ? null : JSON.parse(r.detail) })),
+      next_since: rows.length ? rows[rows.length - 1].seq : since,
+    };
+  });
 
-  router.get('/metrics', async (ctx) => {
+  mountFlowRunnerApi(router, { flows: deps.flows, system: deps.system, bodyLimitBytes: deps.bodyLimitBytes, guard: need('admin') });
+
+  router.get('/metrics', ...(deps.metricsAuth === 'token' ? [need('viewer')] : []), async (ctx) => {
     ctx.type = metrics.registry.contentType;
     ctx.body = await metrics.registry.metrics();
   });

@@ -37,6 +37,23 @@ export interface ExecutionRow {
   created_at: string;
   started_at: string | null;
   finished_at: string | null;
+  /** Name of the token that submitted it (`anonymous` without auth; null in stores from before auth). */
+  submitted_by: string | null;
+}
+
+/** One line of the audit log. */
+export interface AuditRow {
+  seq: number;
+  ts: string;
+  actor: string | null;
+  role: string | null;
+  method: string;
+  path: string;
+  status: number;
+  execution_id: string | null;
+  remote: string | null;
+  /** JSON object or null. */
+  detail: string | null;
 }
 
 export interface StepRow {
@@ -95,7 +112,8 @@ CREATE TABLE IF NOT EXISTS executions (
   rollback_trigger TEXT,
   created_at TEXT NOT NULL,
   started_at TEXT,
-  finished_at TEXT
+  finished_at TEXT,
+  submitted_by TEXT
 );
 -- No secondary index on status or workflow_id: status changes several times per execution and each
 -- index entry would be rewritten on the hot path; lists scan newest first and stop at their limit,
@@ -138,6 +156,19 @@ CREATE TABLE IF NOT EXISTS package_contents (
   hash TEXT PRIMARY KEY,
   content TEXT NOT NULL
 ) WITHOUT ROWID;
+-- Who changed what, when: every state-changing call and every refused one (audit.ts).
+CREATE TABLE IF NOT EXISTS audit (
+  seq INTEGER PRIMARY KEY,
+  ts TEXT NOT NULL,
+  actor TEXT,
+  role TEXT,
+  method TEXT NOT NULL,
+  path TEXT NOT NULL,
+  status INTEGER NOT NULL,
+  execution_id TEXT,
+  remote TEXT,
+  detail TEXT
+);
 CREATE TABLE IF NOT EXISTS packages (
   workflow_id TEXT PRIMARY KEY,
   content TEXT NOT NULL,
@@ -237,10 +268,12 @@ export class Store {
     // Checkpoint the WAL every ~40 MB instead of every 4 MB: a checkpoint is the expensive part of a commit in WAL mode.
     this.db.pragma('wal_autocheckpoint = 10000');
     this.db.exec(SCHEMA);
+    this.migrate();
     this.stmt = {
       insertExecution: this.db.prepare(`INSERT INTO executions (id, workflow_id, workflow_name, status, dry_run, rollback_on_failure, parameters,
-        secret_params, package_hash, steps_total, error, rollback_status, rollback_trigger, created_at, started_at, finished_at)
-        VALUES (@id, @workflow_id, @workflow_name, @status, @dry_run, @rollback_on_failure, @parameters, @secret_params, @package_hash, @steps_total, @error, @rollback_status, @rollback_trigger, @created_at, @started_at, @finished_at)`),
+        secret_params, package_hash, steps_total, error, rollback_status, rollback_trigger, created_at, started_at, finished_at, submitted_by)
+        VALUES (@id, @workflow_id, @workflow_name, @status, @dry_run, @rollback_on_failure, @parameters, @secret_params, @package_hash, @steps_total, @error, @rollback_status, @rollback_trigger, @created_at, @started_at, @finished_at, @submitted_by)`),
+      insertAudit: this.db.prepare('INSERT INTO audit (ts, actor, role, method, path, status, execution_id, remote, detail) VALUES (@ts, @actor, @role, @method, @path, @status, @execution_id, @remote, @detail)'),
       insertStep: this.db.prepare(`INSERT OR REPLACE INTO steps (execution_id, phase, idx, name, adapter, action, status, attempts, for_step, input, outputs,
         outputs_source, error, started_at, finished_at) VALUES (@execution_id, @phase, @idx, @name, @adapter, @action, @status, @attempts, @for_step,
         @input, @outputs, @outputs_source, @error, @started_at, @finished_at)`),
@@ -262,6 +295,27 @@ export class Store {
       ),
       countAll: this.db.prepare('SELECT COUNT(*) AS n FROM executions'),
     };
+  }
+
+  /** Columns added after the first release; a store file from before gets them on open. */
+  private migrate(): void {
+    const columns = new Set((this.db.pragma('table_info(executions)') as Array<{ name: string }>).map((c) => c.name));
+    if (!columns.has('submitted_by')) this.db.exec('ALTER TABLE executions ADD COLUMN submitted_by TEXT');
+  }
+
+  /** Appends an audit line; committed with the turn's other critical writes (an accepted execution's among them). */
+  appendAudit(row: Omit<AuditRow, 'seq'>): void {
+    this.writeOrDefer({ deferred: true, critical: true }, () => this.stmt.insertAudit.run(row));
+  }
+
+  /** Audit lines after `since` (seq), oldest first. */
+  listAudit(filter: { since: number; limit: number; actor?: string; execution_id?: string }): AuditRow[] {
+    this.flush();
+    const where = ['seq > @since'];
+    const params: Record<string, unknown> = { since: filter.since, limit: filter.limit };
+    if (filter.actor !== undefined) (where.push('actor = @actor'), (params.actor = filter.actor));
+    if (filter.execution_id !== undefined) (where.push('execution_id = @execution_id'), (params.execution_id = filter.execution_id));
+    return this.prepared(`SELECT * FROM audit WHERE ${where.join(' AND ')} ORDER BY seq LIMIT @limit`).all(params) as AuditRow[];
   }
 
   /**
