@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { ACTION_NEEDS, isUsed } from '../../../adapters/k8s/permissions.js';
+import { loadConfig } from '../../../services/runtime-agent/src/config.js';
 import { REPO_ROOT } from '../../../services/runtime-agent/src/paths.js';
 import { startAgent, waitForStatus } from '../support/agent-process.js';
 import { startFakeKube } from '../support/fake-kube/index.js';
@@ -65,22 +66,38 @@ describe('deploy/ manifests', () => {
     assert.match(row, /`record: true` on pods.*`create pods`.*not granted by `deploy\/rbac\.yaml`/);
   });
 
-  it('the sidecar: agent on loopback with exec probes, data on a volume, limits, non-root', () => {
+  it('the sidecar: agent on the pod network with tokens, open probes, data on a volume, limits, non-root', () => {
     const pod = sidecar.spec.template.spec;
     const agent = pod.containers.find((c: any) => c.name === 'runtime-agent');
     assert.ok(pod.containers.length >= 2, 'next to an app container');
     const env = Object.fromEntries(agent.env.map((e: any) => [e.name, e.value]));
-    assert.equal(env.HOST, '127.0.0.1');
-    // The kubelet probes over the pod IP, which a loopback-bound agent does not answer: probes run inside the container.
-    for (const probe of [agent.livenessProbe, agent.readinessProbe]) assert.ok(probe.exec, 'exec probe');
-    assert.match(agent.livenessProbe.exec.command.join(' '), /127\.0\.0\.1:8080\/health/);
-    assert.match(agent.readinessProbe.exec.command.join(' '), /127\.0\.0\.1:8080\/ready/);
+    assert.equal(env.HOST, '0.0.0.0');
+    // The agent accepts this environment: a non-loopback HOST is allowed because tokens are configured.
+    const config = loadConfig(env, []);
+    assert.equal(config.tokensFile, '/etc/runtime-agent/tokens/tokens.yaml');
+    // The kubelet probes over the pod IP the open endpoints, on the agent's port.
+    assert.deepEqual(agent.livenessProbe.httpGet, { path: '/health', port: 'agent' });
+    assert.deepEqual(agent.readinessProbe.httpGet, { path: '/ready', port: 'agent' });
+    assert.equal(agent.ports.find((p: any) => p.name === 'agent').containerPort, Number(env.PORT));
     const data = agent.volumeMounts.find((m: any) => m.mountPath === env.DATA_DIR);
     assert.ok(pod.volumes.some((v: any) => v.name === data.name));
     assert.ok(agent.resources.requests.cpu && agent.resources.limits.memory);
     assert.equal(agent.securityContext.runAsNonRoot, true);
     assert.equal(typeof agent.securityContext.runAsUser, 'number', 'runAsNonRoot needs a numeric user for the image USER node');
     assert.ok(pod.terminationGracePeriodSeconds > Number(env.SHUTDOWN_GRACE_SECONDS));
+  });
+
+  it('the sidecar: the tokens file comes from a Secret mounted read-only into the agent container only', () => {
+    const pod = sidecar.spec.template.spec;
+    const agent = pod.containers.find((c: any) => c.name === 'runtime-agent');
+    const file = agent.env.find((e: any) => e.name === 'RUNTIME_AGENT_TOKENS_FILE').value;
+    const mount = agent.volumeMounts.find((m: any) => file.startsWith(`${m.mountPath}/`));
+    assert.ok(mount, 'the tokens file lies in a mounted volume');
+    assert.equal(mount.readOnly, true);
+    assert.equal(pod.volumes.find((v: any) => v.name === mount.name).secret.secretName, 'runtime-agent-tokens');
+    for (const other of pod.containers.filter((c: any) => c.name !== 'runtime-agent')) {
+      assert.ok(!(other.volumeMounts ?? []).some((m: any) => m.name === mount.name), `${other.name} does not see the tokens`);
+    }
   });
 
   it('the sidecar: only the agent container gets the service-account token, through a projected volume', () => {
