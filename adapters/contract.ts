@@ -42,6 +42,12 @@ export interface StepContext {
   step: string;
   /** 1 for the first attempt; retries count up. */
   attempt: number;
+  /**
+   * Registers a credential the action came across (a Set-Cookie value, a Kubernetes Secret's data):
+   * from now on the execution masks it in its records, logs and errors, like a secret parameter.
+   * The action may still use the value itself, and later steps may template it.
+   */
+  secret(value: string): void;
 }
 
 /** What a rollback runs: another action of the same adapter unless `adapter` says otherwise. */
@@ -71,6 +77,11 @@ export interface ActionSpec<I = any, O extends Outputs = Outputs> {
    * about mutating steps without compensation.
    */
   mutatesFor?(input: I): boolean;
+  /**
+   * Credentials in a rendered input that no secret parameter carries (an Authorization header written into
+   * the package, a Secret's data in a manifest): the engine masks them before the input is logged or stored.
+   */
+  secretsIn?(input: I): string[];
   /** JSON Schema of the input (`with` after templating); validated before `run`. */
   input: JsonSchema;
   /** An output of a typical real run: documentation, and what a dry run returns where only a real run could know. */

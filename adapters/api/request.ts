@@ -5,6 +5,7 @@ import got, { type OptionsOfTextResponseBody } from 'got';
 import { defineAction } from '../contract.js';
 import { AgentError } from '../errors.js';
 import { extractFromResponse } from '../shared/paths.js';
+import { sensitiveValues, urlSecrets } from '../shared/sensitive.js';
 import { dryRunLines, renderRequest } from './render.js';
 import { toAgentError } from './request-errors.js';
 import { DEFAULT_EXPECT_STATUS, formatExpected, statusMatches, type StatusPattern } from './expect-status.js';
@@ -90,6 +91,7 @@ export const request = defineAction<RequestInput, RequestOutput>({
   exampleOutput: { status: 200, headers: { 'content-type': 'application/json' }, body: {} },
   // RFC 9110 §9.2.1: GET, HEAD and OPTIONS are safe methods; a template that renders the method is assumed not to be.
   mutatesFor: (input) => !SAFE_METHODS.has(input.method ?? 'GET'),
+  secretsIn: (input) => [...sensitiveValues(input.headers), ...sensitiveValues(input.query), ...urlSecrets(input.url)],
 
   dryRun(ctx, input) {
     for (const line of dryRunLines(input, renderRequest(input))) ctx.log.info(line);
@@ -139,6 +141,8 @@ export const request = defineAction<RequestInput, RequestOutput>({
     }
 
     const headers = response.headers as Record<string, string | string[]>;
+    // Set-Cookie and the like stay usable by later steps but are masked wherever the execution shows them.
+    for (const v of sensitiveValues(headers)) ctx.secret(v);
     const output: RequestOutput = { status, headers, body: parseBody(text, headers['content-type']) };
     if (input.extract) {
       for (const [name, path] of Object.entries(input.extract)) {

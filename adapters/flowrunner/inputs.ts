@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { isAbsolute, join, normalize, relative } from 'node:path';
 import type { JsonSchema, StepContext } from '../contract.js';
 import { ValidationError, type Problem } from '../errors.js';
+import { sensitiveValues } from '../shared/sensitive.js';
 import { parseConfig, parseFlowmap, planFirstIteration, type FieldProblem, type Flowmap, type FlowRunnerConfig, type RunSnapshot } from './engine/index.js';
 
 export interface FlowInput {
@@ -50,6 +51,21 @@ function loadBundled(path: string, flowmapsRoot: string): unknown {
   } catch (err) {
     throw new ValidationError('invalid flowmap', [{ path: '$.with.flowmap', message: `${path} is not valid JSON: ${(err as Error).message}` }]);
   }
+}
+
+/** Credentials in an inline flowmap's headers (root and steps, however deep); a bundled flowmap is not in the input. */
+export function flowmapSecrets(flowmap: unknown): string[] {
+  const out: string[] = [];
+  const walk = (v: unknown, depth: number): void => {
+    if (depth > 32 || v === null || typeof v !== 'object') return;
+    if (Array.isArray(v)) return v.forEach((x) => walk(x, depth + 1));
+    for (const [k, x] of Object.entries(v)) {
+      if (k === 'headers' && x !== null && typeof x === 'object' && !Array.isArray(x)) out.push(...sensitiveValues(x as Record<string, unknown>));
+      else walk(x, depth + 1);
+    }
+  };
+  walk(flowmap, 0);
+  return out;
 }
 
 /** The validated config and flowmap; sim_users defaults to 1 (a package usually checks, it does not load-test). */

@@ -3,7 +3,7 @@ import { defineAction, type StepContext } from '../contract.js';
 import { AgentError } from '../errors.js';
 import { FlowRunner } from './engine/index.js';
 import type { BackgroundRuns } from './runs.js';
-import { configSchema, dryRunPlan, EXAMPLE_OUTPUTS, flowmapSchema, outputsOf, prepare, type FlowInput, type RunOutputs } from './inputs.js';
+import { configSchema, dryRunPlan, EXAMPLE_OUTPUTS, flowmapSchema, flowmapSecrets, outputsOf, prepare, type FlowInput, type RunOutputs } from './inputs.js';
 
 export interface Thresholds {
   maxErrorRate?: number;
@@ -37,6 +37,7 @@ export function runAction(flowmapsRoot: string, runs: BackgroundRuns) {
     id: 'run',
     description: 'Runs a flowmap with simulated users until durationSeconds or iterations (per user); outputs requests, flows, errors, error_rate, rps, p50/p95/p99_ms and assertion counts to gate on.',
     mutates: true,
+    secretsIn: (input) => flowmapSecrets(input.flowmap),
     input: {
       type: 'object',
       additionalProperties: false,

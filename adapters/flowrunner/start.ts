@@ -1,6 +1,6 @@
 import { defineAction } from '../contract.js';
 import { FlowRunner } from './engine/index.js';
-import { configSchema, dryRunPlan, flowmapSchema, prepare, type FlowInput } from './inputs.js';
+import { configSchema, dryRunPlan, flowmapSchema, flowmapSecrets, prepare, type FlowInput } from './inputs.js';
 import type { BackgroundRuns } from './runs.js';
 import type { FlowLog } from './control.js';
 
@@ -14,6 +14,7 @@ export function startAction(flowmapsRoot: string, runs: BackgroundRuns, agentLog
     id: 'start',
     description: 'Starts a flowmap in the background (optionally bounded by durationSeconds) and outputs its run_id; the default compensation stops it.',
     mutates: true,
+    secretsIn: (input) => flowmapSecrets(input.flowmap),
     input: {
       type: 'object',
       additionalProperties: false,

@@ -1,7 +1,8 @@
 import { defineAction, type StepContext } from '../contract.js';
+import { kubernetesSecretValues } from '../shared/sensitive.js';
 import { describe, namespaceSchema } from './kinds.js';
 import { recordPrevious, restoreRecorded, type Recorded } from './restore.js';
-import { dryRunParam, FIELD_MANAGER, locked, objectPath, rawRequest, redact, remembering, resolveTarget, type K8sRuntime, type KObj, type Target } from './runtime.js';
+import { dryRunParam, FIELD_MANAGER, isSecret, locked, objectPath, rawRequest, redact, remembering, resolveTarget, type K8sRuntime, type KObj, type Target } from './runtime.js';
 
 export interface ApplyInput {
   manifest: KObj & { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } };
@@ -24,6 +25,7 @@ export function applyAction(rt: K8sRuntime) {
     description:
       "Server-side apply of a manifest (field manager runtime-agent). Records the object as it was (or that it was absent); the default compensation restores it (or deletes what was created). A Secret's contents are never recorded: applying a Secret has no compensation.",
     mutates: true,
+    secretsIn: (input) => (isSecret(input.manifest ?? {}) ? kubernetesSecretValues(input.manifest as { data?: unknown; stringData?: unknown }) : []),
     input: {
       type: 'object',
       additionalProperties: false,

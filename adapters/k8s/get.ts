@@ -1,6 +1,7 @@
 import { defineAction } from '../contract.js';
 import { describe, type ObjectRef, objectRefProperties } from './kinds.js';
-import { readObject, readOrAbsent, redact, resolveTarget, type K8sRuntime, type KObj } from './runtime.js';
+import { kubernetesSecretValues } from '../shared/sensitive.js';
+import { isSecret, readObject, readOrAbsent, redact, resolveTarget, type K8sRuntime, type KObj } from './runtime.js';
 
 export interface GetInput extends ObjectRef {
   ignoreNotFound?: boolean;
@@ -27,9 +28,11 @@ export function getAction(rt: K8sRuntime) {
       if (input.ignoreNotFound) {
         const found = await readOrAbsent(ctx, clients, t);
         ctx.log.info(`${describe(t)}: ${found ? `found (resourceVersion ${found.metadata?.resourceVersion})` : 'not found'}`);
+        if (found && isSecret(t)) for (const v of kubernetesSecretValues(found as { data?: unknown })) ctx.secret(v);
         return { exists: found !== undefined, object: found ? redact(found, t.kind) : null };
       }
       const obj = await readObject(ctx, clients, t);
+      if (isSecret(t)) for (const v of kubernetesSecretValues(obj as { data?: unknown })) ctx.secret(v);
       ctx.log.info(`${describe(t)}: found (resourceVersion ${obj.metadata?.resourceVersion})`);
       return { exists: true, object: redact(obj, t.kind) };
     },

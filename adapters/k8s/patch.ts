@@ -1,9 +1,10 @@
 import { PatchStrategy } from '@kubernetes/client-node';
 import { defineAction, type StepContext } from '../contract.js';
 import { AgentError } from '../errors.js';
+import { MIN_SECRET_CHARS } from '../shared/sensitive.js';
 import { describe, type ObjectRef, objectRefProperties } from './kinds.js';
 import { recordPrevious, restoreRecorded, type Recorded } from './restore.js';
-import { dryRunParam, FIELD_MANAGER, locked, objectPath, rawRequest, redact, remembering, resolveTarget, type K8sRuntime, type KObj, type Target } from './runtime.js';
+import { dryRunParam, FIELD_MANAGER, isSecret, locked, objectPath, rawRequest, redact, remembering, resolveTarget, type K8sRuntime, type KObj, type Target } from './runtime.js';
 
 export interface PatchInput extends ObjectRef {
   type?: 'strategic' | 'merge' | 'json';
@@ -20,12 +21,21 @@ export type PatchOutput = {
 
 const CONTENT_TYPES = { strategic: PatchStrategy.StrategicMergePatch, merge: PatchStrategy.MergePatch, json: PatchStrategy.JsonPatch } as const;
 
+/** Every string inside a JSON value. */
+function stringLeaves(v: unknown): string[] {
+  if (typeof v === 'string') return [v];
+  if (v === null || typeof v !== 'object') return [];
+  return Object.values(v).flatMap(stringLeaves);
+}
+
 export function patchAction(rt: K8sRuntime) {
   return defineAction<PatchInput, PatchOutput>({
     id: 'patch',
     description:
       "Patches an object (strategic merge, JSON merge or JSON patch), sent exactly as given. Records the object as it was; the default compensation puts it back. A Secret's contents are never recorded: patching a Secret has no compensation.",
     mutates: true,
+    // Every string in a patch of a Secret may be one of its values.
+    secretsIn: (input) => (isSecret(input) ? stringLeaves(input.patch).filter((v) => v.length >= MIN_SECRET_CHARS).flatMap((v) => [v, Buffer.from(v, 'base64').toString('utf8')]) : []),
     input: {
       type: 'object',
       additionalProperties: false,

@@ -1,5 +1,6 @@
 import { execa } from 'execa';
 import { defineAction } from '../contract.js';
+import { sensitiveValues } from '../shared/sensitive.js';
 import { AgentError } from '../errors.js';
 import { DETAIL_TAIL_BYTES, OUTPUT_LIMIT_BYTES, capture, parseStdout, type RunOutput } from './output.js';
 import { terminateGroup, trackGroup } from './process-group.js';
@@ -24,6 +25,7 @@ export const run = defineAction<RunInput, RunOutput>({
     'Runs a program with arguments (argv, never a shell string) in its own process group; ' +
     'streams its output into the log and returns exit code, stdout and stderr (tail-capped at 1 MiB each).',
   mutates: true,
+  secretsIn: (input) => sensitiveValues(input.env),
   input: RunInputSchema,
   exampleOutput: { exitCode: 0, stdout: '', stderr: '' },
 

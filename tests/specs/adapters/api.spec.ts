@@ -32,6 +32,7 @@ function makeCtx(): { ctx: StepContext; logs: LogEntry[]; controller: AbortContr
     executionId: 'test',
     step: 's',
     attempt: 1,
+    secret: () => undefined,
   };
   return { ctx, logs, controller };
 }

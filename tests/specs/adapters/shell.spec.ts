@@ -34,6 +34,7 @@ function makeContext() {
     executionId: 'test',
     step: 'run',
     attempt: 1,
+    secret: () => undefined,
   };
   return { ctx, controller, entries, texts: (kind: LogEntry['kind']) => entries.filter((e) => e.kind === kind).map((e) => e.text) };
 }

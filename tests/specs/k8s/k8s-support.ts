@@ -29,6 +29,8 @@ export interface RunOptions {
   attempt?: number;
   executionId?: string;
   step?: string;
+  /** Collects what the action registered with ctx.secret. */
+  secrets?: string[];
 }
 
 export interface Cluster {
@@ -146,6 +148,7 @@ export async function startCluster(options: FakeKubeOptions & { proxy?: boolean 
       executionId: opts.executionId ?? 'test-execution',
       step: opts.step ?? 'test-step',
       attempt: opts.attempt ?? 1,
+      secret: (value) => void (opts.secrets ?? []).push(value),
     };
     if (dryRun) {
       const out = await spec.dryRun?.(ctx, copy);

@@ -25,7 +25,7 @@ const NO_KUBECONFIG = '/nonexistent-kubeconfig';
 
 function ctx(opts: { signal?: AbortSignal; attempt?: number } = {}): StepContext {
   const noop = () => {};
-  return { signal: opts.signal ?? new AbortController().signal, log: { debug: noop, info: noop, warn: noop, error: noop, line: noop }, dryRun: false, executionId: 'x', step: 's', attempt: opts.attempt ?? 1 };
+  return { signal: opts.signal ?? new AbortController().signal, log: { debug: noop, info: noop, warn: noop, error: noop, line: noop }, dryRun: false, executionId: 'x', step: 's', attempt: opts.attempt ?? 1, secret: noop };
 }
 
 describe('k8s adapter robustness', function () {
@@ -324,7 +324,7 @@ describe('k8s adapter robustness', function () {
       writeFileSync(tokenFile, 'an-old-token\n');
       const adapter = createK8sAdapter({ serviceAccountDir: join(dir, 'none'), server: kube.url, tokenFile, tokenRereadMs: 50 });
       const get = adapter.actions.get!;
-      const ctx = { signal: new AbortController().signal, log: { debug() {}, info() {}, warn() {}, error() {}, line() {} }, dryRun: false, executionId: 'e', step: 's', attempt: 1 };
+      const ctx = { signal: new AbortController().signal, log: { debug() {}, info() {}, warn() {}, error() {}, line() {} }, dryRun: false, executionId: 'e', step: 's', attempt: 1, secret: () => undefined };
       await assert.rejects(get.run(ctx, { kind: 'ConfigMap', name: 'c' }), (e: any) => e.type === 'unauthorized' && !String(e.message).includes('an-old-token'));
       writeFileSync(tokenFile, 'the-real-token\n');
       await waitFor(async () => (await get.run(ctx, { kind: 'ConfigMap', name: 'c' }).then(() => true, () => false)) || undefined, 'the rotated token is used');

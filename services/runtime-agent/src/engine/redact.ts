@@ -5,20 +5,26 @@
 export const MASK = '***';
 
 export class Redactor {
-  private readonly needles: string[];
+  private needles: string[] = [];
+  private readonly strings = new Set<string>();
 
   constructor(secretValues: unknown[]) {
-    const strings = new Set<string>();
+    this.add(secretValues);
+  }
+
+  /** Masks these values too from now on (credentials an action came across while the execution runs). */
+  add(secretValues: unknown[]): void {
+    const before = this.strings.size;
     for (const v of secretValues) {
       if (v === undefined || v === null) continue;
       const s = typeof v === 'string' ? v : JSON.stringify(v);
-      if (s.length === 0) continue;
-      strings.add(s);
+      if (s.length === 0 || s === MASK) continue;
+      this.strings.add(s);
       // Inside JSON text (a logged input, a stored record) quotes, backslashes and control characters appear escaped.
-      strings.add(JSON.stringify(s).slice(1, -1));
+      this.strings.add(JSON.stringify(s).slice(1, -1));
     }
     // Longest first, so a secret that contains another is masked whole.
-    this.needles = [...strings].sort((a, b) => b.length - a.length);
+    if (this.strings.size !== before) this.needles = [...this.strings].sort((a, b) => b.length - a.length);
   }
 
   get active(): boolean {

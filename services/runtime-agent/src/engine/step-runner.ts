@@ -69,6 +69,8 @@ export async function runStep(deps: StepRunnerDeps, target: StepTarget, def: Ste
       input = prepareInput(deps, target, def, scope);
       const found = deps.registry.find(def.adapter, def.action);
       if (!found.ok) throw new AgentError('validation_error', found.message);
+      // Before anything logs or stores the input: credentials written into it are masked like secret parameters.
+      if (found.spec.secretsIn) target.redactor.add(found.spec.secretsIn(input));
       const mutating = mutatesWith(found.spec, input);
       const { outputs, source } = await runAttempt(found.spec, target, def, input, attempt, mutating);
       finishStep(deps, target, def, 'succeeded', started, { input, outputs, source, mutating });
@@ -128,7 +130,15 @@ async function runAttempt(
     child === undefined
       ? undefined
       : setTimeout(() => child.controller.abort(new Interrupt('step_timeout', `step '${def.name}' attempt ${attempt} timed out after ${def.timeoutSeconds}s`)), timeoutMs);
-  const ctx: StepContext = { signal, log: target.log.forStep(def.name), dryRun: target.dryRun, executionId: target.executionId, step: def.name, attempt };
+  const ctx: StepContext = {
+    signal,
+    log: target.log.forStep(def.name),
+    dryRun: target.dryRun,
+    executionId: target.executionId,
+    step: def.name,
+    attempt,
+    secret: (value) => target.redactor.add([value]),
+  };
   try {
     if (target.dryRun) {
       if (spec.dryRun) {
