@@ -1,4 +1,5 @@
 import type { Adapter } from '../contract.js';
+import { shellHealth } from './health.js';
 import { createRun } from './run.js';
 import { DEFAULT_SHELL, type ShellSettings } from './settings.js';
 
@@ -12,5 +13,6 @@ export function createShellAdapter(settings: ShellSettings = DEFAULT_SHELL): Ada
     name: 'shell',
     description: 'Runs local commands as argv lists (a shell only where the agent allows it); cancel and timeouts stop the whole process group.',
     actions: { run: createRun(settings) },
+    health: async () => shellHealth(settings),
   };
 }
