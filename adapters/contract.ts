@@ -6,7 +6,8 @@
  * retries, per-attempt timeouts, logging, dry-run fallbacks and rollback.
  * Adapters never import the engine or the HTTP layer.
  */
-import type { AgentError } from './errors.js';
+import type { AgentError, Problem } from './errors.js';
+import type { PathSegment } from './shared/paths.js';
 
 /** A JSON Schema (draft 2020-12 subset that Ajv understands). */
 export type JsonSchema = Record<string, unknown>;
@@ -84,6 +85,15 @@ export interface ActionSpec<I = any, O extends Outputs = Outputs> {
   secretsIn?(input: I): string[];
   /** JSON Schema of the input (`with` after templating); validated before `run`. */
   input: JsonSchema;
+  /**
+   * Checks that the schema cannot state, made when a package is validated (`/validate`, `/execute`,
+   * bundled packages) on a step's or rollback handler's raw `with`, before any template is rendered:
+   * rules about which values may be templates, or that depend on the agent's configuration. Any string
+   * holding `${{ }}` stands for a value not known yet. Called whether or not `with` matched the schema,
+   * so it must accept any shape and never throw. Problem paths are absolute: extend `at` (the path of
+   * `with`). Only what is certain before rendering belongs here; `run` still checks the rendered input.
+   */
+  checkStatic?(withRaw: Record<string, unknown>, at: PathSegment[]): Problem[];
   /** An output of a typical real run: documentation, and what a dry run returns where only a real run could know. */
   exampleOutput: O;
   /**

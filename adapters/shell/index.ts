@@ -1,12 +1,18 @@
 import type { Adapter } from '../contract.js';
-import { run } from './run.js';
+import { shellHealth } from './health.js';
+import { createRun } from './run.js';
 import { DEFAULT_SHELL, type ShellSettings } from './settings.js';
 
-/** Runs local programs as argv (never through a shell), each in its own process group. */
-export function createShellAdapter(_settings: ShellSettings = DEFAULT_SHELL): Adapter {
+/**
+ * Runs local programs as argv, each in its own process group, under the shell policy of `settings`:
+ * a /bin/sh script only where allowShell says so, programs only from allowedExecutables when it is
+ * set, and every cwd inside workRoot when it is set.
+ */
+export function createShellAdapter(settings: ShellSettings = DEFAULT_SHELL): Adapter {
   return {
     name: 'shell',
-    description: 'Runs local commands as argv lists, without a shell; cancel and timeouts stop the whole process group.',
-    actions: { run },
+    description: 'Runs local commands as argv lists (a shell only where the agent allows it); cancel and timeouts stop the whole process group.',
+    actions: { run: createRun(settings) },
+    health: async () => shellHealth(settings),
   };
 }

@@ -8,6 +8,7 @@ export interface RunInput {
   timeoutSeconds?: number;
   successExitCodes?: number[];
   parse?: 'text' | 'json' | 'lines';
+  /** command[0] is a /bin/sh script; allowed only by the agent's configuration. */
   shell?: boolean;
 }
 
@@ -21,9 +22,13 @@ export const RunInputSchema = {
       minItems: 1,
       items: { type: ['string', 'number', 'boolean'] },
       description:
-        'argv of the command: command[0] is the program (looked up in PATH), the rest its arguments (numbers and booleans are passed as text); no shell is involved',
+        'argv of the command: command[0] is the program (looked up in PATH), the rest its arguments, each passed as one argument as it is ' +
+        '(numbers and booleans as text), never parsed by a shell. With shell: true, command[0] is a /bin/sh script and the rest reach it as "$1", "$2", …',
     },
-    cwd: { type: 'string', description: "working directory of the command (default: the agent's)" },
+    cwd: {
+      type: 'string',
+      description: "working directory of the command (default: the agent's, or SHELL_WORK_ROOT when set; a relative cwd is then taken from it, and must stay inside it)",
+    },
     env: {
       type: 'object',
       additionalProperties: { type: 'string' },
@@ -47,6 +52,11 @@ export const RunInputSchema = {
       default: 'text',
       description: "also return stdout parsed: 'json' adds output json, 'lines' adds output lines; 'text' adds nothing",
     },
-    shell: { type: 'boolean', const: false, description: 'shell strings are refused: pass argv in command' },
+    shell: {
+      type: 'boolean',
+      description:
+        'run command[0] as a script with /bin/sh -c (default false; only where the agent sets SHELL_ALLOW_SHELL). ' +
+        'The script must not contain ${{ }}: pass values as further command entries and use "$1", "$2", …',
+    },
   },
 } as const;

@@ -1,126 +1,128 @@
 import { execa } from 'execa';
-import { defineAction } from '../contract.js';
+import { defineAction, type ActionSpec } from '../contract.js';
 import { sensitiveValues } from '../shared/sensitive.js';
 import { AgentError } from '../errors.js';
+import { planLaunch } from './launch.js';
 import { DETAIL_TAIL_BYTES, OUTPUT_LIMIT_BYTES, capture, parseStdout, type RunOutput } from './output.js';
 import { terminateGroup, trackGroup } from './process-group.js';
 import { RunInputSchema, type RunInput } from './run-input.js';
+import { DEFAULT_SHELL, type ShellSettings } from './settings.js';
 import { spawnError } from './spawn-error.js';
+import { checkRunStatic } from './static-check.js';
 
 export { SIGKILL_GRACE_MS } from './process-group.js';
 export { LOG_LINE_LIMIT_BYTES, OUTPUT_LIMIT_BYTES, type RunOutput } from './output.js';
 export type { RunInput } from './run-input.js';
 
-function refuseShell(input: RunInput): void {
-  if (input.shell === true) {
-    throw new AgentError('validation_error', "shell: true is refused; pass the program and its arguments as a list in 'command'", {
-      retryable: false,
-    });
-  }
+/** The `run` action under a shell policy (what the agent's configuration allows). */
+export function createRun(settings: ShellSettings): ActionSpec<RunInput, RunOutput> {
+  return defineAction<RunInput, RunOutput>({
+    id: 'run',
+    description:
+      'Runs a program with arguments (argv; a /bin/sh script only where the agent allows shell: true) in its own process group; ' +
+      'streams its output into the log and returns exit code, stdout and stderr (tail-capped at 1 MiB each).',
+    mutates: true,
+    input: RunInputSchema,
+    exampleOutput: { exitCode: 0, stdout: '', stderr: '' },
+    checkStatic: checkRunStatic(settings),
+    secretsIn: (input) => sensitiveValues(input.env),
+
+    dryRun(ctx, input) {
+      // A dry run refuses what the real run would refuse.
+      const launch = planLaunch(settings, input);
+      const parts = [`dry run: would run ${JSON.stringify([launch.file, ...launch.args])}`];
+      if (launch.cwd !== undefined) parts.push(`in ${JSON.stringify(launch.cwd)}`);
+      if (input.env !== undefined) parts.push(`with env keys ${JSON.stringify(Object.keys(input.env))}`);
+      if (input.stdin !== undefined) parts.push(`with ${Buffer.byteLength(input.stdin)} bytes of stdin`);
+      if (input.timeoutSeconds !== undefined) parts.push(`timeout ${input.timeoutSeconds}s`);
+      ctx.log.info(parts.join(', '));
+      // The example output, shaped like what `parse` would give, so later steps can read it.
+      if (input.parse === 'json') return { exitCode: 0, stdout: '', stderr: '', json: null };
+      if (input.parse === 'lines') return { exitCode: 0, stdout: '', stderr: '', lines: [] };
+      return undefined;
+    },
+
+    async run(ctx, input) {
+      if (ctx.signal.aborted) throw new AgentError('cancelled', `command was cancelled before '${String(input.command[0])}' started`);
+      const { file: program, args, cwd } = planLaunch(settings, input);
+
+      const subprocess = execa(program, args, {
+        cwd,
+        env: { PATH: process.env.PATH, ...input.env },
+        extendEnv: false,
+        stdin: input.stdin !== undefined ? 'pipe' : 'ignore',
+        reject: false,
+        buffer: false,
+        detached: true, // leads its own process group, so cancel reaches grandchildren too
+        cleanup: true, // a no-op for detached children; trackGroup() does that job
+      });
+      const pid = subprocess.pid;
+      if (pid === undefined) {
+        const failed = await subprocess;
+        throw spawnError(program, cwd, failed.code, failed);
+      }
+      ctx.log.debug(`started pid ${pid}: ${JSON.stringify([program, ...args])}`);
+
+      const out = capture(ctx, 'stdout');
+      const err = capture(ctx, 'stderr');
+      subprocess.stdout.on('data', out.onData);
+      subprocess.stderr.on('data', err.onData);
+      if (input.stdin !== undefined && subprocess.stdin !== null) {
+        subprocess.stdin.on('error', () => {}); // EPIPE when the command exits without reading it all
+        subprocess.stdin.end(input.stdin);
+      }
+
+      let stoppedBy: 'cancelled' | 'timeout' | undefined;
+      let stopping: { done(): void } | undefined;
+      const stop = (reason: 'cancelled' | 'timeout') => {
+        if (stoppedBy !== undefined) return;
+        stoppedBy = reason;
+        ctx.log.warn(`${reason === 'timeout' ? 'timed out' : 'cancelled'}: stopping process group ${pid}`);
+        stopping = terminateGroup(pid);
+      };
+      const onAbort = () => stop('cancelled');
+      ctx.signal.addEventListener('abort', onAbort, { once: true });
+      const timer = input.timeoutSeconds === undefined ? undefined : setTimeout(() => stop('timeout'), input.timeoutSeconds * 1000);
+      const untrack = trackGroup(pid);
+
+      let result;
+      try {
+        result = await subprocess;
+      } finally {
+        clearTimeout(timer);
+        ctx.signal.removeEventListener('abort', onAbort);
+        stopping?.done();
+        untrack();
+        out.lines.flush();
+        err.lines.flush();
+      }
+
+      const tails = { stdout: out.buffer.tail(DETAIL_TAIL_BYTES), stderr: err.buffer.tail(DETAIL_TAIL_BYTES) };
+      if (stoppedBy === 'cancelled') {
+        throw new AgentError('cancelled', `command was cancelled; process group ${pid} was stopped`, { details: tails });
+      }
+      if (stoppedBy === 'timeout') {
+        throw new AgentError('timeout', `command timed out after ${input.timeoutSeconds}s`, {
+          details: { timeoutSeconds: input.timeoutSeconds, ...tails },
+        });
+      }
+      if (result.exitCode === undefined) {
+        const message = result.signal
+          ? `command was killed by ${result.signal} (not sent by the agent)`
+          : `command failed: ${result.originalMessage ?? result.shortMessage}`;
+        throw new AgentError('command_failed', message, { cause: result, details: { signal: result.signal ?? null, ...tails } });
+      }
+      const exitCode = result.exitCode;
+      if (!(input.successExitCodes ?? [0]).includes(exitCode)) {
+        throw new AgentError('command_failed', `command exited with code ${exitCode}`, { details: { exitCode, ...tails } });
+      }
+
+      const stdout = out.buffer.toString();
+      const truncated = out.buffer.totalBytes > OUTPUT_LIMIT_BYTES;
+      return { exitCode, stdout, stderr: err.buffer.toString(), ...parseStdout(stdout, input.parse, truncated) };
+    },
+  });
 }
 
-export const run = defineAction<RunInput, RunOutput>({
-  id: 'run',
-  description:
-    'Runs a program with arguments (argv, never a shell string) in its own process group; ' +
-    'streams its output into the log and returns exit code, stdout and stderr (tail-capped at 1 MiB each).',
-  mutates: true,
-  secretsIn: (input) => sensitiveValues(input.env),
-  input: RunInputSchema,
-  exampleOutput: { exitCode: 0, stdout: '', stderr: '' },
-
-  dryRun(ctx, input) {
-    refuseShell(input);
-    const parts = [`dry run: would run ${JSON.stringify(input.command.map(String))}`];
-    if (input.cwd !== undefined) parts.push(`in ${JSON.stringify(input.cwd)}`);
-    if (input.env !== undefined) parts.push(`with env keys ${JSON.stringify(Object.keys(input.env))}`);
-    if (input.stdin !== undefined) parts.push(`with ${Buffer.byteLength(input.stdin)} bytes of stdin`);
-    if (input.timeoutSeconds !== undefined) parts.push(`timeout ${input.timeoutSeconds}s`);
-    ctx.log.info(parts.join(', '));
-    // The example output, shaped like what `parse` would give, so later steps can read it.
-    if (input.parse === 'json') return { exitCode: 0, stdout: '', stderr: '', json: null };
-    if (input.parse === 'lines') return { exitCode: 0, stdout: '', stderr: '', lines: [] };
-    return undefined;
-  },
-
-  async run(ctx, input) {
-    refuseShell(input);
-    const [program, ...args] = input.command.map(String) as [string, ...string[]];
-    if (ctx.signal.aborted) throw new AgentError('cancelled', `command was cancelled before '${program}' started`);
-
-    const subprocess = execa(program, args, {
-      cwd: input.cwd,
-      env: { PATH: process.env.PATH, ...input.env },
-      extendEnv: false,
-      stdin: input.stdin !== undefined ? 'pipe' : 'ignore',
-      reject: false,
-      buffer: false,
-      detached: true, // leads its own process group, so cancel reaches grandchildren too
-      cleanup: true, // a no-op for detached children; trackGroup() does that job
-    });
-    const pid = subprocess.pid;
-    if (pid === undefined) {
-      const failed = await subprocess;
-      throw spawnError(program, input.cwd, failed.code, failed);
-    }
-    ctx.log.debug(`started pid ${pid}: ${JSON.stringify([program, ...args])}`);
-
-    const out = capture(ctx, 'stdout');
-    const err = capture(ctx, 'stderr');
-    subprocess.stdout.on('data', out.onData);
-    subprocess.stderr.on('data', err.onData);
-    if (input.stdin !== undefined && subprocess.stdin !== null) {
-      subprocess.stdin.on('error', () => {}); // EPIPE when the command exits without reading it all
-      subprocess.stdin.end(input.stdin);
-    }
-
-    let stoppedBy: 'cancelled' | 'timeout' | undefined;
-    let stopping: { done(): void } | undefined;
-    const stop = (reason: 'cancelled' | 'timeout') => {
-      if (stoppedBy !== undefined) return;
-      stoppedBy = reason;
-      ctx.log.warn(`${reason === 'timeout' ? 'timed out' : 'cancelled'}: stopping process group ${pid}`);
-      stopping = terminateGroup(pid);
-    };
-    const onAbort = () => stop('cancelled');
-    ctx.signal.addEventListener('abort', onAbort, { once: true });
-    const timer = input.timeoutSeconds === undefined ? undefined : setTimeout(() => stop('timeout'), input.timeoutSeconds * 1000);
-    const untrack = trackGroup(pid);
-
-    let result;
-    try {
-      result = await subprocess;
-    } finally {
-      clearTimeout(timer);
-      ctx.signal.removeEventListener('abort', onAbort);
-      stopping?.done();
-      untrack();
-      out.lines.flush();
-      err.lines.flush();
-    }
-
-    const tails = { stdout: out.buffer.tail(DETAIL_TAIL_BYTES), stderr: err.buffer.tail(DETAIL_TAIL_BYTES) };
-    if (stoppedBy === 'cancelled') {
-      throw new AgentError('cancelled', `command was cancelled; process group ${pid} was stopped`, { details: tails });
-    }
-    if (stoppedBy === 'timeout') {
-      throw new AgentError('timeout', `command timed out after ${input.timeoutSeconds}s`, {
-        details: { timeoutSeconds: input.timeoutSeconds, ...tails },
-      });
-    }
-    if (result.exitCode === undefined) {
-      const message = result.signal
-        ? `command was killed by ${result.signal} (not sent by the agent)`
-        : `command failed: ${result.originalMessage ?? result.shortMessage}`;
-      throw new AgentError('command_failed', message, { cause: result, details: { signal: result.signal ?? null, ...tails } });
-    }
-    const exitCode = result.exitCode;
-    if (!(input.successExitCodes ?? [0]).includes(exitCode)) {
-      throw new AgentError('command_failed', `command exited with code ${exitCode}`, { details: { exitCode, ...tails } });
-    }
-
-    const stdout = out.buffer.toString();
-    const truncated = out.buffer.totalBytes > OUTPUT_LIMIT_BYTES;
-    return { exitCode, stdout, stderr: err.buffer.toString(), ...parseStdout(stdout, input.parse, truncated) };
-  },
-});
+/** `run` as the default configuration allows it (no shell, no allowlist, no work root). */
+export const run = createRun(DEFAULT_SHELL);

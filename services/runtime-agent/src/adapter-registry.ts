@@ -45,11 +45,17 @@ export class AdapterRegistry {
     return { ok: true, spec };
   }
 
-  /** Checks a package's `with` before templates are rendered (templates stand in for any value). */
+  /**
+   * Checks a package's `with` before templates are rendered (templates stand in for any value): against
+   * the action's schema, and with the action's own `checkStatic` where it has one.
+   */
   checkStatic(adapter: string, action: string, input: unknown, at: PathSegment[]): Problem[] {
     const validate = this.lenient.get(`${adapter}.${action}`);
-    if (!validate || validate(input ?? {})) return [];
-    return toProblems(validate.errors, at);
+    const problems = !validate || validate(input ?? {}) ? [] : toProblems(validate.errors, at);
+    const spec = this.byName.get(adapter)?.actions[action];
+    const raw = input !== null && typeof input === 'object' && !Array.isArray(input) ? (input as Record<string, unknown>) : {};
+    if (spec?.checkStatic) problems.push(...spec.checkStatic(raw, at));
+    return problems;
   }
 
   /** Checks a rendered input and fills the action's defaults into it. */

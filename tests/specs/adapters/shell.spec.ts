@@ -90,8 +90,10 @@ async function assertGone(...pids: number[]) {
 
 describe('shell adapter: run', () => {
   it('is registered as shell.run, mutates, and has no default compensation', () => {
-    assert.equal(createShellAdapter().name, 'shell');
-    assert.equal(createShellAdapter().actions.run, run);
+    const adapter = createShellAdapter();
+    assert.equal(adapter.name, 'shell');
+    assert.equal(adapter.actions.run!.id, 'run');
+    assert.equal(adapter.actions.run!.input, run.input);
     assert.equal(run.mutates, true);
     assert.equal(run.compensate, undefined);
     assert.deepEqual(run.exampleOutput, { exitCode: 0, stdout: '', stderr: '' });
@@ -241,13 +243,15 @@ describe('shell adapter: run', () => {
     assert.equal(entries.filter((e) => e.kind === 'stdout').length, count, 'every line was still logged');
   });
 
-  it('refuses shell: true with a validation_error', async () => {
+  it('refuses shell: true with a non-retryable forbidden naming SHELL_ALLOW_SHELL when the configuration does not allow it', async () => {
     const { ctx, entries } = makeContext();
-    const err = await rejectsWith(run.run(ctx, { command: ['echo', 'hi'], shell: true }), 'validation_error');
-    assert.match(err.message, /shell: true is refused/);
+    const err = await rejectsWith(run.run(ctx, { command: ['echo', 'hi'], shell: true }), 'forbidden');
+    assert.match(err.message, /SHELL_ALLOW_SHELL/);
     assert.equal(err.retryable, false);
     assert.equal(entries.length, 0, 'nothing was started');
-    assert.deepEqual((run.input as any).properties.shell.const, false);
+    // The schema itself accepts a boolean: whether true is allowed is the agent's configuration, not the format.
+    assert.equal((run.input as any).properties.shell.type, 'boolean');
+    assert.equal('const' in (run.input as any).properties.shell, false);
   });
 
   it('fails with a non-retryable command_failed when the program or cwd is missing', async () => {

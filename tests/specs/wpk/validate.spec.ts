@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
+import type { Adapter } from '../../../adapters/contract.js';
 import { builtinAdapters } from '../../../adapters/index.js';
+import { jsonPath } from '../../../adapters/shared/paths.js';
 import { AdapterRegistry } from '../../../services/runtime-agent/src/adapter-registry.js';
 import { resolveParameters } from '../../../services/runtime-agent/src/wpk/parameters.js';
 import { PackageValidator } from '../../../services/runtime-agent/src/wpk/validate.js';
@@ -116,6 +118,49 @@ describe('package validation', () => {
     const { report } = validator.validate(pkg('w', [shellStep('a', ['true'])], { rollback: { enabled: true } }));
     assert.equal(report.valid, true);
     assert.equal(report.warnings[0].path, '$.spec.handlers[0]');
+  });
+});
+
+describe("an action's checkStatic hook", () => {
+  /** A fake action that refuses a literal `forbidden: true` and records the raw `with` it was shown. */
+  const seen: unknown[] = [];
+  const picky: Adapter = {
+    name: 'picky',
+    description: 'test adapter',
+    actions: {
+      act: {
+        id: 'act',
+        description: 'test action',
+        mutates: false,
+        input: { type: 'object', properties: { n: { type: 'integer' }, forbidden: { type: 'boolean' } } },
+        exampleOutput: {},
+        checkStatic(withRaw, at) {
+          seen.push(withRaw);
+          return withRaw.forbidden === true ? [{ path: jsonPath([...at, 'forbidden']), message: 'refused by the action' }] : [];
+        },
+        run: async () => ({}),
+      },
+    },
+  };
+  const pickyValidator = new PackageValidator(new AdapterRegistry([picky]));
+  const step = (name: string, withValue: Record<string, unknown>, more: Record<string, unknown> = {}) => ({ name, adapter: 'picky', action: 'act', with: withValue, ...more });
+
+  it('is called on the raw with of steps, step rollbacks (adapter inherited) and rollback handlers, also where the schema already failed, and its problems carry their paths', () => {
+    seen.length = 0;
+    const { report } = pickyValidator.validate(
+      pkg('hook', [step('a', { forbidden: true, n: '${{ params.n }}' }, { rollback: { action: 'act', with: { forbidden: true } } }), step('b', { n: 'not a number', forbidden: true })], {
+        parameters: { n: { type: 'integer' } },
+        rollback: { enabled: true, handlers: [step('c', { forbidden: true })] },
+      }),
+    );
+    assert.deepEqual(paths(report), [
+      '$.spec.handlers[0].with.forbidden',
+      '$.spec.handlers[0].rollback.with.forbidden',
+      '$.spec.handlers[1].with.n',
+      '$.spec.handlers[1].with.forbidden',
+      '$.spec.rollback.handlers[0].with.forbidden',
+    ]);
+    assert.deepEqual(seen[0], { forbidden: true, n: '${{ params.n }}' }, 'templates are not rendered yet');
   });
 });
 

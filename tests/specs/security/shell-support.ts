@@ -1,0 +1,77 @@
+/** Helpers for the shell policy specs: a step context, temporary directories, and a program that leaves a marker. */
+import assert from 'node:assert/strict';
+import { chmodSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { StepContext } from '../../../adapters/contract.js';
+import { AgentError } from '../../../adapters/errors.js';
+import { AdapterRegistry } from '../../../services/runtime-agent/src/adapter-registry.js';
+import { createShellAdapter } from '../../../adapters/shell/index.js';
+import type { RunInput, RunOutput } from '../../../adapters/shell/run.js';
+import type { ShellSettings } from '../../../adapters/shell/settings.js';
+import { PackageValidator } from '../../../services/runtime-agent/src/wpk/validate.js';
+
+/** A node one-liner that prints its arguments as a JSON array: what the process really received. */
+export const PRINT_ARGV = 'process.stdout.write(JSON.stringify(process.argv.slice(1)))';
+
+export function makeContext(dryRun = false) {
+  const logs: string[] = [];
+  const record = (text: string) => void logs.push(text);
+  const ctx: StepContext = {
+    signal: new AbortController().signal,
+    log: { debug: record, info: record, warn: record, error: record, line: (_stream, text) => record(text) },
+    dryRun,
+    executionId: 'security-test',
+    step: 'run',
+    attempt: 1,
+    secret: () => undefined,
+  };
+  return { ctx, logs };
+}
+
+/** The `run` action of a shell adapter built with `settings`, called directly. */
+export function shellRun(settings: ShellSettings) {
+  const action = createShellAdapter(settings).actions.run!;
+  return {
+    run: (input: RunInput) => action.run(makeContext().ctx, input) as Promise<RunOutput>,
+    dryRun: (input: RunInput) => action.dryRun!(makeContext(true).ctx, input),
+  };
+}
+
+export async function rejectsWith(promise: Promise<unknown> | (() => unknown), type: string): Promise<AgentError> {
+  const settled = typeof promise === 'function' ? Promise.resolve().then(promise) : promise;
+  const err = await settled.then(
+    () => assert.fail(`expected a ${type} error, but it succeeded`),
+    (e: unknown) => e,
+  );
+  assert.ok(err instanceof AgentError, `expected an AgentError, got ${String(err)}`);
+  assert.equal(err.type, type, err.message);
+  return err;
+}
+
+/** A package validator over a shell adapter built with `settings`. */
+export function validatorFor(settings: ShellSettings): PackageValidator {
+  return new PackageValidator(new AdapterRegistry([createShellAdapter(settings)]));
+}
+
+/** A fresh directory (its real path), removed after the enclosing block. */
+export function useTempDir(prefix: string): () => string {
+  let dir: string | undefined;
+  beforeEach(() => {
+    dir = realpathSync(mkdtempSync(join(tmpdir(), `${prefix}-`)));
+  });
+  afterEach(() => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+  return () => {
+    assert.ok(dir, 'the temporary directory exists only inside a test');
+    return dir;
+  };
+}
+
+/** Writes an executable shell script at `path` that creates `marker` when it runs. */
+export function markerProgram(path: string, marker: string): string {
+  writeFileSync(path, `#!/bin/sh\ntouch '${marker}'\n`);
+  chmodSync(path, 0o755);
+  return path;
+}
