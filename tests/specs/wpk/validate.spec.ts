@@ -92,6 +92,18 @@ describe('package validation', () => {
     assert.match(broken.report.errors[0].message, /line \d+/);
   });
 
+  it('warns about a credential written into the package, not about one templated from a parameter', () => {
+    const literal = { name: 'call', adapter: 'api', action: 'request', with: { url: 'http://127.0.0.1:1/x', headers: { Authorization: 'Bearer abcdef123456' } } };
+    const templated = { name: 'call2', adapter: 'api', action: 'request', with: { url: 'http://127.0.0.1:1/x', headers: { Authorization: 'Bearer ${{ params.token }}' } } };
+    const env = shellStep('env', ['true'], { with: { command: ['true'], env: { GITHUB_TOKEN: 'ghp_literal_value' } } });
+    const { report } = validator.validate(pkg('creds', [literal, templated, env], { parameters: { token: { type: 'string', secret: true } } }));
+    assert.equal(report.valid, true);
+    assert.deepEqual(
+      report.warnings.filter((w) => /credential/.test(w.message)).map((w) => w.path),
+      ['$.spec.handlers[0].with', '$.spec.handlers[2].with'],
+    );
+  });
+
   it('enforces the limits: 200 handlers and 1 MiB', () => {
     const many = Array.from({ length: 201 }, (_, i) => shellStep(`s${i}`, ['true']));
     assert.ok(paths(validator.validate(pkg('many', many)).report).includes('$.spec.handlers'));

@@ -106,12 +106,14 @@ export class PackageValidator {
       const at: PathSegment[] = ['spec', 'handlers', i];
       const ctx: RefContext = { params, allSteps, earlier: new Set(earlier), inRollback: false };
       this.checkStep(step, at, ctx, errors);
+      this.warnLiteralCredentials(step, at, warnings);
       if (step.when && isObject(step.when)) checkWhen(step.when, [...at, 'when'], ctx, errors);
       if (isObject(step.rollback)) {
         const rb = step.rollback;
         const rbCtx: RefContext = { ...ctx, earlier: new Set([...earlier, step.name]), inRollback: true };
         const adapter = typeof rb.adapter === 'string' ? rb.adapter : step.adapter;
         this.checkStep({ ...rb, adapter }, [...at, 'rollback'], rbCtx, errors);
+        this.warnLiteralCredentials({ ...rb, adapter }, [...at, 'rollback'], warnings);
       } else if (spec?.rollback?.enabled === true && step.rollback !== 'none') {
         const found = this.registry.find(step.adapter, step.action);
         if (found.ok && mutatesWith(found.spec, step.with ?? {}) && !found.spec.compensate) {
@@ -124,6 +126,7 @@ export class PackageValidator {
       const at: PathSegment[] = ['spec', 'rollback', 'handlers', i];
       const ctx: RefContext = { params, allSteps, earlier: new Set(earlier), inRollback: true };
       this.checkStep(step, at, ctx, errors);
+      this.warnLiteralCredentials(step, at, warnings);
       if (step.when && isObject(step.when)) checkWhen(step.when, [...at, 'when'], ctx, errors);
       earlier.add(step.name);
     });
@@ -131,6 +134,28 @@ export class PackageValidator {
     const valid = errors.length === 0;
     const workflowId = isObject(doc?.metadata) && typeof doc.metadata.name === 'string' && typeof doc.metadata.version === 'string' ? workflowIdOf(doc) : null;
     return { report: { valid, workflow_id: workflowId, errors, warnings }, wpk: valid ? doc : undefined, json: valid ? (json ?? JSON.stringify(doc)) : undefined };
+  }
+
+  /**
+   * A credential written into the package itself is masked in records and logs, but the package text is
+   * stored as sent: say so, and point at secret parameters.
+   */
+  private warnLiteralCredentials(step: Pick<WpkStep, 'adapter' | 'action' | 'with'>, at: PathSegment[], warnings: Problem[]): void {
+    if (typeof step.adapter !== 'string' || typeof step.action !== 'string' || !isObject(step.with)) return;
+    const found = this.registry.find(step.adapter, step.action);
+    if (!found.ok || !found.spec.secretsIn) return;
+    let literal: string[];
+    try {
+      literal = found.spec.secretsIn(step.with).filter((v) => !v.includes('${{'));
+    } catch {
+      return; // an input of the wrong shape: the schema check reports it
+    }
+    if (literal.length) {
+      warnings.push({
+        path: jsonPath([...at, 'with']),
+        message: 'holds a credential written into the package (a header, env or query value such as Authorization or *_TOKEN); it is masked in records and logs, but the package is stored as sent: pass it as a secret: true parameter',
+      });
+    }
   }
 
   private checkStep(step: Pick<WpkStep, 'adapter' | 'action' | 'with'>, at: PathSegment[], ctx: RefContext, errors: Problem[]): void {
