@@ -12,20 +12,9 @@ import { parseAllowlist } from '../../../adapters/shared/egress-allowlist.js';
 import { EgressRefusal } from '../../../adapters/shared/egress-refusal.js';
 import { classify, formatIp, parseIp } from '../../../adapters/shared/ip-address.js';
 import { ConfigError, loadConfig } from '../../../services/runtime-agent/src/config.js';
+import { fakeDns } from './egress-support.js';
 
 const kind = (text: string) => classify(parseIp(text) ?? assert.fail(`${text} should parse`));
-
-/** A resolver that knows only the names in `table`. */
-function fakeDns(table: Record<string, string[]>) {
-  const asked: string[] = [];
-  const resolve = async (hostname: string): Promise<LookupAddress[]> => {
-    asked.push(hostname);
-    const found = table[hostname];
-    if (!found) throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: 'ENOTFOUND' });
-    return found.map((address) => ({ address, family: address.includes(':') ? 6 : 4 }));
-  };
-  return { resolve, asked };
-}
 
 function policy(settings: Partial<EgressSettings> = {}, dns: Record<string, string[]> = {}): EgressPolicy {
   return new EgressPolicy({ allowLoopback: true, allowPrivate: false, resolve: fakeDns(dns).resolve, ...settings });
