@@ -1,6 +1,7 @@
 import { RequestError, TimeoutError } from 'got';
 import type { StepContext } from '../contract.js';
 import { AgentError } from '../errors.js';
+import { findRefusal, type EgressRefusal } from '../shared/egress-refusal.js';
 
 /** Node's codes for a request it refuses to send: retrying cannot help. */
 const INVALID_REQUEST_CODES = new Set(['ERR_INVALID_CHAR', 'ERR_INVALID_HTTP_TOKEN', 'ERR_HTTP_INVALID_HEADER_VALUE', 'ERR_INVALID_URL', 'ERR_UNESCAPED_CHARACTERS']);
@@ -9,6 +10,8 @@ const INVALID_REQUEST_CODES = new Set(['ERR_INVALID_CHAR', 'ERR_INVALID_HTTP_TOK
 export function toAgentError(err: unknown, ctx: StepContext, what: string, timeoutMs: number, timedOut: boolean): AgentError {
   // The engine reclassifies a cancel by the signal's reason (cancel, deadline, shutdown).
   if (ctx.signal.aborted) return new AgentError('cancelled', `${what} was aborted`, { cause: err });
+  const refusal = findRefusal(err);
+  if (refusal) return refused(what, refusal, err);
   const code = (err as { code?: unknown } | null)?.code;
   if (timedOut || err instanceof TimeoutError || code === 'ETIMEDOUT') {
     return new AgentError('timeout', `${what} did not complete within timeoutMs ${timeoutMs} ms; raise timeoutMs or check the server`, {
@@ -27,4 +30,20 @@ export function toAgentError(err: unknown, ctx: StepContext, what: string, timeo
   }
   const message = err instanceof Error ? err.message : String(err);
   return new AgentError('adapter_error', `${what} failed: ${message}`, { cause: err });
+}
+
+/**
+ * `forbidden`: the egress policy refused the destination (before the request, at a redirect, or at connect
+ * time after DNS); no connection to it was opened.
+ */
+export function refused(what: string, refusal: EgressRefusal, cause: unknown = refusal): AgentError {
+  const redirects = cause instanceof RequestError ? cause.request?.redirectUrls : undefined;
+  const last = redirects?.[redirects.length - 1];
+  // Without search and credentials: a redirect URL may carry tokens.
+  const to = last && `${last.protocol}//${last.host}${last.pathname}`;
+  return new AgentError('forbidden', `${what} ${to ? `redirected to ${to}; the redirect was not followed` : 'was not sent'}: ${refusal.message}`, {
+    cause,
+    retryable: false,
+    details: { ...refusal.details, ...(to ? { redirectedTo: to } : {}) },
+  });
 }

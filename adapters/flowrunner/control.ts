@@ -17,6 +17,8 @@ import {
   type PromSeries,
   type RunSnapshot,
 } from './engine/index.js';
+import { DEFAULT_EGRESS, EgressPolicy, type EgressSettings } from '../shared/egress.js';
+import { checkFlowDestinations } from './egress-check.js';
 
 export type FlowLog = (level: 'debug' | 'info' | 'warn' | 'error', message: string) => void;
 
@@ -66,6 +68,8 @@ export interface FlowTotals {
 export interface FlowControlOptions {
   log: FlowLog;
   shutdownWaitMs?: number;
+  /** Where flows may send requests (default: DEFAULT_EGRESS). */
+  egress?: EgressSettings;
 }
 
 export class FlowControl {
@@ -79,10 +83,12 @@ export class FlowControl {
   private readonly base = { requests: 0, flows: 0, steps: new Map<string, PromSeries>() };
   private readonly log: FlowLog;
   private readonly shutdownWaitMs: number;
+  private readonly egress: EgressPolicy;
 
   constructor(options: FlowControlOptions) {
     this.log = options.log;
     this.shutdownWaitMs = options.shutdownWaitMs ?? SHUTDOWN_WAIT_MS;
+    this.egress = new EgressPolicy(options.egress ?? DEFAULT_EGRESS);
   }
 
   /** `initializing` until the first start, then the flow's: `running`, `stopped` (on request or by itself), or `error`. */
@@ -91,9 +97,20 @@ export class FlowControl {
     return this.runner?.status ?? 'initializing';
   }
 
-  /** Starts `config` and `flowmap`, replacing (stopping first) a flow that runs. Rejects with FlowControlClosed during shutdown. */
+  /**
+   * Starts `config` and `flowmap`, replacing (stopping first) a flow that runs. Rejects with FlowControlClosed
+   * during shutdown, and with EgressRefusal (forbidden) when the egress policy refuses a destination known up
+   * front; then the running flow, if any, keeps running, as it does when the request is invalid.
+   */
   start(config: FlowRunnerConfig, flowmap: Flowmap): Promise<void> {
     return this.serially(async () => {
+      if (this.closed) throw new FlowControlClosed();
+      try {
+        await checkFlowDestinations(config, flowmap, this.egress);
+      } catch (err) {
+        this.log('warn', `flow start refused: ${(err as Error).message}`);
+        throw err;
+      }
       if (this.closed) throw new FlowControlClosed();
       const old = this.runner;
       if (old) {
@@ -105,7 +122,7 @@ export class FlowControl {
       if (this.closed) throw new FlowControlClosed();
       if (old) this.retire(old);
       try {
-        const runner = new FlowRunner(config, flowmap, { log: this.log });
+        const runner = new FlowRunner(config, flowmap, { log: this.log, egress: this.egress });
         this.runner = runner;
         this.failure = undefined;
         runner.start();

@@ -5,7 +5,7 @@
  */
 import { join } from 'node:path';
 import type { Adapter } from '../contract.js';
-import type { EgressSettings } from '../shared/egress.js';
+import { DEFAULT_EGRESS, EgressPolicy, type EgressSettings } from '../shared/egress.js';
 import { findRoot } from '../shared/repo-root.js';
 import { runAction } from './run.js';
 import { BackgroundRuns } from './runs.js';
@@ -25,7 +25,8 @@ export interface FlowrunnerSettings {
 export function createFlowrunnerAdapter(settings: FlowrunnerSettings = {}): Adapter & { runs: BackgroundRuns } {
   const root = settings.flowmapsRoot ?? join(findRoot(), 'workflows');
   const runs = new BackgroundRuns();
-  const actions = [runAction(root, runs), startAction(root, runs, settings.log), stopAction(runs)];
+  const egress = new EgressPolicy(settings.egress ?? DEFAULT_EGRESS);
+  const actions = [runAction(root, runs, egress), startAction(root, runs, egress, settings.log), stopAction(runs)];
   return {
     name: 'flowrunner',
     description: 'Multi-step HTTP flows with simulated users (FlowRunner flowmaps): bounded runs with numbers to gate on, and background runs.',

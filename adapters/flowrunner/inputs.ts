@@ -8,6 +8,8 @@ import { isAbsolute, join, normalize, relative } from 'node:path';
 import type { JsonSchema, StepContext } from '../contract.js';
 import { ValidationError, type Problem } from '../errors.js';
 import { sensitiveValues } from '../shared/sensitive.js';
+import type { EgressPolicy } from '../shared/egress.js';
+import { refusalWithoutDns } from './egress-check.js';
 import { parseConfig, parseFlowmap, planFirstIteration, type FieldProblem, type Flowmap, type FlowRunnerConfig, type RunSnapshot } from './engine/index.js';
 
 export interface FlowInput {
@@ -142,11 +144,16 @@ export const EXAMPLE_OUTPUTS: RunOutputs = {
   per_step: {},
 };
 
-/** The dry run of run and start: validate, log the plan, let the engine fill in the example outputs. */
-export function dryRunPlan(flowmapsRoot: string) {
+/**
+ * The dry run of run and start: validate, log the plan, warn of a destination the egress policy would refuse
+ * (a warning: hosts may be dry-run placeholders, and DNS is not asked), let the engine fill in the example outputs.
+ */
+export function dryRunPlan(flowmapsRoot: string, egress: EgressPolicy) {
   return (ctx: StepContext, input: FlowInput): undefined => {
     const { config, flowmap } = prepare(input, flowmapsRoot);
     logPlan(ctx, config, flowmap);
+    const refusal = refusalWithoutDns(config, flowmap, egress);
+    if (refusal) ctx.log.warn(`dry run: the run would fail: ${refusal.message}`);
     return undefined;
   };
 }

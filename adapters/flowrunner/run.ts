@@ -1,6 +1,8 @@
 import { performance } from 'node:perf_hooks';
 import { defineAction, type StepContext } from '../contract.js';
 import { AgentError } from '../errors.js';
+import type { EgressPolicy } from '../shared/egress.js';
+import { checkFlowDestinations } from './egress-check.js';
 import { FlowRunner } from './engine/index.js';
 import type { BackgroundRuns } from './runs.js';
 import { configSchema, dryRunPlan, EXAMPLE_OUTPUTS, flowmapSchema, flowmapSecrets, outputsOf, prepare, type FlowInput, type RunOutputs } from './inputs.js';
@@ -32,7 +34,7 @@ export function engineLog(ctx: StepContext) {
   return (level: 'debug' | 'info' | 'warn' | 'error', message: string) => ctx.log[level](message);
 }
 
-export function runAction(flowmapsRoot: string, runs: BackgroundRuns) {
+export function runAction(flowmapsRoot: string, runs: BackgroundRuns, egress: EgressPolicy) {
   return defineAction<RunInput, RunOutputs>({
     id: 'run',
     description: 'Runs a flowmap with simulated users until durationSeconds or iterations (per user); outputs requests, flows, errors, error_rate, rps, p50/p95/p99_ms and assertion counts to gate on.',
@@ -61,11 +63,13 @@ export function runAction(flowmapsRoot: string, runs: BackgroundRuns) {
       },
     },
     exampleOutput: EXAMPLE_OUTPUTS,
-    dryRun: dryRunPlan(flowmapsRoot),
+    dryRun: dryRunPlan(flowmapsRoot, egress),
     async run(ctx, input) {
       const { config, flowmap } = prepare(input, flowmapsRoot);
+      await checkFlowDestinations(config, flowmap, egress);
       const runner = new FlowRunner(config, flowmap, {
         log: engineLog(ctx),
+        egress,
         limit: { durationMs: input.durationSeconds !== undefined ? input.durationSeconds * 1000 : undefined, iterations: input.iterations },
       });
       // Cancel, the step timeout and shutdown stop the run at once.

@@ -1,4 +1,6 @@
 import { defineAction } from '../contract.js';
+import type { EgressPolicy } from '../shared/egress.js';
+import { checkFlowDestinations } from './egress-check.js';
 import { FlowRunner } from './engine/index.js';
 import { configSchema, dryRunPlan, flowmapSchema, flowmapSecrets, prepare, type FlowInput } from './inputs.js';
 import type { BackgroundRuns } from './runs.js';
@@ -9,7 +11,7 @@ export interface StartInput extends FlowInput {
   durationSeconds?: number;
 }
 
-export function startAction(flowmapsRoot: string, runs: BackgroundRuns, agentLog?: FlowLog) {
+export function startAction(flowmapsRoot: string, runs: BackgroundRuns, egress: EgressPolicy, agentLog?: FlowLog) {
   return defineAction<StartInput, { run_id: string; name: string }>({
     id: 'start',
     description: 'Starts a flowmap in the background (optionally bounded by durationSeconds) and outputs its run_id; the default compensation stops it.',
@@ -28,14 +30,15 @@ export function startAction(flowmapsRoot: string, runs: BackgroundRuns, agentLog
     },
     exampleOutput: { run_id: '00000000-0000-4000-8000-000000000000', name: 'background-traffic' },
     compensate: (_input, out) => ({ action: 'stop', with: { run_id: out.run_id } }),
-    dryRun: dryRunPlan(flowmapsRoot),
+    dryRun: dryRunPlan(flowmapsRoot, egress),
     async run(ctx, input) {
       const { config, flowmap } = prepare(input, flowmapsRoot);
+      await checkFlowDestinations(config, flowmap, egress);
       const name = input.name ?? flowmap.name ?? flowmap.id ?? 'flow';
       // The run outlives the step: its log lines go to the agent's own log, tagged with the run id.
       let runId = '';
       const log: FlowLog | undefined = agentLog && ((level, message) => agentLog(level, `[flow run ${runId}] ${message}`));
-      const runner = new FlowRunner(config, flowmap, { log, limit: input.durationSeconds !== undefined ? { durationMs: input.durationSeconds * 1000 } : undefined });
+      const runner = new FlowRunner(config, flowmap, { log, egress, limit: input.durationSeconds !== undefined ? { durationMs: input.durationSeconds * 1000 } : undefined });
       const run = runs.add(name, runner);
       runId = run.id;
       runner.start();

@@ -6,6 +6,7 @@
  * user's clients aborts its request in flight at once (stop).
  */
 import { Client, util, type Dispatcher } from 'undici';
+import type { EgressPolicy } from '../../shared/egress.js';
 import type { Destination } from './url.js';
 
 export interface HttpResult {
@@ -93,7 +94,10 @@ export class UserConnections {
   private readonly clients = new Map<string, Client>();
   private closed = false;
 
-  constructor(private readonly timeoutMs: number) {}
+  constructor(
+    private readonly timeoutMs: number,
+    private readonly egress: EgressPolicy,
+  ) {}
 
   private client(d: Destination): Client {
     const key = d.servername ? `${d.origin}|${d.servername}` : d.origin;
@@ -105,6 +109,10 @@ export class UserConnections {
         this.clients.set(key, c);
       }
     } else {
+      // A Client connects only to its origin. An IP literal (or a DNS override) never goes through lookup,
+      // so it is judged here, once per Client; a name is judged on every connect by the policy's lookup.
+      if (d.address !== undefined) this.egress.checkAddress(d.hostname, d.address);
+      else this.egress.checkHost(d.hostname);
       if (this.clients.size >= MAX_ORIGINS_PER_USER) {
         const [oldest, client] = this.clients.entries().next().value as [string, Client];
         this.clients.delete(oldest);
@@ -115,7 +123,7 @@ export class UserConnections {
         keepAliveTimeout: 30_000,
         headersTimeout: this.timeoutMs,
         bodyTimeout: this.timeoutMs,
-        connect: d.servername ? { servername: d.servername, timeout: this.timeoutMs } : { timeout: this.timeoutMs },
+        connect: d.servername ? { servername: d.servername, timeout: this.timeoutMs, lookup: this.egress.lookup } : { timeout: this.timeoutMs, lookup: this.egress.lookup },
       });
       this.clients.set(key, c);
     }
@@ -124,7 +132,12 @@ export class UserConnections {
 
   send(d: Destination, method: string, headers: Record<string, string>, body: string | undefined): Promise<HttpResult> {
     if (this.closed) return Promise.reject(Object.assign(new Error('the run was stopped'), { code: 'UND_ERR_DESTROYED' }));
-    const client = this.client(d);
+    let client: Client;
+    try {
+      client = this.client(d);
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
     // One request in flight per user: a single handler per user serves every request (no closures per request).
     return new Promise<HttpResult>((resolve, reject) => {
       this.handler.begin(resolve, reject);

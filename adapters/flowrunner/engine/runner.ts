@@ -6,6 +6,8 @@
  */
 import { performance } from 'node:perf_hooks';
 import { evaluateCondition } from '../../shared/conditions.js';
+import { DEFAULT_EGRESS_POLICY, type EgressPolicy } from '../../shared/egress.js';
+import { findRefusal } from '../../shared/egress-refusal.js';
 import { extractFromResponse, lookup, parsePath } from '../../shared/paths.js';
 import { errorKind, errorText, UserConnections, type HttpResult } from './client.js';
 import type { FlowRunnerConfig } from './config.js';
@@ -29,6 +31,8 @@ export interface RunnerOptions {
   log?: (level: 'debug' | 'info' | 'warn' | 'error', message: string) => void;
   limit?: RunLimit;
   random?: () => number;
+  /** Where requests may go (default: DEFAULT_EGRESS_POLICY). A refused request is an error of its step, not retried. */
+  egress?: EgressPolicy;
 }
 
 export interface RunSnapshot extends StatsSnapshot {
@@ -75,6 +79,7 @@ export class FlowRunner {
   private readonly connections = new Map<number, UserConnections>();
   private readonly random: () => number;
   private readonly log: NonNullable<RunnerOptions['log']>;
+  private readonly egress: EgressPolicy;
   private readonly limit: RunLimit;
   private stopped = false;
   /** Users that ended by throwing (a bug or an input the steps cannot handle), not by stop or a limit. */
@@ -110,6 +115,7 @@ export class FlowRunner {
     this.urls = new UrlBuilder(config);
     this.random = options.random ?? Math.random;
     this.log = options.log ?? (() => {});
+    this.egress = options.egress ?? DEFAULT_EGRESS_POLICY;
     this.limit = options.limit ?? {};
     const steps = requestSteps(flowmap.steps);
     this.stats = new RunStats(steps.map((s) => s.id));
@@ -257,7 +263,7 @@ export class FlowRunner {
     if (this.xffKey) headers[this.xffKey] = ip;
     let conns = this.connections.get(user);
     if (!conns) {
-      conns = new UserConnections(this.config.request_timeout_ms);
+      conns = new UserConnections(this.config.request_timeout_ms, this.egress);
       this.connections.set(user, conns);
     }
     return { ctx, user, headers, requested: false, conns, responses: 0 };
@@ -420,6 +426,12 @@ export class FlowRunner {
       if (!failed) break;
       // Every failed request counts, retries included: the error rate is failed requests over requests.
       this.stats.error(step.id, error !== undefined ? errorKind(error) : result!.status >= 500 ? 'http_5xx' : result!.status >= 400 ? 'http_4xx' : 'http_3xx');
+      const refusal = findRefusal(error);
+      if (refusal) {
+        // The same destination is refused again: no retry, and the reason goes to the log (the error text has it too).
+        this.warnSome(`egress:${step.id}`, `user ${it.user} step ${step.id}: ${refusal.message}`);
+        break;
+      }
       const delay = this.retryDelay(step, attempt, error, result);
       if (delay === undefined) break;
       this.warnSome(`retry:${step.id}`, `user ${it.user} step ${step.id}: ${error ? errorText(error) : `status ${result!.status}`}; retrying in ${delay} ms`);

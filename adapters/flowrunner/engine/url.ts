@@ -13,6 +13,10 @@ export interface Destination {
   origin: string;
   /** Request target: path and query. */
   path: string;
+  /** The URL's host name: what the egress policy judges, also under a DNS override. */
+  hostname: string;
+  /** The DNS override's IP, where the connection goes instead of the URL's host. */
+  address?: string;
   /** Set when the connection goes elsewhere than the URL's host (DNS override). */
   host?: string;
   /** TLS server name for an https DNS override. */
@@ -62,8 +66,9 @@ export class UrlBuilder {
     const path = `${url.pathname}${url.search}`;
     if (this.ip && url.hostname === this.target.hostname) {
       const ipHost = this.ip.includes(':') ? `[${this.ip}]` : this.ip;
-      return { origin: `${url.protocol}//${ipHost}${url.port ? `:${url.port}` : ''}`, path, host: url.host, servername: url.protocol === 'https:' ? url.hostname : undefined };
+      const servername = url.protocol === 'https:' ? url.hostname : undefined;
+      return { origin: `${url.protocol}//${ipHost}${url.port ? `:${url.port}` : ''}`, path, hostname: url.hostname, address: this.ip, host: url.host, servername };
     }
-    return { origin: url.origin, path };
+    return { origin: url.origin, path, hostname: url.hostname };
   }
 }

@@ -71,7 +71,7 @@ export function createAgent(config: Config, logger: Logger, adapters: Adapter[] 
     shutdownGraceMs: config.shutdownGraceSeconds * 1000,
   });
   engine.bus.on('internal_error', (err) => logger.error({ err }, 'engine task failed unexpectedly'));
-  const flows = new FlowControl({ log: flowRunnerLog(logger) });
+  const flows = new FlowControl({ log: flowRunnerLog(logger), egress: adapterSettings(config).egress });
   const system = new SystemSampler();
   metrics.attachFlowRunner({
     appStatus: () => flows.appStatus,

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { isAbsolute } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { parseAllowlist } from '../../../adapters/shared/egress-allowlist.js';
 
 export interface Config {
   host: string;
@@ -115,6 +116,17 @@ function list(raw: string): string[] | undefined {
   return items.length ? items : undefined;
 }
 
+/** EGRESS_ALLOWED_HOSTS: a bad entry stops the agent at start instead of refusing every request later. */
+function allowedHosts(raw: string, name: string): string[] | undefined {
+  const items = list(raw);
+  try {
+    if (items) parseAllowlist(items);
+  } catch (err) {
+    throw new ConfigError(name, (err as Error).message);
+  }
+  return items;
+}
+
 function absolutePaths(raw: string, name: string): string[] | undefined {
   const items = list(raw);
   for (const p of items ?? []) if (!isAbsolute(p)) throw new ConfigError(name, `expected absolute paths, got ${JSON.stringify(p)}`);
@@ -150,7 +162,7 @@ export const SETTINGS: Setting[] = [
   { env: 'SHELL_WORK_ROOT', key: 'shellWorkRoot', default: '', parse: absolutePath, doc: 'Absolute directory every shell cwd must stay inside (default: unconfined)' },
   { env: 'EGRESS_ALLOW_LOOPBACK', key: 'egressAllowLoopback', default: 'true', parse: bool, doc: 'api and flowrunner steps may reach loopback addresses (the app next to the sidecar)' },
   { env: 'EGRESS_ALLOW_PRIVATE', key: 'egressAllowPrivate', default: 'false', parse: bool, doc: 'api and flowrunner steps may reach private addresses (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7)' },
-  { env: 'EGRESS_ALLOWED_HOSTS', key: 'egressAllowedHosts', default: '', parse: list, doc: 'Comma-separated host names (*.example.com) or CIDRs: the only destinations of api and flowrunner steps (default: any allowed address)' },
+  { env: 'EGRESS_ALLOWED_HOSTS', key: 'egressAllowedHosts', default: '', parse: allowedHosts, doc: 'Comma-separated host names (*.example.com) or CIDRs: the only destinations of api and flowrunner steps (default: any allowed address)' },
   { env: 'MAX_JSON_DEPTH', key: 'maxJsonDepth', default: '64', parse: int(4, 1000), doc: 'Deepest nesting of a JSON request body' },
   { env: 'MAX_LOG_LINES_PER_EXECUTION', key: 'maxLogLinesPerExecution', default: '100000', parse: int(100, 100_000_000), doc: 'Log lines kept per execution; past it one truncation marker' },
   { env: 'MAX_LOG_BYTES_PER_EXECUTION', key: 'maxLogBytesPerExecution', default: String(32 * 1024 * 1024), parse: int(64 * 1024, 16 * 1024 * 1024 * 1024), doc: 'Log bytes kept per execution; past it one truncation marker' },

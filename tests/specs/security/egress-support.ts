@@ -1,0 +1,96 @@
+/**
+ * Support for the egress specs: a local HTTP server on 127.0.0.1 that counts
+ * the TCP connections it accepts (so a test can prove that a refused
+ * destination received none) and can redirect, a fake DNS resolver, and a
+ * step context that keeps its log lines.
+ */
+import http from 'node:http';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import type { LookupAddress } from 'node:dns';
+import type { StepContext } from '../../../adapters/contract.js';
+import type { Resolver } from '../../../adapters/shared/egress.js';
+
+export interface CountingServer {
+  port: number;
+  /** http://127.0.0.1:port */
+  url: string;
+  /** Connections accepted so far. */
+  connections: number;
+  /** Requests that arrived: method, path, Host header. */
+  requests: Array<{ method: string; url: string; host: string | undefined }>;
+  /** Answer `path` with a redirect to `location`. */
+  redirect(path: string, location: string): void;
+  close(): Promise<void>;
+}
+
+export async function countingServer(): Promise<CountingServer> {
+  const redirects = new Map<string, string>();
+  const requests: CountingServer['requests'] = [];
+  const server = http.createServer((req, res) => {
+    requests.push({ method: req.method ?? '', url: req.url ?? '', host: req.headers.host });
+    req.resume();
+    const location = redirects.get(req.url ?? '');
+    if (location) {
+      res.writeHead(302, { location });
+      res.end();
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end('{"ok":true}');
+  });
+  server.keepAliveTimeout = 60_000;
+  const counted = { connections: 0 };
+  server.on('connection', () => counted.connections++);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const port = (server.address() as AddressInfo).port;
+  return {
+    port,
+    url: `http://127.0.0.1:${port}`,
+    get connections() {
+      return counted.connections;
+    },
+    requests,
+    redirect: (path, location) => void redirects.set(path, location),
+    async close() {
+      server.closeAllConnections();
+      server.close();
+      await once(server, 'close');
+    },
+  };
+}
+
+/** Fake DNS: names resolve to the addresses given, every other name is ENOTFOUND; `asked` lists the lookups. */
+export function fakeDns(table: Record<string, string[]>): { resolve: Resolver; asked: string[] } {
+  const asked: string[] = [];
+  const resolve: Resolver = async (hostname) => {
+    asked.push(hostname);
+    const found = table[hostname];
+    if (!found) throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: 'ENOTFOUND', hostname });
+    return found.map((address): LookupAddress => ({ address, family: address.includes(':') ? 6 : 4 }));
+  };
+  return { resolve, asked };
+}
+
+export interface LogLine {
+  level: string;
+  message: string;
+}
+
+/** A step context whose log lines are kept. */
+export function stepContext(): { ctx: StepContext; logs: LogLine[]; controller: AbortController } {
+  const logs: LogLine[] = [];
+  const controller = new AbortController();
+  const log = (level: string) => (message: string) => void logs.push({ level, message });
+  const ctx: StepContext = {
+    signal: controller.signal,
+    log: { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error'), line: (stream, text) => log(stream)(text) },
+    dryRun: false,
+    executionId: 'test',
+    step: 's',
+    attempt: 1,
+    secret: () => undefined,
+  };
+  return { ctx, logs, controller };
+}
