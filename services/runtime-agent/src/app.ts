@@ -52,7 +52,7 @@ export function createAgent(config: Config, logger: Logger, adapters: Adapter[] 
   const store = new Store(config.dataDir, { synchronous: config.storeSynchronous });
   store.onDeferredError = (err) => logger.error({ err }, 'a deferred store write (log line or progress counter) failed');
   const registry = new AdapterRegistry(adapters);
-  const validator = new PackageValidator(registry);
+  const validator = new PackageValidator(registry, { maxJsonDepth: config.maxJsonDepth });
   const catalog = new Catalog(store, validator, WORKFLOWS_DIR);
   for (const p of catalog.problems) logger.error({ file: p.file, errors: p.errors }, 'bundled workflow is invalid and was skipped');
   const metrics = new Metrics();
@@ -82,6 +82,7 @@ export function createAgent(config: Config, logger: Logger, adapters: Adapter[] 
   const app = new Koa();
   app.proxy = false;
   app.silent = true;
+  app.context.maxJsonDepth = config.maxJsonDepth; // read by every body reader (http/body.ts)
   const router = buildRouter({
     store,
     engine,
