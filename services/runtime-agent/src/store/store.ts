@@ -37,6 +37,8 @@ export interface ExecutionRow {
   created_at: string;
   started_at: string | null;
   finished_at: string | null;
+  /** Log lines refused past the per-execution limits; non-zero means the log was truncated. */
+  dropped_log_lines: number;
 }
 
 export interface StepRow {
@@ -67,6 +69,13 @@ export interface LogRow {
   message: string;
 }
 
+/** Lines (also the last seq), bytes of message text and lines dropped past the limits, of one execution's log. */
+export interface LogTally {
+  lines: number;
+  bytes: number;
+  dropped: number;
+}
+
 export interface ListFilter {
   status?: string;
   workflow_id?: string;
@@ -95,7 +104,8 @@ CREATE TABLE IF NOT EXISTS executions (
   rollback_trigger TEXT,
   created_at TEXT NOT NULL,
   started_at TEXT,
-  finished_at TEXT
+  finished_at TEXT,
+  dropped_log_lines INTEGER NOT NULL DEFAULT 0
 );
 -- No secondary index on status or workflow_id: status changes several times per execution and each
 -- index entry would be rewritten on the hot path; lists scan newest first and stop at their limit,
@@ -237,6 +247,7 @@ export class Store {
     // Checkpoint the WAL every ~40 MB instead of every 4 MB: a checkpoint is the expensive part of a commit in WAL mode.
     this.db.pragma('wal_autocheckpoint = 10000');
     this.db.exec(SCHEMA);
+    this.migrate();
     this.stmt = {
       insertExecution: this.db.prepare(`INSERT INTO executions (id, workflow_id, workflow_name, status, dry_run, rollback_on_failure, parameters,
         secret_params, package_hash, steps_total, error, rollback_status, rollback_trigger, created_at, started_at, finished_at)
@@ -269,7 +280,7 @@ export class Store {
    * the event loop share one commit (group commit); the promise resolves once this one is committed,
    * and is what an API answer waits for. Reads in the meantime see it (they flush first).
    */
-  insertExecution(row: Omit<ExecutionRow, 'seq' | 'current_step' | 'steps_completed'>, steps: StepRow[], idempotency?: { key: string; bodyHash: string }): Promise<void> {
+  insertExecution(row: Omit<ExecutionRow, 'seq' | 'current_step' | 'steps_completed' | 'dropped_log_lines'>, steps: StepRow[], idempotency?: { key: string; bodyHash: string }): Promise<void> {
     const { package: content, ...rest } = row;
     const hash = this.hashOf(content);
     return new Promise((resolve, reject) => {
@@ -494,6 +505,15 @@ export class Store {
     }
   }
 
+  /** What an execution has logged so far, for its ExecutionLog to go on from (limits hold across restarts). */
+  logTally(executionId: string): LogTally {
+    this.flush();
+    return this.prepared(
+      `SELECT COALESCE(MAX(seq), 0) AS lines, COALESCE(SUM(LENGTH(CAST(message AS BLOB))), 0) AS bytes,
+        COALESCE((SELECT dropped_log_lines FROM executions WHERE id = @id), 0) AS dropped FROM logs WHERE execution_id = @id`,
+    ).get({ id: executionId }) as LogTally;
+  }
+
   maxLogSeq(executionId: string): number {
     this.flush();
     return (this.stmt.maxLogSeq.get(executionId) as { seq: number }).seq;
@@ -548,6 +568,14 @@ export class Store {
 
   getPackage(workflowId: string): string | undefined {
     return (this.stmt.getPackage.get(workflowId) as { content: string } | undefined)?.content;
+  }
+
+  // --- schema changes -------------------------------------------------------------
+
+  /** Columns added after a store file may have been created: older files get them with their defaults. */
+  private migrate(): void {
+    const columns = new Set((this.db.prepare(`SELECT name FROM pragma_table_info('executions')`).all() as Array<{ name: string }>).map((c) => c.name));
+    if (!columns.has('dropped_log_lines')) this.db.exec('ALTER TABLE executions ADD COLUMN dropped_log_lines INTEGER NOT NULL DEFAULT 0');
   }
 
   isOpen(): boolean {
