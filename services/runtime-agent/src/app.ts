@@ -61,6 +61,7 @@ export function createAgent(config: Config, logger: Logger, adapters: Adapter[] 
     maxQueued: config.maxQueuedExecutions,
     shutdownGraceMs: config.shutdownGraceSeconds * 1000,
     logLimits: { maxLines: config.maxLogLinesPerExecution, maxBytes: config.maxLogBytesPerExecution },
+    maxOutputBytes: config.maxOutputBytes,
   });
   engine.bus.on('internal_error', (err) => logger.error({ err }, 'engine task failed unexpectedly'));
   const flows = new FlowControl({ log: flowRunnerLog(logger) });

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
-import { AGENT_STREAM, ExecutionLog } from '../../../services/runtime-agent/src/engine/execution-log.js';
-import { Redactor } from '../../../services/runtime-agent/src/engine/redact.js';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { AGENT_STREAM, ExecutionLog } from '../../../services/runtime-agent/src/engine/execution-log.js';
+import { Redactor } from '../../../services/runtime-agent/src/engine/redact.js';
 import { Store, STORE_FILE } from '../../../services/runtime-agent/src/store/store.js';
 import { startAgent, waitForStatus, type AgentProcess } from '../support/agent-process.js';
 import { pkg, shellStep } from '../support/packages.js';

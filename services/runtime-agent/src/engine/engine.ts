@@ -33,6 +33,8 @@ export interface EngineOptions {
   shutdownGraceMs: number;
   /** Lines and bytes each execution may log (absent: unbounded; the agent passes its configuration). */
   logLimits?: LogLimits;
+  /** Largest step output as JSON, in bytes (absent: unbounded). */
+  maxOutputBytes?: number;
 }
 
 export interface SubmitRequest {
@@ -90,7 +92,7 @@ export class Engine {
   ) {
     this.bus.setMaxListeners(0);
     this.logLimits = options.logLimits ?? UNLIMITED_LOG;
-    this.deps = { registry, store, metrics };
+    this.deps = { registry, store, metrics, maxOutputBytes: options.maxOutputBytes ?? Infinity };
   }
 
   get activeCount(): number {
