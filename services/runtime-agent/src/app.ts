@@ -9,6 +9,7 @@ import { builtinAdapters, type AdapterSettings } from '../../../adapters/index.j
 import { AdapterRegistry } from './adapter-registry.js';
 import type { Config } from './config.js';
 import { Engine } from './engine/engine.js';
+import { Retention } from './engine/retention.js';
 import { errorMiddleware } from './http/errors.js';
 import { apiErrorMiddleware } from './http/flowrunner-api.js';
 import { buildRouter } from './http/routes.js';
@@ -26,6 +27,8 @@ export interface Agent {
   registry: AdapterRegistry;
   /** The flow of the FlowRunner control API (`/api/*`). */
   flows: FlowControl;
+  /** Pruning of ended executions; main starts it once recovery is done. */
+  retention: Retention;
   /** SIGTERM: flows stop at once, executions drain (see Engine.shutdown). */
   shutdown(): Promise<void>;
 }
@@ -63,6 +66,10 @@ export function createAgent(config: Config, logger: Logger, adapters: Adapter[] 
     logLimits: { maxLines: config.maxLogLinesPerExecution, maxBytes: config.maxLogBytesPerExecution },
     maxOutputBytes: config.maxOutputBytes,
   });
+  const retention = new Retention(
+    { store, isLive: (id) => engine.isLive(id), metrics, logger },
+    { maxAgeDays: config.retentionMaxAgeDays, maxExecutions: config.retentionMaxExecutions, intervalSeconds: config.retentionIntervalSeconds },
+  );
   engine.bus.on('internal_error', (err) => logger.error({ err }, 'engine task failed unexpectedly'));
   const flows = new FlowControl({ log: flowRunnerLog(logger) });
   const system = new SystemSampler();
@@ -79,7 +86,7 @@ export function createAgent(config: Config, logger: Logger, adapters: Adapter[] 
   // they stop at once, while workflow executions get their grace period.
   const backgroundRuns = adapters.flatMap((a) => ('runs' in a && a.runs instanceof BackgroundRuns ? [a.runs] : []));
   const shutdown = async () => {
-    await Promise.all([flows.shutdown(), ...backgroundRuns.map((r) => r.stopAll()), engine.shutdown()]);
+    await Promise.all([retention.stop(), flows.shutdown(), ...backgroundRuns.map((r) => r.stopAll()), engine.shutdown()]);
   };
   const app = new Koa();
   app.proxy = false;
@@ -106,7 +113,7 @@ export function createAgent(config: Config, logger: Logger, adapters: Adapter[] 
   app.use(apiErrorMiddleware(logger));
   app.use(router.routes());
   app.use(router.allowedMethods());
-  return { app, store, engine, catalog, registry, flows, shutdown };
+  return { app, store, engine, catalog, registry, flows, retention, shutdown };
 }
 
 /**

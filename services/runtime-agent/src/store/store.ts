@@ -109,7 +109,7 @@ CREATE TABLE IF NOT EXISTS executions (
 );
 -- No secondary index on status or workflow_id: status changes several times per execution and each
 -- index entry would be rewritten on the hot path; lists scan newest first and stop at their limit,
--- and recovery scans once at start. The rowid (seq) never reuses a value because rows are never deleted.
+-- and recovery scans once at start. The rowid (seq) never reuses a value because retention never deletes the newest row.
 CREATE TABLE IF NOT EXISTS steps (
   execution_id TEXT NOT NULL,
   phase TEXT NOT NULL,
@@ -167,6 +167,21 @@ const SELECT_EXECUTION = `SELECT e.*, c.content AS package,
   FROM executions e JOIN package_contents c ON c.hash = e.package_hash`;
 
 const LOG_ROWS_PER_INSERT = 32;
+
+/**
+ * Executions retention may remove: ended, and with no rollback waiting or under way (whatever the engine
+ * is still working on is excluded by the caller).
+ */
+const PRUNABLE = `e.status IN ('completed', 'failed', 'cancelled', 'rolled_back', 'rollback_failed') AND COALESCE(e.rollback_status, '') NOT IN ('pending', 'running')`;
+
+/** An execution retention may remove; `log_lines` says how much deleting it costs. */
+export interface PruneCandidate {
+  seq: number;
+  id: string;
+  /** 1 when it ended before the age limit, 0 when it is only beyond the count. */
+  by_age: number;
+  log_lines: number;
+}
 
 /** How long log lines and progress counters may wait for a commit when nothing else is written. */
 export const COSMETIC_FLUSH_MS = 50;
@@ -570,12 +585,72 @@ export class Store {
     return (this.stmt.getPackage.get(workflowId) as { content: string } | undefined)?.content;
   }
 
-  // --- schema changes -------------------------------------------------------------
+  // --- schema changes and retention ---------------------------------------------
 
   /** Columns added after a store file may have been created: older files get them with their defaults. */
   private migrate(): void {
     const columns = new Set((this.db.prepare(`SELECT name FROM pragma_table_info('executions')`).all() as Array<{ name: string }>).map((c) => c.name));
     if (!columns.has('dropped_log_lines')) this.db.exec('ALTER TABLE executions ADD COLUMN dropped_log_lines INTEGER NOT NULL DEFAULT 0');
+  }
+
+  /**
+   * The seq below which ended executions fall outside the newest `keep` prunable ones (0 when there are no
+   * more than `keep`).
+   */
+  keepNewestSeq(keep: number): number {
+    this.flush();
+    const row = this.prepared(`SELECT e.seq FROM executions e WHERE ${PRUNABLE} ORDER BY e.seq DESC LIMIT 1 OFFSET @skip`).get({ skip: keep - 1 }) as { seq: number } | undefined;
+    return row?.seq ?? 0;
+  }
+
+  /**
+   * Prunable executions after `afterSeq`, oldest first: ended before `endedBefore` (ISO time; '' for none) or
+   * below `belowSeq` (0 for none). Never the newest row of all: SQLite would give its seq out again, and
+   * list cursors are seqs.
+   */
+  pruneCandidates(q: { afterSeq: number; endedBefore: string; belowSeq: number; limit: number }): PruneCandidate[] {
+    this.flush();
+    return this.prepared(
+      `SELECT e.seq, e.id, COALESCE(e.finished_at, e.created_at) < @endedBefore AS by_age,
+        COALESCE((SELECT MAX(l.seq) - MIN(l.seq) + 1 FROM logs l WHERE l.execution_id = e.id), 0) AS log_lines
+      FROM executions e WHERE e.seq > @afterSeq AND ${PRUNABLE}
+        AND (COALESCE(e.finished_at, e.created_at) < @endedBefore OR e.seq < @belowSeq)
+        AND e.seq < (SELECT MAX(seq) FROM executions)
+      ORDER BY e.seq LIMIT @limit`,
+    ).all(q) as PruneCandidate[];
+  }
+
+  /** Deletes up to `max` of the oldest log lines of one execution (one whose log is too long for one batch). */
+  deleteOldestLogs(executionId: string, max: number): number {
+    this.flush();
+    return this.db.transaction(
+      () =>
+        this.prepared('DELETE FROM logs WHERE execution_id = @id AND seq < (SELECT MIN(seq) FROM logs WHERE execution_id = @id) + @max').run({ id: executionId, max })
+          .changes,
+    )();
+  }
+
+  /**
+   * Deletes executions with their steps, logs and idempotency keys, and the package texts no execution
+   * uses any more, in one transaction of its own (a failure here never takes an API caller's write down).
+   */
+  deleteExecutions(ids: string[]): { executions: number; packages: number } {
+    this.flush();
+    const list = JSON.stringify(ids);
+    const out = this.db.transaction(() => {
+      const hashes = (this.prepared('SELECT DISTINCT package_hash AS hash FROM executions WHERE id IN (SELECT value FROM json_each(?))').all(list) as Array<{ hash: string }>).map((h) => h.hash);
+      for (const table of ['steps', 'logs', 'idempotency']) this.prepared(`DELETE FROM ${table} WHERE execution_id IN (SELECT value FROM json_each(?))`).run(list);
+      const executions = this.prepared('DELETE FROM executions WHERE id IN (SELECT value FROM json_each(?))').run(list).changes;
+      // The subquery is not correlated: SQLite reads the executions once per batch, not once per hash.
+      const orphans = (
+        this.prepared('SELECT value AS hash FROM json_each(?) WHERE value NOT IN (SELECT package_hash FROM executions)').all(JSON.stringify(hashes)) as Array<{ hash: string }>
+      ).map((h) => h.hash);
+      this.prepared('DELETE FROM package_contents WHERE hash IN (SELECT value FROM json_each(?))').run(JSON.stringify(orphans));
+      return { executions, orphans };
+    })();
+    // A later insert of the same package must write its text again.
+    for (const h of out.orphans) this.storedHashes.delete(h);
+    return { executions: out.executions, packages: out.orphans.length };
   }
 
   isOpen(): boolean {
