@@ -67,7 +67,7 @@ interface Queued {
   row: Pick<ExecutionRow, 'id' | 'workflow_name' | 'created_at' | 'dry_run' | 'rollback_on_failure'>;
   wpk: Wpk;
   params: Record<string, unknown>;
-  /** Known (nothing) for a new execution; a requeued one asks the store when it starts. */
+  /** Known for a new execution (it has logged nothing); a requeued one asks the store when it starts. */
   logTally?: LogTally;
 }
 

@@ -277,7 +277,6 @@ export class Store {
       getExecution: this.db.prepare(`${SELECT_EXECUTION} WHERE e.id = ?`),
       getSteps: this.db.prepare('SELECT * FROM steps WHERE execution_id = ? ORDER BY phase, idx'),
       deleteSteps: this.db.prepare('DELETE FROM steps WHERE execution_id = ? AND phase = ?'),
-      maxLogSeq: this.db.prepare('SELECT COALESCE(MAX(seq), 0) AS seq FROM logs WHERE execution_id = ?'),
       byStatus: this.db.prepare(`${SELECT_EXECUTION} WHERE e.status = ? ORDER BY e.seq`),
       putContent: this.db.prepare('INSERT OR IGNORE INTO package_contents (hash, content) VALUES (?, ?)'),
       getIdem: this.db.prepare('SELECT * FROM idempotency WHERE key = ?'),
@@ -527,11 +526,6 @@ export class Store {
       `SELECT COALESCE(MAX(seq), 0) AS lines, COALESCE(SUM(LENGTH(CAST(message AS BLOB))), 0) AS bytes,
         COALESCE((SELECT dropped_log_lines FROM executions WHERE id = @id), 0) AS dropped FROM logs WHERE execution_id = @id`,
     ).get({ id: executionId }) as LogTally;
-  }
-
-  maxLogSeq(executionId: string): number {
-    this.flush();
-    return (this.stmt.maxLogSeq.get(executionId) as { seq: number }).seq;
   }
 
   getExecution(id: string): ExecutionRow | undefined {
