@@ -11,6 +11,7 @@ import { ConfigError, type Config } from './config.js';
 import { Engine } from './engine/engine.js';
 import { auditMiddleware } from './http/audit.js';
 import { authenticate } from './http/auth.js';
+import { Retention } from './engine/retention.js';
 import { errorMiddleware } from './http/errors.js';
 import { apiErrorMiddleware } from './http/flowrunner-api.js';
 import { buildRouter } from './http/routes.js';
@@ -32,6 +33,8 @@ export interface Agent {
   flows: FlowControl;
   /** The bearer tokens in force; undefined when auth is off. */
   tokens?: Tokens;
+  /** Pruning of ended executions; main starts it once recovery is done. */
+  retention: Retention;
   /** SIGTERM: flows stop at once, executions drain (see Engine.shutdown). */
   shutdown(): Promise<void>;
 }
@@ -61,7 +64,7 @@ export function createAgent(config: Config, logger: Logger, adapters: Adapter[] 
   const store = new Store(config.dataDir, { synchronous: config.storeSynchronous });
   store.onDeferredError = (err) => logger.error({ err }, 'a deferred store write (log line or progress counter) failed');
   const registry = new AdapterRegistry(adapters);
-  const validator = new PackageValidator(registry);
+  const validator = new PackageValidator(registry, { maxJsonDepth: config.maxJsonDepth });
   const catalog = new Catalog(store, validator, WORKFLOWS_DIR);
   for (const p of catalog.problems) logger.error({ file: p.file, errors: p.errors }, 'bundled workflow is invalid and was skipped');
   const metrics = new Metrics();
@@ -69,7 +72,13 @@ export function createAgent(config: Config, logger: Logger, adapters: Adapter[] 
     maxConcurrent: config.maxConcurrentExecutions,
     maxQueued: config.maxQueuedExecutions,
     shutdownGraceMs: config.shutdownGraceSeconds * 1000,
+    logLimits: { maxLines: config.maxLogLinesPerExecution, maxBytes: config.maxLogBytesPerExecution },
+    maxOutputBytes: config.maxOutputBytes,
   });
+  const retention = new Retention(
+    { store, isLive: (id) => engine.isLive(id), metrics, logger },
+    { maxAgeDays: config.retentionMaxAgeDays, maxExecutions: config.retentionMaxExecutions, intervalSeconds: config.retentionIntervalSeconds },
+  );
   engine.bus.on('internal_error', (err) => logger.error({ err }, 'engine task failed unexpectedly'));
   const flows = new FlowControl({ log: flowRunnerLog(logger), egress: adapterSettings(config).egress });
   const system = new SystemSampler();
@@ -87,11 +96,12 @@ export function createAgent(config: Config, logger: Logger, adapters: Adapter[] 
   const backgroundRuns = adapters.flatMap((a) => ('runs' in a && a.runs instanceof BackgroundRuns ? [a.runs] : []));
   const shutdown = async () => {
     tokens?.stop();
-    await Promise.all([flows.shutdown(), ...backgroundRuns.map((r) => r.stopAll()), engine.shutdown()]);
+    await Promise.all([retention.stop(), flows.shutdown(), ...backgroundRuns.map((r) => r.stopAll()), engine.shutdown()]);
   };
   const app = new Koa();
   app.proxy = false;
   app.silent = true;
+  app.context.maxJsonDepth = config.maxJsonDepth; // read by every body reader (http/body.ts)
   const router = buildRouter({
     store,
     engine,
@@ -118,7 +128,7 @@ export function createAgent(config: Config, logger: Logger, adapters: Adapter[] 
   app.use(router.routes());
   app.use(router.allowedMethods());
   tokens?.watch();
-  return { app, store, engine, catalog, registry, flows, tokens, shutdown };
+  return { app, store, engine, catalog, registry, flows, tokens, retention, shutdown };
 }
 
 function loadTokens(file: string, logger: Logger): Tokens {

@@ -139,6 +139,9 @@ function absolutePath(raw: string, name: string): string | undefined {
   return v;
 }
 
+/** MAX_JSON_DEPTH's default, also used by parts built without a Config (a validator in a test, say). */
+export const DEFAULT_MAX_JSON_DEPTH = 64;
+
 export const SETTINGS: Setting[] = [
   { env: 'HOST', key: 'host', default: '127.0.0.1', parse: host, doc: 'Address to bind; beyond loopback only with RUNTIME_AGENT_TOKENS_FILE (or --insecure-no-auth)' },
   { env: 'PORT', key: 'port', default: '8080', parse: int(0, 65535), doc: 'TCP port (0 picks a free one)' },
@@ -163,7 +166,7 @@ export const SETTINGS: Setting[] = [
   { env: 'EGRESS_ALLOW_LOOPBACK', key: 'egressAllowLoopback', default: 'true', parse: bool, doc: 'api and flowrunner steps may reach loopback addresses (the app next to the sidecar)' },
   { env: 'EGRESS_ALLOW_PRIVATE', key: 'egressAllowPrivate', default: 'false', parse: bool, doc: 'api and flowrunner steps may reach private addresses (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7)' },
   { env: 'EGRESS_ALLOWED_HOSTS', key: 'egressAllowedHosts', default: '', parse: allowedHosts, doc: 'Comma-separated host names (*.example.com) or CIDRs: the only destinations of api and flowrunner steps (default: any allowed address)' },
-  { env: 'MAX_JSON_DEPTH', key: 'maxJsonDepth', default: '64', parse: int(4, 1000), doc: 'Deepest nesting of a JSON request body' },
+  { env: 'MAX_JSON_DEPTH', key: 'maxJsonDepth', default: String(DEFAULT_MAX_JSON_DEPTH), parse: int(4, 1000), doc: 'Deepest nesting of a JSON request body, and of a package sent as YAML text; deeper ones get 400' },
   { env: 'MAX_LOG_LINES_PER_EXECUTION', key: 'maxLogLinesPerExecution', default: '100000', parse: int(100, 100_000_000), doc: 'Log lines kept per execution; past it one truncation marker' },
   { env: 'MAX_LOG_BYTES_PER_EXECUTION', key: 'maxLogBytesPerExecution', default: String(32 * 1024 * 1024), parse: int(64 * 1024, 16 * 1024 * 1024 * 1024), doc: 'Log bytes kept per execution; past it one truncation marker' },
   { env: 'MAX_OUTPUT_BYTES', key: 'maxOutputBytes', default: String(4 * 1024 * 1024), parse: int(1024, 256 * 1024 * 1024), doc: "Largest step output (as JSON); a larger one fails the step with payload_too_large" },

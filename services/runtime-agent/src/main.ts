@@ -49,6 +49,8 @@ try {
 // Recovery runs once the port is ours and before any request is read (requests need a later turn).
 const recovered = agent.engine.recover();
 if (recovered.requeued || recovered.interrupted || recovered.rollbacks) logger.info(recovered, 'recovered executions from the store');
+// Pruning only ever looks at ended executions, so it starts once recovery has settled what is still running.
+agent.retention.start();
 const { port } = server.address() as AddressInfo;
 const auth = agent.tokens ? `${agent.tokens.count} token(s) from ${config.tokensFile}` : config.insecureNoAuth ? 'off (--insecure-no-auth)' : 'off (loopback only)';
 logger.info({ host: config.host, port, auth, data_dir: config.dataDir, store: agent.store.path, version: VERSION }, `runtime-agent listening on http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`);

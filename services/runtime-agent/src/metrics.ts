@@ -85,6 +85,12 @@ export class Metrics {
     registers: [this.registry],
   });
   readonly queueDepth = new Gauge({ name: 'workflow_queue_depth', help: 'Executions accepted and waiting to start', registers: [this.registry] });
+  readonly pruned = new Counter({
+    name: 'workflow_pruned_executions_total',
+    help: 'Ended executions removed by retention with their steps and logs, by reason (age: RETENTION_MAX_AGE_DAYS, count: RETENTION_MAX_EXECUTIONS)',
+    labelNames: ['reason'],
+    registers: [this.registry],
+  });
 
   // FlowRunner control API (seed 001 §4.5): all read at scrape time from the source attached by the agent.
   private flowRunner?: FlowRunnerSource;

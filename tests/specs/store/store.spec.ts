@@ -9,7 +9,7 @@ import { waitFor } from '../support/wait.js';
 function execRow(id: string): Omit<ExecutionRow, 'seq'> {
   return {
     id, workflow_id: 'w-1.0.0', workflow_name: 'w', status: 'pending', dry_run: 0, rollback_on_failure: 0, parameters: '{}', secret_params: '[]', package: '{}',
-    current_step: null, steps_completed: 0, steps_total: 1, error: null, rollback_status: null, rollback_trigger: null, created_at: new Date().toISOString(), started_at: null, finished_at: null, submitted_by: null,
+    current_step: null, steps_completed: 0, steps_total: 1, error: null, rollback_status: null, rollback_trigger: null, created_at: new Date().toISOString(), started_at: null, finished_at: null, submitted_by: null, dropped_log_lines: 0,
   };
 }
 function stepRow(id: string): StepRow {

@@ -10,9 +10,9 @@ import { evaluateCondition } from '../../../../adapters/shared/conditions.js';
 import { lookup, parsePath } from '../../../../adapters/shared/paths.js';
 import type { AdapterRegistry } from '../adapter-registry.js';
 import type { Metrics } from '../metrics.js';
-import type { ExecutionRow, StepRow, Store } from '../store/store.js';
+import type { ExecutionRow, LogTally, StepRow, Store } from '../store/store.js';
 import { workflowIdOf, type WhenClause, type Wpk } from '../wpk/types.js';
-import { ExecutionLog } from './execution-log.js';
+import { ExecutionLog, UNLIMITED_LOG, type LogLimits } from './execution-log.js';
 import { Interrupt } from './interrupts.js';
 import { MASK, Redactor } from './redact.js';
 import { Fifo, IoTurns } from './queue.js';
@@ -31,6 +31,10 @@ export interface EngineOptions {
   maxConcurrent: number;
   maxQueued: number;
   shutdownGraceMs: number;
+  /** Lines and bytes each execution may log (absent: unbounded; the agent passes its configuration). */
+  logLimits?: LogLimits;
+  /** Largest step output as JSON, in bytes (absent: unbounded). */
+  maxOutputBytes?: number;
 }
 
 export interface SubmitRequest {
@@ -65,8 +69,8 @@ interface Queued {
   row: Pick<ExecutionRow, 'id' | 'workflow_name' | 'created_at' | 'dry_run' | 'rollback_on_failure'>;
   wpk: Wpk;
   params: Record<string, unknown>;
-  /** Known (0) for a new execution; a requeued one asks the store when it starts. */
-  lastLogSeq?: number;
+  /** Known for a new execution (it has logged nothing); a requeued one asks the store when it starts. */
+  logTally?: LogTally;
 }
 
 export class Engine {
@@ -80,6 +84,7 @@ export class Engine {
   private running = 0;
   private draining = false;
   private readonly deps: StepRunnerDeps;
+  private readonly logLimits: LogLimits;
 
   constructor(
     private readonly store: Store,
@@ -88,7 +93,8 @@ export class Engine {
     private readonly options: EngineOptions,
   ) {
     this.bus.setMaxListeners(0);
-    this.deps = { registry, store, metrics };
+    this.logLimits = options.logLimits ?? UNLIMITED_LOG;
+    this.deps = { registry, store, metrics, maxOutputBytes: options.maxOutputBytes ?? Infinity };
   }
 
   get activeCount(): number {
@@ -130,7 +136,7 @@ export class Engine {
     const shown = { ...req.params };
     for (const k of secretNames) if (k in shown) shown[k] = MASK;
     const now = new Date().toISOString();
-    const row: Omit<ExecutionRow, 'seq' | 'current_step' | 'steps_completed'> = {
+    const row: Omit<ExecutionRow, 'seq' | 'current_step' | 'steps_completed' | 'dropped_log_lines'> = {
       id,
       workflow_id: workflowIdOf(req.wpk),
       workflow_name: req.wpk.metadata.name,
@@ -158,8 +164,8 @@ export class Engine {
       this.live.get(id)?.controller.abort(new Interrupt('cancelled', 'the execution could not be stored'));
     });
     this.rememberSecrets(id, req.params, secretNames);
-    this.enqueue({ id, row, wpk: req.wpk, params: req.params, lastLogSeq: 0 });
-    return { row: { ...row, seq: 0, current_step: null, steps_completed: 0 }, stored };
+    this.enqueue({ id, row, wpk: req.wpk, params: req.params, logTally: { lines: 0, bytes: 0, dropped: 0 } });
+    return { row: { ...row, seq: 0, current_step: null, steps_completed: 0, dropped_log_lines: 0 }, stored };
   }
 
   cancel(id: string): ExecutionRow {
@@ -254,7 +260,7 @@ export class Engine {
     while (!this.draining && this.running < this.options.maxConcurrent && this.queue.length > 0) {
       const q = this.queue.shift()!;
       this.queued.delete(q.id);
-      const live = this.makeLive(q.row, q.wpk, q.params, q.lastLogSeq);
+      const live = this.makeLive(q.row, q.wpk, q.params, q.logTally);
       this.live.set(live.id, live);
       this.metrics.queueDepth.set(this.queue.length);
       this.running++;
@@ -501,7 +507,6 @@ export class Engine {
     return live;
   }
 
-  /** `lastLogSeq` is known (0) for a new execution; a restored one asks the store. */
   /** Stored parameters with the secret values this process still holds (absent ones stay absent). */
   private paramsOf(row: ExecutionRow): Record<string, unknown> {
     const params: Record<string, unknown> = { ...(JSON.parse(row.parameters) as Record<string, unknown>), ...this.secrets.get(row.id) };
@@ -511,14 +516,14 @@ export class Engine {
 
   /** One log line for an execution that has no Live right now. */
   private logOnce(id: string, level: 'info' | 'warn', message: string): void {
-    new ExecutionLog(this.store, this.bus, id, new Redactor([]), this.store.maxLogSeq(id)).write(level, message);
+    new ExecutionLog(this.store, this.bus, id, new Redactor([]), this.logLimits, this.store.logTally(id)).write(level, message);
   }
 
   private makeLive(
     row: Pick<ExecutionRow, 'id' | 'workflow_name' | 'created_at' | 'dry_run' | 'rollback_on_failure'>,
     wpk: Wpk,
     params: Record<string, unknown>,
-    lastLogSeq = this.store.maxLogSeq(row.id),
+    logTally = this.store.logTally(row.id),
   ): Live {
     const defs = wpk.spec.parameters ?? {};
     const redactor = new Redactor(Object.keys(defs).filter((k) => defs[k].secret).map((k) => params[k]));
@@ -529,7 +534,7 @@ export class Engine {
       dryRun: row.dry_run === 1,
       rollbackOnFailure: row.rollback_on_failure === 1,
       redactor,
-      log: new ExecutionLog(this.store, this.bus, row.id, redactor, lastLogSeq),
+      log: new ExecutionLog(this.store, this.bus, row.id, redactor, this.logLimits, logTally),
       controller: new AbortController(),
       scope: {
         params,

@@ -51,5 +51,8 @@ export function toRecord(row: ExecutionRow, steps: StepRow[]) {
       steps: steps.filter((s) => s.phase === 'rollback').map(stepView),
     },
     logs: `/logs/${row.id}`,
+    // Past MAX_LOG_LINES_PER_EXECUTION or MAX_LOG_BYTES_PER_EXECUTION the log ends with one marker line.
+    logs_truncated: row.dropped_log_lines > 0,
+    dropped_log_lines: row.dropped_log_lines,
   };
 }

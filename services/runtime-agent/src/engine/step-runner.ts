@@ -10,6 +10,7 @@ import type { Store, StepRow } from '../store/store.js';
 import type { RetryPolicy } from '../wpk/types.js';
 import type { ExecutionLog } from './execution-log.js';
 import { childController, Interrupt, interruptError, sleep } from './interrupts.js';
+import { outputsAsJson } from './outputs.js';
 import type { Redactor } from './redact.js';
 import { retryDelayMs } from './retry.js';
 import { renderValue, type Scope } from './templates.js';
@@ -51,6 +52,8 @@ export interface StepRunnerDeps {
   registry: AdapterRegistry;
   store: Store;
   metrics: Metrics;
+  /** MAX_OUTPUT_BYTES: larger outputs fail the step with payload_too_large and are not stored. */
+  maxOutputBytes: number;
 }
 
 export async function runStep(deps: StepRunnerDeps, target: StepTarget, def: StepDef, scope: Scope): Promise<StepResult> {
@@ -73,7 +76,8 @@ export async function runStep(deps: StepRunnerDeps, target: StepTarget, def: Ste
       if (found.spec.secretsIn) target.redactor.add(found.spec.secretsIn(input));
       const mutating = mutatesWith(found.spec, input);
       const { outputs, source } = await runAttempt(found.spec, target, def, input, attempt, mutating);
-      finishStep(deps, target, def, 'succeeded', started, { input, outputs, source, mutating });
+      const outputsJson = outputsAsJson(target.redactor, outputs, deps.maxOutputBytes, def.name);
+      finishStep(deps, target, def, 'succeeded', started, { input, outputsJson, source, mutating });
       return { ok: true, input, outputs, attempts: attempt };
     } catch (thrown) {
       const error = interruptError(target.signal) ?? toAgentError(thrown);
@@ -187,7 +191,7 @@ function finishStep(
   def: StepDef,
   status: string,
   started: number,
-  result: { input?: Record<string, unknown>; outputs?: Outputs; source?: string; error?: AgentError; mutating?: boolean },
+  result: { input?: Record<string, unknown>; outputsJson?: string; source?: string; error?: AgentError; mutating?: boolean },
 ): void {
   const { redactor } = target;
   const error = result.error ? { type: result.error.type, message: redactor.text(result.error.message), details: redactor.value(result.error.details) } : undefined;
@@ -199,7 +203,7 @@ function finishStep(
     status,
     finished_at: new Date().toISOString(),
     input: result.input ? JSON.stringify(redactor.value(result.input)) : undefined,
-    outputs: result.outputs ? JSON.stringify(redactor.value(result.outputs)) : undefined,
+    outputs: result.outputsJson,
     outputs_source: result.source,
     error: error ? JSON.stringify(error) : undefined,
   }, { deferred: true, critical: !target.dryRun && (result.mutating !== false || result.error !== undefined) });

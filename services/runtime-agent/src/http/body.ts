@@ -1,7 +1,34 @@
-/** Reads a JSON request body with a size limit: 413 past the limit, 400 when it is not JSON. */
+/** Reads a JSON request body with a size limit (413 past it) and a depth limit (400 past it); 400 when it is not JSON. */
 import type { IncomingMessage } from 'node:http';
 import type { Context } from 'koa';
-import { AgentError } from '../../../../adapters/errors.js';
+import { AgentError, ValidationError } from '../../../../adapters/errors.js';
+import { jsonPath, type PathSegment } from '../../../../adapters/shared/paths.js';
+import { DEFAULT_MAX_JSON_DEPTH } from '../config.js';
+import { firstTooDeep, pathAt } from './json-depth.js';
+
+declare module 'koa' {
+  interface DefaultContext {
+    /**
+     * MAX_JSON_DEPTH, set once on `app.context` by createAgent: every reader of a body gets it without each
+     * route passing it along (an app built without it gets the default).
+     */
+    maxJsonDepth?: number;
+  }
+}
+
+/** A body nested deeper than MAX_JSON_DEPTH; `at` is where, for answers shaped other than ours (/api/*). */
+export class JsonTooDeepError extends ValidationError {
+  constructor(
+    readonly maxDepth: number,
+    readonly at: PathSegment[],
+  ) {
+    const path = jsonPath(at);
+    const shown = path.length > 120 ? `${path.slice(0, 120)}…` : path;
+    super(`request body nests deeper than ${maxDepth} levels of arrays and objects (MAX_JSON_DEPTH) at ${shown}; send a flatter body`, [
+      { path, message: `is nested deeper than ${maxDepth} levels (MAX_JSON_DEPTH)` },
+    ], { details: { max_depth: maxDepth, setting: 'MAX_JSON_DEPTH' } });
+  }
+}
 
 export interface JsonBody {
   value: unknown;
@@ -16,6 +43,9 @@ export async function readJson(ctx: Context, limitBytes: number, allowEmpty = fa
     if (allowEmpty) return { value: {}, raw };
     throw new AgentError('validation_error', 'request body is empty; send a JSON object', { details: { errors: [{ path: '$', message: 'is required' }] } });
   }
+  const maxDepth = ctx.maxJsonDepth ?? DEFAULT_MAX_JSON_DEPTH;
+  const tooDeep = firstTooDeep(raw, maxDepth);
+  if (tooDeep >= 0) throw new JsonTooDeepError(maxDepth, pathAt(raw, tooDeep));
   try {
     return { value: JSON.parse(raw.toString('utf8')), raw };
   } catch (err) {

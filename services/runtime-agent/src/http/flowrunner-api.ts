@@ -13,7 +13,7 @@ import { AgentError } from '../../../../adapters/errors.js';
 import { FlowControlClosed, parseStartRequest, START_MESSAGE, UPDATE_MESSAGE, type FlowControl } from '../../../../adapters/flowrunner/control.js';
 import type { FieldProblem, RunSnapshot } from '../../../../adapters/flowrunner/engine/index.js';
 import type { SystemSampler } from '../../../../adapters/flowrunner/system.js';
-import { readJson } from './body.js';
+import { JsonTooDeepError, readJson } from './body.js';
 
 export interface FlowApiDeps {
   flows: FlowControl;
@@ -66,7 +66,8 @@ function answer(ctx: Context, status: number, detail: FieldProblem[] | string): 
 }
 
 /**
- * The JSON body, within the agent's body limit (413 past it). Empty is `Field required`; a body sent as
+ * The JSON body, within the agent's body limit (413 past it) and MAX_JSON_DEPTH (400 `json_too_deep`, with
+ * where in `loc`). Empty is `Field required`; a body sent as
  * something other than JSON, or JSON that does not parse, is a 400 with the problem.
  */
 async function readBody(ctx: Context, limitBytes: number): Promise<unknown> {
@@ -75,6 +76,9 @@ async function readBody(ctx: Context, limitBytes: number): Promise<unknown> {
   try {
     parsed = await readJson(ctx, limitBytes, true);
   } catch (err) {
+    if (err instanceof JsonTooDeepError) {
+      throw new DetailError(400, [{ loc: ['body', ...err.at], msg: `JSON nested deeper than ${err.maxDepth} levels (MAX_JSON_DEPTH); send a flatter body`, type: 'json_too_deep' }]);
+    }
     if (!(err instanceof AgentError) || err.type !== 'validation_error') throw err;
     parseError = err.message.replace(/^request body is not valid JSON: /, '');
   }

@@ -39,6 +39,8 @@ export interface ExecutionRow {
   finished_at: string | null;
   /** Name of the token that submitted it (`anonymous` without auth; null in stores from before auth). */
   submitted_by: string | null;
+  /** Log lines refused past the per-execution limits; non-zero means the log was truncated. */
+  dropped_log_lines: number;
 }
 
 /** One line of the audit log. */
@@ -84,6 +86,13 @@ export interface LogRow {
   message: string;
 }
 
+/** Lines (also the last seq), bytes of message text and lines dropped past the limits, of one execution's log. */
+export interface LogTally {
+  lines: number;
+  bytes: number;
+  dropped: number;
+}
+
 export interface ListFilter {
   status?: string;
   workflow_id?: string;
@@ -113,11 +122,12 @@ CREATE TABLE IF NOT EXISTS executions (
   created_at TEXT NOT NULL,
   started_at TEXT,
   finished_at TEXT,
-  submitted_by TEXT
+  submitted_by TEXT,
+  dropped_log_lines INTEGER NOT NULL DEFAULT 0
 );
 -- No secondary index on status or workflow_id: status changes several times per execution and each
 -- index entry would be rewritten on the hot path; lists scan newest first and stop at their limit,
--- and recovery scans once at start. The rowid (seq) never reuses a value because rows are never deleted.
+-- and recovery scans once at start. The rowid (seq) never reuses a value because retention never deletes the newest row.
 CREATE TABLE IF NOT EXISTS steps (
   execution_id TEXT NOT NULL,
   phase TEXT NOT NULL,
@@ -188,6 +198,21 @@ const SELECT_EXECUTION = `SELECT e.*, c.content AS package,
   FROM executions e JOIN package_contents c ON c.hash = e.package_hash`;
 
 const LOG_ROWS_PER_INSERT = 32;
+
+/**
+ * Executions retention may remove: ended, and with no rollback waiting or under way (whatever the engine
+ * is still working on is excluded by the caller).
+ */
+const PRUNABLE = `e.status IN ('completed', 'failed', 'cancelled', 'rolled_back', 'rollback_failed') AND COALESCE(e.rollback_status, '') NOT IN ('pending', 'running')`;
+
+/** An execution retention may remove; `log_lines` says how much deleting it costs. */
+export interface PruneCandidate {
+  seq: number;
+  id: string;
+  /** 1 when it ended before the age limit, 0 when it is only beyond the count. */
+  by_age: number;
+  log_lines: number;
+}
 
 /** How long log lines and progress counters may wait for a commit when nothing else is written. */
 export const COSMETIC_FLUSH_MS = 50;
@@ -284,7 +309,6 @@ export class Store {
       getExecution: this.db.prepare(`${SELECT_EXECUTION} WHERE e.id = ?`),
       getSteps: this.db.prepare('SELECT * FROM steps WHERE execution_id = ? ORDER BY phase, idx'),
       deleteSteps: this.db.prepare('DELETE FROM steps WHERE execution_id = ? AND phase = ?'),
-      maxLogSeq: this.db.prepare('SELECT COALESCE(MAX(seq), 0) AS seq FROM logs WHERE execution_id = ?'),
       byStatus: this.db.prepare(`${SELECT_EXECUTION} WHERE e.status = ? ORDER BY e.seq`),
       putContent: this.db.prepare('INSERT OR IGNORE INTO package_contents (hash, content) VALUES (?, ?)'),
       getIdem: this.db.prepare('SELECT * FROM idempotency WHERE key = ?'),
@@ -297,15 +321,16 @@ export class Store {
     };
   }
 
-  /** Columns added after the first release; a store file from before gets them on open. */
-  private migrate(): void {
-    const columns = new Set((this.db.pragma('table_info(executions)') as Array<{ name: string }>).map((c) => c.name));
-    if (!columns.has('submitted_by')) this.db.exec('ALTER TABLE executions ADD COLUMN submitted_by TEXT');
-  }
-
   /** Appends an audit line; committed with the turn's other critical writes (an accepted execution's among them). */
   appendAudit(row: Omit<AuditRow, 'seq'>): void {
     this.writeOrDefer({ deferred: true, critical: true }, () => this.stmt.insertAudit.run(row));
+  }
+
+  /** Deletes up to `limit` audit lines older than `before` (ISO time), oldest first, never the newest (its seq would be reused). */
+  pruneAudit(before: string, limit: number): number {
+    this.flush();
+    return this.prepared('DELETE FROM audit WHERE seq IN (SELECT seq FROM audit WHERE ts < @before AND seq < (SELECT MAX(seq) FROM audit) ORDER BY seq LIMIT @limit)').run({ before, limit })
+      .changes;
   }
 
   /** Audit lines after `since` (seq), oldest first. */
@@ -323,7 +348,7 @@ export class Store {
    * the event loop share one commit (group commit); the promise resolves once this one is committed,
    * and is what an API answer waits for. Reads in the meantime see it (they flush first).
    */
-  insertExecution(row: Omit<ExecutionRow, 'seq' | 'current_step' | 'steps_completed'>, steps: StepRow[], idempotency?: { key: string; bodyHash: string }): Promise<void> {
+  insertExecution(row: Omit<ExecutionRow, 'seq' | 'current_step' | 'steps_completed' | 'dropped_log_lines'>, steps: StepRow[], idempotency?: { key: string; bodyHash: string }): Promise<void> {
     const { package: content, ...rest } = row;
     const hash = this.hashOf(content);
     return new Promise((resolve, reject) => {
@@ -548,9 +573,13 @@ export class Store {
     }
   }
 
-  maxLogSeq(executionId: string): number {
+  /** What an execution has logged so far, for its ExecutionLog to go on from (limits hold across restarts). */
+  logTally(executionId: string): LogTally {
     this.flush();
-    return (this.stmt.maxLogSeq.get(executionId) as { seq: number }).seq;
+    return this.prepared(
+      `SELECT COALESCE(MAX(seq), 0) AS lines, COALESCE(SUM(LENGTH(CAST(message AS BLOB))), 0) AS bytes,
+        COALESCE((SELECT dropped_log_lines FROM executions WHERE id = @id), 0) AS dropped FROM logs WHERE execution_id = @id`,
+    ).get({ id: executionId }) as LogTally;
   }
 
   getExecution(id: string): ExecutionRow | undefined {
@@ -602,6 +631,75 @@ export class Store {
 
   getPackage(workflowId: string): string | undefined {
     return (this.stmt.getPackage.get(workflowId) as { content: string } | undefined)?.content;
+  }
+
+  // --- schema changes and retention ---------------------------------------------
+
+  /** Columns added after a store file may have been created: older files get them with their defaults. */
+  private migrate(): void {
+    const columns = new Set((this.db.prepare(`SELECT name FROM pragma_table_info('executions')`).all() as Array<{ name: string }>).map((c) => c.name));
+    if (!columns.has('submitted_by')) this.db.exec('ALTER TABLE executions ADD COLUMN submitted_by TEXT');
+    if (!columns.has('dropped_log_lines')) this.db.exec('ALTER TABLE executions ADD COLUMN dropped_log_lines INTEGER NOT NULL DEFAULT 0');
+  }
+
+  /**
+   * The seq below which ended executions fall outside the newest `keep` prunable ones (0 when there are no
+   * more than `keep`).
+   */
+  keepNewestSeq(keep: number): number {
+    this.flush();
+    const row = this.prepared(`SELECT e.seq FROM executions e WHERE ${PRUNABLE} ORDER BY e.seq DESC LIMIT 1 OFFSET @skip`).get({ skip: keep - 1 }) as { seq: number } | undefined;
+    return row?.seq ?? 0;
+  }
+
+  /**
+   * Prunable executions after `afterSeq`, oldest first: ended before `endedBefore` (ISO time; '' for none) or
+   * below `belowSeq` (0 for none). Never the newest row of all: SQLite would give its seq out again, and
+   * list cursors are seqs.
+   */
+  pruneCandidates(q: { afterSeq: number; endedBefore: string; belowSeq: number; limit: number }): PruneCandidate[] {
+    this.flush();
+    return this.prepared(
+      `SELECT e.seq, e.id, COALESCE(e.finished_at, e.created_at) < @endedBefore AS by_age,
+        COALESCE((SELECT MAX(l.seq) - MIN(l.seq) + 1 FROM logs l WHERE l.execution_id = e.id), 0) AS log_lines
+      FROM executions e WHERE e.seq > @afterSeq AND ${PRUNABLE}
+        AND (COALESCE(e.finished_at, e.created_at) < @endedBefore OR e.seq < @belowSeq)
+        AND e.seq < (SELECT MAX(seq) FROM executions)
+      ORDER BY e.seq LIMIT @limit`,
+    ).all(q) as PruneCandidate[];
+  }
+
+  /** Deletes up to `max` of the oldest log lines of one execution (one whose log is too long for one batch). */
+  deleteOldestLogs(executionId: string, max: number): number {
+    this.flush();
+    return this.db.transaction(
+      () =>
+        this.prepared('DELETE FROM logs WHERE execution_id = @id AND seq < (SELECT MIN(seq) FROM logs WHERE execution_id = @id) + @max').run({ id: executionId, max })
+          .changes,
+    )();
+  }
+
+  /**
+   * Deletes executions with their steps, logs and idempotency keys, and the package texts no execution
+   * uses any more, in one transaction of its own (a failure here never takes an API caller's write down).
+   */
+  deleteExecutions(ids: string[]): { executions: number; packages: number } {
+    this.flush();
+    const list = JSON.stringify(ids);
+    const out = this.db.transaction(() => {
+      const hashes = (this.prepared('SELECT DISTINCT package_hash AS hash FROM executions WHERE id IN (SELECT value FROM json_each(?))').all(list) as Array<{ hash: string }>).map((h) => h.hash);
+      for (const table of ['steps', 'logs', 'idempotency']) this.prepared(`DELETE FROM ${table} WHERE execution_id IN (SELECT value FROM json_each(?))`).run(list);
+      const executions = this.prepared('DELETE FROM executions WHERE id IN (SELECT value FROM json_each(?))').run(list).changes;
+      // The subquery is not correlated: SQLite reads the executions once per batch, not once per hash.
+      const orphans = (
+        this.prepared('SELECT value AS hash FROM json_each(?) WHERE value NOT IN (SELECT package_hash FROM executions)').all(JSON.stringify(hashes)) as Array<{ hash: string }>
+      ).map((h) => h.hash);
+      this.prepared('DELETE FROM package_contents WHERE hash IN (SELECT value FROM json_each(?))').run(JSON.stringify(orphans));
+      return { executions, orphans };
+    })();
+    // A later insert of the same package must write its text again.
+    for (const h of out.orphans) this.storedHashes.delete(h);
+    return { executions: out.executions, packages: out.orphans.length };
   }
 
   isOpen(): boolean {

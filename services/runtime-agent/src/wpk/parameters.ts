@@ -1,7 +1,7 @@
 /** Typed package parameters: checking definitions, applying defaults, rejecting unknown ones. */
 import type { Problem } from '../../../../adapters/errors.js';
 import { jsonPath } from '../../../../adapters/shared/paths.js';
-import type { WpkParam } from './types.js';
+import { PACKAGE_LIMITS, type WpkParam } from './types.js';
 
 function typeOk(type: WpkParam['type'], v: unknown): boolean {
   switch (type) {
@@ -75,7 +75,13 @@ export function resolveParameters(defs: Record<string, WpkParam>, given: Record<
   const problems: Problem[] = [];
   const values: Record<string, unknown> = {};
   const declared = Object.keys(defs);
-  for (const name of Object.keys(given)) {
+  const names = Object.keys(given);
+  // No package declares more: one problem, rather than one per name (each listing the declared ones).
+  if (names.length > PACKAGE_LIMITS.maxParameters) {
+    problems.push({ path: '$.parameters', message: `has ${names.length} entries; at most ${PACKAGE_LIMITS.maxParameters} parameters are allowed (a package declares at most ${PACKAGE_LIMITS.maxParameters})` });
+    return { values, problems };
+  }
+  for (const name of names) {
     if (!(name in defs)) {
       const hint = declared.length ? `declared: ${declared.join(', ')}` : 'the package declares no parameters';
       problems.push({ path: jsonPath(['parameters', name]), message: `unknown parameter; ${hint}` });

@@ -2,15 +2,17 @@
  * Package validation shared by POST /validate and POST /execute: parse, schema,
  * actions, references, parameter definitions and limits — every problem at once.
  */
-import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { YAMLParseError } from 'yaml';
 import type { Problem } from '../../../../adapters/errors.js';
 import { jsonPath, type PathSegment } from '../../../../adapters/shared/paths.js';
 import { mutatesWith, type AdapterRegistry } from '../adapter-registry.js';
+import { DEFAULT_MAX_JSON_DEPTH } from '../config.js';
 import { makeAjv, toProblems, type ValidateFunction } from './ajv.js';
 import { checkDefinitions } from './parameters.js';
 import { checkTemplates, checkWhen, type RefContext } from './references.js';
 import { envelopeSchema } from './schema.js';
 import { PACKAGE_LIMITS, workflowIdOf, type Wpk, type WpkStep } from './types.js';
+import { parseYamlWithin, valueTooDeep, YamlTooDeep } from './yaml-depth.js';
 
 export interface ValidationReport {
   valid: boolean;
@@ -32,11 +34,21 @@ const CACHED_OUTCOMES = 64;
 /** Larger packages are validated every time rather than held in memory. */
 const CACHED_TEXT_CHARS = 64 * 1024;
 
+export interface ValidatorOptions {
+  /** MAX_JSON_DEPTH: how deep a package sent as YAML text may nest (JSON bodies are measured as they arrive). */
+  maxJsonDepth?: number;
+}
+
 export class PackageValidator {
   private readonly envelope: ValidateFunction;
   private readonly cache = new Map<string, ValidationOutcome>();
+  private readonly maxJsonDepth: number;
 
-  constructor(private readonly registry: AdapterRegistry) {
+  constructor(
+    private readonly registry: AdapterRegistry,
+    options: ValidatorOptions = {},
+  ) {
+    this.maxJsonDepth = options.maxJsonDepth ?? DEFAULT_MAX_JSON_DEPTH;
     this.envelope = makeAjv(false).compile(envelopeSchema(registry.names()));
   }
 
@@ -62,8 +74,13 @@ export class PackageValidator {
       const bytes = Buffer.byteLength(content);
       if (bytes > PACKAGE_LIMITS.maxBytes) return { problems: [{ path: '$', message: `package is ${bytes} bytes; the limit is ${PACKAGE_LIMITS.maxBytes}` }] };
       try {
-        return { value: parseYaml(content, { maxAliasCount: 100 }), problems: [] };
+        const value = parseYamlWithin(content, this.maxJsonDepth);
+        // Aliases can nest deeper than the text does.
+        const at = valueTooDeep(value, this.maxJsonDepth);
+        if (at) return { problems: [{ path: jsonPath(at), message: `is nested deeper than ${this.maxJsonDepth} levels (MAX_JSON_DEPTH)` }] };
+        return { value, problems: [] };
       } catch (err) {
+        if (err instanceof YamlTooDeep) return { problems: [{ path: '$', message: err.message }] };
         const where = err instanceof YAMLParseError && err.linePos ? ` at line ${err.linePos[0].line}, column ${err.linePos[0].col}` : '';
         return { problems: [{ path: '$', message: `not valid YAML or JSON${where}: ${(err as Error).message.split('\n')[0]}` }] };
       }

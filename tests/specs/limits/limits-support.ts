@@ -1,0 +1,110 @@
+/**
+ * The real Engine and Store with one small adapter, `chatty`, that logs as
+ * many lines and returns outputs as large as a test asks for.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Adapter } from '../../../adapters/contract.js';
+import { AdapterRegistry } from '../../../services/runtime-agent/src/adapter-registry.js';
+import { Engine, TERMINAL, type EngineOptions, type SubmitRequest } from '../../../services/runtime-agent/src/engine/engine.js';
+import { toRecord } from '../../../services/runtime-agent/src/engine/record.js';
+import { Metrics } from '../../../services/runtime-agent/src/metrics.js';
+import { Store, type LogRow } from '../../../services/runtime-agent/src/store/store.js';
+import type { Wpk } from '../../../services/runtime-agent/src/wpk/types.js';
+
+const ANY_OBJECT = { type: 'object' } as const;
+
+interface TalkInput {
+  /** Lines to log, each `text` (default `line`) and its number. */
+  lines?: number;
+  text?: string;
+  /** Characters of `blob` in the outputs. */
+  outputChars?: number;
+  outputChar?: string;
+}
+
+function talk(ctx: { log: { info(m: string): void } }, input: TalkInput) {
+  for (let i = 0; i < (input.lines ?? 0); i++) ctx.log.info(`${input.text ?? 'line'} ${i}`);
+  return { blob: (input.outputChar ?? 'x').repeat(input.outputChars ?? 0) };
+}
+
+/**
+ * - talk (read-only): logs `lines` lines and returns `blob` of `outputChars` characters.
+ * - change (mutating): like talk; compensated by talk with `undoLines` lines.
+ * - hang (read-only): waits for the abort signal.
+ */
+export function chattyAdapter(): Adapter {
+  return {
+    name: 'chatty',
+    description: 'test double that logs and returns on demand',
+    actions: {
+      talk: { id: 'talk', description: 'logs and returns', mutates: false, input: ANY_OBJECT, exampleOutput: { blob: '' }, run: async (ctx, input: TalkInput) => talk(ctx, input) },
+      change: {
+        id: 'change',
+        description: 'logs, returns, and is undone by talk',
+        mutates: true,
+        input: ANY_OBJECT,
+        exampleOutput: { blob: '' },
+        compensate: (input: { undoLines?: number }) => ({ action: 'talk', with: { lines: input.undoLines ?? 0, text: 'undo' } }),
+        run: async (ctx, input: TalkInput) => talk(ctx, input),
+      },
+      hang: {
+        id: 'hang',
+        description: 'waits for the abort signal',
+        mutates: false,
+        input: ANY_OBJECT,
+        exampleOutput: {},
+        run: (ctx) => new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(new Error('aborted')), { once: true })),
+      },
+    },
+  };
+}
+
+export function chattyPackage(handlers: Array<{ name: string; action: string; with?: Record<string, unknown>; retries?: { count: number } }>, spec: Partial<Wpk['spec']> = {}): Wpk {
+  return {
+    apiVersion: 'wpk/v1',
+    kind: 'Workflow',
+    metadata: { name: 'limits-test', version: '1.0.0' },
+    spec: { ...spec, handlers: handlers.map((h) => ({ adapter: 'chatty', ...h })) as Wpk['spec']['handlers'] },
+  };
+}
+
+export interface ChattyEngine {
+  dir: string;
+  store: Store;
+  engine: Engine;
+  submit(req: Partial<SubmitRequest> & { wpk: Wpk }): string;
+  /** Resolves once the execution ended (`end:<id>` on the bus), with its record. */
+  finished(id: string): Promise<ReturnType<typeof toRecord>>;
+  logs(id: string): LogRow[];
+  close(remove?: boolean): Promise<void>;
+}
+
+/** `dir`: the data directory of an earlier one (an agent restarting). */
+export function startChatty(options: Partial<EngineOptions>, dir = mkdtempSync(join(tmpdir(), 'limits-spec-'))): ChattyEngine {
+  const store = new Store(dir, { exclusive: false });
+  const engine = new Engine(store, new AdapterRegistry([chattyAdapter()]), new Metrics(), { maxConcurrent: 4, maxQueued: 100, shutdownGraceMs: 50, ...options });
+  let closed = false;
+  const record = (id: string) => toRecord(store.getExecution(id)!, store.getSteps(id));
+  return {
+    dir,
+    store,
+    engine,
+    submit: (req) => engine.submit({ params: {}, dryRun: false, ...req }).row.id,
+    finished: (id) =>
+      new Promise((resolve) => {
+        if (!engine.isLive(id) && TERMINAL.has(store.getExecution(id)!.status)) return resolve(record(id));
+        engine.bus.once(`end:${id}`, () => resolve(record(id)));
+      }),
+    logs: (id) => store.getLogs(id, { since: 0, limit: 10_000 }),
+    async close(remove = true) {
+      if (!closed) {
+        closed = true;
+        await engine.shutdown();
+        store.close();
+      }
+      if (remove) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
