@@ -1,4 +1,8 @@
-/** Reads a JSON request body with a size limit: 413 past the limit, 400 when it is not JSON. */
+/**
+ * Reads a JSON request body with a size limit: 413 past the limit, 400 when it is not JSON, is declared as
+ * something else (a browser may send text/plain, form or multipart bodies cross-site without asking first),
+ * or nests deeper than MAX_JSON_DEPTH_DEFAULT.
+ */
 import type { IncomingMessage } from 'node:http';
 import type { Context } from 'koa';
 import { AgentError } from '../../../../adapters/errors.js';
@@ -11,18 +15,50 @@ export interface JsonBody {
 export async function readJson(ctx: Context, limitBytes: number, allowEmpty = false): Promise<JsonBody> {
   const declared = Number(ctx.get('content-length') || NaN);
   if (declared > limitBytes) throw tooLarge(limitBytes);
+  const type = ctx.request.type.trim().toLowerCase(); // '' when not sent: JSON is assumed
+  if (type !== '' && type !== 'application/json' && !/^application\/[\w.+-]+\+json$/.test(type)) {
+    throw new AgentError('validation_error', `request body is declared as ${type}; send JSON with Content-Type: application/json`, {
+      details: { errors: [{ path: 'header.Content-Type', message: 'must be application/json' }] },
+    });
+  }
   const raw = await collect(ctx.req, limitBytes);
   if (raw.length === 0 || raw.toString('utf8').trim() === '') {
     if (allowEmpty) return { value: {}, raw };
     throw new AgentError('validation_error', 'request body is empty; send a JSON object', { details: { errors: [{ path: '$', message: 'is required' }] } });
   }
+  const text = raw.toString('utf8');
+  if (nestingExceeds(text, MAX_JSON_DEPTH_DEFAULT)) {
+    throw new AgentError('validation_error', `request body nests deeper than ${MAX_JSON_DEPTH_DEFAULT} levels (MAX_JSON_DEPTH)`, {
+      details: { errors: [{ path: '$', message: `nests deeper than ${MAX_JSON_DEPTH_DEFAULT} levels` }], max_depth: MAX_JSON_DEPTH_DEFAULT },
+    });
+  }
   try {
-    return { value: JSON.parse(raw.toString('utf8')), raw };
+    return { value: JSON.parse(text), raw };
   } catch (err) {
     throw new AgentError('validation_error', `request body is not valid JSON: ${(err as Error).message}`, {
       details: { errors: [{ path: '$', message: 'is not valid JSON' }] },
     });
   }
+}
+
+/** Deepest nesting accepted; deeper values overflow the stack of whatever walks them (JSON.stringify, the validator). */
+export const MAX_JSON_DEPTH_DEFAULT = 64;
+
+/** Whether brackets outside strings nest deeper than `max`; a scan, so it cannot overflow the stack itself. */
+function nestingExceeds(text: string, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) return true;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return false;
 }
 
 /** The body as one Buffer; plain 'data' events cost less per request than an async iterator. */
