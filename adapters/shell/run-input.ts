@@ -11,6 +11,9 @@ export interface RunInput {
   shell?: boolean;
 }
 
+/** A process gets C strings: a NUL byte in argv, cwd or env cannot be passed, so it is refused as invalid input. */
+const NO_NUL = '^[^\\u0000]*$';
+
 export const RunInputSchema = {
   type: 'object',
   additionalProperties: false,
@@ -19,14 +22,15 @@ export const RunInputSchema = {
     command: {
       type: 'array',
       minItems: 1,
-      items: { type: ['string', 'number', 'boolean'] },
+      items: { type: ['string', 'number', 'boolean'], pattern: NO_NUL },
       description:
         'argv of the command: command[0] is the program (looked up in PATH), the rest its arguments (numbers and booleans are passed as text); no shell is involved',
     },
-    cwd: { type: 'string', description: "working directory of the command (default: the agent's)" },
+    cwd: { type: 'string', pattern: NO_NUL, description: "working directory of the command (default: the agent's)" },
     env: {
       type: 'object',
-      additionalProperties: { type: 'string' },
+      propertyNames: { pattern: NO_NUL },
+      additionalProperties: { type: 'string', pattern: NO_NUL },
       description: "the command's environment: only these variables plus the agent's PATH; nothing else is inherited",
     },
     stdin: { type: 'string', description: "text written to the command's stdin, which is then closed; without it stdin is empty" },
