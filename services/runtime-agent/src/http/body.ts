@@ -75,7 +75,8 @@ function collect(req: IncomingMessage, limitBytes: number): Promise<Buffer> {
     };
     req.on('data', onData);
     req.once('end', () => resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)));
-    req.once('error', reject);
+    // The client hung up before the body was complete: its mistake (a 400 nobody reads), not an incident.
+    req.once('error', (err) => reject(new AgentError('validation_error', 'request body was cut off: the client closed the connection', { cause: err, details: { errors: [{ path: '$', message: 'is incomplete' }] } })));
   });
 }
 
