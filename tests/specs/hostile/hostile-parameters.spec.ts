@@ -4,10 +4,10 @@
  * argv entry (and through env and stdin) byte for byte, and is never evaluated again.
  */
 import assert from 'node:assert/strict';
-import { useAgent, waitForStatus } from '../support/agent-process.js';
+import { startAgent, useAgent, waitForStatus, type AgentProcess } from '../support/agent-process.js';
 import { shellStep } from '../support/packages.js';
 import { uniqueName } from '../http/http-support.js';
-import { assertInvariants, assertRefused, createWitness, executionCount, postJson, raw, type Witness } from './hostile-support.js';
+import { assertInvariants, assertRefused, createWitness, executionCount, postJson, raw, type RawReply, type Witness } from './hostile-support.js';
 
 const OTHER_VALUE = 'OTHER-VALUE-must-not-appear';
 const FIRST_OUTPUT = 'FIRST-OUTPUT-must-not-appear';
@@ -192,5 +192,61 @@ describe('hostile input: parameter values through real shell steps', function ()
       assert.ok(paths.includes('$.spec.handlers[0].with.command[1]'), `${expr}: ${paths.join(', ')}`);
     }
     await assertInvariants(agent, witness, before);
+  });
+});
+
+describe('hostile input: regular expressions that backtrack catastrophically', function () {
+  this.timeout(30_000);
+  let agent: AgentProcess;
+  let witness: Witness;
+  const EVIL_PATTERN = '^(a+)+$';
+  const EVIL_VALUE = `${'a'.repeat(50)}!`; // 2^50 steps for a backtracking engine: the agent would never answer again
+
+  before(async () => {
+    agent = await startAgent();
+    witness = await createWitness(agent);
+  });
+  after(async () => {
+    // SIGKILL: an agent whose event loop is stuck in a regex cannot drain on SIGTERM.
+    await agent?.stop('SIGKILL');
+    agent?.cleanup();
+  });
+
+  /** The request, answered well within the time a backtracking engine would need, while /health still answers. */
+  async function answeredAtOnce(path: string, body: unknown): Promise<RawReply> {
+    const started = Date.now();
+    const [r, health] = await Promise.all([postJson(agent, path, body), raw(agent, 'GET', '/health')]);
+    assert.ok(Date.now() - started < 5_000, `${path} took ${Date.now() - started} ms`);
+    assert.equal(health.status, 200);
+    return r;
+  }
+
+  it('checks a parameter against a pattern like ^(a+)+$ at once, in /validate and /execute', async () => {
+    const p = { apiVersion: 'wpk/v1', kind: 'Workflow', metadata: { name: uniqueName('redos'), version: '1.0.0' }, spec: { parameters: { v: { type: 'string', pattern: EVIL_PATTERN } }, handlers: [shellStep('a', ['true'])] } };
+    const v = await answeredAtOnce('/validate', { wpk_content: p, parameters: { v: EVIL_VALUE } });
+    assert.equal(v.status, 200, v.text);
+    assert.equal(v.body.valid, false);
+    assert.deepEqual(v.body.errors.map((e: { path: string }) => e.path), ['$.parameters.v']);
+    const before = await executionCount(agent);
+    assertRefused(await answeredAtOnce('/execute', { wpk_content: p, parameters: { v: EVIL_VALUE }, dry_run: true }), 'evil pattern', 400, 'validation_error');
+    await assertInvariants(agent, witness, before);
+  });
+
+  it('evaluates a matches_regex condition like ^(a+)+$ at once while the execution runs', async () => {
+    const p = {
+      apiVersion: 'wpk/v1',
+      kind: 'Workflow',
+      metadata: { name: uniqueName('redos-when'), version: '1.0.0' },
+      spec: {
+        parameters: { v: { type: 'string' } },
+        handlers: [{ ...shellStep('guarded', ['echo', 'ran']), when: { variable: 'params.v', operator: 'matches_regex', value: EVIL_PATTERN } }, shellStep('after', ['echo', 'after'])],
+      },
+    };
+    const r = await answeredAtOnce('/execute', { wpk_content: p, parameters: { v: EVIL_VALUE } });
+    assert.equal(r.status, 202, r.text);
+    const rec = await waitForStatus(agent, r.body.execution_id, ['completed', 'failed'], 10_000);
+    assert.equal(rec.status, 'completed');
+    assert.deepEqual(rec.steps.map((s: { name: string; status: string }) => [s.name, s.status]), [['guarded', 'skipped'], ['after', 'succeeded']]);
+    await assertInvariants(agent, witness);
   });
 });
