@@ -16,41 +16,13 @@ import {
   JSON_HEADERS,
   postJson,
   raw,
+  richPackage,
   type RawReply,
   type Witness,
   unexpectedErrors,
 } from './hostile-support.js';
 
 const BODY_LIMIT_BYTES = 65_536;
-
-/** A valid package that touches every level the schema has: metadata, parameters, handlers, when, retries, rollback. */
-function richPackage(name: string) {
-  return {
-    apiVersion: 'wpk/v1',
-    kind: 'Workflow',
-    metadata: { name, version: '1.0.0', description: 'hostile base', labels: { team: 'qa' } },
-    spec: {
-      parameters: {
-        who: { type: 'string', default: 'world', pattern: '^[a-z]+$', description: 'who to greet' },
-        times: { type: 'integer', default: 1, minimum: 1, maximum: 3 },
-      },
-      timeoutSeconds: 30,
-      handlers: [
-        {
-          name: 'greet',
-          adapter: 'shell',
-          action: 'run',
-          with: { command: ['printf', '%s', '${{ params.who }}'], env: { GREETING: 'hi' }, timeoutSeconds: 5 },
-          retries: { count: 1, delayMs: 10 },
-          onFailure: 'stop',
-          rollback: { action: 'run', with: { command: ['true'] } },
-        },
-        { name: 'maybe', adapter: 'shell', action: 'run', with: { command: ['true'] }, when: { variable: 'params.times', operator: 'equals', value: 1 } },
-      ],
-      rollback: { enabled: false, handlers: [{ name: 'undo', adapter: 'shell', action: 'run', with: { command: ['true'] } }] },
-    },
-  };
-}
 
 /** A valid /execute request (a dry run, so an accepted one runs nothing). */
 function richRequest() {

@@ -115,6 +115,35 @@ export function assertRefused(r: RawReply, what: string, statuses: number | numb
   return errors.map((e: { path: string }) => e.path);
 }
 
+/** A valid package that touches every level the schema has: metadata, parameters, handlers, when, retries, rollback. */
+export function richPackage(name: string) {
+  return {
+    apiVersion: 'wpk/v1',
+    kind: 'Workflow',
+    metadata: { name, version: '1.0.0', description: 'hostile base', labels: { team: 'qa' } },
+    spec: {
+      parameters: {
+        who: { type: 'string', default: 'world', pattern: '^[a-z]+$', description: 'who to greet' },
+        times: { type: 'integer', default: 1, minimum: 1, maximum: 3 },
+      },
+      timeoutSeconds: 30,
+      handlers: [
+        {
+          name: 'greet',
+          adapter: 'shell',
+          action: 'run',
+          with: { command: ['printf', '%s', '${{ params.who }}'], env: { GREETING: 'hi' }, timeoutSeconds: 5 },
+          retries: { count: 1, delayMs: 10 },
+          onFailure: 'stop',
+          rollback: { action: 'run', with: { command: ['true'] } },
+        },
+        { name: 'maybe', adapter: 'shell', action: 'run', with: { command: ['true'] }, when: { variable: 'params.times', operator: 'equals', value: 1 } },
+      ],
+      rollback: { enabled: false, handlers: [{ name: 'undo', adapter: 'shell', action: 'run', with: { command: ['true'] } }] },
+    },
+  };
+}
+
 /** An execution run at the start of a suite, with its record and log lines as they were when it ended. */
 export interface Witness {
   id: string;
