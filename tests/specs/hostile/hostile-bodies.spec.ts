@@ -337,6 +337,19 @@ describe('hostile input: request bodies', function () {
       await assertInvariants(agent, witness, before);
     });
 
+    it('reports a workflow_id that does not match the inline package in /validate as /execute refuses it', async () => {
+      const req = richRequest();
+      const other = { wpk_content: req.wpk_content, workflow_id: 'someone-else-1.0.0' };
+      const v = await postJson(agent, '/validate', other);
+      assert.equal(v.status, 200, v.text);
+      assert.equal(v.body.valid, false);
+      assert.deepEqual(v.body.errors.map((e: { path: string }) => e.path), ['$.workflow_id']);
+      const before = await executionCount(agent);
+      const paths = assertRefused(await postJson(agent, '/execute', { ...other, dry_run: true }), 'mismatched workflow_id', 400, 'validation_error');
+      assert.deepEqual(paths, ['$.workflow_id']);
+      await assertInvariants(agent, witness, before);
+    });
+
     it('uses the default of a parameter named toString when none is given (not the inherited function)', async () => {
       const p = richPackage(uniqueName('tostring'));
       const spec = p.spec as any;

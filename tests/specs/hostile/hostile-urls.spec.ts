@@ -125,6 +125,15 @@ describe('hostile input: URLs, methods and raw HTTP', function () {
     await assertInvariants(agent, witness, before);
   });
 
+  it('keeps an audit log that still reads back after all of it, with the hostile paths kept as they came', async () => {
+    const r = await raw(agent, 'GET', '/audit?limit=1000');
+    assertWellFormed(r, 'GET /audit');
+    assert.equal(r.status, 200);
+    const paths = r.body.entries.map((e: { path: string }) => e.path);
+    assert.ok(paths.includes('/rollback/not-a-uuid'), `refused calls are audited: ${paths.slice(0, 20).join(', ')}`);
+    assert.ok(paths.includes('/execute/a%00b/cancel'), 'a path with an encoded NUL is kept as it came');
+  });
+
   describe('raw HTTP the parser refuses', () => {
     /** Writes bytes on a fresh connection and reads until the agent closes it. */
     function sendRaw(text: string): Promise<{ status: number; text: string }> {
