@@ -12,6 +12,9 @@ export interface RunInput {
   shell?: boolean;
 }
 
+/** A process gets C strings: a NUL byte in argv, cwd or env cannot be passed, so it is refused as invalid input. */
+const NO_NUL = '^[^\\u0000]*$';
+
 export const RunInputSchema = {
   type: 'object',
   additionalProperties: false,
@@ -20,18 +23,20 @@ export const RunInputSchema = {
     command: {
       type: 'array',
       minItems: 1,
-      items: { type: ['string', 'number', 'boolean'] },
+      items: { type: ['string', 'number', 'boolean'], pattern: NO_NUL },
       description:
         'argv of the command: command[0] is the program (looked up in PATH), the rest its arguments, each passed as one argument as it is ' +
         '(numbers and booleans as text), never parsed by a shell. With shell: true, command[0] is a /bin/sh script and the rest reach it as "$1", "$2", …',
     },
     cwd: {
       type: 'string',
+      pattern: NO_NUL,
       description: "working directory of the command (default: the agent's, or SHELL_WORK_ROOT when set; a relative cwd is then taken from it, and must stay inside it)",
     },
     env: {
       type: 'object',
-      additionalProperties: { type: 'string' },
+      propertyNames: { pattern: NO_NUL },
+      additionalProperties: { type: 'string', pattern: NO_NUL },
       description: "the command's environment: only these variables plus the agent's PATH; nothing else is inherited",
     },
     stdin: { type: 'string', description: "text written to the command's stdin, which is then closed; without it stdin is empty" },

@@ -1,11 +1,17 @@
 /** config -> store -> adapters -> engine -> server; SIGTERM/SIGINT drain and close. */
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
+import { setFlagsFromString } from 'node:v8';
 import { pino } from 'pino';
 import { createAgent } from './app.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { VERSION } from './paths.js';
 import { StoreLockedError } from './store/store.js';
+
+// Packages bring their own regular expressions (parameter patterns, matches_regex conditions, FlowRunner
+// conditions) and callers the text they run on: a pattern that backtracks catastrophically, such as
+// ^(a+)+$, would block the event loop for hours. V8 then switches to its linear-time engine instead.
+setFlagsFromString('--enable-experimental-regexp-engine-on-excessive-backtracks');
 
 let config: Config;
 try {

@@ -1,4 +1,8 @@
-/** Reads a JSON request body with a size limit (413 past it) and a depth limit (400 past it); 400 when it is not JSON. */
+/**
+ * Reads a JSON request body with a size limit (413 past it) and a depth limit (400 past MAX_JSON_DEPTH);
+ * 400 when it is not JSON or is declared as something else (a browser may send text/plain, form or
+ * multipart bodies cross-site without asking first).
+ */
 import type { IncomingMessage } from 'node:http';
 import type { Context } from 'koa';
 import { AgentError, ValidationError } from '../../../../adapters/errors.js';
@@ -38,6 +42,12 @@ export interface JsonBody {
 export async function readJson(ctx: Context, limitBytes: number, allowEmpty = false): Promise<JsonBody> {
   const declared = Number(ctx.get('content-length') || NaN);
   if (declared > limitBytes) throw tooLarge(limitBytes);
+  const type = ctx.request.type.trim().toLowerCase(); // '' when not sent: JSON is assumed
+  if (type !== '' && type !== 'application/json' && !/^application\/[\w.+-]+\+json$/.test(type)) {
+    throw new AgentError('validation_error', `request body is declared as ${type}; send JSON with Content-Type: application/json`, {
+      details: { errors: [{ path: 'header.Content-Type', message: 'must be application/json' }] },
+    });
+  }
   const raw = await collect(ctx.req, limitBytes);
   if (raw.length === 0 || raw.toString('utf8').trim() === '') {
     if (allowEmpty) return { value: {}, raw };
@@ -46,8 +56,9 @@ export async function readJson(ctx: Context, limitBytes: number, allowEmpty = fa
   const maxDepth = ctx.maxJsonDepth ?? DEFAULT_MAX_JSON_DEPTH;
   const tooDeep = firstTooDeep(raw, maxDepth);
   if (tooDeep >= 0) throw new JsonTooDeepError(maxDepth, pathAt(raw, tooDeep));
+  const text = raw.toString('utf8');
   try {
-    return { value: JSON.parse(raw.toString('utf8')), raw };
+    return { value: JSON.parse(text), raw };
   } catch (err) {
     throw new AgentError('validation_error', `request body is not valid JSON: ${(err as Error).message}`, {
       details: { errors: [{ path: '$', message: 'is not valid JSON' }] },
@@ -69,7 +80,8 @@ function collect(req: IncomingMessage, limitBytes: number): Promise<Buffer> {
     };
     req.on('data', onData);
     req.once('end', () => resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)));
-    req.once('error', reject);
+    // The client hung up before the body was complete: its mistake (a 400 nobody reads), not an incident.
+    req.once('error', (err) => reject(new AgentError('validation_error', 'request body was cut off: the client closed the connection', { cause: err, details: { errors: [{ path: '$', message: 'is incomplete' }] } })));
   });
 }
 

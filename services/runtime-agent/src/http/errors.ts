@@ -8,6 +8,8 @@ export function errorMiddleware(logger: Logger): Middleware {
   return async (ctx, next) => {
     try {
       await next();
+      // A method the router does not know at all (TRACE, PROPFIND): like any other method a route does not allow.
+      if (ctx.status === 501 && ctx.body === undefined) ctx.status = ctx.response.get('Allow') ? 405 : 404;
       if (ctx.status === 404 && ctx.body === undefined) throw new AgentError('not_found', `no route for ${ctx.method} ${ctx.path}; see GET /health for the API`);
       if (ctx.status === 405 && ctx.body === undefined) throw new AgentError('validation_error', `${ctx.method} is not allowed on ${ctx.path}; allowed: ${ctx.response.get('Allow') || 'none'}`, { status: 405 });
     } catch (err) {

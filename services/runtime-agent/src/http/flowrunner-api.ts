@@ -48,6 +48,7 @@ export function apiErrorMiddleware(logger: Logger): Middleware {
     if (!isApi(ctx.path)) return next();
     try {
       await next();
+      if (ctx.status === 501 && ctx.body === undefined) ctx.status = ctx.response.get('Allow') ? 405 : 404; // TRACE, PROPFIND: as FastAPI answers them
       if (ctx.status === 404 && ctx.body === undefined) answer(ctx, 404, 'Not Found');
       else if (ctx.status === 405 && ctx.body === undefined) answer(ctx, 405, 'Method Not Allowed');
     } catch (err) {

@@ -162,11 +162,15 @@ export function buildRouter(deps: RouteDeps): Router {
     const body = value as Record<string, unknown>;
     if (body.wpk_content === undefined) body.wpk_content = knownPackage(String(body.workflow_id));
     const { report, wpk } = validator.validate(body.wpk_content);
+    // As /execute would: a workflow_id given with the package must be the package's.
+    if (wpk && typeof body.workflow_id === 'string' && body.workflow_id !== report.workflow_id) {
+      report.errors.push({ path: '$.workflow_id', message: `does not match the package's ${report.workflow_id}` });
+    }
     if (wpk && body.parameters !== undefined) {
       const resolved = resolveParameters(wpk.spec.parameters ?? {}, body.parameters as Record<string, unknown>);
       report.errors.push(...resolved.problems);
-      report.valid = report.errors.length === 0;
     }
+    report.valid = report.errors.length === 0;
     ctx.body = report;
   });
 

@@ -23,7 +23,7 @@ function typeOk(type: WpkParam['type'], v: unknown): boolean {
 /** Why `value` does not satisfy `spec`, or undefined when it does. Never echoes secret values. */
 export function checkValue(spec: WpkParam, value: unknown): string | undefined {
   if (!typeOk(spec.type, value)) return `must be ${spec.type === 'integer' ? 'an integer' : `of type ${spec.type}`}`;
-  if (spec.enum && !spec.enum.some((e) => JSON.stringify(e) === JSON.stringify(value))) {
+  if (Array.isArray(spec.enum) && !spec.enum.some((e) => JSON.stringify(e) === JSON.stringify(value))) {
     return `must be one of: ${spec.enum.map((e) => JSON.stringify(e)).join(', ')}`;
   }
   if (spec.pattern !== undefined && typeof value === 'string') {
@@ -46,6 +46,8 @@ export function checkValue(spec: WpkParam, value: unknown): string | undefined {
 export function checkDefinitions(params: Record<string, WpkParam>): Problem[] {
   const problems: Problem[] = [];
   for (const [name, spec] of Object.entries(params)) {
+    // A definition that is not an object is reported by the schema; there is nothing to check inside it.
+    if (spec === null || typeof spec !== 'object' || Array.isArray(spec)) continue;
     const at = ['spec', 'parameters', name];
     if (spec.pattern !== undefined) {
       try {
@@ -58,7 +60,7 @@ export function checkDefinitions(params: Record<string, WpkParam>): Problem[] {
       const why = checkValue(spec, spec.default);
       if (why) problems.push({ path: jsonPath([...at, 'default']), message: why });
     }
-    for (const [i, e] of (spec.enum ?? []).entries()) {
+    for (const [i, e] of (Array.isArray(spec.enum) ? spec.enum : []).entries()) {
       if (!typeOk(spec.type, e)) problems.push({ path: jsonPath([...at, 'enum', i]), message: `must be of type ${spec.type}` });
     }
   }
@@ -82,13 +84,13 @@ export function resolveParameters(defs: Record<string, WpkParam>, given: Record<
     return { values, problems };
   }
   for (const name of names) {
-    if (!(name in defs)) {
+    if (!Object.hasOwn(defs, name)) {
       const hint = declared.length ? `declared: ${declared.join(', ')}` : 'the package declares no parameters';
       problems.push({ path: jsonPath(['parameters', name]), message: `unknown parameter; ${hint}` });
     }
   }
   for (const [name, spec] of Object.entries(defs)) {
-    const value = name in given ? given[name] : spec.default;
+    const value = Object.hasOwn(given, name) ? given[name] : spec.default; // own keys only: 'toString' is not given by every object
     if (value === undefined) {
       if (spec.required) problems.push({ path: jsonPath(['parameters', name]), message: 'is required' });
       continue;

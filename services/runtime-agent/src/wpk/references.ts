@@ -61,7 +61,7 @@ export function checkTemplates(value: unknown, at: PathSegment[], ctx: RefContex
 
 /** Checks a `when` clause's variable path and value templates. */
 export function checkWhen(when: { variable: string; value?: unknown }, at: PathSegment[], ctx: RefContext, problems: Problem[]): void {
-  const path = parsePath(when.variable);
+  const path = typeof when.variable === 'string' ? parsePath(when.variable) : undefined; // not a string: the schema says so
   const why = path ? checkReference(path, ctx) : 'is not a path like params.name or steps.step.outputs.key';
   if (why) problems.push({ path: jsonPath([...at, 'variable']), message: why });
   checkTemplates(when.value, [...at, 'value'], ctx, problems);
