@@ -7,12 +7,11 @@
  * the connections they accept; a fake resolver stands in for DNS.
  */
 import assert from 'node:assert/strict';
-import { AgentError } from '../../../adapters/errors.js';
 import { FlowControl, parseStartRequest } from '../../../adapters/flowrunner/control.js';
 import { createFlowrunnerAdapter } from '../../../adapters/flowrunner/index.js';
 import type { EgressSettings } from '../../../adapters/shared/egress.js';
 import { waitFor } from '../support/wait.js';
-import { countingServer, fakeDns, stepContext, type CountingServer } from './egress-support.js';
+import { countingServer, expectForbidden, fakeDns, stepContext, type CountingServer } from './egress-support.js';
 
 const QUICK = { min_sleep_ms: 0, max_sleep_ms: 0 };
 const oneStep = (url = '/ping') => ({ name: 'egress', steps: [{ id: 'ping', type: 'request', method: 'GET', url }] });
@@ -30,18 +29,6 @@ function flowrunner(settings: Partial<EgressSettings>, dns: Record<string, strin
   };
 }
 
-async function forbidden(pending: Promise<unknown>): Promise<AgentError> {
-  try {
-    await pending;
-  } catch (err) {
-    assert.ok(err instanceof AgentError, `expected an AgentError, got ${String(err)}`);
-    assert.equal(err.type, 'forbidden', err.message);
-    assert.equal(err.retryable, false);
-    return err;
-  }
-  assert.fail('expected the destination to be refused');
-}
-
 describe('egress policy: flowrunner', () => {
   let target: CountingServer;
   let other: CountingServer;
@@ -55,20 +42,20 @@ describe('egress policy: flowrunner', () => {
 
   it('run: refuses a loopback target with allowLoopback false before any request', async () => {
     const fr = flowrunner({ allowLoopback: false });
-    const err = await forbidden(fr.run({ config: { flow_target_url: target.url, ...QUICK }, flowmap: oneStep(), iterations: 1 }));
+    const err = await expectForbidden(fr.run({ config: { flow_target_url: target.url, ...QUICK }, flowmap: oneStep(), iterations: 1 }));
     assert.match(err.message, /^outbound HTTP to 127\.0\.0\.1 is refused by the egress policy: a loopback address .*set EGRESS_ALLOW_LOOPBACK=true/);
     assert.equal(target.connections, 0);
   });
 
   it('run: refuses a target whose name resolves to the metadata address', async () => {
     const fr = flowrunner({ allowPrivate: true }, { 'innocent.test': ['169.254.169.254'] });
-    const err = await forbidden(fr.run({ config: { flow_target_url: 'http://innocent.test', ...QUICK }, flowmap: oneStep(), iterations: 1 }));
+    const err = await expectForbidden(fr.run({ config: { flow_target_url: 'http://innocent.test', ...QUICK }, flowmap: oneStep(), iterations: 1 }));
     assert.match(err.message, /innocent\.test \(address 169\.254\.169\.254\) is refused by the egress policy: a link-local address/);
   });
 
   it('start: refuses a target off the allowlist and starts no background run', async () => {
     const fr = flowrunner({ allowedHosts: ['app.test'] }, { 'other.test': ['127.0.0.1'] });
-    const err = await forbidden(fr.start({ config: { flow_target_url: `http://other.test:${other.port}`, ...QUICK }, flowmap: oneStep() }));
+    const err = await expectForbidden(fr.start({ config: { flow_target_url: `http://other.test:${other.port}`, ...QUICK }, flowmap: oneStep() }));
     assert.match(err.message, /other\.test is refused by the egress policy: not in EGRESS_ALLOWED_HOSTS \(app\.test\)/);
     assert.deepEqual(fr.asked, []);
     assert.equal((fr.adapter.runs as unknown as { runs: Map<string, unknown> }).runs.size, 0);
@@ -77,7 +64,7 @@ describe('egress policy: flowrunner', () => {
 
   it('run: judges a DNS override address as the address of the target', async () => {
     const fr = flowrunner({ allowLoopback: false });
-    const err = await forbidden(fr.run({ config: { flow_target_url: `http://service.test:${target.port}`, flow_target_dns_override: '127.0.0.1', ...QUICK }, flowmap: oneStep(), iterations: 1 }));
+    const err = await expectForbidden(fr.run({ config: { flow_target_url: `http://service.test:${target.port}`, flow_target_dns_override: '127.0.0.1', ...QUICK }, flowmap: oneStep(), iterations: 1 }));
     assert.match(err.message, /service\.test \(address 127\.0\.0\.1\) is refused by the egress policy: a loopback address/);
     assert.equal(target.connections, 0);
   });
@@ -85,7 +72,7 @@ describe('egress policy: flowrunner', () => {
   it('run: refuses a written-out absolute step URL to a refused host when step hosts are not overridden', async () => {
     const fr = flowrunner({ allowedHosts: ['app.test'] }, { 'app.test': ['127.0.0.1'] });
     const flowmap = { name: 'two', steps: [{ id: 'a', type: 'request', url: '/a' }, { id: 'b', type: 'request', url: `${other.url}/b` }] };
-    const err = await forbidden(fr.run({ config: { flow_target_url: `http://app.test:${target.port}`, override_step_url_host: false, ...QUICK }, flowmap, iterations: 1 }));
+    const err = await expectForbidden(fr.run({ config: { flow_target_url: `http://app.test:${target.port}`, override_step_url_host: false, ...QUICK }, flowmap, iterations: 1 }));
     assert.match(err.message, /outbound HTTP to 127\.0\.0\.1 is refused by the egress policy: not in EGRESS_ALLOWED_HOSTS/);
     assert.equal(target.connections, 0, 'nothing was sent, not even the allowed first step');
     assert.equal(other.connections, 0);
@@ -158,7 +145,7 @@ describe('egress policy: FlowRunner control', () => {
     await flows.start(good.config, good.flowmap);
     await waitFor(() => target.requests.length > 0, 'the allowed flow to send');
     const bad = startRequest(other.url);
-    const err = await forbidden(flows.start(bad.config, bad.flowmap));
+    const err = await expectForbidden(flows.start(bad.config, bad.flowmap));
     assert.match(err.message, /outbound HTTP to 127\.0\.0\.1 is refused by the egress policy: not in EGRESS_ALLOWED_HOSTS \(app\.test\)/);
     assert.equal(flows.appStatus, 'running');
     assert.equal(flows.config?.flow_target_url, `http://app.test:${target.port}`);

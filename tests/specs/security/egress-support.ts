@@ -4,11 +4,13 @@
  * destination received none) and can redirect, a fake DNS resolver, and a
  * step context that keeps its log lines.
  */
+import assert from 'node:assert/strict';
 import http from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import type { LookupAddress } from 'node:dns';
 import type { StepContext } from '../../../adapters/contract.js';
+import { AgentError } from '../../../adapters/errors.js';
 import type { Resolver } from '../../../adapters/shared/egress.js';
 
 export interface CountingServer {
@@ -93,4 +95,17 @@ export function stepContext(): { ctx: StepContext; logs: LogLine[]; controller: 
     secret: () => undefined,
   };
   return { ctx, logs, controller };
+}
+
+/** Awaits a call that the policy must refuse: a non-retryable `forbidden` AgentError, which it returns. */
+export async function expectForbidden(pending: Promise<unknown>): Promise<AgentError> {
+  try {
+    await pending;
+  } catch (err) {
+    assert.ok(err instanceof AgentError, `expected an AgentError, got ${String(err)}`);
+    assert.equal(err.type, 'forbidden', err.message);
+    assert.equal(err.retryable, false);
+    return err;
+  }
+  assert.fail('expected the destination to be refused');
 }
