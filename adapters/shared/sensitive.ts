@@ -13,8 +13,18 @@ const SENSITIVE_NAME = /^(authorization|proxyauthorization|cookie|setcookie)$|to
 /** Values shorter than this are not masked on their own: masking "1" or "yes" everywhere would garble every log. */
 export const MIN_SECRET_CHARS = 4;
 
+/** Verdicts by name: every api step checks the headers of its answer, and header names repeat. */
+const verdicts = new Map<string, boolean>();
+const MAX_VERDICTS = 2048;
+
 export function isSensitiveName(name: string): boolean {
-  return SENSITIVE_NAME.test(name.toLowerCase().replace(/[-_]/g, ''));
+  let v = verdicts.get(name);
+  if (v === undefined) {
+    v = SENSITIVE_NAME.test(name.toLowerCase().replace(/[-_]/g, ''));
+    if (verdicts.size >= MAX_VERDICTS) verdicts.clear();
+    verdicts.set(name, v);
+  }
+  return v;
 }
 
 /**
@@ -43,7 +53,8 @@ export function secretParts(value: string): string[] {
 export function sensitiveValues(map: Record<string, unknown> | undefined): string[] {
   if (!map) return [];
   const out: string[] = [];
-  for (const [name, v] of Object.entries(map)) {
+  for (const name in map) {
+    const v = map[name];
     if (v === undefined || v === null || !isSensitiveName(name)) continue;
     for (const one of Array.isArray(v) ? v : [v]) out.push(...secretParts(String(one)));
   }
