@@ -11,6 +11,7 @@ import { ConfigError, type Config } from './config.js';
 import { Engine } from './engine/engine.js';
 import { auditMiddleware } from './http/audit.js';
 import { authenticate } from './http/auth.js';
+import { browserGuard } from './http/browser-guard.js';
 import { Retention } from './engine/retention.js';
 import { errorMiddleware } from './http/errors.js';
 import { apiErrorMiddleware } from './http/flowrunner-api.js';
@@ -124,6 +125,8 @@ export function createAgent(config: Config, logger: Logger, adapters: Adapter[] 
   app.use(auditMiddleware(store));
   app.use(errorMiddleware(logger));
   app.use(apiErrorMiddleware(logger));
+  // Without tokens, and unless told --insecure-no-auth, the agent is on loopback: only loopback names are answered.
+  app.use(browserGuard({ loopbackHostsOnly: !tokens && !config.insecureNoAuth }));
   app.use(authenticate(tokens));
   app.use(router.routes());
   app.use(router.allowedMethods());

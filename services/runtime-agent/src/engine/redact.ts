@@ -4,6 +4,23 @@
  */
 export const MASK = '***';
 
+/** Lines of a multi-line secret shorter than this are not masked alone (a blank or `}` line would garble logs). */
+const MIN_LINE_CHARS = 4;
+
+/**
+ * The ways a value shows in what the agent writes: as is; JSON-escaped (a logged input, a stored record);
+ * percent-encoded as a URL component, path or query (an api step's URL in its log line and errors).
+ */
+function forms(s: string): string[] {
+  const out = [s, JSON.stringify(s).slice(1, -1)];
+  try {
+    out.push(encodeURIComponent(s), encodeURI(s), new URLSearchParams([['', s]]).toString().slice(1));
+  } catch {
+    // a lone surrogate cannot be percent-encoded, so it cannot show that way either
+  }
+  return [...new Set(out)].filter((f) => f.length > 0);
+}
+
 export class Redactor {
   private needles: string[] = [];
   private readonly strings = new Set<string>();
@@ -19,9 +36,11 @@ export class Redactor {
       if (v === undefined || v === null) continue;
       const s = typeof v === 'string' ? v : JSON.stringify(v);
       if (s.length === 0 || s === MASK) continue;
-      this.strings.add(s);
-      // Inside JSON text (a logged input, a stored record) quotes, backslashes and control characters appear escaped.
-      this.strings.add(JSON.stringify(s).slice(1, -1));
+      for (const form of forms(s)) this.strings.add(form);
+      // A secret of several lines (a key) is logged a line at a time: each line is masked on its own.
+      if (/[\r\n]/.test(s)) {
+        for (const line of s.split(/\r?\n|\r/)) if (line.trim().length >= MIN_LINE_CHARS) for (const form of forms(line)) this.strings.add(form);
+      }
     }
     // Longest first, so a secret that contains another is masked whole.
     if (this.strings.size !== before) this.needles = [...this.strings].sort((a, b) => b.length - a.length);

@@ -44,7 +44,8 @@ export function authenticate(tokens: Tokens | undefined): Middleware {
       else state.authProblem = unauthorized(m ? 'the bearer token is not valid' : 'the Authorization header must be Bearer <token>');
     }
     await next();
-    if (!state.principal && (ctx.status === 404 || ctx.status === 405) && ctx.body === undefined) principalOf(ctx);
+    // What the router answers by itself (404, 405, 501, OPTIONS with Allow) would tell which routes exist.
+    if (!state.principal && (ctx.method === 'OPTIONS' || ((ctx.status === 404 || ctx.status === 405 || ctx.status === 501) && ctx.body === undefined))) principalOf(ctx);
   };
 }
 

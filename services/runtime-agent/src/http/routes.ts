@@ -77,24 +77,39 @@ export function buildRouter(deps: RouteDeps): Router {
   const { store, engine, registry, validator, catalog, metrics } = deps;
   const router = new Router();
 
-  /** A package the agent knows by workflow_id, or not_found naming the bundled ones. */
-  function knownPackage(id: string): Wpk {
-    const wpk = catalog.get(id);
-    if (!wpk) throw new AgentError('not_found', `workflow ${id} is not known; send wpk_content, or use a bundled one: ${catalog.bundledIds().join(', ')}`);
-    return wpk;
+  /**
+   * A package the agent knows by workflow_id, or not_found naming the bundled ones. To run, a registered
+   * one must carry a signature that verifies under the keys configured now: one registered before signing
+   * was turned on, or under a key since retired, does not run.
+   */
+  function knownPackage(id: string, toRun = false): Wpk {
+    const known = catalog.get(id);
+    if (!known) throw new AgentError('not_found', `workflow ${id} is not known; send wpk_content, or use a bundled one: ${catalog.bundledIds().join(', ')}`);
+    if (toRun && known.registered && deps.signatures.enabled) {
+      try {
+        deps.signatures.verify(known.wpk, known.signature ?? undefined);
+      } catch (err) {
+        if (!(err instanceof AgentError)) throw err;
+        throw new AgentError('forbidden', `workflow ${id} was registered without a signature that verifies under the keys configured now; send it again as wpk_content with ${SIGNATURE_HEADER}`, {
+          details: { workflow_id: id },
+        });
+      }
+    }
+    return known.wpk;
   }
 
   /**
    * An inline package's signature, when the agent requires one: checked before validation so that an
-   * unsigned package learns nothing more than `forbidden`. Known packages (workflow_id) are trusted.
+   * unsigned package learns nothing more than `forbidden`. Returns the header, kept with the registration.
    */
-  function checkSignature(ctx: Context, body: Record<string, unknown>): void {
-    if (!deps.signatures.enabled || body.wpk_content === undefined) return;
+  function checkSignature(ctx: Context, body: Record<string, unknown>): string | undefined {
+    if (!deps.signatures.enabled || body.wpk_content === undefined) return undefined;
     const header = ctx.get(SIGNATURE_HEADER) || undefined;
     if (header === undefined) deps.signatures.verify(undefined, header);
     const parsed = validator.parse(body.wpk_content);
     if (parsed.problems.length) throw new ValidationError('the package is invalid', parsed.problems);
     deps.signatures.verify(parsed.value, header);
+    return header;
   }
 
   /** The package a request names: inline content (validated) or a known workflow_id. */
@@ -108,7 +123,7 @@ export function buildRouter(deps: RouteDeps): Router {
       if (errors.length || !wpk) throw new ValidationError(`the package is invalid: ${errors.length} problem(s)`, errors, { details: { workflow_id: report.workflow_id } });
       return { wpk, json, inline: true, warnings: report.warnings };
     }
-    return { wpk: knownPackage(String(body.workflow_id)), inline: false, warnings: [] };
+    return { wpk: knownPackage(String(body.workflow_id), true), inline: false, warnings: [] };
   }
 
   async function adapterViews() {
@@ -145,7 +160,12 @@ export function buildRouter(deps: RouteDeps): Router {
     const configs = (body.adapters ?? {}) as Record<string, unknown>;
     for (const k of Object.keys(body)) if (k !== 'adapters') problems.push({ path: `$.${k}`, message: 'unknown field; allowed: adapters' });
     if (typeof configs !== 'object' || configs === null || Array.isArray(configs)) problems.push({ path: '$.adapters', message: 'must be an object keyed by adapter name' });
-    else for (const k of Object.keys(configs)) if (!registry.names().includes(k)) problems.push({ path: `$.adapters.${k}`, message: `unknown adapter; known: ${registry.names().join(', ')}` });
+    else {
+      for (const [k, v] of Object.entries(configs)) {
+        if (!registry.names().includes(k)) problems.push({ path: `$.adapters.${k}`, message: `unknown adapter; known: ${registry.names().join(', ')}` });
+        else if (v === null || typeof v !== 'object' || Array.isArray(v)) problems.push({ path: `$.adapters.${k}`, message: 'must be an object (an empty one goes back to detection)' });
+      }
+    }
     if (problems.length) throw new ValidationError('invalid init request', problems);
     // Only the adapters the body names are (re)configured: an /init about one adapter leaves the others as they are.
     for (const a of registry.list()) {
@@ -179,7 +199,7 @@ export function buildRouter(deps: RouteDeps): Router {
     const problems = fieldProblems(value, EXECUTE_FIELDS);
     if (problems.length) throw new ValidationError('invalid execute request', problems);
     const body = value as Record<string, unknown>;
-    checkSignature(ctx, body);
+    const signature = checkSignature(ctx, body);
     const key = ctx.get('Idempotency-Key');
     const bodyHash = key ? createHash('sha256').update(raw).digest('hex') : '';
     if (key) {
@@ -206,7 +226,7 @@ export function buildRouter(deps: RouteDeps): Router {
       submittedBy: principalOf(ctx).name,
       idempotency: key ? { key, bodyHash } : undefined,
     });
-    if (inline) catalog.register(workflowIdOf(wpk), wpk, json);
+    if (inline) catalog.register(workflowIdOf(wpk), wpk, json, signature ?? null);
     await stored; // nothing is answered 202 before it is committed
     ctx.status = 202;
     ctx.set('Location', `/execute/${row.id}`);

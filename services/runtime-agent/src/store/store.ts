@@ -182,7 +182,9 @@ CREATE TABLE IF NOT EXISTS audit (
 CREATE TABLE IF NOT EXISTS packages (
   workflow_id TEXT PRIMARY KEY,
   content TEXT NOT NULL,
-  updated_at TEXT NOT NULL
+  updated_at TEXT NOT NULL,
+  -- The X-WPK-Signature it was registered with: with a key configured, it must verify to run by workflow_id.
+  signature TEXT
 );
 `;
 
@@ -313,9 +315,9 @@ export class Store {
       putContent: this.db.prepare('INSERT OR IGNORE INTO package_contents (hash, content) VALUES (?, ?)'),
       getIdem: this.db.prepare('SELECT * FROM idempotency WHERE key = ?'),
       putIdem: this.db.prepare('INSERT INTO idempotency (key, body_hash, execution_id, created_at) VALUES (?, ?, ?, ?)'),
-      getPackage: this.db.prepare('SELECT content FROM packages WHERE workflow_id = ?'),
+      getPackage: this.db.prepare('SELECT content, signature FROM packages WHERE workflow_id = ?'),
       putPackage: this.db.prepare(
-        'INSERT INTO packages (workflow_id, content, updated_at) VALUES (?, ?, ?) ON CONFLICT(workflow_id) DO UPDATE SET content = excluded.content, updated_at = excluded.updated_at',
+        'INSERT INTO packages (workflow_id, content, updated_at, signature) VALUES (?, ?, ?, ?) ON CONFLICT(workflow_id) DO UPDATE SET content = excluded.content, updated_at = excluded.updated_at, signature = excluded.signature',
       ),
       countAll: this.db.prepare('SELECT COUNT(*) AS n FROM executions'),
     };
@@ -625,12 +627,13 @@ export class Store {
     return this.stmt.getIdem.get(key) as { body_hash: string; execution_id: string } | undefined;
   }
 
-  putPackage(workflowId: string, content: string): void {
-    this.stmt.putPackage.run(workflowId, content, new Date().toISOString());
+  /** Registers a package under its id; `signature` is the X-WPK-Signature it came with, if any. */
+  putPackage(workflowId: string, content: string, signature: string | null = null): void {
+    this.stmt.putPackage.run(workflowId, content, new Date().toISOString(), signature);
   }
 
-  getPackage(workflowId: string): string | undefined {
-    return (this.stmt.getPackage.get(workflowId) as { content: string } | undefined)?.content;
+  getPackage(workflowId: string): { content: string; signature: string | null } | undefined {
+    return this.stmt.getPackage.get(workflowId) as { content: string; signature: string | null } | undefined;
   }
 
   // --- schema changes and retention ---------------------------------------------
@@ -639,6 +642,8 @@ export class Store {
   private migrate(): void {
     const columns = new Set((this.db.prepare(`SELECT name FROM pragma_table_info('executions')`).all() as Array<{ name: string }>).map((c) => c.name));
     if (!columns.has('submitted_by')) this.db.exec('ALTER TABLE executions ADD COLUMN submitted_by TEXT');
+    const packageColumns = new Set((this.db.prepare(`SELECT name FROM pragma_table_info('packages')`).all() as Array<{ name: string }>).map((c) => c.name));
+    if (!packageColumns.has('signature')) this.db.exec('ALTER TABLE packages ADD COLUMN signature TEXT');
     if (!columns.has('dropped_log_lines')) this.db.exec('ALTER TABLE executions ADD COLUMN dropped_log_lines INTEGER NOT NULL DEFAULT 0');
   }
 

@@ -36,19 +36,23 @@ export class Catalog {
     }
   }
 
-  get(workflowId: string): Wpk | undefined {
+  /** A known package; a registered one comes with the signature it was registered with (null: none). */
+  get(workflowId: string): { wpk: Wpk; registered: boolean; signature: string | null } | undefined {
     const registered = this.store.getPackage(workflowId);
-    return registered ? (JSON.parse(registered) as Wpk) : this.bundled.get(workflowId);
+    if (registered) return { wpk: JSON.parse(registered.content) as Wpk, registered: true, signature: registered.signature };
+    const bundled = this.bundled.get(workflowId);
+    return bundled ? { wpk: bundled, registered: false, signature: null } : undefined;
   }
 
   /** Content registered by this process, so that sending the same package again writes nothing. */
   private readonly registered = new Map<string, string>();
 
-  register(workflowId: string, wpk: Wpk, json = JSON.stringify(wpk)): void {
+  register(workflowId: string, wpk: Wpk, json = JSON.stringify(wpk), signature: string | null = null): void {
     const content = json;
-    if (this.registered.get(workflowId) === content) return;
-    this.store.putPackage(workflowId, content);
-    this.registered.set(workflowId, content);
+    const key = `${signature ?? ''}\n${content}`;
+    if (this.registered.get(workflowId) === key) return;
+    this.store.putPackage(workflowId, content, signature);
+    this.registered.set(workflowId, key);
   }
 
   bundledIds(): string[] {

@@ -17,9 +17,21 @@ import { ConfigError } from '../config.js';
 
 export const SIGNATURE_HEADER = 'X-WPK-Signature';
 
+/** A value JSON cannot represent as it is: signing it would let several packages share a signature. */
+export class NotCanonical extends Error {}
+
 export function canonicalJson(value: unknown): string {
-  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
-  if (Array.isArray(value)) return `[${value.map((v) => (v === undefined ? 'null' : canonicalJson(v))).join(',')}]`;
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return JSON.stringify(value);
+  if (typeof value === 'number') {
+    // .inf, .nan and 1e400 in YAML would all read as null.
+    if (!Number.isFinite(value)) throw new NotCanonical(`the package holds ${String(value)}, which JSON cannot represent`);
+    return JSON.stringify(value);
+  }
+  if (Array.isArray(value)) return `[${value.map((v) => canonicalJson(v)).join(',')}]`;
+  // A YAML date, set or binary would read as {}.
+  if (typeof value !== 'object' || (Object.getPrototypeOf(value) !== Object.prototype && Object.getPrototypeOf(value) !== null)) {
+    throw new NotCanonical(`the package holds a ${typeof value === 'object' ? (value as object).constructor?.name ?? 'special object' : typeof value}, which JSON cannot represent`);
+  }
   const obj = value as Record<string, unknown>;
   const keys = Object.keys(obj)
     .filter((k) => obj[k] !== undefined)
@@ -83,7 +95,14 @@ export class SignatureVerifier {
       });
     }
     const signature = decode(m[2]);
-    const data = Buffer.from(canonicalJson(pkg), 'utf8');
+    let canonical: string;
+    try {
+      canonical = canonicalJson(pkg);
+    } catch (err) {
+      if (!(err instanceof NotCanonical)) throw err;
+      throw new AgentError('forbidden', `the package cannot be verified: ${err.message}; sign and send plain JSON values only`, { details: { algorithms: this.algorithms } });
+    }
+    const data = Buffer.from(canonical, 'utf8');
     const ok =
       ((alg ?? 'hmac-sha256') === 'hmac-sha256' && this.hmacKey !== undefined && hmacMatches(this.hmacKey, data, signature)) ||
       ((alg ?? 'ed25519') === 'ed25519' && this.publicKey !== undefined && signature.length === 64 && verify(null, data, this.publicKey, signature));
