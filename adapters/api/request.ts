@@ -5,6 +5,7 @@ import { AgentError } from '../errors.js';
 import type { EgressPolicy } from '../shared/egress.js';
 import type { EgressRefusal } from '../shared/egress-refusal.js';
 import { extractFromResponse } from '../shared/paths.js';
+import { MAX_TIMER_MS } from '../shared/timers.js';
 import { sensitiveValues, urlSecrets } from '../shared/sensitive.js';
 import { createClient } from './client.js';
 import { dryRunLines, renderRequest } from './render.js';
@@ -62,7 +63,7 @@ export function requestAction(policy: EgressPolicy) {
         },
         json: { description: 'A JSON body, sent with content-type application/json. Not together with body.' },
         body: { description: 'A text body, sent verbatim. Not together with json.', type: 'string' },
-        timeoutMs: { description: 'Timeout of the whole request in milliseconds.', type: 'integer', minimum: 1, default: DEFAULT_TIMEOUT_MS },
+        timeoutMs: { description: 'Timeout of the whole request in milliseconds.', type: 'integer', minimum: 1, maximum: MAX_TIMER_MS, default: DEFAULT_TIMEOUT_MS },
         expectStatus: {
           description: "Statuses that count as success: codes (404) or classes ('2xx').",
           type: 'array',

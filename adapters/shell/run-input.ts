@@ -1,3 +1,5 @@
+import { MAX_TIMER_SECONDS } from '../shared/timers.js';
+
 /** The `run` action's input: its type and the JSON Schema the engine validates it against. */
 export interface RunInput {
   /** Numbers and booleans (e.g. from a typed template) are passed as their text. */
@@ -43,6 +45,7 @@ export const RunInputSchema = {
     timeoutSeconds: {
       type: 'number',
       exclusiveMinimum: 0,
+      maximum: MAX_TIMER_SECONDS,
       description: 'stop the command (SIGTERM, then SIGKILL to its process group) and fail with timeout after this many seconds',
     },
     successExitCodes: {

@@ -104,6 +104,14 @@ describe('package validation', () => {
     );
   });
 
+  it('refuses timeouts and delays longer than a timer can wait (they would fire at once)', () => {
+    const step = { ...shellStep('a', ['true']), timeoutSeconds: 1e10, retries: { count: 1, delayMs: 1e12 } };
+    const { report } = validator.validate(pkg('long', [step], { timeoutSeconds: 1e300 }));
+    assert.deepEqual(paths(report).sort(), ['$.spec.handlers[0].retries.delayMs', '$.spec.handlers[0].timeoutSeconds', '$.spec.timeoutSeconds']);
+    const ok = validator.validate(pkg('long-ok', [{ ...shellStep('a', ['true']), timeoutSeconds: 86_400 * 24 }])).report;
+    assert.equal(ok.valid, true);
+  });
+
   it('enforces the limits: 200 handlers and 1 MiB', () => {
     const many = Array.from({ length: 201 }, (_, i) => shellStep(`s${i}`, ['true']));
     assert.ok(paths(validator.validate(pkg('many', many)).report).includes('$.spec.handlers'));

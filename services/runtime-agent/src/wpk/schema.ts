@@ -3,6 +3,7 @@
  * adapter action's input schema. `npm run schema` writes it to
  * workflows/wpk-v1.schema.json for editors; a test keeps that file in step.
  */
+import { MAX_TIMER_MS, MAX_TIMER_SECONDS } from '../../../../adapters/shared/timers.js';
 import type { Adapter, JsonSchema } from '../../../../adapters/contract.js';
 import { OPERATORS } from '../../../../adapters/shared/conditions.js';
 import { PACKAGE_LIMITS } from './types.js';
@@ -80,9 +81,9 @@ function retriesSchema(): JsonSchema {
     description: 'Extra attempts after the first; delay = delayMs * backoff^(attempt-1), capped by maxDelayMs',
     properties: {
       count: { type: 'integer', minimum: 0, maximum: 100 },
-      delayMs: { type: 'integer', minimum: 0, default: 1000 },
+      delayMs: { type: 'integer', minimum: 0, maximum: MAX_TIMER_MS, default: 1000 },
       backoff: { type: 'number', minimum: 1, default: 2 },
-      maxDelayMs: { type: 'integer', minimum: 0, default: 60000 },
+      maxDelayMs: { type: 'integer', minimum: 0, maximum: MAX_TIMER_MS, default: 60000 },
     },
   };
 }
@@ -108,7 +109,7 @@ export function envelopeSchema(adapterNames: string[]): JsonSchema {
     action: { type: 'string', minLength: 1, description: 'An action the adapter declares' },
     with: { type: 'object', description: "The action's input; strings may hold ${{ }} templates" },
     when: { $ref: '#/$defs/when' },
-    timeoutSeconds: { type: 'number', exclusiveMinimum: 0, description: 'Deadline of each attempt' },
+    timeoutSeconds: { type: 'number', exclusiveMinimum: 0, maximum: MAX_TIMER_SECONDS, description: 'Deadline of each attempt' },
     retries: { $ref: '#/$defs/retries' },
     onFailure: { enum: ['stop', 'continue'], default: 'stop' },
   };
@@ -148,7 +149,7 @@ export function envelopeSchema(adapterNames: string[]): JsonSchema {
             propertyNames: { pattern: '^[A-Za-z_][A-Za-z0-9_]*$' },
             additionalProperties: { $ref: '#/$defs/parameter' },
           },
-          timeoutSeconds: { type: 'number', exclusiveMinimum: 0, description: 'Deadline of the whole run, retries included' },
+          timeoutSeconds: { type: 'number', exclusiveMinimum: 0, maximum: MAX_TIMER_SECONDS, description: 'Deadline of the whole run, retries included' },
           handlers: { type: 'array', minItems: 1, maxItems: PACKAGE_LIMITS.maxHandlers, items: { $ref: '#/$defs/step' } },
           rollback: {
             type: 'object',
@@ -186,7 +187,7 @@ export function envelopeSchema(adapterNames: string[]): JsonSchema {
           adapter: { enum: adapterNames, description: "Defaults to the step's adapter" },
           action: { type: 'string', minLength: 1 },
           with: { type: 'object' },
-          timeoutSeconds: { type: 'number', exclusiveMinimum: 0 },
+          timeoutSeconds: { type: 'number', exclusiveMinimum: 0, maximum: MAX_TIMER_SECONDS },
           retries: { $ref: '#/$defs/retries' },
         },
       },
