@@ -1,7 +1,7 @@
 import { defineAction, type StepContext } from '../contract.js';
 import { kubernetesSecretValues } from '../shared/sensitive.js';
 import { describe, namespaceSchema } from './kinds.js';
-import { recordPrevious, restoreRecorded, type Recorded } from './restore.js';
+import { recordOnce, restoreRecorded } from './restore.js';
 import { dryRunParam, FIELD_MANAGER, isSecret, locked, objectPath, rawRequest, redact, remembering, resolveTarget, type K8sRuntime, type KObj, type Target } from './runtime.js';
 
 export interface ApplyInput {
@@ -69,13 +69,7 @@ async function apply(rt: K8sRuntime, ctx: StepContext, input: ApplyInput): Promi
   const path = await objectPath(ctx, clients, t);
   return locked(rt, ctx, t, () =>
     remembering(rt, ctx, async () => {
-      // A retry keeps what the first attempt found: its apply may have landed before the answer was lost.
-      let rec = rt.attempts.recall<Recorded>(ctx, t);
-      if (rec) ctx.log.info(`attempt ${ctx.attempt}: using what attempt 1 recorded of ${describe(t)}`);
-      else {
-        rec = await recordPrevious(ctx, rt, t);
-        rt.attempts.remember(ctx, t, rec);
-      }
+      const rec = await recordOnce(ctx, rt, t);
       const object = await rawRequest<KObj>(ctx, clients, `APPLY ${describe(t)}`, {
         method: 'PATCH',
         path,

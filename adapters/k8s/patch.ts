@@ -3,7 +3,7 @@ import { defineAction, type StepContext } from '../contract.js';
 import { AgentError } from '../errors.js';
 import { MIN_SECRET_CHARS } from '../shared/sensitive.js';
 import { describe, type ObjectRef, objectRefProperties } from './kinds.js';
-import { recordPrevious, restoreRecorded, type Recorded } from './restore.js';
+import { recordOnce, restoreRecorded } from './restore.js';
 import { dryRunParam, FIELD_MANAGER, isSecret, locked, objectPath, rawRequest, redact, remembering, resolveTarget, type K8sRuntime, type KObj, type Target } from './runtime.js';
 
 export interface PatchInput extends ObjectRef {
@@ -68,14 +68,9 @@ async function patch(rt: K8sRuntime, ctx: StepContext, input: PatchInput): Promi
   const path = await objectPath(ctx, clients, t);
   return locked(rt, ctx, t, () =>
     remembering(rt, ctx, async () => {
-      // A retry keeps what the first attempt found: its patch may have landed before the answer was lost.
-      let rec = rt.attempts.recall<Recorded>(ctx, t);
-      if (rec) ctx.log.info(`attempt ${ctx.attempt}: using what attempt 1 recorded of ${describe(t)}`);
-      else {
-        rec = await recordPrevious(ctx, rt, t);
-        if (!rec.existed) throw new AgentError('not_found', `${describe(t)} does not exist; there is nothing to patch`, { retryable: false });
-        rt.attempts.remember(ctx, t, rec);
-      }
+      const rec = await recordOnce(ctx, rt, t, (first) => {
+        if (!first.existed) throw new AgentError('not_found', `${describe(t)} does not exist; there is nothing to patch`, { retryable: false });
+      });
       // The patch goes out as given (no typed model in between), so strategic-merge directives
       // ($patch, $retainKeys, $setElementOrder) and fields of any kind reach the API server.
       const object = await rawRequest<KObj>(ctx, clients, `PATCH (${type}) ${describe(t)}`, {

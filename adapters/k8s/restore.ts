@@ -52,7 +52,24 @@ export interface Recorded {
 export const SECRET_NOT_RECORDED = "a Secret's contents are never recorded (they would be kept in the execution record); this write has no compensation, so a rollback leaves it as it is";
 
 /** Reads the object before a write and records it, except a Secret's contents, which are never recorded. */
-export async function recordPrevious(ctx: StepContext, rt: K8sRuntime, t: Target): Promise<Recorded> {
+/**
+ * What attempt 1 recorded of `t`, or a new record on the first attempt: a retry keeps what the first attempt
+ * found, since that attempt's write may have landed before its answer was lost. `check` may refuse a first
+ * record (it is then not kept).
+ */
+export async function recordOnce(ctx: StepContext, rt: K8sRuntime, t: Target, check?: (rec: Recorded) => void): Promise<Recorded> {
+  const recalled = rt.attempts.recall<Recorded>(ctx, t);
+  if (recalled) {
+    ctx.log.info(`attempt ${ctx.attempt}: using what attempt 1 recorded of ${describe(t)}`);
+    return recalled;
+  }
+  const rec = await recordPrevious(ctx, rt, t);
+  check?.(rec);
+  rt.attempts.remember(ctx, t, rec);
+  return rec;
+}
+
+async function recordPrevious(ctx: StepContext, rt: K8sRuntime, t: Target): Promise<Recorded> {
   const found = await readOrAbsent(ctx, rt.conn.clients(), t);
   if (isSecret(t)) {
     ctx.log.warn(`${describe(t)}: ${SECRET_NOT_RECORDED}`);
