@@ -4,8 +4,8 @@ import type { AddressInfo } from 'node:net';
 import { once } from 'node:events';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { createApiAdapter } from '../../../adapters/api/index.js';
-import type { StepContext } from '../../../adapters/contract.js';
 import { AgentError } from '../../../adapters/errors.js';
+import { stepContext } from '../support/step-context.js';
 
 interface Seen {
   method: string;
@@ -14,31 +14,10 @@ interface Seen {
   body: string;
 }
 
-interface LogEntry {
-  level: string;
-  message: string;
-}
-
 const request = createApiAdapter().actions.request;
 
-function makeCtx(): { ctx: StepContext; logs: LogEntry[]; controller: AbortController } {
-  const logs: LogEntry[] = [];
-  const controller = new AbortController();
-  const log = (level: string) => (message: string) => void logs.push({ level, message });
-  const ctx: StepContext = {
-    signal: controller.signal,
-    log: { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error'), line: (stream, text) => log(stream)(text) },
-    dryRun: false,
-    executionId: 'test',
-    step: 's',
-    attempt: 1,
-    secret: () => undefined,
-  };
-  return { ctx, logs, controller };
-}
-
 /** Runs the action and returns the AgentError it must reject with. */
-async function failure(input: Record<string, unknown>, ctx = makeCtx().ctx): Promise<AgentError> {
+async function failure(input: Record<string, unknown>, ctx = stepContext().ctx): Promise<AgentError> {
   try {
     await request.run(ctx, input);
   } catch (err) {
@@ -118,7 +97,7 @@ describe('api adapter: request', () => {
   });
 
   it('sends a GET with query and headers exactly and parses the JSON answer', async () => {
-    const { ctx, logs } = makeCtx();
+    const { ctx, logs } = stepContext();
     const out = await request.run(ctx, {
       method: 'GET',
       url: `${base}/json?fixed=1`,
@@ -141,7 +120,7 @@ describe('api adapter: request', () => {
   });
 
   it('POSTs json with content-type application/json and a string body verbatim', async () => {
-    const { ctx } = makeCtx();
+    const { ctx } = stepContext();
     const out = await request.run(ctx, { method: 'POST', url: `${base}/echo`, json: { name: 'x', n: [1, 2] } });
     assert.equal(out.status, 201);
     assert.equal(out.body, 'created');
@@ -157,13 +136,13 @@ describe('api adapter: request', () => {
   });
 
   it('gives an empty body as an empty string', async () => {
-    const out = await request.run(makeCtx().ctx, { url: `${base}/empty` });
+    const out = await request.run(stepContext().ctx, { url: `${base}/empty` });
     assert.equal(out.status, 200);
     assert.equal(out.body, '');
   });
 
   it('extracts status, headers in any case, body paths and implicit body paths; a missing path gives null and a warning', async () => {
-    const { ctx, logs } = makeCtx();
+    const { ctx, logs } = stepContext();
     const out = await request.run(ctx, {
       url: `${base}/json`,
       extract: {
@@ -209,13 +188,13 @@ describe('api adapter: request', () => {
     });
 
     it("accepts 503 when ['5xx'] is expected", async () => {
-      const out = await request.run(makeCtx().ctx, { url: `${base}/unavailable`, expectStatus: ['5xx'] });
+      const out = await request.run(stepContext().ctx, { url: `${base}/unavailable`, expectStatus: ['5xx'] });
       assert.equal(out.status, 503);
       assert.equal(out.body, 'down for maintenance');
     });
 
     it('accepts 404 when [404] is expected and parses its JSON body', async () => {
-      const out = await request.run(makeCtx().ctx, { url: `${base}/missing`, expectStatus: [404] });
+      const out = await request.run(stepContext().ctx, { url: `${base}/missing`, expectStatus: [404] });
       assert.equal(out.status, 404);
       assert.deepEqual(out.body, { error: 'no such thing' });
       const err = await failure({ url: `${base}/missing`, expectStatus: [400, '5xx'] });
@@ -231,7 +210,7 @@ describe('api adapter: request', () => {
     });
 
     it('follows the redirect when followRedirects is true', async () => {
-      const out = await request.run(makeCtx().ctx, { url: `${base}/redirect`, followRedirects: true });
+      const out = await request.run(stepContext().ctx, { url: `${base}/redirect`, followRedirects: true });
       assert.equal(out.status, 200);
       assert.equal((out.body as { ok: boolean }).ok, true);
       assert.deepEqual(seen.map((s) => s.url), ['/redirect', '/json']);
@@ -269,7 +248,7 @@ describe('api adapter: request', () => {
   });
 
   it('rejects promptly with cancelled when the signal aborts mid-request', async () => {
-    const { ctx, controller } = makeCtx();
+    const { ctx, controller } = stepContext();
     const arrived = nextArrival();
     const pending = failure({ url: `${base}/hang` }, ctx);
     await arrived;
@@ -282,7 +261,7 @@ describe('api adapter: request', () => {
   });
 
   it('rejects with cancelled when the signal is already aborted and sends nothing', async () => {
-    const { ctx, controller } = makeCtx();
+    const { ctx, controller } = stepContext();
     controller.abort();
     const err = await failure({ url: `${base}/json` }, ctx);
     assert.equal(err.type, 'cancelled');
@@ -290,7 +269,7 @@ describe('api adapter: request', () => {
   });
 
   it('dry run sends nothing and logs the rendered request with secrets masked', async () => {
-    const { ctx, logs } = makeCtx();
+    const { ctx, logs } = stepContext();
     ctx.dryRun = true;
     const input = {
       method: 'POST' as const,
@@ -313,7 +292,7 @@ describe('api adapter: request', () => {
   });
 
   it('dry run masks a password in the URL', async () => {
-    const { ctx, logs } = makeCtx();
+    const { ctx, logs } = stepContext();
     await request.dryRun!(ctx, { url: 'http://user:hunter2@127.0.0.1:9/x' });
     assert.equal(seen.length, 0);
     assert.ok(logs.some((l) => l.message === 'dry run: would send GET http://user:***@127.0.0.1:9/x'), JSON.stringify(logs));
@@ -351,7 +330,7 @@ describe('api adapter: request', () => {
         assert.equal(err.type, 'validation_error', url);
         assert.equal(err.retryable, false);
       }
-      const { ctx } = makeCtx();
+      const { ctx } = stepContext();
       await assert.rejects(async () => request.dryRun!(ctx, { url: 'ftp://127.0.0.1/x' }), { type: 'validation_error' });
       const headBody = await failure({ method: 'HEAD', url: `${base}/json`, body: 'x' });
       assert.equal(headBody.type, 'validation_error');

@@ -9,7 +9,6 @@ import http from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import type { LookupAddress } from 'node:dns';
-import type { StepContext } from '../../../adapters/contract.js';
 import { AgentError } from '../../../adapters/errors.js';
 import type { Resolver } from '../../../adapters/shared/egress.js';
 
@@ -75,27 +74,7 @@ export function fakeDns(table: Record<string, string[]>): { resolve: Resolver; a
   return { resolve, asked };
 }
 
-export interface LogLine {
-  level: string;
-  message: string;
-}
-
-/** A step context whose log lines are kept. */
-export function stepContext(): { ctx: StepContext; logs: LogLine[]; controller: AbortController } {
-  const logs: LogLine[] = [];
-  const controller = new AbortController();
-  const log = (level: string) => (message: string) => void logs.push({ level, message });
-  const ctx: StepContext = {
-    signal: controller.signal,
-    log: { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error'), line: (stream, text) => log(stream)(text) },
-    dryRun: false,
-    executionId: 'test',
-    step: 's',
-    attempt: 1,
-    secret: () => undefined,
-  };
-  return { ctx, logs, controller };
-}
+export { stepContext, type LogLine } from '../support/step-context.js';
 
 /** Awaits a call that the policy must refuse: a non-retryable `forbidden` AgentError, which it returns. */
 export async function expectForbidden(pending: Promise<unknown>): Promise<AgentError> {
