@@ -228,12 +228,15 @@ export interface Harness {
   close(remove?: boolean): Promise<void>;
 }
 
-/** `dir`: open the store of an earlier harness (as an agent restarting on the same data directory would). */
-export function startEngine(options: Partial<EngineOptions> = {}, dir = mkdtempSync(join(tmpdir(), 'engine-spec-'))): Harness {
+/**
+ * `dir`: open the store of an earlier harness (as an agent restarting on the same data directory would).
+ * `adapters`: registered beside the fake one.
+ */
+export function startEngine(options: Partial<EngineOptions> = {}, dir = mkdtempSync(join(tmpdir(), 'engine-spec-')), adapters: Adapter[] = []): Harness {
   // Two harnesses on one directory stand for an agent and its restart, so the process-wide lock is off.
   const store = new Store(dir, { exclusive: false });
   const calls: Call[] = [];
-  const registry = new AdapterRegistry([fakeAdapter(calls)]);
+  const registry = new AdapterRegistry([fakeAdapter(calls), ...adapters]);
   const metrics = new Metrics();
   const engine = new Engine(store, registry, metrics, { maxConcurrent: 4, maxQueued: 100, shutdownGraceMs: 100, ...options });
   const internalErrors: unknown[] = [];

@@ -2,16 +2,14 @@
  * The real Engine and Store with one small adapter, `chatty`, that logs as
  * many lines and returns outputs as large as a test asks for.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Adapter } from '../../../adapters/contract.js';
-import { AdapterRegistry } from '../../../services/runtime-agent/src/adapter-registry.js';
-import { Engine, TERMINAL, type EngineOptions, type SubmitRequest } from '../../../services/runtime-agent/src/engine/engine.js';
-import { toRecord } from '../../../services/runtime-agent/src/engine/record.js';
-import { Metrics } from '../../../services/runtime-agent/src/metrics.js';
-import { Store, type LogRow } from '../../../services/runtime-agent/src/store/store.js';
+import type { EngineOptions } from '../../../services/runtime-agent/src/engine/engine.js';
+import type { LogRow } from '../../../services/runtime-agent/src/store/store.js';
 import type { Wpk } from '../../../services/runtime-agent/src/wpk/types.js';
+import { startEngine, type Harness } from '../engine/harness.js';
 
 const ANY_OBJECT = { type: 'object' } as const;
 
@@ -70,41 +68,12 @@ export function chattyPackage(handlers: Array<{ name: string; action: string; wi
   };
 }
 
-export interface ChattyEngine {
-  dir: string;
-  store: Store;
-  engine: Engine;
-  submit(req: Partial<SubmitRequest> & { wpk: Wpk }): string;
-  /** Resolves once the execution ended (`end:<id>` on the bus), with its record. */
-  finished(id: string): Promise<ReturnType<typeof toRecord>>;
-  logs(id: string): LogRow[];
-  close(remove?: boolean): Promise<void>;
+/** The engine harness with `chatty` registered. `dir`: the data directory of an earlier one (an agent restarting). */
+export function startChatty(options: Partial<EngineOptions>, dir = mkdtempSync(join(tmpdir(), 'limits-spec-'))): Harness {
+  return startEngine(options, dir, [chattyAdapter()]);
 }
 
-/** `dir`: the data directory of an earlier one (an agent restarting). */
-export function startChatty(options: Partial<EngineOptions>, dir = mkdtempSync(join(tmpdir(), 'limits-spec-'))): ChattyEngine {
-  const store = new Store(dir, { exclusive: false });
-  const engine = new Engine(store, new AdapterRegistry([chattyAdapter()]), new Metrics(), { maxConcurrent: 4, maxQueued: 100, shutdownGraceMs: 50, ...options });
-  let closed = false;
-  const record = (id: string) => toRecord(store.getExecution(id)!, store.getSteps(id));
-  return {
-    dir,
-    store,
-    engine,
-    submit: (req) => engine.submit({ params: {}, dryRun: false, ...req }).row.id,
-    finished: (id) =>
-      new Promise((resolve) => {
-        if (!engine.isLive(id) && TERMINAL.has(store.getExecution(id)!.status)) return resolve(record(id));
-        engine.bus.once(`end:${id}`, () => resolve(record(id)));
-      }),
-    logs: (id) => store.getLogs(id, { since: 0, limit: 10_000 }),
-    async close(remove = true) {
-      if (!closed) {
-        closed = true;
-        await engine.shutdown();
-        store.close();
-      }
-      if (remove) rmSync(dir, { recursive: true, force: true });
-    },
-  };
+/** An execution's stored log lines, whole. */
+export function logRows(h: Harness, id: string): LogRow[] {
+  return h.store.getLogs(id, { since: 0, limit: 10_000 });
 }

@@ -9,13 +9,14 @@ import { startAgent, waitForStatus, type AgentProcess } from '../support/agent-p
 import { pkg, shellStep } from '../support/packages.js';
 import { waitFor } from '../support/wait.js';
 import { assertServing, call, uniqueName } from '../http/http-support.js';
-import { chattyPackage, startChatty, type ChattyEngine } from './limits-support.js';
+import { chattyPackage, logRows, startChatty } from './limits-support.js';
+import type { Harness } from '../engine/harness.js';
 
 const isMarker = (l: { stream: string | null; message: string }) => l.stream === AGENT_STREAM && l.message.startsWith('log truncated');
 
 describe('limits: log lines and bytes per execution (engine and store)', () => {
-  let h: ChattyEngine | undefined;
-  let restarted: ChattyEngine | undefined;
+  let h: Harness | undefined;
+  let restarted: Harness | undefined;
   afterEach(async () => {
     await restarted?.close();
     await h?.close();
@@ -27,7 +28,7 @@ describe('limits: log lines and bytes per execution (engine and store)', () => {
     const id = h.submit({ wpk: chattyPackage([{ name: 'talk', action: 'talk', with: { lines: 300 } }]) });
     const record = await h.finished(id);
     assert.equal(record.status, 'completed', 'a truncated log does not fail the execution');
-    const logs = h.logs(id);
+    const logs = logRows(h, id);
     assert.equal(logs.length, 101);
     assert.deepEqual(logs.map((l) => l.seq), Array.from({ length: 101 }, (_, i) => i + 1));
     assert.equal(logs.filter(isMarker).length, 1);
@@ -45,7 +46,7 @@ describe('limits: log lines and bytes per execution (engine and store)', () => {
     // 600 characters, 1200 bytes: counted as characters, a second line would still fit.
     const id = h.submit({ wpk: chattyPackage([{ name: 'talk', action: 'talk', with: { lines: 5, text: 'é'.repeat(600) } }]) });
     const record = await h.finished(id);
-    const logs = h.logs(id);
+    const logs = logRows(h, id);
     const kept = logs.filter((l) => !isMarker(l));
     assert.equal(kept.filter((l) => l.step === 'talk').length, 1);
     assert.ok(kept.reduce((n, l) => n + Buffer.byteLength(l.message), 0) <= 2000);
@@ -121,7 +122,7 @@ describe('limits: log lines and bytes per execution (engine and store)', () => {
     assert.equal(restarted.engine.recover().rollbacks, 1);
     const record = await restarted.finished(id);
     assert.equal(record.status, 'rolled_back');
-    const logs = restarted.logs(id);
+    const logs = logRows(restarted, id);
     // Counted from zero after the restart, the rollback's 80 lines would all have fit.
     assert.equal(logs.length, 101);
     assert.equal(logs.filter(isMarker).length, 1);

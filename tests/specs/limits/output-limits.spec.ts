@@ -2,13 +2,14 @@ import assert from 'node:assert/strict';
 import { startAgent, waitForStatus, type AgentProcess } from '../support/agent-process.js';
 import { pkg, shellStep } from '../support/packages.js';
 import { assertServing, call, uniqueName } from '../http/http-support.js';
-import { chattyPackage, startChatty, type ChattyEngine } from './limits-support.js';
+import { chattyPackage, startChatty } from './limits-support.js';
+import type { Harness } from '../engine/harness.js';
 
 /** `{"blob":"…"}` is 11 characters around the blob. */
 const JSON_AROUND_BLOB = '{"blob":""}'.length;
 
 describe('limits: step outputs size (engine and store)', () => {
-  let h: ChattyEngine | undefined;
+  let h: Harness | undefined;
   afterEach(async () => {
     await h?.close();
     h = undefined;
