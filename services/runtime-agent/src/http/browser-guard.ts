@@ -9,8 +9,7 @@
  */
 import type { Middleware } from 'koa';
 import { AgentError } from '../../../../adapters/errors.js';
-
-const LOOPBACK_HOST = /^(?:localhost|127(?:\.\d{1,3}){3}|\[::1\])(?::\d+)?$/i;
+import { isLoopback } from '../config.js';
 
 export function browserGuard(options: { loopbackHostsOnly: boolean }): Middleware {
   return (ctx, next) => {
@@ -21,7 +20,8 @@ export function browserGuard(options: { loopbackHostsOnly: boolean }): Middlewar
         details: { origin: origin.slice(0, 200) || null },
       });
     }
-    if (options.loopbackHostsOnly && !LOOPBACK_HOST.test(ctx.host)) {
+    // The same test HOST passes at start; Koa's hostname is the Host header without its port.
+    if (options.loopbackHostsOnly && !isLoopback(ctx.hostname.toLowerCase())) {
       throw new AgentError('forbidden', `Host ${ctx.host.slice(0, 200) || '(none)'} is not a loopback name; without tokens the agent answers only to 127.0.0.1, [::1] and localhost`, {
         details: { host: ctx.host.slice(0, 200) },
       });
