@@ -71,6 +71,31 @@ describe('store', () => {
     assert.equal(logs[69].stream, 'stdout');
   });
 
+  it('stores the pending steps of a large package whole and in order (inserted many to a statement)', async () => {
+    // 70 = two full groups of 32 and a remainder of 6, each a different statement.
+    const steps = Array.from({ length: 70 }, (_, idx) => ({ ...stepRow('big'), idx, name: `s${idx}`, input: idx === 69 ? '{"last":true}' : null }));
+    await store.insertExecution(execRow('big'), steps);
+    const stored = (other.prepare("SELECT idx, name, status, input FROM steps WHERE execution_id = 'big' ORDER BY idx").all() as StepRow[]);
+    assert.deepEqual(stored.map((r) => r.name), steps.map((r) => r.name), 'committed, every one, in order');
+    assert.ok(stored.every((r) => r.status === 'pending'));
+    assert.equal(stored[69].input, '{"last":true}', 'columns land in their own places in the remainder too');
+  });
+
+  it('keeps the deferred patches of an execution, its main steps and its rollback steps apart, and merges those of one row', async () => {
+    await store.insertExecution(execRow('p'), [stepRow('p'), { ...stepRow('p'), phase: 'rollback', for_step: 's' }, { ...stepRow('p'), idx: 1, name: 't' }]);
+    store.updateExecution('p', { status: 'running' }, { deferred: true });
+    store.updateStep('p', 'main', 0, { status: 'running', attempts: 1 }, { deferred: true });
+    store.updateStep('p', 'rollback', 0, { status: 'skipped' }, { deferred: true });
+    store.updateStep('p', 'main', 1, { status: 'failed' }, { deferred: true });
+    store.updateStep('p', 'main', 0, { status: 'succeeded', outputs: '{}', attempts: undefined }, { deferred: true });
+    const steps = store.getSteps('p');
+    const row = (phase: string, idx: number) => steps.find((s) => s.phase === phase && s.idx === idx)!;
+    assert.equal(store.getExecution('p')!.status, 'running');
+    assert.deepEqual([row('main', 0).status, row('main', 0).attempts, row('main', 0).outputs], ['succeeded', 1, '{}'], 'a later patch of the same row merges; undefined leaves a column alone');
+    assert.equal(row('rollback', 0).status, 'skipped');
+    assert.equal(row('main', 1).status, 'failed');
+  });
+
   it('commits log lines on its own within a short while when nothing else is written', async () => {
     await store.insertExecution(execRow('l'), [stepRow('l')]);
     store.appendLog('l', { seq: 1, ts: new Date().toISOString(), level: 'info', step: null, stream: null, message: 'later' });

@@ -8,6 +8,7 @@ import Database from 'better-sqlite3';
 import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { BatchInsert } from './batch-insert.js';
 
 export const STORE_FILE = 'runtime-agent.sqlite';
 
@@ -199,8 +200,6 @@ const SELECT_EXECUTION = `SELECT e.*, c.content AS package,
   (SELECT COUNT(*) FROM steps s WHERE s.execution_id = e.id AND s.phase = 'main' AND s.status IN ('succeeded', 'failed', 'skipped')) AS steps_completed
   FROM executions e JOIN package_contents c ON c.hash = e.package_hash`;
 
-const LOG_ROWS_PER_INSERT = 32;
-
 /**
  * Executions retention may remove: ended, and with no rollback waiting or under way (whatever the engine
  * is still working on is excluded by the caller).
@@ -267,11 +266,14 @@ export class Store {
   /** Statements built from a few variable parts (update columns, list filters), prepared once each. */
   private readonly statements = new Map<string, Database.Statement>();
   private readonly stmt: Record<string, Database.Statement>;
+  private readonly insertSteps: BatchInsert<StepRow>;
+  private readonly insertLogs: BatchInsert<[string, LogRow]>;
   private closed = false;
   private deferred: Deferred[] = [];
   private flushScheduled = false;
   private logBuffer: Array<[string, LogRow]> = [];
-  private readonly pendingPatches = new Map<string, Record<string, unknown>>();
+  /** Deferred patches not yet committed: execution id → row (see updateRow) → patch. */
+  private readonly pendingPatches = new Map<string, Map<number, Record<string, unknown>>>();
   private timerScheduled = false;
 
   constructor(dataDir: string, options: StoreOptions = {}) {
@@ -301,13 +303,6 @@ export class Store {
         secret_params, package_hash, steps_total, error, rollback_status, rollback_trigger, created_at, started_at, finished_at, submitted_by)
         VALUES (@id, @workflow_id, @workflow_name, @status, @dry_run, @rollback_on_failure, @parameters, @secret_params, @package_hash, @steps_total, @error, @rollback_status, @rollback_trigger, @created_at, @started_at, @finished_at, @submitted_by)`),
       insertAudit: this.db.prepare('INSERT INTO audit (ts, actor, role, method, path, status, execution_id, remote, detail) VALUES (@ts, @actor, @role, @method, @path, @status, @execution_id, @remote, @detail)'),
-      insertStep: this.db.prepare(`INSERT OR REPLACE INTO steps (execution_id, phase, idx, name, adapter, action, status, attempts, for_step, input, outputs,
-        outputs_source, error, started_at, finished_at) VALUES (@execution_id, @phase, @idx, @name, @adapter, @action, @status, @attempts, @for_step,
-        @input, @outputs, @outputs_source, @error, @started_at, @finished_at)`),
-      insertLog: this.db.prepare('INSERT INTO logs (execution_id, seq, ts, level, step, stream, message) VALUES (?, ?, ?, ?, ?, ?, ?)'),
-      insertLogs: this.db.prepare(
-        `INSERT INTO logs (execution_id, seq, ts, level, step, stream, message) VALUES ${Array(LOG_ROWS_PER_INSERT).fill('(?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
-      ),
       getExecution: this.db.prepare(`${SELECT_EXECUTION} WHERE e.id = ?`),
       getSteps: this.db.prepare('SELECT * FROM steps WHERE execution_id = ? ORDER BY phase, idx'),
       deleteSteps: this.db.prepare('DELETE FROM steps WHERE execution_id = ? AND phase = ?'),
@@ -321,6 +316,18 @@ export class Store {
       ),
       countAll: this.db.prepare('SELECT COUNT(*) AS n FROM executions'),
     };
+    this.insertSteps = new BatchInsert<StepRow>(
+      this.db,
+      'INSERT OR REPLACE INTO steps',
+      ['execution_id', 'phase', 'idx', 'name', 'adapter', 'action', 'status', 'attempts', 'for_step', 'input', 'outputs', 'outputs_source', 'error', 'started_at', 'finished_at'],
+      (s) => [s.execution_id, s.phase, s.idx, s.name, s.adapter, s.action, s.status, s.attempts, s.for_step, s.input, s.outputs, s.outputs_source, s.error, s.started_at, s.finished_at],
+    );
+    this.insertLogs = new BatchInsert<[string, LogRow]>(
+      this.db,
+      'INSERT INTO logs',
+      ['execution_id', 'seq', 'ts', 'level', 'step', 'stream', 'message'],
+      ([id, r]) => [id, r.seq, r.ts, r.level, r.step, r.stream, r.message],
+    );
   }
 
   /** Appends an audit line; committed with the turn's other critical writes (an accepted execution's among them). */
@@ -358,7 +365,7 @@ export class Store {
         run: () => {
           if (!this.storedHashes.has(hash)) this.stmt.putContent.run(hash, content);
           this.stmt.insertExecution.run({ ...rest, package_hash: hash });
-          for (const s of steps) this.stmt.insertStep.run(s);
+          this.insertSteps.run(steps);
           if (idempotency) this.stmt.putIdem.run(idempotency.key, idempotency.bodyHash, row.id, row.created_at);
         },
         settle: (err) => {
@@ -374,26 +381,35 @@ export class Store {
   }
 
   updateExecution(id: string, patch: Patch<ExecutionRow>, options: WriteOptions = {}): void {
-    this.updateRow(`e|${id}`, 'executions', 'id = @__id', patch, { __id: id }, options);
+    this.updateRow(id, -1, 'executions', 'id = ?', patch, [id], options);
   }
 
   updateStep(executionId: string, phase: StepRow['phase'], idx: number, patch: Patch<StepRow>, options: WriteOptions = {}): void {
-    this.updateRow(`s|${executionId}|${phase}|${idx}`, 'steps', 'execution_id = @__id AND phase = @__phase AND idx = @__idx', patch, { __id: executionId, __phase: phase, __idx: idx }, options);
+    this.updateRow(executionId, phase === 'main' ? 2 * idx : 2 * idx + 1, 'steps', 'execution_id = ? AND phase = ? AND idx = ?', patch, [executionId, phase, idx], options);
   }
 
-  /** Deferred updates of one row coalesce into one statement (a step's start and outcome, say). */
-  private updateRow(key: string, table: string, where: string, patch: Record<string, unknown>, keys: Record<string, unknown>, options: WriteOptions): void {
+  /**
+   * Deferred updates of one row coalesce into one statement (a step's start and outcome, say). Pending
+   * patches are found by execution id, then by `row`: -1 the execution, 2·idx a main step, 2·idx+1 a
+   * rollback step (every step updates twice, and a composed string key would be built and hashed each time).
+   */
+  private updateRow(id: string, row: number, table: string, where: string, patch: Record<string, unknown>, keys: unknown[], options: WriteOptions): void {
     if (!options.deferred) return this.write(() => this.update(table, where, patch, keys));
-    const pending = this.pendingPatches.get(key);
+    let rows = this.pendingPatches.get(id);
+    const pending = rows?.get(row);
     if (pending) {
-      for (const [k, v] of Object.entries(patch)) if (v !== undefined) pending[k] = v;
-        this.scheduleFlush(options.critical === true);
+      for (const k in patch) if (patch[k] !== undefined) pending[k] = patch[k];
+      this.scheduleFlush(options.critical === true);
       return;
     }
-    const merged = { ...patch };
-    this.pendingPatches.set(key, merged);
+    const merged: Record<string, unknown> = {};
+    for (const k in patch) merged[k] = patch[k];
+    if (!rows) this.pendingPatches.set(id, (rows = new Map()));
+    rows.set(row, merged);
+    const pendingRows = rows;
     this.writeOrDefer(options, () => {
-      this.pendingPatches.delete(key);
+      pendingRows.delete(row);
+      if (pendingRows.size === 0 && this.pendingPatches.get(id) === pendingRows) this.pendingPatches.delete(id);
       this.update(table, where, merged, keys);
     });
   }
@@ -402,7 +418,7 @@ export class Store {
   replaceSteps(executionId: string, phase: StepRow['phase'], steps: StepRow[]): void {
     this.write(() => {
       this.stmt.deleteSteps.run(executionId, phase);
-      for (const s of steps) this.stmt.insertStep.run(s);
+      this.insertSteps.run(steps);
     });
   }
 
@@ -431,14 +447,7 @@ export class Store {
     const rows = this.logBuffer;
     this.logBuffer = [];
     try {
-      this.db.transaction(() => {
-        let i = 0;
-        // Many rows per statement: one statement execution costs about as much as a row.
-        for (; i + LOG_ROWS_PER_INSERT <= rows.length; i += LOG_ROWS_PER_INSERT) {
-          this.stmt.insertLogs.run(rows.slice(i, i + LOG_ROWS_PER_INSERT).flatMap(([id, r]) => [id, r.seq, r.ts, r.level, r.step, r.stream, r.message]));
-        }
-        for (const [id, r] of rows.slice(i)) this.stmt.insertLog.run(id, r.seq, r.ts, r.level, r.step, r.stream, r.message);
-      })();
+      this.db.transaction(() => this.insertLogs.run(rows))();
     } catch (err) {
       this.onDeferredError(err);
     }
@@ -555,14 +564,25 @@ export class Store {
     return stmt;
   }
 
-  private update(table: string, where: string, patch: Record<string, unknown>, keys: Record<string, unknown>): void {
-    const cols = Object.keys(patch).filter((k) => patch[k] !== undefined);
+  /** An UPDATE of the given columns, positional parameters (the patch's values, then the key's); one prepared statement per column set. */
+  private update(table: string, where: string, patch: Record<string, unknown>, keys: unknown[]): void {
+    const cols: string[] = [];
+    const values: unknown[] = [];
+    for (const c in patch) {
+      const v = patch[c];
+      if (v !== undefined) (cols.push(c), values.push(v));
+    }
     if (cols.length === 0) return;
-    const stmt = this.prepared(`UPDATE ${table} SET ${cols.map((c) => `${c} = @${c}`).join(', ')} WHERE ${where}`);
-    const params: Record<string, unknown> = { ...keys };
-    for (const c of cols) params[c] = patch[c];
-    stmt.run(params);
+    const sqlKey = `${table}|${cols.join(',')}`;
+    let stmt = this.statements.get(sqlKey);
+    if (!stmt) {
+      stmt = this.db.prepare(`UPDATE ${table} SET ${cols.map((c) => `${c} = ?`).join(', ')} WHERE ${where}`);
+      this.statements.set(sqlKey, stmt);
+    }
+    for (const k of keys) values.push(k);
+    stmt.run(values);
   }
+
 
   appendLog(executionId: string, row: LogRow): void {
     this.logBuffer.push([executionId, row]);
