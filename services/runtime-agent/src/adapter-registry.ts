@@ -14,7 +14,8 @@ export type ActionLookup = { ok: true; spec: ActionSpec } | { ok: false; message
 
 export class AdapterRegistry {
   private readonly byName = new Map<string, Adapter>();
-  private readonly strict = new Map<string, ValidateFunction>();
+  /** By spec: the engine checks every step's rendered input, and a lookup by a composed name would build and hash a string each time. */
+  private readonly strict = new Map<ActionSpec, ValidateFunction>();
   private readonly lenient = new Map<string, ValidateFunction>();
 
   constructor(adapters: Adapter[]) {
@@ -23,7 +24,7 @@ export class AdapterRegistry {
     for (const adapter of adapters) {
       this.byName.set(adapter.name, adapter);
       for (const [id, spec] of Object.entries(adapter.actions)) {
-        this.strict.set(`${adapter.name}.${id}`, strictAjv.compile(spec.input));
+        this.strict.set(spec, strictAjv.compile(spec.input));
         this.lenient.set(`${adapter.name}.${id}`, lenientAjv.compile(allowTemplates(spec.input)));
       }
     }
@@ -60,7 +61,13 @@ export class AdapterRegistry {
 
   /** Checks a rendered input and fills the action's defaults into it. */
   checkRuntime(adapter: string, action: string, input: unknown, at: PathSegment[] = []): Problem[] {
-    const validate = this.strict.get(`${adapter}.${action}`);
+    const found = this.find(adapter, action);
+    return found.ok ? this.checkInput(found.spec, input, at) : [];
+  }
+
+  /** checkRuntime for an action already found. */
+  checkInput(spec: ActionSpec, input: unknown, at: PathSegment[] = []): Problem[] {
+    const validate = this.strict.get(spec);
     if (!validate || validate(input)) return [];
     return toProblems(validate.errors, at);
   }

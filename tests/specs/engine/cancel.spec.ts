@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
+import { getEventListeners } from 'node:events';
+import type { Adapter } from '../../../adapters/contract.js';
 import { AgentError } from '../../../adapters/errors.js';
+import { ABANDON_AFTER_ABORT_MS } from '../../../services/runtime-agent/src/engine/step-runner.js';
 import { callsMade, startEngine, step, wpk, type Harness } from './harness.js';
+import { waitFor } from '../support/wait.js';
 
 describe('engine: cancel', () => {
   let h: Harness;
@@ -44,6 +48,39 @@ describe('engine: cancel', () => {
       h.callsOf('delete').map((c) => c.input),
       [{ id: 'id-made' }],
     );
+  });
+
+  it('stops waiting for a step that ignores the abort after ABANDON_AFTER_ABORT_MS; the steps before it left no listener behind', async () => {
+    const listeners: number[] = [];
+    let deafStarted = false;
+    const deaf: Adapter = {
+      name: 'deaf',
+      description: 'test double',
+      actions: {
+        count: {
+          id: 'count', description: 'notes the abort listeners on its signal', mutates: false, input: { type: 'object' }, exampleOutput: {},
+          async run(ctx) {
+            listeners.push(getEventListeners(ctx.signal, 'abort').length);
+            return {};
+          },
+        },
+        ignore: {
+          id: 'ignore', description: 'never settles and never looks at its signal', mutates: false, input: { type: 'object' }, exampleOutput: {},
+          run: () => ((deafStarted = true), new Promise(() => {})),
+        },
+      },
+    };
+    h = startEngine({}, undefined, [deaf]);
+    const counters = Array.from({ length: 20 }, (_, i) => ({ name: `c${i}`, adapter: 'deaf', action: 'count' }));
+    const id = h.submit({ wpk: wpk([...counters, { name: 'deaf', adapter: 'deaf', action: 'ignore' }]) });
+    await waitFor(() => deafStarted, 'the deaf step to start', 5000);
+    const cancelledAt = Date.now();
+    h.engine.cancel(id);
+    const rec = await h.finished(id, ABANDON_AFTER_ABORT_MS + 5000);
+    assert.equal(rec.status, 'cancelled');
+    assert.equal(rec.steps[20].status, 'cancelled');
+    assert.ok(Date.now() - cancelledAt >= ABANDON_AFTER_ABORT_MS - 100, 'it waited for the action first');
+    assert.ok(Math.max(...listeners) <= 1, `finished steps leave no abort listener on the execution's signal: ${listeners.join(', ')}`);
   });
 
   it('cancels a pending execution at once, and it never runs', async () => {

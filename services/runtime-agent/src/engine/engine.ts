@@ -19,6 +19,7 @@ import { Fifo, IoTurns } from './queue.js';
 import { planRollback, type CompletedStep, type RollbackEntry } from './rollback.js';
 import { runStep, type StepRunnerDeps } from './step-runner.js';
 import { renderValue, type Scope } from './templates.js';
+import { nowIso } from './clock.js';
 
 export const TERMINAL = new Set(['completed', 'failed', 'cancelled', 'rolled_back', 'rollback_failed']);
 const ROLLBACK_FROM = new Set(['failed', 'cancelled', 'completed']);
@@ -135,7 +136,7 @@ export class Engine {
     const secretNames = Object.keys(defs).filter((k) => defs[k].secret);
     const shown = { ...req.params };
     for (const k of secretNames) if (k in shown) shown[k] = MASK;
-    const now = new Date().toISOString();
+    const now = nowIso();
     const row: Omit<ExecutionRow, 'seq' | 'current_step' | 'steps_completed' | 'dropped_log_lines'> = {
       id,
       workflow_id: workflowIdOf(req.wpk),
@@ -174,7 +175,7 @@ export class Engine {
       this.queue.remove((q) => q.id === id);
       this.queued.delete(id);
       this.metrics.queueDepth.set(this.queue.length);
-      const now = new Date().toISOString();
+      const now = nowIso();
       for (const s of this.store.getSteps(id)) if (s.status === 'pending') this.store.updateStep(id, s.phase, s.idx, { status: 'cancelled' });
       this.store.updateExecution(id, { status: 'cancelled', finished_at: now, error: JSON.stringify({ type: 'cancelled', message: 'cancelled before it started', step: null }) });
       this.logOnce(id, 'warn', 'execution cancelled before it started');
@@ -301,14 +302,17 @@ export class Engine {
       : undefined;
     // Everything recorded so far ("running", earlier steps' outputs) is committed before an action with
     // side effects starts: a crash after that point means interrupted and compensated, never "run it again".
-    this.store.updateExecution(id, { status: 'running', started_at: new Date().toISOString() }, { deferred: true, critical: !live.dryRun });
+    this.store.updateExecution(id, { status: 'running', started_at: nowIso() }, { deferred: true, critical: !live.dryRun });
     const beforeSideEffect = () => this.store.flushBeforeSideEffect();
     live.log.write('info', `execution started${live.dryRun ? ' (dry run)' : ''}: ${workflowIdOf(wpk)}, ${wpk.spec.handlers.length} steps`);
     let failure: ErrorRecord | undefined;
     let status = 'completed';
     try {
       for (const [idx, step] of wpk.spec.handlers.entries()) {
-        if (idx > 0) await this.turns.wait();
+        if (idx > 0) {
+          const turn = this.turns.next();
+          if (turn) await turn;
+        }
         if (this.draining) {
           failure = { type: 'interrupted', message: 'the agent shut down before this step started', step: step.name };
           status = 'failed';
@@ -317,7 +321,7 @@ export class Engine {
         }
         if (step.when && !this.whenHolds(live, live.scope, step.name, step.when)) {
           live.scope.steps[step.name] = { status: 'skipped' };
-          this.store.updateStep(id, 'main', idx, { status: 'skipped', finished_at: new Date().toISOString() });
+          this.store.updateStep(id, 'main', idx, { status: 'skipped', finished_at: nowIso() });
           continue;
         }
         const target = { executionId: id, phase: 'main' as const, idx, dryRun: live.dryRun, log: live.log, redactor: live.redactor, signal: live.controller.signal, deadlineAt, beforeSideEffect };
@@ -344,7 +348,7 @@ export class Engine {
     const deferRollback = status === 'failed' && live.rollbackOnFailure && failure?.type === 'interrupted';
     this.store.updateExecution(
       id,
-      { status, finished_at: new Date().toISOString(), error: failure ? JSON.stringify(failure) : null, rollback_status: deferRollback ? 'pending' : null },
+      { status, finished_at: nowIso(), error: failure ? JSON.stringify(failure) : null, rollback_status: deferRollback ? 'pending' : null },
       // A dry run changed nothing: should its final status be lost in a crash, recovery's interrupted is harmless.
       { deferred: true, critical: !live.dryRun },
     );
@@ -428,7 +432,7 @@ export class Engine {
         return;
       }
       if (entry.when && !this.whenHolds(live, scope, entry.def.name, entry.when)) {
-        this.store.updateStep(id, 'rollback', idx, { status: 'skipped', finished_at: new Date().toISOString() });
+        this.store.updateStep(id, 'rollback', idx, { status: 'skipped', finished_at: nowIso() });
         continue;
       }
       const target = { executionId: id, phase: 'rollback' as const, idx, dryRun: live.dryRun, log: live.log, redactor: live.redactor, signal: live.controller.signal, beforeSideEffect: () => this.store.flushBeforeSideEffect() };
@@ -444,7 +448,7 @@ export class Engine {
       if (!result.ok) failed++;
     }
     const status = failed === 0 ? 'rolled_back' : 'rollback_failed';
-    this.store.updateExecution(id, { status, rollback_status: failed === 0 ? 'succeeded' : 'failed', finished_at: new Date().toISOString() });
+    this.store.updateExecution(id, { status, rollback_status: failed === 0 ? 'succeeded' : 'failed', finished_at: nowIso() });
     live.log.write(failed ? 'error' : 'info', failed ? `rollback finished: ${failed} of ${plan.length} step(s) failed` : `rollback finished: all ${plan.length} step(s) succeeded`);
     this.metrics.rollbacks.inc({ workflow_name: this.metrics.workflowLabel(live.row.workflow_name), result: status });
   }
@@ -472,7 +476,7 @@ export class Engine {
   }
 
   private failRecovered(row: ExecutionRow, live: Live, message: string): void {
-    const now = new Date().toISOString();
+    const now = nowIso();
     const main = this.store.getSteps(row.id).filter((s) => s.phase === 'main');
     // A step's start is recorded lazily, so the step in flight is the one marked running or, failing
     // that, the first pending one of a run that had started: it may or may not have done its work.

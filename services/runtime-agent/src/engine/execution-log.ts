@@ -6,6 +6,7 @@ import type { EventEmitter } from 'node:events';
 import type { LogLevel, StepLog } from '../../../../adapters/contract.js';
 import type { LogRow, LogTally, Store } from '../store/store.js';
 import type { Redactor } from './redact.js';
+import { nowIso } from './clock.js';
 
 /** A logged line longer than this is cut, so one chatty step cannot bloat the store. */
 export const MAX_LOG_LINE_CHARS = 16 * 1024;
@@ -62,17 +63,11 @@ export class ExecutionLog {
 
   /** The StepLog handed to an adapter action. */
   forStep(step: string): StepLog {
-    return {
-      debug: (m) => this.write('debug', m, step),
-      info: (m) => this.write('info', m, step),
-      warn: (m) => this.write('warn', m, step),
-      error: (m) => this.write('error', m, step),
-      line: (stream, text) => this.write(stream === 'stderr' ? 'warn' : 'info', text, step, stream),
-    };
+    return new StepLogger(this, step);
   }
 
   private append(level: LogLevel, message: string, step: string | null, stream: string | null): void {
-    const row: LogRow = { seq: ++this.seq, ts: new Date().toISOString(), level, step, stream, message };
+    const row: LogRow = { seq: ++this.seq, ts: nowIso(), level, step, stream, message };
     this.store.appendLog(this.executionId, row);
     this.bus.emit(`log:${this.executionId}`, row);
   }
@@ -89,5 +84,33 @@ export class ExecutionLog {
   /** The count is a coalesced deferred write: many drops in one flush window cost one UPDATE. */
   private drop(): void {
     this.store.updateExecution(this.executionId, { dropped_log_lines: ++this.dropped }, { deferred: true });
+  }
+}
+
+/** One step's view of the execution log (a class: every step gets one, and its methods are shared). */
+class StepLogger implements StepLog {
+  constructor(
+    private readonly log: ExecutionLog,
+    private readonly step: string,
+  ) {}
+
+  debug(m: string): void {
+    this.log.write('debug', m, this.step);
+  }
+
+  info(m: string): void {
+    this.log.write('info', m, this.step);
+  }
+
+  warn(m: string): void {
+    this.log.write('warn', m, this.step);
+  }
+
+  error(m: string): void {
+    this.log.write('error', m, this.step);
+  }
+
+  line(stream: 'stdout' | 'stderr', text: string): void {
+    this.log.write(stream === 'stderr' ? 'warn' : 'info', text, this.step, stream);
   }
 }

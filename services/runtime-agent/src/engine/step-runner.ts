@@ -14,6 +14,7 @@ import { outputsAsJson } from './outputs.js';
 import type { Redactor } from './redact.js';
 import { retryDelayMs } from './retry.js';
 import { renderValue, type Scope } from './templates.js';
+import { nowIso } from './clock.js';
 
 /** After an abort, how long an action may take to settle before the engine stops waiting for it. */
 export const ABANDON_AFTER_ABORT_MS = 5000;
@@ -64,14 +65,14 @@ export async function runStep(deps: StepRunnerDeps, target: StepTarget, def: Ste
   let attempt = 0;
   for (;;) {
     attempt++;
-    const started_at = attempt === 1 ? new Date().toISOString() : undefined;
+    const started_at = attempt === 1 ? nowIso() : undefined;
     store.updateStep(target.executionId, target.phase, target.idx, { status: 'running', started_at, attempts: attempt }, { deferred: true });
     try {
       // Cancelled (or past the deadline) before this step began: the action is never called.
       if (target.signal.aborted) throw interruptError(target.signal)!;
-      input = prepareInput(deps, target, def, scope);
       const found = deps.registry.find(def.adapter, def.action);
       if (!found.ok) throw new AgentError('validation_error', found.message);
+      input = prepareInput(deps, target, def, scope, found.spec);
       // Before anything logs or stores the input: credentials written into it are masked like secret parameters.
       if (found.spec.secretsIn) target.redactor.add(found.spec.secretsIn(input));
       const mutating = mutatesWith(found.spec, input);
@@ -105,13 +106,13 @@ function statusFor(error: AgentError): string {
   return error.type === 'cancelled' ? 'cancelled' : 'failed';
 }
 
-function prepareInput(deps: StepRunnerDeps, target: StepTarget, def: StepDef, scope: Scope): Record<string, unknown> {
+function prepareInput(deps: StepRunnerDeps, target: StepTarget, def: StepDef, scope: Scope, spec: ActionSpec): Record<string, unknown> {
   const onPlaceholder = (expr: string) => target.log.write('warn', `dry run: \${{ ${expr} }} is unknown until a real run; using a placeholder`, def.name);
   const rendered = def.literal ? structuredClone(def.with ?? {}) : renderValue(def.with ?? {}, scope, { dryRun: target.dryRun, onPlaceholder });
   if (rendered === null || typeof rendered !== 'object' || Array.isArray(rendered)) {
     throw new AgentError('template_error', `'with' of step '${def.name}' must render to an object`);
   }
-  const problems = deps.registry.checkRuntime(def.adapter, def.action, rendered, ['with']);
+  const problems = deps.registry.checkInput(spec, rendered, ['with']);
   if (problems.length) {
     throw new ValidationError(`input of ${def.adapter}.${def.action} is invalid: ${problems.map((p) => `${p.path} ${p.message}`).join('; ')}`, problems);
   }
@@ -176,13 +177,35 @@ function untilSettledOrAbandoned<T>(work: Promise<T>, signal: AbortSignal): Prom
     const onAbort = () => {
       timer = setTimeout(() => reject(interruptError(signal)), ABANDON_AFTER_ABORT_MS);
     };
-    if (signal.aborted) onAbort();
-    else signal.addEventListener('abort', onAbort, { once: true });
+    const waiters = signal.aborted ? undefined : abortWaiters(signal);
+    if (waiters) waiters.add(onAbort);
+    else onAbort();
     work.then(
-      (v) => (clearTimeout(timer), signal.removeEventListener('abort', onAbort), resolve(v)),
-      (e) => (clearTimeout(timer), signal.removeEventListener('abort', onAbort), reject(e)),
+      (v) => (clearTimeout(timer), waiters?.delete(onAbort), resolve(v)),
+      (e) => (clearTimeout(timer), waiters?.delete(onAbort), reject(e)),
     );
   });
+}
+
+/**
+ * The steps waiting on a signal, told when it aborts: one listener per signal (an execution's serves all
+ * its steps) instead of one per step, since adding and removing an EventTarget listener costs more than
+ * the rest of a step's bookkeeping.
+ */
+const waitersBySignal = new WeakMap<AbortSignal, Set<() => void>>();
+
+function abortWaiters(signal: AbortSignal): Set<() => void> {
+  let waiters = waitersBySignal.get(signal);
+  if (!waiters) {
+    const set = new Set<() => void>();
+    signal.addEventListener('abort', () => {
+      for (const onAbort of set) onAbort();
+      set.clear();
+    }, { once: true });
+    waitersBySignal.set(signal, set);
+    waiters = set;
+  }
+  return waiters;
 }
 
 function finishStep(
@@ -201,7 +224,7 @@ function finishStep(
   // Recovery treats the step after the last finished one as in flight.
   deps.store.updateStep(target.executionId, target.phase, target.idx, {
     status,
-    finished_at: new Date().toISOString(),
+    finished_at: nowIso(),
     input: result.input ? JSON.stringify(redactor.value(result.input)) : undefined,
     outputs: result.outputsJson,
     outputs_source: result.source,
