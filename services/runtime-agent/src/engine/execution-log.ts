@@ -31,6 +31,8 @@ export class ExecutionLog {
   /** Lines refused since the log was truncated. */
   private dropped: number;
   private truncated: boolean;
+  /** The bus event followers listen on, made once (every line is published). */
+  private readonly event: string;
 
   /** `start`: what an earlier life of this execution logged (the store's tally), so limits hold across restarts. */
   constructor(
@@ -41,6 +43,7 @@ export class ExecutionLog {
     private readonly limits: LogLimits = UNLIMITED_LOG,
     start: LogTally = EMPTY,
   ) {
+    this.event = `log:${executionId}`;
     this.seq = start.lines;
     this.bytes = start.bytes;
     this.dropped = start.dropped;
@@ -69,7 +72,7 @@ export class ExecutionLog {
   private append(level: LogLevel, message: string, step: string | null, stream: string | null): void {
     const row: LogRow = { seq: ++this.seq, ts: nowIso(), level, step, stream, message };
     this.store.appendLog(this.executionId, row);
-    this.bus.emit(`log:${this.executionId}`, row);
+    this.bus.emit(this.event, row);
   }
 
   /** One marker line, beyond the limits, and then every later line is dropped and counted. */
