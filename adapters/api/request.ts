@@ -2,6 +2,8 @@ import { performance } from 'node:perf_hooks';
 import type { OptionsOfTextResponseBody } from 'got';
 import { defineAction } from '../contract.js';
 import { AgentError } from '../errors.js';
+import { addAbortCallback, removeAbortCallback } from '../shared/abort.js';
+import { Deadlines } from '../shared/deadlines.js';
 import type { EgressPolicy } from '../shared/egress.js';
 import type { EgressRefusal } from '../shared/egress-refusal.js';
 import { extractFromResponse } from '../shared/paths.js';
@@ -43,6 +45,7 @@ export interface RequestOutput {
 /** The `request` action of an api adapter whose destinations `policy` judges (see createClient). */
 export function requestAction(policy: EgressPolicy) {
   const client = createClient(policy);
+  const deadlines = new Deadlines();
   return defineAction<RequestInput, RequestOutput>({
     id: 'request',
     description: 'Sends one HTTP request and fails unless the status is expected; outputs status, headers, body and extracted values.',
@@ -114,24 +117,25 @@ export function requestAction(policy: EgressPolicy) {
 
       const started = performance.now();
       if (ctx.signal.aborted) throw toAgentError(ctx.signal.reason, ctx, `${method} ${shown}`, timeoutMs, false);
-      // This is the hot path: cancelling the request promise on abort, and on our own timer for timeoutMs,
-      // costs less per request than got's `signal` and `timeout` options (about 15 µs of a 180 µs call).
+      // This is the hot path: cancelling the request promise on abort, and on a shared deadline for timeoutMs,
+      // costs less per request than got's `signal` and `timeout` options (about 15 µs of a 180 µs call), and
+      // the shared listener and timer less than an EventTarget listener and a Node timer per request.
       const pending = client(url, options);
       let timedOut = false;
-      const timer = setTimeout(() => {
+      const deadline = deadlines.add(timeoutMs, () => {
         timedOut = true;
         pending.cancel();
-      }, timeoutMs);
+      });
       const onAbort = () => pending.cancel();
-      ctx.signal.addEventListener('abort', onAbort, { once: true });
+      addAbortCallback(ctx.signal, onAbort);
       let response;
       try {
         response = await pending;
       } catch (err) {
         throw toAgentError(err, ctx, `${method} ${shown}`, timeoutMs, timedOut);
       } finally {
-        clearTimeout(timer);
-        ctx.signal.removeEventListener('abort', onAbort);
+        deadlines.clear(deadline);
+        removeAbortCallback(ctx.signal, onAbort);
       }
       const { statusCode: status, body: text } = response;
       ctx.log.info(`${method} ${shown} → ${status} in ${Math.round(performance.now() - started)} ms`);

@@ -17,7 +17,7 @@ import { Interrupt } from './interrupts.js';
 import { MASK, Redactor } from './redact.js';
 import { Fifo, IoTurns } from './queue.js';
 import { planRollback, type CompletedStep, type RollbackEntry } from './rollback.js';
-import { runStep, type StepRunnerDeps } from './step-runner.js';
+import { prepareInputs, runStep, type StepRunnerDeps } from './step-runner.js';
 import { renderValue, type Scope } from './templates.js';
 import { nowIso } from './clock.js';
 
@@ -307,6 +307,7 @@ export class Engine {
     live.log.write('info', `execution started${live.dryRun ? ' (dry run)' : ''}: ${workflowIdOf(wpk)}, ${wpk.spec.handlers.length} steps`);
     let failure: ErrorRecord | undefined;
     let status = 'completed';
+    const prepared = prepareInputs(this.deps, wpk.spec.handlers, live.redactor);
     try {
       for (const [idx, step] of wpk.spec.handlers.entries()) {
         if (idx > 0) {
@@ -324,7 +325,7 @@ export class Engine {
           this.store.updateStep(id, 'main', idx, { status: 'skipped', finished_at: nowIso() });
           continue;
         }
-        const target = { executionId: id, phase: 'main' as const, idx, dryRun: live.dryRun, log: live.log, redactor: live.redactor, signal: live.controller.signal, deadlineAt, beforeSideEffect };
+        const target = { executionId: id, phase: 'main' as const, idx, dryRun: live.dryRun, log: live.log, redactor: live.redactor, signal: live.controller.signal, deadlineAt, beforeSideEffect, prepared: prepared[idx] };
         const result = await runStep(this.deps, target, step, live.scope);
         if (result.ok) {
           live.scope.steps[step.name] = { status: 'succeeded', outputs: result.outputs };

@@ -4,6 +4,7 @@
  */
 import type { ActionSpec, Outputs, StepContext } from '../../../../adapters/contract.js';
 import { AgentError, ValidationError, toAgentError } from '../../../../adapters/errors.js';
+import { addAbortCallback, removeAbortCallback } from '../../../../adapters/shared/abort.js';
 import { mutatesWith, type AdapterRegistry } from '../adapter-registry.js';
 import type { Metrics } from '../metrics.js';
 import type { Store, StepRow } from '../store/store.js';
@@ -13,7 +14,7 @@ import { childController, Interrupt, interruptError, sleep } from './interrupts.
 import { outputsAsJson } from './outputs.js';
 import type { Redactor } from './redact.js';
 import { retryDelayMs } from './retry.js';
-import { renderValue, type Scope } from './templates.js';
+import { hasTemplates, renderValue, type Scope } from './templates.js';
 import { nowIso } from './clock.js';
 
 /** After an abort, how long an action may take to settle before the engine stops waiting for it. */
@@ -43,6 +44,15 @@ export interface StepTarget {
   deadlineAt?: number;
   /** Called right before an action that may change something runs for real: commits what is recorded so far. */
   beforeSideEffect?: () => void;
+  /** The first attempt's input, made when the execution started (prepareInputs). */
+  prepared?: PreparedInput;
+}
+
+/** A step's action and first-attempt input, rendered, checked and scanned for credentials ahead of time. */
+export interface PreparedInput {
+  spec: ActionSpec;
+  input: Record<string, unknown>;
+  mutating: boolean;
 }
 
 export type StepResult =
@@ -70,13 +80,14 @@ export async function runStep(deps: StepRunnerDeps, target: StepTarget, def: Ste
     try {
       // Cancelled (or past the deadline) before this step began: the action is never called.
       if (target.signal.aborted) throw interruptError(target.signal)!;
-      const found = deps.registry.find(def.adapter, def.action);
-      if (!found.ok) throw new AgentError('validation_error', found.message);
-      input = prepareInput(deps, target, def, scope, found.spec);
+      // A retry renders its input anew: the first attempt's may have been changed by the action.
+      const ready = attempt === 1 ? target.prepared : undefined;
+      const spec = ready?.spec ?? findAction(deps, def);
+      input = ready?.input ?? prepareInput(deps, target, def, scope, spec);
       // Before anything logs or stores the input: credentials written into it are masked like secret parameters.
-      if (found.spec.secretsIn) target.redactor.add(found.spec.secretsIn(input));
-      const mutating = mutatesWith(found.spec, input);
-      const { outputs, source } = await runAttempt(found.spec, target, def, input, attempt, mutating);
+      if (!ready && spec.secretsIn) target.redactor.add(spec.secretsIn(input));
+      const mutating = ready ? ready.mutating : mutatesWith(spec, input);
+      const { outputs, source } = await runAttempt(spec, target, def, input, attempt, mutating);
       const outputsJson = outputsAsJson(target.redactor, outputs, deps.maxOutputBytes, def.name);
       finishStep(deps, target, def, 'succeeded', started, { input, outputsJson, source, mutating });
       return { ok: true, input, outputs, attempts: attempt };
@@ -104,6 +115,30 @@ export async function runStep(deps: StepRunnerDeps, target: StepTarget, def: Ste
 
 function statusFor(error: AgentError): string {
   return error.type === 'cancelled' ? 'cancelled' : 'failed';
+}
+
+function findAction(deps: StepRunnerDeps, def: StepDef): ActionSpec {
+  const found = deps.registry.find(def.adapter, def.action);
+  if (!found.ok) throw new AgentError('validation_error', found.message);
+  return found.spec;
+}
+
+/**
+ * The first-attempt inputs of the steps without templates, made when the execution starts: rendering,
+ * the input check and the credential scan give the same result then as when the step runs, and done in
+ * one batch they cost less than spread between the steps' I/O. A step whose input would fail is left
+ * to fail when it runs, as before.
+ */
+export function prepareInputs(deps: StepRunnerDeps, defs: StepDef[], redactor: Redactor): Array<PreparedInput | undefined> {
+  return defs.map((def) => {
+    if (def.literal || hasTemplates(def.with)) return undefined;
+    const found = deps.registry.find(def.adapter, def.action);
+    if (!found.ok) return undefined;
+    const input = renderValue(def.with ?? {}, {}) as Record<string, unknown>;
+    if (deps.registry.checkInput(found.spec, input).length > 0) return undefined;
+    if (found.spec.secretsIn) redactor.add(found.spec.secretsIn(input));
+    return { spec: found.spec, input, mutating: mutatesWith(found.spec, input) };
+  });
 }
 
 function prepareInput(deps: StepRunnerDeps, target: StepTarget, def: StepDef, scope: Scope, spec: ActionSpec): Record<string, unknown> {
@@ -177,35 +212,14 @@ function untilSettledOrAbandoned<T>(work: Promise<T>, signal: AbortSignal): Prom
     const onAbort = () => {
       timer = setTimeout(() => reject(interruptError(signal)), ABANDON_AFTER_ABORT_MS);
     };
-    const waiters = signal.aborted ? undefined : abortWaiters(signal);
-    if (waiters) waiters.add(onAbort);
+    const waiting = !signal.aborted;
+    if (waiting) addAbortCallback(signal, onAbort);
     else onAbort();
     work.then(
-      (v) => (clearTimeout(timer), waiters?.delete(onAbort), resolve(v)),
-      (e) => (clearTimeout(timer), waiters?.delete(onAbort), reject(e)),
+      (v) => (clearTimeout(timer), waiting && removeAbortCallback(signal, onAbort), resolve(v)),
+      (e) => (clearTimeout(timer), waiting && removeAbortCallback(signal, onAbort), reject(e)),
     );
   });
-}
-
-/**
- * The steps waiting on a signal, told when it aborts: one listener per signal (an execution's serves all
- * its steps) instead of one per step, since adding and removing an EventTarget listener costs more than
- * the rest of a step's bookkeeping.
- */
-const waitersBySignal = new WeakMap<AbortSignal, Set<() => void>>();
-
-function abortWaiters(signal: AbortSignal): Set<() => void> {
-  let waiters = waitersBySignal.get(signal);
-  if (!waiters) {
-    const set = new Set<() => void>();
-    signal.addEventListener('abort', () => {
-      for (const onAbort of set) onAbort();
-      set.clear();
-    }, { once: true });
-    waitersBySignal.set(signal, set);
-    waiters = set;
-  }
-  return waiters;
 }
 
 function finishStep(

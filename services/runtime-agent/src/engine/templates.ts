@@ -89,6 +89,16 @@ export function renderString(s: string, scope: Scope, options: RenderOptions = {
   return out + s.slice(from);
 }
 
+/** True when a string inside `value` holds a `${{`: only then can rendering make it differ from a copy. */
+export function hasTemplates(value: unknown): boolean {
+  if (typeof value === 'string') return value.includes(OPEN);
+  if (Array.isArray(value)) return value.some(hasTemplates);
+  if (value !== null && typeof value === 'object') {
+    for (const k in value) if (hasTemplates((value as Record<string, unknown>)[k])) return true;
+  }
+  return false;
+}
+
 /** Renders every string inside `value` (objects and arrays are copied, never mutated). */
 export function renderValue(value: unknown, scope: Scope, options: RenderOptions = {}): unknown {
   if (typeof value === 'string') return renderString(value, scope, options);
