@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import type { Adapter } from '../../../adapters/contract.js';
+import { AgentError } from '../../../adapters/errors.js';
 import { counterValue, startEngine, step, wpk, type Harness } from './harness.js';
 
 const retryDelaysLogged = (h: Harness, id: string) =>
@@ -27,6 +29,41 @@ describe('engine: retries', () => {
       h.callsOf('fail').map((c) => c.attempt),
       [1, 2, 3],
     );
+  });
+
+  it('hands a retry its input afresh even when the first attempt changed the one it got, and checks a template-free input only when its step runs', async () => {
+    const seen: unknown[] = [];
+    const careless: Adapter = {
+      name: 'careless',
+      description: 'test double',
+      actions: {
+        scribble: {
+          id: 'scribble', description: 'changes its input, then fails once', mutates: false, exampleOutput: {},
+          input: { type: 'object', required: ['n'], properties: { n: { type: 'integer' }, list: { type: 'array' } } },
+          async run(ctx, input: any) {
+            seen.push(structuredClone(input));
+            input.n = 999;
+            input.list.push('scribbled');
+            if (ctx.attempt === 1) throw new AgentError('network_error', 'try again');
+            return {};
+          },
+        },
+      },
+    };
+    await h.close();
+    h = startEngine({}, undefined, [careless]);
+    const rec = await h.run({
+      wpk: wpk([
+        { name: 'twice', adapter: 'careless', action: 'scribble', with: { n: 1, list: ['a'] }, retries: { count: 1, delayMs: 1 } },
+        { name: 'bad', adapter: 'careless', action: 'scribble', with: { n: 'not a number', list: [] } },
+      ]),
+    });
+    assert.deepEqual(seen[0], { n: 1, list: ['a'] });
+    assert.deepEqual(seen[1], { n: 1, list: ['a'] }, 'the retry got the package\'s input, not the first attempt\'s leftovers');
+    assert.equal(rec.steps[0].status, 'succeeded');
+    assert.equal(rec.steps[1].status, 'failed', 'an input that fails its check fails its own step, after the earlier ones ran');
+    assert.equal((rec.steps[1].error as any).type, 'validation_error');
+    assert.equal(seen.length, 2, 'the bad step never ran');
   });
 
   it('gives up after count extra attempts with the last error', async () => {
