@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Adapter } from '../../../adapters/contract.js';
 import { startEngine, step, wpk, type Harness } from './harness.js';
 
 /** Forms a secret could take in the file: as is, JSON-escaped, and as UTF-16 (SQLite never uses it here, but cheap to rule out). */
@@ -94,5 +95,62 @@ describe('engine: secret parameters', () => {
     const files = storeFiles(h.dir);
     assert.ok(files.some((f) => f.name.endsWith('-wal') && f.bytes.length > 0), 'the WAL has content');
     for (const f of files) assert.equal(f.bytes.indexOf(token), -1, `${f.name} holds the secret`);
+  });
+
+  describe('credentials that actions declare in their input (secretsIn)', () => {
+    const keyed: Adapter = {
+      name: 'keyed',
+      description: 'test double',
+      actions: {
+        echo: { id: 'echo', description: 'returns its input', mutates: false, input: { type: 'object' }, exampleOutput: {}, run: async (_ctx, input) => ({ echo: input }) },
+        use: {
+          id: 'use', description: 'declares its key a credential', mutates: false, input: { type: 'object' }, exampleOutput: {},
+          secretsIn: (input: any) => [input.key],
+          run: async () => ({}),
+        },
+        broken: {
+          id: 'broken', description: 'its credential scan throws', mutates: false, input: { type: 'object' }, exampleOutput: {},
+          secretsIn: () => {
+            throw new TypeError('scan exploded');
+          },
+          run: async () => ({}),
+        },
+      },
+    };
+
+    it('masks a step\'s credentials from when that step starts, never in what earlier steps recorded, nor for a step that never ran', async () => {
+      await h.close();
+      h = startEngine({}, undefined, [keyed]);
+      const value = 'build-20240501-prod';
+      const rec = await h.run({
+        wpk: wpk([
+          { name: 'first', adapter: 'keyed', action: 'echo', with: { tag: value } },
+          { name: 'skipped', adapter: 'keyed', action: 'use', with: { key: value }, when: { variable: 'params.go', operator: 'is_true' } },
+        ], { parameters: { go: { type: 'boolean', default: false } } }),
+      });
+      assert.equal(rec.status, 'completed');
+      assert.equal(rec.steps[1].status, 'skipped');
+      assert.deepEqual(rec.steps[0].input, { tag: value }, 'a credential of a step that never ran masks nothing');
+      assert.deepEqual(rec.steps[0].outputs, { echo: { tag: value } });
+
+      const ran = await h.run({
+        wpk: wpk([
+          { name: 'uses', adapter: 'keyed', action: 'use', with: { key: value } },
+          { name: 'after', adapter: 'keyed', action: 'echo', with: { tag: value } },
+        ]),
+      });
+      assert.deepEqual(ran.steps[0].input, { key: '***' }, 'once its step starts, the credential is masked');
+      assert.deepEqual(ran.steps[1].outputs, { echo: { tag: '***' } }, 'and stays masked for every later step');
+    });
+
+    it('fails the step whose credential scan throws, and the execution ends instead of staying running', async () => {
+      await h.close();
+      h = startEngine({}, undefined, [keyed]);
+      const rec = await h.run({ wpk: wpk([{ name: 'ok', adapter: 'keyed', action: 'echo', with: {} }, { name: 'scan', adapter: 'keyed', action: 'broken', with: { k: 1 } }]) });
+      assert.equal(rec.status, 'failed');
+      assert.equal(rec.steps[0].status, 'succeeded', 'the steps before it ran');
+      assert.equal(rec.steps[1].status, 'failed');
+      assert.match((rec.steps[1].error as any).message, /scan exploded/);
+    });
   });
 });

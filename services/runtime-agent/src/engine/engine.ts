@@ -307,7 +307,7 @@ export class Engine {
     live.log.write('info', `execution started${live.dryRun ? ' (dry run)' : ''}: ${workflowIdOf(wpk)}, ${wpk.spec.handlers.length} steps`);
     let failure: ErrorRecord | undefined;
     let status = 'completed';
-    const prepared = prepareInputs(this.deps, wpk.spec.handlers, live.redactor);
+    const prepared = prepareInputs(this.deps, wpk.spec.handlers);
     try {
       for (const [idx, step] of wpk.spec.handlers.entries()) {
         if (idx > 0) {

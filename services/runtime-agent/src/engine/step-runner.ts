@@ -53,6 +53,8 @@ export interface PreparedInput {
   spec: ActionSpec;
   input: Record<string, unknown>;
   mutating: boolean;
+  /** The credentials in the input (secretsIn), masked from the moment the step starts, as for any step. */
+  secrets: unknown[];
 }
 
 export type StepResult =
@@ -85,7 +87,9 @@ export async function runStep(deps: StepRunnerDeps, target: StepTarget, def: Ste
       const spec = ready?.spec ?? findAction(deps, def);
       input = ready?.input ?? prepareInput(deps, target, def, scope, spec);
       // Before anything logs or stores the input: credentials written into it are masked like secret parameters.
-      if (!ready && spec.secretsIn) target.redactor.add(spec.secretsIn(input));
+      if (ready) {
+        if (ready.secrets.length > 0) target.redactor.add(ready.secrets);
+      } else if (spec.secretsIn) target.redactor.add(spec.secretsIn(input));
       const mutating = ready ? ready.mutating : mutatesWith(spec, input);
       const { outputs, source } = await runAttempt(spec, target, def, input, attempt, mutating);
       const outputsJson = outputsAsJson(target.redactor, outputs, deps.maxOutputBytes, def.name);
@@ -126,18 +130,23 @@ function findAction(deps: StepRunnerDeps, def: StepDef): ActionSpec {
 /**
  * The first-attempt inputs of the steps without templates, made when the execution starts: rendering,
  * the input check and the credential scan give the same result then as when the step runs, and done in
- * one batch they cost less than spread between the steps' I/O. A step whose input would fail is left
- * to fail when it runs, as before.
+ * one batch they cost less than spread between the steps' I/O. Nothing here takes effect before the
+ * step starts (its credentials are masked from then on, as before), and a step whose input would fail
+ * the check, or whose scan throws, is left to find out when it runs, as before.
  */
-export function prepareInputs(deps: StepRunnerDeps, defs: StepDef[], redactor: Redactor): Array<PreparedInput | undefined> {
+export function prepareInputs(deps: StepRunnerDeps, defs: StepDef[]): Array<PreparedInput | undefined> {
   return defs.map((def) => {
     if (def.literal || hasTemplates(def.with)) return undefined;
     const found = deps.registry.find(def.adapter, def.action);
     if (!found.ok) return undefined;
-    const input = renderValue(def.with ?? {}, {}) as Record<string, unknown>;
-    if (deps.registry.checkInput(found.spec, input).length > 0) return undefined;
-    if (found.spec.secretsIn) redactor.add(found.spec.secretsIn(input));
-    return { spec: found.spec, input, mutating: mutatesWith(found.spec, input) };
+    try {
+      const input = renderValue(def.with ?? {}, {}) as Record<string, unknown>;
+      if (deps.registry.checkInput(found.spec, input).length > 0) return undefined;
+      const secrets = found.spec.secretsIn ? found.spec.secretsIn(input) : [];
+      return { spec: found.spec, input, mutating: mutatesWith(found.spec, input), secrets };
+    } catch {
+      return undefined;
+    }
   });
 }
 
