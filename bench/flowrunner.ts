@@ -5,30 +5,13 @@
  * requests/s. Also: requests/s and CPU per request of a 3-step flowmap (extraction, a condition,
  * substitution), and peak RSS with sim_users=1000. Every load is bounded in time and targets 127.0.0.1.
  */
-import { fork, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
+import { startTarget } from './target.js';
 import { FlowRunner, parseConfig, parseFlowmap, type Flowmap, type FlowRunnerConfig } from '../adapters/flowrunner/engine/index.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const USERS = 50;
-
-async function startTarget(): Promise<{ url: string; proc: ChildProcess; count(): Promise<number> }> {
-  const proc = fork(join(dirname(fileURLToPath(import.meta.url)), 'target-server.mjs'), [], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
-  const [chunk] = (await once(proc.stdout!, 'data')) as [Buffer];
-  const port = Number(String(chunk).trim());
-  return {
-    url: `http://127.0.0.1:${port}`,
-    proc,
-    async count() {
-      proc.send('count');
-      const [m] = (await once(proc, 'message')) as [{ count: number }];
-      return m.count;
-    },
-  };
-}
 
 function config(url: string, users: number): FlowRunnerConfig {
   const c = parseConfig({ flow_target_url: url, sim_users: users, min_sleep_ms: 0, max_sleep_ms: 0 });
