@@ -1,6 +1,6 @@
-// A plain node:http target for the FlowRunner benchmark, in its own process so it does not share the
-// client's core. Prints its port, then serves small JSON answers until killed. Bounded: it exits
-// by itself after MAX_SECONDS even if nobody kills it.
+// A plain node:http target for the benchmarks (bench/target.ts), in its own process so it does not share
+// the client's core. Prints its port, then serves small JSON answers until killed. Bounded: it exits
+// when its parent goes away, and by itself after MAX_SECONDS even if nobody kills it.
 import { createServer } from 'node:http';
 
 const MAX_SECONDS = 300;
@@ -20,6 +20,7 @@ const server = createServer((req, res) => {
 });
 server.keepAliveTimeout = 60_000;
 server.listen(0, '127.0.0.1', () => process.stdout.write(`${server.address().port}\n`));
+process.on('disconnect', () => process.exit(0));
 process.on('message', (m) => {
   if (m === 'count') process.send?.({ count: n });
 });

@@ -2,6 +2,8 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 
+const START_TIMEOUT_MS = 10_000;
+
 export interface Target {
   /** http://127.0.0.1:port (no trailing slash). */
   url: string;
@@ -12,15 +14,26 @@ export interface Target {
 
 export async function startTarget(): Promise<Target> {
   const proc = fork(new URL('./target-server.mjs', import.meta.url), [], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
-  const [chunk] = (await once(proc.stdout!, 'data')) as [Buffer];
-  const port = Number(String(chunk).trim());
-  return {
-    url: `http://127.0.0.1:${port}`,
-    proc,
-    async count() {
-      proc.send('count');
-      const [m] = (await once(proc, 'message')) as [{ count: number }];
-      return m.count;
-    },
-  };
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const port = await Promise.race([
+      once(proc.stdout!, 'data').then(([chunk]) => Number(String(chunk).trim())),
+      once(proc, 'exit').then(([code]) => Promise.reject(new Error(`the benchmark target exited (${code}) before it listened`))),
+      new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`the benchmark target did not listen within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS))),
+    ]);
+    return {
+      url: `http://127.0.0.1:${port}`,
+      proc,
+      async count() {
+        proc.send('count');
+        const [m] = (await once(proc, 'message')) as [{ count: number }];
+        return m.count;
+      },
+    };
+  } catch (err) {
+    proc.kill();
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
 }
