@@ -67,6 +67,7 @@ export type Outputs = Record<string, unknown>;
  * validation_error, template_error, cancelled or interrupted, or it says
  * `retryable: false`. Actions never retry on their own.
  */
+// biome-ignore lint/suspicious/noExplicitAny: a registry holds actions of every input type
 export interface ActionSpec<I = any, O extends Outputs = Outputs> {
   id: string;
   description: string;

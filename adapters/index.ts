@@ -16,5 +16,10 @@ export interface AdapterSettings {
 
 /** The adapters this build ships. */
 export function builtinAdapters(settings: AdapterSettings = {}): Adapter[] {
-  return [createShellAdapter(settings.shell), createApiAdapter(settings.egress), createK8sAdapter(settings.k8s), createFlowrunnerAdapter({ ...settings.flowrunner, egress: settings.egress })];
+  return [
+    createShellAdapter(settings.shell),
+    createApiAdapter(settings.egress),
+    createK8sAdapter(settings.k8s),
+    createFlowrunnerAdapter({ ...settings.flowrunner, egress: settings.egress }),
+  ];
 }

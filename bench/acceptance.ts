@@ -18,7 +18,9 @@ const MAX_REQUESTS = 100_000;
 function cannon(opts: autocannon.Options): Promise<autocannon.Result> {
   return new Promise((resolve, reject) => {
     let responses = 0;
-    const instance = autocannon({ connections: CONNECTIONS, duration: DURATION_S, ...opts }, (err, res) => (err ? reject(err) : resolve(res)));
+    const instance = autocannon({ connections: CONNECTIONS, duration: DURATION_S, ...opts }, (err, res) =>
+      err ? reject(err) : resolve(res),
+    );
     instance.on('response', () => {
       if (++responses === MAX_REQUESTS) instance.stop();
     });
@@ -39,14 +41,21 @@ export async function acceptanceThroughput(): Promise<string> {
   try {
     await cannon({ url: `${agent.url}/health`, duration: 1 } as autocannon.Options); // warm-up
     const health = await cannon({ url: `${agent.url}/health` });
-    const exec = await cannon({ url: `${agent.url}/execute`, method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    const exec = await cannon({
+      url: `${agent.url}/execute`,
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body,
+    });
     const accepted = exec['2xx'];
     // autocannon stops at the duration or the request cap, whichever comes first: divide by the time it really ran.
     const healthRps = health['2xx'] / health.duration;
     const execRps = accepted / exec.duration;
     await agent.stop('SIGTERM');
     const db = new Database(join(agent.dataDir, STORE_FILE), { readonly: true });
-    const stored = (db.prepare("SELECT COUNT(*) AS n FROM executions WHERE workflow_id = 'bench-accept-1.0.0'").get() as { n: number }).n;
+    const stored = (
+      db.prepare("SELECT COUNT(*) AS n FROM executions WHERE workflow_id = 'bench-accept-1.0.0'").get() as { n: number }
+    ).n;
     db.close();
     const ratio = execRps / healthRps;
     return (

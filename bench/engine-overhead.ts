@@ -68,10 +68,18 @@ async function timed(sample: Sample, fn: () => Promise<void>): Promise<void> {
 
 export async function engineOverhead(): Promise<string> {
   const { builtinAdapters } = (await fromDist('adapters/index.js')) as typeof import('../adapters/index.js');
-  const { AdapterRegistry } = (await fromDist('services/runtime-agent/src/adapter-registry.js')) as typeof import('../services/runtime-agent/src/adapter-registry.js');
-  const { Engine } = (await fromDist('services/runtime-agent/src/engine/engine.js')) as typeof import('../services/runtime-agent/src/engine/engine.js');
-  const { Metrics } = (await fromDist('services/runtime-agent/src/metrics.js')) as typeof import('../services/runtime-agent/src/metrics.js');
-  const { Store } = (await fromDist('services/runtime-agent/src/store/store.js')) as typeof import('../services/runtime-agent/src/store/store.js');
+  const { AdapterRegistry } = (await fromDist(
+    'services/runtime-agent/src/adapter-registry.js',
+  )) as typeof import('../services/runtime-agent/src/adapter-registry.js');
+  const { Engine } = (await fromDist(
+    'services/runtime-agent/src/engine/engine.js',
+  )) as typeof import('../services/runtime-agent/src/engine/engine.js');
+  const { Metrics } = (await fromDist(
+    'services/runtime-agent/src/metrics.js',
+  )) as typeof import('../services/runtime-agent/src/metrics.js');
+  const { Store } = (await fromDist(
+    'services/runtime-agent/src/store/store.js',
+  )) as typeof import('../services/runtime-agent/src/store/store.js');
 
   const loopClient = got.extend({ retry: { limit: 0 }, agent: { http: new Agent({ keepAlive: true }) } });
   const target = await startTarget();
@@ -81,7 +89,11 @@ export async function engineOverhead(): Promise<string> {
   try {
     local = await inThreadServer();
     store = new Store(dir);
-    const engine = new Engine(store, new AdapterRegistry(builtinAdapters()), new Metrics(), { maxConcurrent: 1, maxQueued: 10, shutdownGraceMs: 1000 });
+    const engine = new Engine(store, new AdapterRegistry(builtinAdapters()), new Metrics(), {
+      maxConcurrent: 1,
+      maxQueued: 10,
+      shutdownGraceMs: 1000,
+    });
     const setups = [
       { name: 'server in its own process (the setup the target is judged on, see README)', url: `${target.url}/ping` },
       { name: "server in the benchmark's thread (stricter)", url: `${local.url}/ping` },
@@ -90,7 +102,14 @@ export async function engineOverhead(): Promise<string> {
         apiVersion: 'wpk/v1',
         kind: 'Workflow',
         metadata: { name: 'bench-200-api-steps', version: '1.0.0' },
-        spec: { handlers: Array.from({ length: STEPS }, (_, i) => ({ name: `s${i}`, adapter: 'api', action: 'request', with: { url: setup.url } })) },
+        spec: {
+          handlers: Array.from({ length: STEPS }, (_, i) => ({
+            name: `s${i}`,
+            adapter: 'api',
+            action: 'request',
+            with: { url: setup.url },
+          })),
+        },
       };
       return { ...setup, wpk, loop: { ms: [], cpuUs: [] } as Sample, engine: { ms: [], cpuUs: [] } as Sample };
     });
@@ -117,7 +136,9 @@ export async function engineOverhead(): Promise<string> {
       }
     }
 
-    const lines = [`engine overhead: ${STEPS} sequential api steps, medians of ${ROUNDS} rounds after ${WARM_UP_ROUNDS} warm-up rounds (dist/)`];
+    const lines = [
+      `engine overhead: ${STEPS} sequential api steps, medians of ${ROUNDS} rounds after ${WARM_UP_ROUNDS} warm-up rounds (dist/)`,
+    ];
     for (const s of setups) {
       const loop = median(s.loop.ms);
       const eng = median(s.engine.ms);

@@ -8,7 +8,13 @@
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { startTarget } from './target.js';
-import { FlowRunner, parseConfig, parseFlowmap, type Flowmap, type FlowRunnerConfig } from '../adapters/flowrunner/engine/index.js';
+import {
+  FlowRunner,
+  parseConfig,
+  parseFlowmap,
+  type Flowmap,
+  type FlowRunnerConfig,
+} from '../adapters/flowrunner/engine/index.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const USERS = 50;
@@ -25,12 +31,22 @@ function flowmap(raw: unknown): Flowmap {
   return f.flowmap;
 }
 
-const ONE_REQUEST = flowmap({ name: 'bench-one', steps: [{ id: 'get', type: 'request', method: 'GET', url: '/ping' }] });
+const ONE_REQUEST = flowmap({
+  name: 'bench-one',
+  steps: [{ id: 'get', type: 'request', method: 'GET', url: '/ping' }],
+});
 const THREE_STEPS = flowmap({
   name: 'bench-three',
   staticVars: { tenant: 'acme' },
   steps: [
-    { id: 'login', type: 'request', method: 'POST', url: '/login?tenant={{tenant}}', body: { user: '{{userId}}', instance: '##VAR:unquoted:flowInstance##' }, extract: { token: 'body.token', plan: 'user.plan' } },
+    {
+      id: 'login',
+      type: 'request',
+      method: 'POST',
+      url: '/login?tenant={{tenant}}',
+      body: { user: '{{userId}}', instance: '##VAR:unquoted:flowInstance##' },
+      extract: { token: 'body.token', plan: 'user.plan' },
+    },
     {
       id: 'by-plan',
       type: 'condition',
@@ -38,12 +54,23 @@ const THREE_STEPS = flowmap({
       then: [{ id: 'pro', type: 'request', url: '/pro/{{tenant}}', headers: { Authorization: 'Bearer {{token}}' } }],
       else: [{ id: 'free', type: 'request', url: '/free/{{tenant}}', headers: { Authorization: 'Bearer {{token}}' } }],
     },
-    { id: 'report', type: 'request', method: 'POST', url: '/report', body: { token: '##VAR:string:token##', status: '##VAR:unquoted:response_login_status##' } },
+    {
+      id: 'report',
+      type: 'request',
+      method: 'POST',
+      url: '/report',
+      body: { token: '##VAR:string:token##', status: '##VAR:unquoted:response_login_status##' },
+    },
   ],
 });
 
 /** Runs a flow for `seconds`; returns requests/s (from the engine) and CPU microseconds per request. */
-async function runFlow(url: string, fm: Flowmap, users: number, seconds: number): Promise<{ rps: number; cpuUsPerRequest: number; requests: number; errors: number; peakRssMb: number }> {
+async function runFlow(
+  url: string,
+  fm: Flowmap,
+  users: number,
+  seconds: number,
+): Promise<{ rps: number; cpuUsPerRequest: number; requests: number; errors: number; peakRssMb: number }> {
   const runner = new FlowRunner(config(url, users), fm, { limit: { durationMs: seconds * 1000 } });
   let peak = process.memoryUsage().rss;
   const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 100);
@@ -55,12 +82,20 @@ async function runFlow(url: string, fm: Flowmap, users: number, seconds: number)
   const cpu = process.cpuUsage(cpu0);
   clearInterval(sampler);
   const s = runner.snapshot();
-  return { rps: s.total_requests / elapsed, cpuUsPerRequest: (cpu.user + cpu.system) / Math.max(1, s.total_requests), requests: s.total_requests, errors: s.errors_total, peakRssMb: peak / 1024 / 1024 };
+  return {
+    rps: s.total_requests / elapsed,
+    cpuUsPerRequest: (cpu.user + cpu.system) / Math.max(1, s.total_requests),
+    requests: s.total_requests,
+    errors: s.errors_total,
+    peakRssMb: peak / 1024 / 1024,
+  };
 }
 
 function cannon(url: string, seconds: number): Promise<autocannon.Result> {
   return new Promise((resolve, reject) => {
-    autocannon({ url: `${url}/ping`, connections: USERS, duration: seconds }, (err, res) => (err ? reject(err) : resolve(res)));
+    autocannon({ url: `${url}/ping`, connections: USERS, duration: seconds }, (err, res) =>
+      err ? reject(err) : resolve(res),
+    );
   });
 }
 

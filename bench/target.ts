@@ -13,13 +13,23 @@ export interface Target {
 }
 
 export async function startTarget(): Promise<Target> {
-  const proc = fork(new URL('./target-server.mjs', import.meta.url), [], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+  const proc = fork(new URL('./target-server.mjs', import.meta.url), [], {
+    stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+  });
   let timer: NodeJS.Timeout | undefined;
   try {
     const port = await Promise.race([
       once(proc.stdout!, 'data').then(([chunk]) => Number(String(chunk).trim())),
-      once(proc, 'exit').then(([code]) => Promise.reject(new Error(`the benchmark target exited (${code}) before it listened`))),
-      new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`the benchmark target did not listen within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS))),
+      once(proc, 'exit').then(([code]) =>
+        Promise.reject(new Error(`the benchmark target exited (${code}) before it listened`)),
+      ),
+      new Promise<never>(
+        (_, reject) =>
+          (timer = setTimeout(
+            () => reject(new Error(`the benchmark target did not listen within ${START_TIMEOUT_MS} ms`)),
+            START_TIMEOUT_MS,
+          )),
+      ),
     ]);
     return {
       url: `http://127.0.0.1:${port}`,

@@ -17,7 +17,9 @@ const stamp = 'dist/.build-stamp';
 const sources = Math.max(newest('services'), newest('adapters'), statSync('tsconfig.build.json').mtimeMs);
 if (!existsSync(stamp) || statSync(stamp).mtimeMs < sources) {
   process.stderr.write('runtime-agent: building (tsc)...\n');
-  const r = spawnSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
+  const r = spawnSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.build.json'], {
+    stdio: 'inherit',
+  });
   if (r.status !== 0) process.exit(r.status ?? 1);
   writeFileSync(stamp, new Date().toISOString());
 }

@@ -14,7 +14,9 @@ const file = args.find((a, i) => !a.startsWith('--') && !args[i - 1]?.startsWith
 const hmacFile = flag('--hmac-key-file');
 const edFile = flag('--ed25519-private-key-file');
 if (!file || (!hmacFile && !edFile)) {
-  process.stderr.write('usage: npm run sign -- <package.yaml|json> (--hmac-key-file <file> | --ed25519-private-key-file <pem>)\n');
+  process.stderr.write(
+    'usage: npm run sign -- <package.yaml|json> (--hmac-key-file <file> | --ed25519-private-key-file <pem>)\n',
+  );
   process.exit(2);
 }
 const pkg = parseYaml(readFileSync(file, 'utf8'));

@@ -21,13 +21,21 @@ export function renderRequest(input: RequestInput): RenderedRequest {
     url = undefined;
   }
   if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
-    throw new AgentError('validation_error', `url '${input.url}' is not an absolute http(s) URL; give one like https://host/path`, {
-      retryable: false,
-      details: { url: input.url },
-    });
+    throw new AgentError(
+      'validation_error',
+      `url '${input.url}' is not an absolute http(s) URL; give one like https://host/path`,
+      {
+        retryable: false,
+        details: { url: input.url },
+      },
+    );
   }
   if (method === 'HEAD' && (input.json !== undefined || input.body !== undefined)) {
-    throw new AgentError('validation_error', 'a HEAD request cannot carry a body; remove json/body or use another method', { retryable: false });
+    throw new AgentError(
+      'validation_error',
+      'a HEAD request cannot carry a body; remove json/body or use another method',
+      { retryable: false },
+    );
   }
   if (input.query) for (const [k, v] of Object.entries(input.query)) url.searchParams.append(k, String(v));
   return { method, url, shown: url.password === '' ? url.href : maskPassword(url) };
@@ -42,7 +50,8 @@ function maskPassword(url: URL): string {
 /** What a dry run logs: the request line, the headers with credentials as ***, and the body (truncated). */
 export function dryRunLines(input: RequestInput, { method, shown }: RenderedRequest): string[] {
   const headers: Record<string, string> = {};
-  for (const [name, value] of Object.entries(input.headers ?? {})) headers[name] = MASKED_HEADERS.has(name.toLowerCase()) ? '***' : value;
+  for (const [name, value] of Object.entries(input.headers ?? {}))
+    headers[name] = MASKED_HEADERS.has(name.toLowerCase()) ? '***' : value;
   const hasContentType = Object.keys(headers).some((h) => h.toLowerCase() === 'content-type');
   if (input.json !== undefined && !hasContentType) headers['content-type'] = 'application/json';
   const lines = [`dry run: would send ${method} ${shown}`, `dry run: headers ${JSON.stringify(headers)}`];

@@ -48,7 +48,8 @@ export function requestAction(policy: EgressPolicy) {
   const deadlines = new Deadlines();
   return defineAction<RequestInput, RequestOutput>({
     id: 'request',
-    description: 'Sends one HTTP request and fails unless the status is expected; outputs status, headers, body and extracted values.',
+    description:
+      'Sends one HTTP request and fails unless the status is expected; outputs status, headers, body and extracted values.',
     mutates: true,
     input: {
       type: 'object',
@@ -66,17 +67,33 @@ export function requestAction(policy: EgressPolicy) {
         },
         json: { description: 'A JSON body, sent with content-type application/json. Not together with body.' },
         body: { description: 'A text body, sent verbatim. Not together with json.', type: 'string' },
-        timeoutMs: { description: 'Timeout of the whole request in milliseconds.', type: 'integer', minimum: 1, maximum: MAX_TIMER_MS, default: DEFAULT_TIMEOUT_MS },
+        timeoutMs: {
+          description: 'Timeout of the whole request in milliseconds.',
+          type: 'integer',
+          minimum: 1,
+          maximum: MAX_TIMER_MS,
+          default: DEFAULT_TIMEOUT_MS,
+        },
         expectStatus: {
           description: "Statuses that count as success: codes (404) or classes ('2xx').",
           type: 'array',
           minItems: 1,
-          items: { anyOf: [{ type: 'integer', minimum: 100, maximum: 599 }, { type: 'string', pattern: '^[1-5]xx$' }] },
+          items: {
+            anyOf: [
+              { type: 'integer', minimum: 100, maximum: 599 },
+              { type: 'string', pattern: '^[1-5]xx$' },
+            ],
+          },
           default: [...DEFAULT_EXPECT_STATUS],
         },
-        followRedirects: { description: 'Follow 3xx redirects; when false a 3xx is the answer.', type: 'boolean', default: false },
+        followRedirects: {
+          description: 'Follow 3xx redirects; when false a 3xx is the answer.',
+          type: 'boolean',
+          default: false,
+        },
         extract: {
-          description: 'Output name -> response path (.status, headers.Name, body, body.a[0], or a.b for body.a.b). A missing path gives null.',
+          description:
+            'Output name -> response path (.status, headers.Name, body, body.a[0], or a.b for body.a.b). A missing path gives null.',
           type: 'object',
           propertyNames: { not: { enum: RESERVED_OUTPUTS } },
           additionalProperties: { type: 'string', minLength: 1 },
@@ -86,7 +103,11 @@ export function requestAction(policy: EgressPolicy) {
     exampleOutput: { status: 200, headers: { 'content-type': 'application/json' }, body: {} },
     // RFC 9110 §9.2.1: GET, HEAD and OPTIONS are safe methods; a template that renders the method is assumed not to be.
     mutatesFor: (input) => !SAFE_METHODS.has(input.method ?? 'GET'),
-    secretsIn: (input) => [...sensitiveValues(input.headers), ...sensitiveValues(input.query), ...urlSecrets(input.url)],
+    secretsIn: (input) => [
+      ...sensitiveValues(input.headers),
+      ...sensitiveValues(input.query),
+      ...urlSecrets(input.url),
+    ],
 
     dryRun(ctx, input) {
       const rendered = renderRequest(input);
@@ -111,7 +132,11 @@ export function requestAction(policy: EgressPolicy) {
         throw refused(`${method} ${shown}`, err as EgressRefusal);
       }
       const timeoutMs = input.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-      const options: OptionsOfTextResponseBody = { method, headers: input.headers, followRedirect: input.followRedirects === true };
+      const options: OptionsOfTextResponseBody = {
+        method,
+        headers: input.headers,
+        followRedirect: input.followRedirects === true,
+      };
       if (input.json !== undefined) options.json = input.json;
       else if (input.body !== undefined) options.body = input.body;
 
@@ -128,7 +153,7 @@ export function requestAction(policy: EgressPolicy) {
       });
       const onAbort = () => pending.cancel();
       addAbortCallback(ctx.signal, onAbort);
-      let response;
+      let response: Awaited<typeof pending>;
       try {
         response = await pending;
       } catch (err) {
@@ -142,11 +167,15 @@ export function requestAction(policy: EgressPolicy) {
 
       const expect = input.expectStatus ?? DEFAULT_EXPECT_STATUS;
       if (!statusMatches(status, expect)) {
-        throw new AgentError('http_status', `${method} ${shown} answered ${status}; expected ${formatExpected(expect)}`, {
-          // Another attempt can only help when the server says so: 5xx, 408 Request Timeout, 429 Too Many Requests.
-          retryable: status >= 500 || status === 408 || status === 429,
-          details: { status, body: text.length > ERROR_BODY_CHARS ? text.slice(0, ERROR_BODY_CHARS) : text },
-        });
+        throw new AgentError(
+          'http_status',
+          `${method} ${shown} answered ${status}; expected ${formatExpected(expect)}`,
+          {
+            // Another attempt can only help when the server says so: 5xx, 408 Request Timeout, 429 Too Many Requests.
+            retryable: status >= 500 || status === 408 || status === 429,
+            details: { status, body: text.length > ERROR_BODY_CHARS ? text.slice(0, ERROR_BODY_CHARS) : text },
+          },
+        );
       }
 
       const headers = response.headers as Record<string, string | string[]>;
@@ -157,7 +186,10 @@ export function requestAction(policy: EgressPolicy) {
         for (const [name, path] of Object.entries(input.extract)) {
           const found = extractFromResponse(output, path);
           output[name] = found.found ? found.value : null;
-          if (!found.found) ctx.log.warn(`extract '${name}': path '${path}' not found in the response (missing at '${found.at}'); set to null`);
+          if (!found.found)
+            ctx.log.warn(
+              `extract '${name}': path '${path}' not found in the response (missing at '${found.at}'); set to null`,
+            );
         }
       }
       return output;

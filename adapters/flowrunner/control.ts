@@ -34,9 +34,20 @@ export const MAX_REMEMBERED_STEP_IDS = 1000;
 export const SHUTDOWN_WAIT_MS = 2000;
 
 /** A start request checked whole: every problem of `config` and `flowmap` at once, FastAPI-style. */
-export function parseStartRequest(body: unknown): { ok: true; config: FlowRunnerConfig; flowmap: Flowmap } | { ok: false; problems: FieldProblem[] } {
+export function parseStartRequest(
+  body: unknown,
+): { ok: true; config: FlowRunnerConfig; flowmap: Flowmap } | { ok: false; problems: FieldProblem[] } {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-    return { ok: false, problems: [{ loc: ['body'], msg: 'Input should be a valid dictionary or object to extract fields from', type: 'model_attributes_type' }] };
+    return {
+      ok: false,
+      problems: [
+        {
+          loc: ['body'],
+          msg: 'Input should be a valid dictionary or object to extract fields from',
+          type: 'model_attributes_type',
+        },
+      ],
+    };
   }
   const b = body as Record<string, unknown>;
   const config = parseConfig(b.config, ['body', 'config']);
@@ -159,7 +170,12 @@ export class FlowControl {
       const status = this.appStatus;
       const runner = this.runner;
       if (status !== 'running' || !runner) {
-        return { ok: false, status: 400, notRunning: status, message: `Flow runner is not running (status=${status}); start a flow with POST /api/start first` };
+        return {
+          ok: false,
+          status: 400,
+          notRunning: status,
+          message: `Flow runner is not running (status=${status}); start a flow with POST /api/start first`,
+        };
       }
       const parsed = parseUpdate(runner.currentConfig, raw);
       if (parsed.ok && parsed.changed.length > 0) runner.update(parsed.config);
@@ -240,5 +256,10 @@ export class FlowControl {
 
 function addSeries(base: PromSeries | undefined, s: PromSeries): PromSeries {
   if (!base) return s;
-  return { step: s.step, cumulative: s.cumulative.map((c, i) => c + (base.cumulative[i] ?? 0)), sum: base.sum + s.sum, count: base.count + s.count };
+  return {
+    step: s.step,
+    cumulative: s.cumulative.map((c, i) => c + (base.cumulative[i] ?? 0)),
+    sum: base.sum + s.sum,
+    count: base.count + s.count,
+  };
 }

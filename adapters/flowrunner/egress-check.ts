@@ -30,12 +30,20 @@ function hostsToResolve(config: FlowRunnerConfig, flowmap: Flowmap, policy: Egre
 }
 
 /** Throws EgressRefusal (forbidden) when a destination known up front is refused, names judged after DNS. */
-export async function checkFlowDestinations(config: FlowRunnerConfig, flowmap: Flowmap, policy: EgressPolicy): Promise<void> {
+export async function checkFlowDestinations(
+  config: FlowRunnerConfig,
+  flowmap: Flowmap,
+  policy: EgressPolicy,
+): Promise<void> {
   for (const host of hostsToResolve(config, flowmap, policy)) await policy.checkResolved(host);
 }
 
 /** For dry runs: the refusal the run would meet without asking DNS, if any. */
-export function refusalWithoutDns(config: FlowRunnerConfig, flowmap: Flowmap, policy: EgressPolicy): EgressRefusal | undefined {
+export function refusalWithoutDns(
+  config: FlowRunnerConfig,
+  flowmap: Flowmap,
+  policy: EgressPolicy,
+): EgressRefusal | undefined {
   try {
     hostsToResolve(config, flowmap, policy);
     return undefined;

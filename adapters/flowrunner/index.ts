@@ -29,7 +29,8 @@ export function createFlowrunnerAdapter(settings: FlowrunnerSettings = {}): Adap
   const actions = [runAction(root, runs, egress), startAction(root, runs, egress, settings.log), stopAction(runs)];
   return {
     name: 'flowrunner',
-    description: 'Multi-step HTTP flows with simulated users (FlowRunner flowmaps): bounded runs with numbers to gate on, and background runs.',
+    description:
+      'Multi-step HTTP flows with simulated users (FlowRunner flowmaps): bounded runs with numbers to gate on, and background runs.',
     actions: Object.fromEntries(actions.map((a) => [a.id, a])),
     runs,
   };

@@ -10,7 +10,15 @@ import { ValidationError, type Problem } from '../errors.js';
 import { sensitiveValues } from '../shared/sensitive.js';
 import type { EgressPolicy } from '../shared/egress.js';
 import { refusalWithoutDns } from './egress-check.js';
-import { parseConfig, parseFlowmap, planFirstIteration, type FieldProblem, type Flowmap, type FlowRunnerConfig, type RunSnapshot } from './engine/index.js';
+import {
+  parseConfig,
+  parseFlowmap,
+  planFirstIteration,
+  type FieldProblem,
+  type Flowmap,
+  type FlowRunnerConfig,
+  type RunSnapshot,
+} from './engine/index.js';
 
 export interface FlowInput {
   config: Record<string, unknown>;
@@ -18,7 +26,8 @@ export interface FlowInput {
 }
 
 export const configSchema: JsonSchema = {
-  description: 'FlowRunner configuration, as /api/start takes it: flow_target_url, sim_users, min_sleep_ms, max_sleep_ms, flow_cycle_delay_ms, flow_target_dns_override, xff_header_name, override_step_url_host, debug.',
+  description:
+    'FlowRunner configuration, as /api/start takes it: flow_target_url, sim_users, min_sleep_ms, max_sleep_ms, flow_cycle_delay_ms, flow_target_dns_override, xff_header_name, override_step_url_host, debug.',
   type: 'object',
   properties: {
     flow_target_url: { description: 'Absolute http(s) base URL of the target.', type: 'string', minLength: 1 },
@@ -27,11 +36,13 @@ export const configSchema: JsonSchema = {
 };
 
 export const flowmapSchema: JsonSchema = {
-  description: 'A flowmap object, or the path of a flowmap file bundled under workflows/ (e.g. flowmaps/health-probe.json).',
+  description:
+    'A flowmap object, or the path of a flowmap file bundled under workflows/ (e.g. flowmaps/health-probe.json).',
   type: ['object', 'string'],
 };
 
-const at = (loc: Array<string | number>): string => `$.with.${loc.slice(1).join('.')}`.replace(/\.(\d+)(?=\.|$)/g, '[$1]');
+const at = (loc: Array<string | number>): string =>
+  `$.with.${loc.slice(1).join('.')}`.replace(/\.(\d+)(?=\.|$)/g, '[$1]');
 
 function problemsOf(list: FieldProblem[]): Problem[] {
   return list.map((p) => ({ path: at(p.loc), message: p.msg }));
@@ -41,17 +52,24 @@ function problemsOf(list: FieldProblem[]): Problem[] {
 function loadBundled(path: string, flowmapsRoot: string): unknown {
   const full = normalize(isAbsolute(path) ? path : join(flowmapsRoot, path));
   const rel = relative(flowmapsRoot, full);
-  if (rel.startsWith('..') || isAbsolute(rel)) throw new ValidationError('invalid flowmap', [{ path: '$.with.flowmap', message: `must be a file under the bundled workflows folder, got ${path}` }]);
+  if (rel.startsWith('..') || isAbsolute(rel))
+    throw new ValidationError('invalid flowmap', [
+      { path: '$.with.flowmap', message: `must be a file under the bundled workflows folder, got ${path}` },
+    ]);
   let text: string;
   try {
     text = readFileSync(full, 'utf8');
   } catch {
-    throw new ValidationError('invalid flowmap', [{ path: '$.with.flowmap', message: `no bundled flowmap ${path} (looked in ${flowmapsRoot})` }]);
+    throw new ValidationError('invalid flowmap', [
+      { path: '$.with.flowmap', message: `no bundled flowmap ${path} (looked in ${flowmapsRoot})` },
+    ]);
   }
   try {
     return JSON.parse(text) as unknown;
   } catch (err) {
-    throw new ValidationError('invalid flowmap', [{ path: '$.with.flowmap', message: `${path} is not valid JSON: ${(err as Error).message}` }]);
+    throw new ValidationError('invalid flowmap', [
+      { path: '$.with.flowmap', message: `${path} is not valid JSON: ${(err as Error).message}` },
+    ]);
   }
 }
 
@@ -60,9 +78,13 @@ export function flowmapSecrets(flowmap: unknown): string[] {
   const out: string[] = [];
   const walk = (v: unknown, depth: number): void => {
     if (depth > 32 || v === null || typeof v !== 'object') return;
-    if (Array.isArray(v)) return v.forEach((x) => walk(x, depth + 1));
+    if (Array.isArray(v)) {
+      for (const x of v) walk(x, depth + 1);
+      return;
+    }
     for (const [k, x] of Object.entries(v)) {
-      if (k === 'headers' && x !== null && typeof x === 'object' && !Array.isArray(x)) out.push(...sensitiveValues(x as Record<string, unknown>));
+      if (k === 'headers' && x !== null && typeof x === 'object' && !Array.isArray(x))
+        out.push(...sensitiveValues(x as Record<string, unknown>));
       else walk(x, depth + 1);
     }
   };
@@ -83,9 +105,13 @@ export function prepare(input: FlowInput, flowmapsRoot: string): { config: FlowR
 /** Dry run: the first iteration's requests, rendered, into the log; nothing is sent. */
 export function logPlan(ctx: StepContext, config: FlowRunnerConfig, flowmap: Flowmap): number {
   const plan = planFirstIteration(config, flowmap);
-  ctx.log.info(`dry run: would run flowmap ${flowmap.name ?? flowmap.id ?? '(unnamed)'} with ${config.sim_users} user(s) against ${config.flow_target_url}; first iteration:`);
+  ctx.log.info(
+    `dry run: would run flowmap ${flowmap.name ?? flowmap.id ?? '(unnamed)'} with ${config.sim_users} user(s) against ${config.flow_target_url}; first iteration:`,
+  );
   for (const r of plan) {
-    ctx.log.info(`  ${r.under ? `[${r.under}] ` : ''}${r.step}: ${r.method} ${r.url}${r.body !== undefined ? ` body ${r.body.length > 500 ? `${r.body.slice(0, 500)}…` : r.body}` : ''}`);
+    ctx.log.info(
+      `  ${r.under ? `[${r.under}] ` : ''}${r.step}: ${r.method} ${r.url}${r.body !== undefined ? ` body ${r.body.length > 500 ? `${r.body.slice(0, 500)}…` : r.body}` : ''}`,
+    );
   }
   return plan.length;
 }
@@ -109,7 +135,8 @@ export interface RunOutputs {
 
 export function outputsOf(s: RunSnapshot, seconds: number): RunOutputs {
   const per_step: RunOutputs['per_step'] = {};
-  for (const [id, x] of Object.entries(s.per_step)) per_step[id] = { requests: x.requests, errors: x.errors, p95_ms: x.p95_ms, assertions_failed: x.assertions_failed };
+  for (const [id, x] of Object.entries(s.per_step))
+    per_step[id] = { requests: x.requests, errors: x.errors, p95_ms: x.p95_ms, assertions_failed: x.assertions_failed };
   const errors = s.errors.network + s.errors.timeout + s.errors.http_3xx + s.errors.http_4xx + s.errors.http_5xx;
   return {
     requests: s.total_requests,

@@ -5,7 +5,17 @@ import type { EgressPolicy } from '../shared/egress.js';
 import { checkFlowDestinations } from './egress-check.js';
 import { FlowRunner } from './engine/index.js';
 import type { BackgroundRuns } from './runs.js';
-import { configSchema, dryRunPlan, EXAMPLE_OUTPUTS, flowmapSchema, flowmapSecrets, outputsOf, prepare, type FlowInput, type RunOutputs } from './inputs.js';
+import {
+  configSchema,
+  dryRunPlan,
+  EXAMPLE_OUTPUTS,
+  flowmapSchema,
+  flowmapSecrets,
+  outputsOf,
+  prepare,
+  type FlowInput,
+  type RunOutputs,
+} from './inputs.js';
 
 export interface Thresholds {
   maxErrorRate?: number;
@@ -22,9 +32,11 @@ export interface RunInput extends FlowInput {
 /** Which thresholds the run's numbers are over, as sentences. */
 export function breaches(out: RunOutputs, t: Thresholds = {}): string[] {
   const over: string[] = [];
-  if (t.maxErrorRate !== undefined && out.error_rate > t.maxErrorRate) over.push(`error rate ${out.error_rate} > ${t.maxErrorRate}`);
+  if (t.maxErrorRate !== undefined && out.error_rate > t.maxErrorRate)
+    over.push(`error rate ${out.error_rate} > ${t.maxErrorRate}`);
   if (t.maxP95Ms !== undefined && out.p95_ms > t.maxP95Ms) over.push(`p95 ${out.p95_ms} ms > ${t.maxP95Ms} ms`);
-  if (t.maxAssertionsFailed !== undefined && out.assertions_failed > t.maxAssertionsFailed) over.push(`${out.assertions_failed} failed assertions > ${t.maxAssertionsFailed}`);
+  if (t.maxAssertionsFailed !== undefined && out.assertions_failed > t.maxAssertionsFailed)
+    over.push(`${out.assertions_failed} failed assertions > ${t.maxAssertionsFailed}`);
   if (out.requests === 0 && Object.keys(t).length > 0) over.push('no request completed');
   return over;
 }
@@ -37,21 +49,31 @@ export function engineLog(ctx: StepContext) {
 export function runAction(flowmapsRoot: string, runs: BackgroundRuns, egress: EgressPolicy) {
   return defineAction<RunInput, RunOutputs>({
     id: 'run',
-    description: 'Runs a flowmap with simulated users until durationSeconds or iterations (per user); outputs requests, flows, errors, error_rate, rps, p50/p95/p99_ms and assertion counts to gate on.',
+    description:
+      'Runs a flowmap with simulated users until durationSeconds or iterations (per user); outputs requests, flows, errors, error_rate, rps, p50/p95/p99_ms and assertion counts to gate on.',
     mutates: true,
     secretsIn: (input) => flowmapSecrets(input.flowmap),
     input: {
       type: 'object',
       additionalProperties: false,
       required: ['config', 'flowmap'],
-      anyOf: [{ required: ['durationSeconds'], properties: { durationSeconds: true } }, { required: ['iterations'], properties: { iterations: true } }],
+      anyOf: [
+        { required: ['durationSeconds'], properties: { durationSeconds: true } },
+        { required: ['iterations'], properties: { iterations: true } },
+      ],
       properties: {
         config: configSchema,
         flowmap: flowmapSchema,
         durationSeconds: { description: 'Run this long.', type: 'integer', minimum: 1, maximum: 86_400 },
-        iterations: { description: 'Each user runs the flow this many times (the run also ends at durationSeconds if given).', type: 'integer', minimum: 1, maximum: 1_000_000 },
+        iterations: {
+          description: 'Each user runs the flow this many times (the run also ends at durationSeconds if given).',
+          type: 'integer',
+          minimum: 1,
+          maximum: 1_000_000,
+        },
         failWhen: {
-          description: 'Fail the step (and so trigger rollback) when the numbers are over these; the numbers are in the error details.',
+          description:
+            'Fail the step (and so trigger rollback) when the numbers are over these; the numbers are in the error details.',
           type: 'object',
           additionalProperties: false,
           properties: {
@@ -70,7 +92,10 @@ export function runAction(flowmapsRoot: string, runs: BackgroundRuns, egress: Eg
       const runner = new FlowRunner(config, flowmap, {
         log: engineLog(ctx),
         egress,
-        limit: { durationMs: input.durationSeconds !== undefined ? input.durationSeconds * 1000 : undefined, iterations: input.iterations },
+        limit: {
+          durationMs: input.durationSeconds !== undefined ? input.durationSeconds * 1000 : undefined,
+          iterations: input.iterations,
+        },
       });
       // Cancel, the step timeout and shutdown stop the run at once.
       const onAbort = () => void runner.stop();
@@ -87,12 +112,26 @@ export function runAction(flowmapsRoot: string, runs: BackgroundRuns, egress: Eg
         untrack();
       }
       if (ctx.signal.aborted) throw ctx.signal.reason;
-      if (runs.stopping) throw new AgentError('interrupted', 'the agent shut down while this flow ran; it was stopped at once', { retryable: false });
-      if (runner.status === 'error') throw new AgentError('adapter_error', 'the flow run failed: every simulated user ended with an unexpected error (see the log)', { retryable: false });
+      if (runs.stopping)
+        throw new AgentError('interrupted', 'the agent shut down while this flow ran; it was stopped at once', {
+          retryable: false,
+        });
+      if (runner.status === 'error')
+        throw new AgentError(
+          'adapter_error',
+          'the flow run failed: every simulated user ended with an unexpected error (see the log)',
+          { retryable: false },
+        );
       const out = outputsOf(runner.snapshot(), (performance.now() - t0) / 1000);
-      ctx.log.info(`flowmap done: ${out.requests} requests, ${out.flows} flows (${out.flows_failed} failed), ${out.errors} errors (${(out.error_rate * 100).toFixed(2)}%), ${out.rps} req/s, p95 ${out.p95_ms} ms, ${out.assertions_failed} assertion(s) failed`);
+      ctx.log.info(
+        `flowmap done: ${out.requests} requests, ${out.flows} flows (${out.flows_failed} failed), ${out.errors} errors (${(out.error_rate * 100).toFixed(2)}%), ${out.rps} req/s, p95 ${out.p95_ms} ms, ${out.assertions_failed} assertion(s) failed`,
+      );
       const over = breaches(out, input.failWhen);
-      if (over.length) throw new AgentError('adapter_error', `traffic check failed: ${over.join('; ')}`, { retryable: false, details: { outputs: out, breached: over } });
+      if (over.length)
+        throw new AgentError('adapter_error', `traffic check failed: ${over.join('; ')}`, {
+          retryable: false,
+          details: { outputs: out, breached: over },
+        });
       return out;
     },
   });

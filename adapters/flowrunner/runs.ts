@@ -40,7 +40,11 @@ export class BackgroundRuns {
     this.prune();
     const live = [...this.runs.values()].filter((r) => r.endedAt === undefined).length;
     if (live >= MAX_BACKGROUND_RUNS) {
-      throw new AgentError('rate_limited', `${live} background flow runs are running already (at most ${MAX_BACKGROUND_RUNS}); stop one first`, { retryable: false });
+      throw new AgentError(
+        'rate_limited',
+        `${live} background flow runs are running already (at most ${MAX_BACKGROUND_RUNS}); stop one first`,
+        { retryable: false },
+      );
     }
     const run: BackgroundRun = { id: randomUUID(), name, runner, startedAt: performance.now() };
     this.runs.set(run.id, run);
@@ -59,7 +63,9 @@ export class BackgroundRuns {
   /** Ended runs are kept for a while (at most MAX_ENDED_RUNS) so their final numbers can still be read by `stop`. */
   prune(): void {
     const cutoff = performance.now() - 3_600_000;
-    const ended = [...this.runs.values()].filter((r) => r.endedAt !== undefined).sort((a, b) => a.endedAt! - b.endedAt!);
+    const ended = [...this.runs.values()]
+      .filter((r) => r.endedAt !== undefined)
+      .sort((a, b) => a.endedAt! - b.endedAt!);
     ended.forEach((r, i) => {
       if (r.endedAt! < cutoff || i < ended.length - MAX_ENDED_RUNS) this.runs.delete(r.id);
     });

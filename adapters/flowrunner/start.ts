@@ -14,7 +14,8 @@ export interface StartInput extends FlowInput {
 export function startAction(flowmapsRoot: string, runs: BackgroundRuns, egress: EgressPolicy, agentLog?: FlowLog) {
   return defineAction<StartInput, { run_id: string; name: string }>({
     id: 'start',
-    description: 'Starts a flowmap in the background (optionally bounded by durationSeconds) and outputs its run_id; the default compensation stops it.',
+    description:
+      'Starts a flowmap in the background (optionally bounded by durationSeconds) and outputs its run_id; the default compensation stops it.',
     mutates: true,
     secretsIn: (input) => flowmapSecrets(input.flowmap),
     input: {
@@ -25,7 +26,12 @@ export function startAction(flowmapsRoot: string, runs: BackgroundRuns, egress: 
         config: configSchema,
         flowmap: flowmapSchema,
         name: { description: 'A name for logs and the run listing.', type: 'string', minLength: 1, maxLength: 100 },
-        durationSeconds: { description: 'End by itself after this long (default: runs until stopped).', type: 'integer', minimum: 1, maximum: 604_800 },
+        durationSeconds: {
+          description: 'End by itself after this long (default: runs until stopped).',
+          type: 'integer',
+          minimum: 1,
+          maximum: 604_800,
+        },
       },
     },
     exampleOutput: { run_id: '00000000-0000-4000-8000-000000000000', name: 'background-traffic' },
@@ -37,12 +43,19 @@ export function startAction(flowmapsRoot: string, runs: BackgroundRuns, egress: 
       const name = input.name ?? flowmap.name ?? flowmap.id ?? 'flow';
       // The run outlives the step: its log lines go to the agent's own log, tagged with the run id.
       let runId = '';
-      const log: FlowLog | undefined = agentLog && ((level, message) => agentLog(level, `[flow run ${runId}] ${message}`));
-      const runner = new FlowRunner(config, flowmap, { log, egress, limit: input.durationSeconds !== undefined ? { durationMs: input.durationSeconds * 1000 } : undefined });
+      const log: FlowLog | undefined =
+        agentLog && ((level, message) => agentLog(level, `[flow run ${runId}] ${message}`));
+      const runner = new FlowRunner(config, flowmap, {
+        log,
+        egress,
+        limit: input.durationSeconds !== undefined ? { durationMs: input.durationSeconds * 1000 } : undefined,
+      });
       const run = runs.add(name, runner);
       runId = run.id;
       runner.start();
-      ctx.log.info(`started background flow run ${run.id} (${name}): ${config.sim_users} user(s) against ${config.flow_target_url}${input.durationSeconds ? ` for ${input.durationSeconds}s` : ' until stopped'}`);
+      ctx.log.info(
+        `started background flow run ${run.id} (${name}): ${config.sim_users} user(s) against ${config.flow_target_url}${input.durationSeconds ? ` for ${input.durationSeconds}s` : ' until stopped'}`,
+      );
       return { run_id: run.id, name };
     },
   });

@@ -8,7 +8,8 @@ export type StopOutputs = { found: boolean; run_id: string } & Partial<RunOutput
 export function stopAction(runs: BackgroundRuns) {
   return defineAction<{ run_id: string }, StopOutputs>({
     id: 'stop',
-    description: "Stops a background run started by `start` (in-flight requests are aborted) and outputs its final numbers; an unknown or ended run is not an error (found: false, or its final numbers).",
+    description:
+      'Stops a background run started by `start` (in-flight requests are aborted) and outputs its final numbers; an unknown or ended run is not an error (found: false, or its final numbers).',
     mutates: true,
     input: {
       type: 'object',
@@ -24,14 +25,18 @@ export function stopAction(runs: BackgroundRuns) {
     async run(ctx, input) {
       const run = runs.get(input.run_id);
       if (!run) {
-        ctx.log.warn(`no background flow run ${input.run_id} in this agent (it ended with an agent restart, or never existed); nothing to stop`);
+        ctx.log.warn(
+          `no background flow run ${input.run_id} in this agent (it ended with an agent restart, or never existed); nothing to stop`,
+        );
         return { found: false, run_id: input.run_id };
       }
       await run.runner.stop();
       runs.remove(run.id);
       runs.prune();
       const out = outputsOf(run.runner.snapshot(), ((run.endedAt ?? performance.now()) - run.startedAt) / 1000);
-      ctx.log.info(`stopped background flow run ${run.id} (${run.name}): ${out.requests} requests, ${out.errors} errors, p95 ${out.p95_ms} ms`);
+      ctx.log.info(
+        `stopped background flow run ${run.id} (${run.name}): ${out.requests} requests, ${out.errors} errors, p95 ${out.p95_ms} ms`,
+      );
       return { found: true, run_id: run.id, ...out };
     },
   });

@@ -58,7 +58,10 @@ export class SystemSampler {
   /** The process's cgroup paths (v2 unified, v1 memory), read once. */
   private cgroupPaths?: { unified?: string; memory?: string };
 
-  constructor(paths: Partial<SystemPaths> = {}, private readonly now: () => number = Date.now) {
+  constructor(
+    paths: Partial<SystemPaths> = {},
+    private readonly now: () => number = Date.now,
+  ) {
     this.paths = { proc: paths.proc ?? '/proc', cgroup: paths.cgroup ?? '/sys/fs/cgroup' };
   }
 
@@ -105,14 +108,27 @@ export class SystemSampler {
 
   /** Counters of /proc/net/dev (this process's network namespace), summed over every interface but `lo`. */
   network(): NetworkCounters {
-    const out: NetworkCounters = { bytes_sent: 0, bytes_recv: 0, packets_sent: 0, packets_recv: 0, errin: 0, errout: 0, dropin: 0, dropout: 0 };
+    const out: NetworkCounters = {
+      bytes_sent: 0,
+      bytes_recv: 0,
+      packets_sent: 0,
+      packets_recv: 0,
+      errin: 0,
+      errout: 0,
+      dropin: 0,
+      dropout: 0,
+    };
     for (const line of this.read('proc', 'net/dev').split('\n')) {
       const colon = line.indexOf(':');
       if (colon < 0) continue;
       const name = line.slice(0, colon).trim();
       if (name === 'lo' || name === '') continue;
       // Receive: bytes packets errs drop fifo frame compressed multicast; transmit: bytes packets errs drop ...
-      const f = line.slice(colon + 1).trim().split(/\s+/).map(Number);
+      const f = line
+        .slice(colon + 1)
+        .trim()
+        .split(/\s+/)
+        .map(Number);
       if (f.length < 12 || f.some((x) => !Number.isFinite(x))) continue;
       out.bytes_recv += f[0]!;
       out.packets_recv += f[1]!;
@@ -160,7 +176,8 @@ export class SystemSampler {
       if (controllers === '') out.unified = dir;
       else if (controllers!.split(',').includes('memory')) out.memory = dir;
     }
-    return (this.cgroupPaths = out);
+    this.cgroupPaths = out;
+    return out;
   }
 
   private read(root: keyof SystemPaths, file: string): string {

@@ -2,7 +2,20 @@ import { defineAction, type StepContext } from '../contract.js';
 import { kubernetesSecretValues } from '../shared/sensitive.js';
 import { describe, namespaceSchema } from './kinds.js';
 import { recordOnce, restoreRecorded } from './restore.js';
-import { dryRunParam, FIELD_MANAGER, isSecret, locked, objectPath, rawRequest, redact, remembering, resolveTarget, type K8sRuntime, type KObj, type Target } from './runtime.js';
+import {
+  dryRunParam,
+  FIELD_MANAGER,
+  isSecret,
+  locked,
+  objectPath,
+  rawRequest,
+  redact,
+  remembering,
+  resolveTarget,
+  type K8sRuntime,
+  type KObj,
+  type Target,
+} from './runtime.js';
 
 export interface ApplyInput {
   manifest: KObj & { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } };
@@ -25,7 +38,10 @@ export function applyAction(rt: K8sRuntime) {
     description:
       "Server-side apply of a manifest (field manager runtime-agent). Records the object as it was (or that it was absent); the default compensation restores it (or deletes what was created). A Secret's contents are never recorded: applying a Secret has no compensation.",
     mutates: true,
-    secretsIn: (input) => (isSecret(input.manifest ?? {}) ? kubernetesSecretValues(input.manifest as { data?: unknown; stringData?: unknown }) : []),
+    secretsIn: (input) =>
+      isSecret(input.manifest ?? {})
+        ? kubernetesSecretValues(input.manifest as { data?: unknown; stringData?: unknown })
+        : [],
     input: {
       type: 'object',
       additionalProperties: false,
@@ -38,11 +54,22 @@ export function applyAction(rt: K8sRuntime) {
           properties: {
             apiVersion: { type: 'string', minLength: 1 },
             kind: { type: 'string', minLength: 1 },
-            metadata: { type: 'object', required: ['name'], properties: { name: { type: 'string', minLength: 1 }, namespace: { type: 'string' } } },
+            metadata: {
+              type: 'object',
+              required: ['name'],
+              properties: { name: { type: 'string', minLength: 1 }, namespace: { type: 'string' } },
+            },
           },
         },
-        namespace: { ...namespaceSchema, description: "Namespace; overrides the manifest's, which defaults to the agent's own." },
-        force: { description: 'Take over fields another field manager owns instead of failing with conflict.', type: 'boolean', default: false },
+        namespace: {
+          ...namespaceSchema,
+          description: "Namespace; overrides the manifest's, which defaults to the agent's own.",
+        },
+        force: {
+          description: 'Take over fields another field manager owns instead of failing with conflict.',
+          type: 'boolean',
+          default: false,
+        },
       },
     },
     exampleOutput: {
@@ -61,7 +88,12 @@ export function applyAction(rt: K8sRuntime) {
 async function apply(rt: K8sRuntime, ctx: StepContext, input: ApplyInput): Promise<ApplyOutput> {
   const clients = rt.conn.clients();
   const m = input.manifest;
-  const t = await resolveTarget(ctx, clients, { apiVersion: m.apiVersion, kind: m.kind, namespace: input.namespace ?? m.metadata.namespace, name: m.metadata.name });
+  const t = await resolveTarget(ctx, clients, {
+    apiVersion: m.apiVersion,
+    kind: m.kind,
+    namespace: input.namespace ?? m.metadata.namespace,
+    name: m.metadata.name,
+  });
   const metadata: Record<string, unknown> = { ...m.metadata };
   if (t.namespace !== undefined) metadata.namespace = t.namespace;
   else delete metadata.namespace;
@@ -73,13 +105,25 @@ async function apply(rt: K8sRuntime, ctx: StepContext, input: ApplyInput): Promi
       const object = await rawRequest<KObj>(ctx, clients, `APPLY ${describe(t)}`, {
         method: 'PATCH',
         path,
-        query: { fieldManager: FIELD_MANAGER, force: input.force === true ? 'true' : undefined, dryRun: dryRunParam(ctx) },
+        query: {
+          fieldManager: FIELD_MANAGER,
+          force: input.force === true ? 'true' : undefined,
+          dryRun: dryRunParam(ctx),
+        },
         // JSON is YAML: the apply content type takes either.
         contentType: 'application/apply-patch+yaml',
         body,
       });
-      ctx.log.info(`${ctx.dryRun ? 'dry run (server-side, dryRun=All): would apply' : 'applied'} ${describe(t)} (${rec.existed ? 'updated' : 'created'}; resourceVersion ${object?.metadata?.resourceVersion ?? '?'})`);
-      return { created: !rec.existed, previous: rec.previous, recorded: rec.recorded, object: redact(object, t.kind), target: t };
+      ctx.log.info(
+        `${ctx.dryRun ? 'dry run (server-side, dryRun=All): would apply' : 'applied'} ${describe(t)} (${rec.existed ? 'updated' : 'created'}; resourceVersion ${object?.metadata?.resourceVersion ?? '?'})`,
+      );
+      return {
+        created: !rec.existed,
+        previous: rec.previous,
+        recorded: rec.recorded,
+        object: redact(object, t.kind),
+        target: t,
+      };
     }),
   );
 }

@@ -8,7 +8,14 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { AppsV1Api, AuthenticationV1Api, CoreV1Api, KubeConfig, KubernetesObjectApi, VersionApi } from '@kubernetes/client-node';
+import {
+  AppsV1Api,
+  AuthenticationV1Api,
+  CoreV1Api,
+  KubeConfig,
+  KubernetesObjectApi,
+  VersionApi,
+} from '@kubernetes/client-node';
 import type { AdapterHealth } from '../contract.js';
 import { AgentError, ValidationError, type Problem } from '../errors.js';
 import { abortable, toK8sError } from './errors.js';
@@ -91,9 +98,23 @@ export class KubeConnection {
     }
     const kc = new KubeConfig();
     kc.loadFromOptions({
-      clusters: [{ name: 'init', server: config.server, caData: config.caData ? Buffer.from(config.caData).toString('base64') : undefined, skipTLSVerify: config.insecureSkipTlsVerify === true || plainHttp(config.server) }],
+      clusters: [
+        {
+          name: 'init',
+          server: config.server,
+          caData: config.caData ? Buffer.from(config.caData).toString('base64') : undefined,
+          skipTLSVerify: config.insecureSkipTlsVerify === true || plainHttp(config.server),
+        },
+      ],
       users: [{ name: 'init', token: config.token }],
-      contexts: [{ name: 'init', cluster: 'init', user: 'init', namespace: config.namespace ?? this.settings.namespace ?? 'default' }],
+      contexts: [
+        {
+          name: 'init',
+          cluster: 'init',
+          user: 'init',
+          namespace: config.namespace ?? this.settings.namespace ?? 'default',
+        },
+      ],
       currentContext: 'init',
     });
     this.state = { configured: true, clients: clientsFor(kc, 'init', config.namespace ?? this.settings.namespace) };
@@ -131,7 +152,12 @@ export class KubeConnection {
     if (this.refreshing) return this.refreshing;
     const epoch = this.epoch;
     const p = this.check()
-      .catch((err: unknown): AdapterHealth => ({ ready: false, message: `health check failed: ${(err as Error)?.message ?? String(err)}` }))
+      .catch(
+        (err: unknown): AdapterHealth => ({
+          ready: false,
+          message: `health check failed: ${(err as Error)?.message ?? String(err)}`,
+        }),
+      )
       .then((health) => {
         if (epoch === this.epoch) this.cached = { at: Date.now(), health };
         return health;
@@ -154,17 +180,28 @@ export class KubeConnection {
       details.server_version = version.gitVersion;
     } catch (err) {
       const e = toK8sError(err, `GET ${server}/version`, signal);
-      if (signal.aborted) return { ready: false, message: `the API server does not answer within ${HEALTH_TIMEOUT_MS / 1000}s (GET ${server}/version)`, details };
+      if (signal.aborted)
+        return {
+          ready: false,
+          message: `the API server does not answer within ${HEALTH_TIMEOUT_MS / 1000}s (GET ${server}/version)`,
+          details,
+        };
       if (e.type === 'unauthorized') return { ready: false, message: `credentials rejected: ${e.message}`, details };
       if (e.details.tls === true) {
         return { ready: false, message: e.message, details };
       }
-      if (e.type === 'network_error') return { ready: false, message: `the API server does not answer: ${e.message}`, details };
+      if (e.type === 'network_error')
+        return { ready: false, message: `the API server does not answer: ${e.message}`, details };
       return { ready: false, message: `the API server failed the health check: ${e.message}`, details };
     }
     try {
       const review = await abortable(
-        kc.makeApiClient(AuthenticationV1Api).createSelfSubjectReview({ body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' } }, callOptions(signal)),
+        kc
+          .makeApiClient(AuthenticationV1Api)
+          .createSelfSubjectReview(
+            { body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' } },
+            callOptions(signal),
+          ),
         signal,
       );
       const user = review.status?.userInfo;
@@ -231,25 +268,44 @@ function detect(settings: K8sSettings): State {
       const kc = new KubeConfig();
       const scheme = port === '80' || port === '8080' || port === '8001' ? 'http' : 'https';
       kc.loadFromOptions({
-        clusters: [{ name: 'in-cluster', server: `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`, caFile: join(saDir, 'ca.crt'), skipTLSVerify: scheme === 'http' }],
-        users: [{ name: 'in-cluster', authProvider: { name: 'tokenFile', config: { tokenFile: join(saDir, 'token') } } }],
+        clusters: [
+          {
+            name: 'in-cluster',
+            server: `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`,
+            caFile: join(saDir, 'ca.crt'),
+            skipTLSVerify: scheme === 'http',
+          },
+        ],
+        users: [
+          { name: 'in-cluster', authProvider: { name: 'tokenFile', config: { tokenFile: join(saDir, 'token') } } },
+        ],
         contexts: [{ name: 'in-cluster', cluster: 'in-cluster', user: 'in-cluster', namespace }],
         currentContext: 'in-cluster',
       });
       return { configured: true, clients: clientsFor(kc, 'in-cluster', settings.namespace ?? namespace) };
     }
-    const kubeconfig = settings.kubeconfig || (existsSync(join(homedir(), '.kube', 'config')) ? join(homedir(), '.kube', 'config') : undefined);
+    const kubeconfig =
+      settings.kubeconfig ||
+      (existsSync(join(homedir(), '.kube', 'config')) ? join(homedir(), '.kube', 'config') : undefined);
     if (kubeconfig) {
       const kc = new KubeConfig();
       kc.loadFromFile(kubeconfig);
-      if (!kc.getCurrentCluster()) return { configured: false, reason: `kubeconfig ${kubeconfig} has no current context with a cluster` };
+      if (!kc.getCurrentCluster())
+        return { configured: false, reason: `kubeconfig ${kubeconfig} has no current context with a cluster` };
       return { configured: true, clients: clientsFor(kc, 'kubeconfig', settings.namespace) };
     }
     if (settings.server) {
       const fromFile = settings.token === undefined && settings.tokenFile !== undefined;
       const kc = new KubeConfig();
       kc.loadFromOptions({
-        clusters: [{ name: 'config', server: settings.server, caFile: settings.caFile, skipTLSVerify: plainHttp(settings.server) }],
+        clusters: [
+          {
+            name: 'config',
+            server: settings.server,
+            caFile: settings.caFile,
+            skipTLSVerify: plainHttp(settings.server),
+          },
+        ],
         users: [{ name: 'config', token: fromFile ? readTokenFile(settings.tokenFile!) : settings.token }],
         contexts: [{ name: 'config', cluster: 'config', user: 'config', namespace: settings.namespace }],
         currentContext: 'config',
@@ -261,7 +317,10 @@ function detect(settings: K8sSettings): State {
   } catch (err) {
     return { configured: false, reason: `loading the configuration failed: ${loadError(err)}` };
   }
-  return { configured: false, reason: `no service account in ${saDir}, no KUBECONFIG or ~/.kube/config, and no k8s server configured` };
+  return {
+    configured: false,
+    reason: `no service account in ${saDir}, no KUBECONFIG or ~/.kube/config, and no k8s server configured`,
+  };
 }
 
 /**
@@ -269,7 +328,9 @@ function detect(settings: K8sSettings): State {
  * lines around the error, which may hold a token or a key. Only the error's name and position.
  */
 export function loadError(err: unknown): string {
-  const e = err as { name?: unknown; mark?: { line?: unknown; column?: unknown }; code?: unknown; message?: unknown } | undefined;
+  const e = err as
+    | { name?: unknown; mark?: { line?: unknown; column?: unknown }; code?: unknown; message?: unknown }
+    | undefined;
   const name = typeof e?.name === 'string' ? e.name : 'Error';
   if (e?.mark && typeof e.mark.line === 'number') {
     const column = typeof e.mark.column === 'number' ? e.mark.column + 1 : '?';
@@ -278,7 +339,8 @@ export function loadError(err: unknown): string {
   const message = typeof e?.message === 'string' ? e.message : String(err);
   // File-system errors (ENOENT, EACCES) name the path, not the content; anything else could quote it.
   if (typeof e?.code === 'string' && /^E[A-Z]+$/.test(e.code)) return message;
-  if (!message.includes('\n') && message.length <= 200 && !/token|password|secret|key|cert/i.test(message)) return `${name}: ${message}`;
+  if (!message.includes('\n') && message.length <= 200 && !/token|password|secret|key|cert/i.test(message))
+    return `${name}: ${message}`;
   return `${name} (the details are not shown: they may quote the file)`;
 }
 
@@ -287,9 +349,13 @@ const INIT_FIELDS = ['server', 'token', 'caData', 'insecureSkipTlsVerify', 'name
 function parseInit(raw: Record<string, unknown>): K8sInitConfig {
   const problems: Problem[] = [];
   const at = (k: string) => `$.adapters.k8s.${k}`;
-  for (const k of Object.keys(raw)) if (!INIT_FIELDS.includes(k)) problems.push({ path: at(k), message: `unknown field; allowed: ${INIT_FIELDS.join(', ')}` });
-  for (const k of ['server', 'token', 'caData', 'namespace']) if (raw[k] !== undefined && typeof raw[k] !== 'string') problems.push({ path: at(k), message: 'must be a string' });
-  if (raw.insecureSkipTlsVerify !== undefined && typeof raw.insecureSkipTlsVerify !== 'boolean') problems.push({ path: at('insecureSkipTlsVerify'), message: 'must be a boolean' });
+  for (const k of Object.keys(raw))
+    if (!INIT_FIELDS.includes(k))
+      problems.push({ path: at(k), message: `unknown field; allowed: ${INIT_FIELDS.join(', ')}` });
+  for (const k of ['server', 'token', 'caData', 'namespace'])
+    if (raw[k] !== undefined && typeof raw[k] !== 'string') problems.push({ path: at(k), message: 'must be a string' });
+  if (raw.insecureSkipTlsVerify !== undefined && typeof raw.insecureSkipTlsVerify !== 'boolean')
+    problems.push({ path: at('insecureSkipTlsVerify'), message: 'must be a boolean' });
   if (typeof raw.server === 'string') {
     let url: URL | undefined;
     try {
@@ -297,7 +363,8 @@ function parseInit(raw: Record<string, unknown>): K8sInitConfig {
     } catch {
       problems.push({ path: at('server'), message: 'must be an absolute http(s) URL' });
     }
-    if (url && url.protocol !== 'https:' && url.protocol !== 'http:') problems.push({ path: at('server'), message: 'must be an absolute http(s) URL' });
+    if (url && url.protocol !== 'https:' && url.protocol !== 'http:')
+      problems.push({ path: at('server'), message: 'must be an absolute http(s) URL' });
     if (raw.token === undefined) problems.push({ path: at('token'), message: 'is required with server' });
   } else if (raw.token !== undefined || raw.caData !== undefined) {
     problems.push({ path: at('server'), message: 'is required with token or caData' });

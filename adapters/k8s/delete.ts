@@ -2,7 +2,20 @@ import { defineAction, type StepContext } from '../contract.js';
 import { AgentError } from '../errors.js';
 import { describe, type ObjectRef, objectRefProperties } from './kinds.js';
 import { restoreOf, SECRET_NOT_RECORDED } from './restore.js';
-import { dryRunParam, isSecret, locked, objectPath, rawRequest, readOrAbsent, remembering, resolveTarget, snapshot, type K8sRuntime, type KObj, type Target } from './runtime.js';
+import {
+  dryRunParam,
+  isSecret,
+  locked,
+  objectPath,
+  rawRequest,
+  readOrAbsent,
+  remembering,
+  resolveTarget,
+  snapshot,
+  type K8sRuntime,
+  type KObj,
+  type Target,
+} from './runtime.js';
 
 export interface DeleteInput extends ObjectRef {
   record?: boolean;
@@ -36,13 +49,27 @@ export function deleteAction(rt: K8sRuntime) {
       required: ['kind', 'name'],
       properties: {
         ...objectRefProperties,
-        record: { description: 'Keep a copy of the object so a rollback can re-create it.', type: 'boolean', default: false },
+        record: {
+          description: 'Keep a copy of the object so a rollback can re-create it.',
+          type: 'boolean',
+          default: false,
+        },
         propagationPolicy: { description: 'What happens to dependents.', enum: ['Foreground', 'Background', 'Orphan'] },
-        ignoreNotFound: { description: 'An object that is already gone is success (deleted=false) instead of not_found.', type: 'boolean', default: false },
+        ignoreNotFound: {
+          description: 'An object that is already gone is success (deleted=false) instead of not_found.',
+          type: 'boolean',
+          default: false,
+        },
       },
     },
-    exampleOutput: { deleted: true, previous: null, recorded: false, target: { apiVersion: 'v1', kind: 'Pod', namespace: 'default', name: 'web-0' } },
-    compensate: (input, out) => (input.record && out.previous && out.recorded !== false ? restoreOf(out.target, out.previous) : undefined),
+    exampleOutput: {
+      deleted: true,
+      previous: null,
+      recorded: false,
+      target: { apiVersion: 'v1', kind: 'Pod', namespace: 'default', name: 'web-0' },
+    },
+    compensate: (input, out) =>
+      input.record && out.previous && out.recorded !== false ? restoreOf(out.target, out.previous) : undefined,
     dryRun: (ctx, input) => remove(rt, ctx, input),
     run: (ctx, input) => remove(rt, ctx, input),
   });
@@ -74,7 +101,11 @@ async function remove(rt: K8sRuntime, ctx: StepContext, input: DeleteInput): Pro
         rt.attempts.remember(ctx, t, memory);
       }
       try {
-        await rawRequest(ctx, clients, `DELETE ${describe(t)}`, { method: 'DELETE', path, query: { dryRun: dryRunParam(ctx), propagationPolicy: input.propagationPolicy } });
+        await rawRequest(ctx, clients, `DELETE ${describe(t)}`, {
+          method: 'DELETE',
+          path,
+          query: { dryRun: dryRunParam(ctx), propagationPolicy: input.propagationPolicy },
+        });
       } catch (err) {
         if (err instanceof AgentError && err.type === 'not_found') {
           // An earlier attempt's delete went through before its answer was lost: this step did what it was asked.
@@ -89,7 +120,9 @@ async function remove(rt: K8sRuntime, ctx: StepContext, input: DeleteInput): Pro
         }
         throw err;
       }
-      ctx.log.info(`${ctx.dryRun ? 'dry run (server-side, dryRun=All): would delete' : 'deleted'} ${describe(t)}${memory.recorded ? ' (a copy is recorded for rollback)' : ''}`);
+      ctx.log.info(
+        `${ctx.dryRun ? 'dry run (server-side, dryRun=All): would delete' : 'deleted'} ${describe(t)}${memory.recorded ? ' (a copy is recorded for rollback)' : ''}`,
+      );
       return { deleted: true, previous: memory.previous, recorded: memory.recorded, target: t };
     }),
   );

@@ -37,7 +37,12 @@ interface StatusBody {
   kind?: string;
   message?: string;
   reason?: string;
-  details?: { name?: string; kind?: string; group?: string; causes?: Array<{ field?: string; message?: string; reason?: string }> };
+  details?: {
+    name?: string;
+    kind?: string;
+    group?: string;
+    causes?: Array<{ field?: string; message?: string; reason?: string }>;
+  };
   code?: number;
 }
 
@@ -65,7 +70,11 @@ const SSA_CONFLICT = /^Apply failed with \d+ conflicts?/;
 
 /** The code of a TLS verification failure, wherever the HTTP client put the original error. */
 function tlsCode(err: unknown): string | undefined {
-  for (let e = err as { code?: unknown; errno?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 4; e = e.cause as typeof e, depth++) {
+  for (
+    let e = err as { code?: unknown; errno?: unknown; cause?: unknown } | undefined, depth = 0;
+    e && depth < 4;
+    e = e.cause as typeof e, depth++
+  ) {
     for (const c of [e.code, e.errno]) if (typeof c === 'string' && TLS_CODES.has(c)) return c;
   }
   return undefined;
@@ -85,7 +94,8 @@ export function toK8sError(err: unknown, what: string, signal?: AbortSignal): Ag
     const message = status.message ?? `HTTP ${err.code}`;
     const details: Record<string, unknown> = { code: err.code, reason: status.reason ?? null };
     if (status.details?.causes?.length) details.causes = status.details.causes;
-    const make = (type: ErrorType, text: string, retryable: boolean) => new AgentError(type, `${what}: ${text}`, { cause: err, retryable, details });
+    const make = (type: ErrorType, text: string, retryable: boolean) =>
+      new AgentError(type, `${what}: ${text}`, { cause: err, retryable, details });
     switch (err.code) {
       case 400:
         return make('validation_error', `the API server rejected the request: ${message}`, false);
@@ -100,13 +110,21 @@ export function toK8sError(err: unknown, what: string, signal?: AbortSignal): Ag
         // Admission webhooks, quotas and a terminating namespace answer 403 too; only an RBAC denial gets the RBAC hint.
         if (!m) return make('forbidden', message, false);
         Object.assign(details, { verb: m[1], resource: m[2], group: m[3] });
-        return make('forbidden', `${message}. the agent may not ${m[1]} ${m[2]}${m[3] ? ` in API group ${m[3]}` : ''}; ${RBAC_HINT}`, false);
+        return make(
+          'forbidden',
+          `${message}. the agent may not ${m[1]} ${m[2]}${m[3] ? ` in API group ${m[3]}` : ''}; ${RBAC_HINT}`,
+          false,
+        );
       }
       case 404:
         return make('not_found', message, false);
       case 409:
         if (SSA_CONFLICT.test(message)) {
-          return make('conflict', `${message}; another field manager owns these fields: set force: true to take them over, or leave them out of the manifest`, false);
+          return make(
+            'conflict',
+            `${message}; another field manager owns these fields: set force: true to take them over, or leave them out of the manifest`,
+            false,
+          );
         }
         // A stale resourceVersion may succeed on a fresh try; an object that already exists will not.
         return make('conflict', message, status.reason !== 'AlreadyExists');
@@ -122,9 +140,21 @@ export function toK8sError(err: unknown, what: string, signal?: AbortSignal): Ag
   // Node names the bad header value in some errors ("Bearer … is not a legal HTTP header value"): never repeat a credential.
   const message = scrubCredentials(e?.message ?? String(err));
   const tls = tlsCode(err);
-  if (tls) return new AgentError('adapter_error', `${what}: TLS verification failed (${tls}: ${message}); ${CA_HINT}`, { cause: err, retryable: false, details: { code: tls, tls: true } });
-  if (e?.name === 'FetchError' || e?.type === 'system' || /ECONNREFUSED|ECONNRESET|ENOTFOUND|EHOSTUNREACH|ETIMEDOUT|EAI_AGAIN|socket hang up/.test(message)) {
-    return new AgentError('network_error', `${what}: the API server is unreachable: ${message}`, { cause: err, details: { code: e?.code ?? null } });
+  if (tls)
+    return new AgentError('adapter_error', `${what}: TLS verification failed (${tls}: ${message}); ${CA_HINT}`, {
+      cause: err,
+      retryable: false,
+      details: { code: tls, tls: true },
+    });
+  if (
+    e?.name === 'FetchError' ||
+    e?.type === 'system' ||
+    /ECONNREFUSED|ECONNRESET|ENOTFOUND|EHOSTUNREACH|ETIMEDOUT|EAI_AGAIN|socket hang up/.test(message)
+  ) {
+    return new AgentError('network_error', `${what}: the API server is unreachable: ${message}`, {
+      cause: err,
+      details: { code: e?.code ?? null },
+    });
   }
   return new AgentError('adapter_error', `${what}: ${message}`, { cause: err });
 }
@@ -146,8 +176,14 @@ export function abortable<T>(work: Promise<T>, signal: AbortSignal): Promise<T> 
     };
     signal.addEventListener('abort', onAbort, { once: true });
     work.then(
-      (v) => (signal.removeEventListener('abort', onAbort), resolve(v)),
-      (e) => (signal.removeEventListener('abort', onAbort), reject(e)),
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
     );
   });
 }

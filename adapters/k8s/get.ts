@@ -10,7 +10,8 @@ export interface GetInput extends ObjectRef {
 export function getAction(rt: K8sRuntime) {
   return defineAction<GetInput, { exists: boolean; object: KObj | null }>({
     id: 'get',
-    description: 'Reads any object as the API server has it (plain JSON, every field); outputs it whole. Secret values (data, stringData, the last-applied annotation) are masked.',
+    description:
+      'Reads any object as the API server has it (plain JSON, every field); outputs it whole. Secret values (data, stringData, the last-applied annotation) are masked.',
     mutates: false,
     input: {
       type: 'object',
@@ -18,16 +19,25 @@ export function getAction(rt: K8sRuntime) {
       required: ['kind', 'name'],
       properties: {
         ...objectRefProperties,
-        ignoreNotFound: { description: 'A missing object gives exists=false instead of failing with not_found.', type: 'boolean', default: false },
+        ignoreNotFound: {
+          description: 'A missing object gives exists=false instead of failing with not_found.',
+          type: 'boolean',
+          default: false,
+        },
       },
     },
-    exampleOutput: { exists: true, object: { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web', namespace: 'default' } } },
+    exampleOutput: {
+      exists: true,
+      object: { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web', namespace: 'default' } },
+    },
     async run(ctx, input) {
       const clients = rt.conn.clients();
       const t = await resolveTarget(ctx, clients, input);
       if (input.ignoreNotFound) {
         const found = await readOrAbsent(ctx, clients, t);
-        ctx.log.info(`${describe(t)}: ${found ? `found (resourceVersion ${found.metadata?.resourceVersion})` : 'not found'}`);
+        ctx.log.info(
+          `${describe(t)}: ${found ? `found (resourceVersion ${found.metadata?.resourceVersion})` : 'not found'}`,
+        );
         if (found && isSecret(t)) for (const v of kubernetesSecretValues(found as { data?: unknown })) ctx.secret(v);
         return { exists: found !== undefined, object: found ? redact(found, t.kind) : null };
       }

@@ -23,11 +23,27 @@ import { waitAction } from './wait.js';
 export type { K8sSettings } from './connection.js';
 
 export function createK8sAdapter(settings: K8sSettings = {}): Adapter {
-  const rt: K8sRuntime = { conn: new KubeConnection(settings), locks: new ObjectLocks(), attempts: new AttemptMemory() };
-  const actions = [logsAction(rt), eventsAction(rt), getAction(rt), restartAction(rt), scaleAction(rt), waitAction(rt), applyAction(rt), patchAction(rt), deleteAction(rt), restoreAction(rt)];
+  const rt: K8sRuntime = {
+    conn: new KubeConnection(settings),
+    locks: new ObjectLocks(),
+    attempts: new AttemptMemory(),
+  };
+  const actions = [
+    logsAction(rt),
+    eventsAction(rt),
+    getAction(rt),
+    restartAction(rt),
+    scaleAction(rt),
+    waitAction(rt),
+    applyAction(rt),
+    patchAction(rt),
+    deleteAction(rt),
+    restoreAction(rt),
+  ];
   return {
     name: 'k8s',
-    description: 'Kubernetes: logs, events, get, rollout restart, scale, wait, server-side apply, patch, delete and restore, with server-side dry run.',
+    description:
+      'Kubernetes: logs, events, get, rollout restart, scale, wait, server-side apply, patch, delete and restore, with server-side dry run.',
     actions: Object.fromEntries(actions.map((a) => [a.id, a])),
     async init(config) {
       rt.conn.init(config);

@@ -36,7 +36,13 @@ export const SCALABLE_KINDS = ['Deployment', 'StatefulSet', 'ReplicaSet'] as con
 
 const DNS_SUBDOMAIN = '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$';
 
-export const nameSchema: JsonSchema = { description: 'Object name.', type: 'string', minLength: 1, maxLength: 253, pattern: DNS_SUBDOMAIN };
+export const nameSchema: JsonSchema = {
+  description: 'Object name.',
+  type: 'string',
+  minLength: 1,
+  maxLength: 253,
+  pattern: DNS_SUBDOMAIN,
+};
 export const namespaceSchema: JsonSchema = {
   description: "Namespace; defaults to the agent's own (service-account namespace, or the kubeconfig context's).",
   type: 'string',
@@ -44,13 +50,25 @@ export const namespaceSchema: JsonSchema = {
   maxLength: 63,
   pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$',
 };
-export const apiVersionSchema: JsonSchema = { description: 'API version (`apps/v1`); needed only for kinds not in the known list.', type: 'string', minLength: 1 };
-export const selectorSchema: JsonSchema = { description: 'Label selector (`app=web,tier!=db`).', type: 'string', minLength: 1 };
+export const apiVersionSchema: JsonSchema = {
+  description: 'API version (`apps/v1`); needed only for kinds not in the known list.',
+  type: 'string',
+  minLength: 1,
+};
+export const selectorSchema: JsonSchema = {
+  description: 'Label selector (`app=web,tier!=db`).',
+  type: 'string',
+  minLength: 1,
+};
 
 export function kindSchema(kinds?: readonly string[]): JsonSchema {
   return kinds
     ? { description: `Kind: ${kinds.join(', ')}.`, enum: [...kinds] }
-    : { description: 'Kind (`Deployment`, `Pod`, any kind with apiVersion).', type: 'string', pattern: '^[A-Z][A-Za-z0-9]*$' };
+    : {
+        description: 'Kind (`Deployment`, `Pod`, any kind with apiVersion).',
+        type: 'string',
+        pattern: '^[A-Z][A-Za-z0-9]*$',
+      };
 }
 
 export interface ObjectRef {
@@ -64,7 +82,12 @@ export interface ObjectRef {
 export function apiVersionOf(ref: { apiVersion?: string; kind: string }): string {
   if (ref.apiVersion) return ref.apiVersion;
   const known = Object.hasOwn(KNOWN_KINDS, ref.kind) ? KNOWN_KINDS[ref.kind] : undefined;
-  if (known === undefined) throw new AgentError('validation_error', `kind ${ref.kind} is not one the agent knows by name; add apiVersion (known kinds: ${Object.keys(KNOWN_KINDS).join(', ')})`, { retryable: false });
+  if (known === undefined)
+    throw new AgentError(
+      'validation_error',
+      `kind ${ref.kind} is not one the agent knows by name; add apiVersion (known kinds: ${Object.keys(KNOWN_KINDS).join(', ')})`,
+      { retryable: false },
+    );
   return known;
 }
 

@@ -40,5 +40,7 @@ export class ObjectLocks {
 
 /** The lock key of an object; a cluster-scoped one (no namespace) has no namespace segment. */
 export function lockKey(ref: { apiVersion: string; kind: string; namespace?: string; name: string }): string {
-  return ref.namespace === undefined ? `${ref.apiVersion}/${ref.kind}/${ref.name}` : `${ref.apiVersion}/${ref.kind}/${ref.namespace}/${ref.name}`;
+  return ref.namespace === undefined
+    ? `${ref.apiVersion}/${ref.kind}/${ref.name}`
+    : `${ref.apiVersion}/${ref.kind}/${ref.namespace}/${ref.name}`;
 }

@@ -32,35 +32,78 @@ export const MAX_LOG_CHARS_TOTAL = 1024 * 1024;
 export function logsAction(rt: K8sRuntime) {
   return defineAction<LogsInput, { pods: number; containers: ContainerLog[] }>({
     id: 'logs',
-    description: 'Container logs of pods by name or label selector (tailLines, sinceSeconds, previous for crash loops); lines go to the execution log, the tail to outputs.',
+    description:
+      'Container logs of pods by name or label selector (tailLines, sinceSeconds, previous for crash loops); lines go to the execution log, the tail to outputs.',
     mutates: false,
     input: {
       type: 'object',
       additionalProperties: false,
-      anyOf: [{ required: ['name'], properties: { name: true } }, { required: ['selector'], properties: { selector: true } }],
+      anyOf: [
+        { required: ['name'], properties: { name: true } },
+        { required: ['selector'], properties: { selector: true } },
+      ],
       not: { required: ['name', 'selector'], properties: { name: true, selector: true } },
       properties: {
         namespace: namespaceSchema,
         name: { ...nameSchema, description: 'Pod name (or give selector).' },
         selector: { ...selectorSchema, description: 'Label selector of the pods (or give name).' },
-        container: { description: 'Only this container (default: every container of each pod).', type: 'string', minLength: 1 },
-        tailLines: { description: 'Lines from the end of each log.', type: 'integer', minimum: 1, maximum: 100000, default: 200 },
+        container: {
+          description: 'Only this container (default: every container of each pod).',
+          type: 'string',
+          minLength: 1,
+        },
+        tailLines: {
+          description: 'Lines from the end of each log.',
+          type: 'integer',
+          minimum: 1,
+          maximum: 100000,
+          default: 200,
+        },
         sinceSeconds: { description: 'Only lines newer than this many seconds.', type: 'integer', minimum: 1 },
-        previous: { description: "The previous (terminated) container's log: what a crash-looping container said before it died.", type: 'boolean', default: false },
-        maxPods: { description: 'At most this many pods of a selector.', type: 'integer', minimum: 1, maximum: 100, default: 10 },
+        previous: {
+          description: "The previous (terminated) container's log: what a crash-looping container said before it died.",
+          type: 'boolean',
+          default: false,
+        },
+        maxPods: {
+          description: 'At most this many pods of a selector.',
+          type: 'integer',
+          minimum: 1,
+          maximum: 100,
+          default: 10,
+        },
       },
     },
-    exampleOutput: { pods: 1, containers: [{ pod: 'web-7d4b9c-x2x9z', container: 'web', lines: 2, text: 'starting\npanic: config missing\n', truncated: false, error: null }] },
+    exampleOutput: {
+      pods: 1,
+      containers: [
+        {
+          pod: 'web-7d4b9c-x2x9z',
+          container: 'web',
+          lines: 2,
+          text: 'starting\npanic: config missing\n',
+          truncated: false,
+          error: null,
+        },
+      ],
+    },
     async run(ctx, input) {
       const clients = rt.conn.clients();
       const namespace = input.namespace ?? clients.namespace;
       let pods: V1Pod[];
       if (input.name) {
-        pods = [await call(ctx, `GET ${describe({ kind: 'Pod', namespace, name: input.name })}`, () => clients.core.readNamespacedPod({ name: input.name!, namespace }, callOptions(ctx.signal)))];
+        pods = [
+          await call(ctx, `GET ${describe({ kind: 'Pod', namespace, name: input.name })}`, () =>
+            clients.core.readNamespacedPod({ name: input.name!, namespace }, callOptions(ctx.signal)),
+          ),
+        ];
       } else {
-        const list = await call(ctx, `LIST pods ${namespace} -l ${input.selector}`, () => clients.core.listNamespacedPod({ namespace, labelSelector: input.selector }, callOptions(ctx.signal)));
+        const list = await call(ctx, `LIST pods ${namespace} -l ${input.selector}`, () =>
+          clients.core.listNamespacedPod({ namespace, labelSelector: input.selector }, callOptions(ctx.signal)),
+        );
         pods = list.items.slice(0, input.maxPods ?? 10);
-        if (list.items.length > pods.length) ctx.log.warn(`${list.items.length} pods match ${input.selector}; reading the first ${pods.length} (maxPods)`);
+        if (list.items.length > pods.length)
+          ctx.log.warn(`${list.items.length} pods match ${input.selector}; reading the first ${pods.length} (maxPods)`);
         if (pods.length === 0) ctx.log.warn(`no pods in ${namespace} match ${input.selector}`);
       }
       const containers: ContainerLog[] = [];
@@ -73,7 +116,14 @@ export function logsAction(rt: K8sRuntime) {
           try {
             const text = await call(ctx, what, () =>
               clients.core.readNamespacedPodLog(
-                { name: podName, namespace, container, tailLines: input.tailLines ?? 200, sinceSeconds: input.sinceSeconds, previous: input.previous === true },
+                {
+                  name: podName,
+                  namespace,
+                  container,
+                  tailLines: input.tailLines ?? 200,
+                  sinceSeconds: input.sinceSeconds,
+                  previous: input.previous === true,
+                },
                 callOptions(ctx.signal),
               ),
             );
@@ -84,12 +134,22 @@ export function logsAction(rt: K8sRuntime) {
             const max = Math.min(MAX_LOG_CHARS_PER_CONTAINER, budget);
             const kept = tail(text, max);
             if (text.length > max && max < MAX_LOG_CHARS_PER_CONTAINER) {
-              ctx.log.warn(`${what}: outputs keep at most ${MAX_LOG_CHARS_TOTAL} characters of logs in all; ${max} kept of this container's ${text.length} (the execution log has every line)`);
+              ctx.log.warn(
+                `${what}: outputs keep at most ${MAX_LOG_CHARS_TOTAL} characters of logs in all; ${max} kept of this container's ${text.length} (the execution log has every line)`,
+              );
             }
             budget -= Math.min(text.length, max);
-            containers.push({ pod: podName, container, lines: lines.length, text: kept.text, truncated: kept.truncated, error: null });
+            containers.push({
+              pod: podName,
+              container,
+              lines: lines.length,
+              text: kept.text,
+              truncated: kept.truncated,
+              error: null,
+            });
           } catch (err) {
-            if (ctx.signal.aborted || !(err instanceof AgentError) || (pods.length === 1 && names.length === 1)) throw err;
+            if (ctx.signal.aborted || !(err instanceof AgentError) || (pods.length === 1 && names.length === 1))
+              throw err;
             // One container of many without logs (not started, no previous container) does not hide the others'.
             ctx.log.warn(`${what}: ${err.message}`);
             containers.push({ pod: podName, container, lines: 0, text: '', truncated: false, error: err.message });
@@ -97,7 +157,11 @@ export function logsAction(rt: K8sRuntime) {
         }
       }
       if (containers.length > 0 && containers.every((c) => c.error !== null)) {
-        throw new AgentError('adapter_error', `no logs could be read from ${containers.length} container(s): ${containers[0].error}`, { details: { containers } });
+        throw new AgentError(
+          'adapter_error',
+          `no logs could be read from ${containers.length} container(s): ${containers[0].error}`,
+          { details: { containers } },
+        );
       }
       return { pods: pods.length, containers };
     },

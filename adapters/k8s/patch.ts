@@ -4,7 +4,20 @@ import { AgentError } from '../errors.js';
 import { MIN_SECRET_CHARS } from '../shared/sensitive.js';
 import { describe, type ObjectRef, objectRefProperties } from './kinds.js';
 import { recordOnce, restoreRecorded } from './restore.js';
-import { dryRunParam, FIELD_MANAGER, isSecret, locked, objectPath, rawRequest, redact, remembering, resolveTarget, type K8sRuntime, type KObj, type Target } from './runtime.js';
+import {
+  dryRunParam,
+  FIELD_MANAGER,
+  isSecret,
+  locked,
+  objectPath,
+  rawRequest,
+  redact,
+  remembering,
+  resolveTarget,
+  type K8sRuntime,
+  type KObj,
+  type Target,
+} from './runtime.js';
 
 export interface PatchInput extends ObjectRef {
   type?: 'strategic' | 'merge' | 'json';
@@ -19,7 +32,11 @@ export type PatchOutput = {
   target: Target;
 };
 
-const CONTENT_TYPES = { strategic: PatchStrategy.StrategicMergePatch, merge: PatchStrategy.MergePatch, json: PatchStrategy.JsonPatch } as const;
+const CONTENT_TYPES = {
+  strategic: PatchStrategy.StrategicMergePatch,
+  merge: PatchStrategy.MergePatch,
+  json: PatchStrategy.JsonPatch,
+} as const;
 
 /** Every string inside a JSON value. */
 function stringLeaves(v: unknown): string[] {
@@ -35,15 +52,28 @@ export function patchAction(rt: K8sRuntime) {
       "Patches an object (strategic merge, JSON merge or JSON patch), sent exactly as given. Records the object as it was; the default compensation puts it back. A Secret's contents are never recorded: patching a Secret has no compensation.",
     mutates: true,
     // Every string in a patch of a Secret may be one of its values.
-    secretsIn: (input) => (isSecret(input) ? stringLeaves(input.patch).filter((v) => v.length >= MIN_SECRET_CHARS).flatMap((v) => [v, Buffer.from(v, 'base64').toString('utf8')]) : []),
+    secretsIn: (input) =>
+      isSecret(input)
+        ? stringLeaves(input.patch)
+            .filter((v) => v.length >= MIN_SECRET_CHARS)
+            .flatMap((v) => [v, Buffer.from(v, 'base64').toString('utf8')])
+        : [],
     input: {
       type: 'object',
       additionalProperties: false,
       required: ['kind', 'name', 'patch'],
       properties: {
         ...objectRefProperties,
-        type: { description: 'strategic (strategic-merge-patch; built-in kinds only), merge (RFC 7386) or json (RFC 6902, a list of operations).', enum: ['strategic', 'merge', 'json'], default: 'strategic' },
-        patch: { description: 'The patch: an object for strategic and merge, a list of operations for json.', type: ['object', 'array'] },
+        type: {
+          description:
+            'strategic (strategic-merge-patch; built-in kinds only), merge (RFC 7386) or json (RFC 6902, a list of operations).',
+          enum: ['strategic', 'merge', 'json'],
+          default: 'strategic',
+        },
+        patch: {
+          description: 'The patch: an object for strategic and merge, a list of operations for json.',
+          type: ['object', 'array'],
+        },
       },
     },
     exampleOutput: {
@@ -61,7 +91,11 @@ export function patchAction(rt: K8sRuntime) {
 async function patch(rt: K8sRuntime, ctx: StepContext, input: PatchInput): Promise<PatchOutput> {
   const type = input.type ?? 'strategic';
   if ((type === 'json') !== Array.isArray(input.patch)) {
-    throw new AgentError('validation_error', type === 'json' ? 'a json patch is a list of operations ([{ op, path, value }])' : `a ${type} patch is an object`, { retryable: false });
+    throw new AgentError(
+      'validation_error',
+      type === 'json' ? 'a json patch is a list of operations ([{ op, path, value }])' : `a ${type} patch is an object`,
+      { retryable: false },
+    );
   }
   const clients = rt.conn.clients();
   const t = await resolveTarget(ctx, clients, input);
@@ -69,7 +103,10 @@ async function patch(rt: K8sRuntime, ctx: StepContext, input: PatchInput): Promi
   return locked(rt, ctx, t, () =>
     remembering(rt, ctx, async () => {
       const rec = await recordOnce(ctx, rt, t, (first) => {
-        if (!first.existed) throw new AgentError('not_found', `${describe(t)} does not exist; there is nothing to patch`, { retryable: false });
+        if (!first.existed)
+          throw new AgentError('not_found', `${describe(t)} does not exist; there is nothing to patch`, {
+            retryable: false,
+          });
       });
       // The patch goes out as given (no typed model in between), so strategic-merge directives
       // ($patch, $retainKeys, $setElementOrder) and fields of any kind reach the API server.
@@ -80,7 +117,9 @@ async function patch(rt: K8sRuntime, ctx: StepContext, input: PatchInput): Promi
         contentType: CONTENT_TYPES[type],
         body: input.patch,
       });
-      ctx.log.info(`${ctx.dryRun ? 'dry run (server-side, dryRun=All): would patch' : 'patched'} ${describe(t)} (${type}); resourceVersion ${object?.metadata?.resourceVersion ?? '?'}`);
+      ctx.log.info(
+        `${ctx.dryRun ? 'dry run (server-side, dryRun=All): would patch' : 'patched'} ${describe(t)} (${type}); resourceVersion ${object?.metadata?.resourceVersion ?? '?'}`,
+      );
       return { previous: rec.previous, recorded: rec.recorded, object: redact(object, t.kind), target: t };
     }),
   );

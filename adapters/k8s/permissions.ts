@@ -12,16 +12,39 @@ export interface Need {
 }
 
 export const ACTION_NEEDS: Record<string, Need[]> = {
-  logs: [{ verb: 'get', resource: 'pods', when: 'by name' }, { verb: 'list', resource: 'pods', when: 'by selector' }, { verb: 'get', resource: 'pods/log' }],
+  logs: [
+    { verb: 'get', resource: 'pods', when: 'by name' },
+    { verb: 'list', resource: 'pods', when: 'by selector' },
+    { verb: 'get', resource: 'pods/log' },
+  ],
   events: [{ verb: 'list', resource: 'events' }],
   get: [{ verb: 'get', resource: '*' }],
-  restart: [{ verb: 'get', resource: '*' }, { verb: 'patch', resource: '*' }],
-  scale: [{ verb: 'get', resource: '*/scale' }, { verb: 'patch', resource: '*/scale' }],
-  wait: [{ verb: 'get', resource: '*' }, { verb: 'watch', resource: '*' }],
-  apply: [{ verb: 'get', resource: '*' }, { verb: 'patch', resource: '*' }, { verb: 'create', resource: '*', when: 'the object does not exist yet' }],
-  patch: [{ verb: 'get', resource: '*' }, { verb: 'patch', resource: '*' }],
+  restart: [
+    { verb: 'get', resource: '*' },
+    { verb: 'patch', resource: '*' },
+  ],
+  scale: [
+    { verb: 'get', resource: '*/scale' },
+    { verb: 'patch', resource: '*/scale' },
+  ],
+  wait: [
+    { verb: 'get', resource: '*' },
+    { verb: 'watch', resource: '*' },
+  ],
+  apply: [
+    { verb: 'get', resource: '*' },
+    { verb: 'patch', resource: '*' },
+    { verb: 'create', resource: '*', when: 'the object does not exist yet' },
+  ],
+  patch: [
+    { verb: 'get', resource: '*' },
+    { verb: 'patch', resource: '*' },
+  ],
   // With record on pods, the compensation (restore) re-creates the pod: `create pods`, which deploy/rbac.yaml does not grant.
-  delete: [{ verb: 'delete', resource: '*' }, { verb: 'get', resource: '*', when: 'record: true' }],
+  delete: [
+    { verb: 'delete', resource: '*' },
+    { verb: 'get', resource: '*', when: 'record: true' },
+  ],
   restore: [
     { verb: 'get', resource: '*' },
     { verb: 'update', resource: '*', when: 'it exists' },
@@ -34,6 +57,12 @@ export const ACTION_NEEDS: Record<string, Need[]> = {
 /** Whether some action uses `verb` on `resource` (`deployments`, `deployments/scale`, `pods/log`). */
 export function isUsed(verb: string, resource: string): boolean {
   return Object.values(ACTION_NEEDS).some((needs) =>
-    needs.some((n) => n.verb === verb && (n.resource === resource || (n.resource === '*' && !resource.includes('/')) || (n.resource === '*/scale' && resource.endsWith('/scale')))),
+    needs.some(
+      (n) =>
+        n.verb === verb &&
+        (n.resource === resource ||
+          (n.resource === '*' && !resource.includes('/')) ||
+          (n.resource === '*/scale' && resource.endsWith('/scale'))),
+    ),
   );
 }

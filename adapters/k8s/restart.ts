@@ -2,7 +2,18 @@ import { PatchStrategy } from '@kubernetes/client-node';
 import { defineAction, type StepContext } from '../contract.js';
 import { AgentError } from '../errors.js';
 import { describe, kindSchema, nameSchema, namespaceSchema, WORKLOAD_KINDS } from './kinds.js';
-import { dryRunParam, FIELD_MANAGER, locked, objectPath, rawRequest, readObject, remembering, resolveTarget, type K8sRuntime, type KObj } from './runtime.js';
+import {
+  dryRunParam,
+  FIELD_MANAGER,
+  locked,
+  objectPath,
+  rawRequest,
+  readObject,
+  remembering,
+  resolveTarget,
+  type K8sRuntime,
+  type KObj,
+} from './runtime.js';
 
 /** The annotation `kubectl rollout restart` sets on the pod template. */
 export const RESTARTED_AT = 'kubectl.kubernetes.io/restartedAt';
@@ -42,7 +53,8 @@ function restartStamp(previous: string | null): string {
 export function restartAction(rt: K8sRuntime) {
   return defineAction<RestartInput, RestartOutput>({
     id: 'restart',
-    description: "Rollout restart of a Deployment, StatefulSet or DaemonSet, exactly as `kubectl rollout restart`: a strategic-merge patch of the pod template's restartedAt annotation. No default compensation (a restart cannot be undone).",
+    description:
+      "Rollout restart of a Deployment, StatefulSet or DaemonSet, exactly as `kubectl rollout restart`: a strategic-merge patch of the pod template's restartedAt annotation. No default compensation (a restart cannot be undone).",
     mutates: true,
     input: {
       type: 'object',
@@ -50,7 +62,12 @@ export function restartAction(rt: K8sRuntime) {
       required: ['kind', 'name'],
       properties: { kind: kindSchema(WORKLOAD_KINDS), namespace: namespaceSchema, name: nameSchema },
     },
-    exampleOutput: { previousRestartedAt: null, restartedAt: '2026-01-01T00:00:00Z', previousGeneration: 4, generation: 5 },
+    exampleOutput: {
+      previousRestartedAt: null,
+      restartedAt: '2026-01-01T00:00:00Z',
+      previousGeneration: 4,
+      generation: 5,
+    },
     dryRun: (ctx, input) => restart(rt, ctx, input),
     run: (ctx, input) => restart(rt, ctx, input),
   });
@@ -66,11 +83,17 @@ async function restart(rt: K8sRuntime, ctx: StepContext, input: RestartInput): P
       const remembered = rt.attempts.recall<RestartMemory>(ctx, t);
       if (remembered && stampOf(current) === remembered.restartedAt) {
         // Attempt 1's patch landed (its answer did not): the rollout is under way, a second one would restart the pods again.
-        ctx.log.info(`${describe(t)} already carries ${RESTARTED_AT}=${remembered.restartedAt} from attempt 1; not restarting again`);
+        ctx.log.info(
+          `${describe(t)} already carries ${RESTARTED_AT}=${remembered.restartedAt} from attempt 1; not restarting again`,
+        );
         return { ...remembered, generation: current.metadata?.generation ?? null };
       }
       if (t.kind === 'Deployment' && current.spec?.paused) {
-        throw new AgentError('conflict', `${describe(t)} is paused; resume its rollout first (kubectl rollout resume), a restart would not roll out`, { retryable: false });
+        throw new AgentError(
+          'conflict',
+          `${describe(t)} is paused; resume its rollout first (kubectl rollout resume), a restart would not roll out`,
+          { retryable: false },
+        );
       }
       const previousRestartedAt = stampOf(current);
       const previousGeneration = current.metadata?.generation ?? null;
@@ -85,7 +108,9 @@ async function restart(rt: K8sRuntime, ctx: StepContext, input: RestartInput): P
         body: patch,
       });
       const generation = updated?.metadata?.generation ?? null;
-      ctx.log.info(`${ctx.dryRun ? 'dry run (server-side, dryRun=All): would restart' : 'restarted'} ${describe(t)}: ${RESTARTED_AT}=${restartedAt}, generation ${previousGeneration ?? '?'} -> ${generation ?? '?'}`);
+      ctx.log.info(
+        `${ctx.dryRun ? 'dry run (server-side, dryRun=All): would restart' : 'restarted'} ${describe(t)}: ${RESTARTED_AT}=${restartedAt}, generation ${previousGeneration ?? '?'} -> ${generation ?? '?'}`,
+      );
       return { previousRestartedAt, restartedAt, previousGeneration, generation };
     }),
   );

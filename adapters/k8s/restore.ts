@@ -31,12 +31,24 @@ export type RestoreOutput = { action: 'replaced' | 'created' | 'deleted' | 'none
 
 /** The compensation of a write that recorded what it changed: put `previous` back (or delete what the write created). */
 /** The default compensation of apply and patch: put back what the write recorded (nothing for a Secret, which is never recorded). */
-export function restoreRecorded(_input: unknown, out: { recorded?: boolean; target: Target; previous: KObj | null }): Compensation | undefined {
+export function restoreRecorded(
+  _input: unknown,
+  out: { recorded?: boolean; target: Target; previous: KObj | null },
+): Compensation | undefined {
   return out.recorded === false ? undefined : restoreOf(out.target, out.previous);
 }
 
 export function restoreOf(t: Target, previous: KObj | null): Compensation {
-  return { action: 'restore', with: { apiVersion: t.apiVersion, kind: t.kind, ...(t.namespace !== undefined ? { namespace: t.namespace } : {}), name: t.name, previous } };
+  return {
+    action: 'restore',
+    with: {
+      apiVersion: t.apiVersion,
+      kind: t.kind,
+      ...(t.namespace !== undefined ? { namespace: t.namespace } : {}),
+      name: t.name,
+      previous,
+    },
+  };
 }
 
 /** What a write found before it changed an object. */
@@ -49,7 +61,8 @@ export interface Recorded {
   recorded: boolean;
 }
 
-export const SECRET_NOT_RECORDED = "a Secret's contents are never recorded (they would be kept in the execution record); this write has no compensation, so a rollback leaves it as it is";
+export const SECRET_NOT_RECORDED =
+  "a Secret's contents are never recorded (they would be kept in the execution record); this write has no compensation, so a rollback leaves it as it is";
 
 /** Reads the object before a write and records it, except a Secret's contents, which are never recorded. */
 /**
@@ -57,7 +70,12 @@ export const SECRET_NOT_RECORDED = "a Secret's contents are never recorded (they
  * found, since that attempt's write may have landed before its answer was lost. `check` may refuse a first
  * record (it is then not kept).
  */
-export async function recordOnce(ctx: StepContext, rt: K8sRuntime, t: Target, check?: (rec: Recorded) => void): Promise<Recorded> {
+export async function recordOnce(
+  ctx: StepContext,
+  rt: K8sRuntime,
+  t: Target,
+  check?: (rec: Recorded) => void,
+): Promise<Recorded> {
   const recalled = rt.attempts.recall<Recorded>(ctx, t);
   if (recalled) {
     ctx.log.info(`attempt ${ctx.attempt}: using what attempt 1 recorded of ${describe(t)}`);
@@ -128,7 +146,10 @@ export function restoreAction(rt: K8sRuntime) {
         kind: kindSchema(),
         namespace: namespaceSchema,
         name: nameSchema,
-        previous: { description: 'The recorded object, or null when it did not exist before.', type: ['object', 'null'] },
+        previous: {
+          description: 'The recorded object, or null when it did not exist before.',
+          type: ['object', 'null'],
+        },
       },
     },
     exampleOutput: { action: 'replaced' },
@@ -151,11 +172,17 @@ async function restore(rt: K8sRuntime, ctx: StepContext, input: RestoreInput): P
         return { action: 'none' };
       }
       if (current.metadata?.deletionTimestamp) {
-        ctx.log.info(`${describe(t)} did not exist before and is being deleted already (since ${current.metadata.deletionTimestamp}); nothing to restore`);
+        ctx.log.info(
+          `${describe(t)} did not exist before and is being deleted already (since ${current.metadata.deletionTimestamp}); nothing to restore`,
+        );
         return { action: 'none' };
       }
       try {
-        await rawRequest(ctx, clients, `DELETE ${describe(t)}`, { method: 'DELETE', path, query: { dryRun: dryRunParam(ctx) } });
+        await rawRequest(ctx, clients, `DELETE ${describe(t)}`, {
+          method: 'DELETE',
+          path,
+          query: { dryRun: dryRunParam(ctx) },
+        });
       } catch (err) {
         if (err instanceof AgentError && err.type === 'not_found') return { action: 'none' };
         throw err;
@@ -165,19 +192,27 @@ async function restore(rt: K8sRuntime, ctx: StepContext, input: RestoreInput): P
     }
     if (current?.metadata?.deletionTimestamp) {
       const uid = current.metadata.uid;
-      const finalizers = current.metadata.finalizers?.length ? `; finalizers: ${current.metadata.finalizers.join(', ')}` : '';
+      const finalizers = current.metadata.finalizers?.length
+        ? `; finalizers: ${current.metadata.finalizers.join(', ')}`
+        : '';
       if (ctx.dryRun) {
-        ctx.log.info(`dry run: ${describe(t)} is being deleted${finalizers}; a real run waits until it is gone, then re-creates it as recorded`);
+        ctx.log.info(
+          `dry run: ${describe(t)} is being deleted${finalizers}; a real run waits until it is gone, then re-creates it as recorded`,
+        );
         return { action: 'created' };
       }
-      ctx.log.info(`${describe(t)} is being deleted (since ${current.metadata.deletionTimestamp}${finalizers}); waiting until it is gone to re-create it`);
+      ctx.log.info(
+        `${describe(t)} is being deleted (since ${current.metadata.deletionTimestamp}${finalizers}); waiting until it is gone to re-create it`,
+      );
       await waitUntil(
         ctx,
         clients,
         t,
         (obj) => ({
           met: obj === undefined || obj.metadata?.uid !== uid,
-          observed: obj ? `being deleted${obj.metadata?.finalizers?.length ? `, finalizers: ${obj.metadata.finalizers.join(', ')}` : ''}` : 'gone',
+          observed: obj
+            ? `being deleted${obj.metadata?.finalizers?.length ? `, finalizers: ${obj.metadata.finalizers.join(', ')}` : ''}`
+            : 'gone',
         }),
         { resyncSeconds: 30, goal: 'gone' },
       );
@@ -190,8 +225,17 @@ async function restore(rt: K8sRuntime, ctx: StepContext, input: RestoreInput): P
     if (t.namespace !== undefined) body.metadata.namespace = t.namespace;
     else delete body.metadata.namespace;
     if (!current) {
-      const collection = await objectPath(ctx, clients, { apiVersion: t.apiVersion, kind: t.kind, namespace: t.namespace });
-      await rawRequest(ctx, clients, `CREATE ${describe(t)}`, { method: 'POST', path: collection, query, body: recreatable(body) });
+      const collection = await objectPath(ctx, clients, {
+        apiVersion: t.apiVersion,
+        kind: t.kind,
+        namespace: t.namespace,
+      });
+      await rawRequest(ctx, clients, `CREATE ${describe(t)}`, {
+        method: 'POST',
+        path: collection,
+        query,
+        body: recreatable(body),
+      });
       ctx.log.info(`${verb} re-created ${describe(t)} as recorded`.trim());
       return { action: 'created' };
     }

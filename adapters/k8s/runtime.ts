@@ -26,7 +26,7 @@ import { AgentError } from '../errors.js';
 import type { Clients, KubeConnection } from './connection.js';
 import { abortable, statusOf, toK8sError } from './errors.js';
 import { apiVersionOf, describe, type ObjectRef } from './kinds.js';
-import { ObjectLocks, lockKey } from './locks.js';
+import { type ObjectLocks, lockKey } from './locks.js';
 
 /** The field manager of every write the agent makes (server-side apply, patches, scale). */
 export const FIELD_MANAGER = 'runtime-agent';
@@ -57,7 +57,9 @@ export interface KObj {
   apiVersion?: string;
   kind?: string;
   metadata?: Meta;
+  // biome-ignore lint/suspicious/noExplicitAny: Kubernetes objects are read field by field, each checked where it is used
   spec?: Record<string, any>;
+  // biome-ignore lint/suspicious/noExplicitAny: as spec
   status?: Record<string, any>;
   [key: string]: unknown;
 }
@@ -73,18 +75,26 @@ export interface Target {
 // ---------------------------------------------------------------------------------------------
 // Discovery
 
-type DiscoveryApi = { resource(apiVersion: string, kind: string): Promise<V1APIResource | undefined>; apiVersionResourceCache?: Record<string, V1APIResourceList> };
+type DiscoveryApi = {
+  resource(apiVersion: string, kind: string): Promise<V1APIResource | undefined>;
+  apiVersionResourceCache?: Record<string, V1APIResourceList>;
+};
 
 /**
  * The API resource of a kind (not one of its subresources), through KubernetesObjectApi's discovery
  * and its cache; undefined when the API server serves no such kind (or no such group version).
  * Discovery takes no signal; it is a read, so the step settles at once on abort.
  */
-export async function discover(ctx: Pick<StepContext, 'signal'>, clients: Clients, apiVersion: string, kind: string): Promise<V1APIResource | undefined> {
+export async function discover(
+  ctx: Pick<StepContext, 'signal'>,
+  clients: Clients,
+  apiVersion: string,
+  kind: string,
+): Promise<V1APIResource | undefined> {
   const api = clients.objects as unknown as DiscoveryApi;
   const lookup = async () => {
     const first = await api.resource(apiVersion, kind);
-    if (!first || !first.name.includes('/')) return first;
+    if (!first?.name.includes('/')) return first;
     return api.apiVersionResourceCache?.[apiVersion]?.resources.find((r) => r.kind === kind && !r.name.includes('/'));
   };
   try {
@@ -97,9 +107,17 @@ export async function discover(ctx: Pick<StepContext, 'signal'>, clients: Client
 }
 
 /** The API resource of a kind, or validation_error when the API server has none. */
-export async function requireResource(ctx: Pick<StepContext, 'signal'>, clients: Clients, apiVersion: string, kind: string): Promise<V1APIResource> {
+export async function requireResource(
+  ctx: Pick<StepContext, 'signal'>,
+  clients: Clients,
+  apiVersion: string,
+  kind: string,
+): Promise<V1APIResource> {
   const resource = await discover(ctx, clients, apiVersion, kind);
-  if (!resource) throw new AgentError('validation_error', `the API server has no kind ${kind} in ${apiVersion}`, { retryable: false });
+  if (!resource)
+    throw new AgentError('validation_error', `the API server has no kind ${kind} in ${apiVersion}`, {
+      retryable: false,
+    });
   return resource;
 }
 
@@ -108,14 +126,24 @@ export async function requireResource(ctx: Pick<StepContext, 'signal'>, clients:
  * or the agent's own) only when discovery says the kind is namespaced; cluster-scoped objects
  * (Namespace, ClusterRole, …) have none.
  */
-export async function resolveTarget(ctx: Pick<StepContext, 'signal'>, clients: Clients, ref: ObjectRef): Promise<Target> {
+export async function resolveTarget(
+  ctx: Pick<StepContext, 'signal'>,
+  clients: Clients,
+  ref: ObjectRef,
+): Promise<Target> {
   const apiVersion = apiVersionOf(ref);
   const resource = await requireResource(ctx, clients, apiVersion, ref.kind);
-  return resource.namespaced ? { apiVersion, kind: ref.kind, namespace: ref.namespace ?? clients.namespace, name: ref.name } : { apiVersion, kind: ref.kind, name: ref.name };
+  return resource.namespaced
+    ? { apiVersion, kind: ref.kind, namespace: ref.namespace ?? clients.namespace, name: ref.name }
+    : { apiVersion, kind: ref.kind, name: ref.name };
 }
 
 /** The URL path of an object (or of its collection, without a name), resolved through discovery. */
-export async function objectPath(ctx: Pick<StepContext, 'signal'>, clients: Clients, t: Pick<Target, 'apiVersion' | 'kind' | 'namespace'> & { name?: string }): Promise<string> {
+export async function objectPath(
+  ctx: Pick<StepContext, 'signal'>,
+  clients: Clients,
+  t: Pick<Target, 'apiVersion' | 'kind' | 'namespace'> & { name?: string },
+): Promise<string> {
   const resource = await requireResource(ctx, clients, t.apiVersion, t.kind);
   const base = t.apiVersion.includes('/') ? `/apis/${t.apiVersion}` : `/api/${t.apiVersion}`;
   const ns = resource.namespaced ? `/namespaces/${encodeURIComponent(t.namespace ?? clients.namespace)}` : '';
@@ -142,7 +170,12 @@ export interface RawRequest {
  * client-node's own HTTP library, aborted by the step's signal. Failures map to the taxonomy with
  * `what` in the message; an error body that is not JSON (a proxy's 503 page) still maps by status.
  */
-export async function rawRequest<T = unknown>(ctx: Pick<StepContext, 'signal'>, clients: Clients, what: string, req: RawRequest): Promise<T> {
+export async function rawRequest<T = unknown>(
+  ctx: Pick<StepContext, 'signal'>,
+  clients: Clients,
+  what: string,
+  req: RawRequest,
+): Promise<T> {
   try {
     const server = clients.server.replace(/\/$/, '');
     const request = new RequestContext(`${server}${req.path}`, HttpMethod[req.method]);
@@ -164,10 +197,19 @@ export async function rawRequest<T = unknown>(ctx: Pick<StepContext, 'signal'>, 
       isJson = false;
     }
     if (response.httpStatusCode >= 200 && response.httpStatusCode < 300) {
-      if (!isJson) throw new AgentError('adapter_error', `${what}: the API server answered ${response.httpStatusCode} with a body that is not JSON`);
+      if (!isJson)
+        throw new AgentError(
+          'adapter_error',
+          `${what}: the API server answered ${response.httpStatusCode} with a body that is not JSON`,
+        );
       return parsed as T;
     }
-    throw new ApiException(response.httpStatusCode, `${req.method} ${req.path} answered ${response.httpStatusCode}`, isJson ? (parsed ?? '') : text, response.headers);
+    throw new ApiException(
+      response.httpStatusCode,
+      `${req.method} ${req.path} answered ${response.httpStatusCode}`,
+      isJson ? (parsed ?? '') : text,
+      response.headers,
+    );
   } catch (err) {
     throw toK8sError(err, what, ctx.signal);
   }
@@ -208,7 +250,11 @@ export async function readObject(ctx: Pick<StepContext, 'signal'>, clients: Clie
  * The object, or undefined when it does not exist. The kind is resolved first: a kind or API the
  * server does not have is a validation_error, not "absent"; only the object's own 404 is.
  */
-export async function readOrAbsent(ctx: Pick<StepContext, 'signal'>, clients: Clients, t: Target): Promise<KObj | undefined> {
+export async function readOrAbsent(
+  ctx: Pick<StepContext, 'signal'>,
+  clients: Clients,
+  t: Target,
+): Promise<KObj | undefined> {
   const path = await objectPath(ctx, clients, t);
   try {
     return await rawRequest<KObj>(ctx, clients, `GET ${describe(t)}`, { method: 'GET', path });
@@ -312,7 +358,8 @@ export function redact<T extends KObj | null | undefined>(obj: T, kind?: string)
   if (!isSecret({ kind: kind ?? copy.kind })) return copy as T;
   for (const field of ['data', 'stringData'] as const) {
     const values = copy[field];
-    if (values && typeof values === 'object') copy[field] = Object.fromEntries(Object.keys(values).map((k) => [k, '***']));
+    if (values && typeof values === 'object')
+      copy[field] = Object.fromEntries(Object.keys(values).map((k) => [k, '***']));
   }
   if (copy.metadata?.annotations?.[LAST_APPLIED] !== undefined) copy.metadata.annotations[LAST_APPLIED] = '***';
   return copy as T;
@@ -323,7 +370,16 @@ export function snapshot(obj: KObj): KObj {
   const copy = plain(obj);
   delete copy.status;
   if (copy.metadata) {
-    for (const k of ['uid', 'resourceVersion', 'generation', 'creationTimestamp', 'managedFields', 'selfLink', 'deletionTimestamp', 'deletionGracePeriodSeconds'] as const) {
+    for (const k of [
+      'uid',
+      'resourceVersion',
+      'generation',
+      'creationTimestamp',
+      'managedFields',
+      'selfLink',
+      'deletionTimestamp',
+      'deletionGracePeriodSeconds',
+    ] as const) {
       delete copy.metadata[k];
     }
   }

@@ -2,7 +2,17 @@ import { PatchStrategy, type V1Scale } from '@kubernetes/client-node';
 import { defineAction, type StepContext } from '../contract.js';
 import type { Clients } from './connection.js';
 import { describe, kindSchema, nameSchema, namespaceSchema, SCALABLE_KINDS } from './kinds.js';
-import { call, callOptions, dryRunParam, FIELD_MANAGER, locked, remembering, resolveTarget, type K8sRuntime, type Target } from './runtime.js';
+import {
+  call,
+  callOptions,
+  dryRunParam,
+  FIELD_MANAGER,
+  locked,
+  remembering,
+  resolveTarget,
+  type K8sRuntime,
+  type Target,
+} from './runtime.js';
 
 export interface ScaleInput {
   kind: (typeof SCALABLE_KINDS)[number];
@@ -29,17 +39,20 @@ function scaleCalls(clients: Clients, t: Target, signal: AbortSignal): ScaleCall
     case 'Deployment':
       return {
         read: () => clients.apps.readNamespacedDeploymentScale(p, read),
-        patch: (body, dryRun) => clients.apps.patchNamespacedDeploymentScale({ ...p, body, dryRun, fieldManager: FIELD_MANAGER }, merge),
+        patch: (body, dryRun) =>
+          clients.apps.patchNamespacedDeploymentScale({ ...p, body, dryRun, fieldManager: FIELD_MANAGER }, merge),
       };
     case 'StatefulSet':
       return {
         read: () => clients.apps.readNamespacedStatefulSetScale(p, read),
-        patch: (body, dryRun) => clients.apps.patchNamespacedStatefulSetScale({ ...p, body, dryRun, fieldManager: FIELD_MANAGER }, merge),
+        patch: (body, dryRun) =>
+          clients.apps.patchNamespacedStatefulSetScale({ ...p, body, dryRun, fieldManager: FIELD_MANAGER }, merge),
       };
     default:
       return {
         read: () => clients.apps.readNamespacedReplicaSetScale(p, read),
-        patch: (body, dryRun) => clients.apps.patchNamespacedReplicaSetScale({ ...p, body, dryRun, fieldManager: FIELD_MANAGER }, merge),
+        patch: (body, dryRun) =>
+          clients.apps.patchNamespacedReplicaSetScale({ ...p, body, dryRun, fieldManager: FIELD_MANAGER }, merge),
       };
   }
 }
@@ -47,7 +60,8 @@ function scaleCalls(clients: Clients, t: Target, signal: AbortSignal): ScaleCall
 export function scaleAction(rt: K8sRuntime) {
   return defineAction<ScaleInput, ScaleOutput>({
     id: 'scale',
-    description: 'Sets the replica count of a Deployment, StatefulSet or ReplicaSet through the scale subresource; the default compensation restores previousReplicas.',
+    description:
+      'Sets the replica count of a Deployment, StatefulSet or ReplicaSet through the scale subresource; the default compensation restores previousReplicas.',
     mutates: true,
     input: {
       type: 'object',
@@ -61,7 +75,15 @@ export function scaleAction(rt: K8sRuntime) {
       },
     },
     exampleOutput: { previousReplicas: 3, replicas: 0, namespace: 'default' },
-    compensate: (input, out) => ({ action: 'scale', with: { kind: input.kind, namespace: out.namespace ?? input.namespace, name: input.name, replicas: out.previousReplicas } }),
+    compensate: (input, out) => ({
+      action: 'scale',
+      with: {
+        kind: input.kind,
+        namespace: out.namespace ?? input.namespace,
+        name: input.name,
+        replicas: out.previousReplicas,
+      },
+    }),
     dryRun: (ctx, input) => scale(rt, ctx, input),
     run: (ctx, input) => scale(rt, ctx, input),
   });
@@ -75,15 +97,20 @@ async function scale(rt: K8sRuntime, ctx: StepContext, input: ScaleInput): Promi
     remembering(rt, ctx, async () => {
       // A retry keeps the count attempt 1 found: its scale may have landed before the answer was lost.
       let previousReplicas = rt.attempts.recall<{ previousReplicas: number }>(ctx, t)?.previousReplicas;
-      if (previousReplicas !== undefined) ctx.log.info(`attempt ${ctx.attempt}: ${describe(t)} had ${previousReplicas} replicas before attempt 1`);
+      if (previousReplicas !== undefined)
+        ctx.log.info(`attempt ${ctx.attempt}: ${describe(t)} had ${previousReplicas} replicas before attempt 1`);
       else {
         const current = await call(ctx, `GET ${describe(t)} scale`, calls.read);
         previousReplicas = current.spec?.replicas ?? 0;
         rt.attempts.remember(ctx, t, { previousReplicas });
       }
-      const updated = await call(ctx, `PATCH ${describe(t)} scale`, () => calls.patch({ spec: { replicas: input.replicas } }, dryRunParam(ctx)));
+      const updated = await call(ctx, `PATCH ${describe(t)} scale`, () =>
+        calls.patch({ spec: { replicas: input.replicas } }, dryRunParam(ctx)),
+      );
       const replicas = updated.spec?.replicas ?? input.replicas;
-      ctx.log.info(`${ctx.dryRun ? 'dry run (server-side, dryRun=All): would scale' : 'scaled'} ${describe(t)} from ${previousReplicas} to ${replicas} replicas`);
+      ctx.log.info(
+        `${ctx.dryRun ? 'dry run (server-side, dryRun=All): would scale' : 'scaled'} ${describe(t)} from ${previousReplicas} to ${replicas} replicas`,
+      );
       return { previousReplicas, replicas, namespace: t.namespace! };
     }),
   );

@@ -4,7 +4,15 @@ import { AgentError } from '../errors.js';
 import { lookup, parsePath } from '../shared/paths.js';
 import type { Clients } from './connection.js';
 import { describe, WORKLOAD_KINDS, type ObjectRef, objectRefProperties } from './kinds.js';
-import { isSecret, objectPath, readOrAbsent, resolveTarget, type K8sRuntime, type KObj, type Target } from './runtime.js';
+import {
+  isSecret,
+  objectPath,
+  readOrAbsent,
+  resolveTarget,
+  type K8sRuntime,
+  type KObj,
+  type Target,
+} from './runtime.js';
 import { watchOnce } from './watch.js';
 
 /** `condition` values with a meaning of their own; any other is a status.conditions type. */
@@ -39,7 +47,9 @@ type Condition = { type?: unknown; status?: unknown; reason?: unknown; observedG
 
 function conditionsOf(obj: KObj): string {
   const cs = (Array.isArray(obj.status?.conditions) ? obj.status!.conditions : []) as Condition[];
-  return cs.length ? cs.map((c) => `${String(c.type)}=${String(c.status)}${c.reason ? ` (${String(c.reason)})` : ''}`).join(', ') : 'no conditions';
+  return cs.length
+    ? cs.map((c) => `${String(c.type)}=${String(c.status)}${c.reason ? ` (${String(c.reason)})` : ''}`).join(', ')
+    : 'no conditions';
 }
 
 const num = (v: unknown): number | undefined => (typeof v === 'number' ? v : undefined);
@@ -56,16 +66,25 @@ export function rollout(obj: KObj): Verdict {
       const observed = `generation ${gen}, observed ${observedGen}, replicas ${s.replicas ?? 0}/${want}, updated ${s.updatedReplicas ?? 0}, available ${s.availableReplicas ?? 0}; ${conditionsOf(obj)}`;
       if (observedGen < gen) return { met: false, observed };
       const progressing = ((s.conditions ?? []) as Condition[]).find((c) => c.type === 'Progressing');
-      if (progressing?.reason === 'ProgressDeadlineExceeded') return { met: false, observed, failed: 'its rollout exceeded the progress deadline' };
+      if (progressing?.reason === 'ProgressDeadlineExceeded')
+        return { met: false, observed, failed: 'its rollout exceeded the progress deadline' };
       const updated = s.updatedReplicas ?? 0;
-      return { met: updated >= want && (s.replicas ?? 0) <= updated && (s.availableReplicas ?? 0) >= updated, observed };
+      return {
+        met: updated >= want && (s.replicas ?? 0) <= updated && (s.availableReplicas ?? 0) >= updated,
+        observed,
+      };
     }
     case 'StatefulSet': {
       const strategy = obj.spec?.updateStrategy?.type ?? 'RollingUpdate';
       const partition = num(obj.spec?.updateStrategy?.rollingUpdate?.partition) ?? 0;
       const want = specReplicas ?? 1;
       const observed = `generation ${gen}, observed ${observedGen}, ready ${s.readyReplicas ?? 0}/${want}, updated ${s.updatedReplicas ?? 0}${partition ? ` (partition ${partition})` : ''}, revision ${s.currentRevision ?? '?'} -> ${s.updateRevision ?? '?'}`;
-      if (strategy !== 'RollingUpdate') return { met: false, observed, invalid: `rollout status is only available for RollingUpdate strategy type (${describe({ kind: 'StatefulSet', name: obj.metadata?.name ?? '?' })} uses ${strategy})` };
+      if (strategy !== 'RollingUpdate')
+        return {
+          met: false,
+          observed,
+          invalid: `rollout status is only available for RollingUpdate strategy type (${describe({ kind: 'StatefulSet', name: obj.metadata?.name ?? '?' })} uses ${strategy})`,
+        };
       if (observedGen === 0 || observedGen < gen) return { met: false, observed };
       if ((s.readyReplicas ?? 0) < want) return { met: false, observed };
       return { met: (s.updatedReplicas ?? 0) >= want - partition, observed };
@@ -74,12 +93,21 @@ export function rollout(obj: KObj): Verdict {
       const strategy = obj.spec?.updateStrategy?.type ?? 'RollingUpdate';
       const desired = s.desiredNumberScheduled ?? 0;
       const observed = `generation ${gen}, observed ${observedGen}, desired ${desired}, updated ${s.updatedNumberScheduled ?? 0}, available ${s.numberAvailable ?? 0}`;
-      if (strategy !== 'RollingUpdate') return { met: false, observed, invalid: `rollout status is only available for RollingUpdate strategy type (${describe({ kind: 'DaemonSet', name: obj.metadata?.name ?? '?' })} uses ${strategy})` };
+      if (strategy !== 'RollingUpdate')
+        return {
+          met: false,
+          observed,
+          invalid: `rollout status is only available for RollingUpdate strategy type (${describe({ kind: 'DaemonSet', name: obj.metadata?.name ?? '?' })} uses ${strategy})`,
+        };
       if (observedGen < gen) return { met: false, observed };
       return { met: (s.updatedNumberScheduled ?? 0) >= desired && (s.numberAvailable ?? 0) >= desired, observed };
     }
     default:
-      return { met: false, observed: 'not a workload', invalid: `${obj.kind} has no rollout; wait for a condition or a path instead` };
+      return {
+        met: false,
+        observed: 'not a workload',
+        invalid: `${obj.kind} has no rollout; wait for a condition or a path instead`,
+      };
   }
 }
 
@@ -96,18 +124,24 @@ export function conditionMet(obj: KObj, type: string, want: string): Verdict {
   const gen = num(obj.metadata?.generation);
   if (gen !== undefined) {
     const seen = num(c.observedGeneration) ?? num(obj.status?.observedGeneration);
-    if (seen !== undefined && seen < gen) return { met: false, observed: `${observed}; generation ${gen} not observed yet (observed ${seen})` };
+    if (seen !== undefined && seen < gen)
+      return { met: false, observed: `${observed}; generation ${gen} not observed yet (observed ${seen})` };
   }
   return { met: c.status.toLowerCase() === want.toLowerCase(), observed };
 }
 
 function verdict(input: WaitInput, obj: KObj | undefined): Verdict {
-  if (input.condition === DELETED) return { met: obj === undefined, observed: obj ? `exists (resourceVersion ${obj.metadata?.resourceVersion})` : 'deleted' };
+  if (input.condition === DELETED)
+    return {
+      met: obj === undefined,
+      observed: obj ? `exists (resourceVersion ${obj.metadata?.resourceVersion})` : 'deleted',
+    };
   if (!obj) return { met: false, observed: 'does not exist' };
   if (input.condition === ROLLOUT_COMPLETE) return rollout(obj);
   if (input.condition) return conditionMet(obj, input.condition, input.conditionStatus ?? 'True');
   const found = lookup(obj, parsePath(input.path!) ?? []);
-  const met = found.found && (input.equals === undefined ? found.value !== null : isDeepStrictEqual(found.value, input.equals));
+  const met =
+    found.found && (input.equals === undefined ? found.value !== null : isDeepStrictEqual(found.value, input.equals));
   // A Secret's values never leave the agent, not even in what the wait observed.
   const shown = (v: unknown) => (isSecret(obj) ? '(value hidden)' : JSON.stringify(v));
   return { met, observed: found.found ? `${input.path} = ${shown(found.value)}` : `${input.path} is missing` };
@@ -125,7 +159,11 @@ function goal(input: WaitInput): string {
 function checkGoal(input: WaitInput, t: Target): void {
   if (input.condition !== ROLLOUT_COMPLETE) return;
   if (!(WORKLOAD_KINDS as readonly string[]).includes(t.kind) || !t.apiVersion.startsWith('apps/')) {
-    throw new AgentError('validation_error', `${describe(t)} has no rollout (${ROLLOUT_COMPLETE} is for ${WORKLOAD_KINDS.join(', ')} of apps/v1); wait for a condition or a path instead`, { retryable: false });
+    throw new AgentError(
+      'validation_error',
+      `${describe(t)} has no rollout (${ROLLOUT_COMPLETE} is for ${WORKLOAD_KINDS.join(', ')} of apps/v1); wait for a condition or a path instead`,
+      { retryable: false },
+    );
   }
 }
 
@@ -138,18 +176,50 @@ export function waitAction(rt: K8sRuntime) {
       type: 'object',
       additionalProperties: false,
       required: ['kind', 'name'],
-      oneOf: [{ required: ['condition'], properties: { condition: true } }, { required: ['path'], properties: { path: true } }],
+      oneOf: [
+        { required: ['condition'], properties: { condition: true } },
+        { required: ['path'], properties: { path: true } },
+      ],
       properties: {
         ...objectRefProperties,
-        condition: { description: `A status.conditions type (Available, Ready, Complete, …), or ${ROLLOUT_COMPLETE}, or ${DELETED}.`, type: 'string', minLength: 1 },
-        conditionStatus: { description: "The condition's status to wait for.", enum: ['True', 'False', 'Unknown'], default: 'True' },
-        path: { description: 'A path on the object (status.readyReplicas); with equals, wait for that value, else for any non-null value.', type: 'string', minLength: 1 },
+        condition: {
+          description: `A status.conditions type (Available, Ready, Complete, …), or ${ROLLOUT_COMPLETE}, or ${DELETED}.`,
+          type: 'string',
+          minLength: 1,
+        },
+        conditionStatus: {
+          description: "The condition's status to wait for.",
+          enum: ['True', 'False', 'Unknown'],
+          default: 'True',
+        },
+        path: {
+          description:
+            'A path on the object (status.readyReplicas); with equals, wait for that value, else for any non-null value.',
+          type: 'string',
+          minLength: 1,
+        },
         equals: { description: 'The value at path to wait for (compared as JSON).' },
-        timeoutSeconds: { description: 'Give up after this long with timeout.', type: 'integer', minimum: 1, maximum: 86400, default: 300 },
-        resyncSeconds: { description: 'Re-read the object and restart the watch this often (missed events cannot stall the wait).', type: 'integer', minimum: 1, maximum: 3600, default: 30 },
+        timeoutSeconds: {
+          description: 'Give up after this long with timeout.',
+          type: 'integer',
+          minimum: 1,
+          maximum: 86400,
+          default: 300,
+        },
+        resyncSeconds: {
+          description: 'Re-read the object and restart the watch this often (missed events cannot stall the wait).',
+          type: 'integer',
+          minimum: 1,
+          maximum: 3600,
+          default: 30,
+        },
       },
     },
-    exampleOutput: { met: true, waitedSeconds: 12, observed: 'Available=True (MinimumReplicasAvailable), Progressing=True (NewReplicaSetAvailable)' },
+    exampleOutput: {
+      met: true,
+      waitedSeconds: 12,
+      observed: 'Available=True (MinimumReplicasAvailable), Progressing=True (NewReplicaSetAvailable)',
+    },
     // A dry run looks once and reports; it never blocks on a change the dry run did not make.
     async dryRun(ctx, input) {
       const clients = rt.conn.clients();
@@ -165,13 +235,22 @@ export function waitAction(rt: K8sRuntime) {
 }
 
 async function wait(rt: K8sRuntime, ctx: StepContext, input: WaitInput): Promise<WaitOutput> {
-  if (input.path !== undefined && !parsePath(input.path)) throw new AgentError('validation_error', `path '${input.path}' is not a path like status.readyReplicas or status.conditions[0].type`, { retryable: false });
+  if (input.path !== undefined && !parsePath(input.path))
+    throw new AgentError(
+      'validation_error',
+      `path '${input.path}' is not a path like status.readyReplicas or status.conditions[0].type`,
+      { retryable: false },
+    );
   const clients = rt.conn.clients();
   const t = await resolveTarget(ctx, clients, input);
   checkGoal(input, t);
   const timeoutMs = (input.timeoutSeconds ?? 300) * 1000;
   ctx.log.info(`waiting up to ${timeoutMs / 1000}s for ${describe(t)} to be ${goal(input)}`);
-  const { verdict: v, waitedSeconds } = await waitUntil(ctx, clients, t, (obj) => verdict(input, obj), { timeoutMs, resyncSeconds: input.resyncSeconds ?? 30, goal: goal(input) });
+  const { verdict: v, waitedSeconds } = await waitUntil(ctx, clients, t, (obj) => verdict(input, obj), {
+    timeoutMs,
+    resyncSeconds: input.resyncSeconds ?? 30,
+    goal: goal(input),
+  });
   ctx.log.info(`${describe(t)} is ${goal(input)} after ${waitedSeconds}s (${v.observed})`);
   return { met: true, waitedSeconds, observed: v.observed };
 }
@@ -194,13 +273,27 @@ export interface WaitOptions {
  * error. Throws timeout naming the last observed state; validation_error when the goal does not
  * apply; the step's abort as cancelled.
  */
-export async function waitUntil(ctx: StepContext, clients: Clients, t: Target, judge: (obj: KObj | undefined) => Verdict, opts: WaitOptions): Promise<{ verdict: Verdict; waitedSeconds: number }> {
+export async function waitUntil(
+  ctx: StepContext,
+  clients: Clients,
+  t: Target,
+  judge: (obj: KObj | undefined) => Verdict,
+  opts: WaitOptions,
+): Promise<{ verdict: Verdict; waitedSeconds: number }> {
   const started = Date.now();
   const collection = await objectPath(ctx, clients, { apiVersion: t.apiVersion, kind: t.kind, namespace: t.namespace });
   const left = () => (opts.timeoutMs === undefined ? undefined : opts.timeoutMs - (Date.now() - started));
   const check = (v: Verdict): Verdict => {
-    if (v.invalid) throw new AgentError('validation_error', `${describe(t)}: ${v.invalid}`, { retryable: false, details: { observed: v.observed } });
-    if (v.failed) throw new AgentError('timeout', `${describe(t)} will not become ${opts.goal}: ${v.failed} (${v.observed})`, { retryable: false, details: { observed: v.observed } });
+    if (v.invalid)
+      throw new AgentError('validation_error', `${describe(t)}: ${v.invalid}`, {
+        retryable: false,
+        details: { observed: v.observed },
+      });
+    if (v.failed)
+      throw new AgentError('timeout', `${describe(t)} will not become ${opts.goal}: ${v.failed} (${v.observed})`, {
+        retryable: false,
+        details: { observed: v.observed },
+      });
     return v;
   };
   const result = (v: Verdict) => ({ verdict: v, waitedSeconds: Math.round((Date.now() - started) / 100) / 10 });
@@ -213,8 +306,14 @@ export async function waitUntil(ctx: StepContext, clients: Clients, t: Target, j
     const remaining = left();
     if (remaining !== undefined && remaining <= 0) break;
     const watchStarted = Date.now();
-    const timeoutSeconds = remaining === undefined ? opts.resyncSeconds : Math.min(opts.resyncSeconds, Math.ceil(remaining / 1000));
-    const query = { fieldSelector: `metadata.name=${t.name}`, timeoutSeconds, allowWatchBookmarks: true, resourceVersion: obj?.metadata?.resourceVersion };
+    const timeoutSeconds =
+      remaining === undefined ? opts.resyncSeconds : Math.min(opts.resyncSeconds, Math.ceil(remaining / 1000));
+    const query = {
+      fieldSelector: `metadata.name=${t.name}`,
+      timeoutSeconds,
+      allowWatchBookmarks: true,
+      resourceVersion: obj?.metadata?.resourceVersion,
+    };
     const outcome = await watchOnce(ctx, clients, `WATCH ${describe(t)}`, collection, query, remaining, (event) => {
       const o = event.object as KObj;
       if (o?.metadata?.name !== t.name) return false;
@@ -223,14 +322,20 @@ export async function waitUntil(ctx: StepContext, clients: Clients, t: Target, j
     });
     if (outcome === 'stopped') return result(last);
     if (outcome === 'timeout') break;
-    ctx.log.debug(`resync: re-reading ${describe(t)} (${outcome === 'gone' ? 'the watch expired (410)' : 'the server ended the watch'})`);
+    ctx.log.debug(
+      `resync: re-reading ${describe(t)} (${outcome === 'gone' ? 'the watch expired (410)' : 'the server ended the watch'})`,
+    );
     // A watch the server drops at once must not turn into a tight loop of reads.
     if (Date.now() - watchStarted < MIN_WATCH_MS) {
       const r = left();
       await pause(r === undefined ? MIN_WATCH_MS : Math.min(MIN_WATCH_MS, r), ctx.signal);
     }
   }
-  throw new AgentError('timeout', `${describe(t)} did not become ${opts.goal} within ${(opts.timeoutMs ?? 0) / 1000}s; last observed: ${last.observed}`, { details: { observed: last.observed } });
+  throw new AgentError(
+    'timeout',
+    `${describe(t)} did not become ${opts.goal} within ${(opts.timeoutMs ?? 0) / 1000}s; last observed: ${last.observed}`,
+    { details: { observed: last.observed } },
+  );
 }
 
 /** The abort reason's message (the engine turns the reason itself into the step's error). */
@@ -240,10 +345,22 @@ function reasonOf(signal: AbortSignal): string {
 
 function pause(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
-    if (ms <= 0) return resolve();
-    const onAbort = () => (clearTimeout(timer), reject(new AgentError('cancelled', `wait stopped: ${reasonOf(signal)}`)));
-    const timer = setTimeout(() => (signal.removeEventListener('abort', onAbort), resolve()), ms);
-    if (signal.aborted) return onAbort();
+    if (ms <= 0) {
+      resolve();
+      return;
+    }
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(new AgentError('cancelled', `wait stopped: ${reasonOf(signal)}`));
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    if (signal.aborted) {
+      onAbort();
+      return;
+    }
     signal.addEventListener('abort', onAbort, { once: true });
   });
 }

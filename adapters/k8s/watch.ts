@@ -24,6 +24,7 @@ export type WatchEnd = 'stopped' | 'ended' | 'gone' | 'timeout';
 
 export interface WatchEvent {
   type: string;
+  // biome-ignore lint/suspicious/noExplicitAny: Kubernetes objects are read field by field, each checked where it is used
   object: Record<string, any>;
 }
 
@@ -54,7 +55,9 @@ export async function watchOnce(
   url.searchParams.set('watch', 'true');
   for (const [k, v] of Object.entries(query)) if (v !== undefined) url.searchParams.set(k, String(v));
   const headers: Record<string, string> = {};
-  options.headers?.forEach((value, name) => (headers[name] = value));
+  options.headers?.forEach((value, name) => {
+    headers[name] = value;
+  });
   headers.accept = 'application/json';
 
   return new Promise<WatchEnd>((resolve, reject) => {
@@ -100,7 +103,14 @@ export async function watchOnce(
           } catch {
             // not JSON: statusOf keeps the text
           }
-          finish(new ApiException(res.statusCode ?? 500, `watch answered ${res.statusCode}`, body, res.headers as Record<string, string>));
+          finish(
+            new ApiException(
+              res.statusCode ?? 500,
+              `watch answered ${res.statusCode}`,
+              body,
+              res.headers as Record<string, string>,
+            ),
+          );
         });
         return;
       }

@@ -102,7 +102,9 @@ export function evaluateCondition(
       try {
         return regex(toText(expected)).test(toText(actual));
       } catch (err) {
-        onWarning(`invalid regular expression ${JSON.stringify(toText(expected))}: ${(err as Error).message}; condition is false`);
+        onWarning(
+          `invalid regular expression ${JSON.stringify(toText(expected))}: ${(err as Error).message}; condition is false`,
+        );
         return false;
       }
     case 'exists':

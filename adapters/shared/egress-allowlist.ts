@@ -38,7 +38,9 @@ export function parseAllowlist(entries: readonly string[]): Allowlist {
     }
     const name = normalizeHost(entry);
     if (!HOST_NAME.test(name)) {
-      throw new Error(`${JSON.stringify(raw)} is not a host name (api.example.com), a wildcard (*.example.com), an IP address or a CIDR (10.0.0.0/8); give the host alone, without scheme, port or path`);
+      throw new Error(
+        `${JSON.stringify(raw)} is not a host name (api.example.com), a wildcard (*.example.com), an IP address or a CIDR (10.0.0.0/8); give the host alone, without scheme, port or path`,
+      );
     }
     if (name.startsWith('*.')) suffixes.push(name.slice(1));
     else names.add(name);

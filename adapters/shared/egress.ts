@@ -109,7 +109,11 @@ export class EgressPolicy {
    * drops the addresses the policy refuses, and fails with the refusal when none is left, so no socket
    * connects. Handles `all: true` (what net uses with autoSelectFamily) and the single-address form.
    */
-  readonly lookup = ((hostname: string, options: LookupOptions | number | undefined, callback: (err: Error | null, address: string | LookupAddress[], family?: number) => void) => {
+  readonly lookup = ((
+    hostname: string,
+    options: LookupOptions | number | undefined,
+    callback: (err: Error | null, address: string | LookupAddress[], family?: number) => void,
+  ) => {
     const opts: LookupOptions = typeof options === 'number' ? { family: options } : (options ?? {});
     this.allowedAddresses(hostname, opts).then(
       (list) => (opts.all ? callback(null, list) : callback(null, list[0]!.address, list[0]!.family)),
@@ -125,7 +129,9 @@ export class EgressPolicy {
     let refused: EgressRefusal | undefined;
     for (const a of answers) {
       const ip = parseIp(a.address);
-      const refusal = ip ? this.addressRefusal(hostname, ip, allowance) : new EgressRefusal(hostname, a.address, 'reserved');
+      const refusal = ip
+        ? this.addressRefusal(hostname, ip, allowance)
+        : new EgressRefusal(hostname, a.address, 'reserved');
       if (refusal) refused ??= refusal;
       else allowed.push(a);
     }
@@ -153,7 +159,8 @@ export class EgressPolicy {
     if (ALWAYS_REFUSED.has(kind)) return new EgressRefusal(host, address, kind as RefusalReason);
     if (this.allowlist && addressListed(this.allowlist, ip)) return undefined;
     if (allowance === 'ranges-only') return new EgressRefusal(host, address, 'not-allowed', this.allowlist?.entries);
-    if ((kind === 'loopback' || kind === 'unspecified') && !this.settings.allowLoopback) return new EgressRefusal(host, address, kind);
+    if ((kind === 'loopback' || kind === 'unspecified') && !this.settings.allowLoopback)
+      return new EgressRefusal(host, address, kind);
     if (kind === 'private' && !this.settings.allowPrivate) return new EgressRefusal(host, address, 'private');
     return undefined;
   }

@@ -16,7 +16,15 @@ export interface IpRange {
 }
 
 /** What an address is, for the egress policy. */
-export type AddressClass = 'metadata' | 'link-local' | 'multicast' | 'reserved' | 'unspecified' | 'loopback' | 'private' | 'public';
+export type AddressClass =
+  | 'metadata'
+  | 'link-local'
+  | 'multicast'
+  | 'reserved'
+  | 'unspecified'
+  | 'loopback'
+  | 'private'
+  | 'public';
 
 /**
  * The bytes of an IP literal (brackets and an IPv6 zone allowed), or undefined
@@ -70,7 +78,8 @@ function ipv4Words(dotted: string): number[] {
 
 function unwrapIpv4(b: IpBytes): IpBytes {
   const zeroUpTo = (n: number) => b.subarray(0, n).every((x) => x === 0);
-  const nat64 = b[0] === 0x00 && b[1] === 0x64 && b[2] === 0xff && b[3] === 0x9b && b.subarray(4, 12).every((x) => x === 0);
+  const nat64 =
+    b[0] === 0x00 && b[1] === 0x64 && b[2] === 0xff && b[3] === 0x9b && b.subarray(4, 12).every((x) => x === 0);
   // ::a.b.c.d (deprecated IPv4-compatible); :: and ::1 are themselves, not 0.0.0.0 and 0.0.0.1.
   const compatible = zeroUpTo(12) && !(b[12] === 0 && b[13] === 0 && b[14] === 0 && b[15]! <= 1);
   return nat64 || compatible ? mapped([...b.subarray(12)]) : b;

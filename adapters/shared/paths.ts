@@ -33,7 +33,7 @@ export function lookup(root: unknown, segments: PathSegment[]): Lookup {
       if (!Array.isArray(cur) || seg >= cur.length) return { found: false, at: formatPath(segments.slice(0, i + 1)) };
       cur = cur[seg];
     } else {
-      if (!Object.prototype.hasOwnProperty.call(cur, seg)) return { found: false, at: formatPath(segments.slice(0, i + 1)) };
+      if (!Object.hasOwn(cur, seg)) return { found: false, at: formatPath(segments.slice(0, i + 1)) };
       cur = (cur as Record<string, unknown>)[seg];
     }
   }
@@ -49,7 +49,8 @@ export function formatPath(segments: PathSegment[]): string {
 /** JSON path (`$.spec.handlers[0].with`) for validation problems. */
 export function jsonPath(segments: PathSegment[]): string {
   let s = '$';
-  for (const seg of segments) s += typeof seg === 'number' ? `[${seg}]` : /^[A-Za-z_][\w-]*$/.test(seg) ? `.${seg}` : `[${JSON.stringify(seg)}]`;
+  for (const seg of segments)
+    s += typeof seg === 'number' ? `[${seg}]` : /^[A-Za-z_][\w-]*$/.test(seg) ? `.${seg}` : `[${JSON.stringify(seg)}]`;
   return s;
 }
 
@@ -67,7 +68,8 @@ export function extractFromResponse(
   if (p === '.status') return { found: true, value: response.status };
   if (p.toLowerCase().startsWith('headers.')) {
     const name = p.slice('headers.'.length).toLowerCase();
-    for (const [k, v] of Object.entries(response.headers)) if (k.toLowerCase() === name) return { found: true, value: v };
+    for (const [k, v] of Object.entries(response.headers))
+      if (k.toLowerCase() === name) return { found: true, value: v };
     return { found: false, at: p };
   }
   if (p === 'body') return { found: true, value: response.body };

@@ -8,7 +8,8 @@
  */
 
 /** Names whose values are credentials, compared case-insensitively after dropping - and _. */
-const SENSITIVE_NAME = /^(authorization|proxyauthorization|cookie|setcookie)$|token|secret|passw|apikey|accesskey|privatekey|credential|session|signature|auth$/;
+const SENSITIVE_NAME =
+  /^(authorization|proxyauthorization|cookie|setcookie)$|token|secret|passw|apikey|accesskey|privatekey|credential|session|signature|auth$/;
 
 /** Values shorter than this are not masked on their own: masking "1" or "yes" everywhere would garble every log. */
 export const MIN_SECRET_CHARS = 4;

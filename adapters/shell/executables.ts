@@ -11,7 +11,11 @@ import { basename, delimiter, resolve } from 'node:path';
  * step sets: under the allowlist the agent starts the file it checked, by its absolute path). An empty
  * PATH entry would mean the cwd to execvp; it is skipped, so a step's own directory never shadows PATH.
  */
-export function resolveProgram(program: string, cwd: string, pathEnv: string = process.env.PATH ?? ''): string | undefined {
+export function resolveProgram(
+  program: string,
+  cwd: string,
+  pathEnv: string = process.env.PATH ?? '',
+): string | undefined {
   if (program.includes('/')) return resolve(cwd, program);
   for (const dir of pathEnv.split(delimiter)) {
     if (dir === '') continue;
@@ -55,7 +59,11 @@ export function loaderVariables(env: Record<string, unknown> | undefined): strin
 }
 
 /** Says why a program is refused and what to change. */
-export function notAllowedMessage(program: string, verdict: { path: string; realPath: string }, allowed: readonly string[]): string {
+export function notAllowedMessage(
+  program: string,
+  verdict: { path: string; realPath: string },
+  allowed: readonly string[],
+): string {
   const where = verdict.realPath === verdict.path ? verdict.path : `${verdict.path} -> ${verdict.realPath}`;
   return `'${program}' (${where}) is not in SHELL_ALLOWED_EXECUTABLES (${allowed.join(', ')}); use one of those programs, or ask the operator to add its absolute path`;
 }

@@ -12,9 +12,14 @@ export function shellHealth(settings: ShellSettings): AdapterHealth {
   if (settings.workRoot !== undefined) {
     const root = locateCwd(settings.workRoot, undefined);
     if (root.status !== 'inside' || !root.isDirectory) {
-      return { ready: false, message: 'SHELL_WORK_ROOT is not an existing directory; every shell step fails until it is' };
+      return {
+        ready: false,
+        message: 'SHELL_WORK_ROOT is not an existing directory; every shell step fails until it is',
+      };
     }
   }
   const missing = (settings.allowedExecutables ?? []).filter((path) => !existsSync(path)).length;
-  return missing ? { ready: true, message: `${missing} of the SHELL_ALLOWED_EXECUTABLES do not exist; steps cannot run them` } : { ready: true };
+  return missing
+    ? { ready: true, message: `${missing} of the SHELL_ALLOWED_EXECUTABLES do not exist; steps cannot run them` }
+    : { ready: true };
 }

@@ -11,7 +11,8 @@ import { DEFAULT_SHELL, type ShellSettings } from './settings.js';
 export function createShellAdapter(settings: ShellSettings = DEFAULT_SHELL): Adapter {
   return {
     name: 'shell',
-    description: 'Runs local commands as argv lists (a shell only where the agent allows it); cancel and timeouts stop the whole process group.',
+    description:
+      'Runs local commands as argv lists (a shell only where the agent allows it); cancel and timeouts stop the whole process group.',
     actions: { run: createRun(settings) },
     health: async () => shellHealth(settings),
   };

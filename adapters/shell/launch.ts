@@ -25,18 +25,30 @@ export function planLaunch(settings: ShellSettings, input: RunInput): Launch {
   const command = input.command.map(String);
   const nul = command.findIndex((arg) => arg.includes('\0'));
   if (nul !== -1) {
-    throw new AgentError('validation_error', `command[${nul}] contains a NUL byte, which no process argument can hold`, { retryable: false });
+    throw new AgentError(
+      'validation_error',
+      `command[${nul}] contains a NUL byte, which no process argument can hold`,
+      { retryable: false },
+    );
   }
   const loader = settings.allowedExecutables === undefined ? [] : loaderVariables(input.env);
-  if (loader.length) throw new AgentError('forbidden', loaderMessage(loader), { retryable: false, details: { env: loader } });
+  if (loader.length)
+    throw new AgentError('forbidden', loaderMessage(loader), { retryable: false, details: { env: loader } });
   if (input.shell === true && !settings.allowShell) {
-    throw new AgentError('forbidden', 'shell: true is not allowed by this agent (SHELL_ALLOW_SHELL is false); pass the program and its arguments as a list in command', {
-      retryable: false,
-    });
+    throw new AgentError(
+      'forbidden',
+      'shell: true is not allowed by this agent (SHELL_ALLOW_SHELL is false); pass the program and its arguments as a list in command',
+      {
+        retryable: false,
+      },
+    );
   }
   const cwd = confinedCwd(settings, input.cwd);
   // The script is command[0] alone; the other entries reach it as "$1", "$2", … and are never parsed as shell text.
-  const [program, ...args] = input.shell === true ? [SHELL_PATH, '-c', command[0]!, SCRIPT_NAME, ...command.slice(1)] : (command as [string, ...string[]]);
+  const [program, ...args] =
+    input.shell === true
+      ? [SHELL_PATH, '-c', command[0]!, SCRIPT_NAME, ...command.slice(1)]
+      : (command as [string, ...string[]]);
   return { file: allowedFile(settings, program, cwd), args, cwd };
 }
 
@@ -51,21 +63,33 @@ function confinedCwd(settings: ShellSettings, cwd: string | undefined): string |
   const details = { cwd: cwd ?? null, workRoot: root };
   switch (where.status) {
     case 'no_root':
-      throw new AgentError('adapter_error', `SHELL_WORK_ROOT '${root}' cannot be used (${where.code}); the operator must create it or fix the setting`, {
-        retryable: false,
-        details,
-      });
-    case 'outside':
-      throw new AgentError('forbidden', `cwd '${cwd}' is outside SHELL_WORK_ROOT '${root}' (through '..', an absolute path or a symbolic link); use a directory inside it`, {
-        retryable: false,
-        details,
-      });
-    case 'inside':
-      if (!where.isDirectory) {
-        throw new AgentError('command_failed', `cwd '${cwd ?? root}' does not exist or is not a directory (inside SHELL_WORK_ROOT '${root}'); create it first`, {
+      throw new AgentError(
+        'adapter_error',
+        `SHELL_WORK_ROOT '${root}' cannot be used (${where.code}); the operator must create it or fix the setting`,
+        {
           retryable: false,
           details,
-        });
+        },
+      );
+    case 'outside':
+      throw new AgentError(
+        'forbidden',
+        `cwd '${cwd}' is outside SHELL_WORK_ROOT '${root}' (through '..', an absolute path or a symbolic link); use a directory inside it`,
+        {
+          retryable: false,
+          details,
+        },
+      );
+    case 'inside':
+      if (!where.isDirectory) {
+        throw new AgentError(
+          'command_failed',
+          `cwd '${cwd ?? root}' does not exist or is not a directory (inside SHELL_WORK_ROOT '${root}'); create it first`,
+          {
+            retryable: false,
+            details,
+          },
+        );
       }
       return where.path;
   }
@@ -78,8 +102,13 @@ function allowedFile(settings: ShellSettings, program: string, cwd: string | und
   const verdict = checkProgram(allowed, program, cwd ?? process.cwd());
   if (verdict.ok) return verdict.path;
   if (verdict.reason === 'not_found') {
-    const message = program.includes('/') ? `cannot run '${program}': no such file` : `cannot run '${program}': not found in PATH; install it or pass its full path in command[0]`;
-    throw new AgentError('command_failed', message, { retryable: false, details: { program, cwd: cwd ?? null, code: 'ENOENT' } });
+    const message = program.includes('/')
+      ? `cannot run '${program}': no such file`
+      : `cannot run '${program}': not found in PATH; install it or pass its full path in command[0]`;
+    throw new AgentError('command_failed', message, {
+      retryable: false,
+      details: { program, cwd: cwd ?? null, code: 'ENOENT' },
+    });
   }
   throw new AgentError('forbidden', notAllowedMessage(program, verdict, allowed), {
     retryable: false,

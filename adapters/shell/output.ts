@@ -17,7 +17,14 @@ export type RunOutput = { exitCode: number; stdout: string; stderr: string; json
 export function capture(ctx: StepContext, stream: 'stdout' | 'stderr') {
   const buffer = new CappedBuffer(stream, OUTPUT_LIMIT_BYTES);
   const lines = new LineSplitter((text) => ctx.log.line(stream, text), LOG_LINE_LIMIT_BYTES);
-  return { buffer, lines, onData: (chunk: Buffer) => (buffer.push(chunk), lines.push(chunk)) };
+  return {
+    buffer,
+    lines,
+    onData: (chunk: Buffer) => {
+      buffer.push(chunk);
+      lines.push(chunk);
+    },
+  };
 }
 
 export function parseStdout(stdout: string, parse: RunInput['parse'], truncated: boolean): Partial<RunOutput> {
@@ -30,7 +37,9 @@ export function parseStdout(stdout: string, parse: RunInput['parse'], truncated:
   try {
     return { json: JSON.parse(stdout) };
   } catch (err) {
-    const why = truncated ? `stdout exceeded ${OUTPUT_LIMIT_BYTES} bytes and only its tail was kept` : (err as Error).message;
+    const why = truncated
+      ? `stdout exceeded ${OUTPUT_LIMIT_BYTES} bytes and only its tail was kept`
+      : (err as Error).message;
     throw new AgentError('command_failed', `stdout is not valid JSON: ${why}`, {
       cause: err,
       details: { stdout: stdout.slice(-DETAIL_TAIL_BYTES) },

@@ -33,7 +33,8 @@ export const RunInputSchema = {
     cwd: {
       type: 'string',
       pattern: NO_NUL,
-      description: "working directory of the command (default: the agent's, or SHELL_WORK_ROOT when set; a relative cwd is then taken from it, and must stay inside it)",
+      description:
+        "working directory of the command (default: the agent's, or SHELL_WORK_ROOT when set; a relative cwd is then taken from it, and must stay inside it)",
     },
     env: {
       type: 'object',
@@ -41,12 +42,16 @@ export const RunInputSchema = {
       additionalProperties: { type: 'string', pattern: NO_NUL },
       description: "the command's environment: only these variables plus the agent's PATH; nothing else is inherited",
     },
-    stdin: { type: 'string', description: "text written to the command's stdin, which is then closed; without it stdin is empty" },
+    stdin: {
+      type: 'string',
+      description: "text written to the command's stdin, which is then closed; without it stdin is empty",
+    },
     timeoutSeconds: {
       type: 'number',
       exclusiveMinimum: 0,
       maximum: MAX_TIMER_SECONDS,
-      description: 'stop the command (SIGTERM, then SIGKILL to its process group) and fail with timeout after this many seconds',
+      description:
+        'stop the command (SIGTERM, then SIGKILL to its process group) and fail with timeout after this many seconds',
     },
     successExitCodes: {
       type: 'array',

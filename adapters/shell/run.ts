@@ -43,7 +43,8 @@ export function createRun(settings: ShellSettings): ActionSpec<RunInput, RunOutp
     },
 
     async run(ctx, input) {
-      if (ctx.signal.aborted) throw new AgentError('cancelled', `command was cancelled before '${String(input.command[0])}' started`);
+      if (ctx.signal.aborted)
+        throw new AgentError('cancelled', `command was cancelled before '${String(input.command[0])}' started`);
       const { file: program, args, cwd } = planLaunch(settings, input);
 
       const subprocess = execa(program, args, {
@@ -82,10 +83,11 @@ export function createRun(settings: ShellSettings): ActionSpec<RunInput, RunOutp
       };
       const onAbort = () => stop('cancelled');
       ctx.signal.addEventListener('abort', onAbort, { once: true });
-      const timer = input.timeoutSeconds === undefined ? undefined : setTimeout(() => stop('timeout'), input.timeoutSeconds * 1000);
+      const timer =
+        input.timeoutSeconds === undefined ? undefined : setTimeout(() => stop('timeout'), input.timeoutSeconds * 1000);
       const untrack = trackGroup(pid);
 
-      let result;
+      let result: Awaited<typeof subprocess>;
       try {
         result = await subprocess;
       } finally {
@@ -99,7 +101,9 @@ export function createRun(settings: ShellSettings): ActionSpec<RunInput, RunOutp
 
       const tails = { stdout: out.buffer.tail(DETAIL_TAIL_BYTES), stderr: err.buffer.tail(DETAIL_TAIL_BYTES) };
       if (stoppedBy === 'cancelled') {
-        throw new AgentError('cancelled', `command was cancelled; process group ${pid} was stopped`, { details: tails });
+        throw new AgentError('cancelled', `command was cancelled; process group ${pid} was stopped`, {
+          details: tails,
+        });
       }
       if (stoppedBy === 'timeout') {
         throw new AgentError('timeout', `command timed out after ${input.timeoutSeconds}s`, {
@@ -110,11 +114,16 @@ export function createRun(settings: ShellSettings): ActionSpec<RunInput, RunOutp
         const message = result.signal
           ? `command was killed by ${result.signal} (not sent by the agent)`
           : `command failed: ${result.originalMessage ?? result.shortMessage}`;
-        throw new AgentError('command_failed', message, { cause: result, details: { signal: result.signal ?? null, ...tails } });
+        throw new AgentError('command_failed', message, {
+          cause: result,
+          details: { signal: result.signal ?? null, ...tails },
+        });
       }
       const exitCode = result.exitCode;
       if (!(input.successExitCodes ?? [0]).includes(exitCode)) {
-        throw new AgentError('command_failed', `command exited with code ${exitCode}`, { details: { exitCode, ...tails } });
+        throw new AgentError('command_failed', `command exited with code ${exitCode}`, {
+          details: { exitCode, ...tails },
+        });
       }
 
       const stdout = out.buffer.toString();

@@ -2,10 +2,19 @@ import { statSync } from 'node:fs';
 import { AgentError } from '../errors.js';
 
 /** A command that could not be started; retrying cannot help, so it says what to fix. */
-export function spawnError(program: string, cwd: string | undefined, code: string | undefined, cause: unknown): AgentError {
+export function spawnError(
+  program: string,
+  cwd: string | undefined,
+  code: string | undefined,
+  cause: unknown,
+): AgentError {
   const options = { retryable: false, cause, details: { program, cwd: cwd ?? null, code: code ?? null } };
   if (cwd !== undefined && !isDirectory(cwd)) {
-    return new AgentError('command_failed', `cannot run '${program}': cwd '${cwd}' does not exist or is not a directory`, options);
+    return new AgentError(
+      'command_failed',
+      `cannot run '${program}': cwd '${cwd}' does not exist or is not a directory`,
+      options,
+    );
   }
   switch (code) {
     case 'ENOENT':
@@ -17,7 +26,11 @@ export function spawnError(program: string, cwd: string | undefined, code: strin
         options,
       );
     case 'EACCES':
-      return new AgentError('command_failed', `cannot run '${program}': permission denied (is it an executable file?)`, options);
+      return new AgentError(
+        'command_failed',
+        `cannot run '${program}': permission denied (is it an executable file?)`,
+        options,
+      );
     default:
       return new AgentError('command_failed', `cannot run '${program}': ${code ?? 'spawn failed'}`, options);
   }

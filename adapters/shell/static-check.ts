@@ -26,12 +26,18 @@ function literalText(v: unknown): string | undefined {
 /** shell: true must be allowed, and its script written out: a rendered value in it would be parsed by the shell as code. */
 function checkScript(settings: ShellSettings, { shell, command }: Record<string, unknown>, report: Report): void {
   if (shell === true && !settings.allowShell) {
-    report(['shell'], 'shell: true is not allowed by this agent (SHELL_ALLOW_SHELL is false); pass the program and its arguments as a list in command');
+    report(
+      ['shell'],
+      'shell: true is not allowed by this agent (SHELL_ALLOW_SHELL is false); pass the program and its arguments as a list in command',
+    );
   }
   if (shell !== true && !isTemplate(shell)) return;
   const why = shell === true ? 'with shell: true' : 'shell is a template and may render true, and then';
   if (isTemplate(command)) {
-    report(['command'], `${why} command[0] is a shell script, so command must be a list whose first entry is written out, not a template`);
+    report(
+      ['command'],
+      `${why} command[0] is a shell script, so command must be a list whose first entry is written out, not a template`,
+    );
   } else if (Array.isArray(command) && isTemplate(command[0])) {
     report(
       ['command', 0],
@@ -42,16 +48,27 @@ function checkScript(settings: ShellSettings, { shell, command }: Record<string,
 }
 
 /** Under an allowlist: the program, where it is known now, and no loader variables in env. */
-function checkExecutable(settings: ShellSettings, { shell, command, env }: Record<string, unknown>, report: Report): void {
+function checkExecutable(
+  settings: ShellSettings,
+  { shell, command, env }: Record<string, unknown>,
+  report: Report,
+): void {
   const allowed = settings.allowedExecutables;
   if (allowed === undefined) return;
   // The program is known only when shell is literal and command[0] has no template; a refused
   // shell: true is reported already, and a relative path with a slash depends on a cwd known at run time.
   const program =
-    shell === true ? (settings.allowShell ? SHELL_PATH : undefined) : shell === undefined || shell === false ? literalText(Array.isArray(command) ? command[0] : undefined) : undefined;
+    shell === true
+      ? settings.allowShell
+        ? SHELL_PATH
+        : undefined
+      : shell === undefined || shell === false
+        ? literalText(Array.isArray(command) ? command[0] : undefined)
+        : undefined;
   if (program !== undefined && (program.startsWith('/') || !program.includes('/'))) {
     const verdict = checkProgram(allowed, program, settings.workRoot ?? process.cwd());
-    if (!verdict.ok && verdict.reason === 'not_allowed') report(shell === true ? ['shell'] : ['command', 0], notAllowedMessage(program, verdict, allowed));
+    if (!verdict.ok && verdict.reason === 'not_allowed')
+      report(shell === true ? ['shell'] : ['command', 0], notAllowedMessage(program, verdict, allowed));
   }
   if (env !== null && typeof env === 'object' && !Array.isArray(env)) {
     for (const key of loaderVariables(env as Record<string, unknown>)) report(['env', key], loaderMessage([key]));
@@ -62,17 +79,23 @@ function checkExecutable(settings: ShellSettings, { shell, command, env }: Recor
 function checkCwd(settings: ShellSettings, { cwd }: Record<string, unknown>, report: Report): void {
   if (settings.workRoot === undefined || typeof cwd !== 'string' || isTemplate(cwd)) return;
   if (locateCwd(settings.workRoot, cwd).status === 'outside') {
-    report(['cwd'], `is outside SHELL_WORK_ROOT '${settings.workRoot}' (through '..', an absolute path or a symbolic link); use a directory inside it`);
+    report(
+      ['cwd'],
+      `is outside SHELL_WORK_ROOT '${settings.workRoot}' (through '..', an absolute path or a symbolic link); use a directory inside it`,
+    );
   }
 }
 
-export function checkRunStatic(settings: ShellSettings): (withRaw: Record<string, unknown>, at: PathSegment[]) => Problem[] {
+export function checkRunStatic(
+  settings: ShellSettings,
+): (withRaw: Record<string, unknown>, at: PathSegment[]) => Problem[] {
   return (withRaw, at) => {
     const problems: Problem[] = [];
     const report: Report = (segments, message) => problems.push({ path: jsonPath([...at, ...segments]), message });
     if (Array.isArray(withRaw.command)) {
       withRaw.command.forEach((entry, i) => {
-        if (literalText(entry)?.includes('\0')) report(['command', i], 'contains a NUL byte, which no process argument can hold');
+        if (literalText(entry)?.includes('\0'))
+          report(['command', i], 'contains a NUL byte, which no process argument can hold');
       });
     }
     checkScript(settings, withRaw, report);

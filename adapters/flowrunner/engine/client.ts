@@ -82,7 +82,10 @@ class ResponseHandler {
   }
 
   onError(err: Error): void {
-    if (this.truncated && this.resolve) return this.onComplete();
+    if (this.truncated && this.resolve) {
+      this.onComplete();
+      return;
+    }
     const reject = this.reject;
     this.resolve = this.reject = undefined;
     reject?.(err);
@@ -123,7 +126,9 @@ export class UserConnections {
         keepAliveTimeout: 30_000,
         headersTimeout: this.timeoutMs,
         bodyTimeout: this.timeoutMs,
-        connect: d.servername ? { servername: d.servername, timeout: this.timeoutMs, lookup: this.egress.lookup } : { timeout: this.timeoutMs, lookup: this.egress.lookup },
+        connect: d.servername
+          ? { servername: d.servername, timeout: this.timeoutMs, lookup: this.egress.lookup }
+          : { timeout: this.timeoutMs, lookup: this.egress.lookup },
       });
       this.clients.set(key, c);
     }
@@ -131,7 +136,8 @@ export class UserConnections {
   }
 
   send(d: Destination, method: string, headers: Record<string, string>, body: string | undefined): Promise<HttpResult> {
-    if (this.closed) return Promise.reject(Object.assign(new Error('the run was stopped'), { code: 'UND_ERR_DESTROYED' }));
+    if (this.closed)
+      return Promise.reject(Object.assign(new Error('the run was stopped'), { code: 'UND_ERR_DESTROYED' }));
     let client: Client;
     try {
       client = this.client(d);
@@ -141,7 +147,10 @@ export class UserConnections {
     // One request in flight per user: a single handler per user serves every request (no closures per request).
     return new Promise<HttpResult>((resolve, reject) => {
       this.handler.begin(resolve, reject);
-      client.dispatch({ path: d.path, method: method as 'GET', headers, body }, this.handler as unknown as Dispatcher.DispatchHandler);
+      client.dispatch(
+        { path: d.path, method: method as 'GET', headers, body },
+        this.handler as unknown as Dispatcher.DispatchHandler,
+      );
     });
   }
 

@@ -88,7 +88,13 @@ export const CONFIG_ALIASES: Record<string, keyof FlowRunnerConfig> = {
 };
 
 /** Fields `/api/update` may change while a flow runs. */
-export const LIVE_FIELDS: ReadonlySet<keyof FlowRunnerConfig> = new Set(['sim_users', 'min_sleep_ms', 'max_sleep_ms', 'flow_cycle_delay_ms', 'debug']);
+export const LIVE_FIELDS: ReadonlySet<keyof FlowRunnerConfig> = new Set([
+  'sim_users',
+  'min_sleep_ms',
+  'max_sleep_ms',
+  'flow_cycle_delay_ms',
+  'debug',
+]);
 
 const FIELDS = new Set<string>(['flow_target_url', 'sim_users', ...Object.keys(CONFIG_DEFAULTS)]);
 
@@ -110,7 +116,8 @@ function checkField(key: string, v: unknown, loc: Array<string | number>, proble
       } catch {
         return bad('Input should be a valid URL, relative URL without a base', 'url_parsing');
       }
-      if (url.protocol !== 'http:' && url.protocol !== 'https:') return bad('URL scheme should be \'http\' or \'https\'', 'url_scheme');
+      if (url.protocol !== 'http:' && url.protocol !== 'https:')
+        return bad("URL scheme should be 'http' or 'https'", 'url_scheme');
       return v;
     }
     case 'sim_users':
@@ -125,7 +132,11 @@ function checkField(key: string, v: unknown, loc: Array<string | number>, proble
       if (key === 'sim_users') {
         const most = maxUsers();
         // Each user holds its own connection: beyond the open-file limit the agent could not even answer /api/stop.
-        if (v > most) return bad(`Input should be less than or equal to ${most} (the open-file limit of this process, minus what the agent needs; raise ulimit -n for more)`, 'less_than_equal');
+        if (v > most)
+          return bad(
+            `Input should be less than or equal to ${most} (the open-file limit of this process, minus what the agent needs; raise ulimit -n for more)`,
+            'less_than_equal',
+          );
       } else if (v > MAX_MS) return bad(`Input should be less than or equal to ${MAX_MS}`, 'less_than_equal');
       return v;
     }
@@ -136,7 +147,8 @@ function checkField(key: string, v: unknown, loc: Array<string | number>, proble
       return v;
     case 'flow_target_dns_override':
       if (v === null || v === '') return null;
-      if (typeof v !== 'string' || isIP(v) === 0) return bad('Input should be a valid IPv4 or IPv6 address', 'ip_any_address');
+      if (typeof v !== 'string' || isIP(v) === 0)
+        return bad('Input should be a valid IPv4 or IPv6 address', 'ip_any_address');
       return v;
     case 'xff_header_name':
       if (typeof v !== 'string') return bad('Input should be a valid string', 'string_type');
@@ -150,14 +162,20 @@ function checkField(key: string, v: unknown, loc: Array<string | number>, proble
  * A complete configuration from `raw` (defaults filled in), or every problem. Unknown fields are
  * ignored, as Pydantic does by default.
  */
-export function parseConfig(raw: unknown, loc: Array<string | number> = ['body', 'config']): { ok: true; config: FlowRunnerConfig } | { ok: false; problems: FieldProblem[] } {
-  if (raw === undefined || raw === null) return { ok: false, problems: [{ loc, msg: 'Field required', type: 'missing' }] };
-  if (typeof raw !== 'object' || Array.isArray(raw)) return { ok: false, problems: [{ loc, msg: 'Input should be a valid dictionary', type: 'dict_type' }] };
+export function parseConfig(
+  raw: unknown,
+  loc: Array<string | number> = ['body', 'config'],
+): { ok: true; config: FlowRunnerConfig } | { ok: false; problems: FieldProblem[] } {
+  if (raw === undefined || raw === null)
+    return { ok: false, problems: [{ loc, msg: 'Field required', type: 'missing' }] };
+  if (typeof raw !== 'object' || Array.isArray(raw))
+    return { ok: false, problems: [{ loc, msg: 'Input should be a valid dictionary', type: 'dict_type' }] };
   const given = canonicalKeys(raw as Record<string, unknown>);
   const problems: FieldProblem[] = [];
   const out: Record<string, unknown> = { ...CONFIG_DEFAULTS };
   for (const required of ['flow_target_url', 'sim_users']) {
-    if (given[required] === undefined) problems.push({ loc: [...loc, required], msg: 'Field required', type: 'missing' });
+    if (given[required] === undefined)
+      problems.push({ loc: [...loc, required], msg: 'Field required', type: 'missing' });
   }
   for (const [k, v] of Object.entries(given)) {
     if (!FIELDS.has(k) || v === undefined) continue;
@@ -169,14 +187,24 @@ export function parseConfig(raw: unknown, loc: Array<string | number> = ['body',
   return problems.length ? { ok: false, problems } : { ok: true, config: out as unknown as FlowRunnerConfig };
 }
 
-function checkSleeps(merged: Record<string, unknown>, given: Record<string, unknown>, loc: Array<string | number>, problems: FieldProblem[]): void {
+function checkSleeps(
+  merged: Record<string, unknown>,
+  given: Record<string, unknown>,
+  loc: Array<string | number>,
+  problems: FieldProblem[],
+): void {
   // An invalid sleep field is already reported; comparing its default with the other would be a made-up problem.
-  if (problems.some((p) => p.loc[p.loc.length - 1] === 'min_sleep_ms' || p.loc[p.loc.length - 1] === 'max_sleep_ms')) return;
+  if (problems.some((p) => p.loc[p.loc.length - 1] === 'min_sleep_ms' || p.loc[p.loc.length - 1] === 'max_sleep_ms'))
+    return;
   const min = merged.min_sleep_ms as number;
   const max = merged.max_sleep_ms as number;
   if (typeof min === 'number' && typeof max === 'number' && min > max) {
     const at = given.max_sleep_ms !== undefined ? 'max_sleep_ms' : 'min_sleep_ms';
-    problems.push({ loc: [...loc, at], msg: `Value error, min_sleep_ms (${min}) must be less than or equal to max_sleep_ms (${max})`, type: 'value_error' });
+    problems.push({
+      loc: [...loc, at],
+      msg: `Value error, min_sleep_ms (${min}) must be less than or equal to max_sleep_ms (${max})`,
+      type: 'value_error',
+    });
   }
 }
 
@@ -187,9 +215,16 @@ function checkSleeps(merged: Record<string, unknown>, given: Record<string, unkn
 export function parseUpdate(
   current: FlowRunnerConfig,
   raw: unknown,
-): { ok: true; config: FlowRunnerConfig; changed: Array<keyof FlowRunnerConfig> } | { ok: false; status: 400 | 409; problems: FieldProblem[] } {
+):
+  | { ok: true; config: FlowRunnerConfig; changed: Array<keyof FlowRunnerConfig> }
+  | { ok: false; status: 400 | 409; problems: FieldProblem[] } {
   const loc = ['body'];
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return { ok: false, status: 400, problems: [{ loc, msg: 'Input should be a valid dictionary', type: 'dict_type' }] };
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
+    return {
+      ok: false,
+      status: 400,
+      problems: [{ loc, msg: 'Input should be a valid dictionary', type: 'dict_type' }],
+    };
   let body = raw as Record<string, unknown>;
   if (body.config && typeof body.config === 'object' && !Array.isArray(body.config) && Object.keys(body).length === 1) {
     body = body.config as Record<string, unknown>;
@@ -208,7 +243,11 @@ export function parseUpdate(
     if (problems.length !== n) continue;
     if (value === (current as unknown as Record<string, unknown>)[k]) continue;
     if (!LIVE_FIELDS.has(k as keyof FlowRunnerConfig)) {
-      frozen.push({ loc: [...loc, k], msg: `cannot change while running; live fields: ${[...LIVE_FIELDS].join(', ')}. Start again with the new value`, type: 'frozen_field' });
+      frozen.push({
+        loc: [...loc, k],
+        msg: `cannot change while running; live fields: ${[...LIVE_FIELDS].join(', ')}. Start again with the new value`,
+        type: 'frozen_field',
+      });
       continue;
     }
     out[k] = value;

@@ -33,7 +33,7 @@ const RANGES = NOT_PUBLIC.map(([a, b, c, d, bits]) => {
 export function isPublicIpv4(address: number | string): boolean {
   const n = typeof address === 'string' ? fromDotted(address) : address;
   if (n === undefined || !Number.isInteger(n) || n < 0 || n > 0xffff_ffff) return false;
-  for (const r of RANGES) if (((n & r.mask) >>> 0) === r.base) return false;
+  for (const r of RANGES) if ((n & r.mask) >>> 0 === r.base) return false;
   return true;
 }
 
@@ -73,8 +73,23 @@ const WEB_AGENTS = [
   'Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Mobile Safari/537.36',
   'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36 Edg/130.0.0.0',
 ];
-const API_AGENTS = ['curl/8.10.1', 'python-requests/2.32.3', 'okhttp/4.12.0', 'Go-http-client/2.0', 'axios/1.7.7', 'PostmanRuntime/7.42.0', 'Apache-HttpClient/5.3.1 (Java/21)'];
-const LANGUAGES = ['en-US,en;q=0.9', 'en-GB,en;q=0.8', 'de-DE,de;q=0.9,en;q=0.6', 'fr-FR,fr;q=0.9,en;q=0.5', 'es-ES,es;q=0.9', 'ja-JP,ja;q=0.9,en;q=0.4'];
+const API_AGENTS = [
+  'curl/8.10.1',
+  'python-requests/2.32.3',
+  'okhttp/4.12.0',
+  'Go-http-client/2.0',
+  'axios/1.7.7',
+  'PostmanRuntime/7.42.0',
+  'Apache-HttpClient/5.3.1 (Java/21)',
+];
+const LANGUAGES = [
+  'en-US,en;q=0.9',
+  'en-GB,en;q=0.8',
+  'de-DE,de;q=0.9,en;q=0.6',
+  'fr-FR,fr;q=0.9,en;q=0.5',
+  'es-ES,es;q=0.9',
+  'ja-JP,ja;q=0.9,en;q=0.4',
+];
 
 const pick = <T>(xs: T[], random: () => number): T => xs[Math.floor(random() * xs.length)]!;
 

@@ -11,7 +11,15 @@ import { findRefusal } from '../../shared/egress-refusal.js';
 import { extractFromResponse, lookup, parsePath } from '../../shared/paths.js';
 import { errorKind, errorText, UserConnections, type HttpResult } from './client.js';
 import type { FlowRunnerConfig } from './config.js';
-import { requestSteps, type ConditionData, type ConditionStep, type Flowmap, type LoopStep, type RequestStep, type Step } from './flowmap.js';
+import {
+  requestSteps,
+  type ConditionData,
+  type ConditionStep,
+  type Flowmap,
+  type LoopStep,
+  type RequestStep,
+  type Step,
+} from './flowmap.js';
 import { profilePool, randomPublicIpv4, type HeaderProfile } from './realism.js';
 import { RunStats, type StatsSnapshot } from './stats.js';
 import { isConstant, renderString, renderValue, sourcePath } from './substitute.js';
@@ -124,9 +132,20 @@ export class FlowRunner {
     this.profiles = profilePool(64, this.random);
     this.xffKey = config.xff_header_name.toLowerCase();
     for (const s of steps) {
-      this.keys.set(s.id, { status: `response_${s.id}_status`, headers: `response_${s.id}_headers`, body: `response_${s.id}_body`, error: `response_${s.id}_error` });
-      if (this.flowHeaders.length === 0 && Object.keys(s.headers).length === 0 && (s.body === undefined || s.body === null)) this.plainHeaders.add(s.id);
-      if (s.body !== undefined && isConstant(s.body)) this.constantBodies.set(s.id, typeof s.body === 'string' ? s.body : JSON.stringify(s.body));
+      this.keys.set(s.id, {
+        status: `response_${s.id}_status`,
+        headers: `response_${s.id}_headers`,
+        body: `response_${s.id}_body`,
+        error: `response_${s.id}_error`,
+      });
+      if (
+        this.flowHeaders.length === 0 &&
+        Object.keys(s.headers).length === 0 &&
+        (s.body === undefined || s.body === null)
+      )
+        this.plainHeaders.add(s.id);
+      if (s.body !== undefined && isConstant(s.body))
+        this.constantBodies.set(s.id, typeof s.body === 'string' ? s.body : JSON.stringify(s.body));
     }
     this.done = new Promise((resolve) => (this.finishDone = resolve));
   }
@@ -144,8 +163,12 @@ export class FlowRunner {
     this.status = 'running';
     this.startedAt = performance.now();
     this.startedIso = new Date().toISOString();
-    if (this.limit.durationMs !== undefined) this.limitTimer = setTimeout(() => void this.stop(), this.limit.durationMs);
-    this.log('info', `flow ${this.flowmap.name ?? this.flowmap.id ?? '(unnamed)'} started: ${this.config.sim_users} users against ${this.config.flow_target_url}`);
+    if (this.limit.durationMs !== undefined)
+      this.limitTimer = setTimeout(() => void this.stop(), this.limit.durationMs);
+    this.log(
+      'info',
+      `flow ${this.flowmap.name ?? this.flowmap.id ?? '(unnamed)'} started: ${this.config.sim_users} users against ${this.config.flow_target_url}`,
+    );
     this.spawnUsers();
   }
 
@@ -163,11 +186,21 @@ export class FlowRunner {
   /** A live change: more or fewer users, other pauses. */
   update(config: FlowRunnerConfig): void {
     const before = this.config.sim_users;
-    this.config = { ...this.config, sim_users: config.sim_users, min_sleep_ms: config.min_sleep_ms, max_sleep_ms: config.max_sleep_ms, flow_cycle_delay_ms: config.flow_cycle_delay_ms, debug: config.debug };
+    this.config = {
+      ...this.config,
+      sim_users: config.sim_users,
+      min_sleep_ms: config.min_sleep_ms,
+      max_sleep_ms: config.max_sleep_ms,
+      flow_cycle_delay_ms: config.flow_cycle_delay_ms,
+      debug: config.debug,
+    };
     if (this.status === 'running' && config.sim_users > before) this.spawnUsers();
     // Pauses under way end now, so new pauses and fewer users take effect at once (not after an old long pause).
     this.wakeSleepers();
-    this.log('info', `flow updated: ${before} -> ${config.sim_users} users, pauses ${config.min_sleep_ms}..${config.max_sleep_ms} ms${config.flow_cycle_delay_ms !== null ? `, cycle delay ${config.flow_cycle_delay_ms} ms` : ''}`);
+    this.log(
+      'info',
+      `flow updated: ${before} -> ${config.sim_users} users, pauses ${config.min_sleep_ms}..${config.max_sleep_ms} ms${config.flow_cycle_delay_ms !== null ? `, cycle delay ${config.flow_cycle_delay_ms} ms` : ''}`,
+    );
   }
 
   snapshot(): RunSnapshot {
@@ -225,7 +258,10 @@ export class FlowRunner {
       // User 1 never ends on its own in an unlimited run, so no user is left because they crashed: the run
       // failed (instead of reporting `running` with no users forever).
       this.status = 'error';
-      this.log('error', `flow ended: all users failed unexpectedly (${this.crashedUsers} crash(es)); see the errors above`);
+      this.log(
+        'error',
+        `flow ended: all users failed unexpectedly (${this.crashedUsers} crash(es)); see the errors above`,
+      );
       void this.stop();
     }
   }
@@ -256,10 +292,19 @@ export class FlowRunner {
 
   private instance(user: number, flowInstance: number): Instance {
     const ip = randomPublicIpv4(this.random);
-    const base = { userId: `user-${user}`, userFakeIp: ip, flowInstance, flowStartTimeEpoch: Math.floor(Date.now() / 1000), flow_error: null };
+    const base = {
+      userId: `user-${user}`,
+      userFakeIp: ip,
+      flowInstance,
+      flowStartTimeEpoch: Math.floor(Date.now() / 1000),
+      flow_error: null,
+    };
     // staticVars first, then the built-ins: a staticVar cannot shadow userId and the others.
     const ctx: Context = this.hasStaticVars ? Object.assign(structuredClone(this.flowmap.staticVars), base) : base;
-    const headers: Record<string, string> = Object.assign({}, this.profiles[Math.floor(this.random() * this.profiles.length)]!.headers);
+    const headers: Record<string, string> = Object.assign(
+      {},
+      this.profiles[Math.floor(this.random() * this.profiles.length)]!.headers,
+    );
     if (this.xffKey) headers[this.xffKey] = ip;
     let conns = this.connections.get(user);
     if (!conns) {
@@ -287,7 +332,10 @@ export class FlowRunner {
     }
     if (this.warned.size > 1000) this.warned.clear();
     this.warned.set(key, { at: now, suppressed: 0 });
-    this.log('warn', seen?.suppressed ? `${message} (and ${seen.suppressed} more like it in the last second)` : message);
+    this.log(
+      'warn',
+      seen?.suppressed ? `${message} (and ${seen.suppressed} more like it in the last second)` : message,
+    );
   }
 
   private wakeSleepers(): void {
@@ -329,8 +377,12 @@ export class FlowRunner {
     const path = parsePath(c.variable.replace(/^\{\{\s*|\s*\}\}$/g, ''));
     const found = path ? lookup(ctx, path) : { found: false as const, at: c.variable };
     const expected = typeof c.value === 'string' ? renderString(c.value, ctx) : c.value;
-    return evaluateCondition(c.operator, found.found ? found.value : undefined, expected, found.found && found.value !== null && found.value !== undefined, (m) =>
-      this.warnSome(`condition:${stepId}`, `step ${stepId}: ${m}`),
+    return evaluateCondition(
+      c.operator,
+      found.found ? found.value : undefined,
+      expected,
+      found.found && found.value !== null && found.value !== undefined,
+      (m) => this.warnSome(`condition:${stepId}`, `step ${stepId}: ${m}`),
     );
   }
 
@@ -339,7 +391,10 @@ export class FlowRunner {
     if (step.conditionData) holds = this.holds(step.conditionData, it.ctx, step.id);
     else if (!this.conditionWarned.has(step.id)) {
       this.conditionWarned.add(step.id);
-      this.log('warn', `step ${step.id}: the legacy "condition" string is not evaluated (it would be code); it counts as false. Use conditionData`);
+      this.log(
+        'warn',
+        `step ${step.id}: the legacy "condition" string is not evaluated (it would be code); it counts as false. Use conditionData`,
+      );
     }
     if (this.config.debug) this.log('debug', `user ${it.user} condition ${step.id}: ${holds ? 'then' : 'else'}`);
     return this.runSteps(holds ? step.then : step.else, it);
@@ -349,14 +404,21 @@ export class FlowRunner {
     const path = sourcePath(step.source);
     const found = path ? lookup(it.ctx, path) : undefined;
     if (!found?.found || !Array.isArray(found.value)) {
-      this.warnSome(`loop:${step.id}`, `step ${step.id}: loop source ${step.source} is not a list (${found?.found ? typeof found.value : 'missing'}); skipped`);
+      this.warnSome(
+        `loop:${step.id}`,
+        `step ${step.id}: loop source ${step.source} is not a list (${found?.found ? typeof found.value : 'missing'}); skipped`,
+      );
       return true;
     }
     const items = found.value as unknown[];
     for (let i = 0; i < items.length; i++) {
       // Each iteration works on its own copy: what it extracts does not leak into the next or out of the loop.
       // The engine only ever sets top-level keys, so a shallow copy isolates them (no deep copy of stored bodies).
-      const copy: Instance = { ...it, responses: 0, ctx: { ...it.ctx, [step.loopVariable]: structuredClone(items[i]), [`${step.loopVariable}_index`]: i } };
+      const copy: Instance = {
+        ...it,
+        responses: 0,
+        ctx: { ...it.ctx, [step.loopVariable]: structuredClone(items[i]), [`${step.loopVariable}_index`]: i },
+      };
       const ok = await this.runSteps(step.steps, copy);
       it.requested = it.requested || copy.requested;
       it.responses += copy.responses;
@@ -366,14 +428,25 @@ export class FlowRunner {
     return true;
   }
 
-  private headersFor(step: RequestStep, it: Instance, host: string | undefined, body: string | undefined): Record<string, string> {
+  private headersFor(
+    step: RequestStep,
+    it: Instance,
+    host: string | undefined,
+    body: string | undefined,
+  ): Record<string, string> {
     // The instance's own headers object goes out as is when nothing is added (undici only reads it).
     if (host === undefined && this.plainHeaders.has(step.id)) return it.headers;
     const headers: Record<string, string> = { ...it.headers };
     for (const [k, v] of this.flowHeaders) headers[k] = renderString(v, it.ctx);
     for (const k in step.headers) headers[k.toLowerCase()] = renderString(step.headers[k]!, it.ctx);
     if (host) headers.host = host;
-    if (body !== undefined && headers['content-type'] === undefined && step.body !== null && typeof step.body === 'object') headers['content-type'] = 'application/json';
+    if (
+      body !== undefined &&
+      headers['content-type'] === undefined &&
+      step.body !== null &&
+      typeof step.body === 'object'
+    )
+      headers['content-type'] = 'application/json';
     return headers;
   }
 
@@ -399,7 +472,14 @@ export class FlowRunner {
     } catch (err) {
       // A URL that cannot be built (a bad host or port substituted in) fails the step without sending or retrying.
       this.stats.error(step.id, 'invalid_request');
-      return this.record(step, it, undefined, Object.assign(new Error(`invalid URL ${JSON.stringify(stepUrl)}: ${(err as Error).message}`), { code: 'ERR_INVALID_URL' }));
+      return this.record(
+        step,
+        it,
+        undefined,
+        Object.assign(new Error(`invalid URL ${JSON.stringify(stepUrl)}: ${(err as Error).message}`), {
+          code: 'ERR_INVALID_URL',
+        }),
+      );
     }
     const body = this.bodyFor(step, ctx);
     const headers = this.headersFor(step, it, dest.host, body);
@@ -422,10 +502,23 @@ export class FlowRunner {
       const t1 = performance.now();
       this.stats.request(step.id, t1 - t0, result?.status, t1);
       const failed = error !== undefined || result!.status >= 300;
-      if (this.config.debug) this.log('debug', `user ${it.user} ${method} ${dest.origin}${dest.path} -> ${error ? errorText(error) : result!.status} in ${(t1 - t0).toFixed(1)} ms (attempt ${attempt})`);
+      if (this.config.debug)
+        this.log(
+          'debug',
+          `user ${it.user} ${method} ${dest.origin}${dest.path} -> ${error ? errorText(error) : result!.status} in ${(t1 - t0).toFixed(1)} ms (attempt ${attempt})`,
+        );
       if (!failed) break;
       // Every failed request counts, retries included: the error rate is failed requests over requests.
-      this.stats.error(step.id, error !== undefined ? errorKind(error) : result!.status >= 500 ? 'http_5xx' : result!.status >= 400 ? 'http_4xx' : 'http_3xx');
+      this.stats.error(
+        step.id,
+        error !== undefined
+          ? errorKind(error)
+          : result!.status >= 500
+            ? 'http_5xx'
+            : result!.status >= 400
+              ? 'http_4xx'
+              : 'http_3xx',
+      );
       const refusal = findRefusal(error);
       if (refusal) {
         // The same destination is refused again: no retry, and the reason goes to the log (the error text has it too).
@@ -434,14 +527,22 @@ export class FlowRunner {
       }
       const delay = this.retryDelay(step, attempt, error, result);
       if (delay === undefined) break;
-      this.warnSome(`retry:${step.id}`, `user ${it.user} step ${step.id}: ${error ? errorText(error) : `status ${result!.status}`}; retrying in ${delay} ms`);
+      this.warnSome(
+        `retry:${step.id}`,
+        `user ${it.user} step ${step.id}: ${error ? errorText(error) : `status ${result!.status}`}; retrying in ${delay} ms`,
+      );
       await this.sleep(delay);
     }
     return this.record(step, it, result, error);
   }
 
   /** Milliseconds before the next attempt, or undefined for no more attempts. */
-  private retryDelay(step: RequestStep, attempt: number, error: unknown, result: HttpResult | undefined): number | undefined {
+  private retryDelay(
+    step: RequestStep,
+    attempt: number,
+    error: unknown,
+    result: HttpResult | undefined,
+  ): number | undefined {
     if (step.retries) return attempt <= step.retries.count ? step.retries.delayMs : undefined;
     const transient = error !== undefined || (result !== undefined && result.status >= 500);
     return transient && attempt < DEFAULT_ATTEMPTS ? DEFAULT_BACKOFF_MS * 2 ** (attempt - 1) : undefined;
@@ -452,7 +553,7 @@ export class FlowRunner {
     const ctx = it.ctx;
     const id = step.id;
     const keys = this.keys.get(id)!;
-    let parsed: unknown = undefined;
+    let parsed: unknown;
     if (result) {
       parsed = result.text;
       const type = result.headers['content-type'];
@@ -485,24 +586,38 @@ export class FlowRunner {
         ctx[name] = found.found ? found.value : null;
         if (!found.found) {
           this.stats.error(id, 'extraction');
-          this.warnSome(`extract:${id}:${name}`, `user ${it.user} step ${id}: extract '${name}' from '${step.extract[name]}' found nothing; set to null`);
+          this.warnSome(
+            `extract:${id}:${name}`,
+            `user ${it.user} step ${id}: extract '${name}' from '${step.extract[name]}' found nothing; set to null`,
+          );
         }
       }
     } else if (!stop) {
       // No response to extract from (network error, onFailure continue): the variables are null, not stale values.
       for (const name in step.extract) {
         ctx[name] = null;
-        this.warnSome(`extract:${id}:${name}`, `user ${it.user} step ${id}: extract '${name}' has no response to read (${ctx[keys.error] as string}); set to null`);
+        this.warnSome(
+          `extract:${id}:${name}`,
+          `user ${it.user} step ${id}: extract '${name}' has no response to read (${ctx[keys.error] as string}); set to null`,
+        );
       }
     }
     // Assertions are recorded whatever the outcome: a failed request is exactly what they are there to count.
     for (const a of step.assertions) {
       const passed = this.holds(a, ctx, id);
       this.stats.assertion(id, passed);
-      if (!passed && this.config.debug) this.log('debug', `user ${it.user} step ${id}: assertion ${a.variable} ${a.operator} ${JSON.stringify(a.value ?? null)} failed`);
+      if (!passed && this.config.debug)
+        this.log(
+          'debug',
+          `user ${it.user} step ${id}: assertion ${a.variable} ${a.operator} ${JSON.stringify(a.value ?? null)} failed`,
+        );
     }
     if (stop) {
-      if (this.config.debug) this.log('debug', `user ${it.user} flow instance ${ctx.flowInstance as number} stopped at step ${id}: ${ctx.flow_error as string}`);
+      if (this.config.debug)
+        this.log(
+          'debug',
+          `user ${it.user} flow instance ${ctx.flowInstance as number} stopped at step ${id}: ${ctx.flow_error as string}`,
+        );
       return false;
     }
     return true;
@@ -527,7 +642,11 @@ export interface PlannedRequest {
  * shows. Both branches of a condition appear (their variables usually come from responses that a dry
  * run does not have), and a loop over a list known up front renders its first item.
  */
-export function planFirstIteration(config: FlowRunnerConfig, flowmap: Flowmap, random: () => number = Math.random): PlannedRequest[] {
+export function planFirstIteration(
+  config: FlowRunnerConfig,
+  flowmap: Flowmap,
+  random: () => number = Math.random,
+): PlannedRequest[] {
   const runner = new FlowRunner(config, flowmap, { random });
   const it = (runner as unknown as { instance(u: number, i: number): Instance }).instance(1, 1);
   const urls = new UrlBuilder(config);
@@ -544,15 +663,35 @@ export function planFirstIteration(config: FlowRunnerConfig, flowmap: Flowmap, r
           error = `invalid URL ${JSON.stringify(stepUrl)}: ${(err as Error).message}`;
         }
         const body = (runner as unknown as { bodyFor(s: RequestStep, c: Context): string | undefined }).bodyFor(s, ctx);
-        const headers = (runner as unknown as { headersFor(s: RequestStep, i: Instance, h: string | undefined, b: string | undefined): Record<string, string> }).headersFor(s, { ...it, ctx }, d?.host, body);
-        out.push({ step: s.id, method: s.method, url: d ? `${d.origin}${d.path}` : stepUrl, headers, ...(body !== undefined ? { body } : {}), ...(under ? { under } : {}), ...(error ? { error } : {}) });
+        const headers = (
+          runner as unknown as {
+            headersFor(
+              s: RequestStep,
+              i: Instance,
+              h: string | undefined,
+              b: string | undefined,
+            ): Record<string, string>;
+          }
+        ).headersFor(s, { ...it, ctx }, d?.host, body);
+        out.push({
+          step: s.id,
+          method: s.method,
+          url: d ? `${d.origin}${d.path}` : stepUrl,
+          headers,
+          ...(body !== undefined ? { body } : {}),
+          ...(under ? { under } : {}),
+          ...(error ? { error } : {}),
+        });
       } else if (s.type === 'condition') {
         walk(s.then, ctx, `${s.id} then`);
         walk(s.else, ctx, `${s.id} else`);
       } else {
         const path = sourcePath(s.source);
         const found = path ? lookup(ctx, path) : undefined;
-        const first = found?.found && Array.isArray(found.value) && found.value.length > 0 ? found.value[0] : `<${s.loopVariable} from ${s.source}>`;
+        const first =
+          found?.found && Array.isArray(found.value) && found.value.length > 0
+            ? found.value[0]
+            : `<${s.loopVariable} from ${s.source}>`;
         walk(s.steps, { ...ctx, [s.loopVariable]: first, [`${s.loopVariable}_index`]: 0 }, `${s.id} loop`);
       }
     }

@@ -10,7 +10,13 @@ import * as hdr from 'hdr-histogram-js';
 const HIGHEST_US = 600_000_000;
 
 function histogram(): hdr.Histogram {
-  return hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: HIGHEST_US, numberOfSignificantValueDigits: 2, useWebAssembly: false, bitBucketSize: 32 });
+  return hdr.build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: HIGHEST_US,
+    numberOfSignificantValueDigits: 2,
+    useWebAssembly: false,
+    bitBucketSize: 32,
+  });
 }
 
 /** Failed requests by kind; `extraction` and `invalid_request` (a URL that could not be built, nothing sent) are not requests. */
@@ -75,7 +81,15 @@ export class RunStats {
   flowCount = 0;
   flowsFailed = 0;
   private flowDurationSum = 0;
-  readonly errors: Record<ErrorKind, number> = { network: 0, timeout: 0, http_3xx: 0, http_4xx: 0, http_5xx: 0, extraction: 0, invalid_request: 0 };
+  readonly errors: Record<ErrorKind, number> = {
+    network: 0,
+    timeout: 0,
+    http_3xx: 0,
+    http_4xx: 0,
+    http_5xx: 0,
+    extraction: 0,
+    invalid_request: 0,
+  };
   readonly classes = { '1xx': 0, '2xx': 0, '3xx': 0, '4xx': 0, '5xx': 0 };
   assertionsPassed = 0;
   assertionsFailed = 0;
@@ -85,7 +99,16 @@ export class RunStats {
   private readonly bucketIds = new Float64Array(BUCKETS).fill(-1);
 
   constructor(stepIds: string[]) {
-    for (const id of stepIds) this.steps.set(id, { prom: new Float64Array(PROM_BUCKETS.length + 1), promSum: 0, requests: 0, errors: 0, passed: 0, failed: 0, latency: histogram() });
+    for (const id of stepIds)
+      this.steps.set(id, {
+        prom: new Float64Array(PROM_BUCKETS.length + 1),
+        promSum: 0,
+        requests: 0,
+        errors: 0,
+        passed: 0,
+        failed: 0,
+        latency: histogram(),
+      });
   }
 
   /** One finished request (any outcome with a response or an error). */
@@ -156,7 +179,14 @@ export class RunStats {
 
   snapshot(now: number): StatsSnapshot {
     const per_step: Record<string, StepStats> = {};
-    for (const [id, s] of this.steps) per_step[id] = { requests: s.requests, errors: s.errors, assertions_passed: s.passed, assertions_failed: s.failed, ...percentiles(s.latency) };
+    for (const [id, s] of this.steps)
+      per_step[id] = {
+        requests: s.requests,
+        errors: s.errors,
+        assertions_passed: s.passed,
+        assertions_failed: s.failed,
+        ...percentiles(s.latency),
+      };
     const flows = this.flowCount + this.flowsFailed;
     return {
       rps: this.rps(now),
@@ -180,7 +210,10 @@ export class RunStats {
     for (const [step, s] of this.steps) {
       const cumulative: number[] = [];
       let acc = 0;
-      for (let i = 0; i < PROM_BUCKETS.length; i++) cumulative.push((acc += s.prom[i]!));
+      for (let i = 0; i < PROM_BUCKETS.length; i++) {
+        acc += s.prom[i]!;
+        cumulative.push(acc);
+      }
       out.push({ step, cumulative, sum: s.promSum, count: s.requests });
     }
     return out;

@@ -38,7 +38,8 @@ export function compile(text: string): Template {
     last = m.index! + m[0].length;
   }
   if (last < text.length) parts.push(text.slice(last));
-  const only = parts.length === 1 && typeof parts[0] === 'object' && parts[0].kind === 'unquoted' ? parts[0].path : undefined;
+  const only =
+    parts.length === 1 && typeof parts[0] === 'object' && parts[0].kind === 'unquoted' ? parts[0].path : undefined;
   t = { constant: parts.every((p) => typeof p === 'string'), parts, whole: only };
   if (text.length > CACHE_CHARS / 16) return t;
   if (cache.size >= CACHE_LIMIT || cachedChars + text.length > CACHE_CHARS) {

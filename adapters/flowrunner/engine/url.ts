@@ -29,7 +29,9 @@ export class UrlBuilder {
   private readonly ip: string | null;
   private readonly cache = new Map<string, Destination>();
 
-  constructor(config: Pick<FlowRunnerConfig, 'flow_target_url' | 'override_step_url_host' | 'flow_target_dns_override'>) {
+  constructor(
+    config: Pick<FlowRunnerConfig, 'flow_target_url' | 'override_step_url_host' | 'flow_target_dns_override'>,
+  ) {
     this.target = new URL(config.flow_target_url);
     this.override = config.override_step_url_host;
     this.ip = config.flow_target_dns_override;
@@ -53,7 +55,9 @@ export class UrlBuilder {
     let url: URL;
     if (this.override) {
       // Only path and query of the step count; its scheme, host and port are ignored.
-      const step = absolute ? new URL(stepUrl) : new URL(stepUrl.startsWith('/') ? stepUrl : `/${stepUrl}`, 'http://step.invalid');
+      const step = absolute
+        ? new URL(stepUrl)
+        : new URL(stepUrl.startsWith('/') ? stepUrl : `/${stepUrl}`, 'http://step.invalid');
       url = new URL(this.target.origin);
       url.pathname = step.pathname;
       url.search = step.search;
@@ -67,7 +71,14 @@ export class UrlBuilder {
     if (this.ip && url.hostname === this.target.hostname) {
       const ipHost = this.ip.includes(':') ? `[${this.ip}]` : this.ip;
       const servername = url.protocol === 'https:' ? url.hostname : undefined;
-      return { origin: `${url.protocol}//${ipHost}${url.port ? `:${url.port}` : ''}`, path, hostname: url.hostname, address: this.ip, host: url.host, servername };
+      return {
+        origin: `${url.protocol}//${ipHost}${url.port ? `:${url.port}` : ''}`,
+        path,
+        hostname: url.hostname,
+        address: this.ip,
+        host: url.host,
+        servername,
+      };
     }
     return { origin: url.origin, path, hostname: url.hostname };
   }

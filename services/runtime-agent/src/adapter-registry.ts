@@ -42,7 +42,11 @@ export class AdapterRegistry {
     const a = this.byName.get(adapter);
     if (!a) return { ok: false, message: `adapter '${adapter}' is not registered; known: ${this.names().join(', ')}` };
     const spec = a.actions[action];
-    if (!spec) return { ok: false, message: `adapter '${adapter}' has no action '${action}'; it has: ${Object.keys(a.actions).join(', ')}` };
+    if (!spec)
+      return {
+        ok: false,
+        message: `adapter '${adapter}' has no action '${action}'; it has: ${Object.keys(a.actions).join(', ')}`,
+      };
     return { ok: true, spec };
   }
 
@@ -54,7 +58,8 @@ export class AdapterRegistry {
     const validate = this.lenient.get(`${adapter}.${action}`);
     const problems = !validate || validate(input ?? {}) ? [] : toProblems(validate.errors, at);
     const spec = this.byName.get(adapter)?.actions[action];
-    const raw = input !== null && typeof input === 'object' && !Array.isArray(input) ? (input as Record<string, unknown>) : {};
+    const raw =
+      input !== null && typeof input === 'object' && !Array.isArray(input) ? (input as Record<string, unknown>) : {};
     if (spec?.checkStatic) problems.push(...spec.checkStatic(raw, at));
     return problems;
   }

@@ -44,8 +44,16 @@ export interface Agent {
 export function adapterSettings(config: Config, logger?: Logger): AdapterSettings {
   return {
     flowrunner: { flowmapsRoot: WORKFLOWS_DIR, log: logger ? flowRunnerLog(logger) : undefined },
-    shell: { allowShell: config.shellAllowShell, allowedExecutables: config.shellAllowedExecutables, workRoot: config.shellWorkRoot },
-    egress: { allowLoopback: config.egressAllowLoopback, allowPrivate: config.egressAllowPrivate, allowedHosts: config.egressAllowedHosts },
+    shell: {
+      allowShell: config.shellAllowShell,
+      allowedExecutables: config.shellAllowedExecutables,
+      workRoot: config.shellWorkRoot,
+    },
+    egress: {
+      allowLoopback: config.egressAllowLoopback,
+      allowPrivate: config.egressAllowPrivate,
+      allowedHosts: config.egressAllowedHosts,
+    },
     k8s: {
       serviceAccountDir: config.k8sServiceAccountDir,
       kubeconfig: config.kubeconfig,
@@ -58,16 +66,25 @@ export function adapterSettings(config: Config, logger?: Logger): AdapterSetting
   };
 }
 
-export function createAgent(config: Config, logger: Logger, adapters: Adapter[] = builtinAdapters(adapterSettings(config, logger))): Agent {
+export function createAgent(
+  config: Config,
+  logger: Logger,
+  adapters: Adapter[] = builtinAdapters(adapterSettings(config, logger)),
+): Agent {
   // Read before the store opens: a broken tokens file stops the start with nothing touched.
   const tokens = config.tokensFile ? loadTokens(config.tokensFile, logger) : undefined;
-  const signatures = new SignatureVerifier({ hmacKeyFile: config.wpkHmacKeyFile, ed25519PublicKeyFile: config.wpkEd25519PublicKeyFile });
+  const signatures = new SignatureVerifier({
+    hmacKeyFile: config.wpkHmacKeyFile,
+    ed25519PublicKeyFile: config.wpkEd25519PublicKeyFile,
+  });
   const store = new Store(config.dataDir, { synchronous: config.storeSynchronous });
-  store.onDeferredError = (err) => logger.error({ err }, 'a deferred store write (log line or progress counter) failed');
+  store.onDeferredError = (err) =>
+    logger.error({ err }, 'a deferred store write (log line or progress counter) failed');
   const registry = new AdapterRegistry(adapters);
   const validator = new PackageValidator(registry, { maxJsonDepth: config.maxJsonDepth });
   const catalog = new Catalog(store, validator, WORKFLOWS_DIR);
-  for (const p of catalog.problems) logger.error({ file: p.file, errors: p.errors }, 'bundled workflow is invalid and was skipped');
+  for (const p of catalog.problems)
+    logger.error({ file: p.file, errors: p.errors }, 'bundled workflow is invalid and was skipped');
   const metrics = new Metrics();
   const engine = new Engine(store, registry, metrics, {
     maxConcurrent: config.maxConcurrentExecutions,
@@ -78,7 +95,11 @@ export function createAgent(config: Config, logger: Logger, adapters: Adapter[] 
   });
   const retention = new Retention(
     { store, isLive: (id) => engine.isLive(id), metrics, logger },
-    { maxAgeDays: config.retentionMaxAgeDays, maxExecutions: config.retentionMaxExecutions, intervalSeconds: config.retentionIntervalSeconds },
+    {
+      maxAgeDays: config.retentionMaxAgeDays,
+      maxExecutions: config.retentionMaxExecutions,
+      intervalSeconds: config.retentionIntervalSeconds,
+    },
   );
   engine.bus.on('internal_error', (err) => logger.error({ err }, 'engine task failed unexpectedly'));
   const flows = new FlowControl({ log: flowRunnerLog(logger), egress: adapterSettings(config).egress });
@@ -97,7 +118,12 @@ export function createAgent(config: Config, logger: Logger, adapters: Adapter[] 
   const backgroundRuns = adapters.flatMap((a) => ('runs' in a && a.runs instanceof BackgroundRuns ? [a.runs] : []));
   const shutdown = async () => {
     tokens?.stop();
-    await Promise.all([retention.stop(), flows.shutdown(), ...backgroundRuns.map((r) => r.stopAll()), engine.shutdown()]);
+    await Promise.all([
+      retention.stop(),
+      flows.shutdown(),
+      ...backgroundRuns.map((r) => r.stopAll()),
+      engine.shutdown(),
+    ]);
   };
   const app = new Koa();
   app.proxy = false;
@@ -136,7 +162,9 @@ export function createAgent(config: Config, logger: Logger, adapters: Adapter[] 
 
 function loadTokens(file: string, logger: Logger): Tokens {
   try {
-    return new Tokens(file, (e) => (e.ok ? logger.info({ tokens: e.count }, 'tokens file changed; reloaded') : logger.error(e.error)));
+    return new Tokens(file, (e) =>
+      e.ok ? logger.info({ tokens: e.count }, 'tokens file changed; reloaded') : logger.error(e.error),
+    );
   } catch (err) {
     if (err instanceof TokensFileError) throw new ConfigError('RUNTIME_AGENT_TOKENS_FILE', err.message);
     throw err;
@@ -149,6 +177,9 @@ function loadTokens(file: string, logger: Logger): Tokens {
  */
 function flowRunnerLog(logger: Logger): FlowLog {
   const log = logger.child({ component: 'flowrunner' });
-  const debug = logger.isLevelEnabled('debug') || logger.level === 'silent' ? log : logger.child({ component: 'flowrunner' }, { level: 'debug' });
+  const debug =
+    logger.isLevelEnabled('debug') || logger.level === 'silent'
+      ? log
+      : logger.child({ component: 'flowrunner' }, { level: 'debug' });
   return (level, message) => (level === 'debug' ? debug.debug(message) : log[level](message));
 }

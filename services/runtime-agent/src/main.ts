@@ -26,7 +26,10 @@ try {
 
 const logger = pino({ level: config.logLevel, base: { service: 'runtime-agent' } });
 if (config.insecureNoAuth && !config.tokensFile) {
-  logger.warn({ host: config.host }, `--insecure-no-auth: no tokens are configured, so anyone who can reach ${config.host} can run commands through this agent; use this for local experiments only`);
+  logger.warn(
+    { host: config.host },
+    `--insecure-no-auth: no tokens are configured, so anyone who can reach ${config.host} can run commands through this agent; use this for local experiments only`,
+  );
 }
 let agent: ReturnType<typeof createAgent>;
 try {
@@ -54,18 +57,29 @@ try {
 }
 // Recovery runs once the port is ours and before any request is read (requests need a later turn).
 const recovered = agent.engine.recover();
-if (recovered.requeued || recovered.interrupted || recovered.rollbacks) logger.info(recovered, 'recovered executions from the store');
+if (recovered.requeued || recovered.interrupted || recovered.rollbacks)
+  logger.info(recovered, 'recovered executions from the store');
 // Pruning only ever looks at ended executions, so it starts once recovery has settled what is still running.
 agent.retention.start();
 const { port } = server.address() as AddressInfo;
-const auth = agent.tokens ? `${agent.tokens.count} token(s) from ${config.tokensFile}` : config.insecureNoAuth ? 'off (--insecure-no-auth)' : 'off (loopback only)';
-logger.info({ host: config.host, port, auth, data_dir: config.dataDir, store: agent.store.path, version: VERSION }, `runtime-agent listening on http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`);
+const auth = agent.tokens
+  ? `${agent.tokens.count} token(s) from ${config.tokensFile}`
+  : config.insecureNoAuth
+    ? 'off (--insecure-no-auth)'
+    : 'off (loopback only)';
+logger.info(
+  { host: config.host, port, auth, data_dir: config.dataDir, store: agent.store.path, version: VERSION },
+  `runtime-agent listening on http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`,
+);
 
 let stopping = false;
 async function stop(signal: string): Promise<void> {
   if (stopping) return;
   stopping = true;
-  logger.info({ signal, grace_seconds: config.shutdownGraceSeconds }, 'shutting down: no new work, letting running steps finish');
+  logger.info(
+    { signal, grace_seconds: config.shutdownGraceSeconds },
+    'shutting down: no new work, letting running steps finish',
+  );
   await agent.shutdown();
   server.close();
   server.closeAllConnections();

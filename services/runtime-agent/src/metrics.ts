@@ -35,7 +35,9 @@ class ScrapedHistogram {
     const values: Array<{ metricName: string; labels: Record<string, string | number>; value: number }> = [];
     for (const s of this.read()) {
       const labels = { [this.labelName]: s.step };
-      PROM_BUCKETS.forEach((le, i) => values.push({ metricName: `${this.name}_bucket`, labels: { ...labels, le }, value: s.cumulative[i] ?? 0 }));
+      PROM_BUCKETS.forEach((le, i) =>
+        values.push({ metricName: `${this.name}_bucket`, labels: { ...labels, le }, value: s.cumulative[i] ?? 0 }),
+      );
       values.push({ metricName: `${this.name}_bucket`, labels: { ...labels, le: '+Inf' }, value: s.count });
       values.push({ metricName: `${this.name}_sum`, labels, value: s.sum });
       values.push({ metricName: `${this.name}_count`, labels, value: s.count });
@@ -54,8 +56,18 @@ export class Metrics {
   readonly registry = new Registry();
   private readonly names = new Set<string>();
 
-  readonly runs = new Counter({ name: 'workflow_runs_total', help: 'Finished workflow executions by final status', labelNames: ['workflow_name', 'status'], registers: [this.registry] });
-  readonly success = new Counter({ name: 'workflow_success_total', help: 'Workflow executions that completed', labelNames: ['workflow_name'], registers: [this.registry] });
+  readonly runs = new Counter({
+    name: 'workflow_runs_total',
+    help: 'Finished workflow executions by final status',
+    labelNames: ['workflow_name', 'status'],
+    registers: [this.registry],
+  });
+  readonly success = new Counter({
+    name: 'workflow_success_total',
+    help: 'Workflow executions that completed',
+    labelNames: ['workflow_name'],
+    registers: [this.registry],
+  });
   readonly failure = new Counter({
     name: 'workflow_failure_total',
     help: 'Workflow executions that failed, by error type',
@@ -69,7 +81,11 @@ export class Metrics {
     buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600],
     registers: [this.registry],
   });
-  readonly active = new Gauge({ name: 'active_workflows', help: 'Executions running or rolling back now', registers: [this.registry] });
+  readonly active = new Gauge({
+    name: 'active_workflows',
+    help: 'Executions running or rolling back now',
+    registers: [this.registry],
+  });
   readonly stepDuration = new Histogram({
     name: 'workflow_step_duration_seconds',
     help: 'Wall time of steps (all attempts) by adapter, action and final status',
@@ -77,14 +93,23 @@ export class Metrics {
     buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120, 600],
     registers: [this.registry],
   });
-  readonly stepRetries = new Counter({ name: 'workflow_step_retries_total', help: 'Step attempts after the first', labelNames: ['adapter', 'action'], registers: [this.registry] });
+  readonly stepRetries = new Counter({
+    name: 'workflow_step_retries_total',
+    help: 'Step attempts after the first',
+    labelNames: ['adapter', 'action'],
+    registers: [this.registry],
+  });
   readonly rollbacks = new Counter({
     name: 'workflow_rollbacks_total',
     help: 'Rollbacks by result (rolled_back or rollback_failed)',
     labelNames: ['workflow_name', 'result'],
     registers: [this.registry],
   });
-  readonly queueDepth = new Gauge({ name: 'workflow_queue_depth', help: 'Executions accepted and waiting to start', registers: [this.registry] });
+  readonly queueDepth = new Gauge({
+    name: 'workflow_queue_depth',
+    help: 'Executions accepted and waiting to start',
+    registers: [this.registry],
+  });
   readonly pruned = new Counter({
     name: 'workflow_pruned_executions_total',
     help: 'Ended executions removed by retention with their steps and logs, by reason (age: RETENTION_MAX_AGE_DAYS, count: RETENTION_MAX_EXECUTIONS)',
@@ -114,13 +139,13 @@ export class Metrics {
   });
   readonly flowRunnerRequests: Counter = new Counter({
     name: 'flow_runner_requests_total',
-    help: 'HTTP requests made by the control API\'s flows (/api/start), every flow since the agent started.',
+    help: "HTTP requests made by the control API's flows (/api/start), every flow since the agent started.",
     registers: [this.registry],
     collect: () => setCounter(this.flowRunnerRequests, this.flowRunner?.totals().requests ?? 0),
   });
   readonly flowRunnerFlows: Counter = new Counter({
     name: 'flow_runner_flows_total',
-    help: 'Complete flow iterations of the control API\'s flows (/api/start), every flow since the agent started.',
+    help: "Complete flow iterations of the control API's flows (/api/start), every flow since the agent started.",
     registers: [this.registry],
     collect: () => setCounter(this.flowRunnerFlows, this.flowRunner?.totals().flows ?? 0),
   });

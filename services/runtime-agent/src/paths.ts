@@ -5,4 +5,6 @@ import { findRoot } from '../../../adapters/shared/repo-root.js';
 
 export const REPO_ROOT = findRoot();
 export const WORKFLOWS_DIR = join(REPO_ROOT, 'workflows');
-export const VERSION: string = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+export const VERSION: string = (
+  JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }
+).version;

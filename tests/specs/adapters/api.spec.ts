@@ -42,7 +42,12 @@ describe('api adapter: request', () => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
-        seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
+        seen.push({
+          method: req.method ?? '',
+          url: req.url ?? '',
+          headers: req.headers,
+          body: Buffer.concat(chunks).toString('utf8'),
+        });
         const waiting = arrivals;
         arrivals = [];
         for (const resolve of waiting) resolve();
@@ -116,7 +121,10 @@ describe('api adapter: request', () => {
     assert.ok(Object.keys(headers).every((k) => k === k.toLowerCase()));
     const infos = logs.filter((l) => l.level === 'info');
     assert.equal(infos.length, 1);
-    assert.match(infos[0].message, /^GET http:\/\/127\.0\.0\.1:\d+\/json\?fixed=1&q=a\+b&n=3&flag=true → 200 in \d+ ms$/);
+    assert.match(
+      infos[0].message,
+      /^GET http:\/\/127\.0\.0\.1:\d+\/json\?fixed=1&q=a\+b&n=3&flag=true → 200 in \d+ ms$/,
+    );
   });
 
   it('POSTs json with content-type application/json and a string body verbatim', async () => {
@@ -129,7 +137,12 @@ describe('api adapter: request', () => {
     assert.deepEqual(JSON.parse(seen[0].body), { name: 'x', n: [1, 2] });
 
     const raw = 'line one\n{"not": parsed} ü';
-    await request.run(ctx, { method: 'PUT', url: `${base}/echo`, body: raw, headers: { 'content-type': 'text/plain' } });
+    await request.run(ctx, {
+      method: 'PUT',
+      url: `${base}/echo`,
+      body: raw,
+      headers: { 'content-type': 'text/plain' },
+    });
     assert.equal(seen[1].method, 'PUT');
     assert.equal(seen[1].body, raw);
     assert.equal(seen[1].headers['content-type'], 'text/plain');
@@ -178,8 +191,10 @@ describe('api adapter: request', () => {
 
     it('declares GET, HEAD and OPTIONS as not changing anything, every other method as changing', () => {
       assert.equal(request.mutates, true);
-      for (const method of ['GET', 'HEAD', 'OPTIONS', undefined] as const) assert.equal(request.mutatesFor!({ url: base, method }), false, String(method));
-      for (const method of ['POST', 'PUT', 'PATCH', 'DELETE'] as const) assert.equal(request.mutatesFor!({ url: base, method }), true, method);
+      for (const method of ['GET', 'HEAD', 'OPTIONS', undefined] as const)
+        assert.equal(request.mutatesFor!({ url: base, method }), false, String(method));
+      for (const method of ['POST', 'PUT', 'PATCH', 'DELETE'] as const)
+        assert.equal(request.mutatesFor!({ url: base, method }), true, method);
     });
 
     it('marks 5xx answers retryable for the engine and 4xx ones not', async () => {
@@ -206,14 +221,20 @@ describe('api adapter: request', () => {
       const err = await failure({ url: `${base}/redirect` });
       assert.equal(err.type, 'http_status');
       assert.equal(err.details.status, 302);
-      assert.deepEqual(seen.map((s) => s.url), ['/redirect']);
+      assert.deepEqual(
+        seen.map((s) => s.url),
+        ['/redirect'],
+      );
     });
 
     it('follows the redirect when followRedirects is true', async () => {
       const out = await request.run(stepContext().ctx, { url: `${base}/redirect`, followRedirects: true });
       assert.equal(out.status, 200);
       assert.equal((out.body as { ok: boolean }).ok, true);
-      assert.deepEqual(seen.map((s) => s.url), ['/redirect', '/json']);
+      assert.deepEqual(
+        seen.map((s) => s.url),
+        ['/redirect', '/json'],
+      );
     });
 
     it('hits a failing server exactly once per call (got does not retry)', async () => {
@@ -295,7 +316,10 @@ describe('api adapter: request', () => {
     const { ctx, logs } = stepContext();
     await request.dryRun!(ctx, { url: 'http://user:hunter2@127.0.0.1:9/x' });
     assert.equal(seen.length, 0);
-    assert.ok(logs.some((l) => l.message === 'dry run: would send GET http://user:***@127.0.0.1:9/x'), JSON.stringify(logs));
+    assert.ok(
+      logs.some((l) => l.message === 'dry run: would send GET http://user:***@127.0.0.1:9/x'),
+      JSON.stringify(logs),
+    );
     assert.ok(logs.every((l) => !l.message.includes('hunter2')));
   });
 
@@ -331,7 +355,9 @@ describe('api adapter: request', () => {
         assert.equal(err.retryable, false);
       }
       const { ctx } = stepContext();
-      await assert.rejects(async () => request.dryRun!(ctx, { url: 'ftp://127.0.0.1/x' }), { type: 'validation_error' });
+      await assert.rejects(async () => request.dryRun!(ctx, { url: 'ftp://127.0.0.1/x' }), {
+        type: 'validation_error',
+      });
       const headBody = await failure({ method: 'HEAD', url: `${base}/json`, body: 'x' });
       assert.equal(headBody.type, 'validation_error');
       assert.equal(seen.length, 0);

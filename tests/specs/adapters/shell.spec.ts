@@ -9,7 +9,13 @@ import { AgentError } from '../../../adapters/errors.js';
 import { createShellAdapter } from '../../../adapters/shell/index.js';
 import { isRunning } from '../support/processes.js';
 import { waitFor } from '../support/wait.js';
-import { LOG_LINE_LIMIT_BYTES, OUTPUT_LIMIT_BYTES, SIGKILL_GRACE_MS, run, type RunInput } from '../../../adapters/shell/run.js';
+import {
+  LOG_LINE_LIMIT_BYTES,
+  OUTPUT_LIMIT_BYTES,
+  SIGKILL_GRACE_MS,
+  run,
+  type RunInput,
+} from '../../../adapters/shell/run.js';
 
 interface LogEntry {
   at: number;
@@ -36,7 +42,12 @@ function makeContext() {
     attempt: 1,
     secret: () => undefined,
   };
-  return { ctx, controller, entries, texts: (kind: LogEntry['kind']) => entries.filter((e) => e.kind === kind).map((e) => e.text) };
+  return {
+    ctx,
+    controller,
+    entries,
+    texts: (kind: LogEntry['kind']) => entries.filter((e) => e.kind === kind).map((e) => e.text),
+  };
 }
 
 async function runCommand(input: RunInput) {
@@ -45,8 +56,8 @@ async function runCommand(input: RunInput) {
 }
 
 /** The shared poll-with-deadline, with this file's argument order. */
-const waitUntil = <T>(what: string, probe: () => T | undefined | false, deadlineMs = 5000): Promise<T> => waitFor(probe, what, deadlineMs);
-
+const waitUntil = <T>(what: string, probe: () => T | undefined | false, deadlineMs = 5000): Promise<T> =>
+  waitFor(probe, what, deadlineMs);
 
 function startedPid(texts: (kind: LogEntry['kind']) => string[]): number | undefined {
   const line = texts('debug').find((t) => t.startsWith('started pid '));
@@ -142,7 +153,10 @@ describe('shell adapter: run', () => {
 
   it('fails with command_failed and the exit code on a non-success exit; successExitCodes widens success', async () => {
     const { ctx } = makeContext();
-    const err = await rejectsWith(run.run(ctx, { command: ['sh', '-c', 'echo out; echo oops >&2; exit 3'] }), 'command_failed');
+    const err = await rejectsWith(
+      run.run(ctx, { command: ['sh', '-c', 'echo out; echo oops >&2; exit 3'] }),
+      'command_failed',
+    );
     assert.equal(err.message, 'command exited with code 3');
     assert.equal(err.details.exitCode, 3);
     assert.equal(err.details.stderr, 'oops\n');
@@ -196,7 +210,9 @@ describe('shell adapter: run', () => {
   });
 
   it('SIGKILLs a group that ignores SIGTERM after the grace period', async () => {
-    const { controller, promise, child, grandchild } = await startWithGrandchild("trap '' TERM; sleep 300 & echo $!; wait");
+    const { controller, promise, child, grandchild } = await startWithGrandchild(
+      "trap '' TERM; sleep 300 & echo $!; wait",
+    );
     const started = Date.now();
     controller.abort();
     await rejectsWith(promise, 'cancelled');
@@ -276,7 +292,12 @@ describe('shell adapter: run', () => {
     try {
       const file = path.join(dir, 'touched');
       const { ctx, texts } = makeContext();
-      const out = await run.dryRun!(ctx, { command: ['touch', file], env: { TOKEN: 's3cret' }, stdin: 'abc', timeoutSeconds: 9 });
+      const out = await run.dryRun!(ctx, {
+        command: ['touch', file],
+        env: { TOKEN: 's3cret' },
+        stdin: 'abc',
+        timeoutSeconds: 9,
+      });
       assert.equal(out, undefined);
       assert.equal(existsSync(file), false);
       const [line] = texts('info');
@@ -297,8 +318,11 @@ describe('shell adapter: run', () => {
       run.run({ signal: new AbortController().signal, log, dryRun: false, executionId: 't', step: 's', attempt: 1 },
         { command: ['sh', '-c', 'sleep 300 & echo $!; wait'] });`;
     const stdout = await new Promise<string>((resolve, reject) =>
-      execFile(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { timeout: 15000 }, (err, out) =>
-        err ? reject(err) : resolve(out),
+      execFile(
+        process.execPath,
+        ['--import', 'tsx', '--input-type=module', '-e', script],
+        { timeout: 15000 },
+        (err, out) => (err ? reject(err) : resolve(out)),
       ),
     );
     const child = Number(/started pid (\d+)/.exec(stdout)?.[1]);

@@ -13,7 +13,10 @@ import { freshDataDir } from '../support/agent-process.js';
 import { waitFor } from '../support/wait.js';
 
 const dockerfile = readFileSync(join(REPO_ROOT, 'Dockerfile'), 'utf8');
-const lines = dockerfile.replace(/\\\n\s*/g, ' ').split('\n').map((l) => l.trim());
+const lines = dockerfile
+  .replace(/\\\n\s*/g, ' ')
+  .split('\n')
+  .map((l) => l.trim());
 const instr = (name: string) => lines.filter((l) => l.startsWith(`${name} `));
 
 function execForm(line: string): string[] {
@@ -39,7 +42,10 @@ function imageEnv(): Record<string, string> {
 describe('Dockerfile', () => {
   it('is multi-stage, runs as a non-root user, keeps the data directory as a volume', () => {
     assert.ok(instr('FROM').length >= 2, 'multi-stage');
-    assert.ok(instr('COPY').some((l) => l.includes('--from=build')), 'runtime stage copies from the build stage');
+    assert.ok(
+      instr('COPY').some((l) => l.includes('--from=build')),
+      'runtime stage copies from the build stage',
+    );
     const user = instr('USER').at(-1);
     assert.ok(user && !/\broot\b|\b0\b/.test(user), `non-root user, got ${user}`);
     assert.equal(imageEnv().DATA_DIR, '/data');
@@ -50,7 +56,10 @@ describe('Dockerfile', () => {
 
   it('the image command starts the compiled agent with the image environment, and its HEALTHCHECK passes', async function () {
     this.timeout(60_000);
-    const build = spawnSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.build.json'], { cwd: REPO_ROOT, encoding: 'utf8' });
+    const build = spawnSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.build.json'], {
+      cwd: REPO_ROOT,
+      encoding: 'utf8',
+    });
     assert.equal(build.status, 0, build.stdout + build.stderr);
     const cmd = execForm(instr('CMD').at(-1)!);
     assert.equal(cmd[0], 'node');
@@ -69,7 +78,11 @@ describe('Dockerfile', () => {
       assert.equal(probe.status, 0, `HEALTHCHECK failed: ${probe.stderr}`);
       const down = spawnSync(process.execPath, health.slice(1), { env: { ...env, PORT: '1' }, encoding: 'utf8' });
       assert.notEqual(down.status, 0, 'the HEALTHCHECK must fail when nothing answers');
-      const r = await fetch(`http://127.0.0.1:${port}/execute`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ workflow_id: 'host-report-1.0.0', dry_run: true }) });
+      const r = await fetch(`http://127.0.0.1:${port}/execute`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ workflow_id: 'host-report-1.0.0', dry_run: true }),
+      });
       assert.equal(r.status, 202, 'bundled workflows are found from dist/');
     } finally {
       agent.kill('SIGTERM');

@@ -18,7 +18,8 @@ import { startAgent, waitForStatus } from '../support/agent-process.js';
 import { startFakeKube } from '../support/fake-kube/index.js';
 import { deployment, event, NS, pod } from '../k8s/k8s-support.js';
 
-const docs = (file: string) => parseAllDocuments(readFileSync(join(REPO_ROOT, 'deploy', file), 'utf8')).map((d) => d.toJSON());
+const docs = (file: string) =>
+  parseAllDocuments(readFileSync(join(REPO_ROOT, 'deploy', file), 'utf8')).map((d) => d.toJSON());
 const [role, binding] = docs('rbac.yaml');
 const [serviceAccount] = docs('serviceaccount.yaml');
 const [sidecar] = docs('sidecar.yaml');
@@ -31,36 +32,72 @@ interface Rule {
 
 /** Every resource the fake serves that an action could touch, with its API group. */
 const RESOURCES: Array<[string, string]> = [
-  ['', 'pods'], ['', 'pods/log'], ['', 'events'], ['', 'configmaps'], ['', 'secrets'], ['', 'services'],
-  ['apps', 'deployments'], ['apps', 'statefulsets'], ['apps', 'daemonsets'], ['apps', 'replicasets'],
-  ['apps', 'deployments/scale'], ['apps', 'statefulsets/scale'], ['apps', 'replicasets/scale'],
+  ['', 'pods'],
+  ['', 'pods/log'],
+  ['', 'events'],
+  ['', 'configmaps'],
+  ['', 'secrets'],
+  ['', 'services'],
+  ['apps', 'deployments'],
+  ['apps', 'statefulsets'],
+  ['apps', 'daemonsets'],
+  ['apps', 'replicasets'],
+  ['apps', 'deployments/scale'],
+  ['apps', 'statefulsets/scale'],
+  ['apps', 'replicasets/scale'],
 ];
 const VERBS = ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete', 'deletecollection'];
 
 function granted(verb: string, group: string, resource: string): boolean {
-  return (role.rules as Rule[]).some((r) => r.apiGroups.includes(group) && r.resources.includes(resource) && r.verbs.includes(verb));
+  return (role.rules as Rule[]).some(
+    (r) => r.apiGroups.includes(group) && r.resources.includes(resource) && r.verbs.includes(verb),
+  );
 }
 
 describe('deploy/ manifests', () => {
   it('bind a Role to the ServiceAccount the sidecar runs as', () => {
     assert.deepEqual([role.kind, binding.kind, serviceAccount.kind], ['Role', 'RoleBinding', 'ServiceAccount']);
-    assert.deepEqual(binding.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: role.metadata.name });
+    assert.deepEqual(binding.roleRef, {
+      apiGroup: 'rbac.authorization.k8s.io',
+      kind: 'Role',
+      name: role.metadata.name,
+    });
     assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: serviceAccount.metadata.name }]);
     assert.equal(sidecar.spec.template.spec.serviceAccountName, serviceAccount.metadata.name);
   });
 
   it('the Role grants only verbs some action uses, and every action is in the permission table', () => {
     for (const rule of role.rules as Rule[]) {
-      for (const resource of rule.resources) for (const verb of rule.verbs) assert.ok(isUsed(verb, resource), `no action needs ${verb} ${resource}`);
+      for (const resource of rule.resources)
+        for (const verb of rule.verbs) assert.ok(isUsed(verb, resource), `no action needs ${verb} ${resource}`);
     }
-    assert.deepEqual(Object.keys(ACTION_NEEDS).sort(), ['apply', 'delete', 'events', 'get', 'logs', 'patch', 'restart', 'restore', 'scale', 'wait']);
+    assert.deepEqual(Object.keys(ACTION_NEEDS).sort(), [
+      'apply',
+      'delete',
+      'events',
+      'get',
+      'logs',
+      'patch',
+      'restart',
+      'restore',
+      'scale',
+      'wait',
+    ]);
     const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
-    for (const action of Object.keys(ACTION_NEEDS)) assert.match(readme, new RegExp(`\\| \`k8s\\.${action}\` \\|`), `README has an RBAC row for ${action}`);
+    for (const action of Object.keys(ACTION_NEEDS))
+      assert.match(readme, new RegExp(`\\| \`k8s\\.${action}\` \\|`), `README has an RBAC row for ${action}`);
   });
 
   it('re-creating a recorded pod needs create on pods, which the Role deliberately does not grant, and the README says so', () => {
-    assert.equal(granted('create', '', 'pods'), false, 'create on pods would let the agent run any pod as any service account');
-    assert.ok(ACTION_NEEDS.restore.some((n) => n.verb === 'create' && n.resource === '*'), 'restore creates what is gone');
+    assert.equal(
+      granted('create', '', 'pods'),
+      false,
+      'create on pods would let the agent run any pod as any service account',
+    );
+    assert.ok(
+      ACTION_NEEDS.restore.some((n) => n.verb === 'create' && n.resource === '*'),
+      'restore creates what is gone',
+    );
     const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
     const row = readme.split('\n').findLast((l) => l.startsWith('| `k8s.delete` |'))!; // the RBAC table's row
     assert.match(row, /`record: true` on pods.*`create pods`.*not granted by `deploy\/rbac\.yaml`/);
@@ -83,7 +120,11 @@ describe('deploy/ manifests', () => {
     assert.ok(pod.volumes.some((v: any) => v.name === data.name));
     assert.ok(agent.resources.requests.cpu && agent.resources.limits.memory);
     assert.equal(agent.securityContext.runAsNonRoot, true);
-    assert.equal(typeof agent.securityContext.runAsUser, 'number', 'runAsNonRoot needs a numeric user for the image USER node');
+    assert.equal(
+      typeof agent.securityContext.runAsUser,
+      'number',
+      'runAsNonRoot needs a numeric user for the image USER node',
+    );
     assert.ok(pod.terminationGracePeriodSeconds > Number(env.SHUTDOWN_GRACE_SECONDS));
   });
 
@@ -96,7 +137,10 @@ describe('deploy/ manifests', () => {
     assert.equal(mount.readOnly, true);
     assert.equal(pod.volumes.find((v: any) => v.name === mount.name).secret.secretName, 'runtime-agent-tokens');
     for (const other of pod.containers.filter((c: any) => c.name !== 'runtime-agent')) {
-      assert.ok(!(other.volumeMounts ?? []).some((m: any) => m.name === mount.name), `${other.name} does not see the tokens`);
+      assert.ok(
+        !(other.volumeMounts ?? []).some((m: any) => m.name === mount.name),
+        `${other.name} does not see the tokens`,
+      );
     }
   });
 
@@ -109,12 +153,20 @@ describe('deploy/ manifests', () => {
     assert.ok(mount, 'the agent mounts it where the k8s adapter looks');
     assert.equal(mount.readOnly, true);
     for (const other of pod.containers.filter((c: any) => c.name !== 'runtime-agent')) {
-      assert.ok(!(other.volumeMounts ?? []).some((m: any) => m.name === mount.name || m.mountPath === SA_DIR), `${other.name} has no token`);
+      assert.ok(
+        !(other.volumeMounts ?? []).some((m: any) => m.name === mount.name || m.mountPath === SA_DIR),
+        `${other.name} has no token`,
+      );
     }
     const sources = pod.volumes.find((v: any) => v.name === mount.name).projected.sources;
     assert.deepEqual(sources.find((x: any) => x.serviceAccountToken)?.serviceAccountToken.path, 'token');
-    assert.deepEqual(sources.find((x: any) => x.configMap)?.configMap, { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }] });
-    assert.deepEqual(sources.find((x: any) => x.downwardAPI)?.downwardAPI.items, [{ path: 'namespace', fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } }]);
+    assert.deepEqual(sources.find((x: any) => x.configMap)?.configMap, {
+      name: 'kube-root-ca.crt',
+      items: [{ key: 'ca.crt', path: 'ca.crt' }],
+    });
+    assert.deepEqual(sources.find((x: any) => x.downwardAPI)?.downwardAPI.items, [
+      { path: 'namespace', fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } },
+    ]);
     const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
     assert.match(readme, /Do not point `restart` or `scale` at the Deployment the agent itself runs in/);
   });
@@ -127,7 +179,9 @@ describe('deploy/ manifests', () => {
       if (denied.length) kube.deny(denied, resource, { group });
     }
     const home = mkdtempSync(join(tmpdir(), 'ra-rbac-'));
-    const agent = await startAgent({ env: { HOME: home, K8S_SERVICE_ACCOUNT_DIR: join(home, 'none'), KUBECONFIG: kube.writeKubeconfigFile(home) } });
+    const agent = await startAgent({
+      env: { HOME: home, K8S_SERVICE_ACCOUNT_DIR: join(home, 'none'), KUBECONFIG: kube.writeKubeconfigFile(home) },
+    });
     const check: Server = createServer((_req, res) => ((res.statusCode = 503), res.end()));
     await new Promise<void>((r) => check.listen(0, '127.0.0.1', r));
     try {
@@ -135,19 +189,45 @@ describe('deploy/ manifests', () => {
       kube.seed(deployment('web', 3));
       kube.seed(pod('web-1', { app: 'web' }));
       kube.setPodLogs(NS, 'web-1', 'app', [{ text: 'up' }], { previous: [{ text: 'crashed' }] });
-      kube.seed(event('e1', { kind: 'Deployment', name: 'web' }, 'Warning', 'BackOff', 'back-off', '2026-01-01T00:00:00Z'));
+      kube.seed(
+        event('e1', { kind: 'Deployment', name: 'web' }, 'Warning', 'BackOff', 'back-off', '2026-01-01T00:00:00Z'),
+      );
       const run = async (body: unknown) => {
         const r = await agent.request('POST', '/execute', body);
         assert.equal(r.status, 202, r.text);
-        return waitForStatus(agent, r.body.execution_id, ['completed', 'failed', 'rolled_back', 'rollback_failed'], 30_000);
+        return waitForStatus(
+          agent,
+          r.body.execution_id,
+          ['completed', 'failed', 'rolled_back', 'rollback_failed'],
+          30_000,
+        );
       };
-      const restarted = await run({ workflow_id: 'restart-unhealthy-1.0.0', parameters: { deployment: 'web', selector: 'app=web', waitSeconds: 20 } });
+      const restarted = await run({
+        workflow_id: 'restart-unhealthy-1.0.0',
+        parameters: { deployment: 'web', selector: 'app=web', waitSeconds: 20 },
+      });
       assert.equal(restarted.status, 'completed', JSON.stringify(restarted.error));
       const checkUrl = `http://127.0.0.1:${(check.address() as AddressInfo).port}/`;
       const scaled = await run({ workflow_id: 'scale-and-restore-1.0.0', parameters: { deployment: 'web', checkUrl } });
       assert.equal(scaled.status, 'rolled_back', JSON.stringify(scaled.rollback));
       assert.equal((kube.get('apps/v1', 'Deployment', NS, 'web') as any).spec.replicas, 3);
-      const beyond = await run({ wpk_content: { apiVersion: 'wpk/v1', kind: 'Workflow', metadata: { name: 'beyond-the-role', version: '1.0.0' }, spec: { handlers: [{ name: 'cm', adapter: 'k8s', action: 'apply', with: { manifest: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'x' } } } }] } } });
+      const beyond = await run({
+        wpk_content: {
+          apiVersion: 'wpk/v1',
+          kind: 'Workflow',
+          metadata: { name: 'beyond-the-role', version: '1.0.0' },
+          spec: {
+            handlers: [
+              {
+                name: 'cm',
+                adapter: 'k8s',
+                action: 'apply',
+                with: { manifest: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'x' } } },
+              },
+            ],
+          },
+        },
+      });
       assert.equal(beyond.error.type, 'forbidden');
     } finally {
       await agent.stop();

@@ -18,7 +18,9 @@ describe('durability: accepted executions are never lost', () => {
     const first = await janitor.start({ env });
     const posts = await Promise.all(
       Array.from({ length: EXECUTIONS }, (_, i) =>
-        first.request('POST', '/execute', { wpk_content: pkg('not-lost', [shellStep('work', ['sleep', '0.2']), shellStep('done', ['echo', `run ${i}`])]) }),
+        first.request('POST', '/execute', {
+          wpk_content: pkg('not-lost', [shellStep('work', ['sleep', '0.2']), shellStep('done', ['echo', `run ${i}`])]),
+        }),
       ),
     );
     assert.equal(await first.stop('SIGKILL'), null);
@@ -30,7 +32,8 @@ describe('durability: accepted executions are never lost', () => {
     assert.equal(new Set(ids).size, EXECUTIONS);
 
     const second = await janitor.start({ dataDir: first.dataDir, env });
-    for (const id of ids) assert.equal((await second.request('GET', `/execute/${id}`)).status, 200, `execution ${id} was lost`);
+    for (const id of ids)
+      assert.equal((await second.request('GET', `/execute/${id}`)).status, 200, `execution ${id} was lost`);
     const listed = await second.request('GET', '/executions?limit=100');
     assert.deepEqual(listed.body.executions.map((e: any) => e.execution_id).sort(), [...ids].sort());
 
@@ -49,7 +52,10 @@ describe('durability: accepted executions are never lost', () => {
       assert.equal(r.error.type, 'interrupted');
       assert.ok(r.steps.some((s: any) => s.status === 'abandoned'));
     }
-    assert.ok(interrupted.length <= MAX_CONCURRENT, `${interrupted.length} executions were interrupted, but only ${MAX_CONCURRENT} can have been running`);
+    assert.ok(
+      interrupted.length <= MAX_CONCURRENT,
+      `${interrupted.length} executions were interrupted, but only ${MAX_CONCURRENT} can have been running`,
+    );
     for (const r of records.filter((x) => x.status === 'completed')) {
       assert.equal(r.steps[1].outputs.stdout, `run ${ids.indexOf(r.execution_id)}\n`);
     }

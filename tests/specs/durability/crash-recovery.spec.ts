@@ -16,7 +16,9 @@ describe('durability: SIGKILL and restart', () => {
       wpk_content: pkg(
         'crash-running',
         [
-          shellStep('prepare', ['echo', 'prepared'], { rollback: { action: 'run', with: { command: ['echo', 'undo prepare'] } } }),
+          shellStep('prepare', ['echo', 'prepared'], {
+            rollback: { action: 'run', with: { command: ['echo', 'undo prepare'] } },
+          }),
           shellStep('wait', ['sleep', '30']),
           shellStep('never', ['echo', 'never']),
         ],
@@ -24,7 +26,9 @@ describe('durability: SIGKILL and restart', () => {
       ),
     });
     assert.equal(interrupted.status, 202, interrupted.text);
-    const queued = await first.request('POST', '/execute', { wpk_content: pkg('crash-pending', [shellStep('hello', ['echo', 'after restart'])]) });
+    const queued = await first.request('POST', '/execute', {
+      wpk_content: pkg('crash-pending', [shellStep('hello', ['echo', 'after restart'])]),
+    });
     assert.equal(queued.status, 202, queued.text);
     const runningId: string = interrupted.body.execution_id;
     const pendingId: string = queued.body.execution_id;

@@ -17,10 +17,17 @@ describe('durability: one agent per data directory', () => {
     first.cleanup();
   });
 
-  it('a second agent on the same DATA_DIR refuses to start and leaves the first one\'s executions alone', async () => {
-    const wpk = pkg('busy', [shellStep('mark', ['true'], { rollback: { action: 'run', with: { command: ['true'] } } }), shellStep('nap', ['sleep', '30'])], {
-      rollback: { enabled: true },
-    });
+  it("a second agent on the same DATA_DIR refuses to start and leaves the first one's executions alone", async () => {
+    const wpk = pkg(
+      'busy',
+      [
+        shellStep('mark', ['true'], { rollback: { action: 'run', with: { command: ['true'] } } }),
+        shellStep('nap', ['sleep', '30']),
+      ],
+      {
+        rollback: { enabled: true },
+      },
+    );
     const r = await first.request('POST', '/execute', { wpk_content: wpk });
     const pid = await stepPid(first, r.body.execution_id, 'nap');
 
@@ -40,7 +47,9 @@ describe('durability: one agent per data directory', () => {
   it('an agent whose port is taken exits before it recovers anything from its store', async () => {
     // A store with a running execution in it: its agent was killed mid-step.
     const crashed = await startAgent();
-    const r = await crashed.request('POST', '/execute', { wpk_content: pkg('left-running', [shellStep('nap', ['sleep', '30'])]) });
+    const r = await crashed.request('POST', '/execute', {
+      wpk_content: pkg('left-running', [shellStep('nap', ['sleep', '30'])]),
+    });
     const pid = await stepPid(crashed, r.body.execution_id, 'nap');
     await crashed.stop('SIGKILL');
     process.kill(-pid, 'SIGKILL');

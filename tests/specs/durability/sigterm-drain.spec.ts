@@ -26,9 +26,17 @@ describe('durability: SIGTERM drain', () => {
   it('lets the running step finish, refuses new work with 503, starts no further step, exits 0 and rolls back after the restart', async () => {
     const agent = await janitor.start({ env: { SHUTDOWN_GRACE_SECONDS: '5' } });
     const posted = await agent.request('POST', '/execute', {
-      wpk_content: pkg('drain', [shellStep('prepare', ['echo', 'prepared'], undoBlock), shellStep('slow', ['sleep', '1.5']), shellStep('next', ['echo', 'next ran'])], {
-        rollback: { enabled: true },
-      }),
+      wpk_content: pkg(
+        'drain',
+        [
+          shellStep('prepare', ['echo', 'prepared'], undoBlock),
+          shellStep('slow', ['sleep', '1.5']),
+          shellStep('next', ['echo', 'next ran']),
+        ],
+        {
+          rollback: { enabled: true },
+        },
+      ),
     });
     assert.equal(posted.status, 202, posted.text);
     const id: string = posted.body.execution_id;
@@ -47,7 +55,9 @@ describe('durability: SIGTERM drain', () => {
       5,
     );
     assert.deepEqual(notReady.body.reasons, ['shutting down']);
-    const refused = await agent.request('POST', '/execute', { wpk_content: pkg('too-late', [shellStep('x', ['true'])]) });
+    const refused = await agent.request('POST', '/execute', {
+      wpk_content: pkg('too-late', [shellStep('x', ['true'])]),
+    });
     assert.equal(refused.status, 503, refused.text);
     assert.equal(refused.body.error_type, 'rate_limited');
     const during = (await agent.request('GET', `/execute/${id}`)).body;
@@ -89,7 +99,9 @@ describe('durability: SIGTERM drain', () => {
 
   it('aborts a step that outlives the grace period, leaves no process behind and exits 0', async () => {
     const agent = await janitor.start({ env: { SHUTDOWN_GRACE_SECONDS: '1' } });
-    const posted = await agent.request('POST', '/execute', { wpk_content: pkg('too-long', [shellStep('long', ['sleep', '60']), shellStep('after', ['echo', 'after'])]) });
+    const posted = await agent.request('POST', '/execute', {
+      wpk_content: pkg('too-long', [shellStep('long', ['sleep', '60']), shellStep('after', ['echo', 'after'])]),
+    });
     assert.equal(posted.status, 202, posted.text);
     const id: string = posted.body.execution_id;
     const pid = janitor.watchPid(await startedPid(agent, id, 'long'));

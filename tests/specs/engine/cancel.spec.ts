@@ -15,7 +15,14 @@ describe('engine: cancel', () => {
   it('aborts the running step, cancels the rest and does not roll back on its own', async () => {
     h = startEngine();
     const id = h.submit({
-      wpk: wpk([step('made', 'create', { name: 'made' }), step('wait', 'hang', {}, { retries: { count: 3, delayMs: 1 } }), step('later', 'record')], { rollback: { enabled: true } }),
+      wpk: wpk(
+        [
+          step('made', 'create', { name: 'made' }),
+          step('wait', 'hang', {}, { retries: { count: 3, delayMs: 1 } }),
+          step('later', 'record'),
+        ],
+        { rollback: { enabled: true } },
+      ),
     });
     const [hang] = await callsMade(h, 'hang');
     const answered = h.engine.cancel(id);
@@ -58,14 +65,22 @@ describe('engine: cancel', () => {
       description: 'test double',
       actions: {
         count: {
-          id: 'count', description: 'notes the abort listeners on its signal', mutates: false, input: { type: 'object' }, exampleOutput: {},
+          id: 'count',
+          description: 'notes the abort listeners on its signal',
+          mutates: false,
+          input: { type: 'object' },
+          exampleOutput: {},
           async run(ctx) {
             listeners.push(getEventListeners(ctx.signal, 'abort').length);
             return {};
           },
         },
         ignore: {
-          id: 'ignore', description: 'never settles and never looks at its signal', mutates: false, input: { type: 'object' }, exampleOutput: {},
+          id: 'ignore',
+          description: 'never settles and never looks at its signal',
+          mutates: false,
+          input: { type: 'object' },
+          exampleOutput: {},
           run: () => ((deafStarted = true), new Promise(() => {})),
         },
       },
@@ -80,7 +95,10 @@ describe('engine: cancel', () => {
     assert.equal(rec.status, 'cancelled');
     assert.equal(rec.steps[20].status, 'cancelled');
     assert.ok(Date.now() - cancelledAt >= ABANDON_AFTER_ABORT_MS - 100, 'it waited for the action first');
-    assert.ok(Math.max(...listeners) <= 1, `finished steps leave no abort listener on the execution's signal: ${listeners.join(', ')}`);
+    assert.ok(
+      Math.max(...listeners) <= 1,
+      `finished steps leave no abort listener on the execution's signal: ${listeners.join(', ')}`,
+    );
   });
 
   it('cancels a pending execution at once, and it never runs', async () => {
@@ -110,7 +128,13 @@ describe('engine: cancel', () => {
   it('answers conflict for a finished execution and not_found for an unknown one', async () => {
     h = startEngine();
     const rec = await h.run({ wpk: wpk([step('a', 'ok')]) });
-    assert.throws(() => h.engine.cancel(rec.execution_id), (err: unknown) => err instanceof AgentError && err.type === 'conflict' && err.status === 409);
-    assert.throws(() => h.engine.cancel('no-such-id'), (err: unknown) => err instanceof AgentError && err.type === 'not_found');
+    assert.throws(
+      () => h.engine.cancel(rec.execution_id),
+      (err: unknown) => err instanceof AgentError && err.type === 'conflict' && err.status === 409,
+    );
+    assert.throws(
+      () => h.engine.cancel('no-such-id'),
+      (err: unknown) => err instanceof AgentError && err.type === 'not_found',
+    );
   });
 });

@@ -12,9 +12,16 @@ describe('engine: when conditions and onFailure', () => {
 
   it('skips a step whose when is false, and never compensates it', async () => {
     const rec = await h.run({
-      wpk: wpk([step('maybe', 'create', { name: 'maybe' }, { when: { variable: 'params.enabled', operator: 'is_true' } }), step('always', 'create', { name: 'always' }), step('boom', 'fail', { times: 9 })], {
-        rollback: { enabled: true },
-      }),
+      wpk: wpk(
+        [
+          step('maybe', 'create', { name: 'maybe' }, { when: { variable: 'params.enabled', operator: 'is_true' } }),
+          step('always', 'create', { name: 'always' }),
+          step('boom', 'fail', { times: 9 }),
+        ],
+        {
+          rollback: { enabled: true },
+        },
+      ),
       params: { enabled: false },
     });
     assert.equal(rec.steps[0].status, 'skipped');
@@ -32,21 +39,49 @@ describe('engine: when conditions and onFailure', () => {
       h.callsOf('delete').map((c) => c.input),
       [{ id: 'id-always' }],
     );
-    assert.ok(h.logs(rec.execution_id).some((l) => / maybe skipped: when params\.enabled \(false\) is_true is false$/.test(l)), h.logs(rec.execution_id).join('\n'));
+    assert.ok(
+      h.logs(rec.execution_id).some((l) => / maybe skipped: when params\.enabled \(false\) is_true is false$/.test(l)),
+      h.logs(rec.execution_id).join('\n'),
+    );
   });
 
   it('evaluates equals with a template value, exists, is_true and step outputs', async () => {
     const rec = await h.run({
       wpk: wpk([
-        step('eq-template', 'ok', { value: 'prod' }, { when: { variable: 'params.env', operator: 'equals', value: '${{ params.expected }}' } }),
-        step('eq-other', 'ok', {}, { when: { variable: 'params.env', operator: 'equals', value: '${{ params.other }}' } }),
+        step(
+          'eq-template',
+          'ok',
+          { value: 'prod' },
+          { when: { variable: 'params.env', operator: 'equals', value: '${{ params.expected }}' } },
+        ),
+        step(
+          'eq-other',
+          'ok',
+          {},
+          { when: { variable: 'params.env', operator: 'equals', value: '${{ params.other }}' } },
+        ),
         step('exists', 'ok', {}, { when: { variable: 'params.env', operator: 'exists' } }),
         step('exists-not', 'ok', {}, { when: { variable: 'params.absent', operator: 'exists' } }),
         step('true', 'ok', {}, { when: { variable: 'params.on', operator: 'is_true' } }),
         step('true-not', 'ok', {}, { when: { variable: 'params.off', operator: 'is_true' } }),
-        step('on-output', 'ok', {}, { when: { variable: 'steps.eq-template.outputs.value', operator: 'equals', value: 'prod' } }),
-        step('on-skipped', 'ok', {}, { when: { variable: 'steps.eq-other.status', operator: 'equals', value: 'skipped' } }),
-        step('numbers', 'ok', {}, { when: { variable: 'params.count', operator: 'greater_than', value: '${{ params.limit }}' } }),
+        step(
+          'on-output',
+          'ok',
+          {},
+          { when: { variable: 'steps.eq-template.outputs.value', operator: 'equals', value: 'prod' } },
+        ),
+        step(
+          'on-skipped',
+          'ok',
+          {},
+          { when: { variable: 'steps.eq-other.status', operator: 'equals', value: 'skipped' } },
+        ),
+        step(
+          'numbers',
+          'ok',
+          {},
+          { when: { variable: 'params.count', operator: 'greater_than', value: '${{ params.limit }}' } },
+        ),
       ]),
       params: { env: 'prod', expected: 'prod', other: 'dev', on: true, off: false, count: '10', limit: 9 },
     });
@@ -70,7 +105,10 @@ describe('engine: when conditions and onFailure', () => {
 
   it('treats a bad regex in matches_regex as false, logs a warning and keeps running', async () => {
     const rec = await h.run({
-      wpk: wpk([step('regex', 'ok', {}, { when: { variable: 'params.name', operator: 'matches_regex', value: '([unclosed' } }), step('next', 'ok', { value: 'ran' })]),
+      wpk: wpk([
+        step('regex', 'ok', {}, { when: { variable: 'params.name', operator: 'matches_regex', value: '([unclosed' } }),
+        step('next', 'ok', { value: 'ran' }),
+      ]),
       params: { name: 'web-1' },
     });
     assert.equal(rec.status, 'completed');
@@ -83,7 +121,15 @@ describe('engine: when conditions and onFailure', () => {
 
   it('with onFailure: continue records the failure, runs the rest and can still complete', async () => {
     const rec = await h.run({
-      wpk: wpk([step('optional', 'fail', { times: 9, type: 'http_status', message: 'upstream said 503' }, { onFailure: 'continue' }), step('main', 'ok', { value: '${{ steps.optional.status }}' })]),
+      wpk: wpk([
+        step(
+          'optional',
+          'fail',
+          { times: 9, type: 'http_status', message: 'upstream said 503' },
+          { onFailure: 'continue' },
+        ),
+        step('main', 'ok', { value: '${{ steps.optional.status }}' }),
+      ]),
     });
     assert.equal(rec.status, 'completed');
     assert.equal(rec.error, null);

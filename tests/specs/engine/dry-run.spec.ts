@@ -16,7 +16,9 @@ describe('engine: dry run', () => {
         step('read', 'ok', { value: 'real read' }),
         step('write', 'record', { value: 'would change things', from: '${{ steps.read.outputs.value }}' }),
         step('hooked', 'dryable', { value: 1 }),
-        step('use', 'ok', { value: '${{ steps.write.outputs.value }}/${{ steps.hooked.outputs.value }}/${{ execution.dry_run }}' }),
+        step('use', 'ok', {
+          value: '${{ steps.write.outputs.value }}/${{ steps.hooked.outputs.value }}/${{ execution.dry_run }}',
+        }),
       ]),
       dryRun: true,
     });
@@ -46,7 +48,13 @@ describe('engine: dry run', () => {
       ['run', 'example', 'dry_run', 'run'],
     );
     assert.deepEqual(rec.steps[1].input, { value: 'would change things', from: 'real read' });
-    assert.ok(h.logs(rec.execution_id).some((l) => l.includes('dry run: would run fake.record with {"value":"would change things","from":"real read"}')));
+    assert.ok(
+      h
+        .logs(rec.execution_id)
+        .some((l) =>
+          l.includes('dry run: would run fake.record with {"value":"would change things","from":"real read"}'),
+        ),
+    );
 
     // A dry-run hook is called with ctx.dryRun and its outputs are used.
     const [hook] = h.callsOf('dryable:dry');

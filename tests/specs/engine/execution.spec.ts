@@ -12,7 +12,11 @@ describe('engine: sequential execution and templates', () => {
 
   it('runs steps one after another, each starting only after the previous one returned', async () => {
     const rec = await h.run({
-      wpk: wpk([step('first', 'ok', { value: 1, delayMs: 60 }), step('second', 'ok', { value: 2, delayMs: 30 }), step('third', 'ok', { value: 3 })]),
+      wpk: wpk([
+        step('first', 'ok', { value: 1, delayMs: 60 }),
+        step('second', 'ok', { value: 2, delayMs: 30 }),
+        step('third', 'ok', { value: 3 }),
+      ]),
     });
     assert.equal(rec.status, 'completed');
     assert.deepEqual(
@@ -106,7 +110,9 @@ describe('engine: sequential execution and templates', () => {
   });
 
   it('fails a malformed expression and an unknown parameter with template_error as well', async () => {
-    const malformed = await h.run({ wpk: wpk([step('a', 'record', { x: '${{ steps..a }}' }, { retries: { count: 2, delayMs: 1 } })]) });
+    const malformed = await h.run({
+      wpk: wpk([step('a', 'record', { x: '${{ steps..a }}' }, { retries: { count: 2, delayMs: 1 } })]),
+    });
     assert.equal((malformed.error as any).type, 'template_error');
     assert.equal(malformed.steps[0].attempts, 1);
     const unterminated = await h.run({ wpk: wpk([step('a', 'record', { x: 'oops ${{ params.x' })]), params: { x: 1 } });

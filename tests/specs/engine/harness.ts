@@ -9,7 +9,12 @@ import { join } from 'node:path';
 import type { Adapter, StepContext } from '../../../adapters/contract.js';
 import { AgentError, type ErrorType } from '../../../adapters/errors.js';
 import { AdapterRegistry } from '../../../services/runtime-agent/src/adapter-registry.js';
-import { Engine, TERMINAL, type EngineOptions, type SubmitRequest } from '../../../services/runtime-agent/src/engine/engine.js';
+import {
+  Engine,
+  TERMINAL,
+  type EngineOptions,
+  type SubmitRequest,
+} from '../../../services/runtime-agent/src/engine/engine.js';
 import { toRecord } from '../../../services/runtime-agent/src/engine/record.js';
 import { Metrics } from '../../../services/runtime-agent/src/metrics.js';
 import { Store } from '../../../services/runtime-agent/src/store/store.js';
@@ -57,7 +62,15 @@ function pause(ms: number, signal: AbortSignal): Promise<void> {
  */
 export function fakeAdapter(calls: Call[], failures = new Map<string, number>()): Adapter {
   const note = (action: string, ctx: StepContext, input: any): Call => {
-    const call: Call = { action, step: ctx.step, input: structuredClone(input), dryRun: ctx.dryRun, attempt: ctx.attempt, executionId: ctx.executionId, at: Date.now() };
+    const call: Call = {
+      action,
+      step: ctx.step,
+      input: structuredClone(input),
+      dryRun: ctx.dryRun,
+      attempt: ctx.attempt,
+      executionId: ctx.executionId,
+      at: Date.now(),
+    };
     calls.push(call);
     return call;
   };
@@ -91,7 +104,11 @@ export function fakeAdapter(calls: Call[], failures = new Map<string, number>())
           failures.set(key, seen);
           if (seen <= (input.times ?? Infinity)) {
             const opts = input.retryable === undefined ? {} : { retryable: input.retryable as boolean };
-            throw new AgentError((input.type ?? 'adapter_error') as ErrorType, input.message ?? `planned failure ${seen}`, opts);
+            throw new AgentError(
+              (input.type ?? 'adapter_error') as ErrorType,
+              input.message ?? `planned failure ${seen}`,
+              opts,
+            );
           }
           return { value: 'recovered', attempts: seen };
         },
@@ -104,7 +121,8 @@ export function fakeAdapter(calls: Call[], failures = new Map<string, number>())
         exampleOutput: { value: 'example' },
         run(ctx, input) {
           const call = note('hang', ctx, input);
-          if (input.hangAttempts !== undefined && ctx.attempt > input.hangAttempts) return Promise.resolve({ value: 'did not hang' });
+          if (input.hangAttempts !== undefined && ctx.attempt > input.hangAttempts)
+            return Promise.resolve({ value: 'did not hang' });
           return new Promise((_, reject) => {
             const onAbort = () => {
               call.abortedAt = Date.now();
@@ -178,7 +196,11 @@ export function fakeAdapter(calls: Call[], failures = new Map<string, number>())
           note('leak', ctx, input);
           ctx.log.info(`using token ${input.token}`);
           ctx.log.line('stdout', `token=${input.token}`);
-          if (input.fail) throw new AgentError('adapter_error', `login failed for token ${input.token}`, { details: { token: input.token }, retryable: false });
+          if (input.fail)
+            throw new AgentError('adapter_error', `login failed for token ${input.token}`, {
+              details: { token: input.token },
+              retryable: false,
+            });
           // With `numeric`, outputs also carry the token as numbers (as an API might echo a PIN).
           const numbers = input.numeric ? { port: Number(input.token), ts: Number(`16${input.token}000`) } : {};
           return { echo: input.token, nested: { note: input.note }, ...numbers };
@@ -201,10 +223,20 @@ export function fakeAdapter(calls: Call[], failures = new Map<string, number>())
 
 /** A WPK package of fake steps. */
 export function wpk(handlers: unknown[], spec: Partial<Wpk['spec']> = {}, name = 'engine-test'): Wpk {
-  return { apiVersion: 'wpk/v1', kind: 'Workflow', metadata: { name, version: '1.0.0' }, spec: { ...spec, handlers: handlers as Wpk['spec']['handlers'] } };
+  return {
+    apiVersion: 'wpk/v1',
+    kind: 'Workflow',
+    metadata: { name, version: '1.0.0' },
+    spec: { ...spec, handlers: handlers as Wpk['spec']['handlers'] },
+  };
 }
 
-export function step(name: string, action: string, withInput: Record<string, unknown> = {}, more: Record<string, unknown> = {}) {
+export function step(
+  name: string,
+  action: string,
+  withInput: Record<string, unknown> = {},
+  more: Record<string, unknown> = {},
+) {
   return { name, adapter: 'fake', action, with: withInput, ...more };
 }
 
@@ -232,13 +264,22 @@ export interface Harness {
  * `dir`: open the store of an earlier harness (as an agent restarting on the same data directory would).
  * `adapters`: registered beside the fake one.
  */
-export function startEngine(options: Partial<EngineOptions> = {}, dir = mkdtempSync(join(tmpdir(), 'engine-spec-')), adapters: Adapter[] = []): Harness {
+export function startEngine(
+  options: Partial<EngineOptions> = {},
+  dir = mkdtempSync(join(tmpdir(), 'engine-spec-')),
+  adapters: Adapter[] = [],
+): Harness {
   // Two harnesses on one directory stand for an agent and its restart, so the process-wide lock is off.
   const store = new Store(dir, { exclusive: false });
   const calls: Call[] = [];
   const registry = new AdapterRegistry([fakeAdapter(calls), ...adapters]);
   const metrics = new Metrics();
-  const engine = new Engine(store, registry, metrics, { maxConcurrent: 4, maxQueued: 100, shutdownGraceMs: 100, ...options });
+  const engine = new Engine(store, registry, metrics, {
+    maxConcurrent: 4,
+    maxQueued: 100,
+    shutdownGraceMs: 100,
+    ...options,
+  });
   const internalErrors: unknown[] = [];
   engine.bus.on('internal_error', (err) => internalErrors.push(err));
   let closed = false;
@@ -249,7 +290,8 @@ export function startEngine(options: Partial<EngineOptions> = {}, dir = mkdtempS
     engine,
     metrics,
     calls,
-    callsOf: (action, executionId) => calls.filter((c) => c.action === action && (executionId === undefined || c.executionId === executionId)),
+    callsOf: (action, executionId) =>
+      calls.filter((c) => c.action === action && (executionId === undefined || c.executionId === executionId)),
     submit: (req) => engine.submit({ params: {}, dryRun: false, ...req }).row.id,
     finished(id, timeoutMs = 10_000) {
       return new Promise((resolve, reject) => {
@@ -260,7 +302,9 @@ export function startEngine(options: Partial<EngineOptions> = {}, dir = mkdtempS
         };
         const timer = setTimeout(() => {
           engine.bus.off(`end:${id}`, done);
-          reject(new Error(`execution ${id} did not end within ${timeoutMs} ms; it is ${store.getExecution(id)?.status}`));
+          reject(
+            new Error(`execution ${id} did not end within ${timeoutMs} ms; it is ${store.getExecution(id)?.status}`),
+          );
         }, timeoutMs);
         engine.bus.once(`end:${id}`, done);
         if (!engine.isLive(id) && TERMINAL.has(store.getExecution(id)!.status)) {

@@ -11,7 +11,10 @@ describe('engine: queue and turns', () => {
     const q = new Fifo<number>();
     for (let i = 0; i < 5000; i++) q.push(i);
     for (let i = 0; i < 3000; i++) assert.equal(q.shift(), i);
-    assert.equal(q.remove((x) => x === 4000), 4000);
+    assert.equal(
+      q.remove((x) => x === 4000),
+      4000,
+    );
     assert.equal(q.length, 1999);
     assert.equal(q.shift(), 3000);
     q.clear();

@@ -18,7 +18,11 @@ describe('engine: recovery after a crash', () => {
   });
 
   it('fails the running execution as interrupted, rolls it back once, and runs the pending one once', async () => {
-    const running = before.submit({ wpk: wpk([step('a', 'create', { name: 'a' }), step('b', 'hang'), step('c', 'record')], { rollback: { enabled: true } }) });
+    const running = before.submit({
+      wpk: wpk([step('a', 'create', { name: 'a' }), step('b', 'hang'), step('c', 'record')], {
+        rollback: { enabled: true },
+      }),
+    });
     const pending = before.submit({ wpk: wpk([step('p', 'create', { name: 'p' })]) });
     await callsMade(before, 'hang');
 
@@ -46,12 +50,22 @@ describe('engine: recovery after a crash', () => {
       'the pending execution ran once, after the restart',
     );
     assert.ok(after.logs(pending).some((l) => l.endsWith('requeued after agent restart')));
-    assert.equal(new Set(after.store.getLogs(running, { since: 0, limit: 1000 }).map((l) => l.seq)).size, after.logs(running).length);
+    assert.equal(
+      new Set(after.store.getLogs(running, { since: 0, limit: 1000 }).map((l) => l.seq)).size,
+      after.logs(running).length,
+    );
   });
 
   it('resumes an interrupted rollback: the step that was running is abandoned, the rest run', async () => {
     const id = before.submit({
-      wpk: wpk([step('a', 'create', { name: 'a' }), step('b', 'ok', {}, { rollback: { action: 'hang' } }), step('c', 'fail', { times: 9 })], { rollback: { enabled: true } }),
+      wpk: wpk(
+        [
+          step('a', 'create', { name: 'a' }),
+          step('b', 'ok', {}, { rollback: { action: 'hang' } }),
+          step('c', 'fail', { times: 9 }),
+        ],
+        { rollback: { enabled: true } },
+      ),
     });
     await callsMade(before, 'hang');
     assert.equal(before.store.getExecution(id)!.status, 'rolling_back');

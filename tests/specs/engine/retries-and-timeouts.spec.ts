@@ -38,7 +38,10 @@ describe('engine: retries', () => {
       description: 'test double',
       actions: {
         scribble: {
-          id: 'scribble', description: 'changes its input, then fails once', mutates: false, exampleOutput: {},
+          id: 'scribble',
+          description: 'changes its input, then fails once',
+          mutates: false,
+          exampleOutput: {},
           input: { type: 'object', required: ['n'], properties: { n: { type: 'integer' }, list: { type: 'array' } } },
           async run(ctx, input: any) {
             seen.push(structuredClone(input));
@@ -54,20 +57,43 @@ describe('engine: retries', () => {
     h = startEngine({}, undefined, [careless]);
     const rec = await h.run({
       wpk: wpk([
-        { name: 'twice', adapter: 'careless', action: 'scribble', with: { n: 1, list: ['a'] }, retries: { count: 1, delayMs: 1 } },
+        {
+          name: 'twice',
+          adapter: 'careless',
+          action: 'scribble',
+          with: { n: 1, list: ['a'] },
+          retries: { count: 1, delayMs: 1 },
+        },
         { name: 'bad', adapter: 'careless', action: 'scribble', with: { n: 'not a number', list: [] } },
       ]),
     });
     assert.deepEqual(seen[0], { n: 1, list: ['a'] });
-    assert.deepEqual(seen[1], { n: 1, list: ['a'] }, 'the retry got the package\'s input, not the first attempt\'s leftovers');
+    assert.deepEqual(
+      seen[1],
+      { n: 1, list: ['a'] },
+      "the retry got the package's input, not the first attempt's leftovers",
+    );
     assert.equal(rec.steps[0].status, 'succeeded');
-    assert.equal(rec.steps[1].status, 'failed', 'an input that fails its check fails its own step, after the earlier ones ran');
+    assert.equal(
+      rec.steps[1].status,
+      'failed',
+      'an input that fails its check fails its own step, after the earlier ones ran',
+    );
     assert.equal((rec.steps[1].error as any).type, 'validation_error');
     assert.equal(seen.length, 2, 'the bad step never ran');
   });
 
   it('gives up after count extra attempts with the last error', async () => {
-    const rec = await h.run({ wpk: wpk([step('broken', 'fail', { times: 99, type: 'network_error', message: 'connection refused' }, { retries: { count: 2, delayMs: 1 } })]) });
+    const rec = await h.run({
+      wpk: wpk([
+        step(
+          'broken',
+          'fail',
+          { times: 99, type: 'network_error', message: 'connection refused' },
+          { retries: { count: 2, delayMs: 1 } },
+        ),
+      ]),
+    });
     assert.equal(rec.status, 'failed');
     assert.equal(rec.steps[0].attempts, 3);
     assert.equal(h.callsOf('fail').length, 3);
@@ -77,7 +103,11 @@ describe('engine: retries', () => {
 
   it('waits delayMs * backoff^(n-1) between attempts, capped by maxDelayMs', async () => {
     // Uncapped this would be 100, 300, 900 ms; capped: 100, 150, 150.
-    const rec = await h.run({ wpk: wpk([step('flaky', 'fail', { times: 3 }, { retries: { count: 3, delayMs: 100, backoff: 3, maxDelayMs: 150 } })]) });
+    const rec = await h.run({
+      wpk: wpk([
+        step('flaky', 'fail', { times: 3 }, { retries: { count: 3, delayMs: 100, backoff: 3, maxDelayMs: 150 } }),
+      ]),
+    });
     assert.equal(rec.status, 'completed');
     assert.deepEqual(retryDelaysLogged(h, rec.execution_id), [100, 150, 150]);
     const at = h.callsOf('fail').map((c) => c.at);
@@ -100,7 +130,9 @@ describe('engine: retries', () => {
     assert.equal(schema.steps[0].attempts, 1);
     assert.equal(h.callsOf('strict').length, 0, 'an invalid input never reaches the action');
 
-    const marked = await h.run({ wpk: wpk([step('r', 'fail', { times: 99, type: 'adapter_error', retryable: false }, { retries })]) });
+    const marked = await h.run({
+      wpk: wpk([step('r', 'fail', { times: 99, type: 'adapter_error', retryable: false }, { retries })]),
+    });
     assert.equal((marked.error as any).type, 'adapter_error');
     assert.equal(marked.steps[0].attempts, 1);
 
@@ -109,7 +141,12 @@ describe('engine: retries', () => {
   });
 
   it('counts every retry in workflow_step_retries_total', async () => {
-    await h.run({ wpk: wpk([step('a', 'fail', { times: 2 }, { retries: { count: 5, delayMs: 1 } }), step('b', 'fail', { times: 9 }, { retries: { count: 1, delayMs: 1 } })]) });
+    await h.run({
+      wpk: wpk([
+        step('a', 'fail', { times: 2 }, { retries: { count: 5, delayMs: 1 } }),
+        step('b', 'fail', { times: 9 }, { retries: { count: 1, delayMs: 1 } }),
+      ]),
+    });
     assert.equal(await counterValue(h.metrics, 'workflow_step_retries_total', { adapter: 'fake', action: 'fail' }), 3);
   });
 });
@@ -124,7 +161,9 @@ describe('engine: timeouts', () => {
   });
 
   it('aborts an attempt after timeoutSeconds with a timeout error, then retries it', async () => {
-    const rec = await h.run({ wpk: wpk([step('slow', 'hang', { hangAttempts: 1 }, { timeoutSeconds: 0.2, retries: { count: 2, delayMs: 1 } })]) });
+    const rec = await h.run({
+      wpk: wpk([step('slow', 'hang', { hangAttempts: 1 }, { timeoutSeconds: 0.2, retries: { count: 2, delayMs: 1 } })]),
+    });
     assert.equal(rec.status, 'completed');
     assert.equal(rec.steps[0].attempts, 2);
     assert.deepEqual(rec.steps[0].outputs, { value: 'did not hang' });
@@ -135,7 +174,12 @@ describe('engine: timeouts', () => {
   });
 
   it('fails the step with timeout once every attempt timed out', async () => {
-    const rec = await h.run({ wpk: wpk([step('slow', 'hang', {}, { timeoutSeconds: 0.1, retries: { count: 1, delayMs: 1 } }), step('after', 'record')]) });
+    const rec = await h.run({
+      wpk: wpk([
+        step('slow', 'hang', {}, { timeoutSeconds: 0.1, retries: { count: 1, delayMs: 1 } }),
+        step('after', 'record'),
+      ]),
+    });
     assert.equal(rec.status, 'failed');
     assert.equal((rec.error as any).type, 'timeout');
     assert.equal((rec.error as any).step, 'slow');
@@ -147,7 +191,16 @@ describe('engine: timeouts', () => {
 
   it('stops the whole run at spec.timeoutSeconds with timeout and runs no later step', async () => {
     const started = Date.now();
-    const rec = await h.run({ wpk: wpk([step('a', 'ok', { value: 1 }), step('b', 'hang', {}, { retries: { count: 5, delayMs: 1 } }), step('c', 'record')], { timeoutSeconds: 0.5 }) });
+    const rec = await h.run({
+      wpk: wpk(
+        [
+          step('a', 'ok', { value: 1 }),
+          step('b', 'hang', {}, { retries: { count: 5, delayMs: 1 } }),
+          step('c', 'record'),
+        ],
+        { timeoutSeconds: 0.5 },
+      ),
+    });
     const took = Date.now() - started;
     assert.equal(rec.status, 'failed');
     assert.equal((rec.error as any).type, 'timeout');
@@ -161,13 +214,21 @@ describe('engine: timeouts', () => {
 
   it('never starts a retry after the whole-run deadline', async () => {
     const started = Date.now();
-    const rec = await h.run({ wpk: wpk([step('flaky', 'fail', { times: 99 }, { retries: { count: 50, delayMs: 150, backoff: 1 } })], { timeoutSeconds: 0.7 }) });
+    const rec = await h.run({
+      wpk: wpk([step('flaky', 'fail', { times: 99 }, { retries: { count: 50, delayMs: 150, backoff: 1 } })], {
+        timeoutSeconds: 0.7,
+      }),
+    });
     const took = Date.now() - started;
     assert.equal(rec.status, 'failed');
     const attempts = h.callsOf('fail');
     assert.equal(rec.steps[0].attempts, attempts.length);
-    assert.ok(attempts.length >= 2 && attempts.length <= 6, `${attempts.length} attempts in a 700 ms deadline with 150 ms delays`);
-    for (const a of attempts) assert.ok(a.at - started < 700, `an attempt started ${a.at - started} ms into a 700 ms deadline`);
+    assert.ok(
+      attempts.length >= 2 && attempts.length <= 6,
+      `${attempts.length} attempts in a 700 ms deadline with 150 ms delays`,
+    );
+    for (const a of attempts)
+      assert.ok(a.at - started < 700, `an attempt started ${a.at - started} ms into a 700 ms deadline`);
     assert.ok(took < 1500, `the run took ${took} ms, past its 700 ms deadline`);
   });
 });

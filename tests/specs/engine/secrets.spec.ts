@@ -38,16 +38,29 @@ describe('engine: secret parameters', () => {
     const failing = await h.run({
       wpk: wpk(
         [
-          step('login', 'leak', { token: '${{ params.token }}', note: 'Bearer ${{ params.token }} for ${{ params.user }}' }),
+          step('login', 'leak', {
+            token: '${{ params.token }}',
+            note: 'Bearer ${{ params.token }} for ${{ params.user }}',
+          }),
           step('reuse', 'ok', { value: '${{ steps.login.outputs.echo }}' }),
           step('pin', 'leak', { token: '${{ params.pin }}', numeric: true }),
           step('deny', 'leak', { token: '${{ params.token }}', fail: true }),
         ],
-        { parameters: params as any, rollback: { enabled: true, handlers: [step('undo', 'record', { token: '${{ params.token }}', why: '${{ error.message }}' })] } },
+        {
+          parameters: params as any,
+          rollback: {
+            enabled: true,
+            handlers: [step('undo', 'record', { token: '${{ params.token }}', why: '${{ error.message }}' })],
+          },
+        },
       ),
       params: given,
     });
-    const dry = await h.run({ wpk: wpk([step('write', 'record', { auth: 'token ${{ params.token }}' })], { parameters: params as any }), params: given, dryRun: true });
+    const dry = await h.run({
+      wpk: wpk([step('write', 'record', { auth: 'token ${{ params.token }}' })], { parameters: params as any }),
+      params: given,
+      dryRun: true,
+    });
 
     // The actions got the real values, also through outputs and rollback templates.
     const leaks = h.callsOf('leak');
@@ -62,16 +75,33 @@ describe('engine: secret parameters', () => {
     assert.deepEqual(failing.parameters, { token: '***', pin: '***', user: 'alice' });
     assert.deepEqual(failing.steps[0].input, { token: '***', note: 'Bearer *** for alice' });
     assert.deepEqual(failing.steps[0].outputs, { echo: '***', nested: { note: 'Bearer *** for alice' } });
-    assert.deepEqual(failing.steps[2].outputs, { echo: '***', nested: {}, port: '***', ts: '***' }, 'numbers that show the secret are masked whole');
+    assert.deepEqual(
+      failing.steps[2].outputs,
+      { echo: '***', nested: {}, port: '***', ts: '***' },
+      'numbers that show the secret are masked whole',
+    );
     assert.deepEqual(failing.steps[1].outputs, { value: '***' });
     assert.deepEqual(failing.error, { type: 'adapter_error', message: 'login failed for token ***', step: 'deny' });
-    assert.deepEqual(failing.steps[3].error, { type: 'adapter_error', message: 'login failed for token ***', details: { token: '***' } });
+    assert.deepEqual(failing.steps[3].error, {
+      type: 'adapter_error',
+      message: 'login failed for token ***',
+      details: { token: '***' },
+    });
     assert.deepEqual(failing.rollback.steps[0].input, { token: '***', why: 'login failed for token ***' });
 
     const logs = [...h.logs(failing.execution_id), ...h.logs(dry.execution_id)];
-    assert.ok(logs.some((l) => l.endsWith('using token ***')), 'the action logged, masked');
-    assert.ok(logs.some((l) => l.endsWith('token=***')), 'an output line, masked');
-    assert.ok(logs.some((l) => l.includes('dry run: would run fake.record')), 'the dry-run line is there');
+    assert.ok(
+      logs.some((l) => l.endsWith('using token ***')),
+      'the action logged, masked',
+    );
+    assert.ok(
+      logs.some((l) => l.endsWith('token=***')),
+      'an output line, masked',
+    );
+    assert.ok(
+      logs.some((l) => l.includes('dry run: would run fake.record')),
+      'the dry-run line is there',
+    );
     for (const l of logs) {
       assert.equal(l.includes(token), false, `log line leaks the token: ${l}`);
       assert.equal(l.includes(JSON.stringify(token).slice(1, -1)), false, `log line leaks the escaped token: ${l}`);
@@ -83,17 +113,37 @@ describe('engine: secret parameters', () => {
     await h.close(false); // checkpoints the WAL into the main file
     const files = storeFiles(h.dir);
     assert.ok(files.some((f) => f.name.endsWith('.sqlite') && f.bytes.length > 0));
-    assert.ok(files.some((f) => f.bytes.includes('alice')), 'the file holds the records (a sanity check of the scan)');
+    assert.ok(
+      files.some((f) => f.bytes.includes('alice')),
+      'the file holds the records (a sanity check of the scan)',
+    );
     for (const f of files) {
-      for (const form of [...forms(token), ...forms(pin)]) assert.equal(f.bytes.indexOf(form), -1, `${f.name} holds a secret in the form ${JSON.stringify(form.toString())}`);
+      for (const form of [...forms(token), ...forms(pin)])
+        assert.equal(
+          f.bytes.indexOf(form),
+          -1,
+          `${f.name} holds a secret in the form ${JSON.stringify(form.toString())}`,
+        );
     }
   });
 
   it('masks the secret in a live file too (the WAL, before any checkpoint)', async () => {
     const token = 'live-wal-secret-7f3a';
-    await h.run({ wpk: wpk([step('login', 'leak', { token: '${{ params.token }}' }), step('deny', 'leak', { token: '${{ params.token }}', fail: true })], { parameters: params as any }), params: { token } });
+    await h.run({
+      wpk: wpk(
+        [
+          step('login', 'leak', { token: '${{ params.token }}' }),
+          step('deny', 'leak', { token: '${{ params.token }}', fail: true }),
+        ],
+        { parameters: params as any },
+      ),
+      params: { token },
+    });
     const files = storeFiles(h.dir);
-    assert.ok(files.some((f) => f.name.endsWith('-wal') && f.bytes.length > 0), 'the WAL has content');
+    assert.ok(
+      files.some((f) => f.name.endsWith('-wal') && f.bytes.length > 0),
+      'the WAL has content',
+    );
     for (const f of files) assert.equal(f.bytes.indexOf(token), -1, `${f.name} holds the secret`);
   });
 
@@ -102,14 +152,29 @@ describe('engine: secret parameters', () => {
       name: 'keyed',
       description: 'test double',
       actions: {
-        echo: { id: 'echo', description: 'returns its input', mutates: false, input: { type: 'object' }, exampleOutput: {}, run: async (_ctx, input) => ({ echo: input }) },
+        echo: {
+          id: 'echo',
+          description: 'returns its input',
+          mutates: false,
+          input: { type: 'object' },
+          exampleOutput: {},
+          run: async (_ctx, input) => ({ echo: input }),
+        },
         use: {
-          id: 'use', description: 'declares its key a credential', mutates: false, input: { type: 'object' }, exampleOutput: {},
+          id: 'use',
+          description: 'declares its key a credential',
+          mutates: false,
+          input: { type: 'object' },
+          exampleOutput: {},
           secretsIn: (input: any) => [input.key],
           run: async () => ({}),
         },
         broken: {
-          id: 'broken', description: 'its credential scan throws', mutates: false, input: { type: 'object' }, exampleOutput: {},
+          id: 'broken',
+          description: 'its credential scan throws',
+          mutates: false,
+          input: { type: 'object' },
+          exampleOutput: {},
           secretsIn: () => {
             throw new TypeError('scan exploded');
           },
@@ -118,15 +183,24 @@ describe('engine: secret parameters', () => {
       },
     };
 
-    it('masks a step\'s credentials from when that step starts, never in what earlier steps recorded, nor for a step that never ran', async () => {
+    it("masks a step's credentials from when that step starts, never in what earlier steps recorded, nor for a step that never ran", async () => {
       await h.close();
       h = startEngine({}, undefined, [keyed]);
       const value = 'build-20240501-prod';
       const rec = await h.run({
-        wpk: wpk([
-          { name: 'first', adapter: 'keyed', action: 'echo', with: { tag: value } },
-          { name: 'skipped', adapter: 'keyed', action: 'use', with: { key: value }, when: { variable: 'params.go', operator: 'is_true' } },
-        ], { parameters: { go: { type: 'boolean', default: false } } }),
+        wpk: wpk(
+          [
+            { name: 'first', adapter: 'keyed', action: 'echo', with: { tag: value } },
+            {
+              name: 'skipped',
+              adapter: 'keyed',
+              action: 'use',
+              with: { key: value },
+              when: { variable: 'params.go', operator: 'is_true' },
+            },
+          ],
+          { parameters: { go: { type: 'boolean', default: false } } },
+        ),
       });
       assert.equal(rec.status, 'completed');
       assert.equal(rec.steps[1].status, 'skipped');
@@ -146,7 +220,12 @@ describe('engine: secret parameters', () => {
     it('fails the step whose credential scan throws, and the execution ends instead of staying running', async () => {
       await h.close();
       h = startEngine({}, undefined, [keyed]);
-      const rec = await h.run({ wpk: wpk([{ name: 'ok', adapter: 'keyed', action: 'echo', with: {} }, { name: 'scan', adapter: 'keyed', action: 'broken', with: { k: 1 } }]) });
+      const rec = await h.run({
+        wpk: wpk([
+          { name: 'ok', adapter: 'keyed', action: 'echo', with: {} },
+          { name: 'scan', adapter: 'keyed', action: 'broken', with: { k: 1 } },
+        ]),
+      });
       assert.equal(rec.status, 'failed');
       assert.equal(rec.steps[0].status, 'succeeded', 'the steps before it ran');
       assert.equal(rec.steps[1].status, 'failed');

@@ -57,7 +57,13 @@ describe('flowrunner adapter', function () {
     name: 'two-steps',
     staticVars: { section: 'shop' },
     steps: [
-      { id: 'list', type: 'request', url: '/{{section}}/items', extract: { firstId: 'body.id' }, assertions: [{ variable: 'response_list_status', operator: 'equals', value: 200 }] },
+      {
+        id: 'list',
+        type: 'request',
+        url: '/{{section}}/items',
+        extract: { firstId: 'body.id' },
+        assertions: [{ variable: 'response_list_status', operator: 'equals', value: 200 }],
+      },
       { id: 'item', type: 'request', url: '/{{section}}/items/{{firstId}}' },
     ],
   };
@@ -70,19 +76,46 @@ describe('flowrunner adapter', function () {
   it('run: a bounded run outputs its numbers, and a later step gates on them with when', async () => {
     const id = await execute({
       wpk_content: pkg('gate', [
-        { name: 'traffic', adapter: 'flowrunner', action: 'run', with: { config: { flow_target_url: base, sim_users: 2, min_sleep_ms: 0, max_sleep_ms: 0 }, flowmap, iterations: 3 } },
-        { name: 'too-slow', adapter: 'shell', action: 'run', when: { variable: 'steps.traffic.outputs.p95_ms', operator: 'greater_than', value: 10_000 }, with: { command: ['echo', 'slow'] } },
-        { name: 'all-good', adapter: 'shell', action: 'run', when: { variable: 'steps.traffic.outputs.errors', operator: 'equals', value: 0 }, with: { command: ['echo', 'good'] } },
+        {
+          name: 'traffic',
+          adapter: 'flowrunner',
+          action: 'run',
+          with: {
+            config: { flow_target_url: base, sim_users: 2, min_sleep_ms: 0, max_sleep_ms: 0 },
+            flowmap,
+            iterations: 3,
+          },
+        },
+        {
+          name: 'too-slow',
+          adapter: 'shell',
+          action: 'run',
+          when: { variable: 'steps.traffic.outputs.p95_ms', operator: 'greater_than', value: 10_000 },
+          with: { command: ['echo', 'slow'] },
+        },
+        {
+          name: 'all-good',
+          adapter: 'shell',
+          action: 'run',
+          when: { variable: 'steps.traffic.outputs.errors', operator: 'equals', value: 0 },
+          with: { command: ['echo', 'good'] },
+        },
       ]),
     });
     const rec = await waitForStatus(agent, id, ENDED);
     assert.equal(rec.status, 'completed', JSON.stringify(rec.error));
     const out = rec.steps[0].outputs;
-    assert.deepEqual([out.requests, out.flows, out.errors, out.assertions_passed, out.assertions_failed], [12, 6, 0, 6, 0]);
+    assert.deepEqual(
+      [out.requests, out.flows, out.errors, out.assertions_passed, out.assertions_failed],
+      [12, 6, 0, 6, 0],
+    );
     assert.ok(out.p95_ms > 0 && out.rps > 0);
     assert.equal(hits.length, 12);
     assert.equal(hits.filter((h) => h.url === '/shop/items/7').length, 6, 'the extracted id went into the next URL');
-    assert.deepEqual(rec.steps.map((s: any) => s.status), ['succeeded', 'skipped', 'succeeded']);
+    assert.deepEqual(
+      rec.steps.map((s: any) => s.status),
+      ['succeeded', 'skipped', 'succeeded'],
+    );
   });
 
   it('run: over its thresholds the step fails with the numbers, and rollback runs', async () => {
@@ -95,11 +128,28 @@ describe('flowrunner adapter', function () {
             name: 'traffic',
             adapter: 'flowrunner',
             action: 'run',
-            with: { config: { flow_target_url: base, sim_users: 1, min_sleep_ms: 0, max_sleep_ms: 0 }, flowmap, iterations: 2, failWhen: { maxErrorRate: 0.1 } },
+            with: {
+              config: { flow_target_url: base, sim_users: 1, min_sleep_ms: 0, max_sleep_ms: 0 },
+              flowmap,
+              iterations: 2,
+              failWhen: { maxErrorRate: 0.1 },
+            },
             rollback: 'none',
           },
         ],
-        { rollback: { enabled: true, handlers: [{ name: 'report', adapter: 'shell', action: 'run', with: { command: ['echo', 'rolled back: ${{ error.message }}'] } }] } },
+        {
+          rollback: {
+            enabled: true,
+            handlers: [
+              {
+                name: 'report',
+                adapter: 'shell',
+                action: 'run',
+                with: { command: ['echo', 'rolled back: ${{ error.message }}'] },
+              },
+            ],
+          },
+        },
       ),
     });
     const rec = await waitForStatus(agent, id, ENDED, 20_000);
@@ -114,7 +164,14 @@ describe('flowrunner adapter', function () {
 
   it('start runs in the background until stop; rolling back a start stops it', async () => {
     const id = await execute({
-      wpk_content: pkg('background', [{ name: 'bg', adapter: 'flowrunner', action: 'start', with: { config: { flow_target_url: base, sim_users: 2, min_sleep_ms: 20, max_sleep_ms: 40 }, flowmap } }]),
+      wpk_content: pkg('background', [
+        {
+          name: 'bg',
+          adapter: 'flowrunner',
+          action: 'start',
+          with: { config: { flow_target_url: base, sim_users: 2, min_sleep_ms: 20, max_sleep_ms: 40 }, flowmap },
+        },
+      ]),
     });
     const rec = await waitForStatus(agent, id, ENDED);
     assert.equal(rec.status, 'completed');
@@ -133,7 +190,9 @@ describe('flowrunner adapter', function () {
     await new Promise((r) => setTimeout(r, 300)); // an interval in which a running flow would send several requests
     assert.equal(hits.filter((h) => h.at > stopped).length, 0, `no traffic after stop (${hits.length - count} more)`);
     // Stopping again finds nothing running, which is not an error.
-    const again = await execute({ wpk_content: pkg('stop-again', [{ name: 's', adapter: 'flowrunner', action: 'stop', with: { run_id: runId } }]) });
+    const again = await execute({
+      wpk_content: pkg('stop-again', [{ name: 's', adapter: 'flowrunner', action: 'stop', with: { run_id: runId } }]),
+    });
     const rec2 = await waitForStatus(agent, again, ENDED);
     assert.deepEqual([rec2.status, rec2.steps[0].outputs.found], ['completed', false]);
   });
@@ -141,13 +200,23 @@ describe('flowrunner adapter', function () {
   it('a dry run validates, logs the rendered first iteration, and sends nothing', async () => {
     const id = await execute({
       dry_run: true,
-      wpk_content: pkg('dry', [{ name: 'traffic', adapter: 'flowrunner', action: 'run', with: { config: { flow_target_url: base, sim_users: 50 }, flowmap, durationSeconds: 60 } }]),
+      wpk_content: pkg('dry', [
+        {
+          name: 'traffic',
+          adapter: 'flowrunner',
+          action: 'run',
+          with: { config: { flow_target_url: base, sim_users: 50 }, flowmap, durationSeconds: 60 },
+        },
+      ]),
     });
     const rec = await waitForStatus(agent, id, ENDED);
     assert.equal(rec.status, 'completed');
     assert.equal(rec.steps[0].outputs_source, 'example');
     const logs = (await agent.request('GET', `/logs/${id}`)).body.logs.map((l: any) => l.message);
-    assert.ok(logs.some((m: string) => m.includes(`list: GET ${base}/shop/items`)), logs.join('\n'));
+    assert.ok(
+      logs.some((m: string) => m.includes(`list: GET ${base}/shop/items`)),
+      logs.join('\n'),
+    );
     assert.ok(logs.some((m: string) => m.includes(`item: GET ${base}/shop/items/`)));
     assert.equal(hits.length, 0);
   });
@@ -155,23 +224,60 @@ describe('flowrunner adapter', function () {
   it('invalid config and flowmap fail the step with every problem; bundled paths stay inside workflows/', async () => {
     const id = await execute({
       wpk_content: pkg('invalid', [
-        { name: 'bad', adapter: 'flowrunner', action: 'run', with: { config: { flow_target_url: 'ftp://x', min_sleep_ms: 500, max_sleep_ms: 100, debug: 'false' }, flowmap: { steps: [{ id: 'a', url: '/' }] }, iterations: 1 } },
+        {
+          name: 'bad',
+          adapter: 'flowrunner',
+          action: 'run',
+          with: {
+            config: { flow_target_url: 'ftp://x', min_sleep_ms: 500, max_sleep_ms: 100, debug: 'false' },
+            flowmap: { steps: [{ id: 'a', url: '/' }] },
+            iterations: 1,
+          },
+        },
       ]),
     });
     const rec = await waitForStatus(agent, id, ENDED);
     assert.equal(rec.error.type, 'validation_error');
     const paths = rec.steps[0].error.details.errors.map((e: any) => e.path).sort();
-    assert.deepEqual(paths, ['$.with.config.debug', '$.with.config.flow_target_url', '$.with.config.max_sleep_ms', '$.with.flowmap.steps[0].type']);
-    const escape = await execute({ wpk_content: pkg('escape', [{ name: 'bad', adapter: 'flowrunner', action: 'run', with: { config: { flow_target_url: base }, flowmap: '../package.json', iterations: 1 } }]) });
-    const rec2 = await waitForStatus(agent, escape, ENDED);
+    assert.deepEqual(paths, [
+      '$.with.config.debug',
+      '$.with.config.flow_target_url',
+      '$.with.config.max_sleep_ms',
+      '$.with.flowmap.steps[0].type',
+    ]);
+    const escaping = await execute({
+      wpk_content: pkg('escape', [
+        {
+          name: 'bad',
+          adapter: 'flowrunner',
+          action: 'run',
+          with: { config: { flow_target_url: base }, flowmap: '../package.json', iterations: 1 },
+        },
+      ]),
+    });
+    const rec2 = await waitForStatus(agent, escaping, ENDED);
     assert.equal(rec2.error.type, 'validation_error');
-    assert.match(rec2.error.message + JSON.stringify(rec2.steps[0].error.details), /under the bundled workflows folder/);
+    assert.match(
+      rec2.error.message + JSON.stringify(rec2.steps[0].error.details),
+      /under the bundled workflows folder/,
+    );
     assert.equal(hits.length, 0);
   });
 
   it('cancel stops a long run at once', async () => {
     const id = await execute({
-      wpk_content: pkg('long', [{ name: 'traffic', adapter: 'flowrunner', action: 'run', with: { config: { flow_target_url: base, sim_users: 2, min_sleep_ms: 10, max_sleep_ms: 20 }, flowmap, durationSeconds: 600 } }]),
+      wpk_content: pkg('long', [
+        {
+          name: 'traffic',
+          adapter: 'flowrunner',
+          action: 'run',
+          with: {
+            config: { flow_target_url: base, sim_users: 2, min_sleep_ms: 10, max_sleep_ms: 20 },
+            flowmap,
+            durationSeconds: 600,
+          },
+        },
+      ]),
     });
     await waitFor(() => hits.length >= 5, 'traffic');
     const r = await agent.request('POST', `/execute/${id}/cancel`);
@@ -184,16 +290,27 @@ describe('flowrunner adapter', function () {
   });
 
   it('traffic-check (bundled) passes against the agent itself and fails over its limits against a broken target', async () => {
-    const ok = await execute({ workflow_id: 'traffic-check-1.0.0', parameters: { targetUrl: agent.url, durationSeconds: 2, users: 2 } });
+    const ok = await execute({
+      workflow_id: 'traffic-check-1.0.0',
+      parameters: { targetUrl: agent.url, durationSeconds: 2, users: 2 },
+    });
     const rec = await waitForStatus(agent, ok, ENDED, 20_000);
     assert.equal(rec.status, 'completed', JSON.stringify(rec.error));
     assert.ok(rec.steps[0].outputs.requests > 0);
     assert.equal(rec.steps[0].outputs.assertions_failed, 0);
     statusFor = () => 500;
-    const bad = await execute({ workflow_id: 'traffic-check-1.0.0', parameters: { targetUrl: base, durationSeconds: 2, users: 1 } });
+    const bad = await execute({
+      workflow_id: 'traffic-check-1.0.0',
+      parameters: { targetUrl: base, durationSeconds: 2, users: 1 },
+    });
     const rec2 = await waitForStatus(agent, bad, ENDED, 20_000);
     assert.equal(rec2.status, 'rolled_back', JSON.stringify(rec2.error));
     const logs = (await agent.request('GET', `/logs/${bad}`)).body.logs.map((l: any) => l.message);
-    assert.ok(logs.some((m: string) => /traffic check against .* failed at traffic: traffic check failed: error rate 1 > 0\.01/.test(m)), logs.join('\n'));
+    assert.ok(
+      logs.some((m: string) =>
+        /traffic check against .* failed at traffic: traffic check failed: error rate 1 > 0\.01/.test(m),
+      ),
+      logs.join('\n'),
+    );
   });
 });

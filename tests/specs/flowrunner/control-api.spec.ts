@@ -67,7 +67,16 @@ class Target {
   }
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
-    const hit: Hit = { method: req.method ?? '', url: req.url ?? '/', path: (req.url ?? '/').split('?')[0]!, headers: req.headers, body: '', at: performance.now(), answered: false, closedEarly: false };
+    const hit: Hit = {
+      method: req.method ?? '',
+      url: req.url ?? '/',
+      path: (req.url ?? '/').split('?')[0]!,
+      headers: req.headers,
+      body: '',
+      at: performance.now(),
+      answered: false,
+      closedEarly: false,
+    };
     this.hits.push(hit);
     let timer: NodeJS.Timeout | undefined;
     res.on('close', () => {
@@ -95,7 +104,13 @@ type Reply = Awaited<ReturnType<AgentProcess['request']>>;
 const STACK_LINE = /^\s{2,}at\s/m;
 
 /** A request to the agent; every /api error answer is FastAPI's `{ detail }` and never a stack. */
-async function api(agent: AgentProcess, method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<Reply> {
+async function api(
+  agent: AgentProcess,
+  method: string,
+  path: string,
+  body?: unknown,
+  headers?: Record<string, string>,
+): Promise<Reply> {
   const r = await agent.request(method, path, body, headers);
   assert.doesNotMatch(r.text, STACK_LINE, `${method} ${path} answered with a stack trace:\n${r.text}`);
   if (r.status >= 400) {
@@ -128,7 +143,11 @@ function config(target: Target, extra: Record<string, unknown> = {}): Record<str
 }
 
 function flowmap(path: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return { name: `flow ${path}`, steps: [{ id: 'page', name: 'Get page', type: 'request', method: 'GET', url: path, onFailure: 'continue' }], ...extra };
+  return {
+    name: `flow ${path}`,
+    steps: [{ id: 'page', name: 'Get page', type: 'request', method: 'GET', url: path, onFailure: 'continue' }],
+    ...extra,
+  };
 }
 
 async function start(agent: AgentProcess, body: unknown): Promise<void> {
@@ -138,8 +157,16 @@ async function start(agent: AgentProcess, body: unknown): Promise<void> {
 }
 
 /** POSTs and returns the answer with performance.now() at the moment its headers arrived. */
-async function timedPost(agent: AgentProcess, path: string, body?: unknown): Promise<{ status: number; body: any; at: number }> {
-  const res = await fetch(agent.url + path, { method: 'POST', headers: body === undefined ? {} : { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+async function timedPost(
+  agent: AgentProcess,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; body: any; at: number }> {
+  const res = await fetch(agent.url + path, {
+    method: 'POST',
+    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
   const at = performance.now();
   return { status: res.status, body: await res.json(), at };
 }
@@ -190,7 +217,14 @@ const arrivedAfter = (hits: Hit[], at: number) => hits.filter((h) => h.at > at);
 async function nothingMoreArrives(target: Target, ms: number): Promise<void> {
   const count = target.hits.length;
   await new Promise((r) => setTimeout(r, ms));
-  assert.equal(target.hits.length, count, `requests arrived after the flow stopped: ${target.hits.slice(count).map((h) => h.path).join(', ')}`);
+  assert.equal(
+    target.hits.length,
+    count,
+    `requests arrived after the flow stopped: ${target.hits
+      .slice(count)
+      .map((h) => h.path)
+      .join(', ')}`,
+  );
 }
 
 // --- the API --------------------------------------------------------------------------------------
@@ -219,7 +253,14 @@ describe('FlowRunner control API (/api/*) through the agent process', () => {
     assert.equal(value((await scrape(agent)).samples, 'app_status'), 0);
     const m = await apiMetrics(agent);
     assert.equal(m.app_status, 'initializing');
-    assert.deepEqual(m.flow_runner, { running: false, rps: 0, total_requests: 0, flow_count: 0, avg_flow_duration_ms: 0, active_users: 0 });
+    assert.deepEqual(m.flow_runner, {
+      running: false,
+      rps: 0,
+      total_requests: 0,
+      flow_count: 0,
+      avg_flow_duration_ms: 0,
+      active_users: 0,
+    });
     const stop = await api(agent, 'POST', '/api/stop');
     assert.deepEqual(stop.body, { message: 'No running flow runner to stop (status=initializing).' });
     const upd = await api(agent, 'POST', '/api/update', { sim_users: 3 });
@@ -254,10 +295,22 @@ describe('FlowRunner control API (/api/*) through the agent process', () => {
     const untyped = problems(
       await api(agent, 'POST', '/api/start', {
         config: { ...bad, min_sleep_ms: 10 },
-        flowmap: { name: 'x', steps: [{ id: 'ok', type: 'request', url: '/' }, { id: 'no_type', url: '/x' }] },
+        flowmap: {
+          name: 'x',
+          steps: [
+            { id: 'ok', type: 'request', url: '/' },
+            { id: 'no_type', url: '/x' },
+          ],
+        },
       }),
     );
-    assert.deepEqual(locs(untyped).sort(), ['body.config.debug', 'body.config.flow_target_dns_override', 'body.config.flow_target_url', 'body.config.sim_users', 'body.flowmap.steps.1.type']);
+    assert.deepEqual(locs(untyped).sort(), [
+      'body.config.debug',
+      'body.config.flow_target_dns_override',
+      'body.config.flow_target_url',
+      'body.config.sim_users',
+      'body.flowmap.steps.1.type',
+    ]);
     assert.deepEqual(
       untyped.find((p) => p.loc.includes('steps')),
       { loc: ['body', 'flowmap', 'steps', 1, 'type'], msg: 'Field required', type: 'missing' },
@@ -267,13 +320,21 @@ describe('FlowRunner control API (/api/*) through the agent process', () => {
   });
 
   it('answers malformed JSON, a non-JSON content type and a missing body with 400 { detail }', async () => {
-    const malformed = problems(await api(agent, 'POST', '/api/start', '{"config": {', { 'content-type': 'application/json' }));
+    const malformed = problems(
+      await api(agent, 'POST', '/api/start', '{"config": {', { 'content-type': 'application/json' }),
+    );
     assert.equal(malformed[0]!.type, 'json_invalid');
-    const text = problems(await api(agent, 'POST', '/api/start', JSON.stringify({ config: config(target), flowmap: flowmap('/x') }), { 'content-type': 'text/plain' }));
+    const text = problems(
+      await api(agent, 'POST', '/api/start', JSON.stringify({ config: config(target), flowmap: flowmap('/x') }), {
+        'content-type': 'text/plain',
+      }),
+    );
     assert.match(text[0]!.msg, /application\/json/);
     const empty = problems(await api(agent, 'POST', '/api/start'));
     assert.deepEqual(empty, [{ loc: ['body'], msg: 'Field required', type: 'missing' }]);
-    const malformedUpdate = problems(await api(agent, 'POST', '/api/update', 'sim_users=3', { 'content-type': 'application/json' }));
+    const malformedUpdate = problems(
+      await api(agent, 'POST', '/api/update', 'sim_users=3', { 'content-type': 'application/json' }),
+    );
     assert.equal(malformedUpdate[0]!.type, 'json_invalid');
     // Unknown /api routes and methods in FastAPI's words; the agent's own routes keep their error shape.
     assert.deepEqual((await api(agent, 'GET', '/api/start')).body, { detail: 'Method Not Allowed' });
@@ -293,7 +354,15 @@ describe('FlowRunner control API (/api/*) through the agent process', () => {
         name: 'login flow',
         headers: { 'X-Flow': 'control-test' },
         steps: [
-          { id: 'login', type: 'request', method: 'POST', url: '/login', headers: { 'X-Step': '{{userId}}' }, body: { user: '{{userId}}', n: 1 }, extract: { token: 'body.token' } },
+          {
+            id: 'login',
+            type: 'request',
+            method: 'POST',
+            url: '/login',
+            headers: { 'X-Step': '{{userId}}' },
+            body: { user: '{{userId}}', n: 1 },
+            extract: { token: 'body.token' },
+          },
           { id: 'me', type: 'request', method: 'GET', url: '/me?token={{token}}' },
         ],
       },
@@ -310,7 +379,9 @@ describe('FlowRunner control API (/api/*) through the agent process', () => {
     const me = target.on('/me')[0]!;
     assert.equal(me.method, 'GET');
     assert.equal(me.url, '/me?token=tok-123', "the token extracted from /login's answer went into the next step's URL");
-    assert.ok(target.hits.every((h) => typeof h.headers['user-agent'] === 'string' && h.headers['user-agent'].length > 0));
+    assert.ok(
+      target.hits.every((h) => typeof h.headers['user-agent'] === 'string' && h.headers['user-agent'].length > 0),
+    );
     assert.deepEqual(new Set(target.on('/login').map((h) => h.headers['x-step'])), new Set(['user-1', 'user-2']));
   });
 
@@ -319,16 +390,24 @@ describe('FlowRunner control API (/api/*) through the agent process', () => {
     await waitFor(() => target.on('/quiet').length >= 3, 'a few requests');
     const debugLines = () => agent.logLines().filter((l) => l.component === 'flowrunner' && l.level === 20);
     assert.equal(debugLines().length, 0);
-    assert.ok(agent.logLines().some((l) => l.component === 'flowrunner' && l.level === 30 && /started/.test(String(l.msg))));
+    assert.ok(
+      agent.logLines().some((l) => l.component === 'flowrunner' && l.level === 30 && /started/.test(String(l.msg))),
+    );
     await start(agent, { config: config(target, { sim_users: 1, debug: true }), flowmap: flowmap('/chatty') });
-    await waitFor(() => debugLines().some((l) => String(l.msg).includes('/chatty')), 'debug lines about /chatty requests');
+    await waitFor(
+      () => debugLines().some((l) => String(l.msg).includes('/chatty')),
+      'debug lines about /chatty requests',
+    );
   });
 
   it('a second start replaces the first: the first flow sends nothing after the second start answered', async () => {
     await start(agent, { config: config(target, { sim_users: 3 }), flowmap: flowmap('/flow-a') });
     await waitFor(() => target.on('/flow-a').length >= 6, 'flow A requests');
     const before = (await scrape(agent)).samples;
-    const second = await timedPost(agent, '/api/start', { config: config(target, { sim_users: 2 }), flowmap: flowmap('/flow-b') });
+    const second = await timedPost(agent, '/api/start', {
+      config: config(target, { sim_users: 2 }),
+      flowmap: flowmap('/flow-b'),
+    });
     assert.equal(second.status, 200);
     assert.deepEqual(second.body, { message: 'Flow runner started with the provided flowmap' });
     await waitFor(() => target.on('/flow-b').length >= 6, 'flow B requests');
@@ -354,8 +433,15 @@ describe('FlowRunner control API (/api/*) through the agent process', () => {
 
   it('stops at once: requests in flight are aborted and none arrives after the stop answer', async () => {
     target.delayMs = 200;
-    await start(agent, { config: config(target, { sim_users: 3, min_sleep_ms: 0, max_sleep_ms: 0 }), flowmap: flowmap('/slow') });
-    await waitFor(() => target.inFlight().length === 3 && target.hits.length >= 6, 'three requests in flight after a few answered', 10_000);
+    await start(agent, {
+      config: config(target, { sim_users: 3, min_sleep_ms: 0, max_sleep_ms: 0 }),
+      flowmap: flowmap('/slow'),
+    });
+    await waitFor(
+      () => target.inFlight().length === 3 && target.hits.length >= 6,
+      'three requests in flight after a few answered',
+      10_000,
+    );
     const stop = await timedPost(agent, '/api/stop');
     assert.equal(stop.status, 200);
     assert.deepEqual(stop.body, { message: 'Flow runner forcibly stopped.' });
@@ -373,13 +459,21 @@ describe('FlowRunner control API (/api/*) through the agent process', () => {
   });
 
   it('updates sim_users up and down live; fields that cannot change live are 409; not running is 400', async () => {
-    const live = { name: 'live', steps: [{ id: 'live', type: 'request', url: '/live', headers: { 'X-User': '{{userId}}' } }] };
+    const live = {
+      name: 'live',
+      steps: [{ id: 'live', type: 'request', url: '/live', headers: { 'X-User': '{{userId}}' } }],
+    };
     await start(agent, { config: config(target, { sim_users: 2 }), flowmap: live });
-    const usersSeenAfter = (at: number) => new Set(arrivedAfter(target.on('/live'), at).map((h) => h.headers['x-user']));
+    const usersSeenAfter = (at: number) =>
+      new Set(arrivedAfter(target.on('/live'), at).map((h) => h.headers['x-user']));
     const users = async (n: number) =>
       waitFor(async () => {
         const m = await apiMetrics(agent);
-        return m.metrics.active_simulated_users === n && m.flow_runner.active_users === n && value((await scrape(agent)).samples, 'flow_runner_active_users') === n;
+        return (
+          m.metrics.active_simulated_users === n &&
+          m.flow_runner.active_users === n &&
+          value((await scrape(agent)).samples, 'flow_runner_active_users') === n
+        );
       }, `${n} active users in /api/metrics and /metrics`);
     await users(2);
 
@@ -403,7 +497,10 @@ describe('FlowRunner control API (/api/*) through the agent process', () => {
 
     const frozen = await api(agent, 'POST', '/api/update', { flow_target_url: other.url });
     assert.equal(frozen.status, 409, frozen.text);
-    assert.deepEqual(frozen.body.detail.map((p: Problem) => p.loc), [['body', 'flow_target_url']]);
+    assert.deepEqual(
+      frozen.body.detail.map((p: Problem) => p.loc),
+      [['body', 'flow_target_url']],
+    );
     const invalid = problems(await api(agent, 'POST', '/api/update', { sim_users: 0, min_sleep_ms: 'soon' }));
     assert.deepEqual(locs(invalid).sort(), ['body.min_sleep_ms', 'body.sim_users']);
     assert.equal((await apiMetrics(agent)).flow_runner.active_users, 1, 'a refused update changes nothing');
@@ -417,7 +514,13 @@ describe('FlowRunner control API (/api/*) through the agent process', () => {
 
   it('accepts the display-name aliases ("Sim Users", "Override Step URL Host", ...)', async () => {
     await start(agent, {
-      config: { 'Flow Target URL': other.url, 'Sim Users': 2, 'Override Step URL Host': false, 'Min Sleep MS': 5, 'Max Sleep MS': 10 },
+      config: {
+        'Flow Target URL': other.url,
+        'Sim Users': 2,
+        'Override Step URL Host': false,
+        'Min Sleep MS': 5,
+        'Max Sleep MS': 10,
+      },
       flowmap: { name: 'absolute', steps: [{ id: 'abs', type: 'request', url: `${target.url}/absolute` }] },
     });
     // With the host override off, the step's absolute URL is used as it is: the requests reach `target`, not `other`.
@@ -428,28 +531,64 @@ describe('FlowRunner control API (/api/*) through the agent process', () => {
     assert.equal(m.flow_runner_details.config.override_step_url_host, false);
   });
 
-  it('/api/metrics has both seeds\' shapes with numbers that move; /metrics has the seed metrics and per-step buckets', async () => {
+  it("/api/metrics has both seeds' shapes with numbers that move; /metrics has the seed metrics and per-step buckets", async () => {
     await start(agent, {
       config: config(target, { sim_users: 2 }),
-      flowmap: { name: 'two steps', steps: [{ id: 'first', type: 'request', url: '/m1' }, { id: 'second', type: 'request', url: '/m2' }] },
+      flowmap: {
+        name: 'two steps',
+        steps: [
+          { id: 'first', type: 'request', url: '/m1' },
+          { id: 'second', type: 'request', url: '/m2' },
+        ],
+      },
     });
     const m1 = await waitFor(async () => {
       const m = await apiMetrics(agent);
       return m.flow_runner.total_requests > 0 && m.flow_runner.flow_count > 0 ? m : undefined;
     }, 'requests counted');
-    assert.deepEqual(Object.keys(m1).sort(), ['app_status', 'container_status', 'flow_runner', 'flow_runner_details', 'metrics', 'network', 'system', 'timestamp']);
+    assert.deepEqual(Object.keys(m1).sort(), [
+      'app_status',
+      'container_status',
+      'flow_runner',
+      'flow_runner_details',
+      'metrics',
+      'network',
+      'system',
+      'timestamp',
+    ]);
     assert.match(m1.timestamp, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
     assert.ok(Math.abs(Date.parse(m1.timestamp) - Date.now()) < 60_000);
     assert.equal(m1.app_status, 'running');
     assert.equal(m1.container_status, 'running');
-    assert.deepEqual(Object.keys(m1.network).sort(), ['bytes_recv', 'bytes_sent', 'dropin', 'dropout', 'errin', 'errout', 'packets_recv', 'packets_sent']);
+    assert.deepEqual(Object.keys(m1.network).sort(), [
+      'bytes_recv',
+      'bytes_sent',
+      'dropin',
+      'dropout',
+      'errin',
+      'errout',
+      'packets_recv',
+      'packets_sent',
+    ]);
     for (const v of Object.values(m1.network)) assert.ok(Number.isInteger(v) && (v as number) >= 0);
-    assert.deepEqual(Object.keys(m1.system).sort(), ['cpu_percent', 'memory_available_mb', 'memory_percent', 'memory_used_mb']);
+    assert.deepEqual(Object.keys(m1.system).sort(), [
+      'cpu_percent',
+      'memory_available_mb',
+      'memory_percent',
+      'memory_used_mb',
+    ]);
     for (const v of Object.values(m1.system)) assert.ok(typeof v === 'number' && v >= 0);
     assert.ok(m1.system.memory_percent > 0 && m1.system.memory_percent <= 100);
     assert.ok(m1.system.memory_used_mb > 0);
     assert.deepEqual(Object.keys(m1.metrics).sort(), ['active_simulated_users', 'average_flow_duration_ms', 'rps']);
-    assert.deepEqual(Object.keys(m1.flow_runner).sort(), ['active_users', 'avg_flow_duration_ms', 'flow_count', 'rps', 'running', 'total_requests']);
+    assert.deepEqual(Object.keys(m1.flow_runner).sort(), [
+      'active_users',
+      'avg_flow_duration_ms',
+      'flow_count',
+      'rps',
+      'running',
+      'total_requests',
+    ]);
     assert.equal(m1.flow_runner.running, true);
     assert.equal(m1.flow_runner.active_users, 2);
     assert.equal(m1.metrics.active_simulated_users, 2);
@@ -479,7 +618,8 @@ describe('FlowRunner control API (/api/*) through the agent process', () => {
       ['flow_runner_request_duration_seconds', 'histogram'],
       ['container_cpu_percent', 'gauge'],
       ['container_memory_percent', 'gauge'],
-    ]) assert.match(text, new RegExp(`^# TYPE ${name} ${type}$`, 'm'));
+    ])
+      assert.match(text, new RegExp(`^# TYPE ${name} ${type}$`, 'm'));
     assert.match(text, /^# HELP app_status Application status \(initializing=0, running=1, stopped=2, error=3\)\.$/m);
     assert.equal(value(samples, 'app_status'), 1);
     assert.equal(value(samples, 'flow_runner_active_users'), 2);
@@ -493,10 +633,24 @@ describe('FlowRunner control API (/api/*) through the agent process', () => {
       assert.ok(count > 0, `${step} counted`);
       assert.equal(value(samples, 'flow_runner_request_duration_seconds_bucket', { step_id: step, le: '+Inf' }), count);
       assert.ok(value(samples, 'flow_runner_request_duration_seconds_sum', { step_id: step })! > 0);
-      const buckets = samples.filter((s) => s.name === 'flow_runner_request_duration_seconds_bucket' && s.labels.step_id === step).map((s) => s.value);
-      assert.deepEqual(buckets, [...buckets].sort((a, b) => a - b), 'buckets are cumulative');
+      const buckets = samples
+        .filter((s) => s.name === 'flow_runner_request_duration_seconds_bucket' && s.labels.step_id === step)
+        .map((s) => s.value);
+      assert.deepEqual(
+        buckets,
+        [...buckets].sort((a, b) => a - b),
+        'buckets are cumulative',
+      );
     }
-    assert.deepEqual([...new Set(samples.filter((s) => s.name.startsWith('flow_runner_request_duration')).map((s) => s.labels.step_id))].sort(), ['first', 'second'], 'step ids of the flowmap only');
+    assert.deepEqual(
+      [
+        ...new Set(
+          samples.filter((s) => s.name.startsWith('flow_runner_request_duration')).map((s) => s.labels.step_id),
+        ),
+      ].sort(),
+      ['first', 'second'],
+      'step ids of the flowmap only',
+    );
   });
 });
 
@@ -533,7 +687,10 @@ describe('FlowRunner control API: app_status lifecycle, body limit and shutdown'
     assert.deepEqual(await statuses(agent), ['running', 1]);
 
     // A body over BODY_LIMIT_BYTES: 413 in FastAPI's shape, the running flow untouched.
-    const big = await api(agent, 'POST', '/api/start', { config: config(target), flowmap: flowmap('/big', { description: 'x'.repeat(5000) }) });
+    const big = await api(agent, 'POST', '/api/start', {
+      config: config(target),
+      flowmap: flowmap('/big', { description: 'x'.repeat(5000) }),
+    });
     assert.equal(big.status, 413);
     assert.match(big.body.detail, /larger than 4096 bytes/);
     assert.equal(await health(agent), 'running');
@@ -542,14 +699,20 @@ describe('FlowRunner control API: app_status lifecycle, body limit and shutdown'
   it('agent shutdown (SIGTERM) stops the flow at once and exits', async () => {
     agent = await startAgent();
     target.delayMs = 200;
-    await start(agent, { config: config(target, { sim_users: 2, min_sleep_ms: 0, max_sleep_ms: 0 }), flowmap: flowmap('/shutdown') });
+    await start(agent, {
+      config: config(target, { sim_users: 2, min_sleep_ms: 0, max_sleep_ms: 0 }),
+      flowmap: flowmap('/shutdown'),
+    });
     await waitFor(() => target.inFlight().length === 2, 'requests in flight');
     const t0 = performance.now();
     assert.equal(await agent.stop('SIGTERM'), 0);
     const exitedAt = performance.now();
     assert.ok(exitedAt - t0 < 5000, `exited after ${Math.round(exitedAt - t0)} ms`);
     assert.deepEqual(arrivedAfter(target.hits, exitedAt), []);
-    assert.ok(agent.logLines().some((l) => l.component === 'flowrunner' && /shutting down/.test(String(l.msg))), 'the flow was stopped by the shutdown');
+    assert.ok(
+      agent.logLines().some((l) => l.component === 'flowrunner' && /shutting down/.test(String(l.msg))),
+      'the flow was stopped by the shutdown',
+    );
     await waitFor(() => target.inFlight().length === 0, 'in-flight requests closed');
   });
 
@@ -560,7 +723,20 @@ describe('FlowRunner control API: app_status lifecycle, body limit and shutdown'
         apiVersion: 'wpk/v1',
         kind: 'Workflow',
         metadata: { name: 'long-traffic', version: '1.0.0' },
-        spec: { handlers: [{ name: 'traffic', adapter: 'flowrunner', action: 'run', with: { config: config(target, { sim_users: 2, min_sleep_ms: 5, max_sleep_ms: 10 }), flowmap: flowmap('/run-step'), durationSeconds: 600 } }] },
+        spec: {
+          handlers: [
+            {
+              name: 'traffic',
+              adapter: 'flowrunner',
+              action: 'run',
+              with: {
+                config: config(target, { sim_users: 2, min_sleep_ms: 5, max_sleep_ms: 10 }),
+                flowmap: flowmap('/run-step'),
+                durationSeconds: 600,
+              },
+            },
+          ],
+        },
       },
     });
     assert.equal(r.status, 202, r.text);
@@ -608,7 +784,10 @@ describe('FlowRunner control API: FlowControl', () => {
     await control.start({ ...good.config, sim_users: 2 }, broken);
     await waitFor(() => control.appStatus === 'error', 'app_status error');
     assert.equal(control.live().active_users, 0);
-    assert.ok(lines.some(([level, m]) => level === 'error' && /all users failed/.test(m)), JSON.stringify(lines));
+    assert.ok(
+      lines.some(([level, m]) => level === 'error' && /all users failed/.test(m)),
+      JSON.stringify(lines),
+    );
     assert.equal(await control.stop(), 'No running flow runner to stop (status=error).');
     const upd = await control.update({ sim_users: 2 });
     assert.ok(!upd.ok && 'notRunning' in upd && upd.notRunning === 'error');
@@ -649,12 +828,22 @@ describe('FlowRunner control API: container numbers (SystemSampler)', () => {
   });
   afterEach(() => rmSync(root, { recursive: true, force: true }));
 
-  const sampler = (now?: () => number) => new SystemSampler({ proc: join(root, 'proc'), cgroup: join(root, 'cgroup') }, now);
+  const sampler = (now?: () => number) =>
+    new SystemSampler({ proc: join(root, 'proc'), cgroup: join(root, 'cgroup') }, now);
 
   it('gives zeros, never an error, when nothing can be read', () => {
     const s = sampler();
     assert.deepEqual(s.system(), { cpu_percent: 0, memory_percent: 0, memory_available_mb: 0, memory_used_mb: 0 });
-    assert.deepEqual(s.network(), { bytes_sent: 0, bytes_recv: 0, packets_sent: 0, packets_recv: 0, errin: 0, errout: 0, dropin: 0, dropout: 0 });
+    assert.deepEqual(s.network(), {
+      bytes_sent: 0,
+      bytes_recv: 0,
+      packets_sent: 0,
+      packets_recv: 0,
+      errin: 0,
+      errout: 0,
+      dropin: 0,
+      dropout: 0,
+    });
   });
 
   it('sums /proc/net/dev over every interface but lo, with psutil names', () => {
@@ -666,7 +855,16 @@ describe('FlowRunner control API: container numbers (SystemSampler)', () => {
         '  eth0: 1000 10 1 2 0 0 0 0 500 5 3 4 0 0 0 0\n' +
         '  eth1: 24 2 0 1 0 0 0 0 76 3 0 0 0 0 0 0\n',
     );
-    assert.deepEqual(sampler().network(), { bytes_recv: 1024, packets_recv: 12, errin: 1, dropin: 3, bytes_sent: 576, packets_sent: 8, errout: 3, dropout: 4 });
+    assert.deepEqual(sampler().network(), {
+      bytes_recv: 1024,
+      packets_recv: 12,
+      errin: 1,
+      dropin: 3,
+      bytes_sent: 576,
+      packets_sent: 8,
+      errout: 3,
+      dropout: 4,
+    });
   });
 
   it('takes memory from the cgroup v2 limit when there is one, else from /proc/meminfo', () => {

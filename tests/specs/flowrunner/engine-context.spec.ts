@@ -17,7 +17,17 @@ describe('FlowRunner engine: context and substitution', () => {
     const before = Date.now();
     await runFlow(
       { flow_target_url: target.url },
-      { steps: [echo('ctx', { userId: '{{userId}}', ip: '{{userFakeIp}}', instance: '##VAR:unquoted:flowInstance##', epoch: '##VAR:unquoted:flowStartTimeEpoch##', flowError: '##VAR:unquoted:flow_error##' })] },
+      {
+        steps: [
+          echo('ctx', {
+            userId: '{{userId}}',
+            ip: '{{userFakeIp}}',
+            instance: '##VAR:unquoted:flowInstance##',
+            epoch: '##VAR:unquoted:flowStartTimeEpoch##',
+            flowError: '##VAR:unquoted:flow_error##',
+          }),
+        ],
+      },
       3,
     );
     const after = Date.now();
@@ -34,7 +44,10 @@ describe('FlowRunner engine: context and substitution', () => {
       // The address is the one the instance sends in X-Forwarded-For.
       assert.equal(target.hits('/echo/ctx')[i]!.headers['x-forwarded-for'], b.ip);
       assert.equal(typeof b.epoch, 'number');
-      assert.ok(b.epoch >= Math.floor(before / 1000) - 1 && b.epoch <= Math.ceil(after / 1000) + 1, `epoch seconds ${b.epoch}`);
+      assert.ok(
+        b.epoch >= Math.floor(before / 1000) - 1 && b.epoch <= Math.ceil(after / 1000) + 1,
+        `epoch seconds ${b.epoch}`,
+      );
       assert.equal(b.flowError, null);
     }
     assert.equal(new Set(bodies.map((b) => b.userId)).size, 1, 'one user, one userId');
@@ -55,7 +68,10 @@ describe('FlowRunner engine: context and substitution', () => {
           req('s', '/s/{{user.name}}/{{user.tags[1]}}?city={{user.address.city}}&gone={{nothing.here}}&n={{ n }}', {
             method: 'POST',
             headers: { 'X-Tag': '{{user.tags[0]}}', 'X-Missing': '[{{missing}}]' },
-            body: { greeting: 'hi {{user.name}} from {{user.address.city}}', list: ['{{user.tags[0]}}', 'x{{missing}}y'] },
+            body: {
+              greeting: 'hi {{user.name}} from {{user.address.city}}',
+              list: ['{{user.tags[0]}}', 'x{{missing}}y'],
+            },
           }),
         ],
       },
@@ -71,7 +87,14 @@ describe('FlowRunner engine: context and substitution', () => {
   });
 
   it('injects ##VAR:string:…## as text and ##VAR:unquoted:…## as the raw JSON value; malformed markers stay', async () => {
-    const staticVars = { n: 5, flag: true, text: 'plain', obj: { a: 1, b: [true, null] }, arr: [1, 'two', { three: 3 }], nil: null };
+    const staticVars = {
+      n: 5,
+      flag: true,
+      text: 'plain',
+      obj: { a: 1, b: [true, null] },
+      arr: [1, 'two', { three: 3 }],
+      nil: null,
+    };
     await runFlow(
       { flow_target_url: target.url },
       {
@@ -122,13 +145,19 @@ describe('FlowRunner engine: context and substitution', () => {
   });
 
   it('substitutes in a string body as text', async () => {
-    await runFlow({ flow_target_url: target.url }, { staticVars: { who: 'ann', n: 2 }, steps: [req('raw', '/raw', { method: 'PUT', body: 'name={{who}}&n=##VAR:string:n##' })] });
+    await runFlow(
+      { flow_target_url: target.url },
+      {
+        staticVars: { who: 'ann', n: 2 },
+        steps: [req('raw', '/raw', { method: 'PUT', body: 'name={{who}}&n=##VAR:string:n##' })],
+      },
+    );
     const [r] = target.hits('/raw');
     assert.equal(r!.method, 'PUT');
     assert.equal(r!.body, 'name=ann&n=2');
   });
 
-  it("gives each flow instance a deep copy of staticVars: shadowing one in an instance does not reach the next", async () => {
+  it('gives each flow instance a deep copy of staticVars: shadowing one in an instance does not reach the next', async () => {
     target.on('/login', (_r, n) => ({ json: { token: `token-${n}`, settings: { mode: `changed-${n}` } } }));
     await runFlow(
       { flow_target_url: target.url },
@@ -158,7 +187,13 @@ describe('FlowRunner engine: context and substitution', () => {
     target.on('/me', (r) => ({ json: { me: r.headers['x-user'] } }));
     await runFlow(
       { flow_target_url: target.url, sim_users: 4 },
-      { staticVars: { me: 'nobody' }, steps: [req('me', '/me', { headers: { 'X-User': '{{userId}}' }, extract: { me: 'body.me' } }), echo('check', { me: '{{me}}', userId: '{{userId}}' })] },
+      {
+        staticVars: { me: 'nobody' },
+        steps: [
+          req('me', '/me', { headers: { 'X-User': '{{userId}}' }, extract: { me: 'body.me' } }),
+          echo('check', { me: '{{me}}', userId: '{{userId}}' }),
+        ],
+      },
       3,
     );
     const bodies = target.bodies('/echo/check');
@@ -207,7 +242,18 @@ describe('FlowRunner engine: extraction and response keys', () => {
         ],
       },
     );
-    assert.deepEqual(target.bodies('/echo/use'), [{ st: 201, sess: 'sess-9', loc: '/users/7', all: loginBody, tok: 't-1', plan: 'pro', second: 8, firstImplicit: 7 }]);
+    assert.deepEqual(target.bodies('/echo/use'), [
+      {
+        st: 201,
+        sess: 'sess-9',
+        loc: '/users/7',
+        all: loginBody,
+        tok: 't-1',
+        plan: 'pro',
+        second: 8,
+        firstImplicit: 7,
+      },
+    ]);
     assert.equal(runner.snapshot().errors.extraction, 0);
   });
 
@@ -217,13 +263,27 @@ describe('FlowRunner engine: extraction and response keys', () => {
       { flow_target_url: target.url },
       {
         staticVars: { missingBody: 'stale', missingHeader: 'stale' },
-        steps: [req('data', '/data', { extract: { missingBody: 'body.b.c', missingHeader: 'headers.X-Nope', ok: 'body.a' } }), echo('use', { b: '##VAR:unquoted:missingBody##', h: '##VAR:unquoted:missingHeader##', ok: '##VAR:unquoted:ok##', asText: '[{{missingBody}}]' })],
+        steps: [
+          req('data', '/data', { extract: { missingBody: 'body.b.c', missingHeader: 'headers.X-Nope', ok: 'body.a' } }),
+          echo('use', {
+            b: '##VAR:unquoted:missingBody##',
+            h: '##VAR:unquoted:missingHeader##',
+            ok: '##VAR:unquoted:ok##',
+            asText: '[{{missingBody}}]',
+          }),
+        ],
       },
     );
     assert.deepEqual(target.bodies('/echo/use'), [{ b: null, h: null, ok: 1, asText: '[]' }]);
     assert.equal(runner.snapshot().errors.extraction, 2);
-    assert.ok(logs.some((l) => l.level === 'warn' && l.message.includes('missingBody')), JSON.stringify(logs));
-    assert.ok(logs.some((l) => l.level === 'warn' && l.message.includes('missingHeader')), JSON.stringify(logs));
+    assert.ok(
+      logs.some((l) => l.level === 'warn' && l.message.includes('missingBody')),
+      JSON.stringify(logs),
+    );
+    assert.ok(
+      logs.some((l) => l.level === 'warn' && l.message.includes('missingHeader')),
+      JSON.stringify(logs),
+    );
     // A failed extraction is not a failed step: the flow went on.
     assert.equal(runner.snapshot().flows_failed, 0);
   });
@@ -235,8 +295,16 @@ describe('FlowRunner engine: extraction and response keys', () => {
       {
         steps: [
           req('one', '/one'),
-          req('two', '/two/{{response_one_status}}/{{response_one_body.items[0].id}}?trace={{response_one_headers.x-trace}}&err={{response_one_error}}'),
-          echo('use', { status: '##VAR:unquoted:response_one_status##', body: '##VAR:unquoted:response_one_body##', error: '##VAR:unquoted:response_one_error##', trace: '{{response_one_headers.x-trace}}' }),
+          req(
+            'two',
+            '/two/{{response_one_status}}/{{response_one_body.items[0].id}}?trace={{response_one_headers.x-trace}}&err={{response_one_error}}',
+          ),
+          echo('use', {
+            status: '##VAR:unquoted:response_one_status##',
+            body: '##VAR:unquoted:response_one_body##',
+            error: '##VAR:unquoted:response_one_error##',
+            trace: '{{response_one_headers.x-trace}}',
+          }),
         ],
       },
     );
@@ -244,14 +312,25 @@ describe('FlowRunner engine: extraction and response keys', () => {
       target.requests.map((r) => r.url),
       ['/one', '/two/200/i-1?trace=tr-1&err=', '/echo/use'],
     );
-    assert.deepEqual(target.bodies('/echo/use'), [{ status: 200, body: { items: [{ id: 'i-1' }] }, error: null, trace: 'tr-1' }]);
+    assert.deepEqual(target.bodies('/echo/use'), [
+      { status: 200, body: { items: [{ id: 'i-1' }] }, error: null, trace: 'tr-1' },
+    ]);
   });
 
   it('stores a failed response (status >= 300) with a non-empty _error', async () => {
     target.on('/missing', { status: 404, json: { reason: 'no such thing' } });
     await runFlow(
       { flow_target_url: target.url },
-      { steps: [req('missing', '/missing', { onFailure: 'continue' }), echo('use', { status: '##VAR:unquoted:response_missing_status##', body: '##VAR:unquoted:response_missing_body##', error: '{{response_missing_error}}' })] },
+      {
+        steps: [
+          req('missing', '/missing', { onFailure: 'continue' }),
+          echo('use', {
+            status: '##VAR:unquoted:response_missing_status##',
+            body: '##VAR:unquoted:response_missing_body##',
+            error: '{{response_missing_error}}',
+          }),
+        ],
+      },
     );
     const [b] = target.bodies('/echo/use');
     assert.equal(b.status, 404);
@@ -266,7 +345,11 @@ describe('FlowRunner engine: extraction and response keys', () => {
       {
         steps: [
           req('down', `http://127.0.0.1:${port}/x`, { onFailure: 'continue', retries: { count: 0, delayMs: 0 } }),
-          echo('use', { status: '##VAR:unquoted:response_down_status##', error: '{{response_down_error}}', flowError: '{{flow_error}}' }),
+          echo('use', {
+            status: '##VAR:unquoted:response_down_status##',
+            error: '{{response_down_error}}',
+            flowError: '{{flow_error}}',
+          }),
         ],
       },
     );
@@ -283,7 +366,10 @@ describe('FlowRunner engine: extraction and response keys', () => {
       { flow_target_url: target.url },
       {
         steps: [
-          req('big', '/big', { extract: { whole: 'body' }, assertions: [{ variable: 'whole', operator: 'matches_regex', value: '^a{1048576}$' }] }),
+          req('big', '/big', {
+            extract: { whole: 'body' },
+            assertions: [{ variable: 'whole', operator: 'matches_regex', value: '^a{1048576}$' }],
+          }),
           req('len', '/len', { method: 'POST', body: '{{response_big_body}}' }),
         ],
       },

@@ -25,7 +25,18 @@ describe('FlowRunner engine: limits and fairness', function () {
   it('a flow that does no I/O and has no pauses still lets timers and the API run', async () => {
     const { runner } = startRunner(
       { flow_target_url: target.url, sim_users: 3, override_step_url_host: false },
-      { steps: [{ id: 'c', type: 'condition', conditionData: { variable: 'x', operator: 'exists' }, then: [req('never', '/never')], else: [] }, req('bad', 'http://127.0.0.1:99999/x', { onFailure: 'continue', retries: { count: 0, delayMs: 0 } })] },
+      {
+        steps: [
+          {
+            id: 'c',
+            type: 'condition',
+            conditionData: { variable: 'x', operator: 'exists' },
+            then: [req('never', '/never')],
+            else: [],
+          },
+          req('bad', 'http://127.0.0.1:99999/x', { onFailure: 'continue', retries: { count: 0, delayMs: 0 } }),
+        ],
+      },
     );
     // A timer firing at all proves the loop is not starved; the runner then stops as a user would ask.
     const fired = await new Promise<boolean>((resolve) => setTimeout(() => resolve(true), 50));
@@ -41,7 +52,13 @@ describe('FlowRunner engine: limits and fairness', function () {
   it('refuses more users than the open-file limit allows, pauses beyond setTimeout, too many steps, deep values and bad headers', () => {
     assert.equal(usersFor(1024), 768);
     assert.equal(usersFor(undefined), 100_000);
-    const c = parseConfig({ flow_target_url: target.url, sim_users: maxUsers() + 1, min_sleep_ms: MAX_MS + 1, max_sleep_ms: MAX_MS + 2, request_timeout_ms: 3e9 });
+    const c = parseConfig({
+      flow_target_url: target.url,
+      sim_users: maxUsers() + 1,
+      min_sleep_ms: MAX_MS + 1,
+      max_sleep_ms: MAX_MS + 2,
+      request_timeout_ms: 3e9,
+    });
     assert.equal(c.ok, false);
     const fields = (c as { problems: Array<{ loc: unknown[]; msg: string }> }).problems.map((p) => p.loc.at(-1));
     assert.deepEqual(fields.sort(), ['max_sleep_ms', 'min_sleep_ms', 'request_timeout_ms', 'sim_users']);
@@ -50,17 +67,37 @@ describe('FlowRunner engine: limits and fairness', function () {
     const steps = Array.from({ length: MAX_STEPS + 1 }, (_, i) => req(`s${i}`, '/'));
     const f = parseFlowmap({ steps, staticVars: { deep }, headers: { 'Bad Header': 'x', 'X-Ok': 'a\r\nInjected: 1' } });
     assert.equal(f.ok, false);
-    const msgs = (f as { problems: Array<{ loc: unknown[]; msg: string }> }).problems.map((p) => `${p.loc.slice(2).join('.')}: ${p.msg}`);
-    assert.ok(msgs.some((m) => /^steps: .*at most 500 steps/.test(m)), msgs.join('\n'));
+    const msgs = (f as { problems: Array<{ loc: unknown[]; msg: string }> }).problems.map(
+      (p) => `${p.loc.slice(2).join('.')}: ${p.msg}`,
+    );
+    assert.ok(
+      msgs.some((m) => /^steps: .*at most 500 steps/.test(m)),
+      msgs.join('\n'),
+    );
     assert.ok(msgs.some((m) => /^staticVars: .*nested more than 32/.test(m)));
     assert.ok(msgs.some((m) => /^headers.Bad Header: .*header name/.test(m)));
     assert.ok(msgs.some((m) => /^headers.X-Ok: .*CR, LF or NUL/.test(m)));
     const body = parseFlowmap({ steps: [{ ...req('a', '/'), method: 'POST', body: { deep } }] });
     assert.equal(body.ok, false);
-    const regex = parseFlowmap({ steps: [{ id: 'c', type: 'condition', conditionData: { variable: 'x', operator: 'matches_regex', value: '([unclosed' }, then: [] }, req('x'.repeat(129), '/')] });
+    const regex = parseFlowmap({
+      steps: [
+        {
+          id: 'c',
+          type: 'condition',
+          conditionData: { variable: 'x', operator: 'matches_regex', value: '([unclosed' },
+          then: [],
+        },
+        req('x'.repeat(129), '/'),
+      ],
+    });
     assert.equal(regex.ok, false);
-    const regexMsgs = (regex as { problems: Array<{ loc: unknown[]; msg: string }> }).problems.map((p) => `${p.loc.slice(2).join('.')}: ${p.msg}`);
-    assert.ok(regexMsgs.some((m) => /^steps.0.conditionData.value: .*invalid regular expression/.test(m)), regexMsgs.join('\n'));
+    const regexMsgs = (regex as { problems: Array<{ loc: unknown[]; msg: string }> }).problems.map(
+      (p) => `${p.loc.slice(2).join('.')}: ${p.msg}`,
+    );
+    assert.ok(
+      regexMsgs.some((m) => /^steps.0.conditionData.value: .*invalid regular expression/.test(m)),
+      regexMsgs.join('\n'),
+    );
     assert.ok(regexMsgs.some((m) => /^steps.1.id: .*128 printable/.test(m)));
   });
 
@@ -76,7 +113,11 @@ describe('FlowRunner engine: limits and fairness', function () {
       mostOpen = Math.max(mostOpen, sockets.size);
       s.on('close', () => sockets.delete(s));
     });
-    const { runner } = startRunner({ flow_target_url: `http://127.0.0.1:${port}`, override_step_url_host: false }, { steps: [req('a', `http://127.0.0.{{flowInstance}}:${port}/`)] }, { iterations: 20 });
+    const { runner } = startRunner(
+      { flow_target_url: `http://127.0.0.1:${port}`, override_step_url_host: false },
+      { steps: [req('a', `http://127.0.0.{{flowInstance}}:${port}/`)] },
+      { iterations: 20 },
+    );
     await runner.done;
     assert.equal(runner.snapshot().total_requests, 20);
     server.close();
@@ -99,7 +140,16 @@ describe('FlowRunner engine: limits and fairness', function () {
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const port = (server.address() as AddressInfo).port;
-    const { runner } = startRunner({ flow_target_url: `http://127.0.0.1:${port}` }, { steps: [req('big', '/'), { id: 'echo', type: 'request', method: 'POST', url: '/len', body: { n: '{{response_big_body}}' } }] }, { iterations: 1, durationMs: 10_000 });
+    const { runner } = startRunner(
+      { flow_target_url: `http://127.0.0.1:${port}` },
+      {
+        steps: [
+          req('big', '/'),
+          { id: 'echo', type: 'request', method: 'POST', url: '/len', body: { n: '{{response_big_body}}' } },
+        ],
+      },
+      { iterations: 1, durationMs: 10_000 },
+    );
     await runner.done;
     const s = runner.snapshot();
     assert.equal(s.errors_total, 0, JSON.stringify(s.errors));
@@ -109,9 +159,18 @@ describe('FlowRunner engine: limits and fairness', function () {
   });
 
   it('live updates reach users in a long pause at once: fewer users, a shorter cycle delay', async () => {
-    const { runner } = startRunner({ flow_target_url: target.url, sim_users: 2, flow_cycle_delay_ms: 60_000 }, { steps: [req('a', '/a')] });
+    const { runner } = startRunner(
+      { flow_target_url: target.url, sim_users: 2, flow_cycle_delay_ms: 60_000 },
+      { steps: [req('a', '/a')] },
+    );
     await waitFor(() => target.hits('/a').length === 2, 'both users did their first iteration');
-    const c = parseConfig({ flow_target_url: target.url, sim_users: 1, flow_cycle_delay_ms: 20, min_sleep_ms: 0, max_sleep_ms: 0 });
+    const c = parseConfig({
+      flow_target_url: target.url,
+      sim_users: 1,
+      flow_cycle_delay_ms: 20,
+      min_sleep_ms: 0,
+      max_sleep_ms: 0,
+    });
     assert.ok(c.ok);
     if (c.ok) runner.update(c.config);
     await waitFor(() => target.hits('/a').length >= 6, 'the shorter delay took effect', 3000);

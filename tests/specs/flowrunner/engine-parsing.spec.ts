@@ -14,7 +14,9 @@ function problems(r: { ok: true } | { ok: false; problems: FieldProblem[] }): Fi
 
 /** The problem whose location ends with `tail`. */
 function at(list: FieldProblem[], ...tail: Array<string | number>): FieldProblem {
-  const found = list.find((p) => p.loc.length >= tail.length && tail.every((t, i) => p.loc[p.loc.length - tail.length + i] === t));
+  const found = list.find(
+    (p) => p.loc.length >= tail.length && tail.every((t, i) => p.loc[p.loc.length - tail.length + i] === t),
+  );
   assert.ok(found, `no problem at ${JSON.stringify(tail)} in ${JSON.stringify(list)}`);
   return found;
 }
@@ -67,7 +69,13 @@ describe('FlowRunner engine: parseConfig', () => {
 
   it('accepts IPv4 and IPv6 DNS overrides and min_sleep_ms equal to max_sleep_ms', () => {
     for (const ip of ['127.0.0.1', '::1', '2001:db8::5']) {
-      const r = parseConfig({ flow_target_url: 'http://a.test', sim_users: 1, flow_target_dns_override: ip, min_sleep_ms: 50, max_sleep_ms: 50 });
+      const r = parseConfig({
+        flow_target_url: 'http://a.test',
+        sim_users: 1,
+        flow_target_dns_override: ip,
+        min_sleep_ms: 50,
+        max_sleep_ms: 50,
+      });
       assert.ok(r.ok, `${ip}: ${JSON.stringify(r)}`);
       assert.equal(r.config.flow_target_dns_override, ip);
     }
@@ -86,7 +94,8 @@ describe('FlowRunner engine: parseConfig', () => {
       }),
     );
     wellFormed(list);
-    for (const field of ['flow_target_url', 'sim_users', 'flow_target_dns_override', 'debug', 'override_step_url_host']) at(list, field);
+    for (const field of ['flow_target_url', 'sim_users', 'flow_target_dns_override', 'debug', 'override_step_url_host'])
+      at(list, field);
     // min > max is reported too, on one of the two fields.
     assert.ok(
       list.some((p) => /min_sleep_ms|max_sleep_ms/.test(String(p.loc[p.loc.length - 1]))),
@@ -100,34 +109,47 @@ describe('FlowRunner engine: parseConfig', () => {
       at(problems(parseConfig({ flow_target_url: url, sim_users: 1 })), 'flow_target_url');
     }
     at(problems(parseConfig({ sim_users: 1 })), 'flow_target_url');
-    for (const url of ['http://a.test', 'https://a.test:8443/base']) assert.ok(parseConfig({ flow_target_url: url, sim_users: 1 }).ok, url);
+    for (const url of ['http://a.test', 'https://a.test:8443/base'])
+      assert.ok(parseConfig({ flow_target_url: url, sim_users: 1 }).ok, url);
   });
 
   it('requires sim_users to be an integer >= 1', () => {
-    for (const n of [0, -1, 1.5, null, 'many']) at(problems(parseConfig({ flow_target_url: 'http://a.test', sim_users: n })), 'sim_users');
+    for (const n of [0, -1, 1.5, null, 'many'])
+      at(problems(parseConfig({ flow_target_url: 'http://a.test', sim_users: n })), 'sim_users');
     at(problems(parseConfig({ flow_target_url: 'http://a.test' })), 'sim_users');
     assert.ok(parseConfig({ flow_target_url: 'http://a.test', sim_users: 1 }).ok);
   });
 
   it('rejects min_sleep_ms above max_sleep_ms, also against a default', () => {
     at(problems(parseConfig({ flow_target_url: 'http://a.test', sim_users: 1, min_sleep_ms: 2000 })), 'min_sleep_ms');
-    const list = problems(parseConfig({ flow_target_url: 'http://a.test', sim_users: 1, min_sleep_ms: 30, max_sleep_ms: 20 }));
+    const list = problems(
+      parseConfig({ flow_target_url: 'http://a.test', sim_users: 1, min_sleep_ms: 30, max_sleep_ms: 20 }),
+    );
     assert.equal(list.length, 1, JSON.stringify(list));
   });
 
   it('does not report min > max when a sleep field is itself invalid', () => {
-    const list = problems(parseConfig({ flow_target_url: 'http://a.test', sim_users: 1, min_sleep_ms: 'soon', max_sleep_ms: 50 }));
+    const list = problems(
+      parseConfig({ flow_target_url: 'http://a.test', sim_users: 1, min_sleep_ms: 'soon', max_sleep_ms: 50 }),
+    );
     assert.equal(list.length, 1, JSON.stringify(list));
     at(list, 'min_sleep_ms');
   });
 
   it('rejects a DNS override that is not an IP address', () => {
-    for (const v of ['service.internal', '300.1.1.1', '1.2.3', 12]) at(problems(parseConfig({ flow_target_url: 'http://a.test', sim_users: 1, flow_target_dns_override: v })), 'flow_target_dns_override');
+    for (const v of ['service.internal', '300.1.1.1', '1.2.3', 12])
+      at(
+        problems(parseConfig({ flow_target_url: 'http://a.test', sim_users: 1, flow_target_dns_override: v })),
+        'flow_target_dns_override',
+      );
   });
 
   it('takes booleans only as booleans (never "false" as text or 0)', () => {
     for (const v of ['false', 'true', 0, 1, null]) {
-      at(problems(parseConfig({ flow_target_url: 'http://a.test', sim_users: 1, override_step_url_host: v })), 'override_step_url_host');
+      at(
+        problems(parseConfig({ flow_target_url: 'http://a.test', sim_users: 1, override_step_url_host: v })),
+        'override_step_url_host',
+      );
       at(problems(parseConfig({ flow_target_url: 'http://a.test', sim_users: 1, debug: v })), 'debug');
     }
   });
@@ -164,7 +186,10 @@ describe('FlowRunner engine: parseFlowmap', () => {
   });
 
   it('gives a loop the loop variable "item" by default', () => {
-    const r = parseFlowmap({ name: 'l', steps: [{ id: 'l', type: 'loop', source: 'ids', steps: [{ id: 'r', type: 'request', url: '/{{item}}' }] }] });
+    const r = parseFlowmap({
+      name: 'l',
+      steps: [{ id: 'l', type: 'loop', source: 'ids', steps: [{ id: 'r', type: 'request', url: '/{{item}}' }] }],
+    });
     assert.ok(r.ok, JSON.stringify(r));
     const loop = r.flowmap.steps[0]!;
     assert.equal(loop.type === 'loop' && loop.loopVariable, 'item');
@@ -178,7 +203,11 @@ describe('FlowRunner engine: parseFlowmap', () => {
   });
 
   it('rejects a schemaVersion other than 1.x', () => {
-    for (const schemaVersion of ['2.0', '0.9', 2, 'latest']) at(problems(parseFlowmap({ name: 'v', schemaVersion, steps: [{ id: 'a', type: 'request', url: '/a' }] })), 'schemaVersion');
+    for (const schemaVersion of ['2.0', '0.9', 2, 'latest'])
+      at(
+        problems(parseFlowmap({ name: 'v', schemaVersion, steps: [{ id: 'a', type: 'request', url: '/a' }] })),
+        'schemaVersion',
+      );
   });
 
   it('lists a step without type, an unknown type, a duplicate id and a missing url, with locations', () => {
@@ -191,7 +220,12 @@ describe('FlowRunner engine: parseFlowmap', () => {
           { id: 'c', type: 'request', url: '/c' },
           { id: 'c', type: 'request', url: '/again' },
           { id: 'd', type: 'request' },
-          { id: 'e', type: 'condition', conditionData: { variable: 'x', operator: 'equals', value: 1 }, then: [{ id: 'f', type: 'request' }] },
+          {
+            id: 'e',
+            type: 'condition',
+            conditionData: { variable: 'x', operator: 'equals', value: 1 },
+            then: [{ id: 'f', type: 'request' }],
+          },
           { id: 'g', type: 'loop', source: 'xs', steps: [{ id: 'h', type: 'request', method: 'GET' }] },
         ],
       }),
@@ -212,7 +246,13 @@ describe('FlowRunner engine: parseFlowmap', () => {
         name: 'dup',
         steps: [
           { id: 'x', type: 'request', url: '/x' },
-          { id: 'c', type: 'condition', conditionData: { variable: 'v', operator: 'exists' }, then: [], else: [{ id: 'x', type: 'request', url: '/y' }] },
+          {
+            id: 'c',
+            type: 'condition',
+            conditionData: { variable: 'v', operator: 'exists' },
+            then: [],
+            else: [{ id: 'x', type: 'request', url: '/y' }],
+          },
         ],
       }),
     );
@@ -229,7 +269,12 @@ describe('FlowRunner engine: parseFlowmap', () => {
       parseFlowmap({
         name: 'ops',
         steps: [
-          { id: 'c', type: 'condition', conditionData: { variable: 'v', operator: 'roughly_equals', value: 1 }, then: [] },
+          {
+            id: 'c',
+            type: 'condition',
+            conditionData: { variable: 'v', operator: 'roughly_equals', value: 1 },
+            then: [],
+          },
           { id: 'r', type: 'request', url: '/r', onFailure: 'retry-forever' },
         ],
       }),
@@ -239,12 +284,43 @@ describe('FlowRunner engine: parseFlowmap', () => {
   });
 
   it('accepts every operator of the shared set in conditionData and assertions', () => {
-    const ops = ['equals', 'not_equals', 'greater_than', 'less_than', 'greater_equals', 'less_equals', 'contains', 'starts_with', 'ends_with', 'matches_regex', 'exists', 'not_exists', 'is_number', 'is_text', 'is_boolean', 'is_array', 'is_true', 'is_false'];
+    const ops = [
+      'equals',
+      'not_equals',
+      'greater_than',
+      'less_than',
+      'greater_equals',
+      'less_equals',
+      'contains',
+      'starts_with',
+      'ends_with',
+      'matches_regex',
+      'exists',
+      'not_exists',
+      'is_number',
+      'is_text',
+      'is_boolean',
+      'is_array',
+      'is_true',
+      'is_false',
+    ];
     const r = parseFlowmap({
       name: 'ops',
-      steps: ops.map((operator, i) => ({ id: `c${i}`, type: 'condition', conditionData: { variable: 'v', operator, value: '1' }, then: [] })).concat([
-        { id: 'r', type: 'request', url: '/r', assertions: ops.map((operator) => ({ variable: 'response_r_status', operator, value: '1' })) } as never,
-      ]),
+      steps: ops
+        .map((operator, i) => ({
+          id: `c${i}`,
+          type: 'condition',
+          conditionData: { variable: 'v', operator, value: '1' },
+          then: [],
+        }))
+        .concat([
+          {
+            id: 'r',
+            type: 'request',
+            url: '/r',
+            assertions: ops.map((operator) => ({ variable: 'response_r_status', operator, value: '1' })),
+          } as never,
+        ]),
     });
     assert.ok(r.ok, JSON.stringify(r));
   });
@@ -261,8 +337,21 @@ describe('FlowRunner engine: schema versions run the same flow', () => {
       name: 'versions',
       staticVars: { who: 'ann' },
       steps: [
-        { id: 'login', type: 'request', method: 'POST', url: '/login', body: { user: '{{who}}' }, extract: { token: 'body.token' } },
-        { id: 'cond', type: 'condition', conditionData: { variable: 'token', operator: 'equals', value: 'tok' }, then: [{ id: 'yes', type: 'request', url: '/yes?t={{token}}' }], else: [{ id: 'no', type: 'request', url: '/no' }] },
+        {
+          id: 'login',
+          type: 'request',
+          method: 'POST',
+          url: '/login',
+          body: { user: '{{who}}' },
+          extract: { token: 'body.token' },
+        },
+        {
+          id: 'cond',
+          type: 'condition',
+          conditionData: { variable: 'token', operator: 'equals', value: 'tok' },
+          then: [{ id: 'yes', type: 'request', url: '/yes?t={{token}}' }],
+          else: [{ id: 'no', type: 'request', url: '/no' }],
+        },
       ],
     };
     const seen: string[][] = [];

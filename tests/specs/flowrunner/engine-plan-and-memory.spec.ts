@@ -13,14 +13,43 @@ describe('FlowRunner engine: planFirstIteration (dry run)', () => {
   after(() => target.close());
 
   it('renders the first iteration with substitutions, URL rules and client headers, and sends nothing', async () => {
-    const config = makeConfig({ flow_target_url: `http://service.test:${target.portNumber}`, flow_target_dns_override: '127.0.0.1', sim_users: 5 });
+    const config = makeConfig({
+      flow_target_url: `http://service.test:${target.portNumber}`,
+      flow_target_dns_override: '127.0.0.1',
+      sim_users: 5,
+    });
     const flowmap = makeFlowmap({
       headers: { 'X-Tenant': '{{tenant}}' },
       staticVars: { tenant: 'acme', ids: [11, 22], limit: 5 },
       steps: [
-        { id: 'login', type: 'request', method: 'POST', url: 'http://ignored.example/login?t={{tenant}}#frag', body: { user: '{{userId}}', limit: '##VAR:unquoted:limit##', instance: '##VAR:unquoted:flowInstance##' }, extract: { token: 'body.token' } },
-        { id: 'branch', type: 'condition', conditionData: { variable: 'token', operator: 'exists' }, then: [{ id: 'yes', type: 'request', url: '/yes' }], else: [{ id: 'no', type: 'request', url: '/no' }] },
-        { id: 'each', type: 'loop', source: 'ids', steps: [{ id: 'item', type: 'request', url: '/items/{{item}}?i={{item_index}}', headers: { 'X-Step': 's-{{item}}' } }] },
+        {
+          id: 'login',
+          type: 'request',
+          method: 'POST',
+          url: 'http://ignored.example/login?t={{tenant}}#frag',
+          body: { user: '{{userId}}', limit: '##VAR:unquoted:limit##', instance: '##VAR:unquoted:flowInstance##' },
+          extract: { token: 'body.token' },
+        },
+        {
+          id: 'branch',
+          type: 'condition',
+          conditionData: { variable: 'token', operator: 'exists' },
+          then: [{ id: 'yes', type: 'request', url: '/yes' }],
+          else: [{ id: 'no', type: 'request', url: '/no' }],
+        },
+        {
+          id: 'each',
+          type: 'loop',
+          source: 'ids',
+          steps: [
+            {
+              id: 'item',
+              type: 'request',
+              url: '/items/{{item}}?i={{item_index}}',
+              headers: { 'X-Step': 's-{{item}}' },
+            },
+          ],
+        },
       ],
     });
     const plan = planFirstIteration(config, flowmap);
@@ -28,7 +57,8 @@ describe('FlowRunner engine: planFirstIteration (dry run)', () => {
     assert.ok(login, JSON.stringify(plan));
     assert.equal(login.method, 'POST');
     assert.equal(login.url, `http://127.0.0.1:${target.portNumber}/login?t=acme`);
-    const header = (p: (typeof plan)[number], name: string) => Object.entries(p.headers).find(([k]) => k.toLowerCase() === name)?.[1];
+    const header = (p: (typeof plan)[number], name: string) =>
+      Object.entries(p.headers).find(([k]) => k.toLowerCase() === name)?.[1];
     assert.equal(header(login, 'host'), `service.test:${target.portNumber}`);
     assert.equal(header(login, 'x-tenant'), 'acme');
     assert.ok(isPublicIpv4(String(header(login, 'x-forwarded-for'))), JSON.stringify(login.headers));
@@ -50,7 +80,13 @@ describe('FlowRunner engine: planFirstIteration (dry run)', () => {
 
   it('reports a step URL that cannot be built instead of throwing', () => {
     const config = makeConfig({ flow_target_url: 'http://a.test', override_step_url_host: false });
-    const plan = planFirstIteration(config, makeFlowmap({ staticVars: { bad: 'http://exa mple.com/' }, steps: [{ id: 'bad', type: 'request', url: '{{bad}}' }] }));
+    const plan = planFirstIteration(
+      config,
+      makeFlowmap({
+        staticVars: { bad: 'http://exa mple.com/' },
+        steps: [{ id: 'bad', type: 'request', url: '{{bad}}' }],
+      }),
+    );
     assert.equal(plan.length, 1);
     assert.match(String(plan[0]!.error), /invalid URL/);
   });
@@ -83,6 +119,7 @@ describe('FlowRunner engine: bounded statistics', () => {
     const stats = new RunStats(['a']);
     for (const ms of [1.01, 2.02, 33.22]) stats.request('a', ms, 200, 0);
     const s = stats.snapshot(0);
-    for (const v of [s.p50_ms, s.p95_ms, s.p99_ms, s.per_step.a!.p99_ms]) assert.ok(v <= s.max_ms, `${v} > max ${s.max_ms}`);
+    for (const v of [s.p50_ms, s.p95_ms, s.p99_ms, s.per_step.a!.p99_ms])
+      assert.ok(v <= s.max_ms, `${v} > max ${s.max_ms}`);
   });
 });

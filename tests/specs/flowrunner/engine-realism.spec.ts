@@ -28,7 +28,11 @@ const NOT_PUBLIC: Array<[string, number, string]> = [
   ['224.0.0.0', 4, 'multicast'],
   ['240.0.0.0', 4, 'reserved and broadcast'],
 ];
-const RANGES = NOT_PUBLIC.map(([first, bits, what]) => ({ first: ip(first), last: ip(first) + 2 ** (32 - bits) - 1, what }));
+const RANGES = NOT_PUBLIC.map(([first, bits, what]) => ({
+  first: ip(first),
+  last: ip(first) + 2 ** (32 - bits) - 1,
+  what,
+}));
 const reference = (n: number) => !RANGES.some((r) => n >= r.first && n <= r.last);
 
 /** The XFF value each flow instance sent, from its echo. */
@@ -49,27 +53,65 @@ describe('FlowRunner engine: public client addresses', () => {
         assert.equal(isPublicIpv4(dotted(n)), true, `${dotted(n)} next to ${r.what}, as text`);
       }
     }
-    for (const text of ['1.1.1.1', '8.8.8.8', '100.63.255.255', '100.128.0.0', '172.15.255.255', '172.32.0.0', '198.17.255.255', '198.20.0.0', '223.255.255.255', '11.0.0.0', '9.255.255.255']) {
+    for (const text of [
+      '1.1.1.1',
+      '8.8.8.8',
+      '100.63.255.255',
+      '100.128.0.0',
+      '172.15.255.255',
+      '172.32.0.0',
+      '198.17.255.255',
+      '198.20.0.0',
+      '223.255.255.255',
+      '11.0.0.0',
+      '9.255.255.255',
+    ]) {
       assert.equal(isPublicIpv4(text), true, text);
     }
-    for (const text of ['255.255.255.255', '127.0.0.1', '100.64.0.0', '100.127.255.255', '169.254.169.254', '192.168.1.1', '239.255.255.250']) assert.equal(isPublicIpv4(text), false, text);
+    for (const text of [
+      '255.255.255.255',
+      '127.0.0.1',
+      '100.64.0.0',
+      '100.127.255.255',
+      '169.254.169.254',
+      '192.168.1.1',
+      '239.255.255.250',
+    ])
+      assert.equal(isPublicIpv4(text), false, text);
   });
 
   it('isPublicIpv4 agrees with the reference at the first and last address of every /16', () => {
     const wrong: string[] = [];
     for (let block = 0; block < 65536; block++) {
-      for (const n of [block * 65536, block * 65536 + 65535]) if (isPublicIpv4(n) !== reference(n)) wrong.push(dotted(n));
+      for (const n of [block * 65536, block * 65536 + 65535])
+        if (isPublicIpv4(n) !== reference(n)) wrong.push(dotted(n));
     }
     assert.deepEqual(wrong.slice(0, 10), []);
   });
 
   it('isPublicIpv4 is false for what is not an IPv4 address', () => {
-    for (const v of ['', 'abc', '1.2.3', '1.2.3.4.5', '256.1.1.1', '::1', ' 8.8.8.8']) assert.equal(isPublicIpv4(v), false, JSON.stringify(v));
+    for (const v of ['', 'abc', '1.2.3', '1.2.3.4.5', '256.1.1.1', '::1', ' 8.8.8.8'])
+      assert.equal(isPublicIpv4(v), false, JSON.stringify(v));
     for (const v of [-1, 2 ** 32, 1.5, Number.NaN]) assert.equal(isPublicIpv4(v), false, String(v));
   });
 
   it('randomPublicIpv4 skips non-public draws', () => {
-    const draws = ['10.1.2.3', '127.0.0.1', '100.64.0.0', '100.127.255.255', '169.254.0.1', '172.31.255.255', '192.168.0.1', '192.0.2.1', '198.51.100.200', '203.0.113.9', '224.0.0.1', '255.255.255.255', '0.0.0.0', '81.2.69.160'];
+    const draws = [
+      '10.1.2.3',
+      '127.0.0.1',
+      '100.64.0.0',
+      '100.127.255.255',
+      '169.254.0.1',
+      '172.31.255.255',
+      '192.168.0.1',
+      '192.0.2.1',
+      '198.51.100.200',
+      '203.0.113.9',
+      '224.0.0.1',
+      '255.255.255.255',
+      '0.0.0.0',
+      '81.2.69.160',
+    ];
     let i = 0;
     const random = () => ip(draws[i++]!) / 2 ** 32;
     assert.equal(randomPublicIpv4(random), '81.2.69.160');
@@ -97,7 +139,11 @@ describe('FlowRunner engine: client headers', () => {
   afterEach(() => target.reset());
 
   it('sends a public X-Forwarded-For per flow instance, the same on every step of the instance and different across instances', async () => {
-    await runFlow({ flow_target_url: target.url }, { steps: [req('a', '/a'), echo('b', { ip: '{{userFakeIp}}' })] }, 30);
+    await runFlow(
+      { flow_target_url: target.url },
+      { steps: [req('a', '/a'), echo('b', { ip: '{{userFakeIp}}' })] },
+      30,
+    );
     const a = instanceIps(target, '/a');
     const b = instanceIps(target, '/echo/b');
     assert.equal(a.length, 30);
@@ -117,13 +163,21 @@ describe('FlowRunner engine: client headers', () => {
   });
 
   it('uses the xff_header_name given, and no header when it is empty', async () => {
-    await runFlow({ flow_target_url: target.url, xff_header_name: 'X-Real-Client' }, { steps: [echo('named', { ip: '{{userFakeIp}}' })] }, 3);
+    await runFlow(
+      { flow_target_url: target.url, xff_header_name: 'X-Real-Client' },
+      { steps: [echo('named', { ip: '{{userFakeIp}}' })] },
+      3,
+    );
     for (const r of target.hits('/echo/named')) {
       assert.equal(r.headers['x-real-client'], JSON.parse(r.body).ip);
       assert.equal(r.headers['x-forwarded-for'], undefined);
     }
     target.reset();
-    await runFlow({ flow_target_url: target.url, xff_header_name: '' }, { steps: [echo('none', { ip: '{{userFakeIp}}' })] }, 3);
+    await runFlow(
+      { flow_target_url: target.url, xff_header_name: '' },
+      { steps: [echo('none', { ip: '{{userFakeIp}}' })] },
+      3,
+    );
     for (const r of target.hits('/echo/none')) {
       const fake = JSON.parse(r.body).ip;
       assert.ok(reference(ip(fake)));
@@ -140,14 +194,18 @@ describe('FlowRunner engine: client headers', () => {
     await runFlow({ flow_target_url: target.url, sim_users: 4 }, { steps: [req('a', '/a')] }, 30);
     const agents = target.requests.map((r) => String(r.headers['user-agent'] ?? ''));
     assert.equal(agents.length, 120);
-    assert.ok(agents.every((a) => a.length > 0), 'every request has a User-Agent');
+    assert.ok(
+      agents.every((a) => a.length > 0),
+      'every request has a User-Agent',
+    );
     const web = agents.filter((a) => a.startsWith('Mozilla/'));
     const api = agents.filter((a) => !a.startsWith('Mozilla/'));
     assert.ok(web.length > 0 && api.length > 0, `web ${web.length}, api ${api.length}`);
     assert.ok(new Set(agents).size >= 4, `agents: ${[...new Set(agents)].join(' | ')}`);
     assert.ok(!agents.some((a) => /undici|node/i.test(a)), 'the HTTP library never shows');
     // Browser-like requests carry browser-like headers.
-    for (const r of target.requests.filter((x) => String(x.headers['user-agent']).startsWith('Mozilla/'))) assert.ok(r.headers['accept-language'], 'web profile without Accept-Language');
+    for (const r of target.requests.filter((x) => String(x.headers['user-agent']).startsWith('Mozilla/')))
+      assert.ok(r.headers['accept-language'], 'web profile without Accept-Language');
   });
 
   it('randomProfile makes both kinds, each with a User-Agent', () => {
@@ -168,13 +226,24 @@ describe('FlowRunner engine: client headers', () => {
       { flow_target_url: target.url },
       {
         staticVars: { v: 'var' },
-        headers: { 'USER-AGENT': 'flow-agent', 'x-forwarded-for': '203.0.113.7', 'X-Flow': 'flow-{{v}}', accept: 'application/x-flow' },
-        steps: [req('a', '/a'), req('b', '/b', { headers: { 'User-Agent': 'step-agent', 'X-FORWARDED-FOR': '198.51.100.1', 'x-flow': 'step' } })],
+        headers: {
+          'USER-AGENT': 'flow-agent',
+          'x-forwarded-for': '203.0.113.7',
+          'X-Flow': 'flow-{{v}}',
+          accept: 'application/x-flow',
+        },
+        steps: [
+          req('a', '/a'),
+          req('b', '/b', {
+            headers: { 'User-Agent': 'step-agent', 'X-FORWARDED-FOR': '198.51.100.1', 'x-flow': 'step' },
+          }),
+        ],
       },
     );
     const [a] = target.hits('/a');
     const [b] = target.hits('/b');
-    const count = (r: Seen, name: string) => r.rawHeaders.filter((_, i) => i % 2 === 0 && r.rawHeaders[i]!.toLowerCase() === name).length;
+    const count = (r: Seen, name: string) =>
+      r.rawHeaders.filter((_, i) => i % 2 === 0 && r.rawHeaders[i]!.toLowerCase() === name).length;
     assert.equal(a!.headers['user-agent'], 'flow-agent');
     assert.equal(a!.headers['x-forwarded-for'], '203.0.113.7');
     assert.equal(a!.headers['x-flow'], 'flow-var');
@@ -183,11 +252,16 @@ describe('FlowRunner engine: client headers', () => {
     assert.equal(b!.headers['x-forwarded-for'], '198.51.100.1');
     assert.equal(b!.headers['x-flow'], 'step');
     assert.equal(b!.headers.accept, 'application/x-flow');
-    for (const r of [a!, b!]) for (const name of ['user-agent', 'x-forwarded-for', 'x-flow', 'accept']) assert.equal(count(r, name), 1, `${r.path} ${name}`);
+    for (const r of [a!, b!])
+      for (const name of ['user-agent', 'x-forwarded-for', 'x-flow', 'accept'])
+        assert.equal(count(r, name), 1, `${r.path} ${name}`);
   });
 
   it('a custom xff_header_name is overridden case-insensitively too', async () => {
-    await runFlow({ flow_target_url: target.url, xff_header_name: 'X-Client-IP' }, { steps: [req('a', '/a', { headers: { 'x-client-ip': '192.0.2.55' } })] });
+    await runFlow(
+      { flow_target_url: target.url, xff_header_name: 'X-Client-IP' },
+      { steps: [req('a', '/a', { headers: { 'x-client-ip': '192.0.2.55' } })] },
+    );
     const [a] = target.hits('/a');
     assert.equal(a!.headers['x-client-ip'], '192.0.2.55');
     assert.equal(a!.rawHeaders.filter((h) => h.toLowerCase() === 'x-client-ip').length, 1);

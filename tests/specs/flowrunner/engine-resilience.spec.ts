@@ -31,22 +31,34 @@ describe('FlowRunner engine: retries', () => {
     const [always, dropped, twice, down] = await Promise.all([
       runFlow({ flow_target_url: target.url }, { steps: [req('a', '/always-503'), req('never', '/never')] }),
       runFlow({ flow_target_url: target.url }, { steps: [req('d', '/drop')] }),
-      runFlow({ flow_target_url: target.url }, { steps: [req('t', '/twice-502', { extract: { ok: 'body.ok' } }), req('after', '/after?ok={{ok}}')] }),
+      runFlow(
+        { flow_target_url: target.url },
+        { steps: [req('t', '/twice-502', { extract: { ok: 'body.ok' } }), req('after', '/after?ok={{ok}}')] },
+      ),
       runFlow({ flow_target_url: `http://127.0.0.1:${refused}` }, { steps: [req('r', '/refused')] }),
     ]);
     const elapsed = performance.now() - t0;
 
-    assertBackoff(target.hits('/always-503').map((r) => r.at), '503');
+    assertBackoff(
+      target.hits('/always-503').map((r) => r.at),
+      '503',
+    );
     assert.equal(target.hits('/never').length, 0);
     assert.equal(always.runner.snapshot().flows_failed, 1);
     assert.equal(always.runner.snapshot().per_step.a!.requests, 3);
     assert.equal(always.runner.snapshot().errors.http_5xx, 3, 'every failed request counts, retries included');
     assert.equal(always.runner.snapshot().per_step.a!.errors, 3);
 
-    assertBackoff(target.hits('/drop').map((r) => r.at), 'dropped connection');
+    assertBackoff(
+      target.hits('/drop').map((r) => r.at),
+      'dropped connection',
+    );
     assert.equal(dropped.runner.snapshot().errors.network, 3);
 
-    assertBackoff(target.hits('/twice-502').map((r) => r.at), '502, 502, 200');
+    assertBackoff(
+      target.hits('/twice-502').map((r) => r.at),
+      '502, 502, 200',
+    );
     assert.deepEqual(
       target.hits('/after').map((r) => r.url),
       ['/after?ok=finally'],
@@ -83,7 +95,10 @@ describe('FlowRunner engine: retries', () => {
       runFlow({ flow_target_url: target.url }, { steps: [req('a', '/404', { retries: { count: 2, delayMs: 150 } })] }),
       runFlow({ flow_target_url: target.url }, { steps: [req('b', '/302', { retries: { count: 1, delayMs: 50 } })] }),
       runFlow({ flow_target_url: target.url }, { steps: [req('c', '/drop', { retries: { count: 3, delayMs: 50 } })] }),
-      runFlow({ flow_target_url: target.url }, { steps: [req('d', '/once', { retries: { count: 5, delayMs: 50 } }), req('after', '/after')] }),
+      runFlow(
+        { flow_target_url: target.url },
+        { steps: [req('d', '/once', { retries: { count: 5, delayMs: 50 } }), req('after', '/after')] },
+      ),
     ]);
     const at404 = target.hits('/404').map((r) => r.at);
     assert.equal(at404.length, 3);
@@ -97,7 +112,10 @@ describe('FlowRunner engine: retries', () => {
 
   it('step retries with count 0 replace the default: a 5xx is tried once', async () => {
     target.on('/503', { status: 503 });
-    await runFlow({ flow_target_url: target.url }, { steps: [req('a', '/503', { retries: { count: 0, delayMs: 0 } })] });
+    await runFlow(
+      { flow_target_url: target.url },
+      { steps: [req('a', '/503', { retries: { count: 0, delayMs: 0 } })] },
+    );
     assert.equal(target.hits('/503').length, 1);
   });
 
@@ -128,7 +146,10 @@ describe('FlowRunner engine: retries', () => {
   it('a request that takes longer than request_timeout_ms is a timeout', async () => {
     target.on('/slow', { delayMs: 3000 });
     const t0 = performance.now();
-    const { runner } = await runFlow({ flow_target_url: target.url, request_timeout_ms: 300 }, { steps: [req('a', '/slow', { retries: { count: 0, delayMs: 0 } })] });
+    const { runner } = await runFlow(
+      { flow_target_url: target.url, request_timeout_ms: 300 },
+      { steps: [req('a', '/slow', { retries: { count: 0, delayMs: 0 } })] },
+    );
     const elapsed = performance.now() - t0;
     assert.ok(elapsed < 2500, `timed out after ${elapsed.toFixed(0)} ms`);
     assert.equal(runner.snapshot().errors.timeout, 1);

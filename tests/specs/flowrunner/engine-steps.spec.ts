@@ -104,11 +104,20 @@ describe('FlowRunner engine: condition steps', () => {
     }));
     const { logs, runner } = await runFlow({ flow_target_url: target.url }, { staticVars: VARS, steps });
     const taken = new Map(target.requests.map((r) => [Number(r.path.split('/')[2]), r.path.split('/')[1]]));
-    const wrong = CASES.flatMap((c, i) => (taken.get(i) === (c.holds ? 'then' : 'else') ? [] : [`${c.variable} ${c.operator} ${JSON.stringify(c.value)}: took ${taken.get(i)}, expected ${c.holds ? 'then' : 'else'}`]));
+    const wrong = CASES.flatMap((c, i) =>
+      taken.get(i) === (c.holds ? 'then' : 'else')
+        ? []
+        : [
+            `${c.variable} ${c.operator} ${JSON.stringify(c.value)}: took ${taken.get(i)}, expected ${c.holds ? 'then' : 'else'}`,
+          ],
+    );
     assert.deepEqual(wrong, []);
     assert.equal(target.requests.length, CASES.length, 'exactly one branch per condition');
     // The bad regex is false, logged, and did not crash the flow.
-    assert.ok(logs.some((l) => l.level === 'warn' && /regular expression|regex/i.test(l.message)), JSON.stringify(logs));
+    assert.ok(
+      logs.some((l) => l.level === 'warn' && /regular expression|regex/i.test(l.message)),
+      JSON.stringify(logs),
+    );
     assert.equal(runner.snapshot().flow_count, 1);
   });
 
@@ -119,7 +128,12 @@ describe('FlowRunner engine: condition steps', () => {
       {
         steps: [
           req('plan', '/plan', { extract: { plan: 'body.plan' } }),
-          { id: 'isPro', type: 'condition', conditionData: { variable: 'plan', operator: 'equals', value: 'pro' }, then: [req('pro', '/pro')] },
+          {
+            id: 'isPro',
+            type: 'condition',
+            conditionData: { variable: 'plan', operator: 'equals', value: 'pro' },
+            then: [req('pro', '/pro')],
+          },
           req('last', '/last'),
         ],
       },
@@ -141,7 +155,15 @@ describe('FlowRunner engine: condition steps', () => {
             id: 'outer',
             type: 'condition',
             conditionData: { variable: 'a', operator: 'equals', value: 1 },
-            then: [{ id: 'inner', type: 'condition', conditionData: { variable: 'a', operator: 'greater_than', value: 5 }, then: [req('big', '/big')], else: [{ id: 'each', type: 'loop', source: 'ids', steps: [req('small', '/small/{{item}}')] }] }],
+            then: [
+              {
+                id: 'inner',
+                type: 'condition',
+                conditionData: { variable: 'a', operator: 'greater_than', value: 5 },
+                then: [req('big', '/big')],
+                else: [{ id: 'each', type: 'loop', source: 'ids', steps: [req('small', '/small/{{item}}')] }],
+              },
+            ],
           },
         ],
       },
@@ -160,7 +182,13 @@ describe('FlowRunner engine: loop steps', () => {
   afterEach(() => target.reset());
 
   it('iterates a list given by path, with the default variable item and item_index', async () => {
-    await runFlow({ flow_target_url: target.url }, { staticVars: { ids: [10, 20, 30] }, steps: [{ id: 'each', type: 'loop', source: 'ids', steps: [req('get', '/item/{{item}}/{{item_index}}')] }] });
+    await runFlow(
+      { flow_target_url: target.url },
+      {
+        staticVars: { ids: [10, 20, 30] },
+        steps: [{ id: 'each', type: 'loop', source: 'ids', steps: [req('get', '/item/{{item}}/{{item_index}}')] }],
+      },
+    );
     assert.deepEqual(
       target.requests.map((r) => r.path),
       ['/item/10/0', '/item/20/1', '/item/30/2'],
@@ -174,8 +202,22 @@ describe('FlowRunner engine: loop steps', () => {
       {
         steps: [
           req('users', '/users', { extract: { result: 'body' } }),
-          { id: 'each', type: 'loop', source: '{{result.data.users}}', loopVariable: 'user', steps: [echo('get', { id: '{{user.id}}', index: '##VAR:unquoted:user_index##', user: '##VAR:unquoted:user##' })] },
-          { id: 'loopAgain', type: 'loop', source: '{{ response_users_body.data.users }}', loopVariable: 'u', steps: [req('again', '/again/{{u.id}}')] },
+          {
+            id: 'each',
+            type: 'loop',
+            source: '{{result.data.users}}',
+            loopVariable: 'user',
+            steps: [
+              echo('get', { id: '{{user.id}}', index: '##VAR:unquoted:user_index##', user: '##VAR:unquoted:user##' }),
+            ],
+          },
+          {
+            id: 'loopAgain',
+            type: 'loop',
+            source: '{{ response_users_body.data.users }}',
+            loopVariable: 'u',
+            steps: [req('again', '/again/{{u.id}}')],
+          },
         ],
       },
     );
@@ -183,10 +225,7 @@ describe('FlowRunner engine: loop steps', () => {
       { id: 'u1', index: 0, user: { id: 'u1' } },
       { id: 'u2', index: 1, user: { id: 'u2' } },
     ]);
-    assert.deepEqual(
-      target.hits('/again/u1').length + target.hits('/again/u2').length,
-      2,
-    );
+    assert.deepEqual(target.hits('/again/u1').length + target.hits('/again/u2').length, 2);
   });
 
   it('logs and skips a source that is not a list, and the flow goes on', async () => {
@@ -206,7 +245,11 @@ describe('FlowRunner engine: loop steps', () => {
       target.requests.map((r) => r.path),
       ['/after'],
     );
-    for (const id of ['text', 'object', 'absent']) assert.ok(logs.some((l) => (l.level === 'warn' || l.level === 'info') && l.message.includes(id)), `no log for ${id}: ${JSON.stringify(logs)}`);
+    for (const id of ['text', 'object', 'absent'])
+      assert.ok(
+        logs.some((l) => (l.level === 'warn' || l.level === 'info') && l.message.includes(id)),
+        `no log for ${id}: ${JSON.stringify(logs)}`,
+      );
     assert.equal(runner.snapshot().flows_failed, 0);
   });
 
@@ -221,7 +264,11 @@ describe('FlowRunner engine: loop steps', () => {
             id: 'each',
             type: 'loop',
             source: 'ids',
-            steps: [echo('before', { seen: '{{seen}}', item: '{{item}}' }), req('set', '/set?i={{item}}', { extract: { seen: 'body.v' } }), echo('inside', { seen: '{{seen}}' })],
+            steps: [
+              echo('before', { seen: '{{seen}}', item: '{{item}}' }),
+              req('set', '/set?i={{item}}', { extract: { seen: 'body.v' } }),
+              echo('inside', { seen: '{{seen}}' }),
+            ],
           },
           echo('after', { seen: '{{seen}}', item: '{{item}}' }),
         ],
@@ -241,7 +288,13 @@ describe('FlowRunner engine: loop steps', () => {
     target.on('/item/2', { status: 404 });
     const { runner } = await runFlow(
       { flow_target_url: target.url },
-      { staticVars: { ids: [1, 2, 3] }, steps: [{ id: 'each', type: 'loop', source: 'ids', steps: [req('get', '/item/{{item}}')] }, req('after', '/after')] },
+      {
+        staticVars: { ids: [1, 2, 3] },
+        steps: [
+          { id: 'each', type: 'loop', source: 'ids', steps: [req('get', '/item/{{item}}')] },
+          req('after', '/after'),
+        ],
+      },
     );
     assert.deepEqual(
       target.requests.map((r) => r.path),
@@ -259,7 +312,11 @@ describe('FlowRunner engine: onFailure', () => {
 
   it('stop (the default) ends this flow instance at a status >= 300; the next instance starts again', async () => {
     target.on('/fail', { status: 404 });
-    const { runner } = await runFlow({ flow_target_url: target.url }, { steps: [req('first', '/first'), req('fail', '/fail'), req('never', '/never')] }, 2);
+    const { runner } = await runFlow(
+      { flow_target_url: target.url },
+      { steps: [req('first', '/first'), req('fail', '/fail'), req('never', '/never')] },
+      2,
+    );
     assert.deepEqual(
       target.requests.map((r) => r.path),
       ['/first', '/fail', '/first', '/fail'],
@@ -271,7 +328,10 @@ describe('FlowRunner engine: onFailure', () => {
 
   it('a redirect (3xx) is a failure and is not followed', async () => {
     target.on('/moved', { status: 302, headers: { Location: '/elsewhere' } });
-    const { runner } = await runFlow({ flow_target_url: target.url }, { steps: [req('moved', '/moved'), req('next', '/next')] });
+    const { runner } = await runFlow(
+      { flow_target_url: target.url },
+      { steps: [req('moved', '/moved'), req('next', '/next')] },
+    );
     assert.deepEqual(
       target.requests.map((r) => r.path),
       ['/moved'],
@@ -306,7 +366,14 @@ describe('FlowRunner engine: onFailure', () => {
       { flow_target_url: target.url },
       {
         staticVars: { token: 'stale' },
-        steps: [req('drop', '/drop', { onFailure: 'continue', retries: { count: 0, delayMs: 0 }, extract: { token: 'body.token' } }), echo('next', { token: '##VAR:unquoted:token##' })],
+        steps: [
+          req('drop', '/drop', {
+            onFailure: 'continue',
+            retries: { count: 0, delayMs: 0 },
+            extract: { token: 'body.token' },
+          }),
+          echo('next', { token: '##VAR:unquoted:token##' }),
+        ],
       },
     );
     assert.deepEqual(target.bodies('/echo/next'), [{ token: null }]);
@@ -314,7 +381,10 @@ describe('FlowRunner engine: onFailure', () => {
 
   it('a network error with stop ends the flow instance', async () => {
     target.on('/drop', { drop: true });
-    const { runner } = await runFlow({ flow_target_url: target.url }, { steps: [req('drop', '/drop', { retries: { count: 0, delayMs: 0 } }), req('never', '/never')] });
+    const { runner } = await runFlow(
+      { flow_target_url: target.url },
+      { steps: [req('drop', '/drop', { retries: { count: 0, delayMs: 0 } }), req('never', '/never')] },
+    );
     assert.deepEqual(
       target.requests.map((r) => r.path),
       ['/drop'],
@@ -366,7 +436,16 @@ describe('FlowRunner engine: assertions', () => {
     target.on('/a', { status: 404 });
     const { runner } = await runFlow(
       { flow_target_url: target.url },
-      { steps: [req('a', '/a', { assertions: [{ variable: 'response_a_status', operator: 'equals', value: 200 }, { variable: 'response_a_status', operator: 'equals', value: 404 }] })] },
+      {
+        steps: [
+          req('a', '/a', {
+            assertions: [
+              { variable: 'response_a_status', operator: 'equals', value: 200 },
+              { variable: 'response_a_status', operator: 'equals', value: 404 },
+            ],
+          }),
+        ],
+      },
     );
     const s = runner.snapshot();
     assert.equal(s.assertions_failed, 1);

@@ -45,7 +45,10 @@ describe('FlowRunner engine: URL construction', () => {
   });
 
   it('override off: an absolute step URL is used as is', async () => {
-    await runFlow({ flow_target_url: target.url, override_step_url_host: false }, { steps: [req('abs', `http://127.0.0.1:${other.portNumber}/there?a=1#frag`), req('rel', '/here')] });
+    await runFlow(
+      { flow_target_url: target.url, override_step_url_host: false },
+      { steps: [req('abs', `http://127.0.0.1:${other.portNumber}/there?a=1#frag`), req('rel', '/here')] },
+    );
     assert.deepEqual(
       other.requests.map((r) => [r.url, r.headers.host]),
       [['/there?a=1', `127.0.0.1:${other.portNumber}`]],
@@ -57,7 +60,10 @@ describe('FlowRunner engine: URL construction', () => {
   });
 
   it('override off: a relative step URL is appended to flow_target_url (its path kept)', async () => {
-    await runFlow({ flow_target_url: `${target.url}/api/v1`, override_step_url_host: false }, { staticVars: { id: 42 }, steps: [req('a', '/users/{{id}}?full=1'), req('b', 'orders#x')] });
+    await runFlow(
+      { flow_target_url: `${target.url}/api/v1`, override_step_url_host: false },
+      { staticVars: { id: 42 }, steps: [req('a', '/users/{{id}}?full=1'), req('b', 'orders#x')] },
+    );
     assert.deepEqual(
       target.requests.map((r) => r.url),
       ['/api/v1/users/42?full=1', '/api/v1/orders'],
@@ -77,13 +83,24 @@ describe('FlowRunner engine: URL construction', () => {
       ],
     );
     // Exactly one Host header on the wire.
-    for (const r of target.requests) assert.equal(r.rawHeaders.filter((_, i) => i % 2 === 0 && r.rawHeaders[i]!.toLowerCase() === 'host').length, 1);
+    for (const r of target.requests)
+      assert.equal(r.rawHeaders.filter((_, i) => i % 2 === 0 && r.rawHeaders[i]!.toLowerCase() === 'host').length, 1);
   });
 
   it('DNS override with override off: absolute URLs on the target host use the IP, other hosts go where they say', async () => {
     await runFlow(
-      { flow_target_url: `http://service.test:${target.portNumber}`, flow_target_dns_override: '127.0.0.1', override_step_url_host: false },
-      { steps: [req('same', `http://service.test:${target.portNumber}/same`), req('rel', 'relative'), req('elsewhere', `http://127.0.0.1:${other.portNumber}/elsewhere`)] },
+      {
+        flow_target_url: `http://service.test:${target.portNumber}`,
+        flow_target_dns_override: '127.0.0.1',
+        override_step_url_host: false,
+      },
+      {
+        steps: [
+          req('same', `http://service.test:${target.portNumber}/same`),
+          req('rel', 'relative'),
+          req('elsewhere', `http://127.0.0.1:${other.portNumber}/elsewhere`),
+        ],
+      },
     );
     assert.deepEqual(
       target.requests.map((r) => [r.url, r.headers.host]),
@@ -101,7 +118,10 @@ describe('FlowRunner engine: URL construction', () => {
   it('a step URL that cannot be built is a failed step, not a dead user', async () => {
     const { runner } = await runFlow(
       { flow_target_url: target.url, override_step_url_host: false },
-      { staticVars: { bad: 'http://exa mple.com:99999/x' }, steps: [req('bad', '{{bad}}', { onFailure: 'continue' }), req('next', '/next')] },
+      {
+        staticVars: { bad: 'http://exa mple.com:99999/x' },
+        steps: [req('bad', '{{bad}}', { onFailure: 'continue' }), req('next', '/next')],
+      },
       2,
     );
     assert.deepEqual(

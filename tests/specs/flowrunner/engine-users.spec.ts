@@ -20,7 +20,10 @@ describe('FlowRunner engine: simulated users', () => {
 
   it('runs sim_users users at once: the target sees that many concurrent requests, no more', async () => {
     target.on('/hold', { hold: true });
-    const { runner } = startRunner({ flow_target_url: target.url, sim_users: 6 }, { steps: [req('hold', '/hold', { headers: user })] });
+    const { runner } = startRunner(
+      { flow_target_url: target.url, sim_users: 6 },
+      { steps: [req('hold', '/hold', { headers: user })] },
+    );
     try {
       await waitFor(() => target.inFlight === 6, '6 requests in flight');
       assert.equal(runner.snapshot().active_users, 6);
@@ -34,11 +37,15 @@ describe('FlowRunner engine: simulated users', () => {
   });
 
   it('each user repeats the flow until stopped', async () => {
-    const { runner } = startRunner({ flow_target_url: target.url, sim_users: 3 }, { steps: [req('a', '/a', { headers: user }), req('b', '/b', { headers: user })] });
+    const { runner } = startRunner(
+      { flow_target_url: target.url, sim_users: 3 },
+      { steps: [req('a', '/a', { headers: user }), req('b', '/b', { headers: user })] },
+    );
     try {
       await waitFor(() => {
         const perUser = new Map<string, number>();
-        for (const r of target.hits('/b')) perUser.set(String(r.headers['x-user']), (perUser.get(String(r.headers['x-user'])) ?? 0) + 1);
+        for (const r of target.hits('/b'))
+          perUser.set(String(r.headers['x-user']), (perUser.get(String(r.headers['x-user'])) ?? 0) + 1);
         return perUser.size === 3 && [...perUser.values()].every((n) => n >= 5);
       }, 'every user completing the flow 5 times');
       assert.ok(runner.snapshot().flow_count >= 15);
@@ -56,7 +63,11 @@ describe('FlowRunner engine: simulated users', () => {
     await runner.stop();
     assert.ok(performance.now() - t0 < 500, 'stop() did not wait for the answers');
     await runner.done;
-    await waitFor(() => target.requests.every((r) => r.closedEarly), 'the target to see every connection close before its answer', 2000);
+    await waitFor(
+      () => target.requests.every((r) => r.closedEarly),
+      'the target to see every connection close before its answer',
+      2000,
+    );
     assert.equal(target.requests.filter((r) => r.answered).length, 0);
     const count = target.requests.length;
     target.release();
@@ -68,7 +79,10 @@ describe('FlowRunner engine: simulated users', () => {
   });
 
   it('nothing reaches the target after stop() resolves, under full load', async () => {
-    const { runner } = startRunner({ flow_target_url: target.url, sim_users: 20 }, { steps: [req('a', '/a'), req('b', '/b', { method: 'POST', body: { n: '##VAR:unquoted:flowInstance##' } })] });
+    const { runner } = startRunner(
+      { flow_target_url: target.url, sim_users: 20 },
+      { steps: [req('a', '/a'), req('b', '/b', { method: 'POST', body: { n: '##VAR:unquoted:flowInstance##' } })] },
+    );
     await waitFor(() => target.requests.length >= 400, '400 requests');
     await runner.stop();
     const count = target.requests.length;
@@ -78,7 +92,10 @@ describe('FlowRunner engine: simulated users', () => {
   });
 
   it('stop does not wait for a pause between steps', async () => {
-    const { runner } = startRunner({ flow_target_url: target.url, min_sleep_ms: 10_000, max_sleep_ms: 10_000 }, { steps: [req('a', '/a'), req('b', '/b')] });
+    const { runner } = startRunner(
+      { flow_target_url: target.url, min_sleep_ms: 10_000, max_sleep_ms: 10_000 },
+      { steps: [req('a', '/a'), req('b', '/b')] },
+    );
     await waitFor(() => target.hits('/a').length === 1, 'the first step');
     const t0 = performance.now();
     await runner.stop();
@@ -106,7 +123,10 @@ describe('FlowRunner engine: simulated users', () => {
 
   it('update() raises and lowers the number of users live', async () => {
     target.on('/slow', { delayMs: 60 });
-    const { runner } = startRunner({ flow_target_url: target.url, sim_users: 2 }, { steps: [req('slow', '/slow', { headers: user })] });
+    const { runner } = startRunner(
+      { flow_target_url: target.url, sim_users: 2 },
+      { steps: [req('slow', '/slow', { headers: user })] },
+    );
     try {
       await waitFor(() => target.requests.some((r) => r.concurrent === 2), '2 concurrent users');
       runner.update(makeConfig({ flow_target_url: target.url, sim_users: 5 }));
@@ -132,10 +152,15 @@ describe('FlowRunner engine: simulated users', () => {
   });
 
   it('limits: iterations per user end the run; done resolves', async () => {
-    const { runner } = await runFlow({ flow_target_url: target.url, sim_users: 3 }, { steps: [req('a', '/a', { headers: user })] }, 4);
+    const { runner } = await runFlow(
+      { flow_target_url: target.url, sim_users: 3 },
+      { steps: [req('a', '/a', { headers: user })] },
+      4,
+    );
     assert.equal(target.requests.length, 12);
     const perUser = new Map<string, number>();
-    for (const r of target.requests) perUser.set(String(r.headers['x-user']), (perUser.get(String(r.headers['x-user'])) ?? 0) + 1);
+    for (const r of target.requests)
+      perUser.set(String(r.headers['x-user']), (perUser.get(String(r.headers['x-user'])) ?? 0) + 1);
     assert.deepEqual([...perUser.values()], [4, 4, 4], 'each of the 3 users ran 4 iterations');
     const s = runner.snapshot();
     assert.equal(s.flow_count, 12);
@@ -145,7 +170,11 @@ describe('FlowRunner engine: simulated users', () => {
 
   it('limits: durationMs stops the run', async () => {
     const t0 = performance.now();
-    const { runner } = startRunner({ flow_target_url: target.url, sim_users: 2 }, { steps: [req('a', '/a')] }, { durationMs: 300 });
+    const { runner } = startRunner(
+      { flow_target_url: target.url, sim_users: 2 },
+      { steps: [req('a', '/a')] },
+      { durationMs: 300 },
+    );
     await runner.done;
     const elapsed = performance.now() - t0;
     assert.ok(elapsed >= 290 && elapsed < 1500, `ran ${elapsed.toFixed(0)} ms`);
@@ -161,7 +190,13 @@ describe('FlowRunner engine: simulated users', () => {
     target.on('/slow', { delayMs: 20 });
     const { runner } = startRunner(
       { flow_target_url: target.url, sim_users: 2 },
-      { steps: [req('slow', '/slow'), req('gone', '/gone', { onFailure: 'continue' }), req('bad', '/bad', { retries: { count: 0, delayMs: 0 }, onFailure: 'continue' })] },
+      {
+        steps: [
+          req('slow', '/slow'),
+          req('gone', '/gone', { onFailure: 'continue' }),
+          req('bad', '/bad', { retries: { count: 0, delayMs: 0 }, onFailure: 'continue' }),
+        ],
+      },
     );
     try {
       await waitFor(() => runner.snapshot().flow_count >= 10, '10 flows');
@@ -181,7 +216,10 @@ describe('FlowRunner engine: simulated users', () => {
     assert.ok(s.per_step.slow!.p50_ms >= 15, `p50 of a 20 ms step: ${s.per_step.slow!.p50_ms}`);
     assert.ok(s.p50_ms > 0 && s.p95_ms >= s.p50_ms && s.p99_ms >= s.p95_ms && s.max_ms >= s.p99_ms, JSON.stringify(s));
     // Every request that arrived is counted, except the (at most one per user) in flight when stop() aborted it.
-    assert.ok(s.total_requests <= target.requests.length && s.total_requests >= target.requests.length - 2, `${s.total_requests} counted, ${target.requests.length} arrived`);
+    assert.ok(
+      s.total_requests <= target.requests.length && s.total_requests >= target.requests.length - 2,
+      `${s.total_requests} counted, ${target.requests.length} arrived`,
+    );
   });
 });
 
@@ -193,7 +231,11 @@ describe('FlowRunner engine: pacing', () => {
 
   it('pauses min_sleep_ms..max_sleep_ms between steps and between iterations, not before the first step', async () => {
     const t0 = performance.now();
-    await runFlow({ flow_target_url: target.url, min_sleep_ms: 150, max_sleep_ms: 300 }, { steps: [req('a', '/a'), req('b', '/b'), req('c', '/c')] }, 2);
+    await runFlow(
+      { flow_target_url: target.url, min_sleep_ms: 150, max_sleep_ms: 300 },
+      { steps: [req('a', '/a'), req('b', '/b'), req('c', '/c')] },
+      2,
+    );
     const times = target.requests.map((r) => r.at);
     assert.deepEqual(
       target.requests.map((r) => r.path),
@@ -201,19 +243,28 @@ describe('FlowRunner engine: pacing', () => {
     );
     assert.ok(times[0]! - t0 < 120, `first request after ${(times[0]! - t0).toFixed(0)} ms`);
     const g = gaps(times);
-    for (const x of g) assert.ok(x >= 140 && x <= 450, `gap ${x.toFixed(0)} ms outside 150..300 (+ tolerance): ${g.map((y) => y.toFixed(0)).join(', ')}`);
+    for (const x of g)
+      assert.ok(
+        x >= 140 && x <= 450,
+        `gap ${x.toFixed(0)} ms outside 150..300 (+ tolerance): ${g.map((y) => y.toFixed(0)).join(', ')}`,
+      );
     assert.ok(Math.max(...g) - Math.min(...g) > 10, `pauses are random: ${g.map((y) => y.toFixed(0)).join(', ')}`);
   });
 
   it('flow_cycle_delay_ms is a fixed pause between iterations, instead of the random one', async () => {
-    await runFlow({ flow_target_url: target.url, min_sleep_ms: 200, max_sleep_ms: 200, flow_cycle_delay_ms: 550 }, { steps: [req('a', '/a'), req('b', '/b')] }, 3);
+    await runFlow(
+      { flow_target_url: target.url, min_sleep_ms: 200, max_sleep_ms: 200, flow_cycle_delay_ms: 550 },
+      { steps: [req('a', '/a'), req('b', '/b')] },
+      3,
+    );
     const times = target.requests.map((r) => r.at);
     assert.equal(times.length, 6);
     const g = gaps(times);
     const between = [g[1]!, g[3]!];
     const within = [g[0]!, g[2]!, g[4]!];
     for (const x of within) assert.ok(x >= 190 && x <= 400, `step gap ${x.toFixed(0)} ms, expected ~200`);
-    for (const x of between) assert.ok(x >= 540 && x <= 720, `iteration gap ${x.toFixed(0)} ms, expected ~550 (not 550 + 200)`);
+    for (const x of between)
+      assert.ok(x >= 540 && x <= 720, `iteration gap ${x.toFixed(0)} ms, expected ~550 (not 550 + 200)`);
   });
 
   it('no pauses with min_sleep_ms = max_sleep_ms = 0', async () => {

@@ -7,7 +7,13 @@
  * the connection without an answer.
  */
 import assert from 'node:assert/strict';
-import { FlowRunner, parseConfig, parseFlowmap, type Flowmap, type FlowRunnerConfig } from '../../../adapters/flowrunner/engine/index.js';
+import {
+  FlowRunner,
+  parseConfig,
+  parseFlowmap,
+  type Flowmap,
+  type FlowRunnerConfig,
+} from '../../../adapters/flowrunner/engine/index.js';
 import http from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
@@ -158,7 +164,10 @@ export class Target {
           return;
         }
         const body = answer.raw ?? JSON.stringify(answer.json === undefined ? { ok: true } : answer.json);
-        const headers: Record<string, string | number> = { 'content-length': Buffer.byteLength(body), ...answer.headers };
+        const headers: Record<string, string | number> = {
+          'content-length': Buffer.byteLength(body),
+          ...answer.headers,
+        };
         if (answer.raw === undefined) headers['content-type'] = 'application/json';
         // Counted as answered before the bytes leave, so the next request of the same client never overlaps it.
         if (done()) seen.answered = true;
@@ -190,7 +199,6 @@ export async function closedPort(): Promise<number> {
 
 // ---- Running flows against a target -------------------------------------------------------------
 
-
 export interface LogLine {
   level: string;
   message: string;
@@ -215,15 +223,26 @@ export interface Started {
 }
 
 /** Starts a runner (stopped by the caller, or by its limit). */
-export function startRunner(config: Record<string, unknown>, flowmap: Record<string, unknown>, limit?: { durationMs?: number; iterations?: number }): Started {
+export function startRunner(
+  config: Record<string, unknown>,
+  flowmap: Record<string, unknown>,
+  limit?: { durationMs?: number; iterations?: number },
+): Started {
   const logs: LogLine[] = [];
-  const runner = new FlowRunner(makeConfig(config), makeFlowmap(flowmap), { log: (level, message) => void logs.push({ level, message }), limit });
+  const runner = new FlowRunner(makeConfig(config), makeFlowmap(flowmap), {
+    log: (level, message) => void logs.push({ level, message }),
+    limit,
+  });
   runner.start();
   return { runner, logs };
 }
 
 /** Runs `iterations` flow instances per user to the end. */
-export async function runFlow(config: Record<string, unknown>, flowmap: Record<string, unknown>, iterations = 1): Promise<Started> {
+export async function runFlow(
+  config: Record<string, unknown>,
+  flowmap: Record<string, unknown>,
+  iterations = 1,
+): Promise<Started> {
   const started = startRunner(config, flowmap, { iterations, durationMs: 15_000 });
   await started.runner.done;
   return started;
@@ -235,7 +254,11 @@ export function req(id: string, url: string, extra: Record<string, unknown> = {}
 }
 
 /** A POST step whose JSON body echoes values, for reading the context at the target. */
-export function echo(id: string, body: Record<string, unknown>, extra: Record<string, unknown> = {}): Record<string, unknown> {
+export function echo(
+  id: string,
+  body: Record<string, unknown>,
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
   return { id, type: 'request', method: 'POST', url: `/echo/${id}`, body, ...extra };
 }
 

@@ -22,7 +22,7 @@ import {
   type Witness,
 } from './hostile-support.js';
 
-export const FUZZ_SEED = 20261123;
+const FUZZ_SEED = 20261123;
 const seed = Number(process.env.HOSTILE_FUZZ_SEED ?? FUZZ_SEED);
 /** Multiplies every property's number of runs (HOSTILE_FUZZ_RUNS_FACTOR=10 for a longer exploration). */
 const runsFactor = Number(process.env.HOSTILE_FUZZ_RUNS_FACTOR ?? 1);
@@ -38,7 +38,8 @@ function checkAnswer(r: RawReply, path: '/validate' | '/execute', sent: string):
     assert.ok([400, 404, 409, 413].includes(r.status), `${what}: unexpected ${r.status}`);
     if (r.body.error_type === 'validation_error') {
       assert.ok(Array.isArray(r.body.details.errors) && r.body.details.errors.length > 0, `${what}: no details.errors`);
-      for (const e of r.body.details.errors) assert.match(e.path, /^(\$|header\.|query\.)/, `${what}: ${JSON.stringify(e)}`);
+      for (const e of r.body.details.errors)
+        assert.match(e.path, /^(\$|header\.|query\.)/, `${what}: ${JSON.stringify(e)}`);
     }
     return false;
   }
@@ -63,17 +64,101 @@ function checkAnswer(r: RawReply, path: '/validate' | '/execute', sent: string):
 
 /** Pieces that mean something to the agent: templates, paths, YAML, shell, encodings. */
 const FRAGMENTS = [
-  '${{', '}}', ' params.', 'params.who', 'params.times', 'steps.', 'steps.greet.outputs.stdout', '.outputs.', 'workflow.name', 'execution.id',
-  'error.message', '{{', '##VAR:unquoted:', '##', '[0]', '[', ']', '{', '}', ':', ': ', '- ', '&a', '*a', '!!binary', '|', '>', '#', '---', '...',
-  '"', "'", '\\', '\n', '\r\n', '\t', '\u0000', '\ud800', '\udfff', '😀', '\u202e', 'e\u0301', ' ', 'a', '0', '-1', '1e309', 'null', 'true',
-  'shell', 'run', 'api', 'k8s', 'flowrunner', 'wpk/v1', 'Workflow', '__proto__', 'constructor', '/src/', '../', '%00', '$(id)', '; rm -rf /',
+  '${{',
+  '}}',
+  ' params.',
+  'params.who',
+  'params.times',
+  'steps.',
+  'steps.greet.outputs.stdout',
+  '.outputs.',
+  'workflow.name',
+  'execution.id',
+  'error.message',
+  '{{',
+  '##VAR:unquoted:',
+  '##',
+  '[0]',
+  '[',
+  ']',
+  '{',
+  '}',
+  ':',
+  ': ',
+  '- ',
+  '&a',
+  '*a',
+  '!!binary',
+  '|',
+  '>',
+  '#',
+  '---',
+  '...',
+  '"',
+  "'",
+  '\\',
+  '\n',
+  '\r\n',
+  '\t',
+  '\u0000',
+  '\ud800',
+  '\udfff',
+  '😀',
+  '\u202e',
+  'e\u0301',
+  ' ',
+  'a',
+  '0',
+  '-1',
+  '1e309',
+  'null',
+  'true',
+  'shell',
+  'run',
+  'api',
+  'k8s',
+  'flowrunner',
+  'wpk/v1',
+  'Workflow',
+  '__proto__',
+  'constructor',
+  '/src/',
+  '../',
+  '%00',
+  '$(id)',
+  '; rm -rf /',
 ];
 
-const fragmentString = fc.array(fc.oneof(fc.constantFrom(...FRAGMENTS), fc.string({ maxLength: 6, unit: 'binary' })), { maxLength: 10 }).map((a) => a.join(''));
+const fragmentString = fc
+  .array(fc.oneof(fc.constantFrom(...FRAGMENTS), fc.string({ maxLength: 6, unit: 'binary' })), { maxLength: 10 })
+  .map((a) => a.join(''));
 const anyString = fc.oneof(fc.string({ maxLength: 20 }), fc.string({ maxLength: 20, unit: 'binary' }), fragmentString);
 const anyJson: fc.Arbitrary<unknown> = fc.jsonValue({ maxDepth: 4, stringUnit: 'binary' });
-const anyValue: fc.Arbitrary<unknown> = fc.oneof(anyJson, anyString, fc.constantFrom(null, true, false, 0, -0, 1.5, 2 ** 53, -1, [], {}));
-const anyKey = fc.oneof(fc.constantFrom('name', 'adapter', 'action', 'with', 'command', 'when', 'retries', 'rollback', 'parameters', 'type', 'default', 'handlers', '__proto__', 'constructor', ''), fc.string({ maxLength: 8 }));
+const anyValue: fc.Arbitrary<unknown> = fc.oneof(
+  anyJson,
+  anyString,
+  fc.constantFrom(null, true, false, 0, -0, 1.5, 2 ** 53, -1, [], {}),
+);
+const anyKey = fc.oneof(
+  fc.constantFrom(
+    'name',
+    'adapter',
+    'action',
+    'with',
+    'command',
+    'when',
+    'retries',
+    'rollback',
+    'parameters',
+    'type',
+    'default',
+    'handlers',
+    '__proto__',
+    'constructor',
+    '',
+  ),
+  fc.string({ maxLength: 8 }),
+);
 
 type Segment = string | number;
 
@@ -133,7 +218,10 @@ const textEdit: fc.Arbitrary<TextEdit> = fc.oneof(
   fc.record({ kind: fc.constant('dupline' as const), at: fc.nat() }),
 );
 
-type TextEdit = { kind: 'insert'; at: number; text: string } | { kind: 'delete'; at: number; length: number } | { kind: 'dupline'; at: number };
+type TextEdit =
+  | { kind: 'insert'; at: number; text: string }
+  | { kind: 'delete'; at: number; length: number }
+  | { kind: 'dupline'; at: number };
 
 function editText(text: string, edits: TextEdit[]): string {
   let t = text;
@@ -172,10 +260,18 @@ describe(`hostile input: property-based fuzz of /validate and /execute (fast-che
     const executed = checkAnswer(e, '/execute', eText);
     const valid = checkAnswer(v, '/validate', vText);
     if (executed) accepted++;
-    assert.equal(executed, valid, `/validate (${v.status} ${v.text.slice(0, 400)}) and /execute (${e.status} ${e.text.slice(0, 400)}) disagree about ${vText.slice(0, 400)}`);
+    assert.equal(
+      executed,
+      valid,
+      `/validate (${v.status} ${v.text.slice(0, 400)}) and /execute (${e.status} ${e.text.slice(0, 400)}) disagree about ${vText.slice(0, 400)}`,
+    );
   }
 
-  const options = (numRuns: number) => ({ seed, numRuns: Math.max(1, Math.round(numRuns * runsFactor)), endOnFailure: true });
+  const options = (numRuns: number) => ({
+    seed,
+    numRuns: Math.max(1, Math.round(numRuns * runsFactor)),
+    endOnFailure: true,
+  });
 
   it('answers arbitrary JSON and text bodies, under any content type, without a 5xx', async () => {
     const body = fc.oneof(
@@ -186,12 +282,23 @@ describe(`hostile input: property-based fuzz of /validate and /execute (fast-che
         return t.slice(0, cut % (t.length + 1));
       }),
     );
-    const contentType = fc.constantFrom(undefined, 'application/json', 'application/json; charset=utf-8', 'text/plain', 'application/x-www-form-urlencoded');
+    const contentType = fc.constantFrom(
+      undefined,
+      'application/json',
+      'application/json; charset=utf-8',
+      'text/plain',
+      'application/x-www-form-urlencoded',
+    );
     await fc.assert(
-      fc.asyncProperty(body, contentType, fc.constantFrom('/validate' as const, '/execute' as const), async (text, type, path) => {
-        const r = await raw(agent, 'POST', path, text, type ? { 'content-type': type } : {});
-        if (checkAnswer(r, path, text) && path === '/execute') accepted++;
-      }),
+      fc.asyncProperty(
+        body,
+        contentType,
+        fc.constantFrom('/validate' as const, '/execute' as const),
+        async (text, type, path) => {
+          const r = await raw(agent, 'POST', path, text, type ? { 'content-type': type } : {});
+          if (checkAnswer(r, path, text) && path === '/execute') accepted++;
+        },
+      ),
       options(150),
     );
     await assertInvariants(agent, witness);
@@ -199,17 +306,31 @@ describe(`hostile input: property-based fuzz of /validate and /execute (fast-che
 
   it('answers requests whose every field may have any type without a 5xx, and /validate agrees with /execute', async () => {
     const request = fc.record(
-      { wpk_content: fc.oneof(anyValue, fc.constant(richPackage(uniqueName('fz')))), parameters: anyValue, workflow_id: anyValue, extra: anyValue },
+      {
+        wpk_content: fc.oneof(anyValue, fc.constant(richPackage(uniqueName('fz')))),
+        parameters: anyValue,
+        workflow_id: anyValue,
+        extra: anyValue,
+      },
       { requiredKeys: [] },
     );
     await fc.assert(
       fc.asyncProperty(request, fc.constantFrom(undefined, false, 'yes', null), async (req, rollback) => {
         const { extra, ...fields } = req as Record<string, unknown>;
         const validateBody = { ...fields, ...(extra === undefined ? {} : { extra }) };
-        const executeBody = { ...validateBody, dry_run: true, ...(rollback === undefined ? {} : { rollback_on_failure: rollback }) };
+        const executeBody = {
+          ...validateBody,
+          dry_run: true,
+          ...(rollback === undefined ? {} : { rollback_on_failure: rollback }),
+        };
         // rollback_on_failure is not a /validate field: only compare when it is valid or absent.
         if (rollback === undefined || rollback === false) await both(executeBody, validateBody);
-        else checkAnswer(await raw(agent, 'POST', '/execute', JSON.stringify(executeBody), { 'content-type': 'application/json' }), '/execute', JSON.stringify(executeBody));
+        else
+          checkAnswer(
+            await raw(agent, 'POST', '/execute', JSON.stringify(executeBody), { 'content-type': 'application/json' }),
+            '/execute',
+            JSON.stringify(executeBody),
+          );
       }),
       options(120),
     );
@@ -232,7 +353,22 @@ describe(`hostile input: property-based fuzz of /validate and /execute (fast-che
   it('answers random and edited YAML text as wpk_content without a 5xx', async () => {
     const baseYaml = toYaml(richPackage('fuzz-yaml'));
     const yamlText = fc.oneof(
-      fc.array(fc.oneof(fc.constantFrom(...FRAGMENTS), fc.constantFrom('apiVersion: wpk/v1\n', 'kind: Workflow\n', 'spec:\n  handlers:\n', '  - name: a\n', '    with: {command: [true]}\n', '\n  ')), { maxLength: 30 }).map((a) => a.join('')),
+      fc
+        .array(
+          fc.oneof(
+            fc.constantFrom(...FRAGMENTS),
+            fc.constantFrom(
+              'apiVersion: wpk/v1\n',
+              'kind: Workflow\n',
+              'spec:\n  handlers:\n',
+              '  - name: a\n',
+              '    with: {command: [true]}\n',
+              '\n  ',
+            ),
+          ),
+          { maxLength: 30 },
+        )
+        .map((a) => a.join('')),
       fc.array(textEdit, { minLength: 1, maxLength: 5 }).map((edits) => editText(baseYaml, edits)),
       fc.string({ maxLength: 300, unit: 'binary' }),
     );

@@ -26,7 +26,12 @@ const BODY_LIMIT_BYTES = 65_536;
 
 /** A valid /execute request (a dry run, so an accepted one runs nothing). */
 function richRequest() {
-  return { wpk_content: richPackage(uniqueName('rich')), parameters: { who: 'alice', times: 2 }, dry_run: true, rollback_on_failure: false };
+  return {
+    wpk_content: richPackage(uniqueName('rich')),
+    parameters: { who: 'alice', times: 2 },
+    dry_run: true,
+    rollback_on_failure: false,
+  };
 }
 
 type Segment = string | number;
@@ -59,15 +64,25 @@ const SUBSTITUTES: unknown[] = [null, 42, 'str', [], {}, true];
 /** Sends only the headers of a POST declaring `length` bytes and waits for the answer without sending a body. */
 function headersOnly(agent: { port: number }, path: string, length: number): Promise<RawReply> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port: agent.port, method: 'POST', path, headers: { ...JSON_HEADERS, 'content-length': String(length) }, agent: false }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (d) => (text += d));
-      res.on('end', () => {
-        req.destroy();
-        resolve({ status: res.statusCode!, headers: res.headers, text, body: JSON.parse(text) });
-      });
-    });
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port: agent.port,
+        method: 'POST',
+        path,
+        headers: { ...JSON_HEADERS, 'content-length': String(length) },
+        agent: false,
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d) => (text += d));
+        res.on('end', () => {
+          req.destroy();
+          resolve({ status: res.statusCode!, headers: res.headers, text, body: JSON.parse(text) });
+        });
+      },
+    );
     req.on('error', (err) => (req.destroyed ? undefined : reject(err)));
     req.flushHeaders();
   });
@@ -87,7 +102,12 @@ describe('hostile input: request bodies', function () {
   });
 
   /** Sends each body to both endpoints and checks each is refused the same way, with nothing created. */
-  async function refuseAll(bodies: Array<string | Buffer>, status: number | number[], type: string | string[], headers: Record<string, string> = JSON_HEADERS): Promise<RawReply[]> {
+  async function refuseAll(
+    bodies: Array<string | Buffer>,
+    status: number | number[],
+    type: string | string[],
+    headers: Record<string, string> = JSON_HEADERS,
+  ): Promise<RawReply[]> {
     const before = await executionCount(agent);
     const replies: RawReply[] = [];
     for (const body of bodies) {
@@ -127,7 +147,12 @@ describe('hostile input: request bodies', function () {
       400,
       'validation_error',
     );
-    for (const r of replies) assert.deepEqual(r.body.details.errors.map((e: { path: string }) => e.path), ['$'], r.text);
+    for (const r of replies)
+      assert.deepEqual(
+        r.body.details.errors.map((e: { path: string }) => e.path),
+        ['$'],
+        r.text,
+      );
   });
 
   it('refuses a valid body cut at every offset with 400 validation_error and creates nothing', async () => {
@@ -146,16 +171,28 @@ describe('hostile input: request bodies', function () {
     const replies = await refuseAll(['', '   ', '\n\t\r\n'], 400, 'validation_error');
     for (const r of replies) assert.deepEqual(r.body.details.errors, [{ path: '$', message: 'is required' }]);
     const before = await executionCount(agent);
-    for (const path of ['/execute', '/validate']) assertRefused(await raw(agent, 'POST', path), `POST ${path} without a body`, 400, 'validation_error');
+    for (const path of ['/execute', '/validate'])
+      assertRefused(await raw(agent, 'POST', path), `POST ${path} without a body`, 400, 'validation_error');
     await assertInvariants(agent, witness, before);
   });
 
   it('refuses a JSON body declared as text/plain, form-encoded or multipart (what a cross-site form can send) with 400 naming Content-Type', async () => {
     const body = JSON.stringify(richRequest());
-    for (const type of ['text/plain', 'text/plain;charset=UTF-8', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=xyz', 'application/xml', 'application/jsonx']) {
+    for (const type of [
+      'text/plain',
+      'text/plain;charset=UTF-8',
+      'application/x-www-form-urlencoded',
+      'multipart/form-data; boundary=xyz',
+      'application/xml',
+      'application/jsonx',
+    ]) {
       const replies = await refuseAll([body], 400, 'validation_error', { 'content-type': type });
       for (const r of replies) {
-        assert.deepEqual(r.body.details.errors.map((e: { path: string }) => e.path), ['header.Content-Type'], r.text);
+        assert.deepEqual(
+          r.body.details.errors.map((e: { path: string }) => e.path),
+          ['header.Content-Type'],
+          r.text,
+        );
         assert.match(r.body.message, /application\/json/);
       }
     }
@@ -163,9 +200,20 @@ describe('hostile input: request bodies', function () {
 
   it('parses a body with no Content-Type, or a JSON one with parameters or in any case, as JSON', async () => {
     const before = await executionCount(agent);
-    const types: Array<string | undefined> = [undefined, 'application/json; charset=utf-8', 'Application/JSON', 'application/vnd.wpk+json'];
+    const types: Array<string | undefined> = [
+      undefined,
+      'application/json; charset=utf-8',
+      'Application/JSON',
+      'application/vnd.wpk+json',
+    ];
     for (const type of types) {
-      const r = await raw(agent, 'POST', '/execute', JSON.stringify(richRequest()), type === undefined ? {} : { 'content-type': type });
+      const r = await raw(
+        agent,
+        'POST',
+        '/execute',
+        JSON.stringify(richRequest()),
+        type === undefined ? {} : { 'content-type': type },
+      );
       assertWellFormed(r, `POST /execute as ${type}`);
       assert.equal(r.status, 202, `${type}: ${r.text}`);
     }
@@ -186,7 +234,14 @@ describe('hostile input: request bodies', function () {
 
   it('answers a chunked body that grows past BODY_LIMIT_BYTES with 413, counting UTF-8 bytes, not characters', async () => {
     const before = await executionCount(agent);
-    const padded = (text: string) => JSON.stringify({ ...richRequest(), wpk_content: { ...richPackage(uniqueName('big')), metadata: { name: 'big', version: '1.0.0', description: text } } });
+    const padded = (text: string) =>
+      JSON.stringify({
+        ...richRequest(),
+        wpk_content: {
+          ...richPackage(uniqueName('big')),
+          metadata: { name: 'big', version: '1.0.0', description: text },
+        },
+      });
     const multiByte = padded('€'.repeat(BODY_LIMIT_BYTES / 2)); // under the limit in characters, over it in bytes
     assert.ok(multiByte.length < BODY_LIMIT_BYTES && Buffer.byteLength(multiByte) > BODY_LIMIT_BYTES);
     for (const [path, body] of [
@@ -204,17 +259,22 @@ describe('hostile input: request bodies', function () {
     const before = await executionCount(agent);
     // The agent answers once the limit is passed and closes the connection (Connection: close); a client
     // still sending may see the reset before the answer, which is an acceptable way to be refused.
-    const r = await raw(agent, 'POST', '/execute', Buffer.alloc(8 * 1024 * 1024, 0x20), JSON_HEADERS, true).catch((err: NodeJS.ErrnoException) => {
-      assert.ok(['EPIPE', 'ECONNRESET'].includes(err.code ?? ''), `unexpected client error ${err.code}: ${err.message}`);
-      return undefined;
-    });
+    const r = await raw(agent, 'POST', '/execute', Buffer.alloc(8 * 1024 * 1024, 0x20), JSON_HEADERS, true).catch(
+      (err: NodeJS.ErrnoException) => {
+        assert.ok(
+          ['EPIPE', 'ECONNRESET'].includes(err.code ?? ''),
+          `unexpected client error ${err.code}: ${err.message}`,
+        );
+        return undefined;
+      },
+    );
     if (r) assertRefused(r, '8 MiB chunked', 413, 'payload_too_large');
     await assertInvariants(agent, witness, before);
   });
 
   describe('deep nesting (the agent must refuse it, never overflow its stack)', () => {
     const arrays = (n: number) => '['.repeat(n) + ']'.repeat(n);
-    const objects = (n: number) => '{"a":'.repeat(n) + '1' + '}'.repeat(n);
+    const objects = (n: number) => `${'{"a":'.repeat(n)}1${'}'.repeat(n)}`;
     const observed = new Set<string>();
     after(() => {
       // Which answer the depth limit gave (400 from MAX_JSON_DEPTH, or 413 when the body is too large as well).
@@ -226,9 +286,18 @@ describe('hostile input: request bodies', function () {
       ['10 000 unclosed [', () => '['.repeat(10_000)],
       ['10 000 levels of objects as the whole body', () => objects(10_000)],
       ['10 000 levels of objects as wpk_content', () => `{"wpk_content":${objects(10_000)}}`],
-      ['10 000 levels of arrays in a parameter value', () => `{"workflow_id":"rollback-demo-1.0.0","dry_run":true,"parameters":{"workdir":${arrays(10_000)}}}`],
-      ['10 000 levels inside a step input', () => JSON.stringify(richRequest()).replace('"env":{', `"env":{"DEEP":${objects(10_000)},`)],
-      ['10 000 levels inside a when value', () => JSON.stringify(richRequest()).replace('"value":1', `"value":${arrays(10_000)}`)],
+      [
+        '10 000 levels of arrays in a parameter value',
+        () => `{"workflow_id":"rollback-demo-1.0.0","dry_run":true,"parameters":{"workdir":${arrays(10_000)}}}`,
+      ],
+      [
+        '10 000 levels inside a step input',
+        () => JSON.stringify(richRequest()).replace('"env":{', `"env":{"DEEP":${objects(10_000)},`),
+      ],
+      [
+        '10 000 levels inside a when value',
+        () => JSON.stringify(richRequest()).replace('"value":1', `"value":${arrays(10_000)}`),
+      ],
       ['40 000 levels (over the body limit as well)', () => arrays(40_000)],
     ];
     for (const [what, make] of deepBodies) {
@@ -239,7 +308,8 @@ describe('hostile input: request bodies', function () {
           const r = await raw(agent, 'POST', path, body, JSON_HEADERS);
           assertRefused(r, `${what} to ${path}`, [400, 413], ['validation_error', 'payload_too_large']);
           observed.add(`${r.status} ${r.body.error_type}`);
-          if (r.status === 400 && !/is not valid JSON/.test(r.body.message)) assert.match(r.body.message, /MAX_JSON_DEPTH/, `${what}: ${r.body.message}`);
+          if (r.status === 400 && !/is not valid JSON/.test(r.body.message))
+            assert.match(r.body.message, /MAX_JSON_DEPTH/, `${what}: ${r.body.message}`);
         }
         await assertInvariants(agent, witness, before);
       });
@@ -257,7 +327,11 @@ describe('hostile input: request bodies', function () {
 
     it('reports a YAML package nested thousands of levels deep as invalid, without a 5xx', async () => {
       const before = await executionCount(agent);
-      for (const yaml of ['['.repeat(5000) + ']'.repeat(5000), '{a: '.repeat(5000) + '1' + '}'.repeat(5000), '['.repeat(20_000)]) {
+      for (const yaml of [
+        '['.repeat(5000) + ']'.repeat(5000),
+        `${'{a: '.repeat(5000)}1${'}'.repeat(5000)}`,
+        '['.repeat(20_000),
+      ]) {
         const v = await postJson(agent, '/validate', { wpk_content: yaml });
         assertWellFormed(v, 'deep YAML to /validate');
         assert.equal(v.status, 200, v.text.slice(0, 500));
@@ -278,14 +352,23 @@ describe('hostile input: request bodies', function () {
       ['params', (r) => ((r.params = r.parameters), delete r.parameters), '$.params'],
       ['handler', (r) => (r.handler = []), '$.handler'],
       ['workflowId', (r) => (r.workflowId = 'x'), '$.workflowId'],
-      ['__proto__', (r) => Object.defineProperty(r, '__proto__', { value: { dry_run: false }, enumerable: true }), '$.__proto__'],
+      [
+        '__proto__',
+        (r) => Object.defineProperty(r, '__proto__', { value: { dry_run: false }, enumerable: true }),
+        '$.__proto__',
+      ],
     ];
     for (const [field, mutate, path] of requestLevel) {
       it(`refuses the request field ${field} with 400 naming ${path}`, async () => {
         const req = richRequest() as Record<string, unknown>;
         mutate(req);
         const before = await executionCount(agent);
-        const paths = assertRefused(await postJson(agent, '/execute', req), `/execute with ${field}`, 400, 'validation_error');
+        const paths = assertRefused(
+          await postJson(agent, '/execute', req),
+          `/execute with ${field}`,
+          400,
+          'validation_error',
+        );
         assert.ok(paths.includes(path), `expected ${path} in ${paths.join(', ')}`);
         await assertInvariants(agent, witness, before);
       });
@@ -294,18 +377,34 @@ describe('hostile input: request bodies', function () {
     type Pkg = ReturnType<typeof richPackage> & Record<string, any>;
     const packageLevel: Array<[string, (p: Pkg) => void, string]> = [
       ['apiversion at the top', (p) => (p.apiversion = 'wpk/v1'), '$.apiversion'],
-      ['metadata.nmae', (p) => (p.metadata as any).nmae = 'x', '$.metadata.nmae'],
+      ['metadata.nmae', (p) => ((p.metadata as any).nmae = 'x'), '$.metadata.nmae'],
       ['spec.handler', (p) => ((p.spec as any).handler = []), '$.spec.handler'],
       ['spec.paramters', (p) => ((p.spec as any).paramters = {}), '$.spec.paramters'],
-      ['spec.parameters.who.tpye', (p) => ((p.spec.parameters.who as any).tpye = 'string'), '$.spec.parameters.who.tpye'],
+      [
+        'spec.parameters.who.tpye',
+        (p) => ((p.spec.parameters.who as any).tpye = 'string'),
+        '$.spec.parameters.who.tpye',
+      ],
       ['step adaptor', (p) => ((p.spec.handlers[0] as any).adaptor = 'shell'), '$.spec.handlers[0].adaptor'],
       ['step acton', (p) => ((p.spec.handlers[1] as any).acton = 'run'), '$.spec.handlers[1].acton'],
       ['step with.comand', (p) => ((p.spec.handlers[0].with as any).comand = ['x']), '$.spec.handlers[0].with.comand'],
-      ['step retries.delay', (p) => ((p.spec.handlers[0].retries as any).delay = 5), '$.spec.handlers[0].retries.delay'],
+      [
+        'step retries.delay',
+        (p) => ((p.spec.handlers[0].retries as any).delay = 5),
+        '$.spec.handlers[0].retries.delay',
+      ],
       ['step when.var', (p) => ((p.spec.handlers[1].when as any).var = 'x'), '$.spec.handlers[1].when.var'],
-      ['step rollback.adaptor', (p) => ((p.spec.handlers[0].rollback as any).adaptor = 'shell'), '$.spec.handlers[0].rollback.adaptor'],
+      [
+        'step rollback.adaptor',
+        (p) => ((p.spec.handlers[0].rollback as any).adaptor = 'shell'),
+        '$.spec.handlers[0].rollback.adaptor',
+      ],
       ['spec.rollback.enable', (p) => ((p.spec.rollback as any).enable = true), '$.spec.rollback.enable'],
-      ['rollback handler adaptor', (p) => ((p.spec.rollback.handlers[0] as any).adaptor = 'shell'), '$.spec.rollback.handlers[0].adaptor'],
+      [
+        'rollback handler adaptor',
+        (p) => ((p.spec.rollback.handlers[0] as any).adaptor = 'shell'),
+        '$.spec.rollback.handlers[0].adaptor',
+      ],
     ];
     for (const [what, mutate, path] of packageLevel) {
       it(`reports the package field ${what} at ${path}: /validate valid: false, /execute 400 and nothing created`, async () => {
@@ -315,9 +414,19 @@ describe('hostile input: request bodies', function () {
         assertWellFormed(v, `/validate with ${what}`);
         assert.equal(v.status, 200, v.text);
         assert.equal(v.body.valid, false);
-        assert.ok(v.body.errors.some((e: { path: string; message: string }) => e.path === path && /unknown field/.test(e.message)), `expected an unknown field at ${path}: ${v.text}`);
+        assert.ok(
+          v.body.errors.some(
+            (e: { path: string; message: string }) => e.path === path && /unknown field/.test(e.message),
+          ),
+          `expected an unknown field at ${path}: ${v.text}`,
+        );
         const before = await executionCount(agent);
-        const paths = assertRefused(await postJson(agent, '/execute', req), `/execute with ${what}`, 400, 'validation_error');
+        const paths = assertRefused(
+          await postJson(agent, '/execute', req),
+          `/execute with ${what}`,
+          400,
+          'validation_error',
+        );
         assert.ok(paths.includes(path), `expected ${path} in ${paths.join(', ')}`);
         await assertInvariants(agent, witness, before);
       });
@@ -328,7 +437,12 @@ describe('hostile input: request bodies', function () {
       for (const name of ['constructor', 'toString', 'hasOwnProperty', '__proto__']) {
         const pkgJson = JSON.stringify(richPackage(uniqueName('proto')));
         const params = `{${JSON.stringify(name)}:"x","who":"alice"}`;
-        const paths = assertRefused(await postJson(agent, '/execute', `{"wpk_content":${pkgJson},"parameters":${params},"dry_run":true}`), `/execute with parameter ${name}`, 400, 'validation_error');
+        const paths = assertRefused(
+          await postJson(agent, '/execute', `{"wpk_content":${pkgJson},"parameters":${params},"dry_run":true}`),
+          `/execute with parameter ${name}`,
+          400,
+          'validation_error',
+        );
         assert.ok(paths.includes(`$.parameters.${name}`), `expected $.parameters.${name} in ${paths.join(', ')}`);
         const v = await postJson(agent, '/validate', `{"wpk_content":${pkgJson},"parameters":${params}}`);
         assert.equal(v.status, 200, v.text);
@@ -343,9 +457,17 @@ describe('hostile input: request bodies', function () {
       const v = await postJson(agent, '/validate', other);
       assert.equal(v.status, 200, v.text);
       assert.equal(v.body.valid, false);
-      assert.deepEqual(v.body.errors.map((e: { path: string }) => e.path), ['$.workflow_id']);
+      assert.deepEqual(
+        v.body.errors.map((e: { path: string }) => e.path),
+        ['$.workflow_id'],
+      );
       const before = await executionCount(agent);
-      const paths = assertRefused(await postJson(agent, '/execute', { ...other, dry_run: true }), 'mismatched workflow_id', 400, 'validation_error');
+      const paths = assertRefused(
+        await postJson(agent, '/execute', { ...other, dry_run: true }),
+        'mismatched workflow_id',
+        400,
+        'validation_error',
+      );
       assert.deepEqual(paths, ['$.workflow_id']);
       await assertInvariants(agent, witness, before);
     });
@@ -354,7 +476,14 @@ describe('hostile input: request bodies', function () {
       const p = richPackage(uniqueName('tostring'));
       const spec = p.spec as any;
       spec.parameters = { toString: { type: 'string', default: 'plain' } };
-      spec.handlers = [{ name: 'show', adapter: 'shell', action: 'run', with: { command: ['printf', '%s', '${{ params.toString }}'] } }];
+      spec.handlers = [
+        {
+          name: 'show',
+          adapter: 'shell',
+          action: 'run',
+          with: { command: ['printf', '%s', '${{ params.toString }}'] },
+        },
+      ];
       delete spec.rollback;
       const r = await postJson(agent, '/execute', { wpk_content: p, dry_run: true });
       assert.equal(r.status, 202, r.text);
@@ -381,10 +510,17 @@ describe('hostile input: request bodies', function () {
         // Problems inside the package are reported with package paths; the rest with request paths.
         const expected = path[0] === 'wpk_content' ? jsonPath(path.slice(1)) : jsonPath(path);
         const related = (p: string) =>
-          p === expected || p.startsWith(`${expected}.`) || p.startsWith(`${expected}[`) || (p !== '$' && expected.startsWith(p)) || (p === '$' && path.length <= 2);
+          p === expected ||
+          p.startsWith(`${expected}.`) ||
+          p.startsWith(`${expected}[`) ||
+          (p !== '$' && expected.startsWith(p)) ||
+          (p === '$' && path.length <= 2);
 
         const e = await postJson(agent, '/execute', body);
-        const v = path[0] === 'dry_run' || path[0] === 'rollback_on_failure' ? undefined : await postJson(agent, '/validate', { wpk_content: body.wpk_content, parameters: body.parameters });
+        const v =
+          path[0] === 'dry_run' || path[0] === 'rollback_on_failure'
+            ? undefined
+            : await postJson(agent, '/validate', { wpk_content: body.wpk_content, parameters: body.parameters });
         try {
           assertWellFormed(e, `/execute ${what}`);
           if (e.status === 202) accepted++;
@@ -395,8 +531,12 @@ describe('hostile input: request bodies', function () {
           }
           if (!v) continue;
           assertWellFormed(v, `/validate ${what}`);
-          const problems: string[] = v.status === 200 ? v.body.errors.map((x: { path: string }) => x.path) : assertRefused(v, `/validate ${what}`, 400, 'validation_error');
-          if (v.status === 200 && v.body.valid) assert.equal(e.status, 202, `${what}: /validate says valid, /execute refused: ${e.text}`);
+          const problems: string[] =
+            v.status === 200
+              ? v.body.errors.map((x: { path: string }) => x.path)
+              : assertRefused(v, `/validate ${what}`, 400, 'validation_error');
+          if (v.status === 200 && v.body.valid)
+            assert.equal(e.status, 202, `${what}: /validate says valid, /execute refused: ${e.text}`);
           if (problems.length && !problems.some(related)) unrelated.push(`/validate ${what}: ${problems.join(', ')}`);
         } catch (err) {
           failures.push((err as Error).message.split('\n')[0]);

@@ -7,7 +7,16 @@ import assert from 'node:assert/strict';
 import { startAgent, useAgent, waitForStatus, type AgentProcess } from '../support/agent-process.js';
 import { shellStep } from '../support/packages.js';
 import { uniqueName } from '../http/http-support.js';
-import { assertInvariants, assertRefused, createWitness, executionCount, postJson, raw, type RawReply, type Witness } from './hostile-support.js';
+import {
+  assertInvariants,
+  assertRefused,
+  createWitness,
+  executionCount,
+  postJson,
+  raw,
+  type RawReply,
+  type Witness,
+} from './hostile-support.js';
 
 const OTHER_VALUE = 'OTHER-VALUE-must-not-appear';
 const FIRST_OUTPUT = 'FIRST-OUTPUT-must-not-appear';
@@ -27,12 +36,19 @@ function echoPackage(count: number) {
     handlers.push(
       shellStep(stepName('arg', i), ['printf', '%s', `\${{ params.v${i} }}`]),
       shellStep(stepName('embedded', i), ['printf', '%s', `[\${{ params.v${i} }}]`]),
-      shellStep(stepName('env', i), ['printenv', 'HOSTILE'], { with: { command: ['printenv', 'HOSTILE'], env: { HOSTILE: `\${{ params.v${i} }}` } } }),
+      shellStep(stepName('env', i), ['printenv', 'HOSTILE'], {
+        with: { command: ['printenv', 'HOSTILE'], env: { HOSTILE: `\${{ params.v${i} }}` } },
+      }),
       shellStep(stepName('stdin', i), ['cat'], { with: { command: ['cat'], stdin: `\${{ params.v${i} }}` } }),
       shellStep(stepName('relay', i), ['printf', '%s', `\${{ steps.${stepName('arg', i)}.outputs.stdout }}`]),
     );
   }
-  return { apiVersion: 'wpk/v1', kind: 'Workflow', metadata: { name: uniqueName('echo'), version: '1.0.0' }, spec: { parameters, handlers } };
+  return {
+    apiVersion: 'wpk/v1',
+    kind: 'Workflow',
+    metadata: { name: uniqueName('echo'), version: '1.0.0' },
+    spec: { parameters, handlers },
+  };
 }
 
 /** What a value becomes on its way to a process: argv, env and pipes are bytes, so a lone surrogate is U+FFFD. */
@@ -69,8 +85,13 @@ describe('hostile input: parameter values through real shell steps', function ()
       const input = rec.steps.find((s: { name: string }) => s.name === stepName('arg', i)).input;
       assert.deepEqual(input.command, ['printf', '%s', v], `${what}: the recorded step input holds the value`);
     });
-    const outputs = JSON.stringify(rec.steps.filter((s: { name: string }) => s.name !== 'first').map((s: { outputs: unknown }) => s.outputs));
-    assert.ok(!outputs.includes(OTHER_VALUE) && !outputs.includes(FIRST_OUTPUT), 'a template inside a value was evaluated');
+    const outputs = JSON.stringify(
+      rec.steps.filter((s: { name: string }) => s.name !== 'first').map((s: { outputs: unknown }) => s.outputs),
+    );
+    assert.ok(
+      !outputs.includes(OTHER_VALUE) && !outputs.includes(FIRST_OUTPUT),
+      'a template inside a value was evaluated',
+    );
     return rec;
   }
 
@@ -94,23 +115,67 @@ describe('hostile input: parameter values through real shell steps', function ()
     ]);
     // The log carries each one-line value as the program printed it.
     const logs = await raw(agent, 'GET', `/logs/${rec.execution_id}?step=${stepName('arg', 0)}`);
-    assert.ok(logs.body.logs.some((l: { stream: string; message: string }) => l.stream === 'stdout' && l.message === '${{ params.other }}'), logs.text);
+    assert.ok(
+      logs.body.logs.some(
+        (l: { stream: string; message: string }) => l.stream === 'stdout' && l.message === '${{ params.other }}',
+      ),
+      logs.text,
+    );
     await assertInvariants(agent, witness);
   });
 
   it('passes shell metacharacters through as one argument: nothing is run by a shell', async () => {
-    await roundTrip(['; rm -rf /', 'a && touch /tmp/hostile-pwned', 'a | cat /etc/passwd', 'a || b', '`id`', '$(touch /tmp/hostile-pwned)', '> /tmp/hostile-pwned', '< /etc/passwd', '& sleep 100 &', '*', '~', '!!', '-n', '--help']);
+    await roundTrip([
+      '; rm -rf /',
+      'a && touch /tmp/hostile-pwned',
+      'a | cat /etc/passwd',
+      'a || b',
+      '`id`',
+      '$(touch /tmp/hostile-pwned)',
+      '> /tmp/hostile-pwned',
+      '< /etc/passwd',
+      '& sleep 100 &',
+      '*',
+      '~',
+      '!!',
+      '-n',
+      '--help',
+    ]);
     assert.equal((await raw(agent, 'GET', '/health')).status, 200);
     await assertInvariants(agent, witness);
   });
 
   it('passes newlines, quotes, backslashes, tabs, blanks and the empty string through byte for byte', async () => {
-    await roundTrip(['a\nb\r\nc', '\n', 'trailing newline\n', "'", '"', '\\', `it's "quoted" \\ back`, '\t tab \v vt \f ff', '  leading and trailing  ', '', '\r']);
+    await roundTrip([
+      'a\nb\r\nc',
+      '\n',
+      'trailing newline\n',
+      "'",
+      '"',
+      '\\',
+      `it's "quoted" \\ back`,
+      '\t tab \v vt \f ff',
+      '  leading and trailing  ',
+      '',
+      '\r',
+    ]);
     await assertInvariants(agent, witness);
   });
 
   it('passes unicode through byte for byte: emoji, ZWJ sequences, RTL overrides, combining marks, BOM, astral characters', async () => {
-    await roundTrip(['😀', '👩‍👩‍👧‍👦', '\u202eevil\u202c.txt', 'e\u0301\u0301\u0301', '漢字かなカナ', '\u200b\u200d\u2060', '\ufeffbom', '𝕏𝔂𝔃', 'Ω≈ç√∫', 'مرحبا', '\u0085\u2028\u2029']);
+    await roundTrip([
+      '😀',
+      '👩‍👩‍👧‍👦',
+      '\u202eevil\u202c.txt',
+      'e\u0301\u0301\u0301',
+      '漢字かなカナ',
+      '\u200b\u200d\u2060',
+      '\ufeffbom',
+      '𝕏𝔂𝔃',
+      'Ω≈ç√∫',
+      'مرحبا',
+      '\u0085\u2028\u2029',
+    ]);
     await assertInvariants(agent, witness);
   });
 
@@ -138,8 +203,14 @@ describe('hostile input: parameter values through real shell steps', function ()
         handlers: [
           shellStep('stdin', ['cat'], { with: { command: ['cat'], stdin: '${{ params.v }}' } }),
           shellStep('argv', ['printf', '%s', '${{ params.v }}'], { onFailure: 'continue' }),
-          shellStep('env', ['printenv', 'X'], { with: { command: ['printenv', 'X'], env: { X: '${{ params.v }}' } }, onFailure: 'continue' }),
-          shellStep('cwd', ['true'], { with: { command: ['true'], cwd: '/tmp/${{ params.v }}' }, onFailure: 'continue' }),
+          shellStep('env', ['printenv', 'X'], {
+            with: { command: ['printenv', 'X'], env: { X: '${{ params.v }}' } },
+            onFailure: 'continue',
+          }),
+          shellStep('cwd', ['true'], {
+            with: { command: ['true'], cwd: '/tmp/${{ params.v }}' },
+            onFailure: 'continue',
+          }),
         ],
       },
     };
@@ -157,22 +228,40 @@ describe('hostile input: parameter values through real shell steps', function ()
     ]) {
       assert.equal(step(name).status, 'failed', name);
       assert.equal(step(name).error.type, 'validation_error', `${name}: ${JSON.stringify(step(name).error)}`);
-      assert.ok(JSON.stringify(step(name).error).includes(at.replace('$.', '')), `${name}: the error names ${at}: ${JSON.stringify(step(name).error)}`);
+      assert.ok(
+        JSON.stringify(step(name).error).includes(at.replace('$.', '')),
+        `${name}: the error names ${at}: ${JSON.stringify(step(name).error)}`,
+      );
     }
     const logs = await raw(agent, 'GET', `/logs/${rec.execution_id}`);
-    const started = logs.body.logs.filter((l: { message: string }) => /^started pid/.test(l.message)).map((l: { step: string }) => l.step);
+    const started = logs.body.logs
+      .filter((l: { message: string }) => /^started pid/.test(l.message))
+      .map((l: { step: string }) => l.step);
     assert.deepEqual(started, ['stdin'], 'only the stdin step started a process');
     await assertInvariants(agent, witness);
   });
 
   it('refuses a package with a literal NUL in a command with 400 naming the path, and creates nothing', async () => {
     const before = await executionCount(agent);
-    const bad = { apiVersion: 'wpk/v1', kind: 'Workflow', metadata: { name: uniqueName('nul-literal'), version: '1.0.0' }, spec: { handlers: [shellStep('a', ['printf', 'x\u0000y'])] } };
+    const bad = {
+      apiVersion: 'wpk/v1',
+      kind: 'Workflow',
+      metadata: { name: uniqueName('nul-literal'), version: '1.0.0' },
+      spec: { handlers: [shellStep('a', ['printf', 'x\u0000y'])] },
+    };
     const v = await postJson(agent, '/validate', { wpk_content: bad });
     assert.equal(v.status, 200);
     assert.equal(v.body.valid, false);
-    assert.ok(v.body.errors.some((e: { path: string }) => e.path === '$.spec.handlers[0].with.command[1]'), v.text);
-    const paths = assertRefused(await postJson(agent, '/execute', { wpk_content: bad }), 'literal NUL', 400, 'validation_error');
+    assert.ok(
+      v.body.errors.some((e: { path: string }) => e.path === '$.spec.handlers[0].with.command[1]'),
+      v.text,
+    );
+    const paths = assertRefused(
+      await postJson(agent, '/execute', { wpk_content: bad }),
+      'literal NUL',
+      400,
+      'validation_error',
+    );
     assert.ok(paths.includes('$.spec.handlers[0].with.command[1]'), paths.join(', '));
     await assertInvariants(agent, witness, before);
   });
@@ -180,15 +269,42 @@ describe('hostile input: parameter values through real shell steps', function ()
   it('refuses parameter names that are not identifiers, and template expressions that are not paths', async () => {
     const before = await executionCount(agent);
     for (const name of ['a.b', '../x', '${{x}}', 'a b', '', '-x', 'ünï']) {
-      const bad = { apiVersion: 'wpk/v1', kind: 'Workflow', metadata: { name: uniqueName('badname'), version: '1.0.0' }, spec: { parameters: { [name]: { type: 'string', default: 'x' } }, handlers: [shellStep('a', ['true'])] } };
+      const bad = {
+        apiVersion: 'wpk/v1',
+        kind: 'Workflow',
+        metadata: { name: uniqueName('badname'), version: '1.0.0' },
+        spec: { parameters: { [name]: { type: 'string', default: 'x' } }, handlers: [shellStep('a', ['true'])] },
+      };
       const v = await postJson(agent, '/validate', { wpk_content: bad });
       assert.equal(v.status, 200, v.text);
       assert.equal(v.body.valid, false, `parameter name ${JSON.stringify(name)}: ${v.text}`);
-      assertRefused(await postJson(agent, '/execute', { wpk_content: bad, parameters: { [name]: 'x' } }), `parameter name ${name}`, 400, 'validation_error');
+      assertRefused(
+        await postJson(agent, '/execute', { wpk_content: bad, parameters: { [name]: 'x' } }),
+        `parameter name ${name}`,
+        400,
+        'validation_error',
+      );
     }
-    for (const expr of ['${{ params.v; rm -rf / }}', '${{ process.env.HOME }}', '${{ constructor.constructor("return 1")() }}', '${{ params["v"] }}', '${{ `id` }}', '${{ params.__proto__ }}']) {
-      const bad = { apiVersion: 'wpk/v1', kind: 'Workflow', metadata: { name: uniqueName('badexpr'), version: '1.0.0' }, spec: { parameters: { v: { type: 'string', default: 'x' } }, handlers: [shellStep('a', ['echo', expr])] } };
-      const paths = assertRefused(await postJson(agent, '/execute', { wpk_content: bad }), `expression ${expr}`, 400, 'validation_error');
+    for (const expr of [
+      '${{ params.v; rm -rf / }}',
+      '${{ process.env.HOME }}',
+      '${{ constructor.constructor("return 1")() }}',
+      '${{ params["v"] }}',
+      '${{ `id` }}',
+      '${{ params.__proto__ }}',
+    ]) {
+      const bad = {
+        apiVersion: 'wpk/v1',
+        kind: 'Workflow',
+        metadata: { name: uniqueName('badexpr'), version: '1.0.0' },
+        spec: { parameters: { v: { type: 'string', default: 'x' } }, handlers: [shellStep('a', ['echo', expr])] },
+      };
+      const paths = assertRefused(
+        await postJson(agent, '/execute', { wpk_content: bad }),
+        `expression ${expr}`,
+        400,
+        'validation_error',
+      );
       assert.ok(paths.includes('$.spec.handlers[0].with.command[1]'), `${expr}: ${paths.join(', ')}`);
     }
     await assertInvariants(agent, witness, before);
@@ -222,13 +338,26 @@ describe('hostile input: regular expressions that backtrack catastrophically', f
   }
 
   it('checks a parameter against a pattern like ^(a+)+$ at once, in /validate and /execute', async () => {
-    const p = { apiVersion: 'wpk/v1', kind: 'Workflow', metadata: { name: uniqueName('redos'), version: '1.0.0' }, spec: { parameters: { v: { type: 'string', pattern: EVIL_PATTERN } }, handlers: [shellStep('a', ['true'])] } };
+    const p = {
+      apiVersion: 'wpk/v1',
+      kind: 'Workflow',
+      metadata: { name: uniqueName('redos'), version: '1.0.0' },
+      spec: { parameters: { v: { type: 'string', pattern: EVIL_PATTERN } }, handlers: [shellStep('a', ['true'])] },
+    };
     const v = await answeredAtOnce('/validate', { wpk_content: p, parameters: { v: EVIL_VALUE } });
     assert.equal(v.status, 200, v.text);
     assert.equal(v.body.valid, false);
-    assert.deepEqual(v.body.errors.map((e: { path: string }) => e.path), ['$.parameters.v']);
+    assert.deepEqual(
+      v.body.errors.map((e: { path: string }) => e.path),
+      ['$.parameters.v'],
+    );
     const before = await executionCount(agent);
-    assertRefused(await answeredAtOnce('/execute', { wpk_content: p, parameters: { v: EVIL_VALUE }, dry_run: true }), 'evil pattern', 400, 'validation_error');
+    assertRefused(
+      await answeredAtOnce('/execute', { wpk_content: p, parameters: { v: EVIL_VALUE }, dry_run: true }),
+      'evil pattern',
+      400,
+      'validation_error',
+    );
     await assertInvariants(agent, witness, before);
   });
 
@@ -239,14 +368,26 @@ describe('hostile input: regular expressions that backtrack catastrophically', f
       metadata: { name: uniqueName('redos-when'), version: '1.0.0' },
       spec: {
         parameters: { v: { type: 'string' } },
-        handlers: [{ ...shellStep('guarded', ['echo', 'ran']), when: { variable: 'params.v', operator: 'matches_regex', value: EVIL_PATTERN } }, shellStep('after', ['echo', 'after'])],
+        handlers: [
+          {
+            ...shellStep('guarded', ['echo', 'ran']),
+            when: { variable: 'params.v', operator: 'matches_regex', value: EVIL_PATTERN },
+          },
+          shellStep('after', ['echo', 'after']),
+        ],
       },
     };
     const r = await answeredAtOnce('/execute', { wpk_content: p, parameters: { v: EVIL_VALUE } });
     assert.equal(r.status, 202, r.text);
     const rec = await waitForStatus(agent, r.body.execution_id, ['completed', 'failed'], 10_000);
     assert.equal(rec.status, 'completed');
-    assert.deepEqual(rec.steps.map((s: { name: string; status: string }) => [s.name, s.status]), [['guarded', 'skipped'], ['after', 'succeeded']]);
+    assert.deepEqual(
+      rec.steps.map((s: { name: string; status: string }) => [s.name, s.status]),
+      [
+        ['guarded', 'skipped'],
+        ['after', 'succeeded'],
+      ],
+    );
     await assertInvariants(agent, witness);
   });
 });

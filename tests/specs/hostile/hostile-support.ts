@@ -24,25 +24,42 @@ export interface RawReply {
  * the agent as written), the body is sent as bytes, and no header is added but the ones passed (and Host).
  * `chunked: true` sends the body in pieces without a Content-Length.
  */
-export function raw(agent: AgentProcess, method: string, path: string, body?: string | Buffer, headers: Record<string, string> = {}, chunked = false): Promise<RawReply> {
+export function raw(
+  agent: AgentProcess,
+  method: string,
+  path: string,
+  body?: string | Buffer,
+  headers: Record<string, string> = {},
+  chunked = false,
+): Promise<RawReply> {
   return new Promise((resolve, reject) => {
     let responded = false;
-    const req = http.request({ host: '127.0.0.1', port: agent.port, method, path, headers: { ...(chunked ? { 'transfer-encoding': 'chunked' } : {}), ...headers }, agent: false }, (res) => {
-      responded = true;
-      const chunks: Buffer[] = [];
-      res.on('data', (d: Buffer) => chunks.push(d));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let parsed: unknown;
-        try {
-          parsed = JSON.parse(text);
-        } catch {
-          parsed = undefined;
-        }
-        resolve({ status: res.statusCode!, headers: res.headers, text, body: parsed });
-      });
-      res.on('error', reject);
-    });
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port: agent.port,
+        method,
+        path,
+        headers: { ...(chunked ? { 'transfer-encoding': 'chunked' } : {}), ...headers },
+        agent: false,
+      },
+      (res) => {
+        responded = true;
+        const chunks: Buffer[] = [];
+        res.on('data', (d: Buffer) => chunks.push(d));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let parsed: unknown;
+          try {
+            parsed = JSON.parse(text);
+          } catch {
+            parsed = undefined;
+          }
+          resolve({ status: res.statusCode!, headers: res.headers, text, body: parsed });
+        });
+        res.on('error', reject);
+      },
+    );
     // A server may answer (413) and close before the whole body is sent: that answer is what counts.
     req.on('error', (err) => {
       if (!responded) reject(err);
@@ -59,8 +76,16 @@ export function raw(agent: AgentProcess, method: string, path: string, body?: st
 export const JSON_HEADERS = { 'content-type': 'application/json' };
 
 /** POST with a JSON content type; a non-string body is serialised. */
-export function postJson(agent: AgentProcess, path: string, body: unknown, headers: Record<string, string> = {}): Promise<RawReply> {
-  return raw(agent, 'POST', path, typeof body === 'string' ? body : JSON.stringify(body), { ...JSON_HEADERS, ...headers });
+export function postJson(
+  agent: AgentProcess,
+  path: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Promise<RawReply> {
+  return raw(agent, 'POST', path, typeof body === 'string' ? body : JSON.stringify(body), {
+    ...JSON_HEADERS,
+    ...headers,
+  });
 }
 
 const STACK_FRAME = /\n\s+at\s|^\s+at\s.+:\d+:\d+\)?$/m;
@@ -72,9 +97,14 @@ const STACK_FRAME = /\n\s+at\s|^\s+at\s.+:\d+:\d+\)?$/m;
 export function assertNoLeak(r: { text: string }, what: string, sent = ''): void {
   assert.doesNotMatch(r.text, STACK_FRAME, `${what} answered with a stack trace:\n${r.text.slice(0, 2000)}`);
   assert.ok(!r.text.includes(REPO_ROOT), `${what} answered with the agent's install path:\n${r.text.slice(0, 2000)}`);
-  assert.ok(!/node_modules\//.test(r.text) || sent.includes('node_modules/'), `${what} answered with a node_modules path:\n${r.text.slice(0, 2000)}`);
-  if (!sent.includes('/src/')) assert.ok(!r.text.includes('/src/'), `${what} answered with a source path:\n${r.text.slice(0, 2000)}`);
-  if (!/\.ts:/.test(sent)) assert.doesNotMatch(r.text, /\.ts:\d/, `${what} answered with a source file and line:\n${r.text.slice(0, 2000)}`);
+  assert.ok(
+    !/node_modules\//.test(r.text) || sent.includes('node_modules/'),
+    `${what} answered with a node_modules path:\n${r.text.slice(0, 2000)}`,
+  );
+  if (!sent.includes('/src/'))
+    assert.ok(!r.text.includes('/src/'), `${what} answered with a source path:\n${r.text.slice(0, 2000)}`);
+  if (!/\.ts:/.test(sent))
+    assert.doesNotMatch(r.text, /\.ts:\d/, `${what} answered with a source file and line:\n${r.text.slice(0, 2000)}`);
 }
 
 /** Never a 5xx, no leak, and any 4xx is `{ error_type, message, details }` with a type from the taxonomy. */
@@ -86,31 +116,62 @@ export function assertWellFormed(r: RawReply, what: string, sent = ''): void {
 
 export function assertErrorShape(r: RawReply, what: string): void {
   assert.match(String(r.headers['content-type'] ?? ''), /^application\/json/, `${what}: ${r.status} is not JSON`);
-  assert.ok(r.body && typeof r.body === 'object' && !Array.isArray(r.body), `${what}: ${r.status} body is not an object: ${r.text.slice(0, 500)}`);
-  assert.deepEqual(Object.keys(r.body).sort(), ['details', 'error_type', 'message'], `${what}: ${r.text.slice(0, 500)}`);
-  assert.ok((ERROR_TYPES as readonly string[]).includes(r.body.error_type), `${what}: error_type ${r.body.error_type} is not in the taxonomy`);
+  assert.ok(
+    r.body && typeof r.body === 'object' && !Array.isArray(r.body),
+    `${what}: ${r.status} body is not an object: ${r.text.slice(0, 500)}`,
+  );
+  assert.deepEqual(
+    Object.keys(r.body).sort(),
+    ['details', 'error_type', 'message'],
+    `${what}: ${r.text.slice(0, 500)}`,
+  );
+  assert.ok(
+    (ERROR_TYPES as readonly string[]).includes(r.body.error_type),
+    `${what}: error_type ${r.body.error_type} is not in the taxonomy`,
+  );
   assert.equal(typeof r.body.message, 'string');
   assert.ok(r.body.message.length > 0, `${what}: empty message`);
-  assert.ok(r.body.details !== null && typeof r.body.details === 'object' && !Array.isArray(r.body.details), `${what}: details is not an object`);
+  assert.ok(
+    r.body.details !== null && typeof r.body.details === 'object' && !Array.isArray(r.body.details),
+    `${what}: details is not an object`,
+  );
 }
 
 /**
  * The answer is this 4xx (one of `statuses`) with this error type; for validation errors `details.errors`
  * lists problems, each with a JSON path and a message. Returns those paths.
  */
-export function assertRefused(r: RawReply, what: string, statuses: number | number[], types: string | string[], sent = ''): string[] {
+export function assertRefused(
+  r: RawReply,
+  what: string,
+  statuses: number | number[],
+  types: string | string[],
+  sent = '',
+): string[] {
   const okStatuses = ([] as number[]).concat(statuses);
   const okTypes = ([] as string[]).concat(types);
   assertWellFormed(r, what, sent);
-  assert.ok(okStatuses.includes(r.status), `${what}: expected ${okStatuses.join(' or ')}, got ${r.status}: ${r.text.slice(0, 1000)}`);
-  assert.ok(okTypes.includes(r.body.error_type), `${what}: expected ${okTypes.join(' or ')}, got ${r.body.error_type}: ${r.text.slice(0, 1000)}`);
+  assert.ok(
+    okStatuses.includes(r.status),
+    `${what}: expected ${okStatuses.join(' or ')}, got ${r.status}: ${r.text.slice(0, 1000)}`,
+  );
+  assert.ok(
+    okTypes.includes(r.body.error_type),
+    `${what}: expected ${okTypes.join(' or ')}, got ${r.body.error_type}: ${r.text.slice(0, 1000)}`,
+  );
   if (r.body.error_type !== 'validation_error' || r.status !== 400) return [];
   const errors = r.body.details.errors;
-  assert.ok(Array.isArray(errors) && errors.length > 0, `${what}: a validation error lists its problems in details.errors: ${r.text.slice(0, 1000)}`);
+  assert.ok(
+    Array.isArray(errors) && errors.length > 0,
+    `${what}: a validation error lists its problems in details.errors: ${r.text.slice(0, 1000)}`,
+  );
   for (const e of errors) {
     assert.equal(typeof e.path, 'string', `${what}: a problem without a path: ${JSON.stringify(e)}`);
     assert.match(e.path, /^(\$|query\.|header\.)/, `${what}: a problem path that is not a JSON path: ${e.path}`);
-    assert.ok(typeof e.message === 'string' && e.message.length > 0, `${what}: the problem at ${e.path} has no message`);
+    assert.ok(
+      typeof e.message === 'string' && e.message.length > 0,
+      `${what}: the problem at ${e.path} has no message`,
+    );
   }
   return errors.map((e: { path: string }) => e.path);
 }
@@ -137,9 +198,18 @@ export function richPackage(name: string) {
           onFailure: 'stop',
           rollback: { action: 'run', with: { command: ['true'] } },
         },
-        { name: 'maybe', adapter: 'shell', action: 'run', with: { command: ['true'] }, when: { variable: 'params.times', operator: 'equals', value: 1 } },
+        {
+          name: 'maybe',
+          adapter: 'shell',
+          action: 'run',
+          with: { command: ['true'] },
+          when: { variable: 'params.times', operator: 'equals', value: 1 },
+        },
       ],
-      rollback: { enabled: false, handlers: [{ name: 'undo', adapter: 'shell', action: 'run', with: { command: ['true'] } }] },
+      rollback: {
+        enabled: false,
+        handlers: [{ name: 'undo', adapter: 'shell', action: 'run', with: { command: ['true'] } }],
+      },
     },
   };
 }
@@ -158,7 +228,10 @@ export const WITNESS_LINES = ['witness line one', 'witness «two» ✓', 'witnes
 /** Runs a small real execution to completion and keeps its record and logs, to compare with later. */
 export async function createWitness(agent: AgentProcess): Promise<Witness> {
   const body = JSON.stringify({
-    wpk_content: pkg(uniqueName('witness'), [shellStep('say', ['printf', '%s\\n', ...WITNESS_LINES]), shellStep('again', ['echo', '${{ steps.say.outputs.stdout }}'])]),
+    wpk_content: pkg(uniqueName('witness'), [
+      shellStep('say', ['printf', '%s\\n', ...WITNESS_LINES]),
+      shellStep('again', ['echo', '${{ steps.say.outputs.stdout }}']),
+    ]),
   });
   const r = await postJson(agent, '/execute', body);
   assert.equal(r.status, 202, r.text);
@@ -166,7 +239,9 @@ export async function createWitness(agent: AgentProcess): Promise<Witness> {
   const done = await waitForStatus(agent, id, ['completed', 'failed']);
   assert.equal(done.status, 'completed', JSON.stringify(done.error));
   const logs = await raw(agent, 'GET', `/logs/${id}`);
-  const messages = logs.body.logs.filter((l: { stream: string }) => l.stream === 'stdout').map((l: { message: string }) => l.message);
+  const messages = logs.body.logs
+    .filter((l: { stream: string }) => l.stream === 'stdout')
+    .map((l: { message: string }) => l.message);
   assert.deepEqual(messages.slice(0, 3), WITNESS_LINES, 'the witness logged its lines');
   const record = await raw(agent, 'GET', `/execute/${id}`);
   return { id, record: record.body, logs: logs.body, errorsSeen: unexpectedErrors(agent).length };
@@ -203,7 +278,8 @@ export { executionCount };
  * no unexpected error.
  */
 export async function assertInvariants(agent: AgentProcess, witness: Witness, countBefore?: number): Promise<void> {
-  if (countBefore !== undefined) assert.equal(await executionCount(agent), countBefore, 'a refused request created an execution');
+  if (countBefore !== undefined)
+    assert.equal(await executionCount(agent), countBefore, 'a refused request created an execution');
   await assertWitnessIntact(agent, witness);
   await assertStillServing(agent);
   const unexpected = unexpectedErrors(agent);
@@ -219,7 +295,8 @@ export function unexpectedErrors(agent: AgentProcess): Array<Record<string, unkn
     if (!line.startsWith('{')) continue;
     try {
       const l = JSON.parse(line) as Record<string, unknown>;
-      if (l.msg === 'unexpected error while serving a request' || l.msg === 'engine task failed unexpectedly') lines.push(l);
+      if (l.msg === 'unexpected error while serving a request' || l.msg === 'engine task failed unexpectedly')
+        lines.push(l);
     } catch {
       // a line still being written
     }

@@ -6,7 +6,16 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { useAgent } from '../support/agent-process.js';
-import { assertInvariants, assertRefused, assertWellFormed, createWitness, executionCount, raw, type RawReply, type Witness } from './hostile-support.js';
+import {
+  assertInvariants,
+  assertRefused,
+  assertWellFormed,
+  createWitness,
+  executionCount,
+  raw,
+  type RawReply,
+  type Witness,
+} from './hostile-support.js';
 
 /** Text that only a file from the machine would hold. */
 const FILE_CONTENT = /root:.*:0:0:|BEGIN [A-Z ]*PRIVATE KEY|"dependencies"\s*:|\[boot loader\]/;
@@ -21,7 +30,11 @@ describe('hostile input: URLs, methods and raw HTTP', function () {
   });
 
   /** The request is refused with one of the statuses, well formed, holds no file content; nothing is created. */
-  async function refuseEach(requests: Array<[string, string]>, statuses: number[], types: string[]): Promise<RawReply[]> {
+  async function refuseEach(
+    requests: Array<[string, string]>,
+    statuses: number[],
+    types: string[],
+  ): Promise<RawReply[]> {
     const before = await executionCount(agent);
     const replies: RawReply[] = [];
     for (const [method, path] of requests) {
@@ -35,17 +48,65 @@ describe('hostile input: URLs, methods and raw HTTP', function () {
   }
 
   it('answers path traversal in every per-execution route with 404 not_found, never a file', async () => {
-    const traversals = ['..', '..%2F..%2Fetc%2Fpasswd', '%2e%2e%2f%2e%2e%2fetc%2fpasswd', '..%5C..%5Cwindows%5Cwin.ini', '%252e%252e%252fetc%252fpasswd', '....//....//etc/passwd', '..;', '%2e%2e%2fhealth', '%2e%2e%2fpackage.json'];
+    const traversals = [
+      '..',
+      '..%2F..%2Fetc%2Fpasswd',
+      '%2e%2e%2f%2e%2e%2fetc%2fpasswd',
+      '..%5C..%5Cwindows%5Cwin.ini',
+      '%252e%252e%252fetc%252fpasswd',
+      '....//....//etc/passwd',
+      '..;',
+      '%2e%2e%2fhealth',
+      '%2e%2e%2fpackage.json',
+    ];
     const requests: Array<[string, string]> = [];
-    for (const t of traversals) requests.push(['GET', `/execute/${t}`], ['GET', `/logs/${t}`], ['GET', `/logs/${t}?follow=true`], ['POST', `/execute/${t}/cancel`], ['POST', `/rollback/${t}`]);
-    requests.push(['GET', '/execute/../health'], ['GET', '/logs/../../etc/passwd'], ['GET', '/%2e%2e/%2e%2e/etc/passwd'], ['GET', '/..;/health'], ['GET', '/execute/%2e%2e/health'], ['GET', '/static/../../package.json']);
+    for (const t of traversals)
+      requests.push(
+        ['GET', `/execute/${t}`],
+        ['GET', `/logs/${t}`],
+        ['GET', `/logs/${t}?follow=true`],
+        ['POST', `/execute/${t}/cancel`],
+        ['POST', `/rollback/${t}`],
+      );
+    requests.push(
+      ['GET', '/execute/../health'],
+      ['GET', '/logs/../../etc/passwd'],
+      ['GET', '/%2e%2e/%2e%2e/etc/passwd'],
+      ['GET', '/..;/health'],
+      ['GET', '/execute/%2e%2e/health'],
+      ['GET', '/static/../../package.json'],
+    );
     await refuseEach(requests, [404], ['not_found']);
   });
 
   it('answers ids that are not UUIDs (empty-ish, long, NUL, unicode, broken percent-encoding) with 404 not_found', async () => {
-    const ids = ['not-a-uuid', 'x', '%20', '00000000-0000-0000-0000-000000000000', 'a'.repeat(4000), 'a%00b', '%00', '%F0%9F%98%80', '%E2%80%AE', '%', '%E0%A4%A', '%ff%fe', '%C0%AE%C0%AE', "1'%20OR%20'1'='1", '1%3B%20DROP%20TABLE%20executions', '%7B%7B7*7%7D%7D', '%24%7B%7B%20params.x%20%7D%7D'];
+    const ids = [
+      'not-a-uuid',
+      'x',
+      '%20',
+      '00000000-0000-0000-0000-000000000000',
+      'a'.repeat(4000),
+      'a%00b',
+      '%00',
+      '%F0%9F%98%80',
+      '%E2%80%AE',
+      '%',
+      '%E0%A4%A',
+      '%ff%fe',
+      '%C0%AE%C0%AE',
+      "1'%20OR%20'1'='1",
+      '1%3B%20DROP%20TABLE%20executions',
+      '%7B%7B7*7%7D%7D',
+      '%24%7B%7B%20params.x%20%7D%7D',
+    ];
     const requests: Array<[string, string]> = [];
-    for (const id of ids) requests.push(['GET', `/execute/${id}`], ['GET', `/logs/${id}`], ['POST', `/execute/${id}/cancel`], ['POST', `/rollback/${id}`]);
+    for (const id of ids)
+      requests.push(
+        ['GET', `/execute/${id}`],
+        ['GET', `/logs/${id}`],
+        ['POST', `/execute/${id}/cancel`],
+        ['POST', `/rollback/${id}`],
+      );
     await refuseEach(requests, [404], ['not_found']);
     // The store still answers normally afterwards (an id like a SQL injection did nothing).
     assert.equal((await raw(agent, 'GET', `/execute/${witness.id}`)).status, 200);
@@ -84,7 +145,7 @@ describe('hostile input: URLs, methods and raw HTTP', function () {
       ['/executions?status=running%00', 'query.status'],
       ['/executions?status=%27%20OR%201%3D1', 'query.status'],
       ['/executions?cursor=%ff', 'query.cursor'],
-      ['/executions?cursor=' + 'A'.repeat(3000), 'query.cursor'],
+      [`/executions?cursor=${'A'.repeat(3000)}`, 'query.cursor'],
       ['/executions?cursor=LTE', 'query.cursor'], // "-1"
       [`/logs/${witness.id}?since=-1`, 'query.since'],
       [`/logs/${witness.id}?since=99999999999999999999`, 'query.since'],
@@ -93,10 +154,24 @@ describe('hostile input: URLs, methods and raw HTTP', function () {
       [`/logs/${witness.id}?follow=true&since=NaN`, 'query.since'],
     ];
     for (const [path, field] of bad) {
-      const paths = assertRefused(await raw(agent, 'GET', path), `GET ${path.slice(0, 100)}`, 400, 'validation_error', path);
+      const paths = assertRefused(
+        await raw(agent, 'GET', path),
+        `GET ${path.slice(0, 100)}`,
+        400,
+        'validation_error',
+        path,
+      );
       assert.deepEqual(paths, [field], path);
     }
-    for (const path of ['/executions?limit[]=1', '/executions?limit=1&limit=2', '/executions?workflow_id=%00', `/logs/${witness.id}?step=%00`, `/logs/${witness.id}?step=../../etc`, '/executions?unknown=1', `/execute/${witness.id}?x=1`]) {
+    for (const path of [
+      '/executions?limit[]=1',
+      '/executions?limit=1&limit=2',
+      '/executions?workflow_id=%00',
+      `/logs/${witness.id}?step=%00`,
+      `/logs/${witness.id}?step=../../etc`,
+      '/executions?unknown=1',
+      `/execute/${witness.id}?x=1`,
+    ]) {
       const r = await raw(agent, 'GET', path);
       assertWellFormed(r, `GET ${path}`, path);
       assert.equal(r.status, 200, `${path}: ${r.text.slice(0, 300)}`);
@@ -151,10 +226,19 @@ describe('hostile input: URLs, methods and raw HTTP', function () {
     for (const [what, text] of [
       ['a raw NUL byte in the path', 'GET /execute/a\u0000b HTTP/1.1\r\nHost: x\r\n\r\n'],
       ['a space in the path', 'GET /execute/a b HTTP/1.1\r\nHost: x\r\n\r\n'],
-      ['Content-Length and Transfer-Encoding together (request smuggling)', 'POST /execute HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'],
+      [
+        'Content-Length and Transfer-Encoding together (request smuggling)',
+        'POST /execute HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+      ],
       ['a negative Content-Length', 'POST /execute HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n'],
-      ['two different Content-Lengths', 'POST /execute HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}'],
-      ['a broken chunk size', 'POST /execute HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n'],
+      [
+        'two different Content-Lengths',
+        'POST /execute HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}',
+      ],
+      [
+        'a broken chunk size',
+        'POST /execute HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n',
+      ],
       ['an unknown HTTP version', 'GET /health HTTP/9.9\r\nHost: x\r\n\r\n'],
       ['a header without a colon', 'GET /health HTTP/1.1\r\nHost: x\r\nthis is not a header\r\n\r\n'],
       ['binary garbage', '\u0001\u0002\u0003\u00ff garbage\r\n\r\n'],
@@ -171,7 +255,9 @@ describe('hostile input: URLs, methods and raw HTTP', function () {
     it('refuses a body shorter than its Content-Length when the client hangs up, without an error incident, and creates nothing', async () => {
       const before = await executionCount(agent);
       const body = JSON.stringify({ workflow_id: 'rollback-demo-1.0.0', dry_run: true });
-      await sendRaw(`POST /execute HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length + 50}\r\n\r\n${body}`);
+      await sendRaw(
+        `POST /execute HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length + 50}\r\n\r\n${body}`,
+      );
       await assertInvariants(agent, witness, before);
     });
   });

@@ -8,7 +8,17 @@ import { useAgent, waitForStatus } from '../support/agent-process.js';
 import { pkg, shellStep } from '../support/packages.js';
 import { isAlive, stepPid, uniqueName } from '../http/http-support.js';
 import { waitFor } from '../support/wait.js';
-import { assertInvariants, assertRefused, assertWellFormed, createWitness, executionCount, postJson, raw, type RawReply, type Witness } from './hostile-support.js';
+import {
+  assertInvariants,
+  assertRefused,
+  assertWellFormed,
+  createWitness,
+  executionCount,
+  postJson,
+  raw,
+  type RawReply,
+  type Witness,
+} from './hostile-support.js';
 
 const MAX_CONCURRENT = 1;
 const MAX_QUEUED = 5;
@@ -16,10 +26,14 @@ const FLOOD = 50;
 
 describe(`hostile input: a flood of executes (MAX_CONCURRENT_EXECUTIONS=${MAX_CONCURRENT}, MAX_QUEUED_EXECUTIONS=${MAX_QUEUED})`, function () {
   this.timeout(60_000);
-  const agent = useAgent({ env: { MAX_CONCURRENT_EXECUTIONS: String(MAX_CONCURRENT), MAX_QUEUED_EXECUTIONS: String(MAX_QUEUED) } });
+  const agent = useAgent({
+    env: { MAX_CONCURRENT_EXECUTIONS: String(MAX_CONCURRENT), MAX_QUEUED_EXECUTIONS: String(MAX_QUEUED) },
+  });
   let witness: Witness;
   const accepted: string[] = [];
-  const slow = () => ({ wpk_content: pkg(uniqueName('slow'), [shellStep('nap', ['sleep', '30']), shellStep('after', ['echo', 'after'])]) });
+  const slow = () => ({
+    wpk_content: pkg(uniqueName('slow'), [shellStep('nap', ['sleep', '30']), shellStep('after', ['echo', 'after'])]),
+  });
 
   before(async () => {
     witness = await createWitness(agent);
@@ -56,7 +70,11 @@ describe(`hostile input: a flood of executes (MAX_CONCURRENT_EXECUTIONS=${MAX_CO
       const rec = await raw(agent, 'GET', `/execute/${id}`);
       assert.equal(rec.status, 200);
       assert.ok(['pending', 'running'].includes(rec.body.status), rec.body.status);
-      assert.deepEqual(rec.body.steps.map((s: { name: string }) => s.name), ['nap', 'after'], 'a stored execution has all its steps');
+      assert.deepEqual(
+        rec.body.steps.map((s: { name: string }) => s.name),
+        ['nap', 'after'],
+        'a stored execution has all its steps',
+      );
     }
     const health = await raw(agent, 'GET', '/health');
     assert.equal(health.body.active_executions, MAX_CONCURRENT);
@@ -83,7 +101,9 @@ describe(`hostile input: a flood of executes (MAX_CONCURRENT_EXECUTIONS=${MAX_CO
   });
 
   it('cancels every accepted execution, queued ones at once and the running one with its process', async () => {
-    const running = (await raw(agent, 'GET', '/executions?status=running')).body.executions.map((e: { execution_id: string }) => e.execution_id);
+    const running = (await raw(agent, 'GET', '/executions?status=running')).body.executions.map(
+      (e: { execution_id: string }) => e.execution_id,
+    );
     assert.equal(running.length, MAX_CONCURRENT);
     const pid = await stepPid(agent, running[0], 'nap');
     for (const id of accepted) {
@@ -102,7 +122,9 @@ describe(`hostile input: a flood of executes (MAX_CONCURRENT_EXECUTIONS=${MAX_CO
     const before = await executionCount(agent);
     const body = { wpk_content: pkg(uniqueName('burst'), [shellStep('hi', ['echo', 'hi'])]) };
     const key = uniqueName('burst-key');
-    const replies = await Promise.all(Array.from({ length: 30 }, () => postJson(agent, '/execute', body, { 'Idempotency-Key': key })));
+    const replies = await Promise.all(
+      Array.from({ length: 30 }, () => postJson(agent, '/execute', body, { 'Idempotency-Key': key })),
+    );
     for (const r of replies) assertWellFormed(r, 'idempotent burst');
     assert.deepEqual(replies.map((r) => r.status).sort(), [...Array(29).fill(200), 202]);
     assert.equal(new Set(replies.map((r) => r.body.execution_id)).size, 1);
@@ -120,7 +142,9 @@ describe(`hostile input: a flood of executes (MAX_CONCURRENT_EXECUTIONS=${MAX_CO
     ];
     const key = uniqueName('burst2-key');
     const sent = Array.from({ length: 30 }, (_, i) => i % 2);
-    const replies = await Promise.all(sent.map((b) => postJson(agent, '/execute', bodies[b], { 'Idempotency-Key': key })));
+    const replies = await Promise.all(
+      sent.map((b) => postJson(agent, '/execute', bodies[b], { 'Idempotency-Key': key })),
+    );
     for (const r of replies) assertWellFormed(r, 'idempotent burst with two bodies');
     const winners = replies.flatMap((r, i) => (r.status === 202 ? [sent[i]] : []));
     assert.equal(winners.length, 1, `202s: ${replies.map((r) => r.status).join(',')}`);

@@ -13,7 +13,10 @@ describe('HTTP API: health, readiness and error answers', () => {
     assert.match(r.headers.get('content-type') ?? '', /^application\/json/);
     assert.equal(r.body.status, 'ok');
     assert.equal(r.body.version, AGENT_VERSION);
-    assert.ok(Number.isInteger(r.body.uptime_seconds) && r.body.uptime_seconds >= 0, `uptime_seconds: ${r.body.uptime_seconds}`);
+    assert.ok(
+      Number.isInteger(r.body.uptime_seconds) && r.body.uptime_seconds >= 0,
+      `uptime_seconds: ${r.body.uptime_seconds}`,
+    );
     assert.equal(r.body.active_executions, 0);
     assert.equal(r.body.queued_executions, 0);
     assert.equal(r.body.adapters.shell.ready, true);
@@ -22,7 +25,10 @@ describe('HTTP API: health, readiness and error answers', () => {
     assert.ok(shellRun, 'shell adapter lists its run action');
     assert.equal(shellRun.mutates, true);
     assert.equal(typeof shellRun.description, 'string');
-    assert.ok(r.body.adapters.api.actions.some((a: { id: string }) => a.id === 'request'), 'api adapter lists its request action');
+    assert.ok(
+      r.body.adapters.api.actions.some((a: { id: string }) => a.id === 'request'),
+      'api adapter lists its request action',
+    );
   });
 
   it('GET /ready answers 200 with ready: true while the store is open', async () => {
@@ -56,7 +62,10 @@ describe('HTTP API: health, readiness and error answers', () => {
       const r = await call(agent, method, path);
       assert.equal(r.status, 405, `${method} ${path}`);
       assert.match(r.headers.get('content-type') ?? '', /^application\/json/);
-      assert.ok(r.headers.get('allow')?.includes(allowed), `Allow header of ${method} ${path}: ${r.headers.get('allow')}`);
+      assert.ok(
+        r.headers.get('allow')?.includes(allowed),
+        `Allow header of ${method} ${path}: ${r.headers.get('allow')}`,
+      );
       assert.ok(r.body.message.includes(allowed), `the message names the allowed method ${allowed}: ${r.body.message}`);
     }
   });
@@ -78,7 +87,12 @@ describe('HTTP API: health, readiness and error answers', () => {
     assert.equal(arr.status, 400);
     assert.deepEqual(errorPaths(arr), ['$']);
 
-    const typed = await call(agent, 'POST', '/execute', { workflow_id: 7, parameters: [], dry_run: 'yes', rollback_on_failure: 1 });
+    const typed = await call(agent, 'POST', '/execute', {
+      workflow_id: 7,
+      parameters: [],
+      dry_run: 'yes',
+      rollback_on_failure: 1,
+    });
     assert.equal(typed.status, 400);
     assert.equal(typed.body.error_type, 'validation_error');
     assert.deepEqual(errorPaths(typed).sort(), ['$.dry_run', '$.parameters', '$.rollback_on_failure', '$.workflow_id']);
@@ -87,7 +101,10 @@ describe('HTTP API: health, readiness and error answers', () => {
 
   it('answers an unknown field in the /execute body with 400 naming it, and queues nothing', async () => {
     const before = await executionCount(agent);
-    const r = await call(agent, 'POST', '/execute', { workflow_id: 'rollback-demo-1.0.0', paramters: { workdir: '/tmp/x' } });
+    const r = await call(agent, 'POST', '/execute', {
+      workflow_id: 'rollback-demo-1.0.0',
+      paramters: { workdir: '/tmp/x' },
+    });
     assert.equal(r.status, 400);
     assert.equal(r.body.error_type, 'validation_error');
     assert.deepEqual(errorPaths(r), ['$.paramters']);
@@ -135,7 +152,12 @@ describe('HTTP API: health, readiness and error answers', () => {
     assert.equal(r.status, 400);
     assert.equal(r.body.error_type, 'validation_error');
     const paths = errorPaths(r);
-    for (const p of ['$.metadata.name', '$.spec.handlers[0].retires', '$.spec.handlers[1].adapter', '$.spec.handlers[2].with.command[1]']) {
+    for (const p of [
+      '$.metadata.name',
+      '$.spec.handlers[0].retires',
+      '$.spec.handlers[1].adapter',
+      '$.spec.handlers[2].with.command[1]',
+    ]) {
       assert.ok(paths.includes(p), `expected a problem at ${p}; got ${paths.join(', ')}`);
     }
     assert.equal(await executionCount(agent), before);
@@ -144,13 +166,22 @@ describe('HTTP API: health, readiness and error answers', () => {
 
   it('answers a wpk_content whose workflow_id disagrees with the given workflow_id with 400', async () => {
     const name = uniqueName('mismatch');
-    const r = await call(agent, 'POST', '/execute', { workflow_id: 'other-1.0.0', wpk_content: pkg(name, [shellStep('a', ['true'])]) });
+    const r = await call(agent, 'POST', '/execute', {
+      workflow_id: 'other-1.0.0',
+      wpk_content: pkg(name, [shellStep('a', ['true'])]),
+    });
     assert.equal(r.status, 400);
     assert.deepEqual(errorPaths(r), ['$.workflow_id']);
   });
 
   it('answers an Idempotency-Key longer than 255 characters with 400', async () => {
-    const r = await call(agent, 'POST', '/execute', { wpk_content: pkg(uniqueName('idem-long'), [shellStep('a', ['true'])]) }, { 'Idempotency-Key': 'k'.repeat(256) });
+    const r = await call(
+      agent,
+      'POST',
+      '/execute',
+      { wpk_content: pkg(uniqueName('idem-long'), [shellStep('a', ['true'])]) },
+      { 'Idempotency-Key': 'k'.repeat(256) },
+    );
     assert.equal(r.status, 400);
     assert.deepEqual(errorPaths(r), ['header.Idempotency-Key']);
   });
@@ -182,12 +213,16 @@ describe('HTTP API: request body limit (BODY_LIMIT_BYTES=2048)', () => {
   it('answers a chunked body (no Content-Length) that grows past the limit with 413', async () => {
     const body = withPadding(6000);
     const answer = await new Promise<{ status: number; text: string }>((resolve, reject) => {
-      const req = http.request(`${agent.url}/execute`, { method: 'POST', headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' } }, (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (d) => (text += d));
-        res.on('end', () => resolve({ status: res.statusCode!, text }));
-      });
+      const req = http.request(
+        `${agent.url}/execute`,
+        { method: 'POST', headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' } },
+        (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (d) => (text += d));
+          res.on('end', () => resolve({ status: res.statusCode!, text }));
+        },
+      );
       req.on('error', reject);
       for (let i = 0; i < body.length; i += 1000) req.write(body.slice(i, i + 1000));
       req.end();

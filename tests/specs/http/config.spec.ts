@@ -94,7 +94,10 @@ describe('agent configuration: a YAML file via RUNTIME_AGENT_CONFIG', () => {
   before(() => {
     dir = mkdtempSync(join(tmpdir(), 'runtime-agent-config-'));
     file = join(dir, 'agent.yaml');
-    writeFileSync(file, '# test config\nmax_concurrent_executions: 1\nmax_queued_executions: 1\nbody_limit_bytes: 2048\n');
+    writeFileSync(
+      file,
+      '# test config\nmax_concurrent_executions: 1\nmax_queued_executions: 1\nbody_limit_bytes: 2048\n',
+    );
   });
   after(() => {
     rmSync(dir, { recursive: true, force: true });
@@ -102,7 +105,8 @@ describe('agent configuration: a YAML file via RUNTIME_AGENT_CONFIG', () => {
 
   const sleeper = () => ({ wpk_content: pkg(uniqueName('cfg-sleep'), [shellStep('nap', ['sleep', '30'])]) });
   /** A /validate body of about `bytes` bytes that is a valid request. */
-  const validateBody = (bytes: number) => JSON.stringify({ wpk_content: pkg(uniqueName('cfg-big'), [shellStep('a', ['echo', 'x'.repeat(bytes)])]) });
+  const validateBody = (bytes: number) =>
+    JSON.stringify({ wpk_content: pkg(uniqueName('cfg-big'), [shellStep('a', ['echo', 'x'.repeat(bytes)])]) });
 
   /** Submits long runs until one is refused; answers the statuses of all answers and cancels what was accepted. */
   async function fillQueue(agent: AgentProcess, max: number): Promise<number[]> {
@@ -137,7 +141,9 @@ describe('agent configuration: a YAML file via RUNTIME_AGENT_CONFIG', () => {
   });
 
   it('lets the environment override the file', async () => {
-    const agent = await startAgent({ env: { RUNTIME_AGENT_CONFIG: file, MAX_QUEUED_EXECUTIONS: '2', BODY_LIMIT_BYTES: '8192' } });
+    const agent = await startAgent({
+      env: { RUNTIME_AGENT_CONFIG: file, MAX_QUEUED_EXECUTIONS: '2', BODY_LIMIT_BYTES: '8192' },
+    });
     try {
       assert.deepEqual(await fillQueue(agent, 5), [202, 202, 202, 429]);
       const big = await call(agent, 'POST', '/validate', validateBody(3000));

@@ -5,7 +5,17 @@ import { join } from 'node:path';
 import { startAgent, useAgent, waitForStatus, type AgentProcess } from '../support/agent-process.js';
 import { pkg, shellStep } from '../support/packages.js';
 import { waitFor } from '../support/wait.js';
-import { assertServing, call, errorPaths, executionCount, isAlive, parseMetrics, sampleValue, stepPid, uniqueName } from './http-support.js';
+import {
+  assertServing,
+  call,
+  errorPaths,
+  executionCount,
+  isAlive,
+  parseMetrics,
+  sampleValue,
+  stepPid,
+  uniqueName,
+} from './http-support.js';
 
 describe('HTTP API: POST /execute and GET /execute/{id}', () => {
   const agent = useAgent();
@@ -13,9 +23,16 @@ describe('HTTP API: POST /execute and GET /execute/{id}', () => {
   it('answers 202 with Location and {execution_id, status, workflow_id, dry_run}, then the record shows the finished run', async () => {
     const name = uniqueName('exec');
     const r = await call(agent, 'POST', '/execute', {
-      wpk_content: pkg(name, [shellStep('greet', ['printf', '%s-%s', '${{ params.who }}', '${{ workflow.name }}']), shellStep('again', ['echo', '${{ steps.greet.outputs.stdout }}'])], {
-        parameters: { who: { type: 'string', default: 'world' }, token: { type: 'string', secret: true } },
-      }),
+      wpk_content: pkg(
+        name,
+        [
+          shellStep('greet', ['printf', '%s-%s', '${{ params.who }}', '${{ workflow.name }}']),
+          shellStep('again', ['echo', '${{ steps.greet.outputs.stdout }}']),
+        ],
+        {
+          parameters: { who: { type: 'string', default: 'world' }, token: { type: 'string', secret: true } },
+        },
+      ),
       parameters: { token: 's3cr3t-value' },
     });
     assert.equal(r.status, 202);
@@ -47,13 +64,20 @@ describe('HTTP API: POST /execute and GET /execute/{id}', () => {
     );
     assert.equal(rec.steps[0].outputs.stdout, `world-${name}`);
     assert.equal(rec.steps[1].outputs.stdout, `world-${name}\n`);
-    for (const k of ['created_at', 'started_at', 'finished_at']) assert.ok(!Number.isNaN(Date.parse(rec[k])), `${k}: ${rec[k]}`);
+    for (const k of ['created_at', 'started_at', 'finished_at'])
+      assert.ok(!Number.isNaN(Date.parse(rec[k])), `${k}: ${rec[k]}`);
     assert.ok(rec.created_at <= rec.started_at && rec.started_at <= rec.finished_at);
     assert.equal(rec.logs, `/logs/${r.body.execution_id}`);
   });
 
   it('records a failing step with its error and ends the execution failed', async () => {
-    const r = await call(agent, 'POST', '/execute', { wpk_content: pkg(uniqueName('fails'), [shellStep('ok', ['true']), shellStep('boom', ['false']), shellStep('never', ['true'])]) });
+    const r = await call(agent, 'POST', '/execute', {
+      wpk_content: pkg(uniqueName('fails'), [
+        shellStep('ok', ['true']),
+        shellStep('boom', ['false']),
+        shellStep('never', ['true']),
+      ]),
+    });
     assert.equal(r.status, 202);
     const rec = await waitForStatus(agent, r.body.execution_id, ['completed', 'failed']);
     assert.equal(rec.status, 'failed');
@@ -78,7 +102,9 @@ describe('HTTP API: POST /execute and GET /execute/{id}', () => {
 
   it('runs a package by workflow_id once it was sent inline before', async () => {
     const name = uniqueName('registered');
-    const first = await call(agent, 'POST', '/execute', { wpk_content: pkg(name, [shellStep('say', ['echo', 'registered'])]) });
+    const first = await call(agent, 'POST', '/execute', {
+      wpk_content: pkg(name, [shellStep('say', ['echo', 'registered'])]),
+    });
     assert.equal(first.status, 202);
     const again = await call(agent, 'POST', '/execute', { workflow_id: `${name}-1.0.0` });
     assert.equal(again.status, 202);
@@ -90,7 +116,10 @@ describe('HTTP API: POST /execute and GET /execute/{id}', () => {
 
   it('dry_run: true runs nothing: the shell command leaves no file and the outputs are marked as example outputs', async () => {
     const marker = join(tmpdir(), `${uniqueName('dry-run-marker')}`);
-    const r = await call(agent, 'POST', '/execute', { wpk_content: pkg(uniqueName('dry'), [shellStep('touch', ['touch', marker])]), dry_run: true });
+    const r = await call(agent, 'POST', '/execute', {
+      wpk_content: pkg(uniqueName('dry'), [shellStep('touch', ['touch', marker])]),
+      dry_run: true,
+    });
     assert.equal(r.status, 202);
     assert.equal(r.body.dry_run, true);
     const rec = await waitForStatus(agent, r.body.execution_id, ['completed', 'failed']);
@@ -117,10 +146,19 @@ describe('HTTP API: POST /execute and GET /execute/{id}', () => {
       },
     });
     const before = await executionCount(agent);
-    const r = await call(agent, 'POST', '/execute', { wpk_content: wpk, parameters: { bogus: 1, count: 1.5, tag: 'UP', mode: 'medium' } });
+    const r = await call(agent, 'POST', '/execute', {
+      wpk_content: wpk,
+      parameters: { bogus: 1, count: 1.5, tag: 'UP', mode: 'medium' },
+    });
     assert.equal(r.status, 400);
     assert.equal(r.body.error_type, 'validation_error');
-    assert.deepEqual(errorPaths(r).sort(), ['$.parameters.bogus', '$.parameters.count', '$.parameters.mode', '$.parameters.name', '$.parameters.tag']);
+    assert.deepEqual(errorPaths(r).sort(), [
+      '$.parameters.bogus',
+      '$.parameters.count',
+      '$.parameters.mode',
+      '$.parameters.name',
+      '$.parameters.tag',
+    ]);
     assert.equal(await executionCount(agent), before);
     // The package of a rejected request is not registered under its workflow_id either.
     const byId = await call(agent, 'POST', '/execute', { workflow_id: `${name}-1.0.0`, parameters: { name: 'x' } });
@@ -130,7 +168,10 @@ describe('HTTP API: POST /execute and GET /execute/{id}', () => {
 
   it('answers invalid parameters for a bundled workflow_id with 400 and queues nothing', async () => {
     const before = await executionCount(agent);
-    const r = await call(agent, 'POST', '/execute', { workflow_id: 'rollback-demo-1.0.0', parameters: { workdir: 'relative/dir', failAt: 'later', workdri: '/tmp/x' } });
+    const r = await call(agent, 'POST', '/execute', {
+      workflow_id: 'rollback-demo-1.0.0',
+      parameters: { workdir: 'relative/dir', failAt: 'later', workdri: '/tmp/x' },
+    });
     assert.equal(r.status, 400);
     assert.deepEqual(errorPaths(r).sort(), ['$.parameters.failAt', '$.parameters.workdir', '$.parameters.workdri']);
     assert.equal(await executionCount(agent), before);
@@ -174,10 +215,22 @@ describe('HTTP API: Idempotency-Key on POST /execute', () => {
   it('answers a repeated key with a different body with 409 conflict and creates nothing', async () => {
     const key = uniqueName('key');
     const name = uniqueName('idem-conflict');
-    const first = await call(agent, 'POST', '/execute', { wpk_content: pkg(name, [shellStep('a', ['echo', 'one'])]) }, { 'Idempotency-Key': key });
+    const first = await call(
+      agent,
+      'POST',
+      '/execute',
+      { wpk_content: pkg(name, [shellStep('a', ['echo', 'one'])]) },
+      { 'Idempotency-Key': key },
+    );
     assert.equal(first.status, 202);
     const before = await executionCount(agent);
-    const other = await call(agent, 'POST', '/execute', { wpk_content: pkg(name, [shellStep('a', ['echo', 'two'])]) }, { 'Idempotency-Key': key });
+    const other = await call(
+      agent,
+      'POST',
+      '/execute',
+      { wpk_content: pkg(name, [shellStep('a', ['echo', 'two'])]) },
+      { 'Idempotency-Key': key },
+    );
     assert.equal(other.status, 409);
     assert.equal(other.body.error_type, 'conflict');
     assert.equal(other.body.details.execution_id, first.body.execution_id);
@@ -188,7 +241,12 @@ describe('HTTP API: Idempotency-Key on POST /execute', () => {
   it('creates separate executions for the same body under different keys or no key', async () => {
     const body = { wpk_content: pkg(uniqueName('idem-distinct'), [shellStep('a', ['true'])]) };
     const ids = new Set<string>();
-    for (const headers of [{ 'Idempotency-Key': uniqueName('k') }, { 'Idempotency-Key': uniqueName('k') }, {}, {}] as Record<string, string>[]) {
+    for (const headers of [
+      { 'Idempotency-Key': uniqueName('k') },
+      { 'Idempotency-Key': uniqueName('k') },
+      {},
+      {},
+    ] as Record<string, string>[]) {
       const r = await call(agent, 'POST', '/execute', body, headers);
       assert.equal(r.status, 202);
       ids.add(r.body.execution_id);
@@ -201,7 +259,8 @@ describe('HTTP API: full queue and cancellation (MAX_CONCURRENT_EXECUTIONS=1, MA
   let agent: AgentProcess;
   let running: string;
   let queued: string;
-  const longPkg = () => pkg(uniqueName('long'), [shellStep('nap', ['sleep', '30']), shellStep('after', ['echo', 'after'])]);
+  const longPkg = () =>
+    pkg(uniqueName('long'), [shellStep('nap', ['sleep', '30']), shellStep('after', ['echo', 'after'])]);
 
   before(async () => {
     agent = await startAgent({ env: { MAX_CONCURRENT_EXECUTIONS: '1', MAX_QUEUED_EXECUTIONS: '1' } });
@@ -271,11 +330,17 @@ describe('HTTP API: full queue and cancellation (MAX_CONCURRENT_EXECUTIONS=1, MA
       ['cancelled', 'cancelled'],
     );
     await waitFor(() => !isAlive(pid), `sleep process ${pid} to be gone`, 5_000);
-    await waitFor(async () => (await call(agent, 'GET', '/health')).body.active_executions === 0, 'the slot to be free', 5_000);
+    await waitFor(
+      async () => (await call(agent, 'GET', '/health')).body.active_executions === 0,
+      'the slot to be free',
+      5_000,
+    );
   });
 
   it('runs a new execution once the cancelled ones freed the slot', async () => {
-    const r = await call(agent, 'POST', '/execute', { wpk_content: pkg(uniqueName('after-cancel'), [shellStep('a', ['echo', 'free'])]) });
+    const r = await call(agent, 'POST', '/execute', {
+      wpk_content: pkg(uniqueName('after-cancel'), [shellStep('a', ['echo', 'free'])]),
+    });
     assert.equal(r.status, 202);
     const rec = await waitForStatus(agent, r.body.execution_id, ['completed', 'failed']);
     assert.equal(rec.status, 'completed');

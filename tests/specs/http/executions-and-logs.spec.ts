@@ -27,12 +27,16 @@ describe('HTTP API: GET /executions', () => {
   before(async () => {
     agent = await startAgent();
     for (let i = 0; i < 5; i++) {
-      const r = await call(agent, 'POST', '/execute', { wpk_content: pkg(listA, [shellStep('a', ['echo', String(i)])]) });
+      const r = await call(agent, 'POST', '/execute', {
+        wpk_content: pkg(listA, [shellStep('a', ['echo', String(i)])]),
+      });
       assert.equal(r.status, 202);
       idsA.push(r.body.execution_id);
     }
-    completedB = (await call(agent, 'POST', '/execute', { wpk_content: pkg(listB, [shellStep('a', ['true'])]) })).body.execution_id;
-    failedB = (await call(agent, 'POST', '/execute', { wpk_content: pkg(listB, [shellStep('a', ['false'])]) })).body.execution_id;
+    completedB = (await call(agent, 'POST', '/execute', { wpk_content: pkg(listB, [shellStep('a', ['true'])]) })).body
+      .execution_id;
+    failedB = (await call(agent, 'POST', '/execute', { wpk_content: pkg(listB, [shellStep('a', ['false'])]) })).body
+      .execution_id;
     for (const id of [...idsA, completedB, failedB]) await waitForStatus(agent, id, DONE);
   });
   after(async () => {
@@ -47,7 +51,19 @@ describe('HTTP API: GET /executions', () => {
     assert.deepEqual(ids, [failedB, completedB, ...[...idsA].reverse()]);
     assert.equal(r.body.next_cursor, null);
     const first: Summary & Record<string, unknown> = r.body.executions[0];
-    for (const k of ['execution_id', 'workflow_id', 'status', 'dry_run', 'current_step', 'steps_completed', 'steps_total', 'error', 'created_at', 'started_at', 'finished_at']) {
+    for (const k of [
+      'execution_id',
+      'workflow_id',
+      'status',
+      'dry_run',
+      'current_step',
+      'steps_completed',
+      'steps_total',
+      'error',
+      'created_at',
+      'started_at',
+      'finished_at',
+    ]) {
       assert.ok(k in first, `summary has ${k}`);
     }
   });
@@ -84,7 +100,11 @@ describe('HTTP API: GET /executions', () => {
     const sizes: number[] = [];
     let cursor: string | null = null;
     for (let page = 0; page < 10; page++) {
-      const r: Awaited<ReturnType<typeof call>> = await call(agent, 'GET', `/executions?limit=2${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
+      const r: Awaited<ReturnType<typeof call>> = await call(
+        agent,
+        'GET',
+        `/executions?limit=2${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
+      );
       assert.equal(r.status, 200);
       sizes.push(r.body.executions.length);
       seen.push(...r.body.executions.map((e: Summary) => e.execution_id));
@@ -99,7 +119,11 @@ describe('HTTP API: GET /executions', () => {
     const first = await call(agent, 'GET', `/executions?workflow_id=${listA}-1.0.0&limit=3`);
     assert.equal(first.body.executions.length, 3);
     assert.equal(typeof first.body.next_cursor, 'string');
-    const second = await call(agent, 'GET', `/executions?workflow_id=${listA}-1.0.0&limit=3&cursor=${encodeURIComponent(first.body.next_cursor)}`);
+    const second = await call(
+      agent,
+      'GET',
+      `/executions?workflow_id=${listA}-1.0.0&limit=3&cursor=${encodeURIComponent(first.body.next_cursor)}`,
+    );
     assert.equal(second.body.next_cursor, null);
     assert.deepEqual(
       [...first.body.executions, ...second.body.executions].map((e: Summary) => e.execution_id),
@@ -134,7 +158,10 @@ describe('HTTP API: GET /logs/{id}', () => {
   before(async () => {
     agent = await startAgent();
     const r = await call(agent, 'POST', '/execute', {
-      wpk_content: pkg(uniqueName('logs'), [shellStep('first', ['sh', '-c', 'echo one; echo two; echo oops >&2']), shellStep('second', ['printf', 'three\\n'])]),
+      wpk_content: pkg(uniqueName('logs'), [
+        shellStep('first', ['sh', '-c', 'echo one; echo two; echo oops >&2']),
+        shellStep('second', ['printf', 'three\\n']),
+      ]),
     });
     id = r.body.execution_id;
     await waitForStatus(agent, id, DONE);
@@ -227,7 +254,9 @@ describe('HTTP API: GET /logs/{id}', () => {
   });
 
   it('follow=true streams log events as they happen and ends with an end event carrying the final status', async () => {
-    const r = await call(agent, 'POST', '/execute', { wpk_content: pkg(uniqueName('follow'), [shellStep('talk', ['sh', '-c', 'echo one; sleep 1; echo two'])]) });
+    const r = await call(agent, 'POST', '/execute', {
+      wpk_content: pkg(uniqueName('follow'), [shellStep('talk', ['sh', '-c', 'echo one; sleep 1; echo two'])]),
+    });
     const live = r.body.execution_id;
     const res = await fetch(`${agent.url}/logs/${live}?follow=true`);
     assert.equal(res.status, 200);
@@ -245,7 +274,7 @@ describe('HTTP API: GET /logs/{id}', () => {
       assert.equal(one.stream, 'stdout');
       assert.equal(ev.id, String(one.seq));
 
-      const rest: typeof ev[] = [];
+      const rest: (typeof ev)[] = [];
       for (let next = await sse.next(); next; next = await sse.next()) rest.push(next);
       assert.ok(sse.closed, 'the server closed the stream after the end event');
       const end = rest[rest.length - 1];
@@ -262,7 +291,11 @@ describe('HTTP API: GET /logs/{id}', () => {
       );
       assert.equal(new Set(seqs).size, seqs.length);
       const stored: LogLine[] = (await call(agent, 'GET', `/logs/${live}`)).body.logs;
-      assert.equal(seqs[seqs.length - 1], stored[stored.length - 1].seq, 'the stream delivered up to the last stored line');
+      assert.equal(
+        seqs[seqs.length - 1],
+        stored[stored.length - 1].seq,
+        'the stream delivered up to the last stored line',
+      );
     } finally {
       await sse.cancel();
     }

@@ -3,7 +3,6 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { MAIN, type AgentProcess } from '../support/agent-process.js';
 import { REPO_ROOT } from '../../../services/runtime-agent/src/paths.js';
-import { waitFor } from '../support/wait.js';
 
 export type Reply = Awaited<ReturnType<AgentProcess['request']>>;
 
@@ -11,12 +10,26 @@ export type Reply = Awaited<ReturnType<AgentProcess['request']>>;
 const STACK_LINE = /^\s{2,}at\s/m;
 
 /** agent.request, plus the check every response must pass: no stack trace leaks out. */
-export async function call(agent: AgentProcess, method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<Reply> {
+export async function call(
+  agent: AgentProcess,
+  method: string,
+  path: string,
+  body?: unknown,
+  headers?: Record<string, string>,
+): Promise<Reply> {
   const r = await agent.request(method, path, body, headers);
   assert.doesNotMatch(r.text, STACK_LINE, `${method} ${path} answered ${r.status} with a stack trace:\n${r.text}`);
   if (r.status >= 400) {
-    assert.equal(typeof r.body?.error_type, 'string', `${method} ${path} answered ${r.status} without an error_type: ${r.text}`);
-    assert.equal(typeof r.body?.message, 'string', `${method} ${path} answered ${r.status} without a message: ${r.text}`);
+    assert.equal(
+      typeof r.body?.error_type,
+      'string',
+      `${method} ${path} answered ${r.status} without an error_type: ${r.text}`,
+    );
+    assert.equal(
+      typeof r.body?.message,
+      'string',
+      `${method} ${path} answered ${r.status} without a message: ${r.text}`,
+    );
     assert.equal(typeof r.body?.details, 'object', `${method} ${path} answered ${r.status} without details: ${r.text}`);
   }
   return r;

@@ -60,7 +60,11 @@ describe('HTTP API: GET /metrics', () => {
   it('counts a completed run in runs_total{status="completed"} and success_total, and observes its duration and steps', async () => {
     const before = (await scrape()).samples;
     assert.equal(sampleValue(before, 'workflow_runs_total', { workflow_name: okName }), 0);
-    const stepsBefore = sampleValue(before, 'workflow_step_duration_seconds_count', { adapter: 'shell', action: 'run', status: 'succeeded' });
+    const stepsBefore = sampleValue(before, 'workflow_step_duration_seconds_count', {
+      adapter: 'shell',
+      action: 'run',
+      status: 'succeeded',
+    });
 
     const rec = await runToEnd({ wpk_content: pkg(okName, [shellStep('a', ['true']), shellStep('b', ['echo', 'x'])]) });
     assert.equal(rec.status, 'completed');
@@ -73,7 +77,14 @@ describe('HTTP API: GET /metrics', () => {
     assert.equal(sampleValue(after, 'workflow_duration_seconds_count', { workflow_name: okName }), 1);
     assert.equal(sampleValue(after, 'workflow_duration_seconds_bucket', { workflow_name: okName, le: '+Inf' }), 1);
     assert.ok(sampleValue(after, 'workflow_duration_seconds_sum', { workflow_name: okName }) > 0);
-    assert.equal(sampleValue(after, 'workflow_step_duration_seconds_count', { adapter: 'shell', action: 'run', status: 'succeeded' }) - stepsBefore, 2);
+    assert.equal(
+      sampleValue(after, 'workflow_step_duration_seconds_count', {
+        adapter: 'shell',
+        action: 'run',
+        status: 'succeeded',
+      }) - stepsBefore,
+      2,
+    );
 
     await runToEnd({ wpk_content: pkg(okName, [shellStep('a', ['true'])]) });
     const again = (await scrape()).samples;
@@ -83,32 +94,61 @@ describe('HTTP API: GET /metrics', () => {
   it('counts a failing run in failure_total with its error_type, and each retry in step_retries_total', async () => {
     const before = (await scrape()).samples;
     const retriesBefore = sampleValue(before, 'workflow_step_retries_total', { adapter: 'shell', action: 'run' });
-    const rec = await runToEnd({ wpk_content: pkg(failName, [shellStep('flaky', ['false'], { retries: { count: 2, delayMs: 10 } })]) });
+    const rec = await runToEnd({
+      wpk_content: pkg(failName, [shellStep('flaky', ['false'], { retries: { count: 2, delayMs: 10 } })]),
+    });
     assert.equal(rec.status, 'failed');
     assert.equal(rec.steps[0].attempts, 3);
 
     const after = (await scrape()).samples;
     assert.equal(sampleValue(after, 'workflow_runs_total', { workflow_name: failName, status: 'failed' }), 1);
-    assert.equal(sampleValue(after, 'workflow_failure_total', { workflow_name: failName, error_type: 'command_failed' }), 1);
+    assert.equal(
+      sampleValue(after, 'workflow_failure_total', { workflow_name: failName, error_type: 'command_failed' }),
+      1,
+    );
     assert.equal(sampleValue(after, 'workflow_success_total', { workflow_name: failName }), 0);
-    assert.equal(sampleValue(after, 'workflow_step_retries_total', { adapter: 'shell', action: 'run' }) - retriesBefore, 2);
-    assert.ok(sampleValue(after, 'workflow_step_duration_seconds_count', { adapter: 'shell', action: 'run', status: 'failed' }) >= 1);
+    assert.equal(
+      sampleValue(after, 'workflow_step_retries_total', { adapter: 'shell', action: 'run' }) - retriesBefore,
+      2,
+    );
+    assert.ok(
+      sampleValue(after, 'workflow_step_duration_seconds_count', {
+        adapter: 'shell',
+        action: 'run',
+        status: 'failed',
+      }) >= 1,
+    );
   });
 
   it('counts a rollback in rollbacks_total by result', async () => {
     const rec = await runToEnd({
-      wpk_content: pkg(rollbackName, [shellStep('make', ['true'], { rollback: { action: 'run', with: { command: ['true'] } } }), shellStep('break', ['false'])], {
-        rollback: { enabled: true },
-      }),
+      wpk_content: pkg(
+        rollbackName,
+        [
+          shellStep('make', ['true'], { rollback: { action: 'run', with: { command: ['true'] } } }),
+          shellStep('break', ['false']),
+        ],
+        {
+          rollback: { enabled: true },
+        },
+      ),
     });
     assert.equal(rec.status, 'rolled_back');
     const after = (await scrape()).samples;
-    assert.equal(sampleValue(after, 'workflow_rollbacks_total', { workflow_name: rollbackName, result: 'rolled_back' }), 1);
-    assert.equal(sampleValue(after, 'workflow_rollbacks_total', { workflow_name: rollbackName, result: 'rollback_failed' }), 0);
+    assert.equal(
+      sampleValue(after, 'workflow_rollbacks_total', { workflow_name: rollbackName, result: 'rolled_back' }),
+      1,
+    );
+    assert.equal(
+      sampleValue(after, 'workflow_rollbacks_total', { workflow_name: rollbackName, result: 'rollback_failed' }),
+      0,
+    );
   });
 
   it('shows a running execution in active_workflows and back to 0 when it ends', async () => {
-    const r = await call(agent, 'POST', '/execute', { wpk_content: pkg(uniqueName('metrics-active'), [shellStep('nap', ['sleep', '30'])]) });
+    const r = await call(agent, 'POST', '/execute', {
+      wpk_content: pkg(uniqueName('metrics-active'), [shellStep('nap', ['sleep', '30'])]),
+    });
     ids.push(r.body.execution_id);
     try {
       await waitForStatus(agent, r.body.execution_id, ['running']);
@@ -117,7 +157,11 @@ describe('HTTP API: GET /metrics', () => {
       await call(agent, 'POST', `/execute/${r.body.execution_id}/cancel`);
     }
     await waitForStatus(agent, r.body.execution_id, DONE);
-    await waitFor(async () => sampleValue((await scrape()).samples, 'active_workflows') === 0, 'active_workflows to drop to 0', 5_000);
+    await waitFor(
+      async () => sampleValue((await scrape()).samples, 'active_workflows') === 0,
+      'active_workflows to drop to 0',
+      5_000,
+    );
     const samples = (await scrape()).samples;
     assert.equal(sampleValue(samples, 'workflow_runs_total', { status: 'cancelled' }), 1);
   });
@@ -127,6 +171,7 @@ describe('HTTP API: GET /metrics', () => {
     const { text, samples } = await scrape();
     for (const id of ids) assert.ok(!text.includes(id), `execution id ${id} appears in /metrics`);
     const labelNames = new Set(samples.flatMap((s) => Object.keys(s.labels)));
-    for (const banned of ['execution_id', 'id', 'url', 'pod']) assert.ok(!labelNames.has(banned), `label ${banned} is used`);
+    for (const banned of ['execution_id', 'id', 'url', 'pod'])
+      assert.ok(!labelNames.has(banned), `label ${banned} is used`);
   });
 });

@@ -16,7 +16,10 @@ const DONE = ['completed', 'failed', 'cancelled', 'rolled_back', 'rollback_faile
 
 /** Three steps that echo, each with a rollback block that echoes what it undoes. */
 function undoablePkg(name: string) {
-  const step = (n: string) => shellStep(n, ['echo', `did-${n}`], { rollback: { action: 'run', with: { command: ['printf', 'undo-%s:%s', n, `\${{ steps.${n}.outputs.stdout }}`] } } });
+  const step = (n: string) =>
+    shellStep(n, ['echo', `did-${n}`], {
+      rollback: { action: 'run', with: { command: ['printf', 'undo-%s:%s', n, `\${{ steps.${n}.outputs.stdout }}`] } },
+    });
   return pkg(name, [step('alpha'), step('beta'), step('gamma')]);
 }
 
@@ -25,7 +28,7 @@ describe('HTTP API: POST /rollback/{id}', () => {
   let scratch: string;
   before(async () => {
     agent = await startAgent();
-    scratch = mkdtempSync('/tmp/runtime-agent-http-rollback-') // the demo's workdir must be under /tmp;
+    scratch = mkdtempSync('/tmp/runtime-agent-http-rollback-'); // the demo's workdir must be under /tmp;
   });
   after(async () => {
     await agent.stop();
@@ -84,7 +87,9 @@ describe('HTTP API: POST /rollback/{id}', () => {
 
   it('answers rollback of a running execution with 409 conflict and lets it run on', async () => {
     const r = await call(agent, 'POST', '/execute', {
-      wpk_content: pkg(uniqueName('undo-running'), [shellStep('nap', ['sleep', '30'], { rollback: { action: 'run', with: { command: ['true'] } } })]),
+      wpk_content: pkg(uniqueName('undo-running'), [
+        shellStep('nap', ['sleep', '30'], { rollback: { action: 'run', with: { command: ['true'] } } }),
+      ]),
     });
     try {
       await waitForStatus(agent, r.body.execution_id, ['running']);
@@ -102,7 +107,9 @@ describe('HTTP API: POST /rollback/{id}', () => {
 
   it('answers rollback of a run with nothing to compensate with 409 conflict', async () => {
     // Shell steps without a rollback block have no compensation, and the package has no rollback handlers.
-    const r = await call(agent, 'POST', '/execute', { wpk_content: pkg(uniqueName('nothing-to-undo'), [shellStep('a', ['true']), shellStep('b', ['true'])]) });
+    const r = await call(agent, 'POST', '/execute', {
+      wpk_content: pkg(uniqueName('nothing-to-undo'), [shellStep('a', ['true']), shellStep('b', ['true'])]),
+    });
     const done = await waitForStatus(agent, r.body.execution_id, DONE);
     assert.equal(done.status, 'completed');
     const rb = await call(agent, 'POST', `/rollback/${r.body.execution_id}`);
@@ -156,7 +163,10 @@ describe('HTTP API: POST /rollback/{id}', () => {
 
   it('rolls back a completed rollback-demo on request: its compensations run newest first and remove what it created', async () => {
     const workdir = join(scratch, 'demo-manual');
-    const r = await call(agent, 'POST', '/execute', { workflow_id: 'rollback-demo-1.0.0', parameters: { workdir, failAt: 'never' } });
+    const r = await call(agent, 'POST', '/execute', {
+      workflow_id: 'rollback-demo-1.0.0',
+      parameters: { workdir, failAt: 'never' },
+    });
     const done = await waitForStatus(agent, r.body.execution_id, DONE);
     assert.equal(done.status, 'completed');
     assert.equal(done.steps[3].status, 'skipped');

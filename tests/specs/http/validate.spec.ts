@@ -30,7 +30,13 @@ describe('HTTP API: POST /validate', () => {
         { ...shellStep('retry', ['true']), retires: { count: 2 } },
         { name: 'ghost', adapter: 'k9s', action: 'scale', with: {} },
         { name: 'fly', adapter: 'shell', action: 'fly', with: {} },
-        shellStep('refs', ['echo', '${{ params.nope }}', '${{ steps.later.outputs.stdout }}', '${{ 1 + }}', 'x ${{ params.a']),
+        shellStep('refs', [
+          'echo',
+          '${{ params.nope }}',
+          '${{ steps.later.outputs.stdout }}',
+          '${{ 1 + }}',
+          'x ${{ params.a',
+        ]),
         shellStep('later', ['true']),
       ]),
       extra: true,
@@ -41,8 +47,15 @@ describe('HTTP API: POST /validate', () => {
     const errors: Problem[] = r.body.errors;
     const at = (path: string, word?: RegExp) => {
       const found = errors.filter((e) => e.path === path);
-      assert.ok(found.length > 0, `expected a problem at ${path}; got:\n${errors.map((e) => `${e.path}: ${e.message}`).join('\n')}`);
-      if (word) assert.ok(found.some((e) => word.test(e.message)), `problem at ${path} should match ${word}: ${found.map((e) => e.message).join(' | ')}`);
+      assert.ok(
+        found.length > 0,
+        `expected a problem at ${path}; got:\n${errors.map((e) => `${e.path}: ${e.message}`).join('\n')}`,
+      );
+      if (word)
+        assert.ok(
+          found.some((e) => word.test(e.message)),
+          `problem at ${path} should match ${word}: ${found.map((e) => e.message).join(' | ')}`,
+        );
     };
     at('$.extra', /unknown field/);
     at('$.metadata.name');
@@ -61,7 +74,9 @@ describe('HTTP API: POST /validate', () => {
   });
 
   it('reports a reference to the step itself as not running before that point', async () => {
-    const r = await call(agent, 'POST', '/validate', { wpk_content: pkg('self-ref', [shellStep('a', ['echo', '${{ steps.a.outputs.stdout }}'])]) });
+    const r = await call(agent, 'POST', '/validate', {
+      wpk_content: pkg('self-ref', [shellStep('a', ['echo', '${{ steps.a.outputs.stdout }}'])]),
+    });
     assert.equal(r.body.valid, false);
     assert.deepEqual(
       r.body.errors.map((e: Problem) => e.path),
@@ -74,7 +89,13 @@ describe('HTTP API: POST /validate', () => {
       'good-refs',
       [
         shellStep('first', ['echo', '${{ params.who }}']),
-        shellStep('second', ['echo', '${{ steps.first.outputs.stdout }}', '${{ workflow.name }}', '${{ execution.id }}', '{{ flowrunner.left.alone }}']),
+        shellStep('second', [
+          'echo',
+          '${{ steps.first.outputs.stdout }}',
+          '${{ workflow.name }}',
+          '${{ execution.id }}',
+          '{{ flowrunner.left.alone }}',
+        ]),
       ],
       { parameters: { who: { type: 'string', default: 'world' } } },
     );
@@ -103,7 +124,9 @@ describe('HTTP API: POST /validate', () => {
   });
 
   it('reports a YAML string that does not parse as one problem at $ with its line', async () => {
-    const r = await call(agent, 'POST', '/validate', { wpk_content: 'apiVersion: wpk/v1\nkind: [Workflow\nmetadata: {' });
+    const r = await call(agent, 'POST', '/validate', {
+      wpk_content: 'apiVersion: wpk/v1\nkind: [Workflow\nmetadata: {',
+    });
     assert.equal(r.status, 200);
     assert.equal(r.body.valid, false);
     assert.equal(r.body.errors.length, 1);
@@ -120,25 +143,48 @@ describe('HTTP API: POST /validate', () => {
         mode: { type: 'string', enum: ['fast', 'slow'] },
       },
     });
-    const bad = await call(agent, 'POST', '/validate', { wpk_content: withParams, parameters: { extra: 1, count: 'three', tag: 'UPPER', mode: 'medium' } });
+    const bad = await call(agent, 'POST', '/validate', {
+      wpk_content: withParams,
+      parameters: { extra: 1, count: 'three', tag: 'UPPER', mode: 'medium' },
+    });
     assert.equal(bad.status, 200);
     assert.equal(bad.body.valid, false);
-    assert.deepEqual(bad.body.errors.map((e: Problem) => e.path).sort(), ['$.parameters.count', '$.parameters.extra', '$.parameters.mode', '$.parameters.name', '$.parameters.tag']);
+    assert.deepEqual(bad.body.errors.map((e: Problem) => e.path).sort(), [
+      '$.parameters.count',
+      '$.parameters.extra',
+      '$.parameters.mode',
+      '$.parameters.name',
+      '$.parameters.tag',
+    ]);
 
-    const good = await call(agent, 'POST', '/validate', { wpk_content: withParams, parameters: { name: 'n', count: 3, tag: 'abc', mode: 'fast' } });
+    const good = await call(agent, 'POST', '/validate', {
+      wpk_content: withParams,
+      parameters: { name: 'n', count: 3, tag: 'abc', mode: 'fast' },
+    });
     assert.equal(good.body.valid, true, JSON.stringify(good.body.errors));
   });
 
   it('checks parameters given with a bundled workflow_id', async () => {
-    const bad = await call(agent, 'POST', '/validate', { workflow_id: 'rollback-demo-1.0.0', parameters: { workdir: '/etc/x', failAt: 'sometimes' } });
+    const bad = await call(agent, 'POST', '/validate', {
+      workflow_id: 'rollback-demo-1.0.0',
+      parameters: { workdir: '/etc/x', failAt: 'sometimes' },
+    });
     assert.equal(bad.body.valid, false);
-    assert.deepEqual(bad.body.errors.map((e: Problem) => e.path).sort(), ['$.parameters.failAt', '$.parameters.workdir']);
-    const good = await call(agent, 'POST', '/validate', { workflow_id: 'rollback-demo-1.0.0', parameters: { workdir: '/tmp/x', failAt: 'never' } });
+    assert.deepEqual(bad.body.errors.map((e: Problem) => e.path).sort(), [
+      '$.parameters.failAt',
+      '$.parameters.workdir',
+    ]);
+    const good = await call(agent, 'POST', '/validate', {
+      workflow_id: 'rollback-demo-1.0.0',
+      parameters: { workdir: '/tmp/x', failAt: 'never' },
+    });
     assert.equal(good.body.valid, true);
   });
 
   it('warns, without failing, about a mutating step that rollback cannot undo', async () => {
-    const r = await call(agent, 'POST', '/validate', { wpk_content: pkg('no-undo', [shellStep('touch', ['true'])], { rollback: { enabled: true } }) });
+    const r = await call(agent, 'POST', '/validate', {
+      wpk_content: pkg('no-undo', [shellStep('touch', ['true'])], { rollback: { enabled: true } }),
+    });
     assert.equal(r.body.valid, true);
     assert.deepEqual(
       r.body.warnings.map((w: Problem) => w.path),

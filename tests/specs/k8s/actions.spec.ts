@@ -30,7 +30,9 @@ describe('k8s adapter actions', function () {
       c.kube.seed(pod('web-1', { app: 'web' }, ['app', 'proxy']));
       c.kube.seed(pod('web-2', { app: 'web' }));
       c.kube.seed(pod('db-1', { app: 'db' }));
-      c.kube.setPodLogs(NS, 'web-1', 'app', [{ text: 'now' }], { previous: [{ text: 'boot' }, { text: 'panic: config missing' }] });
+      c.kube.setPodLogs(NS, 'web-1', 'app', [{ text: 'now' }], {
+        previous: [{ text: 'boot' }, { text: 'panic: config missing' }],
+      });
       c.kube.setPodLogs(NS, 'web-1', 'proxy', [{ text: 'ok' }], { previous: [{ text: 'proxy died' }] });
       c.kube.setPodLogs(NS, 'web-2', 'app', [{ text: 'fine' }], { previous: [{ text: 'oom' }] });
       c.kube.setPodLogs(NS, 'db-1', 'app', [{ text: 'db' }], { previous: [{ text: 'db crashed' }] });
@@ -39,7 +41,11 @@ describe('k8s adapter actions', function () {
       assert.equal(out.pods, 2);
       assert.deepEqual(
         out.containers.map((x: any) => [x.pod, x.container, x.text]),
-        [['web-1', 'app', 'panic: config missing\n'], ['web-1', 'proxy', 'proxy died\n'], ['web-2', 'app', 'oom\n']],
+        [
+          ['web-1', 'app', 'panic: config missing\n'],
+          ['web-1', 'proxy', 'proxy died\n'],
+          ['web-2', 'app', 'oom\n'],
+        ],
       );
       assert.ok(log.some((l) => l.level === 'stdout' && l.text === '[web-1/app] panic: config missing'));
       assert.ok(!log.some((l) => l.text.includes('db crashed')));
@@ -63,7 +69,10 @@ describe('k8s adapter actions', function () {
 
     it('reads by pod name with sinceSeconds, and a missing pod is not_found', async () => {
       c.kube.seed(pod('web-1', { app: 'web' }));
-      c.kube.setPodLogs(NS, 'web-1', 'app', [{ text: 'old', time: Date.now() - 3_600_000 }, { text: 'new', time: Date.now() - 1000 }]);
+      c.kube.setPodLogs(NS, 'web-1', 'app', [
+        { text: 'old', time: Date.now() - 3_600_000 },
+        { text: 'new', time: Date.now() - 1000 },
+      ]);
       const out = (await c.run('logs', { name: 'web-1', sinceSeconds: 60 })) as any;
       assert.equal(out.containers[0].text, 'new\n');
       const err = await c.failure('logs', { name: 'nope' });
@@ -72,18 +81,31 @@ describe('k8s adapter actions', function () {
     });
     it('keeps at most 1 MiB of log text in outputs across all containers, the tail of each', async () => {
       const names = ['a', 'b', 'c', 'd', 'e', 'f'];
-      const line = (pod: string, c: string, i: number) => `${pod}/${c} line ${String(i).padStart(4, '0')} ${'x'.repeat(1000)}`;
+      const line = (pod: string, c: string, i: number) =>
+        `${pod}/${c} line ${String(i).padStart(4, '0')} ${'x'.repeat(1000)}`;
       for (const p of ['web-1', 'web-2', 'web-3']) {
         c.kube.seed(pod(p, { app: 'web' }, names, false));
-        for (const n of names) c.kube.setPodLogs(NS, p, n, Array.from({ length: 80 }, (_, i) => ({ text: line(p, n, i) })));
+        for (const n of names)
+          c.kube.setPodLogs(
+            NS,
+            p,
+            n,
+            Array.from({ length: 80 }, (_, i) => ({ text: line(p, n, i) })),
+          );
       }
       const log: LogLine[] = [];
       const out = (await c.run('logs', { selector: 'app=web', tailLines: 1000 }, { log })) as any;
       assert.equal(out.containers.length, 18);
       const kept = out.containers.reduce((n: number, x: any) => n + x.text.length, 0);
       assert.ok(kept <= MAX_LOG_CHARS_TOTAL + 18 * 40, `${kept} characters kept in all`);
-      assert.ok(out.containers.every((x: any) => x.truncated && x.lines === 80), 'every container says it was cut, and how many lines it had');
-      assert.ok(out.containers[0].text.length > MAX_LOG_CHARS_PER_CONTAINER - 100, 'the first containers keep their whole tail');
+      assert.ok(
+        out.containers.every((x: any) => x.truncated && x.lines === 80),
+        'every container says it was cut, and how many lines it had',
+      );
+      assert.ok(
+        out.containers[0].text.length > MAX_LOG_CHARS_PER_CONTAINER - 100,
+        'the first containers keep their whole tail',
+      );
       assert.ok(out.containers[0].text.endsWith(`${line('web-1', 'a', 79)}\n`), 'the tail is what is kept');
       assert.ok(out.containers.at(-1).text.length < 100, 'the last ones are cut to nothing once the budget is spent');
       assert.ok(log.some((l) => l.level === 'warn' && /outputs keep at most 1048576 characters/.test(l.text)));
@@ -93,18 +115,44 @@ describe('k8s adapter actions', function () {
 
   describe('events', () => {
     it('lists the events of one object through involvedObject field selectors, newest first, optionally only warnings', async () => {
-      c.kube.seed(event('e1', { kind: 'Deployment', name: 'web' }, 'Normal', 'ScalingReplicaSet', 'scaled up', '2026-01-01T00:00:01Z'));
-      c.kube.seed(event('e2', { kind: 'Deployment', name: 'web' }, 'Warning', 'FailedCreate', 'quota', '2026-01-01T00:00:03Z'));
-      c.kube.seed(event('e3', { kind: 'Deployment', name: 'web' }, 'Warning', 'BackOff', 'back-off', '2026-01-01T00:00:02Z'));
-      c.kube.seed(event('e4', { kind: 'Deployment', name: 'api' }, 'Warning', 'Other', 'not ours', '2026-01-01T00:00:04Z'));
-      c.kube.seed(event('e5', { kind: 'Pod', name: 'web' }, 'Warning', 'Other', 'a pod named web', '2026-01-01T00:00:05Z'));
+      c.kube.seed(
+        event(
+          'e1',
+          { kind: 'Deployment', name: 'web' },
+          'Normal',
+          'ScalingReplicaSet',
+          'scaled up',
+          '2026-01-01T00:00:01Z',
+        ),
+      );
+      c.kube.seed(
+        event('e2', { kind: 'Deployment', name: 'web' }, 'Warning', 'FailedCreate', 'quota', '2026-01-01T00:00:03Z'),
+      );
+      c.kube.seed(
+        event('e3', { kind: 'Deployment', name: 'web' }, 'Warning', 'BackOff', 'back-off', '2026-01-01T00:00:02Z'),
+      );
+      c.kube.seed(
+        event('e4', { kind: 'Deployment', name: 'api' }, 'Warning', 'Other', 'not ours', '2026-01-01T00:00:04Z'),
+      );
+      c.kube.seed(
+        event('e5', { kind: 'Pod', name: 'web' }, 'Warning', 'Other', 'a pod named web', '2026-01-01T00:00:05Z'),
+      );
       const all = (await c.run('events', { kind: 'Deployment', name: 'web' })) as any;
-      assert.deepEqual(all.events.map((e: any) => e.reason), ['FailedCreate', 'BackOff', 'ScalingReplicaSet']);
+      assert.deepEqual(
+        all.events.map((e: any) => e.reason),
+        ['FailedCreate', 'BackOff', 'ScalingReplicaSet'],
+      );
       assert.equal(all.warnings, 2);
       const warnings = (await c.run('events', { kind: 'Deployment', name: 'web', type: 'Warning', limit: 1 })) as any;
-      assert.deepEqual(warnings.events.map((e: any) => e.reason), ['FailedCreate']);
+      assert.deepEqual(
+        warnings.events.map((e: any) => e.reason),
+        ['FailedCreate'],
+      );
       const q = c.kube.requests.filter((r) => r.path === '/api/v1/namespaces/default/events').at(-1);
-      assert.equal(q?.query.fieldSelector, 'involvedObject.kind=Deployment,involvedObject.name=web,involvedObject.namespace=default,type=Warning');
+      assert.equal(
+        q?.query.fieldSelector,
+        'involvedObject.kind=Deployment,involvedObject.name=web,involvedObject.namespace=default,type=Warning',
+      );
     });
   });
 
@@ -113,11 +161,20 @@ describe('k8s adapter actions', function () {
       c.kube.seed(deployment('web', 3));
       const out = (await c.run('get', { kind: 'Deployment', name: 'web' })) as any;
       assert.equal(out.object.spec.replicas, 3);
-      c.kube.seed({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'creds', namespace: NS }, type: 'Opaque', data: { password: Buffer.from('hunter2').toString('base64') } });
+      c.kube.seed({
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: 'creds', namespace: NS },
+        type: 'Opaque',
+        data: { password: Buffer.from('hunter2').toString('base64') },
+      });
       const secret = (await c.run('get', { kind: 'Secret', name: 'creds' })) as any;
       assert.deepEqual(secret.object.data, { password: '***' });
       assert.ok(!JSON.stringify(secret).includes(Buffer.from('hunter2').toString('base64')));
-      assert.deepEqual(await c.run('get', { kind: 'Deployment', name: 'gone', ignoreNotFound: true }), { exists: false, object: null });
+      assert.deepEqual(await c.run('get', { kind: 'Deployment', name: 'gone', ignoreNotFound: true }), {
+        exists: false,
+        object: null,
+      });
       assert.equal((await c.failure('get', { kind: 'Deployment', name: 'gone' })).type, 'not_found');
       const unknown = await c.failure('get', { kind: 'Widget', name: 'w' });
       assert.equal(unknown.type, 'validation_error');
@@ -134,11 +191,31 @@ describe('k8s adapter actions', function () {
       const got = (await c.run('get', { kind: 'Deployment', name: 'two' })) as any;
       assert.deepEqual(got.object.spec.futureField, { enabled: true }, 'a field newer than the models is kept');
       assert.equal(typeof got.object.metadata.creationTimestamp, 'string', 'timestamps stay as the server wrote them');
-      const out = (await c.run('patch', { kind: 'Deployment', name: 'two', patch: { spec: { template: { spec: { containers: [{ name: 'side', $patch: 'delete' }] } } } } })) as any;
-      assert.deepEqual(out.object.spec.template.spec.containers.map((x: any) => x.name), ['app'], '$patch: delete removed the container');
+      const out = (await c.run('patch', {
+        kind: 'Deployment',
+        name: 'two',
+        patch: { spec: { template: { spec: { containers: [{ name: 'side', $patch: 'delete' }] } } } },
+      })) as any;
+      assert.deepEqual(
+        out.object.spec.template.spec.containers.map((x: any) => x.name),
+        ['app'],
+        '$patch: delete removed the container',
+      );
       const sent = writes().at(-1)!;
-      assert.deepEqual(JSON.parse(String(sent.body)), { spec: { template: { spec: { containers: [{ name: 'side', $patch: 'delete' }] } } } }, 'the patch went out exactly as given');
-      const applied = (await c.run('apply', { manifest: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cm' }, data: { a: '1' }, binaryData: { b: 'AA==' } } })) as any;
+      assert.deepEqual(
+        JSON.parse(String(sent.body)),
+        { spec: { template: { spec: { containers: [{ name: 'side', $patch: 'delete' }] } } } },
+        'the patch went out exactly as given',
+      );
+      const applied = (await c.run('apply', {
+        manifest: {
+          apiVersion: 'v1',
+          kind: 'ConfigMap',
+          metadata: { name: 'cm' },
+          data: { a: '1' },
+          binaryData: { b: 'AA==' },
+        },
+      })) as any;
       assert.deepEqual(applied.object.binaryData, { b: 'AA==' });
     });
 
@@ -154,22 +231,38 @@ describe('k8s adapter actions', function () {
       ];
       for (const [action, input] of cases) {
         const err = await c.failure(action, input);
-        assert.deepEqual([err.type, err.retryable], ['validation_error', false], `${action} ${JSON.stringify(input)}: ${err.message}`);
+        assert.deepEqual(
+          [err.type, err.retryable],
+          ['validation_error', false],
+          `${action} ${JSON.stringify(input)}: ${err.message}`,
+        );
         assert.match(err.message, /the API server has no kind Widget in (example\.com|apps)\/v1/);
       }
-      assert.ok(!c.kube.requests.some((r) => r.path.includes('widgets')), 'no object request was sent for a kind that does not exist');
+      assert.ok(
+        !c.kube.requests.some((r) => r.path.includes('widgets')),
+        'no object request was sent for a kind that does not exist',
+      );
     });
 
     it('cluster-scoped kinds have no namespace in targets and compensations: an applied Namespace is undone by its compensation', async () => {
-      const out = (await c.run('apply', { manifest: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop', labels: { team: 'a' } } } })) as any;
+      const out = (await c.run('apply', {
+        manifest: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop', labels: { team: 'a' } } },
+      })) as any;
       assert.equal(out.created, true);
       assert.deepEqual(out.target, { apiVersion: 'v1', kind: 'Namespace', name: 'shop' });
       assert.ok(!('namespace' in out.target));
       assert.equal(writes().at(-1)!.path, '/api/v1/namespaces/shop');
       assert.equal((c.kube.get('v1', 'Namespace', undefined, 'shop') as any).metadata.labels.team, 'a');
       const comp = c.adapter.actions.apply.compensate!({} as any, out)!;
-      assert.deepEqual(comp, { action: 'restore', with: { apiVersion: 'v1', kind: 'Namespace', name: 'shop', previous: null } });
-      assert.deepEqual(c.registry.checkRuntime('k8s', 'restore', structuredClone(comp.with)), [], 'the compensation validates');
+      assert.deepEqual(comp, {
+        action: 'restore',
+        with: { apiVersion: 'v1', kind: 'Namespace', name: 'shop', previous: null },
+      });
+      assert.deepEqual(
+        c.registry.checkRuntime('k8s', 'restore', structuredClone(comp.with)),
+        [],
+        'the compensation validates',
+      );
       assert.deepEqual(await c.run('restore', comp.with), { action: 'deleted' });
       assert.equal(c.kube.get('v1', 'Namespace', undefined, 'shop'), undefined);
       // Recorded and re-created, also without a namespace.
@@ -187,35 +280,107 @@ describe('k8s adapter actions', function () {
   describe('Secrets', () => {
     it("a Secret's values appear nowhere in outputs or logs, and writes to a Secret record nothing and have no compensation", async () => {
       const value = Buffer.from('hunter2-do-not-leak').toString('base64');
-      const lastApplied = JSON.stringify({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'creds' }, data: { password: value } });
-      c.kube.seed({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'creds', namespace: NS, annotations: { [LAST_APPLIED]: lastApplied, owner: 'team-a' } }, type: 'Opaque', data: { password: value } } as KObj);
+      const lastApplied = JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: 'creds' },
+        data: { password: value },
+      });
+      c.kube.seed({
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: 'creds', namespace: NS, annotations: { [LAST_APPLIED]: lastApplied, owner: 'team-a' } },
+        type: 'Opaque',
+        data: { password: value },
+      } as KObj);
       const log: LogLine[] = [];
       const outs: Record<string, any> = {};
       outs.get = await c.run('get', { kind: 'Secret', name: 'creds' }, { log });
       outs.getMaybe = await c.run('get', { kind: 'Secret', name: 'creds', ignoreNotFound: true }, { log });
-      outs.wait = await c.run('wait', { kind: 'Secret', name: 'creds', path: 'data.password', equals: value, timeoutSeconds: 2 }, { log });
-      outs.dryApply = await c.dry('apply', { manifest: { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'creds' }, data: { password: value, more: value } }, force: true }, { log });
-      outs.apply = await c.run('apply', { manifest: { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'creds' }, data: { password: value, more: value } }, force: true }, { log });
-      outs.patch = await c.run('patch', { kind: 'Secret', name: 'creds', type: 'merge', patch: { stringData: { extra: 'hunter2-do-not-leak' } } }, { log });
-      outs.created = await c.run('apply', { manifest: { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'fresh' }, stringData: { token: 'hunter2-do-not-leak' } } }, { log });
+      outs.wait = await c.run(
+        'wait',
+        { kind: 'Secret', name: 'creds', path: 'data.password', equals: value, timeoutSeconds: 2 },
+        { log },
+      );
+      outs.dryApply = await c.dry(
+        'apply',
+        {
+          manifest: {
+            apiVersion: 'v1',
+            kind: 'Secret',
+            metadata: { name: 'creds' },
+            data: { password: value, more: value },
+          },
+          force: true,
+        },
+        { log },
+      );
+      outs.apply = await c.run(
+        'apply',
+        {
+          manifest: {
+            apiVersion: 'v1',
+            kind: 'Secret',
+            metadata: { name: 'creds' },
+            data: { password: value, more: value },
+          },
+          force: true,
+        },
+        { log },
+      );
+      outs.patch = await c.run(
+        'patch',
+        { kind: 'Secret', name: 'creds', type: 'merge', patch: { stringData: { extra: 'hunter2-do-not-leak' } } },
+        { log },
+      );
+      outs.created = await c.run(
+        'apply',
+        {
+          manifest: {
+            apiVersion: 'v1',
+            kind: 'Secret',
+            metadata: { name: 'fresh' },
+            stringData: { token: 'hunter2-do-not-leak' },
+          },
+        },
+        { log },
+      );
       outs.delete = await c.run('delete', { kind: 'Secret', name: 'creds', record: true }, { log });
-      outs.restore = await c.run('restore', { apiVersion: 'v1', kind: 'Secret', name: 'fresh', previous: null }, { log });
+      outs.restore = await c.run(
+        'restore',
+        { apiVersion: 'v1', kind: 'Secret', name: 'fresh', previous: null },
+        { log },
+      );
       for (const [name, out] of Object.entries(outs)) {
         const text = JSON.stringify(out);
         assert.ok(!text.includes(value) && !text.includes('hunter2'), `${name} leaks the Secret: ${text}`);
       }
-      assert.ok(!JSON.stringify(log).includes(value) && !JSON.stringify(log).includes('hunter2'), `nor does the log: ${JSON.stringify(log.filter((l) => l.text.includes(value) || l.text.includes('hunter2')))}`);
+      assert.ok(
+        !JSON.stringify(log).includes(value) && !JSON.stringify(log).includes('hunter2'),
+        `nor does the log: ${JSON.stringify(log.filter((l) => l.text.includes(value) || l.text.includes('hunter2')))}`,
+      );
       assert.deepEqual(outs.get.object.data, { password: '***' });
       assert.equal(outs.get.object.metadata.annotations[LAST_APPLIED], '***');
       assert.equal(outs.get.object.metadata.annotations.owner, 'team-a', 'other annotations stay');
       assert.deepEqual(outs.apply.object.data, { password: '***', more: '***' });
       assert.equal(outs.wait.observed, 'data.password = (value hidden)');
-      for (const [action, out] of [['apply', outs.apply], ['patch', outs.patch], ['apply', outs.created], ['delete', outs.delete]] as const) {
+      for (const [action, out] of [
+        ['apply', outs.apply],
+        ['patch', outs.patch],
+        ['apply', outs.created],
+        ['delete', outs.delete],
+      ] as const) {
         assert.deepEqual([out.previous, out.recorded], [null, false], `${action} records nothing`);
-        assert.equal(c.adapter.actions[action].compensate!({ kind: 'Secret', name: 'creds', record: true } as any, out), undefined, `${action} of a Secret has no compensation`);
+        assert.equal(
+          c.adapter.actions[action].compensate!({ kind: 'Secret', name: 'creds', record: true } as any, out),
+          undefined,
+          `${action} of a Secret has no compensation`,
+        );
       }
       assert.equal(outs.created.created, true);
-      assert.ok(log.filter((l) => l.level === 'warn' && /Secret's contents are never recorded/.test(l.text)).length >= 4);
+      assert.ok(
+        log.filter((l) => l.level === 'warn' && /Secret's contents are never recorded/.test(l.text)).length >= 4,
+      );
       // The writes themselves happened.
       assert.equal(c.kube.get('v1', 'Secret', NS, 'creds'), undefined);
       assert.deepEqual(outs.restore, { action: 'deleted' });
@@ -272,16 +437,37 @@ describe('k8s adapter actions', function () {
       const spec = c.adapter.actions.scale;
       // The input named no namespace: the compensation scales back where the object is, and validates.
       const comp = spec.compensate!({ kind: 'Deployment', name: 'web', replicas: 0 }, out)!;
-      assert.deepEqual(comp, { action: 'scale', with: { kind: 'Deployment', namespace: NS, name: 'web', replicas: 3 } });
+      assert.deepEqual(comp, {
+        action: 'scale',
+        with: { kind: 'Deployment', namespace: NS, name: 'web', replicas: 3 },
+      });
       assert.deepEqual(c.registry.checkRuntime('k8s', 'scale', structuredClone(comp.with)), []);
-      c.kube.seed({ apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: { name: 'db', namespace: NS }, spec: { replicas: 1, serviceName: 'db', selector: { matchLabels: { app: 'db' } }, template: { metadata: { labels: { app: 'db' } }, spec: { containers: [{ name: 'db', image: 'db' }] } } } });
-      assert.deepEqual(await c.run('scale', { kind: 'StatefulSet', name: 'db', replicas: 2 }), { previousReplicas: 1, replicas: 2, namespace: NS });
+      c.kube.seed({
+        apiVersion: 'apps/v1',
+        kind: 'StatefulSet',
+        metadata: { name: 'db', namespace: NS },
+        spec: {
+          replicas: 1,
+          serviceName: 'db',
+          selector: { matchLabels: { app: 'db' } },
+          template: { metadata: { labels: { app: 'db' } }, spec: { containers: [{ name: 'db', image: 'db' }] } },
+        },
+      });
+      assert.deepEqual(await c.run('scale', { kind: 'StatefulSet', name: 'db', replicas: 2 }), {
+        previousReplicas: 1,
+        replicas: 2,
+        namespace: NS,
+      });
     });
 
     it('a dry run changes nothing', async () => {
       c.kube.seed(deployment('web', 3));
       const rv = c.kube.resourceVersion();
-      assert.deepEqual(await c.dry('scale', { kind: 'Deployment', name: 'web', replicas: 1 }), { previousReplicas: 3, replicas: 1, namespace: NS });
+      assert.deepEqual(await c.dry('scale', { kind: 'Deployment', name: 'web', replicas: 1 }), {
+        previousReplicas: 3,
+        replicas: 1,
+        namespace: NS,
+      });
       assert.equal(deploy().spec.replicas, 3);
       assert.equal(c.kube.resourceVersion(), rv);
       assert.equal(writes().at(-1)!.dryRun, true);
@@ -300,7 +486,11 @@ describe('k8s adapter actions', function () {
       for (const [code, type, retryable] of cases) {
         c.kube.failNext({ method: 'PATCH', subresource: 'scale' }, { code });
         const err = await c.failure('scale', { kind: 'Deployment', name: 'web', replicas: 1 });
-        assert.deepEqual([err.type, err.retryable, err.details.code], [type, retryable, code], `${code}: ${err.message}`);
+        assert.deepEqual(
+          [err.type, err.retryable, err.details.code],
+          [type, retryable, code],
+          `${code}: ${err.message}`,
+        );
       }
       assert.equal(deploy().spec.replicas, 3);
       await c.kube.close();
@@ -326,7 +516,12 @@ describe('k8s adapter actions', function () {
     it('waits for Available through a watch while the controller rolls out, without polling', async () => {
       c.kube.controller.enable({ mode: 'complete', delayMs: 300 });
       c.kube.seed(deployment('web', 2));
-      const out = (await c.run('wait', { kind: 'Deployment', name: 'web', condition: 'Available', timeoutSeconds: 10 })) as any;
+      const out = (await c.run('wait', {
+        kind: 'Deployment',
+        name: 'web',
+        condition: 'Available',
+        timeoutSeconds: 10,
+      })) as any;
       assert.equal(out.met, true);
       assert.match(out.observed, /Available=True/);
       const gets = c.kube.requests.filter((r) => r.method === 'GET' && r.name === 'web');
@@ -339,12 +534,22 @@ describe('k8s adapter actions', function () {
       c.kube.seed(deployment('web', 2));
       await c.run('wait', { kind: 'Deployment', name: 'web', condition: 'RolloutComplete', timeoutSeconds: 10 });
       await c.run('restart', { kind: 'Deployment', name: 'web' });
-      const out = (await c.run('wait', { kind: 'Deployment', name: 'web', condition: 'RolloutComplete', timeoutSeconds: 10 })) as any;
+      const out = (await c.run('wait', {
+        kind: 'Deployment',
+        name: 'web',
+        condition: 'RolloutComplete',
+        timeoutSeconds: 10,
+      })) as any;
       assert.match(out.observed, /updated 2, available 2/);
       c.kube.controller.setMode('fail', { kind: 'Deployment', namespace: NS, name: 'web' });
       await c.run('restart', { kind: 'Deployment', name: 'web' });
       const started = Date.now();
-      const err = await c.failure('wait', { kind: 'Deployment', name: 'web', condition: 'RolloutComplete', timeoutSeconds: 30 });
+      const err = await c.failure('wait', {
+        kind: 'Deployment',
+        name: 'web',
+        condition: 'RolloutComplete',
+        timeoutSeconds: 30,
+      });
       assert.equal(err.type, 'timeout');
       assert.match(err.message, /exceeded the progress deadline/);
       assert.ok(Date.now() - started < 5000);
@@ -353,23 +558,52 @@ describe('k8s adapter actions', function () {
     it('times out naming the last observed state; path/equals and Deleted conditions; a dry run looks once', async () => {
       c.kube.controller.enable({ mode: 'stuck', delayMs: 50 });
       c.kube.seed(deployment('web', 2));
-      const err = await c.failure('wait', { kind: 'Deployment', name: 'web', condition: 'Available', timeoutSeconds: 1 });
+      const err = await c.failure('wait', {
+        kind: 'Deployment',
+        name: 'web',
+        condition: 'Available',
+        timeoutSeconds: 1,
+      });
       assert.equal(err.type, 'timeout');
       assert.match(err.message, /did not become Available=True within 1s; last observed: /);
       const dry = (await c.dry('wait', { kind: 'Deployment', name: 'web', condition: 'Available' })) as any;
       assert.equal(dry.met, false);
-      setTimeout(() => c.kube.setStatus('apps/v1', 'Deployment', NS, 'web', (s: any) => ({ ...s, readyReplicas: 2 })), 200);
-      const byPath = (await c.run('wait', { kind: 'Deployment', name: 'web', path: 'status.readyReplicas', equals: 2, timeoutSeconds: 5 })) as any;
+      setTimeout(
+        () => c.kube.setStatus('apps/v1', 'Deployment', NS, 'web', (s: any) => ({ ...s, readyReplicas: 2 })),
+        200,
+      );
+      const byPath = (await c.run('wait', {
+        kind: 'Deployment',
+        name: 'web',
+        path: 'status.readyReplicas',
+        equals: 2,
+        timeoutSeconds: 5,
+      })) as any;
       assert.equal(byPath.observed, 'status.readyReplicas = 2');
       setTimeout(() => c.kube.remove('apps/v1', 'Deployment', NS, 'web'), 200);
-      assert.equal(((await c.run('wait', { kind: 'Deployment', name: 'web', condition: 'Deleted', timeoutSeconds: 5 })) as any).observed, 'deleted');
+      assert.equal(
+        ((await c.run('wait', { kind: 'Deployment', name: 'web', condition: 'Deleted', timeoutSeconds: 5 })) as any)
+          .observed,
+        'deleted',
+      );
     });
 
     it('a watch the API server refuses fails at once with forbidden naming watch, instead of polling until the timeout', async () => {
-      c.kube.seed({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cm', namespace: NS }, data: { a: '1' } } as KObj);
+      c.kube.seed({
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { name: 'cm', namespace: NS },
+        data: { a: '1' },
+      } as KObj);
       c.kube.deny('watch', 'configmaps');
       const started = Date.now();
-      const err = await c.failure('wait', { kind: 'ConfigMap', name: 'cm', path: 'data.a', equals: '2', timeoutSeconds: 20 });
+      const err = await c.failure('wait', {
+        kind: 'ConfigMap',
+        name: 'cm',
+        path: 'data.a',
+        equals: '2',
+        timeoutSeconds: 20,
+      });
       assert.deepEqual([err.type, err.retryable], ['forbidden', false], err.message);
       assert.match(err.message, /^WATCH ConfigMap default\/cm: .*cannot watch resource "configmaps"/);
       assert.match(err.message, /may not watch configmaps; grant it in deploy\/rbac\.yaml/);
@@ -379,19 +613,46 @@ describe('k8s adapter actions', function () {
     });
 
     it('a 410 Gone and a server-side close are a resync, not a failure', async () => {
-      c.kube.seed({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cm', namespace: NS }, data: { a: '1' } } as KObj);
-      c.kube.seed({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'other', namespace: NS }, data: { a: '1' } } as KObj);
+      c.kube.seed({
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { name: 'cm', namespace: NS },
+        data: { a: '1' },
+      } as KObj);
+      c.kube.seed({
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { name: 'other', namespace: NS },
+        data: { a: '1' },
+      } as KObj);
       const log: LogLine[] = [];
-      const waiting = c.run('wait', { kind: 'ConfigMap', name: 'cm', path: 'data.a', equals: '2', timeoutSeconds: 20 }, { log });
+      const waiting = c.run(
+        'wait',
+        { kind: 'ConfigMap', name: 'cm', path: 'data.a', equals: '2', timeoutSeconds: 20 },
+        { log },
+      );
       await waitFor(() => c.kube.requests.some((r) => r.query.watch === 'true'), 'the first watch');
       c.kube.closeStreams();
-      await waitFor(() => c.kube.requests.filter((r) => r.query.watch === 'true').length >= 2, 'a second watch after the server closed the first');
+      await waitFor(
+        () => c.kube.requests.filter((r) => r.query.watch === 'true').length >= 2,
+        'a second watch after the server closed the first',
+      );
       // Changes the watch is behind on, then compaction: the watch from the old resourceVersion expires with 410.
-      c.kube.seed({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'other', namespace: NS }, data: { a: '2' } } as KObj);
+      c.kube.seed({
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { name: 'other', namespace: NS },
+        data: { a: '2' },
+      } as KObj);
       c.kube.compact();
       c.kube.closeStreams();
       await waitFor(() => c.kube.requests.filter((r) => r.query.watch === 'true').length >= 3, 'a third watch');
-      c.kube.seed({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cm', namespace: NS }, data: { a: '2' } } as KObj);
+      c.kube.seed({
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { name: 'cm', namespace: NS },
+        data: { a: '2' },
+      } as KObj);
       const out = (await waiting) as any;
       assert.equal(out.observed, 'data.a = "2"');
       assert.ok(log.some((l) => /resync/.test(l.text)));
@@ -400,18 +661,49 @@ describe('k8s adapter actions', function () {
     it('a status condition is not met while it describes an older generation (kubectl wait)', async () => {
       c.kube.seed(deployment('web', 0));
       const d = deploy();
-      c.kube.setStatus('apps/v1', 'Deployment', NS, 'web', { observedGeneration: d.metadata.generation, replicas: 0, conditions: [{ type: 'Available', status: 'True', reason: 'MinimumReplicasAvailable' }] });
+      c.kube.setStatus('apps/v1', 'Deployment', NS, 'web', {
+        observedGeneration: d.metadata.generation,
+        replicas: 0,
+        conditions: [{ type: 'Available', status: 'True', reason: 'MinimumReplicasAvailable' }],
+      });
       await c.run('scale', { kind: 'Deployment', name: 'web', replicas: 3 });
-      assert.ok(deploy().metadata.generation > deploy().status.observedGeneration, 'the controller has not seen the new spec');
-      const err = await c.failure('wait', { kind: 'Deployment', name: 'web', condition: 'Available', timeoutSeconds: 1 });
+      assert.ok(
+        deploy().metadata.generation > deploy().status.observedGeneration,
+        'the controller has not seen the new spec',
+      );
+      const err = await c.failure('wait', {
+        kind: 'Deployment',
+        name: 'web',
+        condition: 'Available',
+        timeoutSeconds: 1,
+      });
       assert.equal(err.type, 'timeout', 'the stale Available=True does not count');
       assert.match(err.message, /not observed yet/);
       const dry = (await c.dry('wait', { kind: 'Deployment', name: 'web', condition: 'Available' })) as any;
       assert.equal(dry.met, false);
       // A condition's own observedGeneration wins over the status's.
-      c.kube.setStatus('apps/v1', 'Deployment', NS, 'web', (s: any) => ({ ...s, conditions: [{ type: 'Available', status: 'True', reason: 'MinimumReplicasAvailable', observedGeneration: deploy().metadata.generation }] }));
-      const ok = (await c.run('wait', { kind: 'Deployment', name: 'web', condition: 'available', timeoutSeconds: 2 })) as any;
-      assert.equal(ok.met, true, 'met once the condition is about the current generation (types compare case-insensitively, as kubectl)');
+      c.kube.setStatus('apps/v1', 'Deployment', NS, 'web', (s: any) => ({
+        ...s,
+        conditions: [
+          {
+            type: 'Available',
+            status: 'True',
+            reason: 'MinimumReplicasAvailable',
+            observedGeneration: deploy().metadata.generation,
+          },
+        ],
+      }));
+      const ok = (await c.run('wait', {
+        kind: 'Deployment',
+        name: 'web',
+        condition: 'available',
+        timeoutSeconds: 2,
+      })) as any;
+      assert.equal(
+        ok.met,
+        true,
+        'met once the condition is about the current generation (types compare case-insensitively, as kubectl)',
+      );
     });
 
     it('RolloutComplete follows kubectl rollout status: a partitioned StatefulSet, OnDelete refused, a kind without rollout refused', async () => {
@@ -420,22 +712,58 @@ describe('k8s adapter actions', function () {
           apiVersion: 'apps/v1',
           kind: 'StatefulSet',
           metadata: { name, namespace: NS },
-          spec: { replicas: 3, serviceName: name, updateStrategy, selector: { matchLabels: { app: name } }, template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'db', image: 'db' }] } } },
+          spec: {
+            replicas: 3,
+            serviceName: name,
+            updateStrategy,
+            selector: { matchLabels: { app: name } },
+            template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'db', image: 'db' }] } },
+          },
         }) as KObj;
       c.kube.seed(sts('db', { type: 'RollingUpdate', rollingUpdate: { partition: 2 } }));
       const gen = (c.kube.get('apps/v1', 'StatefulSet', NS, 'db') as any).metadata.generation;
-      const status = (updated: number) => ({ observedGeneration: gen, replicas: 3, readyReplicas: 3, currentReplicas: 3 - updated, updatedReplicas: updated, currentRevision: 'db-1', updateRevision: 'db-2' });
+      const status = (updated: number) => ({
+        observedGeneration: gen,
+        replicas: 3,
+        readyReplicas: 3,
+        currentReplicas: 3 - updated,
+        updatedReplicas: updated,
+        currentRevision: 'db-1',
+        updateRevision: 'db-2',
+      });
       c.kube.setStatus('apps/v1', 'StatefulSet', NS, 'db', status(0));
-      assert.equal(((await c.dry('wait', { kind: 'StatefulSet', name: 'db', condition: 'RolloutComplete' })) as any).met, false, 'no pod past the partition updated yet');
+      assert.equal(
+        ((await c.dry('wait', { kind: 'StatefulSet', name: 'db', condition: 'RolloutComplete' })) as any).met,
+        false,
+        'no pod past the partition updated yet',
+      );
       c.kube.setStatus('apps/v1', 'StatefulSet', NS, 'db', status(1));
-      const done = (await c.run('wait', { kind: 'StatefulSet', name: 'db', condition: 'RolloutComplete', timeoutSeconds: 2 })) as any;
-      assert.match(done.observed, /updated 1 \(partition 2\)/, 'replicas - partition pods updated: complete, though the revisions differ');
+      const done = (await c.run('wait', {
+        kind: 'StatefulSet',
+        name: 'db',
+        condition: 'RolloutComplete',
+        timeoutSeconds: 2,
+      })) as any;
+      assert.match(
+        done.observed,
+        /updated 1 \(partition 2\)/,
+        'replicas - partition pods updated: complete, though the revisions differ',
+      );
       c.kube.seed(sts('legacy', { type: 'OnDelete' }));
-      for (const [kind, name] of [['StatefulSet', 'legacy'], ['Pod', 'web-1'], ['ConfigMap', 'cm']]) {
+      for (const [kind, name] of [
+        ['StatefulSet', 'legacy'],
+        ['Pod', 'web-1'],
+        ['ConfigMap', 'cm'],
+      ]) {
         const started = Date.now();
         const err = await c.failure('wait', { kind, name, condition: 'RolloutComplete', timeoutSeconds: 30 });
         assert.deepEqual([err.type, err.retryable], ['validation_error', false], `${kind}: ${err.message}`);
-        assert.match(err.message, kind === 'StatefulSet' ? /rollout status is only available for RollingUpdate strategy type/ : /has no rollout/);
+        assert.match(
+          err.message,
+          kind === 'StatefulSet'
+            ? /rollout status is only available for RollingUpdate strategy type/
+            : /has no rollout/,
+        );
         assert.ok(Date.now() - started < 2000);
       }
     });
@@ -445,14 +773,20 @@ describe('k8s adapter actions', function () {
       const controller = new AbortController();
       setTimeout(() => controller.abort(new Error('cancelled by test')), 200);
       const started = Date.now();
-      const err = await c.failure('wait', { kind: 'Deployment', name: 'web', condition: 'Available', timeoutSeconds: 30 }, { signal: controller.signal });
+      const err = await c.failure(
+        'wait',
+        { kind: 'Deployment', name: 'web', condition: 'Available', timeoutSeconds: 30 },
+        { signal: controller.signal },
+      );
       assert.equal(err.type, 'cancelled');
       assert.ok(Date.now() - started < 2000);
     });
   });
 
   describe('apply', () => {
-    const cm = (data: Record<string, string>) => ({ manifest: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'settings' }, data } });
+    const cm = (data: Record<string, string>) => ({
+      manifest: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'settings' }, data },
+    });
 
     it('creates with server-side apply, records the absence, and its compensation deletes what it created', async () => {
       const out = (await c.run('apply', cm({ mode: 'new' }))) as any;
@@ -461,13 +795,21 @@ describe('k8s adapter actions', function () {
       const req = writes().at(-1)!;
       assert.deepEqual([req.contentType, req.fieldManager], ['application/apply-patch+yaml', 'runtime-agent']);
       const comp = c.adapter.actions.apply.compensate!(cm({ mode: 'new' }), out)!;
-      assert.deepEqual(comp, { action: 'restore', with: { apiVersion: 'v1', kind: 'ConfigMap', namespace: NS, name: 'settings', previous: null } });
+      assert.deepEqual(comp, {
+        action: 'restore',
+        with: { apiVersion: 'v1', kind: 'ConfigMap', namespace: NS, name: 'settings', previous: null },
+      });
       assert.deepEqual(await c.run('restore', comp.with), { action: 'deleted' });
       assert.equal(c.kube.get('v1', 'ConfigMap', NS, 'settings'), undefined);
     });
 
     it('updates, records the object as it was, and its compensation puts it back', async () => {
-      c.kube.seed({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'settings', namespace: NS, labels: { keep: 'me' } }, data: { mode: 'old' } });
+      c.kube.seed({
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { name: 'settings', namespace: NS, labels: { keep: 'me' } },
+        data: { mode: 'old' },
+      });
       const out = (await c.run('apply', { ...cm({ mode: 'new' }), force: true })) as any;
       assert.equal(out.created, false);
       assert.deepEqual(out.previous.data, { mode: 'old' });
@@ -482,14 +824,22 @@ describe('k8s adapter actions', function () {
     it('a dry run changes nothing; a field another manager owns is a conflict without force', async () => {
       // Created by another field manager, as `kubectl create` would.
       const core = c.kube.kubeConfig().makeApiClient(CoreV1Api);
-      await core.createNamespacedConfigMap({ namespace: NS, fieldManager: 'kubectl-create', body: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'settings' }, data: { mode: 'old' } } });
+      await core.createNamespacedConfigMap({
+        namespace: NS,
+        fieldManager: 'kubectl-create',
+        body: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'settings' }, data: { mode: 'old' } },
+      });
       const rv = c.kube.resourceVersion();
       const out = (await c.dry('apply', { ...cm({ mode: 'new' }), force: true })) as any;
       assert.equal(out.object.data.mode, 'new', 'what the object would become');
       assert.equal(c.kube.resourceVersion(), rv);
       assert.equal((c.kube.get('v1', 'ConfigMap', NS, 'settings') as any).data.mode, 'old');
       const err = await c.failure('apply', cm({ mode: 'mine' }));
-      assert.deepEqual([err.type, err.retryable], ['conflict', false], 'a field-ownership conflict does not go away by retrying');
+      assert.deepEqual(
+        [err.type, err.retryable],
+        ['conflict', false],
+        'a field-ownership conflict does not go away by retrying',
+      );
       assert.match(err.message, /Apply failed with 1 conflict: conflict with "kubectl-create"/);
       assert.match(err.message, /set force: true to take them over/);
       assert.equal((c.kube.get('v1', 'ConfigMap', NS, 'settings') as any).data.mode, 'old');
@@ -499,32 +849,66 @@ describe('k8s adapter actions', function () {
   describe('patch', () => {
     it('patches with each patch type and records the previous object for its compensation', async () => {
       c.kube.seed(deployment('web', 2));
-      await c.run('patch', { kind: 'Deployment', name: 'web', type: 'merge', patch: { metadata: { labels: { tier: 'front' } } } });
+      await c.run('patch', {
+        kind: 'Deployment',
+        name: 'web',
+        type: 'merge',
+        patch: { metadata: { labels: { tier: 'front' } } },
+      });
       assert.equal(deploy().metadata.labels.tier, 'front');
       assert.equal(writes().at(-1)!.contentType, 'application/merge-patch+json');
-      await c.run('patch', { kind: 'Deployment', name: 'web', patch: { spec: { template: { spec: { containers: [{ name: 'app', image: 'registry.local/app:2.0' }] } } } } });
+      await c.run('patch', {
+        kind: 'Deployment',
+        name: 'web',
+        patch: { spec: { template: { spec: { containers: [{ name: 'app', image: 'registry.local/app:2.0' }] } } } },
+      });
       assert.equal(deploy().spec.template.spec.containers[0].image, 'registry.local/app:2.0');
       assert.equal(writes().at(-1)!.contentType, 'application/strategic-merge-patch+json');
-      const out = (await c.run('patch', { kind: 'Deployment', name: 'web', type: 'json', patch: [{ op: 'replace', path: '/spec/replicas', value: 5 }] })) as any;
+      const out = (await c.run('patch', {
+        kind: 'Deployment',
+        name: 'web',
+        type: 'json',
+        patch: [{ op: 'replace', path: '/spec/replicas', value: 5 }],
+      })) as any;
       assert.equal(deploy().spec.replicas, 5);
       assert.equal(writes().at(-1)!.contentType, 'application/json-patch+json');
       assert.equal(out.previous.spec.replicas, 2);
       const comp = c.adapter.actions.patch.compensate!({} as any, out)!;
       await c.run('restore', comp.with);
       assert.equal(deploy().spec.replicas, 2);
-      assert.equal(deploy().spec.template.spec.containers[0].image, 'registry.local/app:2.0', 'restore puts back the object as the patch found it');
+      assert.equal(
+        deploy().spec.template.spec.containers[0].image,
+        'registry.local/app:2.0',
+        'restore puts back the object as the patch found it',
+      );
     });
 
     it('a dry run changes nothing, a mismatched patch is a validation error, a missing object not_found', async () => {
       c.kube.seed(deployment('web', 2));
       const rv = c.kube.resourceVersion();
-      const out = (await c.dry('patch', { kind: 'Deployment', name: 'web', type: 'json', patch: [{ op: 'replace', path: '/spec/replicas', value: 7 }] })) as any;
+      const out = (await c.dry('patch', {
+        kind: 'Deployment',
+        name: 'web',
+        type: 'json',
+        patch: [{ op: 'replace', path: '/spec/replicas', value: 7 }],
+      })) as any;
       assert.equal(out.object.spec.replicas, 7);
       assert.equal(c.kube.resourceVersion(), rv);
       assert.equal(writes().at(-1)!.dryRun, true);
-      assert.equal((await c.failure('patch', { kind: 'Deployment', name: 'web', type: 'json', patch: { spec: {} } })).type, 'validation_error');
-      assert.equal((await c.failure('patch', { kind: 'Deployment', name: 'nope', patch: { spec: {} } })).type, 'not_found');
-      const invalid = await c.failure('patch', { kind: 'Deployment', name: 'web', type: 'merge', patch: { spec: { replicas: -1 } } });
+      assert.equal(
+        (await c.failure('patch', { kind: 'Deployment', name: 'web', type: 'json', patch: { spec: {} } })).type,
+        'validation_error',
+      );
+      assert.equal(
+        (await c.failure('patch', { kind: 'Deployment', name: 'nope', patch: { spec: {} } })).type,
+        'not_found',
+      );
+      const invalid = await c.failure('patch', {
+        kind: 'Deployment',
+        name: 'web',
+        type: 'merge',
+        patch: { spec: { replicas: -1 } },
+      });
       assert.equal(invalid.type, 'validation_error');
       assert.match(invalid.message, /invalid/);
     });
@@ -541,7 +925,12 @@ describe('k8s adapter actions', function () {
       assert.equal(deploy().spec.replicas, 2);
       const plainDelete = (await c.run('delete', { kind: 'Deployment', name: 'web' })) as any;
       assert.equal(c.adapter.actions.delete.compensate!({ kind: 'Deployment', name: 'web' }, plainDelete), undefined);
-      assert.deepEqual(await c.run('delete', { kind: 'Deployment', name: 'web', ignoreNotFound: true }), { deleted: false, previous: null, recorded: false, target: { apiVersion: 'apps/v1', kind: 'Deployment', namespace: NS, name: 'web' } });
+      assert.deepEqual(await c.run('delete', { kind: 'Deployment', name: 'web', ignoreNotFound: true }), {
+        deleted: false,
+        previous: null,
+        recorded: false,
+        target: { apiVersion: 'apps/v1', kind: 'Deployment', namespace: NS, name: 'web' },
+      });
       assert.equal((await c.failure('delete', { kind: 'Deployment', name: 'web' })).type, 'not_found');
     });
 
@@ -558,36 +947,88 @@ describe('k8s adapter actions', function () {
   describe('restore', () => {
     it('a re-created object leaves behind what tied it to its old incarnation or what the cluster allocated for it', () => {
       const owner = [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'web-1', uid: 'u1', controller: true }];
-      const p = recreatable({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p', ownerReferences: owner, labels: { a: 'b' } }, spec: { nodeName: 'node-1', containers: [] } });
-      assert.deepEqual(p, { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p', labels: { a: 'b' } }, spec: { containers: [] } });
-      const uidLabels = { 'controller-uid': 'u2', 'batch.kubernetes.io/controller-uid': 'u2', 'job-name': 'j', 'batch.kubernetes.io/job-name': 'j' };
+      const p = recreatable({
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'p', ownerReferences: owner, labels: { a: 'b' } },
+        spec: { nodeName: 'node-1', containers: [] },
+      });
+      assert.deepEqual(p, {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'p', labels: { a: 'b' } },
+        spec: { containers: [] },
+      });
+      const uidLabels = {
+        'controller-uid': 'u2',
+        'batch.kubernetes.io/controller-uid': 'u2',
+        'job-name': 'j',
+        'batch.kubernetes.io/job-name': 'j',
+      };
       const job = recreatable({
         apiVersion: 'batch/v1',
         kind: 'Job',
         metadata: { name: 'j', labels: { ...uidLabels } },
-        spec: { selector: { matchLabels: { 'batch.kubernetes.io/controller-uid': 'u2' } }, template: { metadata: { labels: { ...uidLabels } }, spec: {} } },
+        spec: {
+          selector: { matchLabels: { 'batch.kubernetes.io/controller-uid': 'u2' } },
+          template: { metadata: { labels: { ...uidLabels } }, spec: {} },
+        },
       });
-      assert.deepEqual(job.spec, { template: { metadata: { labels: { 'job-name': 'j', 'batch.kubernetes.io/job-name': 'j' } }, spec: {} } });
+      assert.deepEqual(job.spec, {
+        template: { metadata: { labels: { 'job-name': 'j', 'batch.kubernetes.io/job-name': 'j' } }, spec: {} },
+      });
       assert.deepEqual(job.metadata!.labels, { 'job-name': 'j', 'batch.kubernetes.io/job-name': 'j' });
-      const manual = recreatable({ apiVersion: 'batch/v1', kind: 'Job', metadata: { name: 'm' }, spec: { manualSelector: true, selector: { matchLabels: { x: 'y' } } } });
+      const manual = recreatable({
+        apiVersion: 'batch/v1',
+        kind: 'Job',
+        metadata: { name: 'm' },
+        spec: { manualSelector: true, selector: { matchLabels: { x: 'y' } } },
+      });
       assert.deepEqual(manual.spec!.selector, { matchLabels: { x: 'y' } }, 'a selector the user chose stays');
       const svc = recreatable({
         apiVersion: 'v1',
         kind: 'Service',
         metadata: { name: 's' },
-        spec: { type: 'LoadBalancer', clusterIP: '10.0.0.7', clusterIPs: ['10.0.0.7'], healthCheckNodePort: 31000, externalTrafficPolicy: 'Local', ports: [{ port: 80, nodePort: 30080 }] },
+        spec: {
+          type: 'LoadBalancer',
+          clusterIP: '10.0.0.7',
+          clusterIPs: ['10.0.0.7'],
+          healthCheckNodePort: 31000,
+          externalTrafficPolicy: 'Local',
+          ports: [{ port: 80, nodePort: 30080 }],
+        },
       });
       assert.deepEqual(svc.spec, { type: 'LoadBalancer', externalTrafficPolicy: 'Local', ports: [{ port: 80 }] });
-      const headless = recreatable({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'h' }, spec: { clusterIP: 'None', clusterIPs: ['None'], ports: [{ port: 5432 }] } });
+      const headless = recreatable({
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: { name: 'h' },
+        spec: { clusterIP: 'None', clusterIPs: ['None'], ports: [{ port: 5432 }] },
+      });
       assert.equal(headless.spec!.clusterIP, 'None', 'a headless Service stays headless');
-      const pvc = recreatable({ apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: 'data' }, spec: { volumeName: 'pv-1', resources: { requests: { storage: '1Gi' } } } });
+      const pvc = recreatable({
+        apiVersion: 'v1',
+        kind: 'PersistentVolumeClaim',
+        metadata: { name: 'data' },
+        spec: { volumeName: 'pv-1', resources: { requests: { storage: '1Gi' } } },
+      });
       assert.deepEqual(pvc.spec, { resources: { requests: { storage: '1Gi' } } });
-      const knative = recreatable({ apiVersion: 'serving.knative.dev/v1', kind: 'Service', metadata: { name: 'k' }, spec: { clusterIP: 'keep-me' } });
+      const knative = recreatable({
+        apiVersion: 'serving.knative.dev/v1',
+        kind: 'Service',
+        metadata: { name: 'k' },
+        spec: { clusterIP: 'keep-me' },
+      });
       assert.equal(knative.spec!.clusterIP, 'keep-me', 'only the built-in kinds are touched');
     });
 
     it('waits for an object that is still being deleted, then re-creates it as recorded', async () => {
-      c.kube.seed({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'held', namespace: NS, finalizers: ['example.com/hold'] }, data: { a: '1' } } as KObj);
+      c.kube.seed({
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { name: 'held', namespace: NS, finalizers: ['example.com/hold'] },
+        data: { a: '1' },
+      } as KObj);
       const out = (await c.run('delete', { kind: 'ConfigMap', name: 'held', record: true })) as any;
       assert.ok((c.kube.get('v1', 'ConfigMap', NS, 'held') as any).metadata.deletionTimestamp, 'a finalizer holds it');
       const comp = c.adapter.actions.delete.compensate!({ kind: 'ConfigMap', name: 'held', record: true }, out)!;
@@ -596,18 +1037,32 @@ describe('k8s adapter actions', function () {
       const log: LogLine[] = [];
       let settled = false;
       const restoring = c.run('restore', comp.with, { log }).finally(() => (settled = true));
-      await waitFor(() => c.kube.requests.some((r) => r.query.watch === 'true' && r.path.includes('configmaps')), 'restore to watch the object go');
+      await waitFor(
+        () => c.kube.requests.some((r) => r.query.watch === 'true' && r.path.includes('configmaps')),
+        'restore to watch the object go',
+      );
       assert.equal(settled, false, 'it waits');
-      assert.ok(log.some((l) => /is being deleted .*finalizers: example\.com\/hold.*waiting until it is gone/.test(l.text)));
+      assert.ok(
+        log.some((l) => /is being deleted .*finalizers: example\.com\/hold.*waiting until it is gone/.test(l.text)),
+      );
       const core = c.kube.kubeConfig().makeApiClient(CoreV1Api);
-      await core.patchNamespacedConfigMap({ namespace: NS, name: 'held', body: [{ op: 'remove', path: '/metadata/finalizers' }] });
+      await core.patchNamespacedConfigMap({
+        namespace: NS,
+        name: 'held',
+        body: [{ op: 'remove', path: '/metadata/finalizers' }],
+      });
       assert.deepEqual(await restoring, { action: 'created' });
       const back = c.kube.get('v1', 'ConfigMap', NS, 'held') as any;
       assert.deepEqual([back.data, back.metadata.deletionTimestamp], [{ a: '1' }, undefined]);
     });
 
     it('a waiting restore stops when its step is cancelled', async () => {
-      c.kube.seed({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'held', namespace: NS, finalizers: ['example.com/hold'] }, data: { a: '1' } } as KObj);
+      c.kube.seed({
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { name: 'held', namespace: NS, finalizers: ['example.com/hold'] },
+        data: { a: '1' },
+      } as KObj);
       const out = (await c.run('delete', { kind: 'ConfigMap', name: 'held', record: true })) as any;
       const comp = c.adapter.actions.delete.compensate!({ kind: 'ConfigMap', name: 'held', record: true }, out)!;
       const controller = new AbortController();
@@ -618,17 +1073,38 @@ describe('k8s adapter actions', function () {
     });
 
     it('re-creates a bare Pod without its node once its graceful deletion is over', async () => {
-      c.kube.seed({ ...pod('bare', { app: 'bare' }, ['app'], false), spec: { nodeName: 'node-1', containers: [{ name: 'app', image: 'registry.local/app:1.0' }] } } as KObj);
+      c.kube.seed({
+        ...pod('bare', { app: 'bare' }, ['app'], false),
+        spec: { nodeName: 'node-1', containers: [{ name: 'app', image: 'registry.local/app:1.0' }] },
+      } as KObj);
       const out = (await c.run('delete', { kind: 'Pod', name: 'bare', record: true })) as any;
       assert.equal(out.previous.spec.nodeName, 'node-1', 'the record is the pod as it was');
       const comp = c.adapter.actions.delete.compensate!({ kind: 'Pod', name: 'bare', record: true }, out)!;
       assert.deepEqual(await c.run('restore', comp.with), { action: 'created' });
-      const created = c.kube.requests.filter((r) => r.method === 'POST' && r.path === '/api/v1/namespaces/default/pods').at(-1)!;
+      const created = c.kube.requests
+        .filter((r) => r.method === 'POST' && r.path === '/api/v1/namespaces/default/pods')
+        .at(-1)!;
       assert.equal(JSON.parse(String(created.body)).spec.nodeName, undefined, 'the scheduler places it anew');
     });
 
     it('delete with record refuses a Pod its controller owns (the controller re-creates it), and deletes nothing', async () => {
-      c.kube.seed({ ...pod('web-abc', { app: 'web' }, ['app'], false), metadata: { name: 'web-abc', namespace: NS, labels: { app: 'web' }, ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'web-7d4b9c', uid: '0b1c5a1e-0000-4000-8000-000000000001', controller: true }] } } as KObj);
+      c.kube.seed({
+        ...pod('web-abc', { app: 'web' }, ['app'], false),
+        metadata: {
+          name: 'web-abc',
+          namespace: NS,
+          labels: { app: 'web' },
+          ownerReferences: [
+            {
+              apiVersion: 'apps/v1',
+              kind: 'ReplicaSet',
+              name: 'web-7d4b9c',
+              uid: '0b1c5a1e-0000-4000-8000-000000000001',
+              controller: true,
+            },
+          ],
+        },
+      } as KObj);
       const err = await c.failure('delete', { kind: 'Pod', name: 'web-abc', record: true });
       assert.deepEqual([err.type, err.retryable], ['validation_error', false]);
       assert.match(err.message, /managed by ReplicaSet web-7d4b9c, which re-creates it/);
@@ -645,7 +1121,12 @@ describe('k8s adapter actions', function () {
         'deployments.apps "web" is forbidden: unable to create new content in namespace default because it is being terminated',
       ]) {
         c.kube.failNext({ method: 'PATCH' }, { code: 403, message });
-        const err = await c.failure('patch', { kind: 'Deployment', name: 'web', type: 'merge', patch: { metadata: { labels: { a: 'b' } } } });
+        const err = await c.failure('patch', {
+          kind: 'Deployment',
+          name: 'web',
+          type: 'merge',
+          patch: { metadata: { labels: { a: 'b' } } },
+        });
         assert.deepEqual([err.type, err.retryable], ['forbidden', false]);
         assert.ok(err.message.endsWith(message), err.message);
         assert.ok(!/rbac/i.test(err.message), 'no RBAC hint');
@@ -654,7 +1135,7 @@ describe('k8s adapter actions', function () {
     });
   });
 
-  describe('every action maps the API server\'s failures', () => {
+  describe("every action maps the API server's failures", () => {
     const inputs: Record<string, Record<string, unknown>> = {
       logs: { name: 'web-1' },
       events: { kind: 'Deployment', name: 'web' },
@@ -687,7 +1168,11 @@ describe('k8s adapter actions', function () {
           // The first call past discovery fails, whichever it is.
           c.kube.failNext((r) => !/^\/(api|apis)(\/[^/]+){0,2}$/.test(r.path), { code });
           const err = await c.failure(action, inputs[action]);
-          assert.deepEqual([err.type, err.retryable], [type, retryable], `${action} ${code}: ${err.type} ${err.message}`);
+          assert.deepEqual(
+            [err.type, err.retryable],
+            [type, retryable],
+            `${action} ${code}: ${err.type} ${err.message}`,
+          );
           assert.ok(!/at .*\.ts:\d+/.test(err.message), 'no stack in the message');
         }
       });

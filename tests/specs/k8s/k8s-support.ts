@@ -39,7 +39,7 @@ export interface Cluster {
   registry: AdapterRegistry;
   dir: string;
   /** With `{ proxy: true }`: the proxy between the adapter and the fake API server. */
-  proxy?: Proxy;
+  proxy?: KubeProxy;
   /** Runs an action for real; resolves outputs, rejects with the AgentError. */
   run(action: string, input: Record<string, unknown>, opts?: RunOptions): Promise<Outputs>;
   /** Runs an action's dry run. */
@@ -55,7 +55,7 @@ type Match = (method: string, path: string) => boolean;
  * An HTTP proxy between the adapter and the fake API server (127.0.0.1), to break what the fake
  * cannot: an answer lost after the API server processed the request, a request that hangs.
  */
-export interface Proxy {
+export interface KubeProxy {
   url: string;
   /** The next matching request reaches the API server, but its answer is replaced by a proxy's 503 page. */
   loseAnswer(match: Match): void;
@@ -67,7 +67,7 @@ export interface Proxy {
   close(): Promise<void>;
 }
 
-export async function startProxy(target: string): Promise<Proxy> {
+export async function startProxy(target: string): Promise<KubeProxy> {
   const upstream = new URL(target);
   const lose: Match[] = [];
   let hang: Match | undefined;
@@ -88,18 +88,27 @@ export async function startProxy(target: string): Promise<Proxy> {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      const up = request({ host: upstream.hostname, port: upstream.port, method, path, headers: { ...req.headers, host: upstream.host } }, (answer) => {
-        if (lost) {
-          answer.resume();
-          answer.on('end', () => {
-            res.writeHead(503, { 'content-type': 'text/html' });
-            res.end('<html><body><h1>503 Service Unavailable</h1></body></html>');
-          });
-          return;
-        }
-        res.writeHead(answer.statusCode ?? 502, answer.headers);
-        answer.pipe(res);
-      });
+      const up = request(
+        {
+          host: upstream.hostname,
+          port: upstream.port,
+          method,
+          path,
+          headers: { ...req.headers, host: upstream.host },
+        },
+        (answer) => {
+          if (lost) {
+            answer.resume();
+            answer.on('end', () => {
+              res.writeHead(503, { 'content-type': 'text/html' });
+              res.end('<html><body><h1>503 Service Unavailable</h1></body></html>');
+            });
+            return;
+          }
+          res.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(res);
+        },
+      );
       up.on('error', () => res.destroy());
       res.on('close', () => up.destroy());
       up.end(Buffer.concat(chunks));
@@ -124,7 +133,10 @@ export async function startProxy(target: string): Promise<Proxy> {
   };
 }
 
-export async function startCluster(options: FakeKubeOptions & { proxy?: boolean } = {}, settings: Partial<K8sSettings> = {}): Promise<Cluster> {
+export async function startCluster(
+  options: FakeKubeOptions & { proxy?: boolean } = {},
+  settings: Partial<K8sSettings> = {},
+): Promise<Cluster> {
   const { proxy: viaProxy, ...kubeOptions } = options;
   const kube = await startFakeKube(kubeOptions);
   const dir = mkdtempSync(join(tmpdir(), 'ra-k8s-'));
@@ -133,7 +145,12 @@ export async function startCluster(options: FakeKubeOptions & { proxy?: boolean 
   const proxy = viaProxy ? await startProxy(kube.url) : undefined;
   if (proxy) await adapter.init!({ server: proxy.url, token: kube.token });
   const registry = new AdapterRegistry([adapter]);
-  async function call(action: string, input: Record<string, unknown>, dryRun: boolean, opts: RunOptions = {}): Promise<Outputs> {
+  async function call(
+    action: string,
+    input: Record<string, unknown>,
+    dryRun: boolean,
+    opts: RunOptions = {},
+  ): Promise<Outputs> {
     const spec = adapter.actions[action];
     if (!spec) throw new Error(`no action ${action}`);
     const copy = structuredClone(input);
@@ -143,7 +160,13 @@ export async function startCluster(options: FakeKubeOptions & { proxy?: boolean 
     const log = (level: string) => (text: string) => lines.push({ level, text });
     const ctx: StepContext = {
       signal: opts.signal ?? new AbortController().signal,
-      log: { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error'), line: (stream, text) => lines.push({ level: stream, text }) },
+      log: {
+        debug: log('debug'),
+        info: log('info'),
+        warn: log('warn'),
+        error: log('error'),
+        line: (stream, text) => lines.push({ level: stream, text }),
+      },
       dryRun,
       executionId: opts.executionId ?? 'test-execution',
       step: opts.step ?? 'test-step',
@@ -181,7 +204,11 @@ export async function startCluster(options: FakeKubeOptions & { proxy?: boolean 
   };
 }
 
-export function deployment(name: string, replicas = 2, extra: { paused?: boolean; annotations?: Record<string, string> } = {}): KObj {
+export function deployment(
+  name: string,
+  replicas = 2,
+  extra: { paused?: boolean; annotations?: Record<string, string> } = {},
+): KObj {
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
@@ -208,13 +235,27 @@ export function pod(name: string, labels: Record<string, string>, containers = [
     status: {
       phase: 'Running',
       containerStatuses: containers.map((c) =>
-        crashed ? { name: c, restartCount: 3, state: { waiting: { reason: 'CrashLoopBackOff' } }, lastState: { terminated: { exitCode: 1 } } } : { name: c, restartCount: 0, state: { running: {} } },
+        crashed
+          ? {
+              name: c,
+              restartCount: 3,
+              state: { waiting: { reason: 'CrashLoopBackOff' } },
+              lastState: { terminated: { exitCode: 1 } },
+            }
+          : { name: c, restartCount: 0, state: { running: {} } },
       ),
     },
   } as KObj;
 }
 
-export function event(name: string, involved: { kind: string; name: string; namespace?: string }, type: 'Normal' | 'Warning', reason: string, message: string, lastTimestamp: string): KObj {
+export function event(
+  name: string,
+  involved: { kind: string; name: string; namespace?: string },
+  type: 'Normal' | 'Warning',
+  reason: string,
+  message: string,
+  lastTimestamp: string,
+): KObj {
   return {
     apiVersion: 'v1',
     kind: 'Event',

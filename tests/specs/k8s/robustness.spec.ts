@@ -18,14 +18,31 @@ import { createK8sAdapter } from '../../../adapters/k8s/index.js';
 import { RESTARTED_AT } from '../../../adapters/k8s/restart.js';
 import { startFakeKube, type FakeKube, type KObj } from '../support/fake-kube/index.js';
 import { waitFor } from '../support/wait.js';
-import { deployment, NS, pod, startCluster, startProxy, type Cluster, type LogLine, type Proxy } from './k8s-support.js';
+import {
+  deployment,
+  NS,
+  pod,
+  startCluster,
+  startProxy,
+  type Cluster,
+  type LogLine,
+  type KubeProxy,
+} from './k8s-support.js';
 
 const NO_SA = '/nonexistent-service-account';
 const NO_KUBECONFIG = '/nonexistent-kubeconfig';
 
 function ctx(opts: { signal?: AbortSignal; attempt?: number } = {}): StepContext {
   const noop = () => {};
-  return { signal: opts.signal ?? new AbortController().signal, log: { debug: noop, info: noop, warn: noop, error: noop, line: noop }, dryRun: false, executionId: 'x', step: 's', attempt: opts.attempt ?? 1, secret: noop };
+  return {
+    signal: opts.signal ?? new AbortController().signal,
+    log: { debug: noop, info: noop, warn: noop, error: noop, line: noop },
+    dryRun: false,
+    executionId: 'x',
+    step: 's',
+    attempt: opts.attempt ?? 1,
+    secret: noop,
+  };
 }
 
 describe('k8s adapter robustness', function () {
@@ -40,14 +57,24 @@ describe('k8s adapter robustness', function () {
       await c.close();
     });
     const attempt = (n: number, log?: LogLine[]) => ({ attempt: n, executionId: 'exec-1', step: 'change', log });
-    const patches = (resource: string) => c.kube.requests.filter((r) => r.method === 'PATCH' && r.resource === resource);
+    const patches = (resource: string) =>
+      c.kube.requests.filter((r) => r.method === 'PATCH' && r.resource === resource);
 
     it('patch: attempt 2 records the object as attempt 1 found it, so the compensation restores the original', async () => {
-      c.kube.seed({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'settings', namespace: NS }, data: { mode: 'old' } } as KObj);
+      c.kube.seed({
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { name: 'settings', namespace: NS },
+        data: { mode: 'old' },
+      } as KObj);
       const input = { kind: 'ConfigMap', name: 'settings', type: 'merge', patch: { data: { mode: 'new' } } };
       c.proxy!.loseAnswer((m) => m === 'PATCH');
       const lost = await c.failure('patch', input, attempt(1));
-      assert.deepEqual([lost.type, lost.retryable, lost.details.code], ['adapter_error', true, 503], 'a proxy 503 page maps by its status code');
+      assert.deepEqual(
+        [lost.type, lost.retryable, lost.details.code],
+        ['adapter_error', true, 503],
+        'a proxy 503 page maps by its status code',
+      );
       assert.equal((c.kube.get('v1', 'ConfigMap', NS, 'settings') as any).data.mode, 'new', 'the write landed');
       const log: LogLine[] = [];
       const out = (await c.run('patch', input, attempt(2, log))) as any;
@@ -59,18 +86,26 @@ describe('k8s adapter robustness', function () {
       // The step succeeded: what it remembered is gone, and another attempt 2 of it records afresh.
       const again = (await c.run('patch', { ...input, patch: { data: { mode: 'third' } } }, attempt(2))) as any;
       assert.deepEqual(again.previous.data, { mode: 'old' });
-      const other = (await c.run('patch', { ...input, patch: { data: { mode: 'fourth' } } }, { attempt: 2, executionId: 'exec-2', step: 'change' })) as any;
-      assert.deepEqual(other.previous.data, { mode: 'third' }, 'another execution never sees this one\'s record');
+      const other = (await c.run(
+        'patch',
+        { ...input, patch: { data: { mode: 'fourth' } } },
+        { attempt: 2, executionId: 'exec-2', step: 'change' },
+      )) as any;
+      assert.deepEqual(other.previous.data, { mode: 'third' }, "another execution never sees this one's record");
     });
 
     it('apply: attempt 2 still knows it created the object, so the compensation deletes it', async () => {
-      const input = { manifest: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'fresh' }, data: { a: '1' } } };
+      const input = {
+        manifest: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'fresh' }, data: { a: '1' } },
+      };
       c.proxy!.loseAnswer((m) => m === 'PATCH');
       await c.failure('apply', input, attempt(1));
       assert.ok(c.kube.get('v1', 'ConfigMap', NS, 'fresh'), 'the apply landed');
       const out = (await c.run('apply', input, attempt(2))) as any;
       assert.deepEqual([out.created, out.previous], [true, null]);
-      assert.deepEqual(await c.run('restore', c.adapter.actions.apply.compensate!(input as any, out)!.with), { action: 'deleted' });
+      assert.deepEqual(await c.run('restore', c.adapter.actions.apply.compensate!(input as any, out)!.with), {
+        action: 'deleted',
+      });
     });
 
     it('scale: attempt 2 reports and compensates to the replica count attempt 1 found', async () => {
@@ -86,27 +121,50 @@ describe('k8s adapter robustness', function () {
       c.kube.seed(deployment('web', 2, { annotations: { [RESTARTED_AT]: '2025-01-01T00:00:00Z' } }));
       c.proxy!.loseAnswer((m) => m === 'PATCH');
       await c.failure('restart', { kind: 'Deployment', name: 'web' }, attempt(1));
-      const stamp = (c.kube.get('apps/v1', 'Deployment', NS, 'web') as any).spec.template.metadata.annotations[RESTARTED_AT];
+      const stamp = (c.kube.get('apps/v1', 'Deployment', NS, 'web') as any).spec.template.metadata.annotations[
+        RESTARTED_AT
+      ];
       const generation = (c.kube.get('apps/v1', 'Deployment', NS, 'web') as any).metadata.generation;
       const out = (await c.run('restart', { kind: 'Deployment', name: 'web' }, attempt(2))) as any;
-      assert.deepEqual(out, { previousRestartedAt: '2025-01-01T00:00:00Z', restartedAt: stamp, previousGeneration: generation - 1, generation });
+      assert.deepEqual(out, {
+        previousRestartedAt: '2025-01-01T00:00:00Z',
+        restartedAt: stamp,
+        previousGeneration: generation - 1,
+        generation,
+      });
       assert.equal(patches('deployments').length, 1, 'one rollout, not two');
       // A retry whose first patch never reached the server restarts for real.
       c.kube.failNext({ method: 'PATCH' }, { code: 503 });
-      await c.failure('restart', { kind: 'Deployment', name: 'web' }, { attempt: 1, executionId: 'exec-2', step: 'restart' });
-      const second = (await c.run('restart', { kind: 'Deployment', name: 'web' }, { attempt: 2, executionId: 'exec-2', step: 'restart' })) as any;
+      await c.failure(
+        'restart',
+        { kind: 'Deployment', name: 'web' },
+        { attempt: 1, executionId: 'exec-2', step: 'restart' },
+      );
+      const second = (await c.run(
+        'restart',
+        { kind: 'Deployment', name: 'web' },
+        { attempt: 2, executionId: 'exec-2', step: 'restart' },
+      )) as any;
       assert.equal(second.previousRestartedAt, stamp);
       assert.notEqual(second.restartedAt, stamp);
     });
 
     it('delete with record: attempt 2 finds the object gone, succeeds, and keeps the copy for the compensation', async () => {
-      c.kube.seed({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'old', namespace: NS }, data: { a: '1' } } as KObj);
+      c.kube.seed({
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { name: 'old', namespace: NS },
+        data: { a: '1' },
+      } as KObj);
       c.proxy!.loseAnswer((m) => m === 'DELETE');
       await c.failure('delete', { kind: 'ConfigMap', name: 'old', record: true }, attempt(1));
       assert.equal(c.kube.get('v1', 'ConfigMap', NS, 'old'), undefined, 'the delete landed');
       const out = (await c.run('delete', { kind: 'ConfigMap', name: 'old', record: true }, attempt(2))) as any;
       assert.deepEqual([out.deleted, out.recorded, out.previous.data], [true, true, { a: '1' }]);
-      await c.run('restore', c.adapter.actions.delete.compensate!({ kind: 'ConfigMap', name: 'old', record: true }, out)!.with);
+      await c.run(
+        'restore',
+        c.adapter.actions.delete.compensate!({ kind: 'ConfigMap', name: 'old', record: true }, out)!.with,
+      );
       assert.deepEqual((c.kube.get('v1', 'ConfigMap', NS, 'old') as any).data, { a: '1' });
     });
   });
@@ -121,17 +179,31 @@ describe('k8s adapter robustness', function () {
     });
 
     it('aborts a write in flight on the wire, so the lock is not released while it could still land', async () => {
-      c.kube.seed({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cm', namespace: NS }, data: { a: '1' } } as KObj);
+      c.kube.seed({
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { name: 'cm', namespace: NS },
+        data: { a: '1' },
+      } as KObj);
       c.proxy!.hang((m) => m === 'PATCH');
       const controller = new AbortController();
-      const failing = c.failure('patch', { kind: 'ConfigMap', name: 'cm', type: 'merge', patch: { data: { a: '2' } } }, { signal: controller.signal });
+      const failing = c.failure(
+        'patch',
+        { kind: 'ConfigMap', name: 'cm', type: 'merge', patch: { data: { a: '2' } } },
+        { signal: controller.signal },
+      );
       await waitFor(() => c.proxy!.held === 1, 'the patch to be in flight');
       controller.abort(new Error('cancelled by test'));
       const err = await failing;
       assert.equal(err.type, 'cancelled');
       await waitFor(() => c.proxy!.abandoned === 1, 'the client to close the request');
       c.proxy!.hang(undefined);
-      const out = (await c.run('patch', { kind: 'ConfigMap', name: 'cm', type: 'merge', patch: { data: { a: '3' } } })) as any;
+      const out = (await c.run('patch', {
+        kind: 'ConfigMap',
+        name: 'cm',
+        type: 'merge',
+        patch: { data: { a: '3' } },
+      })) as any;
       assert.equal(out.object.data.a, '3', 'the next writer got the lock');
     });
 
@@ -141,7 +213,11 @@ describe('k8s adapter robustness', function () {
       c.kube.setPodLogs(NS, 'web-1', 'app', [{ text: 'x' }]);
       const cases: Array<[string, Record<string, unknown>, (m: string, p: string) => boolean]> = [
         ['scale', { kind: 'Deployment', name: 'web', replicas: 5 }, (m, p) => m === 'PATCH' && p.includes('/scale')],
-        ['wait', { kind: 'Deployment', name: 'web', condition: 'Available', timeoutSeconds: 60 }, (_m, p) => p.includes('watch=true')],
+        [
+          'wait',
+          { kind: 'Deployment', name: 'web', condition: 'Available', timeoutSeconds: 60 },
+          (_m, p) => p.includes('watch=true'),
+        ],
         ['logs', { name: 'web-1' }, (_m, p) => p.includes('/log')],
       ];
       for (const [action, input, match] of cases) {
@@ -162,7 +238,12 @@ describe('k8s adapter robustness', function () {
       c.kube.seed(deployment('web', 2));
       c.kube.seed(pod('web-1', { app: 'web' }, ['app'], false));
       c.kube.setPodLogs(NS, 'web-1', 'app', [{ text: 'x' }]);
-      c.kube.seed({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cm', namespace: NS }, data: { a: '1' } } as KObj);
+      c.kube.seed({
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { name: 'cm', namespace: NS },
+        data: { a: '1' },
+      } as KObj);
       const shared = new AbortController().signal;
       const runs: Array<[string, Record<string, unknown>]> = [
         ['get', { kind: 'Deployment', name: 'web' }],
@@ -171,8 +252,14 @@ describe('k8s adapter robustness', function () {
         ['events', { kind: 'Deployment', name: 'web' }],
         ['restart', { kind: 'Deployment', name: 'web' }],
         ['scale', { kind: 'Deployment', name: 'web', replicas: 3 }],
-        ['apply', { manifest: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'applied' }, data: { b: '1' } } }],
-        ['patch', { kind: 'ConfigMap', name: 'cm', type: 'json', patch: [{ op: 'replace', path: '/data/a', value: '2' }] }],
+        [
+          'apply',
+          { manifest: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'applied' }, data: { b: '1' } } },
+        ],
+        [
+          'patch',
+          { kind: 'ConfigMap', name: 'cm', type: 'json', patch: [{ op: 'replace', path: '/data/a', value: '2' }] },
+        ],
         ['wait', { kind: 'ConfigMap', name: 'cm', path: 'data.a', equals: '2', timeoutSeconds: 5 }],
         ['wait', { kind: 'ConfigMap', name: 'cm', path: 'data.a', equals: '3', timeoutSeconds: 1 }],
         ['delete', { kind: 'ConfigMap', name: 'applied', record: true }],
@@ -181,14 +268,18 @@ describe('k8s adapter robustness', function () {
       ];
       for (const [action, input] of runs) {
         await c.run(action, input, { signal: shared }).catch(() => {});
-        assert.equal(getEventListeners(shared, 'abort').length, 0, `${action} ${JSON.stringify(input)} left a listener`);
+        assert.equal(
+          getEventListeners(shared, 'abort').length,
+          0,
+          `${action} ${JSON.stringify(input)} left a listener`,
+        );
       }
     });
   });
 
   describe('health', () => {
     let kube: FakeKube;
-    let proxy: Proxy;
+    let proxy: KubeProxy;
     beforeEach(async () => {
       kube = await startFakeKube();
       proxy = await startProxy(kube.url);
@@ -229,8 +320,17 @@ describe('k8s adapter robustness', function () {
     let server: Server;
     let mode: 'html-503' | 'no-body-401' = 'html-503';
     let url: string;
-    const discovery = JSON.stringify({ kind: 'APIResourceList', groupVersion: 'v1', resources: [{ name: 'configmaps', namespaced: true, kind: 'ConfigMap', verbs: ['get', 'patch'] }] });
-    const cm = JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c', namespace: 'default', resourceVersion: '1' }, data: { a: '1' } });
+    const discovery = JSON.stringify({
+      kind: 'APIResourceList',
+      groupVersion: 'v1',
+      resources: [{ name: 'configmaps', namespaced: true, kind: 'ConfigMap', verbs: ['get', 'patch'] }],
+    });
+    const cm = JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: 'c', namespace: 'default', resourceVersion: '1' },
+      data: { a: '1' },
+    });
     before(async () => {
       server = createServer((req, res) => {
         if (req.url === '/api/v1') return res.writeHead(200, { 'content-type': 'application/json' }).end(discovery);
@@ -251,11 +351,17 @@ describe('k8s adapter robustness', function () {
       await adapter.init!({ server: url, token: 't' });
       mode = 'html-503';
       for (const type of ['json', 'merge', 'strategic']) {
-        const err = await adapter.actions.patch.run(ctx(), { kind: 'ConfigMap', name: 'c', type, patch: type === 'json' ? [] : {} }).then(
-          () => assert.fail('expected a failure'),
-          (e) => e,
+        const err = await adapter.actions.patch
+          .run(ctx(), { kind: 'ConfigMap', name: 'c', type, patch: type === 'json' ? [] : {} })
+          .then(
+            () => assert.fail('expected a failure'),
+            (e) => e,
+          );
+        assert.deepEqual(
+          [err.type, err.retryable, err.details.code],
+          ['adapter_error', true, 503],
+          `${type}: ${err.message}`,
         );
-        assert.deepEqual([err.type, err.retryable, err.details.code], ['adapter_error', true, 503], `${type}: ${err.message}`);
         assert.match(err.message, /the API server answered 503: <html>/);
       }
       mode = 'no-body-401';
@@ -264,7 +370,10 @@ describe('k8s adapter robustness', function () {
         (e) => e,
       );
       assert.deepEqual([err.type, err.retryable], ['unauthorized', false]);
-      assert.match(err.message, /rejected the agent's credentials \(401 Unauthorized, no details given\); check the service-account token/);
+      assert.match(
+        err.message,
+        /rejected the agent's credentials \(401 Unauthorized, no details given\); check the service-account token/,
+      );
     });
 
     it('a certificate the agent does not trust is a non-retryable adapter_error saying which CA to give', async () => {
@@ -277,7 +386,10 @@ describe('k8s adapter robustness', function () {
           (e) => e,
         );
         assert.deepEqual([err.type, err.retryable], ['adapter_error', false], err.message);
-        assert.match(err.message, /TLS verification failed \((UNABLE_TO_VERIFY_LEAF_SIGNATURE|SELF_SIGNED_CERT_IN_CHAIN|DEPTH_ZERO_SELF_SIGNED_CERT)/);
+        assert.match(
+          err.message,
+          /TLS verification failed \((UNABLE_TO_VERIFY_LEAF_SIGNATURE|SELF_SIGNED_CERT_IN_CHAIN|DEPTH_ZERO_SELF_SIGNED_CERT)/,
+        );
         assert.match(err.message, /give it the cluster's CA/);
       } finally {
         await kube.close();
@@ -290,7 +402,10 @@ describe('k8s adapter robustness', function () {
       const dir = mkdtempSync(join(tmpdir(), 'ra-kc-'));
       try {
         const file = join(dir, 'kubeconfig');
-        writeFileSync(file, 'apiVersion: v1\nkind: Config\nusers:\n- name: u\n  user:\n    token: SUPER-SECRET-TOKEN-abc123\n    foo: : bar\n');
+        writeFileSync(
+          file,
+          'apiVersion: v1\nkind: Config\nusers:\n- name: u\n  user:\n    token: SUPER-SECRET-TOKEN-abc123\n    foo: : bar\n',
+        );
         const adapter = createK8sAdapter({ serviceAccountDir: NO_SA, kubeconfig: file });
         const health = await adapter.health!();
         assert.equal(health.ready, false);
@@ -315,19 +430,45 @@ describe('k8s adapter robustness', function () {
     const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
     const { tmpdir } = await import('node:os');
     const { join } = await import('node:path');
-    assert.equal(scrubCredentials('Bearer abc.def-123\n is not a legal HTTP header value'), 'Bearer ***\n is not a legal HTTP header value');
+    assert.equal(
+      scrubCredentials('Bearer abc.def-123\n is not a legal HTTP header value'),
+      'Bearer ***\n is not a legal HTTP header value',
+    );
     const kube = await startFakeKube({ token: 'the-real-token' });
     const dir = mkdtempSync(join(tmpdir(), 'ra-token-'));
     try {
       kube.seed({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c', namespace: 'default' }, data: {} });
       const tokenFile = join(dir, 'token');
       writeFileSync(tokenFile, 'an-old-token\n');
-      const adapter = createK8sAdapter({ serviceAccountDir: join(dir, 'none'), server: kube.url, tokenFile, tokenRereadMs: 50 });
+      const adapter = createK8sAdapter({
+        serviceAccountDir: join(dir, 'none'),
+        server: kube.url,
+        tokenFile,
+        tokenRereadMs: 50,
+      });
       const get = adapter.actions.get!;
-      const ctx = { signal: new AbortController().signal, log: { debug() {}, info() {}, warn() {}, error() {}, line() {} }, dryRun: false, executionId: 'e', step: 's', attempt: 1, secret: () => undefined };
-      await assert.rejects(get.run(ctx, { kind: 'ConfigMap', name: 'c' }), (e: any) => e.type === 'unauthorized' && !String(e.message).includes('an-old-token'));
+      const ctx = {
+        signal: new AbortController().signal,
+        log: { debug() {}, info() {}, warn() {}, error() {}, line() {} },
+        dryRun: false,
+        executionId: 'e',
+        step: 's',
+        attempt: 1,
+        secret: () => undefined,
+      };
+      await assert.rejects(
+        get.run(ctx, { kind: 'ConfigMap', name: 'c' }),
+        (e: any) => e.type === 'unauthorized' && !String(e.message).includes('an-old-token'),
+      );
       writeFileSync(tokenFile, 'the-real-token\n');
-      await waitFor(async () => (await get.run(ctx, { kind: 'ConfigMap', name: 'c' }).then(() => true, () => false)) || undefined, 'the rotated token is used');
+      await waitFor(
+        async () =>
+          (await get.run(ctx, { kind: 'ConfigMap', name: 'c' }).then(
+            () => true,
+            () => false,
+          )) || undefined,
+        'the rotated token is used',
+      );
     } finally {
       await kube.close();
       rmSync(dir, { recursive: true, force: true });

@@ -50,7 +50,9 @@ describe('k8s adapter in the agent', function () {
       assert.equal(health.body.adapters.k8s.ready, false);
       assert.match(health.body.adapters.k8s.message, /not configured/);
       assert.equal(health.body.adapters.shell.ready, true);
-      const r = await agent.request('POST', '/execute', { wpk_content: pkg('k8s-get', [k8sStep('get', 'get', { kind: 'Deployment', name: 'web' })]) });
+      const r = await agent.request('POST', '/execute', {
+        wpk_content: pkg('k8s-get', [k8sStep('get', 'get', { kind: 'Deployment', name: 'web' })]),
+      });
       assert.equal(r.status, 202, r.text);
       const rec = await waitForStatus(agent, r.body.execution_id, ENDED);
       assert.equal(rec.status, 'failed');
@@ -64,13 +66,21 @@ describe('k8s adapter in the agent', function () {
       kube = await startFakeKube();
       const dir = mkdtempSync(join(home, 'bad-kc-'));
       const file = join(dir, 'kubeconfig');
-      writeFileSync(file, `apiVersion: v1\nkind: Config\nusers:\n- name: u\n  user:\n    token: ${kube.token}\n    foo: : bar\n`);
+      writeFileSync(
+        file,
+        `apiVersion: v1\nkind: Config\nusers:\n- name: u\n  user:\n    token: ${kube.token}\n    foo: : bar\n`,
+      );
       agent = await startAgent({ env: { HOME: home, K8S_SERVICE_ACCOUNT_DIR: join(home, 'none'), KUBECONFIG: file } });
       const health = await agent.request('GET', '/health');
       assert.equal(health.body.adapters.k8s.ready, false);
-      assert.match(health.body.adapters.k8s.message, /not configured: loading the configuration failed: YAMLException at line 7, column \d+/);
+      assert.match(
+        health.body.adapters.k8s.message,
+        /not configured: loading the configuration failed: YAMLException at line 7, column \d+/,
+      );
       assert.ok(!health.text.includes(kube.token), health.text);
-      const r = await agent.request('POST', '/execute', { wpk_content: pkg('k8s-get', [k8sStep('get', 'get', { kind: 'Deployment', name: 'web' })]) });
+      const r = await agent.request('POST', '/execute', {
+        wpk_content: pkg('k8s-get', [k8sStep('get', 'get', { kind: 'Deployment', name: 'web' })]),
+      });
       const rec = await waitForStatus(agent, r.body.execution_id, ENDED);
       assert.equal(rec.error.type, 'adapter_error');
       assert.ok(!JSON.stringify(rec).includes(kube.token));
@@ -82,12 +92,21 @@ describe('k8s adapter in the agent', function () {
       agent = await startAgent({ env: { HOME: home, K8S_SERVICE_ACCOUNT_DIR: join(home, 'none') } });
       const bad = await agent.request('POST', '/init', { adapters: { k8s: { server: 'ftp://x', tokn: 'x' } } });
       assert.equal(bad.status, 400);
-      assert.deepEqual(bad.body.details.errors.map((e: any) => e.path).sort(), ['$.adapters.k8s.server', '$.adapters.k8s.token', '$.adapters.k8s.tokn']);
-      const r = await agent.request('POST', '/init', { adapters: { k8s: { server: kube.url, token: kube.token, caData: kube.caPem } } });
+      assert.deepEqual(bad.body.details.errors.map((e: any) => e.path).sort(), [
+        '$.adapters.k8s.server',
+        '$.adapters.k8s.token',
+        '$.adapters.k8s.tokn',
+      ]);
+      const r = await agent.request('POST', '/init', {
+        adapters: { k8s: { server: kube.url, token: kube.token, caData: kube.caPem } },
+      });
       assert.equal(r.status, 200, r.text);
       const k8s = r.body.adapters.k8s;
       assert.equal(k8s.ready, true, JSON.stringify(k8s));
-      assert.deepEqual([k8s.details.source, k8s.details.server, k8s.details.identity.username], ['init', kube.url, kube.username]);
+      assert.deepEqual(
+        [k8s.details.source, k8s.details.server, k8s.details.identity.username],
+        ['init', kube.url, kube.username],
+      );
       assert.ok(k8s.actions.some((a: any) => a.id === 'scale' && a.mutates === true));
       assert.ok(!r.text.includes(kube.token));
       assert.ok(!agent.output().includes(kube.token), 'the token is not in the agent log');
@@ -96,13 +115,18 @@ describe('k8s adapter in the agent', function () {
       assert.equal(other.status, 200, other.text);
       assert.deepEqual([other.body.adapters.k8s.ready, other.body.adapters.k8s.details?.source], [true, 'init']);
       // A wrong token: the API server answers but rejects the agent, and /health says so.
-      const wrong = await agent.request('POST', '/init', { adapters: { k8s: { server: kube.url, token: 'not-the-token', caData: kube.caPem } } });
+      const wrong = await agent.request('POST', '/init', {
+        adapters: { k8s: { server: kube.url, token: 'not-the-token', caData: kube.caPem } },
+      });
       assert.equal(wrong.body.adapters.k8s.ready, false);
       assert.match(wrong.body.adapters.k8s.message, /^credentials rejected: .*rejected the agent's credentials/);
       // No CA for a self-signed server: TLS verification fails, and /health says which CA to give.
       const noCa = await agent.request('POST', '/init', { adapters: { k8s: { server: kube.url, token: kube.token } } });
       assert.equal(noCa.body.adapters.k8s.ready, false);
-      assert.match(noCa.body.adapters.k8s.message, /TLS verification failed \((UNABLE_TO_VERIFY_LEAF_SIGNATURE|SELF_SIGNED_CERT_IN_CHAIN|DEPTH_ZERO_SELF_SIGNED_CERT)/);
+      assert.match(
+        noCa.body.adapters.k8s.message,
+        /TLS verification failed \((UNABLE_TO_VERIFY_LEAF_SIGNATURE|SELF_SIGNED_CERT_IN_CHAIN|DEPTH_ZERO_SELF_SIGNED_CERT)/,
+      );
       assert.match(noCa.body.adapters.k8s.message, /caData in POST \/init/);
     });
 
@@ -111,10 +135,23 @@ describe('k8s adapter in the agent', function () {
       kube.seed(deployment('web', 1));
       const tokenFile = join(home, 'token');
       writeFileSync(tokenFile, 'first-token-abcdef\n');
-      agent = await startAgent({ env: { HOME: home, K8S_SERVICE_ACCOUNT_DIR: join(home, 'none'), K8S_SERVER: kube.url, K8S_TOKEN_FILE: tokenFile } });
+      agent = await startAgent({
+        env: {
+          HOME: home,
+          K8S_SERVICE_ACCOUNT_DIR: join(home, 'none'),
+          K8S_SERVER: kube.url,
+          K8S_TOKEN_FILE: tokenFile,
+        },
+      });
       const health = await agent.request('GET', '/health');
-      assert.deepEqual([health.body.adapters.k8s.ready, health.body.adapters.k8s.details.source], [true, 'config'], JSON.stringify(health.body.adapters.k8s));
-      const r = await agent.request('POST', '/execute', { wpk_content: pkg('k8s-get', [k8sStep('get', 'get', { kind: 'Deployment', name: 'web' })]) });
+      assert.deepEqual(
+        [health.body.adapters.k8s.ready, health.body.adapters.k8s.details.source],
+        [true, 'config'],
+        JSON.stringify(health.body.adapters.k8s),
+      );
+      const r = await agent.request('POST', '/execute', {
+        wpk_content: pkg('k8s-get', [k8sStep('get', 'get', { kind: 'Deployment', name: 'web' })]),
+      });
       assert.equal((await waitForStatus(agent, r.body.execution_id, ENDED)).status, 'completed');
       assert.ok(!health.text.includes('first-token-abcdef') && !agent.output().includes('first-token-abcdef'));
     });
@@ -123,10 +160,25 @@ describe('k8s adapter in the agent', function () {
       kube = await startFakeKube({ tls: true, namespace: 'team-a' });
       const sa = kube.writeServiceAccountDir(home);
       kube.seed({ ...deployment('web', 2), metadata: { name: 'web', namespace: 'team-a', labels: { app: 'web' } } });
-      agent = await startAgent({ env: { HOME: home, ...sa.env, K8S_SERVICE_ACCOUNT_DIR: join(sa.pathPrefix, 'var/run/secrets/kubernetes.io/serviceaccount') } });
+      agent = await startAgent({
+        env: {
+          HOME: home,
+          ...sa.env,
+          K8S_SERVICE_ACCOUNT_DIR: join(sa.pathPrefix, 'var/run/secrets/kubernetes.io/serviceaccount'),
+        },
+      });
       const health = await agent.request('GET', '/health');
-      assert.deepEqual([health.body.adapters.k8s.ready, health.body.adapters.k8s.details.source, health.body.adapters.k8s.details.namespace], [true, 'in-cluster', 'team-a']);
-      const r = await agent.request('POST', '/execute', { wpk_content: pkg('k8s-get', [k8sStep('get', 'get', { kind: 'Deployment', name: 'web' })]) });
+      assert.deepEqual(
+        [
+          health.body.adapters.k8s.ready,
+          health.body.adapters.k8s.details.source,
+          health.body.adapters.k8s.details.namespace,
+        ],
+        [true, 'in-cluster', 'team-a'],
+      );
+      const r = await agent.request('POST', '/execute', {
+        wpk_content: pkg('k8s-get', [k8sStep('get', 'get', { kind: 'Deployment', name: 'web' })]),
+      });
       const rec = await waitForStatus(agent, r.body.execution_id, ENDED);
       assert.equal(rec.status, 'completed', JSON.stringify(rec.error));
       assert.equal(rec.steps[0].outputs.object.metadata.namespace, 'team-a');
@@ -142,7 +194,9 @@ describe('k8s adapter in the agent', function () {
     before(async () => {
       kube = await startFakeKube();
       const dir = mkdtempSync(join(home, 'kc-'));
-      agent = await startAgent({ env: { HOME: home, K8S_SERVICE_ACCOUNT_DIR: join(home, 'none'), KUBECONFIG: kube.writeKubeconfigFile(dir) } });
+      agent = await startAgent({
+        env: { HOME: home, K8S_SERVICE_ACCOUNT_DIR: join(home, 'none'), KUBECONFIG: kube.writeKubeconfigFile(dir) },
+      });
       check = createServer((_req, res) => {
         res.statusCode = checkStatus;
         res.end(checkStatus === 200 ? 'ok' : 'maintenance failed');
@@ -157,7 +211,8 @@ describe('k8s adapter in the agent', function () {
       check.close();
     });
     beforeEach(() => {
-      for (const kind of ['Deployment', 'Pod', 'Event', 'ConfigMap', 'ReplicaSet']) for (const o of kube.list(kind)) kube.remove(o.apiVersion!, kind, o.metadata?.namespace, o.metadata!.name!);
+      for (const kind of ['Deployment', 'Pod', 'Event', 'ConfigMap', 'ReplicaSet'])
+        for (const o of kube.list(kind)) kube.remove(o.apiVersion!, kind, o.metadata?.namespace, o.metadata!.name!);
       kube.controller.disable();
       kube.allowAll();
       kube.clearRequests();
@@ -174,9 +229,23 @@ describe('k8s adapter in the agent', function () {
       kube.controller.enable({ mode: 'complete', delayMs: 200 });
       kube.seed(deployment('web', 2));
       kube.seed(pod('web-abc', { app: 'web' }));
-      kube.setPodLogs(NS, 'web-abc', 'app', [{ text: 'starting' }], { previous: [{ text: 'panic: missing DATABASE_URL' }] });
-      kube.seed(event('w1', { kind: 'Deployment', name: 'web' }, 'Warning', 'BackOff', 'Back-off restarting failed container', '2026-01-01T00:00:00Z'));
-      const rec = await run({ workflow_id: 'restart-unhealthy-1.0.0', parameters: { deployment: 'web', selector: 'app=web', waitSeconds: 20 } });
+      kube.setPodLogs(NS, 'web-abc', 'app', [{ text: 'starting' }], {
+        previous: [{ text: 'panic: missing DATABASE_URL' }],
+      });
+      kube.seed(
+        event(
+          'w1',
+          { kind: 'Deployment', name: 'web' },
+          'Warning',
+          'BackOff',
+          'Back-off restarting failed container',
+          '2026-01-01T00:00:00Z',
+        ),
+      );
+      const rec = await run({
+        workflow_id: 'restart-unhealthy-1.0.0',
+        parameters: { deployment: 'web', selector: 'app=web', waitSeconds: 20 },
+      });
       assert.equal(rec.status, 'completed', JSON.stringify(rec.error));
       const byName = Object.fromEntries(rec.steps.map((s: any) => [s.name, s]));
       assert.equal(byName['warning-events'].outputs.warnings, 1);
@@ -199,7 +268,10 @@ describe('k8s adapter in the agent', function () {
       }
       assert.equal(kube.resourceVersion(), rv);
       assert.equal(web().spec.replicas, 3);
-      assert.ok(kube.requests.filter((r) => !['GET'].includes(r.method)).every((r) => r.dryRun), 'every write carried dryRun=All');
+      assert.ok(
+        kube.requests.filter((r) => !['GET'].includes(r.method)).every((r) => r.dryRun),
+        'every write carried dryRun=All',
+      );
     });
 
     it('scale-and-restore: a failed check rolls the replica count back through the default compensation', async () => {
@@ -209,17 +281,31 @@ describe('k8s adapter in the agent', function () {
       assert.equal(rec.status, 'rolled_back', JSON.stringify(rec.error));
       assert.equal(rec.error.step, 'check');
       assert.equal(web().spec.replicas, 3);
-      const scales = kube.requests.filter((r) => r.method === 'PATCH' && r.subresource === 'scale' && r.name === 'web').map((r) => (r.body as any)?.spec?.replicas ?? JSON.parse(String(r.body)).spec.replicas);
+      const scales = kube.requests
+        .filter((r) => r.method === 'PATCH' && r.subresource === 'scale' && r.name === 'web')
+        .map((r) => (r.body as any)?.spec?.replicas ?? JSON.parse(String(r.body)).spec.replicas);
       assert.deepEqual(scales.slice(-2), [0, 3], 'scaled to 0, then restored to 3');
     });
 
     it('POST /rollback/{id} restores what apply, patch and delete changed, newest first', async () => {
       kube.seed(deployment('web', 2));
-      kube.seed({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'old-settings', namespace: NS }, data: { a: '1' } });
+      kube.seed({
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { name: 'old-settings', namespace: NS },
+        data: { a: '1' },
+      });
       const rec = await run({
         wpk_content: pkg('change-things', [
-          k8sStep('apply-config', 'apply', { manifest: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'settings' }, data: { mode: 'new' } } }),
-          k8sStep('bump', 'patch', { kind: 'Deployment', name: 'web', type: 'json', patch: [{ op: 'replace', path: '/spec/replicas', value: 4 }] }),
+          k8sStep('apply-config', 'apply', {
+            manifest: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'settings' }, data: { mode: 'new' } },
+          }),
+          k8sStep('bump', 'patch', {
+            kind: 'Deployment',
+            name: 'web',
+            type: 'json',
+            patch: [{ op: 'replace', path: '/spec/replicas', value: 4 }],
+          }),
           k8sStep('drop-old', 'delete', { kind: 'ConfigMap', name: 'old-settings', record: true }),
         ]),
       });
@@ -230,7 +316,14 @@ describe('k8s adapter in the agent', function () {
       assert.equal(r.status, 202, r.text);
       const after = await waitForStatus(agent, rec.execution_id, ['rolled_back', 'rollback_failed'], 20_000);
       assert.equal(after.status, 'rolled_back', JSON.stringify(after.rollback));
-      assert.deepEqual(after.rollback.steps.map((s: any) => [s.compensates, s.outputs.action]), [['drop-old', 'created'], ['bump', 'replaced'], ['apply-config', 'deleted']]);
+      assert.deepEqual(
+        after.rollback.steps.map((s: any) => [s.compensates, s.outputs.action]),
+        [
+          ['drop-old', 'created'],
+          ['bump', 'replaced'],
+          ['apply-config', 'deleted'],
+        ],
+      );
       assert.equal(web().spec.replicas, 2);
       assert.deepEqual((kube.get('v1', 'ConfigMap', NS, 'old-settings') as any).data, { a: '1' });
       assert.equal(kube.get('v1', 'ConfigMap', NS, 'settings'), undefined);
@@ -239,7 +332,12 @@ describe('k8s adapter in the agent', function () {
     it('a dry run of every mutating action changes nothing in the cluster', async () => {
       kube.seed(deployment('web', 2));
       kube.seed(pod('web-1', { app: 'web' }));
-      kube.seed({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'settings', namespace: NS }, data: { a: '1' } });
+      kube.seed({
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { name: 'settings', namespace: NS },
+        data: { a: '1' },
+      });
       const rv = kube.resourceVersion();
       const before = JSON.stringify([kube.list('Deployment'), kube.list('Pod'), kube.list('ConfigMap')]);
       kube.clearRequests();
@@ -248,29 +346,58 @@ describe('k8s adapter in the agent', function () {
         wpk_content: pkg('everything-dry', [
           k8sStep('restart', 'restart', { kind: 'Deployment', name: 'web' }),
           k8sStep('scale', 'scale', { kind: 'Deployment', name: 'web', replicas: 5 }),
-          k8sStep('apply', 'apply', { manifest: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'new-one' }, data: { b: '2' } } }),
-          k8sStep('patch', 'patch', { kind: 'ConfigMap', name: 'settings', type: 'merge', patch: { data: { a: 'changed' } } }),
+          k8sStep('apply', 'apply', {
+            manifest: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'new-one' }, data: { b: '2' } },
+          }),
+          k8sStep('patch', 'patch', {
+            kind: 'ConfigMap',
+            name: 'settings',
+            type: 'merge',
+            patch: { data: { a: 'changed' } },
+          }),
           k8sStep('delete', 'delete', { kind: 'Pod', name: 'web-1', record: true }),
           k8sStep('restore', 'restore', { apiVersion: 'v1', kind: 'ConfigMap', name: 'settings', previous: null }),
         ]),
       });
       assert.equal(rec.status, 'completed', JSON.stringify(rec.error));
-      assert.ok(rec.steps.every((s: any) => s.outputs_source === 'dry_run'), 'every action answered from its server-side dry run');
-      assert.equal(rec.steps.find((s: any) => s.name === 'patch').outputs.object.data.a, 'changed', 'the output is what the server says the object would become');
+      assert.ok(
+        rec.steps.every((s: any) => s.outputs_source === 'dry_run'),
+        'every action answered from its server-side dry run',
+      );
+      assert.equal(
+        rec.steps.find((s: any) => s.name === 'patch').outputs.object.data.a,
+        'changed',
+        'the output is what the server says the object would become',
+      );
       assert.equal(kube.resourceVersion(), rv);
       assert.equal(JSON.stringify([kube.list('Deployment'), kube.list('Pod'), kube.list('ConfigMap')]), before);
       const writes = kube.requests.filter((r) => r.method !== 'GET');
       assert.ok(writes.length >= 6);
-      assert.ok(writes.every((r) => r.dryRun), JSON.stringify(writes.filter((r) => !r.dryRun).map((r) => `${r.method} ${r.path}`)));
+      assert.ok(
+        writes.every((r) => r.dryRun),
+        JSON.stringify(writes.filter((r) => !r.dryRun).map((r) => `${r.method} ${r.path}`)),
+      );
     });
 
     it('a forbidden step fails with the RBAC hint and is not retried', async () => {
       kube.seed(deployment('web', 2));
       kube.deny('patch', 'deployments/scale', { group: 'apps' });
-      const rec = await run({ wpk_content: pkg('denied', [k8sStep('scale', 'scale', { kind: 'Deployment', name: 'web', replicas: 1 }, { retries: { count: 3, delayMs: 10 } })]) });
+      const rec = await run({
+        wpk_content: pkg('denied', [
+          k8sStep(
+            'scale',
+            'scale',
+            { kind: 'Deployment', name: 'web', replicas: 1 },
+            { retries: { count: 3, delayMs: 10 } },
+          ),
+        ]),
+      });
       assert.equal(rec.status, 'failed');
       assert.equal(rec.error.type, 'forbidden');
-      assert.match(rec.error.message, /may not patch deployments\/scale in API group apps; grant it in deploy\/rbac\.yaml/);
+      assert.match(
+        rec.error.message,
+        /may not patch deployments\/scale in API group apps; grant it in deploy\/rbac\.yaml/,
+      );
       assert.equal(rec.steps[0].attempts, 1);
     });
   });

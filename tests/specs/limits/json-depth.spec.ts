@@ -34,7 +34,7 @@ describe('limits: JSON depth, measured on the raw body', () => {
   });
 
   it('names where it is too deep with a JSON path through keys and indexes', () => {
-    const text = JSON.stringify({ x: 1, 'odd key': [0, { "q\"uote": [[[9]]] }] });
+    const text = JSON.stringify({ x: 1, 'odd key': [0, { 'q"uote': [[[9]]] }] });
     const at = firstTooDeep(bytes(text), 4);
     assert.ok(at > 0);
     assert.equal(jsonPath(pathAt(bytes(text), at)), '$["odd key"][1]["q\\"uote"][0]');
@@ -58,7 +58,12 @@ describe('limits: JSON depth through the agent (MAX_JSON_DEPTH default 64)', () 
   });
 
   it('accepts a body exactly 64 deep as far as depth goes (the package decides the rest)', async () => {
-    const r = await call(agent, 'POST', '/validate', `{"wpk_content":{"apiVersion":"wpk/v1","metadata":${nestedObjects(62)}}}`);
+    const r = await call(
+      agent,
+      'POST',
+      '/validate',
+      `{"wpk_content":{"apiVersion":"wpk/v1","metadata":${nestedObjects(62)}}}`,
+    );
     assert.equal(r.status, 200);
     assert.equal(r.body.valid, false, 'an invalid package, but not a refused body');
   });
@@ -75,7 +80,11 @@ describe('limits: JSON depth through the agent (MAX_JSON_DEPTH default 64)', () 
   });
 
   it('answers the FlowRunner control API in its own shape: 400 { detail: [{ loc, msg, type: json_too_deep }] }', async () => {
-    const r = await agent.request('POST', '/api/start', `{"config":{"sim_users":1},"flowmap":{"steps":${nestedArrays(70)}}}`);
+    const r = await agent.request(
+      'POST',
+      '/api/start',
+      `{"config":{"sim_users":1},"flowmap":{"steps":${nestedArrays(70)}}}`,
+    );
     assert.equal(r.status, 400);
     assert.equal(r.body.detail.length, 1);
     assert.equal(r.body.detail[0].type, 'json_too_deep');
@@ -116,8 +125,12 @@ describe('limits: JSON depth of packages sent as YAML text', () => {
 
   it('catches depth that only aliases build, with the JSON path', () => {
     // x is at level 6; a0 adds 6 levels as written, and each alias one more: a5 reaches level 17.
-    const chain = Array.from({ length: 6 }, (_, i) => (i === 0 ? '        a0: &a0 [[[[[[1]]]]]]' : `        a${i}: &a${i} [*a${i - 1}]`)).join('\n');
-    const problems = validator.validate(yamlPackage(`        command: [echo]\n        x:\n${chain.replace(/^ {8}/gm, '          ')}\n`)).report.errors;
+    const chain = Array.from({ length: 6 }, (_, i) =>
+      i === 0 ? '        a0: &a0 [[[[[[1]]]]]]' : `        a${i}: &a${i} [*a${i - 1}]`,
+    ).join('\n');
+    const problems = validator.validate(
+      yamlPackage(`        command: [echo]\n        x:\n${chain.replace(/^ {8}/gm, '          ')}\n`),
+    ).report.errors;
     assert.equal(problems.length, 1, JSON.stringify(problems));
     assert.match(problems[0].path, /^\$\.spec\.handlers\[0\]\.with\.x\.a5(\[0\]){10}$/);
     assert.match(problems[0].message, /nested deeper than 16 levels \(MAX_JSON_DEPTH\)/);
@@ -125,7 +138,15 @@ describe('limits: JSON depth of packages sent as YAML text', () => {
 
   it('refuses a "billion laughs" of aliases instead of expanding it', () => {
     const rows = ['a: &a ["x","x","x","x","x","x","x","x","x"]'];
-    for (const [prev, cur] of [['a', 'b'], ['b', 'c'], ['c', 'd'], ['d', 'e'], ['e', 'f'], ['f', 'g']]) rows.push(`${cur}: &${cur} [${Array(9).fill(`*${prev}`).join(',')}]`);
+    for (const [prev, cur] of [
+      ['a', 'b'],
+      ['b', 'c'],
+      ['c', 'd'],
+      ['d', 'e'],
+      ['e', 'f'],
+      ['f', 'g'],
+    ])
+      rows.push(`${cur}: &${cur} [${Array(9).fill(`*${prev}`).join(',')}]`);
     const problems = validator.validate(`${rows.join('\n')}\n`).report.errors;
     assert.equal(problems.length, 1);
     assert.match(problems[0].message, /not valid YAML or JSON.*alias/i);

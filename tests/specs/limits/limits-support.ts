@@ -37,14 +37,24 @@ export function chattyAdapter(): Adapter {
     name: 'chatty',
     description: 'test double that logs and returns on demand',
     actions: {
-      talk: { id: 'talk', description: 'logs and returns', mutates: false, input: ANY_OBJECT, exampleOutput: { blob: '' }, run: async (ctx, input: TalkInput) => talk(ctx, input) },
+      talk: {
+        id: 'talk',
+        description: 'logs and returns',
+        mutates: false,
+        input: ANY_OBJECT,
+        exampleOutput: { blob: '' },
+        run: async (ctx, input: TalkInput) => talk(ctx, input),
+      },
       change: {
         id: 'change',
         description: 'logs, returns, and is undone by talk',
         mutates: true,
         input: ANY_OBJECT,
         exampleOutput: { blob: '' },
-        compensate: (input: { undoLines?: number }) => ({ action: 'talk', with: { lines: input.undoLines ?? 0, text: 'undo' } }),
+        compensate: (input: { undoLines?: number }) => ({
+          action: 'talk',
+          with: { lines: input.undoLines ?? 0, text: 'undo' },
+        }),
         run: async (ctx, input: TalkInput) => talk(ctx, input),
       },
       hang: {
@@ -53,13 +63,19 @@ export function chattyAdapter(): Adapter {
         mutates: false,
         input: ANY_OBJECT,
         exampleOutput: {},
-        run: (ctx) => new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(new Error('aborted')), { once: true })),
+        run: (ctx) =>
+          new Promise((_, reject) =>
+            ctx.signal.addEventListener('abort', () => reject(new Error('aborted')), { once: true }),
+          ),
       },
     },
   };
 }
 
-export function chattyPackage(handlers: Array<{ name: string; action: string; with?: Record<string, unknown>; retries?: { count: number } }>, spec: Partial<Wpk['spec']> = {}): Wpk {
+export function chattyPackage(
+  handlers: Array<{ name: string; action: string; with?: Record<string, unknown>; retries?: { count: number } }>,
+  spec: Partial<Wpk['spec']> = {},
+): Wpk {
   return {
     apiVersion: 'wpk/v1',
     kind: 'Workflow',
@@ -69,7 +85,10 @@ export function chattyPackage(handlers: Array<{ name: string; action: string; wi
 }
 
 /** The engine harness with `chatty` registered. `dir`: the data directory of an earlier one (an agent restarting). */
-export function startChatty(options: Partial<EngineOptions>, dir = mkdtempSync(join(tmpdir(), 'limits-spec-'))): Harness {
+export function startChatty(
+  options: Partial<EngineOptions>,
+  dir = mkdtempSync(join(tmpdir(), 'limits-spec-')),
+): Harness {
   return startEngine(options, dir, [chattyAdapter()]);
 }
 

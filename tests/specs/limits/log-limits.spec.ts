@@ -12,7 +12,8 @@ import { assertServing, call, uniqueName } from '../http/http-support.js';
 import { chattyPackage, logRows, startChatty } from './limits-support.js';
 import type { Harness } from '../engine/harness.js';
 
-const isMarker = (l: { stream: string | null; message: string }) => l.stream === AGENT_STREAM && l.message.startsWith('log truncated');
+const isMarker = (l: { stream: string | null; message: string }) =>
+  l.stream === AGENT_STREAM && l.message.startsWith('log truncated');
 
 describe('limits: log lines and bytes per execution (engine and store)', () => {
   let h: Harness | undefined;
@@ -30,7 +31,10 @@ describe('limits: log lines and bytes per execution (engine and store)', () => {
     assert.equal(record.status, 'completed', 'a truncated log does not fail the execution');
     const logs = logRows(h, id);
     assert.equal(logs.length, 101);
-    assert.deepEqual(logs.map((l) => l.seq), Array.from({ length: 101 }, (_, i) => i + 1));
+    assert.deepEqual(
+      logs.map((l) => l.seq),
+      Array.from({ length: 101 }, (_, i) => i + 1),
+    );
     assert.equal(logs.filter(isMarker).length, 1);
     const marker = logs[100];
     assert.ok(isMarker(marker), marker.message);
@@ -44,7 +48,9 @@ describe('limits: log lines and bytes per execution (engine and store)', () => {
   it('counts bytes of UTF-8 message text: the line that would pass the byte limit is the one replaced by the marker', async () => {
     h = startChatty({ logLimits: { maxLines: Infinity, maxBytes: 2000 } });
     // 600 characters, 1200 bytes: counted as characters, a second line would still fit.
-    const id = h.submit({ wpk: chattyPackage([{ name: 'talk', action: 'talk', with: { lines: 5, text: 'é'.repeat(600) } }]) });
+    const id = h.submit({
+      wpk: chattyPackage([{ name: 'talk', action: 'talk', with: { lines: 5, text: 'é'.repeat(600) } }]),
+    });
     const record = await h.finished(id);
     const logs = logRows(h, id);
     const kept = logs.filter((l) => !isMarker(l));
@@ -57,7 +63,9 @@ describe('limits: log lines and bytes per execution (engine and store)', () => {
 
   it('shows an untruncated log as logs_truncated: false, dropped_log_lines: 0', async () => {
     h = startChatty({ logLimits: { maxLines: 100, maxBytes: 64 * 1024 } });
-    const record = await h.finished(h.submit({ wpk: chattyPackage([{ name: 'talk', action: 'talk', with: { lines: 10 } }]) }));
+    const record = await h.finished(
+      h.submit({ wpk: chattyPackage([{ name: 'talk', action: 'talk', with: { lines: 10 } }]) }),
+    );
     assert.equal(record.logs_truncated, false);
     assert.equal(record.dropped_log_lines, 0);
   });
@@ -72,8 +80,14 @@ describe('limits: log lines and bytes per execution (engine and store)', () => {
     try {
       const tally = store.logTally(id);
       assert.deepEqual({ lines: tally.lines, dropped: tally.dropped }, { lines: 6, dropped });
-      assert.equal(tally.bytes, store.getLogs(id, { since: 0, limit: 10 }).reduce((n, l) => n + Buffer.byteLength(l.message), 0));
-      new ExecutionLog(store, new EventEmitter(), id, new Redactor([]), limits, tally).write('info', 'after the restart');
+      assert.equal(
+        tally.bytes,
+        store.getLogs(id, { since: 0, limit: 10 }).reduce((n, l) => n + Buffer.byteLength(l.message), 0),
+      );
+      new ExecutionLog(store, new EventEmitter(), id, new Redactor([]), limits, tally).write(
+        'info',
+        'after the restart',
+      );
       const logs = store.getLogs(id, { since: 0, limit: 100 });
       assert.equal(logs.length, 6, 'five lines and the marker');
       assert.equal(logs.filter(isMarker).length, 1);
@@ -111,13 +125,19 @@ describe('limits: log lines and bytes per execution (engine and store)', () => {
       { rollback: { enabled: true } },
     );
     const id = h.submit({ wpk });
-    await waitFor(() => h!.store.getSteps(id).find((s) => s.name === 'hang')?.status === 'running', 'the second step to run');
+    await waitFor(
+      () => h!.store.getSteps(id).find((s) => s.name === 'hang')?.status === 'running',
+      'the second step to run',
+    );
     await h.close(false); // SIGTERM: the running step is interrupted and the rollback waits for the next start
     restarted = startChatty(limits, h.dir);
     h = undefined;
     const store = restarted.store;
     const beforeRestart = store.logTally(id);
-    assert.ok(beforeRestart.lines >= 60 && beforeRestart.lines < 90, `logged before the restart: ${beforeRestart.lines}`);
+    assert.ok(
+      beforeRestart.lines >= 60 && beforeRestart.lines < 90,
+      `logged before the restart: ${beforeRestart.lines}`,
+    );
     assert.equal(beforeRestart.dropped, 0);
     assert.equal(restarted.engine.recover().rollbacks, 1);
     const record = await restarted.finished(id);
@@ -127,7 +147,10 @@ describe('limits: log lines and bytes per execution (engine and store)', () => {
     assert.equal(logs.length, 101);
     assert.equal(logs.filter(isMarker).length, 1);
     assert.ok(isMarker(logs[100]));
-    assert.ok(logs.some((l) => l.message.startsWith('undo')), 'the rollback logged until the limit');
+    assert.ok(
+      logs.some((l) => l.message.startsWith('undo')),
+      'the rollback logged until the limit',
+    );
     assert.equal(record.logs_truncated, true);
     assert.ok(record.dropped_log_lines > 0);
   });
@@ -143,7 +166,9 @@ describe('limits: log limits through the agent', () => {
 
   it('ends a long shell log with one marker at MAX_LOG_LINES_PER_EXECUTION and shows the drop in the record', async () => {
     agent = await startAgent({ env: { MAX_LOG_LINES_PER_EXECUTION: '100' } });
-    const r = await call(agent, 'POST', '/execute', { wpk_content: pkg(uniqueName('chatty'), [shellStep('count', ['seq', '1', '500'])]) });
+    const r = await call(agent, 'POST', '/execute', {
+      wpk_content: pkg(uniqueName('chatty'), [shellStep('count', ['seq', '1', '500'])]),
+    });
     assert.equal(r.status, 202);
     const record = await waitForStatus(agent, r.body.execution_id, ['completed', 'failed']);
     assert.equal(record.status, 'completed');
@@ -160,10 +185,15 @@ describe('limits: log limits through the agent', () => {
     agent = await startAgent({ env: { MAX_LOG_BYTES_PER_EXECUTION: String(64 * 1024) } });
     // 100 lines of 1000 digits each: about 100 KB.
     const numbers = Array.from({ length: 100 }, (_, i) => String(i));
-    const r = await call(agent, 'POST', '/execute', { wpk_content: pkg(uniqueName('wide'), [shellStep('print', ['printf', '%01000d\\n', ...numbers])]) });
+    const r = await call(agent, 'POST', '/execute', {
+      wpk_content: pkg(uniqueName('wide'), [shellStep('print', ['printf', '%01000d\\n', ...numbers])]),
+    });
     const record = await waitForStatus(agent, r.body.execution_id, ['completed', 'failed']);
     assert.equal(record.logs_truncated, true);
-    const logs = (await call(agent, 'GET', `/logs/${r.body.execution_id}?limit=1000`)).body.logs as Array<{ stream: string | null; message: string }>;
+    const logs = (await call(agent, 'GET', `/logs/${r.body.execution_id}?limit=1000`)).body.logs as Array<{
+      stream: string | null;
+      message: string;
+    }>;
     const marker = logs[logs.length - 1];
     assert.ok(isMarker(marker));
     assert.match(marker.message, /65536 bytes \(MAX_LOG_BYTES_PER_EXECUTION\)/);

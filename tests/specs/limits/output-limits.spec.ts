@@ -31,8 +31,17 @@ describe('limits: step outputs size (engine and store)', () => {
     assert.equal(big.attempts, 1, 'not retried: the same call would answer the same');
     assert.equal(big.outputs, null);
     assert.equal(error.type, 'payload_too_large');
-    assert.match(error.message, new RegExp(`outputs of step 'big' are ${5000 + JSON_AROUND_BLOB} bytes as JSON; the limit is 4096 bytes \\(MAX_OUTPUT_BYTES\\)`));
-    assert.deepEqual(error.details, { size_bytes: 5000 + JSON_AROUND_BLOB, limit_bytes: 4096, setting: 'MAX_OUTPUT_BYTES' });
+    assert.match(
+      error.message,
+      new RegExp(
+        `outputs of step 'big' are ${5000 + JSON_AROUND_BLOB} bytes as JSON; the limit is 4096 bytes \\(MAX_OUTPUT_BYTES\\)`,
+      ),
+    );
+    assert.deepEqual(error.details, {
+      size_bytes: 5000 + JSON_AROUND_BLOB,
+      limit_bytes: 4096,
+      setting: 'MAX_OUTPUT_BYTES',
+    });
     assert.equal((record.error as { type: string }).type, 'payload_too_large');
     assert.equal(after.status, 'cancelled');
     const stored = h.store.getSteps(id).find((s) => s.name === 'big')!;
@@ -41,7 +50,11 @@ describe('limits: step outputs size (engine and store)', () => {
 
   it('keeps outputs exactly at the limit', async () => {
     h = startChatty({ maxOutputBytes: 4096 });
-    const record = await h.finished(h.submit({ wpk: chattyPackage([{ name: 'edge', action: 'talk', with: { outputChars: 4096 - JSON_AROUND_BLOB } }]) }));
+    const record = await h.finished(
+      h.submit({
+        wpk: chattyPackage([{ name: 'edge', action: 'talk', with: { outputChars: 4096 - JSON_AROUND_BLOB } }]),
+      }),
+    );
     assert.equal(record.status, 'completed');
     assert.equal(JSON.stringify(record.steps[0].outputs).length, 4096);
   });
@@ -49,7 +62,11 @@ describe('limits: step outputs size (engine and store)', () => {
   it('measures UTF-8 bytes, not characters', async () => {
     h = startChatty({ maxOutputBytes: 4096 });
     // 2100 characters of two bytes each: 4211 bytes, though only 2111 characters.
-    const record = await h.finished(h.submit({ wpk: chattyPackage([{ name: 'wide', action: 'talk', with: { outputChars: 2100, outputChar: 'é' } }]) }));
+    const record = await h.finished(
+      h.submit({
+        wpk: chattyPackage([{ name: 'wide', action: 'talk', with: { outputChars: 2100, outputChar: 'é' } }]),
+      }),
+    );
     const error = record.steps[0].error as { type: string; details: { size_bytes: number } };
     assert.equal(error.type, 'payload_too_large');
     assert.equal(error.details.size_bytes, 4200 + JSON_AROUND_BLOB);
@@ -65,7 +82,9 @@ describe('limits: step outputs size through the agent', () => {
 
   it('fails a shell step printing more than MAX_OUTPUT_BYTES with payload_too_large and serves on', async () => {
     agent = await startAgent({ env: { MAX_OUTPUT_BYTES: '1024' } });
-    const r = await call(agent, 'POST', '/execute', { wpk_content: pkg(uniqueName('loud'), [shellStep('print', ['printf', '%02000d', '7'])]) });
+    const r = await call(agent, 'POST', '/execute', {
+      wpk_content: pkg(uniqueName('loud'), [shellStep('print', ['printf', '%02000d', '7'])]),
+    });
     assert.equal(r.status, 202);
     const record = await waitForStatus(agent, r.body.execution_id, ['completed', 'failed']);
     assert.equal(record.status, 'failed');

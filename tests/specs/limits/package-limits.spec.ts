@@ -20,33 +20,70 @@ describe('limits: package size, step counts and parameter counts through the age
 
   it(`refuses more than ${PACKAGE_LIMITS.maxHandlers} handlers at $.spec.handlers and queues nothing`, async () => {
     const before = await executionCount(agent);
-    const ok = await call(agent, 'POST', '/validate', { wpk_content: pkg(uniqueName('steps'), steps(PACKAGE_LIMITS.maxHandlers)) });
+    const ok = await call(agent, 'POST', '/validate', {
+      wpk_content: pkg(uniqueName('steps'), steps(PACKAGE_LIMITS.maxHandlers)),
+    });
     assert.equal(ok.body.valid, true, JSON.stringify(ok.body.errors));
-    const p = onlyProblem(await call(agent, 'POST', '/execute', { wpk_content: pkg(uniqueName('steps'), steps(PACKAGE_LIMITS.maxHandlers + 1)), dry_run: true }));
-    assert.deepEqual(p, { path: '$.spec.handlers', message: `has too many items: at most ${PACKAGE_LIMITS.maxHandlers} allowed` });
+    const p = onlyProblem(
+      await call(agent, 'POST', '/execute', {
+        wpk_content: pkg(uniqueName('steps'), steps(PACKAGE_LIMITS.maxHandlers + 1)),
+        dry_run: true,
+      }),
+    );
+    assert.deepEqual(p, {
+      path: '$.spec.handlers',
+      message: `has too many items: at most ${PACKAGE_LIMITS.maxHandlers} allowed`,
+    });
     assert.equal(await executionCount(agent), before);
     await assertServing(agent);
   });
 
   it(`refuses more than ${PACKAGE_LIMITS.maxRollbackHandlers} rollback handlers at $.spec.rollback.handlers`, async () => {
     const rollback = { enabled: true, handlers: steps(PACKAGE_LIMITS.maxRollbackHandlers + 1, 'undo') };
-    const p = onlyProblem(await call(agent, 'POST', '/execute', { wpk_content: pkg(uniqueName('rb'), steps(1), { rollback }), dry_run: true }));
-    assert.deepEqual(p, { path: '$.spec.rollback.handlers', message: `has too many items: at most ${PACKAGE_LIMITS.maxRollbackHandlers} allowed` });
+    const p = onlyProblem(
+      await call(agent, 'POST', '/execute', {
+        wpk_content: pkg(uniqueName('rb'), steps(1), { rollback }),
+        dry_run: true,
+      }),
+    );
+    assert.deepEqual(p, {
+      path: '$.spec.rollback.handlers',
+      message: `has too many items: at most ${PACKAGE_LIMITS.maxRollbackHandlers} allowed`,
+    });
     await assertServing(agent);
   });
 
   it(`refuses a package declaring more than ${PACKAGE_LIMITS.maxParameters} parameters at $.spec.parameters`, async () => {
-    const parameters = Object.fromEntries(Array.from({ length: PACKAGE_LIMITS.maxParameters + 1 }, (_, i) => [`p${i}`, { type: 'string', default: 'x' }]));
-    const p = onlyProblem(await call(agent, 'POST', '/execute', { wpk_content: pkg(uniqueName('params'), steps(1), { parameters }), dry_run: true }));
-    assert.deepEqual(p, { path: '$.spec.parameters', message: `has too many entries: at most ${PACKAGE_LIMITS.maxParameters} allowed` });
+    const parameters = Object.fromEntries(
+      Array.from({ length: PACKAGE_LIMITS.maxParameters + 1 }, (_, i) => [`p${i}`, { type: 'string', default: 'x' }]),
+    );
+    const p = onlyProblem(
+      await call(agent, 'POST', '/execute', {
+        wpk_content: pkg(uniqueName('params'), steps(1), { parameters }),
+        dry_run: true,
+      }),
+    );
+    assert.deepEqual(p, {
+      path: '$.spec.parameters',
+      message: `has too many entries: at most ${PACKAGE_LIMITS.maxParameters} allowed`,
+    });
     await assertServing(agent);
   });
 
   it(`answers more than ${PACKAGE_LIMITS.maxParameters} given parameters with one problem, not one per name`, async () => {
     const parameters = Object.fromEntries(Array.from({ length: 10_000 }, (_, i) => [`p${i}`, i]));
-    const p = onlyProblem(await call(agent, 'POST', '/execute', { wpk_content: pkg(uniqueName('given'), steps(1)), parameters, dry_run: true }));
+    const p = onlyProblem(
+      await call(agent, 'POST', '/execute', {
+        wpk_content: pkg(uniqueName('given'), steps(1)),
+        parameters,
+        dry_run: true,
+      }),
+    );
     assert.equal(p.path, '$.parameters');
-    assert.match(p.message, new RegExp(`has 10000 entries; at most ${PACKAGE_LIMITS.maxParameters} parameters are allowed`));
+    assert.match(
+      p.message,
+      new RegExp(`has 10000 entries; at most ${PACKAGE_LIMITS.maxParameters} parameters are allowed`),
+    );
     await assertServing(agent);
   });
 

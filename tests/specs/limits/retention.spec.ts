@@ -9,7 +9,11 @@ import Database from 'better-sqlite3';
 import { pino } from 'pino';
 import { createAgent, type Agent } from '../../../services/runtime-agent/src/app.js';
 import { loadConfig } from '../../../services/runtime-agent/src/config.js';
-import { Retention, type PruneSummary, type RetentionOptions } from '../../../services/runtime-agent/src/engine/retention.js';
+import {
+  Retention,
+  type PruneSummary,
+  type RetentionOptions,
+} from '../../../services/runtime-agent/src/engine/retention.js';
 import { Metrics } from '../../../services/runtime-agent/src/metrics.js';
 import { Store, STORE_FILE, type StepRow } from '../../../services/runtime-agent/src/store/store.js';
 import { freshDataDir, startAgent, waitForStatus, type AgentProcess } from '../support/agent-process.js';
@@ -37,32 +41,72 @@ function seed(store: Store, s: Seed): Promise<void> {
   const at = new Date(Date.now() - (s.daysAgo ?? 0) * DAY_MS).toISOString();
   const status = s.status ?? 'completed';
   const ended = !['pending', 'running', 'rolling_back'].includes(status);
-  const step: StepRow = { execution_id: s.id, phase: 'main', idx: 0, name: 'a', adapter: 'shell', action: 'run', status: 'succeeded', attempts: 1, for_step: null, input: '{}', outputs: '{}', outputs_source: 'run', error: null, started_at: at, finished_at: at };
+  const step: StepRow = {
+    execution_id: s.id,
+    phase: 'main',
+    idx: 0,
+    name: 'a',
+    adapter: 'shell',
+    action: 'run',
+    status: 'succeeded',
+    attempts: 1,
+    for_step: null,
+    input: '{}',
+    outputs: '{}',
+    outputs_source: 'run',
+    error: null,
+    started_at: at,
+    finished_at: at,
+  };
   const stored = store.insertExecution(
     {
-      id: s.id, workflow_id: 'w-1.0.0', workflow_name: 'w', status, dry_run: 0, rollback_on_failure: 0, parameters: '{}', secret_params: '[]', package: s.pkg ?? JSON.stringify(pkg(`seeded-${s.id}`, [shellStep('a', ['true'])])),
-      steps_total: 1, error: null, rollback_status: s.rollbackStatus ?? null, rollback_trigger: null, created_at: at, started_at: at, finished_at: ended ? at : null, submitted_by: null,
+      id: s.id,
+      workflow_id: 'w-1.0.0',
+      workflow_name: 'w',
+      status,
+      dry_run: 0,
+      rollback_on_failure: 0,
+      parameters: '{}',
+      secret_params: '[]',
+      package: s.pkg ?? JSON.stringify(pkg(`seeded-${s.id}`, [shellStep('a', ['true'])])),
+      steps_total: 1,
+      error: null,
+      rollback_status: s.rollbackStatus ?? null,
+      rollback_trigger: null,
+      created_at: at,
+      started_at: at,
+      finished_at: ended ? at : null,
+      submitted_by: null,
     },
     [step],
     s.idempotencyKey ? { key: s.idempotencyKey, bodyHash: 'h' } : undefined,
   );
-  for (let seq = 1; seq <= (s.logLines ?? 2); seq++) store.appendLog(s.id, { seq, ts: at, level: 'info', step: null, stream: null, message: `line ${seq}` });
+  for (let seq = 1; seq <= (s.logLines ?? 2); seq++)
+    store.appendLog(s.id, { seq, ts: at, level: 'info', step: null, stream: null, message: `line ${seq}` });
   return stored;
 }
 
-const options = (o: Partial<RetentionOptions>): RetentionOptions => ({ maxAgeDays: 0, maxExecutions: 0, intervalSeconds: 300, ...o });
+const options = (o: Partial<RetentionOptions>): RetentionOptions => ({
+  maxAgeDays: 0,
+  maxExecutions: 0,
+  intervalSeconds: 300,
+  ...o,
+});
 
 describe('limits: retention of ended executions (store and pruning)', () => {
   let dir: string;
   let store: Store;
   let metrics: Metrics;
   const live = new Set<string>();
-  const retention = (o: Partial<RetentionOptions>) => new Retention({ store, isLive: (id) => live.has(id), metrics }, options(o));
+  const retention = (o: Partial<RetentionOptions>) =>
+    new Retention({ store, isLive: (id) => live.has(id), metrics }, options(o));
   /** Package texts as the file holds them. */
   const packageTexts = () => {
     const db = new Database(join(dir, STORE_FILE), { readonly: true });
     try {
-      return (db.prepare('SELECT content FROM package_contents').all() as Array<{ content: string }>).map((r) => r.content).sort();
+      return (db.prepare('SELECT content FROM package_contents').all() as Array<{ content: string }>)
+        .map((r) => r.content)
+        .sort();
     } finally {
       db.close();
     }
@@ -88,7 +132,10 @@ describe('limits: retention of ended executions (store and pruning)', () => {
       seed(store, { id: 'recent', daysAgo: 29, pkg: '{"shared":1}', idempotencyKey: 'k-recent' }),
     ]);
     const summary = await retention({ maxAgeDays: 30 }).runOnce();
-    assert.deepEqual({ pruned: summary.pruned, by_age: summary.by_age, by_count: summary.by_count }, { pruned: 3, by_age: 3, by_count: 0 });
+    assert.deepEqual(
+      { pruned: summary.pruned, by_age: summary.by_age, by_count: summary.by_count },
+      { pruned: 3, by_age: 3, by_count: 0 },
+    );
     for (const id of ['old-completed', 'old-failed', 'old-rolled-back']) {
       assert.equal(exists(id), false, id);
       assert.deepEqual(store.getSteps(id), [], `${id} steps`);
@@ -117,7 +164,11 @@ describe('limits: retention of ended executions (store and pruning)', () => {
   });
 
   it('never prunes an execution the engine is still working on', async () => {
-    await Promise.all([seed(store, { id: 'ended-but-live', daysAgo: 90 }), seed(store, { id: 'ended', daysAgo: 90 }), seed(store, { id: 'newest' })]);
+    await Promise.all([
+      seed(store, { id: 'ended-but-live', daysAgo: 90 }),
+      seed(store, { id: 'ended', daysAgo: 90 }),
+      seed(store, { id: 'newest' }),
+    ]);
     live.add('ended-but-live');
     await retention({ maxAgeDays: 30 }).runOnce();
     assert.ok(exists('ended-but-live'));
@@ -129,7 +180,10 @@ describe('limits: retention of ended executions (store and pruning)', () => {
     await seed(store, { id: 'running', status: 'running' });
     const summary = await retention({ maxExecutions: 3 }).runOnce();
     assert.deepEqual({ pruned: summary.pruned, by_count: summary.by_count }, { pruned: 7, by_count: 7 });
-    assert.deepEqual(store.listExecutions({ limit: 100 }).map((r) => r.id), ['running', 'e9', 'e8', 'e7']);
+    assert.deepEqual(
+      store.listExecutions({ limit: 100 }).map((r) => r.id),
+      ['running', 'e9', 'e8', 'e7'],
+    );
     assert.equal(await counterValue(metrics, 'workflow_pruned_executions_total', { reason: 'count' }), 7);
   });
 
@@ -141,7 +195,17 @@ describe('limits: retention of ended executions (store and pruning)', () => {
   });
 
   it('prunes audit lines older than the age limit too, keeping recent ones and the newest row', async () => {
-    const line = (ts: string, path: string) => ({ ts, actor: 'ci', role: 'executor', method: 'POST', path, status: 202, execution_id: null, remote: null, detail: null });
+    const line = (ts: string, path: string) => ({
+      ts,
+      actor: 'ci',
+      role: 'executor',
+      method: 'POST',
+      path,
+      status: 202,
+      execution_id: null,
+      remote: null,
+      detail: null,
+    });
     store.appendAudit(line(new Date(Date.now() - 40 * DAY_MS).toISOString(), '/old-1'));
     store.appendAudit(line(new Date(Date.now() - 35 * DAY_MS).toISOString(), '/old-2'));
     store.appendAudit(line(new Date(Date.now() - 1 * DAY_MS).toISOString(), '/recent'));
@@ -216,7 +280,10 @@ describe('limits: retention yields to requests', () => {
   });
 
   it('answers a request sent during a large prune before the prune finishes', async () => {
-    const retention = new Retention({ store: agent.store, isLive: (id) => agent.engine.isLive(id), metrics: new Metrics() }, options({ maxAgeDays: 30, batchExecutions: 20 }));
+    const retention = new Retention(
+      { store: agent.store, isLive: (id) => agent.engine.isLive(id), metrics: new Metrics() },
+      options({ maxAgeDays: 30, batchExecutions: 20 }),
+    );
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/execute/keep`;
     let progress: PruneSummary | undefined;
     let finished = false;
@@ -256,7 +323,8 @@ describe('limits: retention through the agent', () => {
     store.close();
     // The old running one is failed as interrupted by recovery at start; it then ended now, not 45 days ago.
     agent = await startAgent({ dataDir, env: { RETENTION_INTERVAL_SECONDS: '1' } });
-    for (const id of ['old-1', 'old-2']) await waitFor(async () => (await call(agent!, 'GET', `/execute/${id}`)).status === 404, `${id} to be pruned`);
+    for (const id of ['old-1', 'old-2'])
+      await waitFor(async () => (await call(agent!, 'GET', `/execute/${id}`)).status === 404, `${id} to be pruned`);
     const gone = await call(agent, 'GET', '/execute/old-1');
     assert.equal(gone.body.error_type, 'not_found');
     assert.equal((await call(agent, 'GET', '/execute/recent')).status, 200);
@@ -270,17 +338,25 @@ describe('limits: retention through the agent', () => {
   });
 
   it('keeps only the newest RETENTION_MAX_EXECUTIONS ended executions', async () => {
-    agent = await startAgent({ env: { RETENTION_INTERVAL_SECONDS: '1', RETENTION_MAX_EXECUTIONS: '2', RETENTION_MAX_AGE_DAYS: '0' } });
+    agent = await startAgent({
+      env: { RETENTION_INTERVAL_SECONDS: '1', RETENTION_MAX_EXECUTIONS: '2', RETENTION_MAX_AGE_DAYS: '0' },
+    });
     const ids: string[] = [];
     for (let i = 0; i < 4; i++) {
-      const r = await call(agent, 'POST', '/execute', { wpk_content: pkg(uniqueName('kept'), [shellStep('a', ['true'])]), dry_run: true });
+      const r = await call(agent, 'POST', '/execute', {
+        wpk_content: pkg(uniqueName('kept'), [shellStep('a', ['true'])]),
+        dry_run: true,
+      });
       assert.equal(r.status, 202);
       await waitForStatus(agent, r.body.execution_id, ['completed']);
       ids.push(r.body.execution_id);
     }
-    for (const id of ids.slice(0, 2)) await waitFor(async () => (await call(agent!, 'GET', `/execute/${id}`)).status === 404, `${id} to be pruned`);
+    for (const id of ids.slice(0, 2))
+      await waitFor(async () => (await call(agent!, 'GET', `/execute/${id}`)).status === 404, `${id} to be pruned`);
     for (const id of ids.slice(2)) assert.equal((await call(agent, 'GET', `/execute/${id}`)).status, 200);
-    const listed = (await call(agent, 'GET', '/executions')).body.executions.map((e: { execution_id: string }) => e.execution_id);
+    const listed = (await call(agent, 'GET', '/executions')).body.executions.map(
+      (e: { execution_id: string }) => e.execution_id,
+    );
     assert.deepEqual(listed, ids.slice(2).reverse());
   });
 });

@@ -54,7 +54,12 @@ describe('token auth with roles, through the agent process', () => {
   });
 
   it('answers 401 unauthorized with a Bearer challenge without a token, with a wrong one and with another scheme', async () => {
-    for (const headers of [{}, bearer(token()), { authorization: `Basic ${Buffer.from(`alice:${t.alice}`).toString('base64')}` }, { authorization: 'Bearer' }]) {
+    for (const headers of [
+      {},
+      bearer(token()),
+      { authorization: `Basic ${Buffer.from(`alice:${t.alice}`).toString('base64')}` },
+      { authorization: 'Bearer' },
+    ]) {
       const r = await agent.request('GET', '/executions', undefined, headers);
       assert.equal(r.status, 401, JSON.stringify(headers));
       assert.equal(r.body.error_type, 'unauthorized');
@@ -72,7 +77,12 @@ describe('token auth with roles, through the agent process', () => {
     const refused = [
       await agent.request('POST', '/execute', { workflow_id: 'host-report-1.0.0', dry_run: true }, bearer(t.viewer)),
       await agent.request('POST', '/validate', { workflow_id: 'host-report-1.0.0' }, bearer(t.viewer)),
-      await agent.request('POST', `/rollback/${'0'.repeat(8)}-0000-4000-8000-${'0'.repeat(12)}`, undefined, bearer(t.viewer)),
+      await agent.request(
+        'POST',
+        `/rollback/${'0'.repeat(8)}-0000-4000-8000-${'0'.repeat(12)}`,
+        undefined,
+        bearer(t.viewer),
+      ),
       await agent.request('POST', '/init', {}, bearer(t.viewer)),
     ];
     for (const r of refused) {
@@ -87,24 +97,41 @@ describe('token auth with roles, through the agent process', () => {
   });
 
   it('records who submitted an execution, lets an executor cancel only its own, and an operator any', async () => {
-    const a = await agent.request('POST', '/execute', { wpk_content: sleeper(uniqueName('alice-run')) }, bearer(t.alice));
+    const a = await agent.request(
+      'POST',
+      '/execute',
+      { wpk_content: sleeper(uniqueName('alice-run')) },
+      bearer(t.alice),
+    );
     assert.equal(a.status, 202, a.text);
     const b = await agent.request('POST', '/execute', { wpk_content: sleeper(uniqueName('bob-run')) }, bearer(t.bob));
     assert.equal(b.status, 202, b.text);
     const idA = a.body.execution_id;
     const idB = b.body.execution_id;
-    assert.equal((await agent.request('GET', `/execute/${idA}`, undefined, bearer(t.viewer))).body.submitted_by, 'alice');
+    assert.equal(
+      (await agent.request('GET', `/execute/${idA}`, undefined, bearer(t.viewer))).body.submitted_by,
+      'alice',
+    );
 
     const bobCancelsAlice = await agent.request('POST', `/execute/${idA}/cancel`, undefined, bearer(t.bob));
     assert.equal(bobCancelsAlice.status, 403);
     assert.equal(bobCancelsAlice.body.details.needed_role, 'operator');
     assert.match(bobCancelsAlice.body.message, /submitted by alice/);
-    assert.notEqual((await agent.request('GET', `/execute/${idA}`, undefined, bearer(t.alice))).body.status, 'cancelled');
+    assert.notEqual(
+      (await agent.request('GET', `/execute/${idA}`, undefined, bearer(t.alice))).body.status,
+      'cancelled',
+    );
 
     assert.equal((await agent.request('POST', `/execute/${idA}/cancel`, undefined, bearer(t.alice))).status, 202);
     assert.equal((await agent.request('POST', `/execute/${idB}/cancel`, undefined, bearer(t.operator))).status, 202);
     for (const id of [idA, idB]) {
-      await waitFor(async () => (await agent.request('GET', `/execute/${id}`, undefined, bearer(t.viewer))).body.status === 'cancelled' || undefined, `${id} cancelled`, 15_000);
+      await waitFor(
+        async () =>
+          (await agent.request('GET', `/execute/${id}`, undefined, bearer(t.viewer))).body.status === 'cancelled' ||
+          undefined,
+        `${id} cancelled`,
+        15_000,
+      );
     }
   });
 
@@ -126,7 +153,12 @@ describe('token auth with roles, through the agent process', () => {
   });
 
   it('keeps an audit log of state changes and refusals that only an admin can read', async () => {
-    const run = await agent.request('POST', '/execute', { workflow_id: 'host-report-1.0.0', dry_run: true }, bearer(t.alice));
+    const run = await agent.request(
+      'POST',
+      '/execute',
+      { workflow_id: 'host-report-1.0.0', dry_run: true },
+      bearer(t.alice),
+    );
     assert.equal(run.status, 202);
     await agent.request('POST', '/init', {}, bearer(t.bob)); // refused: 403
     await agent.request('POST', '/execute', { workflow_id: 'host-report-1.0.0' }); // refused: 401
@@ -143,7 +175,11 @@ describe('token auth with roles, through the agent process', () => {
     assert.equal(accepted.path, '/execute');
     assert.equal(accepted.status, 202);
     assert.ok(Date.parse(accepted.ts) > Date.now() - 60_000);
-    assert.ok(entries.some((e) => e.actor === 'bob' && e.path === '/init' && e.status === 403 && e.detail?.error_type === 'forbidden'));
+    assert.ok(
+      entries.some(
+        (e) => e.actor === 'bob' && e.path === '/init' && e.status === 403 && e.detail?.error_type === 'forbidden',
+      ),
+    );
     assert.ok(entries.some((e) => e.actor === null && e.path === '/execute' && e.status === 401));
     assert.ok(!entries.some((e) => e.method === 'GET' && e.status === 200), 'reads are not audited');
     const byAlice = await agent.request('GET', '/audit?actor=alice', undefined, bearer(t.admin));
@@ -161,7 +197,8 @@ describe('token auth with roles, through the agent process', () => {
       .join('');
     assert.ok(raw.includes('alice'), 'the store holds the audit log');
     for (const value of Object.values(t)) {
-      for (const where of [audit.text, list.text, agent.output(), raw]) assert.ok(!where.includes(value), 'a token value leaked');
+      for (const where of [audit.text, list.text, agent.output(), raw])
+        assert.ok(!where.includes(value), 'a token value leaked');
     }
   });
 });
@@ -181,7 +218,13 @@ describe('tokens file', () => {
     assert.throws(
       () => parseTokens(text, 'tokens.json'),
       (err: Error) => {
-        for (const words of ['at least 16 characters', 'name a is used twice', 'unknown role(s) root', 'unknown field extra', 'roles must list at least one']) {
+        for (const words of [
+          'at least 16 characters',
+          'name a is used twice',
+          'unknown role(s) root',
+          'unknown field extra',
+          'roles must list at least one',
+        ]) {
           assert.ok(err.message.includes(words), `${words}: ${err.message}`);
         }
         assert.ok(!err.message.includes(`"${short}"`));
@@ -195,7 +238,13 @@ describe('tokens file', () => {
   it('gives a token the highest of its roles and verifies each token to its own name', () => {
     const a = token();
     const b = token();
-    const entries = parseTokens(JSON.stringify([{ name: 'a', token: a, roles: ['viewer', 'operator'] }, { name: 'b', token: b, roles: 'admin' }]), 'f');
+    const entries = parseTokens(
+      JSON.stringify([
+        { name: 'a', token: a, roles: ['viewer', 'operator'] },
+        { name: 'b', token: b, roles: 'admin' },
+      ]),
+      'f',
+    );
     assert.deepEqual(
       entries.map((e) => e.principal),
       [
@@ -204,7 +253,13 @@ describe('tokens file', () => {
       ],
     );
     const file = join(dir, 't.json');
-    writeFileSync(file, JSON.stringify([{ name: 'a', token: a, roles: ['viewer', 'operator'] }, { name: 'b', token: b, roles: 'admin' }]));
+    writeFileSync(
+      file,
+      JSON.stringify([
+        { name: 'a', token: a, roles: ['viewer', 'operator'] },
+        { name: 'b', token: b, roles: 'admin' },
+      ]),
+    );
     const tokens = new Tokens(file);
     assert.equal(tokens.verify(a)?.name, 'a');
     assert.equal(tokens.verify(b)?.name, 'b');
@@ -250,7 +305,12 @@ describe('where the agent may listen', () => {
   it('refuses to start with a broken tokens file, in one line naming the setting', async () => {
     const file = join(dir, 'bad.yaml');
     writeFileSync(file, '- { name: ci, token: tooshort, roles: [root] }\n');
-    const exit = await runAgentUntilExit({ PORT: '0', HOST: '127.0.0.1', DATA_DIR: join(dir, 'b'), RUNTIME_AGENT_TOKENS_FILE: file });
+    const exit = await runAgentUntilExit({
+      PORT: '0',
+      HOST: '127.0.0.1',
+      DATA_DIR: join(dir, 'b'),
+      RUNTIME_AGENT_TOKENS_FILE: file,
+    });
     assert.equal(exit.code, 2);
     const lines = exit.stderr.trim().split('\n');
     assert.equal(lines.length, 1, exit.stderr);
@@ -261,7 +321,9 @@ describe('where the agent may listen', () => {
 
   it('listens on every interface with tokens, and still wants a token there', async () => {
     const { file, t } = tokensFile(dir);
-    const agent = await startAgent({ env: { HOST: '0.0.0.0', RUNTIME_AGENT_TOKENS_FILE: file, METRICS_AUTH: 'token' } });
+    const agent = await startAgent({
+      env: { HOST: '0.0.0.0', RUNTIME_AGENT_TOKENS_FILE: file, METRICS_AUTH: 'token' },
+    });
     try {
       assert.equal((await agent.request('GET', '/executions')).status, 401);
       assert.equal((await agent.request('GET', '/metrics')).status, 401, 'METRICS_AUTH=token protects /metrics');
@@ -286,7 +348,9 @@ describe('where the agent may listen', () => {
   });
 
   it('refuses an unknown command-line argument', async () => {
-    const exit = await runAgentUntilExit({ PORT: '0', HOST: '127.0.0.1', DATA_DIR: join(dir, 'c') }, 20_000, ['--no-auth']);
+    const exit = await runAgentUntilExit({ PORT: '0', HOST: '127.0.0.1', DATA_DIR: join(dir, 'c') }, 20_000, [
+      '--no-auth',
+    ]);
     assert.equal(exit.code, 2);
     assert.match(exit.stderr, /--no-auth: unknown command-line argument; the only one is --insecure-no-auth/);
   });

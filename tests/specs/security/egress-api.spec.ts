@@ -12,8 +12,13 @@ import { countingServer, expectForbidden, fakeDns, stepContext, type CountingSer
 
 function apiRequest(settings: Partial<EgressSettings>, dns: Record<string, string[]> = {}) {
   const resolver = fakeDns(dns);
-  const action = createApiAdapter({ allowLoopback: true, allowPrivate: false, resolve: resolver.resolve, ...settings }).actions.request!;
-  return { run: (input: Record<string, unknown>) => action.run(stepContext().ctx, input), action, asked: resolver.asked };
+  const action = createApiAdapter({ allowLoopback: true, allowPrivate: false, resolve: resolver.resolve, ...settings })
+    .actions.request!;
+  return {
+    run: (input: Record<string, unknown>) => action.run(stepContext().ctx, input),
+    action,
+    asked: resolver.asked,
+  };
 }
 
 describe('egress policy: api adapter', () => {
@@ -29,15 +34,26 @@ describe('egress policy: api adapter', () => {
 
   it('refuses a loopback literal with allowLoopback false, naming host, reason and setting, and opens no connection', async () => {
     const err = await expectForbidden(apiRequest({ allowLoopback: false }).run({ url: `${target.url}/x` }));
-    assert.equal(err.message, `GET ${target.url}/x was not sent: outbound HTTP to 127.0.0.1 is refused by the egress policy: a loopback address (127.0.0.0/8, ::1); set EGRESS_ALLOW_LOOPBACK=true to allow it`);
-    assert.deepEqual(err.details, { host: '127.0.0.1', address: '127.0.0.1', reason: 'loopback', setting: 'EGRESS_ALLOW_LOOPBACK' });
+    assert.equal(
+      err.message,
+      `GET ${target.url}/x was not sent: outbound HTTP to 127.0.0.1 is refused by the egress policy: a loopback address (127.0.0.0/8, ::1); set EGRESS_ALLOW_LOOPBACK=true to allow it`,
+    );
+    assert.deepEqual(err.details, {
+      host: '127.0.0.1',
+      address: '127.0.0.1',
+      reason: 'loopback',
+      setting: 'EGRESS_ALLOW_LOOPBACK',
+    });
     assert.equal(target.connections, 0);
   });
 
   it('refuses a name that resolves to loopback after DNS, before any socket connects', async () => {
     const api = apiRequest({ allowLoopback: false }, { 'app.test': ['127.0.0.1'] });
     const err = await expectForbidden(api.run({ url: `http://app.test:${target.port}/x` }));
-    assert.match(err.message, /outbound HTTP to app\.test \(address 127\.0\.0\.1\) is refused by the egress policy: a loopback address/);
+    assert.match(
+      err.message,
+      /outbound HTTP to app\.test \(address 127\.0\.0\.1\) is refused by the egress policy: a loopback address/,
+    );
     assert.deepEqual(api.asked, ['app.test']);
     assert.equal(target.connections, 0);
   });
@@ -45,13 +61,21 @@ describe('egress policy: api adapter', () => {
   it('refuses a name that resolves to the metadata address even with loopback and private allowed', async () => {
     const api = apiRequest({ allowLoopback: true, allowPrivate: true }, { 'innocent.test': ['169.254.169.254'] });
     const err = await expectForbidden(api.run({ url: 'http://innocent.test/latest/meta-data/' }));
-    assert.match(err.message, /innocent\.test \(address 169\.254\.169\.254\) is refused by the egress policy: a link-local address .*; no setting allows it/);
+    assert.match(
+      err.message,
+      /innocent\.test \(address 169\.254\.169\.254\) is refused by the egress policy: a link-local address .*; no setting allows it/,
+    );
     assert.equal(err.details.reason, 'link-local');
   });
 
   it('refuses metadata literals and names, mapped IPv6 included, before asking DNS or connecting', async () => {
     const api = apiRequest({ allowPrivate: true });
-    for (const url of ['http://169.254.169.254/latest/meta-data/', 'http://[::ffff:169.254.169.254]/', 'http://[fd00:ec2::254]/', 'http://metadata.google.internal./computeMetadata/v1/']) {
+    for (const url of [
+      'http://169.254.169.254/latest/meta-data/',
+      'http://[::ffff:169.254.169.254]/',
+      'http://[fd00:ec2::254]/',
+      'http://metadata.google.internal./computeMetadata/v1/',
+    ]) {
       const err = await expectForbidden(api.run({ url, timeoutMs: 2000 }));
       assert.match(err.message, /no setting allows it/, url);
     }
@@ -69,13 +93,18 @@ describe('egress policy: api adapter', () => {
     assert.equal(ok.status, 200);
     assert.equal(target.requests[0]?.host, `api.test:${target.port}`);
     const err = await expectForbidden(api.run({ url: `http://other.test:${other.port}/x` }));
-    assert.match(err.message, /outbound HTTP to other\.test is refused by the egress policy: not in EGRESS_ALLOWED_HOSTS \(api\.test\)/);
+    assert.match(
+      err.message,
+      /outbound HTTP to other\.test is refused by the egress policy: not in EGRESS_ALLOWED_HOSTS \(api\.test\)/,
+    );
     assert.equal(other.connections, 0);
     assert.deepEqual(api.asked, ['api.test'], 'the unlisted name was refused before DNS');
   });
 
   it('lets an allowlisted CIDR reach loopback that allowLoopback false refuses', async () => {
-    const out = await apiRequest({ allowLoopback: false, allowedHosts: ['127.0.0.1/32'] }).run({ url: `${target.url}/x` });
+    const out = await apiRequest({ allowLoopback: false, allowedHosts: ['127.0.0.1/32'] }).run({
+      url: `${target.url}/x`,
+    });
     assert.equal(out.status, 200);
   });
 
@@ -88,7 +117,10 @@ describe('egress policy: api adapter', () => {
       `GET http://api.test:${target.port}/start redirected to ${other.url}/secret; the redirect was not followed: outbound HTTP to 127.0.0.1 is refused by the egress policy: not in EGRESS_ALLOWED_HOSTS (api.test); add the host name, or a CIDR of its address, to EGRESS_ALLOWED_HOSTS to allow it`,
     );
     assert.equal(err.details.redirectedTo, `${other.url}/secret`);
-    assert.deepEqual(target.requests.map((r) => r.url), ['/start']);
+    assert.deepEqual(
+      target.requests.map((r) => r.url),
+      ['/start'],
+    );
     assert.equal(other.connections, 0);
   });
 
@@ -96,7 +128,10 @@ describe('egress policy: api adapter', () => {
     target.redirect('/start', `http://inner.test:${other.port}/`);
     const api = apiRequest({}, { 'inner.test': ['169.254.169.254'] });
     const err = await expectForbidden(api.run({ url: `${target.url}/start`, followRedirects: true }));
-    assert.match(err.message, /redirected to http:\/\/inner\.test:\d+\/; the redirect was not followed: outbound HTTP to inner\.test \(address 169\.254\.169\.254\) is refused/);
+    assert.match(
+      err.message,
+      /redirected to http:\/\/inner\.test:\d+\/; the redirect was not followed: outbound HTTP to inner\.test \(address 169\.254\.169\.254\) is refused/,
+    );
     assert.deepEqual(api.asked, ['inner.test']);
   });
 
@@ -104,7 +139,10 @@ describe('egress policy: api adapter', () => {
     target.redirect('/start', `${other.url}/landing`);
     const out = await apiRequest({}).run({ url: `${target.url}/start`, followRedirects: true });
     assert.equal(out.status, 200);
-    assert.deepEqual(other.requests.map((r) => r.url), ['/landing']);
+    assert.deepEqual(
+      other.requests.map((r) => r.url),
+      ['/landing'],
+    );
   });
 
   it('keeps one connection pool per policy: a strict adapter does not reuse the connection a lenient one opened', async () => {
@@ -120,7 +158,10 @@ describe('egress policy: api adapter', () => {
     const { action } = apiRequest({ allowLoopback: false });
     await action.dryRun!({ ...ctx, dryRun: true }, { url: `${target.url}/x` });
     const warning = logs.find((l) => l.level === 'warn');
-    assert.match(warning?.message ?? '', /^dry run: the run would fail: outbound HTTP to 127\.0\.0\.1 is refused by the egress policy/);
+    assert.match(
+      warning?.message ?? '',
+      /^dry run: the run would fail: outbound HTTP to 127\.0\.0\.1 is refused by the egress policy/,
+    );
     assert.equal(target.connections, 0);
   });
 });

@@ -18,14 +18,18 @@ const oneStep = (url = '/ping') => ({ name: 'egress', steps: [{ id: 'ping', type
 
 function flowrunner(settings: Partial<EgressSettings>, dns: Record<string, string[]> = {}) {
   const resolver = fakeDns(dns);
-  const adapter = createFlowrunnerAdapter({ egress: { allowLoopback: true, allowPrivate: false, resolve: resolver.resolve, ...settings } });
+  const adapter = createFlowrunnerAdapter({
+    egress: { allowLoopback: true, allowPrivate: false, resolve: resolver.resolve, ...settings },
+  });
   const context = stepContext();
   return {
     adapter,
     logs: context.logs,
     asked: resolver.asked,
-    run: (input: Record<string, unknown>) => adapter.actions.run!.run(context.ctx, input) as Promise<Record<string, any>>,
-    start: (input: Record<string, unknown>) => adapter.actions.start!.run(context.ctx, input) as Promise<Record<string, any>>,
+    run: (input: Record<string, unknown>) =>
+      adapter.actions.run!.run(context.ctx, input) as Promise<Record<string, any>>,
+    start: (input: Record<string, unknown>) =>
+      adapter.actions.start!.run(context.ctx, input) as Promise<Record<string, any>>,
   };
 }
 
@@ -42,20 +46,32 @@ describe('egress policy: flowrunner', () => {
 
   it('run: refuses a loopback target with allowLoopback false before any request', async () => {
     const fr = flowrunner({ allowLoopback: false });
-    const err = await expectForbidden(fr.run({ config: { flow_target_url: target.url, ...QUICK }, flowmap: oneStep(), iterations: 1 }));
-    assert.match(err.message, /^outbound HTTP to 127\.0\.0\.1 is refused by the egress policy: a loopback address .*set EGRESS_ALLOW_LOOPBACK=true/);
+    const err = await expectForbidden(
+      fr.run({ config: { flow_target_url: target.url, ...QUICK }, flowmap: oneStep(), iterations: 1 }),
+    );
+    assert.match(
+      err.message,
+      /^outbound HTTP to 127\.0\.0\.1 is refused by the egress policy: a loopback address .*set EGRESS_ALLOW_LOOPBACK=true/,
+    );
     assert.equal(target.connections, 0);
   });
 
   it('run: refuses a target whose name resolves to the metadata address', async () => {
     const fr = flowrunner({ allowPrivate: true }, { 'innocent.test': ['169.254.169.254'] });
-    const err = await expectForbidden(fr.run({ config: { flow_target_url: 'http://innocent.test', ...QUICK }, flowmap: oneStep(), iterations: 1 }));
-    assert.match(err.message, /innocent\.test \(address 169\.254\.169\.254\) is refused by the egress policy: a link-local address/);
+    const err = await expectForbidden(
+      fr.run({ config: { flow_target_url: 'http://innocent.test', ...QUICK }, flowmap: oneStep(), iterations: 1 }),
+    );
+    assert.match(
+      err.message,
+      /innocent\.test \(address 169\.254\.169\.254\) is refused by the egress policy: a link-local address/,
+    );
   });
 
   it('start: refuses a target off the allowlist and starts no background run', async () => {
     const fr = flowrunner({ allowedHosts: ['app.test'] }, { 'other.test': ['127.0.0.1'] });
-    const err = await expectForbidden(fr.start({ config: { flow_target_url: `http://other.test:${other.port}`, ...QUICK }, flowmap: oneStep() }));
+    const err = await expectForbidden(
+      fr.start({ config: { flow_target_url: `http://other.test:${other.port}`, ...QUICK }, flowmap: oneStep() }),
+    );
     assert.match(err.message, /other\.test is refused by the egress policy: not in EGRESS_ALLOWED_HOSTS \(app\.test\)/);
     assert.deepEqual(fr.asked, []);
     assert.equal((fr.adapter.runs as unknown as { runs: Map<string, unknown> }).runs.size, 0);
@@ -64,23 +80,55 @@ describe('egress policy: flowrunner', () => {
 
   it('run: judges a DNS override address as the address of the target', async () => {
     const fr = flowrunner({ allowLoopback: false });
-    const err = await expectForbidden(fr.run({ config: { flow_target_url: `http://service.test:${target.port}`, flow_target_dns_override: '127.0.0.1', ...QUICK }, flowmap: oneStep(), iterations: 1 }));
-    assert.match(err.message, /service\.test \(address 127\.0\.0\.1\) is refused by the egress policy: a loopback address/);
+    const err = await expectForbidden(
+      fr.run({
+        config: {
+          flow_target_url: `http://service.test:${target.port}`,
+          flow_target_dns_override: '127.0.0.1',
+          ...QUICK,
+        },
+        flowmap: oneStep(),
+        iterations: 1,
+      }),
+    );
+    assert.match(
+      err.message,
+      /service\.test \(address 127\.0\.0\.1\) is refused by the egress policy: a loopback address/,
+    );
     assert.equal(target.connections, 0);
   });
 
   it('run: refuses a written-out absolute step URL to a refused host when step hosts are not overridden', async () => {
     const fr = flowrunner({ allowedHosts: ['app.test'] }, { 'app.test': ['127.0.0.1'] });
-    const flowmap = { name: 'two', steps: [{ id: 'a', type: 'request', url: '/a' }, { id: 'b', type: 'request', url: `${other.url}/b` }] };
-    const err = await expectForbidden(fr.run({ config: { flow_target_url: `http://app.test:${target.port}`, override_step_url_host: false, ...QUICK }, flowmap, iterations: 1 }));
-    assert.match(err.message, /outbound HTTP to 127\.0\.0\.1 is refused by the egress policy: not in EGRESS_ALLOWED_HOSTS/);
+    const flowmap = {
+      name: 'two',
+      steps: [
+        { id: 'a', type: 'request', url: '/a' },
+        { id: 'b', type: 'request', url: `${other.url}/b` },
+      ],
+    };
+    const err = await expectForbidden(
+      fr.run({
+        config: { flow_target_url: `http://app.test:${target.port}`, override_step_url_host: false, ...QUICK },
+        flowmap,
+        iterations: 1,
+      }),
+    );
+    assert.match(
+      err.message,
+      /outbound HTTP to 127\.0\.0\.1 is refused by the egress policy: not in EGRESS_ALLOWED_HOSTS/,
+    );
     assert.equal(target.connections, 0, 'nothing was sent, not even the allowed first step');
     assert.equal(other.connections, 0);
   });
 
   it('run: reaches an allowlisted target name over one keep-alive connection', async () => {
     const fr = flowrunner({ allowedHosts: ['app.test'] }, { 'app.test': ['127.0.0.1'] });
-    const out = await fr.run({ config: { flow_target_url: `http://app.test:${target.port}`, ...QUICK }, flowmap: oneStep(), iterations: 3 });
+    const out = await fr.run({
+      config: { flow_target_url: `http://app.test:${target.port}`, ...QUICK },
+      flowmap: oneStep(),
+      iterations: 3,
+    });
     assert.equal(out.requests, 3);
     assert.equal(out.errors, 0);
     assert.equal(target.connections, 1);
@@ -89,31 +137,62 @@ describe('egress policy: flowrunner', () => {
 
   it('run: a host rendered at run time is refused request by request, without retries, and the log names the policy', async () => {
     const fr = flowrunner({ allowedHosts: ['app.test'] }, { 'app.test': ['127.0.0.1'] });
-    const flowmap = { name: 'rendered', staticVars: { elsewhere: '127.0.0.1' }, steps: [{ id: 'x', type: 'request', url: `http://{{elsewhere}}:${other.port}/x` }] };
-    const out = await fr.run({ config: { flow_target_url: `http://app.test:${target.port}`, override_step_url_host: false, ...QUICK }, flowmap, iterations: 2 });
+    const flowmap = {
+      name: 'rendered',
+      staticVars: { elsewhere: '127.0.0.1' },
+      steps: [{ id: 'x', type: 'request', url: `http://{{elsewhere}}:${other.port}/x` }],
+    };
+    const out = await fr.run({
+      config: { flow_target_url: `http://app.test:${target.port}`, override_step_url_host: false, ...QUICK },
+      flowmap,
+      iterations: 2,
+    });
     assert.equal(out.requests, 2, 'one attempt per iteration: a refusal is not retried');
     assert.equal(out.errors, 2);
     assert.equal(other.connections, 0);
     const warning = fr.logs.find((l) => l.level === 'warn');
-    assert.match(warning?.message ?? '', /^user 1 step x: outbound HTTP to 127\.0\.0\.1 is refused by the egress policy: not in EGRESS_ALLOWED_HOSTS/);
+    assert.match(
+      warning?.message ?? '',
+      /^user 1 step x: outbound HTTP to 127\.0\.0\.1 is refused by the egress policy: not in EGRESS_ALLOWED_HOSTS/,
+    );
   });
 
   it('run: a rendered name resolving to a refused address fails at connect time, after DNS, through undici', async () => {
-    const fr = flowrunner({ allowLoopback: false, allowedHosts: ['app.test', 'inner.test'] }, { 'app.test': ['203.0.113.10'], 'inner.test': ['127.0.0.1'] });
-    const flowmap = { name: 'rendered', staticVars: { inner: 'inner.test' }, steps: [{ id: 'x', type: 'request', url: `http://{{inner}}:${other.port}/x` }] };
-    const out = await fr.run({ config: { flow_target_url: 'http://app.test', override_step_url_host: false, ...QUICK }, flowmap, iterations: 1 });
+    const fr = flowrunner(
+      { allowLoopback: false, allowedHosts: ['app.test', 'inner.test'] },
+      { 'app.test': ['203.0.113.10'], 'inner.test': ['127.0.0.1'] },
+    );
+    const flowmap = {
+      name: 'rendered',
+      staticVars: { inner: 'inner.test' },
+      steps: [{ id: 'x', type: 'request', url: `http://{{inner}}:${other.port}/x` }],
+    };
+    const out = await fr.run({
+      config: { flow_target_url: 'http://app.test', override_step_url_host: false, ...QUICK },
+      flowmap,
+      iterations: 1,
+    });
     assert.equal(out.requests, 1);
     assert.equal(out.errors, 1);
     assert.ok(fr.asked.includes('inner.test'));
     assert.equal(other.connections, 0);
-    assert.match(fr.logs.find((l) => l.level === 'warn')?.message ?? '', /inner\.test \(address 127\.0\.0\.1\) is refused by the egress policy: a loopback address/);
+    assert.match(
+      fr.logs.find((l) => l.level === 'warn')?.message ?? '',
+      /inner\.test \(address 127\.0\.0\.1\) is refused by the egress policy: a loopback address/,
+    );
   });
 
   it('dry run: warns that the run would be refused, without failing or connecting', async () => {
     const fr = flowrunner({ allowLoopback: false });
     const { ctx, logs } = stepContext();
-    await fr.adapter.actions.run!.dryRun!({ ...ctx, dryRun: true }, { config: { flow_target_url: target.url }, flowmap: oneStep(), iterations: 1 });
-    assert.match(logs.find((l) => l.level === 'warn')?.message ?? '', /^dry run: the run would fail: outbound HTTP to 127\.0\.0\.1 is refused by the egress policy/);
+    await fr.adapter.actions.run!.dryRun!(
+      { ...ctx, dryRun: true },
+      { config: { flow_target_url: target.url }, flowmap: oneStep(), iterations: 1 },
+    );
+    assert.match(
+      logs.find((l) => l.level === 'warn')?.message ?? '',
+      /^dry run: the run would fail: outbound HTTP to 127\.0\.0\.1 is refused by the egress policy/,
+    );
     assert.equal(target.connections, 0);
   });
 });
@@ -127,7 +206,15 @@ describe('egress policy: FlowRunner control', () => {
   beforeEach(async () => {
     [target, other] = await Promise.all([countingServer(), countingServer()]);
     logs.length = 0;
-    flows = new FlowControl({ log: (level, message) => void logs.push(`${level}: ${message}`), egress: { allowLoopback: true, allowPrivate: false, allowedHosts: ['app.test'], resolve: fakeDns({ 'app.test': ['127.0.0.1'] }).resolve } });
+    flows = new FlowControl({
+      log: (level, message) => void logs.push(`${level}: ${message}`),
+      egress: {
+        allowLoopback: true,
+        allowPrivate: false,
+        allowedHosts: ['app.test'],
+        resolve: fakeDns({ 'app.test': ['127.0.0.1'] }).resolve,
+      },
+    });
   });
   afterEach(async () => {
     await flows.shutdown();
@@ -146,7 +233,10 @@ describe('egress policy: FlowRunner control', () => {
     await waitFor(() => target.requests.length > 0, 'the allowed flow to send');
     const bad = startRequest(other.url);
     const err = await expectForbidden(flows.start(bad.config, bad.flowmap));
-    assert.match(err.message, /outbound HTTP to 127\.0\.0\.1 is refused by the egress policy: not in EGRESS_ALLOWED_HOSTS \(app\.test\)/);
+    assert.match(
+      err.message,
+      /outbound HTTP to 127\.0\.0\.1 is refused by the egress policy: not in EGRESS_ALLOWED_HOSTS \(app\.test\)/,
+    );
     assert.equal(flows.appStatus, 'running');
     assert.equal(flows.config?.flow_target_url, `http://app.test:${target.port}`);
     assert.equal(other.connections, 0);

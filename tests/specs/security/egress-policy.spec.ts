@@ -33,7 +33,9 @@ function refusalOf(fn: () => void): EgressRefusal | undefined {
 
 /** What the lookup answers with `all: true`: the addresses, or the error. */
 function lookupAll(p: EgressPolicy, host: string): Promise<{ err: Error | null; addresses: LookupAddress[] }> {
-  return new Promise((resolve) => p.lookup(host, { all: true }, (err, addresses) => resolve({ err, addresses: addresses as LookupAddress[] })));
+  return new Promise((resolve) =>
+    p.lookup(host, { all: true }, (err, addresses) => resolve({ err, addresses: addresses as LookupAddress[] })),
+  );
 }
 
 describe('egress policy: address classes', () => {
@@ -57,8 +59,18 @@ describe('egress policy: address classes', () => {
     assert.equal(kind('0.0.0.0'), 'unspecified');
     assert.equal(kind('0.1.2.3'), 'unspecified');
     assert.equal(kind('::'), 'unspecified');
-    for (const a of ['10.0.0.5', '172.16.0.1', '172.31.255.255', '192.168.1.1', '100.64.0.1', 'fc00::1', 'fd12:3456::1']) assert.equal(kind(a), 'private', a);
-    for (const a of ['8.8.8.8', '172.32.0.1', '100.128.0.1', '2001:4860:4860::8888']) assert.equal(kind(a), 'public', a);
+    for (const a of [
+      '10.0.0.5',
+      '172.16.0.1',
+      '172.31.255.255',
+      '192.168.1.1',
+      '100.64.0.1',
+      'fc00::1',
+      'fd12:3456::1',
+    ])
+      assert.equal(kind(a), 'private', a);
+    for (const a of ['8.8.8.8', '172.32.0.1', '100.128.0.1', '2001:4860:4860::8888'])
+      assert.equal(kind(a), 'public', a);
   });
 
   it('judges IPv4-mapped, IPv4-compatible and NAT64 IPv6 addresses as the IPv4 address they reach', () => {
@@ -83,7 +95,15 @@ describe('egress policy: address classes', () => {
 describe('egress policy: settings', () => {
   it('refuses link-local and metadata addresses even with loopback and private allowed', () => {
     const open = policy({ allowLoopback: true, allowPrivate: true });
-    for (const host of ['169.254.169.254', '[fe80::1]', '[fd00:ec2::254]', '100.100.100.200', '[::ffff:169.254.169.254]', '224.0.0.1', '255.255.255.255']) {
+    for (const host of [
+      '169.254.169.254',
+      '[fe80::1]',
+      '[fd00:ec2::254]',
+      '100.100.100.200',
+      '[::ffff:169.254.169.254]',
+      '224.0.0.1',
+      '255.255.255.255',
+    ]) {
       const r = refusalOf(() => open.checkHost(host));
       assert.ok(r, `${host} should be refused`);
       assert.equal(r.type, 'forbidden');
@@ -94,16 +114,31 @@ describe('egress policy: settings', () => {
 
   it('refuses metadata host names in any case and with a trailing dot, whatever the allowlist says', () => {
     const p = policy({ allowedHosts: ['metadata.google.internal', '*.google.internal'] });
-    for (const host of ['metadata.google.internal', 'METADATA.Google.Internal', 'metadata.google.internal.', 'metadata', 'metadata.goog', 'instance-data.ec2.internal']) {
+    for (const host of [
+      'metadata.google.internal',
+      'METADATA.Google.Internal',
+      'metadata.google.internal.',
+      'metadata',
+      'metadata.goog',
+      'instance-data.ec2.internal',
+    ]) {
       const r = refusalOf(() => p.checkHost(host));
       assert.ok(r, `${host} should be refused`);
       assert.equal(r.details.reason, 'metadata');
-      assert.match(r.message, new RegExp(`outbound HTTP to ${host.replace(/\./g, '\\.')} is refused.*cloud metadata host name; no setting allows it`));
+      assert.match(
+        r.message,
+        new RegExp(
+          `outbound HTTP to ${host.replace(/\./g, '\\.')} is refused.*cloud metadata host name; no setting allows it`,
+        ),
+      );
     }
   });
 
   it('allows loopback by default and refuses it, 0.0.0.0 and :: included, with allowLoopback false', () => {
-    assert.equal(refusalOf(() => policy().checkHost('127.0.0.1')), undefined);
+    assert.equal(
+      refusalOf(() => policy().checkHost('127.0.0.1')),
+      undefined,
+    );
     const closed = policy({ allowLoopback: false });
     for (const host of ['127.0.0.1', '[::1]', '0.0.0.0', '[::]', '[::ffff:127.0.0.1]']) {
       const r = refusalOf(() => closed.checkHost(host));
@@ -116,80 +151,151 @@ describe('egress policy: settings', () => {
   it('refuses private addresses by default and allows them with allowPrivate', () => {
     const r = refusalOf(() => policy().checkHost('10.0.0.5'));
     assert.equal(r?.details.reason, 'private');
-    assert.match(r!.message, /outbound HTTP to 10\.0\.0\.5 is refused by the egress policy: a private address .*set EGRESS_ALLOW_PRIVATE=true/);
-    assert.equal(refusalOf(() => policy({ allowPrivate: true }).checkHost('10.0.0.5')), undefined);
-    assert.equal(refusalOf(() => policy({ allowPrivate: true }).checkHost('[fd12::1]')), undefined);
+    assert.match(
+      r!.message,
+      /outbound HTTP to 10\.0\.0\.5 is refused by the egress policy: a private address .*set EGRESS_ALLOW_PRIVATE=true/,
+    );
+    assert.equal(
+      refusalOf(() => policy({ allowPrivate: true }).checkHost('10.0.0.5')),
+      undefined,
+    );
+    assert.equal(
+      refusalOf(() => policy({ allowPrivate: true }).checkHost('[fd12::1]')),
+      undefined,
+    );
   });
 
   it('lets public hosts and names through without an allowlist', () => {
     const p = policy({ allowLoopback: false });
-    assert.equal(refusalOf(() => p.checkHost('8.8.8.8')), undefined);
-    assert.equal(refusalOf(() => p.checkHost('api.example.com')), undefined);
+    assert.equal(
+      refusalOf(() => p.checkHost('8.8.8.8')),
+      undefined,
+    );
+    assert.equal(
+      refusalOf(() => p.checkHost('api.example.com')),
+      undefined,
+    );
   });
 });
 
 describe('egress policy: allowlist', () => {
   it('matches names exactly, ignoring case and a trailing dot', () => {
     const p = policy({ allowedHosts: ['API.example.com.'] });
-    assert.equal(refusalOf(() => p.checkHost('api.example.com')), undefined);
-    assert.equal(refusalOf(() => p.checkHost('api.example.com.')), undefined);
+    assert.equal(
+      refusalOf(() => p.checkHost('api.example.com')),
+      undefined,
+    );
+    assert.equal(
+      refusalOf(() => p.checkHost('api.example.com.')),
+      undefined,
+    );
     const r = refusalOf(() => p.checkHost('other.example.com'));
     assert.equal(r?.details.reason, 'not-allowed');
-    assert.match(r!.message, /other\.example\.com is refused by the egress policy: not in EGRESS_ALLOWED_HOSTS \(API\.example\.com\.\); add the host name/);
+    assert.match(
+      r!.message,
+      /other\.example\.com is refused by the egress policy: not in EGRESS_ALLOWED_HOSTS \(API\.example\.com\.\); add the host name/,
+    );
   });
 
   it('matches a wildcard against subdomains at any depth but not the bare domain', () => {
     const p = policy({ allowedHosts: ['*.example.com'] });
-    assert.equal(refusalOf(() => p.checkHost('a.example.com')), undefined);
-    assert.equal(refusalOf(() => p.checkHost('a.b.example.com')), undefined);
+    assert.equal(
+      refusalOf(() => p.checkHost('a.example.com')),
+      undefined,
+    );
+    assert.equal(
+      refusalOf(() => p.checkHost('a.b.example.com')),
+      undefined,
+    );
     assert.ok(refusalOf(() => p.checkHost('example.com')));
     assert.ok(refusalOf(() => p.checkHost('badexample.com')));
   });
 
   it('refuses IP literals outside the listed CIDRs, since a literal is no listed name', () => {
     const p = policy({ allowedHosts: ['localhost', '203.0.113.0/24'] });
-    assert.equal(refusalOf(() => p.checkHost('203.0.113.7')), undefined);
+    assert.equal(
+      refusalOf(() => p.checkHost('203.0.113.7')),
+      undefined,
+    );
     assert.equal(refusalOf(() => p.checkHost('127.0.0.1'))?.details.reason, 'not-allowed');
     assert.equal(refusalOf(() => p.checkHost('198.51.100.1'))?.details.reason, 'not-allowed');
   });
 
   it('lets an explicit CIDR allow a private or loopback range the flags refuse, but never link-local', () => {
     const p = policy({ allowLoopback: false, allowedHosts: ['10.1.0.0/16', '127.0.0.1', '169.254.0.0/16'] });
-    assert.equal(refusalOf(() => p.checkHost('10.1.2.3')), undefined);
-    assert.equal(refusalOf(() => p.checkHost('127.0.0.1')), undefined);
+    assert.equal(
+      refusalOf(() => p.checkHost('10.1.2.3')),
+      undefined,
+    );
+    assert.equal(
+      refusalOf(() => p.checkHost('127.0.0.1')),
+      undefined,
+    );
     assert.equal(refusalOf(() => p.checkHost('10.2.0.1'))?.details.reason, 'not-allowed');
     assert.equal(refusalOf(() => p.checkHost('169.254.169.254'))?.details.reason, 'link-local');
   });
 
   it('matches IPv6 CIDRs and mapped addresses against IPv4 CIDRs', () => {
     const p = policy({ allowedHosts: ['fd00:1::/32', '192.0.2.0/24'] });
-    assert.equal(refusalOf(() => p.checkHost('[fd00:1:2::3]')), undefined);
-    assert.equal(refusalOf(() => p.checkHost('[::ffff:192.0.2.9]')), undefined);
+    assert.equal(
+      refusalOf(() => p.checkHost('[fd00:1:2::3]')),
+      undefined,
+    );
+    assert.equal(
+      refusalOf(() => p.checkHost('[::ffff:192.0.2.9]')),
+      undefined,
+    );
     assert.ok(refusalOf(() => p.checkHost('[fd00:2::1]')));
   });
 
   it('refuses entries that are not a host, a wildcard, an address or a CIDR', () => {
-    for (const bad of ['https://api.example.com', 'api.example.com:8443', 'api.example.com/path', '*', 'a..b', '10.0.0.0/33', '*.*.example.com']) {
-      assert.throws(() => parseAllowlist([bad]), (err: Error) => err.message.includes(JSON.stringify(bad)), bad);
+    for (const bad of [
+      'https://api.example.com',
+      'api.example.com:8443',
+      'api.example.com/path',
+      '*',
+      'a..b',
+      '10.0.0.0/33',
+      '*.*.example.com',
+    ]) {
+      assert.throws(
+        () => parseAllowlist([bad]),
+        (err: Error) => err.message.includes(JSON.stringify(bad)),
+        bad,
+      );
     }
-    assert.doesNotThrow(() => parseAllowlist(['api.example.com', '*.example.com', '10.0.0.0/8', '::1', '[fd00::]/8', 'fd00::/8', 'localhost']));
+    assert.doesNotThrow(() =>
+      parseAllowlist(['api.example.com', '*.example.com', '10.0.0.0/8', '::1', '[fd00::]/8', 'fd00::/8', 'localhost']),
+    );
   });
 });
 
 describe('egress policy: after DNS resolution', () => {
   it('refuses a name that resolves to the metadata address, in lookup and before a run', async () => {
     const p = policy({ allowLoopback: true, allowPrivate: true }, { 'innocent.test': ['169.254.169.254'] });
-    assert.equal(refusalOf(() => p.checkHost('innocent.test')), undefined, 'the name alone says nothing');
+    assert.equal(
+      refusalOf(() => p.checkHost('innocent.test')),
+      undefined,
+      'the name alone says nothing',
+    );
     const { err } = await lookupAll(p, 'innocent.test');
     assert.ok(err instanceof AgentError && err.type === 'forbidden', String(err));
-    assert.match(err.message, /outbound HTTP to innocent\.test \(address 169\.254\.169\.254\) is refused by the egress policy: a link-local address/);
-    await assert.rejects(p.checkResolved('innocent.test'), (e: AgentError) => e.type === 'forbidden' && e.details.address === '169.254.169.254');
+    assert.match(
+      err.message,
+      /outbound HTTP to innocent\.test \(address 169\.254\.169\.254\) is refused by the egress policy: a link-local address/,
+    );
+    await assert.rejects(
+      p.checkResolved('innocent.test'),
+      (e: AgentError) => e.type === 'forbidden' && e.details.address === '169.254.169.254',
+    );
   });
 
   it('refuses a name resolving to a private address unless allowPrivate', async () => {
     const dns = { 'db.test': ['10.0.0.5'] };
     assert.equal((await lookupAll(policy({}, dns), 'db.test')).err?.message.includes('a private address'), true);
-    assert.deepEqual((await lookupAll(policy({ allowPrivate: true }, dns), 'db.test')).addresses, [{ address: '10.0.0.5', family: 4 }]);
+    assert.deepEqual((await lookupAll(policy({ allowPrivate: true }, dns), 'db.test')).addresses, [
+      { address: '10.0.0.5', family: 4 },
+    ]);
   });
 
   it('drops refused addresses from an answer and keeps the allowed ones', async () => {
@@ -199,21 +305,37 @@ describe('egress policy: after DNS resolution', () => {
 
   it('answers the single-address form of dns.lookup', async () => {
     const p = policy({}, { 'one.test': ['::1', '127.0.0.1'] });
-    const answer = await new Promise<unknown[]>((resolve) => p.lookup('one.test', { family: 0 }, (...args) => resolve(args)));
+    const answer = await new Promise<unknown[]>((resolve) =>
+      p.lookup('one.test', { family: 0 }, (...args) => resolve(args)),
+    );
     assert.deepEqual(answer, [null, '::1', 6]);
   });
 
   it('requires the addresses of an unlisted name to lie in a listed CIDR', async () => {
-    const p = policy({ allowedHosts: ['api.test', '203.0.113.0/24'] }, { 'api.test': ['198.51.100.1'], 'other.test': ['203.0.113.9'], 'third.test': ['198.51.100.2'] });
+    const p = policy(
+      { allowedHosts: ['api.test', '203.0.113.0/24'] },
+      { 'api.test': ['198.51.100.1'], 'other.test': ['203.0.113.9'], 'third.test': ['198.51.100.2'] },
+    );
     assert.equal((await lookupAll(p, 'api.test')).err, null, 'a listed name may resolve anywhere public');
     assert.equal((await lookupAll(p, 'other.test')).err, null, 'an unlisted name inside a listed CIDR');
-    assert.match((await lookupAll(p, 'third.test')).err?.message ?? '', /third\.test \(address 198\.51\.100\.2\) is refused by the egress policy: not in EGRESS_ALLOWED_HOSTS/);
+    assert.match(
+      (await lookupAll(p, 'third.test')).err?.message ?? '',
+      /third\.test \(address 198\.51\.100\.2\) is refused by the egress policy: not in EGRESS_ALLOWED_HOSTS/,
+    );
   });
 
   it('refuses a name off the allowlist before asking DNS', async () => {
     const dns = fakeDns({ 'evil.test': ['203.0.113.1'] });
-    const p = new EgressPolicy({ allowLoopback: true, allowPrivate: false, allowedHosts: ['api.test'], resolve: dns.resolve });
-    assert.equal((await lookupAll(p, 'evil.test')).err?.message.includes('not in EGRESS_ALLOWED_HOSTS (api.test)'), true);
+    const p = new EgressPolicy({
+      allowLoopback: true,
+      allowPrivate: false,
+      allowedHosts: ['api.test'],
+      resolve: dns.resolve,
+    });
+    assert.equal(
+      (await lookupAll(p, 'evil.test')).err?.message.includes('not in EGRESS_ALLOWED_HOSTS (api.test)'),
+      true,
+    );
     assert.deepEqual(dns.asked, []);
   });
 
@@ -225,7 +347,10 @@ describe('egress policy: after DNS resolution', () => {
 
   it('judges a DNS override address as the address of the name', () => {
     const p = policy({ allowedHosts: ['service.test'] });
-    assert.equal(refusalOf(() => p.checkAddress('service.test', '127.0.0.1')), undefined);
+    assert.equal(
+      refusalOf(() => p.checkAddress('service.test', '127.0.0.1')),
+      undefined,
+    );
     assert.equal(refusalOf(() => p.checkAddress('service.test', '10.0.0.1'))?.details.reason, 'private');
     assert.equal(refusalOf(() => p.checkAddress('other.test', '127.0.0.1'))?.details.reason, 'not-allowed');
   });
@@ -235,8 +360,13 @@ describe('egress policy: configuration', () => {
   it('stops the agent at start on an EGRESS_ALLOWED_HOSTS entry that is not a host or CIDR, naming it', () => {
     assert.throws(
       () => loadConfig({ EGRESS_ALLOWED_HOSTS: 'api.example.com, https://other.example.com' }, []),
-      (err: Error) => err instanceof ConfigError && /EGRESS_ALLOWED_HOSTS: "https:\/\/other\.example\.com" is not a host name/.test(err.message),
+      (err: Error) =>
+        err instanceof ConfigError &&
+        /EGRESS_ALLOWED_HOSTS: "https:\/\/other\.example\.com" is not a host name/.test(err.message),
     );
-    assert.deepEqual(loadConfig({ EGRESS_ALLOWED_HOSTS: 'api.example.com, *.corp.test, 10.0.0.0/8' }, []).egressAllowedHosts, ['api.example.com', '*.corp.test', '10.0.0.0/8']);
+    assert.deepEqual(
+      loadConfig({ EGRESS_ALLOWED_HOSTS: 'api.example.com, *.corp.test, 10.0.0.0/8' }, []).egressAllowedHosts,
+      ['api.example.com', '*.corp.test', '10.0.0.0/8'],
+    );
   });
 });

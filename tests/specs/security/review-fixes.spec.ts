@@ -18,13 +18,21 @@ import { pkg, shellStep } from '../support/packages.js';
 import { executionCount } from '../http/http-support.js';
 
 /** A request with headers fetch would not let us set (Host). */
-function rawPost(port: number, path: string, headers: Record<string, string>, body: string): Promise<{ status: number; body: any }> {
+function rawPost(
+  port: number,
+  path: string,
+  headers: Record<string, string>,
+  body: string,
+): Promise<{ status: number; body: any }> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: '127.0.0.1', port, path, method: 'POST', headers: { 'content-type': 'application/json', ...headers } }, (res) => {
-      let text = '';
-      res.on('data', (d) => (text += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text || 'null') }));
-    });
+    const req = httpRequest(
+      { host: '127.0.0.1', port, path, method: 'POST', headers: { 'content-type': 'application/json', ...headers } },
+      (res) => {
+        let text = '';
+        res.on('data', (d) => (text += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text || 'null') }));
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
@@ -32,7 +40,8 @@ function rawPost(port: number, path: string, headers: Record<string, string>, bo
 
 describe('review fixes: browsers and DNS rebinding', () => {
   let agent: AgentProcess;
-  const body = () => JSON.stringify({ wpk_content: pkg(`csrf-${randomBytes(4).toString('hex')}`, [shellStep('a', ['true'])]) });
+  const body = () =>
+    JSON.stringify({ wpk_content: pkg(`csrf-${randomBytes(4).toString('hex')}`, [shellStep('a', ['true'])]) });
   before(async () => (agent = await startAgent()));
   after(async () => {
     await agent?.stop();
@@ -41,7 +50,11 @@ describe('review fixes: browsers and DNS rebinding', () => {
 
   it('refuses a cross-site browser request (Origin of another site, or Sec-Fetch-Site) and creates nothing', async () => {
     const before = await executionCount(agent);
-    const cases: Array<Record<string, string>> = [{ Origin: 'https://evil.example' }, { Origin: 'null' }, { 'Sec-Fetch-Site': 'cross-site' }];
+    const cases: Array<Record<string, string>> = [
+      { Origin: 'https://evil.example' },
+      { Origin: 'null' },
+      { 'Sec-Fetch-Site': 'cross-site' },
+    ];
     for (const headers of cases) {
       const r = await rawPost(agent.port, '/execute', headers, body());
       assert.equal(r.status, 403, JSON.stringify(headers));
@@ -55,7 +68,11 @@ describe('review fixes: browsers and DNS rebinding', () => {
     assert.equal(rebound.status, 403);
     assert.match(rebound.body.message, /not a loopback name/);
     assert.equal((await rawPost(agent.port, '/execute', { Host: `localhost:${agent.port}` }, body())).status, 202);
-    assert.equal((await rawPost(agent.port, '/execute', { Origin: `http://127.0.0.1:${agent.port}` }, body())).status, 202, 'its own origin is fine');
+    assert.equal(
+      (await rawPost(agent.port, '/execute', { Origin: `http://127.0.0.1:${agent.port}` }, body())).status,
+      202,
+      'its own origin is fine',
+    );
   });
 });
 
@@ -77,13 +94,19 @@ describe('review fixes: auth edges', () => {
   it('answers OPTIONS and unknown methods on real routes with 401 without a token (no route probing)', async () => {
     assert.equal((await agent.request('OPTIONS', '/audit')).status, 401);
     assert.equal((await agent.request('PROPFIND', '/audit')).status, 401);
-    assert.equal((await agent.request('OPTIONS', '/audit', undefined, { authorization: `Bearer ${admin}` })).status, 200);
+    assert.equal(
+      (await agent.request('OPTIONS', '/audit', undefined, { authorization: `Bearer ${admin}` })).status,
+      200,
+    );
   });
 
   it('answers a null adapter config in /init with 400 naming it, not 500', async () => {
     const r = await agent.request('POST', '/init', { adapters: { k8s: null } }, { authorization: `Bearer ${admin}` });
     assert.equal(r.status, 400);
-    assert.deepEqual(r.body.details.errors.map((e: any) => e.path), ['$.adapters.k8s']);
+    assert.deepEqual(
+      r.body.details.errors.map((e: any) => e.path),
+      ['$.adapters.k8s'],
+    );
   });
 });
 
@@ -111,7 +134,12 @@ describe('review fixes: signatures', () => {
       const byId = await signed.request('POST', '/execute', { workflow_id: 'host-report-1.0.0' });
       assert.equal(byId.status, 403, byId.text);
       assert.match(byId.body.message, /registered without a signature/);
-      const again = await signed.request('POST', '/execute', { wpk_content: p }, { 'X-WPK-Signature': signPackage(p, { hmacKey }) });
+      const again = await signed.request(
+        'POST',
+        '/execute',
+        { wpk_content: p },
+        { 'X-WPK-Signature': signPackage(p, { hmacKey }) },
+      );
       assert.equal(again.status, 202);
       assert.equal((await signed.request('POST', '/execute', { workflow_id: 'host-report-1.0.0' })).status, 202);
     } finally {
@@ -122,7 +150,11 @@ describe('review fixes: signatures', () => {
   it('refuses a YAML package holding values JSON cannot represent (.inf), which would share a signature with null', async () => {
     const agent = await startAgent({ env: { WPK_HMAC_KEY_FILE: join(dir, 'hmac.key') } });
     try {
-      const asJson = pkg('inf', [{ ...shellStep('a', ['true']), when: { variable: 'params.x', operator: 'equals', value: null } }], { parameters: { x: { type: 'string', default: '' } } });
+      const asJson = pkg(
+        'inf',
+        [{ ...shellStep('a', ['true']), when: { variable: 'params.x', operator: 'equals', value: null } }],
+        { parameters: { x: { type: 'string', default: '' } } },
+      );
       const header = signPackage(asJson, { hmacKey });
       const yaml = toYaml(asJson).replace('value: null', 'value: .inf');
       assert.match(yaml, /value: \.inf/);
@@ -140,7 +172,11 @@ describe('review fixes: secrets in other forms', () => {
   it('masks a secret percent-encoded as a URL component, path or query value', () => {
     const secret = 'hunter2 pass<word>&x=1';
     const r = new Redactor([secret]);
-    for (const shown of [encodeURIComponent(secret), encodeURI(secret), new URLSearchParams({ k: secret }).toString().slice(2)]) {
+    for (const shown of [
+      encodeURIComponent(secret),
+      encodeURI(secret),
+      new URLSearchParams({ k: secret }).toString().slice(2),
+    ]) {
       assert.equal(r.text(`GET http://h/x?k=${shown} → 500`), 'GET http://h/x?k=*** → 500', shown);
     }
   });

@@ -18,7 +18,9 @@ describe('shell policy: the SHELL_* settings through the agent', () => {
   after(() => rmSync(scratch, { recursive: true, force: true }));
 
   it('runs an allowed program in the work root', async () => {
-    const r = await agent.request('POST', '/execute', { wpk_content: pkg('policy-ok', [shellStep('where', ['pwd', '-P'])]) });
+    const r = await agent.request('POST', '/execute', {
+      wpk_content: pkg('policy-ok', [shellStep('where', ['pwd', '-P'])]),
+    });
     assert.equal(r.status, 202, r.text);
     const rec = await waitForStatus(agent, r.body.execution_id, ['completed', 'failed']);
     assert.equal(rec.steps[0].outputs.stdout, `${root}\n`);
@@ -52,14 +54,34 @@ describe('shell policy: the SHELL_* settings through the agent', () => {
 
   it('what only rendering reveals fails the step with forbidden at run time, not retried, and starts nothing', async () => {
     const marker = join(scratch, 'marker');
-    const step = (withValue: Record<string, unknown>) => ({ name: 'step', adapter: 'shell', action: 'run', retries: { count: 2, delayMs: 1 }, with: withValue });
+    const step = (withValue: Record<string, unknown>) => ({
+      name: 'step',
+      adapter: 'shell',
+      action: 'run',
+      retries: { count: 2, delayMs: 1 },
+      with: withValue,
+    });
     const cases: Array<[string, Record<string, unknown>, Record<string, unknown>]> = [
-      ['templated shell', { command: ['touch "$1"', marker], shell: '${{ params.shell }}' }, { shell: { type: 'boolean', default: true } }],
-      ['templated program', { command: ['${{ params.program }}', marker] }, { program: { type: 'string', default: 'touch' } }],
-      ['templated cwd', { command: ['printf', 'x'], cwd: '${{ params.cwd }}' }, { cwd: { type: 'string', default: scratch } }],
+      [
+        'templated shell',
+        { command: ['touch "$1"', marker], shell: '${{ params.shell }}' },
+        { shell: { type: 'boolean', default: true } },
+      ],
+      [
+        'templated program',
+        { command: ['${{ params.program }}', marker] },
+        { program: { type: 'string', default: 'touch' } },
+      ],
+      [
+        'templated cwd',
+        { command: ['printf', 'x'], cwd: '${{ params.cwd }}' },
+        { cwd: { type: 'string', default: scratch } },
+      ],
     ];
     for (const [what, withValue, parameters] of cases) {
-      const r = await agent.request('POST', '/execute', { wpk_content: pkg('policy-at-run-time', [step(withValue)], { parameters }) });
+      const r = await agent.request('POST', '/execute', {
+        wpk_content: pkg('policy-at-run-time', [step(withValue)], { parameters }),
+      });
       assert.equal(r.status, 202, r.text);
       const rec = await waitForStatus(agent, r.body.execution_id, ['completed', 'failed']);
       assert.equal(rec.status, 'failed', what);

@@ -19,7 +19,10 @@ describe('shell policy: SHELL_ALLOWED_EXECUTABLES', () => {
     // A PATH of the step's own cannot swap the program: the agent starts the file it checked.
     const marker = join(tmp(), 'marker');
     markerProgram(join(tmp(), 'printf'), marker);
-    const swapped = await shellRun(settings([PRINTF])).run({ command: ['printf', '%s', 'still printf'], env: { PATH: tmp() } });
+    const swapped = await shellRun(settings([PRINTF])).run({
+      command: ['printf', '%s', 'still printf'],
+      env: { PATH: tmp() },
+    });
     assert.equal(swapped.stdout, 'still printf');
     assert.equal(existsSync(marker), false);
   });
@@ -56,21 +59,33 @@ describe('shell policy: SHELL_ALLOWED_EXECUTABLES', () => {
   });
 
   it('with /bin/sh listed: shell: true and `sh` through PATH run; the real file under its own name (e.g. dash) does not', async () => {
-    const out = await shellRun(settings(['/bin/sh'], true)).run({ command: ['printf %s "$1"', 'via /bin/sh'], shell: true });
+    const out = await shellRun(settings(['/bin/sh'], true)).run({
+      command: ['printf %s "$1"', 'via /bin/sh'],
+      shell: true,
+    });
     assert.equal(out.stdout, 'via /bin/sh');
-    const viaPath = await shellRun(settings(['/bin/sh'])).run({ command: ['sh', '-c', 'printf %s "$1"', 'sh', 'via PATH'] });
+    const viaPath = await shellRun(settings(['/bin/sh'])).run({
+      command: ['sh', '-c', 'printf %s "$1"', 'sh', 'via PATH'],
+    });
     assert.equal(viaPath.stdout, 'via PATH');
     const real = realpathSync('/bin/sh');
-    if (basename(real) !== 'sh') await rejectsWith(shellRun(settings(['/bin/sh'])).run({ command: [real, '-c', 'true'] }), 'forbidden');
+    if (basename(real) !== 'sh')
+      await rejectsWith(shellRun(settings(['/bin/sh'])).run({ command: [real, '-c', 'true'] }), 'forbidden');
   });
 
   it('refuses shell: true when /bin/sh is not listed, even with SHELL_ALLOW_SHELL', async () => {
-    const err = await rejectsWith(shellRun(settings([PRINTF], true)).run({ command: ['true'], shell: true }), 'forbidden');
+    const err = await rejectsWith(
+      shellRun(settings([PRINTF], true)).run({ command: ['true'], shell: true }),
+      'forbidden',
+    );
     assert.match(err.message, /'\/bin\/sh'.*SHELL_ALLOWED_EXECUTABLES/);
   });
 
   it("refuses the loader's LD_* variables in env, which would run other code inside an allowed program", async () => {
-    const err = await rejectsWith(shellRun(settings([PRINTF])).run({ command: ['printf', 'x'], env: { LD_PRELOAD: join(tmp(), 'evil.so') } }), 'forbidden');
+    const err = await rejectsWith(
+      shellRun(settings([PRINTF])).run({ command: ['printf', 'x'], env: { LD_PRELOAD: join(tmp(), 'evil.so') } }),
+      'forbidden',
+    );
     assert.match(err.message, /LD_PRELOAD/);
     assert.equal(err.retryable, false);
     // Without an allowlist any program may run anyway, so LD_* is nobody's business.
@@ -79,7 +94,10 @@ describe('shell policy: SHELL_ALLOWED_EXECUTABLES', () => {
   });
 
   it('a program that is nowhere fails with command_failed (not found), as without the allowlist', async () => {
-    const err = await rejectsWith(shellRun(settings([PRINTF])).run({ command: ['no-such-program-7c1e'] }), 'command_failed');
+    const err = await rejectsWith(
+      shellRun(settings([PRINTF])).run({ command: ['no-such-program-7c1e'] }),
+      'command_failed',
+    );
     assert.equal(err.retryable, false);
     assert.match(err.message, /not found in PATH/);
   });
@@ -103,7 +121,12 @@ describe('shell policy: SHELL_ALLOWED_EXECUTABLES', () => {
     ).report;
     assert.deepEqual(
       report.errors.map((e) => e.path),
-      ['$.spec.handlers[1].with.command[0]', '$.spec.handlers[2].with.command[0]', '$.spec.handlers[3].with.shell', '$.spec.handlers[5].with.env.LD_PRELOAD'],
+      [
+        '$.spec.handlers[1].with.command[0]',
+        '$.spec.handlers[2].with.command[0]',
+        '$.spec.handlers[3].with.shell',
+        '$.spec.handlers[5].with.env.LD_PRELOAD',
+      ],
     );
     assert.match(report.errors[0]!.message, /'node'.*SHELL_ALLOWED_EXECUTABLES/);
   });

@@ -46,13 +46,28 @@ describe('shell policy: parameter values reach the process as data', () => {
           name: 'argv',
           adapter: 'shell',
           action: 'run',
-          with: { command: [process.execPath, '-e', PRINT_ARGV_AND_ENV, '--', '${{ params.value }}', 'prefix:${{ params.value }}'], env: { VALUE: '${{ params.value }}' }, parse: 'json' },
+          with: {
+            command: [
+              process.execPath,
+              '-e',
+              PRINT_ARGV_AND_ENV,
+              '--',
+              '${{ params.value }}',
+              'prefix:${{ params.value }}',
+            ],
+            env: { VALUE: '${{ params.value }}' },
+            parse: 'json',
+          },
         },
         {
           name: 'script',
           adapter: 'shell',
           action: 'run',
-          with: { command: ['exec "$1" -e "$2" -- "$3"', process.execPath, PRINT_ARGV, '${{ params.value }}'], shell: true, parse: 'json' },
+          with: {
+            command: ['exec "$1" -e "$2" -- "$3"', process.execPath, PRINT_ARGV, '${{ params.value }}'],
+            shell: true,
+            parse: 'json',
+          },
         },
       ],
       { parameters: { value: { type: 'string', required: true }, other: { type: 'string', default: 'OTHER' } } },
@@ -61,14 +76,20 @@ describe('shell policy: parameter values reach the process as data', () => {
     it('each hostile value is one argv entry, byte for byte, with shell: false and as "$1" with shell: true; nothing else ran', async () => {
       const marker = join(scratch, 'marker');
       const values = hostileValues(marker);
-      const started = await Promise.all(values.map((value) => agent.request('POST', '/execute', { wpk_content: wpk, parameters: { value } })));
+      const started = await Promise.all(
+        values.map((value) => agent.request('POST', '/execute', { wpk_content: wpk, parameters: { value } })),
+      );
       for (const [i, r] of started.entries()) {
         assert.equal(r.status, 202, r.text);
         const rec = await waitForStatus(agent, r.body.execution_id, ['completed', 'failed']);
         const value = values[i]!;
         assert.equal(rec.status, 'completed', JSON.stringify(rec.error));
         const [argv, script] = rec.steps;
-        assert.deepEqual(argv.outputs.json.argv, [value, `prefix:${value}`], `shell: false, value ${JSON.stringify(value)}`);
+        assert.deepEqual(
+          argv.outputs.json.argv,
+          [value, `prefix:${value}`],
+          `shell: false, value ${JSON.stringify(value)}`,
+        );
         // The environment is the explicit keys plus PATH, nothing the agent itself has (HOME, DATA_DIR, …).
         assert.deepEqual(argv.outputs.json.env, { PATH: process.env.PATH, VALUE: value });
         assert.deepEqual(script.outputs.json, [value], `shell: true, value ${JSON.stringify(value)}`);
@@ -79,7 +100,10 @@ describe('shell policy: parameter values reach the process as data', () => {
 
   describe('in the adapter', () => {
     it('refuses a NUL byte in an argument with a non-retryable validation_error instead of a crash', async () => {
-      const err = await rejectsWith(shellRun({ allowShell: false }).run({ command: ['printf', '%s', 'a\0b'] }), 'validation_error');
+      const err = await rejectsWith(
+        shellRun({ allowShell: false }).run({ command: ['printf', '%s', 'a\0b'] }),
+        'validation_error',
+      );
       assert.match(err.message, /command\[2\].*NUL/);
       assert.equal(err.retryable, false);
     });

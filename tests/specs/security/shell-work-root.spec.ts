@@ -20,7 +20,10 @@ describe('shell policy: SHELL_WORK_ROOT', () => {
   it('runs in the work root when the step gives no cwd, and takes a relative cwd from it', async () => {
     assert.equal((await confined().run({ command: ['pwd', '-P'] })).stdout, `${root()}\n`);
     assert.equal((await confined().run({ command: ['pwd', '-P'], cwd: 'sub' })).stdout, `${join(root(), 'sub')}\n`);
-    assert.equal((await confined().run({ command: ['pwd', '-P'], cwd: join(root(), 'sub') })).stdout, `${join(root(), 'sub')}\n`);
+    assert.equal(
+      (await confined().run({ command: ['pwd', '-P'], cwd: join(root(), 'sub') })).stdout,
+      `${join(root(), 'sub')}\n`,
+    );
   });
 
   for (const [what, cwd] of [
@@ -64,7 +67,10 @@ describe('shell policy: SHELL_WORK_ROOT', () => {
   });
 
   it('fails every step with a non-retryable adapter_error while the work root itself is missing', async () => {
-    const err = await rejectsWith(shellRun({ allowShell: false, workRoot: join(tmp(), 'no-root') }).run({ command: ['touch', marker()] }), 'adapter_error');
+    const err = await rejectsWith(
+      shellRun({ allowShell: false, workRoot: join(tmp(), 'no-root') }).run({ command: ['touch', marker()] }),
+      'adapter_error',
+    );
     assert.equal(err.retryable, false);
     assert.match(err.message, /SHELL_WORK_ROOT/);
     assert.equal(existsSync(marker()), false);
@@ -81,11 +87,26 @@ describe('shell policy: SHELL_WORK_ROOT', () => {
   });
 
   it('validation refuses a literal cwd outside the root, and leaves a missing or templated one to run time', () => {
-    const step = (name: string, cwd: string) => ({ name, adapter: 'shell', action: 'run', with: { command: ['true'], cwd } });
+    const step = (name: string, cwd: string) => ({
+      name,
+      adapter: 'shell',
+      action: 'run',
+      with: { command: ['true'], cwd },
+    });
     const report = validatorFor({ allowShell: false, workRoot: root() }).validate(
-      pkg('work-root', [step('up', '../outside'), step('abs', outside()), step('missing', 'made-later'), step('templated', '${{ params.dir }}'), step('ok', 'sub')], {
-        parameters: { dir: { type: 'string' } },
-      }),
+      pkg(
+        'work-root',
+        [
+          step('up', '../outside'),
+          step('abs', outside()),
+          step('missing', 'made-later'),
+          step('templated', '${{ params.dir }}'),
+          step('ok', 'sub'),
+        ],
+        {
+          parameters: { dir: { type: 'string' } },
+        },
+      ),
     ).report;
     assert.deepEqual(
       report.errors.map((e) => e.path),

@@ -15,8 +15,14 @@ const SIG = 'X-WPK-Signature';
 
 describe('canonical JSON of a package', () => {
   it('sorts keys at every level and drops whitespace, so key order and YAML vs JSON do not matter', () => {
-    assert.equal(canonicalJson({ b: 1, a: { d: [true, null, 'x'], c: 1.5 } }), '{"a":{"c":1.5,"d":[true,null,"x"]},"b":1}');
-    assert.equal(canonicalJson({ a: { c: 1.5, d: [true, null, 'x'] }, b: 1 }), canonicalJson({ b: 1, a: { d: [true, null, 'x'], c: 1.5 } }));
+    assert.equal(
+      canonicalJson({ b: 1, a: { d: [true, null, 'x'], c: 1.5 } }),
+      '{"a":{"c":1.5,"d":[true,null,"x"]},"b":1}',
+    );
+    assert.equal(
+      canonicalJson({ a: { c: 1.5, d: [true, null, 'x'] }, b: 1 }),
+      canonicalJson({ b: 1, a: { d: [true, null, 'x'], c: 1.5 } }),
+    );
     assert.equal(canonicalJson({ s: 'é"\n' }), '{"s":"é\\"\\n"}');
   });
 });
@@ -65,7 +71,12 @@ describe('signed packages, through the agent process', () => {
     const asJson = await hmacAgent.request('POST', '/execute', { wpk_content: p }, { [SIG]: header });
     assert.equal(asJson.status, 202, asJson.text);
     const q = fresh();
-    const asYaml = await hmacAgent.request('POST', '/execute', { wpk_content: toYaml(q) }, { [SIG]: signPackage(q, { hmacKey }) });
+    const asYaml = await hmacAgent.request(
+      'POST',
+      '/execute',
+      { wpk_content: toYaml(q) },
+      { [SIG]: signPackage(q, { hmacKey }) },
+    );
     assert.equal(asYaml.status, 202, asYaml.text);
   });
 
@@ -95,12 +106,22 @@ describe('signed packages, through the agent process', () => {
 
   it('verifies Ed25519 signatures with the public key and refuses HMAC ones there', async () => {
     const p = fresh();
-    const ok = await edAgent.request('POST', '/execute', { wpk_content: p }, { [SIG]: signPackage(p, { ed25519PrivateKey: edPrivate }) });
+    const ok = await edAgent.request(
+      'POST',
+      '/execute',
+      { wpk_content: p },
+      { [SIG]: signPackage(p, { ed25519PrivateKey: edPrivate }) },
+    );
     assert.equal(ok.status, 202, ok.text);
     const hmac = await edAgent.request('POST', '/execute', { wpk_content: p }, { [SIG]: signPackage(p, { hmacKey }) });
     assert.equal(hmac.status, 403);
     const other = generateKeyPairSync('ed25519').privateKey;
-    const forged = await edAgent.request('POST', '/execute', { wpk_content: p }, { [SIG]: signPackage(p, { ed25519PrivateKey: other }) });
+    const forged = await edAgent.request(
+      'POST',
+      '/execute',
+      { wpk_content: p },
+      { [SIG]: signPackage(p, { ed25519PrivateKey: other }) },
+    );
     assert.equal(forged.status, 403);
   });
 
@@ -108,7 +129,18 @@ describe('signed packages, through the agent process', () => {
     const p = fresh();
     const file = join(dir, 'package.yaml');
     writeFileSync(file, toYaml(p));
-    const out = execFileSync(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'scripts/sign-package.ts'), file, '--ed25519-private-key-file', join(dir, 'ed25519.key')], { encoding: 'utf8' });
+    const out = execFileSync(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        join(REPO_ROOT, 'scripts/sign-package.ts'),
+        file,
+        '--ed25519-private-key-file',
+        join(dir, 'ed25519.key'),
+      ],
+      { encoding: 'utf8' },
+    );
     const m = /^X-WPK-Signature: (\S+)\n$/.exec(out);
     assert.ok(m, out);
     const r = await edAgent.request('POST', '/execute', { wpk_content: p }, { [SIG]: m[1] });
@@ -117,12 +149,20 @@ describe('signed packages, through the agent process', () => {
 
   it('refuses to start with a key that cannot be used', async () => {
     writeFileSync(join(dir, 'short.key'), 'short');
-    const exit = await runAgentUntilExit({ PORT: '0', DATA_DIR: join(dir, 'data'), WPK_HMAC_KEY_FILE: join(dir, 'short.key') });
+    const exit = await runAgentUntilExit({
+      PORT: '0',
+      DATA_DIR: join(dir, 'data'),
+      WPK_HMAC_KEY_FILE: join(dir, 'short.key'),
+    });
     assert.equal(exit.code, 2);
     assert.match(exit.stderr, /WPK_HMAC_KEY_FILE: .*at least 32/);
     const rsa = generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ type: 'spki', format: 'pem' });
     writeFileSync(join(dir, 'rsa.pub'), rsa);
-    const exit2 = await runAgentUntilExit({ PORT: '0', DATA_DIR: join(dir, 'data2'), WPK_ED25519_PUBLIC_KEY_FILE: join(dir, 'rsa.pub') });
+    const exit2 = await runAgentUntilExit({
+      PORT: '0',
+      DATA_DIR: join(dir, 'data2'),
+      WPK_ED25519_PUBLIC_KEY_FILE: join(dir, 'rsa.pub'),
+    });
     assert.equal(exit2.code, 2);
     assert.match(exit2.stderr, /WPK_ED25519_PUBLIC_KEY_FILE: .*rsa key; expected ed25519/);
   });

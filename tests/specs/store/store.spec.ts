@@ -8,12 +8,46 @@ import { waitFor } from '../support/wait.js';
 
 function execRow(id: string): Omit<ExecutionRow, 'seq'> {
   return {
-    id, workflow_id: 'w-1.0.0', workflow_name: 'w', status: 'pending', dry_run: 0, rollback_on_failure: 0, parameters: '{}', secret_params: '[]', package: '{}',
-    current_step: null, steps_completed: 0, steps_total: 1, error: null, rollback_status: null, rollback_trigger: null, created_at: new Date().toISOString(), started_at: null, finished_at: null, submitted_by: null, dropped_log_lines: 0,
+    id,
+    workflow_id: 'w-1.0.0',
+    workflow_name: 'w',
+    status: 'pending',
+    dry_run: 0,
+    rollback_on_failure: 0,
+    parameters: '{}',
+    secret_params: '[]',
+    package: '{}',
+    current_step: null,
+    steps_completed: 0,
+    steps_total: 1,
+    error: null,
+    rollback_status: null,
+    rollback_trigger: null,
+    created_at: new Date().toISOString(),
+    started_at: null,
+    finished_at: null,
+    submitted_by: null,
+    dropped_log_lines: 0,
   };
 }
 function stepRow(id: string): StepRow {
-  return { execution_id: id, phase: 'main', idx: 0, name: 's', adapter: 'a', action: 'x', status: 'pending', attempts: 0, for_step: null, input: null, outputs: null, outputs_source: null, error: null, started_at: null, finished_at: null };
+  return {
+    execution_id: id,
+    phase: 'main',
+    idx: 0,
+    name: 's',
+    adapter: 'a',
+    action: 'x',
+    status: 'pending',
+    attempts: 0,
+    for_step: null,
+    input: null,
+    outputs: null,
+    outputs_source: null,
+    error: null,
+    started_at: null,
+    finished_at: null,
+  };
 }
 
 describe('store', () => {
@@ -21,7 +55,8 @@ describe('store', () => {
   let store: Store;
   let other: Database.Database;
   /** What another process would see in the file: only committed data. */
-  const committedStatus = (id: string) => (other.prepare('SELECT status FROM executions WHERE id = ?').get(id) as { status: string } | undefined)?.status;
+  const committedStatus = (id: string) =>
+    (other.prepare('SELECT status FROM executions WHERE id = ?').get(id) as { status: string } | undefined)?.status;
 
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'runtime-agent-store-'));
@@ -53,36 +88,77 @@ describe('store', () => {
 
   it('commits pending critical writes before a side effect, and batches log lines apart', async () => {
     await store.insertExecution(execRow('c'), [stepRow('c')]);
-    store.appendLog('c', { seq: 1, ts: new Date().toISOString(), level: 'info', step: null, stream: null, message: 'hello' });
+    store.appendLog('c', {
+      seq: 1,
+      ts: new Date().toISOString(),
+      level: 'info',
+      step: null,
+      stream: null,
+      message: 'hello',
+    });
     store.flushBeforeSideEffect();
-    assert.equal((other.prepare('SELECT COUNT(*) AS n FROM logs').get() as { n: number }).n, 0, 'a log line alone does not force a commit');
+    assert.equal(
+      (other.prepare('SELECT COUNT(*) AS n FROM logs').get() as { n: number }).n,
+      0,
+      'a log line alone does not force a commit',
+    );
     store.updateExecution('c', { status: 'running' }, { deferred: true, critical: true });
     store.flushBeforeSideEffect();
     assert.equal(committedStatus('c'), 'running');
-    assert.equal((other.prepare('SELECT COUNT(*) AS n FROM logs').get() as { n: number }).n, 0, 'log lines are batched apart from state');
+    assert.equal(
+      (other.prepare('SELECT COUNT(*) AS n FROM logs').get() as { n: number }).n,
+      0,
+      'log lines are batched apart from state',
+    );
     assert.equal(store.getLogs('c', { since: 0, limit: 10 }).length, 1, 'and a read sees them at once');
   });
 
   it('stores a burst of log lines whole and in order (batched many to a statement)', async () => {
     await store.insertExecution(execRow('b'), [stepRow('b')]);
-    for (let seq = 1; seq <= 70; seq++) store.appendLog('b', { seq, ts: new Date().toISOString(), level: 'info', step: 's', stream: 'stdout', message: `line ${seq}` });
+    for (let seq = 1; seq <= 70; seq++)
+      store.appendLog('b', {
+        seq,
+        ts: new Date().toISOString(),
+        level: 'info',
+        step: 's',
+        stream: 'stdout',
+        message: `line ${seq}`,
+      });
     const logs = store.getLogs('b', { since: 0, limit: 100 });
-    assert.deepEqual(logs.map((l) => l.message), Array.from({ length: 70 }, (_, i) => `line ${i + 1}`));
+    assert.deepEqual(
+      logs.map((l) => l.message),
+      Array.from({ length: 70 }, (_, i) => `line ${i + 1}`),
+    );
     assert.equal(logs[69].stream, 'stdout');
   });
 
   it('stores the pending steps of a large package whole and in order (inserted many to a statement)', async () => {
     // 70 = two full groups of 32 and a remainder of 6, each a different statement.
-    const steps = Array.from({ length: 70 }, (_, idx) => ({ ...stepRow('big'), idx, name: `s${idx}`, input: idx === 69 ? '{"last":true}' : null }));
+    const steps = Array.from({ length: 70 }, (_, idx) => ({
+      ...stepRow('big'),
+      idx,
+      name: `s${idx}`,
+      input: idx === 69 ? '{"last":true}' : null,
+    }));
     await store.insertExecution(execRow('big'), steps);
-    const stored = (other.prepare("SELECT idx, name, status, input FROM steps WHERE execution_id = 'big' ORDER BY idx").all() as StepRow[]);
-    assert.deepEqual(stored.map((r) => r.name), steps.map((r) => r.name), 'committed, every one, in order');
+    const stored = other
+      .prepare("SELECT idx, name, status, input FROM steps WHERE execution_id = 'big' ORDER BY idx")
+      .all() as StepRow[];
+    assert.deepEqual(
+      stored.map((r) => r.name),
+      steps.map((r) => r.name),
+      'committed, every one, in order',
+    );
     assert.ok(stored.every((r) => r.status === 'pending'));
     assert.equal(stored[69].input, '{"last":true}', 'columns land in their own places in the remainder too');
   });
 
   it('keeps the deferred patches of an execution, its main steps and its rollback steps apart, and merges those of one row', async () => {
-    await store.insertExecution(execRow('p'), [stepRow('p'), { ...stepRow('p'), phase: 'rollback', for_step: 's' }, { ...stepRow('p'), idx: 1, name: 't' }]);
+    await store.insertExecution(execRow('p'), [
+      stepRow('p'),
+      { ...stepRow('p'), phase: 'rollback', for_step: 's' },
+      { ...stepRow('p'), idx: 1, name: 't' },
+    ]);
     store.updateExecution('p', { status: 'running' }, { deferred: true });
     store.updateStep('p', 'main', 0, { status: 'running', attempts: 1 }, { deferred: true });
     store.updateStep('p', 'rollback', 0, { status: 'skipped' }, { deferred: true });
@@ -91,15 +167,30 @@ describe('store', () => {
     const steps = store.getSteps('p');
     const row = (phase: string, idx: number) => steps.find((s) => s.phase === phase && s.idx === idx)!;
     assert.equal(store.getExecution('p')!.status, 'running');
-    assert.deepEqual([row('main', 0).status, row('main', 0).attempts, row('main', 0).outputs], ['succeeded', 1, '{}'], 'a later patch of the same row merges; undefined leaves a column alone');
+    assert.deepEqual(
+      [row('main', 0).status, row('main', 0).attempts, row('main', 0).outputs],
+      ['succeeded', 1, '{}'],
+      'a later patch of the same row merges; undefined leaves a column alone',
+    );
     assert.equal(row('rollback', 0).status, 'skipped');
     assert.equal(row('main', 1).status, 'failed');
   });
 
   it('commits log lines on its own within a short while when nothing else is written', async () => {
     await store.insertExecution(execRow('l'), [stepRow('l')]);
-    store.appendLog('l', { seq: 1, ts: new Date().toISOString(), level: 'info', step: null, stream: null, message: 'later' });
-    await waitFor(() => (other.prepare('SELECT COUNT(*) AS n FROM logs').get() as { n: number }).n === 1, 'the log line to be committed', 2000);
+    store.appendLog('l', {
+      seq: 1,
+      ts: new Date().toISOString(),
+      level: 'info',
+      step: null,
+      stream: null,
+      message: 'later',
+    });
+    await waitFor(
+      () => (other.prepare('SELECT COUNT(*) AS n FROM logs').get() as { n: number }).n === 1,
+      'the log line to be committed',
+      2000,
+    );
   });
 
   it('keeps state writes queued when a commit fails (a full disk, say) and commits them with the next one', async () => {

@@ -20,7 +20,12 @@ export interface AgentProcess {
   output(): string;
   /** JSON lines of the agent's own log. */
   logLines(): Array<Record<string, unknown>>;
-  request(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; headers: Headers; body: any; text: string }>;
+  request(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers?: Record<string, string>,
+  ): Promise<{ status: number; headers: Headers; body: any; text: string }>;
   /** Sends a signal and waits for the exit; resolves with the exit code. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
   /** Removes the data directory (after stop). */
@@ -43,7 +48,15 @@ export async function startAgent(options: StartOptions = {}): Promise<AgentProce
   const dataDir = options.dataDir ?? freshDataDir();
   const proc = spawn(process.execPath, ['--import', 'tsx', MAIN, ...(options.args ?? [])], {
     cwd: REPO_ROOT,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir, LOG_LEVEL: 'info', ...options.env },
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      PORT: '0',
+      HOST: '127.0.0.1',
+      DATA_DIR: dataDir,
+      LOG_LEVEL: 'info',
+      ...options.env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -53,7 +66,8 @@ export async function startAgent(options: StartOptions = {}): Promise<AgentProce
   const exit = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve((exited = code))));
   const port = await waitFor(
     () => {
-      if (exited !== undefined) throw Object.assign(new Error(`agent exited with ${exited} before listening:\n${out}`), { fatal: true });
+      if (exited !== undefined)
+        throw Object.assign(new Error(`agent exited with ${exited} before listening:\n${out}`), { fatal: true });
       const m = /"port":(\d+)/.exec(out);
       return m ? Number(m[1]) : undefined;
     },
@@ -102,7 +116,12 @@ export async function startAgent(options: StartOptions = {}): Promise<AgentProce
 }
 
 /** Polls GET /execute/{id} until the status is one of `statuses`. */
-export async function waitForStatus(agent: AgentProcess, id: string, statuses: string[], timeoutMs = 15_000): Promise<any> {
+export async function waitForStatus(
+  agent: AgentProcess,
+  id: string,
+  statuses: string[],
+  timeoutMs = 15_000,
+): Promise<any> {
   return waitFor(
     async () => {
       const r = await agent.request('GET', `/execute/${id}`);

@@ -21,15 +21,12 @@ export function isRunning(pid: number): boolean {
 
 /** The pid the shell adapter logged for a step ("started pid N: …"), once it is logged. */
 export async function stepPid(agent: AgentProcess, executionId: string, step: string): Promise<number> {
-  return waitFor(
-    async () => {
-      const r = await agent.request('GET', `/logs/${executionId}?step=${encodeURIComponent(step)}`);
-      for (const l of r.body?.logs ?? []) {
-        const m = /^started pid (\d+):/.exec(l.message);
-        if (m) return Number(m[1]);
-      }
-      return undefined;
-    },
-    `step ${step} of ${executionId} to start a process`,
-  );
+  return waitFor(async () => {
+    const r = await agent.request('GET', `/logs/${executionId}?step=${encodeURIComponent(step)}`);
+    for (const l of r.body?.logs ?? []) {
+      const m = /^started pid (\d+):/.exec(l.message);
+      if (m) return Number(m[1]);
+    }
+    return undefined;
+  }, `step ${step} of ${executionId} to start a process`);
 }

@@ -12,7 +12,13 @@ export function stepContext(): { ctx: StepContext; logs: LogLine[]; controller: 
   const log = (level: string) => (message: string) => void logs.push({ level, message });
   const ctx: StepContext = {
     signal: controller.signal,
-    log: { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error'), line: (stream, text) => log(stream)(text) },
+    log: {
+      debug: log('debug'),
+      info: log('info'),
+      warn: log('warn'),
+      error: log('error'),
+      line: (stream, text) => log(stream)(text),
+    },
     dryRun: false,
     executionId: 'test',
     step: 's',

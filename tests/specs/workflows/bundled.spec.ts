@@ -30,8 +30,14 @@ describe('bundled workflows', () => {
   });
 
   it('the published JSON Schema accepts every bundled workflow and rejects a wrong action input', () => {
-    const validate = new Ajv2020({ allErrors: true, strict: false }).compile(JSON.parse(readFileSync(join(REPO_ROOT, SCHEMA_FILE), 'utf8')));
-    for (const f of files) assert.ok(validate(parseYaml(readFileSync(join(WORKFLOWS_DIR, f), 'utf8'))), `${f}: ${JSON.stringify(validate.errors)}`);
+    const validate = new Ajv2020({ allErrors: true, strict: false }).compile(
+      JSON.parse(readFileSync(join(REPO_ROOT, SCHEMA_FILE), 'utf8')),
+    );
+    for (const f of files)
+      assert.ok(
+        validate(parseYaml(readFileSync(join(WORKFLOWS_DIR, f), 'utf8'))),
+        `${f}: ${JSON.stringify(validate.errors)}`,
+      );
     const bad = parseYaml(readFileSync(join(WORKFLOWS_DIR, 'host-report.yaml'), 'utf8'));
     bad.spec.handlers[0].with.command = 'uname -sr';
     assert.equal(validate(bad), false);
@@ -61,9 +67,18 @@ describe('bundled workflows', () => {
 
     it('every bundled workflow dry-runs to completion', async () => {
       for (const id of ['http-health-check-1.0.0', 'host-report-1.0.0', 'rollback-demo-1.0.0']) {
-        const r = await agent.request('POST', '/execute', { workflow_id: id, dry_run: true, parameters: id.startsWith('rollback') ? { workdir: '/tmp/ra-dry-unused' } : {} });
+        const r = await agent.request('POST', '/execute', {
+          workflow_id: id,
+          dry_run: true,
+          parameters: id.startsWith('rollback') ? { workdir: '/tmp/ra-dry-unused' } : {},
+        });
         assert.equal(r.status, 202, r.text);
-        const rec = await waitForStatus(agent, r.body.execution_id, ['completed', 'failed', 'rolled_back', 'rollback_failed']);
+        const rec = await waitForStatus(agent, r.body.execution_id, [
+          'completed',
+          'failed',
+          'rolled_back',
+          'rollback_failed',
+        ]);
         assert.equal(rec.dry_run, true);
         // A dry run has no real outputs to compare, so example outputs flow on; rollback-demo's verify is skipped or ok.
         assert.ok(['completed'].includes(rec.status), `${id}: ${rec.status} ${JSON.stringify(rec.error)}`);
@@ -72,24 +87,41 @@ describe('bundled workflows', () => {
 
     it('a shell dry run changes nothing and logs the exact argv', async () => {
       const workdir = `/tmp/ra-dry-${process.pid}-${Date.now()}`;
-      const r = await agent.request('POST', '/execute', { workflow_id: 'rollback-demo-1.0.0', dry_run: true, parameters: { workdir } });
+      const r = await agent.request('POST', '/execute', {
+        workflow_id: 'rollback-demo-1.0.0',
+        dry_run: true,
+        parameters: { workdir },
+      });
       const rec = await waitForStatus(agent, r.body.execution_id, ['completed', 'failed']);
       assert.equal(rec.status, 'completed');
       assert.equal(existsSync(workdir), false, 'mkdir must not have run');
-      assert.ok(rec.steps.filter((s: any) => s.status === 'succeeded').every((s: any) => s.outputs_source !== 'run'), 'no output comes from a real run');
+      assert.ok(
+        rec.steps.filter((s: any) => s.status === 'succeeded').every((s: any) => s.outputs_source !== 'run'),
+        'no output comes from a real run',
+      );
       const logs = await agent.request('GET', `/logs/${r.body.execution_id}`);
-      assert.ok(logs.body.logs.some((l: any) => l.message.includes(JSON.stringify(['mkdir', '-p', workdir]))), 'the argv is logged');
+      assert.ok(
+        logs.body.logs.some((l: any) => l.message.includes(JSON.stringify(['mkdir', '-p', workdir]))),
+        'the argv is logged',
+      );
     });
 
     it('an api dry run sends nothing and logs the rendered request', async () => {
       const url = `http://127.0.0.1:${(target.address() as AddressInfo).port}/health`;
       const before = hits;
-      const r = await agent.request('POST', '/execute', { workflow_id: 'http-health-check-1.0.0', dry_run: true, parameters: { url } });
+      const r = await agent.request('POST', '/execute', {
+        workflow_id: 'http-health-check-1.0.0',
+        dry_run: true,
+        parameters: { url },
+      });
       const rec = await waitForStatus(agent, r.body.execution_id, ['completed', 'failed']);
       assert.equal(rec.status, 'completed');
       assert.equal(hits, before, 'the target must receive no request');
       const logs = await agent.request('GET', `/logs/${r.body.execution_id}`);
-      assert.ok(logs.body.logs.some((l: any) => l.message.includes(`GET ${url}`)), JSON.stringify(logs.body.logs.map((l: any) => l.message)));
+      assert.ok(
+        logs.body.logs.some((l: any) => l.message.includes(`GET ${url}`)),
+        JSON.stringify(logs.body.logs.map((l: any) => l.message)),
+      );
       // Both branches depend on the probe's answer, which a dry run does not have: the plan shows both,
       // and the unknown value is a visible placeholder rather than an empty string.
       const byName = Object.fromEntries(rec.steps.map((s: any) => [s.name, s]));
@@ -100,7 +132,10 @@ describe('bundled workflows', () => {
 
     it('the health check runs for real against a local server and takes the healthy branch', async () => {
       const url = `http://127.0.0.1:${(target.address() as AddressInfo).port}/health`;
-      const r = await agent.request('POST', '/execute', { workflow_id: 'http-health-check-1.0.0', parameters: { url } });
+      const r = await agent.request('POST', '/execute', {
+        workflow_id: 'http-health-check-1.0.0',
+        parameters: { url },
+      });
       const rec = await waitForStatus(agent, r.body.execution_id, ['completed', 'failed']);
       assert.equal(rec.status, 'completed', JSON.stringify(rec.error));
       const byName = Object.fromEntries(rec.steps.map((s: any) => [s.name, s]));

@@ -32,9 +32,15 @@ describe('templates', () => {
   it('in a dry run renders a placeholder for step outputs only a real run would have, and stays strict for params', () => {
     const seen: string[] = [];
     const opts = { dryRun: true, onPlaceholder: (e: string) => seen.push(e) };
-    assert.equal(renderValue('${{ steps.get-x.outputs.nope[1] }}', scope, opts), '<dry run: steps.get-x.outputs.nope[1]>');
+    assert.equal(
+      renderValue('${{ steps.get-x.outputs.nope[1] }}', scope, opts),
+      '<dry run: steps.get-x.outputs.nope[1]>',
+    );
     assert.deepEqual(seen, ['steps.get-x.outputs.nope[1]']);
-    assert.throws(() => renderValue('${{ params.nope }}', scope, opts), (e: unknown) => e instanceof AgentError && e.type === 'template_error');
+    assert.throws(
+      () => renderValue('${{ params.nope }}', scope, opts),
+      (e: unknown) => e instanceof AgentError && e.type === 'template_error',
+    );
   });
 
   it('fails with template_error naming what did not resolve', () => {
@@ -54,7 +60,10 @@ describe('conditions', () => {
 
   it('treats a bad regex as false and warns instead of throwing', () => {
     const warnings: string[] = [];
-    assert.equal(evaluateCondition('matches_regex', 'x', '([', true, (m) => warnings.push(m)), false);
+    assert.equal(
+      evaluateCondition('matches_regex', 'x', '([', true, (m) => warnings.push(m)),
+      false,
+    );
     assert.equal(warnings.length, 1);
   });
 

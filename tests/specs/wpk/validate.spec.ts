@@ -39,7 +39,20 @@ describe('package validation', () => {
           { name: 'a', adapter: 'shell', action: 'run', with: { command: 'ls -l' }, retires: 2 },
           { name: 'b', adapter: 'k9s', action: 'scale' },
           { name: 'c', adapter: 'shell', action: 'explode' },
-          { name: 'd', adapter: 'shell', action: 'run', with: { command: ['echo', '${{ params.nope }}', '${{ steps.e.outputs.x }}', '${{ 1 + }}', '${{ steps.a.outputs.x'] } },
+          {
+            name: 'd',
+            adapter: 'shell',
+            action: 'run',
+            with: {
+              command: [
+                'echo',
+                '${{ params.nope }}',
+                '${{ steps.e.outputs.x }}',
+                '${{ 1 + }}',
+                '${{ steps.a.outputs.x',
+              ],
+            },
+          },
           { name: 'e', adapter: 'api', action: 'request', with: { url: 'http://127.0.0.1/', json: {}, body: 'x' } },
           { name: 'a', adapter: 'shell', action: 'run', with: { command: ['true'] } },
         ],
@@ -65,9 +78,16 @@ describe('package validation', () => {
       '$.spec.handlers[4].with',
       '$.spec.handlers[5].name',
     ]) {
-      assert.ok(p.includes(expected), `expected a problem at ${expected}; got ${JSON.stringify(report.errors, null, 1)}`);
+      assert.ok(
+        p.includes(expected),
+        `expected a problem at ${expected}; got ${JSON.stringify(report.errors, null, 1)}`,
+      );
     }
-    const msg = (path: string) => report.errors.filter((e) => e.path === path).map((e) => e.message).join(' | ');
+    const msg = (path: string) =>
+      report.errors
+        .filter((e) => e.path === path)
+        .map((e) => e.message)
+        .join(' | ');
     assert.match(msg('$.spec.handlers[3].with.command[1]'), /unknown parameter 'nope'/);
     assert.match(msg('$.spec.handlers[3].with.command[2]'), /does not run before/);
     assert.match(msg('$.spec.handlers[3].with.command[3]'), /malformed/);
@@ -79,13 +99,16 @@ describe('package validation', () => {
 
   it('lets templates stand in for typed values until run time', () => {
     const { report } = validator.validate(
-      pkg('typed', [shellStep('a', ['true'], { with: { command: ['true'], timeoutSeconds: '${{ params.t }}' } })], { parameters: { t: { type: 'integer', default: 5 } } }),
+      pkg('typed', [shellStep('a', ['true'], { with: { command: ['true'], timeoutSeconds: '${{ params.t }}' } })], {
+        parameters: { t: { type: 'integer', default: 5 } },
+      }),
     );
     assert.deepEqual(report.errors, []);
   });
 
   it('accepts YAML text and reports a YAML syntax error with its line', () => {
-    const yaml = 'apiVersion: wpk/v1\nkind: Workflow\nmetadata: { name: y, version: 1.0.0 }\nspec:\n  handlers:\n    - { name: a, adapter: shell, action: run, with: { command: [echo] } }\n';
+    const yaml =
+      'apiVersion: wpk/v1\nkind: Workflow\nmetadata: { name: y, version: 1.0.0 }\nspec:\n  handlers:\n    - { name: a, adapter: shell, action: run, with: { command: [echo] } }\n';
     assert.equal(validator.validate(yaml).report.valid, true);
     const broken = validator.validate('apiVersion: wpk/v1\nspec: [\n');
     assert.equal(broken.report.valid, false);
@@ -93,10 +116,22 @@ describe('package validation', () => {
   });
 
   it('warns about a credential written into the package, not about one templated from a parameter', () => {
-    const literal = { name: 'call', adapter: 'api', action: 'request', with: { url: 'http://127.0.0.1:1/x', headers: { Authorization: 'Bearer abcdef123456' } } };
-    const templated = { name: 'call2', adapter: 'api', action: 'request', with: { url: 'http://127.0.0.1:1/x', headers: { Authorization: 'Bearer ${{ params.token }}' } } };
+    const literal = {
+      name: 'call',
+      adapter: 'api',
+      action: 'request',
+      with: { url: 'http://127.0.0.1:1/x', headers: { Authorization: 'Bearer abcdef123456' } },
+    };
+    const templated = {
+      name: 'call2',
+      adapter: 'api',
+      action: 'request',
+      with: { url: 'http://127.0.0.1:1/x', headers: { Authorization: 'Bearer ${{ params.token }}' } },
+    };
     const env = shellStep('env', ['true'], { with: { command: ['true'], env: { GITHUB_TOKEN: 'ghp_literal_value' } } });
-    const { report } = validator.validate(pkg('creds', [literal, templated, env], { parameters: { token: { type: 'string', secret: true } } }));
+    const { report } = validator.validate(
+      pkg('creds', [literal, templated, env], { parameters: { token: { type: 'string', secret: true } } }),
+    );
     assert.equal(report.valid, true);
     assert.deepEqual(
       report.warnings.filter((w) => /credential/.test(w.message)).map((w) => w.path),
@@ -107,8 +142,14 @@ describe('package validation', () => {
   it('refuses timeouts and delays longer than a timer can wait (they would fire at once)', () => {
     const step = { ...shellStep('a', ['true']), timeoutSeconds: 1e10, retries: { count: 1, delayMs: 1e12 } };
     const { report } = validator.validate(pkg('long', [step], { timeoutSeconds: 1e300 }));
-    assert.deepEqual(paths(report).sort(), ['$.spec.handlers[0].retries.delayMs', '$.spec.handlers[0].timeoutSeconds', '$.spec.timeoutSeconds']);
-    const ok = validator.validate(pkg('long-ok', [{ ...shellStep('a', ['true']), timeoutSeconds: 86_400 * 24 }])).report;
+    assert.deepEqual(paths(report).sort(), [
+      '$.spec.handlers[0].retries.delayMs',
+      '$.spec.handlers[0].timeoutSeconds',
+      '$.spec.timeoutSeconds',
+    ]);
+    const ok = validator.validate(
+      pkg('long-ok', [{ ...shellStep('a', ['true']), timeoutSeconds: 86_400 * 24 }]),
+    ).report;
     assert.equal(ok.valid, true);
   });
 
@@ -120,18 +161,36 @@ describe('package validation', () => {
   });
 
   it('allows error.* only in rollback steps and a step rollback to read its own outputs', () => {
-    const ok = pkg('rb', [shellStep('a', ['true'], { rollback: { action: 'run', with: { command: ['echo', '${{ steps.a.outputs.stdout }}', '${{ error.message }}'] } } })]);
+    const ok = pkg('rb', [
+      shellStep('a', ['true'], {
+        rollback: {
+          action: 'run',
+          with: { command: ['echo', '${{ steps.a.outputs.stdout }}', '${{ error.message }}'] },
+        },
+      }),
+    ]);
     assert.deepEqual(validator.validate(ok).report.errors, []);
     const bad = pkg('rb', [shellStep('a', ['echo', '${{ error.message }}'])]);
     assert.match(validator.validate(bad).report.errors[0].message, /only available in rollback steps/);
   });
 
   it('does not warn about a GET (a safe method) but does about a POST or a templated method', () => {
-    const api = (name: string, method?: string) => ({ name, adapter: 'api', action: 'request', with: { url: 'http://127.0.0.1:1/x', ...(method ? { method } : {}) } });
+    const api = (name: string, method?: string) => ({
+      name,
+      adapter: 'api',
+      action: 'request',
+      with: { url: 'http://127.0.0.1:1/x', ...(method ? { method } : {}) },
+    });
     const { report } = validator.validate(
-      pkg('w', [api('get'), api('head', 'HEAD'), api('post', 'POST'), api('any', '${{ params.m }}')], { rollback: { enabled: true }, parameters: { m: { type: 'string', default: 'GET' } } }),
+      pkg('w', [api('get'), api('head', 'HEAD'), api('post', 'POST'), api('any', '${{ params.m }}')], {
+        rollback: { enabled: true },
+        parameters: { m: { type: 'string', default: 'GET' } },
+      }),
     );
-    assert.deepEqual(report.warnings.map((w) => w.path), ['$.spec.handlers[2]', '$.spec.handlers[3]']);
+    assert.deepEqual(
+      report.warnings.map((w) => w.path),
+      ['$.spec.handlers[2]', '$.spec.handlers[3]'],
+    );
   });
 
   it('warns about a mutating step without compensation when rollback is enabled', () => {
@@ -156,22 +215,41 @@ describe("an action's checkStatic hook", () => {
         exampleOutput: {},
         checkStatic(withRaw, at) {
           seen.push(withRaw);
-          return withRaw.forbidden === true ? [{ path: jsonPath([...at, 'forbidden']), message: 'refused by the action' }] : [];
+          return withRaw.forbidden === true
+            ? [{ path: jsonPath([...at, 'forbidden']), message: 'refused by the action' }]
+            : [];
         },
         run: async () => ({}),
       },
     },
   };
   const pickyValidator = new PackageValidator(new AdapterRegistry([picky]));
-  const step = (name: string, withValue: Record<string, unknown>, more: Record<string, unknown> = {}) => ({ name, adapter: 'picky', action: 'act', with: withValue, ...more });
+  const step = (name: string, withValue: Record<string, unknown>, more: Record<string, unknown> = {}) => ({
+    name,
+    adapter: 'picky',
+    action: 'act',
+    with: withValue,
+    ...more,
+  });
 
   it('is called on the raw with of steps, step rollbacks (adapter inherited) and rollback handlers, also where the schema already failed, and its problems carry their paths', () => {
     seen.length = 0;
     const { report } = pickyValidator.validate(
-      pkg('hook', [step('a', { forbidden: true, n: '${{ params.n }}' }, { rollback: { action: 'act', with: { forbidden: true } } }), step('b', { n: 'not a number', forbidden: true })], {
-        parameters: { n: { type: 'integer' } },
-        rollback: { enabled: true, handlers: [step('c', { forbidden: true })] },
-      }),
+      pkg(
+        'hook',
+        [
+          step(
+            'a',
+            { forbidden: true, n: '${{ params.n }}' },
+            { rollback: { action: 'act', with: { forbidden: true } } },
+          ),
+          step('b', { n: 'not a number', forbidden: true }),
+        ],
+        {
+          parameters: { n: { type: 'integer' } },
+          rollback: { enabled: true, handlers: [step('c', { forbidden: true })] },
+        },
+      ),
     );
     assert.deepEqual(paths(report), [
       '$.spec.handlers[0].with.forbidden',
@@ -200,13 +278,21 @@ describe('parameters', () => {
 
   it('lists unknown, missing, mistyped, out-of-range, enum and pattern problems together', () => {
     const r = resolveParameters(defs, { nope: 1, replicas: 2.5, mode: 'c' });
-    assert.deepEqual(r.problems.map((p) => p.path).sort(), ['$.parameters.mode', '$.parameters.name', '$.parameters.nope', '$.parameters.replicas']);
+    assert.deepEqual(r.problems.map((p) => p.path).sort(), [
+      '$.parameters.mode',
+      '$.parameters.name',
+      '$.parameters.nope',
+      '$.parameters.replicas',
+    ]);
     assert.match(resolveParameters(defs, { name: 'Web' }).problems[0].message, /must match/);
     assert.match(resolveParameters(defs, { name: 'web', replicas: 11 }).problems[0].message, /<= 10/);
   });
 
   it('never echoes a secret value in a problem', () => {
-    const r = resolveParameters({ token: { type: 'string', secret: true, pattern: '^tok_' } }, { token: 'hunter2-very-secret' });
+    const r = resolveParameters(
+      { token: { type: 'string', secret: true, pattern: '^tok_' } },
+      { token: 'hunter2-very-secret' },
+    );
     assert.equal(r.problems.length, 1);
     assert.ok(!JSON.stringify(r.problems).includes('hunter2'));
   });

@@ -126,10 +126,18 @@ export class Engine {
    * shares or follows it).
    */
   submit(req: SubmitRequest): { row: ExecutionRow; stored: Promise<void> } {
-    if (this.draining) throw new AgentError('rate_limited', 'the agent is shutting down and accepts no new executions; retry on another instance', { status: 503 });
+    if (this.draining)
+      throw new AgentError(
+        'rate_limited',
+        'the agent is shutting down and accepts no new executions; retry on another instance',
+        { status: 503 },
+      );
     // Only an execution that has to wait counts against the queue: with a free slot it starts at once.
     if (this.running >= this.options.maxConcurrent && this.queue.length >= this.options.maxQueued) {
-      throw new AgentError('rate_limited', `the queue is full (${this.options.maxQueued} executions waiting); retry later`);
+      throw new AgentError(
+        'rate_limited',
+        `the queue is full (${this.options.maxQueued} executions waiting); retry later`,
+      );
     }
     const id = randomUUID();
     const defs = req.wpk.spec.parameters ?? {};
@@ -176,8 +184,13 @@ export class Engine {
       this.queued.delete(id);
       this.metrics.queueDepth.set(this.queue.length);
       const now = nowIso();
-      for (const s of this.store.getSteps(id)) if (s.status === 'pending') this.store.updateStep(id, s.phase, s.idx, { status: 'cancelled' });
-      this.store.updateExecution(id, { status: 'cancelled', finished_at: now, error: JSON.stringify({ type: 'cancelled', message: 'cancelled before it started', step: null }) });
+      for (const s of this.store.getSteps(id))
+        if (s.status === 'pending') this.store.updateStep(id, s.phase, s.idx, { status: 'cancelled' });
+      this.store.updateExecution(id, {
+        status: 'cancelled',
+        finished_at: now,
+        error: JSON.stringify({ type: 'cancelled', message: 'cancelled before it started', step: null }),
+      });
       this.logOnce(id, 'warn', 'execution cancelled before it started');
       this.metrics.runs.inc({ workflow_name: this.metrics.workflowLabel(row.workflow_name), status: 'cancelled' });
       this.bus.emit(`end:${id}`);
@@ -185,7 +198,11 @@ export class Engine {
     }
     // A started execution may still read pending for the moment before its first step.
     const live = this.live.get(id);
-    if (!live || !(row.status === 'running' || row.status === 'pending')) throw new AgentError('conflict', `execution ${id} is ${row.status}; only pending or running executions can be cancelled`);
+    if (!live || !(row.status === 'running' || row.status === 'pending'))
+      throw new AgentError(
+        'conflict',
+        `execution ${id} is ${row.status}; only pending or running executions can be cancelled`,
+      );
     live.log.write('warn', 'cancel requested');
     live.controller.abort(new Interrupt('cancelled', 'execution was cancelled'));
     return { ...row, status: 'running' };
@@ -193,14 +210,26 @@ export class Engine {
 
   /** Starts a manual rollback (POST /rollback/{id}). */
   rollback(id: string): ExecutionRow {
-    if (this.draining) throw new AgentError('rate_limited', 'the agent is shutting down and starts no rollback; retry on another instance or after the restart', { status: 503 });
+    if (this.draining)
+      throw new AgentError(
+        'rate_limited',
+        'the agent is shutting down and starts no rollback; retry on another instance or after the restart',
+        { status: 503 },
+      );
     const row = this.mustGet(id);
     if (!ROLLBACK_FROM.has(row.status) || this.live.has(id)) {
-      throw new AgentError('conflict', `execution ${id} is ${row.status}; rollback needs a failed, cancelled or completed execution`);
+      throw new AgentError(
+        'conflict',
+        `execution ${id} is ${row.status}; rollback needs a failed, cancelled or completed execution`,
+      );
     }
     const live = this.restore(row);
     const plan = planRollback(live.wpk, live.completed, this.registry);
-    if (plan.length === 0) throw new AgentError('conflict', `execution ${id} has nothing to roll back: no succeeded step has a compensation and the package has no rollback handlers`);
+    if (plan.length === 0)
+      throw new AgentError(
+        'conflict',
+        `execution ${id} has nothing to roll back: no succeeded step has a compensation and the package has no rollback handlers`,
+      );
     this.live.set(id, live);
     this.store.updateExecution(id, { status: 'rolling_back', rollback_status: 'running', rollback_trigger: 'manual' });
     this.track(this.rollbackThenEnd(live, 'manual', plan));
@@ -214,11 +243,17 @@ export class Engine {
     let rollbacks = 0;
     // Read every list before changing anything: a requeued execution starts running at once and a
     // recovered rollback turns its execution rolling_back, and neither must be recovered a second time.
-    const [pending, running, failed, rollingBack] = ['pending', 'running', 'failed', 'rolling_back'].map((s) => this.store.executionsWithStatus(s));
+    const [pending, running, failed, rollingBack] = ['pending', 'running', 'failed', 'rolling_back'].map((s) =>
+      this.store.executionsWithStatus(s),
+    );
     for (const row of pending) {
       const missing = this.missingSecrets(row);
       if (missing.length) {
-        this.failRecovered(row, this.restore(row), `secret parameters (${missing.join(', ')}) are not kept across restarts; submit the execution again`);
+        this.failRecovered(
+          row,
+          this.restore(row),
+          `secret parameters (${missing.join(', ')}) are not kept across restarts; submit the execution again`,
+        );
         continue;
       }
       this.logOnce(row.id, 'info', 'requeued after agent restart');
@@ -231,8 +266,10 @@ export class Engine {
       interrupted++;
       if (row.rollback_on_failure) rollbacks += this.startRecoveredRollback(row.id, 'automatic');
     }
-    for (const row of failed) if (row.rollback_status === 'pending') rollbacks += this.startRecoveredRollback(row.id, 'automatic');
-    for (const row of rollingBack) rollbacks += this.startRecoveredRollback(row.id, (row.rollback_trigger as 'manual') ?? 'automatic', true);
+    for (const row of failed)
+      if (row.rollback_status === 'pending') rollbacks += this.startRecoveredRollback(row.id, 'automatic');
+    for (const row of rollingBack)
+      rollbacks += this.startRecoveredRollback(row.id, (row.rollback_trigger as 'manual') ?? 'automatic', true);
     return { requeued, interrupted, rollbacks };
   }
 
@@ -244,7 +281,8 @@ export class Engine {
     const grace = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.options.shutdownGraceMs)));
     await Promise.race([all, grace]);
     clearTimeout(timer);
-    for (const live of this.live.values()) live.controller.abort(new Interrupt('shutdown', 'the agent shut down while this step ran'));
+    for (const live of this.live.values())
+      live.controller.abort(new Interrupt('shutdown', 'the agent shut down while this step ran'));
     await Promise.allSettled([...this.tasks]);
   }
 
@@ -298,13 +336,23 @@ export class Engine {
     const timeoutSeconds = wpk.spec.timeoutSeconds;
     const deadlineAt = timeoutSeconds ? Date.now() + timeoutSeconds * 1000 : undefined;
     const deadline = timeoutSeconds
-      ? setTimeout(() => live.controller.abort(new Interrupt('deadline', `the workflow deadline of ${timeoutSeconds}s passed`)), timeoutSeconds * 1000)
+      ? setTimeout(
+          () => live.controller.abort(new Interrupt('deadline', `the workflow deadline of ${timeoutSeconds}s passed`)),
+          timeoutSeconds * 1000,
+        )
       : undefined;
     // Everything recorded so far ("running", earlier steps' outputs) is committed before an action with
     // side effects starts: a crash after that point means interrupted and compensated, never "run it again".
-    this.store.updateExecution(id, { status: 'running', started_at: nowIso() }, { deferred: true, critical: !live.dryRun });
+    this.store.updateExecution(
+      id,
+      { status: 'running', started_at: nowIso() },
+      { deferred: true, critical: !live.dryRun },
+    );
     const beforeSideEffect = () => this.store.flushBeforeSideEffect();
-    live.log.write('info', `execution started${live.dryRun ? ' (dry run)' : ''}: ${workflowIdOf(wpk)}, ${wpk.spec.handlers.length} steps`);
+    live.log.write(
+      'info',
+      `execution started${live.dryRun ? ' (dry run)' : ''}: ${workflowIdOf(wpk)}, ${wpk.spec.handlers.length} steps`,
+    );
     let failure: ErrorRecord | undefined;
     let status = 'completed';
     const prepared = prepareInputs(this.deps, wpk.spec.handlers);
@@ -325,14 +373,28 @@ export class Engine {
           this.store.updateStep(id, 'main', idx, { status: 'skipped', finished_at: nowIso() });
           continue;
         }
-        const target = { executionId: id, phase: 'main' as const, idx, dryRun: live.dryRun, log: live.log, redactor: live.redactor, signal: live.controller.signal, deadlineAt, beforeSideEffect, prepared: prepared[idx] };
+        const target = {
+          executionId: id,
+          phase: 'main' as const,
+          idx,
+          dryRun: live.dryRun,
+          log: live.log,
+          redactor: live.redactor,
+          signal: live.controller.signal,
+          deadlineAt,
+          beforeSideEffect,
+          prepared: prepared[idx],
+        };
         const result = await runStep(this.deps, target, step, live.scope);
         if (result.ok) {
           live.scope.steps[step.name] = { status: 'succeeded', outputs: result.outputs };
           live.completed.push({ name: step.name, input: result.input, outputs: result.outputs });
           continue;
         }
-        live.scope.steps[step.name] = { status: result.error.type === 'cancelled' ? 'cancelled' : 'failed', outputs: {} };
+        live.scope.steps[step.name] = {
+          status: result.error.type === 'cancelled' ? 'cancelled' : 'failed',
+          outputs: {},
+        };
         const stopping = live.controller.signal.aborted || step.onFailure !== 'continue';
         if (!stopping) {
           live.log.write('warn', 'onFailure: continue; going on with the next step', step.name);
@@ -349,11 +411,19 @@ export class Engine {
     const deferRollback = status === 'failed' && live.rollbackOnFailure && failure?.type === 'interrupted';
     this.store.updateExecution(
       id,
-      { status, finished_at: nowIso(), error: failure ? JSON.stringify(failure) : null, rollback_status: deferRollback ? 'pending' : null },
+      {
+        status,
+        finished_at: nowIso(),
+        error: failure ? JSON.stringify(failure) : null,
+        rollback_status: deferRollback ? 'pending' : null,
+      },
       // A dry run changed nothing: should its final status be lost in a crash, recovery's interrupted is harmless.
       { deferred: true, critical: !live.dryRun },
     );
-    live.log.write(status === 'completed' ? 'info' : 'error', `execution ${status}${failure ? `: ${failure.type}: ${failure.message}` : ''}`);
+    live.log.write(
+      status === 'completed' ? 'info' : 'error',
+      `execution ${status}${failure ? `: ${failure.type}: ${failure.message}` : ''}`,
+    );
     const workflow = this.metrics.workflowLabel(live.row.workflow_name);
     this.metrics.runs.inc({ workflow_name: workflow, status });
     if (status === 'completed') this.metrics.success.inc({ workflow_name: workflow });
@@ -368,7 +438,11 @@ export class Engine {
         return;
       }
       live.controller = new AbortController();
-      this.store.updateExecution(id, { status: 'rolling_back', rollback_status: 'running', rollback_trigger: 'automatic' });
+      this.store.updateExecution(id, {
+        status: 'rolling_back',
+        rollback_status: 'running',
+        rollback_trigger: 'automatic',
+      });
       await this.runRollback(live, plan, 'automatic');
     }
   }
@@ -378,7 +452,11 @@ export class Engine {
     const path = parsePath(when.variable);
     // A dry run has only example outputs: a condition on them says nothing, so the plan shows the step.
     if (live.dryRun && path?.[0] === 'steps' && path[2] === 'outputs') {
-      live.log.write('info', `dry run: when ${when.variable} ${when.operator} … depends on outputs only a real run has; showing the step as if it holds`, stepName);
+      live.log.write(
+        'info',
+        `dry run: when ${when.variable} ${when.operator} … depends on outputs only a real run has; showing the step as if it holds`,
+        stepName,
+      );
       return true;
     }
     const found = path ? lookup(scope, path) : { found: false as const, at: when.variable };
@@ -388,20 +466,33 @@ export class Engine {
     } catch {
       expected = undefined;
     }
-    const holds = evaluateCondition(when.operator, found.found ? found.value : undefined, expected, found.found, (m) => live.log.write('warn', m, stepName));
+    const holds = evaluateCondition(when.operator, found.found ? found.value : undefined, expected, found.found, (m) =>
+      live.log.write('warn', m, stepName),
+    );
     if (!holds) {
       const actual = found.found ? JSON.stringify(found.value) : 'absent';
-      live.log.write('info', `skipped: when ${when.variable} (${actual}) ${when.operator}${when.value === undefined ? '' : ` ${JSON.stringify(expected)}`} is false`, stepName);
+      live.log.write(
+        'info',
+        `skipped: when ${when.variable} (${actual}) ${when.operator}${when.value === undefined ? '' : ` ${JSON.stringify(expected)}`} is false`,
+        stepName,
+      );
     }
     return holds;
   }
 
   private markRest(id: string, fromIdx: number, status: string): void {
     const steps = this.store.getSteps(id);
-    for (const s of steps) if (s.phase === 'main' && s.idx >= fromIdx && s.status === 'pending') this.store.updateStep(id, 'main', s.idx, { status });
+    for (const s of steps)
+      if (s.phase === 'main' && s.idx >= fromIdx && s.status === 'pending')
+        this.store.updateStep(id, 'main', s.idx, { status });
   }
 
-  private async rollbackThenEnd(live: Live, trigger: 'manual' | 'automatic', plan: RollbackEntry[], resume = false): Promise<void> {
+  private async rollbackThenEnd(
+    live: Live,
+    trigger: 'manual' | 'automatic',
+    plan: RollbackEntry[],
+    resume = false,
+  ): Promise<void> {
     this.metrics.active.inc();
     try {
       await this.runRollback(live, plan, trigger, resume);
@@ -415,12 +506,27 @@ export class Engine {
   /** Runs every rollback step, keeps going past failures, records each outcome. */
   private async runRollback(live: Live, plan: RollbackEntry[], trigger: string, resume = false): Promise<void> {
     const { id } = live;
-    const previous = resume ? new Map(this.store.getSteps(id).filter((s) => s.phase === 'rollback').map((s) => [s.idx, s])) : undefined;
-    if (!resume) this.store.replaceSteps(id, 'rollback', plan.map((e, idx) => emptyStep(id, 'rollback', idx, e.def.name, e.def.adapter, e.def.action, e.forStep)));
+    const previous = resume
+      ? new Map(
+          this.store
+            .getSteps(id)
+            .filter((s) => s.phase === 'rollback')
+            .map((s) => [s.idx, s]),
+        )
+      : undefined;
+    if (!resume)
+      this.store.replaceSteps(
+        id,
+        'rollback',
+        plan.map((e, idx) => emptyStep(id, 'rollback', idx, e.def.name, e.def.adapter, e.def.action, e.forStep)),
+      );
     live.log.write('warn', `rollback started (${trigger}${live.dryRun ? ', dry run' : ''}): ${plan.length} step(s)`);
     const row = this.store.getExecution(id)!;
     const err = row.error ? (JSON.parse(row.error) as ErrorRecord) : undefined;
-    const scope: Scope = { ...live.scope, error: { type: err?.type ?? null, message: err?.message ?? null, step: err?.step ?? null } };
+    const scope: Scope = {
+      ...live.scope,
+      error: { type: err?.type ?? null, message: err?.message ?? null, step: err?.step ?? null },
+    };
     let failed = 0;
     for (const [idx, entry] of plan.entries()) {
       const before = previous?.get(idx);
@@ -436,10 +542,22 @@ export class Engine {
         this.store.updateStep(id, 'rollback', idx, { status: 'skipped', finished_at: nowIso() });
         continue;
       }
-      const target = { executionId: id, phase: 'rollback' as const, idx, dryRun: live.dryRun, log: live.log, redactor: live.redactor, signal: live.controller.signal, beforeSideEffect: () => this.store.flushBeforeSideEffect() };
+      const target = {
+        executionId: id,
+        phase: 'rollback' as const,
+        idx,
+        dryRun: live.dryRun,
+        log: live.log,
+        redactor: live.redactor,
+        signal: live.controller.signal,
+        beforeSideEffect: () => this.store.flushBeforeSideEffect(),
+      };
       // A compensation that hangs must not pin the execution in rolling_back: without its own timeout,
       // each attempt gets the workflow's deadline, or ROLLBACK_STEP_TIMEOUT_SECONDS.
-      const def = { ...entry.def, timeoutSeconds: entry.def.timeoutSeconds ?? live.wpk.spec.timeoutSeconds ?? ROLLBACK_STEP_TIMEOUT_SECONDS };
+      const def = {
+        ...entry.def,
+        timeoutSeconds: entry.def.timeoutSeconds ?? live.wpk.spec.timeoutSeconds ?? ROLLBACK_STEP_TIMEOUT_SECONDS,
+      };
       const result = await runStep(this.deps, target, def, scope);
       if (!result.ok && result.error.type === 'interrupted') {
         this.store.updateStep(id, 'rollback', idx, { status: 'abandoned' });
@@ -449,8 +567,17 @@ export class Engine {
       if (!result.ok) failed++;
     }
     const status = failed === 0 ? 'rolled_back' : 'rollback_failed';
-    this.store.updateExecution(id, { status, rollback_status: failed === 0 ? 'succeeded' : 'failed', finished_at: nowIso() });
-    live.log.write(failed ? 'error' : 'info', failed ? `rollback finished: ${failed} of ${plan.length} step(s) failed` : `rollback finished: all ${plan.length} step(s) succeeded`);
+    this.store.updateExecution(id, {
+      status,
+      rollback_status: failed === 0 ? 'succeeded' : 'failed',
+      finished_at: nowIso(),
+    });
+    live.log.write(
+      failed ? 'error' : 'info',
+      failed
+        ? `rollback finished: ${failed} of ${plan.length} step(s) failed`
+        : `rollback finished: all ${plan.length} step(s) succeeded`,
+    );
     this.metrics.rollbacks.inc({ workflow_name: this.metrics.workflowLabel(live.row.workflow_name), result: status });
   }
 
@@ -465,10 +592,17 @@ export class Engine {
       return 0;
     }
     const missing = this.missingSecrets(row);
-    if (missing.length) live.log.write('warn', `secret parameters (${missing.join(', ')}) are not kept across restarts; rollback steps that read them will fail with template_error`);
-    if (!resume) this.store.updateExecution(id, { status: 'rolling_back', rollback_status: 'running', rollback_trigger: trigger });
+    if (missing.length)
+      live.log.write(
+        'warn',
+        `secret parameters (${missing.join(', ')}) are not kept across restarts; rollback steps that read them will fail with template_error`,
+      );
+    if (!resume)
+      this.store.updateExecution(id, { status: 'rolling_back', rollback_status: 'running', rollback_trigger: trigger });
     else {
-      for (const s of this.store.getSteps(id)) if (s.phase === 'rollback' && s.status === 'running') this.store.updateStep(id, 'rollback', s.idx, { status: 'abandoned' });
+      for (const s of this.store.getSteps(id))
+        if (s.phase === 'rollback' && s.status === 'running')
+          this.store.updateStep(id, 'rollback', s.idx, { status: 'abandoned' });
       live.log.write('warn', 'resuming the rollback interrupted by an agent restart');
     }
     this.live.set(id, live);
@@ -481,16 +615,28 @@ export class Engine {
     const main = this.store.getSteps(row.id).filter((s) => s.phase === 'main');
     // A step's start is recorded lazily, so the step in flight is the one marked running or, failing
     // that, the first pending one of a run that had started: it may or may not have done its work.
-    const inFlight = row.status === 'running' ? (main.find((s) => s.status === 'running') ?? main.find((s) => s.status === 'pending')) : undefined;
+    const inFlight =
+      row.status === 'running'
+        ? (main.find((s) => s.status === 'running') ?? main.find((s) => s.status === 'pending'))
+        : undefined;
     for (const s of main) {
-      if (s === inFlight) this.store.updateStep(row.id, 'main', s.idx, { status: 'abandoned', finished_at: now, error: JSON.stringify({ type: 'interrupted', message }) });
-      else if (s.status === 'pending' || s.status === 'running') this.store.updateStep(row.id, 'main', s.idx, { status: 'cancelled' });
+      if (s === inFlight)
+        this.store.updateStep(row.id, 'main', s.idx, {
+          status: 'abandoned',
+          finished_at: now,
+          error: JSON.stringify({ type: 'interrupted', message }),
+        });
+      else if (s.status === 'pending' || s.status === 'running')
+        this.store.updateStep(row.id, 'main', s.idx, { status: 'cancelled' });
     }
     const error: ErrorRecord = { type: 'interrupted', message, step: inFlight?.name ?? null };
     this.store.updateExecution(row.id, { status: 'failed', finished_at: now, error: JSON.stringify(error) });
     live.log.write('error', `execution failed: interrupted: ${message}`);
     this.metrics.runs.inc({ workflow_name: this.metrics.workflowLabel(row.workflow_name), status: 'failed' });
-    this.metrics.failure.inc({ workflow_name: this.metrics.workflowLabel(row.workflow_name), error_type: 'interrupted' });
+    this.metrics.failure.inc({
+      workflow_name: this.metrics.workflowLabel(row.workflow_name),
+      error_type: 'interrupted',
+    });
   }
 
   private missingSecrets(row: ExecutionRow): string[] {
@@ -507,21 +653,28 @@ export class Engine {
       if (s.phase !== 'main') continue;
       const outputs = s.outputs ? JSON.parse(s.outputs) : {};
       if (s.status !== 'pending') live.scope.steps[s.name] = { status: s.status, outputs };
-      if (s.status === 'succeeded') live.completed.push({ name: s.name, input: s.input ? JSON.parse(s.input) : {}, outputs });
+      if (s.status === 'succeeded')
+        live.completed.push({ name: s.name, input: s.input ? JSON.parse(s.input) : {}, outputs });
     }
     return live;
   }
 
   /** Stored parameters with the secret values this process still holds (absent ones stay absent). */
   private paramsOf(row: ExecutionRow): Record<string, unknown> {
-    const params: Record<string, unknown> = { ...(JSON.parse(row.parameters) as Record<string, unknown>), ...this.secrets.get(row.id) };
+    const params: Record<string, unknown> = {
+      ...(JSON.parse(row.parameters) as Record<string, unknown>),
+      ...this.secrets.get(row.id),
+    };
     for (const n of JSON.parse(row.secret_params) as string[]) if (params[n] === MASK) delete params[n];
     return params;
   }
 
   /** One log line for an execution that has no Live right now. */
   private logOnce(id: string, level: 'info' | 'warn', message: string): void {
-    new ExecutionLog(this.store, this.bus, id, new Redactor([]), this.logLimits, this.store.logTally(id)).write(level, message);
+    new ExecutionLog(this.store, this.bus, id, new Redactor([]), this.logLimits, this.store.logTally(id)).write(
+      level,
+      message,
+    );
   }
 
   private makeLive(
@@ -531,7 +684,11 @@ export class Engine {
     logTally = this.store.logTally(row.id),
   ): Live {
     const defs = wpk.spec.parameters ?? {};
-    const redactor = new Redactor(Object.keys(defs).filter((k) => defs[k].secret).map((k) => params[k]));
+    const redactor = new Redactor(
+      Object.keys(defs)
+        .filter((k) => defs[k].secret)
+        .map((k) => params[k]),
+    );
     return {
       id: row.id,
       wpk,
@@ -566,6 +723,30 @@ export class Engine {
   }
 }
 
-function emptyStep(executionId: string, phase: StepRow['phase'], idx: number, name: string, adapter: string, action: string, forStep: string | null): StepRow {
-  return { execution_id: executionId, phase, idx, name, adapter, action, status: 'pending', attempts: 0, for_step: forStep, input: null, outputs: null, outputs_source: null, error: null, started_at: null, finished_at: null };
+function emptyStep(
+  executionId: string,
+  phase: StepRow['phase'],
+  idx: number,
+  name: string,
+  adapter: string,
+  action: string,
+  forStep: string | null,
+): StepRow {
+  return {
+    execution_id: executionId,
+    phase,
+    idx,
+    name,
+    adapter,
+    action,
+    status: 'pending',
+    attempts: 0,
+    for_step: forStep,
+    input: null,
+    outputs: null,
+    outputs_source: null,
+    error: null,
+    started_at: null,
+    finished_at: null,
+  };
 }

@@ -55,11 +55,14 @@ export class ExecutionLog {
   write(level: LogLevel, message: string, step: string | null = null, stream: string | null = null): void {
     // Past the limit a line costs a count, not a redaction or a timestamp.
     if (this.truncated) return this.drop();
-    if (this.seq >= this.limits.maxLines) return this.truncate(`${this.limits.maxLines} lines (MAX_LOG_LINES_PER_EXECUTION)`);
+    if (this.seq >= this.limits.maxLines)
+      return this.truncate(`${this.limits.maxLines} lines (MAX_LOG_LINES_PER_EXECUTION)`);
     let text = this.redactor.text(message);
-    if (text.length > MAX_LOG_LINE_CHARS) text = `${text.slice(0, MAX_LOG_LINE_CHARS)} …[${text.length - MAX_LOG_LINE_CHARS} chars cut]`;
+    if (text.length > MAX_LOG_LINE_CHARS)
+      text = `${text.slice(0, MAX_LOG_LINE_CHARS)} …[${text.length - MAX_LOG_LINE_CHARS} chars cut]`;
     const bytes = Buffer.byteLength(text);
-    if (this.bytes + bytes > this.limits.maxBytes) return this.truncate(`${this.limits.maxBytes} bytes (MAX_LOG_BYTES_PER_EXECUTION)`);
+    if (this.bytes + bytes > this.limits.maxBytes)
+      return this.truncate(`${this.limits.maxBytes} bytes (MAX_LOG_BYTES_PER_EXECUTION)`);
     this.bytes += bytes;
     this.append(level, text, step, stream);
   }

@@ -39,7 +39,8 @@ export class Redactor {
       for (const form of forms(s)) this.strings.add(form);
       // A secret of several lines (a key) is logged a line at a time: each line is masked on its own.
       if (/[\r\n]/.test(s)) {
-        for (const line of s.split(/\r?\n|\r/)) if (line.trim().length >= MIN_LINE_CHARS) for (const form of forms(line)) this.strings.add(form);
+        for (const line of s.split(/\r?\n|\r/))
+          if (line.trim().length >= MIN_LINE_CHARS) for (const form of forms(line)) this.strings.add(form);
       }
     }
     // Longest first, so a secret that contains another is masked whole.
@@ -72,7 +73,8 @@ export class Redactor {
     if (typeof v === 'string') return this.text(v);
     if (typeof v === 'number' || typeof v === 'boolean') return this.text(String(v)) === String(v) ? v : MASK;
     if (Array.isArray(v)) return v.map((x) => this.mask(x));
-    if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [this.text(k), this.mask(x)]));
+    if (v !== null && typeof v === 'object')
+      return Object.fromEntries(Object.entries(v).map(([k, x]) => [this.text(k), this.mask(x)]));
     return v;
   }
 }

@@ -111,7 +111,15 @@ export class Retention {
 
   private async prune(): Promise<PruneSummary> {
     const { store, isLive, metrics } = this.deps;
-    const summary: PruneSummary = { pruned: 0, by_age: 0, by_count: 0, package_texts: 0, audit_entries: 0, batches: 0, stopped: false };
+    const summary: PruneSummary = {
+      pruned: 0,
+      by_age: 0,
+      by_count: 0,
+      package_texts: 0,
+      audit_entries: 0,
+      batches: 0,
+      stopped: false,
+    };
     const { maxAgeDays, maxExecutions } = this.options;
     const batchExecutions = this.options.batchExecutions ?? PRUNE_BATCH_EXECUTIONS;
     const batchLogLines = this.options.batchLogLines ?? PRUNE_BATCH_LOG_LINES;
@@ -168,7 +176,12 @@ export class Retention {
     }
     if (summary.pruned > 0 || summary.audit_entries > 0) {
       this.deps.logger?.info(
-        { ...summary, duration_ms: Math.round(performance.now() - started), max_age_days: maxAgeDays, max_executions: maxExecutions },
+        {
+          ...summary,
+          duration_ms: Math.round(performance.now() - started),
+          max_age_days: maxAgeDays,
+          max_executions: maxExecutions,
+        },
         `retention: pruned ${summary.pruned} ended execution(s) with their steps and logs`,
       );
     }

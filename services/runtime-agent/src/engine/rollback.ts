@@ -31,17 +31,39 @@ export function planRollback(wpk: Wpk, completed: CompletedStep[], registry: Ada
     if (step.rollback) {
       const rb = step.rollback;
       plan.push({
-        def: { name, adapter: rb.adapter ?? step.adapter, action: rb.action, with: rb.with, timeoutSeconds: rb.timeoutSeconds, retries: rb.retries },
+        def: {
+          name,
+          adapter: rb.adapter ?? step.adapter,
+          action: rb.action,
+          with: rb.with,
+          timeoutSeconds: rb.timeoutSeconds,
+          retries: rb.retries,
+        },
         forStep: step.name,
       });
       continue;
     }
     const found = registry.find(step.adapter, step.action);
     const comp = found.ok ? found.spec.compensate?.(done.input, done.outputs) : undefined;
-    if (comp) plan.push({ def: { name, adapter: comp.adapter ?? step.adapter, action: comp.action, with: comp.with, literal: true }, forStep: step.name });
+    if (comp)
+      plan.push({
+        def: { name, adapter: comp.adapter ?? step.adapter, action: comp.action, with: comp.with, literal: true },
+        forStep: step.name,
+      });
   }
   for (const h of wpk.spec.rollback?.handlers ?? []) {
-    plan.push({ def: { name: h.name, adapter: h.adapter, action: h.action, with: h.with, timeoutSeconds: h.timeoutSeconds, retries: h.retries }, forStep: null, when: h.when });
+    plan.push({
+      def: {
+        name: h.name,
+        adapter: h.adapter,
+        action: h.action,
+        with: h.with,
+        timeoutSeconds: h.timeoutSeconds,
+        retries: h.retries,
+      },
+      forStep: null,
+      when: h.when,
+    });
   }
   return plan;
 }

@@ -69,7 +69,12 @@ export interface StepRunnerDeps {
   maxOutputBytes: number;
 }
 
-export async function runStep(deps: StepRunnerDeps, target: StepTarget, def: StepDef, scope: Scope): Promise<StepResult> {
+export async function runStep(
+  deps: StepRunnerDeps,
+  target: StepTarget,
+  def: StepDef,
+  scope: Scope,
+): Promise<StepResult> {
   const { store, metrics } = deps;
   const started = performance.now();
   const retries = def.retries?.count ?? 0;
@@ -78,7 +83,13 @@ export async function runStep(deps: StepRunnerDeps, target: StepTarget, def: Ste
   for (;;) {
     attempt++;
     const started_at = attempt === 1 ? nowIso() : undefined;
-    store.updateStep(target.executionId, target.phase, target.idx, { status: 'running', started_at, attempts: attempt }, { deferred: true });
+    store.updateStep(
+      target.executionId,
+      target.phase,
+      target.idx,
+      { status: 'running', started_at, attempts: attempt },
+      { deferred: true },
+    );
     try {
       // Cancelled (or past the deadline) before this step began: the action is never called.
       if (target.signal.aborted) throw interruptError(target.signal)!;
@@ -100,7 +111,11 @@ export async function runStep(deps: StepRunnerDeps, target: StepTarget, def: Ste
       const delay = retryDelayMs(def.retries ?? { count: 0 }, attempt);
       const canRetry = error.retryable && attempt <= retries && !target.signal.aborted;
       if (canRetry && (target.deadlineAt === undefined || Date.now() + delay < target.deadlineAt)) {
-        target.log.write('warn', `attempt ${attempt} failed (${error.type}: ${error.message}); retrying in ${delay} ms`, def.name);
+        target.log.write(
+          'warn',
+          `attempt ${attempt} failed (${error.type}: ${error.message}); retrying in ${delay} ms`,
+          def.name,
+        );
         metrics.stepRetries.inc({ adapter: def.adapter, action: def.action });
         try {
           await sleep(delay, target.signal);
@@ -150,15 +165,27 @@ export function prepareInputs(deps: StepRunnerDeps, defs: StepDef[]): Array<Prep
   });
 }
 
-function prepareInput(deps: StepRunnerDeps, target: StepTarget, def: StepDef, scope: Scope, spec: ActionSpec): Record<string, unknown> {
-  const onPlaceholder = (expr: string) => target.log.write('warn', `dry run: \${{ ${expr} }} is unknown until a real run; using a placeholder`, def.name);
-  const rendered = def.literal ? structuredClone(def.with ?? {}) : renderValue(def.with ?? {}, scope, { dryRun: target.dryRun, onPlaceholder });
+function prepareInput(
+  deps: StepRunnerDeps,
+  target: StepTarget,
+  def: StepDef,
+  scope: Scope,
+  spec: ActionSpec,
+): Record<string, unknown> {
+  const onPlaceholder = (expr: string) =>
+    target.log.write('warn', `dry run: \${{ ${expr} }} is unknown until a real run; using a placeholder`, def.name);
+  const rendered = def.literal
+    ? structuredClone(def.with ?? {})
+    : renderValue(def.with ?? {}, scope, { dryRun: target.dryRun, onPlaceholder });
   if (rendered === null || typeof rendered !== 'object' || Array.isArray(rendered)) {
     throw new AgentError('template_error', `'with' of step '${def.name}' must render to an object`);
   }
   const problems = deps.registry.checkInput(spec, rendered, ['with']);
   if (problems.length) {
-    throw new ValidationError(`input of ${def.adapter}.${def.action} is invalid: ${problems.map((p) => `${p.path} ${p.message}`).join('; ')}`, problems);
+    throw new ValidationError(
+      `input of ${def.adapter}.${def.action} is invalid: ${problems.map((p) => `${p.path} ${p.message}`).join('; ')}`,
+      problems,
+    );
   }
   return rendered as Record<string, unknown>;
 }
@@ -178,7 +205,16 @@ async function runAttempt(
   const timer =
     child === undefined
       ? undefined
-      : setTimeout(() => child.controller.abort(new Interrupt('step_timeout', `step '${def.name}' attempt ${attempt} timed out after ${def.timeoutSeconds}s`)), timeoutMs);
+      : setTimeout(
+          () =>
+            child.controller.abort(
+              new Interrupt(
+                'step_timeout',
+                `step '${def.name}' attempt ${attempt} timed out after ${def.timeoutSeconds}s`,
+              ),
+            ),
+          timeoutMs,
+        );
   const ctx: StepContext = {
     signal,
     log: target.log.forStep(def.name),
@@ -224,9 +260,19 @@ function untilSettledOrAbandoned<T>(work: Promise<T>, signal: AbortSignal): Prom
     const waiting = !signal.aborted;
     if (waiting) addAbortCallback(signal, onAbort);
     else onAbort();
+    const settle = () => {
+      clearTimeout(timer);
+      if (waiting) removeAbortCallback(signal, onAbort);
+    };
     work.then(
-      (v) => (clearTimeout(timer), waiting && removeAbortCallback(signal, onAbort), resolve(v)),
-      (e) => (clearTimeout(timer), waiting && removeAbortCallback(signal, onAbort), reject(e)),
+      (v) => {
+        settle();
+        resolve(v);
+      },
+      (e) => {
+        settle();
+        reject(e);
+      },
     );
   });
 }
@@ -237,24 +283,50 @@ function finishStep(
   def: StepDef,
   status: string,
   started: number,
-  result: { input?: Record<string, unknown>; outputsJson?: string; source?: string; error?: AgentError; mutating?: boolean },
+  result: {
+    input?: Record<string, unknown>;
+    outputsJson?: string;
+    source?: string;
+    error?: AgentError;
+    mutating?: boolean;
+  },
 ): void {
   const { redactor } = target;
-  const error = result.error ? { type: result.error.type, message: redactor.text(result.error.message), details: redactor.value(result.error.details) } : undefined;
+  const error = result.error
+    ? {
+        type: result.error.type,
+        message: redactor.text(result.error.message),
+        details: redactor.value(result.error.details),
+      }
+    : undefined;
   // The outcome of a step that changed something, or failed, commits at the end of this turn (a rollback after
   // a crash needs it). A read-only step's outcome, and anything in a dry run (which changed nothing), may wait
   // a little for company. Everything pending commits before the next side effect starts (beforeSideEffect).
   // Recovery treats the step after the last finished one as in flight.
-  deps.store.updateStep(target.executionId, target.phase, target.idx, {
-    status,
-    finished_at: nowIso(),
-    input: result.input ? JSON.stringify(redactor.value(result.input)) : undefined,
-    outputs: result.outputsJson,
-    outputs_source: result.source,
-    error: error ? JSON.stringify(error) : undefined,
-  }, { deferred: true, critical: !target.dryRun && (result.mutating !== false || result.error !== undefined) });
-  deps.metrics.stepDuration.observe({ adapter: def.adapter, action: def.action, status }, (performance.now() - started) / 1000);
+  deps.store.updateStep(
+    target.executionId,
+    target.phase,
+    target.idx,
+    {
+      status,
+      finished_at: nowIso(),
+      input: result.input ? JSON.stringify(redactor.value(result.input)) : undefined,
+      outputs: result.outputsJson,
+      outputs_source: result.source,
+      error: error ? JSON.stringify(error) : undefined,
+    },
+    { deferred: true, critical: !target.dryRun && (result.mutating !== false || result.error !== undefined) },
+  );
+  deps.metrics.stepDuration.observe(
+    { adapter: def.adapter, action: def.action, status },
+    (performance.now() - started) / 1000,
+  );
   if (error?.type === 'cancelled') target.log.write('warn', `step cancelled: ${error.message}`, def.name);
   else if (error) target.log.write('error', `step failed: ${error.type}: ${error.message}`, def.name);
-  else target.log.write('info', `step ${status}${result.source === 'example' ? ' (dry run, example outputs)' : ''}`, def.name);
+  else
+    target.log.write(
+      'info',
+      `step ${status}${result.source === 'example' ? ' (dry run, example outputs)' : ''}`,
+      def.name,
+    );
 }

@@ -52,7 +52,11 @@ export interface RenderOptions {
 }
 
 function resolve(expr: string, path: PathSegment[] | undefined, scope: Scope, options: RenderOptions): unknown {
-  if (!path) throw new AgentError('template_error', `malformed expression \${{ ${expr} }}: expected a path like params.name or steps.step.outputs.key`);
+  if (!path)
+    throw new AgentError(
+      'template_error',
+      `malformed expression \${{ ${expr} }}: expected a path like params.name or steps.step.outputs.key`,
+    );
   const found = lookup(scope, path);
   if (found.found) return found.value;
   if (options.dryRun && path[0] === 'steps' && path[2] === 'outputs') {
@@ -115,5 +119,6 @@ export function renderValue(value: unknown, scope: Scope, options: RenderOptions
 export function walkStrings(value: unknown, at: PathSegment[], visit: (s: string, at: PathSegment[]) => void): void {
   if (typeof value === 'string') visit(value, at);
   else if (Array.isArray(value)) value.forEach((v, i) => walkStrings(v, [...at, i], visit));
-  else if (value !== null && typeof value === 'object') for (const [k, v] of Object.entries(value)) walkStrings(v, [...at, k], visit);
+  else if (value !== null && typeof value === 'object')
+    for (const [k, v] of Object.entries(value)) walkStrings(v, [...at, k], visit);
 }

@@ -23,7 +23,8 @@ export function auditMiddleware(store: Store): Middleware {
         const params = (ctx as { params?: Record<string, string> }).params;
         const executionId = typeof body.execution_id === 'string' ? body.execution_id : (params?.id ?? null);
         const detail: Record<string, unknown> = {};
-        for (const k of ['error_type', 'workflow_id', 'dry_run', 'status']) if (body[k] !== undefined && typeof body[k] !== 'object') detail[k] = body[k];
+        for (const k of ['error_type', 'workflow_id', 'dry_run', 'status'])
+          if (body[k] !== undefined && typeof body[k] !== 'object') detail[k] = body[k];
         store.appendAudit({
           ts: new Date().toISOString(),
           actor: principal?.name ?? null,

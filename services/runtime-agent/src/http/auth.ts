@@ -36,16 +36,26 @@ export function authenticate(tokens: Tokens | undefined): Middleware {
     }
     const header = ctx.get('Authorization');
     if (header === '') {
-      state.authProblem = unauthorized('this call needs a token: send Authorization: Bearer <token> (tokens come from RUNTIME_AGENT_TOKENS_FILE)');
+      state.authProblem = unauthorized(
+        'this call needs a token: send Authorization: Bearer <token> (tokens come from RUNTIME_AGENT_TOKENS_FILE)',
+      );
     } else {
       const m = BEARER.exec(header);
       const principal = m ? tokens.verify(m[1]) : undefined;
       if (principal) state.principal = principal;
-      else state.authProblem = unauthorized(m ? 'the bearer token is not valid' : 'the Authorization header must be Bearer <token>');
+      else
+        state.authProblem = unauthorized(
+          m ? 'the bearer token is not valid' : 'the Authorization header must be Bearer <token>',
+        );
     }
     await next();
     // What the router answers by itself (404, 405, 501, OPTIONS with Allow) would tell which routes exist.
-    if (!state.principal && (ctx.method === 'OPTIONS' || ((ctx.status === 404 || ctx.status === 405 || ctx.status === 501) && ctx.body === undefined))) principalOf(ctx);
+    if (
+      !state.principal &&
+      (ctx.method === 'OPTIONS' ||
+        ((ctx.status === 404 || ctx.status === 405 || ctx.status === 501) && ctx.body === undefined))
+    )
+      principalOf(ctx);
   };
 }
 
@@ -62,9 +72,13 @@ export function need(role: Role): Middleware {
   return (ctx: Context, next: Next) => {
     const p = principalOf(ctx);
     if (rank(p.role) < rank(role)) {
-      throw new AgentError('forbidden', `${ctx.method} ${ctx.path} needs the ${role} role; token ${p.name} has ${p.role}`, {
-        details: { needed_role: role, role: p.role, roles: [...ROLES] },
-      });
+      throw new AgentError(
+        'forbidden',
+        `${ctx.method} ${ctx.path} needs the ${role} role; token ${p.name} has ${p.role}`,
+        {
+          details: { needed_role: role, role: p.role, roles: [...ROLES] },
+        },
+      );
     }
     return next();
   };

@@ -28,9 +28,11 @@ export class JsonTooDeepError extends ValidationError {
   ) {
     const path = jsonPath(at);
     const shown = path.length > 120 ? `${path.slice(0, 120)}…` : path;
-    super(`request body nests deeper than ${maxDepth} levels of arrays and objects (MAX_JSON_DEPTH) at ${shown}; send a flatter body`, [
-      { path, message: `is nested deeper than ${maxDepth} levels (MAX_JSON_DEPTH)` },
-    ], { details: { max_depth: maxDepth, setting: 'MAX_JSON_DEPTH' } });
+    super(
+      `request body nests deeper than ${maxDepth} levels of arrays and objects (MAX_JSON_DEPTH) at ${shown}; send a flatter body`,
+      [{ path, message: `is nested deeper than ${maxDepth} levels (MAX_JSON_DEPTH)` }],
+      { details: { max_depth: maxDepth, setting: 'MAX_JSON_DEPTH' } },
+    );
   }
 }
 
@@ -44,14 +46,20 @@ export async function readJson(ctx: Context, limitBytes: number, allowEmpty = fa
   if (declared > limitBytes) throw tooLarge(limitBytes);
   const type = ctx.request.type.trim().toLowerCase(); // '' when not sent: JSON is assumed
   if (type !== '' && type !== 'application/json' && !/^application\/[\w.+-]+\+json$/.test(type)) {
-    throw new AgentError('validation_error', `request body is declared as ${type}; send JSON with Content-Type: application/json`, {
-      details: { errors: [{ path: 'header.Content-Type', message: 'must be application/json' }] },
-    });
+    throw new AgentError(
+      'validation_error',
+      `request body is declared as ${type}; send JSON with Content-Type: application/json`,
+      {
+        details: { errors: [{ path: 'header.Content-Type', message: 'must be application/json' }] },
+      },
+    );
   }
   const raw = await collect(ctx.req, limitBytes);
   if (raw.length === 0 || raw.toString('utf8').trim() === '') {
     if (allowEmpty) return { value: {}, raw };
-    throw new AgentError('validation_error', 'request body is empty; send a JSON object', { details: { errors: [{ path: '$', message: 'is required' }] } });
+    throw new AgentError('validation_error', 'request body is empty; send a JSON object', {
+      details: { errors: [{ path: '$', message: 'is required' }] },
+    });
   }
   const maxDepth = ctx.maxJsonDepth ?? DEFAULT_MAX_JSON_DEPTH;
   const tooDeep = firstTooDeep(raw, maxDepth);
@@ -81,10 +89,19 @@ function collect(req: IncomingMessage, limitBytes: number): Promise<Buffer> {
     req.on('data', onData);
     req.once('end', () => resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)));
     // The client hung up before the body was complete: its mistake (a 400 nobody reads), not an incident.
-    req.once('error', (err) => reject(new AgentError('validation_error', 'request body was cut off: the client closed the connection', { cause: err, details: { errors: [{ path: '$', message: 'is incomplete' }] } })));
+    req.once('error', (err) =>
+      reject(
+        new AgentError('validation_error', 'request body was cut off: the client closed the connection', {
+          cause: err,
+          details: { errors: [{ path: '$', message: 'is incomplete' }] },
+        }),
+      ),
+    );
   });
 }
 
 function tooLarge(limitBytes: number): AgentError {
-  return new AgentError('payload_too_large', `request body is larger than ${limitBytes} bytes (BODY_LIMIT_BYTES)`, { details: { limit_bytes: limitBytes } });
+  return new AgentError('payload_too_large', `request body is larger than ${limitBytes} bytes (BODY_LIMIT_BYTES)`, {
+    details: { limit_bytes: limitBytes },
+  });
 }

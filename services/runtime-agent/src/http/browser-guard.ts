@@ -16,15 +16,23 @@ export function browserGuard(options: { loopbackHostsOnly: boolean }): Middlewar
     const origin = ctx.get('Origin');
     const site = ctx.get('Sec-Fetch-Site').toLowerCase();
     if ((origin !== '' && !sameHost(origin, ctx.host)) || site === 'cross-site' || site === 'same-site') {
-      throw new AgentError('forbidden', `requests from web pages of other sites are refused (Origin ${origin || '-'}, Sec-Fetch-Site ${site || '-'}); call the agent from a server or the command line`, {
-        details: { origin: origin.slice(0, 200) || null },
-      });
+      throw new AgentError(
+        'forbidden',
+        `requests from web pages of other sites are refused (Origin ${origin || '-'}, Sec-Fetch-Site ${site || '-'}); call the agent from a server or the command line`,
+        {
+          details: { origin: origin.slice(0, 200) || null },
+        },
+      );
     }
     // The same test HOST passes at start; Koa's hostname is the Host header without its port.
     if (options.loopbackHostsOnly && !isLoopback(ctx.hostname.toLowerCase())) {
-      throw new AgentError('forbidden', `Host ${ctx.host.slice(0, 200) || '(none)'} is not a loopback name; without tokens the agent answers only to 127.0.0.1, [::1] and localhost`, {
-        details: { host: ctx.host.slice(0, 200) },
-      });
+      throw new AgentError(
+        'forbidden',
+        `Host ${ctx.host.slice(0, 200) || '(none)'} is not a loopback name; without tokens the agent answers only to 127.0.0.1, [::1] and localhost`,
+        {
+          details: { host: ctx.host.slice(0, 200) },
+        },
+      );
     }
     return next();
   };

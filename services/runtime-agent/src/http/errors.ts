@@ -10,8 +10,14 @@ export function errorMiddleware(logger: Logger): Middleware {
       await next();
       // A method the router does not know at all (TRACE, PROPFIND): like any other method a route does not allow.
       if (ctx.status === 501 && ctx.body === undefined) ctx.status = ctx.response.get('Allow') ? 405 : 404;
-      if (ctx.status === 404 && ctx.body === undefined) throw new AgentError('not_found', `no route for ${ctx.method} ${ctx.path}; see GET /health for the API`);
-      if (ctx.status === 405 && ctx.body === undefined) throw new AgentError('validation_error', `${ctx.method} is not allowed on ${ctx.path}; allowed: ${ctx.response.get('Allow') || 'none'}`, { status: 405 });
+      if (ctx.status === 404 && ctx.body === undefined)
+        throw new AgentError('not_found', `no route for ${ctx.method} ${ctx.path}; see GET /health for the API`);
+      if (ctx.status === 405 && ctx.body === undefined)
+        throw new AgentError(
+          'validation_error',
+          `${ctx.method} is not allowed on ${ctx.path}; allowed: ${ctx.response.get('Allow') || 'none'}`,
+          { status: 405 },
+        );
     } catch (err) {
       if (err instanceof AgentError && err.type === 'rate_limited') ctx.set('Retry-After', '5');
       if (err instanceof AgentError && err.status < 500) {
@@ -28,7 +34,11 @@ export function errorMiddleware(logger: Logger): Middleware {
       const incident = randomUUID();
       logger.error({ err, incident, method: ctx.method, path: ctx.path }, 'unexpected error while serving a request');
       ctx.status = 500;
-      ctx.body = { error_type: 'internal_error', message: `internal error; the agent log has the details under incident ${incident}`, details: { incident } };
+      ctx.body = {
+        error_type: 'internal_error',
+        message: `internal error; the agent log has the details under incident ${incident}`,
+        details: { incident },
+      };
     }
   };
 }

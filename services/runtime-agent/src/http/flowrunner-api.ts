@@ -10,7 +10,13 @@ import type { Router } from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import type { Logger } from 'pino';
 import { AgentError } from '../../../../adapters/errors.js';
-import { FlowControlClosed, parseStartRequest, START_MESSAGE, UPDATE_MESSAGE, type FlowControl } from '../../../../adapters/flowrunner/control.js';
+import {
+  FlowControlClosed,
+  parseStartRequest,
+  START_MESSAGE,
+  UPDATE_MESSAGE,
+  type FlowControl,
+} from '../../../../adapters/flowrunner/control.js';
 import type { FieldProblem, RunSnapshot } from '../../../../adapters/flowrunner/engine/index.js';
 import type { SystemSampler } from '../../../../adapters/flowrunner/system.js';
 import { JsonTooDeepError, readJson } from './body.js';
@@ -78,7 +84,13 @@ async function readBody(ctx: Context, limitBytes: number): Promise<unknown> {
     parsed = await readJson(ctx, limitBytes, true);
   } catch (err) {
     if (err instanceof JsonTooDeepError) {
-      throw new DetailError(400, [{ loc: ['body', ...err.at], msg: `JSON nested deeper than ${err.maxDepth} levels (MAX_JSON_DEPTH); send a flatter body`, type: 'json_too_deep' }]);
+      throw new DetailError(400, [
+        {
+          loc: ['body', ...err.at],
+          msg: `JSON nested deeper than ${err.maxDepth} levels (MAX_JSON_DEPTH); send a flatter body`,
+          type: 'json_too_deep',
+        },
+      ]);
     }
     if (!(err instanceof AgentError) || err.type !== 'validation_error') throw err;
     parseError = err.message.replace(/^request body is not valid JSON: /, '');
@@ -86,11 +98,17 @@ async function readBody(ctx: Context, limitBytes: number): Promise<unknown> {
   const type = ctx.request.type; // media type without parameters; '' when not sent (then JSON is assumed, as FastAPI does)
   if (type !== '' && type !== 'application/json' && !/^application\/[\w.+-]+\+json$/.test(type)) {
     throw new DetailError(400, [
-      { loc: ['body'], msg: `Input should be a valid dictionary or object to extract fields from; send the body as JSON with Content-Type: application/json (got ${type})`, type: 'model_attributes_type' },
+      {
+        loc: ['body'],
+        msg: `Input should be a valid dictionary or object to extract fields from; send the body as JSON with Content-Type: application/json (got ${type})`,
+        type: 'model_attributes_type',
+      },
     ]);
   }
-  if (parseError !== undefined) throw new DetailError(400, [{ loc: ['body'], msg: `JSON decode error: ${parseError}`, type: 'json_invalid' }]);
-  if (!parsed || parsed.raw.toString('utf8').trim() === '') throw new DetailError(400, [{ loc: ['body'], msg: 'Field required', type: 'missing' }]);
+  if (parseError !== undefined)
+    throw new DetailError(400, [{ loc: ['body'], msg: `JSON decode error: ${parseError}`, type: 'json_invalid' }]);
+  if (!parsed || parsed.raw.toString('utf8').trim() === '')
+    throw new DetailError(400, [{ loc: ['body'], msg: 'Field required', type: 'missing' }]);
   return parsed.value;
 }
 
@@ -145,7 +163,14 @@ function apiMetrics(flows: FlowControl, system: SystemSampler) {
     network: system.network(),
     system: system.system(),
     metrics: { rps, active_simulated_users: activeUsers, average_flow_duration_ms: avgFlowMs },
-    flow_runner: { running, rps, total_requests: s?.total_requests ?? 0, flow_count: s?.flow_count ?? 0, avg_flow_duration_ms: avgFlowMs, active_users: activeUsers },
+    flow_runner: {
+      running,
+      rps,
+      total_requests: s?.total_requests ?? 0,
+      flow_count: s?.flow_count ?? 0,
+      avg_flow_duration_ms: avgFlowMs,
+      active_users: activeUsers,
+    },
     flow_runner_details: s ? details(s, flows) : null,
   };
 }

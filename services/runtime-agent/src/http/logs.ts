@@ -7,7 +7,14 @@ import type { LogRow, Store } from '../store/store.js';
 /** A comment line this often keeps proxies from closing an idle stream. */
 export const SSE_HEARTBEAT_MS = 15_000;
 
-export function followLogs(ctx: Context, store: Store, engine: Engine, id: string, since: number, step: string | undefined): void {
+export function followLogs(
+  ctx: Context,
+  store: Store,
+  engine: Engine,
+  id: string,
+  since: number,
+  step: string | undefined,
+): void {
   const stream = new PassThrough();
   let last = since;
   const backlogDone = { value: false };

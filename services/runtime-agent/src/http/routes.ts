@@ -39,21 +39,39 @@ export interface RouteDeps {
   system: SystemSampler;
 }
 
-const STATUSES = ['pending', 'running', 'completed', 'failed', 'cancelled', 'rolling_back', 'rolled_back', 'rollback_failed'];
+const STATUSES = [
+  'pending',
+  'running',
+  'completed',
+  'failed',
+  'cancelled',
+  'rolling_back',
+  'rolled_back',
+  'rollback_failed',
+];
 const EXECUTE_FIELDS = ['workflow_id', 'wpk_content', 'parameters', 'dry_run', 'rollback_on_failure'];
 const VALIDATE_FIELDS = ['workflow_id', 'wpk_content', 'parameters'];
 
 function fieldProblems(body: unknown, allowed: string[]): Problem[] {
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) return [{ path: '$', message: 'must be a JSON object' }];
+  if (body === null || typeof body !== 'object' || Array.isArray(body))
+    return [{ path: '$', message: 'must be a JSON object' }];
   const b = body as Record<string, unknown>;
   const problems: Problem[] = [];
-  for (const k of Object.keys(b)) if (!allowed.includes(k)) problems.push({ path: `$.${k}`, message: `unknown field; allowed: ${allowed.join(', ')}` });
-  if (b.workflow_id !== undefined && typeof b.workflow_id !== 'string') problems.push({ path: '$.workflow_id', message: 'must be string' });
-  if (b.parameters !== undefined && (b.parameters === null || typeof b.parameters !== 'object' || Array.isArray(b.parameters))) {
+  for (const k of Object.keys(b))
+    if (!allowed.includes(k))
+      problems.push({ path: `$.${k}`, message: `unknown field; allowed: ${allowed.join(', ')}` });
+  if (b.workflow_id !== undefined && typeof b.workflow_id !== 'string')
+    problems.push({ path: '$.workflow_id', message: 'must be string' });
+  if (
+    b.parameters !== undefined &&
+    (b.parameters === null || typeof b.parameters !== 'object' || Array.isArray(b.parameters))
+  ) {
     problems.push({ path: '$.parameters', message: 'must be an object' });
   }
-  for (const k of ['dry_run', 'rollback_on_failure']) if (b[k] !== undefined && typeof b[k] !== 'boolean') problems.push({ path: `$.${k}`, message: 'must be boolean' });
-  if (b.wpk_content === undefined && b.workflow_id === undefined) problems.push({ path: '$', message: 'give wpk_content (the package) or workflow_id (a known package)' });
+  for (const k of ['dry_run', 'rollback_on_failure'])
+    if (b[k] !== undefined && typeof b[k] !== 'boolean') problems.push({ path: `$.${k}`, message: 'must be boolean' });
+  if (b.wpk_content === undefined && b.workflow_id === undefined)
+    problems.push({ path: '$', message: 'give wpk_content (the package) or workflow_id (a known package)' });
   return problems;
 }
 
@@ -84,15 +102,23 @@ export function buildRouter(deps: RouteDeps): Router {
    */
   function knownPackage(id: string, toRun = false): Wpk {
     const known = catalog.get(id);
-    if (!known) throw new AgentError('not_found', `workflow ${id} is not known; send wpk_content, or use a bundled one: ${catalog.bundledIds().join(', ')}`);
+    if (!known)
+      throw new AgentError(
+        'not_found',
+        `workflow ${id} is not known; send wpk_content, or use a bundled one: ${catalog.bundledIds().join(', ')}`,
+      );
     if (toRun && known.registered && deps.signatures.enabled) {
       try {
         deps.signatures.verify(known.wpk, known.signature ?? undefined);
       } catch (err) {
         if (!(err instanceof AgentError)) throw err;
-        throw new AgentError('forbidden', `workflow ${id} was registered without a signature that verifies under the keys configured now; send it again as wpk_content with ${SIGNATURE_HEADER}`, {
-          details: { workflow_id: id },
-        });
+        throw new AgentError(
+          'forbidden',
+          `workflow ${id} was registered without a signature that verifies under the keys configured now; send it again as wpk_content with ${SIGNATURE_HEADER}`,
+          {
+            details: { workflow_id: id },
+          },
+        );
       }
     }
     return known.wpk;
@@ -113,14 +139,22 @@ export function buildRouter(deps: RouteDeps): Router {
   }
 
   /** The package a request names: inline content (validated) or a known workflow_id. */
-  function resolvePackage(body: Record<string, unknown>): { wpk: Wpk; json?: string; inline: boolean; warnings: Problem[] } {
+  function resolvePackage(body: Record<string, unknown>): {
+    wpk: Wpk;
+    json?: string;
+    inline: boolean;
+    warnings: Problem[];
+  } {
     if (body.wpk_content !== undefined) {
       const { report, wpk, json } = validator.validate(body.wpk_content);
       const errors = [...report.errors];
       if (wpk && typeof body.workflow_id === 'string' && body.workflow_id !== report.workflow_id) {
         errors.push({ path: '$.workflow_id', message: `does not match the package's ${report.workflow_id}` });
       }
-      if (errors.length || !wpk) throw new ValidationError(`the package is invalid: ${errors.length} problem(s)`, errors, { details: { workflow_id: report.workflow_id } });
+      if (errors.length || !wpk)
+        throw new ValidationError(`the package is invalid: ${errors.length} problem(s)`, errors, {
+          details: { workflow_id: report.workflow_id },
+        });
       return { wpk, json, inline: true, warnings: report.warnings };
     }
     return { wpk: knownPackage(String(body.workflow_id), true), inline: false, warnings: [] };
@@ -129,8 +163,13 @@ export function buildRouter(deps: RouteDeps): Router {
   async function adapterViews() {
     const out: Record<string, unknown> = {};
     for (const a of registry.list()) {
-      const health = a.health ? await a.health().catch((err: Error) => ({ ready: false, message: err.message })) : { ready: true };
-      out[a.name] = { ...health, actions: Object.values(a.actions).map((x) => ({ id: x.id, mutates: x.mutates, description: x.description })) };
+      const health = a.health
+        ? await a.health().catch((err: Error) => ({ ready: false, message: err.message }))
+        : { ready: true };
+      out[a.name] = {
+        ...health,
+        actions: Object.values(a.actions).map((x) => ({ id: x.id, mutates: x.mutates, description: x.description })),
+      };
     }
     return out;
   }
@@ -158,12 +197,19 @@ export function buildRouter(deps: RouteDeps): Router {
     const body = (value ?? {}) as Record<string, unknown>;
     const problems: Problem[] = [];
     const configs = (body.adapters ?? {}) as Record<string, unknown>;
-    for (const k of Object.keys(body)) if (k !== 'adapters') problems.push({ path: `$.${k}`, message: 'unknown field; allowed: adapters' });
-    if (typeof configs !== 'object' || configs === null || Array.isArray(configs)) problems.push({ path: '$.adapters', message: 'must be an object keyed by adapter name' });
+    for (const k of Object.keys(body))
+      if (k !== 'adapters') problems.push({ path: `$.${k}`, message: 'unknown field; allowed: adapters' });
+    if (typeof configs !== 'object' || configs === null || Array.isArray(configs))
+      problems.push({ path: '$.adapters', message: 'must be an object keyed by adapter name' });
     else {
       for (const [k, v] of Object.entries(configs)) {
-        if (!registry.names().includes(k)) problems.push({ path: `$.adapters.${k}`, message: `unknown adapter; known: ${registry.names().join(', ')}` });
-        else if (v === null || typeof v !== 'object' || Array.isArray(v)) problems.push({ path: `$.adapters.${k}`, message: 'must be an object (an empty one goes back to detection)' });
+        if (!registry.names().includes(k))
+          problems.push({ path: `$.adapters.${k}`, message: `unknown adapter; known: ${registry.names().join(', ')}` });
+        else if (v === null || typeof v !== 'object' || Array.isArray(v))
+          problems.push({
+            path: `$.adapters.${k}`,
+            message: 'must be an object (an empty one goes back to detection)',
+          });
       }
     }
     if (problems.length) throw new ValidationError('invalid init request', problems);
@@ -203,20 +249,35 @@ export function buildRouter(deps: RouteDeps): Router {
     const key = ctx.get('Idempotency-Key');
     const bodyHash = key ? createHash('sha256').update(raw).digest('hex') : '';
     if (key) {
-      if (key.length > 255) throw new ValidationError('invalid Idempotency-Key', [{ path: 'header.Idempotency-Key', message: 'must be at most 255 characters' }]);
+      if (key.length > 255)
+        throw new ValidationError('invalid Idempotency-Key', [
+          { path: 'header.Idempotency-Key', message: 'must be at most 255 characters' },
+        ]);
       const seen = store.findIdempotency(key);
-      if (seen && seen.body_hash !== bodyHash) throw new AgentError('conflict', `Idempotency-Key ${key} was already used with a different body`, { details: { execution_id: seen.execution_id } });
+      if (seen && seen.body_hash !== bodyHash)
+        throw new AgentError('conflict', `Idempotency-Key ${key} was already used with a different body`, {
+          details: { execution_id: seen.execution_id },
+        });
       if (seen) {
         const row = store.getExecution(seen.execution_id)!;
         ctx.status = 200;
         ctx.set('Location', `/execute/${row.id}`);
-        ctx.body = { execution_id: row.id, status: row.status, workflow_id: row.workflow_id, dry_run: row.dry_run === 1 };
+        ctx.body = {
+          execution_id: row.id,
+          status: row.status,
+          workflow_id: row.workflow_id,
+          dry_run: row.dry_run === 1,
+        };
         return;
       }
     }
     const { wpk, json, inline } = resolvePackage(body);
     const resolved = resolveParameters(wpk.spec.parameters ?? {}, (body.parameters ?? {}) as Record<string, unknown>);
-    if (resolved.problems.length) throw new ValidationError(`the parameters are invalid: ${resolved.problems.length} problem(s)`, resolved.problems);
+    if (resolved.problems.length)
+      throw new ValidationError(
+        `the parameters are invalid: ${resolved.problems.length} problem(s)`,
+        resolved.problems,
+      );
     const { row, stored } = engine.submit({
       wpk,
       packageJson: json,
@@ -243,15 +304,22 @@ export function buildRouter(deps: RouteDeps): Router {
     const problems: Problem[] = [];
     const limit = queryInt(ctx, 'limit', 50, 1, 500, problems);
     const status = queryString(ctx, 'status');
-    if (status !== undefined && !STATUSES.includes(status)) problems.push({ path: 'query.status', message: `must be one of: ${STATUSES.join(', ')}` });
+    if (status !== undefined && !STATUSES.includes(status))
+      problems.push({ path: 'query.status', message: `must be one of: ${STATUSES.join(', ')}` });
     const cursor = queryString(ctx, 'cursor');
     let before: number | undefined;
     if (cursor !== undefined) {
       before = Number(Buffer.from(cursor, 'base64url').toString('utf8'));
-      if (!Number.isInteger(before) || before < 1) problems.push({ path: 'query.cursor', message: 'is not a cursor this agent gave out' });
+      if (!Number.isInteger(before) || before < 1)
+        problems.push({ path: 'query.cursor', message: 'is not a cursor this agent gave out' });
     }
     if (problems.length) throw new ValidationError('invalid query', problems);
-    const rows = store.listExecutions({ status, workflow_id: queryString(ctx, 'workflow_id'), limit: limit + 1, before });
+    const rows = store.listExecutions({
+      status,
+      workflow_id: queryString(ctx, 'workflow_id'),
+      limit: limit + 1,
+      before,
+    });
     const page = rows.slice(0, limit);
     ctx.body = {
       executions: page.map(toSummary),
@@ -264,21 +332,33 @@ export function buildRouter(deps: RouteDeps): Router {
     if (!mayActOnOthers(who)) {
       const owner = store.getExecution(ctx.params.id)?.submitted_by;
       if (owner !== undefined && owner !== who.name) {
-        throw new AgentError('forbidden', `execution ${ctx.params.id} was submitted by ${owner ?? 'someone else'}; cancelling another's execution needs the operator role`, {
-          details: { needed_role: 'operator', role: who.role },
-        });
+        throw new AgentError(
+          'forbidden',
+          `execution ${ctx.params.id} was submitted by ${owner ?? 'someone else'}; cancelling another's execution needs the operator role`,
+          {
+            details: { needed_role: 'operator', role: who.role },
+          },
+        );
       }
     }
     const row = engine.cancel(ctx.params.id);
     ctx.status = 202;
-    ctx.body = { execution_id: row.id, status: row.status, message: row.status === 'cancelled' ? 'cancelled' : 'cancel requested; the running step is being aborted' };
+    ctx.body = {
+      execution_id: row.id,
+      status: row.status,
+      message: row.status === 'cancelled' ? 'cancelled' : 'cancel requested; the running step is being aborted',
+    };
   });
 
   router.post('/rollback/:id', need('operator'), (ctx) => {
     const row = engine.rollback(ctx.params.id);
     ctx.status = 202;
     ctx.set('Location', `/execute/${row.id}`);
-    ctx.body = { execution_id: row.id, status: row.status, rollback: { status: row.rollback_status, trigger: row.rollback_trigger } };
+    ctx.body = {
+      execution_id: row.id,
+      status: row.status,
+      rollback: { status: row.rollback_status, trigger: row.rollback_trigger },
+    };
   });
 
   router.get('/logs/:id', need('viewer'), (ctx) => {
@@ -288,7 +368,8 @@ export function buildRouter(deps: RouteDeps): Router {
     const since = queryInt(ctx, 'since', 0, 0, Number.MAX_SAFE_INTEGER, problems);
     const limit = queryInt(ctx, 'limit', 1000, 1, 10_000, problems);
     const follow = queryString(ctx, 'follow');
-    if (follow !== undefined && follow !== 'true' && follow !== 'false') problems.push({ path: 'query.follow', message: 'must be true or false' });
+    if (follow !== undefined && follow !== 'true' && follow !== 'false')
+      problems.push({ path: 'query.follow', message: 'must be true or false' });
     if (problems.length) throw new ValidationError('invalid query', problems);
     const step = queryString(ctx, 'step');
     if (follow === 'true') return followLogs(ctx, store, engine, id, since, step);
@@ -301,14 +382,24 @@ export function buildRouter(deps: RouteDeps): Router {
     const since = queryInt(ctx, 'since', 0, 0, Number.MAX_SAFE_INTEGER, problems);
     const limit = queryInt(ctx, 'limit', 100, 1, 1000, problems);
     if (problems.length) throw new ValidationError('invalid query', problems);
-    const rows = store.listAudit({ since, limit, actor: queryString(ctx, 'actor'), execution_id: queryString(ctx, 'execution_id') });
+    const rows = store.listAudit({
+      since,
+      limit,
+      actor: queryString(ctx, 'actor'),
+      execution_id: queryString(ctx, 'execution_id'),
+    });
     ctx.body = {
       entries: rows.map((r) => ({ ...r, detail: r.detail === null ? null : JSON.parse(r.detail) })),
       next_since: rows.length ? rows[rows.length - 1].seq : since,
     };
   });
 
-  mountFlowRunnerApi(router, { flows: deps.flows, system: deps.system, bodyLimitBytes: deps.bodyLimitBytes, guard: need('admin') });
+  mountFlowRunnerApi(router, {
+    flows: deps.flows,
+    system: deps.system,
+    bodyLimitBytes: deps.bodyLimitBytes,
+    guard: need('admin'),
+  });
 
   router.get('/metrics', ...(deps.metricsAuth === 'token' ? [need('viewer')] : []), async (ctx) => {
     ctx.type = metrics.registry.contentType;

@@ -53,15 +53,21 @@ export function parseTokens(text: string, file: string): Entry[] {
   const entries: Entry[] = [];
   doc.forEach((raw: unknown, i) => {
     const at = `entry ${i + 1}`;
-    if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return void problems.push(`${at}: must be an object { name, token, roles }`);
+    if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
+      return void problems.push(`${at}: must be an object { name, token, roles }`);
     const e = raw as Record<string, unknown>;
-    for (const k of Object.keys(e)) if (!['name', 'token', 'roles'].includes(k)) problems.push(`${at}: unknown field ${k}`);
+    for (const k of Object.keys(e))
+      if (!['name', 'token', 'roles'].includes(k)) problems.push(`${at}: unknown field ${k}`);
     const name = typeof e.name === 'string' ? e.name.trim() : '';
-    if (!/^[A-Za-z0-9][A-Za-z0-9_.@:-]{0,62}$/.test(name)) problems.push(`${at}: name must be 1-63 letters, digits or _.@:- (it is shown in the audit log)`);
+    if (!/^[A-Za-z0-9][A-Za-z0-9_.@:-]{0,62}$/.test(name))
+      problems.push(`${at}: name must be 1-63 letters, digits or _.@:- (it is shown in the audit log)`);
     else if (names.has(name)) problems.push(`${at}: name ${name} is used twice`);
     names.add(name);
     const token = typeof e.token === 'string' ? e.token.trim() : '';
-    if (token.length < MIN_TOKEN_CHARS) problems.push(`${at} (${name || '?'}): token must be a string of at least ${MIN_TOKEN_CHARS} characters (e.g. openssl rand -hex 32)`);
+    if (token.length < MIN_TOKEN_CHARS)
+      problems.push(
+        `${at} (${name || '?'}): token must be a string of at least ${MIN_TOKEN_CHARS} characters (e.g. openssl rand -hex 32)`,
+      );
     else if (/\s/.test(token)) problems.push(`${at} (${name}): token must not contain whitespace`);
     const d = digest(token);
     if (token && digests.has(d.toString('hex'))) problems.push(`${at} (${name}): the same token is given to two names`);
@@ -69,7 +75,8 @@ export function parseTokens(text: string, file: string): Entry[] {
     const roles = Array.isArray(e.roles) ? e.roles : typeof e.roles === 'string' ? [e.roles] : [];
     if (roles.length === 0) problems.push(`${at} (${name}): roles must list at least one of ${ROLES.join(', ')}`);
     const bad = roles.filter((r) => !ROLES.includes(r as Role));
-    if (bad.length) problems.push(`${at} (${name}): unknown role(s) ${bad.map(String).join(', ')}; known: ${ROLES.join(', ')}`);
+    if (bad.length)
+      problems.push(`${at} (${name}): unknown role(s) ${bad.map(String).join(', ')}; known: ${ROLES.join(', ')}`);
     const role = (roles as Role[]).filter((r) => ROLES.includes(r)).sort((a, b) => rank(b) - rank(a))[0];
     if (role) entries.push({ digest: d, principal: { name, role } });
   });
@@ -118,7 +125,10 @@ export class Tokens {
     try {
       stamp = this.stat();
     } catch (err) {
-      return this.onReload({ ok: false, error: `cannot read ${this.file}: ${(err as Error).message}; keeping the current tokens` });
+      return this.onReload({
+        ok: false,
+        error: `cannot read ${this.file}: ${(err as Error).message}; keeping the current tokens`,
+      });
     }
     if (stamp === this.stamp) return;
     this.stamp = stamp;

@@ -232,7 +232,9 @@ export interface StoreOptions {
 /** Another process (another agent) has the store open. */
 export class StoreLockedError extends Error {
   constructor(readonly path: string) {
-    super(`the store ${path} is in use by another runtime-agent process; stop that one or give this one its own DATA_DIR`);
+    super(
+      `the store ${path} is in use by another runtime-agent process; stop that one or give this one its own DATA_DIR`,
+    );
     this.name = 'StoreLockedError';
   }
 }
@@ -299,17 +301,22 @@ export class Store {
     this.db.exec(SCHEMA);
     this.migrate();
     this.stmt = {
-      insertExecution: this.db.prepare(`INSERT INTO executions (id, workflow_id, workflow_name, status, dry_run, rollback_on_failure, parameters,
+      insertExecution:
+        this.db.prepare(`INSERT INTO executions (id, workflow_id, workflow_name, status, dry_run, rollback_on_failure, parameters,
         secret_params, package_hash, steps_total, error, rollback_status, rollback_trigger, created_at, started_at, finished_at, submitted_by)
         VALUES (@id, @workflow_id, @workflow_name, @status, @dry_run, @rollback_on_failure, @parameters, @secret_params, @package_hash, @steps_total, @error, @rollback_status, @rollback_trigger, @created_at, @started_at, @finished_at, @submitted_by)`),
-      insertAudit: this.db.prepare('INSERT INTO audit (ts, actor, role, method, path, status, execution_id, remote, detail) VALUES (@ts, @actor, @role, @method, @path, @status, @execution_id, @remote, @detail)'),
+      insertAudit: this.db.prepare(
+        'INSERT INTO audit (ts, actor, role, method, path, status, execution_id, remote, detail) VALUES (@ts, @actor, @role, @method, @path, @status, @execution_id, @remote, @detail)',
+      ),
       getExecution: this.db.prepare(`${SELECT_EXECUTION} WHERE e.id = ?`),
       getSteps: this.db.prepare('SELECT * FROM steps WHERE execution_id = ? ORDER BY phase, idx'),
       deleteSteps: this.db.prepare('DELETE FROM steps WHERE execution_id = ? AND phase = ?'),
       byStatus: this.db.prepare(`${SELECT_EXECUTION} WHERE e.status = ? ORDER BY e.seq`),
       putContent: this.db.prepare('INSERT OR IGNORE INTO package_contents (hash, content) VALUES (?, ?)'),
       getIdem: this.db.prepare('SELECT * FROM idempotency WHERE key = ?'),
-      putIdem: this.db.prepare('INSERT INTO idempotency (key, body_hash, execution_id, created_at) VALUES (?, ?, ?, ?)'),
+      putIdem: this.db.prepare(
+        'INSERT INTO idempotency (key, body_hash, execution_id, created_at) VALUES (?, ?, ?, ?)',
+      ),
       getPackage: this.db.prepare('SELECT content, signature FROM packages WHERE workflow_id = ?'),
       putPackage: this.db.prepare(
         'INSERT INTO packages (workflow_id, content, updated_at, signature) VALUES (?, ?, ?, ?) ON CONFLICT(workflow_id) DO UPDATE SET content = excluded.content, updated_at = excluded.updated_at, signature = excluded.signature',
@@ -319,8 +326,40 @@ export class Store {
     this.insertSteps = new BatchInsert<StepRow>(
       this.db,
       'INSERT OR REPLACE INTO steps',
-      ['execution_id', 'phase', 'idx', 'name', 'adapter', 'action', 'status', 'attempts', 'for_step', 'input', 'outputs', 'outputs_source', 'error', 'started_at', 'finished_at'],
-      (s) => [s.execution_id, s.phase, s.idx, s.name, s.adapter, s.action, s.status, s.attempts, s.for_step, s.input, s.outputs, s.outputs_source, s.error, s.started_at, s.finished_at],
+      [
+        'execution_id',
+        'phase',
+        'idx',
+        'name',
+        'adapter',
+        'action',
+        'status',
+        'attempts',
+        'for_step',
+        'input',
+        'outputs',
+        'outputs_source',
+        'error',
+        'started_at',
+        'finished_at',
+      ],
+      (s) => [
+        s.execution_id,
+        s.phase,
+        s.idx,
+        s.name,
+        s.adapter,
+        s.action,
+        s.status,
+        s.attempts,
+        s.for_step,
+        s.input,
+        s.outputs,
+        s.outputs_source,
+        s.error,
+        s.started_at,
+        s.finished_at,
+      ],
     );
     this.insertLogs = new BatchInsert<[string, LogRow]>(
       this.db,
@@ -338,8 +377,9 @@ export class Store {
   /** Deletes up to `limit` audit lines older than `before` (ISO time), oldest first, never the newest (its seq would be reused). */
   pruneAudit(before: string, limit: number): number {
     this.flush();
-    return this.prepared('DELETE FROM audit WHERE seq IN (SELECT seq FROM audit WHERE ts < @before AND seq < (SELECT MAX(seq) FROM audit) ORDER BY seq LIMIT @limit)').run({ before, limit })
-      .changes;
+    return this.prepared(
+      'DELETE FROM audit WHERE seq IN (SELECT seq FROM audit WHERE ts < @before AND seq < (SELECT MAX(seq) FROM audit) ORDER BY seq LIMIT @limit)',
+    ).run({ before, limit }).changes;
   }
 
   /** Audit lines after `since` (seq), oldest first. */
@@ -347,9 +387,17 @@ export class Store {
     this.flush();
     const where = ['seq > @since'];
     const params: Record<string, unknown> = { since: filter.since, limit: filter.limit };
-    if (filter.actor !== undefined) (where.push('actor = @actor'), (params.actor = filter.actor));
-    if (filter.execution_id !== undefined) (where.push('execution_id = @execution_id'), (params.execution_id = filter.execution_id));
-    return this.prepared(`SELECT * FROM audit WHERE ${where.join(' AND ')} ORDER BY seq LIMIT @limit`).all(params) as AuditRow[];
+    if (filter.actor !== undefined) {
+      where.push('actor = @actor');
+      params.actor = filter.actor;
+    }
+    if (filter.execution_id !== undefined) {
+      where.push('execution_id = @execution_id');
+      params.execution_id = filter.execution_id;
+    }
+    return this.prepared(`SELECT * FROM audit WHERE ${where.join(' AND ')} ORDER BY seq LIMIT @limit`).all(
+      params,
+    ) as AuditRow[];
   }
 
   /**
@@ -357,7 +405,11 @@ export class Store {
    * the event loop share one commit (group commit); the promise resolves once this one is committed,
    * and is what an API answer waits for. Reads in the meantime see it (they flush first).
    */
-  insertExecution(row: Omit<ExecutionRow, 'seq' | 'current_step' | 'steps_completed' | 'dropped_log_lines'>, steps: StepRow[], idempotency?: { key: string; bodyHash: string }): Promise<void> {
+  insertExecution(
+    row: Omit<ExecutionRow, 'seq' | 'current_step' | 'steps_completed' | 'dropped_log_lines'>,
+    steps: StepRow[],
+    idempotency?: { key: string; bodyHash: string },
+  ): Promise<void> {
     const { package: content, ...rest } = row;
     const hash = this.hashOf(content);
     return new Promise((resolve, reject) => {
@@ -384,8 +436,22 @@ export class Store {
     this.updateRow(id, -1, 'executions', 'id = ?', patch, [id], options);
   }
 
-  updateStep(executionId: string, phase: StepRow['phase'], idx: number, patch: Patch<StepRow>, options: WriteOptions = {}): void {
-    this.updateRow(executionId, phase === 'main' ? 2 * idx : 2 * idx + 1, 'steps', 'execution_id = ? AND phase = ? AND idx = ?', patch, [executionId, phase, idx], options);
+  updateStep(
+    executionId: string,
+    phase: StepRow['phase'],
+    idx: number,
+    patch: Patch<StepRow>,
+    options: WriteOptions = {},
+  ): void {
+    this.updateRow(
+      executionId,
+      phase === 'main' ? 2 * idx : 2 * idx + 1,
+      'steps',
+      'execution_id = ? AND phase = ? AND idx = ?',
+      patch,
+      [executionId, phase, idx],
+      options,
+    );
   }
 
   /**
@@ -393,7 +459,15 @@ export class Store {
    * patches are found by execution id, then by `row`: -1 the execution, 2·idx a main step, 2·idx+1 a
    * rollback step (every step updates twice, and a composed string key would be built and hashed each time).
    */
-  private updateRow(id: string, row: number, table: string, where: string, patch: Record<string, unknown>, keys: unknown[], options: WriteOptions): void {
+  private updateRow(
+    id: string,
+    row: number,
+    table: string,
+    where: string,
+    patch: Record<string, unknown>,
+    keys: unknown[],
+    options: WriteOptions,
+  ): void {
     if (!options.deferred) return this.write(() => this.update(table, where, patch, keys));
     let rows = this.pendingPatches.get(id);
     const pending = rows?.get(row);
@@ -404,7 +478,10 @@ export class Store {
     }
     const merged: Record<string, unknown> = {};
     for (const k in patch) merged[k] = patch[k];
-    if (!rows) this.pendingPatches.set(id, (rows = new Map()));
+    if (!rows) {
+      rows = new Map();
+      this.pendingPatches.set(id, rows);
+    }
     rows.set(row, merged);
     const pendingRows = rows;
     this.writeOrDefer(options, () => {
@@ -570,7 +647,9 @@ export class Store {
     const values: unknown[] = [];
     for (const c in patch) {
       const v = patch[c];
-      if (v !== undefined) (cols.push(c), values.push(v));
+      if (v === undefined) continue;
+      cols.push(c);
+      values.push(v);
     }
     if (cols.length === 0) return;
     const sqlKey = `${table}|${cols.join(',')}`;
@@ -582,7 +661,6 @@ export class Store {
     for (const k of keys) values.push(k);
     stmt.run(values);
   }
-
 
   appendLog(executionId: string, row: LogRow): void {
     this.logBuffer.push([executionId, row]);
@@ -628,9 +706,18 @@ export class Store {
     this.flush();
     const where: string[] = [];
     const params: Record<string, unknown> = { limit: filter.limit };
-    if (filter.status) (where.push('e.status = @status'), (params.status = filter.status));
-    if (filter.workflow_id) (where.push('e.workflow_id = @workflow_id'), (params.workflow_id = filter.workflow_id));
-    if (filter.before !== undefined) (where.push('e.seq < @before'), (params.before = filter.before));
+    if (filter.status) {
+      where.push('e.status = @status');
+      params.status = filter.status;
+    }
+    if (filter.workflow_id) {
+      where.push('e.workflow_id = @workflow_id');
+      params.workflow_id = filter.workflow_id;
+    }
+    if (filter.before !== undefined) {
+      where.push('e.seq < @before');
+      params.before = filter.before;
+    }
     const sql = `${SELECT_EXECUTION} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY e.seq DESC LIMIT @limit`;
     return this.prepared(sql).all(params) as ExecutionRow[];
   }
@@ -639,7 +726,12 @@ export class Store {
     this.flush();
     const sql = `SELECT seq, ts, level, step, stream, message FROM logs WHERE execution_id = @id AND seq > @since
       ${opts.step !== undefined ? 'AND step = @step' : ''} ORDER BY seq LIMIT @limit`;
-    return this.prepared(sql).all({ id: executionId, since: opts.since, limit: opts.limit, step: opts.step }) as LogRow[];
+    return this.prepared(sql).all({
+      id: executionId,
+      since: opts.since,
+      limit: opts.limit,
+      step: opts.step,
+    }) as LogRow[];
   }
 
   findIdempotency(key: string): { body_hash: string; execution_id: string } | undefined {
@@ -660,11 +752,20 @@ export class Store {
 
   /** Columns added after a store file may have been created: older files get them with their defaults. */
   private migrate(): void {
-    const columns = new Set((this.db.prepare(`SELECT name FROM pragma_table_info('executions')`).all() as Array<{ name: string }>).map((c) => c.name));
+    const columns = new Set(
+      (this.db.prepare(`SELECT name FROM pragma_table_info('executions')`).all() as Array<{ name: string }>).map(
+        (c) => c.name,
+      ),
+    );
     if (!columns.has('submitted_by')) this.db.exec('ALTER TABLE executions ADD COLUMN submitted_by TEXT');
-    const packageColumns = new Set((this.db.prepare(`SELECT name FROM pragma_table_info('packages')`).all() as Array<{ name: string }>).map((c) => c.name));
+    const packageColumns = new Set(
+      (this.db.prepare(`SELECT name FROM pragma_table_info('packages')`).all() as Array<{ name: string }>).map(
+        (c) => c.name,
+      ),
+    );
     if (!packageColumns.has('signature')) this.db.exec('ALTER TABLE packages ADD COLUMN signature TEXT');
-    if (!columns.has('dropped_log_lines')) this.db.exec('ALTER TABLE executions ADD COLUMN dropped_log_lines INTEGER NOT NULL DEFAULT 0');
+    if (!columns.has('dropped_log_lines'))
+      this.db.exec('ALTER TABLE executions ADD COLUMN dropped_log_lines INTEGER NOT NULL DEFAULT 0');
   }
 
   /**
@@ -673,7 +774,9 @@ export class Store {
    */
   keepNewestSeq(keep: number): number {
     this.flush();
-    const row = this.prepared(`SELECT e.seq FROM executions e WHERE ${PRUNABLE} ORDER BY e.seq DESC LIMIT 1 OFFSET @skip`).get({ skip: keep - 1 }) as { seq: number } | undefined;
+    const row = this.prepared(
+      `SELECT e.seq FROM executions e WHERE ${PRUNABLE} ORDER BY e.seq DESC LIMIT 1 OFFSET @skip`,
+    ).get({ skip: keep - 1 }) as { seq: number } | undefined;
     return row?.seq ?? 0;
   }
 
@@ -699,8 +802,9 @@ export class Store {
     this.flush();
     return this.db.transaction(
       () =>
-        this.prepared('DELETE FROM logs WHERE execution_id = @id AND seq < (SELECT MIN(seq) FROM logs WHERE execution_id = @id) + @max').run({ id: executionId, max })
-          .changes,
+        this.prepared(
+          'DELETE FROM logs WHERE execution_id = @id AND seq < (SELECT MIN(seq) FROM logs WHERE execution_id = @id) + @max',
+        ).run({ id: executionId, max }).changes,
     )();
   }
 
@@ -712,14 +816,25 @@ export class Store {
     this.flush();
     const list = JSON.stringify(ids);
     const out = this.db.transaction(() => {
-      const hashes = (this.prepared('SELECT DISTINCT package_hash AS hash FROM executions WHERE id IN (SELECT value FROM json_each(?))').all(list) as Array<{ hash: string }>).map((h) => h.hash);
-      for (const table of ['steps', 'logs', 'idempotency']) this.prepared(`DELETE FROM ${table} WHERE execution_id IN (SELECT value FROM json_each(?))`).run(list);
-      const executions = this.prepared('DELETE FROM executions WHERE id IN (SELECT value FROM json_each(?))').run(list).changes;
+      const hashes = (
+        this.prepared(
+          'SELECT DISTINCT package_hash AS hash FROM executions WHERE id IN (SELECT value FROM json_each(?))',
+        ).all(list) as Array<{ hash: string }>
+      ).map((h) => h.hash);
+      for (const table of ['steps', 'logs', 'idempotency'])
+        this.prepared(`DELETE FROM ${table} WHERE execution_id IN (SELECT value FROM json_each(?))`).run(list);
+      const executions = this.prepared('DELETE FROM executions WHERE id IN (SELECT value FROM json_each(?))').run(
+        list,
+      ).changes;
       // The subquery is not correlated: SQLite reads the executions once per batch, not once per hash.
       const orphans = (
-        this.prepared('SELECT value AS hash FROM json_each(?) WHERE value NOT IN (SELECT package_hash FROM executions)').all(JSON.stringify(hashes)) as Array<{ hash: string }>
+        this.prepared(
+          'SELECT value AS hash FROM json_each(?) WHERE value NOT IN (SELECT package_hash FROM executions)',
+        ).all(JSON.stringify(hashes)) as Array<{ hash: string }>
       ).map((h) => h.hash);
-      this.prepared('DELETE FROM package_contents WHERE hash IN (SELECT value FROM json_each(?))').run(JSON.stringify(orphans));
+      this.prepared('DELETE FROM package_contents WHERE hash IN (SELECT value FROM json_each(?))').run(
+        JSON.stringify(orphans),
+      );
       return { executions, orphans };
     })();
     // A later insert of the same package must write its text again.

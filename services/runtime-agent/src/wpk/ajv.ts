@@ -33,7 +33,10 @@ function describe(e: ErrorObject): { at: PathSegment[]; message: string } {
       return { at: [...at, String(p.additionalProperty)], message: `unknown field${hint}` };
     }
     case 'enum':
-      return { at, message: `must be one of: ${(p.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}` };
+      return {
+        at,
+        message: `must be one of: ${(p.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`,
+      };
     case 'const':
       return { at, message: `must be ${JSON.stringify(p.allowedValue)}` };
     case 'type':

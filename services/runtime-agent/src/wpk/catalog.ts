@@ -39,7 +39,8 @@ export class Catalog {
   /** A known package; a registered one comes with the signature it was registered with (null: none). */
   get(workflowId: string): { wpk: Wpk; registered: boolean; signature: string | null } | undefined {
     const registered = this.store.getPackage(workflowId);
-    if (registered) return { wpk: JSON.parse(registered.content) as Wpk, registered: true, signature: registered.signature };
+    if (registered)
+      return { wpk: JSON.parse(registered.content) as Wpk, registered: true, signature: registered.signature };
     const bundled = this.bundled.get(workflowId);
     return bundled ? { wpk: bundled, registered: false, signature: null } : undefined;
   }

@@ -53,7 +53,10 @@ export function checkDefinitions(params: Record<string, WpkParam>): Problem[] {
       try {
         new RegExp(spec.pattern);
       } catch (err) {
-        problems.push({ path: jsonPath([...at, 'pattern']), message: `is not a valid regular expression: ${(err as Error).message}` });
+        problems.push({
+          path: jsonPath([...at, 'pattern']),
+          message: `is not a valid regular expression: ${(err as Error).message}`,
+        });
       }
     }
     if (spec.default !== undefined) {
@@ -61,7 +64,8 @@ export function checkDefinitions(params: Record<string, WpkParam>): Problem[] {
       if (why) problems.push({ path: jsonPath([...at, 'default']), message: why });
     }
     for (const [i, e] of (Array.isArray(spec.enum) ? spec.enum : []).entries()) {
-      if (!typeOk(spec.type, e)) problems.push({ path: jsonPath([...at, 'enum', i]), message: `must be of type ${spec.type}` });
+      if (!typeOk(spec.type, e))
+        problems.push({ path: jsonPath([...at, 'enum', i]), message: `must be of type ${spec.type}` });
     }
   }
   return problems;
@@ -80,7 +84,10 @@ export function resolveParameters(defs: Record<string, WpkParam>, given: Record<
   const names = Object.keys(given);
   // No package declares more: one problem, rather than one per name (each listing the declared ones).
   if (names.length > PACKAGE_LIMITS.maxParameters) {
-    problems.push({ path: '$.parameters', message: `has ${names.length} entries; at most ${PACKAGE_LIMITS.maxParameters} parameters are allowed (a package declares at most ${PACKAGE_LIMITS.maxParameters})` });
+    problems.push({
+      path: '$.parameters',
+      message: `has ${names.length} entries; at most ${PACKAGE_LIMITS.maxParameters} parameters are allowed (a package declares at most ${PACKAGE_LIMITS.maxParameters})`,
+    });
     return { values, problems };
   }
   for (const name of names) {

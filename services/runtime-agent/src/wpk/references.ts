@@ -16,7 +16,11 @@ export interface RefContext {
   inRollback: boolean;
 }
 
-const FIELDS: Record<string, string[]> = { execution: ['id', 'dry_run'], workflow: ['name', 'version'], error: ['type', 'message', 'step'] };
+const FIELDS: Record<string, string[]> = {
+  execution: ['id', 'dry_run'],
+  workflow: ['name', 'version'],
+  error: ['type', 'message', 'step'],
+};
 
 /** Why a path is not a valid reference here, or undefined when it is. */
 export function checkReference(path: PathSegment[], ctx: RefContext): string | undefined {
@@ -36,7 +40,9 @@ export function checkReference(path: PathSegment[], ctx: RefContext): string | u
     case 'workflow':
     case 'error':
       if (root === 'error' && !ctx.inRollback) return 'error.* is only available in rollback steps';
-      return path.length === 2 && FIELDS[root].includes(String(second)) ? undefined : `expected one of: ${FIELDS[root].map((f) => `${root}.${f}`).join(', ')}`;
+      return path.length === 2 && FIELDS[root].includes(String(second))
+        ? undefined
+        : `expected one of: ${FIELDS[root].map((f) => `${root}.${f}`).join(', ')}`;
     default:
       return `unknown root '${String(root)}'; expected params, steps, execution, workflow${ctx.inRollback ? ' or error' : ''}`;
   }
@@ -49,18 +55,27 @@ export function checkTemplates(value: unknown, at: PathSegment[], ctx: RefContex
     const scan = scanTemplates(s);
     for (const part of scan.parts) {
       if (!part.path) {
-        problems.push({ path: jsonPath(where), message: `malformed expression \${{ ${part.expr} }}: expected a path like params.name` });
+        problems.push({
+          path: jsonPath(where),
+          message: `malformed expression \${{ ${part.expr} }}: expected a path like params.name`,
+        });
         continue;
       }
       const why = checkReference(part.path, ctx);
       if (why) problems.push({ path: jsonPath(where), message: `\${{ ${part.expr} }}: ${why}` });
     }
-    if (scan.unterminated) problems.push({ path: jsonPath(where), message: "unterminated '${{': expected a closing '}}'" });
+    if (scan.unterminated)
+      problems.push({ path: jsonPath(where), message: "unterminated '${{': expected a closing '}}'" });
   });
 }
 
 /** Checks a `when` clause's variable path and value templates. */
-export function checkWhen(when: { variable: string; value?: unknown }, at: PathSegment[], ctx: RefContext, problems: Problem[]): void {
+export function checkWhen(
+  when: { variable: string; value?: unknown },
+  at: PathSegment[],
+  ctx: RefContext,
+  problems: Problem[],
+): void {
   const path = typeof when.variable === 'string' ? parsePath(when.variable) : undefined; // not a string: the schema says so
   const why = path ? checkReference(path, ctx) : 'is not a path like params.name or steps.step.outputs.key';
   if (why) problems.push({ path: jsonPath([...at, 'variable']), message: why });

@@ -37,13 +37,16 @@ export function allowTemplates(schema: JsonSchema): JsonSchema {
   }
   for (const key of SUBSCHEMA_ONE) {
     const sub = schema[key];
-    if (sub && typeof sub === 'object' && key !== 'propertyNames' && key !== 'not') out[key] = allowTemplates(sub as JsonSchema);
+    if (sub && typeof sub === 'object' && key !== 'propertyNames' && key !== 'not')
+      out[key] = allowTemplates(sub as JsonSchema);
   }
   for (const key of SUBSCHEMA_LISTS) {
     const list = schema[key] as JsonSchema[] | undefined;
     if (list) out[key] = list.map(allowTemplates);
   }
-  const constrains = ['type', 'enum', 'const', 'pattern', 'minimum', 'maximum', 'minLength', 'format'].some((k) => k in schema);
+  const constrains = ['type', 'enum', 'const', 'pattern', 'minimum', 'maximum', 'minLength', 'format'].some(
+    (k) => k in schema,
+  );
   if (!constrains) return out;
   const { description, default: dflt, ...rest } = out;
   const wrapped: JsonSchema = { anyOf: [rest, TEMPLATE_SCHEMA] };
@@ -94,7 +97,11 @@ function whenSchema(): JsonSchema {
     additionalProperties: false,
     required: ['variable', 'operator'],
     properties: {
-      variable: { type: 'string', minLength: 1, description: 'A path such as params.enabled or steps.check.outputs.status' },
+      variable: {
+        type: 'string',
+        minLength: 1,
+        description: 'A path such as params.enabled or steps.check.outputs.status',
+      },
       operator: { enum: [...OPERATORS] },
       value: { description: 'Compared against the variable; may hold ${{ }} templates' },
     },
@@ -109,7 +116,12 @@ export function envelopeSchema(adapterNames: string[]): JsonSchema {
     action: { type: 'string', minLength: 1, description: 'An action the adapter declares' },
     with: { type: 'object', description: "The action's input; strings may hold ${{ }} templates" },
     when: { $ref: '#/$defs/when' },
-    timeoutSeconds: { type: 'number', exclusiveMinimum: 0, maximum: MAX_TIMER_SECONDS, description: 'Deadline of each attempt' },
+    timeoutSeconds: {
+      type: 'number',
+      exclusiveMinimum: 0,
+      maximum: MAX_TIMER_SECONDS,
+      description: 'Deadline of each attempt',
+    },
     retries: { $ref: '#/$defs/retries' },
     onFailure: { enum: ['stop', 'continue'], default: 'stop' },
   };
@@ -128,7 +140,12 @@ export function envelopeSchema(adapterNames: string[]): JsonSchema {
         additionalProperties: false,
         required: ['name', 'version'],
         properties: {
-          name: { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', maxLength: 63, description: 'DNS-1123 label' },
+          name: {
+            type: 'string',
+            pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$',
+            maxLength: 63,
+            description: 'DNS-1123 label',
+          },
           version: {
             type: 'string',
             pattern: '^(0|[1-9]\\d*)\\.(0|[1-9]\\d*)\\.(0|[1-9]\\d*)(?:-[0-9A-Za-z.-]+)?(?:\\+[0-9A-Za-z.-]+)?$',
@@ -149,14 +166,32 @@ export function envelopeSchema(adapterNames: string[]): JsonSchema {
             propertyNames: { pattern: '^[A-Za-z_][A-Za-z0-9_]*$' },
             additionalProperties: { $ref: '#/$defs/parameter' },
           },
-          timeoutSeconds: { type: 'number', exclusiveMinimum: 0, maximum: MAX_TIMER_SECONDS, description: 'Deadline of the whole run, retries included' },
-          handlers: { type: 'array', minItems: 1, maxItems: PACKAGE_LIMITS.maxHandlers, items: { $ref: '#/$defs/step' } },
+          timeoutSeconds: {
+            type: 'number',
+            exclusiveMinimum: 0,
+            maximum: MAX_TIMER_SECONDS,
+            description: 'Deadline of the whole run, retries included',
+          },
+          handlers: {
+            type: 'array',
+            minItems: 1,
+            maxItems: PACKAGE_LIMITS.maxHandlers,
+            items: { $ref: '#/$defs/step' },
+          },
           rollback: {
             type: 'object',
             additionalProperties: false,
             properties: {
-              enabled: { type: 'boolean', default: false, description: 'Run rollback automatically when the run fails' },
-              handlers: { type: 'array', maxItems: PACKAGE_LIMITS.maxRollbackHandlers, items: { $ref: '#/$defs/rollbackHandler' } },
+              enabled: {
+                type: 'boolean',
+                default: false,
+                description: 'Run rollback automatically when the run fails',
+              },
+              handlers: {
+                type: 'array',
+                maxItems: PACKAGE_LIMITS.maxRollbackHandlers,
+                items: { $ref: '#/$defs/rollbackHandler' },
+              },
             },
           },
         },
@@ -178,7 +213,12 @@ export function envelopeSchema(adapterNames: string[]): JsonSchema {
           },
         },
       },
-      rollbackHandler: { type: 'object', additionalProperties: false, required: ['name', 'adapter', 'action'], properties: stepProps },
+      rollbackHandler: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name', 'adapter', 'action'],
+        properties: stepProps,
+      },
       stepRollback: {
         type: 'object',
         additionalProperties: false,
@@ -212,7 +252,10 @@ export function buildPublishedSchema(adapters: Adapter[]): JsonSchema {
     for (const [id, action] of Object.entries(adapter.actions)) {
       defs[actionDefName(adapter.name, id)] = { description: action.description, ...allowTemplates(action.input) };
       rules.push({
-        if: { required: ['adapter', 'action'], properties: { adapter: { const: adapter.name }, action: { const: id } } },
+        if: {
+          required: ['adapter', 'action'],
+          properties: { adapter: { const: adapter.name }, action: { const: id } },
+        },
         then: { properties: { with: { $ref: `#/$defs/${actionDefName(adapter.name, id)}` } } },
       });
     }

@@ -24,13 +24,19 @@ export function canonicalJson(value: unknown): string {
   if (value === null || typeof value === 'string' || typeof value === 'boolean') return JSON.stringify(value);
   if (typeof value === 'number') {
     // .inf, .nan and 1e400 in YAML would all read as null.
-    if (!Number.isFinite(value)) throw new NotCanonical(`the package holds ${String(value)}, which JSON cannot represent`);
+    if (!Number.isFinite(value))
+      throw new NotCanonical(`the package holds ${String(value)}, which JSON cannot represent`);
     return JSON.stringify(value);
   }
   if (Array.isArray(value)) return `[${value.map((v) => canonicalJson(v)).join(',')}]`;
   // A YAML date, set or binary would read as {}.
-  if (typeof value !== 'object' || (Object.getPrototypeOf(value) !== Object.prototype && Object.getPrototypeOf(value) !== null)) {
-    throw new NotCanonical(`the package holds a ${typeof value === 'object' ? (value as object).constructor?.name ?? 'special object' : typeof value}, which JSON cannot represent`);
+  if (
+    typeof value !== 'object' ||
+    (Object.getPrototypeOf(value) !== Object.prototype && Object.getPrototypeOf(value) !== null)
+  ) {
+    throw new NotCanonical(
+      `the package holds a ${typeof value === 'object' ? ((value as object).constructor?.name ?? 'special object') : typeof value}, which JSON cannot represent`,
+    );
   }
   const obj = value as Record<string, unknown>;
   const keys = Object.keys(obj)
@@ -40,7 +46,8 @@ export function canonicalJson(value: unknown): string {
 }
 
 function decode(text: string): Buffer {
-  if (/^[0-9a-f]+$/i.test(text) && text.length % 2 === 0 && (text.length === 64 || text.length === 128)) return Buffer.from(text, 'hex');
+  if (/^[0-9a-f]+$/i.test(text) && text.length % 2 === 0 && (text.length === 64 || text.length === 128))
+    return Buffer.from(text, 'hex');
   return Buffer.from(text.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
 }
 
@@ -58,7 +65,11 @@ export class SignatureVerifier {
       const key = read(keys.hmacKeyFile, 'WPK_HMAC_KEY_FILE');
       // A key file written by `echo` ends in a newline the registry did not sign with.
       const trimmed = Buffer.from(key.toString('utf8').replace(/\s+$/, ''), 'utf8');
-      if (trimmed.length < 32) throw new ConfigError('WPK_HMAC_KEY_FILE', `${keys.hmacKeyFile} holds ${trimmed.length} bytes; an HMAC key needs at least 32`);
+      if (trimmed.length < 32)
+        throw new ConfigError(
+          'WPK_HMAC_KEY_FILE',
+          `${keys.hmacKeyFile} holds ${trimmed.length} bytes; an HMAC key needs at least 32`,
+        );
       this.hmacKey = trimmed;
     }
     if (keys.ed25519PublicKeyFile) {
@@ -66,10 +77,16 @@ export class SignatureVerifier {
       try {
         this.publicKey = createPublicKey(pem);
       } catch (err) {
-        throw new ConfigError('WPK_ED25519_PUBLIC_KEY_FILE', `${keys.ed25519PublicKeyFile} is not a PEM public key: ${(err as Error).message}`);
+        throw new ConfigError(
+          'WPK_ED25519_PUBLIC_KEY_FILE',
+          `${keys.ed25519PublicKeyFile} is not a PEM public key: ${(err as Error).message}`,
+        );
       }
       if (this.publicKey.asymmetricKeyType !== 'ed25519') {
-        throw new ConfigError('WPK_ED25519_PUBLIC_KEY_FILE', `${keys.ed25519PublicKeyFile} is a ${this.publicKey.asymmetricKeyType} key; expected ed25519`);
+        throw new ConfigError(
+          'WPK_ED25519_PUBLIC_KEY_FILE',
+          `${keys.ed25519PublicKeyFile} is a ${this.publicKey.asymmetricKeyType} key; expected ed25519`,
+        );
       }
     }
   }
@@ -86,13 +103,22 @@ export class SignatureVerifier {
   verify(pkg: unknown, header: string | undefined): void {
     if (!this.enabled) return;
     const how = `sign the canonical JSON of the package with ${this.algorithms.join(' or ')} and send it as ${SIGNATURE_HEADER}: <algorithm>=<base64>`;
-    if (!header) throw new AgentError('forbidden', `this agent runs only signed packages and the request has no ${SIGNATURE_HEADER} header; ${how}`, { details: { algorithms: this.algorithms } });
+    if (!header)
+      throw new AgentError(
+        'forbidden',
+        `this agent runs only signed packages and the request has no ${SIGNATURE_HEADER} header; ${how}`,
+        { details: { algorithms: this.algorithms } },
+      );
     const m = /^\s*(?:([a-z0-9-]+)=)?([A-Za-z0-9+/=_-]+)\s*$/i.exec(header);
     const alg = m?.[1]?.toLowerCase();
     if (!m || (alg !== undefined && !this.algorithms.includes(alg))) {
-      throw new AgentError('forbidden', `${SIGNATURE_HEADER} is not <algorithm>=<signature> with an algorithm this agent has a key for (${this.algorithms.join(', ')})`, {
-        details: { algorithms: this.algorithms },
-      });
+      throw new AgentError(
+        'forbidden',
+        `${SIGNATURE_HEADER} is not <algorithm>=<signature> with an algorithm this agent has a key for (${this.algorithms.join(', ')})`,
+        {
+          details: { algorithms: this.algorithms },
+        },
+      );
     }
     const signature = decode(m[2]);
     let canonical: string;
@@ -100,13 +126,27 @@ export class SignatureVerifier {
       canonical = canonicalJson(pkg);
     } catch (err) {
       if (!(err instanceof NotCanonical)) throw err;
-      throw new AgentError('forbidden', `the package cannot be verified: ${err.message}; sign and send plain JSON values only`, { details: { algorithms: this.algorithms } });
+      throw new AgentError(
+        'forbidden',
+        `the package cannot be verified: ${err.message}; sign and send plain JSON values only`,
+        { details: { algorithms: this.algorithms } },
+      );
     }
     const data = Buffer.from(canonical, 'utf8');
     const ok =
-      ((alg ?? 'hmac-sha256') === 'hmac-sha256' && this.hmacKey !== undefined && hmacMatches(this.hmacKey, data, signature)) ||
-      ((alg ?? 'ed25519') === 'ed25519' && this.publicKey !== undefined && signature.length === 64 && verify(null, data, this.publicKey, signature));
-    if (!ok) throw new AgentError('forbidden', `the package's ${SIGNATURE_HEADER} does not verify: the package was changed after signing, or signed with another key; ${how}`, { details: { algorithms: this.algorithms } });
+      ((alg ?? 'hmac-sha256') === 'hmac-sha256' &&
+        this.hmacKey !== undefined &&
+        hmacMatches(this.hmacKey, data, signature)) ||
+      ((alg ?? 'ed25519') === 'ed25519' &&
+        this.publicKey !== undefined &&
+        signature.length === 64 &&
+        verify(null, data, this.publicKey, signature));
+    if (!ok)
+      throw new AgentError(
+        'forbidden',
+        `the package's ${SIGNATURE_HEADER} does not verify: the package was changed after signing, or signed with another key; ${how}`,
+        { details: { algorithms: this.algorithms } },
+      );
   }
 }
 

@@ -57,7 +57,12 @@ export class PackageValidator {
    * their own copy of the report (the package object itself is shared and never modified).
    */
   validate(content: unknown): ValidationOutcome {
-    const text = typeof content === 'string' ? `y${content}` : content !== null && typeof content === 'object' && !Array.isArray(content) ? `j${JSON.stringify(content)}` : undefined;
+    const text =
+      typeof content === 'string'
+        ? `y${content}`
+        : content !== null && typeof content === 'object' && !Array.isArray(content)
+          ? `j${JSON.stringify(content)}`
+          : undefined;
     const cached = text === undefined ? undefined : this.cache.get(text);
     const outcome = cached ?? this.validateUncached(content, text?.startsWith('j') ? text.slice(1) : undefined);
     if (!cached && text !== undefined && text.length <= CACHED_TEXT_CHARS) {
@@ -72,22 +77,40 @@ export class PackageValidator {
   parse(content: unknown, json?: string): { value?: unknown; problems: Problem[] } {
     if (typeof content === 'string') {
       const bytes = Buffer.byteLength(content);
-      if (bytes > PACKAGE_LIMITS.maxBytes) return { problems: [{ path: '$', message: `package is ${bytes} bytes; the limit is ${PACKAGE_LIMITS.maxBytes}` }] };
+      if (bytes > PACKAGE_LIMITS.maxBytes)
+        return {
+          problems: [{ path: '$', message: `package is ${bytes} bytes; the limit is ${PACKAGE_LIMITS.maxBytes}` }],
+        };
       try {
         const value = parseYamlWithin(content, this.maxJsonDepth);
         // Aliases can nest deeper than the text does.
         const at = valueTooDeep(value, this.maxJsonDepth);
-        if (at) return { problems: [{ path: jsonPath(at), message: `is nested deeper than ${this.maxJsonDepth} levels (MAX_JSON_DEPTH)` }] };
+        if (at)
+          return {
+            problems: [
+              { path: jsonPath(at), message: `is nested deeper than ${this.maxJsonDepth} levels (MAX_JSON_DEPTH)` },
+            ],
+          };
         return { value, problems: [] };
       } catch (err) {
         if (err instanceof YamlTooDeep) return { problems: [{ path: '$', message: err.message }] };
-        const where = err instanceof YAMLParseError && err.linePos ? ` at line ${err.linePos[0].line}, column ${err.linePos[0].col}` : '';
-        return { problems: [{ path: '$', message: `not valid YAML or JSON${where}: ${(err as Error).message.split('\n')[0]}` }] };
+        const where =
+          err instanceof YAMLParseError && err.linePos
+            ? ` at line ${err.linePos[0].line}, column ${err.linePos[0].col}`
+            : '';
+        return {
+          problems: [
+            { path: '$', message: `not valid YAML or JSON${where}: ${(err as Error).message.split('\n')[0]}` },
+          ],
+        };
       }
     }
     if (content !== null && typeof content === 'object' && !Array.isArray(content)) {
       const bytes = Buffer.byteLength(json ?? JSON.stringify(content));
-      if (bytes > PACKAGE_LIMITS.maxBytes) return { problems: [{ path: '$', message: `package is ${bytes} bytes; the limit is ${PACKAGE_LIMITS.maxBytes}` }] };
+      if (bytes > PACKAGE_LIMITS.maxBytes)
+        return {
+          problems: [{ path: '$', message: `package is ${bytes} bytes; the limit is ${PACKAGE_LIMITS.maxBytes}` }],
+        };
       return { value: content, problems: [] };
     }
     return { problems: [{ path: '$', message: 'a package must be an object, or a string holding YAML or JSON' }] };
@@ -95,23 +118,30 @@ export class PackageValidator {
 
   private validateUncached(content: unknown, json: string | undefined): ValidationOutcome {
     const parsed = this.parse(content, json);
-    if (parsed.problems.length) return { report: { valid: false, workflow_id: null, errors: parsed.problems, warnings: [] } };
+    if (parsed.problems.length)
+      return { report: { valid: false, workflow_id: null, errors: parsed.problems, warnings: [] } };
     const doc = parsed.value as Wpk;
     const errors: Problem[] = this.envelope(doc) ? [] : toProblems(this.envelope.errors);
     const warnings: Problem[] = [];
     // Deeper checks need the envelope's shape; run them where it holds so all problems come at once.
     const spec = isObject(doc) && isObject(doc.spec) ? doc.spec : undefined;
     const handlers = Array.isArray(spec?.handlers) ? spec.handlers.filter(isObject) : [];
-    const rollbackHandlers = isObject(spec?.rollback) && Array.isArray(spec.rollback.handlers) ? spec.rollback.handlers.filter(isObject) : [];
+    const rollbackHandlers =
+      isObject(spec?.rollback) && Array.isArray(spec.rollback.handlers) ? spec.rollback.handlers.filter(isObject) : [];
     const params = new Set(isObject(spec?.parameters) ? Object.keys(spec.parameters) : []);
-    if (isObject(spec?.parameters)) errors.push(...checkDefinitions(spec.parameters as Wpk['spec']['parameters'] & object));
+    if (isObject(spec?.parameters))
+      errors.push(...checkDefinitions(spec.parameters as Wpk['spec']['parameters'] & object));
 
     const allSteps = new Set<string>();
     const seen = new Map<string, string>();
     const noteName = (step: WpkStep, at: PathSegment[]) => {
       if (typeof step.name !== 'string') return;
       const first = seen.get(step.name);
-      if (first) errors.push({ path: jsonPath([...at, 'name']), message: `duplicate step name '${step.name}' (first used at ${first})` });
+      if (first)
+        errors.push({
+          path: jsonPath([...at, 'name']),
+          message: `duplicate step name '${step.name}' (first used at ${first})`,
+        });
       else seen.set(step.name, jsonPath([...at, 'name']));
       allSteps.add(step.name);
     };
@@ -134,7 +164,10 @@ export class PackageValidator {
       } else if (spec?.rollback?.enabled === true && step.rollback !== 'none') {
         const found = this.registry.find(step.adapter, step.action);
         if (found.ok && mutatesWith(found.spec, step.with ?? {}) && !found.spec.compensate) {
-          warnings.push({ path: jsonPath(at), message: `step '${step.name}' changes things but has no compensation; rollback will not undo it (add a rollback block, or rollback: none to silence this)` });
+          warnings.push({
+            path: jsonPath(at),
+            message: `step '${step.name}' changes things but has no compensation; rollback will not undo it (add a rollback block, or rollback: none to silence this)`,
+          });
         }
       }
       earlier.add(step.name);
@@ -149,15 +182,26 @@ export class PackageValidator {
     });
 
     const valid = errors.length === 0;
-    const workflowId = isObject(doc?.metadata) && typeof doc.metadata.name === 'string' && typeof doc.metadata.version === 'string' ? workflowIdOf(doc) : null;
-    return { report: { valid, workflow_id: workflowId, errors, warnings }, wpk: valid ? doc : undefined, json: valid ? (json ?? JSON.stringify(doc)) : undefined };
+    const workflowId =
+      isObject(doc?.metadata) && typeof doc.metadata.name === 'string' && typeof doc.metadata.version === 'string'
+        ? workflowIdOf(doc)
+        : null;
+    return {
+      report: { valid, workflow_id: workflowId, errors, warnings },
+      wpk: valid ? doc : undefined,
+      json: valid ? (json ?? JSON.stringify(doc)) : undefined,
+    };
   }
 
   /**
    * A credential written into the package itself is masked in records and logs, but the package text is
    * stored as sent: say so, and point at secret parameters.
    */
-  private warnLiteralCredentials(step: Pick<WpkStep, 'adapter' | 'action' | 'with'>, at: PathSegment[], warnings: Problem[]): void {
+  private warnLiteralCredentials(
+    step: Pick<WpkStep, 'adapter' | 'action' | 'with'>,
+    at: PathSegment[],
+    warnings: Problem[],
+  ): void {
     if (typeof step.adapter !== 'string' || typeof step.action !== 'string' || !isObject(step.with)) return;
     const found = this.registry.find(step.adapter, step.action);
     if (!found.ok || !found.spec.secretsIn) return;
@@ -170,21 +214,33 @@ export class PackageValidator {
     if (literal.length) {
       warnings.push({
         path: jsonPath([...at, 'with']),
-        message: 'holds a credential written into the package (a header, env or query value such as Authorization or *_TOKEN); it is masked in records and logs, but the package is stored as sent: pass it as a secret: true parameter',
+        message:
+          'holds a credential written into the package (a header, env or query value such as Authorization or *_TOKEN); it is masked in records and logs, but the package is stored as sent: pass it as a secret: true parameter',
       });
     }
   }
 
-  private checkStep(step: Pick<WpkStep, 'adapter' | 'action' | 'with'>, at: PathSegment[], ctx: RefContext, errors: Problem[]): void {
-    if (typeof step.adapter === 'string' && typeof step.action === 'string' && this.registry.names().includes(step.adapter)) {
+  private checkStep(
+    step: Pick<WpkStep, 'adapter' | 'action' | 'with'>,
+    at: PathSegment[],
+    ctx: RefContext,
+    errors: Problem[],
+  ): void {
+    if (
+      typeof step.adapter === 'string' &&
+      typeof step.action === 'string' &&
+      this.registry.names().includes(step.adapter)
+    ) {
       const found = this.registry.find(step.adapter, step.action);
       if (!found.ok) errors.push({ path: jsonPath([...at, 'action']), message: found.message });
-      else if (step.with === undefined || isObject(step.with)) errors.push(...this.registry.checkStatic(step.adapter, step.action, step.with, [...at, 'with']));
+      else if (step.with === undefined || isObject(step.with))
+        errors.push(...this.registry.checkStatic(step.adapter, step.action, step.with, [...at, 'with']));
     }
     checkTemplates(step.with, [...at, 'with'], ctx, errors);
   }
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: a package not yet validated is read field by field, each checked where it is used
 function isObject(v: unknown): v is Record<string, any> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
 }

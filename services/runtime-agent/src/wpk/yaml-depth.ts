@@ -49,7 +49,13 @@ export function parseYamlWithin(text: string, maxDepth: number): unknown {
   for (const next of new Composer().compose(tokens(), true, text.length)) {
     if (!doc) doc = next;
     else {
-      doc.errors.push(new YAMLParseError([next.range[0], next.range[1]], 'MULTIPLE_DOCS', 'Source contains multiple documents; send one'));
+      doc.errors.push(
+        new YAMLParseError(
+          [next.range[0], next.range[1]],
+          'MULTIPLE_DOCS',
+          'Source contains multiple documents; send one',
+        ),
+      );
       break;
     }
   }

@@ -116,7 +116,11 @@ function printManager(e: ManagerEntry): string {
 }
 
 function conflictError(conflicts: Array<{ entry: ManagerEntry; path: string }>): never {
-  const causes: StatusCause[] = conflicts.map((c) => ({ reason: 'FieldManagerConflict', message: `conflict with ${printManager(c.entry)}`, field: c.path }));
+  const causes: StatusCause[] = conflicts.map((c) => ({
+    reason: 'FieldManagerConflict',
+    message: `conflict with ${printManager(c.entry)}`,
+    field: c.path,
+  }));
   let message: string;
   if (conflicts.length === 1) {
     message = `Apply failed with 1 conflict: conflict with ${printManager(conflicts[0]!.entry)}: ${conflicts[0]!.path}`;
@@ -140,8 +144,21 @@ function cloneOwners(owners: Owners): Owners {
   return owners.map((e) => ({ ...e, paths: new Map(e.paths) }));
 }
 
-function entryFor(owners: Owners, manager: string, operation: 'Apply' | 'Update', apiVersion: string, time: string, subresource?: string): ManagerEntry {
-  let e = owners.find((x) => x.manager === manager && x.operation === operation && (operation === 'Apply' || x.apiVersion === apiVersion) && x.subresource === subresource);
+function entryFor(
+  owners: Owners,
+  manager: string,
+  operation: 'Apply' | 'Update',
+  apiVersion: string,
+  time: string,
+  subresource?: string,
+): ManagerEntry {
+  let e = owners.find(
+    (x) =>
+      x.manager === manager &&
+      x.operation === operation &&
+      (operation === 'Apply' || x.apiVersion === apiVersion) &&
+      x.subresource === subresource,
+  );
   if (!e) {
     e = { manager, operation, apiVersion, time, paths: new Map(), ...(subresource ? { subresource } : {}) };
     owners.push(e);
@@ -160,10 +177,16 @@ export interface ApplyInput {
 }
 
 /** Server-side apply of `config` onto `live` (undefined: the object is being created). */
-export function serverSideApply(live: unknown, config: Record<string, unknown>, owners: Owners, input: ApplyInput): { obj: any; owners: Owners } {
+export function serverSideApply(
+  live: unknown,
+  config: Record<string, unknown>,
+  owners: Owners,
+  input: ApplyInput,
+): { obj: any; owners: Owners } {
   const next = cloneOwners(owners);
   const cfgLeaves = leafPaths(config);
-  const self = (e: ManagerEntry) => e.manager === input.manager && e.operation === 'Apply' && e.subresource === input.subresource;
+  const self = (e: ManagerEntry) =>
+    e.manager === input.manager && e.operation === 'Apply' && e.subresource === input.subresource;
   const conflicts: Array<{ entry: ManagerEntry; path: string }> = [];
   if (live !== undefined) {
     for (const [p, segs] of cfgLeaves) {
@@ -190,7 +213,15 @@ export function serverSideApply(live: unknown, config: Record<string, unknown>, 
 }
 
 /** Ownership after a non-apply write by `manager` that turned `before` into `after`. */
-export function recordUpdate(before: unknown, after: unknown, owners: Owners, manager: string, apiVersion: string, time: string, subresource?: string): Owners {
+export function recordUpdate(
+  before: unknown,
+  after: unknown,
+  owners: Owners,
+  manager: string,
+  apiVersion: string,
+  time: string,
+  subresource?: string,
+): Owners {
   const next = cloneOwners(owners);
   const afterLeaves = leafPaths(after);
   const beforeLeaves = before === undefined ? new Map<string, Seg[]>() : leafPaths(before);

@@ -45,7 +45,12 @@ function safeEncode(bytes: Buffer, n: number): string {
 
 /** A pod-template-hash-like string (10 chars from the apiserver's "safe" alphabet). */
 export function templateHash(template: unknown): string {
-  return safeEncode(createHash('sha256').update(JSON.stringify(template ?? {})).digest(), 10);
+  return safeEncode(
+    createHash('sha256')
+      .update(JSON.stringify(template ?? {}))
+      .digest(),
+    10,
+  );
 }
 
 function randomSuffix(): string {
@@ -150,9 +155,26 @@ export class ControllerSim {
       if (!cur || cur.obj.metadata?.deletionTimestamp) return;
       fn(clone(cur.obj));
     };
-    const timers = [setTimeout(step((cur) => this.progressing(def, cur)), 0)];
-    if (mode === 'complete') timers.push(setTimeout(step((cur) => this.complete(def, cur)), this.delayMs));
-    if (mode === 'fail') timers.push(setTimeout(step((cur) => this.failed(def, cur)), this.delayMs));
+    const timers = [
+      setTimeout(
+        step((cur) => this.progressing(def, cur)),
+        0,
+      ),
+    ];
+    if (mode === 'complete')
+      timers.push(
+        setTimeout(
+          step((cur) => this.complete(def, cur)),
+          this.delayMs,
+        ),
+      );
+    if (mode === 'fail')
+      timers.push(
+        setTimeout(
+          step((cur) => this.failed(def, cur)),
+          this.delayMs,
+        ),
+      );
     this.timers.set(id, timers);
   }
 
@@ -164,7 +186,13 @@ export class ControllerSim {
     this.store.put(def, next, stored.owners);
   }
 
-  private condition(type: string, status: string, reason: string, message: string, prev?: any[]): Record<string, string> {
+  private condition(
+    type: string,
+    status: string,
+    reason: string,
+    message: string,
+    prev?: any[],
+  ): Record<string, string> {
     const now = nowTimestamp();
     const old = (prev ?? []).find((c) => c?.type === type);
     const transition = old && old.status === status ? old.lastTransitionTime : now;
@@ -183,9 +211,27 @@ export class ControllerSim {
       const rs = `${o.metadata!.name}-${hash}`;
       const conds = [
         available >= desired && desired > 0
-          ? this.condition('Available', 'True', 'MinimumReplicasAvailable', 'Deployment has minimum availability.', prev.conditions)
-          : this.condition('Available', 'False', 'MinimumReplicasUnavailable', 'Deployment does not have minimum availability.', prev.conditions),
-        this.condition('Progressing', 'True', 'ReplicaSetUpdated', `ReplicaSet "${rs}" is progressing.`, prev.conditions),
+          ? this.condition(
+              'Available',
+              'True',
+              'MinimumReplicasAvailable',
+              'Deployment has minimum availability.',
+              prev.conditions,
+            )
+          : this.condition(
+              'Available',
+              'False',
+              'MinimumReplicasUnavailable',
+              'Deployment does not have minimum availability.',
+              prev.conditions,
+            ),
+        this.condition(
+          'Progressing',
+          'True',
+          'ReplicaSetUpdated',
+          `ReplicaSet "${rs}" is progressing.`,
+          prev.conditions,
+        ),
       ];
       this.writeStatus(
         def,
@@ -205,7 +251,11 @@ export class ControllerSim {
       this.writeStatus(def, o, {
         observedGeneration: gen,
         replicas: Math.max(desired, prev.replicas ?? 0),
-        ...omitZero({ readyReplicas: prev.readyReplicas, currentReplicas: prev.currentReplicas, updatedReplicas: templateChanged ? 0 : desired }),
+        ...omitZero({
+          readyReplicas: prev.readyReplicas,
+          currentReplicas: prev.currentReplicas,
+          updatedReplicas: templateChanged ? 0 : desired,
+        }),
         availableReplicas: prev.availableReplicas ?? 0,
         currentRevision: prev.currentRevision ?? `${o.metadata!.name}-${hash}`,
         updateRevision: `${o.metadata!.name}-${hash}`,
@@ -219,7 +269,11 @@ export class ControllerSim {
         desiredNumberScheduled: n,
         numberReady: prev.numberReady ?? 0,
         observedGeneration: gen,
-        ...omitZero({ updatedNumberScheduled: templateChanged ? 0 : n, numberAvailable: prev.numberAvailable, numberUnavailable: n - (prev.numberAvailable ?? 0) }),
+        ...omitZero({
+          updatedNumberScheduled: templateChanged ? 0 : n,
+          numberAvailable: prev.numberAvailable,
+          numberUnavailable: n - (prev.numberAvailable ?? 0),
+        }),
       });
     }
   }
@@ -242,8 +296,20 @@ export class ControllerSim {
           readyReplicas: desired,
           availableReplicas: desired,
           conditions: [
-            this.condition('Available', 'True', 'MinimumReplicasAvailable', 'Deployment has minimum availability.', prev.conditions),
-            this.condition('Progressing', 'True', 'NewReplicaSetAvailable', `ReplicaSet "${rs}" has successfully progressed.`, prev.conditions),
+            this.condition(
+              'Available',
+              'True',
+              'MinimumReplicasAvailable',
+              'Deployment has minimum availability.',
+              prev.conditions,
+            ),
+            this.condition(
+              'Progressing',
+              'True',
+              'NewReplicaSetAvailable',
+              `ReplicaSet "${rs}" has successfully progressed.`,
+              prev.conditions,
+            ),
           ],
         }),
       );
@@ -277,7 +343,15 @@ export class ControllerSim {
     const prev = o.status ?? {};
     const rs = `${o.metadata!.name}-${templateHash(o.spec?.template)}`;
     const conds = (Array.isArray(prev.conditions) ? prev.conditions : []).filter((c: any) => c?.type !== 'Progressing');
-    conds.push(this.condition('Progressing', 'False', 'ProgressDeadlineExceeded', `ReplicaSet "${rs}" has timed out progressing.`, prev.conditions));
+    conds.push(
+      this.condition(
+        'Progressing',
+        'False',
+        'ProgressDeadlineExceeded',
+        `ReplicaSet "${rs}" has timed out progressing.`,
+        prev.conditions,
+      ),
+    );
     this.writeStatus(def, o, { ...prev, conditions: conds });
   }
 
@@ -285,7 +359,14 @@ export class ControllerSim {
   // ReplicaSets and Pods
 
   private ownerRef(o: KObj) {
-    return { apiVersion: o.apiVersion!, kind: o.kind!, name: o.metadata!.name!, uid: o.metadata!.uid!, controller: true, blockOwnerDeletion: true };
+    return {
+      apiVersion: o.apiVersion!,
+      kind: o.kind!,
+      name: o.metadata!.name!,
+      uid: o.metadata!.uid!,
+      controller: true,
+      blockOwnerDeletion: true,
+    };
   }
 
   private putNew(def: ResourceDef, obj: KObj): void {
@@ -303,7 +384,12 @@ export class ControllerSim {
     return {
       apiVersion: 'v1',
       kind: 'Pod',
-      metadata: { name, namespace: owner.metadata!.namespace, labels: { ...(template?.metadata?.labels ?? {}), ...labels }, ownerReferences: [this.ownerRef(owner)] },
+      metadata: {
+        name,
+        namespace: owner.metadata!.namespace,
+        labels: { ...(template?.metadata?.labels ?? {}), ...labels },
+        ownerReferences: [this.ownerRef(owner)],
+      },
       spec,
       status: {
         phase: 'Running',
@@ -347,14 +433,31 @@ export class ControllerSim {
       const rsSpec = {
         replicas: desired,
         selector: { ...o.spec.selector, matchLabels: { ...(o.spec.selector?.matchLabels ?? {}), ...labels } },
-        template: { ...clone(template), metadata: { ...clone(template?.metadata ?? {}), labels: { ...(template?.metadata?.labels ?? {}), ...labels } } },
+        template: {
+          ...clone(template),
+          metadata: {
+            ...clone(template?.metadata ?? {}),
+            labels: { ...(template?.metadata?.labels ?? {}), ...labels },
+          },
+        },
       };
-      const rsStatus = omitZero({ replicas: desired, fullyLabeledReplicas: desired, readyReplicas: desired, availableReplicas: desired, observedGeneration: 1 });
+      const rsStatus = omitZero({
+        replicas: desired,
+        fullyLabeledReplicas: desired,
+        readyReplicas: desired,
+        availableReplicas: desired,
+        observedGeneration: 1,
+      });
       if (!rs) {
         this.putNew(rsDef, {
           apiVersion: 'apps/v1',
           kind: 'ReplicaSet',
-          metadata: { name: rsName, namespace: ns, labels: { ...(template?.metadata?.labels ?? {}), ...labels }, ownerReferences: [this.ownerRef(o)] },
+          metadata: {
+            name: rsName,
+            namespace: ns,
+            labels: { ...(template?.metadata?.labels ?? {}), ...labels },
+            ownerReferences: [this.ownerRef(o)],
+          },
           spec: rsSpec,
           status: rsStatus,
         });
@@ -376,28 +479,54 @@ export class ControllerSim {
       }
       const have = this.ownedBy(podDef, rs);
       for (const p of have.slice(desired)) this.store.remove(podDef, ns, p.metadata!.name!);
-      for (let i = have.length; i < desired; i++) this.putNew(podDef, this.pod(rs, rsSpec.template, `${rsName}-${randomSuffix()}`, labels, 'fake-node-0'));
+      for (let i = have.length; i < desired; i++)
+        this.putNew(podDef, this.pod(rs, rsSpec.template, `${rsName}-${randomSuffix()}`, labels, 'fake-node-0'));
     } else if (def.kind === 'StatefulSet') {
       const desired = o.spec?.replicas ?? 1;
       const revision = `${o.metadata!.name}-${hash}`;
       const have = new Map(this.ownedBy(podDef, o).map((p) => [p.metadata!.name!, p]));
       for (const [name, p] of have) {
         const ordinal = Number(name.slice(o.metadata!.name!.length + 1));
-        if (ordinal >= desired || p.metadata?.labels?.['controller-revision-hash'] !== revision) this.store.remove(podDef, ns, name);
+        if (ordinal >= desired || p.metadata?.labels?.['controller-revision-hash'] !== revision)
+          this.store.remove(podDef, ns, name);
       }
       for (let i = 0; i < desired; i++) {
         const name = `${o.metadata!.name}-${i}`;
         if (this.store.get(podDef, ns, name)) continue;
-        this.putNew(podDef, this.pod(o, template, name, { 'controller-revision-hash': revision, 'statefulset.kubernetes.io/pod-name': name, 'apps.kubernetes.io/pod-index': String(i) }, 'fake-node-0'));
+        this.putNew(
+          podDef,
+          this.pod(
+            o,
+            template,
+            name,
+            {
+              'controller-revision-hash': revision,
+              'statefulset.kubernetes.io/pod-name': name,
+              'apps.kubernetes.io/pod-index': String(i),
+            },
+            'fake-node-0',
+          ),
+        );
       }
     } else {
       const revision = hash;
-      for (const p of this.ownedBy(podDef, o)) if (p.metadata?.labels?.['controller-revision-hash'] !== revision) this.store.remove(podDef, ns, p.metadata!.name!);
+      for (const p of this.ownedBy(podDef, o))
+        if (p.metadata?.labels?.['controller-revision-hash'] !== revision)
+          this.store.remove(podDef, ns, p.metadata!.name!);
       const have = this.ownedBy(podDef, o);
       for (let i = 0; i < this.nodes; i++) {
         const node = `fake-node-${i}`;
         if (have.some((p) => p.spec?.nodeName === node)) continue;
-        this.putNew(podDef, this.pod(o, template, `${o.metadata!.name}-${randomSuffix()}`, { 'controller-revision-hash': revision, 'pod-template-generation': String(o.metadata?.generation ?? 1) }, node));
+        this.putNew(
+          podDef,
+          this.pod(
+            o,
+            template,
+            `${o.metadata!.name}-${randomSuffix()}`,
+            { 'controller-revision-hash': revision, 'pod-template-generation': String(o.metadata?.generation ?? 1) },
+            node,
+          ),
+        );
       }
     }
   }

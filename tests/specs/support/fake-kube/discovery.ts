@@ -21,14 +21,31 @@ export function versionInfo(v: { major: string; minor: string; gitVersion: strin
 }
 
 export function groupList() {
-  const gv = (name: string) => ({ name, versions: [{ groupVersion: `${name}/v1`, version: 'v1' }], preferredVersion: { groupVersion: `${name}/v1`, version: 'v1' } });
-  return { kind: 'APIGroupList', apiVersion: 'v1', groups: [gv('apps'), gv('authentication.k8s.io'), gv('authorization.k8s.io')] };
+  const gv = (name: string) => ({
+    name,
+    versions: [{ groupVersion: `${name}/v1`, version: 'v1' }],
+    preferredVersion: { groupVersion: `${name}/v1`, version: 'v1' },
+  });
+  return {
+    kind: 'APIGroupList',
+    apiVersion: 'v1',
+    groups: [gv('apps'), gv('authentication.k8s.io'), gv('authorization.k8s.io')],
+  };
 }
 
 export function resourceList(groupVersion: string, selfSubjectReview: boolean) {
   if (groupVersion === 'authentication.k8s.io/v1') {
-    const resources = [{ name: 'tokenreviews', singularName: 'tokenreview', namespaced: false, kind: 'TokenReview', verbs: ['create'] }];
-    if (selfSubjectReview) resources.unshift({ name: 'selfsubjectreviews', singularName: 'selfsubjectreview', namespaced: false, kind: 'SelfSubjectReview', verbs: ['create'] });
+    const resources = [
+      { name: 'tokenreviews', singularName: 'tokenreview', namespaced: false, kind: 'TokenReview', verbs: ['create'] },
+    ];
+    if (selfSubjectReview)
+      resources.unshift({
+        name: 'selfsubjectreviews',
+        singularName: 'selfsubjectreview',
+        namespaced: false,
+        kind: 'SelfSubjectReview',
+        verbs: ['create'],
+      });
     return { kind: 'APIResourceList', apiVersion: 'v1', groupVersion, resources };
   }
   if (groupVersion === 'authorization.k8s.io/v1') {
@@ -37,8 +54,20 @@ export function resourceList(groupVersion: string, selfSubjectReview: boolean) {
       apiVersion: 'v1',
       groupVersion,
       resources: [
-        { name: 'selfsubjectaccessreviews', singularName: 'selfsubjectaccessreview', namespaced: false, kind: 'SelfSubjectAccessReview', verbs: ['create'] },
-        { name: 'selfsubjectrulesreviews', singularName: 'selfsubjectrulesreview', namespaced: false, kind: 'SelfSubjectRulesReview', verbs: ['create'] },
+        {
+          name: 'selfsubjectaccessreviews',
+          singularName: 'selfsubjectaccessreview',
+          namespaced: false,
+          kind: 'SelfSubjectAccessReview',
+          verbs: ['create'],
+        },
+        {
+          name: 'selfsubjectrulesreviews',
+          singularName: 'selfsubjectrulesreview',
+          namespaced: false,
+          kind: 'SelfSubjectRulesReview',
+          verbs: ['create'],
+        },
       ],
     };
   }
@@ -56,9 +85,32 @@ export function resourceList(groupVersion: string, selfSubjectReview: boolean) {
       ...(d.categories ? { categories: d.categories } : {}),
     });
     for (const sub of [...d.subresources].sort()) {
-      if (sub === 'scale') resources.push({ name: `${d.resource}/scale`, singularName: '', namespaced: d.namespaced, group: 'autoscaling', version: 'v1', kind: 'Scale', verbs: ['get', 'patch', 'update'] });
-      else if (sub === 'log') resources.push({ name: `${d.resource}/log`, singularName: '', namespaced: d.namespaced, kind: d.kind, verbs: ['get'] });
-      else resources.push({ name: `${d.resource}/${sub}`, singularName: '', namespaced: d.namespaced, kind: d.kind, verbs: ['get', 'patch', 'update'] });
+      if (sub === 'scale')
+        resources.push({
+          name: `${d.resource}/scale`,
+          singularName: '',
+          namespaced: d.namespaced,
+          group: 'autoscaling',
+          version: 'v1',
+          kind: 'Scale',
+          verbs: ['get', 'patch', 'update'],
+        });
+      else if (sub === 'log')
+        resources.push({
+          name: `${d.resource}/log`,
+          singularName: '',
+          namespaced: d.namespaced,
+          kind: d.kind,
+          verbs: ['get'],
+        });
+      else
+        resources.push({
+          name: `${d.resource}/${sub}`,
+          singularName: '',
+          namespaced: d.namespaced,
+          kind: d.kind,
+          verbs: ['get', 'patch', 'update'],
+        });
     }
   }
   return { kind: 'APIResourceList', apiVersion: 'v1', groupVersion, resources };

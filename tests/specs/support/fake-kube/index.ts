@@ -85,8 +85,20 @@ export interface FakeKube {
   /** Removes an object (emits DELETED) without going through the API. */
   remove(apiVersion: string, kind: string, namespace: string | undefined, name: string): boolean;
   /** Replaces status directly (as a controller would via /status): bumps resourceVersion, emits MODIFIED. */
-  setStatus(apiVersion: string, kind: string, namespace: string | undefined, name: string, status: unknown | ((current: any) => unknown)): KObj;
-  setPodLogs(namespace: string, pod: string, container: string, lines: LogLine[], opts?: { previous?: LogLine[] }): void;
+  setStatus(
+    apiVersion: string,
+    kind: string,
+    namespace: string | undefined,
+    name: string,
+    status: unknown | ((current: any) => unknown),
+  ): KObj;
+  setPodLogs(
+    namespace: string,
+    pod: string,
+    container: string,
+    lines: LogLine[],
+    opts?: { previous?: LogLine[] },
+  ): void;
   /** Appends lines, which also reach `follow=true` readers. */
   appendPodLogs(namespace: string, pod: string, container: string, lines: LogLine[]): void;
   /** Makes RBAC forbid a verb (or verbs, or `*`) on a resource (`deployments`, `deployments/scale`, `pods/log`, `*`). */
@@ -126,13 +138,19 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
     groups: ['system:serviceaccounts', `system:serviceaccounts:${namespace}`, 'system:authenticated'],
     selfSubjectReview: opts.selfSubjectReview ?? true,
     bookmarkIntervalMs: opts.bookmarkIntervalMs ?? 60_000,
-    version: { major: opts.version?.major ?? '1', minor: opts.version?.minor ?? '31', gitVersion: `v${opts.version?.major ?? '1'}.${opts.version?.minor ?? '31'}.0` },
+    version: {
+      major: opts.version?.major ?? '1',
+      minor: opts.version?.minor ?? '31',
+      gitVersion: `v${opts.version?.major ?? '1'}.${opts.version?.minor ?? '31'}.0`,
+    },
     address: () => `127.0.0.1:${port}`,
   });
   const controller = new ControllerSim(store);
   if (opts.controller) controller.configure(opts.controller);
 
-  const server = tls ? https.createServer({ key: tls.keyPem, cert: tls.certPem }, api.handle) : http.createServer(api.handle);
+  const server = tls
+    ? https.createServer({ key: tls.keyPem, cert: tls.certPem }, api.handle)
+    : http.createServer(api.handle);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => resolve());
@@ -153,7 +171,14 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
     kubeConfig() {
       const kc = new KubeConfig();
       kc.loadFromOptions({
-        clusters: [{ name: 'fake-kube', server: url, skipTLSVerify: !tls, ...(tls ? { caData: Buffer.from(tls.caPem).toString('base64') } : {}) }],
+        clusters: [
+          {
+            name: 'fake-kube',
+            server: url,
+            skipTLSVerify: !tls,
+            ...(tls ? { caData: Buffer.from(tls.caPem).toString('base64') } : {}),
+          },
+        ],
         users: [{ name: 'fake-kube-user', token }],
         contexts: [{ name: 'fake-kube', cluster: 'fake-kube', user: 'fake-kube-user', namespace }],
         currentContext: 'fake-kube',
@@ -165,7 +190,9 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
       mkdirSync(dir, { recursive: true });
       const file = path.join(dir, 'kubeconfig');
       const q = JSON.stringify;
-      const cluster = tls ? `    certificate-authority-data: ${q(Buffer.from(tls.caPem).toString('base64'))}` : '    insecure-skip-tls-verify: true';
+      const cluster = tls
+        ? `    certificate-authority-data: ${q(Buffer.from(tls.caPem).toString('base64'))}`
+        : '    insecure-skip-tls-verify: true';
       writeFileSync(
         file,
         [
@@ -195,7 +222,10 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
     },
 
     writeServiceAccountDir(dir) {
-      if (!tls) throw new Error('fake-kube: in-cluster config needs https (start with { tls: true }): client-node uses http only for ports 80/8080/8001');
+      if (!tls)
+        throw new Error(
+          'fake-kube: in-cluster config needs https (start with { tls: true }): client-node uses http only for ports 80/8080/8001',
+        );
       const saDir = path.join(dir, 'var/run/secrets/kubernetes.io/serviceaccount');
       mkdirSync(saDir, { recursive: true });
       writeFileSync(path.join(saDir, 'token'), token);
@@ -241,8 +271,17 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
       const s = store.get(def, ns ?? namespace, name);
       if (!s) throw new Error(`fake-kube: setStatus: ${kind} ${ns}/${name} not found`);
       const next = clone(s.obj);
-      next.status = typeof status === 'function' ? (status as (c: unknown) => unknown)(clone(s.obj.status ?? {})) : clone(status);
-      const owners = recordUpdate(s.obj, next, s.owners, 'kube-controller-manager', apiVersionOf(def), nowTimestamp(), 'status');
+      next.status =
+        typeof status === 'function' ? (status as (c: unknown) => unknown)(clone(s.obj.status ?? {})) : clone(status);
+      const owners = recordUpdate(
+        s.obj,
+        next,
+        s.owners,
+        'kube-controller-manager',
+        apiVersionOf(def),
+        nowTimestamp(),
+        'status',
+      );
       return store.put(def, next, owners);
     },
 

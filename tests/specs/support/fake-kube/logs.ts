@@ -31,7 +31,11 @@ type Follower = (lines: StoredLine[]) => void;
 
 function norm(lines: LogLine[]): StoredLine[] {
   const now = Date.now();
-  return lines.map((l) => ({ text: l.text, time: l.time === undefined ? new Date(now) : new Date(l.time), stream: l.stream ?? 'stdout' }));
+  return lines.map((l) => ({
+    text: l.text,
+    time: l.time === undefined ? new Date(now) : new Date(l.time),
+    stream: l.stream ?? 'stdout',
+  }));
 }
 
 export class LogStore {
@@ -43,7 +47,10 @@ export class LogStore {
   }
 
   set(ns: string, pod: string, container: string, lines: LogLine[], previous?: LogLine[]): void {
-    this.logs.set(this.key(ns, pod, container), { current: norm(lines), ...(previous ? { previous: norm(previous) } : {}) });
+    this.logs.set(this.key(ns, pod, container), {
+      current: norm(lines),
+      ...(previous ? { previous: norm(previous) } : {}),
+    });
   }
 
   append(ns: string, pod: string, container: string, lines: LogLine[]): void {
@@ -125,25 +132,34 @@ export function servePodLog(res: http.ServerResponse, pod: KObj, q: URLSearchPar
   const intParam = (k: string) => {
     const v = q.get(k);
     if (v === null) return undefined;
-    if (!/^-?\d+$/.test(v)) throw err.badRequest(`${k}: strconv.ParseInt: parsing ${JSON.stringify(v)}: invalid syntax`);
+    if (!/^-?\d+$/.test(v))
+      throw err.badRequest(`${k}: strconv.ParseInt: parsing ${JSON.stringify(v)}: invalid syntax`);
     return Number(v);
   };
   const tailLines = intParam('tailLines');
   const sinceSeconds = intParam('sinceSeconds');
   const limitBytes = intParam('limitBytes');
   const sinceTime = q.get('sinceTime');
-  if (tailLines !== undefined && tailLines < 0) errs.push(fieldErr.invalid('tailLines', tailLines, 'must be greater than or equal to 0'));
-  if (limitBytes !== undefined && limitBytes < 1) errs.push(fieldErr.invalid('limitBytes', limitBytes, 'must be greater than 0'));
-  if (sinceSeconds !== undefined && sinceSeconds < 1) errs.push(fieldErr.invalid('sinceSeconds', sinceSeconds, 'must be greater than 0'));
-  if (sinceSeconds !== undefined && sinceTime !== null) errs.push(fieldErr.forbidden('', 'at most one of `sinceTime` or `sinceSeconds` may be specified'));
+  if (tailLines !== undefined && tailLines < 0)
+    errs.push(fieldErr.invalid('tailLines', tailLines, 'must be greater than or equal to 0'));
+  if (limitBytes !== undefined && limitBytes < 1)
+    errs.push(fieldErr.invalid('limitBytes', limitBytes, 'must be greater than 0'));
+  if (sinceSeconds !== undefined && sinceSeconds < 1)
+    errs.push(fieldErr.invalid('sinceSeconds', sinceSeconds, 'must be greater than 0'));
+  if (sinceSeconds !== undefined && sinceTime !== null)
+    errs.push(fieldErr.forbidden('', 'at most one of `sinceTime` or `sinceSeconds` may be specified'));
   const stream = q.get('stream') ?? 'All';
-  if (!['All', 'Stdout', 'Stderr'].includes(stream)) errs.push(fieldErr.notSupported('stream', stream, ['All', 'Stderr', 'Stdout']));
+  if (!['All', 'Stdout', 'Stderr'].includes(stream))
+    errs.push(fieldErr.notSupported('stream', stream, ['All', 'Stderr', 'Stdout']));
   if (errs.length > 0) throw err.invalid('', 'PodLogOptions', podName, errs);
   let sinceMs: number | undefined;
   if (sinceSeconds !== undefined) sinceMs = Date.now() - sinceSeconds * 1000;
   if (sinceTime !== null) {
     const t = Date.parse(sinceTime);
-    if (Number.isNaN(t)) throw err.badRequest(`parsing time ${JSON.stringify(sinceTime)} as "2006-01-02T15:04:05Z07:00": cannot parse ${JSON.stringify(sinceTime)} as "2006"`);
+    if (Number.isNaN(t))
+      throw err.badRequest(
+        `parsing time ${JSON.stringify(sinceTime)} as "2006-01-02T15:04:05Z07:00": cannot parse ${JSON.stringify(sinceTime)} as "2006"`,
+      );
     sinceMs = t;
   }
 
@@ -162,7 +178,11 @@ export function servePodLog(res: http.ServerResponse, pod: KObj, q: URLSearchPar
 
   // kubelet checks against the container's status
   const previous = TRUE_VALUES.has(q.get('previous') ?? '');
-  const statuses = [...(pod.status?.containerStatuses ?? []), ...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.ephemeralContainerStatuses ?? [])];
+  const statuses = [
+    ...(pod.status?.containerStatuses ?? []),
+    ...(pod.status?.initContainerStatuses ?? []),
+    ...(pod.status?.ephemeralContainerStatuses ?? []),
+  ];
   const cs = statuses.find((s: any) => s?.name === container);
   const stored = host.logs.get(ns, podName, container);
   let lines = stored?.current ?? [];
@@ -172,9 +192,14 @@ export function servePodLog(res: http.ServerResponse, pod: KObj, q: URLSearchPar
     else throw err.badRequest(`previous terminated container "${container}" in pod "${podName}" not found`);
   } else if (!stored && cs && !cs.state?.running && !cs.state?.terminated && !cs.lastState?.terminated) {
     const reason = cs.state?.waiting?.reason;
-    if (reason === 'ErrImagePull') throw err.badRequest(`container "${container}" in pod "${podName}" is waiting to start: image can't be pulled`);
-    if (reason === 'ImagePullBackOff') throw err.badRequest(`container "${container}" in pod "${podName}" is waiting to start: trying and failing to pull image`);
-    if (reason !== undefined) throw err.badRequest(`container "${container}" in pod "${podName}" is waiting to start: ${reason}`);
+    if (reason === 'ErrImagePull')
+      throw err.badRequest(`container "${container}" in pod "${podName}" is waiting to start: image can't be pulled`);
+    if (reason === 'ImagePullBackOff')
+      throw err.badRequest(
+        `container "${container}" in pod "${podName}" is waiting to start: trying and failing to pull image`,
+      );
+    if (reason !== undefined)
+      throw err.badRequest(`container "${container}" in pod "${podName}" is waiting to start: ${reason}`);
     throw err.badRequest(`container "${container}" in pod "${podName}" is waiting to start - no logs yet`);
   }
 

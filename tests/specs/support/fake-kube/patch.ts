@@ -36,16 +36,27 @@ function container(doc: any, parts: string[], op: string, ptr: string): any {
   for (const p of parts.slice(0, -1)) {
     if (Array.isArray(cur)) {
       const i = Number(p);
-      if (!/^\d+$/.test(p) || i >= cur.length) throw err.unprocessable(`${op} operation does not apply: doc is missing path: ${JSON.stringify(ptr)}: missing value`);
+      if (!/^\d+$/.test(p) || i >= cur.length)
+        throw err.unprocessable(
+          `${op} operation does not apply: doc is missing path: ${JSON.stringify(ptr)}: missing value`,
+        );
       cur = cur[i];
     } else if (isObject(cur)) {
-      if (!(p in cur)) throw err.unprocessable(`${op} operation does not apply: doc is missing path: ${JSON.stringify(ptr)}: missing value`);
+      if (!(p in cur))
+        throw err.unprocessable(
+          `${op} operation does not apply: doc is missing path: ${JSON.stringify(ptr)}: missing value`,
+        );
       cur = cur[p];
     } else {
-      throw err.unprocessable(`${op} operation does not apply: doc is missing path: ${JSON.stringify(ptr)}: missing value`);
+      throw err.unprocessable(
+        `${op} operation does not apply: doc is missing path: ${JSON.stringify(ptr)}: missing value`,
+      );
     }
   }
-  if (!Array.isArray(cur) && !isObject(cur)) throw err.unprocessable(`${op} operation does not apply: doc is missing path: ${JSON.stringify(ptr)}: missing value`);
+  if (!Array.isArray(cur) && !isObject(cur))
+    throw err.unprocessable(
+      `${op} operation does not apply: doc is missing path: ${JSON.stringify(ptr)}: missing value`,
+    );
   return cur;
 }
 
@@ -56,10 +67,12 @@ function getPointer(doc: any, ptr: string, op: string): unknown {
   const last = parts[parts.length - 1]!;
   if (Array.isArray(c)) {
     const i = Number(last);
-    if (!/^\d+$/.test(last) || i >= c.length) throw err.unprocessable(`${op} operation does not apply: doc is missing key: ${ptr}: missing value`);
+    if (!/^\d+$/.test(last) || i >= c.length)
+      throw err.unprocessable(`${op} operation does not apply: doc is missing key: ${ptr}: missing value`);
     return c[i];
   }
-  if (!(last in c)) throw err.unprocessable(`${op} operation does not apply: doc is missing key: ${ptr}: missing value`);
+  if (!(last in c))
+    throw err.unprocessable(`${op} operation does not apply: doc is missing key: ${ptr}: missing value`);
   return c[last];
 }
 
@@ -72,7 +85,10 @@ function addAt(doc: any, ptr: string, value: unknown, op = 'add'): any {
     if (last === '-') c.push(clone(value));
     else {
       const i = Number(last);
-      if (!/^\d+$/.test(last) || i > c.length) throw err.unprocessable(`${op} operation does not apply: doc is missing path: ${JSON.stringify(ptr)}: missing value`);
+      if (!/^\d+$/.test(last) || i > c.length)
+        throw err.unprocessable(
+          `${op} operation does not apply: doc is missing path: ${JSON.stringify(ptr)}: missing value`,
+        );
       c.splice(i, 0, clone(value));
     }
   } else c[last] = clone(value);
@@ -86,10 +102,12 @@ function removeAt(doc: any, ptr: string, op = 'remove'): any {
   const last = parts[parts.length - 1]!;
   if (Array.isArray(c)) {
     const i = Number(last);
-    if (!/^\d+$/.test(last) || i >= c.length) throw err.unprocessable(`${op} operation does not apply: doc is missing key: ${ptr}: missing value`);
+    if (!/^\d+$/.test(last) || i >= c.length)
+      throw err.unprocessable(`${op} operation does not apply: doc is missing key: ${ptr}: missing value`);
     c.splice(i, 1);
   } else {
-    if (!(last in c)) throw err.unprocessable(`${op} operation does not apply: doc is missing key: ${ptr}: missing value`);
+    if (!(last in c))
+      throw err.unprocessable(`${op} operation does not apply: doc is missing key: ${ptr}: missing value`);
     delete c[last];
   }
   return doc;
@@ -98,8 +116,10 @@ function removeAt(doc: any, ptr: string, op = 'remove'): any {
 export function parseJsonPatch(body: unknown): JsonPatchOp[] {
   if (!Array.isArray(body)) throw err.badRequest('json: cannot unmarshal object into Go value of type jsonpatch.Patch');
   for (const op of body) {
-    if (!isObject(op) || typeof op.op !== 'string') throw err.badRequest('json: cannot unmarshal patch operation: missing "op"');
-    if (!['add', 'remove', 'replace', 'move', 'copy', 'test'].includes(op.op)) throw err.unprocessable(`Unexpected kind: ${op.op}`);
+    if (!isObject(op) || typeof op.op !== 'string')
+      throw err.badRequest('json: cannot unmarshal patch operation: missing "op"');
+    if (!['add', 'remove', 'replace', 'move', 'copy', 'test'].includes(op.op))
+      throw err.unprocessable(`Unexpected kind: ${op.op}`);
     if (typeof op.path !== 'string') throw err.unprocessable(`${op.op} operation missing path`);
   }
   return body as JsonPatchOp[];
@@ -131,7 +151,8 @@ export function applyJsonPatch<T>(target: T, ops: JsonPatchOp[]): T {
       }
       case 'move': {
         if (typeof o.from !== 'string') throw err.unprocessable('move operation missing from');
-        if (o.path.startsWith(o.from + '/')) throw err.unprocessable('move operation does not apply: from is a prefix of path');
+        if (o.path.startsWith(`${o.from}/`))
+          throw err.unprocessable('move operation does not apply: from is a prefix of path');
         const v = clone(getPointer(doc, o.from, 'move'));
         doc = removeAt(doc, o.from, 'move');
         doc = addAt(doc, o.path, v, 'move');
@@ -242,7 +263,13 @@ function stripDirectives(v: unknown): any {
   if (!isObject(v)) return v;
   const out: Record<string, any> = {};
   for (const [k, x] of Object.entries(v)) {
-    if (k === '$patch' || k === '$retainKeys' || k.startsWith('$setElementOrder/') || k.startsWith('$deleteFromPrimitiveList/')) continue;
+    if (
+      k === '$patch' ||
+      k === '$retainKeys' ||
+      k.startsWith('$setElementOrder/') ||
+      k.startsWith('$deleteFromPrimitiveList/')
+    )
+      continue;
     out[k] = stripDirectives(x);
   }
   return out;
@@ -262,7 +289,8 @@ export function strategicMerge(target: unknown, patch: unknown, path: string[] =
     }
     if (k.startsWith('$deleteFromPrimitiveList/')) {
       const f = k.slice('$deleteFromPrimitiveList/'.length);
-      if (Array.isArray(out[f]) && Array.isArray(v)) out[f] = out[f].filter((x: unknown) => !v.some((d) => deepEqual(d, x)));
+      if (Array.isArray(out[f]) && Array.isArray(v))
+        out[f] = out[f].filter((x: unknown) => !v.some((d) => deepEqual(d, x)));
       continue;
     }
     const childPath = [...path, k];
@@ -296,7 +324,10 @@ export function strategicMerge(target: unknown, patch: unknown, path: string[] =
       const i = order.findIndex((o) => deepEqual(key && isObject(o) ? (o as any)[key] : o, id(x)));
       return i < 0 ? Number.MAX_SAFE_INTEGER : i;
     };
-    out[field] = list.map((x, i) => ({ x, i })).sort((a, b) => pos(a.x) - pos(b.x) || a.i - b.i).map((e) => e.x);
+    out[field] = list
+      .map((x, i) => ({ x, i }))
+      .sort((a, b) => pos(a.x) - pos(b.x) || a.i - b.i)
+      .map((e) => e.x);
   }
   return out;
 }

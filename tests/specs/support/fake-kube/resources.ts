@@ -43,12 +43,17 @@ const ALL_VERBS = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
-export function validateObjectMeta(o: KObj, namespaced: boolean, nameRule: 'subdomain' | 'label' = 'subdomain'): FieldError[] {
+export function validateObjectMeta(
+  o: KObj,
+  namespaced: boolean,
+  nameRule: 'subdomain' | 'label' = 'subdomain',
+): FieldError[] {
   const errs: FieldError[] = [];
   const m = o.metadata ?? {};
   if (!m.name) errs.push(fieldErr.required('metadata.name', 'name or generateName is required'));
   else if (nameRule === 'subdomain') {
-    if (m.name.length > 253) errs.push(fieldErr.invalid('metadata.name', m.name, 'must be no more than 253 characters'));
+    if (m.name.length > 253)
+      errs.push(fieldErr.invalid('metadata.name', m.name, 'must be no more than 253 characters'));
     else if (!DNS1123_SUBDOMAIN.test(m.name))
       errs.push(
         fieldErr.invalid(
@@ -93,13 +98,21 @@ function validatePodSpec(spec: any, path: string): FieldError[] {
   containers.forEach((c: any, i: number) => {
     const p = `${path}.containers[${i}]`;
     if (!c?.name) errs.push(fieldErr.required(`${p}.name`));
-    else if (!DNS1123_LABEL.test(c.name)) errs.push(fieldErr.invalid(`${p}.name`, c.name, `a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')`));
+    else if (!DNS1123_LABEL.test(c.name))
+      errs.push(
+        fieldErr.invalid(
+          `${p}.name`,
+          c.name,
+          `a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')`,
+        ),
+      );
     else if (seen.has(c.name)) errs.push(fieldErr.duplicate(`${p}.name`, c.name));
     else seen.add(c.name);
     if (!c?.image) errs.push(fieldErr.required(`${p}.image`));
     (Array.isArray(c?.ports) ? c.ports : []).forEach((port: any, j: number) => {
       const cp = port?.containerPort;
-      if (!Number.isInteger(cp) || cp < 1 || cp > 65535) errs.push(fieldErr.invalid(`${p}.ports[${j}].containerPort`, cp, 'must be between 1 and 65535, inclusive'));
+      if (!Number.isInteger(cp) || cp < 1 || cp > 65535)
+        errs.push(fieldErr.invalid(`${p}.ports[${j}].containerPort`, cp, 'must be between 1 and 65535, inclusive'));
     });
   });
   return errs;
@@ -126,13 +139,16 @@ function validateWorkload(o: KObj, old: KObj | undefined, opts: { replicas: bool
   if (!isObject(spec)) return [fieldErr.required('spec')];
   if (opts.replicas) errs.push(...validateReplicas(o));
   const sel = spec.selector;
-  const empty = !isObject(sel) || (Object.keys(sel.matchLabels ?? {}).length === 0 && (sel.matchExpressions ?? []).length === 0);
+  const empty =
+    !isObject(sel) || (Object.keys(sel.matchLabels ?? {}).length === 0 && (sel.matchExpressions ?? []).length === 0);
   if (empty) errs.push(fieldErr.required('spec.selector'));
   else {
     if (!isObject(spec.template)) errs.push(fieldErr.required('spec.template'));
     const labels = spec.template?.metadata?.labels;
     if (!matchesLabels(parseLabelSelector(labelSelectorToString(sel)), labels))
-      errs.push(fieldErr.invalid('spec.template.metadata.labels', labels ?? {}, '`selector` does not match template `labels`'));
+      errs.push(
+        fieldErr.invalid('spec.template.metadata.labels', labels ?? {}, '`selector` does not match template `labels`'),
+      );
   }
   if (old && isObject(old.spec?.selector) && JSON.stringify(old.spec.selector) !== JSON.stringify(sel)) {
     errs.push(fieldErr.invalid('spec.selector', goLabelSelector(sel), 'field is immutable'));
@@ -305,7 +321,12 @@ const RESOURCES: ResourceDef[] = [
       o.spec.replicas ??= 1;
       o.spec.strategy ??= { type: 'RollingUpdate' };
       if (o.spec.strategy.type === undefined) o.spec.strategy.type = 'RollingUpdate';
-      if (o.spec.strategy.type === 'RollingUpdate') o.spec.strategy.rollingUpdate = { maxUnavailable: '25%', maxSurge: '25%', ...(o.spec.strategy.rollingUpdate ?? {}) };
+      if (o.spec.strategy.type === 'RollingUpdate')
+        o.spec.strategy.rollingUpdate = {
+          maxUnavailable: '25%',
+          maxSurge: '25%',
+          ...(o.spec.strategy.rollingUpdate ?? {}),
+        };
       o.spec.revisionHistoryLimit ??= 10;
       o.spec.progressDeadlineSeconds ??= 600;
       defaultTemplate(o);

@@ -58,7 +58,7 @@ export function parseLabelSelector(input: string | undefined | null): LabelRequi
   const next = () => toks[p++];
   const expectId = (what: string): string => {
     const t = next();
-    if (!t || t.t !== 'id') parseError(input, `found '${t?.v ?? 'EOF'}', expected: ${what}`);
+    if (t?.t !== 'id') parseError(input, `found '${t?.v ?? 'EOF'}', expected: ${what}`);
     return t.v;
   };
   for (;;) {
@@ -90,7 +90,7 @@ export function parseLabelSelector(input: string | undefined | null): LabelRequi
     } else if (after.t === 'id' && (after.v === 'in' || after.v === 'notin')) {
       next();
       const open = next();
-      if (!open || open.t !== 'op' || open.v !== '(') parseError(input, `found '${open?.v ?? 'EOF'}', expected: '('`);
+      if (open?.t !== 'op' || open.v !== '(') parseError(input, `found '${open?.v ?? 'EOF'}', expected: '('`);
       const values: string[] = [];
       for (;;) {
         const t = next();
@@ -114,7 +114,7 @@ export function parseLabelSelector(input: string | undefined | null): LabelRequi
 export function matchesLabels(reqs: LabelRequirement[], labels: Record<string, string> | undefined): boolean {
   const l = labels ?? {};
   return reqs.every((r) => {
-    const has = Object.prototype.hasOwnProperty.call(l, r.key);
+    const has = Object.hasOwn(l, r.key);
     const v = l[r.key];
     switch (r.op) {
       case 'eq':
@@ -167,7 +167,10 @@ export function labelSelectorToString(sel: LabelSelectorObject | undefined): str
 }
 
 /** Whether a LabelSelector object (deployment.spec.selector) matches a set of labels. */
-export function selectorObjectMatches(sel: LabelSelectorObject | undefined, labels: Record<string, string> | undefined): boolean {
+export function selectorObjectMatches(
+  sel: LabelSelectorObject | undefined,
+  labels: Record<string, string> | undefined,
+): boolean {
   if (!sel) return false;
   return matchesLabels(parseLabelSelector(labelSelectorToString(sel)), labels);
 }
@@ -204,7 +207,8 @@ function unescapeFieldValue(s: string): string {
     const c = s[i]!;
     if (c === '\\') {
       const n = s[i + 1];
-      if (n === undefined || !['\\', ',', '='].includes(n)) throw err.badRequest(`invalid field selector: invalid escape sequence: \\${n ?? ''}`);
+      if (n === undefined || !['\\', ',', '='].includes(n))
+        throw err.badRequest(`invalid field selector: invalid escape sequence: \\${n ?? ''}`);
       out += n;
       i++;
     } else if (c === ',' || c === '=') {

@@ -10,9 +10,29 @@ import { managerFromUserAgent, recordUpdate, serverSideApply, type Owners } from
 import { clone, deepEqual, isObject, nowTimestamp, type KObj } from './json.js';
 import { groupList, resourceList, versionInfo } from './discovery.js';
 import { LogStore, servePodLog } from './logs.js';
-import { ACCEPTED_PATCH_TYPES, PATCH_TYPES, applyJsonPatch, applyMergePatch, parseJsonPatch, strategicMerge } from './patch.js';
-import { apiVersionOf, fieldsOf, registry, supportsFieldLabel, validateObjectMeta, type ResourceDef } from './resources.js';
-import { labelSelectorToString, matchesFields, matchesLabels, parseFieldSelector, parseLabelSelector } from './selectors.js';
+import {
+  ACCEPTED_PATCH_TYPES,
+  PATCH_TYPES,
+  applyJsonPatch,
+  applyMergePatch,
+  parseJsonPatch,
+  strategicMerge,
+} from './patch.js';
+import {
+  apiVersionOf,
+  fieldsOf,
+  registry,
+  supportsFieldLabel,
+  validateObjectMeta,
+  type ResourceDef,
+} from './resources.js';
+import {
+  labelSelectorToString,
+  matchesFields,
+  matchesLabels,
+  parseFieldSelector,
+  parseLabelSelector,
+} from './selectors.js';
 import { ApiError, err, fieldErr, statusForCode, success, type FieldError, type StatusBody } from './status.js';
 import type { Store } from './store.js';
 
@@ -57,7 +77,15 @@ export interface FailSpec {
 
 export type RequestMatcher =
   | ((r: RecordedRequest) => boolean)
-  | { method?: string; path?: string | RegExp; verb?: string; resource?: string; subresource?: string; namespace?: string; name?: string };
+  | {
+      method?: string;
+      path?: string | RegExp;
+      verb?: string;
+      resource?: string;
+      subresource?: string;
+      namespace?: string;
+      name?: string;
+    };
 
 interface FailRule {
   matcher: RequestMatcher;
@@ -96,7 +124,12 @@ const CONTINUE_TOO_OLD =
 
 function json(res: http.ServerResponse, code: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
-  res.writeHead(code, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-cache, private', ...headers });
+  res.writeHead(code, {
+    'Content-Type': 'application/json',
+    'Content-Length': Buffer.byteLength(text),
+    'Cache-Control': 'no-cache, private',
+    ...headers,
+  });
   res.end(text);
 }
 
@@ -169,7 +202,9 @@ export class FakeApiServer {
       path: url.pathname,
       query,
       ...(contentType ? { contentType } : {}),
-      dryRun: url.searchParams.getAll('dryRun').includes('All') || /"dryRun"\s*:\s*\[\s*"All"/.test(method === 'DELETE' ? body : ''),
+      dryRun:
+        url.searchParams.getAll('dryRun').includes('All') ||
+        /"dryRun"\s*:\s*\[\s*"All"/.test(method === 'DELETE' ? body : ''),
       ...(query.fieldManager !== undefined ? { fieldManager: query.fieldManager } : {}),
       ...(req.headers['user-agent'] ? { userAgent: req.headers['user-agent'] } : {}),
       ...(body ? { body } : {}),
@@ -215,7 +250,14 @@ export class FakeApiServer {
     }
   }
 
-  private authorize(group: string, resource: string, subresource: string | undefined, verb: string, namespace: string | undefined, name: string | undefined): void {
+  private authorize(
+    group: string,
+    resource: string,
+    subresource: string | undefined,
+    verb: string,
+    namespace: string | undefined,
+    name: string | undefined,
+  ): void {
     const full = subresource ? `${resource}/${subresource}` : resource;
     const denied = this.denies.some(
       (d) =>
@@ -227,11 +269,23 @@ export class FakeApiServer {
     );
     if (!denied) return;
     const scope = namespace ? `in the namespace "${namespace}"` : 'at the cluster scope';
-    throw err.forbidden(group, resource, name ?? '', `User "${this.config.username}" cannot ${verb} resource "${full}" in API group "${group}" ${scope}`);
+    throw err.forbidden(
+      group,
+      resource,
+      name ?? '',
+      `User "${this.config.username}" cannot ${verb} resource "${full}" in API group "${group}" ${scope}`,
+    );
   }
 
   /** Whether RBAC (as configured by deny rules) lets this user do something: for SelfSubjectAccessReview. */
-  private allowed(group: string, resource: string, subresource: string | undefined, verb: string, namespace?: string, name?: string): boolean {
+  private allowed(
+    group: string,
+    resource: string,
+    subresource: string | undefined,
+    verb: string,
+    namespace?: string,
+    name?: string,
+  ): boolean {
     try {
       this.authorize(group, resource, subresource, verb, namespace, name);
       return true;
@@ -261,7 +315,14 @@ export class FakeApiServer {
         res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8' });
         res.end('ok');
       });
-    if (path === '/api') return getOnly((res) => json(res, 200, { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: this.config.address() }] }));
+    if (path === '/api')
+      return getOnly((res) =>
+        json(res, 200, {
+          kind: 'APIVersions',
+          versions: ['v1'],
+          serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: this.config.address() }],
+        }),
+      );
     if (path === '/apis') return getOnly((res) => json(res, 200, groupList()));
     if (segs[0] === 'apis' && segs.length === 2) {
       const g = groupList().groups.find((x) => x.name === segs[1]);
@@ -320,7 +381,8 @@ export class FakeApiServer {
     if (r.watchPath && method !== 'GET') throw err.methodNotAllowed();
     if (def.namespaced && r.namespace === undefined && !['list', 'watch'].includes(verb)) throw err.methodNotAllowed();
     if (r.subresource === 'log' && verb !== 'get') throw err.methodNotAllowed();
-    if ((r.subresource === 'scale' || r.subresource === 'status') && !['get', 'update', 'patch'].includes(verb)) throw err.methodNotAllowed();
+    if ((r.subresource === 'scale' || r.subresource === 'status') && !['get', 'update', 'patch'].includes(verb))
+      throw err.methodNotAllowed();
     Object.assign(record, {
       verb,
       resource: def.resource,
@@ -331,7 +393,16 @@ export class FakeApiServer {
     this.injected(record);
     this.authorize(def.group, def.resource, r.subresource, verb, r.namespace, r.name);
 
-    const ctx: Ctx = { def, ns: r.namespace, name: r.name, q, body, contentType: record.contentType, req, sub: r.subresource };
+    const ctx: Ctx = {
+      def,
+      ns: r.namespace,
+      name: r.name,
+      q,
+      body,
+      contentType: record.contentType,
+      req,
+      sub: r.subresource,
+    };
     if (r.subresource === 'log') return (res) => this.podLog(res, ctx);
     if (r.subresource === 'scale') {
       if (verb === 'get') return (res) => this.getScale(res, ctx);
@@ -421,8 +492,22 @@ export class FakeApiServer {
     const ct = req.headers['content-type']?.split(';')[0]?.trim();
     const review = this.decodeBody(body, ct) as KObj;
     const ra = review?.spec?.resourceAttributes;
-    if (!isObject(ra)) throw err.invalid('authorization.k8s.io', 'SelfSubjectAccessReview', '', [fieldErr.invalid('spec.resourceAttributes', null, 'exactly one of nonResourceAttributes or resourceAttributes must be specified')]);
-    const ok = this.allowed(ra.group ?? '', ra.resource ?? '', ra.subresource || undefined, ra.verb ?? '', ra.namespace || undefined, ra.name || undefined);
+    if (!isObject(ra))
+      throw err.invalid('authorization.k8s.io', 'SelfSubjectAccessReview', '', [
+        fieldErr.invalid(
+          'spec.resourceAttributes',
+          null,
+          'exactly one of nonResourceAttributes or resourceAttributes must be specified',
+        ),
+      ]);
+    const ok = this.allowed(
+      ra.group ?? '',
+      ra.resource ?? '',
+      ra.subresource || undefined,
+      ra.verb ?? '',
+      ra.namespace || undefined,
+      ra.name || undefined,
+    );
     json(res, 201, {
       kind: 'SelfSubjectAccessReview',
       apiVersion: 'authorization.k8s.io/v1',
@@ -446,13 +531,16 @@ export class FakeApiServer {
     throw err.unsupportedMediaType(['application/json', 'application/yaml', 'application/vnd.kubernetes.protobuf']);
   }
 
-
   /** Decodes a create/update body as the endpoint's kind (apiserver decoder + checks). */
   private decodeTyped(ctx: Ctx, expectKind = ctx.def.kind, expectApiVersion = apiVersionOf(ctx.def)): KObj {
     const ct = ctx.contentType ?? 'application/json';
-    if (ct !== 'application/json' && ct !== 'application/yaml') throw err.unsupportedMediaType(['application/json', 'application/yaml', 'application/vnd.kubernetes.protobuf']);
+    if (ct !== 'application/json' && ct !== 'application/yaml')
+      throw err.unsupportedMediaType(['application/json', 'application/yaml', 'application/vnd.kubernetes.protobuf']);
     const obj = this.decodeBody(ctx.body, ct);
-    if (!isObject(obj)) throw err.badRequest(`the object provided is unrecognized (must be of type ${expectKind}): couldn't get version/kind; json parse error: json: cannot unmarshal ${Array.isArray(obj) ? 'array' : typeof obj} into Go value of type struct { APIVersion string "json:\\"apiVersion,omitempty\\""; Kind string "json:\\"kind,omitempty\\"" }`);
+    if (!isObject(obj))
+      throw err.badRequest(
+        `the object provided is unrecognized (must be of type ${expectKind}): couldn't get version/kind; json parse error: json: cannot unmarshal ${Array.isArray(obj) ? 'array' : typeof obj} into Go value of type struct { APIVersion string "json:\\"apiVersion,omitempty\\""; Kind string "json:\\"kind,omitempty\\"" }`,
+      );
     this.checkTypeMeta(obj, expectKind, expectApiVersion);
     this.checkGoTypes(obj, expectKind);
     return obj as KObj;
@@ -461,10 +549,14 @@ export class FakeApiServer {
   private checkTypeMeta(obj: Record<string, any>, expectKind: string, expectApiVersion: string): void {
     if (obj.kind !== undefined && obj.kind !== expectKind) {
       const av = obj.apiVersion ?? expectApiVersion;
-      throw err.badRequest(`${obj.kind} in version "${String(av).split('/').pop()}" cannot be handled as a ${expectKind}: no kind "${obj.kind}" is registered for version "${av}" in scheme "pkg/api/legacyscheme/scheme.go:30"`);
+      throw err.badRequest(
+        `${obj.kind} in version "${String(av).split('/').pop()}" cannot be handled as a ${expectKind}: no kind "${obj.kind}" is registered for version "${av}" in scheme "pkg/api/legacyscheme/scheme.go:30"`,
+      );
     }
     if (obj.apiVersion !== undefined && obj.apiVersion !== expectApiVersion) {
-      throw err.badRequest(`the API version in the data (${obj.apiVersion}) does not match the expected API version (${expectApiVersion})`);
+      throw err.badRequest(
+        `the API version in the data (${obj.apiVersion}) does not match the expected API version (${expectApiVersion})`,
+      );
     }
   }
 
@@ -474,9 +566,14 @@ export class FakeApiServer {
     if (r !== undefined && r !== null && (typeof r !== 'number' || !Number.isInteger(r))) {
       const specType = kind === 'Scale' ? 'ScaleSpec' : `${kind}Spec`;
       const what = typeof r === 'number' ? `number ${r}` : typeof r;
-      throw err.badRequest(`${kind} in version "v1" cannot be handled as a ${kind}: json: cannot unmarshal ${what} into Go struct field ${specType}.spec.replicas of type int32`);
+      throw err.badRequest(
+        `${kind} in version "v1" cannot be handled as a ${kind}: json: cannot unmarshal ${what} into Go struct field ${specType}.spec.replicas of type int32`,
+      );
     }
-    if (obj.metadata !== undefined && !isObject(obj.metadata)) throw err.badRequest(`${kind} in version "v1" cannot be handled as a ${kind}: json: cannot unmarshal ${typeof obj.metadata} into Go struct field ${kind}.metadata of type v1.ObjectMeta`);
+    if (obj.metadata !== undefined && !isObject(obj.metadata))
+      throw err.badRequest(
+        `${kind} in version "v1" cannot be handled as a ${kind}: json: cannot unmarshal ${typeof obj.metadata} into Go struct field ${kind}.metadata of type v1.ObjectMeta`,
+      );
   }
 
   private dryRun(ctx: Ctx, optionsKind: string, extra: string[] = []): boolean {
@@ -492,10 +589,19 @@ export class FakeApiServer {
 
   private checkFieldManager(ctx: Ctx, optionsKind: string): void {
     const fm = ctx.q.get('fieldManager');
-    if (fm && fm.length > 128) throw err.invalidOptions(optionsKind, [{ type: 'FieldValueTooLong', field: 'fieldManager', detail: 'may not be more than 128 bytes' }]);
+    if (fm && fm.length > 128)
+      throw err.invalidOptions(optionsKind, [
+        { type: 'FieldValueTooLong', field: 'fieldManager', detail: 'may not be more than 128 bytes' },
+      ]);
   }
 
-  private validate(def: ResourceDef, obj: KObj, old?: KObj, kindForErrors = def.kind, groupForErrors = def.group): void {
+  private validate(
+    def: ResourceDef,
+    obj: KObj,
+    old?: KObj,
+    kindForErrors = def.kind,
+    groupForErrors = def.group,
+  ): void {
     const errs: FieldError[] = [];
     if (!old) errs.push(...this.metaErrors(def, obj));
     errs.push(...(def.validate?.(obj, old) ?? []));
@@ -519,7 +625,9 @@ export class FakeApiServer {
     else delete m.generation;
     if (def.subresources.includes('status')) {
       if (def.kind === 'Pod') {
-        const limited = (obj.spec?.containers ?? []).some((c: any) => c?.resources && (c.resources.requests || c.resources.limits));
+        const limited = (obj.spec?.containers ?? []).some(
+          (c: any) => c?.resources && (c.resources.requests || c.resources.limits),
+        );
         obj.status = { phase: 'Pending', qosClass: limited ? 'Burstable' : 'BestEffort' };
       } else if (def.kind === 'Service') obj.status = { loadBalancer: {} };
       else obj.status = {};
@@ -553,7 +661,8 @@ export class FakeApiServer {
     if (def.generation) {
       const gen = om.generation ?? 1;
       const specChanged = !deepEqual(old.spec, next.spec);
-      const annChanged = def.generation === 'spec+annotations' && !deepEqual(om.annotations ?? {}, next.metadata.annotations ?? {});
+      const annChanged =
+        def.generation === 'spec+annotations' && !deepEqual(om.annotations ?? {}, next.metadata.annotations ?? {});
       next.metadata.generation = subresource !== 'status' && (specChanged || annChanged) ? gen + 1 : gen;
     } else delete next.metadata.generation;
   }
@@ -562,7 +671,12 @@ export class FakeApiServer {
    * Persists an update (unless dry run). A write that changes nothing is a no-op: no new
    * resourceVersion, no watch event, the stored object is returned.
    */
-  private commitUpdate(def: ResourceDef, cur: { obj: KObj; owners: Owners }, next: KObj, opts: { dry: boolean; owners: Owners }): KObj {
+  private commitUpdate(
+    def: ResourceDef,
+    cur: { obj: KObj; owners: Owners },
+    next: KObj,
+    opts: { dry: boolean; owners: Owners },
+  ): KObj {
     next.apiVersion = apiVersionOf(def);
     next.kind = def.kind;
     next.metadata!.resourceVersion = cur.obj.metadata!.resourceVersion;
@@ -586,19 +700,22 @@ export class FakeApiServer {
 
   private checkName(obj: KObj, ctx: Ctx): void {
     const name = obj.metadata?.name ?? '';
-    if (name !== ctx.name) throw err.badRequest(`the name of the object (${name}) does not match the name on the URL (${ctx.name})`);
+    if (name !== ctx.name)
+      throw err.badRequest(`the name of the object (${name}) does not match the name on the URL (${ctx.name})`);
     this.checkNamespace(obj, ctx);
   }
 
   private checkNamespace(obj: KObj, ctx: Ctx): void {
     obj.metadata ??= {};
     if (!ctx.def.namespaced) return;
-    if (obj.metadata.namespace && obj.metadata.namespace !== ctx.ns) throw err.badRequest('the namespace of the provided object does not match the namespace sent on the request');
+    if (obj.metadata.namespace && obj.metadata.namespace !== ctx.ns)
+      throw err.badRequest('the namespace of the provided object does not match the namespace sent on the request');
     obj.metadata.namespace = ctx.ns;
   }
 
   private checkPreconditionRV(ctx: Ctx, cur: KObj, rv: string | undefined): void {
-    if (rv !== undefined && rv !== '' && rv !== cur.metadata!.resourceVersion) throw err.conflict(ctx.def.group, ctx.def.resource, ctx.name!);
+    if (rv !== undefined && rv !== '' && rv !== cur.metadata!.resourceVersion)
+      throw err.conflict(ctx.def.group, ctx.def.resource, ctx.name!);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -611,7 +728,8 @@ export class FakeApiServer {
   private selectors(ctx: Ctx): (o: KObj) => boolean {
     const labels = parseLabelSelector(ctx.q.get('labelSelector'));
     const fields = parseFieldSelector(ctx.q.get('fieldSelector'));
-    for (const f of fields) if (!supportsFieldLabel(ctx.def, f.field)) throw err.badRequest(`field label not supported: ${f.field}`);
+    for (const f of fields)
+      if (!supportsFieldLabel(ctx.def, f.field)) throw err.badRequest(`field label not supported: ${f.field}`);
     return (o) => matchesLabels(labels, o.metadata?.labels) && matchesFields(fields, fieldsOf(ctx.def, o));
   }
 
@@ -629,7 +747,9 @@ export class FakeApiServer {
         token = JSON.parse(Buffer.from(cont, 'base64').toString('utf8'));
         if (typeof token.rv !== 'number' || typeof token.start !== 'string') throw new Error('bad');
       } catch {
-        throw err.badRequest('continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)');
+        throw err.badRequest(
+          'continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)',
+        );
       }
       if (token.rv < this.store.oldestResourceVersion) throw err.expired(CONTINUE_TOO_OLD);
       items = items.filter((o) => `${o.metadata?.namespace ?? ''}/${o.metadata?.name}` > token.start);
@@ -639,11 +759,18 @@ export class FakeApiServer {
     if (limit > 0 && items.length > limit) {
       const last = items[limit - 1]!;
       const rv = Number(metadata.resourceVersion);
-      metadata.continue = Buffer.from(JSON.stringify({ v: 'meta.k8s.io/v1', rv, start: `${last.metadata?.namespace ?? ''}/${last.metadata?.name}` })).toString('base64');
+      metadata.continue = Buffer.from(
+        JSON.stringify({ v: 'meta.k8s.io/v1', rv, start: `${last.metadata?.namespace ?? ''}/${last.metadata?.name}` }),
+      ).toString('base64');
       metadata.remainingItemCount = items.length - limit;
       items = items.slice(0, limit);
     }
-    json(res, 200, { kind: `${ctx.def.kind}List`, apiVersion: apiVersionOf(ctx.def), metadata, items: items.map(stripTypeMeta) });
+    json(res, 200, {
+      kind: `${ctx.def.kind}List`,
+      apiVersion: apiVersionOf(ctx.def),
+      metadata,
+      items: items.map(stripTypeMeta),
+    });
   }
 
   private watch(res: http.ServerResponse, ctx: Ctx): void {
@@ -652,21 +779,37 @@ export class FakeApiServer {
     const rvParam = ctx.q.get('resourceVersion') ?? '';
     let fromRV: number | undefined;
     if (rvParam !== '' && rvParam !== '0') {
-      if (!/^\d+$/.test(rvParam)) throw err.badRequest(`invalid resource version: strconv.ParseUint: parsing ${JSON.stringify(rvParam)}: invalid syntax`);
+      if (!/^\d+$/.test(rvParam))
+        throw err.badRequest(
+          `invalid resource version: strconv.ParseUint: parsing ${JSON.stringify(rvParam)}: invalid syntax`,
+        );
       fromRV = Number(rvParam);
     }
     const sendInitial = ctx.q.get('sendInitialEvents');
     const bookmarks = TRUE_VALUES.has(ctx.q.get('allowWatchBookmarks') ?? '');
     if (sendInitial !== null && TRUE_VALUES.has(sendInitial)) {
       const errs: FieldError[] = [];
-      if (ctx.q.get('resourceVersionMatch') !== 'NotOlderThan') errs.push(fieldErr.forbidden('resourceVersionMatch', "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan"));
-      if (!bookmarks) errs.push(fieldErr.forbidden('allowWatchBookmarks', 'allowWatchBookmarks must be true if sendInitialEvents = true'));
+      if (ctx.q.get('resourceVersionMatch') !== 'NotOlderThan')
+        errs.push(
+          fieldErr.forbidden(
+            'resourceVersionMatch',
+            'sendInitialEvents requires setting resourceVersionMatch to NotOlderThan',
+          ),
+        );
+      if (!bookmarks)
+        errs.push(
+          fieldErr.forbidden('allowWatchBookmarks', 'allowWatchBookmarks must be true if sendInitialEvents = true'),
+        );
       if (errs.length > 0) throw err.invalid('meta.k8s.io', 'ListOptions', '', errs);
       fromRV = undefined;
     }
     const timeoutSeconds = Number(ctx.q.get('timeoutSeconds') ?? 0);
 
-    res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private', 'Transfer-Encoding': 'chunked' });
+    res.writeHead(200, {
+      'Content-Type': 'application/json',
+      'Cache-Control': 'no-cache, private',
+      'Transfer-Encoding': 'chunked',
+    });
     res.flushHeaders();
     this.openStreams.add(res);
     const write = (type: string, object: unknown) => {
@@ -683,7 +826,11 @@ export class FakeApiServer {
     this.cleanups.add(cleanup);
     res.on('close', cleanup);
     const bookmark = (annotations?: Record<string, string>) =>
-      write('BOOKMARK', { kind: ctx.def.kind, apiVersion: apiVersionOf(ctx.def), metadata: { resourceVersion: this.store.resourceVersion, ...(annotations ? { annotations } : {}) } });
+      write('BOOKMARK', {
+        kind: ctx.def.kind,
+        apiVersion: apiVersionOf(ctx.def),
+        metadata: { resourceVersion: this.store.resourceVersion, ...(annotations ? { annotations } : {}) },
+      });
 
     const sub = this.store.subscribe(
       {
@@ -729,7 +876,8 @@ export class FakeApiServer {
     if (!m.name && m.generateName) m.name = `${m.generateName}${randomSuffix()}`;
     this.prepareForCreate(ctx.def, obj);
     this.validate(ctx.def, obj);
-    if (this.store.get(ctx.def, m.namespace, m.name!)) throw err.alreadyExists(ctx.def.group, ctx.def.resource, m.name!);
+    if (this.store.get(ctx.def, m.namespace, m.name!))
+      throw err.alreadyExists(ctx.def.group, ctx.def.resource, m.name!);
     obj.apiVersion = apiVersionOf(ctx.def);
     obj.kind = ctx.def.kind;
     if (dry) return json(res, 201, obj);
@@ -746,7 +894,15 @@ export class FakeApiServer {
     this.checkPreconditionRV(ctx, cur.obj, obj.metadata?.resourceVersion);
     this.prepareForUpdate(ctx.def, cur.obj, obj, ctx.sub);
     this.validate(ctx.def, obj, cur.obj);
-    const owners = recordUpdate(cur.obj, obj, cur.owners, this.manager(ctx), apiVersionOf(ctx.def), nowTimestamp(), ctx.sub);
+    const owners = recordUpdate(
+      cur.obj,
+      obj,
+      cur.owners,
+      this.manager(ctx),
+      apiVersionOf(ctx.def),
+      nowTimestamp(),
+      ctx.sub,
+    );
     json(res, 200, this.commitUpdate(ctx.def, cur, obj, { dry, owners }));
   }
 
@@ -756,10 +912,13 @@ export class FakeApiServer {
     const isApply = type === PATCH_TYPES.apply;
     const errs: FieldError[] = [];
     const forceParam = ctx.q.get('force');
-    if (!isApply && forceParam !== null) errs.push(fieldErr.forbidden('force', 'may not be specified for non-apply patch'));
-    if (isApply && !ctx.q.get('fieldManager')) errs.push(fieldErr.required('fieldManager', 'is required for apply patch'));
+    if (!isApply && forceParam !== null)
+      errs.push(fieldErr.forbidden('force', 'may not be specified for non-apply patch'));
+    if (isApply && !ctx.q.get('fieldManager'))
+      errs.push(fieldErr.required('fieldManager', 'is required for apply patch'));
     const fm = ctx.q.get('fieldManager');
-    if (fm && fm.length > 128) errs.push({ type: 'FieldValueTooLong', field: 'fieldManager', detail: 'may not be more than 128 bytes' });
+    if (fm && fm.length > 128)
+      errs.push({ type: 'FieldValueTooLong', field: 'fieldManager', detail: 'may not be more than 128 bytes' });
     const dryValues = ctx.q.getAll('dryRun');
     if (dryValues.some((v) => v !== 'All')) errs.push(fieldErr.notSupported('dryRun', dryValues, ['All']));
     if (errs.length > 0) throw err.invalidOptions('PatchOptions', errs);
@@ -780,7 +939,10 @@ export class FakeApiServer {
     let out: unknown;
     if (type === PATCH_TYPES.json) out = applyJsonPatch(target, parseJsonPatch(patch));
     else {
-      if (!isObject(patch)) throw err.badRequest(`json: cannot unmarshal ${Array.isArray(patch) ? 'array' : typeof patch} into Go value of type map[string]interface {}`);
+      if (!isObject(patch))
+        throw err.badRequest(
+          `json: cannot unmarshal ${Array.isArray(patch) ? 'array' : typeof patch} into Go value of type map[string]interface {}`,
+        );
       out = type === PATCH_TYPES.merge ? applyMergePatch(target, patch) : strategicMerge(target, patch);
     }
     if (!isObject(out)) throw err.unprocessable('the patched document is not an object');
@@ -796,7 +958,8 @@ export class FakeApiServer {
     if (type === PATCH_TYPES.apply) {
       if (!isObject(body)) throw err.badRequest('invalid object type: /, Kind=');
       const cfg = body as KObj;
-      if (cfg.kind !== ctx.def.kind || cfg.apiVersion !== apiVersion) throw err.badRequest(`invalid object type: ${cfg.apiVersion ?? ''}, Kind=${cfg.kind ?? ''}`);
+      if (cfg.kind !== ctx.def.kind || cfg.apiVersion !== apiVersion)
+        throw err.badRequest(`invalid object type: ${cfg.apiVersion ?? ''}, Kind=${cfg.kind ?? ''}`);
       this.checkGoTypes(cfg, ctx.def.kind);
       cfg.metadata ??= {};
       if (cfg.metadata.name === undefined) cfg.metadata.name = ctx.name;
@@ -829,9 +992,16 @@ export class FakeApiServer {
     this.checkGoTypes(patched, ctx.def.kind);
     this.checkPreconditionRV(ctx, cur.obj, patched.metadata?.resourceVersion);
     if (patched.metadata?.uid !== undefined && patched.metadata.uid !== cur.obj.metadata!.uid)
-      throw err.conflict(ctx.def.group, ctx.def.resource, ctx.name!, `Precondition failed: UID in precondition: ${patched.metadata.uid}, UID in object meta: ${cur.obj.metadata!.uid}`);
+      throw err.conflict(
+        ctx.def.group,
+        ctx.def.resource,
+        ctx.name!,
+        `Precondition failed: UID in precondition: ${patched.metadata.uid}, UID in object meta: ${cur.obj.metadata!.uid}`,
+      );
     if (patched.metadata?.name !== undefined && patched.metadata.name !== ctx.name)
-      throw err.badRequest(`the name of the object (${patched.metadata.name}) does not match the name on the URL (${ctx.name})`);
+      throw err.badRequest(
+        `the name of the object (${patched.metadata.name}) does not match the name on the URL (${ctx.name})`,
+      );
     this.checkTypeMeta(patched, ctx.def.kind, apiVersion);
     this.prepareForUpdate(ctx.def, cur.obj, patched, sub);
     this.validate(ctx.def, patched, cur.obj);
@@ -847,7 +1017,13 @@ export class FakeApiServer {
     return {
       kind: 'Scale',
       apiVersion: 'autoscaling/v1',
-      metadata: { name: m.name, namespace: m.namespace, uid: m.uid, resourceVersion: m.resourceVersion, creationTimestamp: m.creationTimestamp },
+      metadata: {
+        name: m.name,
+        namespace: m.namespace,
+        uid: m.uid,
+        resourceVersion: m.resourceVersion,
+        creationTimestamp: m.creationTimestamp,
+      },
       spec: o.spec?.replicas ? { replicas: o.spec.replicas } : {},
       status: { replicas: o.status?.replicas ?? 0, selector: labelSelectorToString(o.spec?.selector) },
     };
@@ -862,15 +1038,29 @@ export class FakeApiServer {
     const scale = patchedScale ?? this.decodeTyped(ctx, 'Scale', 'autoscaling/v1');
     this.checkGoTypes(scale, 'Scale');
     const cur = this.getOr404(ctx);
-    if ((scale.metadata?.name ?? '') !== ctx.name) throw err.badRequest(`the name of the object (${scale.metadata?.name ?? ''}) does not match the name on the URL (${ctx.name})`);
+    if ((scale.metadata?.name ?? '') !== ctx.name)
+      throw err.badRequest(
+        `the name of the object (${scale.metadata?.name ?? ''}) does not match the name on the URL (${ctx.name})`,
+      );
     this.checkPreconditionRV(ctx, cur.obj, scale.metadata?.resourceVersion);
     const replicas = scale.spec?.replicas ?? 0;
-    if (replicas < 0) throw err.invalid('autoscaling', 'Scale', ctx.name!, [fieldErr.invalid('spec.replicas', replicas, 'must be greater than or equal to 0')]);
+    if (replicas < 0)
+      throw err.invalid('autoscaling', 'Scale', ctx.name!, [
+        fieldErr.invalid('spec.replicas', replicas, 'must be greater than or equal to 0'),
+      ]);
     const next = clone(cur.obj);
     next.spec = { ...(next.spec ?? {}), replicas };
     this.prepareForUpdate(ctx.def, cur.obj, next);
     this.validate(ctx.def, next, cur.obj);
-    const owners = recordUpdate(cur.obj, next, cur.owners, this.manager(ctx), apiVersionOf(ctx.def), nowTimestamp(), 'scale');
+    const owners = recordUpdate(
+      cur.obj,
+      next,
+      cur.owners,
+      this.manager(ctx),
+      apiVersionOf(ctx.def),
+      nowTimestamp(),
+      'scale',
+    );
     json(res, 200, this.scaleOf(this.commitUpdate(ctx.def, cur, next, { dry, owners })));
   }
 
@@ -883,7 +1073,8 @@ export class FakeApiServer {
     if (type === PATCH_TYPES.apply) {
       // Simplification: apply on /scale merges spec.replicas without field-ownership bookkeeping.
       const cfg = body as KObj;
-      if (!isObject(cfg) || cfg.kind !== 'Scale' || cfg.apiVersion !== 'autoscaling/v1') throw err.badRequest(`invalid object type: ${cfg?.apiVersion ?? ''}, Kind=${cfg?.kind ?? ''}`);
+      if (!isObject(cfg) || cfg.kind !== 'Scale' || cfg.apiVersion !== 'autoscaling/v1')
+        throw err.badRequest(`invalid object type: ${cfg?.apiVersion ?? ''}, Kind=${cfg?.kind ?? ''}`);
       this.checkGoTypes(cfg, 'Scale');
       patched = strategicMerge(scale, { spec: cfg.spec ?? {} });
       if (cfg.metadata?.resourceVersion) patched.metadata!.resourceVersion = cfg.metadata.resourceVersion;
@@ -903,7 +1094,13 @@ export class FakeApiServer {
       logs: this.logs,
       onPodGone: (cb) => {
         const listener = (ev: { type: string; def: ResourceDef; obj: KObj }) => {
-          if (ev.type === 'DELETED' && ev.def === podDef && ev.obj.metadata?.name === ctx.name && ev.obj.metadata?.namespace === ctx.ns) cb();
+          if (
+            ev.type === 'DELETED' &&
+            ev.def === podDef &&
+            ev.obj.metadata?.name === ctx.name &&
+            ev.obj.metadata?.namespace === ctx.ns
+          )
+            cb();
         };
         this.store.listeners.add(listener);
         return () => void this.store.listeners.delete(listener);
@@ -922,7 +1119,12 @@ export class FakeApiServer {
   // -------------------------------------------------------------------------------------------
   // delete
 
-  private deleteOptions(ctx: Ctx): { dry: boolean; policy?: string; grace?: number; preconditions?: { uid?: string; resourceVersion?: string } } {
+  private deleteOptions(ctx: Ctx): {
+    dry: boolean;
+    policy?: string;
+    grace?: number;
+    preconditions?: { uid?: string; resourceVersion?: string };
+  } {
     let opts: Record<string, any> = {};
     if (ctx.body.trim() !== '') {
       const parsed = this.decodeBody(ctx.body, ctx.contentType ?? 'application/json');
@@ -933,14 +1135,23 @@ export class FakeApiServer {
     const errs: FieldError[] = [];
     const dryValues = [...ctx.q.getAll('dryRun'), ...dryBody];
     if (dryValues.some((v) => v !== 'All')) errs.push(fieldErr.notSupported('dryRun', dryValues, ['All']));
-    if (policy !== undefined && !PROPAGATION.includes(policy)) errs.push(fieldErr.notSupported('propagationPolicy', policy, [...PROPAGATION, 'nil']));
+    if (policy !== undefined && !PROPAGATION.includes(policy))
+      errs.push(fieldErr.notSupported('propagationPolicy', policy, [...PROPAGATION, 'nil']));
     const orphan = ctx.q.get('orphanDependents') ?? opts.orphanDependents;
-    if (orphan !== undefined && policy !== undefined) errs.push(fieldErr.invalid('propagationPolicy', policy, 'orphanDependents and deletionPropagation cannot be both set'));
+    if (orphan !== undefined && policy !== undefined)
+      errs.push(
+        fieldErr.invalid('propagationPolicy', policy, 'orphanDependents and deletionPropagation cannot be both set'),
+      );
     const graceRaw = ctx.q.get('gracePeriodSeconds') ?? opts.gracePeriodSeconds;
     const grace = graceRaw === undefined || graceRaw === null ? undefined : Number(graceRaw);
     if (errs.length > 0) throw err.invalidOptions('DeleteOptions', errs);
     const effective = policy ?? (orphan === true || orphan === 'true' ? 'Orphan' : undefined);
-    return { dry: dryValues.length > 0, policy: effective, grace, preconditions: isObject(opts.preconditions) ? opts.preconditions : undefined };
+    return {
+      dry: dryValues.length > 0,
+      policy: effective,
+      grace,
+      preconditions: isObject(opts.preconditions) ? opts.preconditions : undefined,
+    };
   }
 
   private delete(res: http.ServerResponse, ctx: Ctx): void {
@@ -950,26 +1161,44 @@ export class FakeApiServer {
     json(res, out.code, out.body);
   }
 
-  private deleteOne(def: ResourceDef, obj: KObj, opts: ReturnType<FakeApiServer['deleteOptions']>): { code: number; body: KObj | StatusBody } {
+  private deleteOne(
+    def: ResourceDef,
+    obj: KObj,
+    opts: ReturnType<FakeApiServer['deleteOptions']>,
+  ): { code: number; body: KObj | StatusBody } {
     const m = obj.metadata!;
     const name = m.name!;
     const p = opts.preconditions;
-    if (p?.uid && p.uid !== m.uid) throw err.conflict(def.group, def.resource, name, `Precondition failed: UID in precondition: ${p.uid}, UID in object meta: ${m.uid}`);
+    if (p?.uid && p.uid !== m.uid)
+      throw err.conflict(
+        def.group,
+        def.resource,
+        name,
+        `Precondition failed: UID in precondition: ${p.uid}, UID in object meta: ${m.uid}`,
+      );
     if (p?.resourceVersion && p.resourceVersion !== m.resourceVersion)
-      throw err.conflict(def.group, def.resource, name, `Precondition failed: ResourceVersion in precondition: ${p.resourceVersion}, ResourceVersion in object meta: ${m.resourceVersion}`);
+      throw err.conflict(
+        def.group,
+        def.resource,
+        name,
+        `Precondition failed: ResourceVersion in precondition: ${p.resourceVersion}, ResourceVersion in object meta: ${m.resourceVersion}`,
+      );
     const stored = this.store.get(def, m.namespace, name)!;
     if (m.deletionTimestamp) return { code: 200, body: clone(obj) }; // already being deleted
 
     const finalizers = [...(m.finalizers ?? [])];
     if (def.kind !== 'Pod') {
-      if (opts.policy === 'Foreground' && !finalizers.includes('foregroundDeletion')) finalizers.push('foregroundDeletion');
+      if (opts.policy === 'Foreground' && !finalizers.includes('foregroundDeletion'))
+        finalizers.push('foregroundDeletion');
       if (opts.policy === 'Orphan' && !finalizers.includes('orphan')) finalizers.push('orphan');
     }
     const graceful = def.kind === 'Pod' && Boolean(obj.spec?.nodeName) && opts.grace !== 0;
     if (finalizers.length > 0 || graceful) {
       const next = clone(obj);
       next.metadata!.deletionTimestamp = nowTimestamp();
-      next.metadata!.deletionGracePeriodSeconds = graceful ? (opts.grace ?? obj.spec?.terminationGracePeriodSeconds ?? 30) : 0;
+      next.metadata!.deletionGracePeriodSeconds = graceful
+        ? (opts.grace ?? obj.spec?.terminationGracePeriodSeconds ?? 30)
+        : 0;
       next.metadata!.finalizers = finalizers;
       if (finalizers.length === 0) delete next.metadata!.finalizers;
       if (def.generation) next.metadata!.generation = (m.generation ?? 1) + 1;
@@ -990,7 +1219,7 @@ export class FakeApiServer {
   /** Removes the GC finalizers of an object being deleted (after dealing with its dependents), and graceful pods. */
   private finishDeletion(def: ResourceDef, ns: string | undefined, name: string): void {
     const s = this.store.get(def, ns, name);
-    if (!s || !s.obj.metadata?.deletionTimestamp) return;
+    if (!s?.obj.metadata?.deletionTimestamp) return;
     const fins = s.obj.metadata.finalizers ?? [];
     const uid = s.obj.metadata.uid!;
     if (fins.includes('foregroundDeletion')) this.collectDependents(uid, 'Background');
@@ -1042,9 +1271,13 @@ export class FakeApiServer {
       const out = this.deleteOne(ctx.def, s.obj, { ...opts, preconditions: undefined });
       items.push(out.body.kind === 'Status' ? s.obj : (out.body as KObj));
     }
-    json(res, 200, { kind: `${ctx.def.kind}List`, apiVersion: apiVersionOf(ctx.def), metadata: { resourceVersion: this.store.resourceVersion }, items: items.map(stripTypeMeta) });
+    json(res, 200, {
+      kind: `${ctx.def.kind}List`,
+      apiVersion: apiVersionOf(ctx.def),
+      metadata: { resourceVersion: this.store.resourceVersion },
+      items: items.map(stripTypeMeta),
+    });
   }
-
 }
 
 interface Ctx {
@@ -1058,4 +1291,3 @@ interface Ctx {
   /** `status` or `scale` when the request addresses a subresource. */
   sub?: string;
 }
-

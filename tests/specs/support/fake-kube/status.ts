@@ -62,7 +62,13 @@ export function failure(code: number, reason: string, message: string, details?:
 }
 
 export function success(details: StatusDetails, code?: number): StatusBody {
-  const body: StatusBody = { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details: compactDetails(details) };
+  const body: StatusBody = {
+    kind: 'Status',
+    apiVersion: 'v1',
+    metadata: {},
+    status: 'Success',
+    details: compactDetails(details),
+  };
   if (code !== undefined) body.code = code;
   return body;
 }
@@ -77,21 +83,40 @@ export function groupKind(group: string, kind: string): string {
   return group ? `${kind}.${group}` : kind;
 }
 
-export const OBJECT_MODIFIED = 'the object has been modified; please apply your changes to the latest version and try again';
+export const OBJECT_MODIFIED =
+  'the object has been modified; please apply your changes to the latest version and try again';
 
 export const err = {
   notFound(group: string, resource: string, name: string): ApiError {
-    return new ApiError(failure(404, 'NotFound', `${groupResource(group, resource)} "${name}" not found`, { name, group, kind: resource }));
+    return new ApiError(
+      failure(404, 'NotFound', `${groupResource(group, resource)} "${name}" not found`, {
+        name,
+        group,
+        kind: resource,
+      }),
+    );
   },
   /** A path no handler serves (errors.NewNotFound-style body the mux answers with). */
   noRoute(): ApiError {
     return new ApiError(failure(404, 'NotFound', 'the server could not find the requested resource', {}));
   },
   alreadyExists(group: string, resource: string, name: string): ApiError {
-    return new ApiError(failure(409, 'AlreadyExists', `${groupResource(group, resource)} "${name}" already exists`, { name, group, kind: resource }));
+    return new ApiError(
+      failure(409, 'AlreadyExists', `${groupResource(group, resource)} "${name}" already exists`, {
+        name,
+        group,
+        kind: resource,
+      }),
+    );
   },
   conflict(group: string, resource: string, name: string, why: string = OBJECT_MODIFIED): ApiError {
-    return new ApiError(failure(409, 'Conflict', `Operation cannot be fulfilled on ${groupResource(group, resource)} "${name}": ${why}`, { name, group, kind: resource }));
+    return new ApiError(
+      failure(409, 'Conflict', `Operation cannot be fulfilled on ${groupResource(group, resource)} "${name}": ${why}`, {
+        name,
+        group,
+        kind: resource,
+      }),
+    );
   },
   /** errors.NewApplyConflict: server-side apply field-manager conflicts. */
   applyConflict(causes: StatusCause[], message: string): ApiError {
@@ -105,7 +130,14 @@ export const err = {
     const causes = errors.map((e) => ({ reason: e.type, message: fieldErrorBody(e), field: e.field }));
     const list = errors.map(fieldErrorString);
     const aggregate = list.length === 1 ? list[0] : `[${list.join(', ')}]`;
-    return new ApiError(failure(422, 'Invalid', `${groupKind(group, kind)} "${name}" is invalid: ${aggregate}`, { name, group, kind, causes }));
+    return new ApiError(
+      failure(422, 'Invalid', `${groupKind(group, kind)} "${name}" is invalid: ${aggregate}`, {
+        name,
+        group,
+        kind,
+        causes,
+      }),
+    );
   },
   /** 422 from an options struct (PatchOptions, CreateOptions, ...), which lives in meta.k8s.io and has no name. */
   invalidOptions(kind: string, errors: FieldError[]): ApiError {
@@ -126,11 +158,17 @@ export const err = {
     return new ApiError(failure(401, 'Unauthorized', 'Unauthorized'));
   },
   methodNotAllowed(): ApiError {
-    return new ApiError(failure(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource', {}));
+    return new ApiError(
+      failure(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource', {}),
+    );
   },
   unsupportedMediaType(accepted: string[]): ApiError {
     return new ApiError(
-      failure(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: ${accepted.join(', ')}`),
+      failure(
+        415,
+        'UnsupportedMediaType',
+        `the body of the request was in an unknown format - accepted media types include: ${accepted.join(', ')}`,
+      ),
     );
   },
   /** 410 with reason Expired: what a watch (or continue token) from a compacted resourceVersion gets. */
@@ -141,10 +179,14 @@ export const err = {
     return new ApiError(failure(410, 'Gone', message));
   },
   tooManyRequests(message = 'Too many requests, please try again later.', retryAfterSeconds = 1): ApiError {
-    return new ApiError(failure(429, 'TooManyRequests', message, { retryAfterSeconds }), { 'Retry-After': String(retryAfterSeconds) });
+    return new ApiError(failure(429, 'TooManyRequests', message, { retryAfterSeconds }), {
+      'Retry-After': String(retryAfterSeconds),
+    });
   },
   internal(message: string): ApiError {
-    return new ApiError(failure(500, 'InternalError', `Internal error occurred: ${message}`, { causes: [{ message }] }));
+    return new ApiError(
+      failure(500, 'InternalError', `Internal error occurred: ${message}`, { causes: [{ message }] }),
+    );
   },
   serviceUnavailable(message = 'the server is currently unable to handle the request'): ApiError {
     return new ApiError(failure(503, 'ServiceUnavailable', message));
@@ -174,9 +216,15 @@ export function statusForCode(code: number, reason?: string, message?: string, r
     422: ['Invalid', 'the server rejected our request due to an error in our request'],
     500: ['InternalError', 'an error on the server ("") has prevented the request from succeeding'],
     503: ['ServiceUnavailable', 'the server is currently unable to handle the request'],
-    504: ['Timeout', 'the server was unable to return a response in the time allotted, but may still be processing the request'],
+    504: [
+      'Timeout',
+      'the server was unable to return a response in the time allotted, but may still be processing the request',
+    ],
   };
-  const [defReason, defMessage] = defaults[code] ?? ['Unknown', `the server responded with the status code ${code} but did not return more information`];
+  const [defReason, defMessage] = defaults[code] ?? [
+    'Unknown',
+    `the server responded with the status code ${code} but did not return more information`,
+  ];
   const headers: Record<string, string> = retryAfterSeconds ? { 'Retry-After': String(retryAfterSeconds) } : {};
   const details = retryAfterSeconds ? { retryAfterSeconds } : undefined;
   return new ApiError(failure(code, reason ?? defReason, message ?? defMessage, details), headers);
@@ -207,7 +255,8 @@ export function goValue(v: unknown): string {
   if (typeof v === 'string') return JSON.stringify(v);
   if (typeof v === 'number' || typeof v === 'boolean') return String(v);
   if (v === null || v === undefined) return 'null';
-  if (Array.isArray(v) && v.every((x) => typeof x === 'string')) return `[]string{${v.map((x) => JSON.stringify(x)).join(', ')}}`;
+  if (Array.isArray(v) && v.every((x) => typeof x === 'string'))
+    return `[]string{${v.map((x) => JSON.stringify(x)).join(', ')}}`;
   return JSON.stringify(v);
 }
 
@@ -219,13 +268,14 @@ export function fieldErrorBody(e: FieldError): string {
       return e.detail ? `Forbidden: ${e.detail}` : 'Forbidden';
     case 'FieldValueNotSupported': {
       const base = `Unsupported value: ${goValue(e.value)}`;
-      return e.supported && e.supported.length > 0 ? `${base}: supported values: ${e.supported.map((s) => JSON.stringify(s)).join(', ')}` : base;
+      return e.supported && e.supported.length > 0
+        ? `${base}: supported values: ${e.supported.map((s) => JSON.stringify(s)).join(', ')}`
+        : base;
     }
     case 'FieldValueDuplicate':
       return `Duplicate value: ${goValue(e.value)}`;
     case 'FieldValueTooLong':
       return `Too long: ${e.detail ?? ''}`.trim();
-    case 'FieldValueInvalid':
     default:
       return e.detail ? `Invalid value: ${goValue(e.value)}: ${e.detail}` : `Invalid value: ${goValue(e.value)}`;
   }
@@ -236,9 +286,19 @@ export function fieldErrorString(e: FieldError): string {
 }
 
 export const fieldErr = {
-  invalid: (field: string, value: unknown, detail?: string): FieldError => ({ type: 'FieldValueInvalid', field, value, detail }),
+  invalid: (field: string, value: unknown, detail?: string): FieldError => ({
+    type: 'FieldValueInvalid',
+    field,
+    value,
+    detail,
+  }),
   required: (field: string, detail?: string): FieldError => ({ type: 'FieldValueRequired', field, detail }),
-  notSupported: (field: string, value: unknown, supported: string[]): FieldError => ({ type: 'FieldValueNotSupported', field, value, supported }),
+  notSupported: (field: string, value: unknown, supported: string[]): FieldError => ({
+    type: 'FieldValueNotSupported',
+    field,
+    value,
+    supported,
+  }),
   forbidden: (field: string, detail?: string): FieldError => ({ type: 'FieldValueForbidden', field, detail }),
   duplicate: (field: string, value: unknown): FieldError => ({ type: 'FieldValueDuplicate', field, value }),
 };

@@ -88,7 +88,9 @@ export class Store {
 
   /** Objects of a type (in a namespace, or all), in etcd key order (namespace, then name). */
   list(def: ResourceDef, ns?: string): StoredObject[] {
-    const out = [...this.bucket(def).values()].filter((s) => !ns || !def.namespaced || s.obj.metadata?.namespace === ns);
+    const out = [...this.bucket(def).values()].filter(
+      (s) => !ns || !def.namespaced || s.obj.metadata?.namespace === ns,
+    );
     return out.sort((a, b) => {
       const ka = key(a.obj.metadata?.namespace, a.obj.metadata?.name ?? '');
       const kb = key(b.obj.metadata?.namespace, b.obj.metadata?.name ?? '');
