@@ -1,0 +1,255 @@
+/** Executions: inserted with their pending steps and idempotency key, updated as they run, listed newest first. */
+import type Database from 'better-sqlite3';
+import { createHash } from 'node:crypto';
+import type { Wpk } from '../wpk/types.js';
+import { Conditions, Statements } from './statements.js';
+import type { Steps } from './steps.js';
+import {
+  EXECUTION_STATUSES,
+  type Execution,
+  type ExecutionFilter,
+  type ExecutionPatch,
+  type ExecutionStatus,
+  type NewExecution,
+  type Step,
+} from './types.js';
+import type { WriteOptions, WriteQueue } from './write-queue.js';
+
+/**
+ * An execution row with its progress derived from its steps (so that a running execution's own row is
+ * written only when its status changes).
+ */
+const SELECT = `SELECT e.*,
+  (SELECT s.name FROM steps s WHERE s.execution_id = e.id AND s.phase = 'main' AND s.status = 'running' LIMIT 1) AS current_step,
+  (SELECT COUNT(*) FROM steps s WHERE s.execution_id = e.id AND s.phase = 'main' AND s.status IN ('succeeded', 'failed', 'skipped')) AS steps_completed
+  FROM executions e`;
+
+interface ExecutionRow {
+  seq: number;
+  id: string;
+  workflow_id: string;
+  workflow_name: string;
+  status: ExecutionStatus;
+  dry_run: number;
+  rollback_on_failure: number;
+  parameters: string;
+  secret_params: string;
+  current_step: string | null;
+  steps_completed: number;
+  steps_total: number;
+  error: string | null;
+  rollback_status: Execution['rollbackStatus'];
+  rollback_trigger: Execution['rollbackTrigger'];
+  rollback_requested_by: string | null;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+  submitted_by: string | null;
+  dropped_log_lines: number;
+}
+
+function toExecution(r: ExecutionRow): Execution {
+  return {
+    seq: r.seq,
+    id: r.id,
+    workflowId: r.workflow_id,
+    workflowName: r.workflow_name,
+    status: r.status,
+    dryRun: r.dry_run === 1,
+    rollbackOnFailure: r.rollback_on_failure === 1,
+    parameters: JSON.parse(r.parameters),
+    secretParams: JSON.parse(r.secret_params),
+    currentStep: r.current_step,
+    stepsCompleted: r.steps_completed,
+    stepsTotal: r.steps_total,
+    error: r.error === null ? null : JSON.parse(r.error),
+    rollbackStatus: r.rollback_status,
+    rollbackTrigger: r.rollback_trigger,
+    rollbackRequestedBy: r.rollback_requested_by,
+    createdAt: r.created_at,
+    startedAt: r.started_at,
+    finishedAt: r.finished_at,
+    submittedBy: r.submitted_by,
+    droppedLogLines: r.dropped_log_lines,
+  };
+}
+
+/** The columns of an execution patch. */
+function patchColumns(p: ExecutionPatch): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (p.status !== undefined) out.status = p.status;
+  if (p.error !== undefined) out.error = p.error === null ? null : JSON.stringify(p.error);
+  if (p.rollbackStatus !== undefined) out.rollback_status = p.rollbackStatus;
+  if (p.rollbackTrigger !== undefined) out.rollback_trigger = p.rollbackTrigger;
+  if (p.rollbackRequestedBy !== undefined) out.rollback_requested_by = p.rollbackRequestedBy;
+  if (p.startedAt !== undefined) out.started_at = p.startedAt;
+  if (p.finishedAt !== undefined) out.finished_at = p.finishedAt;
+  if (p.droppedLogLines !== undefined) out.dropped_log_lines = p.droppedLogLines;
+  return out;
+}
+
+export class Executions {
+  private readonly stmt: Record<
+    'insert' | 'get' | 'byStatus' | 'putContent' | 'getIdem' | 'putIdem' | 'count' | 'packageOf',
+    Database.Statement
+  >;
+  private readonly statements: Statements;
+  /** Hashes of recently stored package texts: a registry sends the same few packages again and again. */
+  private readonly hashes = new Map<string, string>();
+  /** Hashes whose package text is known to be committed in package_contents. */
+  private readonly storedHashes = new Set<string>();
+
+  constructor(
+    db: Database.Database,
+    private readonly queue: WriteQueue,
+    private readonly flush: () => void,
+    private readonly steps: Steps,
+    private readonly update: (table: string, where: string, cols: Record<string, unknown>, keys: unknown[]) => void,
+  ) {
+    this.statements = new Statements(db);
+    this.stmt = {
+      insert: db.prepare(`INSERT INTO executions (id, workflow_id, workflow_name, status, dry_run, rollback_on_failure,
+        parameters, secret_params, package_hash, steps_total, created_at, submitted_by)
+        VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?)`),
+      get: db.prepare(`${SELECT} WHERE e.id = ?`),
+      byStatus: db.prepare(`${SELECT} WHERE e.status = ? ORDER BY e.seq`),
+      putContent: db.prepare('INSERT OR IGNORE INTO package_contents (hash, content) VALUES (?, ?)'),
+      getIdem: db.prepare('SELECT body_hash, execution_id FROM idempotency WHERE key = ?'),
+      putIdem: db.prepare('INSERT INTO idempotency (key, body_hash, execution_id, created_at) VALUES (?, ?, ?, ?)'),
+      count: db.prepare('SELECT COUNT(*) AS n FROM executions'),
+      packageOf: db.prepare(
+        'SELECT c.content FROM executions e JOIN package_contents c ON c.hash = e.package_hash WHERE e.id = ?',
+      ),
+    };
+  }
+
+  /**
+   * Inserts an execution, its pending steps and its idempotency key, with `alongside` (its journal event) in
+   * the same transaction. Inserts made in the same turn of the event loop share one commit; the promise
+   * resolves once this one is committed, and is what an API answer waits for. Reads in the meantime see it.
+   */
+  insert(
+    e: NewExecution,
+    steps: Step[],
+    idempotency?: { key: string; bodyHash: string },
+    alongside?: { write: () => void },
+  ): Promise<void> {
+    const hash = this.hashOf(e.packageJson);
+    const parameters = JSON.stringify(e.parameters);
+    const secretParams = JSON.stringify(e.secretParams);
+    return this.queue.writeAwaited(
+      () => {
+        if (!this.storedHashes.has(hash)) this.stmt.putContent.run(hash, e.packageJson);
+        this.stmt.insert.run(
+          e.id,
+          e.workflowId,
+          e.workflowName,
+          e.dryRun ? 1 : 0,
+          e.rollbackOnFailure ? 1 : 0,
+          parameters,
+          secretParams,
+          hash,
+          e.stepsTotal,
+          e.createdAt,
+          e.submittedBy,
+        );
+        this.steps.insertRows(steps);
+        if (idempotency) this.stmt.putIdem.run(idempotency.key, idempotency.bodyHash, e.id, e.createdAt);
+        alongside?.write();
+      },
+      () => {
+        // Committed: later executions of the same package need not write its text again.
+        if (this.storedHashes.size >= 1024) this.storedHashes.clear();
+        this.storedHashes.add(hash);
+      },
+    );
+  }
+
+  patch(id: string, patch: ExecutionPatch, options: WriteOptions = {}): void {
+    this.queue.patch(id, -1, patchColumns(patch), (cols) => this.update('executions', 'id = ?', cols, [id]), options);
+  }
+
+  get(id: string): Execution | undefined {
+    this.flush();
+    const row = this.stmt.get.get(id) as ExecutionRow | undefined;
+    return row && toExecution(row);
+  }
+
+  /** The package an execution runs, as stored when it was submitted. */
+  packageOf(id: string): Wpk {
+    this.flush();
+    const row = this.stmt.packageOf.get(id) as { content: string } | undefined;
+    if (!row) throw new Error(`execution ${id} has no stored package`);
+    return JSON.parse(row.content) as Wpk;
+  }
+
+  /** Every execution in `status`, oldest first (what recovery looks at). */
+  withStatus(status: ExecutionStatus): Execution[] {
+    this.flush();
+    return (this.stmt.byStatus.all(status) as ExecutionRow[]).map(toExecution);
+  }
+
+  count(): number {
+    this.flush();
+    return (this.stmt.count.get() as { n: number }).n;
+  }
+
+  findIdempotency(key: string): { bodyHash: string; executionId: string } | undefined {
+    this.flush(); // a key accepted a moment ago may still be waiting for its commit
+    const row = this.stmt.getIdem.get(key) as { body_hash: string; execution_id: string } | undefined;
+    return row && { bodyHash: row.body_hash, executionId: row.execution_id };
+  }
+
+  /**
+   * Newest first. Each status is read from its own range of the (status, seq) or (workflow_id, status, seq)
+   * index, newest first and at most `limit` rows, and the ranges are merged: the cost depends on the page
+   * size, not on how many executions the store holds. Time bounds become seq bounds first (seqs grow with
+   * creation time).
+   */
+  list(filter: ExecutionFilter): Execution[] {
+    this.flush();
+    const c = new Conditions({ limit: filter.limit })
+      .add('e.workflow_id = @workflow_id', 'workflow_id', filter.workflowId)
+      .add('e.seq < @before', 'before', filter.before);
+    if (filter.since !== undefined) {
+      const first = this.statements
+        .get('SELECT seq FROM executions WHERE created_at >= ? ORDER BY created_at LIMIT 1')
+        .get(filter.since) as { seq: number } | undefined;
+      if (!first) return [];
+      c.add('e.seq >= @since_seq', 'since_seq', first.seq).add('e.created_at >= @since', 'since', filter.since);
+    }
+    if (filter.until !== undefined) {
+      const last = this.statements
+        .get('SELECT seq FROM executions WHERE created_at <= ? ORDER BY created_at DESC LIMIT 1')
+        .get(filter.until) as { seq: number } | undefined;
+      if (!last) return [];
+      c.add('e.seq <= @until_seq', 'until_seq', last.seq).add('e.created_at <= @until', 'until', filter.until);
+    }
+    const statuses = filter.statuses ?? (filter.workflowId !== undefined ? EXECUTION_STATUSES : undefined);
+    if (statuses === undefined) {
+      const sql = `${SELECT} ${c.where()} ORDER BY e.seq DESC LIMIT @limit`;
+      return (this.statements.get(sql).all(c.params) as ExecutionRow[]).map(toExecution);
+    }
+    const sql = `${SELECT} WHERE e.status = @status ${c.clauses.map((w) => `AND ${w}`).join(' ')} ORDER BY e.seq DESC LIMIT @limit`;
+    const stmt = this.statements.get(sql);
+    const rows: ExecutionRow[] = [];
+    for (const status of new Set(statuses)) rows.push(...(stmt.all({ ...c.params, status }) as ExecutionRow[]));
+    rows.sort((a, b) => b.seq - a.seq);
+    return rows.slice(0, filter.limit).map(toExecution);
+  }
+
+  private hashOf(content: string): string {
+    let hash = this.hashes.get(content);
+    if (hash === undefined) {
+      hash = createHash('sha256').update(content).digest('hex');
+      if (this.hashes.size >= 256) this.hashes.clear();
+      this.hashes.set(content, hash);
+    }
+    return hash;
+  }
+
+  /** A later insert of a package whose text retention deleted must write the text again. */
+  forgetStoredHashes(hashes: string[]): void {
+    for (const h of hashes) this.storedHashes.delete(h);
+  }
+}

@@ -1,0 +1,132 @@
+/**
+ * The event journal: every state change, appended in the same transaction as the change itself, with a
+ * global, strictly increasing `seq`. Live subscribers hear an event only once it is committed, so a client
+ * that resumes from the last seq it saw, even across a crash of the agent, finds exactly what follows it.
+ */
+import type Database from 'better-sqlite3';
+import { nowIso } from '../clock.js';
+import { Conditions, Statements } from './statements.js';
+import type { EventFilter, JournalEvent, NewEvent } from './types.js';
+import type { WriteOptions, WriteQueue } from './write-queue.js';
+
+type Listener = (event: JournalEvent) => void;
+
+/** Unless told otherwise, an event is committed at the end of the turn, like a status change. */
+const EVENT_WRITE: WriteOptions = { deferred: true, critical: true };
+
+export class Journal {
+  private nextSeq: number;
+  /** Events inserted by the transaction under way, published when it commits. */
+  private committing: JournalEvent[] = [];
+  private readonly listeners = new Set<Listener>();
+  private readonly insert: Database.Statement;
+  private readonly statements: Statements;
+
+  constructor(
+    db: Database.Database,
+    private readonly queue: WriteQueue,
+    private readonly flush: () => void,
+  ) {
+    const last = db.prepare(`SELECT seq FROM sqlite_sequence WHERE name = 'events'`).get() as
+      | { seq: number }
+      | undefined;
+    this.nextSeq = (last?.seq ?? 0) + 1;
+    this.statements = new Statements(db);
+    this.insert = db.prepare(
+      'INSERT INTO events (seq, ts, type, execution_id, workflow_id, step, data) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    );
+    queue.addHooks({
+      committed: () => {
+        const events = this.committing;
+        if (events.length === 0) return;
+        this.committing = [];
+        for (const e of events) for (const l of this.listeners) l(e);
+      },
+      rolledBack: () => {
+        this.committing = [];
+      },
+    });
+  }
+
+  /**
+   * Queues an event with the next seq. Append it in the same synchronous stretch as the state change it
+   * reports, with the same write options (or before it, when that change is committed at once): both land
+   * in the same transaction.
+   */
+  append(e: NewEvent, options: WriteOptions = EVENT_WRITE): JournalEvent {
+    const { event, write } = this.prepare(e);
+    this.queue.write(options, write);
+    return event;
+  }
+
+  /**
+   * An event to write inside another write (a new execution's insert): `write` runs in that write's
+   * transaction, so the event lands if and only if the write does.
+   */
+  prepare(e: NewEvent): { event: JournalEvent; write: () => void } {
+    const event: JournalEvent = { seq: this.nextSeq++, ts: nowIso(), ...e };
+    const data = JSON.stringify(e.data);
+    return { event, write: () => this.insertNow(event, data) };
+  }
+
+  private insertNow(event: JournalEvent, data: string): void {
+    this.insert.run(event.seq, event.ts, event.type, event.execution_id, event.workflow_id, event.step ?? null, data);
+    this.committing.push(event);
+  }
+
+  /** Called with every committed event, in seq order; returns the unsubscribe function. */
+  subscribe(listener: Listener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** The newest committed seq (0 when the journal is empty). */
+  lastSeq(): number {
+    this.flush();
+    return this.nextSeq - 1;
+  }
+
+  /** Committed events after `since`, oldest first. */
+  page(filter: EventFilter): JournalEvent[] {
+    this.flush();
+    const c = new Conditions({ limit: filter.limit })
+      .add('seq > @since', 'since', filter.since)
+      .add('execution_id = @execution_id', 'execution_id', filter.executionId)
+      .add('workflow_id = @workflow_id', 'workflow_id', filter.workflowId)
+      .add('type IN (SELECT value FROM json_each(@types))', 'types', filter.types && JSON.stringify(filter.types));
+    const sql = `SELECT * FROM events ${c.where()} ORDER BY seq LIMIT @limit`;
+    return (this.statements.get(sql).all(c.params) as EventRow[]).map(toEvent);
+  }
+}
+
+interface EventRow {
+  seq: number;
+  ts: string;
+  type: JournalEvent['type'];
+  execution_id: string;
+  workflow_id: string;
+  step: string | null;
+  data: string;
+}
+
+function toEvent(r: EventRow): JournalEvent {
+  const e: JournalEvent = {
+    seq: r.seq,
+    ts: r.ts,
+    type: r.type,
+    execution_id: r.execution_id,
+    workflow_id: r.workflow_id,
+    data: JSON.parse(r.data),
+  };
+  if (r.step !== null) e.step = r.step;
+  return e;
+}
+
+/** Whether an event passes a filter (for live events; stored ones are filtered in SQL). */
+export function eventMatches(e: JournalEvent, f: Omit<EventFilter, 'since' | 'limit'>): boolean {
+  return (
+    (f.executionId === undefined || e.execution_id === f.executionId) &&
+    (f.workflowId === undefined || e.workflow_id === f.workflowId) &&
+    (f.types === undefined || f.types.includes(e.type))
+  );
+}

@@ -1,0 +1,132 @@
+/** The store's tables and indexes, and the columns added to files created by earlier versions. */
+import type Database from 'better-sqlite3';
+
+const TABLES = `
+CREATE TABLE IF NOT EXISTS executions (
+  seq INTEGER PRIMARY KEY,
+  id TEXT NOT NULL UNIQUE,
+  workflow_id TEXT NOT NULL,
+  workflow_name TEXT NOT NULL,
+  status TEXT NOT NULL,
+  dry_run INTEGER NOT NULL,
+  rollback_on_failure INTEGER NOT NULL,
+  parameters TEXT NOT NULL,
+  secret_params TEXT NOT NULL,
+  -- The package lives in package_contents, once per distinct content: an execution row stays small,
+  -- so the updates of a running execution rewrite one short row, not the whole package.
+  package_hash TEXT NOT NULL,
+  steps_total INTEGER NOT NULL,
+  error TEXT,
+  rollback_status TEXT,
+  rollback_trigger TEXT,
+  created_at TEXT NOT NULL,
+  started_at TEXT,
+  finished_at TEXT,
+  submitted_by TEXT,
+  dropped_log_lines INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS steps (
+  execution_id TEXT NOT NULL,
+  phase TEXT NOT NULL,
+  idx INTEGER NOT NULL,
+  name TEXT NOT NULL,
+  adapter TEXT NOT NULL,
+  action TEXT NOT NULL,
+  status TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  for_step TEXT,
+  input TEXT,
+  outputs TEXT,
+  outputs_source TEXT,
+  error TEXT,
+  started_at TEXT,
+  finished_at TEXT,
+  PRIMARY KEY (execution_id, phase, idx)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS logs (
+  execution_id TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  ts TEXT NOT NULL,
+  level TEXT NOT NULL,
+  step TEXT,
+  stream TEXT,
+  message TEXT NOT NULL,
+  PRIMARY KEY (execution_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS idempotency (
+  key TEXT PRIMARY KEY,
+  body_hash TEXT NOT NULL,
+  execution_id TEXT NOT NULL,
+  created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS package_contents (
+  hash TEXT PRIMARY KEY,
+  content TEXT NOT NULL
+) WITHOUT ROWID;
+-- Who changed what, when: every state-changing call and every refused one.
+CREATE TABLE IF NOT EXISTS audit (
+  seq INTEGER PRIMARY KEY,
+  ts TEXT NOT NULL,
+  actor TEXT,
+  role TEXT,
+  method TEXT NOT NULL,
+  path TEXT NOT NULL,
+  status INTEGER NOT NULL,
+  execution_id TEXT,
+  remote TEXT,
+  detail TEXT
+);
+CREATE TABLE IF NOT EXISTS packages (
+  workflow_id TEXT PRIMARY KEY,
+  content TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  -- The X-WPK-Signature it was registered with: with a key configured, it must verify to run by workflow_id.
+  signature TEXT
+);
+-- The event journal. AUTOINCREMENT: a seq is never given out again, even after retention deleted the
+-- newest events, so a client resuming from its last seq can never be handed someone else's event.
+CREATE TABLE IF NOT EXISTS events (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  ts TEXT NOT NULL,
+  type TEXT NOT NULL,
+  execution_id TEXT NOT NULL,
+  workflow_id TEXT NOT NULL,
+  step TEXT,
+  data TEXT NOT NULL
+);
+`;
+
+/** Columns added after a store file may have been created: older files get them with their defaults. */
+const ADDED_COLUMNS: Array<{ table: string; column: string; ddl: string }> = [
+  { table: 'executions', column: 'submitted_by', ddl: 'TEXT' },
+  { table: 'executions', column: 'dropped_log_lines', ddl: 'INTEGER NOT NULL DEFAULT 0' },
+  { table: 'executions', column: 'rollback_requested_by', ddl: 'TEXT' },
+  { table: 'packages', column: 'signature', ddl: 'TEXT' },
+  { table: 'steps', column: 'reason', ddl: 'TEXT' },
+  { table: 'steps', column: 'processes', ddl: 'TEXT' },
+];
+
+/**
+ * What the list and journal queries filter and sort on. A list by status (or by workflow) reads each status's newest
+ * rows from its own index range and merges them (executions.ts), so it stays flat as the store grows;
+ * the price is one index entry rewritten per status change, a few per execution.
+ */
+const INDEXES = `
+CREATE INDEX IF NOT EXISTS executions_by_status ON executions (status, seq);
+CREATE INDEX IF NOT EXISTS executions_by_workflow ON executions (workflow_id, status, seq);
+CREATE INDEX IF NOT EXISTS executions_by_created ON executions (created_at);
+CREATE INDEX IF NOT EXISTS executions_by_package ON executions (package_hash);
+CREATE INDEX IF NOT EXISTS idempotency_by_execution ON idempotency (execution_id);
+CREATE INDEX IF NOT EXISTS events_by_execution ON events (execution_id, seq);
+CREATE INDEX IF NOT EXISTS events_by_workflow ON events (workflow_id, seq);
+CREATE INDEX IF NOT EXISTS audit_by_ts ON audit (ts);
+`;
+
+export function createSchema(db: Database.Database): void {
+  db.exec(TABLES);
+  for (const { table, column, ddl } of ADDED_COLUMNS) {
+    const columns = db.prepare(`SELECT name FROM pragma_table_info('${table}')`).all() as Array<{ name: string }>;
+    if (!columns.some((c) => c.name === column)) db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${ddl}`);
+  }
+  db.exec(INDEXES);
+}
