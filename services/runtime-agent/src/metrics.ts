@@ -15,6 +15,12 @@ export interface FlowRunnerSource {
   container(): { cpu_percent: number; memory_percent: number };
 }
 
+/** The engine's counts, read at scrape time. */
+export interface EngineSource {
+  active(): number;
+  queued(): number;
+}
+
 /**
  * A histogram whose values are read from elsewhere at scrape time (prom-client asks a registered metric
  * only for name, help, type and `get()`): the flow runner counts per bucket on its hot path without a
@@ -81,10 +87,13 @@ export class Metrics {
     buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600],
     registers: [this.registry],
   });
-  readonly active = new Gauge({
+  // Read at scrape time from the engine's own count, so the gauge and GET /health always agree.
+  private engine?: EngineSource;
+  readonly active: Gauge = new Gauge({
     name: 'active_workflows',
     help: 'Executions running or rolling back now',
     registers: [this.registry],
+    collect: () => this.active.set(this.engine?.active() ?? 0),
   });
   readonly stepDuration = new Histogram({
     name: 'workflow_step_duration_seconds',
@@ -105,10 +114,11 @@ export class Metrics {
     labelNames: ['workflow_name', 'result'],
     registers: [this.registry],
   });
-  readonly queueDepth = new Gauge({
+  readonly queueDepth: Gauge = new Gauge({
     name: 'workflow_queue_depth',
     help: 'Executions accepted and waiting to start',
     registers: [this.registry],
+    collect: () => this.queueDepth.set(this.engine?.queued() ?? 0),
   });
   readonly pruned = new Counter({
     name: 'workflow_pruned_executions_total',
@@ -171,6 +181,11 @@ export class Metrics {
   constructor() {
     collectDefaultMetrics({ register: this.registry });
     this.registry.registerMetric(this.flowRunnerDuration as unknown as Metric);
+  }
+
+  /** Where `active_workflows` and `workflow_queue_depth` read from. */
+  attachEngine(source: EngineSource): void {
+    this.engine = source;
   }
 
   /** Where the FlowRunner metrics read from; until then they read as a flow runner that never started. */

@@ -4,9 +4,10 @@
  */
 import type { EventEmitter } from 'node:events';
 import type { LogLevel, StepLog } from '../../../../adapters/contract.js';
-import type { LogRow, LogTally, Store } from '../store/store.js';
+import type { Store } from '../store/store.js';
+import type { LogLine, LogTally } from '../store/types.js';
 import type { Redactor } from './redact.js';
-import { nowIso } from './clock.js';
+import { nowIso } from '../clock.js';
 
 /** A logged line longer than this is cut, so one chatty step cannot bloat the store. */
 export const MAX_LOG_LINE_CHARS = 16 * 1024;
@@ -73,8 +74,8 @@ export class ExecutionLog {
   }
 
   private append(level: LogLevel, message: string, step: string | null, stream: string | null): void {
-    const row: LogRow = { seq: ++this.seq, ts: nowIso(), level, step, stream, message };
-    this.store.appendLog(this.executionId, row);
+    const row: LogLine = { seq: ++this.seq, ts: nowIso(), level, step, stream, message };
+    this.store.logs.append(this.executionId, row);
     this.bus.emit(this.event, row);
   }
 
@@ -89,7 +90,7 @@ export class ExecutionLog {
 
   /** The count is a coalesced deferred write: many drops in one flush window cost one UPDATE. */
   private drop(): void {
-    this.store.updateExecution(this.executionId, { dropped_log_lines: ++this.dropped }, { deferred: true });
+    this.store.executions.patch(this.executionId, { droppedLogLines: ++this.dropped }, { deferred: true });
   }
 }
 

@@ -1,58 +1,62 @@
-/** The execution record of GET /execute/{id} (wpk-spec.md §4), built from stored rows. */
-import type { ExecutionRow, StepRow } from '../store/store.js';
+/** The execution record of GET /execute/{id} and its short form in lists: the API's snake_case view of the store's records. */
+import type { Execution, Step } from '../store/types.js';
 
-const parse = (s: string | null): unknown => (s === null ? null : JSON.parse(s));
-
-function stepView(s: StepRow) {
+function stepView(s: Step) {
   return {
     name: s.name,
     adapter: s.adapter,
     action: s.action,
     status: s.status,
     attempts: s.attempts,
-    started_at: s.started_at,
-    finished_at: s.finished_at,
-    input: parse(s.input),
-    outputs: parse(s.outputs),
-    outputs_source: s.outputs_source,
-    error: parse(s.error),
-    ...(s.phase === 'rollback' ? { compensates: s.for_step } : {}),
+    started_at: s.startedAt,
+    finished_at: s.finishedAt,
+    input: s.input,
+    outputs: s.outputs,
+    outputs_source: s.outputsSource,
+    error: s.error,
+    ...(s.reason === null ? {} : { reason: s.reason }),
+    ...(s.phase === 'rollback' ? { compensates: s.forStep } : {}),
   };
 }
 
 /** The short form used in lists and in the 202 answer. */
-export function toSummary(row: ExecutionRow) {
+export function toSummary(e: Execution) {
   return {
-    execution_id: row.id,
-    workflow_id: row.workflow_id,
-    status: row.status,
-    dry_run: row.dry_run === 1,
-    current_step: row.current_step,
-    steps_completed: row.steps_completed,
-    steps_total: row.steps_total,
-    error: parse(row.error),
-    created_at: row.created_at,
-    started_at: row.started_at,
-    finished_at: row.finished_at,
-    submitted_by: row.submitted_by,
+    execution_id: e.id,
+    workflow_id: e.workflowId,
+    status: e.status,
+    dry_run: e.dryRun,
+    current_step: e.currentStep,
+    steps_completed: e.stepsCompleted,
+    steps_total: e.stepsTotal,
+    error: e.error,
+    created_at: e.createdAt,
+    started_at: e.startedAt,
+    finished_at: e.finishedAt,
+    submitted_by: e.submittedBy,
+    rollback: { status: e.rollbackStatus ?? 'not_started', trigger: e.rollbackTrigger },
   };
 }
 
-export function toRecord(row: ExecutionRow, steps: StepRow[]) {
+export function toRecord(e: Execution, steps: Step[]) {
   return {
-    ...toSummary(row),
-    workflow_name: row.workflow_name,
-    rollback_on_failure: row.rollback_on_failure === 1,
-    parameters: JSON.parse(row.parameters),
+    ...toSummary(e),
+    workflow_name: e.workflowName,
+    rollback_on_failure: e.rollbackOnFailure,
+    parameters: e.parameters,
     steps: steps.filter((s) => s.phase === 'main').map(stepView),
     rollback: {
-      status: row.rollback_status ?? 'not_started',
-      trigger: row.rollback_trigger,
+      status: e.rollbackStatus ?? 'not_started',
+      trigger: e.rollbackTrigger,
+      requested_by: e.rollbackRequestedBy,
       steps: steps.filter((s) => s.phase === 'rollback').map(stepView),
     },
-    logs: `/logs/${row.id}`,
+    logs: `/logs/${e.id}`,
     // Past MAX_LOG_LINES_PER_EXECUTION or MAX_LOG_BYTES_PER_EXECUTION the log ends with one marker line.
-    logs_truncated: row.dropped_log_lines > 0,
-    dropped_log_lines: row.dropped_log_lines,
+    logs_truncated: e.droppedLogLines > 0,
+    dropped_log_lines: e.droppedLogLines,
   };
 }
+
+export type ExecutionRecord = ReturnType<typeof toRecord>;
+export type ExecutionSummary = ReturnType<typeof toSummary>;

@@ -126,14 +126,14 @@ export class Retention {
     const started = performance.now();
     // Both bounds are fixed when the run starts: what ends while it runs waits for the next one.
     const endedBefore = maxAgeDays > 0 ? new Date(this.now() - maxAgeDays * DAY_MS).toISOString() : '';
-    const belowSeq = maxExecutions > 0 ? store.keepNewestSeq(maxExecutions) : 0;
+    const belowSeq = maxExecutions > 0 ? store.pruning.keepNewestSeq(maxExecutions) : 0;
     let afterSeq = 0;
     while (endedBefore !== '' || belowSeq > 0) {
       if (this.stopped || !store.isOpen()) {
         summary.stopped = true;
         break;
       }
-      const candidates = store.pruneCandidates({ afterSeq, endedBefore, belowSeq, limit: batchExecutions });
+      const candidates = store.pruning.candidates({ afterSeq, endedBefore, belowSeq, limit: batchExecutions });
       if (candidates.length === 0) break;
       // Choosing and deleting happen in one synchronous stretch: the engine cannot pick one up in between.
       const ids: string[] = [];
@@ -144,18 +144,18 @@ export class Retention {
           afterSeq = c.seq;
           continue;
         }
-        if (c.log_lines > budget) {
+        if (c.logLines > budget) {
           // Alone over the budget: its log goes a chunk per transaction, and it comes back in the next one.
-          if (ids.length === 0) store.deleteOldestLogs(c.id, budget);
+          if (ids.length === 0) store.logs.deleteOldest(c.id, budget);
           break;
         }
-        budget -= c.log_lines;
+        budget -= c.logLines;
         ids.push(c.id);
-        byAge += c.by_age;
+        if (c.byAge) byAge++;
         afterSeq = c.seq;
       }
       if (ids.length > 0) {
-        const deleted = store.deleteExecutions(ids);
+        const deleted = store.pruning.deleteExecutions(ids);
         summary.pruned += deleted.executions;
         summary.by_age += byAge;
         summary.by_count += ids.length - byAge;
@@ -168,7 +168,7 @@ export class Retention {
       await yieldTurn();
     }
     while (endedBefore !== '' && !this.stopped && store.isOpen()) {
-      const deleted = store.pruneAudit(endedBefore, batchLogLines);
+      const deleted = store.audit.pruneOlderThan(endedBefore, batchLogLines);
       summary.audit_entries += deleted;
       if (deleted === 0) break;
       summary.batches++;

@@ -1,11 +1,22 @@
 /**
- * The rollback plan (wpk-spec.md §5), a saga: compensations of the steps that
- * succeeded, newest first, then the workflow-level rollback handlers in order.
+ * Rollback, a saga: the compensations of the steps that succeeded, newest first, then the workflow-level
+ * rollback handlers in order. `runRollback` is the one entry point, whoever started it: the engine after a
+ * failure (automatic), a user (manual) or recovery after a restart (recovered, or resuming one under way).
  */
 import type { Outputs } from '../../../../adapters/contract.js';
 import type { AdapterRegistry } from '../adapter-registry.js';
+import { nowIso } from '../clock.js';
+import { pendingStep } from '../store/steps.js';
+import type { RollbackTrigger, Step } from '../store/types.js';
 import type { WhenClause, Wpk } from '../wpk/types.js';
-import type { StepDef } from './step-runner.js';
+import type { EngineContext } from './context.js';
+import { type Live, stepTarget } from './live.js';
+import { runStep, type StepDef } from './step-runner.js';
+import type { Scope } from './templates.js';
+import { skipReason } from './when.js';
+
+/** Per-attempt timeout of a rollback step that sets none, in a package without timeoutSeconds. */
+export const ROLLBACK_STEP_TIMEOUT_SECONDS = 600;
 
 export interface CompletedStep {
   name: string;
@@ -18,6 +29,8 @@ export interface RollbackEntry {
   /** The main step this compensates; null for workflow-level handlers. */
   forStep: string | null;
   when?: WhenClause;
+  /** False when the package says this compensation must not run twice (it is then not rerun after a crash). */
+  idempotent: boolean;
 }
 
 /** `completed` is in completion order; the plan undoes it newest first. */
@@ -40,6 +53,7 @@ export function planRollback(wpk: Wpk, completed: CompletedStep[], registry: Ada
           retries: rb.retries,
         },
         forStep: step.name,
+        idempotent: rb.idempotent !== false,
       });
       continue;
     }
@@ -49,6 +63,7 @@ export function planRollback(wpk: Wpk, completed: CompletedStep[], registry: Ada
       plan.push({
         def: { name, adapter: comp.adapter ?? step.adapter, action: comp.action, with: comp.with, literal: true },
         forStep: step.name,
+        idempotent: true,
       });
   }
   for (const h of wpk.spec.rollback?.handlers ?? []) {
@@ -63,7 +78,132 @@ export function planRollback(wpk: Wpk, completed: CompletedStep[], registry: Ada
       },
       forStep: null,
       when: h.when,
+      idempotent: h.idempotent !== false,
     });
   }
   return plan;
+}
+
+export interface RollbackRequest {
+  trigger: RollbackTrigger;
+  /** Who asked for a manual rollback. */
+  requestedBy?: string;
+  /** Go on with a plan already stored (a rollback a restart interrupted), rather than start a new one. */
+  resume?: boolean;
+}
+
+/** What a finished step of a stored plan counts as when a rollback resumes. */
+const DONE: Partial<Record<Step['status'], 'succeeded' | 'skipped' | 'failed'>> = {
+  succeeded: 'succeeded',
+  skipped: 'skipped',
+  failed: 'failed',
+  cancelled: 'failed',
+  not_run: 'failed',
+};
+
+/**
+ * Plans and runs the rollback of `live`, recording every compensation's outcome; keeps going past failures.
+ * Everything up to the first compensation happens synchronously, so the execution reads rolling_back as soon
+ * as this is called. Returns false when there is nothing to roll back (and records that).
+ */
+export async function runRollback(ctx: EngineContext, live: Live, request: RollbackRequest): Promise<boolean> {
+  const { id } = live;
+  const plan = planRollback(live.wpk, live.completed, ctx.registry);
+  if (plan.length === 0) {
+    live.log.write('info', 'rollback enabled, but nothing to roll back');
+    ctx.state.patch(live, { rollbackStatus: 'nothing_to_do' });
+    return false;
+  }
+  const previous = request.resume
+    ? new Map(
+        ctx.store.steps
+          .of(id)
+          .filter((s) => s.phase === 'rollback')
+          .map((s) => [s.idx, s]),
+      )
+    : undefined;
+  if (!request.resume) {
+    ctx.store.steps.replace(
+      id,
+      'rollback',
+      plan.map((e, idx) => pendingStep(id, 'rollback', idx, e.def, e.forStep)),
+    );
+  }
+  ctx.state.rollbackStarted(live, live.status, request.trigger, plan.length, {
+    requestedBy: request.requestedBy,
+    resumed: request.resume,
+  });
+  live.status = 'rolling_back';
+  live.controller = new AbortController();
+  const how = `${request.trigger}${live.dryRun ? ', dry run' : ''}`;
+  live.log.write(
+    'warn',
+    request.resume
+      ? `resuming the rollback (${how}) interrupted by an agent restart: ${plan.length} step(s)`
+      : `rollback started (${how}): ${plan.length} step(s)`,
+  );
+  const err = ctx.store.executions.get(id)?.error;
+  const scope: Scope = {
+    ...live.scope,
+    error: { type: err?.type ?? null, message: err?.message ?? null, step: err?.step ?? null },
+  };
+  const count = { succeeded: 0, skipped: 0, failed: 0 };
+  for (const [idx, entry] of plan.entries()) {
+    const before = previous?.get(idx);
+    const done = before && DONE[before.status];
+    if (done) {
+      count[done]++;
+      continue;
+    }
+    // Interrupted by a restart: compensations are meant to be idempotent and run again, unless one says not.
+    if (before && before.status !== 'pending' && !entry.idempotent) {
+      live.log.write(
+        'warn',
+        'this compensation was interrupted by an agent restart and is marked idempotent: false, so it is not run again',
+        entry.def.name,
+      );
+      ctx.state.stepFinished(
+        live,
+        'rollback',
+        idx,
+        entry.def.name,
+        { status: 'abandoned', attempt: before.attempts, durationMs: 0 },
+        { finishedAt: nowIso() },
+        {},
+      );
+      count.failed++;
+      continue;
+    }
+    if (ctx.draining()) {
+      live.log.write('warn', 'agent shutting down: rollback resumes on the next start');
+      return true;
+    }
+    const reason = entry.when ? skipReason(live, scope, entry.def.name, entry.when) : undefined;
+    if (reason !== undefined) {
+      ctx.state.stepNotStarted(live, 'rollback', idx, entry.def.name, 'skipped', reason);
+      count.skipped++;
+      continue;
+    }
+    const target = stepTarget(live, 'rollback', idx, { beforeSideEffect: () => ctx.store.flushBeforeSideEffect() });
+    // A compensation that hangs must not pin the execution in rolling_back: without its own timeout,
+    // each attempt gets the workflow's deadline, or ROLLBACK_STEP_TIMEOUT_SECONDS.
+    const def = {
+      ...entry.def,
+      timeoutSeconds: entry.def.timeoutSeconds ?? live.wpk.spec.timeoutSeconds ?? ROLLBACK_STEP_TIMEOUT_SECONDS,
+    };
+    const result = await runStep(ctx.steps, target, def, scope);
+    if (!result.ok && result.error.type === 'interrupted') {
+      live.log.write('warn', 'agent shutting down: rollback resumes on the next start, and runs this step again');
+      return true;
+    }
+    count[result.ok ? 'succeeded' : 'failed']++;
+  }
+  ctx.state.rollbackFinished(live, { ...count, steps: plan.length }, nowIso());
+  live.status = count.failed === 0 ? 'rolled_back' : 'rollback_failed';
+  const parts = [`${count.succeeded} succeeded`];
+  if (count.skipped) parts.push(`${count.skipped} skipped`);
+  if (count.failed) parts.push(`${count.failed} failed`);
+  live.log.write(count.failed ? 'error' : 'info', `rollback finished: ${parts.join(', ')} of ${plan.length} step(s)`);
+  ctx.metrics.rollbacks.inc({ workflow_name: ctx.metrics.workflowLabel(live.workflowName), result: live.status });
+  return true;
 }

@@ -3,11 +3,11 @@
  * action with a per-attempt timeout, retry per policy, record every attempt.
  */
 import type { ActionSpec, Outputs, StepContext } from '../../../../adapters/contract.js';
-import { AgentError, ValidationError, toAgentError } from '../../../../adapters/errors.js';
+import { AgentError, type ErrorRecord, ValidationError, toAgentError } from '../../../../adapters/errors.js';
 import { addAbortCallback, removeAbortCallback } from '../../../../adapters/shared/abort.js';
 import { mutatesWith, type AdapterRegistry } from '../adapter-registry.js';
 import type { Metrics } from '../metrics.js';
-import type { Store, StepRow } from '../store/store.js';
+import type { OutputsSource, StepPhase, StepStatus } from '../store/types.js';
 import type { RetryPolicy } from '../wpk/types.js';
 import type { ExecutionLog } from './execution-log.js';
 import { childController, Interrupt, interruptError, sleep } from './interrupts.js';
@@ -15,7 +15,8 @@ import { outputsAsJson } from './outputs.js';
 import type { Redactor } from './redact.js';
 import { retryDelayMs } from './retry.js';
 import { hasTemplates, renderValue, type Scope } from './templates.js';
-import { nowIso } from './clock.js';
+import { nowIso } from '../clock.js';
+import type { StateWriter } from './state.js';
 
 /** After an abort, how long an action may take to settle before the engine stops waiting for it. */
 export const ABANDON_AFTER_ABORT_MS = 5000;
@@ -33,7 +34,9 @@ export interface StepDef {
 
 export interface StepTarget {
   executionId: string;
-  phase: StepRow['phase'];
+  /** The execution's workflow, for its journal events. */
+  workflowId: string;
+  phase: StepPhase;
   idx: number;
   dryRun: boolean;
   log: ExecutionLog;
@@ -63,7 +66,7 @@ export type StepResult =
 
 export interface StepRunnerDeps {
   registry: AdapterRegistry;
-  store: Store;
+  state: StateWriter;
   metrics: Metrics;
   /** MAX_OUTPUT_BYTES: larger outputs fail the step with payload_too_large and are not stored. */
   maxOutputBytes: number;
@@ -75,19 +78,21 @@ export async function runStep(
   def: StepDef,
   scope: Scope,
 ): Promise<StepResult> {
-  const { store, metrics } = deps;
+  const { state, metrics } = deps;
+  const ref = { id: target.executionId, workflowId: target.workflowId };
   const started = performance.now();
   const retries = def.retries?.count ?? 0;
   let input: Record<string, unknown> | undefined;
   let attempt = 0;
   for (;;) {
     attempt++;
-    const started_at = attempt === 1 ? nowIso() : undefined;
-    store.updateStep(
-      target.executionId,
+    const startedAt = attempt === 1 ? nowIso() : undefined;
+    state.stepStarted(
+      ref,
       target.phase,
       target.idx,
-      { status: 'running', started_at, attempts: attempt },
+      def.name,
+      { status: 'running', startedAt, attempts: attempt },
       { deferred: true },
     );
     try {
@@ -104,7 +109,7 @@ export async function runStep(
       const mutating = ready ? ready.mutating : mutatesWith(spec, input);
       const { outputs, source } = await runAttempt(spec, target, def, input, attempt, mutating);
       const outputsJson = outputsAsJson(target.redactor, outputs, deps.maxOutputBytes, def.name);
-      finishStep(deps, target, def, 'succeeded', started, { input, outputsJson, source, mutating });
+      finishStep(deps, target, def, 'succeeded', started, attempt, { input, outputsJson, source, mutating });
       return { ok: true, input, outputs, attempts: attempt };
     } catch (thrown) {
       const error = interruptError(target.signal) ?? toAgentError(thrown);
@@ -117,22 +122,28 @@ export async function runStep(
           def.name,
         );
         metrics.stepRetries.inc({ adapter: def.adapter, action: def.action });
+        state.stepRetrying(ref, target.phase, def.name, attempt, delay, errorRecord(target, error));
         try {
           await sleep(delay, target.signal);
           continue;
         } catch (slept) {
           const interrupted = toAgentError(slept);
-          finishStep(deps, target, def, statusFor(interrupted), started, { input, error: interrupted });
+          finishStep(deps, target, def, statusFor(interrupted, target.phase), started, attempt, {
+            input,
+            error: interrupted,
+          });
           return { ok: false, error: interrupted, input, attempts: attempt };
         }
       }
-      finishStep(deps, target, def, statusFor(error), started, { input, error });
+      finishStep(deps, target, def, statusFor(error, target.phase), started, attempt, { input, error });
       return { ok: false, error, input, attempts: attempt };
     }
   }
 }
 
-function statusFor(error: AgentError): string {
+/** A compensation a shutdown interrupted is abandoned: the rollback resumes with it on the next start. */
+function statusFor(error: AgentError, phase: StepPhase): StepStatus {
+  if (error.type === 'interrupted' && phase === 'rollback') return 'abandoned';
   return error.type === 'cancelled' ? 'cancelled' : 'failed';
 }
 
@@ -277,50 +288,53 @@ function untilSettledOrAbandoned<T>(work: Promise<T>, signal: AbortSignal): Prom
   });
 }
 
+/** An error as steps, events and records keep it: secrets masked. */
+function errorRecord(target: StepTarget, error: AgentError): ErrorRecord {
+  return {
+    type: error.type,
+    message: target.redactor.text(error.message),
+    details: target.redactor.value(error.details),
+  };
+}
+
 function finishStep(
   deps: StepRunnerDeps,
   target: StepTarget,
   def: StepDef,
-  status: string,
+  status: StepStatus,
   started: number,
+  attempt: number,
   result: {
     input?: Record<string, unknown>;
     outputsJson?: string;
-    source?: string;
+    source?: OutputsSource;
     error?: AgentError;
     mutating?: boolean;
   },
 ): void {
   const { redactor } = target;
-  const error = result.error
-    ? {
-        type: result.error.type,
-        message: redactor.text(result.error.message),
-        details: redactor.value(result.error.details),
-      }
-    : undefined;
+  const error = result.error ? errorRecord(target, result.error) : undefined;
+  const durationMs = performance.now() - started;
   // The outcome of a step that changed something, or failed, commits at the end of this turn (a rollback after
   // a crash needs it). A read-only step's outcome, and anything in a dry run (which changed nothing), may wait
   // a little for company. Everything pending commits before the next side effect starts (beforeSideEffect).
   // Recovery treats the step after the last finished one as in flight.
-  deps.store.updateStep(
-    target.executionId,
+  deps.state.stepFinished(
+    { id: target.executionId, workflowId: target.workflowId },
     target.phase,
     target.idx,
+    def.name,
+    { status, attempt, durationMs: Math.round(durationMs), error },
     {
-      status,
-      finished_at: nowIso(),
-      input: result.input ? JSON.stringify(redactor.value(result.input)) : undefined,
-      outputs: result.outputsJson,
-      outputs_source: result.source,
-      error: error ? JSON.stringify(error) : undefined,
+      finishedAt: nowIso(),
+      input: result.input ? redactor.value(result.input) : undefined,
+      outputsJson: result.outputsJson,
+      outputsSource: result.source,
+      error,
     },
     { deferred: true, critical: !target.dryRun && (result.mutating !== false || result.error !== undefined) },
   );
-  deps.metrics.stepDuration.observe(
-    { adapter: def.adapter, action: def.action, status },
-    (performance.now() - started) / 1000,
-  );
+  deps.metrics.stepDuration.observe({ adapter: def.adapter, action: def.action, status }, durationMs / 1000);
   if (error?.type === 'cancelled') target.log.write('warn', `step cancelled: ${error.message}`, def.name);
   else if (error) target.log.write('error', `step failed: ${error.type}: ${error.message}`, def.name);
   else

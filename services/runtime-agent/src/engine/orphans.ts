@@ -1,0 +1,97 @@
+/**
+ * Process groups that outlived the agent. A shell step runs its command in a process group of its own, which
+ * the agent kills when it exits normally; after a SIGKILL of the agent the group lives on. The engine records
+ * each group (leader pid and its start time) on the step, and recovery ends the ones still there before any
+ * rollback starts, so a compensation never runs beside the command it undoes.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import type { TrackedProcess } from '../store/types.js';
+
+/** How long a recorded group gets between SIGTERM and SIGKILL during recovery. */
+export const ORPHAN_GRACE_MS = 2000;
+const POLL_MS = 25;
+const KILL_WAIT_MS = 5000;
+
+/** pgid and start time (clock ticks since boot) of a process, from /proc/<pid>/stat; undefined when it is gone. */
+function statOf(pid: number): { pgid: number; startTicks: number } | undefined {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  // The command name (field 2) is in parentheses and may hold spaces or parentheses: fields follow the last ')'.
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  return { pgid: Number(fields[2]), startTicks: Number(fields[19]) };
+}
+
+/** Start time of a running process as recorded for it (undefined where /proc is not there). */
+export function startTicksOf(pid: number): number | undefined {
+  return statOf(pid)?.startTicks;
+}
+
+/**
+ * Pids of the processes in the recorded group. The leader must be the one recorded (same start time): a pid
+ * the kernel gave out again belongs to someone else. When the leader is gone, members of its group that
+ * started after it are its children (a pgid stays taken while any member lives).
+ */
+function membersOf(group: TrackedProcess): number[] {
+  const leader = statOf(group.pid);
+  if (leader && (leader.startTicks !== group.startTicks || leader.pgid !== group.pid)) return [];
+  const members: number[] = [];
+  let pids: string[];
+  try {
+    pids = readdirSync('/proc').filter((p) => /^\d+$/.test(p));
+  } catch {
+    return [];
+  }
+  for (const p of pids) {
+    const s = statOf(Number(p));
+    if (s && s.pgid === group.pid && s.startTicks >= group.startTicks) members.push(Number(p));
+  }
+  return members;
+}
+
+function signal(pids: number[], sig: NodeJS.Signals): void {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, sig);
+    } catch {
+      // already gone
+    }
+  }
+}
+
+/**
+ * Ends what is left of the recorded groups: SIGTERM, then SIGKILL to what remains after the grace period.
+ * Resolves with how many processes there were, once none is left (or KILL_WAIT_MS after the SIGKILL).
+ */
+export async function endOrphanedGroups(groups: TrackedProcess[], graceMs = ORPHAN_GRACE_MS): Promise<number> {
+  const found = groups.flatMap(membersOf);
+  if (found.length === 0) return 0;
+  signal(found, 'SIGTERM');
+  const deadline = Date.now() + graceMs;
+  let left = found.filter((pid) => statOf(pid) !== undefined);
+  while (left.length > 0 && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+    left = left.filter((pid) => isRunning(pid));
+  }
+  signal(left, 'SIGKILL');
+  // SIGKILL takes effect unless a process is stuck in the kernel; recovery does not wait for such a one forever.
+  const killDeadline = Date.now() + KILL_WAIT_MS;
+  while (left.length > 0 && Date.now() < killDeadline) {
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+    left = left.filter((pid) => isRunning(pid));
+  }
+  return found.length;
+}
+
+/** A process that exited but was not reaped yet (a zombie) counts as gone. */
+function isRunning(pid: number): boolean {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return text.slice(text.lastIndexOf(')') + 2, text.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,114 @@
+/**
+ * One execution from its start to its end: for each step, `when` → runStep → record; then, after a failure,
+ * the automatic rollback. Every state change goes through the StateWriter, with its journal event.
+ */
+import type { ErrorRecord } from '../../../../adapters/errors.js';
+import { nowIso } from '../clock.js';
+import type { ExecutionStatus } from '../store/types.js';
+import { workflowIdOf } from '../wpk/types.js';
+import type { EngineContext } from './context.js';
+import { Interrupt } from './interrupts.js';
+import { type Live, stepTarget } from './live.js';
+import { runRollback } from './rollback.js';
+import { prepareInputs, runStep } from './step-runner.js';
+import { skipReason } from './when.js';
+
+export async function runExecution(ctx: EngineContext, live: Live): Promise<void> {
+  const { wpk } = live;
+  // Start after the accepting request has been answered, and let I/O in between steps: under a burst,
+  // accepting work comes first and the bounded queue absorbs it.
+  await ctx.turns.wait();
+  // Shutting down before anything ran: it stays pending in the store and is queued again on the next start.
+  if (ctx.draining()) return;
+  live.startedMs = performance.now();
+  const timeoutSeconds = wpk.spec.timeoutSeconds;
+  const deadlineAt = timeoutSeconds ? Date.now() + timeoutSeconds * 1000 : undefined;
+  const deadline = timeoutSeconds
+    ? setTimeout(
+        () => live.controller.abort(new Interrupt('deadline', `the workflow deadline of ${timeoutSeconds}s passed`)),
+        timeoutSeconds * 1000,
+      )
+    : undefined;
+  // Everything recorded so far ("running", earlier steps' outputs) is committed before an action with
+  // side effects starts: a crash after that point means interrupted and compensated, never "run it again".
+  ctx.state.status(live, 'pending', 'running', { startedAt: nowIso() }, { deferred: true, critical: !live.dryRun });
+  live.status = 'running';
+  const beforeSideEffect = () => ctx.store.flushBeforeSideEffect();
+  live.log.write(
+    'info',
+    `execution started${live.dryRun ? ' (dry run)' : ''}: ${workflowIdOf(wpk)}, ${wpk.spec.handlers.length} steps`,
+  );
+  let failure: ErrorRecord | undefined;
+  let status: ExecutionStatus = 'completed';
+  const prepared = prepareInputs(ctx.steps, wpk.spec.handlers);
+  try {
+    for (const [idx, step] of wpk.spec.handlers.entries()) {
+      if (idx > 0) {
+        const turn = ctx.turns.next();
+        if (turn) await turn;
+      }
+      if (ctx.draining()) {
+        failure = { type: 'interrupted', message: 'the agent shut down before this step started', step: step.name };
+        status = 'failed';
+        notRun(ctx, live, idx, 'the agent shut down before this step started');
+        break;
+      }
+      const reason = step.when ? skipReason(live, live.scope, step.name, step.when) : undefined;
+      if (reason !== undefined) {
+        live.scope.steps[step.name] = { status: 'skipped' };
+        ctx.state.stepNotStarted(live, 'main', idx, step.name, 'skipped', reason);
+        continue;
+      }
+      const target = stepTarget(live, 'main', idx, { deadlineAt, beforeSideEffect, prepared: prepared[idx] });
+      const result = await runStep(ctx.steps, target, step, live.scope);
+      if (result.ok) {
+        live.scope.steps[step.name] = { status: 'succeeded', outputs: result.outputs };
+        live.completed.push({ name: step.name, input: result.input, outputs: result.outputs });
+        continue;
+      }
+      live.scope.steps[step.name] = { status: result.error.type === 'cancelled' ? 'cancelled' : 'failed', outputs: {} };
+      const stopping = live.controller.signal.aborted || step.onFailure !== 'continue';
+      if (!stopping) {
+        live.log.write('warn', 'onFailure: continue; going on with the next step', step.name);
+        continue;
+      }
+      failure = { type: result.error.type, message: live.redactor.text(result.error.message), step: step.name };
+      status = result.error.type === 'cancelled' ? 'cancelled' : 'failed';
+      notRun(ctx, live, idx + 1, `the execution stopped at step '${step.name}' (${status})`);
+      break;
+    }
+  } finally {
+    clearTimeout(deadline);
+  }
+  // Interrupted by a shutdown: the rollback waits for the next start, where recovery runs it.
+  const deferRollback = status === 'failed' && live.rollbackOnFailure && failure?.type === 'interrupted';
+  ctx.state.status(
+    live,
+    'running',
+    status,
+    { finishedAt: nowIso(), error: failure ?? null, rollbackStatus: deferRollback ? 'pending' : null },
+    // A dry run changed nothing: should its final status be lost in a crash, recovery's interrupted is harmless.
+    { deferred: true, critical: !live.dryRun },
+  );
+  live.status = status;
+  live.log.write(
+    status === 'completed' ? 'info' : 'error',
+    `execution ${status}${failure ? `: ${failure.type}: ${failure.message}` : ''}`,
+  );
+  const workflow = ctx.metrics.workflowLabel(live.workflowName);
+  ctx.metrics.runs.inc({ workflow_name: workflow, status });
+  if (status === 'completed') ctx.metrics.success.inc({ workflow_name: workflow });
+  else ctx.metrics.failure.inc({ workflow_name: workflow, error_type: failure?.type ?? 'internal_error' });
+  ctx.metrics.duration.observe({ workflow_name: workflow }, (performance.now() - live.startedMs) / 1000);
+  if (status === 'failed' && live.rollbackOnFailure && !deferRollback) {
+    await runRollback(ctx, live, { trigger: 'automatic' });
+  }
+}
+
+/** The main steps from `fromIdx` on never started: each is recorded not_run, with why. */
+function notRun(ctx: EngineContext, live: Live, fromIdx: number, reason: string): void {
+  const handlers = live.wpk.spec.handlers;
+  for (let idx = fromIdx; idx < handlers.length; idx++) {
+    ctx.state.stepNotStarted(live, 'main', idx, handlers[idx].name, 'not_run', reason);
+  }
+}

@@ -1,0 +1,149 @@
+/**
+ * Every state change the engine makes, each written together with its journal event: the change and the
+ * event are queued in the same synchronous call with the same write options, so they share a transaction.
+ * Nothing else in the engine writes a status.
+ */
+import type { ErrorRecord } from '../../../../adapters/errors.js';
+import { nowIso } from '../clock.js';
+import type { Store } from '../store/store.js';
+import type {
+  EventType,
+  ExecutionPatch,
+  ExecutionStatus,
+  RollbackTrigger,
+  StepPatch,
+  StepPhase,
+  StepStatus,
+} from '../store/types.js';
+import type { WriteOptions } from '../store/write-queue.js';
+
+/** What identifies an execution in its events. */
+export interface ExecutionRef {
+  id: string;
+  workflowId: string;
+}
+
+/**
+ * The event's write options for a change written with `options`: the same when the change is deferred;
+ * queued when the change commits at once, so that the change's own commit carries it.
+ */
+function withChange(options: WriteOptions): WriteOptions {
+  return options.deferred ? options : { deferred: true };
+}
+
+const NOW: WriteOptions = { deferred: true, critical: true };
+
+export class StateWriter {
+  constructor(private readonly store: Store) {}
+
+  /** `execution.status_changed`, with the patch that goes with it. */
+  status(
+    e: ExecutionRef,
+    from: ExecutionStatus,
+    to: ExecutionStatus,
+    patch: ExecutionPatch = {},
+    options: WriteOptions = {},
+  ): void {
+    const data: Record<string, unknown> = { from, to };
+    if (patch.error) data.error = patch.error;
+    this.event(e, 'execution.status_changed', undefined, data, withChange(options));
+    this.store.executions.patch(e.id, { ...patch, status: to }, options);
+  }
+
+  /** A patch that changes no status (rollback bookkeeping): no event of its own. */
+  patch(e: ExecutionRef, patch: ExecutionPatch, options: WriteOptions = {}): void {
+    this.store.executions.patch(e.id, patch, options);
+  }
+
+  stepStarted(e: ExecutionRef, phase: StepPhase, idx: number, step: string, patch: StepPatch, options: WriteOptions) {
+    this.event(e, 'step.started', step, { phase, attempt: patch.attempts ?? 1 }, withChange(options));
+    this.store.steps.patch(e.id, phase, idx, patch, options);
+  }
+
+  stepRetrying(e: ExecutionRef, phase: StepPhase, step: string, attempt: number, delayMs: number, error: ErrorRecord) {
+    this.event(e, 'step.retrying', step, { phase, attempt, delay_ms: delayMs, error }, { deferred: true });
+  }
+
+  /** `step.finished` (main steps) or `rollback.step_finished` (compensations), with the step's outcome. */
+  stepFinished(
+    e: ExecutionRef,
+    phase: StepPhase,
+    idx: number,
+    step: string,
+    outcome: { status: StepStatus; attempt: number; durationMs: number; error?: ErrorRecord; reason?: string },
+    patch: StepPatch,
+    options: WriteOptions,
+  ): void {
+    const data: Record<string, unknown> = {
+      status: outcome.status,
+      attempt: outcome.attempt,
+      duration_ms: outcome.durationMs,
+    };
+    if (outcome.error) data.error = outcome.error;
+    if (outcome.reason) data.reason = outcome.reason;
+    this.event(e, phase === 'main' ? 'step.finished' : 'rollback.step_finished', step, data, withChange(options));
+    this.store.steps.patch(e.id, phase, idx, { ...patch, status: outcome.status }, options);
+  }
+
+  /** A step that never reached its action: skipped by its `when`, or not run because the execution stopped. */
+  stepNotStarted(e: ExecutionRef, phase: StepPhase, idx: number, step: string, status: StepStatus, reason: string) {
+    this.stepFinished(
+      e,
+      phase,
+      idx,
+      step,
+      { status, attempt: 0, durationMs: 0, reason },
+      { reason, finishedAt: status === 'skipped' ? nowIso() : undefined },
+      { deferred: true },
+    );
+  }
+
+  /** `rollback.started`, after the status change to rolling_back (a resumed rollback is rolling_back already). */
+  rollbackStarted(
+    e: ExecutionRef,
+    from: ExecutionStatus,
+    trigger: RollbackTrigger,
+    steps: number,
+    extra: { requestedBy?: string; resumed?: boolean },
+  ): void {
+    if (from !== 'rolling_back') {
+      this.status(
+        e,
+        from,
+        'rolling_back',
+        { rollbackStatus: 'running', rollbackTrigger: trigger, rollbackRequestedBy: extra.requestedBy ?? null },
+        NOW,
+      );
+    }
+    const data: Record<string, unknown> = { trigger, steps };
+    if (extra.requestedBy) data.requested_by = extra.requestedBy;
+    if (extra.resumed) data.resumed = true;
+    this.event(e, 'rollback.started', undefined, data, NOW);
+  }
+
+  rollbackFinished(
+    e: ExecutionRef,
+    outcome: { succeeded: number; skipped: number; failed: number; steps: number },
+    finishedAt: string,
+  ): void {
+    const status = outcome.failed === 0 ? 'rolled_back' : 'rollback_failed';
+    this.event(e, 'rollback.finished', undefined, { result: status, ...outcome }, { deferred: true });
+    this.status(e, 'rolling_back', status, {
+      rollbackStatus: outcome.failed === 0 ? 'succeeded' : 'failed',
+      finishedAt,
+    });
+  }
+
+  private event(
+    e: ExecutionRef,
+    type: EventType,
+    step: string | undefined,
+    data: Record<string, unknown>,
+    options: WriteOptions,
+  ): void {
+    this.store.journal.append(
+      { type, execution_id: e.id, workflow_id: e.workflowId, ...(step === undefined ? {} : { step }), data },
+      options,
+    );
+  }
+}
