@@ -1,5 +1,5 @@
 /** The adapters this agent runs, and their compiled input validators. */
-import type { ActionSpec, Adapter } from '../../../adapters/contract.js';
+import type { ActionSpec, Adapter, AdapterHealth } from '../../../adapters/contract.js';
 import type { Problem } from '../../../adapters/errors.js';
 import type { PathSegment } from '../../../adapters/shared/paths.js';
 import { makeAjv, toProblems, type ValidateFunction } from './wpk/ajv.js';
@@ -36,6 +36,14 @@ export class AdapterRegistry {
 
   list(): Adapter[] {
     return [...this.byName.values()];
+  }
+
+  /** Whether this agent can run the adapter now (configured; checked without network). */
+  readiness(adapter: string): AdapterHealth {
+    const a = this.byName.get(adapter) as (Adapter & { readiness?: () => AdapterHealth }) | undefined;
+    if (!a)
+      return { ready: false, message: `adapter '${adapter}' is not registered; known: ${this.names().join(', ')}` };
+    return a.readiness?.() ?? { ready: true };
   }
 
   find(adapter: string, action: string): ActionLookup {

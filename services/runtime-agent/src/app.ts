@@ -15,8 +15,9 @@ import { browserGuard } from './http/browser-guard.js';
 import { Retention } from './engine/retention.js';
 import { errorMiddleware } from './http/errors.js';
 import { apiErrorMiddleware } from './http/flowrunner-api.js';
-import { buildRouter } from './http/routes.js';
-import { Tokens, TokensFileError } from './http/tokens.js';
+import { buildRouter } from './http/routes/index.js';
+import { AgentService } from './service/agent-service.js';
+import { Tokens, TokensFileError } from './auth/tokens.js';
 import { Metrics } from './metrics.js';
 import { VERSION, WORKFLOWS_DIR } from './paths.js';
 import { Store } from './store/store.js';
@@ -26,6 +27,8 @@ import { PackageValidator } from './wpk/validate.js';
 
 export interface Agent {
   app: Koa;
+  /** Every operation of every surface. */
+  service: AgentService;
   store: Store;
   engine: Engine;
   catalog: Catalog;
@@ -129,21 +132,19 @@ export function createAgent(
   app.proxy = false;
   app.silent = true;
   app.context.maxJsonDepth = config.maxJsonDepth; // read by every body reader (http/body.ts)
-  const router = buildRouter({
+  const service = new AgentService({
     store,
     engine,
     registry,
     validator,
     catalog,
     metrics,
+    signatures,
     version: VERSION,
     startedAt: Date.now(),
-    bodyLimitBytes: config.bodyLimitBytes,
     metricsAuth: config.metricsAuth,
-    signatures,
-    flows,
-    system,
   });
+  const router = buildRouter({ service, tokens, bodyLimitBytes: config.bodyLimitBytes, flows, system });
   app.use((_ctx, next) => {
     engine.noteApiRequest();
     return next();
@@ -156,8 +157,8 @@ export function createAgent(
   app.use(authenticate(tokens));
   app.use(router.routes());
   app.use(router.allowedMethods());
-  tokens?.watch();
-  return { app, store, engine, catalog, registry, flows, tokens, retention, shutdown };
+  tokens?.watch(config.tokensReloadSeconds * 1000);
+  return { app, service, store, engine, catalog, registry, flows, tokens, retention, shutdown };
 }
 
 function loadTokens(file: string, logger: Logger): Tokens {

@@ -28,6 +28,7 @@ export interface Config {
   k8sNamespace?: string;
   /** Bearer tokens with roles (RUNTIME_AGENT_TOKENS_FILE); without it there is no authentication. */
   tokensFile?: string;
+  tokensReloadSeconds: number;
   /** `--insecure-no-auth` on the command line: listen beyond loopback with no tokens (local experiments). */
   insecureNoAuth: boolean;
   metricsAuth: 'open' | 'token';
@@ -245,6 +246,13 @@ export const SETTINGS: Setting[] = [
     default: '',
     parse: optional,
     doc: 'YAML or JSON list of { name, token, roles }: bearer tokens; without it there is no authentication',
+  },
+  {
+    env: 'TOKENS_RELOAD_SECONDS',
+    key: 'tokensReloadSeconds',
+    default: '10',
+    parse: int(1, 3600),
+    doc: 'How often the tokens file is checked for changes; a removed token is refused, and its open event streams end, at the next check',
   },
   {
     env: 'METRICS_AUTH',

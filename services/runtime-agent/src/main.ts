@@ -56,8 +56,8 @@ try {
   process.exit(1);
 }
 // Recovery runs once the port is ours and before any request is read (requests need a later turn).
-const recovered = agent.engine.recover();
-if (recovered.requeued || recovered.interrupted || recovered.rollbacks)
+const recovered = await agent.engine.recover();
+if (recovered.requeued || recovered.interrupted || recovered.rollbacks || recovered.orphans)
   logger.info(recovered, 'recovered executions from the store');
 // Pruning only ever looks at ended executions, so it starts once recovery has settled what is still running.
 agent.retention.start();

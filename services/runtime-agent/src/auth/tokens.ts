@@ -8,21 +8,9 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
-
-/** Each role includes the ones before it: an operator can do what an executor and a viewer can. */
-export const ROLES = ['viewer', 'executor', 'operator', 'admin'] as const;
-export type Role = (typeof ROLES)[number];
-
-export interface Principal {
-  /** The token's name (who, in the audit log and in `submitted_by`); `anonymous` when auth is off. */
-  name: string;
-  /** The highest role the token holds. */
-  role: Role;
-}
+import { type Principal, type Role, ROLES, rank } from './roles.js';
 
 export const MIN_TOKEN_CHARS = 16;
-/** How often the file is checked for a change (a rotated Secret). */
-export const TOKENS_RELOAD_MS = 10_000;
 
 interface Entry {
   digest: Buffer;
@@ -32,10 +20,6 @@ interface Entry {
 export class TokensFileError extends Error {}
 
 const digest = (token: string) => createHash('sha256').update(token, 'utf8').digest();
-
-export function rank(role: Role): number {
-  return ROLES.indexOf(role);
-}
 
 /** Parses the file's text; every problem is named, none mentions a token's value. */
 export function parseTokens(text: string, file: string): Entry[] {
@@ -89,6 +73,7 @@ export class Tokens {
   private entries: Entry[];
   private stamp: string;
   private timer?: NodeJS.Timeout;
+  private readonly changeListeners = new Set<() => void>();
 
   constructor(
     readonly file: string,
@@ -110,7 +95,14 @@ export class Tokens {
     return found;
   }
 
-  watch(intervalMs = TOKENS_RELOAD_MS): void {
+  /** Called after each reload that changed the tokens in force; returns the unsubscribe function. */
+  onChange(listener: () => void): () => void {
+    this.changeListeners.add(listener);
+    return () => this.changeListeners.delete(listener);
+  }
+
+  /** Checks the file for a change (a rotated Secret) every `intervalMs` (TOKENS_RELOAD_SECONDS). */
+  watch(intervalMs: number): void {
     this.timer = setInterval(() => this.reloadIfChanged(), intervalMs);
     this.timer.unref();
   }
@@ -135,6 +127,7 @@ export class Tokens {
     try {
       this.entries = parseTokens(this.read(), this.file);
       this.onReload({ ok: true, count: this.entries.length });
+      for (const l of this.changeListeners) l();
     } catch (err) {
       this.onReload({ ok: false, error: `${(err as Error).message}; keeping the current tokens` });
     }

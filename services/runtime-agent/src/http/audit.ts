@@ -25,7 +25,7 @@ export function auditMiddleware(store: Store): Middleware {
         const detail: Record<string, unknown> = {};
         for (const k of ['error_type', 'workflow_id', 'dry_run', 'status'])
           if (body[k] !== undefined && typeof body[k] !== 'object') detail[k] = body[k];
-        store.appendAudit({
+        store.audit.append({
           ts: new Date().toISOString(),
           actor: principal?.name ?? null,
           role: principal?.role ?? null,
@@ -35,7 +35,7 @@ export function auditMiddleware(store: Store): Middleware {
           status: ctx.status,
           execution_id: executionId ? executionId.slice(0, 64) : null,
           remote: ctx.ip || null,
-          detail: Object.keys(detail).length ? JSON.stringify(detail) : null,
+          detail: Object.keys(detail).length ? detail : null,
         });
       }
     }

@@ -1,18 +1,18 @@
 /**
- * Who is calling, and may they. `authenticate` reads the bearer token of every
- * request into `ctx.state.principal`; each route then states the role it needs
- * with `need(role)`, so a route and its rule cannot drift apart. Without a
- * tokens file everyone is `anonymous` with every role (the agent then only
- * listens on loopback, or was told `--insecure-no-auth`).
+ * Who is calling. `authenticate` reads the bearer token of every request into `ctx.state.principal`; each
+ * route then names the operation it performs with `need(op)`, and the rule for that operation (auth/roles.ts)
+ * decides, so a route and its rule cannot drift apart. Without a tokens file everyone is `anonymous` with
+ * every role (the agent then only listens on loopback, or was told `--insecure-no-auth`).
  */
 import type { Context, Middleware, Next } from 'koa';
 import { AgentError } from '../../../../adapters/errors.js';
-import { rank, ROLES, type Principal, type Role, type Tokens } from './tokens.js';
-
-export const ANONYMOUS: Principal = { name: 'anonymous', role: 'admin' };
+import { ANONYMOUS, authorize, may, type Operation, type Principal } from '../auth/roles.js';
+import type { Tokens } from '../auth/tokens.js';
 
 export interface AuthState {
   principal?: Principal;
+  /** The bearer token the principal came from (open streams check it again when the tokens change). */
+  token?: string;
   /** Why the request has no principal (when auth is on). */
   authProblem?: AgentError;
 }
@@ -42,8 +42,10 @@ export function authenticate(tokens: Tokens | undefined): Middleware {
     } else {
       const m = BEARER.exec(header);
       const principal = m ? tokens.verify(m[1]) : undefined;
-      if (principal) state.principal = principal;
-      else
+      if (principal) {
+        state.principal = principal;
+        state.token = m![1];
+      } else
         state.authProblem = unauthorized(
           m ? 'the bearer token is not valid' : 'the Authorization header must be Bearer <token>',
         );
@@ -67,24 +69,28 @@ export function principalOf(ctx: Context): Principal {
   throw state.authProblem ?? unauthorized('this call needs a token');
 }
 
-/** Route middleware: 401 without a valid token, 403 when its role is below `role`. */
-export function need(role: Role): Middleware {
+/** Route middleware: 401 without a valid token, 403 when the token may not perform `op`. */
+export function need(op: Operation): Middleware {
   return (ctx: Context, next: Next) => {
-    const p = principalOf(ctx);
-    if (rank(p.role) < rank(role)) {
-      throw new AgentError(
-        'forbidden',
-        `${ctx.method} ${ctx.path} needs the ${role} role; token ${p.name} has ${p.role}`,
-        {
-          details: { needed_role: role, role: p.role, roles: [...ROLES] },
-        },
-      );
-    }
+    authorize(principalOf(ctx), op, `${ctx.method} ${ctx.path}`);
     return next();
   };
 }
 
-/** True when the principal may act on what `owner` submitted without a higher role. */
-export function mayActOnOthers(p: Principal): boolean {
-  return rank(p.role) >= rank('operator');
+/**
+ * Calls `onRevoked` once when the request's token no longer grants `op` after the tokens file changed (removed,
+ * or its role lowered); returns the function that stops watching. Open streams use it to end in time.
+ */
+export function watchAuthorization(
+  ctx: Context,
+  tokens: Tokens | undefined,
+  op: Operation,
+  onRevoked: () => void,
+): () => void {
+  const token = (ctx.state as AuthState).token;
+  if (!tokens || token === undefined) return () => {};
+  return tokens.onChange(() => {
+    const p = tokens.verify(token);
+    if (!p || !may(p, op)) onRevoked();
+  });
 }

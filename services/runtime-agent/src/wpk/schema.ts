@@ -55,6 +55,14 @@ export function allowTemplates(schema: JsonSchema): JsonSchema {
   return wrapped;
 }
 
+/** A compensation may run twice: after a crash, one that was interrupted runs again unless it says it must not. */
+const IDEMPOTENT: JsonSchema = {
+  type: 'boolean',
+  default: true,
+  description:
+    'false: this compensation must not run twice; when a crash interrupts it, recovery marks it abandoned instead of running it again',
+};
+
 const NAME_PATTERN = '^[a-z0-9][a-z0-9_-]*$';
 
 function paramSchema(): JsonSchema {
@@ -217,7 +225,7 @@ export function envelopeSchema(adapterNames: string[]): JsonSchema {
         type: 'object',
         additionalProperties: false,
         required: ['name', 'adapter', 'action'],
-        properties: stepProps,
+        properties: { ...stepProps, idempotent: IDEMPOTENT },
       },
       stepRollback: {
         type: 'object',
@@ -229,6 +237,7 @@ export function envelopeSchema(adapterNames: string[]): JsonSchema {
           with: { type: 'object' },
           timeoutSeconds: { type: 'number', exclusiveMinimum: 0, maximum: MAX_TIMER_SECONDS },
           retries: { $ref: '#/$defs/retries' },
+          idempotent: IDEMPOTENT,
         },
       },
     },

@@ -35,6 +35,8 @@ export interface StepRollback {
   with?: Record<string, unknown>;
   timeoutSeconds?: number;
   retries?: RetryPolicy;
+  /** false: must not run twice (after a crash that interrupted it, it is not run again). */
+  idempotent?: boolean;
 }
 
 export interface WpkStep {
@@ -47,6 +49,8 @@ export interface WpkStep {
   retries?: RetryPolicy;
   onFailure?: 'stop' | 'continue';
   rollback?: StepRollback | 'none';
+  /** Rollback handlers only: false when the handler must not run twice (see StepRollback). */
+  idempotent?: boolean;
 }
 
 export interface Wpk {

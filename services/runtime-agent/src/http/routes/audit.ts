@@ -1,0 +1,21 @@
+/** GET /audit: who changed what, for admins. */
+import { Type } from '@sinclair/typebox';
+import type { Router } from '@koa/router';
+import { need, principalOf } from '../auth.js';
+import { Once, QueryInt, querySchema } from '../request.js';
+import type { RouteDeps } from './deps.js';
+
+const AuditQuery = querySchema(
+  Type.Object({
+    since: Once(QueryInt(0, Number.MAX_SAFE_INTEGER)),
+    limit: Once(QueryInt(1, 1000)),
+    actor: Once(Type.String()),
+    execution_id: Once(Type.String()),
+  }),
+);
+
+export function mountAuditRoutes(router: Router, { service }: RouteDeps): void {
+  router.get('/audit', need('audit'), (ctx) => {
+    ctx.body = service.audit(principalOf(ctx), AuditQuery(ctx));
+  });
+}

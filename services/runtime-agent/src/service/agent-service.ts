@@ -1,0 +1,402 @@
+/**
+ * Every operation any surface performs (HTTP today; the CLI, the console, Socket.IO, callbacks and pull mode
+ * tomorrow), with its rules: who may call it, what a request must hold, what it answers. Surfaces parse their
+ * input, call one of these with the caller's Principal, and turn the answer into their own shape.
+ */
+import { createHash } from 'node:crypto';
+import { AgentError, type Problem, ValidationError } from '../../../../adapters/errors.js';
+import type { AdapterRegistry } from '../adapter-registry.js';
+import { authorize, may, type Principal } from '../auth/roles.js';
+import type { Engine } from '../engine/engine.js';
+import { toRecord, toSummary } from '../engine/record.js';
+import type { Metrics } from '../metrics.js';
+import { eventMatches } from '../store/journal.js';
+import type { Store } from '../store/store.js';
+import type { EventType, ExecutionStatus, JournalEvent, LogLine } from '../store/types.js';
+import type { Catalog } from '../wpk/catalog.js';
+import { resolveParameters } from '../wpk/parameters.js';
+import type { SignatureVerifier } from '../wpk/signature.js';
+import { workflowIdOf } from '../wpk/types.js';
+import type { PackageValidator, ValidationReport } from '../wpk/validate.js';
+import { decodeCursor, encodeCursor, parseEventTypes, parseStatuses, parseTime } from './filters.js';
+import { follow } from './follow.js';
+import { type PackageRef, Submission } from './submission.js';
+import { workflowDetail, workflowSummary } from './workflows.js';
+
+export interface AgentServiceDeps {
+  store: Store;
+  engine: Engine;
+  registry: AdapterRegistry;
+  validator: PackageValidator;
+  catalog: Catalog;
+  metrics: Metrics;
+  signatures: SignatureVerifier;
+  version: string;
+  /** Epoch ms the agent started. */
+  startedAt: number;
+  /** Whether the metrics need a viewer token. */
+  metricsAuth: 'open' | 'token';
+}
+
+export interface ExecuteRequest extends PackageRef {
+  parameters?: Record<string, unknown>;
+  dry_run?: boolean;
+  rollback_on_failure?: boolean;
+}
+
+export interface SubmitOptions {
+  /** Same key and same request: the same execution again. */
+  idempotencyKey?: string;
+  /** The request as the client sent it (what the idempotency key is bound to); its JSON form otherwise. */
+  requestText?: string | Buffer;
+  /** X-WPK-Signature of an inline package. */
+  signature?: string;
+}
+
+export interface ListQuery {
+  status?: string | string[];
+  workflow_id?: string;
+  since?: string;
+  until?: string;
+  limit?: number;
+  cursor?: string;
+}
+
+export interface LogQuery {
+  since?: number;
+  limit?: number;
+  step?: string;
+}
+
+export interface EventQuery {
+  since?: number;
+  execution_id?: string;
+  workflow_id?: string;
+  types?: string | string[];
+  limit?: number;
+}
+
+export const MAX_IDEMPOTENCY_KEY_CHARS = 255;
+
+export class AgentService {
+  private readonly submission: Submission;
+
+  constructor(private readonly d: AgentServiceDeps) {
+    this.submission = new Submission(d.registry, d.validator, d.catalog, d.signatures);
+  }
+
+  // --- agent -------------------------------------------------------------------
+
+  /** Liveness and a summary; open to anyone who can reach the agent (probes). */
+  async health() {
+    return {
+      status: 'ok',
+      version: this.d.version,
+      uptime_seconds: Math.round((Date.now() - this.d.startedAt) / 1000),
+      active_executions: this.d.engine.activeCount,
+      queued_executions: this.d.engine.queuedCount,
+      draining: this.d.engine.isDraining,
+      adapters: await this.adapterViews(),
+    };
+  }
+
+  ready(): { ready: boolean; reasons: string[] } {
+    const reasons = [
+      ...(this.d.store.isOpen() ? [] : ['store is closed']),
+      ...(this.d.engine.isDraining ? ['shutting down'] : []),
+    ];
+    return { ready: reasons.length === 0, reasons };
+  }
+
+  /** (Re)configures the adapters named in `configs`; the others stay as they are. */
+  async init(actor: Principal, configs: Record<string, Record<string, unknown>>) {
+    authorize(actor, 'init', 'POST /init');
+    const problems: Problem[] = [];
+    for (const name of Object.keys(configs)) {
+      if (!this.d.registry.names().includes(name))
+        problems.push({
+          path: `$.adapters.${name}`,
+          message: `unknown adapter; known: ${this.d.registry.names().join(', ')}`,
+        });
+    }
+    if (problems.length) throw new ValidationError('invalid init request', problems);
+    for (const a of this.d.registry.list()) if (configs[a.name] !== undefined) await a.init?.(configs[a.name]);
+    return {
+      status: 'initialized',
+      adapters: await this.adapterViews(),
+      bundled_workflows: this.d.catalog.bundledIds(),
+    };
+  }
+
+  /** Prometheus exposition; with METRICS_AUTH=token the caller must be a viewer. */
+  async metricsText(actor: Principal | undefined): Promise<{ contentType: string; text: string }> {
+    if (this.metricsNeedToken) {
+      if (!actor) throw new AgentError('unauthorized', 'the metrics need a token (METRICS_AUTH=token)');
+      authorize(actor, 'metrics', 'GET /metrics');
+    }
+    return { contentType: this.d.metrics.registry.contentType, text: await this.d.metrics.registry.metrics() };
+  }
+
+  get metricsNeedToken(): boolean {
+    return this.d.metricsAuth === 'token';
+  }
+
+  // --- packages --------------------------------------------------------------
+
+  validate(actor: Principal, req: PackageRef & { parameters?: Record<string, unknown> }): ValidationReport {
+    authorize(actor, 'validate', 'validating a package');
+    return this.submission.report(req, req.parameters);
+  }
+
+  /** The catalog: bundled and registered packages with their parameters, by name, newest version first. */
+  workflows(actor: Principal) {
+    authorize(actor, 'read', 'reading the catalog');
+    return { workflows: this.d.catalog.list().map(workflowSummary) };
+  }
+
+  workflow(actor: Principal, workflowId: string) {
+    authorize(actor, 'read', 'reading the catalog');
+    const entry = this.d.catalog.list().find((e) => e.workflowId === workflowId);
+    if (!entry) {
+      throw new AgentError('not_found', `workflow ${workflowId} is not known; GET /workflows lists the known ones`);
+    }
+    return workflowDetail(entry);
+  }
+
+  // --- executions ------------------------------------------------------------
+
+  /**
+   * Accepts an execution. Answers `created: false` with the earlier execution when the idempotency key was
+   * used before with the same request (409 with another request). Nothing is queued unless everything holds,
+   * and nothing is answered before the execution is committed.
+   */
+  async submit(actor: Principal, req: ExecuteRequest, options: SubmitOptions = {}) {
+    authorize(actor, 'submit', 'submitting an execution');
+    this.submission.checkSignature(req, options.signature);
+    const key = options.idempotencyKey;
+    let idempotency: { key: string; bodyHash: string } | undefined;
+    if (key !== undefined) {
+      if (key.length > MAX_IDEMPOTENCY_KEY_CHARS) {
+        throw new ValidationError('invalid Idempotency-Key', [
+          { path: 'header.Idempotency-Key', message: `must be at most ${MAX_IDEMPOTENCY_KEY_CHARS} characters` },
+        ]);
+      }
+      const text = options.requestText ?? JSON.stringify(req);
+      idempotency = { key, bodyHash: createHash('sha256').update(text).digest('hex') };
+      const seen = this.d.store.executions.findIdempotency(key);
+      if (seen && seen.bodyHash !== idempotency.bodyHash) {
+        throw new AgentError('conflict', `Idempotency-Key ${key} was already used with a different body`, {
+          details: { execution_id: seen.executionId },
+        });
+      }
+      if (seen) return { created: false, execution: this.accepted(this.d.store.executions.get(seen.executionId)!) };
+    }
+    const { wpk, json, inline } = this.submission.resolve(req);
+    const resolved = resolveParameters(wpk.spec.parameters ?? {}, req.parameters ?? {});
+    if (resolved.problems.length) {
+      throw new ValidationError(
+        `the parameters are invalid: ${resolved.problems.length} problem(s)`,
+        resolved.problems,
+      );
+    }
+    const { execution, stored } = this.d.engine.submit({
+      wpk,
+      packageJson: json,
+      params: resolved.values,
+      dryRun: req.dry_run === true,
+      rollbackOnFailure: req.rollback_on_failure,
+      submittedBy: actor.name,
+      idempotency,
+    });
+    if (inline) this.d.catalog.register(workflowIdOf(wpk), wpk, json, options.signature ?? null);
+    await stored;
+    return { created: true, execution: this.accepted(execution) };
+  }
+
+  get(actor: Principal, id: string) {
+    authorize(actor, 'read', 'reading executions');
+    const e = this.mustGet(id);
+    return toRecord(e, this.d.store.steps.of(id));
+  }
+
+  /** Newest first; `status` repeats or takes a comma list; `since`/`until` bound the creation time. */
+  list(actor: Principal, q: ListQuery) {
+    authorize(actor, 'read', 'reading executions');
+    const problems: Problem[] = [];
+    const statuses = parseStatuses(q.status, problems);
+    const since = q.since === undefined ? undefined : parseTime(q.since, 'query.since', problems);
+    const until = q.until === undefined ? undefined : parseTime(q.until, 'query.until', problems);
+    const before = q.cursor === undefined ? undefined : decodeCursor(q.cursor, problems);
+    const limit = q.limit ?? 50;
+    if (!Number.isInteger(limit) || limit < 1 || limit > 500)
+      problems.push({ path: 'query.limit', message: 'must be an integer from 1 to 500' });
+    if (problems.length) throw new ValidationError('invalid query', problems);
+    const rows = this.d.store.executions.list({
+      statuses,
+      workflowId: q.workflow_id,
+      since,
+      until,
+      before,
+      limit: limit + 1,
+    });
+    const page = rows.slice(0, limit);
+    return {
+      executions: page.map(toSummary),
+      next_cursor: rows.length > limit ? encodeCursor(page[page.length - 1].seq) : null,
+    };
+  }
+
+  /** Cancels one's own execution; another's needs the operator role. */
+  cancel(actor: Principal, id: string) {
+    authorize(actor, 'cancel', 'cancelling an execution');
+    if (!may(actor, 'cancel_any')) {
+      const owner = this.d.store.executions.get(id)?.submittedBy;
+      if (owner !== undefined && owner !== actor.name) {
+        throw new AgentError(
+          'forbidden',
+          `execution ${id} was submitted by ${owner ?? 'someone else'}; cancelling another's execution needs the operator role`,
+          { details: { needed_role: 'operator', role: actor.role } },
+        );
+      }
+    }
+    const e = this.d.engine.cancel(id);
+    return {
+      execution_id: e.id,
+      status: e.status,
+      message: e.status === 'cancelled' ? 'cancelled' : 'cancel requested; the running step is being aborted',
+    };
+  }
+
+  rollback(actor: Principal, id: string) {
+    authorize(actor, 'rollback', 'rolling back an execution');
+    const e = this.d.engine.rollback(id, actor.name);
+    return {
+      execution_id: e.id,
+      status: e.status,
+      rollback: { status: e.rollbackStatus, trigger: e.rollbackTrigger, requested_by: e.rollbackRequestedBy },
+    };
+  }
+
+  // --- logs and events ---------------------------------------------------------
+
+  logs(actor: Principal, id: string, q: LogQuery) {
+    authorize(actor, 'read', 'reading logs');
+    this.mustGet(id);
+    const since = q.since ?? 0;
+    const logs = this.d.store.logs.page(id, { since, limit: q.limit ?? 1000, step: q.step });
+    return { execution_id: id, logs, next_since: logs.length ? logs[logs.length - 1].seq : since };
+  }
+
+  /**
+   * Follows an execution's log: the stored lines after `since`, then new ones, until the execution's work in
+   * this agent ends (`end` gets its status then). Returns the function that stops following.
+   */
+  followLogs(
+    actor: Principal,
+    id: string,
+    q: LogQuery,
+    sink: { line: (l: LogLine) => void; end: (status: ExecutionStatus | null) => void },
+  ): () => void {
+    authorize(actor, 'read', 'reading logs');
+    this.mustGet(id);
+    const { engine, store } = this.d;
+    let stopFollowing = () => {};
+    let ended = false;
+    const end = () => {
+      if (ended) return;
+      ended = true;
+      stop();
+      sink.end(store.executions.get(id)?.status ?? null);
+    };
+    const stop = () => {
+      stopFollowing();
+      engine.bus.off(`end:${id}`, end);
+    };
+    engine.bus.once(`end:${id}`, end);
+    const step = q.step;
+    stopFollowing = follow<LogLine>(
+      {
+        page: (since, limit) => store.logs.page(id, { since, limit, step }),
+        subscribe: (push) => {
+          engine.bus.on(`log:${id}`, push);
+          return () => engine.bus.off(`log:${id}`, push);
+        },
+      },
+      q.since ?? 0,
+      sink.line,
+      step === undefined ? undefined : (l) => l.step === step,
+    );
+    if (!engine.isLive(id)) end();
+    return stop;
+  }
+
+  /** A page of the journal after `since`, oldest first. */
+  events(actor: Principal, q: EventQuery) {
+    authorize(actor, 'read', 'reading events');
+    const filter = this.eventFilter(q);
+    const since = q.since ?? 0;
+    const events = this.d.store.journal.page({ ...filter, since, limit: q.limit ?? 1000 });
+    return { events, next_since: events.length ? events[events.length - 1].seq : since };
+  }
+
+  /** Follows the journal from `since`: stored events, then each new one once committed. Returns the stop function. */
+  followEvents(actor: Principal, q: EventQuery, deliver: (e: JournalEvent) => void): () => void {
+    authorize(actor, 'read', 'reading events');
+    const filter = this.eventFilter(q);
+    const { journal } = this.d.store;
+    return follow<JournalEvent>(
+      {
+        page: (since, limit) => journal.page({ ...filter, since, limit }),
+        subscribe: (push) => journal.subscribe(push),
+      },
+      q.since ?? 0,
+      deliver,
+      (e) => eventMatches(e, filter),
+    );
+  }
+
+  /** Lines of the audit log after `since`. */
+  audit(actor: Principal, q: { since?: number; limit?: number; actor?: string; execution_id?: string }) {
+    authorize(actor, 'audit', 'reading the audit log');
+    const since = q.since ?? 0;
+    const rows = this.d.store.audit.list({ since, limit: q.limit ?? 100, actor: q.actor, executionId: q.execution_id });
+    return {
+      entries: rows,
+      next_since: rows.length ? rows[rows.length - 1].seq : since,
+    };
+  }
+
+  // ---------------------------------------------------------------------------
+
+  private eventFilter(q: EventQuery): { executionId?: string; workflowId?: string; types?: EventType[] } {
+    const problems: Problem[] = [];
+    const types = parseEventTypes(q.types, problems);
+    if (problems.length) throw new ValidationError('invalid query', problems);
+    return { executionId: q.execution_id, workflowId: q.workflow_id, types };
+  }
+
+  /** The answer to an accepted submission. */
+  private accepted(e: { id: string; status: ExecutionStatus; workflowId: string; dryRun: boolean }) {
+    return { execution_id: e.id, status: e.status, workflow_id: e.workflowId, dry_run: e.dryRun };
+  }
+
+  private mustGet(id: string) {
+    const e = this.d.store.executions.get(id);
+    if (!e) throw new AgentError('not_found', `execution ${id} not found`);
+    return e;
+  }
+
+  private async adapterViews() {
+    const out: Record<string, unknown> = {};
+    for (const a of this.d.registry.list()) {
+      const health = a.health
+        ? await a.health().catch((err: Error) => ({ ready: false, message: err.message }))
+        : { ready: true };
+      out[a.name] = {
+        ...health,
+        actions: Object.values(a.actions).map((x) => ({ id: x.id, mutates: x.mutates, description: x.description })),
+      };
+    }
+    return out;
+  }
+}
