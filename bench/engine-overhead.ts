@@ -118,9 +118,9 @@ export async function engineOverhead(): Promise<string> {
       for (let i = 0; i < STEPS; i++) await loopClient.get(url).json();
     };
     const engineRun = async ({ wpk }: Setup) => {
-      const { row } = engine.submit({ wpk, params: {}, dryRun: false });
-      await once(engine.bus, `end:${row.id}`);
-      const status = store!.getExecution(row.id)!.status; // the read commits everything the run wrote
+      const { execution } = engine.submit({ wpk, params: {}, dryRun: false });
+      await once(engine.bus, `end:${execution.id}`);
+      const status = store!.executions.get(execution.id)!.status; // the read commits everything the run wrote
       if (status !== 'completed') throw new Error(`bench execution ended ${status}`);
     };
     // One setup after the other. Within a setup, rounds alternate loop-then-engine and engine-then-loop, so

@@ -9,7 +9,7 @@ import { isRunning, ProcessJanitor, startedPid } from './processes.js';
 function storedState(dataDir: string, id: string) {
   const store = new Store(dataDir);
   try {
-    return { row: store.getExecution(id)!, steps: store.getSteps(id).filter((s) => s.phase === 'main') };
+    return { row: store.executions.get(id)!, steps: store.steps.of(id).filter((s) => s.phase === 'main') };
   } finally {
     store.close();
   }
@@ -71,20 +71,20 @@ describe('durability: SIGTERM drain', () => {
 
     const { row, steps } = storedState(agent.dataDir, id);
     assert.equal(row.status, 'failed');
-    assert.equal(JSON.parse(row.error!).type, 'interrupted');
-    assert.equal(JSON.parse(row.error!).step, 'next');
-    assert.equal(row.rollback_status, 'pending', 'the rollback is left for the next start');
+    assert.equal(row.error!.type, 'interrupted');
+    assert.equal(row.error!.step, 'next');
+    assert.equal(row.rollbackStatus, 'pending', 'the rollback is left for the next start');
     assert.deepEqual(
       steps.map((s) => [s.name, s.status]),
       [
         ['prepare', 'succeeded'],
         ['slow', 'succeeded'],
-        ['next', 'cancelled'],
+        ['next', 'not_run'],
       ],
     );
-    assert.equal(steps[2].started_at, null, 'the next step never started');
+    assert.equal(steps[2].startedAt, null, 'the next step never started');
     assert.equal(steps[2].attempts, 0);
-    assert.equal(JSON.parse(steps[1].outputs!).exitCode, 0);
+    assert.equal(steps[1].outputs!.exitCode, 0);
 
     const second = await janitor.start({ dataDir: agent.dataDir });
     const rec = await waitForStatus(second, id, ['rolled_back', 'rollback_failed']);
@@ -92,7 +92,7 @@ describe('durability: SIGTERM drain', () => {
     assert.equal(rec.rollback.trigger, 'automatic');
     assert.equal(rec.rollback.steps[0].compensates, 'prepare');
     assert.equal(rec.rollback.steps[0].outputs.stdout, 'undo prepare\n');
-    assert.equal(rec.steps[2].status, 'cancelled');
+    assert.equal(rec.steps[2].status, 'not_run');
     const logs = (await second.request('GET', `/logs/${id}`)).body.logs.map((l: any) => l.message);
     assert.ok(!logs.includes('next ran'), 'the next step did not run after the restart either');
   });
@@ -115,11 +115,11 @@ describe('durability: SIGTERM drain', () => {
 
     const { row, steps } = storedState(agent.dataDir, id);
     assert.equal(row.status, 'failed');
-    assert.equal(JSON.parse(row.error!).type, 'interrupted');
-    assert.equal(JSON.parse(row.error!).step, 'long');
+    assert.equal(row.error!.type, 'interrupted');
+    assert.equal(row.error!.step, 'long');
     assert.equal(steps[0].status, 'failed');
-    assert.equal(JSON.parse(steps[0].error!).type, 'interrupted');
-    assert.equal(steps[1].status, 'cancelled');
-    assert.equal(row.rollback_status, null, 'rollback is not enabled for this package');
+    assert.equal(steps[0].error!.type, 'interrupted');
+    assert.equal(steps[1].status, 'not_run');
+    assert.equal(row.rollbackStatus, null, 'rollback is not enabled for this package');
   });
 });

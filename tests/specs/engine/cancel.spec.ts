@@ -3,17 +3,13 @@ import { getEventListeners } from 'node:events';
 import type { Adapter } from '../../../adapters/contract.js';
 import { AgentError } from '../../../adapters/errors.js';
 import { ABANDON_AFTER_ABORT_MS } from '../../../services/runtime-agent/src/engine/step-runner.js';
-import { callsMade, startEngine, step, wpk, type Harness } from './harness.js';
+import { callsMade, step, useEngine, wpk } from './harness.js';
 import { waitFor } from '../support/wait.js';
 
 describe('engine: cancel', () => {
-  let h: Harness;
-  afterEach(async () => {
-    await h.close();
-  });
+  const h = useEngine();
 
   it('aborts the running step, cancels the rest and does not roll back on its own', async () => {
-    h = startEngine();
     const id = h.submit({
       wpk: wpk(
         [
@@ -37,7 +33,7 @@ describe('engine: cancel', () => {
       [
         ['made', 'succeeded'],
         ['wait', 'cancelled'],
-        ['later', 'cancelled'],
+        ['later', 'not_run'],
       ],
     );
     assert.equal(rec.steps[1].attempts, 1, 'a cancel is never retried');
@@ -85,7 +81,7 @@ describe('engine: cancel', () => {
         },
       },
     };
-    h = startEngine({}, undefined, [deaf]);
+    await h.restart({}, [deaf]);
     const counters = Array.from({ length: 20 }, (_, i) => ({ name: `c${i}`, adapter: 'deaf', action: 'count' }));
     const id = h.submit({ wpk: wpk([...counters, { name: 'deaf', adapter: 'deaf', action: 'ignore' }]) });
     await waitFor(() => deafStarted, 'the deaf step to start', 5000);
@@ -102,10 +98,10 @@ describe('engine: cancel', () => {
   });
 
   it('cancels a pending execution at once, and it never runs', async () => {
-    h = startEngine({ maxConcurrent: 1 });
+    await h.restart({ maxConcurrent: 1 });
     const blocker = h.submit({ wpk: wpk([step('wait', 'hang')]) });
     const queued = h.submit({ wpk: wpk([step('a', 'record'), step('b', 'record')]) });
-    assert.equal(h.store.getExecution(queued)!.status, 'pending');
+    assert.equal(h.store.executions.get(queued)!.status, 'pending');
     const answered = h.engine.cancel(queued);
     assert.equal(answered.status, 'cancelled');
     const rec = h.record(queued);
@@ -115,7 +111,7 @@ describe('engine: cancel', () => {
     assert.equal(rec.started_at, null);
     assert.deepEqual(
       rec.steps.map((s) => s.status),
-      ['cancelled', 'cancelled'],
+      ['not_run', 'not_run'],
     );
     assert.equal(h.engine.queuedCount, 0);
     assert.equal(h.engine.isLive(queued), false);
@@ -126,7 +122,6 @@ describe('engine: cancel', () => {
   });
 
   it('answers conflict for a finished execution and not_found for an unknown one', async () => {
-    h = startEngine();
     const rec = await h.run({ wpk: wpk([step('a', 'ok')]) });
     assert.throws(
       () => h.engine.cancel(rec.execution_id),

@@ -1,19 +1,16 @@
 import assert from 'node:assert/strict';
 import { AgentError } from '../../../adapters/errors.js';
-import { callsMade, startEngine, step, wpk, type Harness } from './harness.js';
+import { callsMade, step, useEngine, wpk } from './harness.js';
 
 const isRateLimited = (err: unknown) => err instanceof AgentError && err.type === 'rate_limited' && err.status === 429;
 
 describe('engine: bounded concurrency and queue', () => {
-  let h: Harness;
-  afterEach(async () => {
-    await h.close();
-  });
+  const h = useEngine();
 
   it('runs at most maxConcurrent executions, queues the rest and refuses work beyond maxQueued', async () => {
-    h = startEngine({ maxConcurrent: 2, maxQueued: 3 });
+    await h.restart({ maxConcurrent: 2, maxQueued: 3 });
     const ids = Array.from({ length: 5 }, (_, i) => h.submit({ wpk: wpk([step('wait', 'hang', { n: i })]) }));
-    const statuses = () => ids.map((id) => h.store.getExecution(id)!.status);
+    const statuses = () => ids.map((id) => h.store.executions.get(id)!.status);
     assert.equal(h.engine.activeCount, 2);
     assert.equal(h.engine.queuedCount, 3);
     await callsMade(h, 'hang', 2);
@@ -24,7 +21,7 @@ describe('engine: bounded concurrency and queue', () => {
     );
 
     assert.throws(() => h.submit({ wpk: wpk([step('late', 'ok')]) }), isRateLimited);
-    assert.equal(h.store.countExecutions(), 5, 'a refused execution is not stored');
+    assert.equal(h.store.executions.count(), 5, 'a refused execution is not stored');
 
     // Ending one running execution starts the oldest queued one, and frees a queue slot.
     h.engine.cancel(ids[0]);
@@ -34,21 +31,21 @@ describe('engine: bounded concurrency and queue', () => {
     assert.deepEqual(statuses(), ['cancelled', 'running', 'running', 'pending', 'pending']);
     assert.equal(h.engine.activeCount, 2);
     const sixth = h.submit({ wpk: wpk([step('wait', 'hang', { n: 5 })]) });
-    assert.equal(h.store.getExecution(sixth)!.status, 'pending');
+    assert.equal(h.store.executions.get(sixth)!.status, 'pending');
     assert.throws(() => h.submit({ wpk: wpk([step('late', 'ok')]) }), isRateLimited);
 
-    for (const id of [...ids, sixth]) if (h.store.getExecution(id)!.status === 'pending') h.engine.cancel(id);
-    for (const id of [...ids, sixth]) if (h.store.getExecution(id)!.status === 'running') h.engine.cancel(id);
+    for (const id of [...ids, sixth]) if (h.store.executions.get(id)!.status === 'pending') h.engine.cancel(id);
+    for (const id of [...ids, sixth]) if (h.store.executions.get(id)!.status === 'running') h.engine.cancel(id);
     const ends = await Promise.all([...ids, sixth].map((id) => h.finished(id)));
     assert.ok(ends.every((r) => r.status === 'cancelled'));
     assert.equal(h.callsOf('hang').length, 3, 'queued executions cancelled before they started never ran');
   });
 
   it('accepts an execution that can start at once even when maxQueued is 0', async () => {
-    h = startEngine({ maxConcurrent: 1, maxQueued: 0 });
+    await h.restart({ maxConcurrent: 1, maxQueued: 0 });
     const first = h.submit({ wpk: wpk([step('wait', 'hang')]) });
     await callsMade(h, 'hang', 1);
-    assert.equal(h.store.getExecution(first)!.status, 'running');
+    assert.equal(h.store.executions.get(first)!.status, 'running');
     assert.throws(() => h.submit({ wpk: wpk([step('a', 'ok')]) }), isRateLimited, 'no free slot and no queue');
     h.engine.cancel(first);
     await h.finished(first);
@@ -57,7 +54,6 @@ describe('engine: bounded concurrency and queue', () => {
   });
 
   it('refuses new executions with 503 once shutdown began', async () => {
-    h = startEngine();
     const stopping = h.engine.shutdown();
     assert.throws(
       () => h.submit({ wpk: wpk([step('a', 'ok')]) }),

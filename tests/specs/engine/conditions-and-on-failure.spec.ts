@@ -1,14 +1,8 @@
 import assert from 'node:assert/strict';
-import { startEngine, step, wpk, type Harness } from './harness.js';
+import { useEngine, step, wpk } from './harness.js';
 
 describe('engine: when conditions and onFailure', () => {
-  let h: Harness;
-  beforeEach(() => {
-    h = startEngine();
-  });
-  afterEach(async () => {
-    await h.close();
-  });
+  const h = useEngine();
 
   it('skips a step whose when is false, and never compensates it', async () => {
     const rec = await h.run({

@@ -1,14 +1,8 @@
 import assert from 'node:assert/strict';
-import { startEngine, step, wpk, type Harness } from './harness.js';
+import { useEngine, step, wpk } from './harness.js';
 
 describe('engine: dry run', () => {
-  let h: Harness;
-  beforeEach(() => {
-    h = startEngine();
-  });
-  afterEach(async () => {
-    await h.close();
-  });
+  const h = useEngine();
 
   it('does not run a mutating action that has no dry-run hook and fills its outputs from the example', async () => {
     const rec = await h.run({
@@ -42,9 +36,9 @@ describe('engine: dry run', () => {
     assert.equal(rec.steps[1].status, 'succeeded');
     assert.deepEqual(rec.steps[1].outputs, { value: 'example' });
     assert.equal(rec.steps[1].outputs_source, 'example');
-    const rows = h.store.getSteps(rec.execution_id);
+    const rows = h.store.steps.of(rec.execution_id);
     assert.deepEqual(
-      rows.map((s) => s.outputs_source),
+      rows.map((s) => s.outputsSource),
       ['run', 'example', 'dry_run', 'run'],
     );
     assert.deepEqual(rec.steps[1].input, { value: 'would change things', from: 'real read' });
@@ -75,7 +69,7 @@ describe('engine: dry run', () => {
     );
     assert.deepEqual(rec.steps[0].outputs, { value: 'changed' });
     assert.deepEqual(
-      h.store.getSteps(rec.execution_id).map((s) => s.outputs_source),
+      h.store.steps.of(rec.execution_id).map((s) => s.outputsSource),
       ['run', 'run'],
     );
   });

@@ -1,14 +1,8 @@
 import assert from 'node:assert/strict';
-import { startEngine, step, wpk, type Harness } from './harness.js';
+import { useEngine, step, wpk } from './harness.js';
 
 describe('engine: sequential execution and templates', () => {
-  let h: Harness;
-  beforeEach(() => {
-    h = startEngine();
-  });
-  afterEach(async () => {
-    await h.close();
-  });
+  const h = useEngine();
 
   it('runs steps one after another, each starting only after the previous one returned', async () => {
     const rec = await h.run({
@@ -101,7 +95,7 @@ describe('engine: sequential execution and templates', () => {
       [
         ['a', 'succeeded', 1],
         ['b', 'failed', 1],
-        ['c', 'cancelled', 0],
+        ['c', 'not_run', 0],
       ],
     );
     assert.equal((rec.steps[1].error as any).type, 'template_error');

@@ -9,15 +9,11 @@ import { join } from 'node:path';
 import type { Adapter, StepContext } from '../../../adapters/contract.js';
 import { AgentError, type ErrorType } from '../../../adapters/errors.js';
 import { AdapterRegistry } from '../../../services/runtime-agent/src/adapter-registry.js';
-import {
-  Engine,
-  TERMINAL,
-  type EngineOptions,
-  type SubmitRequest,
-} from '../../../services/runtime-agent/src/engine/engine.js';
+import { Engine, type EngineOptions, type SubmitRequest } from '../../../services/runtime-agent/src/engine/engine.js';
 import { toRecord } from '../../../services/runtime-agent/src/engine/record.js';
 import { Metrics } from '../../../services/runtime-agent/src/metrics.js';
 import { Store } from '../../../services/runtime-agent/src/store/store.js';
+import { TERMINAL_STATUSES } from '../../../services/runtime-agent/src/store/types.js';
 import type { Wpk } from '../../../services/runtime-agent/src/wpk/types.js';
 import { waitFor } from '../support/wait.js';
 
@@ -283,7 +279,7 @@ export function startEngine(
   const internalErrors: unknown[] = [];
   engine.bus.on('internal_error', (err) => internalErrors.push(err));
   let closed = false;
-  const record = (id: string) => toRecord(store.getExecution(id)!, store.getSteps(id));
+  const record = (id: string) => toRecord(store.executions.get(id)!, store.steps.of(id));
   const h: Harness = {
     dir,
     store,
@@ -292,7 +288,7 @@ export function startEngine(
     calls,
     callsOf: (action, executionId) =>
       calls.filter((c) => c.action === action && (executionId === undefined || c.executionId === executionId)),
-    submit: (req) => engine.submit({ params: {}, dryRun: false, ...req }).row.id,
+    submit: (req) => engine.submit({ params: {}, dryRun: false, ...req }).execution.id,
     finished(id, timeoutMs = 10_000) {
       return new Promise((resolve, reject) => {
         const done = () => {
@@ -303,11 +299,11 @@ export function startEngine(
         const timer = setTimeout(() => {
           engine.bus.off(`end:${id}`, done);
           reject(
-            new Error(`execution ${id} did not end within ${timeoutMs} ms; it is ${store.getExecution(id)?.status}`),
+            new Error(`execution ${id} did not end within ${timeoutMs} ms; it is ${store.executions.get(id)?.status}`),
           );
         }, timeoutMs);
         engine.bus.once(`end:${id}`, done);
-        if (!engine.isLive(id) && TERMINAL.has(store.getExecution(id)!.status)) {
+        if (!engine.isLive(id) && TERMINAL_STATUSES.has(store.executions.get(id)!.status)) {
           engine.bus.off(`end:${id}`, done);
           done();
         }
@@ -317,7 +313,8 @@ export function startEngine(
       return h.finished(h.submit(req), timeoutMs);
     },
     record,
-    logs: (id) => store.getLogs(id, { since: 0, limit: 10_000 }).map((l) => `${l.level} ${l.step ?? '-'} ${l.message}`),
+    logs: (id) =>
+      store.logs.page(id, { since: 0, limit: 10_000 }).map((l) => `${l.level} ${l.step ?? '-'} ${l.message}`),
     async close(remove = true) {
       if (!closed) {
         closed = true;
@@ -345,4 +342,36 @@ export async function counterValue(metrics: Metrics, name: string, labels: Recor
   const { values } = await metric.get();
   const hit = values.find((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x));
   return hit?.value ?? 0;
+}
+
+/** A harness that a test may replace: `restart` closes the current one and starts another on a fresh directory. */
+export type HarnessHandle = Harness & {
+  restart(options?: Partial<EngineOptions>, adapters?: Adapter[]): Promise<void>;
+};
+
+/**
+ * One harness per test of the enclosing describe block (started before each test, closed after it). The
+ * returned object forwards to the current one.
+ */
+export function useEngine(options: Partial<EngineOptions> = {}): HarnessHandle {
+  let current: Harness | undefined;
+  beforeEach(() => {
+    current = startEngine(options);
+  });
+  afterEach(async () => {
+    await current?.close();
+    current = undefined;
+  });
+  const restart = async (more: Partial<EngineOptions> = {}, adapters: Adapter[] = []) => {
+    await current?.close();
+    current = startEngine({ ...options, ...more }, undefined, adapters);
+  };
+  return new Proxy({} as HarnessHandle, {
+    get(_target, prop) {
+      if (prop === 'restart') return restart;
+      if (!current) throw new Error('the engine harness is only there inside a test of its describe block');
+      const value = (current as unknown as Record<PropertyKey, unknown>)[prop];
+      return typeof value === 'function' ? value.bind(current) : value;
+    },
+  });
 }

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import type { Adapter } from '../../../adapters/contract.js';
+import { waitFor } from '../support/wait.js';
 import { callsMade, startEngine, step, wpk, type Harness } from './harness.js';
 
 /**
@@ -27,7 +29,7 @@ describe('engine: recovery after a crash', () => {
     await callsMade(before, 'hang');
 
     after = startEngine({ maxConcurrent: 1 }, before.dir);
-    assert.deepEqual(after.engine.recover(), { requeued: 1, interrupted: 1, rollbacks: 1 });
+    assert.deepEqual(await after.engine.recover(), { requeued: 1, interrupted: 1, rollbacks: 1, orphans: 0 });
     const [rolled, done] = await Promise.all([after.finished(running), after.finished(pending)]);
 
     assert.equal(rolled.status, 'rolled_back');
@@ -35,8 +37,9 @@ describe('engine: recovery after a crash', () => {
     assert.equal((rolled.error as any).step, 'b');
     assert.deepEqual(
       rolled.steps.map((s) => s.status),
-      ['succeeded', 'abandoned', 'cancelled'],
+      ['succeeded', 'abandoned', 'not_run'],
     );
+    assert.equal(rolled.rollback.trigger, 'recovered');
     assert.deepEqual(
       after.callsOf('delete').map((c) => c.input),
       [{ id: 'id-a' }],
@@ -51,27 +54,95 @@ describe('engine: recovery after a crash', () => {
     );
     assert.ok(after.logs(pending).some((l) => l.endsWith('requeued after agent restart')));
     assert.equal(
-      new Set(after.store.getLogs(running, { since: 0, limit: 1000 }).map((l) => l.seq)).size,
+      new Set(after.store.logs.page(running, { since: 0, limit: 1000 }).map((l) => l.seq)).size,
       after.logs(running).length,
     );
   });
 
-  it('resumes an interrupted rollback: the step that was running is abandoned, the rest run', async () => {
-    const id = before.submit({
-      wpk: wpk(
-        [
-          step('a', 'create', { name: 'a' }),
-          step('b', 'ok', {}, { rollback: { action: 'hang' } }),
-          step('c', 'fail', { times: 9 }),
-        ],
-        { rollback: { enabled: true } },
-      ),
-    });
-    await callsMade(before, 'hang');
-    assert.equal(before.store.getExecution(id)!.status, 'rolling_back');
+  /**
+   * `gate.undo` is a compensation that blocks while `gate.closed` (the crash happens then) and succeeds once
+   * opened; every call is counted.
+   */
+  function gateAdapter(gate: { closed: boolean; calls: number }): Adapter {
+    return {
+      name: 'gate',
+      description: 'a compensation that blocks until opened',
+      actions: {
+        undo: {
+          id: 'undo',
+          description: 'blocks while the gate is closed',
+          mutates: true,
+          input: { type: 'object' },
+          exampleOutput: {},
+          run(ctx) {
+            gate.calls++;
+            if (!gate.closed) return Promise.resolve({ undone: true });
+            return new Promise((_, reject) =>
+              ctx.signal.addEventListener('abort', () => reject(new Error('aborted')), { once: true }),
+            );
+          },
+        },
+      },
+    };
+  }
 
-    after = startEngine({}, before.dir);
-    assert.deepEqual(after.engine.recover(), { requeued: 0, interrupted: 0, rollbacks: 1 });
+  function crashingRollback(idempotent?: boolean) {
+    return wpk(
+      [
+        step('a', 'create', { name: 'a' }),
+        step(
+          'b',
+          'ok',
+          {},
+          { rollback: { adapter: 'gate', action: 'undo', ...(idempotent === undefined ? {} : { idempotent }) } },
+        ),
+        step('c', 'fail', { times: 9 }),
+      ],
+      { rollback: { enabled: true } },
+    );
+  }
+
+  it('resumes an interrupted rollback and runs the interrupted compensation again, then the rest', async () => {
+    const gate = { closed: true, calls: 0 };
+    await before.close(false);
+    before = startEngine({ maxConcurrent: 1 }, before.dir, [gateAdapter(gate)]);
+    const id = before.submit({ wpk: crashingRollback() });
+    await waitFor(() => gate.calls === 1, 'the compensation to start');
+    assert.equal(before.store.executions.get(id)!.status, 'rolling_back');
+
+    gate.closed = false;
+    after = startEngine({}, before.dir, [gateAdapter(gate)]);
+    assert.deepEqual(await after.engine.recover(), { requeued: 0, interrupted: 0, rollbacks: 1, orphans: 0 });
+    const rec = await after.finished(id);
+    assert.equal(rec.status, 'rolled_back', 'a crash alone does not make a rollback fail');
+    assert.equal(rec.rollback.trigger, 'automatic', 'a resumed rollback keeps its trigger');
+    assert.deepEqual(
+      rec.rollback.steps.map((s) => [s.name, s.status]),
+      [
+        ['b:rollback', 'succeeded'],
+        ['a:rollback', 'succeeded'],
+      ],
+    );
+    assert.equal(gate.calls, 2, 'the interrupted compensation ran again after the restart');
+    assert.deepEqual(
+      after.callsOf('delete').map((c) => c.input),
+      [{ id: 'id-a' }],
+    );
+    assert.ok(
+      after.logs(id).some((l) => l.includes('resuming the rollback (automatic) interrupted by an agent restart')),
+    );
+  });
+
+  it('does not run an interrupted compensation again when it says idempotent: false', async () => {
+    const gate = { closed: true, calls: 0 };
+    await before.close(false);
+    before = startEngine({ maxConcurrent: 1 }, before.dir, [gateAdapter(gate)]);
+    const id = before.submit({ wpk: crashingRollback(false) });
+    await waitFor(() => gate.calls === 1, 'the compensation to start');
+
+    gate.closed = false;
+    after = startEngine({}, before.dir, [gateAdapter(gate)]);
+    await after.engine.recover();
     const rec = await after.finished(id);
     assert.equal(rec.status, 'rollback_failed');
     assert.deepEqual(
@@ -81,10 +152,7 @@ describe('engine: recovery after a crash', () => {
         ['a:rollback', 'succeeded'],
       ],
     );
-    assert.equal(after.callsOf('hang').length, 0, 'a compensation that may have run is not run again');
-    assert.deepEqual(
-      after.callsOf('delete').map((c) => c.input),
-      [{ id: 'id-a' }],
-    );
+    assert.equal(gate.calls, 1, 'not run a second time');
+    assert.ok(after.logs(id).some((l) => l.includes('idempotent: false')));
   });
 });

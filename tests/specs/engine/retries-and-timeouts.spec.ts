@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import type { Adapter } from '../../../adapters/contract.js';
 import { AgentError } from '../../../adapters/errors.js';
-import { counterValue, startEngine, step, wpk, type Harness } from './harness.js';
+import { counterValue, useEngine, step, wpk, type Harness } from './harness.js';
 
 const retryDelaysLogged = (h: Harness, id: string) =>
   h
@@ -11,13 +11,7 @@ const retryDelaysLogged = (h: Harness, id: string) =>
     .map(Number);
 
 describe('engine: retries', () => {
-  let h: Harness;
-  beforeEach(() => {
-    h = startEngine();
-  });
-  afterEach(async () => {
-    await h.close();
-  });
+  const h = useEngine();
 
   it('makes count extra attempts and succeeds when a retry does', async () => {
     const rec = await h.run({ wpk: wpk([step('flaky', 'fail', { times: 2 }, { retries: { count: 3, delayMs: 1 } })]) });
@@ -53,8 +47,7 @@ describe('engine: retries', () => {
         },
       },
     };
-    await h.close();
-    h = startEngine({}, undefined, [careless]);
+    await h.restart({}, [careless]);
     const rec = await h.run({
       wpk: wpk([
         {
@@ -152,13 +145,7 @@ describe('engine: retries', () => {
 });
 
 describe('engine: timeouts', () => {
-  let h: Harness;
-  beforeEach(() => {
-    h = startEngine();
-  });
-  afterEach(async () => {
-    await h.close();
-  });
+  const h = useEngine();
 
   it('aborts an attempt after timeoutSeconds with a timeout error, then retries it', async () => {
     const rec = await h.run({
@@ -185,7 +172,7 @@ describe('engine: timeouts', () => {
     assert.equal((rec.error as any).step, 'slow');
     assert.equal(rec.steps[0].attempts, 2);
     assert.ok(h.callsOf('hang').every((c) => c.abortedAt !== undefined));
-    assert.equal(rec.steps[1].status, 'cancelled');
+    assert.equal(rec.steps[1].status, 'not_run');
     assert.equal(h.callsOf('record').length, 0);
   });
 
@@ -207,7 +194,7 @@ describe('engine: timeouts', () => {
     assert.equal((rec.error as any).step, 'b');
     assert.match((rec.error as any).message, /deadline/);
     assert.equal(rec.steps[1].attempts, 1, 'a deadline timeout is not retried');
-    assert.equal(rec.steps[2].status, 'cancelled');
+    assert.equal(rec.steps[2].status, 'not_run');
     assert.equal(h.callsOf('record').length, 0);
     assert.ok(took >= 450 && took < 4000, `the run took ${took} ms; expected about 500`);
   });

@@ -1,17 +1,11 @@
 import assert from 'node:assert/strict';
 import { AgentError } from '../../../adapters/errors.js';
-import { callsMade, counterValue, startEngine, step, wpk, type Harness } from './harness.js';
+import { callsMade, counterValue, startEngine, useEngine, step, wpk } from './harness.js';
 
 const isConflict = (err: unknown) => err instanceof AgentError && err.type === 'conflict' && err.status === 409;
 
 describe('engine: rollback', () => {
-  let h: Harness;
-  beforeEach(() => {
-    h = startEngine();
-  });
-  afterEach(async () => {
-    await h.close();
-  });
+  const h = useEngine();
 
   it('rolls back succeeded steps in reverse order, then runs the rollback handlers in order', async () => {
     const rec = await h.run({
@@ -175,7 +169,7 @@ describe('engine: rollback', () => {
     );
     assert.equal(h.callsOf('record').length, 1);
     const logs = h.logs(rec.execution_id);
-    assert.ok(logs.some((l) => l.includes('rollback finished: 2 of 4 step(s) failed')));
+    assert.ok(logs.some((l) => l.includes('rollback finished: 2 succeeded, 2 failed of 4 step(s)')));
     assert.ok(logs.some((l) => l.startsWith('error b:rollback') && l.includes('cannot undo b')));
     assert.equal(
       await counterValue(h.metrics, 'workflow_rollbacks_total', {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Adapter } from '../../../adapters/contract.js';
-import { startEngine, step, wpk, type Harness } from './harness.js';
+import { useEngine, step, wpk } from './harness.js';
 
 /** Forms a secret could take in the file: as is, JSON-escaped, and as UTF-16 (SQLite never uses it here, but cheap to rule out). */
 function forms(secret: string): Buffer[] {
@@ -22,13 +22,7 @@ const params = {
 } as const;
 
 describe('engine: secret parameters', () => {
-  let h: Harness;
-  beforeEach(() => {
-    h = startEngine();
-  });
-  afterEach(async () => {
-    await h.close();
-  });
+  const h = useEngine();
 
   it('hands the real value to actions but never stores it: not in parameters, logs, errors, outputs or the SQLite file', async () => {
     // A quote and a backslash: JSON escapes them, so masking must not only look for the raw form.
@@ -184,8 +178,7 @@ describe('engine: secret parameters', () => {
     };
 
     it("masks a step's credentials from when that step starts, never in what earlier steps recorded, nor for a step that never ran", async () => {
-      await h.close();
-      h = startEngine({}, undefined, [keyed]);
+      await h.restart({}, [keyed]);
       const value = 'build-20240501-prod';
       const rec = await h.run({
         wpk: wpk(
@@ -218,8 +211,7 @@ describe('engine: secret parameters', () => {
     });
 
     it('fails the step whose credential scan throws, and the execution ends instead of staying running', async () => {
-      await h.close();
-      h = startEngine({}, undefined, [keyed]);
+      await h.restart({}, [keyed]);
       const rec = await h.run({
         wpk: wpk([
           { name: 'ok', adapter: 'keyed', action: 'echo', with: {} },

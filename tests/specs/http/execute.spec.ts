@@ -85,7 +85,7 @@ describe('HTTP API: POST /execute and GET /execute/{id}', () => {
     assert.equal(rec.error.step, 'boom');
     assert.deepEqual(
       rec.steps.map((s: { status: string }) => s.status),
-      ['succeeded', 'failed', 'cancelled'],
+      ['succeeded', 'failed', 'not_run'],
     );
     assert.equal(rec.steps[1].error.type, 'command_failed');
   });
@@ -299,7 +299,7 @@ describe('HTTP API: full queue and cancellation (MAX_CONCURRENT_EXECUTIONS=1, MA
     await assertServing(agent);
   });
 
-  it('cancels the queued execution at once: 202 and status cancelled, its steps cancelled', async () => {
+  it('cancels the queued execution at once: 202 and status cancelled, its steps not_run', async () => {
     const r = await call(agent, 'POST', `/execute/${queued}/cancel`);
     assert.equal(r.status, 202);
     assert.equal(r.body.status, 'cancelled');
@@ -309,7 +309,7 @@ describe('HTTP API: full queue and cancellation (MAX_CONCURRENT_EXECUTIONS=1, MA
     assert.equal(rec.error.type, 'cancelled');
     assert.deepEqual(
       rec.steps.map((s: { status: string }) => s.status),
-      ['cancelled', 'cancelled'],
+      ['not_run', 'not_run'],
     );
     assert.equal((await call(agent, 'GET', '/health')).body.queued_executions, 0);
     assert.equal(sampleValue(parseMetrics((await call(agent, 'GET', '/metrics')).text), 'workflow_queue_depth'), 0);
@@ -327,7 +327,7 @@ describe('HTTP API: full queue and cancellation (MAX_CONCURRENT_EXECUTIONS=1, MA
     assert.equal(rec.error.step, 'nap');
     assert.deepEqual(
       rec.steps.map((s: { status: string }) => s.status),
-      ['cancelled', 'cancelled'],
+      ['cancelled', 'not_run'],
     );
     await waitFor(() => !isAlive(pid), `sleep process ${pid} to be gone`, 5_000);
     await waitFor(

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import type { LogRow } from '../../../services/runtime-agent/src/store/store.js';
+import type { LogLine as StoredLine } from '../../../services/runtime-agent/src/store/types.js';
 import { startAgent, waitForStatus, type AgentProcess } from '../support/agent-process.js';
 import { pkg, shellStep } from '../support/packages.js';
 import { call, errorPaths, SseReader, uniqueName } from './http-support.js';
@@ -12,7 +12,7 @@ interface Summary {
 }
 
 /** A line of GET /logs/{id} is a stored log row. */
-type LogLine = LogRow;
+type LogLine = StoredLine;
 
 const DONE = ['completed', 'failed', 'cancelled', 'rolled_back', 'rollback_failed'];
 

@@ -54,6 +54,7 @@ describe('HTTP API: POST /rollback/{id}', () => {
     assert.equal(rec.status, 'rolled_back');
     assert.equal(rec.rollback.status, 'succeeded');
     assert.equal(rec.rollback.trigger, 'manual');
+    assert.equal(rec.rollback.requested_by, 'anonymous', 'who asked (anonymous: no tokens configured)');
     const steps: StepView[] = rec.rollback.steps;
     assert.deepEqual(
       steps.map((s) => [s.name, s.compensates, s.status]),
@@ -158,7 +159,27 @@ describe('HTTP API: POST /rollback/{id}', () => {
       ['succeeded', 'succeeded', 'succeeded', 'succeeded', 'skipped'],
     );
     assert.equal(steps[3].outputs?.stdout, 'rolled back after step verify failed (command_failed)\n');
+    assert.match(
+      String((steps[4] as StepView & { reason?: string }).reason),
+      /^when error\.step .* not_exists is false$/,
+    );
     assert.equal(existsSync(workdir), false, `${workdir} should be removed by the rollback`);
+    const logs = (await call(agent, 'GET', `/logs/${r.body.execution_id}`)).body.logs.map(
+      (l: { message: string }) => l.message,
+    );
+    assert.ok(
+      logs.includes('rollback finished: 4 succeeded, 1 skipped of 5 step(s)'),
+      'a skipped compensation is not counted as succeeded',
+    );
+    const listed = await call(agent, 'GET', '/executions?status=rolled_back&status=failed&since=1h');
+    const summary = listed.body.executions.find(
+      (e: { execution_id: string }) => e.execution_id === r.body.execution_id,
+    );
+    assert.deepEqual(
+      summary.rollback,
+      { status: 'succeeded', trigger: 'automatic' },
+      'a list tells automatic from manual',
+    );
   });
 
   it('rolls back a completed rollback-demo on request: its compensations run newest first and remove what it created', async () => {

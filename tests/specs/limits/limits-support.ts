@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Adapter } from '../../../adapters/contract.js';
 import type { EngineOptions } from '../../../services/runtime-agent/src/engine/engine.js';
-import type { LogRow } from '../../../services/runtime-agent/src/store/store.js';
+import type { LogLine } from '../../../services/runtime-agent/src/store/store.js';
 import type { Wpk } from '../../../services/runtime-agent/src/wpk/types.js';
 import { startEngine, type Harness } from '../engine/harness.js';
 
@@ -93,6 +93,6 @@ export function startChatty(
 }
 
 /** An execution's stored log lines, whole. */
-export function logRows(h: Harness, id: string): LogRow[] {
-  return h.store.getLogs(id, { since: 0, limit: 10_000 });
+export function logRows(h: Harness, id: string): LogLine[] {
+  return h.store.logs.page(id, { since: 0, limit: 10_000 });
 }

@@ -78,20 +78,20 @@ describe('limits: log lines and bytes per execution (engine and store)', () => {
     await h.close(false);
     const store = new Store(h.dir, { exclusive: false });
     try {
-      const tally = store.logTally(id);
+      const tally = store.logs.tally(id);
       assert.deepEqual({ lines: tally.lines, dropped: tally.dropped }, { lines: 6, dropped });
       assert.equal(
         tally.bytes,
-        store.getLogs(id, { since: 0, limit: 10 }).reduce((n, l) => n + Buffer.byteLength(l.message), 0),
+        store.logs.page(id, { since: 0, limit: 10 }).reduce((n, l) => n + Buffer.byteLength(l.message), 0),
       );
       new ExecutionLog(store, new EventEmitter(), id, new Redactor([]), limits, tally).write(
         'info',
         'after the restart',
       );
-      const logs = store.getLogs(id, { since: 0, limit: 100 });
+      const logs = store.logs.page(id, { since: 0, limit: 100 });
       assert.equal(logs.length, 6, 'five lines and the marker');
       assert.equal(logs.filter(isMarker).length, 1);
-      assert.equal(store.getExecution(id)!.dropped_log_lines, dropped + 1);
+      assert.equal(store.executions.get(id)!.droppedLogLines, dropped + 1);
     } finally {
       store.close();
     }
@@ -107,8 +107,8 @@ describe('limits: log lines and bytes per execution (engine and store)', () => {
     raw.close();
     const store = new Store(h.dir, { exclusive: false });
     try {
-      assert.equal(store.getExecution(id)!.dropped_log_lines, 0);
-      assert.equal(store.getExecution(id)!.status, 'completed');
+      assert.equal(store.executions.get(id)!.droppedLogLines, 0);
+      assert.equal(store.executions.get(id)!.status, 'completed');
     } finally {
       store.close();
     }
@@ -126,20 +126,20 @@ describe('limits: log lines and bytes per execution (engine and store)', () => {
     );
     const id = h.submit({ wpk });
     await waitFor(
-      () => h!.store.getSteps(id).find((s) => s.name === 'hang')?.status === 'running',
+      () => h!.store.steps.of(id).find((s) => s.name === 'hang')?.status === 'running',
       'the second step to run',
     );
     await h.close(false); // SIGTERM: the running step is interrupted and the rollback waits for the next start
     restarted = startChatty(limits, h.dir);
     h = undefined;
     const store = restarted.store;
-    const beforeRestart = store.logTally(id);
+    const beforeRestart = store.logs.tally(id);
     assert.ok(
       beforeRestart.lines >= 60 && beforeRestart.lines < 90,
       `logged before the restart: ${beforeRestart.lines}`,
     );
     assert.equal(beforeRestart.dropped, 0);
-    assert.equal(restarted.engine.recover().rollbacks, 1);
+    assert.equal((await restarted.engine.recover()).rollbacks, 1);
     const record = await restarted.finished(id);
     assert.equal(record.status, 'rolled_back');
     const logs = logRows(restarted, id);

@@ -15,9 +15,12 @@ import {
   type RetentionOptions,
 } from '../../../services/runtime-agent/src/engine/retention.js';
 import { Metrics } from '../../../services/runtime-agent/src/metrics.js';
-import { Store, STORE_FILE, type StepRow } from '../../../services/runtime-agent/src/store/store.js';
+import { pendingStep } from '../../../services/runtime-agent/src/store/steps.js';
+import { Store, STORE_FILE } from '../../../services/runtime-agent/src/store/store.js';
+import type { ExecutionStatus, RollbackStatus, Step } from '../../../services/runtime-agent/src/store/types.js';
 import { freshDataDir, startAgent, waitForStatus, type AgentProcess } from '../support/agent-process.js';
 import { pkg, shellStep } from '../support/packages.js';
+import { newExecution } from '../support/store-rows.js';
 import { waitFor } from '../support/wait.js';
 import { call, parseMetrics, sampleValue, uniqueName } from '../http/http-support.js';
 import { counterValue } from '../engine/harness.js';
@@ -26,10 +29,10 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 
 interface Seed {
   id: string;
-  status?: string;
+  status?: ExecutionStatus;
   /** When it ended (or was created, when it has not ended), in days before the real now. */
   daysAgo?: number;
-  rollbackStatus?: string;
+  rollbackStatus?: RollbackStatus;
   /** Package text (default: one of its own): executions with the same text share one package_contents row. */
   pkg?: string;
   logLines?: number;
@@ -41,48 +44,32 @@ function seed(store: Store, s: Seed): Promise<void> {
   const at = new Date(Date.now() - (s.daysAgo ?? 0) * DAY_MS).toISOString();
   const status = s.status ?? 'completed';
   const ended = !['pending', 'running', 'rolling_back'].includes(status);
-  const step: StepRow = {
-    execution_id: s.id,
-    phase: 'main',
-    idx: 0,
-    name: 'a',
-    adapter: 'shell',
-    action: 'run',
+  const step: Step = {
+    ...pendingStep(s.id, 'main', 0, { name: 'a', adapter: 'shell', action: 'run' }),
     status: 'succeeded',
     attempts: 1,
-    for_step: null,
-    input: '{}',
-    outputs: '{}',
-    outputs_source: 'run',
-    error: null,
-    started_at: at,
-    finished_at: at,
+    input: {},
+    outputs: {},
+    outputsSource: 'run',
+    startedAt: at,
+    finishedAt: at,
   };
-  const stored = store.insertExecution(
-    {
-      id: s.id,
-      workflow_id: 'w-1.0.0',
-      workflow_name: 'w',
-      status,
-      dry_run: 0,
-      rollback_on_failure: 0,
-      parameters: '{}',
-      secret_params: '[]',
-      package: s.pkg ?? JSON.stringify(pkg(`seeded-${s.id}`, [shellStep('a', ['true'])])),
-      steps_total: 1,
-      error: null,
-      rollback_status: s.rollbackStatus ?? null,
-      rollback_trigger: null,
-      created_at: at,
-      started_at: at,
-      finished_at: ended ? at : null,
-      submitted_by: null,
-    },
+  const stored = store.executions.insert(
+    newExecution(s.id, {
+      packageJson: s.pkg ?? JSON.stringify(pkg(`seeded-${s.id}`, [shellStep('a', ['true'])])),
+      createdAt: at,
+    }),
     [step],
     s.idempotencyKey ? { key: s.idempotencyKey, bodyHash: 'h' } : undefined,
   );
+  // Committed with the insert: the same queue, the same turn.
+  store.executions.patch(
+    s.id,
+    { status, rollbackStatus: s.rollbackStatus ?? null, startedAt: at, finishedAt: ended ? at : null },
+    { deferred: true },
+  );
   for (let seq = 1; seq <= (s.logLines ?? 2); seq++)
-    store.appendLog(s.id, { seq, ts: at, level: 'info', step: null, stream: null, message: `line ${seq}` });
+    store.logs.append(s.id, { seq, ts: at, level: 'info', step: null, stream: null, message: `line ${seq}` });
   return stored;
 }
 
@@ -111,7 +98,7 @@ describe('limits: retention of ended executions (store and pruning)', () => {
       db.close();
     }
   };
-  const exists = (id: string) => store.getExecution(id) !== undefined;
+  const exists = (id: string) => store.executions.get(id) !== undefined;
 
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'retention-spec-'));
@@ -138,12 +125,12 @@ describe('limits: retention of ended executions (store and pruning)', () => {
     );
     for (const id of ['old-completed', 'old-failed', 'old-rolled-back']) {
       assert.equal(exists(id), false, id);
-      assert.deepEqual(store.getSteps(id), [], `${id} steps`);
-      assert.deepEqual(store.getLogs(id, { since: 0, limit: 10 }), [], `${id} logs`);
+      assert.deepEqual(store.steps.of(id), [], `${id} steps`);
+      assert.deepEqual(store.logs.page(id, { since: 0, limit: 10 }), [], `${id} logs`);
     }
-    assert.equal(store.findIdempotency('k-old'), undefined);
-    assert.equal(store.findIdempotency('k-recent')?.execution_id, 'recent');
-    assert.equal(store.getLogs('recent', { since: 0, limit: 10 }).length, 2);
+    assert.equal(store.executions.findIdempotency('k-old'), undefined);
+    assert.equal(store.executions.findIdempotency('k-recent')?.executionId, 'recent');
+    assert.equal(store.logs.page('recent', { since: 0, limit: 10 }).length, 2);
     assert.deepEqual(packageTexts(), ['{"shared":1}'], 'the text the recent one shares stays, the unused ones go');
     assert.equal(await counterValue(metrics, 'workflow_pruned_executions_total', { reason: 'age' }), 3);
   });
@@ -181,7 +168,7 @@ describe('limits: retention of ended executions (store and pruning)', () => {
     const summary = await retention({ maxExecutions: 3 }).runOnce();
     assert.deepEqual({ pruned: summary.pruned, by_count: summary.by_count }, { pruned: 7, by_count: 7 });
     assert.deepEqual(
-      store.listExecutions({ limit: 100 }).map((r) => r.id),
+      store.executions.list({ limit: 100 }).map((r) => r.id),
       ['running', 'e9', 'e8', 'e7'],
     );
     assert.equal(await counterValue(metrics, 'workflow_pruned_executions_total', { reason: 'count' }), 7);
@@ -206,24 +193,24 @@ describe('limits: retention of ended executions (store and pruning)', () => {
       remote: null,
       detail: null,
     });
-    store.appendAudit(line(new Date(Date.now() - 40 * DAY_MS).toISOString(), '/old-1'));
-    store.appendAudit(line(new Date(Date.now() - 35 * DAY_MS).toISOString(), '/old-2'));
-    store.appendAudit(line(new Date(Date.now() - 1 * DAY_MS).toISOString(), '/recent'));
+    store.audit.append(line(new Date(Date.now() - 40 * DAY_MS).toISOString(), '/old-1'));
+    store.audit.append(line(new Date(Date.now() - 35 * DAY_MS).toISOString(), '/old-2'));
+    store.audit.append(line(new Date(Date.now() - 1 * DAY_MS).toISOString(), '/recent'));
     const summary = await retention({ maxAgeDays: 30 }).runOnce();
     assert.equal(summary.audit_entries, 2);
     assert.deepEqual(
-      store.listAudit({ since: 0, limit: 10 }).map((e) => e.path),
+      store.audit.list({ since: 0, limit: 10 }).map((e) => e.path),
       ['/recent'],
     );
   });
 
   it('never prunes the newest row, so a seq (a list cursor) is never given out twice', async () => {
     await Promise.all([seed(store, { id: 'a', daysAgo: 90 }), seed(store, { id: 'b', daysAgo: 90 })]);
-    const newestSeq = store.getExecution('b')!.seq;
+    const newestSeq = store.executions.get('b')!.seq;
     assert.equal((await retention({ maxAgeDays: 30 }).runOnce()).pruned, 1);
     assert.ok(exists('b'));
     await seed(store, { id: 'c' });
-    assert.ok(store.getExecution('c')!.seq > newestSeq);
+    assert.ok(store.executions.get('c')!.seq > newestSeq);
   });
 
   it('stores a package again after its text was pruned (the store forgets it had it)', async () => {
@@ -233,7 +220,7 @@ describe('limits: retention of ended executions (store and pruning)', () => {
     await retention({ maxAgeDays: 30 }).runOnce();
     assert.ok(!packageTexts().includes(text));
     await seed(store, { id: 'again', pkg: text });
-    assert.equal(store.getExecution('again')?.package, text);
+    assert.equal(JSON.stringify(store.executions.packageOf('again')), text);
   });
 
   it('removes a log too long for one transaction a chunk at a time', async () => {
@@ -242,7 +229,7 @@ describe('limits: retention of ended executions (store and pruning)', () => {
     const summary = await retention({ maxAgeDays: 30, batchLogLines: 1000 }).runOnce();
     assert.equal(summary.pruned, 1);
     assert.ok(summary.batches >= 3, `batches: ${summary.batches}`);
-    assert.deepEqual(store.getLogs('long', { since: 0, limit: 10 }), []);
+    assert.deepEqual(store.logs.page('long', { since: 0, limit: 10 }), []);
   });
 
   it('stops after the transaction in progress when stopped, and runs no more', async () => {
@@ -253,7 +240,7 @@ describe('limits: retention of ended executions (store and pruning)', () => {
     const summary = await r.runOnce();
     assert.equal(summary.stopped, true);
     assert.equal(summary.pruned, 5);
-    assert.equal(store.listExecutions({ limit: 100 }).length, 46);
+    assert.equal(store.executions.list({ limit: 100 }).length, 46);
   });
 });
 

@@ -7,7 +7,7 @@ import { startAgent, type AgentProcess } from '../support/agent-process.js';
 import { waitFor } from '../support/wait.js';
 import { pkg, shellStep } from '../support/packages.js';
 import { runAgentUntilExit, uniqueName } from '../http/http-support.js';
-import { parseTokens, Tokens } from '../../../services/runtime-agent/src/http/tokens.js';
+import { parseTokens, Tokens } from '../../../services/runtime-agent/src/auth/tokens.js';
 
 const token = () => randomBytes(24).toString('hex');
 

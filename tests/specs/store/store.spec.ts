@@ -3,51 +3,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { Store, STORE_FILE, type ExecutionRow, type StepRow } from '../../../services/runtime-agent/src/store/store.js';
+import { pendingStep } from '../../../services/runtime-agent/src/store/steps.js';
+import { Store, STORE_FILE } from '../../../services/runtime-agent/src/store/store.js';
+import type { Step } from '../../../services/runtime-agent/src/store/types.js';
+import { newExecution } from '../support/store-rows.js';
 import { waitFor } from '../support/wait.js';
 
-function execRow(id: string): Omit<ExecutionRow, 'seq'> {
-  return {
-    id,
-    workflow_id: 'w-1.0.0',
-    workflow_name: 'w',
-    status: 'pending',
-    dry_run: 0,
-    rollback_on_failure: 0,
-    parameters: '{}',
-    secret_params: '[]',
-    package: '{}',
-    current_step: null,
-    steps_completed: 0,
-    steps_total: 1,
-    error: null,
-    rollback_status: null,
-    rollback_trigger: null,
-    created_at: new Date().toISOString(),
-    started_at: null,
-    finished_at: null,
-    submitted_by: null,
-    dropped_log_lines: 0,
-  };
-}
-function stepRow(id: string): StepRow {
-  return {
-    execution_id: id,
-    phase: 'main',
-    idx: 0,
-    name: 's',
-    adapter: 'a',
-    action: 'x',
-    status: 'pending',
-    attempts: 0,
-    for_step: null,
-    input: null,
-    outputs: null,
-    outputs_source: null,
-    error: null,
-    started_at: null,
-    finished_at: null,
-  };
+function stepRow(id: string): Step {
+  return pendingStep(id, 'main', 0, { name: 's', adapter: 'a', action: 'x' });
 }
 
 describe('store', () => {
@@ -70,8 +33,8 @@ describe('store', () => {
   });
 
   it('commits inserts of one turn together and resolves each only once it is committed', async () => {
-    const a = store.insertExecution(execRow('a'), [stepRow('a')]);
-    const b = store.insertExecution(execRow('b'), [stepRow('b')]);
+    const a = store.executions.insert(newExecution('a'), [stepRow('a')]);
+    const b = store.executions.insert(newExecution('b'), [stepRow('b')]);
     assert.equal(committedStatus('a'), undefined, 'not committed yet');
     await Promise.all([a, b]);
     assert.equal(committedStatus('a'), 'pending');
@@ -79,16 +42,16 @@ describe('store', () => {
   });
 
   it('lets its own reads see deferred writes at once', async () => {
-    await store.insertExecution(execRow('r'), [stepRow('r')]);
-    store.updateExecution('r', { status: 'running' }, { deferred: true });
+    await store.executions.insert(newExecution('r'), [stepRow('r')]);
+    store.executions.patch('r', { status: 'running' }, { deferred: true });
     assert.equal(committedStatus('r'), 'pending');
-    assert.equal(store.getExecution('r')!.status, 'running');
+    assert.equal(store.executions.get('r')!.status, 'running');
     assert.equal(committedStatus('r'), 'running', 'a read flushes first');
   });
 
   it('commits pending critical writes before a side effect, and batches log lines apart', async () => {
-    await store.insertExecution(execRow('c'), [stepRow('c')]);
-    store.appendLog('c', {
+    await store.executions.insert(newExecution('c'), [stepRow('c')]);
+    store.logs.append('c', {
       seq: 1,
       ts: new Date().toISOString(),
       level: 'info',
@@ -102,7 +65,7 @@ describe('store', () => {
       0,
       'a log line alone does not force a commit',
     );
-    store.updateExecution('c', { status: 'running' }, { deferred: true, critical: true });
+    store.executions.patch('c', { status: 'running' }, { deferred: true, critical: true });
     store.flushBeforeSideEffect();
     assert.equal(committedStatus('c'), 'running');
     assert.equal(
@@ -110,13 +73,13 @@ describe('store', () => {
       0,
       'log lines are batched apart from state',
     );
-    assert.equal(store.getLogs('c', { since: 0, limit: 10 }).length, 1, 'and a read sees them at once');
+    assert.equal(store.logs.page('c', { since: 0, limit: 10 }).length, 1, 'and a read sees them at once');
   });
 
   it('stores a burst of log lines whole and in order (batched many to a statement)', async () => {
-    await store.insertExecution(execRow('b'), [stepRow('b')]);
+    await store.executions.insert(newExecution('b'), [stepRow('b')]);
     for (let seq = 1; seq <= 70; seq++)
-      store.appendLog('b', {
+      store.logs.append('b', {
         seq,
         ts: new Date().toISOString(),
         level: 'info',
@@ -124,7 +87,7 @@ describe('store', () => {
         stream: 'stdout',
         message: `line ${seq}`,
       });
-    const logs = store.getLogs('b', { since: 0, limit: 100 });
+    const logs = store.logs.page('b', { since: 0, limit: 100 });
     assert.deepEqual(
       logs.map((l) => l.message),
       Array.from({ length: 70 }, (_, i) => `line ${i + 1}`),
@@ -138,12 +101,12 @@ describe('store', () => {
       ...stepRow('big'),
       idx,
       name: `s${idx}`,
-      input: idx === 69 ? '{"last":true}' : null,
+      input: idx === 69 ? { last: true } : null,
     }));
-    await store.insertExecution(execRow('big'), steps);
+    await store.executions.insert(newExecution('big'), steps);
     const stored = other
       .prepare("SELECT idx, name, status, input FROM steps WHERE execution_id = 'big' ORDER BY idx")
-      .all() as StepRow[];
+      .all() as Array<{ name: string; status: string; input: string | null }>;
     assert.deepEqual(
       stored.map((r) => r.name),
       steps.map((r) => r.name),
@@ -154,22 +117,22 @@ describe('store', () => {
   });
 
   it('keeps the deferred patches of an execution, its main steps and its rollback steps apart, and merges those of one row', async () => {
-    await store.insertExecution(execRow('p'), [
+    await store.executions.insert(newExecution('p'), [
       stepRow('p'),
-      { ...stepRow('p'), phase: 'rollback', for_step: 's' },
+      { ...stepRow('p'), phase: 'rollback', forStep: 's' },
       { ...stepRow('p'), idx: 1, name: 't' },
     ]);
-    store.updateExecution('p', { status: 'running' }, { deferred: true });
-    store.updateStep('p', 'main', 0, { status: 'running', attempts: 1 }, { deferred: true });
-    store.updateStep('p', 'rollback', 0, { status: 'skipped' }, { deferred: true });
-    store.updateStep('p', 'main', 1, { status: 'failed' }, { deferred: true });
-    store.updateStep('p', 'main', 0, { status: 'succeeded', outputs: '{}', attempts: undefined }, { deferred: true });
-    const steps = store.getSteps('p');
+    store.executions.patch('p', { status: 'running' }, { deferred: true });
+    store.steps.patch('p', 'main', 0, { status: 'running', attempts: 1 }, { deferred: true });
+    store.steps.patch('p', 'rollback', 0, { status: 'skipped' }, { deferred: true });
+    store.steps.patch('p', 'main', 1, { status: 'failed' }, { deferred: true });
+    store.steps.patch('p', 'main', 0, { status: 'succeeded', outputs: {}, attempts: undefined }, { deferred: true });
+    const steps = store.steps.of('p');
     const row = (phase: string, idx: number) => steps.find((s) => s.phase === phase && s.idx === idx)!;
-    assert.equal(store.getExecution('p')!.status, 'running');
+    assert.equal(store.executions.get('p')!.status, 'running');
     assert.deepEqual(
       [row('main', 0).status, row('main', 0).attempts, row('main', 0).outputs],
-      ['succeeded', 1, '{}'],
+      ['succeeded', 1, {}],
       'a later patch of the same row merges; undefined leaves a column alone',
     );
     assert.equal(row('rollback', 0).status, 'skipped');
@@ -177,8 +140,8 @@ describe('store', () => {
   });
 
   it('commits log lines on its own within a short while when nothing else is written', async () => {
-    await store.insertExecution(execRow('l'), [stepRow('l')]);
-    store.appendLog('l', {
+    await store.executions.insert(newExecution('l'), [stepRow('l')]);
+    store.logs.append('l', {
       seq: 1,
       ts: new Date().toISOString(),
       level: 'info',
@@ -194,30 +157,30 @@ describe('store', () => {
   });
 
   it('keeps state writes queued when a commit fails (a full disk, say) and commits them with the next one', async () => {
-    await store.insertExecution(execRow('f'), [stepRow('f')]);
-    store.updateExecution('f', { status: 'running' }, { deferred: true, critical: true });
+    await store.executions.insert(newExecution('f'), [stepRow('f')]);
+    store.executions.patch('f', { status: 'running' }, { deferred: true, critical: true });
     const db = (store as unknown as { db: Database.Database }).db;
     const real = db.transaction.bind(db);
     db.transaction = (() => () => {
       throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
     }) as never;
-    assert.throws(() => store.getExecution('f'), /disk is full/);
+    assert.throws(() => store.executions.get('f'), /disk is full/);
     db.transaction = real;
-    assert.equal(store.getExecution('f')!.status, 'running', 'the write was kept and landed with the next commit');
+    assert.equal(store.executions.get('f')!.status, 'running', 'the write was kept and landed with the next commit');
     assert.equal(committedStatus('f'), 'running');
   });
 
   it('rejects the insert that failed without failing the others in its commit', async () => {
-    await store.insertExecution(execRow('dup'), [stepRow('dup')], { key: 'k', bodyHash: 'h' });
+    await store.executions.insert(newExecution('dup'), [stepRow('dup')], { key: 'k', bodyHash: 'h' });
     // The execution and step rows go in, then the idempotency key collides: none of it may remain.
-    const half = store.insertExecution(execRow('half'), [stepRow('half')], { key: 'k', bodyHash: 'h2' });
-    const again = store.insertExecution(execRow('dup'), []);
-    const fine = store.insertExecution(execRow('fine'), [stepRow('fine')]);
+    const half = store.executions.insert(newExecution('half'), [stepRow('half')], { key: 'k', bodyHash: 'h2' });
+    const again = store.executions.insert(newExecution('dup'), [], undefined);
+    const fine = store.executions.insert(newExecution('fine'), [stepRow('fine')]);
     await assert.rejects(again, /UNIQUE/);
     await assert.rejects(half, /UNIQUE/);
     await fine;
     assert.equal(committedStatus('half'), undefined, 'a failed insert leaves nothing behind');
-    assert.equal(store.getSteps('half').length, 0);
+    assert.equal(store.steps.of('half').length, 0);
     assert.equal(committedStatus('fine'), 'pending');
   });
 });
