@@ -83,7 +83,7 @@ describe('deploy/ manifests', () => {
       'scale',
       'wait',
     ]);
-    const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
+    const readme = readFileSync(join(REPO_ROOT, 'docs', 'kubernetes.md'), 'utf8');
     for (const action of Object.keys(ACTION_NEEDS))
       assert.match(readme, new RegExp(`\\| \`k8s\\.${action}\` \\|`), `README has an RBAC row for ${action}`);
   });
@@ -98,7 +98,7 @@ describe('deploy/ manifests', () => {
       ACTION_NEEDS.restore.some((n) => n.verb === 'create' && n.resource === '*'),
       'restore creates what is gone',
     );
-    const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
+    const readme = readFileSync(join(REPO_ROOT, 'docs', 'kubernetes.md'), 'utf8');
     const row = readme.split('\n').findLast((l) => l.startsWith('| `k8s.delete` |'))!; // the RBAC table's row
     assert.match(row, /`record: true` on pods.*`create pods`.*not granted by `deploy\/rbac\.yaml`/);
   });
@@ -167,7 +167,7 @@ describe('deploy/ manifests', () => {
     assert.deepEqual(sources.find((x: any) => x.downwardAPI)?.downwardAPI.items, [
       { path: 'namespace', fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } },
     ]);
-    const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
+    const readme = readFileSync(join(REPO_ROOT, 'docs', 'kubernetes.md'), 'utf8');
     assert.match(readme, /Do not point `restart` or `scale` at the Deployment the agent itself runs in/);
   });
 
