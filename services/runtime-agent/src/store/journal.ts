@@ -5,6 +5,7 @@
  */
 import type Database from 'better-sqlite3';
 import { nowIso } from '../clock.js';
+import { BatchInsert } from './batch-insert.js';
 import { Conditions, Statements } from './statements.js';
 import type { EventFilter, JournalEvent, NewEvent } from './types.js';
 import type { WriteOptions, WriteQueue } from './write-queue.js';
@@ -16,10 +17,14 @@ const EVENT_WRITE: WriteOptions = { deferred: true, critical: true };
 
 export class Journal {
   private nextSeq: number;
-  /** Events inserted by the transaction under way, published when it commits. */
-  private committing: JournalEvent[] = [];
+  /** Events waiting for the next state commit, with their data as JSON. */
+  private pending: Array<[JournalEvent, string]> = [];
+  /** Events the transaction under way wrote (from `pending`, and inside other writes): published when it commits. */
+  private writing: Array<[JournalEvent, string]> = [];
+  private prepared: JournalEvent[] = [];
   private readonly listeners = new Set<Listener>();
   private readonly insert: Database.Statement;
+  private readonly batch: BatchInsert<[JournalEvent, string]>;
   private readonly statements: Statements;
 
   constructor(
@@ -32,30 +37,48 @@ export class Journal {
       | undefined;
     this.nextSeq = (last?.seq ?? 0) + 1;
     this.statements = new Statements(db);
-    this.insert = db.prepare(
-      'INSERT INTO events (seq, ts, type, execution_id, workflow_id, step, data) VALUES (?, ?, ?, ?, ?, ?, ?)',
-    );
-    queue.addHooks({
+    const columns = ['seq', 'ts', 'type', 'execution_id', 'workflow_id', 'step', 'data'];
+    this.insert = db.prepare(`INSERT INTO events (${columns.join(', ')}) VALUES (?, ?, ?, ?, ?, ?, ?)`);
+    this.batch = new BatchInsert<[JournalEvent, string]>(db, 'INSERT INTO events', columns, ([e, data]) => [
+      e.seq,
+      e.ts,
+      e.type,
+      e.execution_id,
+      e.workflow_id,
+      e.step ?? null,
+      data,
+    ]);
+    queue.addStage({
+      pending: () => this.pending.length > 0,
+      write: () => {
+        if (this.pending.length === 0) return;
+        this.batch.run(this.pending);
+        for (const p of this.pending) this.writing.push(p);
+        this.pending = [];
+      },
       committed: () => {
-        const events = this.committing;
-        if (events.length === 0) return;
-        this.committing = [];
+        const events = [...this.writing.map(([e]) => e), ...this.prepared].sort((a, b) => a.seq - b.seq);
+        this.writing = [];
+        this.prepared = [];
         for (const e of events) for (const l of this.listeners) l(e);
       },
       rolledBack: () => {
-        this.committing = [];
+        // Nothing of the transaction landed: its events wait for the next commit, in order.
+        this.pending = [...this.writing, ...this.pending];
+        this.writing = [];
+        this.prepared = [];
       },
     });
   }
 
   /**
-   * Queues an event with the next seq. Append it in the same synchronous stretch as the state change it
-   * reports, with the same write options (or before it, when that change is committed at once): both land
-   * in the same transaction.
+   * Stages an event with the next seq, for the next state commit. Append it in the same synchronous stretch
+   * as the state change it reports, with the same write options: both land in the same transaction.
    */
   append(e: NewEvent, options: WriteOptions = EVENT_WRITE): JournalEvent {
-    const { event, write } = this.prepare(e);
-    this.queue.write(options, write);
+    const event: JournalEvent = { seq: this.nextSeq++, ts: nowIso(), ...e };
+    this.pending.push([event, JSON.stringify(e.data)]);
+    this.queue.touch(options);
     return event;
   }
 
@@ -66,12 +89,13 @@ export class Journal {
   prepare(e: NewEvent): { event: JournalEvent; write: () => void } {
     const event: JournalEvent = { seq: this.nextSeq++, ts: nowIso(), ...e };
     const data = JSON.stringify(e.data);
-    return { event, write: () => this.insertNow(event, data) };
-  }
-
-  private insertNow(event: JournalEvent, data: string): void {
-    this.insert.run(event.seq, event.ts, event.type, event.execution_id, event.workflow_id, event.step ?? null, data);
-    this.committing.push(event);
+    return {
+      event,
+      write: () => {
+        this.insert.run(event.seq, event.ts, event.type, event.execution_id, event.workflow_id, event.step ?? null, data);
+        this.prepared.push(event);
+      },
+    };
   }
 
   /** Called with every committed event, in seq order; returns the unsubscribe function. */

@@ -35,9 +35,18 @@ interface Deferred {
 
 class WaitedWriteFailed extends Error {}
 
-/** Told what happened to a commit: the journal publishes its events only once they are on disk. */
-export interface CommitHooks {
+/**
+ * Rows staged for the next state commit and written inside its transaction, in batches (journal events): they
+ * land if and only if the state written with them does, and their owner hears which.
+ */
+export interface Stage {
+  /** True when rows are waiting. */
+  pending(): boolean;
+  /** Writes the waiting rows; called inside the transaction (again, when the transaction is redone). */
+  write(): void;
+  /** The transaction committed: the written rows are on disk. */
   committed(): void;
+  /** The transaction was rolled back: what `write` wrote is not on disk (it may be written again). */
   rolledBack(): void;
 }
 
@@ -47,7 +56,7 @@ export class WriteQueue {
   private readonly pendingPatches = new Map<string, Map<number, Record<string, unknown>>>();
   /** Buffered rows (log lines), written in batches by their owners' flush functions. */
   private readonly buffers: Array<() => void> = [];
-  private readonly hooks: CommitHooks[] = [];
+  private readonly stages: Stage[] = [];
   private flushScheduled = false;
   private timerScheduled = false;
   private closed = false;
@@ -63,8 +72,13 @@ export class WriteQueue {
     this.buffers.push(flush);
   }
 
-  addHooks(hooks: CommitHooks): void {
-    this.hooks.push(hooks);
+  addStage(stage: Stage): void {
+    this.stages.push(stage);
+  }
+
+  /** Asks for a commit of what a stage holds: at the end of this turn when critical, else within COSMETIC_FLUSH_MS. */
+  touch(options: WriteOptions): void {
+    this.schedule(options.critical === true);
   }
 
   /** Runs `fn` now or with the next commit, per `options`. */
@@ -136,13 +150,17 @@ export class WriteQueue {
   /** Commits everything pending: deferred writes, then buffered rows (before reads and on close). */
   flush(): void {
     if (this.closed) return;
-    if (this.deferred.length > 0) this.commit();
+    if (this.hasWork()) this.commit();
     for (const flush of this.buffers) flush();
   }
 
   /** Commits the deferred writes now (before an action with side effects starts). */
   flushDeferred(): void {
-    if (this.deferred.length > 0 && !this.closed) this.commit();
+    if (this.hasWork() && !this.closed) this.commit();
+  }
+
+  private hasWork(): boolean {
+    return this.deferred.length > 0 || this.stages.some((s) => s.pending());
   }
 
   close(): void {
@@ -164,20 +182,20 @@ export class WriteQueue {
       try {
         this.db.transaction(() => this.runAll(work, undefined, fn))();
       } catch (err) {
-        for (const h of this.hooks) h.rolledBack();
+        for (const h of this.stages) h.rolledBack();
         if (!(err instanceof WaitedWriteFailed)) throw err;
         failed = new Map();
         this.db.transaction(() => this.runAll(work, failed, fn))();
       }
     } catch (err) {
-      for (const h of this.hooks) h.rolledBack();
+      for (const h of this.stages) h.rolledBack();
       // Nothing of this batch landed. Callers waiting for their write hear so; the engine's own state
       // writes go back to the front of the queue and are tried again with the next commit.
       for (const settle of waiting) settle(err);
       this.deferred = [...work.filter((w) => !w.settle), ...this.deferred];
       throw err;
     }
-    for (const h of this.hooks) h.committed();
+    for (const h of this.stages) h.committed();
     for (const w of work) if (w.settle) w.settle(failed?.get(w));
   }
 
@@ -193,6 +211,7 @@ export class WriteQueue {
         else throw new WaitedWriteFailed();
       }
     }
+    for (const stage of this.stages) stage.write();
     fn?.();
   }
 
