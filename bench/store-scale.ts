@@ -16,7 +16,8 @@
  * - GET /logs/{id}: the log of a random execution that has one (6–12 lines), and of one with 1000 lines.
  * Each query gets WARM_UP requests, then up to MAX_SAMPLES or QUERY_BUDGET_MS of samples; the table
  * shows p50/p99 in ms per size. Growth is p50 at the largest size over p50 at the first non-empty one:
- * with 100x more rows, about 1x is flat and tens of x is a scan of every row. The /ready row says how
+ * with 100x more rows, about 1x is flat and tens of x is a scan of every row (over GROWS, the verdict line
+ * calls it growing). The /ready row says how
  * much the machine's load moved between sizes. Also per size: seeding time, file size, time from spawn
  * to listening (the store is opened and recovered first) and the agent's RSS after the queries.
  *
@@ -37,6 +38,8 @@ const WARM_UP = 10;
 const MAX_SAMPLES = 300;
 const QUERY_BUDGET_MS = 6000;
 const REQUEST_TIMEOUT_MS = 30_000;
+/** A query whose p50 grew more than this from the first non-empty size to the last is reported as growing. */
+const GROWS = 3;
 /** Random executions whose record and log are asked for, per size. */
 const ID_SAMPLE = 200;
 
@@ -251,12 +254,16 @@ export async function storeAtScale(): Promise<string> {
       `store at scale: read queries over HTTP to the compiled agent, one at a time on one keep-alive connection, p50/p99 ms (up to ${MAX_SAMPLES} samples or ${QUERY_BUDGET_MS / 1000} s per query and size, after ${WARM_UP} warm-up)`,
       `  ${'executions'.padEnd(36)}${results.map((r) => r.size.toLocaleString('en').padStart(col)).join('')}   growth`,
     ];
+    const flat: string[] = [];
+    const growing: string[] = [];
     for (const [q, query] of QUERIES.entries()) {
       const first = firstNonEmpty === -1 ? undefined : results[firstNonEmpty].samples[q];
-      const growth =
-        first?.length && last.samples[q].length && last !== results[firstNonEmpty]
-          ? `${(quantile(last.samples[q], 0.5) / quantile(first, 0.5)).toFixed(1)}x`
-          : '';
+      let growth = '';
+      if (first?.length && last.samples[q].length && last !== results[firstNonEmpty]) {
+        const g = quantile(last.samples[q], 0.5) / quantile(first, 0.5);
+        growth = `${g.toFixed(1)}x`;
+        if (q > 0) (g > GROWS ? growing : flat).push(query.name.trim());
+      }
       lines.push(`  ${query.name.padEnd(36)}${results.map((r) => cell(r.samples[q])).join('')}   ${growth}`);
     }
     const row = (name: string, f: (r: SizeResult) => string) =>
@@ -286,6 +293,7 @@ export async function storeAtScale(): Promise<string> {
     );
     lines.push(
       `  seeding         ${(seedTotalMs / 1000).toFixed(1)} s in all for ${total.executions.toLocaleString('en')} executions, ${total.steps.toLocaleString('en')} steps, ${total.logs.toLocaleString('en')} log lines, ${total.audit.toLocaleString('en')} audit lines, ${total.idempotency.toLocaleString('en')} idempotency keys; store file ${last.fileMb.toFixed(0)} MB`,
+      `  verdict         flat (p50 grew at most ${GROWS}x): ${flat.join(', ') || 'none'}; grows with the store: ${growing.join(', ') || 'none'}`,
       `  load average    ${load0} before, ${loadAverage()} after`,
     );
     return lines.join('\n');

@@ -305,7 +305,7 @@ export function seed(file: string, from: number, to: number): SeedCounts {
   try {
     db.pragma('journal_mode = OFF');
     db.pragma('synchronous = OFF');
-    db.pragma('cache_size = -524288'); // 512 MB: the random-order id and steps indexes stay in memory
+    db.pragma('cache_size = -524288'); // 512 MB: most of the random-order id and steps indexes stay in memory
     const put = {
       executions: inserter(db, SEED.executions),
       steps: inserter(db, SEED.steps),
