@@ -10,16 +10,18 @@
  * - GET /executions?status=failed: a common status (10% of executions);
  * - GET /executions?status=running: a status no stored execution has (what a dashboard polls for), so
  *   the list reads every row to find none;
- * - GET /executions?workflow_id=…: a mid-frequency workflow (about 2% of executions);
+ * - GET /executions?workflow_id=…: a mid-frequency workflow (about 2.5% of executions);
  * - GET /executions?cursor=…: a page deep in the list (the cursor of the execution at 10% of the size);
  * - GET /execute/{id}: the record of a random execution (its steps included);
  * - GET /logs/{id}: the log of a random execution that has one (6–12 lines), and of one with 1000 lines.
  * Each query gets WARM_UP requests, then up to MAX_SAMPLES or QUERY_BUDGET_MS of samples; the table
  * shows p50/p99 in ms per size. Growth is p50 at the largest size over p50 at the first non-empty one:
- * with 100x more rows, about 1x is flat and tens of x is a scan of every row (over GROWS, the verdict line
- * calls it growing). The /ready row says how
- * much the machine's load moved between sizes. Also per size: seeding time, file size, time from spawn
- * to listening (the store is opened and recovered first) and the agent's RSS after the queries.
+ * with 100x more rows, about 1x is flat and tens of x is a scan of every row (over GROWS, the verdict
+ * line calls it growing). A list reads executions newest first and stops once its page is full, so a
+ * filter costs about (page size / share of matching rows) rows: flat for a common status or workflow,
+ * every row for one that (almost) never matches. The /ready row says how much the machine's load moved
+ * between sizes. Also per size: seeding time, file size, time from spawn to listening (the store is
+ * opened and recovered first) and the agent's RSS after the queries.
  *
  * Bounded: sizes and sample counts are fixed, each query has a time budget, every request times out
  * after 30 s and each agent lives at most 600 s; the agent and the store's temporary directory are
