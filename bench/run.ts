@@ -1,18 +1,44 @@
 /**
- * Benchmarks (npm run bench [engine|acceptance]). Each compares against a
- * reference measured in the same run and prints the ratio; nothing here is a
- * timed assertion. Every load is bounded in time and count and targets 127.0.0.1.
+ * Benchmarks: npm run bench -- <name> [<name>...] runs the named ones, npm run bench with no name runs
+ * engine and acceptance (as it always has; e2e, store and rss take longer or need a quiet machine, so
+ * they run only when named). Each compares against a reference measured in the same run and prints the
+ * ratio; nothing here is a timed assertion. Every load is bounded in time and count and targets 127.0.0.1.
+ * The load average is printed after each result: on a shared machine, read the ratios, not the times.
+ *
+ * - engine:     engine overhead, 200 api steps in process vs a got loop (engine-overhead.ts)
+ * - acceptance: POST /execute vs GET /health throughput (acceptance.ts)
+ * - e2e:        POST /execute of 200 api steps + SSE log stream, compiled agent vs a got loop (e2e.ts)
+ * - store:      list, record and log queries at 0 to 1,000,000 stored executions (store-scale.ts)
+ * - rss:        idle resident memory without and with a Kubernetes cluster configured (rss.ts)
  */
-import { engineOverhead } from './engine-overhead.js';
 import { acceptanceThroughput } from './acceptance.js';
+import { loadAverage } from './agent.js';
+import { endToEnd } from './e2e.js';
+import { engineOverhead } from './engine-overhead.js';
+import { idleFootprint } from './rss.js';
+import { storeAtScale } from './store-scale.js';
 
-const which = process.argv[2] ?? 'all';
-const results: string[] = [];
-if (which === 'all' || which === 'engine') results.push(await engineOverhead());
-if (which === 'all' || which === 'acceptance') results.push(await acceptanceThroughput());
-if (results.length === 0) {
-  process.stderr.write(`unknown benchmark '${which}'; use engine, acceptance or nothing for both\n`);
+const BENCHMARKS: Record<string, () => Promise<string>> = {
+  engine: engineOverhead,
+  acceptance: acceptanceThroughput,
+  e2e: endToEnd,
+  store: storeAtScale,
+  rss: idleFootprint,
+};
+const DEFAULT = ['engine', 'acceptance'];
+
+const names = process.argv.length > 2 ? process.argv.slice(2) : DEFAULT;
+const unknown = names.filter((n) => !(n in BENCHMARKS));
+if (unknown.length) {
+  process.stderr.write(
+    `unknown benchmark ${unknown.map((n) => `'${n}'`).join(', ')}; use ${Object.keys(BENCHMARKS).join(', ')} (nothing: ${DEFAULT.join(' and ')})\n`,
+  );
   process.exit(2);
+}
+const results: string[] = [];
+for (const name of names) {
+  const result = await BENCHMARKS[name]();
+  results.push(`${result}\n  (load average ${loadAverage()} when ${name} ended)`);
 }
 process.stdout.write(`\n${results.join('\n')}\n`);
 process.exit(0);
