@@ -38,9 +38,10 @@ export async function recover(d: RecoveryDeps): Promise<RecoverySummary> {
 
   // Read every list before changing anything: a requeued execution starts running at once and a recovered
   // rollback turns its execution rolling_back, and neither must be recovered a second time.
-  const [pending, running, failed, rollingBack] = (['pending', 'running', 'failed', 'rolling_back'] as const).map((s) =>
-    store.executions.withStatus(s),
-  );
+  const pending = store.executions.withStatus('pending');
+  const running = store.executions.withStatus('running');
+  const waiting = store.executions.withRollbackPending();
+  const rollingBack = store.executions.withStatus('rolling_back');
   for (const e of pending) {
     const missing = d.vault.missing(e);
     if (missing.length) {
@@ -62,9 +63,7 @@ export async function recover(d: RecoveryDeps): Promise<RecoverySummary> {
     summary.interrupted++;
     if (e.rollbackOnFailure) summary.rollbacks += startRollback(d, live, 'recovered', false);
   }
-  for (const e of failed) {
-    if (e.rollbackStatus === 'pending') summary.rollbacks += startRollback(d, d.lives.restore(e), 'recovered', false);
-  }
+  for (const e of waiting) summary.rollbacks += startRollback(d, d.lives.restore(e), 'recovered', false);
   for (const e of rollingBack) {
     summary.rollbacks += startRollback(d, d.lives.restore(e), e.rollbackTrigger ?? 'automatic', true);
   }

@@ -90,7 +90,7 @@ function patchColumns(p: ExecutionPatch): Record<string, unknown> {
 
 export class Executions {
   private readonly stmt: Record<
-    'insert' | 'get' | 'byStatus' | 'putContent' | 'getIdem' | 'putIdem' | 'count' | 'packageOf',
+    'insert' | 'get' | 'byStatus' | 'rollbackPending' | 'putContent' | 'getIdem' | 'putIdem' | 'count' | 'packageOf',
     Database.Statement
   >;
   private readonly statements: Statements;
@@ -113,6 +113,9 @@ export class Executions {
         VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?)`),
       get: db.prepare(`${SELECT} WHERE e.id = ?`),
       byStatus: db.prepare(`${SELECT} WHERE e.status = ? ORDER BY e.seq`),
+      rollbackPending: db.prepare(
+        `${SELECT} WHERE e.status = 'failed' AND e.rollback_status = 'pending' ORDER BY e.seq`,
+      ),
       putContent: db.prepare('INSERT OR IGNORE INTO package_contents (hash, content) VALUES (?, ?)'),
       getIdem: db.prepare('SELECT body_hash, execution_id FROM idempotency WHERE key = ?'),
       putIdem: db.prepare('INSERT INTO idempotency (key, body_hash, execution_id, created_at) VALUES (?, ?, ?, ?)'),
@@ -187,6 +190,12 @@ export class Executions {
   withStatus(status: ExecutionStatus): Execution[] {
     this.flush();
     return (this.stmt.byStatus.all(status) as ExecutionRow[]).map(toExecution);
+  }
+
+  /** Failed executions whose rollback waits for a start of the agent, oldest first. */
+  withRollbackPending(): Execution[] {
+    this.flush();
+    return (this.stmt.rollbackPending.all() as ExecutionRow[]).map(toExecution);
   }
 
   count(): number {

@@ -16,7 +16,6 @@ type Listener = (event: JournalEvent) => void;
 const EVENT_WRITE: WriteOptions = { deferred: true, critical: true };
 
 export class Journal {
-  private nextSeq: number;
   /** Events waiting for the next state commit, with their data as JSON. */
   private pending: Array<[JournalEvent, string]> = [];
   /** Events the transaction under way wrote (from `pending`, and inside other writes): published when it commits. */
@@ -24,6 +23,7 @@ export class Journal {
   private prepared: JournalEvent[] = [];
   private readonly listeners = new Set<Listener>();
   private readonly insert: Database.Statement;
+  private readonly last: Database.Statement;
   private readonly batch: BatchInsert<[JournalEvent, string]>;
   private readonly statements: Statements;
 
@@ -32,10 +32,7 @@ export class Journal {
     private readonly queue: WriteQueue,
     private readonly flush: () => void,
   ) {
-    const last = db.prepare(`SELECT seq FROM sqlite_sequence WHERE name = 'events'`).get() as
-      | { seq: number }
-      | undefined;
-    this.nextSeq = (last?.seq ?? 0) + 1;
+    this.last = db.prepare(`SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0) AS seq`);
     this.statements = new Statements(db);
     const columns = ['seq', 'ts', 'type', 'execution_id', 'workflow_id', 'step', 'data'];
     this.insert = db.prepare(`INSERT INTO events (${columns.join(', ')}) VALUES (?, ?, ?, ?, ?, ?, ?)`);
@@ -52,6 +49,8 @@ export class Journal {
       pending: () => this.pending.length > 0,
       write: () => {
         if (this.pending.length === 0) return;
+        let seq = this.lastWritten();
+        for (const [e] of this.pending) e.seq = ++seq;
         this.batch.run(this.pending);
         for (const p of this.pending) this.writing.push(p);
         this.pending = [];
@@ -72,11 +71,11 @@ export class Journal {
   }
 
   /**
-   * Stages an event with the next seq, for the next state commit. Append it in the same synchronous stretch
+   * Stages an event for the next state commit (its seq is given when it is written). Append it in the same synchronous stretch
    * as the state change it reports, with the same write options: both land in the same transaction.
    */
   append(e: NewEvent, options: WriteOptions = EVENT_WRITE): JournalEvent {
-    const event: JournalEvent = { seq: this.nextSeq++, ts: nowIso(), ...e };
+    const event: JournalEvent = { seq: 0, ts: nowIso(), ...e };
     this.pending.push([event, JSON.stringify(e.data)]);
     this.queue.touch(options);
     return event;
@@ -87,12 +86,21 @@ export class Journal {
    * transaction, so the event lands if and only if the write does.
    */
   prepare(e: NewEvent): { event: JournalEvent; write: () => void } {
-    const event: JournalEvent = { seq: this.nextSeq++, ts: nowIso(), ...e };
+    const event: JournalEvent = { seq: 0, ts: nowIso(), ...e };
     const data = JSON.stringify(e.data);
     return {
       event,
       write: () => {
-        this.insert.run(event.seq, event.ts, event.type, event.execution_id, event.workflow_id, event.step ?? null, data);
+        event.seq = this.lastWritten() + 1;
+        this.insert.run(
+          event.seq,
+          event.ts,
+          event.type,
+          event.execution_id,
+          event.workflow_id,
+          event.step ?? null,
+          data,
+        );
         this.prepared.push(event);
       },
     };
@@ -107,7 +115,15 @@ export class Journal {
   /** The newest committed seq (0 when the journal is empty). */
   lastSeq(): number {
     this.flush();
-    return this.nextSeq - 1;
+    return this.lastWritten();
+  }
+
+  /**
+   * The newest seq written (inside a transaction: including its own writes). Seqs are given out when events
+   * are written, in commit order; AUTOINCREMENT never gives one out twice, even after retention deleted it.
+   */
+  private lastWritten(): number {
+    return (this.last.get() as { seq: number }).seq;
   }
 
   /** Committed events after `since`, oldest first. */

@@ -116,6 +116,8 @@ CREATE INDEX IF NOT EXISTS executions_by_status ON executions (status, seq);
 CREATE INDEX IF NOT EXISTS executions_by_workflow ON executions (workflow_id, status, seq);
 CREATE INDEX IF NOT EXISTS executions_by_created ON executions (created_at);
 CREATE INDEX IF NOT EXISTS executions_by_package ON executions (package_hash);
+-- Recovery's question at every start, answered without reading every failed execution.
+CREATE INDEX IF NOT EXISTS executions_rollback_pending ON executions (seq) WHERE status = 'failed' AND rollback_status = 'pending';
 CREATE INDEX IF NOT EXISTS idempotency_by_execution ON idempotency (execution_id);
 CREATE INDEX IF NOT EXISTS events_by_execution ON events (execution_id, seq);
 CREATE INDEX IF NOT EXISTS events_by_workflow ON events (workflow_id, seq);
