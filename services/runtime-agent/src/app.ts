@@ -174,7 +174,7 @@ function loadTokens(file: string, logger: Logger): Tokens {
 
 /**
  * The flow runner's log lines into the agent's log. Its debug lines come only when the flow's config has
- * `debug: true` (seed 001 §8), and then they show even when the agent logs at info.
+ * `debug: true`, and then they show even when the agent logs at info.
  */
 function flowRunnerLog(logger: Logger): FlowLog {
   const log = logger.child({ component: 'flowrunner' });

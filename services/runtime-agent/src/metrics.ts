@@ -2,7 +2,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
 import { PROM_BUCKETS, type AppStatus, type PromSeries } from '../../../adapters/flowrunner/engine/index.js';
 
-/** `app_status` values (seed 001 §4.5). */
+/** `app_status` values, as FlowRunner's clients read them. */
 export const APP_STATUS_CODES: Record<AppStatus, number> = { initializing: 0, running: 1, stopped: 2, error: 3 };
 
 /** What the FlowRunner control API's metrics read at scrape time. */
@@ -127,7 +127,7 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  // FlowRunner control API (seed 001 §4.5): all read at scrape time from the source attached by the agent.
+  // FlowRunner control API: all read at scrape time from the source attached by the agent.
   private flowRunner?: FlowRunnerSource;
   readonly appStatus: Gauge = new Gauge({
     name: 'app_status',

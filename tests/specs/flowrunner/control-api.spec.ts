@@ -1,5 +1,5 @@
 /**
- * The FlowRunner control API (api.md §B, seeds 000 and 001) through the real
+ * The FlowRunner control API (docs/flowrunner.md, Control API) through the real
  * agent process over loopback, against a real local HTTP target that records
  * what arrives and when.
  */
@@ -427,7 +427,7 @@ describe('FlowRunner control API (/api/*) through the agent process', () => {
       assert.ok(was > 0, `${name} counted flow A`);
       assert.ok(value(after, name, labels)! > was, `${name} kept counting: ${was} -> ${value(after, name, labels)}`);
     }
-    // /api/metrics reports the flow that runs now (its own total, as the seed's per-run FlowRunner did).
+    // /api/metrics reports the flow that runs now (its own total, as a per-run FlowRunner does).
     assert.ok(m.flow_runner.total_requests < value(after, 'flow_runner_requests_total')!);
   });
 
@@ -531,7 +531,7 @@ describe('FlowRunner control API (/api/*) through the agent process', () => {
     assert.equal(m.flow_runner_details.config.override_step_url_host, false);
   });
 
-  it("/api/metrics has both seeds' shapes with numbers that move; /metrics has the seed metrics and per-step buckets", async () => {
+  it('/api/metrics has both client shapes with numbers that move; /metrics has the FlowRunner metrics and per-step buckets', async () => {
     await start(agent, {
       config: config(target, { sim_users: 2 }),
       flowmap: {

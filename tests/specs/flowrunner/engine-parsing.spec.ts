@@ -1,6 +1,6 @@
 /**
- * FlowRunner input validation: the run configuration (seed 001 §4.1, FastAPI-style problems, the
- * seed's display names) and flowmaps (seed 001 §5: fields, step kinds, every problem with its
+ * FlowRunner input validation: the run configuration (FastAPI-style problems, the
+ * display names FlowRunner's clients send) and flowmaps (fields, step kinds, every problem with its
  * location), and that every 1.x schemaVersion means the same flow.
  */
 import assert from 'node:assert/strict';

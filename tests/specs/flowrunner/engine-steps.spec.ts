@@ -1,6 +1,6 @@
 /**
  * Step kinds and their outcomes at the target: conditions with the shared operator set
- * (wpk-spec.md §3), loops (path or {{path}} source, loop variable and its _index, non-list sources
+ * (docs/wpk-format.md, Conditions), loops (path or {{path}} source, loop variable and its _index, non-list sources
  * skipped, isolated iterations), onFailure stop/continue, and assertions counted in the stats.
  */
 import assert from 'node:assert/strict';

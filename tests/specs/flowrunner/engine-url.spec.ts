@@ -1,5 +1,5 @@
 /**
- * Where requests go (seed 001 §5.3): override_step_url_host (default true) keeps only the step's
+ * Where requests go: override_step_url_host (default true) keeps only the step's
  * path and query; off, absolute step URLs are used as they are and relative ones are appended to
  * flow_target_url; flow_target_dns_override sends the target's host to an IP with the original Host.
  */

@@ -40,7 +40,7 @@ describe('shell policy: shell: true', () => {
       assert.equal(existsSync(marker), false, 'no process ran');
     });
 
-    it('shell: false runs argv as before, whatever the setting', async () => {
+    it('shell: false runs argv, whatever the setting', async () => {
       const out = await shellRun(ALLOWED).run({ command: ['printf', '%s', '$(echo x)'], shell: false });
       assert.equal(out.stdout, '$(echo x)');
     });

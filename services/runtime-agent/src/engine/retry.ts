@@ -1,4 +1,4 @@
-/** Retry delays of wpk-spec.md §4: delayMs * backoff^(attempt-1), capped by maxDelayMs. */
+/** Retry delays (docs/wpk-format.md, Retries): delayMs * backoff^(attempt-1), capped by maxDelayMs. */
 import type { RetryPolicy } from '../wpk/types.js';
 
 export const DEFAULT_RETRY = { delayMs: 1000, backoff: 2, maxDelayMs: 60_000 } as const;

@@ -157,8 +157,8 @@ function findAction(deps: StepRunnerDeps, def: StepDef): ActionSpec {
  * The first-attempt inputs of the steps without templates, made when the execution starts: rendering,
  * the input check and the credential scan give the same result then as when the step runs, and done in
  * one batch they cost less than spread between the steps' I/O. Nothing here takes effect before the
- * step starts (its credentials are masked from then on, as before), and a step whose input would fail
- * the check, or whose scan throws, is left to find out when it runs, as before.
+ * step starts (its credentials are masked from then on, as for any step), and a step whose input would fail
+ * the check, or whose scan throws, finds out when it runs, as any step does.
  */
 export function prepareInputs(deps: StepRunnerDeps, defs: StepDef[]): Array<PreparedInput | undefined> {
   return defs.map((def) => {

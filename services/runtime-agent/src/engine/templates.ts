@@ -1,5 +1,5 @@
 /**
- * `${{ expr }}` templates (wpk-spec.md §2). An expression is a path, never code.
+ * `${{ expr }}` templates (docs/wpk-format.md, Templates). An expression is a path, never code.
  * A string that is exactly one expression takes the value's own type; otherwise
  * values are stringified into the string. `{{ … }}` without `$` is left alone.
  */

@@ -1,9 +1,8 @@
 /**
- * Section B of api.md: the FlowRunner container-control API (seeds 000 and
- * 001) for the platform that drives FlowRunner containers. Answers are shaped
- * as FastAPI shapes them, since that platform's clients read them: field
- * problems as `{ detail: [{ loc, msg, type }] }`, any other refusal as
- * `{ detail: "sentence" }`. Thin handlers: parse, call FlowControl, answer.
+ * The FlowRunner container-control API (docs/flowrunner.md, Control API) for the platform that drives
+ * FlowRunner containers. Answers are shaped as FastAPI shapes them, since that platform's clients read them:
+ * field problems as `{ detail: [{ loc, msg, type }] }`, any other refusal as `{ detail: "sentence" }`. Thin
+ * handlers: parse, call FlowControl, answer.
  */
 import { randomUUID } from 'node:crypto';
 import type { Router } from '@koa/router';
@@ -148,7 +147,7 @@ export function mountFlowRunnerApi(router: Router, deps: FlowApiDeps): void {
 
 const round2 = (n: number) => Math.round(n * 100) / 100;
 
-/** Both seeds' shapes (`metrics` from 001, `flow_runner` from 000), then ours under `flow_runner_details`. */
+/** Both shapes FlowRunner's clients read (`metrics` and `flow_runner`), then ours under `flow_runner_details`. */
 function apiMetrics(flows: FlowControl, system: SystemSampler) {
   const s = flows.snapshot();
   const running = s?.running ?? false;

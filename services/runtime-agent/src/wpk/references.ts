@@ -1,5 +1,5 @@
 /**
- * Reference checks of wpk-spec.md §2: every `${{ }}` and `when.variable`
+ * Reference checks of templates (docs/wpk-format.md, Templates): every `${{ }}` and `when.variable`
  * names a declared parameter, a step that runs earlier, or a known field.
  */
 import type { Problem } from '../../../../adapters/errors.js';

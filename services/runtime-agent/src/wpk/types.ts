@@ -1,4 +1,4 @@
-/** The WPK v1 package as the engine reads it after validation (wpk-spec.md §1). */
+/** The WPK v1 package as the engine reads it after validation (docs/wpk-format.md). */
 import type { Operator } from '../../../../adapters/shared/conditions.js';
 
 export type ParamType = 'string' | 'integer' | 'number' | 'boolean' | 'array' | 'object';
