@@ -108,6 +108,40 @@ export function runAgentUntilExit(env: Record<string, string>, timeoutMs = 20_00
   });
 }
 
+/**
+ * Runs the agent once per case, at most `parallel` processes at a time, and answers each case's exit by
+ * name. Each process's timeout counts from its own spawn, so cases that wait their turn on a loaded
+ * machine do not use up their time waiting.
+ */
+export function runAgentsUntilExit(
+  cases: Record<string, { env: Record<string, string>; args?: string[] }>,
+  parallel = 3,
+): Map<string, Promise<Exit>> {
+  const outcomes = new Map<string, Promise<Exit>>();
+  let free = parallel;
+  const waiting: Array<() => void> = [];
+  const acquire = (): Promise<void> => {
+    if (free > 0) {
+      free--;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => waiting.push(resolve));
+  };
+  const release = () => {
+    const turn = waiting.shift();
+    if (turn) turn();
+    else free++;
+  };
+  for (const [name, { env, args }] of Object.entries(cases)) {
+    const p = acquire()
+      .then(() => runAgentUntilExit(env, 20_000, args))
+      .finally(release);
+    p.catch(() => {}); // awaited by whoever asks for this case
+    outcomes.set(name, p);
+  }
+  return outcomes;
+}
+
 // --- server-sent events ------------------------------------------------------
 
 export interface SseEvent {
