@@ -257,7 +257,7 @@ export const SETTINGS: Setting[] = [
     key: 'shutdownGraceSeconds',
     default: '25',
     ...int(0, 3600),
-    doc: 'After SIGTERM or SIGINT, how long running steps may finish before they are aborted',
+    doc: 'After SIGTERM or SIGINT, how long running steps may finish before they are aborted; a second signal exits at once',
   },
   {
     env: 'BODY_LIMIT_BYTES',

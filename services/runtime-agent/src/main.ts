@@ -1,6 +1,6 @@
 /**
  * flags -> config -> the files it names -> store -> adapters -> engine -> server; SIGTERM/SIGINT drain
- * and close.
+ * and close, a second one exits at once.
  *
  * Only node: modules are imported statically. The configuration and the files it names are checked
  * first, with light modules; the heavy ones (the Kubernetes client, the store, the HTTP stack) load
@@ -18,6 +18,9 @@ import type { Config } from './config.js';
 // conditions) and callers the text they run on: a pattern that backtracks catastrophically, such as
 // ^(a+)+$, would block the event loop for hours. V8 then switches to its linear-time engine instead.
 setFlagsFromString('--enable-experimental-regexp-engine-on-excessive-backtracks');
+
+/** Exit codes of a second SIGINT or SIGTERM during the drain: 128 + the signal's number, as shells report it. */
+const SECOND_SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
 
 /** A failure to start whose message says all there is to say (no stack trace would help). */
 class StartFailure extends Error {}
@@ -101,15 +104,25 @@ async function start(): Promise<void> {
   handleSignals(config, logger, agent, server);
 }
 
-/** SIGTERM/SIGINT: no new work, running steps get SHUTDOWN_GRACE_SECONDS, then the store closes. */
+/**
+ * The first SIGTERM or SIGINT drains: no new work, running steps get SHUTDOWN_GRACE_SECONDS. A second
+ * one exits at once; the running shell steps' process groups are killed on the way out (shell adapter),
+ * and the next start recovers whatever was running as interrupted.
+ */
 function handleSignals(config: Config, logger: Logger, agent: Agent, server: Server): void {
   let stopping = false;
   const onSignal = async (signal: NodeJS.Signals) => {
-    if (stopping) return;
+    if (stopping) {
+      logger.warn(
+        { signal },
+        `second ${signal}: exiting now without waiting for running steps; the next start marks them interrupted`,
+      );
+      process.exit(SECOND_SIGNAL_EXIT[signal] ?? 1);
+    }
     stopping = true;
     logger.info(
       { signal, grace_seconds: config.shutdownGraceSeconds },
-      'shutting down: no new work, letting running steps finish',
+      `shutting down: no new work, letting running steps finish (send ${signal} again to exit at once)`,
     );
     await agent.shutdown();
     server.close();

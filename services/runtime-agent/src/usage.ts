@@ -69,7 +69,8 @@ export function usage(version: string): string {
     '\n',
     'Exit codes:\n',
     ...indent(
-      '0 after a drained shutdown (and for --help and --version); 2 a bad flag or setting; 1 any other failure.',
+      '0 after a drained shutdown (and for --help and --version); 2 a bad flag or setting; 130 or 143 a ' +
+        'second SIGINT or SIGTERM during the drain; 1 any other failure.',
       2,
     ),
   );
