@@ -3,7 +3,7 @@
  * YAML file named by RUNTIME_AGENT_CONFIG (the environment wins), plus the
  * command-line flags. An invalid setting stops the agent at start with one
  * message naming it. SETTINGS and FLAGS are the only lists of either: --help
- * is generated from them (usage.ts).
+ * and docs/configuration.md are generated from them (usage.ts).
  */
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';

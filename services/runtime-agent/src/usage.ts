@@ -1,6 +1,6 @@
 /**
  * The agent's description of its own configuration, generated from FLAGS and SETTINGS (config.ts):
- * the text of --help.
+ * the text of --help, and the table of docs/configuration.md (npm run docs:config writes it).
  */
 import { FLAGS, SETTINGS } from './config.js';
 
@@ -75,4 +75,33 @@ export function usage(version: string): string {
     ),
   );
   return out.join('');
+}
+
+/** Markdown's special characters in a table cell, escaped (an underscore inside a word needs none). */
+function cell(text: string): string {
+  return text.replace(/[\\|*<>[\]`~]/g, (c) => `\\${c}`);
+}
+
+/** The settings table of docs/configuration.md. */
+export function settingsTable(): string {
+  const rows = SETTINGS.map(
+    (s) =>
+      `| \`${s.env}\` | ${s.default === '' ? '(unset)' : `\`${defaultText(s)}\``} | ${cell(s.doc)}. Accepts: ${cell(s.accepts)}. |`,
+  );
+  return ['| Setting | Default | Description |', '| --- | --- | --- |', ...rows].join('\n');
+}
+
+/** The page whose settings table withSettingsTable() writes, relative to the repository root. */
+export const CONFIGURATION_PAGE = 'docs/configuration.md';
+
+export const TABLE_BEGIN =
+  '<!-- settings table: generated from SETTINGS in services/runtime-agent/src/config.ts by npm run docs:config; edit the doc strings there -->';
+export const TABLE_END = '<!-- end of the generated settings table -->';
+
+/** `page` with the text between the markers replaced by the current table; throws when a marker is missing. */
+export function withSettingsTable(page: string): string {
+  const begin = page.indexOf(TABLE_BEGIN);
+  const end = page.indexOf(TABLE_END);
+  if (begin < 0 || end < begin) throw new Error(`the page has no "${TABLE_BEGIN}" ... "${TABLE_END}" markers`);
+  return `${page.slice(0, begin + TABLE_BEGIN.length)}\n\n${settingsTable()}\n\n${page.slice(end)}`;
 }
