@@ -24,7 +24,7 @@ import { callOptions } from './runtime.js';
 
 export const DEFAULT_SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 
-/** What the config file and environment say (see the README's configuration table). */
+/** What the config file and environment say (docs/configuration.md lists the settings). */
 export interface K8sSettings {
   /** Where the service account's token, ca.crt and namespace files are mounted. */
   serviceAccountDir?: string;
