@@ -52,13 +52,19 @@ async function start(): Promise<void> {
   const { checkConfigFiles } = await import('./config-files.js');
   checkConfigFiles(config);
 
-  const [{ pino }, { createAgent }, { VERSION }, { StoreLockedError }] = await Promise.all([
+  const [{ default: pino }, { createAgent }, { VERSION }, { StoreLockedError }] = await Promise.all([
     import('pino'),
     import('./app.js'),
     import('./paths.js'),
     import('./store/store.js'),
   ]);
-  const logger = pino({ level: config.logLevel, base: { service: 'runtime-agent' } });
+  // Synchronous: each line is written when it is logged, so nothing is left to flush at exit. An
+  // asynchronous destination flushes at exit, and once nothing reads stdout any more (EPIPE) that flush
+  // retries forever: neither a drained exit nor a second signal could then end the process.
+  const logger = pino(
+    { level: config.logLevel, base: { service: 'runtime-agent' } },
+    pino.destination({ dest: 1, sync: true }),
+  );
   if (config.insecureNoAuth && !config.tokensFile) {
     logger.warn(
       { host: config.host },

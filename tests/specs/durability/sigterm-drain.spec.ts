@@ -157,4 +157,17 @@ describe('durability: SIGTERM drain', () => {
     assert.equal(rec.steps[0].status, 'abandoned', 'the step may or may not have done its work');
     assert.ok(tookMs < 5000, `exited ${tookMs} ms after the second SIGINT`);
   });
+  it('still stops on SIGTERM, and exits 0, once nothing reads its log any more', async () => {
+    const agent = await janitor.start();
+    // The reader of the agent's stdout and stderr goes away, as when the process that started it died.
+    agent.proc.stdout!.destroy();
+    agent.proc.stderr!.destroy();
+    agent.proc.kill('SIGTERM');
+    const code = await waitFor(
+      () => agent.proc.exitCode ?? (agent.proc.signalCode ? `killed by ${agent.proc.signalCode}` : undefined),
+      'the agent to exit after SIGTERM',
+      5000,
+    );
+    assert.equal(code, 0);
+  });
 });
