@@ -39,6 +39,28 @@ export interface StartOptions {
   args?: string[];
 }
 
+/**
+ * Agents still running when the test process exits: a test that timed out while its agent was starting
+ * never got the agent to stop it. They are killed on the way out instead of living on, loading the
+ * machine for whatever runs next.
+ */
+const running = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const proc of running) proc.kill('SIGKILL');
+});
+
+/** Spawns the agent's main module; the process is killed if it is still running when the test process exits. */
+export function spawnAgent(args: string[], env: NodeJS.ProcessEnv): ChildProcess {
+  const proc = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
+    cwd: REPO_ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  running.add(proc);
+  proc.once('exit', () => running.delete(proc));
+  return proc;
+}
+
 export function freshDataDir(): string {
   return mkdtempSync(join(tmpdir(), 'runtime-agent-test-'));
 }
@@ -46,18 +68,14 @@ export function freshDataDir(): string {
 /** Spawns the agent and resolves once it listens; rejects with its output if it exits first. */
 export async function startAgent(options: StartOptions = {}): Promise<AgentProcess> {
   const dataDir = options.dataDir ?? freshDataDir();
-  const proc = spawn(process.execPath, ['--import', 'tsx', MAIN, ...(options.args ?? [])], {
-    cwd: REPO_ROOT,
-    env: {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      PORT: '0',
-      HOST: '127.0.0.1',
-      DATA_DIR: dataDir,
-      LOG_LEVEL: 'info',
-      ...options.env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
+  const proc = spawnAgent(options.args ?? [], {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    PORT: '0',
+    HOST: '127.0.0.1',
+    DATA_DIR: dataDir,
+    LOG_LEVEL: 'info',
+    ...options.env,
   });
   let out = '';
   proc.stdout!.on('data', (d) => (out += d));
