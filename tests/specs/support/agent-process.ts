@@ -37,6 +37,8 @@ export interface StartOptions {
   dataDir?: string;
   /** Command-line arguments (e.g. --insecure-no-auth). */
   args?: string[];
+  /** Called with the process as soon as it is spawned, before it listens (to stop it even if the start is given up). */
+  onSpawn?: (proc: ChildProcess) => void;
 }
 
 /**
@@ -77,6 +79,7 @@ export async function startAgent(options: StartOptions = {}): Promise<AgentProce
     LOG_LEVEL: 'info',
     ...options.env,
   });
+  options.onSpawn?.(proc);
   let out = '';
   proc.stdout!.on('data', (d) => (out += d));
   proc.stderr!.on('data', (d) => (out += d));
