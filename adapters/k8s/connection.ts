@@ -19,15 +19,16 @@ import {
 import type { AdapterHealth } from '../contract.js';
 import { AgentError, ValidationError, type Problem } from '../errors.js';
 import { abortable, toK8sError } from './errors.js';
+import { kubeconfigFiles } from './kubeconfig-files.js';
 import { callOptions } from './runtime.js';
 
 export const DEFAULT_SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 
-/** What the config file and environment say (see the README's configuration table). */
+/** What the config file and environment say (docs/configuration.md lists the settings). */
 export interface K8sSettings {
   /** Where the service account's token, ca.crt and namespace files are mounted. */
   serviceAccountDir?: string;
-  /** A kubeconfig file; without it ~/.kube/config when that exists. */
+  /** A kubeconfig file, or several separated by ':' (KUBECONFIG); without it ~/.kube/config when that exists. */
   kubeconfig?: string;
   /** An explicit API server URL, used with `token` (or `tokenFile`) when neither of the above is there. */
   server?: string;
@@ -288,8 +289,7 @@ function detect(settings: K8sSettings): State {
       settings.kubeconfig ||
       (existsSync(join(homedir(), '.kube', 'config')) ? join(homedir(), '.kube', 'config') : undefined);
     if (kubeconfig) {
-      const kc = new KubeConfig();
-      kc.loadFromFile(kubeconfig);
+      const kc = loadKubeconfig(kubeconfigFiles(kubeconfig));
       if (!kc.getCurrentCluster())
         return { configured: false, reason: `kubeconfig ${kubeconfig} has no current context with a cluster` };
       return { configured: true, clients: clientsFor(kc, 'kubeconfig', settings.namespace) };
@@ -321,6 +321,21 @@ function detect(settings: K8sSettings): State {
     configured: false,
     reason: `no service account in ${saDir}, no KUBECONFIG or ~/.kube/config, and no k8s server configured`,
   };
+}
+
+/** Several kubeconfig files merged as kubectl merges them: the first file to set a name or the current context wins. */
+function loadKubeconfig(files: string[]): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromFile(files[0]!);
+  for (const file of files.slice(1)) {
+    const more = new KubeConfig();
+    more.loadFromFile(file);
+    if (!kc.currentContext && more.currentContext) kc.setCurrentContext(more.currentContext);
+    for (const c of more.clusters) if (!kc.getCluster(c.name)) kc.addCluster(c);
+    for (const u of more.users) if (!kc.getUser(u.name)) kc.addUser(u);
+    for (const c of more.contexts) if (!kc.getContextObject(c.name)) kc.addContext(c);
+  }
+  return kc;
 }
 
 /**

@@ -1,7 +1,9 @@
 /**
  * One validated configuration object, from the environment and optionally a
- * YAML file named by RUNTIME_AGENT_CONFIG (the environment wins). An invalid
- * setting stops the agent at start with one message naming it.
+ * YAML file named by RUNTIME_AGENT_CONFIG (the environment wins), plus the
+ * command-line flags. An invalid setting stops the agent at start with one
+ * message naming it. SETTINGS and FLAGS are the only lists of either: --help
+ * and docs/configuration.md are generated from them (usage.ts).
  */
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
@@ -50,14 +52,20 @@ export interface Config {
   retentionIntervalSeconds: number;
   wpkHmacKeyFile?: string;
   wpkEd25519PublicKeyFile?: string;
+  /**
+   * How messages name each setting: its variable (`HOST`), or its key in the RUNTIME_AGENT_CONFIG file
+   * (`host in /etc/agent.yaml`) when it came from there. Set by loadConfig; absent in a Config built by hand.
+   */
+  sources?: Partial<Record<keyof Config, string>>;
 }
 
 export class ConfigError extends Error {
   constructor(
     readonly setting: string,
-    message: string,
+    /** What is wrong and what to do, without the setting's name. */
+    readonly problem: string,
   ) {
-    super(`invalid configuration: ${setting}: ${message}`);
+    super(`invalid configuration: ${setting}: ${problem}`);
     this.name = 'ConfigError';
   }
 }
@@ -65,28 +73,41 @@ export class ConfigError extends Error {
 interface Setting {
   env: string;
   key: keyof Config;
+  /** The value used when neither the environment nor the file sets it; '' means unset. */
   default: string;
+  /** What a value may be, as --help and docs/configuration.md show it ("integer 1..1024"). */
+  accepts: string;
   parse: (raw: string, name: string) => unknown;
+  /** What the setting does, for the people who set it (shown by --help and in docs/configuration.md). */
   doc: string;
 }
 
+/** A parser and the description of what it accepts, spread into a Setting. */
+type Kind = Pick<Setting, 'accepts' | 'parse'>;
+
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 
-function int(min: number, max: number) {
-  return (raw: string, name: string): number => {
-    if (!/^-?\d+$/.test(raw.trim())) throw new ConfigError(name, `expected an integer, got ${JSON.stringify(raw)}`);
-    const n = Number(raw);
-    if (n < min || n > max) throw new ConfigError(name, `expected ${min}..${max}, got ${n}`);
-    return n;
+function int(min: number, max: number): Kind {
+  return {
+    accepts: `integer ${min}..${max}`,
+    parse: (raw, name) => {
+      if (!/^-?\d+$/.test(raw.trim())) throw new ConfigError(name, `expected an integer, got ${JSON.stringify(raw)}`);
+      const n = Number(raw);
+      if (n < min || n > max) throw new ConfigError(name, `expected ${min}..${max}, got ${n}`);
+      return n;
+    },
   };
 }
 
-function oneOf(values: string[]) {
-  return (raw: string, name: string): string => {
-    const v = raw.trim().toLowerCase();
-    if (!values.includes(v))
-      throw new ConfigError(name, `expected one of ${values.join(', ')}, got ${JSON.stringify(raw)}`);
-    return v;
+function oneOf(values: string[]): Kind {
+  return {
+    accepts: `one of ${values.join(', ')}`,
+    parse: (raw, name) => {
+      const v = raw.trim().toLowerCase();
+      if (!values.includes(v))
+        throw new ConfigError(name, `expected one of ${values.join(', ')}, got ${JSON.stringify(raw)}`);
+      return v;
+    },
   };
 }
 
@@ -96,18 +117,32 @@ export function isLoopback(host: string): boolean {
   return host === '::1' || host === '[::1]';
 }
 
-function host(raw: string, name: string): string {
-  const h = raw.trim();
-  if (h === '') throw new ConfigError(name, 'must not be empty');
-  return h;
+const host: Kind = {
+  accepts: 'host name or IP address',
+  parse: (raw, name) => {
+    const h = raw.trim();
+    if (h === '') throw new ConfigError(name, 'must not be empty');
+    return h;
+  },
+};
+
+const bool: Kind = {
+  accepts: 'true or false',
+  parse: (raw, name) => {
+    const v = raw.trim().toLowerCase();
+    if (['true', '1', 'yes', 'on'].includes(v)) return true;
+    if (['false', '0', 'no', 'off'].includes(v)) return false;
+    throw new ConfigError(name, `expected true or false, got ${JSON.stringify(raw)}`);
+  },
+};
+
+/** An optional text setting: empty means unset. */
+function optional(raw: string): string | undefined {
+  return raw.trim() === '' ? undefined : raw.trim();
 }
 
-function bool(raw: string, name: string): boolean {
-  const v = raw.trim().toLowerCase();
-  if (['true', '1', 'yes', 'on'].includes(v)) return true;
-  if (['false', '0', 'no', 'off'].includes(v)) return false;
-  throw new ConfigError(name, `expected true or false, got ${JSON.stringify(raw)}`);
-}
+const text: Kind = { accepts: 'text', parse: optional };
+const file: Kind = { accepts: 'file path', parse: optional };
 
 /** A comma-separated list (a YAML list in the file arrives joined by commas); empty means unset. */
 function list(raw: string): string[] | undefined {
@@ -119,133 +154,176 @@ function list(raw: string): string[] | undefined {
 }
 
 /** EGRESS_ALLOWED_HOSTS: a bad entry stops the agent at start instead of refusing every request later. */
-function allowedHosts(raw: string, name: string): string[] | undefined {
-  const items = list(raw);
-  try {
-    if (items) parseAllowlist(items);
-  } catch (err) {
-    throw new ConfigError(name, (err as Error).message);
-  }
-  return items;
-}
+const allowedHosts: Kind = {
+  accepts: 'comma-separated host names and CIDRs',
+  parse: (raw, name) => {
+    const items = list(raw);
+    try {
+      if (items) parseAllowlist(items);
+    } catch (err) {
+      throw new ConfigError(name, (err as Error).message);
+    }
+    return items;
+  },
+};
 
-function absolutePaths(raw: string, name: string): string[] | undefined {
-  const items = list(raw);
-  for (const p of items ?? [])
-    if (!isAbsolute(p)) throw new ConfigError(name, `expected absolute paths, got ${JSON.stringify(p)}`);
-  return items;
-}
+const absolutePaths: Kind = {
+  accepts: 'comma-separated absolute paths',
+  parse: (raw, name) => {
+    const items = list(raw);
+    for (const p of items ?? [])
+      if (!isAbsolute(p)) throw new ConfigError(name, `expected absolute paths, got ${JSON.stringify(p)}`);
+    return items;
+  },
+};
 
-function absolutePath(raw: string, name: string): string | undefined {
-  const v = optional(raw);
-  if (v !== undefined && !isAbsolute(v))
-    throw new ConfigError(name, `expected an absolute path, got ${JSON.stringify(raw)}`);
-  return v;
-}
+const absolutePath: Kind = {
+  accepts: 'absolute directory path',
+  parse: (raw, name) => {
+    const v = optional(raw);
+    if (v !== undefined && !isAbsolute(v))
+      throw new ConfigError(name, `expected an absolute path, got ${JSON.stringify(raw)}`);
+    return v;
+  },
+};
+
+const url: Kind = {
+  accepts: 'http(s) URL',
+  parse: (raw, name) => {
+    const v = optional(raw);
+    if (v === undefined) return undefined;
+    let parsed: URL;
+    try {
+      parsed = new URL(v);
+    } catch {
+      throw new ConfigError(name, `expected an absolute http(s) URL, got ${JSON.stringify(raw)}`);
+    }
+    if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:')
+      throw new ConfigError(name, `expected an http(s) URL, got ${JSON.stringify(raw)}`);
+    return v;
+  },
+};
 
 /** MAX_JSON_DEPTH's default, also used by parts built without a Config (a validator in a test, say). */
 export const DEFAULT_MAX_JSON_DEPTH = 64;
+
+const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 
 export const SETTINGS: Setting[] = [
   {
     env: 'HOST',
     key: 'host',
     default: '127.0.0.1',
-    parse: host,
-    doc: 'Address to bind; beyond loopback only with RUNTIME_AGENT_TOKENS_FILE (or --insecure-no-auth)',
+    ...host,
+    doc: 'Address to listen on. Beyond loopback (127.0.0.1, ::1, localhost) only with RUNTIME_AGENT_TOKENS_FILE, or with --insecure-no-auth',
   },
-  { env: 'PORT', key: 'port', default: '8080', parse: int(0, 65535), doc: 'TCP port (0 picks a free one)' },
+  {
+    env: 'PORT',
+    key: 'port',
+    default: '8080',
+    ...int(0, 65535),
+    doc: 'TCP port to listen on; 0 picks a free one, which the "listening" log line shows',
+  },
   {
     env: 'DATA_DIR',
     key: 'dataDir',
     default: './data',
+    accepts: 'directory path',
     parse: (r, n) => (r.trim() ? r.trim() : fail(n, 'must not be empty')),
-    doc: 'Directory of the SQLite store',
+    doc: 'Directory of the SQLite store (executions, steps, logs), created when missing; one agent per directory',
   },
   {
     env: 'LOG_LEVEL',
     key: 'logLevel',
     default: 'info',
-    parse: oneOf(LOG_LEVELS),
+    ...oneOf(LOG_LEVELS),
     doc: "Level of the agent's own JSON log on stdout",
   },
   {
     env: 'MAX_CONCURRENT_EXECUTIONS',
     key: 'maxConcurrentExecutions',
     default: '8',
-    parse: int(1, 1024),
-    doc: 'Executions running at once',
+    ...int(1, 1024),
+    doc: 'Executions that run at once; more wait in the queue',
   },
   {
     env: 'MAX_QUEUED_EXECUTIONS',
     key: 'maxQueuedExecutions',
     default: '1000',
-    parse: int(0, 1_000_000),
-    doc: 'Executions waiting; beyond it POST /execute answers 429',
+    ...int(0, 1_000_000),
+    doc: 'Executions that may wait in the queue; beyond it POST /execute answers 429',
   },
   {
     env: 'SHUTDOWN_GRACE_SECONDS',
     key: 'shutdownGraceSeconds',
     default: '25',
-    parse: int(0, 3600),
-    doc: 'How long running steps may finish after SIGTERM',
+    ...int(0, 3600),
+    doc: 'After SIGTERM or SIGINT, how long running steps may finish before they are aborted; a second signal exits at once',
   },
   {
     env: 'BODY_LIMIT_BYTES',
     key: 'bodyLimitBytes',
     default: String(1024 * 1024),
-    parse: int(1024, 64 * 1024 * 1024),
-    doc: 'Largest request body; larger ones get 413',
+    ...int(1024, 64 * 1024 * 1024),
+    doc: 'Largest request body; a larger one gets 413',
   },
   {
     env: 'K8S_SERVICE_ACCOUNT_DIR',
     key: 'k8sServiceAccountDir',
-    default: '/var/run/secrets/kubernetes.io/serviceaccount',
-    parse: (r) => optional(r) ?? '/var/run/secrets/kubernetes.io/serviceaccount',
-    doc: 'Service-account token, ca.crt and namespace for in-cluster access (used with KUBERNETES_SERVICE_HOST/PORT)',
+    default: SERVICE_ACCOUNT_DIR,
+    accepts: 'directory path',
+    parse: (r) => optional(r) ?? SERVICE_ACCOUNT_DIR,
+    doc: 'Where the service account token, ca.crt and namespace are mounted; used in a cluster (KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT set) when a token is there',
   },
   {
     env: 'KUBECONFIG',
     key: 'kubeconfig',
     default: '',
+    accepts: "file paths separated by ':'",
     parse: optional,
-    doc: 'kubeconfig file when not in a cluster (else ~/.kube/config when it exists)',
+    doc: "kubeconfig outside a cluster: one file, or several separated by ':' and merged (the first to set a value wins); without it ~/.kube/config when that exists",
   },
   {
     env: 'K8S_SERVER',
     key: 'k8sServer',
     default: '',
-    parse: url,
+    ...url,
     doc: 'API server URL, used with K8S_TOKEN or K8S_TOKEN_FILE when there is neither a service account nor a kubeconfig',
   },
   {
     env: 'K8S_TOKEN',
     key: 'k8sToken',
     default: '',
-    parse: optional,
-    doc: 'Bearer token for K8S_SERVER (prefer K8S_TOKEN_FILE)',
+    ...text,
+    doc: 'Bearer token for K8S_SERVER (K8S_TOKEN_FILE keeps it out of the environment)',
   },
   {
     env: 'K8S_TOKEN_FILE',
     key: 'k8sTokenFile',
     default: '',
-    parse: optional,
-    doc: 'File holding the bearer token for K8S_SERVER',
+    ...file,
+    doc: 'File holding the bearer token for K8S_SERVER; read again every 30 s, so a rotated token is picked up',
   },
-  { env: 'K8S_CA_FILE', key: 'k8sCaFile', default: '', parse: optional, doc: "CA certificate of K8S_SERVER's TLS" },
+  {
+    env: 'K8S_CA_FILE',
+    key: 'k8sCaFile',
+    default: '',
+    ...file,
+    doc: 'PEM file of the CA that signed the TLS certificate of K8S_SERVER',
+  },
   {
     env: 'K8S_NAMESPACE',
     key: 'k8sNamespace',
     default: '',
-    parse: optional,
+    ...text,
     doc: "Namespace of actions that name none (default: the service account's, or the kubeconfig context's)",
   },
   {
     env: 'RUNTIME_AGENT_TOKENS_FILE',
     key: 'tokensFile',
     default: '',
-    parse: optional,
-    doc: 'YAML or JSON list of { name, token, roles }: bearer tokens; without it there is no authentication',
+    ...file,
+    doc: 'YAML or JSON list of { name, token, roles } (roles: viewer, executor, operator, admin): the bearer tokens callers must present, re-read when the file changes. Without it there is no authentication, and the agent listens on loopback only',
   },
   {
     env: 'TOKENS_RELOAD_SECONDS',
@@ -258,141 +336,122 @@ export const SETTINGS: Setting[] = [
     env: 'METRICS_AUTH',
     key: 'metricsAuth',
     default: 'open',
-    parse: oneOf(['open', 'token']),
+    ...oneOf(['open', 'token']),
     doc: 'open: GET /metrics needs no token; token: it needs a viewer token',
   },
   {
     env: 'SHELL_ALLOW_SHELL',
     key: 'shellAllowShell',
     default: 'false',
-    parse: bool,
-    doc: 'Allow shell steps with shell: true (/bin/sh -c)',
+    ...bool,
+    doc: 'Allow shell steps with shell: true, which run their command through /bin/sh -c',
   },
   {
     env: 'SHELL_ALLOWED_EXECUTABLES',
     key: 'shellAllowedExecutables',
     default: '',
-    parse: absolutePaths,
-    doc: 'Comma-separated absolute paths: the only programs shell steps may run (default: any)',
+    ...absolutePaths,
+    doc: 'The only programs shell steps may run, each of which must exist at start (default: any)',
   },
   {
     env: 'SHELL_WORK_ROOT',
     key: 'shellWorkRoot',
     default: '',
-    parse: absolutePath,
-    doc: 'Absolute directory every shell cwd must stay inside (default: unconfined)',
+    ...absolutePath,
+    doc: "Directory every shell step's cwd must stay inside, and the default cwd; it must exist at start (default: unconfined)",
   },
   {
     env: 'EGRESS_ALLOW_LOOPBACK',
     key: 'egressAllowLoopback',
     default: 'true',
-    parse: bool,
+    ...bool,
     doc: 'api and flowrunner steps may reach loopback addresses (the app next to the sidecar)',
   },
   {
     env: 'EGRESS_ALLOW_PRIVATE',
     key: 'egressAllowPrivate',
     default: 'false',
-    parse: bool,
+    ...bool,
     doc: 'api and flowrunner steps may reach private addresses (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7)',
   },
   {
     env: 'EGRESS_ALLOWED_HOSTS',
     key: 'egressAllowedHosts',
     default: '',
-    parse: allowedHosts,
-    doc: 'Comma-separated host names (*.example.com) or CIDRs: the only destinations of api and flowrunner steps (default: any allowed address)',
+    ...allowedHosts,
+    doc: 'The only destinations of api and flowrunner steps: host names (api.example.com; *.example.com for its subdomains) or CIDRs (default: any allowed address)',
   },
   {
     env: 'MAX_JSON_DEPTH',
     key: 'maxJsonDepth',
     default: String(DEFAULT_MAX_JSON_DEPTH),
-    parse: int(4, 1000),
-    doc: 'Deepest nesting of a JSON request body, and of a package sent as YAML text; deeper ones get 400',
+    ...int(4, 1000),
+    doc: 'Deepest nesting of a JSON request body, and of a package sent as YAML text; a deeper one gets 400',
   },
   {
     env: 'MAX_LOG_LINES_PER_EXECUTION',
     key: 'maxLogLinesPerExecution',
     default: '100000',
-    parse: int(100, 100_000_000),
-    doc: 'Log lines kept per execution; past it one truncation marker',
+    ...int(100, 100_000_000),
+    doc: 'Log lines kept per execution; past the limit one truncation marker is written and later lines are dropped',
   },
   {
     env: 'MAX_LOG_BYTES_PER_EXECUTION',
     key: 'maxLogBytesPerExecution',
     default: String(32 * 1024 * 1024),
-    parse: int(64 * 1024, 16 * 1024 * 1024 * 1024),
-    doc: 'Log bytes kept per execution; past it one truncation marker',
+    ...int(64 * 1024, 16 * 1024 * 1024 * 1024),
+    doc: 'Log bytes kept per execution; past the limit one truncation marker is written and later lines are dropped',
   },
   {
     env: 'MAX_OUTPUT_BYTES',
     key: 'maxOutputBytes',
     default: String(4 * 1024 * 1024),
-    parse: int(1024, 256 * 1024 * 1024),
+    ...int(1024, 256 * 1024 * 1024),
     doc: 'Largest step output (as JSON); a larger one fails the step with payload_too_large',
   },
   {
     env: 'RETENTION_MAX_AGE_DAYS',
     key: 'retentionMaxAgeDays',
     default: '30',
-    parse: int(0, 36500),
-    doc: 'Ended executions older than this are pruned with their logs (0: no age limit)',
+    ...int(0, 36500),
+    doc: 'Ended executions older than this are deleted with their logs (0: no age limit)',
   },
   {
     env: 'RETENTION_MAX_EXECUTIONS',
     key: 'retentionMaxExecutions',
     default: '10000',
-    parse: int(0, 100_000_000),
-    doc: 'Ended executions kept at most, newest first (0: no count limit)',
+    ...int(0, 100_000_000),
+    doc: 'Ended executions kept at most, the newest first; older ones are deleted with their logs (0: no count limit)',
   },
   {
     env: 'RETENTION_INTERVAL_SECONDS',
     key: 'retentionIntervalSeconds',
     default: '300',
-    parse: int(1, 86400),
-    doc: 'How often retention pruning runs',
+    ...int(1, 86400),
+    doc: 'How often the two retention limits above are applied',
   },
   {
     env: 'WPK_HMAC_KEY_FILE',
     key: 'wpkHmacKeyFile',
     default: '',
-    parse: optional,
-    doc: 'Shared HMAC-SHA256 key: inline packages must carry a valid X-WPK-Signature',
+    ...file,
+    doc: 'File holding a shared HMAC-SHA256 key (at least 32 bytes): inline packages (wpk_content) then run only with a valid X-WPK-Signature header',
   },
   {
     env: 'WPK_ED25519_PUBLIC_KEY_FILE',
     key: 'wpkEd25519PublicKeyFile',
     default: '',
-    parse: optional,
-    doc: 'Ed25519 public key (PEM): inline packages must carry a valid X-WPK-Signature',
+    ...file,
+    doc: 'Ed25519 public key (PEM): inline packages (wpk_content) then run only with a valid X-WPK-Signature header; with both keys, either signature is accepted',
   },
   {
     env: 'STORE_SYNCHRONOUS',
     key: 'storeSynchronous',
     default: 'normal',
-    parse: oneOf(['normal', 'full']),
-    doc: 'SQLite synchronous mode: normal survives process crashes, full also power loss',
+    ...oneOf(['normal', 'full']),
+    doc: 'SQLite synchronous mode: normal survives a crash of the agent, full also a power loss (slower writes)',
   },
 ];
-
-/** An optional text setting: empty means unset. */
-function optional(raw: string): string | undefined {
-  return raw.trim() === '' ? undefined : raw.trim();
-}
-
-function url(raw: string, name: string): string | undefined {
-  const v = optional(raw);
-  if (v === undefined) return undefined;
-  let parsed: URL;
-  try {
-    parsed = new URL(v);
-  } catch {
-    throw new ConfigError(name, `expected an absolute http(s) URL, got ${JSON.stringify(raw)}`);
-  }
-  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:')
-    throw new ConfigError(name, `expected an http(s) URL, got ${JSON.stringify(raw)}`);
-  return v;
-}
 
 function fail(name: string, message: string): never {
   throw new ConfigError(name, message);
@@ -400,13 +459,60 @@ function fail(name: string, message: string): never {
 
 export const INSECURE_NO_AUTH_FLAG = '--insecure-no-auth';
 
-export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: string[] = process.argv.slice(2)): Config {
+/** Every command-line flag: all settings come from the environment or the file. */
+export const FLAGS = [
+  {
+    flag: INSECURE_NO_AUTH_FLAG,
+    doc: 'Listen beyond loopback without RUNTIME_AGENT_TOKENS_FILE: anyone who reaches the port can run commands (local experiments only)',
+  },
+  { flag: '--help', doc: 'Print this help and exit' },
+  { flag: '--version', doc: "Print the agent's version and exit" },
+] as const;
+
+export interface Flags {
+  help: boolean;
+  version: boolean;
+  insecureNoAuth: boolean;
+}
+
+/** The command line; an argument that is not in FLAGS throws a ConfigError naming it. */
+export function parseFlags(argv: string[]): Flags {
+  const known: readonly string[] = FLAGS.map((f) => f.flag);
   for (const a of argv)
-    if (a !== INSECURE_NO_AUTH_FLAG)
+    if (!known.includes(a))
       throw new ConfigError(
         a,
-        `unknown command-line argument; the only one is ${INSECURE_NO_AUTH_FLAG} (settings come from the environment)`,
+        `unknown command-line argument; the flags are ${known.join(', ')}, and settings come from the environment (see --help)`,
       );
+  return {
+    help: argv.includes('--help'),
+    version: argv.includes('--version'),
+    insecureNoAuth: argv.includes(INSECURE_NO_AUTH_FLAG),
+  };
+}
+
+/** Why a file or directory cannot be used, from the error of the call that tried: "/x does not exist". */
+export function fsProblem(path: string, err: unknown): string {
+  const code = (err as NodeJS.ErrnoException)?.code;
+  switch (code) {
+    case 'ENOENT':
+      return `${path} does not exist`;
+    case 'EACCES':
+    case 'EPERM':
+      return `${path} is not readable by the agent's user (permission denied)`;
+    case 'EISDIR':
+      return `${path} is a directory, not a file`;
+    case 'ENOTDIR':
+      return `${path} is not a directory (or a part of the path is not)`;
+    case 'ELOOP':
+      return `${path} is a loop of symbolic links`;
+    default:
+      return `cannot read ${path}: ${(err as Error)?.message ?? String(err)}`;
+  }
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: string[] = process.argv.slice(2)): Config {
+  const flags = parseFlags(argv);
   let file: Record<string, unknown> = {};
   const path = env.RUNTIME_AGENT_CONFIG;
   if (path) {
@@ -414,10 +520,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: string[] 
     try {
       text = readFileSync(path, 'utf8');
     } catch (err) {
-      throw new ConfigError('RUNTIME_AGENT_CONFIG', `cannot read ${path}: ${(err as Error).message}`);
+      throw new ConfigError(
+        'RUNTIME_AGENT_CONFIG',
+        `${fsProblem(path, err)}; point it at a YAML file of settings, or unset it`,
+      );
     }
     try {
-      const parsed = parseYaml(text) ?? {};
+      // logLevel 'error': a YAML warning would be a second line on stderr; errors still throw.
+      const parsed = parseYaml(text, { logLevel: 'error' }) ?? {};
       if (typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('expected a mapping of settings');
       file = parsed as Record<string, unknown>;
     } catch (err) {
@@ -435,15 +545,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: string[] 
         );
   }
   const out: Record<string, unknown> = {};
+  const sources: Partial<Record<keyof Config, string>> = {};
   for (const s of SETTINGS) {
     const fromFile = file[s.env.toLowerCase()] ?? file[s.env];
     const raw = env[s.env] ?? (fromFile === undefined || fromFile === null ? undefined : String(fromFile));
     const source =
       env[s.env] !== undefined ? s.env : fromFile !== undefined ? `${s.env.toLowerCase()} in ${path}` : s.env;
     out[s.key] = s.parse(raw ?? s.default, source);
+    sources[s.key] = source;
   }
   const config = out as unknown as Config;
-  config.insecureNoAuth = argv.includes(INSECURE_NO_AUTH_FLAG);
+  config.insecureNoAuth = flags.insecureNoAuth;
+  config.sources = sources;
   if (!isLoopback(config.host) && !config.tokensFile && !config.insecureNoAuth) {
     throw new ConfigError(
       'HOST',

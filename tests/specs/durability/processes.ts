@@ -1,4 +1,5 @@
 /** Helpers for specs that crash and restart real agent processes. */
+import type { ChildProcess } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { startAgent, type AgentProcess, type StartOptions } from '../support/agent-process.js';
 import { isRunning, stepPid } from '../support/processes.js';
@@ -28,11 +29,13 @@ export function killSleepGroup(pid: number): void {
  */
 export class ProcessJanitor {
   private readonly agents: AgentProcess[] = [];
+  /** Every agent process spawned, including one whose start the test gave up waiting for. */
+  private readonly procs: ChildProcess[] = [];
   private readonly pids: number[] = [];
   private readonly dirs = new Set<string>();
 
   async start(options: StartOptions = {}): Promise<AgentProcess> {
-    const agent = await startAgent(options);
+    const agent = await startAgent({ ...options, onSpawn: (proc) => this.procs.push(proc) });
     this.agents.push(agent);
     this.dirs.add(agent.dataDir);
     return agent;
@@ -45,6 +48,8 @@ export class ProcessJanitor {
 
   async cleanup(): Promise<void> {
     for (const a of this.agents.splice(0)) await a.stop('SIGKILL');
+    for (const proc of this.procs.splice(0))
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
     for (const pid of this.pids.splice(0)) killSleepGroup(pid);
     for (const dir of this.dirs) rmSync(dir, { recursive: true, force: true });
     this.dirs.clear();

@@ -107,7 +107,7 @@ describe('durability: SIGTERM drain', () => {
     const pid = janitor.watchPid(await startedPid(agent, id, 'long'));
 
     const signalledAt = Date.now();
-    assert.equal(await agent.stop('SIGTERM'), 0);
+    assert.equal(await agent.stop('SIGTERM'), 0, agent.output());
     const tookMs = Date.now() - signalledAt;
     assert.ok(tookMs >= 900, `exited after ${tookMs} ms, before the 1 s grace ended`);
     assert.ok(tookMs < 8000, `exited after ${tookMs} ms`);
@@ -121,5 +121,53 @@ describe('durability: SIGTERM drain', () => {
     assert.equal(steps[0].error!.type, 'interrupted');
     assert.equal(steps[1].status, 'not_run');
     assert.equal(row.rollbackStatus, null, 'rollback is not enabled for this package');
+  });
+  it('a second SIGINT during the drain exits at once with 130, ends the running step, and the next start finds it interrupted', async () => {
+    // A grace far longer than the test: only the second signal can end the drain in time.
+    const agent = await janitor.start({ env: { SHUTDOWN_GRACE_SECONDS: '600' } });
+    const posted = await agent.request('POST', '/execute', {
+      wpk_content: pkg('ctrl-c-twice', [shellStep('long', ['sleep', '600'])]),
+    });
+    assert.equal(posted.status, 202, posted.text);
+    const id: string = posted.body.execution_id;
+    const pid = janitor.watchPid(await startedPid(agent, id, 'long'));
+
+    agent.proc.kill('SIGINT');
+    await waitFor(
+      () => agent.logLines().some((l) => String(l.msg).startsWith('shutting down')),
+      'the agent to start draining',
+      10_000,
+    );
+    const secondAt = Date.now();
+    agent.proc.kill('SIGINT');
+    const code = await waitFor(
+      () => agent.proc.exitCode ?? (agent.proc.signalCode ? `killed by ${agent.proc.signalCode}` : undefined),
+      'the agent to exit after the second SIGINT',
+      5000,
+    );
+    assert.equal(code, 130, agent.output());
+    const tookMs = Date.now() - secondAt;
+    const said = agent.logLines().filter((l) => String(l.msg).startsWith('second SIGINT'));
+    assert.equal(said.length, 1, agent.output());
+    await waitFor(() => !isRunning(pid), `the step's sleep (pid ${pid}) to be gone`, 5000);
+
+    const second = await janitor.start({ dataDir: agent.dataDir });
+    const rec = await waitForStatus(second, id, ['failed']);
+    assert.deepEqual([rec.error.type, rec.error.step], ['interrupted', 'long']);
+    assert.equal(rec.steps[0].status, 'abandoned', 'the step may or may not have done its work');
+    assert.ok(tookMs < 5000, `exited ${tookMs} ms after the second SIGINT`);
+  });
+  it('still stops on SIGTERM, and exits 0, once nothing reads its log any more', async () => {
+    const agent = await janitor.start();
+    // The reader of the agent's stdout and stderr goes away, as when the process that started it died.
+    agent.proc.stdout!.destroy();
+    agent.proc.stderr!.destroy();
+    agent.proc.kill('SIGTERM');
+    const code = await waitFor(
+      () => agent.proc.exitCode ?? (agent.proc.signalCode ? `killed by ${agent.proc.signalCode}` : undefined),
+      'the agent to exit after SIGTERM',
+      5000,
+    );
+    assert.equal(code, 0);
   });
 });

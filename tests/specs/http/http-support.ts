@@ -1,8 +1,6 @@
 /** Helpers shared by the end-to-end HTTP specs: checked requests, SSE reading, metric lookup, process probes. */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { MAIN, type AgentProcess } from '../support/agent-process.js';
-import { REPO_ROOT } from '../../../services/runtime-agent/src/paths.js';
+import { spawnAgent, type AgentProcess } from '../support/agent-process.js';
 
 export type Reply = Awaited<ReturnType<AgentProcess['request']>>;
 
@@ -88,15 +86,11 @@ export interface Exit {
 /** Runs the agent with exactly this environment (plus PATH and HOME) and waits for it to exit. */
 export function runAgentUntilExit(env: Record<string, string>, timeoutMs = 20_000, args: string[] = []): Promise<Exit> {
   return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
-      cwd: REPO_ROOT,
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const proc = spawnAgent(args, { PATH: process.env.PATH, HOME: process.env.HOME, ...env });
     let stdout = '';
     let stderr = '';
-    proc.stdout.on('data', (d) => (stdout += d));
-    proc.stderr.on('data', (d) => (stderr += d));
+    proc.stdout!.on('data', (d) => (stdout += d));
+    proc.stderr!.on('data', (d) => (stderr += d));
     const timer = setTimeout(() => {
       proc.kill('SIGKILL');
       reject(new Error(`agent did not exit within ${timeoutMs} ms; stdout:\n${stdout}\nstderr:\n${stderr}`));
@@ -106,6 +100,40 @@ export function runAgentUntilExit(env: Record<string, string>, timeoutMs = 20_00
       resolve({ code, stdout, stderr });
     });
   });
+}
+
+/**
+ * Runs the agent once per case, at most `parallel` processes at a time, and answers each case's exit by
+ * name. Each process's timeout counts from its own spawn, so cases that wait their turn on a loaded
+ * machine do not use up their time waiting.
+ */
+export function runAgentsUntilExit(
+  cases: Record<string, { env: Record<string, string>; args?: string[] }>,
+  parallel = 3,
+): Map<string, Promise<Exit>> {
+  const outcomes = new Map<string, Promise<Exit>>();
+  let free = parallel;
+  const waiting: Array<() => void> = [];
+  const acquire = (): Promise<void> => {
+    if (free > 0) {
+      free--;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => waiting.push(resolve));
+  };
+  const release = () => {
+    const turn = waiting.shift();
+    if (turn) turn();
+    else free++;
+  };
+  for (const [name, { env, args }] of Object.entries(cases)) {
+    const p = acquire()
+      .then(() => runAgentUntilExit(env, 20_000, args))
+      .finally(release);
+    p.catch(() => {}); // awaited by whoever asks for this case
+    outcomes.set(name, p);
+  }
+  return outcomes;
 }
 
 // --- server-sent events ------------------------------------------------------

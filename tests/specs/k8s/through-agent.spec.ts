@@ -6,12 +6,13 @@
  * cluster exactly as it was.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startAgent, waitForStatus, type AgentProcess } from '../support/agent-process.js';
+import { runAgentUntilExit } from '../http/http-support.js';
 import { startFakeKube, type FakeKube } from '../support/fake-kube/index.js';
 import { pkg } from '../support/packages.js';
 import { deployment, event, NS, pod } from './k8s-support.js';
@@ -62,7 +63,7 @@ describe('k8s adapter in the agent', function () {
       assert.equal((await agent.request('GET', '/ready')).status, 200);
     });
 
-    it('a kubeconfig that does not parse: /health and the step say where, and never show its content', async () => {
+    it('a kubeconfig that does not parse stops the start in one line that says where, never showing its content', async () => {
       kube = await startFakeKube();
       const dir = mkdtempSync(join(home, 'bad-kc-'));
       const file = join(dir, 'kubeconfig');
@@ -70,21 +71,49 @@ describe('k8s adapter in the agent', function () {
         file,
         `apiVersion: v1\nkind: Config\nusers:\n- name: u\n  user:\n    token: ${kube.token}\n    foo: : bar\n`,
       );
-      agent = await startAgent({ env: { HOME: home, K8S_SERVICE_ACCOUNT_DIR: join(home, 'none'), KUBECONFIG: file } });
-      const health = await agent.request('GET', '/health');
-      assert.equal(health.body.adapters.k8s.ready, false);
+      const exit = await runAgentUntilExit({
+        PORT: '0',
+        HOST: '127.0.0.1',
+        DATA_DIR: join(dir, 'data'),
+        HOME: home,
+        K8S_SERVICE_ACCOUNT_DIR: join(home, 'none'),
+        KUBECONFIG: file,
+      });
+      assert.equal(exit.code, 2, exit.stderr);
+      assert.equal(exit.stderr.trim().split('\n').length, 1, exit.stderr);
       assert.match(
-        health.body.adapters.k8s.message,
-        /not configured: loading the configuration failed: YAMLException at line 7, column \d+/,
+        exit.stderr,
+        /KUBECONFIG: .*kubeconfig is not valid YAML at line 7, column \d+ \(the content is not shown/,
       );
-      assert.ok(!health.text.includes(kube.token), health.text);
+      assert.ok(!exit.stderr.includes(kube.token) && !exit.stdout.includes(kube.token));
+    });
+
+    it("KUBECONFIG with two files separated by ':' merges them as kubectl does: the cluster from one, the user from the other", async () => {
+      kube = await startFakeKube();
+      kube.seed(deployment('web', 1));
+      const dir = mkdtempSync(join(home, 'two-kc-'));
+      const whole = readFileSync(kube.writeKubeconfigFile(dir), 'utf8');
+      // The first file has everything but the user, which the second file (also setting another current-context) adds.
+      const users = whole.slice(whole.indexOf('users:\n'), whole.indexOf('contexts:\n'));
+      writeFileSync(join(dir, 'first'), whole.replace(users, ''));
+      writeFileSync(join(dir, 'second'), `${users}current-context: not-this-one\n`);
+      agent = await startAgent({
+        env: {
+          HOME: home,
+          K8S_SERVICE_ACCOUNT_DIR: join(home, 'none'),
+          KUBECONFIG: `${join(dir, 'first')}:${join(dir, 'second')}`,
+        },
+      });
+      const health = await agent.request('GET', '/health');
+      assert.deepEqual(
+        [health.body.adapters.k8s.ready, health.body.adapters.k8s.details.source],
+        [true, 'kubeconfig'],
+        JSON.stringify(health.body.adapters.k8s),
+      );
       const r = await agent.request('POST', '/execute', {
         wpk_content: pkg('k8s-get', [k8sStep('get', 'get', { kind: 'Deployment', name: 'web' })]),
       });
-      const rec = await waitForStatus(agent, r.body.execution_id, ENDED);
-      assert.equal(rec.error.type, 'adapter_error');
-      assert.ok(!JSON.stringify(rec).includes(kube.token));
-      assert.ok(!agent.output().includes(kube.token), 'nor is it in the agent log');
+      assert.equal((await waitForStatus(agent, r.body.execution_id, ENDED)).status, 'completed');
     });
 
     it('POST /init with a server, token and CA connects, reports the identity, and never echoes the token', async () => {

@@ -352,6 +352,7 @@ describe('where the agent may listen', () => {
       '--no-auth',
     ]);
     assert.equal(exit.code, 2);
-    assert.match(exit.stderr, /--no-auth: unknown command-line argument; the only one is --insecure-no-auth/);
+    assert.match(exit.stderr, /--no-auth: unknown command-line argument; the flags are --insecure-no-auth, --help/);
+    assert.equal(exit.stderr.trim().split('\n').length, 1, exit.stderr);
   });
 });

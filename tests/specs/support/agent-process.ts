@@ -37,6 +37,30 @@ export interface StartOptions {
   dataDir?: string;
   /** Command-line arguments (e.g. --insecure-no-auth). */
   args?: string[];
+  /** Called with the process as soon as it is spawned, before it listens (to stop it even if the start is given up). */
+  onSpawn?: (proc: ChildProcess) => void;
+}
+
+/**
+ * Agents still running when the test process exits: a test that timed out while its agent was starting
+ * never got the agent to stop it. They are killed on the way out instead of living on, loading the
+ * machine for whatever runs next.
+ */
+const running = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const proc of running) proc.kill('SIGKILL');
+});
+
+/** Spawns the agent's main module; the process is killed if it is still running when the test process exits. */
+export function spawnAgent(args: string[], env: NodeJS.ProcessEnv): ChildProcess {
+  const proc = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
+    cwd: REPO_ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  running.add(proc);
+  proc.once('exit', () => running.delete(proc));
+  return proc;
 }
 
 export function freshDataDir(): string {
@@ -46,19 +70,16 @@ export function freshDataDir(): string {
 /** Spawns the agent and resolves once it listens; rejects with its output if it exits first. */
 export async function startAgent(options: StartOptions = {}): Promise<AgentProcess> {
   const dataDir = options.dataDir ?? freshDataDir();
-  const proc = spawn(process.execPath, ['--import', 'tsx', MAIN, ...(options.args ?? [])], {
-    cwd: REPO_ROOT,
-    env: {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      PORT: '0',
-      HOST: '127.0.0.1',
-      DATA_DIR: dataDir,
-      LOG_LEVEL: 'info',
-      ...options.env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
+  const proc = spawnAgent(options.args ?? [], {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    PORT: '0',
+    HOST: '127.0.0.1',
+    DATA_DIR: dataDir,
+    LOG_LEVEL: 'info',
+    ...options.env,
   });
+  options.onSpawn?.(proc);
   let out = '';
   proc.stdout!.on('data', (d) => (out += d));
   proc.stderr!.on('data', (d) => (out += d));

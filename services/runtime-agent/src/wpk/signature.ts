@@ -13,7 +13,7 @@
 import { createHmac, createPublicKey, sign, timingSafeEqual, verify, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { AgentError } from '../../../../adapters/errors.js';
-import { ConfigError } from '../config.js';
+import { ConfigError, fsProblem } from '../config.js';
 
 export const SIGNATURE_HEADER = 'X-WPK-Signature';
 
@@ -68,7 +68,7 @@ export class SignatureVerifier {
       if (trimmed.length < 32)
         throw new ConfigError(
           'WPK_HMAC_KEY_FILE',
-          `${keys.hmacKeyFile} holds ${trimmed.length} bytes; an HMAC key needs at least 32`,
+          `${keys.hmacKeyFile} holds ${trimmed.length} bytes; an HMAC key needs at least 32 (e.g. openssl rand -hex 32)`,
         );
       this.hmacKey = trimmed;
     }
@@ -79,7 +79,7 @@ export class SignatureVerifier {
       } catch (err) {
         throw new ConfigError(
           'WPK_ED25519_PUBLIC_KEY_FILE',
-          `${keys.ed25519PublicKeyFile} is not a PEM public key: ${(err as Error).message}`,
+          `${keys.ed25519PublicKeyFile} is not a PEM public key (${(err as Error).message}); write the key as openssl pkey -pubout prints it`,
         );
       }
       if (this.publicKey.asymmetricKeyType !== 'ed25519') {
@@ -159,7 +159,10 @@ function read(file: string, setting: string): Buffer {
   try {
     return readFileSync(file);
   } catch (err) {
-    throw new ConfigError(setting, `cannot read ${file}: ${(err as Error).message}`);
+    throw new ConfigError(
+      setting,
+      `${fsProblem(file, err)}; fix the path, or unset ${setting} to accept unsigned packages`,
+    );
   }
 }
 
