@@ -11,7 +11,7 @@ import { accessSync, constants, readFileSync, statSync, type Stats } from 'node:
 import { dirname, resolve } from 'node:path';
 import { kubeconfigFiles, kubeconfigProblem } from '../../../adapters/k8s/kubeconfig-files.js';
 import { ConfigError, fsProblem, SETTINGS, type Config } from './config.js';
-import { parseTokens, TokensFileError } from './http/tokens.js';
+import { parseTokens, TokensFileError } from './auth/tokens.js';
 import { SignatureVerifier } from './wpk/signature.js';
 
 /** Throws a ConfigError for the first setting whose file or directory cannot be used. */

@@ -329,7 +329,7 @@ export const SETTINGS: Setting[] = [
     env: 'TOKENS_RELOAD_SECONDS',
     key: 'tokensReloadSeconds',
     default: '10',
-    parse: int(1, 3600),
+    ...int(1, 3600),
     doc: 'How often the tokens file is checked for changes; a removed token is refused, and its open event streams end, at the next check',
   },
   {
