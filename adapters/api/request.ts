@@ -43,7 +43,7 @@ export interface RequestOutput {
 }
 
 /** The `request` action of an api adapter whose destinations `policy` judges (see createClient). */
-export function requestAction(policy: EgressPolicy) {
+export function createRequestAction(policy: EgressPolicy) {
   const client = createClient(policy);
   const deadlines = new Deadlines();
   return defineAction<RequestInput, RequestOutput>({

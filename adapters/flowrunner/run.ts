@@ -46,7 +46,7 @@ export function engineLog(ctx: StepContext) {
   return (level: 'debug' | 'info' | 'warn' | 'error', message: string) => ctx.log[level](message);
 }
 
-export function runAction(flowmapsRoot: string, runs: BackgroundRuns, egress: EgressPolicy) {
+export function createRunAction(flowmapsRoot: string, runs: BackgroundRuns, egress: EgressPolicy) {
   return defineAction<RunInput, RunOutputs>({
     id: 'run',
     description:

@@ -11,7 +11,12 @@ export interface StartInput extends FlowInput {
   durationSeconds?: number;
 }
 
-export function startAction(flowmapsRoot: string, runs: BackgroundRuns, egress: EgressPolicy, agentLog?: FlowLog) {
+export function createStartAction(
+  flowmapsRoot: string,
+  runs: BackgroundRuns,
+  egress: EgressPolicy,
+  agentLog?: FlowLog,
+) {
   return defineAction<StartInput, { run_id: string; name: string }>({
     id: 'start',
     description:

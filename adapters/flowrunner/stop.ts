@@ -5,7 +5,7 @@ import type { BackgroundRuns } from './runs.js';
 
 export type StopOutputs = { found: boolean; run_id: string } & Partial<RunOutputs>;
 
-export function stopAction(runs: BackgroundRuns) {
+export function createStopAction(runs: BackgroundRuns) {
   return defineAction<{ run_id: string }, StopOutputs>({
     id: 'stop',
     description:

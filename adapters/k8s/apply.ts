@@ -32,7 +32,7 @@ export type ApplyOutput = {
   target: Target;
 };
 
-export function applyAction(rt: K8sRuntime) {
+export function createApplyAction(rt: K8sRuntime) {
   return defineAction<ApplyInput, ApplyOutput>({
     id: 'apply',
     description:

@@ -37,7 +37,7 @@ interface DeleteMemory {
   recorded: boolean;
 }
 
-export function deleteAction(rt: K8sRuntime) {
+export function createDeleteAction(rt: K8sRuntime) {
   return defineAction<DeleteInput, DeleteOutput>({
     id: 'delete',
     description:

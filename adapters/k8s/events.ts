@@ -25,7 +25,7 @@ function when(e: CoreV1Event): number {
   return t ? new Date(t as unknown as string).getTime() : 0;
 }
 
-export function eventsAction(rt: K8sRuntime) {
+export function createEventsAction(rt: K8sRuntime) {
   return defineAction<EventsInput, { events: EventView[]; count: number; warnings: number }>({
     id: 'events',
     description:

@@ -7,7 +7,7 @@ export interface GetInput extends ObjectRef {
   ignoreNotFound?: boolean;
 }
 
-export function getAction(rt: K8sRuntime) {
+export function createGetAction(rt: K8sRuntime) {
   return defineAction<GetInput, { exists: boolean; object: KObj | null }>({
     id: 'get',
     description:

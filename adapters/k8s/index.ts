@@ -6,19 +6,19 @@
  * so their default compensation can restore it.
  */
 import type { Adapter } from '../contract.js';
-import { applyAction } from './apply.js';
+import { createApplyAction } from './apply.js';
 import { KubeConnection, type K8sSettings } from './connection.js';
-import { deleteAction } from './delete.js';
-import { eventsAction } from './events.js';
-import { getAction } from './get.js';
+import { createDeleteAction } from './delete.js';
+import { createEventsAction } from './events.js';
+import { createGetAction } from './get.js';
 import { ObjectLocks } from './locks.js';
-import { logsAction } from './logs.js';
-import { patchAction } from './patch.js';
-import { restartAction } from './restart.js';
-import { restoreAction } from './restore.js';
+import { createLogsAction } from './logs.js';
+import { createPatchAction } from './patch.js';
+import { createRestartAction } from './restart.js';
+import { createRestoreAction } from './restore.js';
 import { AttemptMemory, type K8sRuntime } from './runtime.js';
-import { scaleAction } from './scale.js';
-import { waitAction } from './wait.js';
+import { createScaleAction } from './scale.js';
+import { createWaitAction } from './wait.js';
 
 export type { K8sSettings } from './connection.js';
 
@@ -29,16 +29,16 @@ export function createK8sAdapter(settings: K8sSettings = {}): Adapter {
     attempts: new AttemptMemory(),
   };
   const actions = [
-    logsAction(rt),
-    eventsAction(rt),
-    getAction(rt),
-    restartAction(rt),
-    scaleAction(rt),
-    waitAction(rt),
-    applyAction(rt),
-    patchAction(rt),
-    deleteAction(rt),
-    restoreAction(rt),
+    createLogsAction(rt),
+    createEventsAction(rt),
+    createGetAction(rt),
+    createRestartAction(rt),
+    createScaleAction(rt),
+    createWaitAction(rt),
+    createApplyAction(rt),
+    createPatchAction(rt),
+    createDeleteAction(rt),
+    createRestoreAction(rt),
   ];
   return {
     name: 'k8s',

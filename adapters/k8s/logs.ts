@@ -29,7 +29,7 @@ export const MAX_LOG_CHARS_PER_CONTAINER = 64 * 1024;
 /** Across all containers of one step, what outputs keep at most; containers past it keep an empty, truncated text. */
 export const MAX_LOG_CHARS_TOTAL = 1024 * 1024;
 
-export function logsAction(rt: K8sRuntime) {
+export function createLogsAction(rt: K8sRuntime) {
   return defineAction<LogsInput, { pods: number; containers: ContainerLog[] }>({
     id: 'logs',
     description:

@@ -45,7 +45,7 @@ function stringLeaves(v: unknown): string[] {
   return Object.values(v).flatMap(stringLeaves);
 }
 
-export function patchAction(rt: K8sRuntime) {
+export function createPatchAction(rt: K8sRuntime) {
   return defineAction<PatchInput, PatchOutput>({
     id: 'patch',
     description:

@@ -50,7 +50,7 @@ function restartStamp(previous: string | null): string {
   return seconds === previous ? now : seconds;
 }
 
-export function restartAction(rt: K8sRuntime) {
+export function createRestartAction(rt: K8sRuntime) {
   return defineAction<RestartInput, RestartOutput>({
     id: 'restart',
     description:

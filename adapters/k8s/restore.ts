@@ -131,7 +131,7 @@ export function recreatable(obj: KObj): KObj {
   return o;
 }
 
-export function restoreAction(rt: K8sRuntime) {
+export function createRestoreAction(rt: K8sRuntime) {
   return defineAction<RestoreInput, RestoreOutput>({
     id: 'restore',
     description:

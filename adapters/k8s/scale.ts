@@ -57,7 +57,7 @@ function scaleCalls(clients: Clients, t: Target, signal: AbortSignal): ScaleCall
   }
 }
 
-export function scaleAction(rt: K8sRuntime) {
+export function createScaleAction(rt: K8sRuntime) {
   return defineAction<ScaleInput, ScaleOutput>({
     id: 'scale',
     description:

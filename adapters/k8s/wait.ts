@@ -167,7 +167,7 @@ function checkGoal(input: WaitInput, t: Target): void {
   }
 }
 
-export function waitAction(rt: K8sRuntime) {
+export function createWaitAction(rt: K8sRuntime) {
   return defineAction<WaitInput, WaitOutput>({
     id: 'wait',
     description: `Waits until an object meets a condition: a status condition (Available, Ready, …; as kubectl wait, not met while its observedGeneration is behind), ${ROLLOUT_COMPLETE} (as kubectl rollout status), ${DELETED}, or a path with a value. Watches with periodic resync; fails with timeout naming the last observed state.`,

@@ -15,7 +15,7 @@ export { LOG_LINE_LIMIT_BYTES, OUTPUT_LIMIT_BYTES, type RunOutput } from './outp
 export type { RunInput } from './run-input.js';
 
 /** The `run` action under a shell policy (what the agent's configuration allows). */
-export function createRun(settings: ShellSettings): ActionSpec<RunInput, RunOutput> {
+export function createRunAction(settings: ShellSettings): ActionSpec<RunInput, RunOutput> {
   return defineAction<RunInput, RunOutput>({
     id: 'run',
     description:
@@ -134,4 +134,4 @@ export function createRun(settings: ShellSettings): ActionSpec<RunInput, RunOutp
 }
 
 /** `run` as the default configuration allows it (no shell, no allowlist, no work root). */
-export const run = createRun(DEFAULT_SHELL);
+export const run = createRunAction(DEFAULT_SHELL);
