@@ -9,5 +9,6 @@ export function createApiAdapter(egress: EgressSettings = DEFAULT_EGRESS): Adapt
     name: 'api',
     description: 'Sends HTTP requests, checks the status and extracts values from the response.',
     actions: { request },
+    readiness: () => ({ ready: true }),
   };
 }

@@ -36,6 +36,7 @@ export function createFlowrunnerAdapter(settings: FlowrunnerSettings = {}): Adap
     description:
       'Multi-step HTTP flows with simulated users (FlowRunner flowmaps): bounded runs with numbers to gate on, and background runs.',
     actions: Object.fromEntries(actions.map((a) => [a.id, a])),
+    readiness: () => ({ ready: true }),
     runs,
   };
 }

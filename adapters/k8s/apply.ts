@@ -1,6 +1,8 @@
+import { type Static, Type } from '@sinclair/typebox';
 import { defineAction, type StepContext } from '../contract.js';
 import { kubernetesSecretValues } from '../shared/sensitive.js';
-import { describe, namespaceSchema } from './kinds.js';
+import { describe, Namespace } from './kinds.js';
+import { KubeObject, Previous, Target } from './output-schemas.js';
 import { recordOnce, restoreRecorded } from './restore.js';
 import {
   dryRunParam,
@@ -14,64 +16,63 @@ import {
   resolveTarget,
   type K8sRuntime,
   type KObj,
-  type Target,
 } from './runtime.js';
 
-export interface ApplyInput {
-  manifest: KObj & { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } };
-  namespace?: string;
-  force?: boolean;
-}
+const ApplyInput = Type.Object(
+  {
+    manifest: Type.Object(
+      {
+        apiVersion: Type.String({ minLength: 1 }),
+        kind: Type.String({ minLength: 1 }),
+        metadata: Type.Object({
+          name: Type.String({ minLength: 1 }),
+          namespace: Type.Optional(Type.String()),
+        }),
+      },
+      { description: 'The object to apply: apiVersion, kind, metadata.name and the fields the agent should own.' },
+    ),
+    namespace: Type.Optional({
+      ...Namespace,
+      description: "Namespace; overrides the manifest's, which defaults to the agent's own.",
+    }),
+    force: Type.Optional(
+      Type.Boolean({
+        description: 'Take over fields another field manager owns instead of failing with conflict.',
+        default: false,
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+type ApplyInput = Static<typeof ApplyInput>;
 
-export type ApplyOutput = {
-  created: boolean;
-  previous: KObj | null;
-  /** False for a Secret: its contents are never recorded, and there is no compensation. */
-  recorded: boolean;
-  object: KObj;
-  target: Target;
-};
+const ApplyOutput = Type.Object(
+  {
+    created: Type.Boolean(),
+    previous: Previous,
+    recorded: Type.Boolean({
+      description: 'False for a Secret: its contents are never recorded, and there is no compensation.',
+    }),
+    object: KubeObject,
+    target: Target,
+  },
+  { additionalProperties: false },
+);
+type ApplyOutput = Static<typeof ApplyOutput>;
 
 export function createApplyAction(rt: K8sRuntime) {
-  return defineAction<ApplyInput, ApplyOutput>({
+  return defineAction({
     id: 'apply',
     description:
       "Server-side apply of a manifest (field manager runtime-agent). Records the object as it was (or that it was absent); the default compensation restores it (or deletes what was created). A Secret's contents are never recorded: applying a Secret has no compensation.",
     mutates: true,
+    supportsDryRun: true,
     secretsIn: (input) =>
       isSecret(input.manifest ?? {})
         ? kubernetesSecretValues(input.manifest as { data?: unknown; stringData?: unknown })
         : [],
-    input: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['manifest'],
-      properties: {
-        manifest: {
-          description: 'The object to apply: apiVersion, kind, metadata.name and the fields the agent should own.',
-          type: 'object',
-          required: ['apiVersion', 'kind', 'metadata'],
-          properties: {
-            apiVersion: { type: 'string', minLength: 1 },
-            kind: { type: 'string', minLength: 1 },
-            metadata: {
-              type: 'object',
-              required: ['name'],
-              properties: { name: { type: 'string', minLength: 1 }, namespace: { type: 'string' } },
-            },
-          },
-        },
-        namespace: {
-          ...namespaceSchema,
-          description: "Namespace; overrides the manifest's, which defaults to the agent's own.",
-        },
-        force: {
-          description: 'Take over fields another field manager owns instead of failing with conflict.',
-          type: 'boolean',
-          default: false,
-        },
-      },
-    },
+    input: ApplyInput,
+    output: ApplyOutput,
     exampleOutput: {
       created: false,
       previous: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'settings', namespace: 'default' } },
@@ -80,7 +81,6 @@ export function createApplyAction(rt: K8sRuntime) {
       target: { apiVersion: 'v1', kind: 'ConfigMap', namespace: 'default', name: 'settings' },
     },
     compensate: restoreRecorded,
-    dryRun: (ctx, input) => apply(rt, ctx, input),
     run: (ctx, input) => apply(rt, ctx, input),
   });
 }

@@ -134,6 +134,11 @@ export class KubeConnection {
     return this.state.configured;
   }
 
+  /** Whether a cluster is configured, from what is known already (no request to the API server). */
+  readiness(): AdapterHealth {
+    return this.state.configured ? { ready: true } : { ready: false, message: `not configured: ${this.state.reason}` };
+  }
+
   /**
    * Whether the API server answers, and who the agent is to it (SelfSubjectReview where the server
    * has it). Liveness must not hang on the API server: once there is an answer it is returned at

@@ -1,6 +1,9 @@
+import { type Static, Type } from '@sinclair/typebox';
 import { defineAction, type StepContext } from '../contract.js';
 import { AgentError } from '../errors.js';
-import { describe, type ObjectRef, objectRefProperties } from './kinds.js';
+import { StringEnum } from '../shared/schemas.js';
+import { describe, ObjectRefProperties } from './kinds.js';
+import { Previous, Target } from './output-schemas.js';
 import { restoreOf, SECRET_NOT_RECORDED } from './restore.js';
 import {
   dryRunParam,
@@ -14,22 +17,40 @@ import {
   snapshot,
   type K8sRuntime,
   type KObj,
-  type Target,
 } from './runtime.js';
 
-export interface DeleteInput extends ObjectRef {
-  record?: boolean;
-  propagationPolicy?: 'Foreground' | 'Background' | 'Orphan';
-  ignoreNotFound?: boolean;
-}
+const DeleteInput = Type.Object(
+  {
+    ...ObjectRefProperties,
+    record: Type.Optional(
+      Type.Boolean({ description: 'Keep a copy of the object so a rollback can re-create it.', default: false }),
+    ),
+    propagationPolicy: Type.Optional(
+      StringEnum(['Foreground', 'Background', 'Orphan'], { description: 'What happens to dependents.' }),
+    ),
+    ignoreNotFound: Type.Optional(
+      Type.Boolean({
+        description: 'An object that is already gone is success (deleted=false) instead of not_found.',
+        default: false,
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+type DeleteInput = Static<typeof DeleteInput>;
 
-export type DeleteOutput = {
-  deleted: boolean;
-  previous: KObj | null;
-  /** Whether `previous` holds a copy to re-create from (never for a Secret, never without record). */
-  recorded: boolean;
-  target: Target;
-};
+const DeleteOutput = Type.Object(
+  {
+    deleted: Type.Boolean(),
+    previous: Previous,
+    recorded: Type.Boolean({
+      description: 'Whether `previous` holds a copy to re-create from (never for a Secret, never without record).',
+    }),
+    target: Target,
+  },
+  { additionalProperties: false },
+);
+type DeleteOutput = Static<typeof DeleteOutput>;
 
 /** What the first attempt of a delete recorded; a retry reuses it (the object may be gone by then). */
 interface DeleteMemory {
@@ -38,30 +59,14 @@ interface DeleteMemory {
 }
 
 export function createDeleteAction(rt: K8sRuntime) {
-  return defineAction<DeleteInput, DeleteOutput>({
+  return defineAction({
     id: 'delete',
     description:
       "Deletes an object. With record: true it keeps a copy first, and the default compensation re-creates it; without, there is no compensation. A Secret's contents are never recorded, and a Pod its controller owns cannot be recorded (the controller re-creates it).",
     mutates: true,
-    input: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['kind', 'name'],
-      properties: {
-        ...objectRefProperties,
-        record: {
-          description: 'Keep a copy of the object so a rollback can re-create it.',
-          type: 'boolean',
-          default: false,
-        },
-        propagationPolicy: { description: 'What happens to dependents.', enum: ['Foreground', 'Background', 'Orphan'] },
-        ignoreNotFound: {
-          description: 'An object that is already gone is success (deleted=false) instead of not_found.',
-          type: 'boolean',
-          default: false,
-        },
-      },
-    },
+    supportsDryRun: true,
+    input: DeleteInput,
+    output: DeleteOutput,
     exampleOutput: {
       deleted: true,
       previous: null,
@@ -70,7 +75,6 @@ export function createDeleteAction(rt: K8sRuntime) {
     },
     compensate: (input, out) =>
       input.record && out.previous && out.recorded !== false ? restoreOf(out.target, out.previous) : undefined,
-    dryRun: (ctx, input) => remove(rt, ctx, input),
     run: (ctx, input) => remove(rt, ctx, input),
   });
 }

@@ -1,24 +1,44 @@
+import { Type } from '@sinclair/typebox';
 import type { CoreV1Event } from '@kubernetes/client-node';
 import { defineAction } from '../contract.js';
-import { describe, kindSchema, nameSchema, namespaceSchema } from './kinds.js';
+import { Nullable, StringEnum } from '../shared/schemas.js';
+import { AnyKind, describe, Name, Namespace } from './kinds.js';
 import { call, callOptions, type K8sRuntime } from './runtime.js';
 
-export interface EventsInput {
-  kind: string;
-  name: string;
-  namespace?: string;
-  type?: 'Normal' | 'Warning';
-  limit?: number;
-}
+const EventsInput = Type.Object(
+  {
+    kind: AnyKind,
+    name: Name,
+    namespace: Type.Optional(Namespace),
+    type: Type.Optional(StringEnum(['Normal', 'Warning'], { description: 'Only events of this type.' })),
+    limit: Type.Optional(
+      Type.Integer({
+        description: 'At most this many events (the newest).',
+        minimum: 1,
+        maximum: 1000,
+        default: 50,
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
 
-export interface EventView {
-  type: string | null;
-  reason: string | null;
-  message: string | null;
-  count: number;
-  lastTimestamp: string | null;
-  source: string | null;
-}
+const EventView = Type.Object(
+  {
+    type: Nullable(Type.String()),
+    reason: Nullable(Type.String()),
+    message: Nullable(Type.String()),
+    count: Type.Integer({ minimum: 0 }),
+    lastTimestamp: Nullable(Type.String()),
+    source: Nullable(Type.String()),
+  },
+  { additionalProperties: false },
+);
+
+const EventsOutput = Type.Object(
+  { events: Type.Array(EventView), count: Type.Integer({ minimum: 0 }), warnings: Type.Integer({ minimum: 0 }) },
+  { additionalProperties: false },
+);
 
 function when(e: CoreV1Event): number {
   const t = e.lastTimestamp ?? e.eventTime ?? e.firstTimestamp ?? e.metadata?.creationTimestamp;
@@ -26,29 +46,14 @@ function when(e: CoreV1Event): number {
 }
 
 export function createEventsAction(rt: K8sRuntime) {
-  return defineAction<EventsInput, { events: EventView[]; count: number; warnings: number }>({
+  return defineAction({
     id: 'events',
     description:
       'Events about one object (involvedObject field selectors), newest first; optionally only type Warning.',
     mutates: false,
-    input: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['kind', 'name'],
-      properties: {
-        kind: kindSchema(),
-        name: nameSchema,
-        namespace: namespaceSchema,
-        type: { description: 'Only events of this type.', enum: ['Normal', 'Warning'] },
-        limit: {
-          description: 'At most this many events (the newest).',
-          type: 'integer',
-          minimum: 1,
-          maximum: 1000,
-          default: 50,
-        },
-      },
-    },
+    supportsDryRun: false,
+    input: EventsInput,
+    output: EventsOutput,
     exampleOutput: {
       events: [
         {

@@ -1,31 +1,38 @@
+import { Type } from '@sinclair/typebox';
+import { Nullable } from '../shared/schemas.js';
 import { defineAction } from '../contract.js';
-import { describe, type ObjectRef, objectRefProperties } from './kinds.js';
+import { describe, ObjectRefProperties } from './kinds.js';
+import { KubeObject } from './output-schemas.js';
 import { kubernetesSecretValues } from '../shared/sensitive.js';
-import { isSecret, readObject, readOrAbsent, redact, resolveTarget, type K8sRuntime, type KObj } from './runtime.js';
+import { isSecret, readObject, readOrAbsent, redact, resolveTarget, type K8sRuntime } from './runtime.js';
 
-export interface GetInput extends ObjectRef {
-  ignoreNotFound?: boolean;
-}
+const GetInput = Type.Object(
+  {
+    ...ObjectRefProperties,
+    ignoreNotFound: Type.Optional(
+      Type.Boolean({
+        description: 'A missing object gives exists=false instead of failing with not_found.',
+        default: false,
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+const GetOutput = Type.Object(
+  { exists: Type.Boolean(), object: Nullable(KubeObject) },
+  { additionalProperties: false },
+);
 
 export function createGetAction(rt: K8sRuntime) {
-  return defineAction<GetInput, { exists: boolean; object: KObj | null }>({
+  return defineAction({
     id: 'get',
     description:
       'Reads any object as the API server has it (plain JSON, every field); outputs it whole. Secret values (data, stringData, the last-applied annotation) are masked.',
     mutates: false,
-    input: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['kind', 'name'],
-      properties: {
-        ...objectRefProperties,
-        ignoreNotFound: {
-          description: 'A missing object gives exists=false instead of failing with not_found.',
-          type: 'boolean',
-          default: false,
-        },
-      },
-    },
+    supportsDryRun: false,
+    input: GetInput,
+    output: GetOutput,
     exampleOutput: {
       exists: true,
       object: { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web', namespace: 'default' } },

@@ -48,6 +48,7 @@ export function createK8sAdapter(settings: K8sSettings = {}): Adapter {
     async init(config) {
       rt.conn.init(config);
     },
+    readiness: () => rt.conn.readiness(),
     health: () => rt.conn.health(),
   };
 }

@@ -1,8 +1,11 @@
+import { type Static, Type } from '@sinclair/typebox';
 import { PatchStrategy } from '@kubernetes/client-node';
 import { defineAction, type StepContext } from '../contract.js';
 import { AgentError } from '../errors.js';
+import { StringEnum, TypeList } from '../shared/schemas.js';
 import { MIN_SECRET_CHARS } from '../shared/sensitive.js';
-import { describe, type ObjectRef, objectRefProperties } from './kinds.js';
+import { describe, ObjectRefProperties } from './kinds.js';
+import { KubeObject, Previous, Target } from './output-schemas.js';
 import { recordOnce, restoreRecorded } from './restore.js';
 import {
   dryRunParam,
@@ -16,21 +19,38 @@ import {
   resolveTarget,
   type K8sRuntime,
   type KObj,
-  type Target,
 } from './runtime.js';
 
-export interface PatchInput extends ObjectRef {
-  type?: 'strategic' | 'merge' | 'json';
-  patch: Record<string, unknown> | unknown[];
-}
+const PatchInput = Type.Object(
+  {
+    ...ObjectRefProperties,
+    type: Type.Optional(
+      StringEnum(['strategic', 'merge', 'json'], {
+        description:
+          'strategic (strategic-merge-patch; built-in kinds only), merge (RFC 7386) or json (RFC 6902, a list of operations).',
+        default: 'strategic',
+      }),
+    ),
+    patch: TypeList<Record<string, unknown> | unknown[]>(['object', 'array'], {
+      description: 'The patch: an object for strategic and merge, a list of operations for json.',
+    }),
+  },
+  { additionalProperties: false },
+);
+type PatchInput = Static<typeof PatchInput>;
 
-export type PatchOutput = {
-  previous: KObj | null;
-  /** False for a Secret: its contents are never recorded, and there is no compensation. */
-  recorded: boolean;
-  object: KObj;
-  target: Target;
-};
+const PatchOutput = Type.Object(
+  {
+    previous: Previous,
+    recorded: Type.Boolean({
+      description: 'False for a Secret: its contents are never recorded, and there is no compensation.',
+    }),
+    object: KubeObject,
+    target: Target,
+  },
+  { additionalProperties: false },
+);
+type PatchOutput = Static<typeof PatchOutput>;
 
 const CONTENT_TYPES = {
   strategic: PatchStrategy.StrategicMergePatch,
@@ -46,11 +66,12 @@ function stringLeaves(v: unknown): string[] {
 }
 
 export function createPatchAction(rt: K8sRuntime) {
-  return defineAction<PatchInput, PatchOutput>({
+  return defineAction({
     id: 'patch',
     description:
       "Patches an object (strategic merge, JSON merge or JSON patch), sent exactly as given. Records the object as it was; the default compensation puts it back. A Secret's contents are never recorded: patching a Secret has no compensation.",
     mutates: true,
+    supportsDryRun: true,
     // Every string in a patch of a Secret may be one of its values.
     secretsIn: (input) =>
       isSecret(input)
@@ -58,24 +79,8 @@ export function createPatchAction(rt: K8sRuntime) {
             .filter((v) => v.length >= MIN_SECRET_CHARS)
             .flatMap((v) => [v, Buffer.from(v, 'base64').toString('utf8')])
         : [],
-    input: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['kind', 'name', 'patch'],
-      properties: {
-        ...objectRefProperties,
-        type: {
-          description:
-            'strategic (strategic-merge-patch; built-in kinds only), merge (RFC 7386) or json (RFC 6902, a list of operations).',
-          enum: ['strategic', 'merge', 'json'],
-          default: 'strategic',
-        },
-        patch: {
-          description: 'The patch: an object for strategic and merge, a list of operations for json.',
-          type: ['object', 'array'],
-        },
-      },
-    },
+    input: PatchInput,
+    output: PatchOutput,
     exampleOutput: {
       previous: { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web', namespace: 'default' } },
       recorded: true,
@@ -83,7 +88,6 @@ export function createPatchAction(rt: K8sRuntime) {
       target: { apiVersion: 'apps/v1', kind: 'Deployment', namespace: 'default', name: 'web' },
     },
     compensate: restoreRecorded,
-    dryRun: (ctx, input) => patch(rt, ctx, input),
     run: (ctx, input) => patch(rt, ctx, input),
   });
 }

@@ -1,7 +1,9 @@
+import { type Static, Type } from '@sinclair/typebox';
 import { PatchStrategy } from '@kubernetes/client-node';
 import { defineAction, type StepContext } from '../contract.js';
 import { AgentError } from '../errors.js';
-import { describe, kindSchema, nameSchema, namespaceSchema, WORKLOAD_KINDS } from './kinds.js';
+import { Nullable } from '../shared/schemas.js';
+import { describe, KindOf, Name, Namespace, WORKLOAD_KINDS } from './kinds.js';
 import {
   dryRunParam,
   FIELD_MANAGER,
@@ -18,18 +20,24 @@ import {
 /** The annotation `kubectl rollout restart` sets on the pod template. */
 export const RESTARTED_AT = 'kubectl.kubernetes.io/restartedAt';
 
-export interface RestartInput {
-  kind: (typeof WORKLOAD_KINDS)[number];
-  namespace?: string;
-  name: string;
-}
+const RestartInput = Type.Object(
+  { kind: KindOf(WORKLOAD_KINDS), namespace: Type.Optional(Namespace), name: Name },
+  { additionalProperties: false },
+);
+type RestartInput = Static<typeof RestartInput>;
 
-export type RestartOutput = {
-  previousRestartedAt: string | null;
-  restartedAt: string;
-  previousGeneration: number | null;
-  generation: number | null;
-};
+const Stamp = Type.String({ description: `the pod template's ${RESTARTED_AT}` });
+const Generation = Nullable(Type.Integer());
+const RestartOutput = Type.Object(
+  {
+    previousRestartedAt: Nullable(Stamp),
+    restartedAt: Stamp,
+    previousGeneration: Generation,
+    generation: Generation,
+  },
+  { additionalProperties: false },
+);
+type RestartOutput = Static<typeof RestartOutput>;
 
 /** What the first attempt of a restart wrote; a retry that finds it on the object does not restart again. */
 interface RestartMemory {
@@ -51,24 +59,20 @@ function restartStamp(previous: string | null): string {
 }
 
 export function createRestartAction(rt: K8sRuntime) {
-  return defineAction<RestartInput, RestartOutput>({
+  return defineAction({
     id: 'restart',
     description:
       "Rollout restart of a Deployment, StatefulSet or DaemonSet, exactly as `kubectl rollout restart`: a strategic-merge patch of the pod template's restartedAt annotation. No default compensation (a restart cannot be undone).",
     mutates: true,
-    input: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['kind', 'name'],
-      properties: { kind: kindSchema(WORKLOAD_KINDS), namespace: namespaceSchema, name: nameSchema },
-    },
+    supportsDryRun: true,
+    input: RestartInput,
+    output: RestartOutput,
     exampleOutput: {
       previousRestartedAt: null,
       restartedAt: '2026-01-01T00:00:00Z',
       previousGeneration: 4,
       generation: 5,
     },
-    dryRun: (ctx, input) => restart(rt, ctx, input),
     run: (ctx, input) => restart(rt, ctx, input),
   });
 }

@@ -1,6 +1,8 @@
+import { type Static, Type } from '@sinclair/typebox';
 import { defineAction, type Compensation, type StepContext } from '../contract.js';
 import { AgentError } from '../errors.js';
-import { apiVersionSchema, describe, kindSchema, nameSchema, namespaceSchema } from './kinds.js';
+import { StringEnum, TypeList } from '../shared/schemas.js';
+import { AnyKind, ApiVersion, describe, Name, Namespace } from './kinds.js';
 import {
   dryRunParam,
   FIELD_MANAGER,
@@ -16,18 +18,27 @@ import {
   type KObj,
   type Target,
 } from './runtime.js';
-import { waitUntil } from './wait.js';
+import { waitUntil } from './wait-until.js';
 
-export interface RestoreInput {
-  apiVersion: string;
-  kind: string;
-  namespace?: string;
-  name: string;
-  /** The object as it was (server-owned fields removed), or null when it did not exist. */
-  previous: KObj | null;
-}
+const RestoreInput = Type.Object(
+  {
+    apiVersion: ApiVersion,
+    kind: AnyKind,
+    namespace: Type.Optional(Namespace),
+    name: Name,
+    previous: TypeList<KObj | null>(['object', 'null'], {
+      description: 'The recorded object, or null when it did not exist before.',
+    }),
+  },
+  { additionalProperties: false },
+);
+type RestoreInput = Static<typeof RestoreInput>;
 
-export type RestoreOutput = { action: 'replaced' | 'created' | 'deleted' | 'none' };
+const RestoreOutput = Type.Object(
+  { action: StringEnum(['replaced', 'created', 'deleted', 'none'], { type: 'string' }) },
+  { additionalProperties: false },
+);
+type RestoreOutput = Static<typeof RestoreOutput>;
 
 /** The compensation of a write that recorded what it changed: put `previous` back (or delete what the write created). */
 /** The default compensation of apply and patch: put back what the write recorded (nothing for a Secret, which is never recorded). */
@@ -132,28 +143,15 @@ export function recreatable(obj: KObj): KObj {
 }
 
 export function createRestoreAction(rt: K8sRuntime) {
-  return defineAction<RestoreInput, RestoreOutput>({
+  return defineAction({
     id: 'restore',
     description:
       'Puts an object back as recorded: replaces it with `previous`, creates it when it is gone (without ownerReferences and what the cluster allocated: node, cluster IPs, node ports, bound volume, Job selector), or deletes it when `previous` is null. An object still being deleted is waited for first. The default compensation of apply, patch and delete (with record).',
     mutates: true,
-    input: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['apiVersion', 'kind', 'name', 'previous'],
-      properties: {
-        apiVersion: apiVersionSchema,
-        kind: kindSchema(),
-        namespace: namespaceSchema,
-        name: nameSchema,
-        previous: {
-          description: 'The recorded object, or null when it did not exist before.',
-          type: ['object', 'null'],
-        },
-      },
-    },
+    supportsDryRun: true,
+    input: RestoreInput,
+    output: RestoreOutput,
     exampleOutput: { action: 'replaced' },
-    dryRun: (ctx, input) => restore(rt, ctx, input),
     run: (ctx, input) => restore(rt, ctx, input),
   });
 }

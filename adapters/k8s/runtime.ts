@@ -27,6 +27,9 @@ import type { Clients, KubeConnection } from './connection.js';
 import { abortable, statusOf, toK8sError } from './errors.js';
 import { apiVersionOf, describe, type ObjectRef } from './kinds.js';
 import { type ObjectLocks, lockKey } from './locks.js';
+import type { Target } from './output-schemas.js';
+
+export type { Target } from './output-schemas.js';
 
 /** The field manager of every write the agent makes (server-side apply, patches, scale). */
 export const FIELD_MANAGER = 'runtime-agent';
@@ -62,14 +65,6 @@ export interface KObj {
   // biome-ignore lint/suspicious/noExplicitAny: as spec
   status?: Record<string, any>;
   [key: string]: unknown;
-}
-
-/** A target with its apiVersion filled in, and its namespace when (and only when) the kind is namespaced. */
-export interface Target {
-  apiVersion: string;
-  kind: string;
-  namespace?: string;
-  name: string;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
+import { type Static, Type } from '@sinclair/typebox';
 import { PatchStrategy, type V1Scale } from '@kubernetes/client-node';
 import { defineAction, type StepContext } from '../contract.js';
 import type { Clients } from './connection.js';
-import { describe, kindSchema, nameSchema, namespaceSchema, SCALABLE_KINDS } from './kinds.js';
+import { describe, KindOf, Name, Namespace, SCALABLE_KINDS } from './kinds.js';
 import {
   call,
   callOptions,
@@ -14,19 +15,29 @@ import {
   type Target,
 } from './runtime.js';
 
-export interface ScaleInput {
-  kind: (typeof SCALABLE_KINDS)[number];
-  namespace?: string;
-  name: string;
-  replicas: number;
-}
+const ScaleInput = Type.Object(
+  {
+    kind: KindOf(SCALABLE_KINDS),
+    namespace: Type.Optional(Namespace),
+    name: Name,
+    replicas: Type.Integer({ description: 'The new replica count.', minimum: 0 }),
+  },
+  { additionalProperties: false },
+);
+type ScaleInput = Static<typeof ScaleInput>;
 
-export type ScaleOutput = {
-  previousReplicas: number;
-  replicas: number;
-  /** The namespace the object is in (the input's, or the agent's own): the compensation scales back there. */
-  namespace: string;
-};
+const ScaleOutput = Type.Object(
+  {
+    previousReplicas: Type.Integer({ minimum: 0 }),
+    replicas: Type.Integer({ minimum: 0 }),
+    namespace: Type.String({
+      description:
+        "The namespace the object is in (the input's, or the agent's own): the compensation scales back there.",
+    }),
+  },
+  { additionalProperties: false },
+);
+type ScaleOutput = Static<typeof ScaleOutput>;
 
 type ScaleCalls = { read: () => Promise<V1Scale>; patch: (body: unknown, dryRun?: string) => Promise<V1Scale> };
 
@@ -58,22 +69,14 @@ function scaleCalls(clients: Clients, t: Target, signal: AbortSignal): ScaleCall
 }
 
 export function createScaleAction(rt: K8sRuntime) {
-  return defineAction<ScaleInput, ScaleOutput>({
+  return defineAction({
     id: 'scale',
     description:
       'Sets the replica count of a Deployment, StatefulSet or ReplicaSet through the scale subresource; the default compensation restores previousReplicas.',
     mutates: true,
-    input: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['kind', 'name', 'replicas'],
-      properties: {
-        kind: kindSchema(SCALABLE_KINDS),
-        namespace: namespaceSchema,
-        name: nameSchema,
-        replicas: { description: 'The new replica count.', type: 'integer', minimum: 0 },
-      },
-    },
+    supportsDryRun: true,
+    input: ScaleInput,
+    output: ScaleOutput,
     exampleOutput: { previousReplicas: 3, replicas: 0, namespace: 'default' },
     compensate: (input, out) => ({
       action: 'scale',
@@ -84,7 +87,6 @@ export function createScaleAction(rt: K8sRuntime) {
         replicas: out.previousReplicas,
       },
     }),
-    dryRun: (ctx, input) => scale(rt, ctx, input),
     run: (ctx, input) => scale(rt, ctx, input),
   });
 }

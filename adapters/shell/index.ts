@@ -14,6 +14,8 @@ export function createShellAdapter(settings: ShellSettings = DEFAULT_SHELL): Ada
     description:
       'Runs local commands as argv lists (a shell only where the agent allows it); cancel and timeouts stop the whole process group.',
     actions: { run: createRunAction(settings) },
+    // The work root and the allowlist are all a shell step needs; a missing work root fails every step.
+    readiness: () => shellHealth(settings),
     health: async () => shellHealth(settings),
   };
 }

@@ -63,11 +63,14 @@ describe('engine: cancel', () => {
     const deaf: Adapter = {
       name: 'deaf',
       description: 'test double',
+      readiness: () => ({ ready: true }),
       actions: {
         count: {
           id: 'count',
           description: 'notes the abort listeners on its signal',
           mutates: false,
+          supportsDryRun: false,
+          output: { type: 'object' },
           input: { type: 'object' },
           exampleOutput: {},
           async run(ctx) {
@@ -79,6 +82,8 @@ describe('engine: cancel', () => {
           id: 'ignore',
           description: 'never settles and never looks at its signal',
           mutates: false,
+          supportsDryRun: false,
+          output: { type: 'object' },
           input: { type: 'object' },
           exampleOutput: {},
           run: () => ((deafStarted = true), new Promise(() => {})),

@@ -36,11 +36,14 @@ describe('engine: retries', () => {
     const careless: Adapter = {
       name: 'careless',
       description: 'test double',
+      readiness: () => ({ ready: true }),
       actions: {
         scribble: {
           id: 'scribble',
           description: 'changes its input, then fails once',
           mutates: false,
+          supportsDryRun: false,
+          output: { type: 'object' },
           exampleOutput: {},
           input: { type: 'object', required: ['n'], properties: { n: { type: 'integer' }, list: { type: 'array' } } },
           async run(ctx, input: any) {

@@ -151,11 +151,14 @@ describe('engine: secret parameters', () => {
     const keyed: Adapter = {
       name: 'keyed',
       description: 'test double',
+      readiness: () => ({ ready: true }),
       actions: {
         echo: {
           id: 'echo',
           description: 'returns its input',
           mutates: false,
+          supportsDryRun: false,
+          output: { type: 'object' },
           input: { type: 'object' },
           exampleOutput: {},
           run: async (_ctx, input) => ({ echo: input }),
@@ -164,6 +167,8 @@ describe('engine: secret parameters', () => {
           id: 'use',
           description: 'declares its key a credential',
           mutates: false,
+          supportsDryRun: false,
+          output: { type: 'object' },
           input: { type: 'object' },
           exampleOutput: {},
           secretsIn: (input: any) => [input.key],
@@ -173,6 +178,8 @@ describe('engine: secret parameters', () => {
           id: 'broken',
           description: 'its credential scan throws',
           mutates: false,
+          supportsDryRun: false,
+          output: { type: 'object' },
           input: { type: 'object' },
           exampleOutput: {},
           secretsIn: () => {

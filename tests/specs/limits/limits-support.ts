@@ -36,11 +36,14 @@ export function chattyAdapter(): Adapter {
   return {
     name: 'chatty',
     description: 'test double that logs and returns on demand',
+    readiness: () => ({ ready: true }),
     actions: {
       talk: {
         id: 'talk',
         description: 'logs and returns',
         mutates: false,
+        supportsDryRun: false,
+        output: ANY_OBJECT,
         input: ANY_OBJECT,
         exampleOutput: { blob: '' },
         run: async (ctx, input: TalkInput) => talk(ctx, input),
@@ -49,6 +52,8 @@ export function chattyAdapter(): Adapter {
         id: 'change',
         description: 'logs, returns, and is undone by talk',
         mutates: true,
+        supportsDryRun: false,
+        output: ANY_OBJECT,
         input: ANY_OBJECT,
         exampleOutput: { blob: '' },
         compensate: (input: { undoLines?: number }) => ({
@@ -61,6 +66,8 @@ export function chattyAdapter(): Adapter {
         id: 'hang',
         description: 'waits for the abort signal',
         mutates: false,
+        supportsDryRun: false,
+        output: ANY_OBJECT,
         input: ANY_OBJECT,
         exampleOutput: {},
         run: (ctx) =>

@@ -206,11 +206,14 @@ describe("an action's checkStatic hook", () => {
   const picky: Adapter = {
     name: 'picky',
     description: 'test adapter',
+    readiness: () => ({ ready: true }),
     actions: {
       act: {
         id: 'act',
         description: 'test action',
         mutates: false,
+        supportsDryRun: false,
+        output: { type: 'object' },
         input: { type: 'object', properties: { n: { type: 'integer' }, forbidden: { type: 'boolean' } } },
         exampleOutput: {},
         checkStatic(withRaw, at) {

@@ -5,7 +5,7 @@ import type { Context } from 'koa';
 import { AgentError, ValidationError, type Problem } from '../../../../adapters/errors.js';
 import type { FlowControl } from '../../../../adapters/flowrunner/control.js';
 import type { SystemSampler } from '../../../../adapters/flowrunner/system.js';
-import type { AdapterRegistry } from '../adapter-registry.js';
+import { mutatesWith, type AdapterRegistry } from '../adapter-registry.js';
 import type { Engine } from '../engine/engine.js';
 import { toRecord, toSummary } from '../engine/record.js';
 import type { Metrics } from '../metrics.js';
@@ -168,7 +168,11 @@ export function buildRouter(deps: RouteDeps): Router {
         : { ready: true };
       out[a.name] = {
         ...health,
-        actions: Object.values(a.actions).map((x) => ({ id: x.id, mutates: x.mutates, description: x.description })),
+        actions: Object.values(a.actions).map((x) => ({
+          id: x.id,
+          mutates: mutatesWith(x),
+          description: x.description,
+        })),
       };
     }
     return out;
