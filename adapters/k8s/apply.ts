@@ -1,22 +1,11 @@
 import { type Static, Type } from '@sinclair/typebox';
-import { defineAction, type StepContext } from '../contract.js';
+import { defineAction } from '../contract.js';
 import { kubernetesSecretValues } from '../shared/sensitive.js';
+import type { K8sApi, Write } from './api.js';
 import { describe, Namespace } from './kinds.js';
-import { KubeObject, Previous, Target } from './output-schemas.js';
-import { recordOnce, restoreRecorded } from './restore.js';
-import {
-  dryRunParam,
-  FIELD_MANAGER,
-  isSecret,
-  locked,
-  objectPath,
-  rawRequest,
-  redact,
-  remembering,
-  resolveTarget,
-  type K8sRuntime,
-  type KObj,
-} from './runtime.js';
+import { ChangeOutputProperties } from './output-schemas.js';
+import { recordOnce, restoreRecorded } from './record.js';
+import { FIELD_MANAGER, isSecret, type KObj, PATCH_CONTENT_TYPES, rawRequest, redact } from './runtime.js';
 
 const ApplyInput = Type.Object(
   {
@@ -47,20 +36,12 @@ const ApplyInput = Type.Object(
 type ApplyInput = Static<typeof ApplyInput>;
 
 const ApplyOutput = Type.Object(
-  {
-    created: Type.Boolean(),
-    previous: Previous,
-    recorded: Type.Boolean({
-      description: 'False for a Secret: its contents are never recorded, and there is no compensation.',
-    }),
-    object: KubeObject,
-    target: Target,
-  },
+  { created: Type.Boolean(), ...ChangeOutputProperties },
   { additionalProperties: false },
 );
 type ApplyOutput = Static<typeof ApplyOutput>;
 
-export function createApplyAction(rt: K8sRuntime) {
+export function createApplyAction(k8s: K8sApi) {
   return defineAction({
     id: 'apply',
     description:
@@ -81,49 +62,41 @@ export function createApplyAction(rt: K8sRuntime) {
       target: { apiVersion: 'v1', kind: 'ConfigMap', namespace: 'default', name: 'settings' },
     },
     compensate: restoreRecorded,
-    run: (ctx, input) => apply(rt, ctx, input),
+    run: (ctx, input) => k8s.write(ctx, targetOf(input), (w) => apply(w, input)),
   });
 }
 
-async function apply(rt: K8sRuntime, ctx: StepContext, input: ApplyInput): Promise<ApplyOutput> {
-  const clients = rt.conn.clients();
-  const m = input.manifest;
-  const t = await resolveTarget(ctx, clients, {
-    apiVersion: m.apiVersion,
-    kind: m.kind,
-    namespace: input.namespace ?? m.metadata.namespace,
-    name: m.metadata.name,
-  });
-  const metadata: Record<string, unknown> = { ...m.metadata };
+/** The manifest's object: the input's namespace overrides the manifest's. */
+const targetOf = ({ manifest: m, namespace }: ApplyInput) => ({
+  apiVersion: m.apiVersion,
+  kind: m.kind,
+  namespace: namespace ?? m.metadata.namespace,
+  name: m.metadata.name,
+});
+
+async function apply(w: Write, input: ApplyInput): Promise<ApplyOutput> {
+  const { ctx, target: t } = w;
+  const metadata: Record<string, unknown> = { ...input.manifest.metadata };
   if (t.namespace !== undefined) metadata.namespace = t.namespace;
   else delete metadata.namespace;
-  const body = { ...m, metadata };
-  const path = await objectPath(ctx, clients, t);
-  return locked(rt, ctx, t, () =>
-    remembering(rt, ctx, async () => {
-      const rec = await recordOnce(ctx, rt, t);
-      const object = await rawRequest<KObj>(ctx, clients, `APPLY ${describe(t)}`, {
-        method: 'PATCH',
-        path,
-        query: {
-          fieldManager: FIELD_MANAGER,
-          force: input.force === true ? 'true' : undefined,
-          dryRun: dryRunParam(ctx),
-        },
-        // JSON is YAML: the apply content type takes either.
-        contentType: 'application/apply-patch+yaml',
-        body,
-      });
-      ctx.log.info(
-        `${ctx.dryRun ? 'dry run (server-side, dryRun=All): would apply' : 'applied'} ${describe(t)} (${rec.existed ? 'updated' : 'created'}; resourceVersion ${object?.metadata?.resourceVersion ?? '?'})`,
-      );
-      return {
-        created: !rec.existed,
-        previous: rec.previous,
-        recorded: rec.recorded,
-        object: redact(object, t.kind),
-        target: t,
-      };
-    }),
+  const rec = await recordOnce(w);
+  const object = await rawRequest<KObj>(ctx, w.clients, `APPLY ${describe(t)}`, {
+    method: 'PATCH',
+    path: w.path,
+    query: { fieldManager: FIELD_MANAGER, force: input.force === true ? 'true' : undefined, dryRun: w.dryRun },
+    // JSON is YAML: the apply content type takes either.
+    contentType: PATCH_CONTENT_TYPES.apply,
+    body: { ...input.manifest, metadata },
+  });
+  w.logChange(
+    { present: 'apply', past: 'applied' },
+    ` (${rec.existed ? 'updated' : 'created'}; resourceVersion ${object?.metadata?.resourceVersion ?? '?'})`,
   );
+  return {
+    created: !rec.existed,
+    previous: rec.previous,
+    recorded: rec.recorded,
+    object: redact(object, t.kind),
+    target: t,
+  };
 }

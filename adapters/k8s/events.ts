@@ -3,7 +3,8 @@ import type { CoreV1Event } from '@kubernetes/client-node';
 import { defineAction } from '../contract.js';
 import { Nullable, StringEnum } from '../shared/schemas.js';
 import { AnyKind, describe, Name, Namespace } from './kinds.js';
-import { call, callOptions, type K8sRuntime } from './runtime.js';
+import { call, callOptions } from './runtime.js';
+import type { K8sApi } from './api.js';
 
 const EventsInput = Type.Object(
   {
@@ -45,7 +46,7 @@ function when(e: CoreV1Event): number {
   return t ? new Date(t as unknown as string).getTime() : 0;
 }
 
-export function createEventsAction(rt: K8sRuntime) {
+export function createEventsAction(k8s: K8sApi) {
   return defineAction({
     id: 'events',
     description:
@@ -69,7 +70,7 @@ export function createEventsAction(rt: K8sRuntime) {
       warnings: 1,
     },
     async run(ctx, input) {
-      const clients = rt.conn.clients();
+      const clients = k8s.clients();
       const namespace = input.namespace ?? clients.namespace;
       const selectors = [
         `involvedObject.kind=${input.kind}`,

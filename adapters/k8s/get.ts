@@ -4,7 +4,8 @@ import { defineAction } from '../contract.js';
 import { describe, ObjectRefProperties } from './kinds.js';
 import { KubeObject } from './output-schemas.js';
 import { kubernetesSecretValues } from '../shared/sensitive.js';
-import { isSecret, readObject, readOrAbsent, redact, resolveTarget, type K8sRuntime } from './runtime.js';
+import { isSecret, readObject, readOrAbsent, redact, resolveTarget } from './runtime.js';
+import type { K8sApi } from './api.js';
 
 const GetInput = Type.Object(
   {
@@ -24,7 +25,7 @@ const GetOutput = Type.Object(
   { additionalProperties: false },
 );
 
-export function createGetAction(rt: K8sRuntime) {
+export function createGetAction(k8s: K8sApi) {
   return defineAction({
     id: 'get',
     description:
@@ -38,7 +39,7 @@ export function createGetAction(rt: K8sRuntime) {
       object: { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web', namespace: 'default' } },
     },
     async run(ctx, input) {
-      const clients = rt.conn.clients();
+      const clients = k8s.clients();
       const t = await resolveTarget(ctx, clients, input);
       if (input.ignoreNotFound) {
         const found = await readOrAbsent(ctx, clients, t);

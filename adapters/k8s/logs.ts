@@ -4,7 +4,8 @@ import { defineAction } from '../contract.js';
 import { AgentError } from '../errors.js';
 import { Nullable } from '../shared/schemas.js';
 import { describe, Name, Namespace, Selector } from './kinds.js';
-import { call, callOptions, tail, type K8sRuntime } from './runtime.js';
+import { call, callOptions, tail } from './runtime.js';
+import type { K8sApi } from './api.js';
 
 const LogsInput = Type.Object(
   {
@@ -61,7 +62,7 @@ export const MAX_LOG_CHARS_PER_CONTAINER = 64 * 1024;
 /** Across all containers of one step, what outputs keep at most; containers past it keep an empty, truncated text. */
 export const MAX_LOG_CHARS_TOTAL = 1024 * 1024;
 
-export function createLogsAction(rt: K8sRuntime) {
+export function createLogsAction(k8s: K8sApi) {
   return defineAction({
     id: 'logs',
     description:
@@ -84,7 +85,7 @@ export function createLogsAction(rt: K8sRuntime) {
       ],
     },
     async run(ctx, input) {
-      const clients = rt.conn.clients();
+      const clients = k8s.clients();
       const namespace = input.namespace ?? clients.namespace;
       let pods: V1Pod[];
       if (input.name) {

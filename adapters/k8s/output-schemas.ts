@@ -28,3 +28,13 @@ export const Target = Type.Object(
   { additionalProperties: false },
 );
 export type Target = Static<typeof Target>;
+
+/** What apply and patch output: the object as the write left it, and what it recorded of it before. */
+export const ChangeOutputProperties = {
+  previous: Previous,
+  recorded: Type.Boolean({
+    description: 'False for a Secret: its contents are never recorded, and there is no compensation.',
+  }),
+  object: KubeObject,
+  target: Target,
+};

@@ -1,21 +1,10 @@
 import { type Static, Type } from '@sinclair/typebox';
-import { PatchStrategy } from '@kubernetes/client-node';
-import { defineAction, type StepContext } from '../contract.js';
+import { defineAction } from '../contract.js';
 import { AgentError } from '../errors.js';
 import { Nullable } from '../shared/schemas.js';
+import type { K8sApi, Write } from './api.js';
 import { describe, KindOf, Name, Namespace, WORKLOAD_KINDS } from './kinds.js';
-import {
-  dryRunParam,
-  FIELD_MANAGER,
-  locked,
-  objectPath,
-  rawRequest,
-  readObject,
-  remembering,
-  resolveTarget,
-  type K8sRuntime,
-  type KObj,
-} from './runtime.js';
+import { FIELD_MANAGER, type KObj, PATCH_CONTENT_TYPES, rawRequest, readObject } from './runtime.js';
 
 /** The annotation `kubectl rollout restart` sets on the pod template. */
 export const RESTARTED_AT = 'kubectl.kubernetes.io/restartedAt';
@@ -24,7 +13,6 @@ const RestartInput = Type.Object(
   { kind: KindOf(WORKLOAD_KINDS), namespace: Type.Optional(Namespace), name: Name },
   { additionalProperties: false },
 );
-type RestartInput = Static<typeof RestartInput>;
 
 const Stamp = Type.String({ description: `the pod template's ${RESTARTED_AT}` });
 const Generation = Nullable(Type.Integer());
@@ -58,7 +46,7 @@ function restartStamp(previous: string | null): string {
   return seconds === previous ? now : seconds;
 }
 
-export function createRestartAction(rt: K8sRuntime) {
+export function createRestartAction(k8s: K8sApi) {
   return defineAction({
     id: 'restart',
     description:
@@ -73,49 +61,43 @@ export function createRestartAction(rt: K8sRuntime) {
       previousGeneration: 4,
       generation: 5,
     },
-    run: (ctx, input) => restart(rt, ctx, input),
+    run: (ctx, input) => k8s.write(ctx, input, restart),
   });
 }
 
-async function restart(rt: K8sRuntime, ctx: StepContext, input: RestartInput): Promise<RestartOutput> {
-  const clients = rt.conn.clients();
-  const t = await resolveTarget(ctx, clients, input);
-  const path = await objectPath(ctx, clients, t);
-  return locked(rt, ctx, t, () =>
-    remembering(rt, ctx, async () => {
-      const current = await readObject(ctx, clients, t);
-      const remembered = rt.attempts.recall<RestartMemory>(ctx, t);
-      if (remembered && stampOf(current) === remembered.restartedAt) {
-        // Attempt 1's patch landed (its answer did not): the rollout is under way, a second one would restart the pods again.
-        ctx.log.info(
-          `${describe(t)} already carries ${RESTARTED_AT}=${remembered.restartedAt} from attempt 1; not restarting again`,
-        );
-        return { ...remembered, generation: current.metadata?.generation ?? null };
-      }
-      if (t.kind === 'Deployment' && current.spec?.paused) {
-        throw new AgentError(
-          'conflict',
-          `${describe(t)} is paused; resume its rollout first (kubectl rollout resume), a restart would not roll out`,
-          { retryable: false },
-        );
-      }
-      const previousRestartedAt = stampOf(current);
-      const previousGeneration = current.metadata?.generation ?? null;
-      const restartedAt = restartStamp(previousRestartedAt);
-      rt.attempts.remember(ctx, t, { restartedAt, previousRestartedAt, previousGeneration } satisfies RestartMemory);
-      const patch = { spec: { template: { metadata: { annotations: { [RESTARTED_AT]: restartedAt } } } } };
-      const updated = await rawRequest<KObj>(ctx, clients, `PATCH ${describe(t)}`, {
-        method: 'PATCH',
-        path,
-        query: { fieldManager: FIELD_MANAGER, dryRun: dryRunParam(ctx) },
-        contentType: PatchStrategy.StrategicMergePatch,
-        body: patch,
-      });
-      const generation = updated?.metadata?.generation ?? null;
-      ctx.log.info(
-        `${ctx.dryRun ? 'dry run (server-side, dryRun=All): would restart' : 'restarted'} ${describe(t)}: ${RESTARTED_AT}=${restartedAt}, generation ${previousGeneration ?? '?'} -> ${generation ?? '?'}`,
-      );
-      return { previousRestartedAt, restartedAt, previousGeneration, generation };
-    }),
+async function restart(w: Write): Promise<RestartOutput> {
+  const { ctx, target: t } = w;
+  const current = await readObject(ctx, w.clients, t);
+  const remembered = w.recall<RestartMemory>();
+  if (remembered && stampOf(current) === remembered.restartedAt) {
+    // Attempt 1's patch landed (its answer did not): the rollout is under way, a second one would restart the pods again.
+    ctx.log.info(
+      `${describe(t)} already carries ${RESTARTED_AT}=${remembered.restartedAt} from attempt 1; not restarting again`,
+    );
+    return { ...remembered, generation: current.metadata?.generation ?? null };
+  }
+  if (t.kind === 'Deployment' && current.spec?.paused) {
+    throw new AgentError(
+      'conflict',
+      `${describe(t)} is paused; resume its rollout first (kubectl rollout resume), a restart would not roll out`,
+      { retryable: false },
+    );
+  }
+  const previousRestartedAt = stampOf(current);
+  const previousGeneration = current.metadata?.generation ?? null;
+  const restartedAt = restartStamp(previousRestartedAt);
+  w.remember({ restartedAt, previousRestartedAt, previousGeneration } satisfies RestartMemory);
+  const updated = await rawRequest<KObj>(ctx, w.clients, `PATCH ${describe(t)}`, {
+    method: 'PATCH',
+    path: w.path,
+    query: { fieldManager: FIELD_MANAGER, dryRun: w.dryRun },
+    contentType: PATCH_CONTENT_TYPES.strategic,
+    body: { spec: { template: { metadata: { annotations: { [RESTARTED_AT]: restartedAt } } } } },
+  });
+  const generation = updated?.metadata?.generation ?? null;
+  w.logChange(
+    { present: 'restart', past: 'restarted' },
+    `: ${RESTARTED_AT}=${restartedAt}, generation ${previousGeneration ?? '?'} -> ${generation ?? '?'}`,
   );
+  return { previousRestartedAt, restartedAt, previousGeneration, generation };
 }

@@ -23,10 +23,9 @@ import {
 } from '@kubernetes/client-node';
 import type { StepContext } from '../contract.js';
 import { AgentError } from '../errors.js';
-import type { Clients, KubeConnection } from './connection.js';
+import type { Clients } from './connection.js';
 import { abortable, statusOf, toK8sError } from './errors.js';
 import { apiVersionOf, describe, type ObjectRef } from './kinds.js';
-import { type ObjectLocks, lockKey } from './locks.js';
 import type { Target } from './output-schemas.js';
 
 export type { Target } from './output-schemas.js';
@@ -34,11 +33,13 @@ export type { Target } from './output-schemas.js';
 /** The field manager of every write the agent makes (server-side apply, patches, scale). */
 export const FIELD_MANAGER = 'runtime-agent';
 
-export interface K8sRuntime {
-  conn: KubeConnection;
-  locks: ObjectLocks;
-  attempts: AttemptMemory;
-}
+/** The content type of each kind of patch (client-node's PatchStrategy, without loading client-node). */
+export const PATCH_CONTENT_TYPES = {
+  strategic: 'application/strategic-merge-patch+json',
+  merge: 'application/merge-patch+json',
+  json: 'application/json-patch+json',
+  apply: 'application/apply-patch+yaml',
+} as const;
 
 /** Object metadata, as the API server sends it (plain JSON). */
 export interface Meta {
@@ -259,74 +260,6 @@ export async function readOrAbsent(
       const name = cause instanceof ApiException ? statusOf(cause).details?.name : undefined;
       if (name === undefined || name === t.name) return undefined;
     }
-    throw err;
-  }
-}
-
-/** Runs `work` holding the target's lock (see locks.ts). */
-export function locked<T>(rt: K8sRuntime, ctx: StepContext, t: Target, work: () => Promise<T>): Promise<T> {
-  return rt.locks.withLock(lockKey(t), ctx, work);
-}
-
-/** `All` in a dry run: the API server validates and answers without persisting. */
-export function dryRunParam(ctx: Pick<StepContext, 'dryRun'>): string | undefined {
-  return ctx.dryRun ? 'All' : undefined;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Retries
-
-/**
- * What the first attempt of a write recorded (the object as it was, the replica count, the restart
- * stamp), by execution and step. A retry whose earlier attempt's write may have landed (the answer
- * was lost, a 5xx after the change, a timeout) reuses it instead of recording the already-changed
- * object as "previous". In memory only: an agent restart starts over. Forgotten when the step
- * succeeds or fails for good; bounded in size.
- */
-export class AttemptMemory {
-  private readonly entries = new Map<string, { target: string; value: unknown }>();
-
-  constructor(private readonly max = 1000) {}
-
-  private static key(ctx: Pick<StepContext, 'executionId' | 'step'>): string {
-    return `${ctx.executionId}\u0000${ctx.step}`;
-  }
-
-  /** What an earlier attempt of this step recorded for this target (never in a dry run, never on attempt 1). */
-  recall<T>(ctx: Pick<StepContext, 'executionId' | 'step' | 'attempt' | 'dryRun'>, t: Target): T | undefined {
-    if (ctx.dryRun || ctx.attempt <= 1) return undefined;
-    const e = this.entries.get(AttemptMemory.key(ctx));
-    return e && e.target === lockKey(t) ? (e.value as T) : undefined;
-  }
-
-  remember(ctx: Pick<StepContext, 'executionId' | 'step' | 'dryRun'>, t: Target, value: unknown): void {
-    if (ctx.dryRun) return;
-    const key = AttemptMemory.key(ctx);
-    this.entries.delete(key);
-    this.entries.set(key, { target: lockKey(t), value });
-    while (this.entries.size > this.max) this.entries.delete(this.entries.keys().next().value!);
-  }
-
-  forget(ctx: Pick<StepContext, 'executionId' | 'step'>): void {
-    this.entries.delete(AttemptMemory.key(ctx));
-  }
-
-  get size(): number {
-    return this.entries.size;
-  }
-}
-
-/**
- * Runs a write with its attempt memory: forgotten when it succeeds, or fails in a way the engine
- * will not retry; kept for the next attempt otherwise.
- */
-export async function remembering<T>(rt: K8sRuntime, ctx: StepContext, work: () => Promise<T>): Promise<T> {
-  try {
-    const out = await work();
-    rt.attempts.forget(ctx);
-    return out;
-  } catch (err) {
-    if (!(err instanceof AgentError) || !err.retryable || ctx.signal.aborted) rt.attempts.forget(ctx);
     throw err;
   }
 }

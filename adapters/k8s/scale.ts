@@ -1,19 +1,10 @@
 import { type Static, Type } from '@sinclair/typebox';
-import { PatchStrategy, type V1Scale } from '@kubernetes/client-node';
-import { defineAction, type StepContext } from '../contract.js';
+import type { V1Scale } from '@kubernetes/client-node';
+import { defineAction } from '../contract.js';
+import type { K8sApi, Write } from './api.js';
 import type { Clients } from './connection.js';
 import { describe, KindOf, Name, Namespace, SCALABLE_KINDS } from './kinds.js';
-import {
-  call,
-  callOptions,
-  dryRunParam,
-  FIELD_MANAGER,
-  locked,
-  remembering,
-  resolveTarget,
-  type K8sRuntime,
-  type Target,
-} from './runtime.js';
+import { call, callOptions, FIELD_MANAGER, PATCH_CONTENT_TYPES, type Target } from './runtime.js';
 
 const ScaleInput = Type.Object(
   {
@@ -45,7 +36,7 @@ type ScaleCalls = { read: () => Promise<V1Scale>; patch: (body: unknown, dryRun?
 function scaleCalls(clients: Clients, t: Target, signal: AbortSignal): ScaleCalls {
   const p = { name: t.name, namespace: t.namespace! };
   const read = callOptions(signal);
-  const merge = callOptions(signal, PatchStrategy.MergePatch);
+  const merge = callOptions(signal, PATCH_CONTENT_TYPES.merge);
   switch (t.kind) {
     case 'Deployment':
       return {
@@ -68,7 +59,7 @@ function scaleCalls(clients: Clients, t: Target, signal: AbortSignal): ScaleCall
   }
 }
 
-export function createScaleAction(rt: K8sRuntime) {
+export function createScaleAction(k8s: K8sApi) {
   return defineAction({
     id: 'scale',
     description:
@@ -87,33 +78,26 @@ export function createScaleAction(rt: K8sRuntime) {
         replicas: out.previousReplicas,
       },
     }),
-    run: (ctx, input) => scale(rt, ctx, input),
+    run: (ctx, input) => k8s.write(ctx, input, (w) => scale(w, input)),
   });
 }
 
-async function scale(rt: K8sRuntime, ctx: StepContext, input: ScaleInput): Promise<ScaleOutput> {
-  const clients = rt.conn.clients();
-  const t = await resolveTarget(ctx, clients, input);
-  const calls = scaleCalls(clients, t, ctx.signal);
-  return locked(rt, ctx, t, () =>
-    remembering(rt, ctx, async () => {
-      // A retry keeps the count attempt 1 found: its scale may have landed before the answer was lost.
-      let previousReplicas = rt.attempts.recall<{ previousReplicas: number }>(ctx, t)?.previousReplicas;
-      if (previousReplicas !== undefined)
-        ctx.log.info(`attempt ${ctx.attempt}: ${describe(t)} had ${previousReplicas} replicas before attempt 1`);
-      else {
-        const current = await call(ctx, `GET ${describe(t)} scale`, calls.read);
-        previousReplicas = current.spec?.replicas ?? 0;
-        rt.attempts.remember(ctx, t, { previousReplicas });
-      }
-      const updated = await call(ctx, `PATCH ${describe(t)} scale`, () =>
-        calls.patch({ spec: { replicas: input.replicas } }, dryRunParam(ctx)),
-      );
-      const replicas = updated.spec?.replicas ?? input.replicas;
-      ctx.log.info(
-        `${ctx.dryRun ? 'dry run (server-side, dryRun=All): would scale' : 'scaled'} ${describe(t)} from ${previousReplicas} to ${replicas} replicas`,
-      );
-      return { previousReplicas, replicas, namespace: t.namespace! };
-    }),
+async function scale(w: Write, input: ScaleInput): Promise<ScaleOutput> {
+  const { ctx, target: t } = w;
+  const calls = scaleCalls(w.clients, t, ctx.signal);
+  // A retry keeps the count attempt 1 found: its scale may have landed before the answer was lost.
+  let previousReplicas = w.recall<{ previousReplicas: number }>()?.previousReplicas;
+  if (previousReplicas !== undefined)
+    ctx.log.info(`attempt ${ctx.attempt}: ${describe(t)} had ${previousReplicas} replicas before attempt 1`);
+  else {
+    const current = await call(ctx, `GET ${describe(t)} scale`, calls.read);
+    previousReplicas = current.spec?.replicas ?? 0;
+    w.remember({ previousReplicas });
+  }
+  const updated = await call(ctx, `PATCH ${describe(t)} scale`, () =>
+    calls.patch({ spec: { replicas: input.replicas } }, w.dryRun),
   );
+  const replicas = updated.spec?.replicas ?? input.replicas;
+  w.logChange({ present: 'scale', past: 'scaled' }, ` from ${previousReplicas} to ${replicas} replicas`);
+  return { previousReplicas, replicas, namespace: t.namespace! };
 }

@@ -6,7 +6,8 @@ import { lookup, parsePath } from '../shared/paths.js';
 import { StringEnum } from '../shared/schemas.js';
 import { describe, ObjectRefProperties, WORKLOAD_KINDS } from './kinds.js';
 import { conditionMet, rollout, type Verdict } from './rollout.js';
-import { isSecret, readOrAbsent, resolveTarget, type K8sRuntime, type KObj, type Target } from './runtime.js';
+import { isSecret, readOrAbsent, resolveTarget, type KObj, type Target } from './runtime.js';
+import type { K8sApi } from './api.js';
 import { waitUntil } from './wait-until.js';
 
 /** `condition` values with a meaning of their own; any other is a status.conditions type. */
@@ -107,7 +108,7 @@ function checkGoal(input: WaitInput, t: Target): void {
   }
 }
 
-export function createWaitAction(rt: K8sRuntime) {
+export function createWaitAction(k8s: K8sApi) {
   return defineAction({
     id: 'wait',
     description: `Waits until an object meets a condition: a status condition (Available, Ready, …; as kubectl wait, not met while its observedGeneration is behind), ${ROLLOUT_COMPLETE} (as kubectl rollout status), ${DELETED}, or a path with a value. Watches with periodic resync; fails with timeout naming the last observed state.`,
@@ -121,12 +122,12 @@ export function createWaitAction(rt: K8sRuntime) {
       observed: 'Available=True (MinimumReplicasAvailable), Progressing=True (NewReplicaSetAvailable)',
     },
     // A dry run looks once and reports; it never blocks on a change the dry run did not make.
-    run: (ctx, input) => (ctx.dryRun ? lookOnce(rt, ctx, input) : wait(rt, ctx, input)),
+    run: (ctx, input) => (ctx.dryRun ? lookOnce(k8s, ctx, input) : wait(k8s, ctx, input)),
   });
 }
 
-async function lookOnce(rt: K8sRuntime, ctx: StepContext, input: WaitInput): Promise<WaitOutput> {
-  const clients = rt.conn.clients();
+async function lookOnce(k8s: K8sApi, ctx: StepContext, input: WaitInput): Promise<WaitOutput> {
+  const clients = k8s.clients();
   const t = await resolveTarget(ctx, clients, input);
   checkGoal(input, t);
   const v = verdict(input, await readOrAbsent(ctx, clients, t));
@@ -135,14 +136,14 @@ async function lookOnce(rt: K8sRuntime, ctx: StepContext, input: WaitInput): Pro
   return { met: v.met, waitedSeconds: 0, observed: v.observed };
 }
 
-async function wait(rt: K8sRuntime, ctx: StepContext, input: WaitInput): Promise<WaitOutput> {
+async function wait(k8s: K8sApi, ctx: StepContext, input: WaitInput): Promise<WaitOutput> {
   if (input.path !== undefined && !parsePath(input.path))
     throw new AgentError(
       'validation_error',
       `path '${input.path}' is not a path like status.readyReplicas or status.conditions[0].type`,
       { retryable: false },
     );
-  const clients = rt.conn.clients();
+  const clients = k8s.clients();
   const t = await resolveTarget(ctx, clients, input);
   checkGoal(input, t);
   const timeoutMs = (input.timeoutSeconds ?? 300) * 1000;
