@@ -35,8 +35,8 @@ export class K8sApi {
 
   constructor(readonly conn: KubeConnection) {}
 
-  /** The clients, or a clear adapter_error saying how to configure them. */
-  clients(): Clients {
+  /** The clients (connecting on first use), or a clear adapter_error saying how to configure them. */
+  clients(): Promise<Clients> {
     return this.conn.clients();
   }
 
@@ -45,7 +45,7 @@ export class K8sApi {
    * write succeeds, or fails in a way the engine will not retry; it is kept for the next attempt otherwise.
    */
   async write<T>(ctx: StepContext, ref: ObjectRef, work: (w: Write) => Promise<T>): Promise<T> {
-    const clients = this.clients();
+    const clients = await this.clients();
     const target = await resolveTarget(ctx, clients, ref);
     const path = await objectPath(ctx, clients, target);
     const w: Write = {

@@ -70,7 +70,7 @@ export function createEventsAction(k8s: K8sApi) {
       warnings: 1,
     },
     async run(ctx, input) {
-      const clients = k8s.clients();
+      const clients = await k8s.clients();
       const namespace = input.namespace ?? clients.namespace;
       const selectors = [
         `involvedObject.kind=${input.kind}`,
@@ -82,7 +82,10 @@ export function createEventsAction(k8s: K8sApi) {
         ctx,
         `LIST events of ${describe({ kind: input.kind, namespace, name: input.name })}`,
         () =>
-          clients.core.listNamespacedEvent({ namespace, fieldSelector: selectors.join(',') }, callOptions(ctx.signal)),
+          clients.core.listNamespacedEvent(
+            { namespace, fieldSelector: selectors.join(',') },
+            callOptions(clients, ctx.signal),
+          ),
       );
       const sorted = [...list.items].sort((a, b) => when(b) - when(a)).slice(0, input.limit ?? 50);
       const events = sorted.map((e) => ({

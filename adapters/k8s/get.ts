@@ -39,7 +39,7 @@ export function createGetAction(k8s: K8sApi) {
       object: { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web', namespace: 'default' } },
     },
     async run(ctx, input) {
-      const clients = k8s.clients();
+      const clients = await k8s.clients();
       const t = await resolveTarget(ctx, clients, input);
       if (input.ignoreNotFound) {
         const found = await readOrAbsent(ctx, clients, t);

@@ -8,7 +8,8 @@
 import type { Adapter } from '../contract.js';
 import { K8sApi } from './api.js';
 import { createApplyAction } from './apply.js';
-import { KubeConnection, type K8sSettings } from './connection.js';
+import type { K8sSettings } from './cluster-source.js';
+import { KubeConnection } from './connection.js';
 import { createDeleteAction } from './delete.js';
 import { createEventsAction } from './events.js';
 import { createGetAction } from './get.js';
@@ -19,7 +20,7 @@ import { createRestoreAction } from './restore.js';
 import { createScaleAction } from './scale.js';
 import { createWaitAction } from './wait.js';
 
-export type { K8sSettings } from './connection.js';
+export type { K8sSettings } from './cluster-source.js';
 
 export function createK8sAdapter(settings: K8sSettings = {}): Adapter {
   const k8s = new K8sApi(new KubeConnection(settings));

@@ -85,18 +85,21 @@ export function createLogsAction(k8s: K8sApi) {
       ],
     },
     async run(ctx, input) {
-      const clients = k8s.clients();
+      const clients = await k8s.clients();
       const namespace = input.namespace ?? clients.namespace;
       let pods: V1Pod[];
       if (input.name) {
         pods = [
           await call(ctx, `GET ${describe({ kind: 'Pod', namespace, name: input.name })}`, () =>
-            clients.core.readNamespacedPod({ name: input.name!, namespace }, callOptions(ctx.signal)),
+            clients.core.readNamespacedPod({ name: input.name!, namespace }, callOptions(clients, ctx.signal)),
           ),
         ];
       } else {
         const list = await call(ctx, `LIST pods ${namespace} -l ${input.selector}`, () =>
-          clients.core.listNamespacedPod({ namespace, labelSelector: input.selector }, callOptions(ctx.signal)),
+          clients.core.listNamespacedPod(
+            { namespace, labelSelector: input.selector },
+            callOptions(clients, ctx.signal),
+          ),
         );
         pods = list.items.slice(0, input.maxPods ?? 10);
         if (list.items.length > pods.length)
@@ -121,7 +124,7 @@ export function createLogsAction(k8s: K8sApi) {
                   sinceSeconds: input.sinceSeconds,
                   previous: input.previous === true,
                 },
-                callOptions(ctx.signal),
+                callOptions(clients, ctx.signal),
               ),
             );
             const lines = text.split('\n');

@@ -9,22 +9,18 @@
  * Every request that can change something carries the step's signal, so a cancel aborts it before
  * the step (and its object lock) lets go.
  */
-import {
-  ApiException,
-  HttpMethod,
-  IsomorphicFetchHttpLibrary,
-  Observable,
+import type {
+  ConfigurationOptions,
+  ObservableMiddleware,
   RequestContext,
-  type ConfigurationOptions,
-  type ObservableMiddleware,
-  type ResponseContext,
-  type V1APIResource,
-  type V1APIResourceList,
+  ResponseContext,
+  V1APIResource,
+  V1APIResourceList,
 } from '@kubernetes/client-node';
 import type { StepContext } from '../contract.js';
 import { AgentError } from '../errors.js';
 import type { Clients } from './connection.js';
-import { abortable, statusOf, toK8sError } from './errors.js';
+import { abortable, isApiException, statusOf, toK8sError } from './errors.js';
 import { apiVersionOf, describe, type ObjectRef } from './kinds.js';
 import type { Target } from './output-schemas.js';
 
@@ -149,8 +145,6 @@ export async function objectPath(
 // ---------------------------------------------------------------------------------------------
 // Requests
 
-const http = new IsomorphicFetchHttpLibrary();
-
 export interface RawRequest {
   method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   path: string;
@@ -174,7 +168,7 @@ export async function rawRequest<T = unknown>(
 ): Promise<T> {
   try {
     const server = clients.server.replace(/\/$/, '');
-    const request = new RequestContext(`${server}${req.path}`, HttpMethod[req.method]);
+    const request = new clients.lib.RequestContext(`${server}${req.path}`, clients.lib.HttpMethod[req.method]);
     for (const [k, v] of Object.entries(req.query ?? {})) if (v !== undefined) request.setQueryParam(k, v);
     request.setHeaderParam('Accept', 'application/json');
     if (req.body !== undefined) {
@@ -183,7 +177,7 @@ export async function rawRequest<T = unknown>(
     }
     request.setSignal(ctx.signal);
     await clients.kc.applySecurityAuthentication(request);
-    const response = await http.send(request).toPromise();
+    const response = await clients.http.send(request).toPromise();
     const text = await response.body.text();
     let parsed: unknown;
     let isJson = true;
@@ -200,7 +194,7 @@ export async function rawRequest<T = unknown>(
         );
       return parsed as T;
     }
-    throw new ApiException(
+    throw new clients.lib.ApiException(
       response.httpStatusCode,
       `${req.method} ${req.path} answered ${response.httpStatusCode}`,
       isJson ? (parsed ?? '') : text,
@@ -212,15 +206,19 @@ export async function rawRequest<T = unknown>(
 }
 
 /** Per-call options for the typed APIs: the step's signal (so a cancel aborts the request), and a Content-Type. */
-export function callOptions(signal: AbortSignal, contentType?: string): ConfigurationOptions<ObservableMiddleware> {
+export function callOptions(
+  { lib }: Pick<Clients, 'lib'>,
+  signal: AbortSignal,
+  contentType?: string,
+): ConfigurationOptions<ObservableMiddleware> {
   const middleware: ObservableMiddleware = {
     pre(request: RequestContext) {
       request.setSignal(signal);
       if (contentType) request.setHeaderParam('Content-Type', contentType);
-      return new Observable(Promise.resolve(request));
+      return new lib.Observable(Promise.resolve(request));
     },
     post(response: ResponseContext) {
-      return new Observable(Promise.resolve(response));
+      return new lib.Observable(Promise.resolve(response));
     },
   };
   return { middleware: [middleware], middlewareMergeStrategy: 'append' };
@@ -257,7 +255,7 @@ export async function readOrAbsent(
   } catch (err) {
     if (err instanceof AgentError && err.type === 'not_found') {
       const cause = err.cause;
-      const name = cause instanceof ApiException ? statusOf(cause).details?.name : undefined;
+      const name = isApiException(cause) ? statusOf(cause).details?.name : undefined;
       if (name === undefined || name === t.name) return undefined;
     }
     throw err;

@@ -35,8 +35,8 @@ type ScaleCalls = { read: () => Promise<V1Scale>; patch: (body: unknown, dryRun?
 /** The scale subresource of each scalable kind, through AppsV1Api, each request carrying the step's signal. */
 function scaleCalls(clients: Clients, t: Target, signal: AbortSignal): ScaleCalls {
   const p = { name: t.name, namespace: t.namespace! };
-  const read = callOptions(signal);
-  const merge = callOptions(signal, PATCH_CONTENT_TYPES.merge);
+  const read = callOptions(clients, signal);
+  const merge = callOptions(clients, signal, PATCH_CONTENT_TYPES.merge);
   switch (t.kind) {
     case 'Deployment':
       return {

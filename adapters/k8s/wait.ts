@@ -127,7 +127,7 @@ export function createWaitAction(k8s: K8sApi) {
 }
 
 async function lookOnce(k8s: K8sApi, ctx: StepContext, input: WaitInput): Promise<WaitOutput> {
-  const clients = k8s.clients();
+  const clients = await k8s.clients();
   const t = await resolveTarget(ctx, clients, input);
   checkGoal(input, t);
   const v = verdict(input, await readOrAbsent(ctx, clients, t));
@@ -143,7 +143,7 @@ async function wait(k8s: K8sApi, ctx: StepContext, input: WaitInput): Promise<Wa
       `path '${input.path}' is not a path like status.readyReplicas or status.conditions[0].type`,
       { retryable: false },
     );
-  const clients = k8s.clients();
+  const clients = await k8s.clients();
   const t = await resolveTarget(ctx, clients, input);
   checkGoal(input, t);
   const timeoutMs = (input.timeoutSeconds ?? 300) * 1000;
