@@ -1,6 +1,6 @@
 /** The `request` action's input and output: JSON Schema and type, declared once. */
 import { type Static, Type } from '@sinclair/typebox';
-import { Dictionary, StringEnum, TypeList } from '../shared/schemas.js';
+import { Dictionary, Flag, StringEnum, TypeList } from '../shared/schemas.js';
 import { MAX_TIMER_MS } from '../shared/timers.js';
 import { DEFAULT_EXPECT_STATUS } from './expect-status.js';
 
@@ -38,9 +38,7 @@ export const RequestInput = Type.Object(
         default: [...DEFAULT_EXPECT_STATUS],
       }),
     ),
-    followRedirects: Type.Optional(
-      Type.Boolean({ description: 'Follow 3xx redirects; when false a 3xx is the answer.', default: false }),
-    ),
+    followRedirects: Flag('Follow 3xx redirects; when false a 3xx is the answer.'),
     extract: Type.Optional(
       Dictionary(Type.String({ minLength: 1 }), {
         description:

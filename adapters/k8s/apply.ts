@@ -1,5 +1,6 @@
 import { type Static, Type } from '@sinclair/typebox';
 import { defineAction } from '../contract.js';
+import { Flag } from '../shared/schemas.js';
 import { kubernetesSecretValues } from '../shared/sensitive.js';
 import type { K8sApi, Write } from './api.js';
 import { describe, Namespace } from './kinds.js';
@@ -24,12 +25,7 @@ const ApplyInput = Type.Object(
       ...Namespace,
       description: "Namespace; overrides the manifest's, which defaults to the agent's own.",
     }),
-    force: Type.Optional(
-      Type.Boolean({
-        description: 'Take over fields another field manager owns instead of failing with conflict.',
-        default: false,
-      }),
-    ),
+    force: Flag('Take over fields another field manager owns instead of failing with conflict.'),
   },
   { additionalProperties: false },
 );

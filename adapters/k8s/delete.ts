@@ -1,7 +1,7 @@
 import { type Static, Type } from '@sinclair/typebox';
 import { defineAction } from '../contract.js';
 import { AgentError } from '../errors.js';
-import { StringEnum } from '../shared/schemas.js';
+import { Flag, StringEnum } from '../shared/schemas.js';
 import type { K8sApi, Write } from './api.js';
 import { describe, ObjectRefProperties } from './kinds.js';
 import { Previous, Target } from './output-schemas.js';
@@ -11,18 +11,11 @@ import { isSecret, type KObj, rawRequest, readOrAbsent, snapshot } from './runti
 const DeleteInput = Type.Object(
   {
     ...ObjectRefProperties,
-    record: Type.Optional(
-      Type.Boolean({ description: 'Keep a copy of the object so a rollback can re-create it.', default: false }),
-    ),
+    record: Flag('Keep a copy of the object so a rollback can re-create it.'),
     propagationPolicy: Type.Optional(
       StringEnum(['Foreground', 'Background', 'Orphan'], { description: 'What happens to dependents.' }),
     ),
-    ignoreNotFound: Type.Optional(
-      Type.Boolean({
-        description: 'An object that is already gone is success (deleted=false) instead of not_found.',
-        default: false,
-      }),
-    ),
+    ignoreNotFound: Flag('An object that is already gone is success (deleted=false) instead of not_found.'),
   },
   { additionalProperties: false },
 );

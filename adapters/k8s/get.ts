@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import { Nullable } from '../shared/schemas.js';
+import { Flag, Nullable } from '../shared/schemas.js';
 import { defineAction } from '../contract.js';
 import { describe, ObjectRefProperties } from './kinds.js';
 import { KubeObject } from './output-schemas.js';
@@ -10,12 +10,7 @@ import type { K8sApi } from './api.js';
 const GetInput = Type.Object(
   {
     ...ObjectRefProperties,
-    ignoreNotFound: Type.Optional(
-      Type.Boolean({
-        description: 'A missing object gives exists=false instead of failing with not_found.',
-        default: false,
-      }),
-    ),
+    ignoreNotFound: Flag('A missing object gives exists=false instead of failing with not_found.'),
   },
   { additionalProperties: false },
 );

@@ -2,7 +2,7 @@ import { type Static, Type } from '@sinclair/typebox';
 import type { V1Pod } from '@kubernetes/client-node';
 import { defineAction } from '../contract.js';
 import { AgentError } from '../errors.js';
-import { Nullable } from '../shared/schemas.js';
+import { Flag, Nullable } from '../shared/schemas.js';
 import { describe, Name, Namespace, Selector } from './kinds.js';
 import { call, callOptions, tail } from './runtime.js';
 import type { K8sApi } from './api.js';
@@ -19,12 +19,7 @@ const LogsInput = Type.Object(
       Type.Integer({ description: 'Lines from the end of each log.', minimum: 1, maximum: 100000, default: 200 }),
     ),
     sinceSeconds: Type.Optional(Type.Integer({ description: 'Only lines newer than this many seconds.', minimum: 1 })),
-    previous: Type.Optional(
-      Type.Boolean({
-        description: "The previous (terminated) container's log: what a crash-looping container said before it died.",
-        default: false,
-      }),
-    ),
+    previous: Flag("The previous (terminated) container's log: what a crash-looping container said before it died."),
     maxPods: Type.Optional(
       Type.Integer({ description: 'At most this many pods of a selector.', minimum: 1, maximum: 100, default: 10 }),
     ),

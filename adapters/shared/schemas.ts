@@ -37,3 +37,8 @@ export function Dictionary<T extends TSchema>(
 export function Nullable<T extends TSchema>(value: T) {
   return Type.Union([value, Type.Null()]);
 }
+
+/** An optional boolean that is false unless given. */
+export function Flag(description: string) {
+  return Type.Optional(Type.Boolean({ description, default: false }));
+}

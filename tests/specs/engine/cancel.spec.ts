@@ -63,7 +63,6 @@ describe('engine: cancel', () => {
     const deaf: Adapter = {
       name: 'deaf',
       description: 'test double',
-      readiness: () => ({ ready: true }),
       actions: {
         count: {
           id: 'count',
@@ -89,6 +88,7 @@ describe('engine: cancel', () => {
           run: () => ((deafStarted = true), new Promise(() => {})),
         },
       },
+      readiness: () => ({ ready: true }),
     };
     h = startEngine({}, undefined, [deaf]);
     const counters = Array.from({ length: 20 }, (_, i) => ({ name: `c${i}`, adapter: 'deaf', action: 'count' }));

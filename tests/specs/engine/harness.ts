@@ -77,7 +77,6 @@ export function fakeAdapter(calls: Call[], failures = new Map<string, number>())
   return {
     name: 'fake',
     description: 'test double',
-    readiness: () => ({ ready: true }),
     actions: {
       ok: {
         id: 'ok',
@@ -237,6 +236,7 @@ export function fakeAdapter(calls: Call[], failures = new Map<string, number>())
         },
       },
     },
+    readiness: () => ({ ready: true }),
   };
 }
 

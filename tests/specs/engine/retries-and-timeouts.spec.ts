@@ -36,7 +36,6 @@ describe('engine: retries', () => {
     const careless: Adapter = {
       name: 'careless',
       description: 'test double',
-      readiness: () => ({ ready: true }),
       actions: {
         scribble: {
           id: 'scribble',
@@ -55,6 +54,7 @@ describe('engine: retries', () => {
           },
         },
       },
+      readiness: () => ({ ready: true }),
     };
     await h.close();
     h = startEngine({}, undefined, [careless]);

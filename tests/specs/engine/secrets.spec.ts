@@ -151,7 +151,6 @@ describe('engine: secret parameters', () => {
     const keyed: Adapter = {
       name: 'keyed',
       description: 'test double',
-      readiness: () => ({ ready: true }),
       actions: {
         echo: {
           id: 'echo',
@@ -188,6 +187,7 @@ describe('engine: secret parameters', () => {
           run: async () => ({}),
         },
       },
+      readiness: () => ({ ready: true }),
     };
 
     it("masks a step's credentials from when that step starts, never in what earlier steps recorded, nor for a step that never ran", async () => {

@@ -36,7 +36,6 @@ export function chattyAdapter(): Adapter {
   return {
     name: 'chatty',
     description: 'test double that logs and returns on demand',
-    readiness: () => ({ ready: true }),
     actions: {
       talk: {
         id: 'talk',
@@ -76,6 +75,7 @@ export function chattyAdapter(): Adapter {
           ),
       },
     },
+    readiness: () => ({ ready: true }),
   };
 }
 

@@ -206,7 +206,6 @@ describe("an action's checkStatic hook", () => {
   const picky: Adapter = {
     name: 'picky',
     description: 'test adapter',
-    readiness: () => ({ ready: true }),
     actions: {
       act: {
         id: 'act',
@@ -225,6 +224,7 @@ describe("an action's checkStatic hook", () => {
         run: async () => ({}),
       },
     },
+    readiness: () => ({ ready: true }),
   };
   const pickyValidator = new PackageValidator(new AdapterRegistry([picky]));
   const step = (name: string, withValue: Record<string, unknown>, more: Record<string, unknown> = {}) => ({
