@@ -64,7 +64,8 @@ export type Outputs = Record<string, unknown>;
 /**
  * What `run` returns in a dry run to have the engine fill in `exampleOutput` (the step records
  * outputs_source `example`): for an action that can only know its outputs by really running.
- * Outputs returned in a dry run are recorded as outputs_source `dry_run`. Never returned outside a dry run.
+ * Outputs returned in a dry run are recorded as outputs_source `dry_run`. Outside a dry run the engine
+ * fails the step with adapter_error if an action returns it.
  */
 export const USE_EXAMPLE_OUTPUT: unique symbol = Symbol('use example output');
 export type UseExampleOutput = typeof USE_EXAMPLE_OUTPUT;
@@ -100,7 +101,7 @@ export interface ActionSpec<I = any, O extends Outputs = Outputs> {
   secretsIn?(input: I): string[];
   /** JSON Schema of the input (`with` after templating); validated before `run`. */
   input: JsonSchema;
-  /** JSON Schema of what `run` returns (documentation; the tests hold every action to it). */
+  /** JSON Schema of the outputs `run` returns, and of `exampleOutput` (documentation: not checked at run time). */
   output: JsonSchema;
   /**
    * Checks that the schema cannot state, made when a package is validated (`/validate`, `/execute`,

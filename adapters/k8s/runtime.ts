@@ -1,6 +1,5 @@
 /**
- * What every k8s action shares: the connection, the object locks, what a retried write recorded on
- * its first attempt, and the requests themselves.
+ * What every k8s action shares: discovery, the requests themselves, and plain-JSON objects.
  *
  * Objects of any kind are read and written as plain JSON (`rawRequest`), never through client-node's
  * typed models: those drop every field they do not know (strategic-merge directives such as
