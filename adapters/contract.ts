@@ -1,11 +1,12 @@
 /**
- * The adapter contract: an action is data (id, input schema, example output,
- * whether it mutates, its default compensation) plus one `run` function.
+ * The adapter contract: an action is data (id, input and output schemas, example output,
+ * whether it mutates, whether it dry-runs, its default compensation) plus one `run` function.
  *
  * The engine owns everything around `run`: templating, input validation,
  * retries, per-attempt timeouts, logging, dry-run fallbacks and rollback.
  * Adapters never import the engine or the HTTP layer.
  */
+import type { Static, TSchema } from '@sinclair/typebox';
 import type { AgentError, Problem } from './errors.js';
 import type { PathSegment } from './shared/paths.js';
 
@@ -61,6 +62,15 @@ export interface Compensation {
 export type Outputs = Record<string, unknown>;
 
 /**
+ * What `run` returns in a dry run to have the engine fill in `exampleOutput` (the step records
+ * outputs_source `example`): for an action that can only know its outputs by really running.
+ * Outputs returned in a dry run are recorded as outputs_source `dry_run`. Outside a dry run the engine
+ * fails the step with adapter_error if an action returns it.
+ */
+export const USE_EXAMPLE_OUTPUT: unique symbol = Symbol('use example output');
+export type UseExampleOutput = typeof USE_EXAMPLE_OUTPUT;
+
+/**
  * One action of an adapter.
  *
  * Retries: the engine retries a thrown AgentError unless its type is
@@ -71,14 +81,19 @@ export type Outputs = Record<string, unknown>;
 export interface ActionSpec<I = any, O extends Outputs = Outputs> {
   id: string;
   description: string;
-  /** True when the action can change something outside the agent. */
-  mutates: boolean;
   /**
-   * Whether this particular input changes something (an HTTP GET does not), when that is narrower
-   * than `mutates`. The engine commits what it recorded before every step that mutates, and warns
-   * about mutating steps without compensation.
+   * Whether the action can change something outside the agent; a function when that depends on the
+   * input (an HTTP GET does not). The engine commits what it recorded before every step that mutates,
+   * and warns about mutating steps without compensation. Read through the registry's `mutatesWith`.
    */
-  mutatesFor?(input: I): boolean;
+  mutates: boolean | ((input: I) => boolean);
+  /**
+   * Whether `run` honours `ctx.dryRun`: in a dry run it changes nothing (a server-side dry run, a plan
+   * in the log) and returns its outputs, or USE_EXAMPLE_OUTPUT. Without it, in a dry run the engine
+   * runs the action for real only when it does not mutate; a mutating one is only logged, and its
+   * outputs are `exampleOutput`.
+   */
+  supportsDryRun: boolean;
   /**
    * Credentials in a rendered input that no secret parameter carries (an Authorization header written into
    * the package, a Secret's data in a manifest): the engine masks them before the input is logged or stored.
@@ -86,6 +101,8 @@ export interface ActionSpec<I = any, O extends Outputs = Outputs> {
   secretsIn?(input: I): string[];
   /** JSON Schema of the input (`with` after templating); validated before `run`. */
   input: JsonSchema;
+  /** JSON Schema of the outputs `run` returns, and of `exampleOutput` (documentation: not checked at run time). */
+  output: JsonSchema;
   /**
    * Checks that the schema cannot state, made when a package is validated (`/validate`, `/execute`,
    * bundled packages) on a step's or rollback handler's raw `with`, before any template is rendered:
@@ -97,15 +114,10 @@ export interface ActionSpec<I = any, O extends Outputs = Outputs> {
   checkStatic?(withRaw: Record<string, unknown>, at: PathSegment[]): Problem[];
   /** An output of a typical real run: documentation, and what a dry run returns where only a real run could know. */
   exampleOutput: O;
-  /**
-   * Dry run of this action. Return outputs, or undefined to let the engine use
-   * `exampleOutput`. Without it the engine runs non-mutating actions for real
-   * and, for mutating ones, only logs the rendered input.
-   */
-  dryRun?(ctx: StepContext, input: I): Promise<O | undefined> | O | undefined;
   /** The default compensation after a successful run (a step's own `rollback` overrides it). */
   compensate?(input: I, output: O): Compensation | undefined;
-  run(ctx: StepContext, input: I): Promise<O>;
+  /** Runs the action; with `ctx.dryRun` (only when `supportsDryRun`) it may answer USE_EXAMPLE_OUTPUT. */
+  run(ctx: StepContext, input: I): Promise<O | UseExampleOutput>;
 }
 
 export interface AdapterHealth {
@@ -114,19 +126,52 @@ export interface AdapterHealth {
   details?: Record<string, unknown>;
 }
 
-/** An adapter: a name, its actions, and optional configuration and health. */
+/** An adapter: a name, its actions, its readiness, and optional configuration and health. */
 export interface Adapter {
   name: string;
   description: string;
   actions: Record<string, ActionSpec>;
   /** (Re)loads configuration (`POST /init`); must not throw for a missing optional config. */
   init?(config: Record<string, unknown>): Promise<void>;
+  /**
+   * Whether the adapter's configuration lets its steps run at all, decided at once from what the agent
+   * already knows: no network, no loading of client libraries. `message` says what to configure.
+   */
+  readiness(): AdapterHealth;
+  /** Whether what the adapter talks to answers (may use the network; bounded in time). */
   health?(): Promise<AdapterHealth>;
 }
 
-/** Identity helper that keeps the action's input and output types. */
-export function defineAction<I, O extends Outputs>(spec: ActionSpec<I, O>): ActionSpec<I, O> {
-  return spec;
+/** A TypeBox schema of an object: what an action outputs. */
+export type OutputSchema = TSchema & { static: Outputs };
+
+/** An action as written: its input and output are TypeBox schemas, which give `run` its static types. */
+export type ActionDefinition<In extends TSchema, Out extends OutputSchema> = Omit<
+  ActionSpec<Static<In>, Static<Out>>,
+  'input' | 'output'
+> & { input: In; output: Out };
+
+/**
+ * Declares an action once: the TypeBox schemas give the types of its input and output, and the spec
+ * keeps them as plain JSON Schema (without TypeBox's symbol keys), which is what Ajv and the published
+ * WPK schema read.
+ */
+export function defineAction<In extends TSchema, Out extends OutputSchema>(
+  definition: ActionDefinition<In, Out>,
+): ActionSpec<Static<In>, Static<Out>> {
+  return { ...definition, input: plainJson(definition.input), output: plainJson(definition.output) };
+}
+
+/** One plain copy per schema: actions built from the same declaration share it. */
+const plainCopies = new WeakMap<TSchema, JsonSchema>();
+
+function plainJson(schema: TSchema): JsonSchema {
+  let plain = plainCopies.get(schema);
+  if (!plain) {
+    plain = JSON.parse(JSON.stringify(schema)) as JsonSchema;
+    plainCopies.set(schema, plain);
+  }
+  return plain;
 }
 
 export type { AgentError };

@@ -1,5 +1,5 @@
 import { AgentError } from '../errors.js';
-import type { RequestInput } from './request.js';
+import type { RequestInput } from './request-schema.js';
 
 const DRY_RUN_BODY_CHARS = 4096;
 const MASKED_HEADERS = new Set(['authorization', 'proxy-authorization', 'cookie', 'x-api-key']);

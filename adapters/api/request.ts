@@ -7,123 +7,40 @@ import { Deadlines } from '../shared/deadlines.js';
 import type { EgressPolicy } from '../shared/egress.js';
 import type { EgressRefusal } from '../shared/egress-refusal.js';
 import { extractFromResponse } from '../shared/paths.js';
-import { MAX_TIMER_MS } from '../shared/timers.js';
 import { sensitiveValues, urlSecrets } from '../shared/sensitive.js';
 import { createClient } from './client.js';
-import { dryRunLines, renderRequest } from './render.js';
+import { dryRun } from './dry-run.js';
+import { renderRequest } from './render.js';
+import { DEFAULT_TIMEOUT_MS, RequestInput, RequestOutput } from './request-schema.js';
 import { refused, toAgentError } from './request-errors.js';
-import { DEFAULT_EXPECT_STATUS, formatExpected, statusMatches, type StatusPattern } from './expect-status.js';
+import { DEFAULT_EXPECT_STATUS, formatExpected, statusMatches } from './expect-status.js';
 
 /** Methods that do not change the server's state (RFC 9110 §9.2.1). */
 const SAFE_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS']);
-const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS'] as const;
-type Method = (typeof METHODS)[number];
-const RESERVED_OUTPUTS = ['status', 'headers', 'body'];
-const DEFAULT_TIMEOUT_MS = 30_000;
 const ERROR_BODY_CHARS = 2048;
 
-export interface RequestInput {
-  method?: Method;
-  url: string;
-  headers?: Record<string, string>;
-  query?: Record<string, string | number | boolean>;
-  json?: unknown;
-  body?: string;
-  timeoutMs?: number;
-  expectStatus?: StatusPattern[];
-  followRedirects?: boolean;
-  extract?: Record<string, string>;
-}
-
-export interface RequestOutput {
-  status: number;
-  headers: Record<string, string | string[]>;
-  body: unknown;
-  [extracted: string]: unknown;
-}
-
 /** The `request` action of an api adapter whose destinations `policy` judges (see createClient). */
-export function requestAction(policy: EgressPolicy) {
+export function createRequestAction(policy: EgressPolicy) {
   const client = createClient(policy);
   const deadlines = new Deadlines();
-  return defineAction<RequestInput, RequestOutput>({
+  return defineAction({
     id: 'request',
     description:
       'Sends one HTTP request and fails unless the status is expected; outputs status, headers, body and extracted values.',
-    mutates: true,
-    input: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['url'],
-      not: { required: ['json', 'body'], properties: { json: true, body: true } },
-      properties: {
-        method: { description: 'HTTP method.', enum: [...METHODS], default: 'GET' },
-        url: { description: 'Absolute http(s) URL.', type: 'string', minLength: 1 },
-        headers: { description: 'Request headers.', type: 'object', additionalProperties: { type: 'string' } },
-        query: {
-          description: 'Query parameters appended to the URL.',
-          type: 'object',
-          additionalProperties: { type: ['string', 'number', 'boolean'] },
-        },
-        json: { description: 'A JSON body, sent with content-type application/json. Not together with body.' },
-        body: { description: 'A text body, sent verbatim. Not together with json.', type: 'string' },
-        timeoutMs: {
-          description: 'Timeout of the whole request in milliseconds.',
-          type: 'integer',
-          minimum: 1,
-          maximum: MAX_TIMER_MS,
-          default: DEFAULT_TIMEOUT_MS,
-        },
-        expectStatus: {
-          description: "Statuses that count as success: codes (404) or classes ('2xx').",
-          type: 'array',
-          minItems: 1,
-          items: {
-            anyOf: [
-              { type: 'integer', minimum: 100, maximum: 599 },
-              { type: 'string', pattern: '^[1-5]xx$' },
-            ],
-          },
-          default: [...DEFAULT_EXPECT_STATUS],
-        },
-        followRedirects: {
-          description: 'Follow 3xx redirects; when false a 3xx is the answer.',
-          type: 'boolean',
-          default: false,
-        },
-        extract: {
-          description:
-            'Output name -> response path (.status, headers.Name, body, body.a[0], or a.b for body.a.b). A missing path gives null.',
-          type: 'object',
-          propertyNames: { not: { enum: RESERVED_OUTPUTS } },
-          additionalProperties: { type: 'string', minLength: 1 },
-        },
-      },
-    },
-    exampleOutput: { status: 200, headers: { 'content-type': 'application/json' }, body: {} },
     // RFC 9110 §9.2.1: GET, HEAD and OPTIONS are safe methods; a template that renders the method is assumed not to be.
-    mutatesFor: (input) => !SAFE_METHODS.has(input.method ?? 'GET'),
+    mutates: (input) => !SAFE_METHODS.has(input.method ?? 'GET'),
+    supportsDryRun: true,
+    input: RequestInput,
+    output: RequestOutput,
+    exampleOutput: { status: 200, headers: { 'content-type': 'application/json' }, body: {} },
     secretsIn: (input) => [
       ...sensitiveValues(input.headers),
       ...sensitiveValues(input.query),
       ...urlSecrets(input.url),
     ],
 
-    dryRun(ctx, input) {
-      const rendered = renderRequest(input);
-      for (const line of dryRunLines(input, rendered)) ctx.log.info(line);
-      // A warning, not a failure: the host may be a dry-run placeholder, and DNS is not asked.
-      try {
-        policy.checkHost(rendered.url.hostname);
-      } catch (err) {
-        ctx.log.warn(`dry run: the run would fail: ${(err as Error).message}`);
-      }
-      // The engine fills in the example output; extracted values stay unknown, and templates that read
-      // them render as visible dry-run placeholders.
-      return undefined;
-    },
-
     async run(ctx, input) {
+      if (ctx.dryRun) return dryRun(ctx, input, policy);
       const { method, url, shown } = renderRequest(input);
       // An IP literal never goes through the policy's lookup; a name is judged here by name, later by address.
       try {

@@ -7,11 +7,11 @@ import { join } from 'node:path';
 import type { Adapter } from '../contract.js';
 import { DEFAULT_EGRESS, EgressPolicy, type EgressSettings } from '../shared/egress.js';
 import { findRoot } from '../shared/repo-root.js';
-import { runAction } from './run.js';
+import { createRunAction } from './run.js';
 import { BackgroundRuns } from './runs.js';
 import type { FlowLog } from './control.js';
-import { startAction } from './start.js';
-import { stopAction } from './stop.js';
+import { createStartAction } from './start.js';
+import { createStopAction } from './stop.js';
 
 export interface FlowrunnerSettings {
   /** Where bundled flowmaps named by path are read from (default: the repository's workflows/). */
@@ -26,12 +26,17 @@ export function createFlowrunnerAdapter(settings: FlowrunnerSettings = {}): Adap
   const root = settings.flowmapsRoot ?? join(findRoot(), 'workflows');
   const runs = new BackgroundRuns();
   const egress = new EgressPolicy(settings.egress ?? DEFAULT_EGRESS);
-  const actions = [runAction(root, runs, egress), startAction(root, runs, egress, settings.log), stopAction(runs)];
+  const actions = [
+    createRunAction(root, runs, egress),
+    createStartAction(root, runs, egress, settings.log),
+    createStopAction(runs),
+  ];
   return {
     name: 'flowrunner',
     description:
       'Multi-step HTTP flows with simulated users (FlowRunner flowmaps): bounded runs with numbers to gate on, and background runs.',
     actions: Object.fromEntries(actions.map((a) => [a.id, a])),
+    readiness: () => ({ ready: true }),
     runs,
   };
 }

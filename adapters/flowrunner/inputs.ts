@@ -1,12 +1,14 @@
 /**
  * What the flowrunner actions share: the `config` + `flowmap` input (a flowmap
  * inline, or the path of one bundled under workflows/), its validation with
- * every problem listed, the dry-run plan, and the outputs a package can gate on.
+ * every problem listed, and the dry-run plan.
  */
 import { readFileSync } from 'node:fs';
 import { isAbsolute, join, normalize, relative } from 'node:path';
-import type { JsonSchema, StepContext } from '../contract.js';
+import { Type } from '@sinclair/typebox';
+import { type StepContext, USE_EXAMPLE_OUTPUT } from '../contract.js';
 import { ValidationError, type Problem } from '../errors.js';
+import { TypeList } from '../shared/schemas.js';
 import { sensitiveValues } from '../shared/sensitive.js';
 import type { EgressPolicy } from '../shared/egress.js';
 import { refusalWithoutDns } from './egress-check.js';
@@ -17,29 +19,35 @@ import {
   type FieldProblem,
   type Flowmap,
   type FlowRunnerConfig,
-  type RunSnapshot,
 } from './engine/index.js';
 
+/** The input properties of `run` and `start`: the FlowRunner configuration and the flowmap. */
+export const FlowInputProperties = {
+  config: Type.Object(
+    {
+      flow_target_url: Type.Optional(
+        Type.String({ description: 'Absolute http(s) base URL of the target.', minLength: 1 }),
+      ),
+      sim_users: Type.Optional(
+        Type.Integer({ description: 'Concurrent simulated users (default 1 here).', minimum: 1 }),
+      ),
+    },
+    {
+      description:
+        'FlowRunner configuration, as /api/start takes it: flow_target_url, sim_users, min_sleep_ms, max_sleep_ms, flow_cycle_delay_ms, flow_target_dns_override, xff_header_name, override_step_url_host, debug.',
+    },
+  ),
+  flowmap: TypeList<Record<string, unknown> | string>(['object', 'string'], {
+    description:
+      'A flowmap object, or the path of a flowmap file bundled under workflows/ (e.g. flowmaps/health-probe.json).',
+  }),
+};
+
+/** What `prepare` reads of an input: the configuration may name any of /api/start's fields. */
 export interface FlowInput {
   config: Record<string, unknown>;
   flowmap: Record<string, unknown> | string;
 }
-
-export const configSchema: JsonSchema = {
-  description:
-    'FlowRunner configuration, as /api/start takes it: flow_target_url, sim_users, min_sleep_ms, max_sleep_ms, flow_cycle_delay_ms, flow_target_dns_override, xff_header_name, override_step_url_host, debug.',
-  type: 'object',
-  properties: {
-    flow_target_url: { description: 'Absolute http(s) base URL of the target.', type: 'string', minLength: 1 },
-    sim_users: { description: 'Concurrent simulated users (default 1 here).', type: 'integer', minimum: 1 },
-  },
-};
-
-export const flowmapSchema: JsonSchema = {
-  description:
-    'A flowmap object, or the path of a flowmap file bundled under workflows/ (e.g. flowmaps/health-probe.json).',
-  type: ['object', 'string'],
-};
 
 const at = (loc: Array<string | number>): string =>
   `$.with.${loc.slice(1).join('.')}`.replace(/\.(\d+)(?=\.|$)/g, '[$1]');
@@ -116,71 +124,19 @@ export function logPlan(ctx: StepContext, config: FlowRunnerConfig, flowmap: Flo
   return plan.length;
 }
 
-export interface RunOutputs {
-  [k: string]: unknown;
-  requests: number;
-  flows: number;
-  flows_failed: number;
-  errors: number;
-  error_rate: number;
-  rps: number;
-  p50_ms: number;
-  p95_ms: number;
-  p99_ms: number;
-  assertions_passed: number;
-  assertions_failed: number;
-  duration_seconds: number;
-  per_step: Record<string, { requests: number; errors: number; p95_ms: number; assertions_failed: number }>;
-}
-
-export function outputsOf(s: RunSnapshot, seconds: number): RunOutputs {
-  const per_step: RunOutputs['per_step'] = {};
-  for (const [id, x] of Object.entries(s.per_step))
-    per_step[id] = { requests: x.requests, errors: x.errors, p95_ms: x.p95_ms, assertions_failed: x.assertions_failed };
-  const errors = s.errors.network + s.errors.timeout + s.errors.http_3xx + s.errors.http_4xx + s.errors.http_5xx;
-  return {
-    requests: s.total_requests,
-    flows: s.flow_count,
-    flows_failed: s.flows_failed,
-    errors,
-    error_rate: s.total_requests ? Math.round((errors / s.total_requests) * 10_000) / 10_000 : 0,
-    rps: seconds > 0 ? Math.round((s.total_requests / seconds) * 10) / 10 : 0,
-    p50_ms: s.p50_ms,
-    p95_ms: s.p95_ms,
-    p99_ms: s.p99_ms,
-    assertions_passed: s.assertions_passed,
-    assertions_failed: s.assertions_failed,
-    duration_seconds: Math.round(seconds * 10) / 10,
-    per_step,
-  };
-}
-
-export const EXAMPLE_OUTPUTS: RunOutputs = {
-  requests: 1200,
-  flows: 400,
-  flows_failed: 0,
-  errors: 0,
-  error_rate: 0,
-  rps: 40,
-  p50_ms: 12,
-  p95_ms: 45,
-  p99_ms: 80,
-  assertions_passed: 400,
-  assertions_failed: 0,
-  duration_seconds: 30,
-  per_step: {},
-};
-
 /**
  * The dry run of run and start: validate, log the plan, warn of a destination the egress policy would refuse
  * (a warning: hosts may be dry-run placeholders, and DNS is not asked), let the engine fill in the example outputs.
  */
-export function dryRunPlan(flowmapsRoot: string, egress: EgressPolicy) {
-  return (ctx: StepContext, input: FlowInput): undefined => {
-    const { config, flowmap } = prepare(input, flowmapsRoot);
-    logPlan(ctx, config, flowmap);
-    const refusal = refusalWithoutDns(config, flowmap, egress);
-    if (refusal) ctx.log.warn(`dry run: the run would fail: ${refusal.message}`);
-    return undefined;
-  };
+export function dryRunPlan(
+  ctx: StepContext,
+  input: FlowInput,
+  flowmapsRoot: string,
+  egress: EgressPolicy,
+): typeof USE_EXAMPLE_OUTPUT {
+  const { config, flowmap } = prepare(input, flowmapsRoot);
+  logPlan(ctx, config, flowmap);
+  const refusal = refusalWithoutDns(config, flowmap, egress);
+  if (refusal) ctx.log.warn(`dry run: the run would fail: ${refusal.message}`);
+  return USE_EXAMPLE_OUTPUT;
 }

@@ -1,33 +1,51 @@
 import { performance } from 'node:perf_hooks';
+import { type Static, Type } from '@sinclair/typebox';
 import { defineAction, type StepContext } from '../contract.js';
 import { AgentError } from '../errors.js';
 import type { EgressPolicy } from '../shared/egress.js';
 import { checkFlowDestinations } from './egress-check.js';
 import { FlowRunner } from './engine/index.js';
 import type { BackgroundRuns } from './runs.js';
-import {
-  configSchema,
-  dryRunPlan,
-  EXAMPLE_OUTPUTS,
-  flowmapSchema,
-  flowmapSecrets,
-  outputsOf,
-  prepare,
-  type FlowInput,
-  type RunOutputs,
-} from './inputs.js';
+import { dryRunPlan, FlowInputProperties, flowmapSecrets, prepare } from './inputs.js';
+import { EXAMPLE_OUTPUTS, outputsOf, RunOutputs } from './outputs.js';
 
-export interface Thresholds {
-  maxErrorRate?: number;
-  maxP95Ms?: number;
-  maxAssertionsFailed?: number;
-}
+const Thresholds = Type.Object(
+  {
+    maxErrorRate: Type.Optional(
+      Type.Number({ description: 'Failed requests / requests, 0..1.', minimum: 0, maximum: 1 }),
+    ),
+    maxP95Ms: Type.Optional(Type.Number({ description: '95th percentile latency in ms.', minimum: 0 })),
+    maxAssertionsFailed: Type.Optional(Type.Integer({ description: 'Failed assertions.', minimum: 0 })),
+  },
+  {
+    description:
+      'Fail the step (and so trigger rollback) when the numbers are over these; the numbers are in the error details.',
+    additionalProperties: false,
+  },
+);
+export type Thresholds = Static<typeof Thresholds>;
 
-export interface RunInput extends FlowInput {
-  durationSeconds?: number;
-  iterations?: number;
-  failWhen?: Thresholds;
-}
+const RunInput = Type.Object(
+  {
+    ...FlowInputProperties,
+    durationSeconds: Type.Optional(Type.Integer({ description: 'Run this long.', minimum: 1, maximum: 86_400 })),
+    iterations: Type.Optional(
+      Type.Integer({
+        description: 'Each user runs the flow this many times (the run also ends at durationSeconds if given).',
+        minimum: 1,
+        maximum: 1_000_000,
+      }),
+    ),
+    failWhen: Type.Optional(Thresholds),
+  },
+  {
+    additionalProperties: false,
+    anyOf: [
+      { required: ['durationSeconds'], properties: { durationSeconds: true } },
+      { required: ['iterations'], properties: { iterations: true } },
+    ],
+  },
+);
 
 /** Which thresholds the run's numbers are over, as sentences. */
 export function breaches(out: RunOutputs, t: Thresholds = {}): string[] {
@@ -46,47 +64,19 @@ export function engineLog(ctx: StepContext) {
   return (level: 'debug' | 'info' | 'warn' | 'error', message: string) => ctx.log[level](message);
 }
 
-export function runAction(flowmapsRoot: string, runs: BackgroundRuns, egress: EgressPolicy) {
-  return defineAction<RunInput, RunOutputs>({
+export function createRunAction(flowmapsRoot: string, runs: BackgroundRuns, egress: EgressPolicy) {
+  return defineAction({
     id: 'run',
     description:
       'Runs a flowmap with simulated users until durationSeconds or iterations (per user); outputs requests, flows, errors, error_rate, rps, p50/p95/p99_ms and assertion counts to gate on.',
     mutates: true,
+    supportsDryRun: true,
     secretsIn: (input) => flowmapSecrets(input.flowmap),
-    input: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['config', 'flowmap'],
-      anyOf: [
-        { required: ['durationSeconds'], properties: { durationSeconds: true } },
-        { required: ['iterations'], properties: { iterations: true } },
-      ],
-      properties: {
-        config: configSchema,
-        flowmap: flowmapSchema,
-        durationSeconds: { description: 'Run this long.', type: 'integer', minimum: 1, maximum: 86_400 },
-        iterations: {
-          description: 'Each user runs the flow this many times (the run also ends at durationSeconds if given).',
-          type: 'integer',
-          minimum: 1,
-          maximum: 1_000_000,
-        },
-        failWhen: {
-          description:
-            'Fail the step (and so trigger rollback) when the numbers are over these; the numbers are in the error details.',
-          type: 'object',
-          additionalProperties: false,
-          properties: {
-            maxErrorRate: { description: 'Failed requests / requests, 0..1.', type: 'number', minimum: 0, maximum: 1 },
-            maxP95Ms: { description: '95th percentile latency in ms.', type: 'number', minimum: 0 },
-            maxAssertionsFailed: { description: 'Failed assertions.', type: 'integer', minimum: 0 },
-          },
-        },
-      },
-    },
+    input: RunInput,
+    output: RunOutputs,
     exampleOutput: EXAMPLE_OUTPUTS,
-    dryRun: dryRunPlan(flowmapsRoot, egress),
     async run(ctx, input) {
+      if (ctx.dryRun) return dryRunPlan(ctx, input, flowmapsRoot, egress);
       const { config, flowmap } = prepare(input, flowmapsRoot);
       await checkFlowDestinations(config, flowmap, egress);
       const runner = new FlowRunner(config, flowmap, {

@@ -1,43 +1,56 @@
+import { Type } from '@sinclair/typebox';
 import { defineAction } from '../contract.js';
 import type { EgressPolicy } from '../shared/egress.js';
 import { checkFlowDestinations } from './egress-check.js';
 import { FlowRunner } from './engine/index.js';
-import { configSchema, dryRunPlan, flowmapSchema, flowmapSecrets, prepare, type FlowInput } from './inputs.js';
+import { dryRunPlan, FlowInputProperties, flowmapSecrets, prepare } from './inputs.js';
 import type { BackgroundRuns } from './runs.js';
 import type { FlowLog } from './control.js';
 
-export interface StartInput extends FlowInput {
-  name?: string;
-  durationSeconds?: number;
-}
+const StartInput = Type.Object(
+  {
+    ...FlowInputProperties,
+    name: Type.Optional(
+      Type.String({ description: 'A name for logs and the run listing.', minLength: 1, maxLength: 100 }),
+    ),
+    durationSeconds: Type.Optional(
+      Type.Integer({
+        description: 'End by itself after this long (default: runs until stopped).',
+        minimum: 1,
+        maximum: 604_800,
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
 
-export function startAction(flowmapsRoot: string, runs: BackgroundRuns, egress: EgressPolicy, agentLog?: FlowLog) {
-  return defineAction<StartInput, { run_id: string; name: string }>({
+const StartOutput = Type.Object(
+  {
+    run_id: Type.String({ description: 'what `stop` takes' }),
+    name: Type.String(),
+  },
+  { additionalProperties: false },
+);
+
+export function createStartAction(
+  flowmapsRoot: string,
+  runs: BackgroundRuns,
+  egress: EgressPolicy,
+  agentLog?: FlowLog,
+) {
+  return defineAction({
     id: 'start',
     description:
       'Starts a flowmap in the background (optionally bounded by durationSeconds) and outputs its run_id; the default compensation stops it.',
     mutates: true,
+    supportsDryRun: true,
     secretsIn: (input) => flowmapSecrets(input.flowmap),
-    input: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['config', 'flowmap'],
-      properties: {
-        config: configSchema,
-        flowmap: flowmapSchema,
-        name: { description: 'A name for logs and the run listing.', type: 'string', minLength: 1, maxLength: 100 },
-        durationSeconds: {
-          description: 'End by itself after this long (default: runs until stopped).',
-          type: 'integer',
-          minimum: 1,
-          maximum: 604_800,
-        },
-      },
-    },
+    input: StartInput,
+    output: StartOutput,
     exampleOutput: { run_id: '00000000-0000-4000-8000-000000000000', name: 'background-traffic' },
     compensate: (_input, out) => ({ action: 'stop', with: { run_id: out.run_id } }),
-    dryRun: dryRunPlan(flowmapsRoot, egress),
     async run(ctx, input) {
+      if (ctx.dryRun) return dryRunPlan(ctx, input, flowmapsRoot, egress);
       const { config, flowmap } = prepare(input, flowmapsRoot);
       await checkFlowDestinations(config, flowmap, egress);
       const name = input.name ?? flowmap.name ?? flowmap.id ?? 'flow';

@@ -1,28 +1,35 @@
+import { Type } from '@sinclair/typebox';
 import { performance } from 'node:perf_hooks';
-import { defineAction } from '../contract.js';
-import { EXAMPLE_OUTPUTS, outputsOf, type RunOutputs } from './inputs.js';
+import { defineAction, USE_EXAMPLE_OUTPUT } from '../contract.js';
+import { EXAMPLE_OUTPUTS, outputsOf, RunOutputs } from './outputs.js';
 import type { BackgroundRuns } from './runs.js';
 
-export type StopOutputs = { found: boolean; run_id: string } & Partial<RunOutputs>;
+const StopInput = Type.Object(
+  { run_id: Type.String({ description: 'The run_id `start` returned.', minLength: 1 }) },
+  { additionalProperties: false },
+);
 
-export function stopAction(runs: BackgroundRuns) {
-  return defineAction<{ run_id: string }, StopOutputs>({
+/** Whether the run was found, and then its final numbers. */
+const StopOutput = Type.Composite(
+  [Type.Object({ found: Type.Boolean(), run_id: Type.String() }), Type.Partial(RunOutputs)],
+  { additionalProperties: false },
+);
+
+export function createStopAction(runs: BackgroundRuns) {
+  return defineAction({
     id: 'stop',
     description:
       'Stops a background run started by `start` (in-flight requests are aborted) and outputs its final numbers; an unknown or ended run is not an error (found: false, or its final numbers).',
     mutates: true,
-    input: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['run_id'],
-      properties: { run_id: { description: 'The run_id `start` returned.', type: 'string', minLength: 1 } },
-    },
+    supportsDryRun: true,
+    input: StopInput,
+    output: StopOutput,
     exampleOutput: { found: true, run_id: '00000000-0000-4000-8000-000000000000', ...EXAMPLE_OUTPUTS },
-    dryRun(ctx, input) {
-      ctx.log.info(`dry run: would stop background flow run ${input.run_id}`);
-      return undefined;
-    },
     async run(ctx, input) {
+      if (ctx.dryRun) {
+        ctx.log.info(`dry run: would stop background flow run ${input.run_id}`);
+        return USE_EXAMPLE_OUTPUT;
+      }
       const run = runs.get(input.run_id);
       if (!run) {
         ctx.log.warn(

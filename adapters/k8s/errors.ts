@@ -5,7 +5,8 @@
  * (the engine's retry policy decides); the rest are not. A certificate the
  * agent cannot verify is a configuration problem, never retried.
  */
-import { ApiException } from '@kubernetes/client-node';
+import type { ApiException } from '@kubernetes/client-node';
+import { clientNodeIfLoaded } from './client-node.js';
 import { AgentError, type ErrorType } from '../errors.js';
 
 export const RBAC_HINT = 'grant it in deploy/rbac.yaml (the README lists the verbs each action needs)';
@@ -44,6 +45,12 @@ interface StatusBody {
     causes?: Array<{ field?: string; message?: string; reason?: string }>;
   };
   code?: number;
+}
+
+/** Whether `err` is client-node's answer to a failed call (only possible once client-node is loaded). */
+export function isApiException(err: unknown): err is ApiException<unknown> {
+  const lib = clientNodeIfLoaded();
+  return lib !== undefined && err instanceof lib.ApiException;
 }
 
 /** The Status body of a failed call, parsed when it was left as text; a non-JSON body (a proxy's HTML page) becomes its first 500 characters. */
@@ -89,7 +96,7 @@ export function scrubCredentials(text: string): string {
 export function toK8sError(err: unknown, what: string, signal?: AbortSignal): AgentError {
   if (err instanceof AgentError) return err;
   if (signal?.aborted) return new AgentError('cancelled', `${what} was aborted`, { cause: err });
-  if (err instanceof ApiException) {
+  if (isApiException(err)) {
     const status = statusOf(err);
     const message = status.message ?? `HTTP ${err.code}`;
     const details: Record<string, unknown> = { code: err.code, reason: status.reason ?? null };

@@ -1,54 +1,60 @@
+import { Type } from '@sinclair/typebox';
 import type { CoreV1Event } from '@kubernetes/client-node';
 import { defineAction } from '../contract.js';
-import { describe, kindSchema, nameSchema, namespaceSchema } from './kinds.js';
-import { call, callOptions, type K8sRuntime } from './runtime.js';
+import { Nullable, StringEnum } from '../shared/schemas.js';
+import { AnyKind, describe, Name, Namespace } from './kinds.js';
+import { call, callOptions } from './runtime.js';
+import type { K8sApi } from './api.js';
 
-export interface EventsInput {
-  kind: string;
-  name: string;
-  namespace?: string;
-  type?: 'Normal' | 'Warning';
-  limit?: number;
-}
+const EventsInput = Type.Object(
+  {
+    kind: AnyKind,
+    name: Name,
+    namespace: Type.Optional(Namespace),
+    type: Type.Optional(StringEnum(['Normal', 'Warning'], { description: 'Only events of this type.' })),
+    limit: Type.Optional(
+      Type.Integer({
+        description: 'At most this many events (the newest).',
+        minimum: 1,
+        maximum: 1000,
+        default: 50,
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
 
-export interface EventView {
-  type: string | null;
-  reason: string | null;
-  message: string | null;
-  count: number;
-  lastTimestamp: string | null;
-  source: string | null;
-}
+const EventView = Type.Object(
+  {
+    type: Nullable(Type.String()),
+    reason: Nullable(Type.String()),
+    message: Nullable(Type.String()),
+    count: Type.Integer({ minimum: 0 }),
+    lastTimestamp: Nullable(Type.String()),
+    source: Nullable(Type.String()),
+  },
+  { additionalProperties: false },
+);
+
+const EventsOutput = Type.Object(
+  { events: Type.Array(EventView), count: Type.Integer({ minimum: 0 }), warnings: Type.Integer({ minimum: 0 }) },
+  { additionalProperties: false },
+);
 
 function when(e: CoreV1Event): number {
   const t = e.lastTimestamp ?? e.eventTime ?? e.firstTimestamp ?? e.metadata?.creationTimestamp;
   return t ? new Date(t as unknown as string).getTime() : 0;
 }
 
-export function eventsAction(rt: K8sRuntime) {
-  return defineAction<EventsInput, { events: EventView[]; count: number; warnings: number }>({
+export function createEventsAction(k8s: K8sApi) {
+  return defineAction({
     id: 'events',
     description:
       'Events about one object (involvedObject field selectors), newest first; optionally only type Warning.',
     mutates: false,
-    input: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['kind', 'name'],
-      properties: {
-        kind: kindSchema(),
-        name: nameSchema,
-        namespace: namespaceSchema,
-        type: { description: 'Only events of this type.', enum: ['Normal', 'Warning'] },
-        limit: {
-          description: 'At most this many events (the newest).',
-          type: 'integer',
-          minimum: 1,
-          maximum: 1000,
-          default: 50,
-        },
-      },
-    },
+    supportsDryRun: false,
+    input: EventsInput,
+    output: EventsOutput,
     exampleOutput: {
       events: [
         {
@@ -64,7 +70,7 @@ export function eventsAction(rt: K8sRuntime) {
       warnings: 1,
     },
     async run(ctx, input) {
-      const clients = rt.conn.clients();
+      const clients = await k8s.clients();
       const namespace = input.namespace ?? clients.namespace;
       const selectors = [
         `involvedObject.kind=${input.kind}`,
@@ -76,7 +82,10 @@ export function eventsAction(rt: K8sRuntime) {
         ctx,
         `LIST events of ${describe({ kind: input.kind, namespace, name: input.name })}`,
         () =>
-          clients.core.listNamespacedEvent({ namespace, fieldSelector: selectors.join(',') }, callOptions(ctx.signal)),
+          clients.core.listNamespacedEvent(
+            { namespace, fieldSelector: selectors.join(',') },
+            callOptions(clients, ctx.signal),
+          ),
       );
       const sorted = [...list.items].sort((a, b) => when(b) - when(a)).slice(0, input.limit ?? 50);
       const events = sorted.map((e) => ({

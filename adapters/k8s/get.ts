@@ -1,37 +1,40 @@
+import { Type } from '@sinclair/typebox';
+import { Flag, Nullable } from '../shared/schemas.js';
 import { defineAction } from '../contract.js';
-import { describe, type ObjectRef, objectRefProperties } from './kinds.js';
+import { describe, ObjectRefProperties } from './kinds.js';
+import { KubeObject } from './output-schemas.js';
 import { kubernetesSecretValues } from '../shared/sensitive.js';
-import { isSecret, readObject, readOrAbsent, redact, resolveTarget, type K8sRuntime, type KObj } from './runtime.js';
+import { isSecret, readObject, readOrAbsent, redact, resolveTarget } from './runtime.js';
+import type { K8sApi } from './api.js';
 
-export interface GetInput extends ObjectRef {
-  ignoreNotFound?: boolean;
-}
+const GetInput = Type.Object(
+  {
+    ...ObjectRefProperties,
+    ignoreNotFound: Flag('A missing object gives exists=false instead of failing with not_found.'),
+  },
+  { additionalProperties: false },
+);
 
-export function getAction(rt: K8sRuntime) {
-  return defineAction<GetInput, { exists: boolean; object: KObj | null }>({
+const GetOutput = Type.Object(
+  { exists: Type.Boolean(), object: Nullable(KubeObject) },
+  { additionalProperties: false },
+);
+
+export function createGetAction(k8s: K8sApi) {
+  return defineAction({
     id: 'get',
     description:
       'Reads any object as the API server has it (plain JSON, every field); outputs it whole. Secret values (data, stringData, the last-applied annotation) are masked.',
     mutates: false,
-    input: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['kind', 'name'],
-      properties: {
-        ...objectRefProperties,
-        ignoreNotFound: {
-          description: 'A missing object gives exists=false instead of failing with not_found.',
-          type: 'boolean',
-          default: false,
-        },
-      },
-    },
+    supportsDryRun: false,
+    input: GetInput,
+    output: GetOutput,
     exampleOutput: {
       exists: true,
       object: { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web', namespace: 'default' } },
     },
     async run(ctx, input) {
-      const clients = rt.conn.clients();
+      const clients = await k8s.clients();
       const t = await resolveTarget(ctx, clients, input);
       if (input.ignoreNotFound) {
         const found = await readOrAbsent(ctx, clients, t);

@@ -6,39 +6,35 @@
  * so their default compensation can restore it.
  */
 import type { Adapter } from '../contract.js';
-import { applyAction } from './apply.js';
-import { KubeConnection, type K8sSettings } from './connection.js';
-import { deleteAction } from './delete.js';
-import { eventsAction } from './events.js';
-import { getAction } from './get.js';
-import { ObjectLocks } from './locks.js';
-import { logsAction } from './logs.js';
-import { patchAction } from './patch.js';
-import { restartAction } from './restart.js';
-import { restoreAction } from './restore.js';
-import { AttemptMemory, type K8sRuntime } from './runtime.js';
-import { scaleAction } from './scale.js';
-import { waitAction } from './wait.js';
+import { K8sApi } from './api.js';
+import { createApplyAction } from './apply.js';
+import type { K8sSettings } from './cluster-source.js';
+import { KubeConnection } from './connection.js';
+import { createDeleteAction } from './delete.js';
+import { createEventsAction } from './events.js';
+import { createGetAction } from './get.js';
+import { createLogsAction } from './logs.js';
+import { createPatchAction } from './patch.js';
+import { createRestartAction } from './restart.js';
+import { createRestoreAction } from './restore.js';
+import { createScaleAction } from './scale.js';
+import { createWaitAction } from './wait.js';
 
-export type { K8sSettings } from './connection.js';
+export type { K8sSettings } from './cluster-source.js';
 
 export function createK8sAdapter(settings: K8sSettings = {}): Adapter {
-  const rt: K8sRuntime = {
-    conn: new KubeConnection(settings),
-    locks: new ObjectLocks(),
-    attempts: new AttemptMemory(),
-  };
+  const k8s = new K8sApi(new KubeConnection(settings));
   const actions = [
-    logsAction(rt),
-    eventsAction(rt),
-    getAction(rt),
-    restartAction(rt),
-    scaleAction(rt),
-    waitAction(rt),
-    applyAction(rt),
-    patchAction(rt),
-    deleteAction(rt),
-    restoreAction(rt),
+    createLogsAction(k8s),
+    createEventsAction(k8s),
+    createGetAction(k8s),
+    createRestartAction(k8s),
+    createScaleAction(k8s),
+    createWaitAction(k8s),
+    createApplyAction(k8s),
+    createPatchAction(k8s),
+    createDeleteAction(k8s),
+    createRestoreAction(k8s),
   ];
   return {
     name: 'k8s',
@@ -46,8 +42,9 @@ export function createK8sAdapter(settings: K8sSettings = {}): Adapter {
       'Kubernetes: logs, events, get, rollout restart, scale, wait, server-side apply, patch, delete and restore, with server-side dry run.',
     actions: Object.fromEntries(actions.map((a) => [a.id, a])),
     async init(config) {
-      rt.conn.init(config);
+      k8s.conn.init(config);
     },
-    health: () => rt.conn.health(),
+    readiness: () => k8s.conn.readiness(),
+    health: () => k8s.conn.health(),
   };
 }

@@ -2,8 +2,9 @@
  * The kinds the k8s actions know by name, and the input-schema pieces every
  * action shares (`kind`, `namespace`, `name` or `selector`).
  */
-import type { JsonSchema } from '../contract.js';
+import { Type } from '@sinclair/typebox';
 import { AgentError } from '../errors.js';
+import { StringEnum } from '../shared/schemas.js';
 
 /**
  * Kinds an input may name without `apiVersion`, with the version the agent uses. Any other kind needs
@@ -36,39 +37,27 @@ export const SCALABLE_KINDS = ['Deployment', 'StatefulSet', 'ReplicaSet'] as con
 
 const DNS_SUBDOMAIN = '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$';
 
-export const nameSchema: JsonSchema = {
-  description: 'Object name.',
-  type: 'string',
-  minLength: 1,
-  maxLength: 253,
-  pattern: DNS_SUBDOMAIN,
-};
-export const namespaceSchema: JsonSchema = {
+export const Name = Type.String({ description: 'Object name.', minLength: 1, maxLength: 253, pattern: DNS_SUBDOMAIN });
+export const Namespace = Type.String({
   description: "Namespace; defaults to the agent's own (service-account namespace, or the kubeconfig context's).",
-  type: 'string',
   minLength: 1,
   maxLength: 63,
   pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$',
-};
-export const apiVersionSchema: JsonSchema = {
+});
+export const ApiVersion = Type.String({
   description: 'API version (`apps/v1`); needed only for kinds not in the known list.',
-  type: 'string',
   minLength: 1,
-};
-export const selectorSchema: JsonSchema = {
-  description: 'Label selector (`app=web,tier!=db`).',
-  type: 'string',
-  minLength: 1,
-};
+});
+export const Selector = Type.String({ description: 'Label selector (`app=web,tier!=db`).', minLength: 1 });
+/** Any kind: one the agent knows by name, or any other with apiVersion. */
+export const AnyKind = Type.String({
+  description: 'Kind (`Deployment`, `Pod`, any kind with apiVersion).',
+  pattern: '^[A-Z][A-Za-z0-9]*$',
+});
 
-export function kindSchema(kinds?: readonly string[]): JsonSchema {
-  return kinds
-    ? { description: `Kind: ${kinds.join(', ')}.`, enum: [...kinds] }
-    : {
-        description: 'Kind (`Deployment`, `Pod`, any kind with apiVersion).',
-        type: 'string',
-        pattern: '^[A-Z][A-Za-z0-9]*$',
-      };
+/** One of `kinds`. */
+export function KindOf<const K extends readonly string[]>(kinds: K) {
+  return StringEnum(kinds, { description: `Kind: ${kinds.join(', ')}.` });
 }
 
 export interface ObjectRef {
@@ -97,9 +86,9 @@ export function describe(ref: { kind: string; namespace?: string; name: string }
 }
 
 /** The input properties that name any object: apiVersion (for kinds beyond the known ones), kind, namespace, name. */
-export const objectRefProperties: Record<string, JsonSchema> = {
-  apiVersion: apiVersionSchema,
-  kind: kindSchema(),
-  namespace: namespaceSchema,
-  name: nameSchema,
+export const ObjectRefProperties = {
+  apiVersion: Type.Optional(ApiVersion),
+  kind: AnyKind,
+  namespace: Type.Optional(Namespace),
+  name: Name,
 };

@@ -1,79 +1,71 @@
+import { type Static, Type } from '@sinclair/typebox';
 import type { V1Pod } from '@kubernetes/client-node';
 import { defineAction } from '../contract.js';
 import { AgentError } from '../errors.js';
-import { describe, nameSchema, namespaceSchema, selectorSchema } from './kinds.js';
-import { call, callOptions, tail, type K8sRuntime } from './runtime.js';
+import { Flag, Nullable } from '../shared/schemas.js';
+import { describe, Name, Namespace, Selector } from './kinds.js';
+import { call, callOptions, tail } from './runtime.js';
+import type { K8sApi } from './api.js';
 
-export interface LogsInput {
-  namespace?: string;
-  name?: string;
-  selector?: string;
-  container?: string;
-  tailLines?: number;
-  sinceSeconds?: number;
-  previous?: boolean;
-  maxPods?: number;
-}
+const LogsInput = Type.Object(
+  {
+    namespace: Type.Optional(Namespace),
+    name: Type.Optional({ ...Name, description: 'Pod name (or give selector).' }),
+    selector: Type.Optional({ ...Selector, description: 'Label selector of the pods (or give name).' }),
+    container: Type.Optional(
+      Type.String({ description: 'Only this container (default: every container of each pod).', minLength: 1 }),
+    ),
+    tailLines: Type.Optional(
+      Type.Integer({ description: 'Lines from the end of each log.', minimum: 1, maximum: 100000, default: 200 }),
+    ),
+    sinceSeconds: Type.Optional(Type.Integer({ description: 'Only lines newer than this many seconds.', minimum: 1 })),
+    previous: Flag("The previous (terminated) container's log: what a crash-looping container said before it died."),
+    maxPods: Type.Optional(
+      Type.Integer({ description: 'At most this many pods of a selector.', minimum: 1, maximum: 100, default: 10 }),
+    ),
+  },
+  {
+    additionalProperties: false,
+    anyOf: [
+      { required: ['name'], properties: { name: true } },
+      { required: ['selector'], properties: { selector: true } },
+    ],
+    not: { required: ['name', 'selector'], properties: { name: true, selector: true } },
+  },
+);
 
-export interface ContainerLog {
-  pod: string;
-  container: string;
-  lines: number;
-  text: string;
-  truncated: boolean;
-  error: string | null;
-}
+const ContainerLog = Type.Object(
+  {
+    pod: Type.String(),
+    container: Type.String(),
+    lines: Type.Integer({ minimum: 0 }),
+    text: Type.String({ description: 'the tail of the log' }),
+    truncated: Type.Boolean(),
+    error: Nullable(Type.String({ description: 'why this container has no log' })),
+  },
+  { additionalProperties: false },
+);
+type ContainerLog = Static<typeof ContainerLog>;
+
+const LogsOutput = Type.Object(
+  { pods: Type.Integer({ minimum: 0 }), containers: Type.Array(ContainerLog) },
+  { additionalProperties: false },
+);
 
 /** Per container, the tail kept in outputs (the execution log gets every line). */
 export const MAX_LOG_CHARS_PER_CONTAINER = 64 * 1024;
 /** Across all containers of one step, what outputs keep at most; containers past it keep an empty, truncated text. */
 export const MAX_LOG_CHARS_TOTAL = 1024 * 1024;
 
-export function logsAction(rt: K8sRuntime) {
-  return defineAction<LogsInput, { pods: number; containers: ContainerLog[] }>({
+export function createLogsAction(k8s: K8sApi) {
+  return defineAction({
     id: 'logs',
     description:
       'Container logs of pods by name or label selector (tailLines, sinceSeconds, previous for crash loops); lines go to the execution log, the tail to outputs.',
     mutates: false,
-    input: {
-      type: 'object',
-      additionalProperties: false,
-      anyOf: [
-        { required: ['name'], properties: { name: true } },
-        { required: ['selector'], properties: { selector: true } },
-      ],
-      not: { required: ['name', 'selector'], properties: { name: true, selector: true } },
-      properties: {
-        namespace: namespaceSchema,
-        name: { ...nameSchema, description: 'Pod name (or give selector).' },
-        selector: { ...selectorSchema, description: 'Label selector of the pods (or give name).' },
-        container: {
-          description: 'Only this container (default: every container of each pod).',
-          type: 'string',
-          minLength: 1,
-        },
-        tailLines: {
-          description: 'Lines from the end of each log.',
-          type: 'integer',
-          minimum: 1,
-          maximum: 100000,
-          default: 200,
-        },
-        sinceSeconds: { description: 'Only lines newer than this many seconds.', type: 'integer', minimum: 1 },
-        previous: {
-          description: "The previous (terminated) container's log: what a crash-looping container said before it died.",
-          type: 'boolean',
-          default: false,
-        },
-        maxPods: {
-          description: 'At most this many pods of a selector.',
-          type: 'integer',
-          minimum: 1,
-          maximum: 100,
-          default: 10,
-        },
-      },
-    },
+    supportsDryRun: false,
+    input: LogsInput,
+    output: LogsOutput,
     exampleOutput: {
       pods: 1,
       containers: [
@@ -88,18 +80,21 @@ export function logsAction(rt: K8sRuntime) {
       ],
     },
     async run(ctx, input) {
-      const clients = rt.conn.clients();
+      const clients = await k8s.clients();
       const namespace = input.namespace ?? clients.namespace;
       let pods: V1Pod[];
       if (input.name) {
         pods = [
           await call(ctx, `GET ${describe({ kind: 'Pod', namespace, name: input.name })}`, () =>
-            clients.core.readNamespacedPod({ name: input.name!, namespace }, callOptions(ctx.signal)),
+            clients.core.readNamespacedPod({ name: input.name!, namespace }, callOptions(clients, ctx.signal)),
           ),
         ];
       } else {
         const list = await call(ctx, `LIST pods ${namespace} -l ${input.selector}`, () =>
-          clients.core.listNamespacedPod({ namespace, labelSelector: input.selector }, callOptions(ctx.signal)),
+          clients.core.listNamespacedPod(
+            { namespace, labelSelector: input.selector },
+            callOptions(clients, ctx.signal),
+          ),
         );
         pods = list.items.slice(0, input.maxPods ?? 10);
         if (list.items.length > pods.length)
@@ -124,7 +119,7 @@ export function logsAction(rt: K8sRuntime) {
                   sinceSeconds: input.sinceSeconds,
                   previous: input.previous === true,
                 },
-                callOptions(ctx.signal),
+                callOptions(clients, ctx.signal),
               ),
             );
             const lines = text.split('\n');

@@ -1,42 +1,34 @@
-import { PatchStrategy } from '@kubernetes/client-node';
-import { defineAction, type StepContext } from '../contract.js';
+import { type Static, Type } from '@sinclair/typebox';
+import { defineAction } from '../contract.js';
 import { AgentError } from '../errors.js';
+import { StringEnum, TypeList } from '../shared/schemas.js';
 import { MIN_SECRET_CHARS } from '../shared/sensitive.js';
-import { describe, type ObjectRef, objectRefProperties } from './kinds.js';
-import { recordOnce, restoreRecorded } from './restore.js';
-import {
-  dryRunParam,
-  FIELD_MANAGER,
-  isSecret,
-  locked,
-  objectPath,
-  rawRequest,
-  redact,
-  remembering,
-  resolveTarget,
-  type K8sRuntime,
-  type KObj,
-  type Target,
-} from './runtime.js';
+import type { K8sApi, Write } from './api.js';
+import { describe, ObjectRefProperties } from './kinds.js';
+import { ChangeOutputProperties } from './output-schemas.js';
+import { recordOnce, restoreRecorded } from './record.js';
+import { FIELD_MANAGER, isSecret, type KObj, PATCH_CONTENT_TYPES, rawRequest, redact } from './runtime.js';
 
-export interface PatchInput extends ObjectRef {
-  type?: 'strategic' | 'merge' | 'json';
-  patch: Record<string, unknown> | unknown[];
-}
+const PatchInput = Type.Object(
+  {
+    ...ObjectRefProperties,
+    type: Type.Optional(
+      StringEnum(['strategic', 'merge', 'json'], {
+        description:
+          'strategic (strategic-merge-patch; built-in kinds only), merge (RFC 7386) or json (RFC 6902, a list of operations).',
+        default: 'strategic',
+      }),
+    ),
+    patch: TypeList<Record<string, unknown> | unknown[]>(['object', 'array'], {
+      description: 'The patch: an object for strategic and merge, a list of operations for json.',
+    }),
+  },
+  { additionalProperties: false },
+);
+type PatchInput = Static<typeof PatchInput>;
 
-export type PatchOutput = {
-  previous: KObj | null;
-  /** False for a Secret: its contents are never recorded, and there is no compensation. */
-  recorded: boolean;
-  object: KObj;
-  target: Target;
-};
-
-const CONTENT_TYPES = {
-  strategic: PatchStrategy.StrategicMergePatch,
-  merge: PatchStrategy.MergePatch,
-  json: PatchStrategy.JsonPatch,
-} as const;
+const PatchOutput = Type.Object(ChangeOutputProperties, { additionalProperties: false });
+type PatchOutput = Static<typeof PatchOutput>;
 
 /** Every string inside a JSON value. */
 function stringLeaves(v: unknown): string[] {
@@ -45,12 +37,13 @@ function stringLeaves(v: unknown): string[] {
   return Object.values(v).flatMap(stringLeaves);
 }
 
-export function patchAction(rt: K8sRuntime) {
-  return defineAction<PatchInput, PatchOutput>({
+export function createPatchAction(k8s: K8sApi) {
+  return defineAction({
     id: 'patch',
     description:
       "Patches an object (strategic merge, JSON merge or JSON patch), sent exactly as given. Records the object as it was; the default compensation puts it back. A Secret's contents are never recorded: patching a Secret has no compensation.",
     mutates: true,
+    supportsDryRun: true,
     // Every string in a patch of a Secret may be one of its values.
     secretsIn: (input) =>
       isSecret(input)
@@ -58,24 +51,8 @@ export function patchAction(rt: K8sRuntime) {
             .filter((v) => v.length >= MIN_SECRET_CHARS)
             .flatMap((v) => [v, Buffer.from(v, 'base64').toString('utf8')])
         : [],
-    input: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['kind', 'name', 'patch'],
-      properties: {
-        ...objectRefProperties,
-        type: {
-          description:
-            'strategic (strategic-merge-patch; built-in kinds only), merge (RFC 7386) or json (RFC 6902, a list of operations).',
-          enum: ['strategic', 'merge', 'json'],
-          default: 'strategic',
-        },
-        patch: {
-          description: 'The patch: an object for strategic and merge, a list of operations for json.',
-          type: ['object', 'array'],
-        },
-      },
-    },
+    input: PatchInput,
+    output: PatchOutput,
     exampleOutput: {
       previous: { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web', namespace: 'default' } },
       recorded: true,
@@ -83,12 +60,15 @@ export function patchAction(rt: K8sRuntime) {
       target: { apiVersion: 'apps/v1', kind: 'Deployment', namespace: 'default', name: 'web' },
     },
     compensate: restoreRecorded,
-    dryRun: (ctx, input) => patch(rt, ctx, input),
-    run: (ctx, input) => patch(rt, ctx, input),
+    run: (ctx, input) => {
+      checkShape(input);
+      return k8s.write(ctx, input, (w) => patch(w, input));
+    },
   });
 }
 
-async function patch(rt: K8sRuntime, ctx: StepContext, input: PatchInput): Promise<PatchOutput> {
+/** The patch must have the shape its type takes: checked before anything is asked of the API server. */
+function checkShape(input: PatchInput): void {
   const type = input.type ?? 'strategic';
   if ((type === 'json') !== Array.isArray(input.patch)) {
     throw new AgentError(
@@ -97,30 +77,29 @@ async function patch(rt: K8sRuntime, ctx: StepContext, input: PatchInput): Promi
       { retryable: false },
     );
   }
-  const clients = rt.conn.clients();
-  const t = await resolveTarget(ctx, clients, input);
-  const path = await objectPath(ctx, clients, t);
-  return locked(rt, ctx, t, () =>
-    remembering(rt, ctx, async () => {
-      const rec = await recordOnce(ctx, rt, t, (first) => {
-        if (!first.existed)
-          throw new AgentError('not_found', `${describe(t)} does not exist; there is nothing to patch`, {
-            retryable: false,
-          });
+}
+
+async function patch(w: Write, input: PatchInput): Promise<PatchOutput> {
+  const { ctx, target: t } = w;
+  const type = input.type ?? 'strategic';
+  const rec = await recordOnce(w, (first) => {
+    if (!first.existed)
+      throw new AgentError('not_found', `${describe(t)} does not exist; there is nothing to patch`, {
+        retryable: false,
       });
-      // The patch goes out as given (no typed model in between), so strategic-merge directives
-      // ($patch, $retainKeys, $setElementOrder) and fields of any kind reach the API server.
-      const object = await rawRequest<KObj>(ctx, clients, `PATCH (${type}) ${describe(t)}`, {
-        method: 'PATCH',
-        path,
-        query: { fieldManager: FIELD_MANAGER, dryRun: dryRunParam(ctx) },
-        contentType: CONTENT_TYPES[type],
-        body: input.patch,
-      });
-      ctx.log.info(
-        `${ctx.dryRun ? 'dry run (server-side, dryRun=All): would patch' : 'patched'} ${describe(t)} (${type}); resourceVersion ${object?.metadata?.resourceVersion ?? '?'}`,
-      );
-      return { previous: rec.previous, recorded: rec.recorded, object: redact(object, t.kind), target: t };
-    }),
+  });
+  // The patch goes out as given (no typed model in between), so strategic-merge directives
+  // ($patch, $retainKeys, $setElementOrder) and fields of any kind reach the API server.
+  const object = await rawRequest<KObj>(ctx, w.clients, `PATCH (${type}) ${describe(t)}`, {
+    method: 'PATCH',
+    path: w.path,
+    query: { fieldManager: FIELD_MANAGER, dryRun: w.dryRun },
+    contentType: PATCH_CONTENT_TYPES[type],
+    body: input.patch,
+  });
+  w.logChange(
+    { present: 'patch', past: 'patched' },
+    ` (${type}); resourceVersion ${object?.metadata?.resourceVersion ?? '?'}`,
   );
+  return { previous: rec.previous, recorded: rec.recorded, object: redact(object, t.kind), target: t };
 }

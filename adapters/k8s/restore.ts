@@ -1,247 +1,136 @@
-import { defineAction, type Compensation, type StepContext } from '../contract.js';
+import { type Static, Type } from '@sinclair/typebox';
+import { defineAction } from '../contract.js';
 import { AgentError } from '../errors.js';
-import { apiVersionSchema, describe, kindSchema, nameSchema, namespaceSchema } from './kinds.js';
-import {
-  dryRunParam,
-  FIELD_MANAGER,
-  isSecret,
-  locked,
-  objectPath,
-  plain,
-  rawRequest,
-  readOrAbsent,
-  resolveTarget,
-  snapshot,
-  type K8sRuntime,
-  type KObj,
-  type Target,
-} from './runtime.js';
-import { waitUntil } from './wait.js';
+import { StringEnum, TypeList } from '../shared/schemas.js';
+import type { K8sApi, Write } from './api.js';
+import { AnyKind, ApiVersion, describe, Name, Namespace } from './kinds.js';
+import { recreatable } from './recreatable.js';
+import { FIELD_MANAGER, type KObj, objectPath, rawRequest, readOrAbsent, snapshot } from './runtime.js';
+import { waitUntil } from './wait-until.js';
 
-export interface RestoreInput {
-  apiVersion: string;
-  kind: string;
-  namespace?: string;
-  name: string;
-  /** The object as it was (server-owned fields removed), or null when it did not exist. */
-  previous: KObj | null;
-}
+const RestoreInput = Type.Object(
+  {
+    apiVersion: ApiVersion,
+    kind: AnyKind,
+    namespace: Type.Optional(Namespace),
+    name: Name,
+    previous: TypeList<KObj | null>(['object', 'null'], {
+      description: 'The recorded object, or null when it did not exist before.',
+    }),
+  },
+  { additionalProperties: false },
+);
 
-export type RestoreOutput = { action: 'replaced' | 'created' | 'deleted' | 'none' };
+const RestoreOutput = Type.Object(
+  { action: StringEnum(['replaced', 'created', 'deleted', 'none'], { type: 'string' }) },
+  { additionalProperties: false },
+);
+type RestoreOutput = Static<typeof RestoreOutput>;
 
-/** The compensation of a write that recorded what it changed: put `previous` back (or delete what the write created). */
-/** The default compensation of apply and patch: put back what the write recorded (nothing for a Secret, which is never recorded). */
-export function restoreRecorded(
-  _input: unknown,
-  out: { recorded?: boolean; target: Target; previous: KObj | null },
-): Compensation | undefined {
-  return out.recorded === false ? undefined : restoreOf(out.target, out.previous);
-}
-
-export function restoreOf(t: Target, previous: KObj | null): Compensation {
-  return {
-    action: 'restore',
-    with: {
-      apiVersion: t.apiVersion,
-      kind: t.kind,
-      ...(t.namespace !== undefined ? { namespace: t.namespace } : {}),
-      name: t.name,
-      previous,
-    },
-  };
-}
-
-/** What a write found before it changed an object. */
-export interface Recorded {
-  /** The object existed. */
-  existed: boolean;
-  /** A re-creatable copy (server-owned fields removed), or null: it did not exist, or it is not recorded. */
-  previous: KObj | null;
-  /** False for a Secret: its contents are never recorded, so there is nothing to restore from. */
-  recorded: boolean;
-}
-
-export const SECRET_NOT_RECORDED =
-  "a Secret's contents are never recorded (they would be kept in the execution record); this write has no compensation, so a rollback leaves it as it is";
-
-/** Reads the object before a write and records it, except a Secret's contents, which are never recorded. */
-/**
- * What attempt 1 recorded of `t`, or a new record on the first attempt: a retry keeps what the first attempt
- * found, since that attempt's write may have landed before its answer was lost. `check` may refuse a first
- * record (it is then not kept).
- */
-export async function recordOnce(
-  ctx: StepContext,
-  rt: K8sRuntime,
-  t: Target,
-  check?: (rec: Recorded) => void,
-): Promise<Recorded> {
-  const recalled = rt.attempts.recall<Recorded>(ctx, t);
-  if (recalled) {
-    ctx.log.info(`attempt ${ctx.attempt}: using what attempt 1 recorded of ${describe(t)}`);
-    return recalled;
-  }
-  const rec = await recordPrevious(ctx, rt, t);
-  check?.(rec);
-  rt.attempts.remember(ctx, t, rec);
-  return rec;
-}
-
-async function recordPrevious(ctx: StepContext, rt: K8sRuntime, t: Target): Promise<Recorded> {
-  const found = await readOrAbsent(ctx, rt.conn.clients(), t);
-  if (isSecret(t)) {
-    ctx.log.warn(`${describe(t)}: ${SECRET_NOT_RECORDED}`);
-    return { existed: found !== undefined, previous: null, recorded: false };
-  }
-  return { existed: found !== undefined, previous: found ? snapshot(found) : null, recorded: true };
-}
-
-/** Labels the Job controller sets from the Job's uid; a re-created Job gets a new uid, so they must go. */
-const JOB_UID_LABELS = ['controller-uid', 'batch.kubernetes.io/controller-uid'];
-
-/**
- * A recorded object made fit to be created anew: without what ties it to the old incarnation or to
- * things the cluster allocated for it, which the API server would refuse or which would be wrong:
- * ownerReferences (the owner's uid), a Pod's node, a Job's generated selector and uid labels, a
- * Service's allocated cluster IPs and node ports, a claim's bound volume.
- */
-export function recreatable(obj: KObj): KObj {
-  const o = plain(obj);
-  if (o.metadata) delete o.metadata.ownerReferences;
-  const spec = o.spec;
-  if (!spec || typeof spec !== 'object') return o;
-  const core = o.apiVersion === 'v1';
-  if (core && o.kind === 'Pod') delete spec.nodeName;
-  if (core && o.kind === 'PersistentVolumeClaim') delete spec.volumeName;
-  if (core && o.kind === 'Service') {
-    // A headless Service (clusterIP: None) stays headless.
-    if (spec.clusterIP !== 'None') {
-      delete spec.clusterIP;
-      delete spec.clusterIPs;
-    }
-    if (Array.isArray(spec.ports)) for (const p of spec.ports) if (p && typeof p === 'object') delete p.nodePort;
-    delete spec.healthCheckNodePort;
-  }
-  if (o.apiVersion?.startsWith('batch/') && o.kind === 'Job' && spec.manualSelector !== true) {
-    delete spec.selector;
-    for (const labels of [o.metadata?.labels, spec.template?.metadata?.labels]) {
-      if (labels && typeof labels === 'object') for (const k of JOB_UID_LABELS) delete labels[k];
-    }
-  }
-  return o;
-}
-
-export function restoreAction(rt: K8sRuntime) {
-  return defineAction<RestoreInput, RestoreOutput>({
+export function createRestoreAction(k8s: K8sApi) {
+  return defineAction({
     id: 'restore',
     description:
       'Puts an object back as recorded: replaces it with `previous`, creates it when it is gone (without ownerReferences and what the cluster allocated: node, cluster IPs, node ports, bound volume, Job selector), or deletes it when `previous` is null. An object still being deleted is waited for first. The default compensation of apply, patch and delete (with record).',
     mutates: true,
-    input: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['apiVersion', 'kind', 'name', 'previous'],
-      properties: {
-        apiVersion: apiVersionSchema,
-        kind: kindSchema(),
-        namespace: namespaceSchema,
-        name: nameSchema,
-        previous: {
-          description: 'The recorded object, or null when it did not exist before.',
-          type: ['object', 'null'],
-        },
-      },
-    },
+    supportsDryRun: true,
+    input: RestoreInput,
+    output: RestoreOutput,
     exampleOutput: { action: 'replaced' },
-    dryRun: (ctx, input) => restore(rt, ctx, input),
-    run: (ctx, input) => restore(rt, ctx, input),
+    run: (ctx, input) => k8s.write(ctx, input, (w) => restore(w, input.previous)),
   });
 }
 
-async function restore(rt: K8sRuntime, ctx: StepContext, input: RestoreInput): Promise<RestoreOutput> {
-  const clients = rt.conn.clients();
-  const t = await resolveTarget(ctx, clients, input);
-  const path = await objectPath(ctx, clients, t);
-  const query = { dryRun: dryRunParam(ctx), fieldManager: FIELD_MANAGER };
-  const verb = ctx.dryRun ? 'dry run (server-side, dryRun=All): would have' : '';
-  return locked(rt, ctx, t, async () => {
-    let current = await readOrAbsent(ctx, clients, t);
-    if (input.previous === null) {
-      if (!current) {
-        ctx.log.info(`${describe(t)} did not exist before and does not exist now; nothing to restore`);
-        return { action: 'none' };
-      }
-      if (current.metadata?.deletionTimestamp) {
-        ctx.log.info(
-          `${describe(t)} did not exist before and is being deleted already (since ${current.metadata.deletionTimestamp}); nothing to restore`,
-        );
-        return { action: 'none' };
-      }
-      try {
-        await rawRequest(ctx, clients, `DELETE ${describe(t)}`, {
-          method: 'DELETE',
-          path,
-          query: { dryRun: dryRunParam(ctx) },
-        });
-      } catch (err) {
-        if (err instanceof AgentError && err.type === 'not_found') return { action: 'none' };
-        throw err;
-      }
-      ctx.log.info(`${verb} deleted ${describe(t)}, which did not exist before`.trim());
-      return { action: 'deleted' };
-    }
-    if (current?.metadata?.deletionTimestamp) {
-      const uid = current.metadata.uid;
-      const finalizers = current.metadata.finalizers?.length
-        ? `; finalizers: ${current.metadata.finalizers.join(', ')}`
-        : '';
-      if (ctx.dryRun) {
-        ctx.log.info(
-          `dry run: ${describe(t)} is being deleted${finalizers}; a real run waits until it is gone, then re-creates it as recorded`,
-        );
-        return { action: 'created' };
-      }
-      ctx.log.info(
-        `${describe(t)} is being deleted (since ${current.metadata.deletionTimestamp}${finalizers}); waiting until it is gone to re-create it`,
-      );
-      await waitUntil(
-        ctx,
-        clients,
-        t,
-        (obj) => ({
-          met: obj === undefined || obj.metadata?.uid !== uid,
-          observed: obj
-            ? `being deleted${obj.metadata?.finalizers?.length ? `, finalizers: ${obj.metadata.finalizers.join(', ')}` : ''}`
-            : 'gone',
-        }),
-        { resyncSeconds: 30, goal: 'gone' },
-      );
-      current = await readOrAbsent(ctx, clients, t);
-    }
-    const body = snapshot(input.previous);
-    body.apiVersion = t.apiVersion;
-    body.kind = t.kind;
-    body.metadata = { ...body.metadata, name: t.name };
-    if (t.namespace !== undefined) body.metadata.namespace = t.namespace;
-    else delete body.metadata.namespace;
-    if (!current) {
-      const collection = await objectPath(ctx, clients, {
-        apiVersion: t.apiVersion,
-        kind: t.kind,
-        namespace: t.namespace,
-      });
-      await rawRequest(ctx, clients, `CREATE ${describe(t)}`, {
-        method: 'POST',
-        path: collection,
-        query,
-        body: recreatable(body),
-      });
-      ctx.log.info(`${verb} re-created ${describe(t)} as recorded`.trim());
-      return { action: 'created' };
-    }
-    body.metadata.resourceVersion = current.metadata?.resourceVersion;
-    await rawRequest(ctx, clients, `PUT ${describe(t)}`, { method: 'PUT', path, query, body });
-    ctx.log.info(`${verb} put ${describe(t)} back as recorded`.trim());
-    return { action: 'replaced' };
-  });
+async function restore(w: Write, previous: KObj | null): Promise<RestoreOutput> {
+  const current = await readOrAbsent(w.ctx, w.clients, w.target);
+  if (previous === null) return removeCreated(w, current);
+  if (!current?.metadata?.deletionTimestamp) return putBack(w, previous, current);
+  if (w.ctx.dryRun) {
+    w.ctx.log.info(
+      `dry run: ${describe(w.target)} is being deleted${finalizersOf(current)}; a real run waits until it is gone, then re-creates it as recorded`,
+    );
+    return { action: 'created' };
+  }
+  await untilGone(w, current);
+  return putBack(w, previous, await readOrAbsent(w.ctx, w.clients, w.target));
+}
+
+/** Deletes what the write created (there was nothing before it). */
+async function removeCreated(w: Write, current: KObj | undefined): Promise<RestoreOutput> {
+  const { ctx, target: t } = w;
+  if (!current) {
+    ctx.log.info(`${describe(t)} did not exist before and does not exist now; nothing to restore`);
+    return { action: 'none' };
+  }
+  if (current.metadata?.deletionTimestamp) {
+    ctx.log.info(
+      `${describe(t)} did not exist before and is being deleted already (since ${current.metadata.deletionTimestamp}); nothing to restore`,
+    );
+    return { action: 'none' };
+  }
+  try {
+    await rawRequest(ctx, w.clients, `DELETE ${describe(t)}`, {
+      method: 'DELETE',
+      path: w.path,
+      query: { dryRun: w.dryRun },
+    });
+  } catch (err) {
+    if (err instanceof AgentError && err.type === 'not_found') return { action: 'none' };
+    throw err;
+  }
+  w.logChange({ present: 'have deleted', past: 'deleted' }, ', which did not exist before');
+  return { action: 'deleted' };
+}
+
+const finalizersOf = (obj: KObj, sep = '; ') =>
+  obj.metadata?.finalizers?.length ? `${sep}finalizers: ${obj.metadata.finalizers.join(', ')}` : '';
+
+/** Waits until the object being deleted is gone (or replaced by another with the same name). */
+async function untilGone(w: Write, current: KObj): Promise<void> {
+  const { ctx, target: t } = w;
+  const uid = current.metadata?.uid;
+  ctx.log.info(
+    `${describe(t)} is being deleted (since ${current.metadata?.deletionTimestamp}${finalizersOf(current)}); waiting until it is gone to re-create it`,
+  );
+  await waitUntil(
+    ctx,
+    w.clients,
+    t,
+    (obj) => ({
+      met: obj === undefined || obj.metadata?.uid !== uid,
+      observed: obj ? `being deleted${finalizersOf(obj, ', ')}` : 'gone',
+    }),
+    { resyncSeconds: 30, goal: 'gone' },
+  );
+}
+
+/** Re-creates the recorded object, or replaces what is there now with it. */
+async function putBack(w: Write, previous: KObj, current: KObj | undefined): Promise<RestoreOutput> {
+  const { ctx, target: t } = w;
+  const query = { dryRun: w.dryRun, fieldManager: FIELD_MANAGER };
+  const body = snapshot(previous);
+  body.apiVersion = t.apiVersion;
+  body.kind = t.kind;
+  body.metadata = { ...body.metadata, name: t.name };
+  if (t.namespace !== undefined) body.metadata.namespace = t.namespace;
+  else delete body.metadata.namespace;
+  if (!current) {
+    const collection = await objectPath(ctx, w.clients, {
+      apiVersion: t.apiVersion,
+      kind: t.kind,
+      namespace: t.namespace,
+    });
+    await rawRequest(ctx, w.clients, `CREATE ${describe(t)}`, {
+      method: 'POST',
+      path: collection,
+      query,
+      body: recreatable(body),
+    });
+    w.logChange({ present: 'have re-created', past: 're-created' }, ' as recorded');
+    return { action: 'created' };
+  }
+  body.metadata.resourceVersion = current.metadata?.resourceVersion;
+  await rawRequest(ctx, w.clients, `PUT ${describe(t)}`, { method: 'PUT', path: w.path, query, body });
+  w.logChange({ present: 'have put', past: 'put' }, ' back as recorded');
+  return { action: 'replaced' };
 }

@@ -1,6 +1,5 @@
 /**
- * What every k8s action shares: the connection, the object locks, what a retried write recorded on
- * its first attempt, and the requests themselves.
+ * What every k8s action shares: discovery, the requests themselves, and plain-JSON objects.
  *
  * Objects of any kind are read and written as plain JSON (`rawRequest`), never through client-node's
  * typed models: those drop every field they do not know (strategic-merge directives such as
@@ -9,33 +8,33 @@
  * Every request that can change something carries the step's signal, so a cancel aborts it before
  * the step (and its object lock) lets go.
  */
-import {
-  ApiException,
-  HttpMethod,
-  IsomorphicFetchHttpLibrary,
-  Observable,
+import type {
+  ConfigurationOptions,
+  ObservableMiddleware,
   RequestContext,
-  type ConfigurationOptions,
-  type ObservableMiddleware,
-  type ResponseContext,
-  type V1APIResource,
-  type V1APIResourceList,
+  ResponseContext,
+  V1APIResource,
+  V1APIResourceList,
 } from '@kubernetes/client-node';
 import type { StepContext } from '../contract.js';
 import { AgentError } from '../errors.js';
-import type { Clients, KubeConnection } from './connection.js';
-import { abortable, statusOf, toK8sError } from './errors.js';
+import type { Clients } from './connection.js';
+import { abortable, isApiException, statusOf, toK8sError } from './errors.js';
 import { apiVersionOf, describe, type ObjectRef } from './kinds.js';
-import { type ObjectLocks, lockKey } from './locks.js';
+import type { Target } from './output-schemas.js';
+
+export type { Target } from './output-schemas.js';
 
 /** The field manager of every write the agent makes (server-side apply, patches, scale). */
 export const FIELD_MANAGER = 'runtime-agent';
 
-export interface K8sRuntime {
-  conn: KubeConnection;
-  locks: ObjectLocks;
-  attempts: AttemptMemory;
-}
+/** The content type of each kind of patch (client-node's PatchStrategy, without loading client-node). */
+export const PATCH_CONTENT_TYPES = {
+  strategic: 'application/strategic-merge-patch+json',
+  merge: 'application/merge-patch+json',
+  json: 'application/json-patch+json',
+  apply: 'application/apply-patch+yaml',
+} as const;
 
 /** Object metadata, as the API server sends it (plain JSON). */
 export interface Meta {
@@ -62,14 +61,6 @@ export interface KObj {
   // biome-ignore lint/suspicious/noExplicitAny: as spec
   status?: Record<string, any>;
   [key: string]: unknown;
-}
-
-/** A target with its apiVersion filled in, and its namespace when (and only when) the kind is namespaced. */
-export interface Target {
-  apiVersion: string;
-  kind: string;
-  namespace?: string;
-  name: string;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -153,8 +144,6 @@ export async function objectPath(
 // ---------------------------------------------------------------------------------------------
 // Requests
 
-const http = new IsomorphicFetchHttpLibrary();
-
 export interface RawRequest {
   method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   path: string;
@@ -178,7 +167,7 @@ export async function rawRequest<T = unknown>(
 ): Promise<T> {
   try {
     const server = clients.server.replace(/\/$/, '');
-    const request = new RequestContext(`${server}${req.path}`, HttpMethod[req.method]);
+    const request = new clients.lib.RequestContext(`${server}${req.path}`, clients.lib.HttpMethod[req.method]);
     for (const [k, v] of Object.entries(req.query ?? {})) if (v !== undefined) request.setQueryParam(k, v);
     request.setHeaderParam('Accept', 'application/json');
     if (req.body !== undefined) {
@@ -187,7 +176,7 @@ export async function rawRequest<T = unknown>(
     }
     request.setSignal(ctx.signal);
     await clients.kc.applySecurityAuthentication(request);
-    const response = await http.send(request).toPromise();
+    const response = await clients.http.send(request).toPromise();
     const text = await response.body.text();
     let parsed: unknown;
     let isJson = true;
@@ -204,7 +193,7 @@ export async function rawRequest<T = unknown>(
         );
       return parsed as T;
     }
-    throw new ApiException(
+    throw new clients.lib.ApiException(
       response.httpStatusCode,
       `${req.method} ${req.path} answered ${response.httpStatusCode}`,
       isJson ? (parsed ?? '') : text,
@@ -216,15 +205,19 @@ export async function rawRequest<T = unknown>(
 }
 
 /** Per-call options for the typed APIs: the step's signal (so a cancel aborts the request), and a Content-Type. */
-export function callOptions(signal: AbortSignal, contentType?: string): ConfigurationOptions<ObservableMiddleware> {
+export function callOptions(
+  { lib }: Pick<Clients, 'lib'>,
+  signal: AbortSignal,
+  contentType?: string,
+): ConfigurationOptions<ObservableMiddleware> {
   const middleware: ObservableMiddleware = {
     pre(request: RequestContext) {
       request.setSignal(signal);
       if (contentType) request.setHeaderParam('Content-Type', contentType);
-      return new Observable(Promise.resolve(request));
+      return new lib.Observable(Promise.resolve(request));
     },
     post(response: ResponseContext) {
-      return new Observable(Promise.resolve(response));
+      return new lib.Observable(Promise.resolve(response));
     },
   };
   return { middleware: [middleware], middlewareMergeStrategy: 'append' };
@@ -261,77 +254,9 @@ export async function readOrAbsent(
   } catch (err) {
     if (err instanceof AgentError && err.type === 'not_found') {
       const cause = err.cause;
-      const name = cause instanceof ApiException ? statusOf(cause).details?.name : undefined;
+      const name = isApiException(cause) ? statusOf(cause).details?.name : undefined;
       if (name === undefined || name === t.name) return undefined;
     }
-    throw err;
-  }
-}
-
-/** Runs `work` holding the target's lock (see locks.ts). */
-export function locked<T>(rt: K8sRuntime, ctx: StepContext, t: Target, work: () => Promise<T>): Promise<T> {
-  return rt.locks.withLock(lockKey(t), ctx, work);
-}
-
-/** `All` in a dry run: the API server validates and answers without persisting. */
-export function dryRunParam(ctx: Pick<StepContext, 'dryRun'>): string | undefined {
-  return ctx.dryRun ? 'All' : undefined;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Retries
-
-/**
- * What the first attempt of a write recorded (the object as it was, the replica count, the restart
- * stamp), by execution and step. A retry whose earlier attempt's write may have landed (the answer
- * was lost, a 5xx after the change, a timeout) reuses it instead of recording the already-changed
- * object as "previous". In memory only: an agent restart starts over. Forgotten when the step
- * succeeds or fails for good; bounded in size.
- */
-export class AttemptMemory {
-  private readonly entries = new Map<string, { target: string; value: unknown }>();
-
-  constructor(private readonly max = 1000) {}
-
-  private static key(ctx: Pick<StepContext, 'executionId' | 'step'>): string {
-    return `${ctx.executionId}\u0000${ctx.step}`;
-  }
-
-  /** What an earlier attempt of this step recorded for this target (never in a dry run, never on attempt 1). */
-  recall<T>(ctx: Pick<StepContext, 'executionId' | 'step' | 'attempt' | 'dryRun'>, t: Target): T | undefined {
-    if (ctx.dryRun || ctx.attempt <= 1) return undefined;
-    const e = this.entries.get(AttemptMemory.key(ctx));
-    return e && e.target === lockKey(t) ? (e.value as T) : undefined;
-  }
-
-  remember(ctx: Pick<StepContext, 'executionId' | 'step' | 'dryRun'>, t: Target, value: unknown): void {
-    if (ctx.dryRun) return;
-    const key = AttemptMemory.key(ctx);
-    this.entries.delete(key);
-    this.entries.set(key, { target: lockKey(t), value });
-    while (this.entries.size > this.max) this.entries.delete(this.entries.keys().next().value!);
-  }
-
-  forget(ctx: Pick<StepContext, 'executionId' | 'step'>): void {
-    this.entries.delete(AttemptMemory.key(ctx));
-  }
-
-  get size(): number {
-    return this.entries.size;
-  }
-}
-
-/**
- * Runs a write with its attempt memory: forgotten when it succeeds, or fails in a way the engine
- * will not retry; kept for the next attempt otherwise.
- */
-export async function remembering<T>(rt: K8sRuntime, ctx: StepContext, work: () => Promise<T>): Promise<T> {
-  try {
-    const out = await work();
-    rt.attempts.forget(ctx);
-    return out;
-  } catch (err) {
-    if (!(err instanceof AgentError) || !err.retryable || ctx.signal.aborted) rt.attempts.forget(ctx);
     throw err;
   }
 }

@@ -1,40 +1,42 @@
-import { PatchStrategy, type V1Scale } from '@kubernetes/client-node';
-import { defineAction, type StepContext } from '../contract.js';
+import { type Static, Type } from '@sinclair/typebox';
+import type { V1Scale } from '@kubernetes/client-node';
+import { defineAction } from '../contract.js';
+import type { K8sApi, Write } from './api.js';
 import type { Clients } from './connection.js';
-import { describe, kindSchema, nameSchema, namespaceSchema, SCALABLE_KINDS } from './kinds.js';
-import {
-  call,
-  callOptions,
-  dryRunParam,
-  FIELD_MANAGER,
-  locked,
-  remembering,
-  resolveTarget,
-  type K8sRuntime,
-  type Target,
-} from './runtime.js';
+import { describe, KindOf, Name, Namespace, SCALABLE_KINDS } from './kinds.js';
+import { call, callOptions, FIELD_MANAGER, PATCH_CONTENT_TYPES, type Target } from './runtime.js';
 
-export interface ScaleInput {
-  kind: (typeof SCALABLE_KINDS)[number];
-  namespace?: string;
-  name: string;
-  replicas: number;
-}
+const ScaleInput = Type.Object(
+  {
+    kind: KindOf(SCALABLE_KINDS),
+    namespace: Type.Optional(Namespace),
+    name: Name,
+    replicas: Type.Integer({ description: 'The new replica count.', minimum: 0 }),
+  },
+  { additionalProperties: false },
+);
+type ScaleInput = Static<typeof ScaleInput>;
 
-export type ScaleOutput = {
-  previousReplicas: number;
-  replicas: number;
-  /** The namespace the object is in (the input's, or the agent's own): the compensation scales back there. */
-  namespace: string;
-};
+const ScaleOutput = Type.Object(
+  {
+    previousReplicas: Type.Integer({ minimum: 0 }),
+    replicas: Type.Integer({ minimum: 0 }),
+    namespace: Type.String({
+      description:
+        "The namespace the object is in (the input's, or the agent's own): the compensation scales back there.",
+    }),
+  },
+  { additionalProperties: false },
+);
+type ScaleOutput = Static<typeof ScaleOutput>;
 
 type ScaleCalls = { read: () => Promise<V1Scale>; patch: (body: unknown, dryRun?: string) => Promise<V1Scale> };
 
 /** The scale subresource of each scalable kind, through AppsV1Api, each request carrying the step's signal. */
 function scaleCalls(clients: Clients, t: Target, signal: AbortSignal): ScaleCalls {
   const p = { name: t.name, namespace: t.namespace! };
-  const read = callOptions(signal);
-  const merge = callOptions(signal, PatchStrategy.MergePatch);
+  const read = callOptions(clients, signal);
+  const merge = callOptions(clients, signal, PATCH_CONTENT_TYPES.merge);
   switch (t.kind) {
     case 'Deployment':
       return {
@@ -57,23 +59,15 @@ function scaleCalls(clients: Clients, t: Target, signal: AbortSignal): ScaleCall
   }
 }
 
-export function scaleAction(rt: K8sRuntime) {
-  return defineAction<ScaleInput, ScaleOutput>({
+export function createScaleAction(k8s: K8sApi) {
+  return defineAction({
     id: 'scale',
     description:
       'Sets the replica count of a Deployment, StatefulSet or ReplicaSet through the scale subresource; the default compensation restores previousReplicas.',
     mutates: true,
-    input: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['kind', 'name', 'replicas'],
-      properties: {
-        kind: kindSchema(SCALABLE_KINDS),
-        namespace: namespaceSchema,
-        name: nameSchema,
-        replicas: { description: 'The new replica count.', type: 'integer', minimum: 0 },
-      },
-    },
+    supportsDryRun: true,
+    input: ScaleInput,
+    output: ScaleOutput,
     exampleOutput: { previousReplicas: 3, replicas: 0, namespace: 'default' },
     compensate: (input, out) => ({
       action: 'scale',
@@ -84,34 +78,26 @@ export function scaleAction(rt: K8sRuntime) {
         replicas: out.previousReplicas,
       },
     }),
-    dryRun: (ctx, input) => scale(rt, ctx, input),
-    run: (ctx, input) => scale(rt, ctx, input),
+    run: (ctx, input) => k8s.write(ctx, input, (w) => scale(w, input)),
   });
 }
 
-async function scale(rt: K8sRuntime, ctx: StepContext, input: ScaleInput): Promise<ScaleOutput> {
-  const clients = rt.conn.clients();
-  const t = await resolveTarget(ctx, clients, input);
-  const calls = scaleCalls(clients, t, ctx.signal);
-  return locked(rt, ctx, t, () =>
-    remembering(rt, ctx, async () => {
-      // A retry keeps the count attempt 1 found: its scale may have landed before the answer was lost.
-      let previousReplicas = rt.attempts.recall<{ previousReplicas: number }>(ctx, t)?.previousReplicas;
-      if (previousReplicas !== undefined)
-        ctx.log.info(`attempt ${ctx.attempt}: ${describe(t)} had ${previousReplicas} replicas before attempt 1`);
-      else {
-        const current = await call(ctx, `GET ${describe(t)} scale`, calls.read);
-        previousReplicas = current.spec?.replicas ?? 0;
-        rt.attempts.remember(ctx, t, { previousReplicas });
-      }
-      const updated = await call(ctx, `PATCH ${describe(t)} scale`, () =>
-        calls.patch({ spec: { replicas: input.replicas } }, dryRunParam(ctx)),
-      );
-      const replicas = updated.spec?.replicas ?? input.replicas;
-      ctx.log.info(
-        `${ctx.dryRun ? 'dry run (server-side, dryRun=All): would scale' : 'scaled'} ${describe(t)} from ${previousReplicas} to ${replicas} replicas`,
-      );
-      return { previousReplicas, replicas, namespace: t.namespace! };
-    }),
+async function scale(w: Write, input: ScaleInput): Promise<ScaleOutput> {
+  const { ctx, target: t } = w;
+  const calls = scaleCalls(w.clients, t, ctx.signal);
+  // A retry keeps the count attempt 1 found: its scale may have landed before the answer was lost.
+  let previousReplicas = w.recall<{ previousReplicas: number }>()?.previousReplicas;
+  if (previousReplicas !== undefined)
+    ctx.log.info(`attempt ${ctx.attempt}: ${describe(t)} had ${previousReplicas} replicas before attempt 1`);
+  else {
+    const current = await call(ctx, `GET ${describe(t)} scale`, calls.read);
+    previousReplicas = current.spec?.replicas ?? 0;
+    w.remember({ previousReplicas });
+  }
+  const updated = await call(ctx, `PATCH ${describe(t)} scale`, () =>
+    calls.patch({ spec: { replicas: input.replicas } }, w.dryRun),
   );
+  const replicas = updated.spec?.replicas ?? input.replicas;
+  w.logChange({ present: 'scale', past: 'scaled' }, ` from ${previousReplicas} to ${replicas} replicas`);
+  return { previousReplicas, replicas, namespace: t.namespace! };
 }

@@ -15,7 +15,6 @@
  */
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { ApiException } from '@kubernetes/client-node';
 import type { StepContext } from '../contract.js';
 import type { Clients } from './connection.js';
 import { toK8sError } from './errors.js';
@@ -104,7 +103,7 @@ export async function watchOnce(
             // not JSON: statusOf keeps the text
           }
           finish(
-            new ApiException(
+            new clients.lib.ApiException(
               res.statusCode ?? 500,
               `watch answered ${res.statusCode}`,
               body,
@@ -134,7 +133,7 @@ export async function watchOnce(
           if (event.type === 'ERROR') {
             const status = (event.object ?? {}) as { code?: number };
             if (status.code === 410) finish(undefined, 'gone');
-            else finish(new ApiException(status.code ?? 500, 'watch ERROR event', status, {}));
+            else finish(new clients.lib.ApiException(status.code ?? 500, 'watch ERROR event', status, {}));
             return;
           }
           try {

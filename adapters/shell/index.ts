@@ -1,6 +1,6 @@
 import type { Adapter } from '../contract.js';
 import { shellHealth } from './health.js';
-import { createRun } from './run.js';
+import { createRunAction } from './run.js';
 import { DEFAULT_SHELL, type ShellSettings } from './settings.js';
 
 /**
@@ -13,7 +13,9 @@ export function createShellAdapter(settings: ShellSettings = DEFAULT_SHELL): Ada
     name: 'shell',
     description:
       'Runs local commands as argv lists (a shell only where the agent allows it); cancel and timeouts stop the whole process group.',
-    actions: { run: createRun(settings) },
+    actions: { run: createRunAction(settings) },
+    // The work root and the allowlist are all a shell step needs; a missing work root fails every step.
+    readiness: () => shellHealth(settings),
     health: async () => shellHealth(settings),
   };
 }

@@ -1,3 +1,4 @@
+import { type Static, Type } from '@sinclair/typebox';
 import type { StepContext } from '../contract.js';
 import { AgentError } from '../errors.js';
 import { CappedBuffer } from './capped-buffer.js';
@@ -11,7 +12,17 @@ export const LOG_LINE_LIMIT_BYTES = 8 * 1024;
 /** How much of stdout and stderr an error's details carry. */
 export const DETAIL_TAIL_BYTES = 4 * 1024;
 
-export type RunOutput = { exitCode: number; stdout: string; stderr: string; json?: unknown; lines?: string[] };
+export const RunOutput = Type.Object(
+  {
+    exitCode: Type.Integer(),
+    stdout: Type.String({ description: 'the tail of stdout (at most OUTPUT_LIMIT_BYTES)' }),
+    stderr: Type.String({ description: 'the tail of stderr (at most OUTPUT_LIMIT_BYTES)' }),
+    json: Type.Optional(Type.Unknown({ description: "stdout parsed as JSON (parse: 'json')" })),
+    lines: Type.Optional(Type.Array(Type.String(), { description: "the lines of stdout (parse: 'lines')" })),
+  },
+  { additionalProperties: false },
+);
+export type RunOutput = Static<typeof RunOutput>;
 
 /** Tees one output stream into the capped output and, line by line, into the execution log. */
 export function capture(ctx: StepContext, stream: 'stdout' | 'stderr') {

@@ -1,48 +1,37 @@
 import { execa } from 'execa';
-import { defineAction, type ActionSpec } from '../contract.js';
+import { defineAction } from '../contract.js';
 import { sensitiveValues } from '../shared/sensitive.js';
 import { AgentError } from '../errors.js';
 import { planLaunch } from './launch.js';
-import { DETAIL_TAIL_BYTES, OUTPUT_LIMIT_BYTES, capture, parseStdout, type RunOutput } from './output.js';
+import { DETAIL_TAIL_BYTES, OUTPUT_LIMIT_BYTES, capture, parseStdout, RunOutput } from './output.js';
 import { terminateGroup, trackGroup } from './process-group.js';
-import { RunInputSchema, type RunInput } from './run-input.js';
+import { dryRun } from './dry-run.js';
+import { RunInput } from './run-input.js';
 import { DEFAULT_SHELL, type ShellSettings } from './settings.js';
 import { spawnError } from './spawn-error.js';
 import { checkRunStatic } from './static-check.js';
 
 export { SIGKILL_GRACE_MS } from './process-group.js';
-export { LOG_LINE_LIMIT_BYTES, OUTPUT_LIMIT_BYTES, type RunOutput } from './output.js';
-export type { RunInput } from './run-input.js';
+export { LOG_LINE_LIMIT_BYTES, OUTPUT_LIMIT_BYTES, RunOutput } from './output.js';
+export { RunInput } from './run-input.js';
 
 /** The `run` action under a shell policy (what the agent's configuration allows). */
-export function createRun(settings: ShellSettings): ActionSpec<RunInput, RunOutput> {
-  return defineAction<RunInput, RunOutput>({
+export function createRunAction(settings: ShellSettings) {
+  return defineAction({
     id: 'run',
     description:
       'Runs a program with arguments (argv; a /bin/sh script only where the agent allows shell: true) in its own process group; ' +
       'streams its output into the log and returns exit code, stdout and stderr (tail-capped at 1 MiB each).',
     mutates: true,
-    input: RunInputSchema,
+    supportsDryRun: true,
+    input: RunInput,
+    output: RunOutput,
     exampleOutput: { exitCode: 0, stdout: '', stderr: '' },
     checkStatic: checkRunStatic(settings),
     secretsIn: (input) => sensitiveValues(input.env),
 
-    dryRun(ctx, input) {
-      // A dry run refuses what the real run would refuse.
-      const launch = planLaunch(settings, input);
-      const parts = [`dry run: would run ${JSON.stringify([launch.file, ...launch.args])}`];
-      if (launch.cwd !== undefined) parts.push(`in ${JSON.stringify(launch.cwd)}`);
-      if (input.env !== undefined) parts.push(`with env keys ${JSON.stringify(Object.keys(input.env))}`);
-      if (input.stdin !== undefined) parts.push(`with ${Buffer.byteLength(input.stdin)} bytes of stdin`);
-      if (input.timeoutSeconds !== undefined) parts.push(`timeout ${input.timeoutSeconds}s`);
-      ctx.log.info(parts.join(', '));
-      // The example output, shaped like what `parse` would give, so later steps can read it.
-      if (input.parse === 'json') return { exitCode: 0, stdout: '', stderr: '', json: null };
-      if (input.parse === 'lines') return { exitCode: 0, stdout: '', stderr: '', lines: [] };
-      return undefined;
-    },
-
     async run(ctx, input) {
+      if (ctx.dryRun) return dryRun(settings, ctx, input);
       if (ctx.signal.aborted)
         throw new AgentError('cancelled', `command was cancelled before '${String(input.command[0])}' started`);
       const { file: program, args, cwd } = planLaunch(settings, input);
@@ -134,4 +123,4 @@ export function createRun(settings: ShellSettings): ActionSpec<RunInput, RunOutp
 }
 
 /** `run` as the default configuration allows it (no shell, no allowlist, no work root). */
-export const run = createRun(DEFAULT_SHELL);
+export const run = createRunAction(DEFAULT_SHELL);

@@ -13,13 +13,6 @@ export {
 } from './config.js';
 export { parseFlowmap, requestSteps, type Flowmap, type Step } from './flowmap.js';
 export { PROM_BUCKETS, type PromSeries, type StatsSnapshot } from './stats.js';
-export {
-  FlowRunner,
-  planFirstIteration,
-  type AppStatus,
-  type PlannedRequest,
-  type RunLimit,
-  type RunnerOptions,
-  type RunSnapshot,
-} from './runner.js';
+export { planFirstIteration, type PlannedRequest } from './plan.js';
+export { FlowRunner, type AppStatus, type RunLimit, type RunnerOptions, type RunSnapshot } from './runner.js';
 export { isPublicIpv4, randomProfile, randomPublicIpv4 } from './realism.js';

@@ -5,28 +5,27 @@
  * requests are aborted and no request starts after stop() resolves.
  */
 import { performance } from 'node:perf_hooks';
-import { evaluateCondition } from '../../shared/conditions.js';
 import { DEFAULT_EGRESS_POLICY, type EgressPolicy } from '../../shared/egress.js';
 import { findRefusal } from '../../shared/egress-refusal.js';
-import { extractFromResponse, lookup, parsePath } from '../../shared/paths.js';
+import { extractFromResponse } from '../../shared/paths.js';
 import { errorKind, errorText, UserConnections, type HttpResult } from './client.js';
-import type { FlowRunnerConfig } from './config.js';
 import {
-  requestSteps,
-  type ConditionData,
-  type ConditionStep,
-  type Flowmap,
-  type LoopStep,
-  type RequestStep,
-  type Step,
-} from './flowmap.js';
+  compileSteps,
+  type CompiledCondition,
+  type CompiledLoop,
+  type CompiledRequest,
+  type CompiledStep,
+  type Context,
+} from './compile.js';
+import type { FlowRunnerConfig } from './config.js';
+import { requestSteps, type Flowmap } from './flowmap.js';
+import { clientHeaders, contextStarter } from './instance.js';
 import { profilePool, randomPublicIpv4, type HeaderProfile } from './realism.js';
 import { RunStats, type StatsSnapshot } from './stats.js';
-import { isConstant, renderString, renderValue, sourcePath } from './substitute.js';
 import { UrlBuilder, type Destination } from './url.js';
 
 export type AppStatus = 'initializing' | 'running' | 'stopped' | 'error';
-export type Context = Record<string, unknown>;
+export type { Context } from './compile.js';
 
 export interface RunLimit {
   /** Stop after this long. */
@@ -99,20 +98,14 @@ export class FlowRunner {
   private finishDone!: () => void;
   private readonly sleepers = new Set<Sleeper>();
   private limitTimer?: NodeJS.Timeout;
-  /** Flowmap headers without markers, lower-cased once. */
-  private readonly flowHeaders: Array<[string, string]>;
-  /** Bodies without markers, serialized once per step. */
-  private readonly constantBodies = new Map<string, string>();
+  /** The flowmap's steps, compiled once. */
+  private readonly steps: CompiledStep[];
+  private readonly startContext: ReturnType<typeof contextStarter>;
   private readonly conditionWarned = new Set<string>();
   private readonly warned = new Map<string, { at: number; suppressed: number }>();
   private readonly profiles: HeaderProfile[];
   /** The forwarded-for header name, lower-cased, or '' when disabled. */
   private readonly xffKey: string;
-  /** Context keys a request step writes, built once per step (`response_<id>_status`, …). */
-  private readonly keys = new Map<string, { status: string; headers: string; body: string; error: string }>();
-  /** Steps whose headers have no flowmap or step headers of their own: they send the instance's headers as they are. */
-  private readonly plainHeaders = new Set<string>();
-  private readonly hasStaticVars: boolean;
 
   constructor(
     config: FlowRunnerConfig,
@@ -125,28 +118,11 @@ export class FlowRunner {
     this.log = options.log ?? (() => {});
     this.egress = options.egress ?? DEFAULT_EGRESS_POLICY;
     this.limit = options.limit ?? {};
-    const steps = requestSteps(flowmap.steps);
-    this.stats = new RunStats(steps.map((s) => s.id));
-    this.hasStaticVars = Object.keys(flowmap.staticVars).length > 0;
-    this.flowHeaders = Object.entries(flowmap.headers).map(([k, v]) => [k.toLowerCase(), v]);
+    this.stats = new RunStats(requestSteps(flowmap.steps).map((s) => s.id));
+    this.steps = compileSteps(flowmap, (key, message) => this.warnSome(key, message));
+    this.startContext = contextStarter(flowmap);
     this.profiles = profilePool(64, this.random);
     this.xffKey = config.xff_header_name.toLowerCase();
-    for (const s of steps) {
-      this.keys.set(s.id, {
-        status: `response_${s.id}_status`,
-        headers: `response_${s.id}_headers`,
-        body: `response_${s.id}_body`,
-        error: `response_${s.id}_error`,
-      });
-      if (
-        this.flowHeaders.length === 0 &&
-        Object.keys(s.headers).length === 0 &&
-        (s.body === undefined || s.body === null)
-      )
-        this.plainHeaders.add(s.id);
-      if (s.body !== undefined && isConstant(s.body))
-        this.constantBodies.set(s.id, typeof s.body === 'string' ? s.body : JSON.stringify(s.body));
-    }
     this.done = new Promise((resolve) => (this.finishDone = resolve));
   }
 
@@ -279,7 +255,7 @@ export class FlowRunner {
       }
       const it = this.instance(n, instance);
       const t0 = performance.now();
-      const ok = await this.runSteps(this.flowmap.steps, it);
+      const ok = await this.runSteps(this.steps, it);
       if (this.stopped) return;
       // A flow cut short because this user was removed (sim_users lowered) is neither done nor failed.
       if (!ok && !this.keepGoing(n)) return;
@@ -292,26 +268,20 @@ export class FlowRunner {
 
   private instance(user: number, flowInstance: number): Instance {
     const ip = randomPublicIpv4(this.random);
-    const base = {
-      userId: `user-${user}`,
-      userFakeIp: ip,
-      flowInstance,
-      flowStartTimeEpoch: Math.floor(Date.now() / 1000),
-      flow_error: null,
-    };
-    // staticVars first, then the built-ins: a staticVar cannot shadow userId and the others.
-    const ctx: Context = this.hasStaticVars ? Object.assign(structuredClone(this.flowmap.staticVars), base) : base;
-    const headers: Record<string, string> = Object.assign(
-      {},
-      this.profiles[Math.floor(this.random() * this.profiles.length)]!.headers,
-    );
-    if (this.xffKey) headers[this.xffKey] = ip;
+    const profile = this.profiles[Math.floor(this.random() * this.profiles.length)]!;
     let conns = this.connections.get(user);
     if (!conns) {
       conns = new UserConnections(this.config.request_timeout_ms, this.egress);
       this.connections.set(user, conns);
     }
-    return { ctx, user, headers, requested: false, conns, responses: 0 };
+    return {
+      ctx: this.startContext(user, flowInstance, ip),
+      user,
+      headers: clientHeaders(profile, this.xffKey, ip),
+      requested: false,
+      conns,
+      responses: 0,
+    };
   }
 
   private randomPause(): number {
@@ -361,7 +331,7 @@ export class FlowRunner {
   }
 
   /** Runs steps in order; false when the flow instance must end (a failed step with onFailure stop, or stop). */
-  private async runSteps(steps: Step[], it: Instance): Promise<boolean> {
+  private async runSteps(steps: CompiledStep[], it: Instance): Promise<boolean> {
     for (const step of steps) {
       if (!this.keepGoing(it.user)) return false;
       let ok: boolean;
@@ -373,53 +343,34 @@ export class FlowRunner {
     return true;
   }
 
-  private holds(c: ConditionData, ctx: Context, stepId: string): boolean {
-    const path = parsePath(c.variable.replace(/^\{\{\s*|\s*\}\}$/g, ''));
-    const found = path ? lookup(ctx, path) : { found: false as const, at: c.variable };
-    const expected = typeof c.value === 'string' ? renderString(c.value, ctx) : c.value;
-    return evaluateCondition(
-      c.operator,
-      found.found ? found.value : undefined,
-      expected,
-      found.found && found.value !== null && found.value !== undefined,
-      (m) => this.warnSome(`condition:${stepId}`, `step ${stepId}: ${m}`),
-    );
-  }
-
-  private async condition(step: ConditionStep, it: Instance): Promise<boolean> {
-    let holds = false;
-    if (step.conditionData) holds = this.holds(step.conditionData, it.ctx, step.id);
-    else if (!this.conditionWarned.has(step.id)) {
-      this.conditionWarned.add(step.id);
+  private async condition(c: CompiledCondition, it: Instance): Promise<boolean> {
+    const id = c.step.id;
+    if (!c.step.conditionData && !this.conditionWarned.has(id)) {
+      this.conditionWarned.add(id);
       this.log(
         'warn',
-        `step ${step.id}: the legacy "condition" string is not evaluated (it would be code); it counts as false. Use conditionData`,
+        `step ${id}: the legacy "condition" string is not evaluated (it would be code); it counts as false. Use conditionData`,
       );
     }
-    if (this.config.debug) this.log('debug', `user ${it.user} condition ${step.id}: ${holds ? 'then' : 'else'}`);
-    return this.runSteps(holds ? step.then : step.else, it);
+    const holds = c.holds(it.ctx);
+    if (this.config.debug) this.log('debug', `user ${it.user} condition ${id}: ${holds ? 'then' : 'else'}`);
+    return this.runSteps(holds ? c.then : c.else, it);
   }
 
-  private async loop(step: LoopStep, it: Instance): Promise<boolean> {
-    const path = sourcePath(step.source);
-    const found = path ? lookup(it.ctx, path) : undefined;
-    if (!found?.found || !Array.isArray(found.value)) {
+  private async loop(l: CompiledLoop, it: Instance): Promise<boolean> {
+    const found = l.items(it.ctx);
+    if ('not' in found) {
       this.warnSome(
-        `loop:${step.id}`,
-        `step ${step.id}: loop source ${step.source} is not a list (${found?.found ? typeof found.value : 'missing'}); skipped`,
+        `loop:${l.step.id}`,
+        `step ${l.step.id}: loop source ${l.step.source} is not a list (${found.not}); skipped`,
       );
       return true;
     }
-    const items = found.value as unknown[];
+    const items = found.list;
     for (let i = 0; i < items.length; i++) {
       // Each iteration works on its own copy: what it extracts does not leak into the next or out of the loop.
-      // The engine only ever sets top-level keys, so a shallow copy isolates them (no deep copy of stored bodies).
-      const copy: Instance = {
-        ...it,
-        responses: 0,
-        ctx: { ...it.ctx, [step.loopVariable]: structuredClone(items[i]), [`${step.loopVariable}_index`]: i },
-      };
-      const ok = await this.runSteps(step.steps, copy);
+      const copy: Instance = { ...it, responses: 0, ctx: l.iteration(it.ctx, structuredClone(items[i]), i) };
+      const ok = await this.runSteps(l.steps, copy);
       it.requested = it.requested || copy.requested;
       it.responses += copy.responses;
       if (!ok) return false;
@@ -428,44 +379,15 @@ export class FlowRunner {
     return true;
   }
 
-  private headersFor(
-    step: RequestStep,
-    it: Instance,
-    host: string | undefined,
-    body: string | undefined,
-  ): Record<string, string> {
-    // The instance's own headers object goes out as is when nothing is added (undici only reads it).
-    if (host === undefined && this.plainHeaders.has(step.id)) return it.headers;
-    const headers: Record<string, string> = { ...it.headers };
-    for (const [k, v] of this.flowHeaders) headers[k] = renderString(v, it.ctx);
-    for (const k in step.headers) headers[k.toLowerCase()] = renderString(step.headers[k]!, it.ctx);
-    if (host) headers.host = host;
-    if (
-      body !== undefined &&
-      headers['content-type'] === undefined &&
-      step.body !== null &&
-      typeof step.body === 'object'
-    )
-      headers['content-type'] = 'application/json';
-    return headers;
-  }
-
-  private bodyFor(step: RequestStep, ctx: Context): string | undefined {
-    if (step.body === undefined || step.body === null) return undefined;
-    const constant = this.constantBodies.get(step.id);
-    if (constant !== undefined) return constant;
-    const rendered = renderValue(step.body, ctx);
-    return typeof rendered === 'string' ? rendered : JSON.stringify(rendered);
-  }
-
-  private async request(step: RequestStep, it: Instance): Promise<boolean> {
+  private async request(r: CompiledRequest, it: Instance): Promise<boolean> {
     if (it.requested) {
       await this.sleep(this.randomPause());
       if (!this.keepGoing(it.user)) return false;
     }
     it.requested = true;
     const ctx = it.ctx;
-    const stepUrl = renderString(step.url, ctx);
+    const step = r.step;
+    const stepUrl = r.url(ctx);
     let dest: Destination;
     try {
       dest = this.urls.resolve(stepUrl);
@@ -473,7 +395,7 @@ export class FlowRunner {
       // A URL that cannot be built (a bad host or port substituted in) fails the step without sending or retrying.
       this.stats.error(step.id, 'invalid_request');
       return this.record(
-        step,
+        r,
         it,
         undefined,
         Object.assign(new Error(`invalid URL ${JSON.stringify(stepUrl)}: ${(err as Error).message}`), {
@@ -481,8 +403,8 @@ export class FlowRunner {
         }),
       );
     }
-    const body = this.bodyFor(step, ctx);
-    const headers = this.headersFor(step, it, dest.host, body);
+    const body = r.body(ctx);
+    const headers = r.headers(it.headers, ctx, dest.host, body);
     const method = step.method;
     let result: HttpResult | undefined;
     let error: unknown;
@@ -533,12 +455,12 @@ export class FlowRunner {
       );
       await this.sleep(delay);
     }
-    return this.record(step, it, result, error);
+    return this.record(r, it, result, error);
   }
 
   /** Milliseconds before the next attempt, or undefined for no more attempts. */
   private retryDelay(
-    step: RequestStep,
+    step: CompiledRequest['step'],
     attempt: number,
     error: unknown,
     result: HttpResult | undefined,
@@ -549,10 +471,11 @@ export class FlowRunner {
   }
 
   /** Stores the response in the context, extracts, asserts; false when the flow instance must stop. */
-  private record(step: RequestStep, it: Instance, result: HttpResult | undefined, error: unknown): boolean {
+  private record(r: CompiledRequest, it: Instance, result: HttpResult | undefined, error: unknown): boolean {
     const ctx = it.ctx;
+    const step = r.step;
     const id = step.id;
-    const keys = this.keys.get(id)!;
+    const keys = r.keys;
     let parsed: unknown;
     if (result) {
       parsed = result.text;
@@ -603,13 +526,13 @@ export class FlowRunner {
       }
     }
     // Assertions are recorded whatever the outcome: a failed request is exactly what they are there to count.
-    for (const a of step.assertions) {
-      const passed = this.holds(a, ctx, id);
+    for (const a of r.assertions) {
+      const passed = a.holds(ctx);
       this.stats.assertion(id, passed);
       if (!passed && this.config.debug)
         this.log(
           'debug',
-          `user ${it.user} step ${id}: assertion ${a.variable} ${a.operator} ${JSON.stringify(a.value ?? null)} failed`,
+          `user ${it.user} step ${id}: assertion ${a.data.variable} ${a.data.operator} ${JSON.stringify(a.data.value ?? null)} failed`,
         );
     }
     if (stop) {
@@ -622,80 +545,4 @@ export class FlowRunner {
     }
     return true;
   }
-}
-
-/** One request of a dry-run plan. */
-export interface PlannedRequest {
-  step: string;
-  method: string;
-  url: string;
-  headers: Record<string, string>;
-  body?: string;
-  /** Where the step sits: inside a condition branch or a loop. */
-  under?: string;
-  /** The step URL could not be built (the run would fail this step). */
-  error?: string;
-}
-
-/**
- * The requests of the first iteration of user 1, rendered with the starting context: what a dry run
- * shows. Both branches of a condition appear (their variables usually come from responses that a dry
- * run does not have), and a loop over a list known up front renders its first item.
- */
-export function planFirstIteration(
-  config: FlowRunnerConfig,
-  flowmap: Flowmap,
-  random: () => number = Math.random,
-): PlannedRequest[] {
-  const runner = new FlowRunner(config, flowmap, { random });
-  const it = (runner as unknown as { instance(u: number, i: number): Instance }).instance(1, 1);
-  const urls = new UrlBuilder(config);
-  const out: PlannedRequest[] = [];
-  const walk = (steps: Step[], ctx: Context, under?: string) => {
-    for (const s of steps) {
-      if (s.type === 'request') {
-        const stepUrl = renderString(s.url, ctx);
-        let d: Destination | undefined;
-        let error: string | undefined;
-        try {
-          d = urls.resolve(stepUrl);
-        } catch (err) {
-          error = `invalid URL ${JSON.stringify(stepUrl)}: ${(err as Error).message}`;
-        }
-        const body = (runner as unknown as { bodyFor(s: RequestStep, c: Context): string | undefined }).bodyFor(s, ctx);
-        const headers = (
-          runner as unknown as {
-            headersFor(
-              s: RequestStep,
-              i: Instance,
-              h: string | undefined,
-              b: string | undefined,
-            ): Record<string, string>;
-          }
-        ).headersFor(s, { ...it, ctx }, d?.host, body);
-        out.push({
-          step: s.id,
-          method: s.method,
-          url: d ? `${d.origin}${d.path}` : stepUrl,
-          headers,
-          ...(body !== undefined ? { body } : {}),
-          ...(under ? { under } : {}),
-          ...(error ? { error } : {}),
-        });
-      } else if (s.type === 'condition') {
-        walk(s.then, ctx, `${s.id} then`);
-        walk(s.else, ctx, `${s.id} else`);
-      } else {
-        const path = sourcePath(s.source);
-        const found = path ? lookup(ctx, path) : undefined;
-        const first =
-          found?.found && Array.isArray(found.value) && found.value.length > 0
-            ? found.value[0]
-            : `<${s.loopVariable} from ${s.source}>`;
-        walk(s.steps, { ...ctx, [s.loopVariable]: first, [`${s.loopVariable}_index`]: 0 }, `${s.id} loop`);
-      }
-    }
-  };
-  walk(flowmap.steps, it.ctx);
-  return out;
 }

@@ -61,7 +61,16 @@ function asText(v: unknown): string {
 /** A string with every marker replaced by text. Inside a string, an unquoted value is its JSON text. */
 export function renderString(text: string, ctx: Record<string, unknown>): string {
   const t = compile(text);
-  if (t.constant) return text;
+  return t.constant ? text : render(t, ctx);
+}
+
+/** `text` compiled once, as a function of the context (what renderString gives, without the cache lookup). */
+export function textRenderer(text: string): (ctx: Record<string, unknown>) => string {
+  const t = compile(text);
+  return t.constant ? () => text : (ctx) => render(t, ctx);
+}
+
+function render(t: Template, ctx: Record<string, unknown>): string {
   let out = '';
   for (const p of t.parts) {
     if (typeof p === 'string') {

@@ -5,9 +5,13 @@ import type { PathSegment } from '../../../adapters/shared/paths.js';
 import { makeAjv, toProblems, type ValidateFunction } from './wpk/ajv.js';
 import { allowTemplates } from './wpk/schema.js';
 
-/** Whether running `spec` with `input` can change something outside the agent. */
-export function mutatesWith(spec: ActionSpec, input: unknown): boolean {
-  return spec.mutatesFor ? spec.mutatesFor(input) : spec.mutates;
+/**
+ * Whether running `spec` with `input` can change something outside the agent; without an input,
+ * whether some input can (an action whose answer depends on the input may).
+ */
+export function mutatesWith(spec: ActionSpec, input?: unknown): boolean {
+  if (typeof spec.mutates === 'boolean') return spec.mutates;
+  return input === undefined || spec.mutates(input);
 }
 
 export type ActionLookup = { ok: true; spec: ActionSpec } | { ok: false; message: string };
@@ -40,10 +44,10 @@ export class AdapterRegistry {
 
   /** Whether this agent can run the adapter now (configured; checked without network). */
   readiness(adapter: string): AdapterHealth {
-    const a = this.byName.get(adapter) as (Adapter & { readiness?: () => AdapterHealth }) | undefined;
+    const a = this.byName.get(adapter);
     if (!a)
       return { ready: false, message: `adapter '${adapter}' is not registered; known: ${this.names().join(', ')}` };
-    return a.readiness?.() ?? { ready: true };
+    return a.readiness();
   }
 
   find(adapter: string, action: string): ActionLookup {

@@ -4,7 +4,10 @@ import type { AddressInfo } from 'node:net';
 import { once } from 'node:events';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { createApiAdapter } from '../../../adapters/api/index.js';
+import { USE_EXAMPLE_OUTPUT } from '../../../adapters/contract.js';
 import { AgentError } from '../../../adapters/errors.js';
+import { mutatesWith } from '../../../services/runtime-agent/src/adapter-registry.js';
+import { runChecked } from '../support/outputs.js';
 import { stepContext } from '../support/step-context.js';
 
 interface Seen {
@@ -103,7 +106,7 @@ describe('api adapter: request', () => {
 
   it('sends a GET with query and headers exactly and parses the JSON answer', async () => {
     const { ctx, logs } = stepContext();
-    const out = await request.run(ctx, {
+    const out = await runChecked(request, ctx, {
       method: 'GET',
       url: `${base}/json?fixed=1`,
       query: { q: 'a b', n: 3, flag: true },
@@ -129,7 +132,7 @@ describe('api adapter: request', () => {
 
   it('POSTs json with content-type application/json and a string body verbatim', async () => {
     const { ctx } = stepContext();
-    const out = await request.run(ctx, { method: 'POST', url: `${base}/echo`, json: { name: 'x', n: [1, 2] } });
+    const out = await runChecked(request, ctx, { method: 'POST', url: `${base}/echo`, json: { name: 'x', n: [1, 2] } });
     assert.equal(out.status, 201);
     assert.equal(out.body, 'created');
     assert.equal(seen[0].method, 'POST');
@@ -149,14 +152,14 @@ describe('api adapter: request', () => {
   });
 
   it('gives an empty body as an empty string', async () => {
-    const out = await request.run(stepContext().ctx, { url: `${base}/empty` });
+    const out = await runChecked(request, stepContext().ctx, { url: `${base}/empty` });
     assert.equal(out.status, 200);
     assert.equal(out.body, '');
   });
 
   it('extracts status, headers in any case, body paths and implicit body paths; a missing path gives null and a warning', async () => {
     const { ctx, logs } = stepContext();
-    const out = await request.run(ctx, {
+    const out = await runChecked(request, ctx, {
       url: `${base}/json`,
       extract: {
         code: '.status',
@@ -190,11 +193,11 @@ describe('api adapter: request', () => {
     });
 
     it('declares GET, HEAD and OPTIONS as not changing anything, every other method as changing', () => {
-      assert.equal(request.mutates, true);
+      assert.equal(mutatesWith(request), true);
       for (const method of ['GET', 'HEAD', 'OPTIONS', undefined] as const)
-        assert.equal(request.mutatesFor!({ url: base, method }), false, String(method));
+        assert.equal(mutatesWith(request, { url: base, method }), false, String(method));
       for (const method of ['POST', 'PUT', 'PATCH', 'DELETE'] as const)
-        assert.equal(request.mutatesFor!({ url: base, method }), true, method);
+        assert.equal(mutatesWith(request, { url: base, method }), true, method);
     });
 
     it('marks 5xx answers retryable for the engine and 4xx ones not', async () => {
@@ -203,13 +206,13 @@ describe('api adapter: request', () => {
     });
 
     it("accepts 503 when ['5xx'] is expected", async () => {
-      const out = await request.run(stepContext().ctx, { url: `${base}/unavailable`, expectStatus: ['5xx'] });
+      const out = await runChecked(request, stepContext().ctx, { url: `${base}/unavailable`, expectStatus: ['5xx'] });
       assert.equal(out.status, 503);
       assert.equal(out.body, 'down for maintenance');
     });
 
     it('accepts 404 when [404] is expected and parses its JSON body', async () => {
-      const out = await request.run(stepContext().ctx, { url: `${base}/missing`, expectStatus: [404] });
+      const out = await runChecked(request, stepContext().ctx, { url: `${base}/missing`, expectStatus: [404] });
       assert.equal(out.status, 404);
       assert.deepEqual(out.body, { error: 'no such thing' });
       const err = await failure({ url: `${base}/missing`, expectStatus: [400, '5xx'] });
@@ -228,7 +231,7 @@ describe('api adapter: request', () => {
     });
 
     it('follows the redirect when followRedirects is true', async () => {
-      const out = await request.run(stepContext().ctx, { url: `${base}/redirect`, followRedirects: true });
+      const out = await runChecked(request, stepContext().ctx, { url: `${base}/redirect`, followRedirects: true });
       assert.equal(out.status, 200);
       assert.equal((out.body as { ok: boolean }).ok, true);
       assert.deepEqual(
@@ -299,8 +302,8 @@ describe('api adapter: request', () => {
       headers: { Authorization: 'Bearer s3cr3t-token', 'X-Api-Key': 'k3y', 'X-Trace': 'visible' },
       json: { hello: 'world' },
     };
-    const out = await request.dryRun!(ctx, input);
-    assert.equal(out, undefined);
+    const out = await request.run(ctx, input);
+    assert.equal(out, USE_EXAMPLE_OUTPUT);
     assert.equal(seen.length, 0);
     const text = logs.map((l) => l.message).join('\n');
     assert.ok(text.includes(`dry run: would send POST ${base}/json?page=2`), text);
@@ -314,7 +317,7 @@ describe('api adapter: request', () => {
 
   it('dry run masks a password in the URL', async () => {
     const { ctx, logs } = stepContext();
-    await request.dryRun!(ctx, { url: 'http://user:hunter2@127.0.0.1:9/x' });
+    await request.run({ ...ctx, dryRun: true }, { url: 'http://user:hunter2@127.0.0.1:9/x' });
     assert.equal(seen.length, 0);
     assert.ok(
       logs.some((l) => l.message === 'dry run: would send GET http://user:***@127.0.0.1:9/x'),
@@ -355,7 +358,7 @@ describe('api adapter: request', () => {
         assert.equal(err.retryable, false);
       }
       const { ctx } = stepContext();
-      await assert.rejects(async () => request.dryRun!(ctx, { url: 'ftp://127.0.0.1/x' }), {
+      await assert.rejects(async () => request.run({ ...ctx, dryRun: true }, { url: 'ftp://127.0.0.1/x' }), {
         type: 'validation_error',
       });
       const headBody = await failure({ method: 'HEAD', url: `${base}/json`, body: 'x' });

@@ -4,9 +4,10 @@ import { existsSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { StepContext } from '../../../adapters/contract.js';
+import { type StepContext, USE_EXAMPLE_OUTPUT } from '../../../adapters/contract.js';
 import { AgentError } from '../../../adapters/errors.js';
 import { createShellAdapter } from '../../../adapters/shell/index.js';
+import { runChecked } from '../support/outputs.js';
 import { isRunning } from '../support/processes.js';
 import { waitFor } from '../support/wait.js';
 import {
@@ -52,7 +53,7 @@ function makeContext() {
 
 async function runCommand(input: RunInput) {
   const { ctx, entries } = makeContext();
-  return { result: await run.run(ctx, input), entries };
+  return { result: await runChecked(run, ctx, input), entries };
 }
 
 /** The shared poll-with-deadline, with this file's argument order. */
@@ -292,13 +293,14 @@ describe('shell adapter: run', () => {
     try {
       const file = path.join(dir, 'touched');
       const { ctx, texts } = makeContext();
-      const out = await run.dryRun!(ctx, {
+      ctx.dryRun = true;
+      const out = await run.run(ctx, {
         command: ['touch', file],
         env: { TOKEN: 's3cret' },
         stdin: 'abc',
         timeoutSeconds: 9,
       });
-      assert.equal(out, undefined);
+      assert.equal(out, USE_EXAMPLE_OUTPUT);
       assert.equal(existsSync(file), false);
       const [line] = texts('info');
       assert.ok(line?.includes(JSON.stringify(['touch', file])), line);

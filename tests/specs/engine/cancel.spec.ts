@@ -64,6 +64,8 @@ describe('engine: cancel', () => {
           id: 'count',
           description: 'notes the abort listeners on its signal',
           mutates: false,
+          supportsDryRun: false,
+          output: { type: 'object' },
           input: { type: 'object' },
           exampleOutput: {},
           async run(ctx) {
@@ -75,11 +77,14 @@ describe('engine: cancel', () => {
           id: 'ignore',
           description: 'never settles and never looks at its signal',
           mutates: false,
+          supportsDryRun: false,
+          output: { type: 'object' },
           input: { type: 'object' },
           exampleOutput: {},
           run: () => ((deafStarted = true), new Promise(() => {})),
         },
       },
+      readiness: () => ({ ready: true }),
     };
     await h.restart({}, [deaf]);
     const counters = Array.from({ length: 20 }, (_, i) => ({ name: `c${i}`, adapter: 'deaf', action: 'count' }));

@@ -6,7 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Adapter, StepContext } from '../../../adapters/contract.js';
+import { type Adapter, type StepContext, USE_EXAMPLE_OUTPUT } from '../../../adapters/contract.js';
 import { AgentError, type ErrorType } from '../../../adapters/errors.js';
 import { AdapterRegistry } from '../../../services/runtime-agent/src/adapter-registry.js';
 import { Engine, type EngineOptions, type SubmitRequest } from '../../../services/runtime-agent/src/engine/engine.js';
@@ -18,7 +18,7 @@ import type { Wpk } from '../../../services/runtime-agent/src/wpk/types.js';
 import { waitFor } from '../support/wait.js';
 
 export interface Call {
-  /** `action` for run(), `action:dry` for a dryRun hook. */
+  /** `action` for run(), `action:dry` for run() in a dry run. */
   action: string;
   step: string;
   input: any;
@@ -49,10 +49,10 @@ function pause(ms: number, signal: AbortSignal): Promise<void> {
  * - ok (read-only): returns `{ value: input.value }`, after `input.delayMs` if given.
  * - fail (read-only): throws AgentError(`type`, `message`) for the first `times` calls of `key`, then returns.
  * - hang (read-only): waits for the abort signal, then throws; with `hangAttempts`, only that many attempts hang.
- * - record (mutating, no dry-run hook, no compensation): returns `{ value: input.value }`.
+ * - record (mutating, no dry-run support, no compensation): returns `{ value: input.value }`.
  * - create (mutating, default compensation `delete { id }`): returns `{ id: 'id-' + name }`.
- * - delete (mutating, has a dry-run hook that records ctx.dryRun).
- * - dryable (mutating, dry-run hook returns `{ value: 'from-dry-run' }`).
+ * - delete (mutating, supports dry run: then records `delete:dry` and asks for the example output).
+ * - dryable (mutating, supports dry run: then records `dryable:dry` and returns `{ value: 'from-dry-run' }`).
  * - leak (read-only): logs and returns its `token` (also as numbers with `numeric: true`), and with `fail: true` throws with it in the message.
  * - strict (read-only): input must be `{ n: integer }`.
  */
@@ -78,6 +78,8 @@ export function fakeAdapter(calls: Call[], failures = new Map<string, number>())
         id: 'ok',
         description: 'returns its value',
         mutates: false,
+        supportsDryRun: false,
+        output: ANY_OBJECT,
         input: ANY_OBJECT,
         exampleOutput: { value: 'example' },
         async run(ctx, input) {
@@ -91,6 +93,8 @@ export function fakeAdapter(calls: Call[], failures = new Map<string, number>())
         id: 'fail',
         description: 'fails a given number of times',
         mutates: false,
+        supportsDryRun: false,
+        output: ANY_OBJECT,
         input: ANY_OBJECT,
         exampleOutput: { value: 'example' },
         async run(ctx, input) {
@@ -113,6 +117,8 @@ export function fakeAdapter(calls: Call[], failures = new Map<string, number>())
         id: 'hang',
         description: 'waits for the abort signal',
         mutates: false,
+        supportsDryRun: false,
+        output: ANY_OBJECT,
         input: ANY_OBJECT,
         exampleOutput: { value: 'example' },
         run(ctx, input) {
@@ -133,6 +139,8 @@ export function fakeAdapter(calls: Call[], failures = new Map<string, number>())
         id: 'record',
         description: 'records its input (mutating)',
         mutates: true,
+        supportsDryRun: false,
+        output: ANY_OBJECT,
         input: ANY_OBJECT,
         exampleOutput: { value: 'example' },
         async run(ctx, input) {
@@ -144,6 +152,8 @@ export function fakeAdapter(calls: Call[], failures = new Map<string, number>())
         id: 'create',
         description: 'creates a thing; compensated by delete',
         mutates: true,
+        supportsDryRun: false,
+        output: ANY_OBJECT,
         input: ANY_OBJECT,
         exampleOutput: { id: 'id-example' },
         compensate: (_input: any, out: any) => ({ action: 'delete', with: { id: out.id } }),
@@ -156,13 +166,15 @@ export function fakeAdapter(calls: Call[], failures = new Map<string, number>())
         id: 'delete',
         description: 'deletes a thing',
         mutates: true,
+        supportsDryRun: true,
+        output: ANY_OBJECT,
         input: ANY_OBJECT,
         exampleOutput: { deleted: 'id-example' },
-        dryRun(ctx, input) {
-          note('delete:dry', ctx, input);
-          return undefined;
-        },
         async run(ctx, input) {
+          if (ctx.dryRun) {
+            note('delete:dry', ctx, input);
+            return USE_EXAMPLE_OUTPUT;
+          }
           note('delete', ctx, input);
           return { deleted: input.id };
         },
@@ -171,13 +183,15 @@ export function fakeAdapter(calls: Call[], failures = new Map<string, number>())
         id: 'dryable',
         description: 'mutating, with a dry-run hook',
         mutates: true,
+        supportsDryRun: true,
+        output: ANY_OBJECT,
         input: ANY_OBJECT,
         exampleOutput: { value: 'example' },
-        dryRun(ctx, input) {
-          note('dryable:dry', ctx, input);
-          return { value: 'from-dry-run' };
-        },
         async run(ctx, input) {
+          if (ctx.dryRun) {
+            note('dryable:dry', ctx, input);
+            return { value: 'from-dry-run' };
+          }
           note('dryable', ctx, input);
           return { value: 'for-real' };
         },
@@ -186,6 +200,8 @@ export function fakeAdapter(calls: Call[], failures = new Map<string, number>())
         id: 'leak',
         description: 'logs, returns and throws its token',
         mutates: false,
+        supportsDryRun: false,
+        output: ANY_OBJECT,
         input: ANY_OBJECT,
         exampleOutput: {},
         async run(ctx, input) {
@@ -206,6 +222,8 @@ export function fakeAdapter(calls: Call[], failures = new Map<string, number>())
         id: 'strict',
         description: 'input must be { n: integer }',
         mutates: false,
+        supportsDryRun: false,
+        output: ANY_OBJECT,
         input: { type: 'object', additionalProperties: false, required: ['n'], properties: { n: { type: 'integer' } } },
         exampleOutput: {},
         async run(ctx, input) {
@@ -214,6 +232,7 @@ export function fakeAdapter(calls: Call[], failures = new Map<string, number>())
         },
       },
     },
+    readiness: () => ({ ready: true }),
   };
 }
 

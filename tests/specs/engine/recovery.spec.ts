@@ -67,12 +67,15 @@ describe('engine: recovery after a crash', () => {
     return {
       name: 'gate',
       description: 'a compensation that blocks until opened',
+      readiness: () => ({ ready: true }),
       actions: {
         undo: {
           id: 'undo',
           description: 'blocks while the gate is closed',
           mutates: true,
+          supportsDryRun: false,
           input: { type: 'object' },
+          output: { type: 'object' },
           exampleOutput: {},
           run(ctx) {
             gate.calls++;

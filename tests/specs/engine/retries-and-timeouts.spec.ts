@@ -35,6 +35,8 @@ describe('engine: retries', () => {
           id: 'scribble',
           description: 'changes its input, then fails once',
           mutates: false,
+          supportsDryRun: false,
+          output: { type: 'object' },
           exampleOutput: {},
           input: { type: 'object', required: ['n'], properties: { n: { type: 'integer' }, list: { type: 'array' } } },
           async run(ctx, input: any) {
@@ -46,6 +48,7 @@ describe('engine: retries', () => {
           },
         },
       },
+      readiness: () => ({ ready: true }),
     };
     await h.restart({}, [careless]);
     const rec = await h.run({

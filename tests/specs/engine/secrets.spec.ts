@@ -150,6 +150,8 @@ describe('engine: secret parameters', () => {
           id: 'echo',
           description: 'returns its input',
           mutates: false,
+          supportsDryRun: false,
+          output: { type: 'object' },
           input: { type: 'object' },
           exampleOutput: {},
           run: async (_ctx, input) => ({ echo: input }),
@@ -158,6 +160,8 @@ describe('engine: secret parameters', () => {
           id: 'use',
           description: 'declares its key a credential',
           mutates: false,
+          supportsDryRun: false,
+          output: { type: 'object' },
           input: { type: 'object' },
           exampleOutput: {},
           secretsIn: (input: any) => [input.key],
@@ -167,6 +171,8 @@ describe('engine: secret parameters', () => {
           id: 'broken',
           description: 'its credential scan throws',
           mutates: false,
+          supportsDryRun: false,
+          output: { type: 'object' },
           input: { type: 'object' },
           exampleOutput: {},
           secretsIn: () => {
@@ -175,6 +181,7 @@ describe('engine: secret parameters', () => {
           run: async () => ({}),
         },
       },
+      readiness: () => ({ ready: true }),
     };
 
     it("masks a step's credentials from when that step starts, never in what earlier steps recorded, nor for a step that never ran", async () => {

@@ -8,7 +8,7 @@ import { startCluster, deployment, event, pod, NS, type Cluster, type LogLine } 
 import { CoreV1Api } from '@kubernetes/client-node';
 import { RESTARTED_AT } from '../../../adapters/k8s/restart.js';
 import { MAX_LOG_CHARS_PER_CONTAINER, MAX_LOG_CHARS_TOTAL } from '../../../adapters/k8s/logs.js';
-import { recreatable } from '../../../adapters/k8s/restore.js';
+import { recreatable } from '../../../adapters/k8s/recreatable.js';
 import { LAST_APPLIED } from '../../../adapters/k8s/runtime.js';
 import type { KObj } from '../support/fake-kube/index.js';
 import { waitFor } from '../support/wait.js';

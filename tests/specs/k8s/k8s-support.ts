@@ -2,18 +2,20 @@
  * The k8s adapter against the fake kube-apiserver: a cluster per test, the real
  * adapter configured through a kubeconfig file, and `run` / `dry` that call an
  * action the way the engine does (input defaults applied by the action's own
- * schema, a StepContext with a required signal and a log that records lines).
+ * schema, a StepContext with a required signal and a log that records lines);
+ * the outputs they resolve match the action's output schema.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Adapter, Outputs, StepContext } from '../../../adapters/contract.js';
+import { type Adapter, type Outputs, type StepContext, USE_EXAMPLE_OUTPUT } from '../../../adapters/contract.js';
 import { AgentError } from '../../../adapters/errors.js';
 import { createK8sAdapter, type K8sSettings } from '../../../adapters/k8s/index.js';
 import { AdapterRegistry } from '../../../services/runtime-agent/src/adapter-registry.js';
 import { startFakeKube, type FakeKube, type FakeKubeOptions, type KObj } from '../support/fake-kube/index.js';
+import { realOutput } from '../support/outputs.js';
 
 export const NS = 'default';
 
@@ -173,11 +175,9 @@ export async function startCluster(
       attempt: opts.attempt ?? 1,
       secret: (value) => void (opts.secrets ?? []).push(value),
     };
-    if (dryRun) {
-      const out = await spec.dryRun?.(ctx, copy);
-      return out ?? structuredClone(spec.exampleOutput);
-    }
-    return spec.run(ctx, copy);
+    if (dryRun && !spec.supportsDryRun) return structuredClone(spec.exampleOutput);
+    const out = await spec.run(ctx, copy);
+    return out === USE_EXAMPLE_OUTPUT ? structuredClone(spec.exampleOutput) : realOutput(spec, out);
   }
   return {
     kube,

@@ -41,6 +41,8 @@ export function chattyAdapter(): Adapter {
         id: 'talk',
         description: 'logs and returns',
         mutates: false,
+        supportsDryRun: false,
+        output: ANY_OBJECT,
         input: ANY_OBJECT,
         exampleOutput: { blob: '' },
         run: async (ctx, input: TalkInput) => talk(ctx, input),
@@ -49,6 +51,8 @@ export function chattyAdapter(): Adapter {
         id: 'change',
         description: 'logs, returns, and is undone by talk',
         mutates: true,
+        supportsDryRun: false,
+        output: ANY_OBJECT,
         input: ANY_OBJECT,
         exampleOutput: { blob: '' },
         compensate: (input: { undoLines?: number }) => ({
@@ -61,6 +65,8 @@ export function chattyAdapter(): Adapter {
         id: 'hang',
         description: 'waits for the abort signal',
         mutates: false,
+        supportsDryRun: false,
+        output: ANY_OBJECT,
         input: ANY_OBJECT,
         exampleOutput: {},
         run: (ctx) =>
@@ -69,6 +75,7 @@ export function chattyAdapter(): Adapter {
           ),
       },
     },
+    readiness: () => ({ ready: true }),
   };
 }
 

@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { createApiAdapter } from '../../../adapters/api/index.js';
 import type { EgressSettings } from '../../../adapters/shared/egress.js';
+import { runChecked } from '../support/outputs.js';
 import { countingServer, expectForbidden, fakeDns, stepContext, type CountingServer } from './egress-support.js';
 
 function apiRequest(settings: Partial<EgressSettings>, dns: Record<string, string[]> = {}) {
@@ -15,7 +16,7 @@ function apiRequest(settings: Partial<EgressSettings>, dns: Record<string, strin
   const action = createApiAdapter({ allowLoopback: true, allowPrivate: false, resolve: resolver.resolve, ...settings })
     .actions.request!;
   return {
-    run: (input: Record<string, unknown>) => action.run(stepContext().ctx, input),
+    run: (input: Record<string, unknown>) => runChecked(action, stepContext().ctx, input),
     action,
     asked: resolver.asked,
   };
@@ -156,7 +157,7 @@ describe('egress policy: api adapter', () => {
   it('warns in a dry run that the run would be refused, without failing or connecting', async () => {
     const { ctx, logs } = stepContext();
     const { action } = apiRequest({ allowLoopback: false });
-    await action.dryRun!({ ...ctx, dryRun: true }, { url: `${target.url}/x` });
+    await action.run({ ...ctx, dryRun: true }, { url: `${target.url}/x` });
     const warning = logs.find((l) => l.level === 'warn');
     assert.match(
       warning?.message ?? '',

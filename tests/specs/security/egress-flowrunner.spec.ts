@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { FlowControl, parseStartRequest } from '../../../adapters/flowrunner/control.js';
 import { createFlowrunnerAdapter } from '../../../adapters/flowrunner/index.js';
 import type { EgressSettings } from '../../../adapters/shared/egress.js';
+import { runChecked } from '../support/outputs.js';
 import { waitFor } from '../support/wait.js';
 import { countingServer, expectForbidden, fakeDns, stepContext, type CountingServer } from './egress-support.js';
 
@@ -27,9 +28,9 @@ function flowrunner(settings: Partial<EgressSettings>, dns: Record<string, strin
     logs: context.logs,
     asked: resolver.asked,
     run: (input: Record<string, unknown>) =>
-      adapter.actions.run!.run(context.ctx, input) as Promise<Record<string, any>>,
+      runChecked(adapter.actions.run!, context.ctx, input) as Promise<Record<string, any>>,
     start: (input: Record<string, unknown>) =>
-      adapter.actions.start!.run(context.ctx, input) as Promise<Record<string, any>>,
+      runChecked(adapter.actions.start!, context.ctx, input) as Promise<Record<string, any>>,
   };
 }
 
@@ -185,7 +186,7 @@ describe('egress policy: flowrunner', () => {
   it('dry run: warns that the run would be refused, without failing or connecting', async () => {
     const fr = flowrunner({ allowLoopback: false });
     const { ctx, logs } = stepContext();
-    await fr.adapter.actions.run!.dryRun!(
+    await fr.adapter.actions.run!.run(
       { ...ctx, dryRun: true },
       { config: { flow_target_url: target.url }, flowmap: oneStep(), iterations: 1 },
     );

@@ -10,6 +10,7 @@ import { createShellAdapter } from '../../../adapters/shell/index.js';
 import type { RunInput, RunOutput } from '../../../adapters/shell/run.js';
 import type { ShellSettings } from '../../../adapters/shell/settings.js';
 import { PackageValidator } from '../../../services/runtime-agent/src/wpk/validate.js';
+import { runChecked } from '../support/outputs.js';
 
 /** A node one-liner that prints its arguments as a JSON array: what the process really received. */
 export const PRINT_ARGV = 'process.stdout.write(JSON.stringify(process.argv.slice(1)))';
@@ -33,8 +34,8 @@ export function makeContext(dryRun = false) {
 export function shellRun(settings: ShellSettings) {
   const action = createShellAdapter(settings).actions.run!;
   return {
-    run: (input: RunInput) => action.run(makeContext().ctx, input) as Promise<RunOutput>,
-    dryRun: (input: RunInput) => action.dryRun!(makeContext(true).ctx, input),
+    run: (input: RunInput) => runChecked(action, makeContext().ctx, input) as Promise<RunOutput>,
+    dryRun: (input: RunInput) => action.run(makeContext(true).ctx, input),
   };
 }
 

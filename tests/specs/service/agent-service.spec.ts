@@ -18,13 +18,15 @@ const unready: Adapter = {
       id: 'poke',
       description: 'would poke',
       mutates: true,
+      supportsDryRun: false,
       input: { type: 'object' },
+      output: { type: 'object' },
       exampleOutput: {},
       run: () => Promise.resolve({}),
     },
   },
   readiness: () => ({ ready: false, message: 'no offline cluster is configured: set OFFLINE_URL' }),
-} as Adapter;
+};
 
 async function rejects(work: () => unknown, type: string, re?: RegExp) {
   await assert.rejects(

@@ -211,6 +211,8 @@ describe("an action's checkStatic hook", () => {
         id: 'act',
         description: 'test action',
         mutates: false,
+        supportsDryRun: false,
+        output: { type: 'object' },
         input: { type: 'object', properties: { n: { type: 'integer' }, forbidden: { type: 'boolean' } } },
         exampleOutput: {},
         checkStatic(withRaw, at) {
@@ -222,6 +224,7 @@ describe("an action's checkStatic hook", () => {
         run: async () => ({}),
       },
     },
+    readiness: () => ({ ready: true }),
   };
   const pickyValidator = new PackageValidator(new AdapterRegistry([picky]));
   const step = (name: string, withValue: Record<string, unknown>, more: Record<string, unknown> = {}) => ({

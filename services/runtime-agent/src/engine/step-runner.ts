@@ -2,7 +2,7 @@
  * Runs one step: render templates, check the input, run (or dry-run) the
  * action with a per-attempt timeout, retry per policy, record every attempt.
  */
-import type { ActionSpec, Outputs, StepContext } from '../../../../adapters/contract.js';
+import { USE_EXAMPLE_OUTPUT, type ActionSpec, type Outputs, type StepContext } from '../../../../adapters/contract.js';
 import { AgentError, type ErrorRecord, ValidationError, toAgentError } from '../../../../adapters/errors.js';
 import { addAbortCallback, removeAbortCallback } from '../../../../adapters/shared/abort.js';
 import { mutatesWith, type AdapterRegistry } from '../adapter-registry.js';
@@ -236,18 +236,23 @@ async function runAttempt(
     secret: (value) => target.redactor.add([value]),
   };
   try {
-    if (target.dryRun) {
-      if (spec.dryRun) {
-        const out = await untilSettledOrAbandoned(Promise.resolve(spec.dryRun(ctx, input)), signal);
-        return out === undefined ? exampleOf(spec) : { outputs: out, source: 'dry_run' };
-      }
-      if (mutating) {
-        ctx.log.info(`dry run: would run ${def.adapter}.${def.action} with ${JSON.stringify(input)}`);
-        return exampleOf(spec);
-      }
+    if (target.dryRun && !spec.supportsDryRun && mutating) {
+      ctx.log.info(`dry run: would run ${def.adapter}.${def.action} with ${JSON.stringify(input)}`);
+      return exampleOf(spec);
     }
     if (mutating && !target.dryRun) target.beforeSideEffect?.();
-    return { outputs: await untilSettledOrAbandoned(spec.run(ctx, input), signal), source: 'run' };
+    const out = await untilSettledOrAbandoned(spec.run(ctx, input), signal);
+    if (out !== USE_EXAMPLE_OUTPUT)
+      return { outputs: out, source: target.dryRun && spec.supportsDryRun ? 'dry_run' : 'run' };
+    if (!target.dryRun)
+      throw new AgentError(
+        'adapter_error',
+        `${def.adapter}.${def.action} asked for its example output outside a dry run`,
+        {
+          retryable: false,
+        },
+      );
+    return exampleOf(spec);
   } catch (err) {
     throw interruptError(signal) ?? err;
   } finally {

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { AgentError, type Problem, ValidationError } from '../../../../adapters/errors.js';
-import type { AdapterRegistry } from '../adapter-registry.js';
+import { type AdapterRegistry, mutatesWith } from '../adapter-registry.js';
 import { authorize, may, type Principal } from '../auth/roles.js';
 import type { Engine } from '../engine/engine.js';
 import { toRecord, toSummary } from '../engine/record.js';
@@ -394,7 +394,11 @@ export class AgentService {
         : { ready: true };
       out[a.name] = {
         ...health,
-        actions: Object.values(a.actions).map((x) => ({ id: x.id, mutates: x.mutates, description: x.description })),
+        actions: Object.values(a.actions).map((x) => ({
+          id: x.id,
+          mutates: mutatesWith(x),
+          description: x.description,
+        })),
       };
     }
     return out;
