@@ -89,7 +89,7 @@ describe('durability: SIGTERM drain', () => {
     const second = await janitor.start({ dataDir: agent.dataDir });
     const rec = await waitForStatus(second, id, ['rolled_back', 'rollback_failed']);
     assert.equal(rec.status, 'rolled_back');
-    assert.equal(rec.rollback.trigger, 'automatic');
+    assert.equal(rec.rollback.trigger, 'recovered', 'the rollback the drain deferred is started by the restart');
     assert.equal(rec.rollback.steps[0].compensates, 'prepare');
     assert.equal(rec.rollback.steps[0].outputs.stdout, 'undo prepare\n');
     assert.equal(rec.steps[2].status, 'not_run');

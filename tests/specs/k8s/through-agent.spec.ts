@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { startAgent, waitForStatus, type AgentProcess } from '../support/agent-process.js';
 import { runAgentUntilExit } from '../http/http-support.js';
 import { startFakeKube, type FakeKube } from '../support/fake-kube/index.js';
-import { pkg } from '../support/packages.js';
+import { pkg, shellStep } from '../support/packages.js';
 import { deployment, event, NS, pod } from './k8s-support.js';
 import { RESTARTED_AT } from '../../../adapters/k8s/restart.js';
 
@@ -44,22 +44,33 @@ describe('k8s adapter in the agent', function () {
       await kube?.close();
     });
 
-    it('without any configuration the adapter says so, its steps fail clearly, and the rest of the agent works', async () => {
+    it('without any configuration the adapter says so, a k8s package is refused before anything is queued, and the rest of the agent works', async () => {
       kube = await startFakeKube();
       agent = await startAgent({ env: { HOME: home, K8S_SERVICE_ACCOUNT_DIR: join(home, 'none') } });
       const health = await agent.request('GET', '/health');
       assert.equal(health.body.adapters.k8s.ready, false);
       assert.match(health.body.adapters.k8s.message, /not configured/);
       assert.equal(health.body.adapters.shell.ready, true);
-      const r = await agent.request('POST', '/execute', {
-        wpk_content: pkg('k8s-get', [k8sStep('get', 'get', { kind: 'Deployment', name: 'web' })]),
-      });
-      assert.equal(r.status, 202, r.text);
-      const rec = await waitForStatus(agent, r.body.execution_id, ENDED);
-      assert.equal(rec.status, 'failed');
-      assert.equal(rec.error.type, 'adapter_error');
-      assert.match(rec.error.message, /not configured.*POST \/init/);
-      assert.equal(rec.steps[0].attempts, 1, 'a missing configuration is not retried');
+      const wpk = pkg('k8s-get', [
+        shellStep('first', ['true']),
+        k8sStep('get', 'get', { kind: 'Deployment', name: 'web' }),
+      ]);
+      for (const dry_run of [false, true]) {
+        const r = await agent.request('POST', '/execute', { wpk_content: wpk, dry_run });
+        assert.equal(r.status, 400, r.text);
+        assert.equal(r.body.error_type, 'validation_error');
+        assert.deepEqual(
+          r.body.details.errors.map((e: { path: string }) => e.path),
+          ['$.spec.handlers[1].adapter'],
+        );
+        assert.match(r.body.message, /adapter 'k8s' is not ready on this agent: no Kubernetes cluster is configured/);
+      }
+      assert.deepEqual((await agent.request('GET', '/executions')).body.executions, [], 'nothing was stored');
+      const report = await agent.request('POST', '/validate', { wpk_content: wpk });
+      assert.equal(report.body.valid, false);
+      assert.match(report.body.errors[0].message, /k8s.*KUBECONFIG or K8S_SERVER/);
+      const bundled = await agent.request('POST', '/validate', { workflow_id: 'restart-unhealthy-1.0.0' });
+      assert.equal(bundled.body.valid, false, 'a bundled k8s package says so too');
       assert.equal((await agent.request('GET', '/ready')).status, 200);
     });
 
