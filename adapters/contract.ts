@@ -50,6 +50,12 @@ export interface StepContext {
    * The action may still use the value itself, and later steps may template it.
    */
   secret(value: string): void;
+  /**
+   * Records a process group the action started (its leader's pid), durably, before the action lets it do
+   * anything that matters: if the agent is killed while the group runs, the next start ends the group before
+   * any rollback runs. Call the returned function once the group is gone.
+   */
+  processGroupStarted(pgid: number): () => void;
 }
 
 /** What a rollback runs: another action of the same adapter unless `adapter` says otherwise. */

@@ -75,6 +75,7 @@ export function createRunAction(settings: ShellSettings) {
       const timer =
         input.timeoutSeconds === undefined ? undefined : setTimeout(() => stop('timeout'), input.timeoutSeconds * 1000);
       const untrack = trackGroup(pid);
+      const forget = ctx.processGroupStarted(pid);
 
       let result: Awaited<typeof subprocess>;
       try {
@@ -84,6 +85,7 @@ export function createRunAction(settings: ShellSettings) {
         ctx.signal.removeEventListener('abort', onAbort);
         stopping?.done();
         untrack();
+        forget();
         out.lines.flush();
         err.lines.flush();
       }

@@ -4,11 +4,12 @@ import { existsSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type StepContext, USE_EXAMPLE_OUTPUT } from '../../../adapters/contract.js';
+import { USE_EXAMPLE_OUTPUT } from '../../../adapters/contract.js';
 import { AgentError } from '../../../adapters/errors.js';
 import { createShellAdapter } from '../../../adapters/shell/index.js';
 import { runChecked } from '../support/outputs.js';
 import { isRunning } from '../support/processes.js';
+import { type LogLevel, stepContext } from '../support/step-context.js';
 import { waitFor } from '../support/wait.js';
 import {
   LOG_LINE_LIMIT_BYTES,
@@ -18,49 +19,19 @@ import {
   type RunInput,
 } from '../../../adapters/shell/run.js';
 
-interface LogEntry {
-  at: number;
-  kind: 'debug' | 'info' | 'warn' | 'error' | 'stdout' | 'stderr';
-  text: string;
-}
-
-function makeContext() {
-  const controller = new AbortController();
-  const entries: LogEntry[] = [];
-  const record = (kind: LogEntry['kind']) => (text: string) => entries.push({ at: Date.now(), kind, text });
-  const ctx: StepContext = {
-    signal: controller.signal,
-    log: {
-      debug: record('debug'),
-      info: record('info'),
-      warn: record('warn'),
-      error: record('error'),
-      line: (stream, text) => record(stream)(text),
-    },
-    dryRun: false,
-    executionId: 'test',
-    step: 'run',
-    attempt: 1,
-    secret: () => undefined,
-  };
-  return {
-    ctx,
-    controller,
-    entries,
-    texts: (kind: LogEntry['kind']) => entries.filter((e) => e.kind === kind).map((e) => e.text),
-  };
-}
+/** A context whose log keeps every line, with when it was logged. */
+const makeContext = () => stepContext({ executionId: 'test', step: 'run' });
 
 async function runCommand(input: RunInput) {
-  const { ctx, entries } = makeContext();
-  return { result: await runChecked(run, ctx, input), entries };
+  const { ctx, logs } = makeContext();
+  return { result: await runChecked(run, ctx, input), logs };
 }
 
 /** The shared poll-with-deadline, with this file's argument order. */
 const waitUntil = <T>(what: string, probe: () => T | undefined | false, deadlineMs = 5000): Promise<T> =>
   waitFor(probe, what, deadlineMs);
 
-function startedPid(texts: (kind: LogEntry['kind']) => string[]): number | undefined {
+function startedPid(texts: (level: LogLevel) => string[]): number | undefined {
   const line = texts('debug').find((t) => t.startsWith('started pid '));
   return line === undefined ? undefined : Number(line.split(' ')[2]!.replace(':', ''));
 }
@@ -172,6 +143,15 @@ describe('shell adapter: run', () => {
     assert.match(err.message, /SIGUSR1/);
   });
 
+  it('reports its process group to the engine while the command runs, and that it is gone once it ended', async () => {
+    const context = makeContext();
+    const running = runChecked(run, context.ctx, { command: [process.execPath, '-e', 'setTimeout(() => {}, 300)'] });
+    const pid = await waitUntil('the started pid in the log', () => startedPid(context.texts));
+    assert.deepEqual([...context.groups], [pid], 'the group (led by the command) is reported');
+    await running;
+    assert.deepEqual([...context.groups], [], 'and forgotten when it ended');
+  });
+
   it('streams output lines into the log while the command still runs', async () => {
     const { ctx, controller, texts } = makeContext();
     let settled = false;
@@ -189,8 +169,8 @@ describe('shell adapter: run', () => {
   it('logs an unfinished last line at exit and cuts an overlong line with a marker', async () => {
     const long = LOG_LINE_LIMIT_BYTES + 5000;
     const script = `process.stdout.write('a\\n' + 'x'.repeat(${long}) + '\\nb')`;
-    const { entries, result } = await runCommand({ command: [process.execPath, '-e', script] });
-    const lines = entries.filter((e) => e.kind === 'stdout').map((e) => e.text);
+    const { logs, result } = await runCommand({ command: [process.execPath, '-e', script] });
+    const lines = logs.filter((e) => e.level === 'stdout').map((e) => e.message);
     assert.equal(lines.length, 3);
     assert.equal(lines[0], 'a');
     assert.equal(lines[1], `${'x'.repeat(LOG_LINE_LIMIT_BYTES)} [runtime-agent: line cut, 5000 more bytes dropped]`);
@@ -248,7 +228,7 @@ describe('shell adapter: run', () => {
   it('keeps the last 1 MiB of a large output with a marker saying how much was dropped', async () => {
     const count = 300_000; // 12 bytes a line: about 3.4 MiB
     const script = `const a = []; for (let i = 0; i < ${count}; i++) a.push('line ' + String(i).padStart(6, '0')); process.stdout.write(a.join('\\n') + '\\n')`;
-    const { result, entries } = await runCommand({ command: [process.execPath, '-e', script] });
+    const { result, logs } = await runCommand({ command: [process.execPath, '-e', script] });
     const total = count * 12;
     const marker = /^\[runtime-agent: (\d+) earlier bytes of stdout dropped\]\n/.exec(result.stdout);
     assert.ok(marker, 'starts with the marker line');
@@ -257,15 +237,15 @@ describe('shell adapter: run', () => {
     assert.equal(Number(marker[1]), total - OUTPUT_LIMIT_BYTES);
     assert.ok(result.stdout.length <= OUTPUT_LIMIT_BYTES + marker[0].length);
     assert.ok(kept.endsWith(`line ${String(count - 1).padStart(6, '0')}\n`));
-    assert.equal(entries.filter((e) => e.kind === 'stdout').length, count, 'every line was still logged');
+    assert.equal(logs.filter((e) => e.level === 'stdout').length, count, 'every line was still logged');
   });
 
   it('refuses shell: true with a non-retryable forbidden naming SHELL_ALLOW_SHELL when the configuration does not allow it', async () => {
-    const { ctx, entries } = makeContext();
+    const { ctx, logs } = makeContext();
     const err = await rejectsWith(run.run(ctx, { command: ['echo', 'hi'], shell: true }), 'forbidden');
     assert.match(err.message, /SHELL_ALLOW_SHELL/);
     assert.equal(err.retryable, false);
-    assert.equal(entries.length, 0, 'nothing was started');
+    assert.equal(logs.length, 0, 'nothing was started');
     // The schema itself accepts a boolean: whether true is allowed is the agent's configuration, not the format.
     assert.equal((run.input as any).properties.shell.type, 'boolean');
     assert.equal('const' in (run.input as any).properties.shell, false);
@@ -282,10 +262,10 @@ describe('shell adapter: run', () => {
   });
 
   it('does not start anything when already cancelled', async () => {
-    const { ctx, controller, entries } = makeContext();
+    const { ctx, controller, logs } = makeContext();
     controller.abort();
     await rejectsWith(run.run(ctx, { command: ['sleep', '30'] }), 'cancelled');
-    assert.equal(entries.length, 0);
+    assert.equal(logs.length, 0);
   });
 
   it('dry run executes nothing and logs the argv with env names only', async () => {
@@ -317,7 +297,7 @@ describe('shell adapter: run', () => {
       import { run } from ${JSON.stringify(runModule)};
       const say = (m) => process.stdout.write(m + '\\n');
       const log = { debug: say, info() {}, warn() {}, error() {}, line: (s, t) => { say('grandchild ' + t); process.exit(0); } };
-      run.run({ signal: new AbortController().signal, log, dryRun: false, executionId: 't', step: 's', attempt: 1 },
+      run.run({ signal: new AbortController().signal, log, dryRun: false, executionId: 't', step: 's', attempt: 1, processGroupStarted: () => () => {} },
         { command: ['sh', '-c', 'sleep 300 & echo $!; wait'] });`;
     const stdout = await new Promise<string>((resolve, reject) =>
       execFile(

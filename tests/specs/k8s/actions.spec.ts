@@ -47,8 +47,8 @@ describe('k8s adapter actions', function () {
           ['web-2', 'app', 'oom\n'],
         ],
       );
-      assert.ok(log.some((l) => l.level === 'stdout' && l.text === '[web-1/app] panic: config missing'));
-      assert.ok(!log.some((l) => l.text.includes('db crashed')));
+      assert.ok(log.some((l) => l.level === 'stdout' && l.message === '[web-1/app] panic: config missing'));
+      assert.ok(!log.some((l) => l.message.includes('db crashed')));
       const q = c.kube.requests.find((r) => r.path.endsWith('/web-1/log'));
       assert.equal(q?.query.previous, 'true');
       assert.equal(q?.query.tailLines, '1');
@@ -108,7 +108,7 @@ describe('k8s adapter actions', function () {
       );
       assert.ok(out.containers[0].text.endsWith(`${line('web-1', 'a', 79)}\n`), 'the tail is what is kept');
       assert.ok(out.containers.at(-1).text.length < 100, 'the last ones are cut to nothing once the budget is spent');
-      assert.ok(log.some((l) => l.level === 'warn' && /outputs keep at most 1048576 characters/.test(l.text)));
+      assert.ok(log.some((l) => l.level === 'warn' && /outputs keep at most 1048576 characters/.test(l.message)));
       assert.equal(log.filter((l) => l.level === 'stdout').length, 18 * 80, 'the execution log still gets every line');
     });
   });
@@ -357,7 +357,7 @@ describe('k8s adapter actions', function () {
       }
       assert.ok(
         !JSON.stringify(log).includes(value) && !JSON.stringify(log).includes('hunter2'),
-        `nor does the log: ${JSON.stringify(log.filter((l) => l.text.includes(value) || l.text.includes('hunter2')))}`,
+        `nor does the log: ${JSON.stringify(log.filter((l) => l.message.includes(value) || l.message.includes('hunter2')))}`,
       );
       assert.deepEqual(outs.get.object.data, { password: '***' });
       assert.equal(outs.get.object.metadata.annotations[LAST_APPLIED], '***');
@@ -379,7 +379,7 @@ describe('k8s adapter actions', function () {
       }
       assert.equal(outs.created.created, true);
       assert.ok(
-        log.filter((l) => l.level === 'warn' && /Secret's contents are never recorded/.test(l.text)).length >= 4,
+        log.filter((l) => l.level === 'warn' && /Secret's contents are never recorded/.test(l.message)).length >= 4,
       );
       // The writes themselves happened.
       assert.equal(c.kube.get('v1', 'Secret', NS, 'creds'), undefined);
@@ -655,7 +655,7 @@ describe('k8s adapter actions', function () {
       } as KObj);
       const out = (await waiting) as any;
       assert.equal(out.observed, 'data.a = "2"');
-      assert.ok(log.some((l) => /resync/.test(l.text)));
+      assert.ok(log.some((l) => /resync/.test(l.message)));
     });
 
     it('a status condition is not met while it describes an older generation (kubectl wait)', async () => {
@@ -1043,7 +1043,7 @@ describe('k8s adapter actions', function () {
       );
       assert.equal(settled, false, 'it waits');
       assert.ok(
-        log.some((l) => /is being deleted .*finalizers: example\.com\/hold.*waiting until it is gone/.test(l.text)),
+        log.some((l) => /is being deleted .*finalizers: example\.com\/hold.*waiting until it is gone/.test(l.message)),
       );
       const core = c.kube.kubeConfig().makeApiClient(CoreV1Api);
       await core.patchNamespacedConfigMap({

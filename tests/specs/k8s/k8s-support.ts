@@ -10,19 +10,17 @@ import { createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Adapter, type Outputs, type StepContext, USE_EXAMPLE_OUTPUT } from '../../../adapters/contract.js';
+import { type Adapter, type Outputs, USE_EXAMPLE_OUTPUT } from '../../../adapters/contract.js';
 import { AgentError } from '../../../adapters/errors.js';
 import { createK8sAdapter, type K8sSettings } from '../../../adapters/k8s/index.js';
 import { AdapterRegistry } from '../../../services/runtime-agent/src/adapter-registry.js';
 import { startFakeKube, type FakeKube, type FakeKubeOptions, type KObj } from '../support/fake-kube/index.js';
 import { realOutput } from '../support/outputs.js';
+import { type LogLine, stepContext } from '../support/step-context.js';
 
 export const NS = 'default';
 
-export interface LogLine {
-  level: string;
-  text: string;
-}
+export type { LogLine } from '../support/step-context.js';
 
 /** How a test runs one attempt of an action: its signal, its log, and which attempt of which step it is. */
 export interface RunOptions {
@@ -158,23 +156,7 @@ export async function startCluster(
     const copy = structuredClone(input);
     const problems = registry.checkRuntime('k8s', action, copy);
     if (problems.length) throw new AgentError('validation_error', JSON.stringify(problems));
-    const lines = opts.log ?? [];
-    const log = (level: string) => (text: string) => lines.push({ level, text });
-    const ctx: StepContext = {
-      signal: opts.signal ?? new AbortController().signal,
-      log: {
-        debug: log('debug'),
-        info: log('info'),
-        warn: log('warn'),
-        error: log('error'),
-        line: (stream, text) => lines.push({ level: stream, text }),
-      },
-      dryRun,
-      executionId: opts.executionId ?? 'test-execution',
-      step: opts.step ?? 'test-step',
-      attempt: opts.attempt ?? 1,
-      secret: (value) => void (opts.secrets ?? []).push(value),
-    };
+    const { ctx } = stepContext({ ...opts, dryRun, logs: opts.log });
     if (dryRun && !spec.supportsDryRun) return structuredClone(spec.exampleOutput);
     const out = await spec.run(ctx, copy);
     return out === USE_EXAMPLE_OUTPUT ? structuredClone(spec.exampleOutput) : realOutput(spec, out);

@@ -17,6 +17,7 @@ import { KubeConnection } from '../../../adapters/k8s/connection.js';
 import { createK8sAdapter } from '../../../adapters/k8s/index.js';
 import { RESTARTED_AT } from '../../../adapters/k8s/restart.js';
 import { startFakeKube, type FakeKube, type KObj } from '../support/fake-kube/index.js';
+import { stepContext } from '../support/step-context.js';
 import { waitFor } from '../support/wait.js';
 import {
   deployment,
@@ -32,18 +33,8 @@ import {
 const NO_SA = '/nonexistent-service-account';
 const NO_KUBECONFIG = '/nonexistent-kubeconfig';
 
-function ctx(opts: { signal?: AbortSignal; attempt?: number } = {}): StepContext {
-  const noop = () => {};
-  return {
-    signal: opts.signal ?? new AbortController().signal,
-    log: { debug: noop, info: noop, warn: noop, error: noop, line: noop },
-    dryRun: false,
-    executionId: 'x',
-    step: 's',
-    attempt: opts.attempt ?? 1,
-    secret: noop,
-  };
-}
+const ctx = (opts: { signal?: AbortSignal; attempt?: number } = {}): StepContext =>
+  stepContext({ ...opts, executionId: 'x', step: 's' }).ctx;
 
 describe('k8s adapter robustness', function () {
   this.timeout(20_000);
@@ -79,7 +70,7 @@ describe('k8s adapter robustness', function () {
       const log: LogLine[] = [];
       const out = (await c.run('patch', input, attempt(2, log))) as any;
       assert.deepEqual(out.previous.data, { mode: 'old' }, 'not the already-changed object');
-      assert.ok(log.some((l) => /using what attempt 1 recorded/.test(l.text)));
+      assert.ok(log.some((l) => /using what attempt 1 recorded/.test(l.message)));
       const comp = c.adapter.actions.patch.compensate!(input as any, out)!;
       await c.run('restore', comp.with);
       assert.equal((c.kube.get('v1', 'ConfigMap', NS, 'settings') as any).data.mode, 'old');
@@ -447,15 +438,7 @@ describe('k8s adapter robustness', function () {
         tokenRereadMs: 50,
       });
       const get = adapter.actions.get!;
-      const ctx = {
-        signal: new AbortController().signal,
-        log: { debug() {}, info() {}, warn() {}, error() {}, line() {} },
-        dryRun: false,
-        executionId: 'e',
-        step: 's',
-        attempt: 1,
-        secret: () => undefined,
-      };
+      const { ctx } = stepContext({ executionId: 'e', step: 's' });
       await assert.rejects(
         get.run(ctx, { kind: 'ConfigMap', name: 'c' }),
         (e: any) => e.type === 'unauthorized' && !String(e.message).includes('an-old-token'),

@@ -22,8 +22,9 @@ describe('shell policy: shell: true', () => {
 
     it('shows the exact /bin/sh argv in a dry run and starts nothing', async () => {
       const marker = join(tmp(), 'marker');
-      const { ctx, logs } = makeContext(true);
+      const { ctx, messages } = makeContext(true);
       await createShellAdapter(ALLOWED).actions.run!.run(ctx, { command: ['touch "$1"', marker], shell: true });
+      const logs = messages();
       assert.ok(logs[0]?.includes(JSON.stringify(['/bin/sh', '-c', 'touch "$1"', 'sh', marker])), logs[0]);
       assert.equal(existsSync(marker), false);
     });

@@ -3,7 +3,6 @@ import assert from 'node:assert/strict';
 import { chmodSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { StepContext } from '../../../adapters/contract.js';
 import { AgentError } from '../../../adapters/errors.js';
 import { AdapterRegistry } from '../../../services/runtime-agent/src/adapter-registry.js';
 import { createShellAdapter } from '../../../adapters/shell/index.js';
@@ -11,23 +10,15 @@ import type { RunInput, RunOutput } from '../../../adapters/shell/run.js';
 import type { ShellSettings } from '../../../adapters/shell/settings.js';
 import { PackageValidator } from '../../../services/runtime-agent/src/wpk/validate.js';
 import { runChecked } from '../support/outputs.js';
+import { stepContext } from '../support/step-context.js';
 
 /** A node one-liner that prints its arguments as a JSON array: what the process really received. */
 export const PRINT_ARGV = 'process.stdout.write(JSON.stringify(process.argv.slice(1)))';
 
+/** A context whose log keeps every message, in order. */
 export function makeContext(dryRun = false) {
-  const logs: string[] = [];
-  const record = (text: string) => void logs.push(text);
-  const ctx: StepContext = {
-    signal: new AbortController().signal,
-    log: { debug: record, info: record, warn: record, error: record, line: (_stream, text) => record(text) },
-    dryRun,
-    executionId: 'security-test',
-    step: 'run',
-    attempt: 1,
-    secret: () => undefined,
-  };
-  return { ctx, logs };
+  const { ctx, logs } = stepContext({ dryRun, executionId: 'security-test', step: 'run' });
+  return { ctx, messages: () => logs.map((l) => l.message) };
 }
 
 /** The `run` action of a shell adapter built with `settings`, called directly. */

@@ -14,6 +14,7 @@ import type {
   StepPatch,
   StepPhase,
   StepStatus,
+  TrackedProcess,
 } from '../store/types.js';
 import type { WriteOptions } from '../store/write-queue.js';
 
@@ -48,6 +49,11 @@ export class StateWriter {
     if (patch.error) data.error = patch.error;
     this.event(e, 'execution.status_changed', undefined, data, withChange(options));
     this.store.executions.patch(e.id, { ...patch, status: to }, options);
+  }
+
+  /** The process groups a step has running (not a state change: no event). */
+  processGroups(e: ExecutionRef, phase: StepPhase, idx: number, groups: TrackedProcess[], options: WriteOptions) {
+    this.store.steps.patch(e.id, phase, idx, { processes: [...groups] }, options);
   }
 
   /** A patch that changes no status (rollback bookkeeping): no event of its own. */

@@ -7,7 +7,8 @@ import { AgentError, type ErrorRecord, ValidationError, toAgentError } from '../
 import { addAbortCallback, removeAbortCallback } from '../../../../adapters/shared/abort.js';
 import { mutatesWith, type AdapterRegistry } from '../adapter-registry.js';
 import type { Metrics } from '../metrics.js';
-import type { OutputsSource, StepPhase, StepStatus } from '../store/types.js';
+import type { OutputsSource, StepPhase, StepStatus, TrackedProcess } from '../store/types.js';
+import { startTicksOf } from './orphans.js';
 import type { RetryPolicy } from '../wpk/types.js';
 import type { ExecutionLog } from './execution-log.js';
 import { childController, Interrupt, interruptError, sleep } from './interrupts.js';
@@ -49,6 +50,8 @@ export interface StepTarget {
   beforeSideEffect?: () => void;
   /** The first attempt's input, made when the execution started (prepareInputs). */
   prepared?: PreparedInput;
+  /** Process groups the step's action started and that still run. */
+  groups?: TrackedProcess[];
 }
 
 /** A step's action and first-attempt input, rendered, checked and scanned for credentials ahead of time. */
@@ -107,7 +110,7 @@ export async function runStep(
         if (ready.secrets.length > 0) target.redactor.add(ready.secrets);
       } else if (spec.secretsIn) target.redactor.add(spec.secretsIn(input));
       const mutating = ready ? ready.mutating : mutatesWith(spec, input);
-      const { outputs, source } = await runAttempt(spec, target, def, input, attempt, mutating);
+      const { outputs, source } = await runAttempt(deps, spec, target, def, input, attempt, mutating);
       const outputsJson = outputsAsJson(target.redactor, outputs, deps.maxOutputBytes, def.name);
       finishStep(deps, target, def, 'succeeded', started, attempt, { input, outputsJson, source, mutating });
       return { ok: true, input, outputs, attempts: attempt };
@@ -202,6 +205,7 @@ function prepareInput(
 }
 
 async function runAttempt(
+  deps: StepRunnerDeps,
   spec: ActionSpec,
   target: StepTarget,
   def: StepDef,
@@ -234,6 +238,7 @@ async function runAttempt(
     step: def.name,
     attempt,
     secret: (value) => target.redactor.add([value]),
+    processGroupStarted: (pgid) => trackGroup(deps, target, pgid),
   };
   try {
     if (target.dryRun && !spec.supportsDryRun && mutating) {
@@ -291,6 +296,23 @@ function untilSettledOrAbandoned<T>(work: Promise<T>, signal: AbortSignal): Prom
       },
     );
   });
+}
+
+/**
+ * Records a process group on its step, committed before this returns (recovery ends the groups a crash left
+ * running); the returned function forgets it once it is gone.
+ */
+function trackGroup(deps: StepRunnerDeps, target: StepTarget, pgid: number): () => void {
+  target.groups ??= [];
+  const groups = target.groups;
+  const group: TrackedProcess = { pid: pgid, startTicks: startTicksOf(pgid) ?? 0 };
+  const ref = { id: target.executionId, workflowId: target.workflowId };
+  groups.push(group);
+  deps.state.processGroups(ref, target.phase, target.idx, groups, {});
+  return () => {
+    groups.splice(groups.indexOf(group), 1);
+    deps.state.processGroups(ref, target.phase, target.idx, groups, { deferred: true });
+  };
 }
 
 /** An error as steps, events and records keep it: secrets masked. */
