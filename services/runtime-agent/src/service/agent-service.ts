@@ -289,16 +289,18 @@ export class AgentService {
 
   /**
    * Follows an execution's log: the stored lines after `since`, then new ones, until the execution's work in
-   * this agent ends (`end` gets its status then). Returns the function that stops following.
+   * this agent ends (`end` gets its status then). `open` is called once the request is known to be good (the
+   * caller opens its stream there) and gives the sink. Returns the function that stops following.
    */
   followLogs(
     actor: Principal,
     id: string,
     q: LogQuery,
-    sink: { line: (l: LogLine) => void; end: (status: ExecutionStatus | null) => void },
+    open: () => { line: (l: LogLine) => void; end: (status: ExecutionStatus | null) => void },
   ): () => void {
     authorize(actor, 'read', 'reading logs');
     this.mustGet(id);
+    const sink = open();
     const { engine, store } = this.d;
     let stopFollowing = () => {};
     let ended = false;
@@ -306,7 +308,7 @@ export class AgentService {
       if (ended) return;
       ended = true;
       stop();
-      sink.end(store.executions.get(id)?.status ?? null);
+      sink.end(store.executions.statusOf(id) ?? null);
     };
     const stop = () => {
       stopFollowing();

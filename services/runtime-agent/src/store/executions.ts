@@ -90,7 +90,16 @@ function patchColumns(p: ExecutionPatch): Record<string, unknown> {
 
 export class Executions {
   private readonly stmt: Record<
-    'insert' | 'get' | 'byStatus' | 'rollbackPending' | 'putContent' | 'getIdem' | 'putIdem' | 'count' | 'packageOf',
+    | 'insert'
+    | 'get'
+    | 'status'
+    | 'byStatus'
+    | 'rollbackPending'
+    | 'putContent'
+    | 'getIdem'
+    | 'putIdem'
+    | 'count'
+    | 'packageOf',
     Database.Statement
   >;
   private readonly statements: Statements;
@@ -113,6 +122,7 @@ export class Executions {
         VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?)`),
       get: db.prepare(`${SELECT} WHERE e.id = ?`),
       byStatus: db.prepare(`${SELECT} WHERE e.status = ? ORDER BY e.seq`),
+      status: db.prepare('SELECT status FROM executions WHERE id = ?'),
       rollbackPending: db.prepare(
         `${SELECT} WHERE e.status = 'failed' AND e.rollback_status = 'pending' ORDER BY e.seq`,
       ),
@@ -176,6 +186,12 @@ export class Executions {
     this.flush();
     const row = this.stmt.get.get(id) as ExecutionRow | undefined;
     return row && toExecution(row);
+  }
+
+  /** Just the status (a stream's last word), without the progress the full record derives. */
+  statusOf(id: string): ExecutionStatus | undefined {
+    this.flush();
+    return (this.stmt.status.get(id) as { status: ExecutionStatus } | undefined)?.status;
   }
 
   /** The package an execution runs, as stored when it was submitted. */

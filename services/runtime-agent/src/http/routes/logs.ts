@@ -3,7 +3,7 @@ import { Type } from '@sinclair/typebox';
 import type { Router } from '@koa/router';
 import { need, principalOf, watchAuthorization } from '../auth.js';
 import { Once, QueryBool, QueryInt, querySchema } from '../request.js';
-import { openSse, resumeFrom } from '../sse.js';
+import { openSse, resumeFrom, type SseStream } from '../sse.js';
 import type { RouteDeps } from './deps.js';
 
 const LogQuery = querySchema(
@@ -24,22 +24,19 @@ export function mountLogRoutes(router: Router, { service, tokens }: RouteDeps): 
       ctx.body = service.logs(actor, id, q);
       return;
     }
-    const since = resumeFrom(ctx, q.since);
-    service.get(actor, id); // 404 before the stream opens
-    const sse = openSse(ctx);
-    sse.onClose(watchAuthorization(ctx, tokens, 'read', () => sse.close()));
-    const stop = service.followLogs(
-      actor,
-      id,
-      { since, step: q.step },
-      {
-        line: (l) => sse.send('log', l, l.seq),
+    let sse: SseStream | undefined;
+    const stop = service.followLogs(actor, id, { since: resumeFrom(ctx, q.since), step: q.step }, () => {
+      const stream = openSse(ctx);
+      sse = stream;
+      stream.onClose(watchAuthorization(ctx, tokens, 'read', () => stream.close()));
+      return {
+        line: (l) => stream.send('log', l, l.seq),
         end: (status) => {
-          sse.send('end', { execution_id: id, status });
-          sse.close();
+          stream.send('end', { execution_id: id, status });
+          stream.close();
         },
-      },
-    );
-    sse.onClose(stop);
+      };
+    });
+    sse?.onClose(stop);
   });
 }
