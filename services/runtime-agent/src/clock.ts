@@ -1,13 +1,4 @@
-/** Timestamps of records and log lines. Several per step fall in the same millisecond, so the text is made once per millisecond. */
-let lastMs = -1;
-let lastIso = '';
-
-/** `new Date().toISOString()`, reused within the same millisecond. */
+/** The timestamps of records, events and log lines: ISO 8601 in UTC, to the millisecond. */
 export function nowIso(): string {
-  const ms = Date.now();
-  if (ms !== lastMs) {
-    lastMs = ms;
-    lastIso = new Date(ms).toISOString();
-  }
-  return lastIso;
+  return new Date().toISOString();
 }

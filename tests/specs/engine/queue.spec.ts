@@ -41,33 +41,14 @@ describe('engine: queue and turns', () => {
     assert.ok(released >= 8 && released <= 12, `released ${released} in ${turnsToRun} busy turns`);
   });
 
-  it('lets a piece that waited for I/O go on without another turn, but makes one that did not wait for its turn', async () => {
+  it('releases waiting pieces in the order they came, one per turn', async () => {
     const t = new IoTurns();
-    await t.wait();
-    const sameTurn = t.next();
-    assert.ok(sameTurn instanceof Promise, 'no turn of the loop since it was let go: it waits for one');
-    await sameTurn;
-    await turns(2); // what a step that waits for a response does
-    assert.equal(t.next(), undefined, 'the loop turned while it waited: it goes on at once');
-    const again = t.next();
-    assert.ok(again instanceof Promise, 'right after going on, the next piece waits again');
-    await again;
-  });
-
-  it('never lets a piece skip its turn while API requests or other pieces are waiting', async () => {
-    const t = new IoTurns();
-    await t.wait();
-    await turns(2);
-    t.noteRequest();
-    const busy = t.next();
-    assert.ok(busy instanceof Promise, 'an API request arrived: background work takes its share of turns');
-    await busy;
-    await turns(2);
-    const other = t.wait();
-    const behind = t.next();
-    assert.ok(behind instanceof Promise, 'another piece is waiting for its turn: no skipping ahead of it');
     const order: string[] = [];
-    await Promise.all([other.then(() => order.push('other')), behind.then(() => order.push('behind'))]);
-    assert.deepEqual(order, ['other', 'behind']);
+    const first = t.wait().then(() => order.push('first'));
+    const second = t.wait().then(() => order.push('second'));
+    await turns(1);
+    assert.deepEqual(order, ['first'], 'one piece per turn');
+    await Promise.all([first, second]);
+    assert.deepEqual(order, ['first', 'second']);
   });
 });

@@ -51,32 +51,16 @@ export const BACKGROUND_SHARE_TURNS = 4;
  * executions run, and a burst of submissions fills the bounded queue instead
  * of waiting behind the work it queued. While API requests keep arriving,
  * background work takes one turn in BACKGROUND_SHARE_TURNS; it never stops.
- *
- * A piece that itself waited for I/O (an HTTP step) has already let the loop
- * turn: `next` lets it go on at once, unless API requests are waiting or
- * others are queued for their turn.
  */
 export class IoTurns {
   private readonly waiters = new Fifo<() => void>();
   private scheduled = false;
   private requests = 0;
   private skipped = 0;
-  /** Set by a marker in the check phase: the loop has turned since the last piece was let go. */
-  private turned = false;
-  private markerScheduled = false;
 
   /** Called for every API request. */
   noteRequest(): void {
     this.requests++;
-  }
-
-  /** Undefined when the caller may go on now (the loop has turned since its last piece); else a promise for its turn. */
-  next(): Promise<void> | undefined {
-    if (this.turned && this.requests === 0 && this.waiters.length === 0) {
-      this.letGo();
-      return undefined;
-    }
-    return this.wait();
   }
 
   wait(): Promise<void> {
@@ -92,19 +76,6 @@ export class IoTurns {
     setImmediate(this.release);
   }
 
-  /** A piece goes on: the next one may skip its wait only once the loop has turned again. */
-  private letGo(): void {
-    this.turned = false;
-    if (this.markerScheduled) return;
-    this.markerScheduled = true;
-    setImmediate(this.marker);
-  }
-
-  private readonly marker = (): void => {
-    this.markerScheduled = false;
-    this.turned = true;
-  };
-
   private readonly release = (): void => {
     this.scheduled = false;
     if (this.requests > 0 && this.skipped < BACKGROUND_SHARE_TURNS - 1) {
@@ -117,7 +88,6 @@ export class IoTurns {
     this.skipped = 0;
     const next = this.waiters.shift();
     if (this.waiters.length > 0) this.schedule();
-    if (next) this.letGo();
     next?.();
   };
 }

@@ -43,10 +43,7 @@ export async function runExecution(ctx: EngineContext, live: Live): Promise<void
   const prepared = prepareInputs(ctx.steps, wpk.spec.handlers);
   try {
     for (const [idx, step] of wpk.spec.handlers.entries()) {
-      if (idx > 0) {
-        const turn = ctx.turns.next();
-        if (turn) await turn;
-      }
+      if (idx > 0) await ctx.turns.wait();
       if (ctx.draining()) {
         failure = { type: 'interrupted', message: 'the agent shut down before this step started', step: step.name };
         status = 'failed';
