@@ -205,6 +205,28 @@ describe('service layer (no HTTP)', () => {
     );
   });
 
+  it('counts running executions and rollbacks once: /health and the active_workflows gauge agree', async () => {
+    const { service, engine } = h.agent;
+    const gauge = async () => {
+      const text = (await service.metricsText(undefined)).text;
+      return Number(/^active_workflows (\d+)$/m.exec(text)?.[1]);
+    };
+    const undoHangs = wpk([step('a', 'ok', {}, { rollback: { action: 'hang' } })], {}, 'slow-undo');
+    const done = await service.submit(ACTORS.alice, { wpk_content: undoHangs });
+    await h.settled(done.execution.execution_id);
+    const running = await service.submit(ACTORS.alice, { wpk_content: wpk([step('wait', 'hang')]) });
+    await waitFor(() => h.calls.some((c) => c.action === 'hang'), 'the execution to run');
+    service.rollback(ACTORS.operator, done.execution.execution_id);
+    await waitFor(() => h.calls.filter((c) => c.action === 'hang').length === 2, 'the rollback to run');
+    assert.equal((await service.health()).active_executions, 2, 'an execution and a rollback');
+    assert.equal(await gauge(), 2);
+    assert.equal(engine.activeCount, 2);
+    service.cancel(ACTORS.alice, running.execution.execution_id);
+    await h.settled(running.execution.execution_id);
+    assert.equal((await service.health()).active_executions, 1);
+    assert.equal(await gauge(), 1);
+  });
+
   it('shows the catalog with parameters, masking secret defaults, and one package as stored', async () => {
     const { service } = h.agent;
     const pkg = wpk(

@@ -35,7 +35,7 @@ export interface ServiceHarness {
 export async function startService(options: { adapters?: Adapter[]; env?: Record<string, string> } = {}) {
   const dir = freshDataDir();
   const calls: Call[] = [];
-  const config = loadConfig({ DATA_DIR: dir, PORT: '0', ...options.env }, []);
+  const config = loadConfig({ DATA_DIR: dir, PORT: '0', SHUTDOWN_GRACE_SECONDS: '1', ...options.env }, []);
   const adapters = [...builtinAdapters(adapterSettings(config)), fakeAdapter(calls), ...(options.adapters ?? [])];
   const agent = createAgent(config, pino({ level: 'silent' }), adapters);
   await agent.engine.recover();
