@@ -4,7 +4,7 @@
  * and each error the API server can answer, mapped to the taxonomy.
  */
 import assert from 'node:assert/strict';
-import { startCluster, deployment, event, pod, NS, type Cluster, type LogLine } from './k8s-support.js';
+import { startCluster, configMap, deployment, event, pod, NS, type Cluster, type LogLine } from './k8s-support.js';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { RESTARTED_AT } from '../../../adapters/k8s/restart.js';
 import { MAX_LOG_CHARS_PER_CONTAINER, MAX_LOG_CHARS_TOTAL } from '../../../adapters/k8s/logs.js';
@@ -302,49 +302,19 @@ describe('k8s adapter actions', function () {
         { kind: 'Secret', name: 'creds', path: 'data.password', equals: value, timeoutSeconds: 2 },
         { log },
       );
-      outs.dryApply = await c.dry(
-        'apply',
-        {
-          manifest: {
-            apiVersion: 'v1',
-            kind: 'Secret',
-            metadata: { name: 'creds' },
-            data: { password: value, more: value },
-          },
-          force: true,
-        },
-        { log },
-      );
-      outs.apply = await c.run(
-        'apply',
-        {
-          manifest: {
-            apiVersion: 'v1',
-            kind: 'Secret',
-            metadata: { name: 'creds' },
-            data: { password: value, more: value },
-          },
-          force: true,
-        },
-        { log },
-      );
+      const applySecret = (name: string, content: Record<string, unknown>) => ({
+        manifest: { apiVersion: 'v1', kind: 'Secret', metadata: { name }, ...content },
+      });
+      const overwrite = { ...applySecret('creds', { data: { password: value, more: value } }), force: true };
+      outs.dryApply = await c.dry('apply', overwrite, { log });
+      outs.apply = await c.run('apply', overwrite, { log });
       outs.patch = await c.run(
         'patch',
         { kind: 'Secret', name: 'creds', type: 'merge', patch: { stringData: { extra: 'hunter2-do-not-leak' } } },
         { log },
       );
-      outs.created = await c.run(
-        'apply',
-        {
-          manifest: {
-            apiVersion: 'v1',
-            kind: 'Secret',
-            metadata: { name: 'fresh' },
-            stringData: { token: 'hunter2-do-not-leak' },
-          },
-        },
-        { log },
-      );
+      const fresh = applySecret('fresh', { stringData: { token: 'hunter2-do-not-leak' } });
+      outs.created = await c.run('apply', fresh, { log });
       outs.delete = await c.run('delete', { kind: 'Secret', name: 'creds', record: true }, { log });
       outs.restore = await c.run(
         'restore',
@@ -589,12 +559,7 @@ describe('k8s adapter actions', function () {
     });
 
     it('a watch the API server refuses fails at once with forbidden naming watch, instead of polling until the timeout', async () => {
-      c.kube.seed({
-        apiVersion: 'v1',
-        kind: 'ConfigMap',
-        metadata: { name: 'cm', namespace: NS },
-        data: { a: '1' },
-      } as KObj);
+      c.kube.seed(configMap('cm', { a: '1' }));
       c.kube.deny('watch', 'configmaps');
       const started = Date.now();
       const err = await c.failure('wait', {
@@ -613,18 +578,8 @@ describe('k8s adapter actions', function () {
     });
 
     it('a 410 Gone and a server-side close are a resync, not a failure', async () => {
-      c.kube.seed({
-        apiVersion: 'v1',
-        kind: 'ConfigMap',
-        metadata: { name: 'cm', namespace: NS },
-        data: { a: '1' },
-      } as KObj);
-      c.kube.seed({
-        apiVersion: 'v1',
-        kind: 'ConfigMap',
-        metadata: { name: 'other', namespace: NS },
-        data: { a: '1' },
-      } as KObj);
+      c.kube.seed(configMap('cm', { a: '1' }));
+      c.kube.seed(configMap('other', { a: '1' }));
       const log: LogLine[] = [];
       const waiting = c.run(
         'wait',
@@ -638,21 +593,11 @@ describe('k8s adapter actions', function () {
         'a second watch after the server closed the first',
       );
       // Changes the watch is behind on, then compaction: the watch from the old resourceVersion expires with 410.
-      c.kube.seed({
-        apiVersion: 'v1',
-        kind: 'ConfigMap',
-        metadata: { name: 'other', namespace: NS },
-        data: { a: '2' },
-      } as KObj);
+      c.kube.seed(configMap('other', { a: '2' }));
       c.kube.compact();
       c.kube.closeStreams();
       await waitFor(() => c.kube.requests.filter((r) => r.query.watch === 'true').length >= 3, 'a third watch');
-      c.kube.seed({
-        apiVersion: 'v1',
-        kind: 'ConfigMap',
-        metadata: { name: 'cm', namespace: NS },
-        data: { a: '2' },
-      } as KObj);
+      c.kube.seed(configMap('cm', { a: '2' }));
       const out = (await waiting) as any;
       assert.equal(out.observed, 'data.a = "2"');
       assert.ok(log.some((l) => /resync/.test(l.text)));
@@ -804,12 +749,7 @@ describe('k8s adapter actions', function () {
     });
 
     it('updates, records the object as it was, and its compensation puts it back', async () => {
-      c.kube.seed({
-        apiVersion: 'v1',
-        kind: 'ConfigMap',
-        metadata: { name: 'settings', namespace: NS, labels: { keep: 'me' } },
-        data: { mode: 'old' },
-      });
+      c.kube.seed(configMap('settings', { mode: 'old' }, { labels: { keep: 'me' } }));
       const out = (await c.run('apply', { ...cm({ mode: 'new' }), force: true })) as any;
       assert.equal(out.created, false);
       assert.deepEqual(out.previous.data, { mode: 'old' });
@@ -1023,12 +963,7 @@ describe('k8s adapter actions', function () {
     });
 
     it('waits for an object that is still being deleted, then re-creates it as recorded', async () => {
-      c.kube.seed({
-        apiVersion: 'v1',
-        kind: 'ConfigMap',
-        metadata: { name: 'held', namespace: NS, finalizers: ['example.com/hold'] },
-        data: { a: '1' },
-      } as KObj);
+      c.kube.seed(configMap('held', { a: '1' }, { finalizers: ['example.com/hold'] }));
       const out = (await c.run('delete', { kind: 'ConfigMap', name: 'held', record: true })) as any;
       assert.ok((c.kube.get('v1', 'ConfigMap', NS, 'held') as any).metadata.deletionTimestamp, 'a finalizer holds it');
       const comp = c.adapter.actions.delete.compensate!({ kind: 'ConfigMap', name: 'held', record: true }, out)!;
@@ -1057,12 +992,7 @@ describe('k8s adapter actions', function () {
     });
 
     it('a waiting restore stops when its step is cancelled', async () => {
-      c.kube.seed({
-        apiVersion: 'v1',
-        kind: 'ConfigMap',
-        metadata: { name: 'held', namespace: NS, finalizers: ['example.com/hold'] },
-        data: { a: '1' },
-      } as KObj);
+      c.kube.seed(configMap('held', { a: '1' }, { finalizers: ['example.com/hold'] }));
       const out = (await c.run('delete', { kind: 'ConfigMap', name: 'held', record: true })) as any;
       const comp = c.adapter.actions.delete.compensate!({ kind: 'ConfigMap', name: 'held', record: true }, out)!;
       const controller = new AbortController();

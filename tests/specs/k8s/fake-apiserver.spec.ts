@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import * as k8s from '@kubernetes/client-node';
-import { startFakeKube, type FakeKube, type KObj } from '../support/fake-kube/index.js';
+import { startFakeKube, type FakeKube, type KObj, type LogLine } from '../support/fake-kube/index.js';
 import { waitFor } from '../support/wait.js';
 
 const NS = 'default';
@@ -233,17 +233,14 @@ describe('fake kube-apiserver through @kubernetes/client-node', function () {
       { text: 'line 2', time: now - 1000 },
       { text: 'line 3', time: new Date(Date.UTC(2024, 0, 2, 3, 4, 5, 678)) },
     ]);
-    kube.setPodLogs(
-      NS,
-      'web-1',
-      'app',
-      [
-        { text: 'a', time: now - 2000 },
-        { text: 'b', time: now - 1000 },
-        { text: 'c', time: now },
-      ],
-      { previous: [{ text: 'crashed: boom' }] },
-    );
+    /** The current log of web-1's app container; its previous instance crashed. */
+    const appLog = (lines: LogLine[]) =>
+      kube.setPodLogs(NS, 'web-1', 'app', lines, { previous: [{ text: 'crashed: boom' }] });
+    appLog([
+      { text: 'a', time: now - 2000 },
+      { text: 'b', time: now - 1000 },
+      { text: 'c', time: now },
+    ]);
 
     const noContainer = await apiFailure(core.readNamespacedPodLog({ name: 'web-1', namespace: NS }));
     assert.equal(noContainer.code, 400);
@@ -257,16 +254,10 @@ describe('fake kube-apiserver through @kubernetes/client-node', function () {
       await core.readNamespacedPodLog({ name: 'web-1', namespace: NS, container: 'app', tailLines: 2 }),
       'b\nc\n',
     );
-    kube.setPodLogs(
-      NS,
-      'web-1',
-      'app',
-      [
-        { text: 'old', time: now - 3_600_000 },
-        { text: 'recent', time: now - 5_000 },
-      ],
-      { previous: [{ text: 'crashed: boom' }] },
-    );
+    appLog([
+      { text: 'old', time: now - 3_600_000 },
+      { text: 'recent', time: now - 5_000 },
+    ]);
     assert.equal(
       await core.readNamespacedPodLog({ name: 'web-1', namespace: NS, container: 'app', sinceSeconds: 60 }),
       'recent\n',
@@ -282,7 +273,7 @@ describe('fake kube-apiserver through @kubernetes/client-node', function () {
     );
     assert.equal(noPrevious.code, 400);
     assert.equal(noPrevious.status.message, 'previous terminated container "sidecar" in pod "web-1" not found');
-    kube.setPodLogs(NS, 'web-1', 'app', [{ text: 'now' }], { previous: [{ text: 'crashed: boom' }] });
+    appLog([{ text: 'now' }]);
     assert.equal(
       await core.readNamespacedPodLog({ name: 'web-1', namespace: NS, container: 'app', previous: true }),
       'crashed: boom\n',

@@ -225,6 +225,11 @@ export function deployment(
   } as KObj;
 }
 
+/** A ConfigMap in NS; `metadata` adds to its name and namespace (labels, finalizers). */
+export function configMap(name: string, data: Record<string, string>, metadata: Record<string, unknown> = {}): KObj {
+  return { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: NS, ...metadata }, data } as KObj;
+}
+
 /** A running pod; `crashed` gives its containers a terminated previous instance (a crash loop). */
 export function pod(name: string, labels: Record<string, string>, containers = ['app'], crashed = true): KObj {
   return {

@@ -16,9 +16,10 @@ import type { StepContext } from '../../../adapters/contract.js';
 import { KubeConnection } from '../../../adapters/k8s/connection.js';
 import { createK8sAdapter } from '../../../adapters/k8s/index.js';
 import { RESTARTED_AT } from '../../../adapters/k8s/restart.js';
-import { startFakeKube, type FakeKube, type KObj } from '../support/fake-kube/index.js';
+import { startFakeKube, type FakeKube } from '../support/fake-kube/index.js';
 import { waitFor } from '../support/wait.js';
 import {
+  configMap,
   deployment,
   NS,
   pod,
@@ -61,12 +62,7 @@ describe('k8s adapter robustness', function () {
       c.kube.requests.filter((r) => r.method === 'PATCH' && r.resource === resource);
 
     it('patch: attempt 2 records the object as attempt 1 found it, so the compensation restores the original', async () => {
-      c.kube.seed({
-        apiVersion: 'v1',
-        kind: 'ConfigMap',
-        metadata: { name: 'settings', namespace: NS },
-        data: { mode: 'old' },
-      } as KObj);
+      c.kube.seed(configMap('settings', { mode: 'old' }));
       const input = { kind: 'ConfigMap', name: 'settings', type: 'merge', patch: { data: { mode: 'new' } } };
       c.proxy!.loseAnswer((m) => m === 'PATCH');
       const lost = await c.failure('patch', input, attempt(1));
@@ -150,12 +146,7 @@ describe('k8s adapter robustness', function () {
     });
 
     it('delete with record: attempt 2 finds the object gone, succeeds, and keeps the copy for the compensation', async () => {
-      c.kube.seed({
-        apiVersion: 'v1',
-        kind: 'ConfigMap',
-        metadata: { name: 'old', namespace: NS },
-        data: { a: '1' },
-      } as KObj);
+      c.kube.seed(configMap('old', { a: '1' }));
       c.proxy!.loseAnswer((m) => m === 'DELETE');
       await c.failure('delete', { kind: 'ConfigMap', name: 'old', record: true }, attempt(1));
       assert.equal(c.kube.get('v1', 'ConfigMap', NS, 'old'), undefined, 'the delete landed');
@@ -179,12 +170,7 @@ describe('k8s adapter robustness', function () {
     });
 
     it('aborts a write in flight on the wire, so the lock is not released while it could still land', async () => {
-      c.kube.seed({
-        apiVersion: 'v1',
-        kind: 'ConfigMap',
-        metadata: { name: 'cm', namespace: NS },
-        data: { a: '1' },
-      } as KObj);
+      c.kube.seed(configMap('cm', { a: '1' }));
       c.proxy!.hang((m) => m === 'PATCH');
       const controller = new AbortController();
       const failing = c.failure(
@@ -238,12 +224,7 @@ describe('k8s adapter robustness', function () {
       c.kube.seed(deployment('web', 2));
       c.kube.seed(pod('web-1', { app: 'web' }, ['app'], false));
       c.kube.setPodLogs(NS, 'web-1', 'app', [{ text: 'x' }]);
-      c.kube.seed({
-        apiVersion: 'v1',
-        kind: 'ConfigMap',
-        metadata: { name: 'cm', namespace: NS },
-        data: { a: '1' },
-      } as KObj);
+      c.kube.seed(configMap('cm', { a: '1' }));
       const shared = new AbortController().signal;
       const runs: Array<[string, Record<string, unknown>]> = [
         ['get', { kind: 'Deployment', name: 'web' }],
