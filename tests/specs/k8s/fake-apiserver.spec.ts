@@ -94,6 +94,14 @@ async function apiFailure(p: Promise<unknown>): Promise<Failure> {
   assert.fail('expected the call to fail');
 }
 
+/** An autoscaling/v1 Scale of `name` in NS: the body of a PUT to a scale subresource. */
+const scaleOf = (name: string, replicas: number) => ({
+  apiVersion: 'autoscaling/v1',
+  kind: 'Scale',
+  metadata: { name, namespace: NS },
+  spec: { replicas },
+});
+
 /** client-node deserializes into model classes; compare their JSON. */
 const plain = <T>(v: T): T => JSON.parse(JSON.stringify(v)) as T;
 
@@ -567,17 +575,7 @@ describe('fake kube-apiserver through @kubernetes/client-node', function () {
       (e: k8s.ApiException<unknown>) => assert.equal(e.code, 404),
     );
     await apps.deleteNamespacedDeployment({ name: 'web', namespace: NS, dryRun: 'All' });
-    await apps.replaceNamespacedDeploymentScale({
-      name: 'web',
-      namespace: NS,
-      body: {
-        apiVersion: 'autoscaling/v1',
-        kind: 'Scale',
-        metadata: { name: 'web', namespace: NS },
-        spec: { replicas: 9 },
-      },
-      dryRun: 'All',
-    });
+    await apps.replaceNamespacedDeploymentScale({ name: 'web', namespace: NS, body: scaleOf('web', 9), dryRun: 'All' });
     const invalid = await apiFailure(
       apps.patchNamespacedDeployment(
         { name: 'web', namespace: NS, body: { spec: { replicas: -1 } }, dryRun: 'All' },
@@ -782,16 +780,7 @@ describe('fake kube-apiserver through @kubernetes/client-node', function () {
     assert.equal(scale.apiVersion, 'autoscaling/v1');
     assert.equal(scale.spec?.replicas, 2);
     assert.equal(scale.status?.selector, 'app=web');
-    const put = await apps.replaceNamespacedDeploymentScale({
-      name: 'web',
-      namespace: NS,
-      body: {
-        apiVersion: 'autoscaling/v1',
-        kind: 'Scale',
-        metadata: { name: 'web', namespace: NS },
-        spec: { replicas: 5 },
-      },
-    });
+    const put = await apps.replaceNamespacedDeploymentScale({ name: 'web', namespace: NS, body: scaleOf('web', 5) });
     assert.equal(put.spec?.replicas, 5);
     const after = kube.get('apps/v1', 'Deployment', NS, 'web')!;
     assert.equal(after.spec.replicas, 5);

@@ -204,6 +204,28 @@ export async function startCluster(
   };
 }
 
+/**
+ * One cluster per test of the enclosing describe block (started before each test, closed after it). The
+ * returned object forwards to the current one.
+ */
+export function useCluster(options: FakeKubeOptions & { proxy?: boolean } = {}): Cluster {
+  let current: Cluster | undefined;
+  beforeEach(async () => {
+    current = await startCluster(options);
+  });
+  afterEach(async () => {
+    await current?.close();
+    current = undefined;
+  });
+  return new Proxy({} as Cluster, {
+    get(_target, prop) {
+      if (!current) throw new Error('the cluster is only there inside a test of its describe block');
+      const value = (current as unknown as Record<PropertyKey, unknown>)[prop];
+      return typeof value === 'function' ? value.bind(current) : value;
+    },
+  });
+}
+
 export function deployment(
   name: string,
   replicas = 2,

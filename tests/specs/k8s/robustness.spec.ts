@@ -18,17 +18,7 @@ import { createK8sAdapter } from '../../../adapters/k8s/index.js';
 import { RESTARTED_AT } from '../../../adapters/k8s/restart.js';
 import { startFakeKube, type FakeKube } from '../support/fake-kube/index.js';
 import { waitFor } from '../support/wait.js';
-import {
-  configMap,
-  deployment,
-  NS,
-  pod,
-  startCluster,
-  startProxy,
-  type Cluster,
-  type LogLine,
-  type KubeProxy,
-} from './k8s-support.js';
+import { configMap, deployment, NS, pod, startProxy, useCluster, type LogLine, type KubeProxy } from './k8s-support.js';
 
 const NO_SA = '/nonexistent-service-account';
 const NO_KUBECONFIG = '/nonexistent-kubeconfig';
@@ -50,13 +40,7 @@ describe('k8s adapter robustness', function () {
   this.timeout(20_000);
 
   describe('a retried write whose first answer was lost', () => {
-    let c: Cluster;
-    beforeEach(async () => {
-      c = await startCluster({ proxy: true });
-    });
-    afterEach(async () => {
-      await c.close();
-    });
+    const c = useCluster({ proxy: true });
     const attempt = (n: number, log?: LogLine[]) => ({ attempt: n, executionId: 'exec-1', step: 'change', log });
     const patches = (resource: string) =>
       c.kube.requests.filter((r) => r.method === 'PATCH' && r.resource === resource);
@@ -161,13 +145,7 @@ describe('k8s adapter robustness', function () {
   });
 
   describe('cancel', () => {
-    let c: Cluster;
-    beforeEach(async () => {
-      c = await startCluster({ proxy: true });
-    });
-    afterEach(async () => {
-      await c.close();
-    });
+    const c = useCluster({ proxy: true });
 
     it('aborts a write in flight on the wire, so the lock is not released while it could still land', async () => {
       c.kube.seed(configMap('cm', { a: '1' }));
