@@ -7,31 +7,35 @@ export type Reply = Awaited<ReturnType<AgentProcess['request']>>;
 /** A stack frame line as V8 prints it ("    at fn (file:line:col)"). */
 const STACK_LINE = /^\s{2,}at\s/m;
 
-/** agent.request, plus the check every response must pass: no stack trace leaks out. */
-export async function call(
-  agent: AgentProcess,
-  method: string,
-  path: string,
-  body?: unknown,
-  headers?: Record<string, string>,
-): Promise<Reply> {
-  const r = await agent.request(method, path, body, headers);
-  assert.doesNotMatch(r.text, STACK_LINE, `${method} ${path} answered ${r.status} with a stack trace:\n${r.text}`);
-  if (r.status >= 400) {
-    assert.equal(
-      typeof r.body?.error_type,
-      'string',
-      `${method} ${path} answered ${r.status} without an error_type: ${r.text}`,
-    );
-    assert.equal(
-      typeof r.body?.message,
-      'string',
-      `${method} ${path} answered ${r.status} without a message: ${r.text}`,
-    );
-    assert.equal(typeof r.body?.details, 'object', `${method} ${path} answered ${r.status} without details: ${r.text}`);
-  }
-  return r;
+/** What an error answer of a surface must look like; `what` names the request in messages. */
+export type ErrorShape = (r: Reply, what: string) => void;
+
+/**
+ * agent.request, plus the checks every response must pass: no stack trace leaks out, and an error answer
+ * (4xx, 5xx) has the shape of its surface.
+ */
+export function checkedRequests(errorShape: ErrorShape) {
+  return async (
+    agent: AgentProcess,
+    method: string,
+    path: string,
+    body?: unknown,
+    headers?: Record<string, string>,
+  ): Promise<Reply> => {
+    const r = await agent.request(method, path, body, headers);
+    const what = `${method} ${path} answered ${r.status}`;
+    assert.doesNotMatch(r.text, STACK_LINE, `${what} with a stack trace:\n${r.text}`);
+    if (r.status >= 400) errorShape(r, what);
+    return r;
+  };
 }
+
+/** The agent's own error answer: error_type, message and details. */
+export const call = checkedRequests((r, what) => {
+  assert.equal(typeof r.body?.error_type, 'string', `${what} without an error_type: ${r.text}`);
+  assert.equal(typeof r.body?.message, 'string', `${what} without a message: ${r.text}`);
+  assert.equal(typeof r.body?.details, 'object', `${what} without details: ${r.text}`);
+});
 
 /** The paths of `details.errors` of a 400 answer. */
 export function errorPaths(r: Reply): string[] {

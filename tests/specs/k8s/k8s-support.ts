@@ -15,6 +15,7 @@ import { AgentError } from '../../../adapters/errors.js';
 import { createK8sAdapter, type K8sSettings } from '../../../adapters/k8s/index.js';
 import { AdapterRegistry } from '../../../services/runtime-agent/src/adapter-registry.js';
 import { startFakeKube, type FakeKube, type FakeKubeOptions, type KObj } from '../support/fake-kube/index.js';
+import { forwardTo } from '../support/forward.js';
 import { realOutput } from '../support/outputs.js';
 
 export const NS = 'default';
@@ -217,13 +218,7 @@ export function useCluster(options: FakeKubeOptions & { proxy?: boolean } = {}):
     await current?.close();
     current = undefined;
   });
-  return new Proxy({} as Cluster, {
-    get(_target, prop) {
-      if (!current) throw new Error('the cluster is only there inside a test of its describe block');
-      const value = (current as unknown as Record<PropertyKey, unknown>)[prop];
-      return typeof value === 'function' ? value.bind(current) : value;
-    },
-  });
+  return forwardTo(() => current, 'the cluster is only there inside a test of its describe block');
 }
 
 export function deployment(

@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../../../services/runtime-agent/src/paths.js';
+import { forwardTo } from './forward.js';
 import { waitFor } from './wait.js';
 
 export const MAIN = join(REPO_ROOT, 'services/runtime-agent/src/main.ts');
@@ -166,11 +167,5 @@ export function useAgent(options: StartOptions = {}): AgentProcess {
     await current?.stop();
     current?.cleanup();
   });
-  return new Proxy({} as AgentProcess, {
-    get(_target, prop) {
-      if (!current) throw new Error('the agent is only there inside the describe block, after its before hook');
-      const value = (current as unknown as Record<PropertyKey, unknown>)[prop];
-      return typeof value === 'function' ? value.bind(current) : value;
-    },
-  });
+  return forwardTo(() => current, 'the agent is only there inside the describe block, after its before hook');
 }
