@@ -87,14 +87,21 @@ describe('flowrunner adapter', function () {
     return r.body.execution_id as string;
   };
 
+  /** The input of a run or start of `flowmap` against the target; `config` adds to flow_target_url. */
+  const against = (config: Record<string, unknown>, more: Record<string, unknown> = {}) => ({
+    config: { flow_target_url: base, ...config },
+    flowmap,
+    ...more,
+  });
+
   it('run: a bounded run outputs its numbers, and a later step gates on them with when', async () => {
     const id = await execute({
       wpk_content: pkg('gate', [
-        flowrunnerStep('traffic', 'run', {
-          config: { flow_target_url: base, sim_users: 2, min_sleep_ms: 0, max_sleep_ms: 0 },
-          flowmap,
-          iterations: 3,
-        }),
+        flowrunnerStep(
+          'traffic',
+          'run',
+          against({ sim_users: 2, min_sleep_ms: 0, max_sleep_ms: 0 }, { iterations: 3 }),
+        ),
         {
           name: 'too-slow',
           adapter: 'shell',
@@ -136,12 +143,10 @@ describe('flowrunner adapter', function () {
           flowrunnerStep(
             'traffic',
             'run',
-            {
-              config: { flow_target_url: base, sim_users: 1, min_sleep_ms: 0, max_sleep_ms: 0 },
-              flowmap,
-              iterations: 2,
-              failWhen: { maxErrorRate: 0.1 },
-            },
+            against(
+              { sim_users: 1, min_sleep_ms: 0, max_sleep_ms: 0 },
+              { iterations: 2, failWhen: { maxErrorRate: 0.1 } },
+            ),
             { rollback: 'none' },
           ),
         ],
@@ -173,10 +178,7 @@ describe('flowrunner adapter', function () {
   it('start runs in the background until stop; rolling back a start stops it', async () => {
     const id = await execute({
       wpk_content: pkg('background', [
-        flowrunnerStep('bg', 'start', {
-          config: { flow_target_url: base, sim_users: 2, min_sleep_ms: 20, max_sleep_ms: 40 },
-          flowmap,
-        }),
+        flowrunnerStep('bg', 'start', against({ sim_users: 2, min_sleep_ms: 20, max_sleep_ms: 40 })),
       ]),
     });
     const rec = await waitForStatus(agent, id, ENDED);
@@ -206,13 +208,7 @@ describe('flowrunner adapter', function () {
   it('a dry run validates, logs the rendered first iteration, and sends nothing', async () => {
     const id = await execute({
       dry_run: true,
-      wpk_content: pkg('dry', [
-        flowrunnerStep('traffic', 'run', {
-          config: { flow_target_url: base, sim_users: 50 },
-          flowmap,
-          durationSeconds: 60,
-        }),
-      ]),
+      wpk_content: pkg('dry', [flowrunnerStep('traffic', 'run', against({ sim_users: 50 }, { durationSeconds: 60 }))]),
     });
     const rec = await waitForStatus(agent, id, ENDED);
     assert.equal(rec.status, 'completed');
@@ -262,11 +258,11 @@ describe('flowrunner adapter', function () {
   it('cancel stops a long run at once', async () => {
     const id = await execute({
       wpk_content: pkg('long', [
-        flowrunnerStep('traffic', 'run', {
-          config: { flow_target_url: base, sim_users: 2, min_sleep_ms: 10, max_sleep_ms: 20 },
-          flowmap,
-          durationSeconds: 600,
-        }),
+        flowrunnerStep(
+          'traffic',
+          'run',
+          against({ sim_users: 2, min_sleep_ms: 10, max_sleep_ms: 20 }, { durationSeconds: 600 }),
+        ),
       ]),
     });
     await waitFor(() => hits.length >= 5, 'traffic');

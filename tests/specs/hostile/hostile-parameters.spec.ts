@@ -8,6 +8,7 @@ import { startAgent, useAgent, waitForStatus, type AgentProcess } from '../suppo
 import { shellStep } from '../support/packages.js';
 import { uniqueName } from '../http/http-support.js';
 import {
+  assertInvalidAt,
   assertInvariants,
   assertRefused,
   createWitness,
@@ -15,6 +16,7 @@ import {
   postJson,
   raw,
   type RawReply,
+  useWitness,
   type Witness,
 } from './hostile-support.js';
 
@@ -59,13 +61,12 @@ function asUtf8(s: string): string {
 describe('hostile input: parameter values through real shell steps', function () {
   this.timeout(60_000);
   const agent = useAgent();
-  let witness: Witness;
+  const witness = useWitness(agent);
 
-  before(async () => {
-    witness = await createWitness(agent);
-  });
-
-  /** Runs the values through echoPackage and checks every channel gives back exactly the value. */
+  /**
+   * Runs the values through echoPackage and checks every channel gives back exactly the value, and that the
+   * invariants hold afterwards.
+   */
   async function roundTrip(values: string[], expected: (v: string) => string = (v) => v): Promise<any> {
     const parameters = Object.fromEntries(values.map((v, i) => [`v${i}`, v]));
     const r = await postJson(agent, '/execute', { wpk_content: echoPackage(values.length), parameters });
@@ -92,6 +93,7 @@ describe('hostile input: parameter values through real shell steps', function ()
       !outputs.includes(OTHER_VALUE) && !outputs.includes(FIRST_OUTPUT),
       'a template inside a value was evaluated',
     );
+    await assertInvariants(agent, witness);
     return rec;
   }
 
@@ -121,7 +123,6 @@ describe('hostile input: parameter values through real shell steps', function ()
       ),
       logs.text,
     );
-    await assertInvariants(agent, witness);
   });
 
   it('passes shell metacharacters through as one argument: nothing is run by a shell', async () => {
@@ -142,7 +143,6 @@ describe('hostile input: parameter values through real shell steps', function ()
       '--help',
     ]);
     assert.equal((await raw(agent, 'GET', '/health')).status, 200);
-    await assertInvariants(agent, witness);
   });
 
   it('passes newlines, quotes, backslashes, tabs, blanks and the empty string through byte for byte', async () => {
@@ -159,7 +159,6 @@ describe('hostile input: parameter values through real shell steps', function ()
       '',
       '\r',
     ]);
-    await assertInvariants(agent, witness);
   });
 
   it('passes unicode through byte for byte: emoji, ZWJ sequences, RTL overrides, combining marks, BOM, astral characters', async () => {
@@ -176,12 +175,10 @@ describe('hostile input: parameter values through real shell steps', function ()
       'مرحبا',
       '\u0085\u2028\u2029',
     ]);
-    await assertInvariants(agent, witness);
   });
 
   it('passes a 100 000-character value through as one argument', async () => {
     await roundTrip(['x'.repeat(100_000)]);
-    await assertInvariants(agent, witness);
   });
 
   it('keeps a lone surrogate in the record and hands the process its UTF-8 form (U+FFFD), without failing', async () => {
@@ -189,7 +186,6 @@ describe('hostile input: parameter values through real shell steps', function ()
     const rec = await roundTrip(['\ud800', 'x\udfffy', '\udc00\ud800', 'ok\ud83d'], asUtf8);
     assert.equal(rec.parameters.v0, '\ud800');
     assert.equal(asUtf8('\ud800'), '\ufffd');
-    await assertInvariants(agent, witness);
   });
 
   it('fails a step given a NUL byte in argv or env with validation_error naming the input, starting no process; stdin carries it', async () => {
@@ -345,12 +341,7 @@ describe('hostile input: regular expressions that backtrack catastrophically', f
       spec: { parameters: { v: { type: 'string', pattern: EVIL_PATTERN } }, handlers: [shellStep('a', ['true'])] },
     };
     const v = await answeredAtOnce('/validate', { wpk_content: p, parameters: { v: EVIL_VALUE } });
-    assert.equal(v.status, 200, v.text);
-    assert.equal(v.body.valid, false);
-    assert.deepEqual(
-      v.body.errors.map((e: { path: string }) => e.path),
-      ['$.parameters.v'],
-    );
+    assertInvalidAt(v, ['$.parameters.v']);
     const before = await executionCount(agent);
     assertRefused(
       await answeredAtOnce('/execute', { wpk_content: p, parameters: { v: EVIL_VALUE }, dry_run: true }),
