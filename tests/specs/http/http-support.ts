@@ -1,6 +1,6 @@
 /** Helpers shared by the end-to-end HTTP specs: checked requests, SSE reading, metric lookup, process probes. */
 import assert from 'node:assert/strict';
-import { spawnAgent, type AgentProcess } from '../support/agent-process.js';
+import { spawnAgent, waitForStatus, type AgentProcess } from '../support/agent-process.js';
 
 export type Reply = Awaited<ReturnType<AgentProcess['request']>>;
 
@@ -36,6 +36,17 @@ export const call = checkedRequests((r, what) => {
   assert.equal(typeof r.body?.message, 'string', `${what} without a message: ${r.text}`);
   assert.equal(typeof r.body?.details, 'object', `${what} without details: ${r.text}`);
 });
+
+/** POSTs `body` to /execute, asserts it was accepted, and resolves with the record once it reached one of `statuses`. */
+export async function executeUntil(
+  agent: AgentProcess,
+  body: Record<string, unknown>,
+  statuses = ['completed', 'failed'],
+): Promise<any> {
+  const r = await call(agent, 'POST', '/execute', body);
+  assert.equal(r.status, 202, r.text);
+  return waitForStatus(agent, r.body.execution_id, statuses);
+}
 
 /** The paths of `details.errors` of a 400 answer. */
 export function errorPaths(r: Reply): string[] {

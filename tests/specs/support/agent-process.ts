@@ -155,6 +155,25 @@ export async function waitForStatus(
 }
 
 /**
+ * For a describe block whose tests each start their own agent (with settings of their own): the returned
+ * function starts one, and every agent it started is stopped and its data removed after each test.
+ */
+export function agentsPerTest(): (options?: StartOptions) => Promise<AgentProcess> {
+  const started: AgentProcess[] = [];
+  afterEach(async () => {
+    for (const agent of started.splice(0)) {
+      await agent.stop();
+      agent.cleanup();
+    }
+  });
+  return async (options) => {
+    const agent = await startAgent(options);
+    started.push(agent);
+    return agent;
+  };
+}
+
+/**
  * Starts one agent for the enclosing describe block (before) and stops it and
  * removes its data (after). The returned object forwards to that agent.
  */
