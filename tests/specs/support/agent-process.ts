@@ -3,10 +3,11 @@
  * own temporary data directory, and talks to it over HTTP.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../../../services/runtime-agent/src/paths.js';
+import { STORE_FILE } from '../../../services/runtime-agent/src/store/store.js';
 import { forwardTo } from './forward.js';
 import { waitFor } from './wait.js';
 
@@ -135,6 +136,18 @@ export async function startAgent(options: StartOptions = {}): Promise<AgentProce
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * The raw bytes of an agent's store file and its WAL, as latin1 text: to search for what must never be
+ * stored (bytes, because a running agent holds the database's lock and allows no second reader).
+ */
+export function rawStoreText(agent: AgentProcess): string {
+  return [STORE_FILE, `${STORE_FILE}-wal`]
+    .map((f) => join(agent.dataDir, f))
+    .filter((f) => existsSync(f))
+    .map((f) => readFileSync(f).toString('latin1'))
+    .join('');
 }
 
 /** Polls GET /execute/{id} until the status is one of `statuses`. */
