@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { startAgent, useAgent, waitForStatus, type AgentProcess } from '../support/agent-process.js';
-import { shellStep } from '../support/packages.js';
+import { pkg, shellStep } from '../support/packages.js';
 import { uniqueName } from '../http/http-support.js';
 import {
   assertInvalidAt,
@@ -45,12 +45,7 @@ function echoPackage(count: number) {
       shellStep(stepName('relay', i), ['printf', '%s', `\${{ steps.${stepName('arg', i)}.outputs.stdout }}`]),
     );
   }
-  return {
-    apiVersion: 'wpk/v1',
-    kind: 'Workflow',
-    metadata: { name: uniqueName('echo'), version: '1.0.0' },
-    spec: { parameters, handlers },
-  };
+  return pkg(uniqueName('echo'), handlers, { parameters });
 }
 
 /** What a value becomes on its way to a process: argv, env and pipes are bytes, so a lone surrogate is U+FFFD. */
@@ -190,26 +185,22 @@ describe('hostile input: parameter values through real shell steps', function ()
 
   it('fails a step given a NUL byte in argv or env with validation_error naming the input, starting no process; stdin carries it', async () => {
     const value = 'a\u0000b';
-    const pkgNul = {
-      apiVersion: 'wpk/v1',
-      kind: 'Workflow',
-      metadata: { name: uniqueName('nul'), version: '1.0.0' },
-      spec: {
-        parameters: { v: { type: 'string' } },
-        handlers: [
-          shellStep('stdin', ['cat'], { with: { command: ['cat'], stdin: '${{ params.v }}' } }),
-          shellStep('argv', ['printf', '%s', '${{ params.v }}'], { onFailure: 'continue' }),
-          shellStep('env', ['printenv', 'X'], {
-            with: { command: ['printenv', 'X'], env: { X: '${{ params.v }}' } },
-            onFailure: 'continue',
-          }),
-          shellStep('cwd', ['true'], {
-            with: { command: ['true'], cwd: '/tmp/${{ params.v }}' },
-            onFailure: 'continue',
-          }),
-        ],
-      },
-    };
+    const pkgNul = pkg(
+      uniqueName('nul'),
+      [
+        shellStep('stdin', ['cat'], { with: { command: ['cat'], stdin: '${{ params.v }}' } }),
+        shellStep('argv', ['printf', '%s', '${{ params.v }}'], { onFailure: 'continue' }),
+        shellStep('env', ['printenv', 'X'], {
+          with: { command: ['printenv', 'X'], env: { X: '${{ params.v }}' } },
+          onFailure: 'continue',
+        }),
+        shellStep('cwd', ['true'], {
+          with: { command: ['true'], cwd: '/tmp/${{ params.v }}' },
+          onFailure: 'continue',
+        }),
+      ],
+      { parameters: { v: { type: 'string' } } },
+    );
     // A NUL is a legal JSON string character and a legal parameter: the request is accepted.
     const r = await postJson(agent, '/execute', { wpk_content: pkgNul, parameters: { v: value } });
     assert.equal(r.status, 202, r.text);
@@ -239,12 +230,7 @@ describe('hostile input: parameter values through real shell steps', function ()
 
   it('refuses a package with a literal NUL in a command with 400 naming the path, and creates nothing', async () => {
     const before = await executionCount(agent);
-    const bad = {
-      apiVersion: 'wpk/v1',
-      kind: 'Workflow',
-      metadata: { name: uniqueName('nul-literal'), version: '1.0.0' },
-      spec: { handlers: [shellStep('a', ['printf', 'x\u0000y'])] },
-    };
+    const bad = pkg(uniqueName('nul-literal'), [shellStep('a', ['printf', 'x\u0000y'])]);
     const v = await postJson(agent, '/validate', { wpk_content: bad });
     assert.equal(v.status, 200);
     assert.equal(v.body.valid, false);
@@ -265,12 +251,9 @@ describe('hostile input: parameter values through real shell steps', function ()
   it('refuses parameter names that are not identifiers, and template expressions that are not paths', async () => {
     const before = await executionCount(agent);
     for (const name of ['a.b', '../x', '${{x}}', 'a b', '', '-x', 'ünï']) {
-      const bad = {
-        apiVersion: 'wpk/v1',
-        kind: 'Workflow',
-        metadata: { name: uniqueName('badname'), version: '1.0.0' },
-        spec: { parameters: { [name]: { type: 'string', default: 'x' } }, handlers: [shellStep('a', ['true'])] },
-      };
+      const bad = pkg(uniqueName('badname'), [shellStep('a', ['true'])], {
+        parameters: { [name]: { type: 'string', default: 'x' } },
+      });
       const v = await postJson(agent, '/validate', { wpk_content: bad });
       assert.equal(v.status, 200, v.text);
       assert.equal(v.body.valid, false, `parameter name ${JSON.stringify(name)}: ${v.text}`);
@@ -289,12 +272,9 @@ describe('hostile input: parameter values through real shell steps', function ()
       '${{ `id` }}',
       '${{ params.__proto__ }}',
     ]) {
-      const bad = {
-        apiVersion: 'wpk/v1',
-        kind: 'Workflow',
-        metadata: { name: uniqueName('badexpr'), version: '1.0.0' },
-        spec: { parameters: { v: { type: 'string', default: 'x' } }, handlers: [shellStep('a', ['echo', expr])] },
-      };
+      const bad = pkg(uniqueName('badexpr'), [shellStep('a', ['echo', expr])], {
+        parameters: { v: { type: 'string', default: 'x' } },
+      });
       const paths = assertRefused(
         await postJson(agent, '/execute', { wpk_content: bad }),
         `expression ${expr}`,
@@ -334,12 +314,9 @@ describe('hostile input: regular expressions that backtrack catastrophically', f
   }
 
   it('checks a parameter against a pattern like ^(a+)+$ at once, in /validate and /execute', async () => {
-    const p = {
-      apiVersion: 'wpk/v1',
-      kind: 'Workflow',
-      metadata: { name: uniqueName('redos'), version: '1.0.0' },
-      spec: { parameters: { v: { type: 'string', pattern: EVIL_PATTERN } }, handlers: [shellStep('a', ['true'])] },
-    };
+    const p = pkg(uniqueName('redos'), [shellStep('a', ['true'])], {
+      parameters: { v: { type: 'string', pattern: EVIL_PATTERN } },
+    });
     const v = await answeredAtOnce('/validate', { wpk_content: p, parameters: { v: EVIL_VALUE } });
     assertInvalidAt(v, ['$.parameters.v']);
     const before = await executionCount(agent);
@@ -353,21 +330,17 @@ describe('hostile input: regular expressions that backtrack catastrophically', f
   });
 
   it('evaluates a matches_regex condition like ^(a+)+$ at once while the execution runs', async () => {
-    const p = {
-      apiVersion: 'wpk/v1',
-      kind: 'Workflow',
-      metadata: { name: uniqueName('redos-when'), version: '1.0.0' },
-      spec: {
-        parameters: { v: { type: 'string' } },
-        handlers: [
-          {
-            ...shellStep('guarded', ['echo', 'ran']),
-            when: { variable: 'params.v', operator: 'matches_regex', value: EVIL_PATTERN },
-          },
-          shellStep('after', ['echo', 'after']),
-        ],
-      },
-    };
+    const p = pkg(
+      uniqueName('redos-when'),
+      [
+        {
+          ...shellStep('guarded', ['echo', 'ran']),
+          when: { variable: 'params.v', operator: 'matches_regex', value: EVIL_PATTERN },
+        },
+        shellStep('after', ['echo', 'after']),
+      ],
+      { parameters: { v: { type: 'string' } } },
+    );
     const r = await answeredAtOnce('/execute', { wpk_content: p, parameters: { v: EVIL_VALUE } });
     assert.equal(r.status, 202, r.text);
     const rec = await waitForStatus(agent, r.body.execution_id, ['completed', 'failed'], 10_000);
