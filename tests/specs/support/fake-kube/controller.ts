@@ -57,6 +57,11 @@ function randomSuffix(): string {
   return safeEncode(randomBytes(5), 5);
 }
 
+/** The scheduling counts of a DaemonSet's status: one pod wanted and placed on each of `nodes` nodes. */
+function scheduledOnEveryNode(nodes: number): Record<string, number> {
+  return { currentNumberScheduled: nodes, numberMisscheduled: 0, desiredNumberScheduled: nodes };
+}
+
 function omitZero(o: Record<string, unknown>): Record<string, unknown> {
   for (const [k, v] of Object.entries(o)) if (v === 0 || v === undefined) delete o[k];
   return o;
@@ -264,9 +269,7 @@ export class ControllerSim {
     } else {
       const n = this.nodes;
       this.writeStatus(def, o, {
-        currentNumberScheduled: n,
-        numberMisscheduled: 0,
-        desiredNumberScheduled: n,
+        ...scheduledOnEveryNode(n),
         numberReady: prev.numberReady ?? 0,
         observedGeneration: gen,
         ...omitZero({
@@ -327,9 +330,7 @@ export class ControllerSim {
     } else {
       const n = this.nodes;
       this.writeStatus(def, o, {
-        currentNumberScheduled: n,
-        numberMisscheduled: 0,
-        desiredNumberScheduled: n,
+        ...scheduledOnEveryNode(n),
         numberReady: n,
         observedGeneration: gen,
         ...omitZero({ updatedNumberScheduled: n, numberAvailable: n }),

@@ -692,6 +692,18 @@ export class FakeApiServer {
     return this.store.put(def, next, opts.owners);
   }
 
+  /**
+   * Writes `next` over `cur` for an update, a patch other than apply, or a scale: what PrepareForUpdate does,
+   * validation, the request's field manager recorded as the owner of what it changed, then the commit.
+   */
+  private updateTo(ctx: Ctx, cur: { obj: KObj; owners: Owners }, next: KObj, dry: boolean, subresource?: string): KObj {
+    this.prepareForUpdate(ctx.def, cur.obj, next, subresource);
+    this.validate(ctx.def, next, cur.obj);
+    const time = nowTimestamp();
+    const owners = recordUpdate(cur.obj, next, cur.owners, this.manager(ctx), apiVersionOf(ctx.def), time, subresource);
+    return this.commitUpdate(ctx.def, cur, next, { dry, owners });
+  }
+
   private getOr404(ctx: Ctx): { obj: KObj; owners: Owners } {
     const s = this.store.get(ctx.def, ctx.ns, ctx.name!);
     if (!s) throw err.notFound(ctx.def.group, ctx.def.resource, ctx.name!);
@@ -892,18 +904,7 @@ export class FakeApiServer {
     this.checkName(obj, ctx);
     const cur = this.getOr404(ctx);
     this.checkPreconditionRV(ctx, cur.obj, obj.metadata?.resourceVersion);
-    this.prepareForUpdate(ctx.def, cur.obj, obj, ctx.sub);
-    this.validate(ctx.def, obj, cur.obj);
-    const owners = recordUpdate(
-      cur.obj,
-      obj,
-      cur.owners,
-      this.manager(ctx),
-      apiVersionOf(ctx.def),
-      nowTimestamp(),
-      ctx.sub,
-    );
-    json(res, 200, this.commitUpdate(ctx.def, cur, obj, { dry, owners }));
+    json(res, 200, this.updateTo(ctx, cur, obj, dry, ctx.sub));
   }
 
   private patchOptions(ctx: Ctx): { type: string; dry: boolean; force: boolean } {
@@ -1003,10 +1004,7 @@ export class FakeApiServer {
         `the name of the object (${patched.metadata.name}) does not match the name on the URL (${ctx.name})`,
       );
     this.checkTypeMeta(patched, ctx.def.kind, apiVersion);
-    this.prepareForUpdate(ctx.def, cur.obj, patched, sub);
-    this.validate(ctx.def, patched, cur.obj);
-    const owners = recordUpdate(cur.obj, patched, cur.owners, this.manager(ctx), apiVersion, nowTimestamp(), sub);
-    json(res, 200, this.commitUpdate(ctx.def, cur, patched, { dry, owners }));
+    json(res, 200, this.updateTo(ctx, cur, patched, dry, sub));
   }
 
   // -------------------------------------------------------------------------------------------
@@ -1050,18 +1048,7 @@ export class FakeApiServer {
       ]);
     const next = clone(cur.obj);
     next.spec = { ...(next.spec ?? {}), replicas };
-    this.prepareForUpdate(ctx.def, cur.obj, next);
-    this.validate(ctx.def, next, cur.obj);
-    const owners = recordUpdate(
-      cur.obj,
-      next,
-      cur.owners,
-      this.manager(ctx),
-      apiVersionOf(ctx.def),
-      nowTimestamp(),
-      'scale',
-    );
-    json(res, 200, this.scaleOf(this.commitUpdate(ctx.def, cur, next, { dry, owners })));
+    json(res, 200, this.scaleOf(this.updateTo(ctx, cur, next, dry, 'scale')));
   }
 
   private patchScale(res: http.ServerResponse, ctx: Ctx): void {
