@@ -62,6 +62,12 @@ function scheduledOnEveryNode(nodes: number): Record<string, number> {
   return { currentNumberScheduled: nodes, numberMisscheduled: 0, desiredNumberScheduled: nodes };
 }
 
+/** A StatefulSet status's revisions: the update revision is the current template's, and so is `current` unless given. */
+function revisions(o: KObj, hash: string, current?: string): Record<string, unknown> {
+  const revision = `${o.metadata!.name}-${hash}`;
+  return { currentRevision: current ?? revision, updateRevision: revision, collisionCount: 0 };
+}
+
 function omitZero(o: Record<string, unknown>): Record<string, unknown> {
   for (const [k, v] of Object.entries(o)) if (v === 0 || v === undefined) delete o[k];
   return o;
@@ -262,9 +268,7 @@ export class ControllerSim {
           updatedReplicas: templateChanged ? 0 : desired,
         }),
         availableReplicas: prev.availableReplicas ?? 0,
-        currentRevision: prev.currentRevision ?? `${o.metadata!.name}-${hash}`,
-        updateRevision: `${o.metadata!.name}-${hash}`,
-        collisionCount: 0,
+        ...revisions(o, hash, prev.currentRevision),
       });
     } else {
       const n = this.nodes;
@@ -323,9 +327,7 @@ export class ControllerSim {
         replicas: desired,
         ...omitZero({ readyReplicas: desired, currentReplicas: desired, updatedReplicas: desired }),
         availableReplicas: desired,
-        currentRevision: `${o.metadata!.name}-${hash}`,
-        updateRevision: `${o.metadata!.name}-${hash}`,
-        collisionCount: 0,
+        ...revisions(o, hash),
       });
     } else {
       const n = this.nodes;

@@ -993,11 +993,13 @@ export class FakeApiServer {
     this.checkGoTypes(patched, ctx.def.kind);
     this.checkPreconditionRV(ctx, cur.obj, patched.metadata?.resourceVersion);
     if (patched.metadata?.uid !== undefined && patched.metadata.uid !== cur.obj.metadata!.uid)
-      throw err.conflict(
+      throw err.preconditionFailed(
         ctx.def.group,
         ctx.def.resource,
         ctx.name!,
-        `Precondition failed: UID in precondition: ${patched.metadata.uid}, UID in object meta: ${cur.obj.metadata!.uid}`,
+        'UID',
+        patched.metadata.uid,
+        cur.obj.metadata!.uid,
       );
     if (patched.metadata?.name !== undefined && patched.metadata.name !== ctx.name)
       throw err.badRequest(
@@ -1156,19 +1158,15 @@ export class FakeApiServer {
     const m = obj.metadata!;
     const name = m.name!;
     const p = opts.preconditions;
-    if (p?.uid && p.uid !== m.uid)
-      throw err.conflict(
-        def.group,
-        def.resource,
-        name,
-        `Precondition failed: UID in precondition: ${p.uid}, UID in object meta: ${m.uid}`,
-      );
+    if (p?.uid && p.uid !== m.uid) throw err.preconditionFailed(def.group, def.resource, name, 'UID', p.uid, m.uid);
     if (p?.resourceVersion && p.resourceVersion !== m.resourceVersion)
-      throw err.conflict(
+      throw err.preconditionFailed(
         def.group,
         def.resource,
         name,
-        `Precondition failed: ResourceVersion in precondition: ${p.resourceVersion}, ResourceVersion in object meta: ${m.resourceVersion}`,
+        'ResourceVersion',
+        p.resourceVersion,
+        m.resourceVersion,
       );
     const stored = this.store.get(def, m.namespace, name)!;
     if (m.deletionTimestamp) return { code: 200, body: clone(obj) }; // already being deleted

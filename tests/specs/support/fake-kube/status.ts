@@ -107,6 +107,18 @@ export const err = {
     const message = `Operation cannot be fulfilled on ${groupResource(group, resource)} "${name}": ${why}`;
     return objectError(409, 'Conflict', message, group, resource, name);
   },
+  /** A delete or patch precondition (the object's UID or ResourceVersion) that the stored object does not meet. */
+  preconditionFailed(
+    group: string,
+    resource: string,
+    name: string,
+    field: 'UID' | 'ResourceVersion',
+    wanted: string,
+    actual: string | undefined,
+  ): ApiError {
+    const why = `Precondition failed: ${field} in precondition: ${wanted}, ${field} in object meta: ${actual}`;
+    return err.conflict(group, resource, name, why);
+  },
   /** errors.NewApplyConflict: server-side apply field-manager conflicts. */
   applyConflict(causes: StatusCause[], message: string): ApiError {
     return new ApiError(failure(409, 'Conflict', message, { causes }));
