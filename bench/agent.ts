@@ -20,6 +20,14 @@ const MAIN = join(REPO_ROOT, 'dist/services/runtime-agent/src/main.js');
 /** After SIGTERM, how long the agent may drain and close its store before it gets SIGKILL. */
 const STOP_TIMEOUT_MS = 15_000;
 
+/** How long one HTTP request of a benchmark client may take before the benchmark gives up on it. */
+export const REQUEST_TIMEOUT_MS = 30_000;
+
+/** A module of the compiled agent (dist/), typed by its source: `fromDist<typeof SourceModule>('path/of/it.js')`. */
+export function fromDist<Module>(path: string): Promise<Module> {
+  return import(new URL(`../dist/${path}`, import.meta.url).href) as Promise<Module>;
+}
+
 export interface CompiledAgent {
   /** http://127.0.0.1:port */
   url: string;

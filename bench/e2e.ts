@@ -27,8 +27,9 @@
  */
 import { Agent } from 'node:http';
 import got from 'got';
-import { loadAverage, processCpuMs, startCompiledAgent } from './agent.js';
-import { startTarget } from './target.js';
+import { loadAverage, processCpuMs, REQUEST_TIMEOUT_MS, startCompiledAgent } from './agent.js';
+import { median } from './stats.js';
+import { pingPackage, startTarget } from './target.js';
 
 const STEPS = 200;
 const WARM_UP_PAIRS = 10;
@@ -36,9 +37,6 @@ const PAIRS = 21;
 const MIN_PAIRS = 9;
 const MAX_PAIRS_SECONDS = 120;
 const TARGET = 1.3;
-const REQUEST_TIMEOUT_MS = 30_000;
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 interface Pair {
   agentFirst: boolean;
@@ -67,21 +65,7 @@ export async function endToEnd(): Promise<string> {
     const timeout = { request: REQUEST_TIMEOUT_MS };
     const referenceClient = got.extend({ retry, timeout, agent: { http: new Agent({ keepAlive: true }) } });
     const agentClient = got.extend({ retry, timeout, agent: { http: new Agent({ keepAlive: true }) } });
-    const body = JSON.stringify({
-      wpk_content: {
-        apiVersion: 'wpk/v1',
-        kind: 'Workflow',
-        metadata: { name: 'bench-e2e-200-api-steps', version: '1.0.0' },
-        spec: {
-          handlers: Array.from({ length: STEPS }, (_, i) => ({
-            name: `s${i}`,
-            adapter: 'api',
-            action: 'request',
-            with: { url: `${target.url}/ping` },
-          })),
-        },
-      },
-    });
+    const body = JSON.stringify({ wpk_content: pingPackage('bench-e2e-200-api-steps', `${target.url}/ping`, STEPS) });
 
     const reference = async (): Promise<Pick<Pair, 'referenceMs' | 'referenceCpuMs'>> => {
       const cpu0 = process.cpuUsage();

@@ -25,18 +25,19 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import got from 'got';
-import type { Wpk } from '../services/runtime-agent/src/wpk/types.js';
-import { startTarget } from './target.js';
+import type * as AdaptersModule from '../adapters/index.js';
+import type * as RegistryModule from '../services/runtime-agent/src/adapter-registry.js';
+import type * as EngineModule from '../services/runtime-agent/src/engine/engine.js';
+import type * as MetricsModule from '../services/runtime-agent/src/metrics.js';
+import type * as StoreModule from '../services/runtime-agent/src/store/store.js';
+import { fromDist } from './agent.js';
+import { median } from './stats.js';
+import { pingPackage, startTarget } from './target.js';
 
 const STEPS = 200;
 const WARM_UP_ROUNDS = 8;
 const ROUNDS = 32;
 const TARGET = 1.3;
-
-/** A module of the compiled agent, typed by its source. */
-const fromDist = (path: string): Promise<unknown> => import(new URL(`../dist/${path}`, import.meta.url).href);
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /** A keep-alive server in this process, answering as bench/target-server.mjs does. */
 async function inThreadServer(): Promise<{ url: string; close(): void }> {
@@ -67,19 +68,11 @@ async function timed(sample: Sample, fn: () => Promise<void>): Promise<void> {
 }
 
 export async function engineOverhead(): Promise<string> {
-  const { builtinAdapters } = (await fromDist('adapters/index.js')) as typeof import('../adapters/index.js');
-  const { AdapterRegistry } = (await fromDist(
-    'services/runtime-agent/src/adapter-registry.js',
-  )) as typeof import('../services/runtime-agent/src/adapter-registry.js');
-  const { Engine } = (await fromDist(
-    'services/runtime-agent/src/engine/engine.js',
-  )) as typeof import('../services/runtime-agent/src/engine/engine.js');
-  const { Metrics } = (await fromDist(
-    'services/runtime-agent/src/metrics.js',
-  )) as typeof import('../services/runtime-agent/src/metrics.js');
-  const { Store } = (await fromDist(
-    'services/runtime-agent/src/store/store.js',
-  )) as typeof import('../services/runtime-agent/src/store/store.js');
+  const { builtinAdapters } = await fromDist<typeof AdaptersModule>('adapters/index.js');
+  const { AdapterRegistry } = await fromDist<typeof RegistryModule>('services/runtime-agent/src/adapter-registry.js');
+  const { Engine } = await fromDist<typeof EngineModule>('services/runtime-agent/src/engine/engine.js');
+  const { Metrics } = await fromDist<typeof MetricsModule>('services/runtime-agent/src/metrics.js');
+  const { Store } = await fromDist<typeof StoreModule>('services/runtime-agent/src/store/store.js');
 
   const loopClient = got.extend({ retry: { limit: 0 }, agent: { http: new Agent({ keepAlive: true }) } });
   const target = await startTarget();
@@ -98,19 +91,7 @@ export async function engineOverhead(): Promise<string> {
       { name: 'server in its own process (the setup the target is judged on, see README)', url: `${target.url}/ping` },
       { name: "server in the benchmark's thread (stricter)", url: `${local.url}/ping` },
     ].map((setup) => {
-      const wpk: Wpk = {
-        apiVersion: 'wpk/v1',
-        kind: 'Workflow',
-        metadata: { name: 'bench-200-api-steps', version: '1.0.0' },
-        spec: {
-          handlers: Array.from({ length: STEPS }, (_, i) => ({
-            name: `s${i}`,
-            adapter: 'api',
-            action: 'request',
-            with: { url: setup.url },
-          })),
-        },
-      };
+      const wpk = pingPackage('bench-200-api-steps', setup.url, STEPS);
       return { ...setup, wpk, loop: { ms: [], cpuUs: [] } as Sample, engine: { ms: [], cpuUs: [] } as Sample };
     });
     type Setup = (typeof setups)[number];

@@ -25,6 +25,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { benchTempDir, loadAverage, startCompiledAgent } from './agent.js';
+import { median } from './stats.js';
 
 const SAMPLES = 7;
 const SAMPLE_INTERVAL_MS = 500;
@@ -32,7 +33,6 @@ const ROUNDS = 3;
 const HEALTH_TIMEOUT_MS = 20_000;
 const TARGET_MB = 80;
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A kB field of /proc/<pid>/status, in MB. */

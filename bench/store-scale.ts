@@ -32,26 +32,26 @@ import { readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from 'undici';
 import { STORE_FILE } from '../services/runtime-agent/src/store/store.js';
-import { benchTempDir, loadAverage, removeWhenGone, startCompiledAgent } from './agent.js';
+import type * as StoreModule from '../services/runtime-agent/src/store/store.js';
+import {
+  benchTempDir,
+  fromDist,
+  loadAverage,
+  REQUEST_TIMEOUT_MS,
+  removeWhenGone,
+  startCompiledAgent,
+} from './agent.js';
+import { quantile } from './stats.js';
 import { LOG_EVERY, LONG_LOG_EVERY, seed, workflowId, type SeedCounts } from './store-seed.js';
 
 const SIZES = (process.env.BENCH_STORE_SIZES ?? '0,10000,100000,1000000').split(',').map(Number);
 const WARM_UP = 10;
 const MAX_SAMPLES = 300;
 const QUERY_BUDGET_MS = 6000;
-const REQUEST_TIMEOUT_MS = 30_000;
 /** A query whose p50 grew more than this from the first non-empty size to the last is reported as growing. */
 const GROWS = 3;
 /** Random executions whose record and log are asked for, per size. */
 const ID_SAMPLE = 200;
-
-/** A module of the compiled agent, typed by its source. */
-const fromDist = (path: string): Promise<unknown> => import(new URL(`../dist/${path}`, import.meta.url).href);
-
-const quantile = (xs: number[], q: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(q * s.length))];
-};
 
 /** What the queries at one size are about. */
 interface Subjects {
@@ -193,9 +193,7 @@ function rssMb(pid: number): number {
 
 export async function storeAtScale(): Promise<string> {
   const load0 = loadAverage();
-  const { Store } = (await fromDist(
-    'services/runtime-agent/src/store/store.js',
-  )) as typeof import('../services/runtime-agent/src/store/store.js');
+  const { Store } = await fromDist<typeof StoreModule>('services/runtime-agent/src/store/store.js');
   const dir = benchTempDir('store');
   removeWhenGone(dir, 3600);
   const home = join(dir, 'home');

@@ -1,6 +1,7 @@
 /** The benchmarks' HTTP target: bench/target-server.mjs in its own process, so it does not share the client's core. */
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import type { Wpk } from '../services/runtime-agent/src/wpk/types.js';
 
 const START_TIMEOUT_MS = 10_000;
 
@@ -46,4 +47,21 @@ export async function startTarget(): Promise<Target> {
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** A package of `steps` api steps, each a GET of `url`: what the engine and end-to-end benchmarks run. */
+export function pingPackage(name: string, url: string, steps: number): Wpk {
+  return {
+    apiVersion: 'wpk/v1',
+    kind: 'Workflow',
+    metadata: { name, version: '1.0.0' },
+    spec: {
+      handlers: Array.from({ length: steps }, (_, i) => ({
+        name: `s${i}`,
+        adapter: 'api',
+        action: 'request',
+        with: { url },
+      })),
+    },
+  };
 }

@@ -4,16 +4,10 @@
  * the host, the address, why, and the setting that would allow it.
  */
 import { AgentError } from '../errors.js';
+import type { AddressClass } from './ip-address.js';
 
-export type RefusalReason =
-  | 'metadata'
-  | 'link-local'
-  | 'multicast'
-  | 'reserved'
-  | 'unspecified'
-  | 'loopback'
-  | 'private'
-  | 'not-allowed';
+/** Why a destination is refused: its address is of a class other than public, or its host is not allowlisted. */
+export type RefusalReason = Exclude<AddressClass, 'public'> | 'not-allowed';
 
 /** Node-style code, so that HTTP clients' error texts (`CODE: message`) show where the refusal came from. */
 export const EGRESS_REFUSED = 'ERR_EGRESS_REFUSED';

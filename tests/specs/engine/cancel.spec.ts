@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { getEventListeners } from 'node:events';
-import type { Adapter } from '../../../adapters/contract.js';
+import { testAdapter } from '../support/test-adapter.js';
 import { AgentError } from '../../../adapters/errors.js';
 import { ABANDON_AFTER_ABORT_MS } from '../../../services/runtime-agent/src/engine/step-runner.js';
 import { callsMade, step, useEngine, wpk } from './harness.js';
@@ -56,36 +56,19 @@ describe('engine: cancel', () => {
   it('stops waiting for a step that ignores the abort after ABANDON_AFTER_ABORT_MS; the steps before it left no listener behind', async () => {
     const listeners: number[] = [];
     let deafStarted = false;
-    const deaf: Adapter = {
-      name: 'deaf',
-      description: 'test double',
-      actions: {
-        count: {
-          id: 'count',
-          description: 'notes the abort listeners on its signal',
-          mutates: false,
-          supportsDryRun: false,
-          output: { type: 'object' },
-          input: { type: 'object' },
-          exampleOutput: {},
-          async run(ctx) {
-            listeners.push(getEventListeners(ctx.signal, 'abort').length);
-            return {};
-          },
-        },
-        ignore: {
-          id: 'ignore',
-          description: 'never settles and never looks at its signal',
-          mutates: false,
-          supportsDryRun: false,
-          output: { type: 'object' },
-          input: { type: 'object' },
-          exampleOutput: {},
-          run: () => ((deafStarted = true), new Promise(() => {})),
+    const deaf = testAdapter('deaf', 'test double', {
+      count: {
+        description: 'notes the abort listeners on its signal',
+        async run(ctx) {
+          listeners.push(getEventListeners(ctx.signal, 'abort').length);
+          return {};
         },
       },
-      readiness: () => ({ ready: true }),
-    };
+      ignore: {
+        description: 'never settles and never looks at its signal',
+        run: () => ((deafStarted = true), new Promise(() => {})),
+      },
+    });
     await h.restart({}, [deaf]);
     const counters = Array.from({ length: 20 }, (_, i) => ({ name: `c${i}`, adapter: 'deaf', action: 'count' }));
     const id = h.submit({ wpk: wpk([...counters, { name: 'deaf', adapter: 'deaf', action: 'ignore' }]) });

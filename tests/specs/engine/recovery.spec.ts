@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import type { Adapter } from '../../../adapters/contract.js';
 import { waitFor } from '../support/wait.js';
+import { testAdapter } from '../support/test-adapter.js';
 import { callsMade, startEngine, step, wpk, type Harness } from './harness.js';
 
 /**
@@ -64,29 +65,19 @@ describe('engine: recovery after a crash', () => {
    * opened; every call is counted.
    */
   function gateAdapter(gate: { closed: boolean; calls: number }): Adapter {
-    return {
-      name: 'gate',
-      description: 'a compensation that blocks until opened',
-      readiness: () => ({ ready: true }),
-      actions: {
-        undo: {
-          id: 'undo',
-          description: 'blocks while the gate is closed',
-          mutates: true,
-          supportsDryRun: false,
-          input: { type: 'object' },
-          output: { type: 'object' },
-          exampleOutput: {},
-          run(ctx) {
-            gate.calls++;
-            if (!gate.closed) return Promise.resolve({ undone: true });
-            return new Promise((_, reject) =>
-              ctx.signal.addEventListener('abort', () => reject(new Error('aborted')), { once: true }),
-            );
-          },
+    return testAdapter('gate', 'a compensation that blocks until opened', {
+      undo: {
+        description: 'blocks while the gate is closed',
+        mutates: true,
+        run(ctx) {
+          gate.calls++;
+          if (!gate.closed) return Promise.resolve({ undone: true });
+          return new Promise((_, reject) =>
+            ctx.signal.addEventListener('abort', () => reject(new Error('aborted')), { once: true }),
+          );
         },
       },
-    };
+    });
   }
 
   function crashingRollback(idempotent?: boolean) {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import type { Adapter } from '../../../adapters/contract.js';
+import { testAdapter } from '../support/test-adapter.js';
 import { AgentError } from '../../../adapters/errors.js';
 import { counterValue, useEngine, step, wpk, type Harness } from './harness.js';
 
@@ -27,29 +27,19 @@ describe('engine: retries', () => {
 
   it('hands a retry its input afresh even when the first attempt changed the one it got, and checks a template-free input only when its step runs', async () => {
     const seen: unknown[] = [];
-    const careless: Adapter = {
-      name: 'careless',
-      description: 'test double',
-      actions: {
-        scribble: {
-          id: 'scribble',
-          description: 'changes its input, then fails once',
-          mutates: false,
-          supportsDryRun: false,
-          output: { type: 'object' },
-          exampleOutput: {},
-          input: { type: 'object', required: ['n'], properties: { n: { type: 'integer' }, list: { type: 'array' } } },
-          async run(ctx, input: any) {
-            seen.push(structuredClone(input));
-            input.n = 999;
-            input.list.push('scribbled');
-            if (ctx.attempt === 1) throw new AgentError('network_error', 'try again');
-            return {};
-          },
+    const careless = testAdapter('careless', 'test double', {
+      scribble: {
+        description: 'changes its input, then fails once',
+        input: { type: 'object', required: ['n'], properties: { n: { type: 'integer' }, list: { type: 'array' } } },
+        async run(ctx, input: any) {
+          seen.push(structuredClone(input));
+          input.n = 999;
+          input.list.push('scribbled');
+          if (ctx.attempt === 1) throw new AgentError('network_error', 'try again');
+          return {};
         },
       },
-      readiness: () => ({ ready: true }),
-    };
+    });
     await h.restart({}, [careless]);
     const rec = await h.run({
       wpk: wpk([

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Adapter } from '../../../adapters/contract.js';
+import { testAdapter } from '../support/test-adapter.js';
 import { useEngine, step, wpk } from './harness.js';
 
 /** Forms a secret could take in the file: as is, JSON-escaped, and as UTF-16 (SQLite never uses it here, but cheap to rule out). */
@@ -142,47 +142,21 @@ describe('engine: secret parameters', () => {
   });
 
   describe('credentials that actions declare in their input (secretsIn)', () => {
-    const keyed: Adapter = {
-      name: 'keyed',
-      description: 'test double',
-      actions: {
-        echo: {
-          id: 'echo',
-          description: 'returns its input',
-          mutates: false,
-          supportsDryRun: false,
-          output: { type: 'object' },
-          input: { type: 'object' },
-          exampleOutput: {},
-          run: async (_ctx, input) => ({ echo: input }),
-        },
-        use: {
-          id: 'use',
-          description: 'declares its key a credential',
-          mutates: false,
-          supportsDryRun: false,
-          output: { type: 'object' },
-          input: { type: 'object' },
-          exampleOutput: {},
-          secretsIn: (input: any) => [input.key],
-          run: async () => ({}),
-        },
-        broken: {
-          id: 'broken',
-          description: 'its credential scan throws',
-          mutates: false,
-          supportsDryRun: false,
-          output: { type: 'object' },
-          input: { type: 'object' },
-          exampleOutput: {},
-          secretsIn: () => {
-            throw new TypeError('scan exploded');
-          },
-          run: async () => ({}),
-        },
+    const keyed = testAdapter('keyed', 'test double', {
+      echo: { description: 'returns its input', run: async (_ctx, input) => ({ echo: input }) },
+      use: {
+        description: 'declares its key a credential',
+        secretsIn: (input: any) => [input.key],
+        run: async () => ({}),
       },
-      readiness: () => ({ ready: true }),
-    };
+      broken: {
+        description: 'its credential scan throws',
+        secretsIn: () => {
+          throw new TypeError('scan exploded');
+        },
+        run: async () => ({}),
+      },
+    });
 
     it("masks a step's credentials from when that step starts, never in what earlier steps recorded, nor for a step that never ran", async () => {
       await h.restart({}, [keyed]);

@@ -24,6 +24,16 @@ interface Hit {
   headers: IncomingMessage['headers'];
 }
 
+/** A step of the flowrunner adapter; `more` adds step fields (rollback, when). */
+function flowrunnerStep(
+  name: string,
+  action: string,
+  input: Record<string, unknown>,
+  more: Record<string, unknown> = {},
+) {
+  return { name, adapter: 'flowrunner', action, with: input, ...more };
+}
+
 describe('flowrunner adapter', function () {
   this.timeout(30_000);
   let agent: AgentProcess;
@@ -77,19 +87,21 @@ describe('flowrunner adapter', function () {
     return r.body.execution_id as string;
   };
 
+  /** The input of a run or start of `flowmap` against the target; `config` adds to flow_target_url. */
+  const against = (config: Record<string, unknown>, more: Record<string, unknown> = {}) => ({
+    config: { flow_target_url: base, ...config },
+    flowmap,
+    ...more,
+  });
+
   it('run: a bounded run outputs its numbers, and a later step gates on them with when', async () => {
     const id = await execute({
       wpk_content: pkg('gate', [
-        {
-          name: 'traffic',
-          adapter: 'flowrunner',
-          action: 'run',
-          with: {
-            config: { flow_target_url: base, sim_users: 2, min_sleep_ms: 0, max_sleep_ms: 0 },
-            flowmap,
-            iterations: 3,
-          },
-        },
+        flowrunnerStep(
+          'traffic',
+          'run',
+          against({ sim_users: 2, min_sleep_ms: 0, max_sleep_ms: 0 }, { iterations: 3 }),
+        ),
         {
           name: 'too-slow',
           adapter: 'shell',
@@ -128,18 +140,15 @@ describe('flowrunner adapter', function () {
       wpk_content: pkg(
         'threshold',
         [
-          {
-            name: 'traffic',
-            adapter: 'flowrunner',
-            action: 'run',
-            with: {
-              config: { flow_target_url: base, sim_users: 1, min_sleep_ms: 0, max_sleep_ms: 0 },
-              flowmap,
-              iterations: 2,
-              failWhen: { maxErrorRate: 0.1 },
-            },
-            rollback: 'none',
-          },
+          flowrunnerStep(
+            'traffic',
+            'run',
+            against(
+              { sim_users: 1, min_sleep_ms: 0, max_sleep_ms: 0 },
+              { iterations: 2, failWhen: { maxErrorRate: 0.1 } },
+            ),
+            { rollback: 'none' },
+          ),
         ],
         {
           rollback: {
@@ -169,12 +178,7 @@ describe('flowrunner adapter', function () {
   it('start runs in the background until stop; rolling back a start stops it', async () => {
     const id = await execute({
       wpk_content: pkg('background', [
-        {
-          name: 'bg',
-          adapter: 'flowrunner',
-          action: 'start',
-          with: { config: { flow_target_url: base, sim_users: 2, min_sleep_ms: 20, max_sleep_ms: 40 }, flowmap },
-        },
+        flowrunnerStep('bg', 'start', against({ sim_users: 2, min_sleep_ms: 20, max_sleep_ms: 40 })),
       ]),
     });
     const rec = await waitForStatus(agent, id, ENDED);
@@ -195,7 +199,7 @@ describe('flowrunner adapter', function () {
     assert.equal(hits.filter((h) => h.at > stopped).length, 0, `no traffic after stop (${hits.length - count} more)`);
     // Stopping again finds nothing running, which is not an error.
     const again = await execute({
-      wpk_content: pkg('stop-again', [{ name: 's', adapter: 'flowrunner', action: 'stop', with: { run_id: runId } }]),
+      wpk_content: pkg('stop-again', [flowrunnerStep('s', 'stop', { run_id: runId })]),
     });
     const rec2 = await waitForStatus(agent, again, ENDED);
     assert.deepEqual([rec2.status, realOutput(actions.stop!, rec2.steps[0].outputs).found], ['completed', false]);
@@ -204,14 +208,7 @@ describe('flowrunner adapter', function () {
   it('a dry run validates, logs the rendered first iteration, and sends nothing', async () => {
     const id = await execute({
       dry_run: true,
-      wpk_content: pkg('dry', [
-        {
-          name: 'traffic',
-          adapter: 'flowrunner',
-          action: 'run',
-          with: { config: { flow_target_url: base, sim_users: 50 }, flowmap, durationSeconds: 60 },
-        },
-      ]),
+      wpk_content: pkg('dry', [flowrunnerStep('traffic', 'run', against({ sim_users: 50 }, { durationSeconds: 60 }))]),
     });
     const rec = await waitForStatus(agent, id, ENDED);
     assert.equal(rec.status, 'completed');
@@ -228,16 +225,11 @@ describe('flowrunner adapter', function () {
   it('invalid config and flowmap fail the step with every problem; bundled paths stay inside workflows/', async () => {
     const id = await execute({
       wpk_content: pkg('invalid', [
-        {
-          name: 'bad',
-          adapter: 'flowrunner',
-          action: 'run',
-          with: {
-            config: { flow_target_url: 'ftp://x', min_sleep_ms: 500, max_sleep_ms: 100, debug: 'false' },
-            flowmap: { steps: [{ id: 'a', url: '/' }] },
-            iterations: 1,
-          },
-        },
+        flowrunnerStep('bad', 'run', {
+          config: { flow_target_url: 'ftp://x', min_sleep_ms: 500, max_sleep_ms: 100, debug: 'false' },
+          flowmap: { steps: [{ id: 'a', url: '/' }] },
+          iterations: 1,
+        }),
       ]),
     });
     const rec = await waitForStatus(agent, id, ENDED);
@@ -251,12 +243,7 @@ describe('flowrunner adapter', function () {
     ]);
     const escaping = await execute({
       wpk_content: pkg('escape', [
-        {
-          name: 'bad',
-          adapter: 'flowrunner',
-          action: 'run',
-          with: { config: { flow_target_url: base }, flowmap: '../package.json', iterations: 1 },
-        },
+        flowrunnerStep('bad', 'run', { config: { flow_target_url: base }, flowmap: '../package.json', iterations: 1 }),
       ]),
     });
     const rec2 = await waitForStatus(agent, escaping, ENDED);
@@ -271,16 +258,11 @@ describe('flowrunner adapter', function () {
   it('cancel stops a long run at once', async () => {
     const id = await execute({
       wpk_content: pkg('long', [
-        {
-          name: 'traffic',
-          adapter: 'flowrunner',
-          action: 'run',
-          with: {
-            config: { flow_target_url: base, sim_users: 2, min_sleep_ms: 10, max_sleep_ms: 20 },
-            flowmap,
-            durationSeconds: 600,
-          },
-        },
+        flowrunnerStep(
+          'traffic',
+          'run',
+          against({ sim_users: 2, min_sleep_ms: 10, max_sleep_ms: 20 }, { durationSeconds: 600 }),
+        ),
       ]),
     });
     await waitFor(() => hits.length >= 5, 'traffic');

@@ -13,6 +13,7 @@ import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { FlowControl, FlowControlClosed, parseStartRequest } from '../../../adapters/flowrunner/control.js';
 import { SystemSampler } from '../../../adapters/flowrunner/system.js';
+import { checkedRequests, type Reply } from '../http/http-support.js';
 import { startAgent, type AgentProcess } from '../support/agent-process.js';
 import { waitFor } from '../support/wait.js';
 
@@ -100,25 +101,11 @@ class Target {
 
 // --- helpers --------------------------------------------------------------------------------------
 
-type Reply = Awaited<ReturnType<AgentProcess['request']>>;
-const STACK_LINE = /^\s{2,}at\s/m;
-
 /** A request to the agent; every /api error answer is FastAPI's `{ detail }` and never a stack. */
-async function api(
-  agent: AgentProcess,
-  method: string,
-  path: string,
-  body?: unknown,
-  headers?: Record<string, string>,
-): Promise<Reply> {
-  const r = await agent.request(method, path, body, headers);
-  assert.doesNotMatch(r.text, STACK_LINE, `${method} ${path} answered with a stack trace:\n${r.text}`);
-  if (r.status >= 400) {
-    assert.ok(r.body && 'detail' in r.body, `${method} ${path} answered ${r.status} without detail: ${r.text}`);
-    assert.equal(Object.keys(r.body).length, 1, `only detail in ${r.text}`);
-  }
-  return r;
-}
+const api = checkedRequests((r, what) => {
+  assert.ok(r.body && 'detail' in r.body, `${what} without detail: ${r.text}`);
+  assert.equal(Object.keys(r.body).length, 1, `only detail in ${r.text}`);
+});
 
 interface Problem {
   loc: Array<string | number>;

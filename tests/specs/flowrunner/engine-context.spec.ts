@@ -5,13 +5,10 @@
  * `response_<id>_*` keys every request leaves behind. Read at the target, through later requests.
  */
 import assert from 'node:assert/strict';
-import { closedPort, echo, req, runFlow, Target } from './target.js';
+import { closedPort, echo, req, runFlow, useTarget } from './target.js';
 
 describe('FlowRunner engine: context and substitution', () => {
-  let target: Target;
-  before(async () => (target = await Target.start()));
-  after(() => target.close());
-  afterEach(() => target.reset());
+  const target = useTarget();
 
   it('starts each flow instance with userId, userFakeIp, flowInstance 1, 2, …, flowStartTimeEpoch and flow_error', async () => {
     const before = Date.now();
@@ -203,10 +200,7 @@ describe('FlowRunner engine: context and substitution', () => {
 });
 
 describe('FlowRunner engine: extraction and response keys', () => {
-  let target: Target;
-  before(async () => (target = await Target.start()));
-  after(() => target.close());
-  afterEach(() => target.reset());
+  const target = useTarget();
 
   it('extracts .status, headers (case-insensitive), body, body.path and implicit body paths', async () => {
     const loginBody = { token: 't-1', user: { plan: 'pro', ids: [7, 8] } };

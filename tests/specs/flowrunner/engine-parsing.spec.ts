@@ -5,7 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { parseConfig, parseFlowmap, type FieldProblem } from '../../../adapters/flowrunner/engine/index.js';
-import { runFlow, Target } from './target.js';
+import { OPERATORS } from '../../../adapters/shared/conditions.js';
+import { runFlow, useTarget } from './target.js';
 
 function problems(r: { ok: true } | { ok: false; problems: FieldProblem[] }): FieldProblem[] {
   assert.equal(r.ok, false, 'expected the input to be rejected');
@@ -284,52 +285,28 @@ describe('FlowRunner engine: parseFlowmap', () => {
   });
 
   it('accepts every operator of the shared set in conditionData and assertions', () => {
-    const ops = [
-      'equals',
-      'not_equals',
-      'greater_than',
-      'less_than',
-      'greater_equals',
-      'less_equals',
-      'contains',
-      'starts_with',
-      'ends_with',
-      'matches_regex',
-      'exists',
-      'not_exists',
-      'is_number',
-      'is_text',
-      'is_boolean',
-      'is_array',
-      'is_true',
-      'is_false',
-    ];
     const r = parseFlowmap({
       name: 'ops',
-      steps: ops
-        .map((operator, i) => ({
-          id: `c${i}`,
-          type: 'condition',
-          conditionData: { variable: 'v', operator, value: '1' },
-          then: [],
-        }))
-        .concat([
-          {
-            id: 'r',
-            type: 'request',
-            url: '/r',
-            assertions: ops.map((operator) => ({ variable: 'response_r_status', operator, value: '1' })),
-          } as never,
-        ]),
+      steps: OPERATORS.map((operator, i) => ({
+        id: `c${i}`,
+        type: 'condition',
+        conditionData: { variable: 'v', operator, value: '1' },
+        then: [],
+      })).concat([
+        {
+          id: 'r',
+          type: 'request',
+          url: '/r',
+          assertions: OPERATORS.map((operator) => ({ variable: 'response_r_status', operator, value: '1' })),
+        } as never,
+      ]),
     });
     assert.ok(r.ok, JSON.stringify(r));
   });
 });
 
 describe('FlowRunner engine: schema versions run the same flow', () => {
-  let target: Target;
-  before(async () => (target = await Target.start()));
-  after(() => target.close());
+  const target = useTarget();
 
   it('sends the same requests for schemaVersion absent, "1.0" and "1.4"', async () => {
     target.on('/login', { json: { token: 'tok' } });

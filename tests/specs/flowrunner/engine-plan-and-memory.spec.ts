@@ -5,12 +5,10 @@
 import assert from 'node:assert/strict';
 import { isPublicIpv4, planFirstIteration } from '../../../adapters/flowrunner/engine/index.js';
 import { RunStats } from '../../../adapters/flowrunner/engine/stats.js';
-import { makeConfig, makeFlowmap, quietPeriod, Target } from './target.js';
+import { makeConfig, makeFlowmap, quietPeriod, useTarget } from './target.js';
 
 describe('FlowRunner engine: planFirstIteration (dry run)', () => {
-  let target: Target;
-  before(async () => (target = await Target.start()));
-  after(() => target.close());
+  const target = useTarget();
 
   it('renders the first iteration with substitutions, URL rules and client headers, and sends nothing', async () => {
     const config = makeConfig({

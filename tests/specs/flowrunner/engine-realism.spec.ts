@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { isPublicIpv4, randomProfile, randomPublicIpv4 } from '../../../adapters/flowrunner/engine/index.js';
-import { echo, req, runFlow, Target, type Seen } from './target.js';
+import { echo, req, runFlow, useTarget, type Seen, type Target } from './target.js';
 
 const ip = (text: string): number => text.split('.').reduce((n, o) => n * 256 + Number(o), 0);
 const dotted = (n: number): string => [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
@@ -133,10 +133,7 @@ describe('FlowRunner engine: public client addresses', () => {
 });
 
 describe('FlowRunner engine: client headers', () => {
-  let target: Target;
-  before(async () => (target = await Target.start()));
-  after(() => target.close());
-  afterEach(() => target.reset());
+  const target = useTarget();
 
   it('sends a public X-Forwarded-For per flow instance, the same on every step of the instance and different across instances', async () => {
     await runFlow(

@@ -4,7 +4,7 @@
  * step retries is not retried; a stop is never retried; timeouts are their own error kind.
  */
 import assert from 'node:assert/strict';
-import { closedPort, req, runFlow, startRunner, Target, quietPeriod } from './target.js';
+import { closedPort, req, runFlow, startRunner, useTarget, quietPeriod } from './target.js';
 import { waitFor } from '../support/wait.js';
 
 const gaps = (times: number[]) => times.slice(1).map((t, i) => t - times[i]!);
@@ -17,10 +17,7 @@ function assertBackoff(times: number[], what: string): void {
 }
 
 describe('FlowRunner engine: retries', () => {
-  let target: Target;
-  before(async () => (target = await Target.start()));
-  after(() => target.close());
-  afterEach(() => target.reset());
+  const target = useTarget();
 
   it('retries 5xx and connection errors up to 3 attempts, ~500 ms then ~1000 ms apart', async () => {
     target.on('/always-503', { status: 503 });

@@ -4,7 +4,7 @@
  * skipped, isolated iterations), onFailure stop/continue, and assertions counted in the stats.
  */
 import assert from 'node:assert/strict';
-import { echo, req, runFlow, Target } from './target.js';
+import { echo, req, runFlow, useTarget } from './target.js';
 
 interface Case {
   variable: string;
@@ -89,10 +89,7 @@ const CASES: Case[] = [
 ];
 
 describe('FlowRunner engine: condition steps', () => {
-  let target: Target;
-  before(async () => (target = await Target.start()));
-  after(() => target.close());
-  afterEach(() => target.reset());
+  const target = useTarget();
 
   it('takes then or else for every operator of the shared set', async () => {
     const steps = CASES.map((c, i) => ({
@@ -176,10 +173,7 @@ describe('FlowRunner engine: condition steps', () => {
 });
 
 describe('FlowRunner engine: loop steps', () => {
-  let target: Target;
-  before(async () => (target = await Target.start()));
-  after(() => target.close());
-  afterEach(() => target.reset());
+  const target = useTarget();
 
   it('iterates a list given by path, with the default variable item and item_index', async () => {
     await runFlow(
@@ -305,10 +299,7 @@ describe('FlowRunner engine: loop steps', () => {
 });
 
 describe('FlowRunner engine: onFailure', () => {
-  let target: Target;
-  before(async () => (target = await Target.start()));
-  after(() => target.close());
-  afterEach(() => target.reset());
+  const target = useTarget();
 
   it('stop (the default) ends this flow instance at a status >= 300; the next instance starts again', async () => {
     target.on('/fail', { status: 404 });
@@ -395,10 +386,7 @@ describe('FlowRunner engine: onFailure', () => {
 });
 
 describe('FlowRunner engine: assertions', () => {
-  let target: Target;
-  before(async () => (target = await Target.start()));
-  after(() => target.close());
-  afterEach(() => target.reset());
+  const target = useTarget();
 
   it('records passes and failures against response keys and extracted variables, per step, without stopping', async () => {
     target.on('/a', { json: { token: 'abc', items: [1, 2] } });

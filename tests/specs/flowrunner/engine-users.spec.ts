@@ -6,17 +6,14 @@
  */
 import assert from 'node:assert/strict';
 import { FlowRunner } from '../../../adapters/flowrunner/engine/index.js';
-import { makeConfig, makeFlowmap, quietPeriod, req, runFlow, startRunner, Target } from './target.js';
+import { makeConfig, makeFlowmap, quietPeriod, req, runFlow, startRunner, useTarget } from './target.js';
 import { waitFor } from '../support/wait.js';
 
 const gaps = (times: number[]) => times.slice(1).map((t, i) => t - times[i]!);
 const user = { 'X-User': '{{userId}}' };
 
 describe('FlowRunner engine: simulated users', () => {
-  let target: Target;
-  before(async () => (target = await Target.start()));
-  after(() => target.close());
-  afterEach(() => target.reset());
+  const target = useTarget();
 
   it('runs sim_users users at once: the target sees that many concurrent requests, no more', async () => {
     target.on('/hold', { hold: true });
@@ -224,10 +221,7 @@ describe('FlowRunner engine: simulated users', () => {
 });
 
 describe('FlowRunner engine: pacing', () => {
-  let target: Target;
-  before(async () => (target = await Target.start()));
-  after(() => target.close());
-  afterEach(() => target.reset());
+  const target = useTarget();
 
   it('pauses min_sleep_ms..max_sleep_ms between steps and between iterations, not before the first step', async () => {
     const t0 = performance.now();

@@ -18,6 +18,7 @@ import http from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { forwardTo } from '../support/forward.js';
 
 export interface Seen {
   /** 0, 1, 2, … in arrival order. */
@@ -185,6 +186,20 @@ export class Target {
       else send();
     });
   }
+}
+
+/**
+ * One target for the enclosing describe block (started before it, closed after it), its routes and
+ * requests reset after each test. The returned object forwards to it.
+ */
+export function useTarget(): Target {
+  let current: Target | undefined;
+  before(async () => {
+    current = await Target.start();
+  });
+  after(() => current?.close());
+  afterEach(() => current?.reset());
+  return forwardTo(() => current, 'the target is only there inside the describe block, after its before hook');
 }
 
 /** A port on 127.0.0.1 where nothing listens (connections are refused). */

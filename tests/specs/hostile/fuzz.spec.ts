@@ -14,12 +14,11 @@ import {
   assertErrorShape,
   assertInvariants,
   assertNoLeak,
-  createWitness,
   executionCount,
   raw,
-  richPackage,
   type RawReply,
-  type Witness,
+  richPackage,
+  useWitness,
 } from './hostile-support.js';
 
 const FUZZ_SEED = 20261123;
@@ -242,12 +241,11 @@ function editText(text: string, edits: TextEdit[]): string {
 describe(`hostile input: property-based fuzz of /validate and /execute (fast-check, seed ${seed})`, function () {
   this.timeout(120_000 * Math.max(1, runsFactor));
   const agent = useAgent();
-  let witness: Witness;
+  const witness = useWitness(agent);
   let countAtStart = 0;
   let accepted = 0;
 
   before(async () => {
-    witness = await createWitness(agent);
     countAtStart = await executionCount(agent);
   });
 
@@ -267,11 +265,11 @@ describe(`hostile input: property-based fuzz of /validate and /execute (fast-che
     );
   }
 
-  const options = (numRuns: number) => ({
-    seed,
-    numRuns: Math.max(1, Math.round(numRuns * runsFactor)),
-    endOnFailure: true,
-  });
+  /** The property holds for `numRuns` runs (times the runs factor) from the seed, and so do the invariants. */
+  async function holds<Ts extends [unknown, ...unknown[]]>(property: fc.IAsyncProperty<Ts>, numRuns: number) {
+    await fc.assert(property, { seed, numRuns: Math.max(1, Math.round(numRuns * runsFactor)), endOnFailure: true });
+    await assertInvariants(agent, witness);
+  }
 
   it('answers arbitrary JSON and text bodies, under any content type, without a 5xx', async () => {
     const body = fc.oneof(
@@ -289,7 +287,7 @@ describe(`hostile input: property-based fuzz of /validate and /execute (fast-che
       'text/plain',
       'application/x-www-form-urlencoded',
     );
-    await fc.assert(
+    await holds(
       fc.asyncProperty(
         body,
         contentType,
@@ -299,9 +297,8 @@ describe(`hostile input: property-based fuzz of /validate and /execute (fast-che
           if (checkAnswer(r, path, text) && path === '/execute') accepted++;
         },
       ),
-      options(150),
+      150,
     );
-    await assertInvariants(agent, witness);
   });
 
   it('answers requests whose every field may have any type without a 5xx, and /validate agrees with /execute', async () => {
@@ -314,7 +311,7 @@ describe(`hostile input: property-based fuzz of /validate and /execute (fast-che
       },
       { requiredKeys: [] },
     );
-    await fc.assert(
+    await holds(
       fc.asyncProperty(request, fc.constantFrom(undefined, false, 'yes', null), async (req, rollback) => {
         const { extra, ...fields } = req as Record<string, unknown>;
         const validateBody = { ...fields, ...(extra === undefined ? {} : { extra }) };
@@ -332,22 +329,20 @@ describe(`hostile input: property-based fuzz of /validate and /execute (fast-che
             JSON.stringify(executeBody),
           );
       }),
-      options(120),
+      120,
     );
-    await assertInvariants(agent, witness);
   });
 
   it('answers mutations of a valid package (dropped, replaced and added fields, random template text) without a 5xx', async () => {
     const base = richPackage('fuzz-base');
-    await fc.assert(
+    await holds(
       fc.asyncProperty(fc.array(mutation, { minLength: 1, maxLength: 4 }), fc.boolean(), async (mutations, asYaml) => {
         const doc = mutate(base, mutations);
         const content = asYaml ? toYaml(doc) : doc;
         await both({ wpk_content: content, dry_run: true }, { wpk_content: content });
       }),
-      options(200),
+      200,
     );
-    await assertInvariants(agent, witness);
   });
 
   it('answers random and edited YAML text as wpk_content without a 5xx', async () => {
@@ -372,13 +367,12 @@ describe(`hostile input: property-based fuzz of /validate and /execute (fast-che
       fc.array(textEdit, { minLength: 1, maxLength: 5 }).map((edits) => editText(baseYaml, edits)),
       fc.string({ maxLength: 300, unit: 'binary' }),
     );
-    await fc.assert(
+    await holds(
       fc.asyncProperty(yamlText, async (text) => {
         await both({ wpk_content: text, dry_run: true }, { wpk_content: text });
       }),
-      options(150),
+      150,
     );
-    await assertInvariants(agent, witness);
   });
 
   it('answers random parameter maps, for an inline package and a bundled workflow_id, without a 5xx', async () => {
@@ -388,14 +382,13 @@ describe(`hostile input: property-based fuzz of /validate and /execute (fast-che
       fc.record({ who: anyValue, times: anyValue }, { requiredKeys: [] }),
       fc.record({ workdir: anyValue, failAt: anyValue }, { requiredKeys: [] }),
     );
-    await fc.assert(
+    await holds(
       fc.asyncProperty(params, fc.boolean(), async (parameters, bundled) => {
         const target = bundled ? { workflow_id: 'rollback-demo-1.0.0' } : { wpk_content: inline };
         await both({ ...target, parameters, dry_run: true }, { ...target, parameters });
       }),
-      options(150),
+      150,
     );
-    await assertInvariants(agent, witness);
   });
 
   it('stored exactly the executions it accepted, and the agent process is alive and serving', async () => {

@@ -8,18 +8,18 @@ import http from 'node:http';
 import { useAgent } from '../support/agent-process.js';
 import { uniqueName } from '../http/http-support.js';
 import {
+  assertInvalidAt,
   assertInvariants,
   assertRefused,
   assertWellFormed,
-  createWitness,
   executionCount,
   JSON_HEADERS,
   postJson,
   raw,
-  richPackage,
   type RawReply,
-  type Witness,
+  richPackage,
   unexpectedErrors,
+  useWitness,
 } from './hostile-support.js';
 
 const BODY_LIMIT_BYTES = 65_536;
@@ -91,14 +91,10 @@ function headersOnly(agent: { port: number }, path: string, length: number): Pro
 describe('hostile input: request bodies', function () {
   this.timeout(60_000);
   const agent = useAgent({ env: { BODY_LIMIT_BYTES: String(BODY_LIMIT_BYTES) } });
-  let witness: Witness;
-
-  before(async () => {
-    witness = await createWitness(agent);
-  });
+  const witness = useWitness(agent);
   beforeEach(() => {
     // A test that failed before its own check does not pass its agent errors on to the next one.
-    if (witness) witness.errorsSeen = unexpectedErrors(agent).length;
+    witness.errorsSeen = unexpectedErrors(agent).length;
   });
 
   /** Sends each body to both endpoints and checks each is refused the same way, with nothing created. */
@@ -358,19 +354,24 @@ describe('hostile input: request bodies', function () {
         '$.__proto__',
       ],
     ];
+    /** /execute refuses `req` with 400 validation_error naming `path`, and creates nothing. */
+    async function refusedAt(req: unknown, what: string, path: string): Promise<void> {
+      const before = await executionCount(agent);
+      const paths = assertRefused(
+        await postJson(agent, '/execute', req),
+        `/execute with ${what}`,
+        400,
+        'validation_error',
+      );
+      assert.ok(paths.includes(path), `expected ${path} in ${paths.join(', ')}`);
+      await assertInvariants(agent, witness, before);
+    }
+
     for (const [field, mutate, path] of requestLevel) {
       it(`refuses the request field ${field} with 400 naming ${path}`, async () => {
         const req = richRequest() as Record<string, unknown>;
         mutate(req);
-        const before = await executionCount(agent);
-        const paths = assertRefused(
-          await postJson(agent, '/execute', req),
-          `/execute with ${field}`,
-          400,
-          'validation_error',
-        );
-        assert.ok(paths.includes(path), `expected ${path} in ${paths.join(', ')}`);
-        await assertInvariants(agent, witness, before);
+        await refusedAt(req, field, path);
       });
     }
 
@@ -420,15 +421,7 @@ describe('hostile input: request bodies', function () {
           ),
           `expected an unknown field at ${path}: ${v.text}`,
         );
-        const before = await executionCount(agent);
-        const paths = assertRefused(
-          await postJson(agent, '/execute', req),
-          `/execute with ${what}`,
-          400,
-          'validation_error',
-        );
-        assert.ok(paths.includes(path), `expected ${path} in ${paths.join(', ')}`);
-        await assertInvariants(agent, witness, before);
+        await refusedAt(req, what, path);
       });
     }
 
@@ -455,12 +448,7 @@ describe('hostile input: request bodies', function () {
       const req = richRequest();
       const other = { wpk_content: req.wpk_content, workflow_id: 'someone-else-1.0.0' };
       const v = await postJson(agent, '/validate', other);
-      assert.equal(v.status, 200, v.text);
-      assert.equal(v.body.valid, false);
-      assert.deepEqual(
-        v.body.errors.map((e: { path: string }) => e.path),
-        ['$.workflow_id'],
-      );
+      assertInvalidAt(v, ['$.workflow_id']);
       const before = await executionCount(agent);
       const paths = assertRefused(
         await postJson(agent, '/execute', { ...other, dry_run: true }),

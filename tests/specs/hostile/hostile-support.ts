@@ -8,6 +8,7 @@ import http from 'node:http';
 import { ERROR_TYPES } from '../../../adapters/errors.js';
 import { REPO_ROOT } from '../../../services/runtime-agent/src/paths.js';
 import { waitForStatus, type AgentProcess } from '../support/agent-process.js';
+import { forwardTo } from '../support/forward.js';
 import { pkg, shellStep } from '../support/packages.js';
 import { executionCount, uniqueName } from '../http/http-support.js';
 
@@ -176,6 +177,16 @@ export function assertRefused(
   return errors.map((e: { path: string }) => e.path);
 }
 
+/** A /validate answer to an invalid request: 200, `valid: false`, and problems at exactly `paths`. */
+export function assertInvalidAt(v: RawReply, paths: string[]): void {
+  assert.equal(v.status, 200, v.text);
+  assert.equal(v.body.valid, false);
+  assert.deepEqual(
+    v.body.errors.map((e: { path: string }) => e.path),
+    paths,
+  );
+}
+
 /** A valid package that touches every level the schema has: metadata, parameters, handlers, when, retries, rollback. */
 export function richPackage(name: string) {
   return {
@@ -245,6 +256,15 @@ export async function createWitness(agent: AgentProcess): Promise<Witness> {
   assert.deepEqual(messages.slice(0, 3), WITNESS_LINES, 'the witness logged its lines');
   const record = await raw(agent, 'GET', `/execute/${id}`);
   return { id, record: record.body, logs: logs.body, errorsSeen: unexpectedErrors(agent).length };
+}
+
+/** The witness of the enclosing describe block, created by a before hook once `agent` runs; forwards to it. */
+export function useWitness(agent: AgentProcess): Witness {
+  let current: Witness | undefined;
+  before(async () => {
+    current = await createWitness(agent);
+  });
+  return forwardTo(() => current, 'the witness is only there after the before hook of its describe block');
 }
 
 /** The witness's record and log lines are exactly what they were. */

@@ -10,24 +10,30 @@ import {
   assertInvariants,
   assertRefused,
   assertWellFormed,
-  createWitness,
   executionCount,
   raw,
   type RawReply,
-  type Witness,
+  useWitness,
 } from './hostile-support.js';
 
 /** Text that only a file from the machine would hold. */
 const FILE_CONTENT = /root:.*:0:0:|BEGIN [A-Z ]*PRIVATE KEY|"dependencies"\s*:|\[boot loader\]/;
 
+/** The per-execution routes for `id`, as [method, path]: record, log (also followed), cancel, rollback. */
+function executionRoutes(id: string, { follow = false } = {}): Array<[string, string]> {
+  return [
+    ['GET', `/execute/${id}`],
+    ['GET', `/logs/${id}`],
+    ...(follow ? [['GET', `/logs/${id}?follow=true`] as [string, string]] : []),
+    ['POST', `/execute/${id}/cancel`],
+    ['POST', `/rollback/${id}`],
+  ];
+}
+
 describe('hostile input: URLs, methods and raw HTTP', function () {
   this.timeout(30_000);
   const agent = useAgent();
-  let witness: Witness;
-
-  before(async () => {
-    witness = await createWitness(agent);
-  });
+  const witness = useWitness(agent);
 
   /** The request is refused with one of the statuses, well formed, holds no file content; nothing is created. */
   async function refuseEach(
@@ -59,15 +65,7 @@ describe('hostile input: URLs, methods and raw HTTP', function () {
       '%2e%2e%2fhealth',
       '%2e%2e%2fpackage.json',
     ];
-    const requests: Array<[string, string]> = [];
-    for (const t of traversals)
-      requests.push(
-        ['GET', `/execute/${t}`],
-        ['GET', `/logs/${t}`],
-        ['GET', `/logs/${t}?follow=true`],
-        ['POST', `/execute/${t}/cancel`],
-        ['POST', `/rollback/${t}`],
-      );
+    const requests = traversals.flatMap((t) => executionRoutes(t, { follow: true }));
     requests.push(
       ['GET', '/execute/../health'],
       ['GET', '/logs/../../etc/passwd'],
@@ -99,15 +97,11 @@ describe('hostile input: URLs, methods and raw HTTP', function () {
       '%7B%7B7*7%7D%7D',
       '%24%7B%7B%20params.x%20%7D%7D',
     ];
-    const requests: Array<[string, string]> = [];
-    for (const id of ids)
-      requests.push(
-        ['GET', `/execute/${id}`],
-        ['GET', `/logs/${id}`],
-        ['POST', `/execute/${id}/cancel`],
-        ['POST', `/rollback/${id}`],
-      );
-    await refuseEach(requests, [404], ['not_found']);
+    await refuseEach(
+      ids.flatMap((id) => executionRoutes(id)),
+      [404],
+      ['not_found'],
+    );
     // The store still answers normally afterwards (an id like a SQL injection did nothing).
     assert.equal((await raw(agent, 'GET', `/execute/${witness.id}`)).status, 200);
   });

@@ -12,12 +12,11 @@ import {
   assertInvariants,
   assertRefused,
   assertWellFormed,
-  createWitness,
   executionCount,
   postJson,
   raw,
   type RawReply,
-  type Witness,
+  useWitness,
 } from './hostile-support.js';
 
 const MAX_CONCURRENT = 1;
@@ -29,15 +28,12 @@ describe(`hostile input: a flood of executes (MAX_CONCURRENT_EXECUTIONS=${MAX_CO
   const agent = useAgent({
     env: { MAX_CONCURRENT_EXECUTIONS: String(MAX_CONCURRENT), MAX_QUEUED_EXECUTIONS: String(MAX_QUEUED) },
   });
-  let witness: Witness;
+  const witness = useWitness(agent);
   const accepted: string[] = [];
   const slow = () => ({
     wpk_content: pkg(uniqueName('slow'), [shellStep('nap', ['sleep', '30']), shellStep('after', ['echo', 'after'])]),
   });
 
-  before(async () => {
-    witness = await createWitness(agent);
-  });
   after(async () => {
     // Leave nothing running, even when a test failed half-way.
     for (const id of accepted) await agent.request('POST', `/execute/${id}/cancel`).catch(() => undefined);

@@ -180,6 +180,9 @@ describe('HTTP API: POST /execute and GET /execute/{id}', () => {
 
 describe('HTTP API: Idempotency-Key on POST /execute', () => {
   const agent = useAgent();
+  /** POST /execute of `body` under the Idempotency-Key `key`. */
+  const executeWithKey = (body: Record<string, unknown>, key: string) =>
+    call(agent, 'POST', '/execute', body, { 'Idempotency-Key': key });
 
   it('answers concurrent requests with one key with one execution, never a 500', async () => {
     const name = uniqueName('idem-race');
@@ -196,15 +199,15 @@ describe('HTTP API: Idempotency-Key on POST /execute', () => {
     const name = uniqueName('idem');
     const body = { wpk_content: pkg(name, [shellStep('a', ['echo', 'once'])]) };
     const key = uniqueName('key');
-    const first = await call(agent, 'POST', '/execute', body, { 'Idempotency-Key': key });
+    const first = await executeWithKey(body, key);
     assert.equal(first.status, 202);
-    const second = await call(agent, 'POST', '/execute', body, { 'Idempotency-Key': key });
+    const second = await executeWithKey(body, key);
     assert.equal(second.status, 200);
     assert.equal(second.body.execution_id, first.body.execution_id);
     assert.equal(second.body.workflow_id, `${name}-1.0.0`);
     assert.equal(second.headers.get('location'), `/execute/${first.body.execution_id}`);
     await waitForStatus(agent, first.body.execution_id, ['completed']);
-    const third = await call(agent, 'POST', '/execute', body, { 'Idempotency-Key': key });
+    const third = await executeWithKey(body, key);
     assert.equal(third.status, 200);
     assert.equal(third.body.execution_id, first.body.execution_id);
     assert.equal(third.body.status, 'completed', 'a replay reports the current status');
@@ -215,22 +218,10 @@ describe('HTTP API: Idempotency-Key on POST /execute', () => {
   it('answers a repeated key with a different body with 409 conflict and creates nothing', async () => {
     const key = uniqueName('key');
     const name = uniqueName('idem-conflict');
-    const first = await call(
-      agent,
-      'POST',
-      '/execute',
-      { wpk_content: pkg(name, [shellStep('a', ['echo', 'one'])]) },
-      { 'Idempotency-Key': key },
-    );
+    const first = await executeWithKey({ wpk_content: pkg(name, [shellStep('a', ['echo', 'one'])]) }, key);
     assert.equal(first.status, 202);
     const before = await executionCount(agent);
-    const other = await call(
-      agent,
-      'POST',
-      '/execute',
-      { wpk_content: pkg(name, [shellStep('a', ['echo', 'two'])]) },
-      { 'Idempotency-Key': key },
-    );
+    const other = await executeWithKey({ wpk_content: pkg(name, [shellStep('a', ['echo', 'two'])]) }, key);
     assert.equal(other.status, 409);
     assert.equal(other.body.error_type, 'conflict');
     assert.equal(other.body.details.execution_id, first.body.execution_id);

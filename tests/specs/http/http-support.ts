@@ -1,36 +1,51 @@
 /** Helpers shared by the end-to-end HTTP specs: checked requests, SSE reading, metric lookup, process probes. */
 import assert from 'node:assert/strict';
-import { spawnAgent, type AgentProcess } from '../support/agent-process.js';
+import { spawnAgent, waitForStatus, type AgentProcess } from '../support/agent-process.js';
 
 export type Reply = Awaited<ReturnType<AgentProcess['request']>>;
 
 /** A stack frame line as V8 prints it ("    at fn (file:line:col)"). */
 const STACK_LINE = /^\s{2,}at\s/m;
 
-/** agent.request, plus the check every response must pass: no stack trace leaks out. */
-export async function call(
+/** What an error answer of a surface must look like; `what` names the request in messages. */
+export type ErrorShape = (r: Reply, what: string) => void;
+
+/**
+ * agent.request, plus the checks every response must pass: no stack trace leaks out, and an error answer
+ * (4xx, 5xx) has the shape of its surface.
+ */
+export function checkedRequests(errorShape: ErrorShape) {
+  return async (
+    agent: AgentProcess,
+    method: string,
+    path: string,
+    body?: unknown,
+    headers?: Record<string, string>,
+  ): Promise<Reply> => {
+    const r = await agent.request(method, path, body, headers);
+    const what = `${method} ${path} answered ${r.status}`;
+    assert.doesNotMatch(r.text, STACK_LINE, `${what} with a stack trace:\n${r.text}`);
+    if (r.status >= 400) errorShape(r, what);
+    return r;
+  };
+}
+
+/** The agent's own error answer: error_type, message and details. */
+export const call = checkedRequests((r, what) => {
+  assert.equal(typeof r.body?.error_type, 'string', `${what} without an error_type: ${r.text}`);
+  assert.equal(typeof r.body?.message, 'string', `${what} without a message: ${r.text}`);
+  assert.equal(typeof r.body?.details, 'object', `${what} without details: ${r.text}`);
+});
+
+/** POSTs `body` to /execute, asserts it was accepted, and resolves with the record once it reached one of `statuses`. */
+export async function executeUntil(
   agent: AgentProcess,
-  method: string,
-  path: string,
-  body?: unknown,
-  headers?: Record<string, string>,
-): Promise<Reply> {
-  const r = await agent.request(method, path, body, headers);
-  assert.doesNotMatch(r.text, STACK_LINE, `${method} ${path} answered ${r.status} with a stack trace:\n${r.text}`);
-  if (r.status >= 400) {
-    assert.equal(
-      typeof r.body?.error_type,
-      'string',
-      `${method} ${path} answered ${r.status} without an error_type: ${r.text}`,
-    );
-    assert.equal(
-      typeof r.body?.message,
-      'string',
-      `${method} ${path} answered ${r.status} without a message: ${r.text}`,
-    );
-    assert.equal(typeof r.body?.details, 'object', `${method} ${path} answered ${r.status} without details: ${r.text}`);
-  }
-  return r;
+  body: Record<string, unknown>,
+  statuses = ['completed', 'failed'],
+): Promise<any> {
+  const r = await call(agent, 'POST', '/execute', body);
+  assert.equal(r.status, 202, r.text);
+  return waitForStatus(agent, r.body.execution_id, statuses);
 }
 
 /** The paths of `details.errors` of a 400 answer. */

@@ -4,7 +4,7 @@
  * and each error the API server can answer, mapped to the taxonomy.
  */
 import assert from 'node:assert/strict';
-import { startCluster, deployment, event, pod, NS, type Cluster, type LogLine } from './k8s-support.js';
+import { configMap, deployment, event, pod, useCluster, NS, type LogLine } from './k8s-support.js';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { RESTARTED_AT } from '../../../adapters/k8s/restart.js';
 import { MAX_LOG_CHARS_PER_CONTAINER, MAX_LOG_CHARS_TOTAL } from '../../../adapters/k8s/logs.js';
@@ -13,15 +13,21 @@ import { LAST_APPLIED } from '../../../adapters/k8s/runtime.js';
 import type { KObj } from '../support/fake-kube/index.js';
 import { waitFor } from '../support/wait.js';
 
+/** The error type an API server's status code becomes, and whether a retry may help. */
+const STATUS_ERRORS: Record<number, [type: string, retryable: boolean]> = {
+  401: ['unauthorized', false],
+  403: ['forbidden', false],
+  404: ['not_found', false],
+  409: ['conflict', true],
+  422: ['validation_error', false],
+  429: ['rate_limited', true],
+  500: ['adapter_error', true],
+  503: ['adapter_error', true],
+};
+
 describe('k8s adapter actions', function () {
   this.timeout(15_000);
-  let c: Cluster;
-  beforeEach(async () => {
-    c = await startCluster();
-  });
-  afterEach(async () => {
-    await c.close();
-  });
+  const c = useCluster();
   const writes = () => c.kube.requests.filter((r) => !['GET', 'HEAD'].includes(r.method));
   const deploy = () => c.kube.get('apps/v1', 'Deployment', NS, 'web') as any;
 
@@ -302,49 +308,19 @@ describe('k8s adapter actions', function () {
         { kind: 'Secret', name: 'creds', path: 'data.password', equals: value, timeoutSeconds: 2 },
         { log },
       );
-      outs.dryApply = await c.dry(
-        'apply',
-        {
-          manifest: {
-            apiVersion: 'v1',
-            kind: 'Secret',
-            metadata: { name: 'creds' },
-            data: { password: value, more: value },
-          },
-          force: true,
-        },
-        { log },
-      );
-      outs.apply = await c.run(
-        'apply',
-        {
-          manifest: {
-            apiVersion: 'v1',
-            kind: 'Secret',
-            metadata: { name: 'creds' },
-            data: { password: value, more: value },
-          },
-          force: true,
-        },
-        { log },
-      );
+      const applySecret = (name: string, content: Record<string, unknown>) => ({
+        manifest: { apiVersion: 'v1', kind: 'Secret', metadata: { name }, ...content },
+      });
+      const overwrite = { ...applySecret('creds', { data: { password: value, more: value } }), force: true };
+      outs.dryApply = await c.dry('apply', overwrite, { log });
+      outs.apply = await c.run('apply', overwrite, { log });
       outs.patch = await c.run(
         'patch',
         { kind: 'Secret', name: 'creds', type: 'merge', patch: { stringData: { extra: 'hunter2-do-not-leak' } } },
         { log },
       );
-      outs.created = await c.run(
-        'apply',
-        {
-          manifest: {
-            apiVersion: 'v1',
-            kind: 'Secret',
-            metadata: { name: 'fresh' },
-            stringData: { token: 'hunter2-do-not-leak' },
-          },
-        },
-        { log },
-      );
+      const fresh = applySecret('fresh', { stringData: { token: 'hunter2-do-not-leak' } });
+      outs.created = await c.run('apply', fresh, { log });
       outs.delete = await c.run('delete', { kind: 'Secret', name: 'creds', record: true }, { log });
       outs.restore = await c.run(
         'restore',
@@ -476,14 +452,8 @@ describe('k8s adapter actions', function () {
     it('maps 404, 409, 422, 429, 5xx and an unreachable server to the taxonomy with the right retry policy', async () => {
       assert.equal((await c.failure('scale', { kind: 'Deployment', name: 'nope', replicas: 1 })).type, 'not_found');
       c.kube.seed(deployment('web', 3));
-      const cases: Array<[number, string, boolean]> = [
-        [409, 'conflict', true],
-        [422, 'validation_error', false],
-        [429, 'rate_limited', true],
-        [500, 'adapter_error', true],
-        [503, 'adapter_error', true],
-      ];
-      for (const [code, type, retryable] of cases) {
+      for (const code of [409, 422, 429, 500, 503]) {
+        const [type, retryable] = STATUS_ERRORS[code];
         c.kube.failNext({ method: 'PATCH', subresource: 'scale' }, { code });
         const err = await c.failure('scale', { kind: 'Deployment', name: 'web', replicas: 1 });
         assert.deepEqual(
@@ -513,15 +483,13 @@ describe('k8s adapter actions', function () {
   });
 
   describe('wait', () => {
+    /** A wait input for Deployment web. */
+    const web = (until: Record<string, unknown>) => ({ kind: 'Deployment', name: 'web', ...until });
+
     it('waits for Available through a watch while the controller rolls out, without polling', async () => {
       c.kube.controller.enable({ mode: 'complete', delayMs: 300 });
       c.kube.seed(deployment('web', 2));
-      const out = (await c.run('wait', {
-        kind: 'Deployment',
-        name: 'web',
-        condition: 'Available',
-        timeoutSeconds: 10,
-      })) as any;
+      const out = (await c.run('wait', web({ condition: 'Available', timeoutSeconds: 10 }))) as any;
       assert.equal(out.met, true);
       assert.match(out.observed, /Available=True/);
       const gets = c.kube.requests.filter((r) => r.method === 'GET' && r.name === 'web');
@@ -532,24 +500,14 @@ describe('k8s adapter actions', function () {
     it('RolloutComplete follows a restart to the end, and a rollout past its deadline fails at once', async () => {
       c.kube.controller.enable({ mode: 'complete', delayMs: 200 });
       c.kube.seed(deployment('web', 2));
-      await c.run('wait', { kind: 'Deployment', name: 'web', condition: 'RolloutComplete', timeoutSeconds: 10 });
+      await c.run('wait', web({ condition: 'RolloutComplete', timeoutSeconds: 10 }));
       await c.run('restart', { kind: 'Deployment', name: 'web' });
-      const out = (await c.run('wait', {
-        kind: 'Deployment',
-        name: 'web',
-        condition: 'RolloutComplete',
-        timeoutSeconds: 10,
-      })) as any;
+      const out = (await c.run('wait', web({ condition: 'RolloutComplete', timeoutSeconds: 10 }))) as any;
       assert.match(out.observed, /updated 2, available 2/);
       c.kube.controller.setMode('fail', { kind: 'Deployment', namespace: NS, name: 'web' });
       await c.run('restart', { kind: 'Deployment', name: 'web' });
       const started = Date.now();
-      const err = await c.failure('wait', {
-        kind: 'Deployment',
-        name: 'web',
-        condition: 'RolloutComplete',
-        timeoutSeconds: 30,
-      });
+      const err = await c.failure('wait', web({ condition: 'RolloutComplete', timeoutSeconds: 30 }));
       assert.equal(err.type, 'timeout');
       assert.match(err.message, /exceeded the progress deadline/);
       assert.ok(Date.now() - started < 5000);
@@ -558,43 +516,26 @@ describe('k8s adapter actions', function () {
     it('times out naming the last observed state; path/equals and Deleted conditions; a dry run looks once', async () => {
       c.kube.controller.enable({ mode: 'stuck', delayMs: 50 });
       c.kube.seed(deployment('web', 2));
-      const err = await c.failure('wait', {
-        kind: 'Deployment',
-        name: 'web',
-        condition: 'Available',
-        timeoutSeconds: 1,
-      });
+      const err = await c.failure('wait', web({ condition: 'Available', timeoutSeconds: 1 }));
       assert.equal(err.type, 'timeout');
       assert.match(err.message, /did not become Available=True within 1s; last observed: /);
-      const dry = (await c.dry('wait', { kind: 'Deployment', name: 'web', condition: 'Available' })) as any;
+      const dry = (await c.dry('wait', web({ condition: 'Available' }))) as any;
       assert.equal(dry.met, false);
       setTimeout(
         () => c.kube.setStatus('apps/v1', 'Deployment', NS, 'web', (s: any) => ({ ...s, readyReplicas: 2 })),
         200,
       );
-      const byPath = (await c.run('wait', {
-        kind: 'Deployment',
-        name: 'web',
-        path: 'status.readyReplicas',
-        equals: 2,
-        timeoutSeconds: 5,
-      })) as any;
+      const byPath = (await c.run('wait', web({ path: 'status.readyReplicas', equals: 2, timeoutSeconds: 5 }))) as any;
       assert.equal(byPath.observed, 'status.readyReplicas = 2');
       setTimeout(() => c.kube.remove('apps/v1', 'Deployment', NS, 'web'), 200);
       assert.equal(
-        ((await c.run('wait', { kind: 'Deployment', name: 'web', condition: 'Deleted', timeoutSeconds: 5 })) as any)
-          .observed,
+        ((await c.run('wait', web({ condition: 'Deleted', timeoutSeconds: 5 }))) as any).observed,
         'deleted',
       );
     });
 
     it('a watch the API server refuses fails at once with forbidden naming watch, instead of polling until the timeout', async () => {
-      c.kube.seed({
-        apiVersion: 'v1',
-        kind: 'ConfigMap',
-        metadata: { name: 'cm', namespace: NS },
-        data: { a: '1' },
-      } as KObj);
+      c.kube.seed(configMap('cm', { a: '1' }));
       c.kube.deny('watch', 'configmaps');
       const started = Date.now();
       const err = await c.failure('wait', {
@@ -613,18 +554,8 @@ describe('k8s adapter actions', function () {
     });
 
     it('a 410 Gone and a server-side close are a resync, not a failure', async () => {
-      c.kube.seed({
-        apiVersion: 'v1',
-        kind: 'ConfigMap',
-        metadata: { name: 'cm', namespace: NS },
-        data: { a: '1' },
-      } as KObj);
-      c.kube.seed({
-        apiVersion: 'v1',
-        kind: 'ConfigMap',
-        metadata: { name: 'other', namespace: NS },
-        data: { a: '1' },
-      } as KObj);
+      c.kube.seed(configMap('cm', { a: '1' }));
+      c.kube.seed(configMap('other', { a: '1' }));
       const log: LogLine[] = [];
       const waiting = c.run(
         'wait',
@@ -638,21 +569,11 @@ describe('k8s adapter actions', function () {
         'a second watch after the server closed the first',
       );
       // Changes the watch is behind on, then compaction: the watch from the old resourceVersion expires with 410.
-      c.kube.seed({
-        apiVersion: 'v1',
-        kind: 'ConfigMap',
-        metadata: { name: 'other', namespace: NS },
-        data: { a: '2' },
-      } as KObj);
+      c.kube.seed(configMap('other', { a: '2' }));
       c.kube.compact();
       c.kube.closeStreams();
       await waitFor(() => c.kube.requests.filter((r) => r.query.watch === 'true').length >= 3, 'a third watch');
-      c.kube.seed({
-        apiVersion: 'v1',
-        kind: 'ConfigMap',
-        metadata: { name: 'cm', namespace: NS },
-        data: { a: '2' },
-      } as KObj);
+      c.kube.seed(configMap('cm', { a: '2' }));
       const out = (await waiting) as any;
       assert.equal(out.observed, 'data.a = "2"');
       assert.ok(log.some((l) => /resync/.test(l.message)));
@@ -671,15 +592,10 @@ describe('k8s adapter actions', function () {
         deploy().metadata.generation > deploy().status.observedGeneration,
         'the controller has not seen the new spec',
       );
-      const err = await c.failure('wait', {
-        kind: 'Deployment',
-        name: 'web',
-        condition: 'Available',
-        timeoutSeconds: 1,
-      });
+      const err = await c.failure('wait', web({ condition: 'Available', timeoutSeconds: 1 }));
       assert.equal(err.type, 'timeout', 'the stale Available=True does not count');
       assert.match(err.message, /not observed yet/);
-      const dry = (await c.dry('wait', { kind: 'Deployment', name: 'web', condition: 'Available' })) as any;
+      const dry = (await c.dry('wait', web({ condition: 'Available' }))) as any;
       assert.equal(dry.met, false);
       // A condition's own observedGeneration wins over the status's.
       c.kube.setStatus('apps/v1', 'Deployment', NS, 'web', (s: any) => ({
@@ -693,12 +609,7 @@ describe('k8s adapter actions', function () {
           },
         ],
       }));
-      const ok = (await c.run('wait', {
-        kind: 'Deployment',
-        name: 'web',
-        condition: 'available',
-        timeoutSeconds: 2,
-      })) as any;
+      const ok = (await c.run('wait', web({ condition: 'available', timeoutSeconds: 2 }))) as any;
       assert.equal(
         ok.met,
         true,
@@ -804,12 +715,7 @@ describe('k8s adapter actions', function () {
     });
 
     it('updates, records the object as it was, and its compensation puts it back', async () => {
-      c.kube.seed({
-        apiVersion: 'v1',
-        kind: 'ConfigMap',
-        metadata: { name: 'settings', namespace: NS, labels: { keep: 'me' } },
-        data: { mode: 'old' },
-      });
+      c.kube.seed(configMap('settings', { mode: 'old' }, { labels: { keep: 'me' } }));
       const out = (await c.run('apply', { ...cm({ mode: 'new' }), force: true })) as any;
       assert.equal(out.created, false);
       assert.deepEqual(out.previous.data, { mode: 'old' });
@@ -1023,12 +929,7 @@ describe('k8s adapter actions', function () {
     });
 
     it('waits for an object that is still being deleted, then re-creates it as recorded', async () => {
-      c.kube.seed({
-        apiVersion: 'v1',
-        kind: 'ConfigMap',
-        metadata: { name: 'held', namespace: NS, finalizers: ['example.com/hold'] },
-        data: { a: '1' },
-      } as KObj);
+      c.kube.seed(configMap('held', { a: '1' }, { finalizers: ['example.com/hold'] }));
       const out = (await c.run('delete', { kind: 'ConfigMap', name: 'held', record: true })) as any;
       assert.ok((c.kube.get('v1', 'ConfigMap', NS, 'held') as any).metadata.deletionTimestamp, 'a finalizer holds it');
       const comp = c.adapter.actions.delete.compensate!({ kind: 'ConfigMap', name: 'held', record: true }, out)!;
@@ -1057,12 +958,7 @@ describe('k8s adapter actions', function () {
     });
 
     it('a waiting restore stops when its step is cancelled', async () => {
-      c.kube.seed({
-        apiVersion: 'v1',
-        kind: 'ConfigMap',
-        metadata: { name: 'held', namespace: NS, finalizers: ['example.com/hold'] },
-        data: { a: '1' },
-      } as KObj);
+      c.kube.seed(configMap('held', { a: '1' }, { finalizers: ['example.com/hold'] }));
       const out = (await c.run('delete', { kind: 'ConfigMap', name: 'held', record: true })) as any;
       const comp = c.adapter.actions.delete.compensate!({ kind: 'ConfigMap', name: 'held', record: true }, out)!;
       const controller = new AbortController();
@@ -1148,15 +1044,7 @@ describe('k8s adapter actions', function () {
       delete: { kind: 'Deployment', name: 'web' },
       restore: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'web', previous: null },
     };
-    const expected: Array<[number, string, boolean]> = [
-      [401, 'unauthorized', false],
-      [403, 'forbidden', false],
-      [404, 'not_found', false],
-      [422, 'validation_error', false],
-      [429, 'rate_limited', true],
-      [500, 'adapter_error', true],
-      [503, 'adapter_error', true],
-    ];
+    const expected = [401, 403, 404, 422, 429, 500, 503].map((code) => [code, ...STATUS_ERRORS[code]] as const);
     for (const action of Object.keys(inputs)) {
       it(`${action}: ${expected.map(([code, type]) => `${code} ${type}`).join(', ')}`, async () => {
         for (const [code, type, retryable] of expected) {

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import * as k8s from '@kubernetes/client-node';
-import { startFakeKube, type FakeKube, type KObj } from '../support/fake-kube/index.js';
+import { startFakeKube, type FakeKube, type KObj, type LogLine } from '../support/fake-kube/index.js';
 import { waitFor } from '../support/wait.js';
 
 const NS = 'default';
@@ -93,6 +93,14 @@ async function apiFailure(p: Promise<unknown>): Promise<Failure> {
   }
   assert.fail('expected the call to fail');
 }
+
+/** An autoscaling/v1 Scale of `name` in NS: the body of a PUT to a scale subresource. */
+const scaleOf = (name: string, replicas: number) => ({
+  apiVersion: 'autoscaling/v1',
+  kind: 'Scale',
+  metadata: { name, namespace: NS },
+  spec: { replicas },
+});
 
 /** client-node deserializes into model classes; compare their JSON. */
 const plain = <T>(v: T): T => JSON.parse(JSON.stringify(v)) as T;
@@ -233,17 +241,14 @@ describe('fake kube-apiserver through @kubernetes/client-node', function () {
       { text: 'line 2', time: now - 1000 },
       { text: 'line 3', time: new Date(Date.UTC(2024, 0, 2, 3, 4, 5, 678)) },
     ]);
-    kube.setPodLogs(
-      NS,
-      'web-1',
-      'app',
-      [
-        { text: 'a', time: now - 2000 },
-        { text: 'b', time: now - 1000 },
-        { text: 'c', time: now },
-      ],
-      { previous: [{ text: 'crashed: boom' }] },
-    );
+    /** The current log of web-1's app container; its previous instance crashed. */
+    const appLog = (lines: LogLine[]) =>
+      kube.setPodLogs(NS, 'web-1', 'app', lines, { previous: [{ text: 'crashed: boom' }] });
+    appLog([
+      { text: 'a', time: now - 2000 },
+      { text: 'b', time: now - 1000 },
+      { text: 'c', time: now },
+    ]);
 
     const noContainer = await apiFailure(core.readNamespacedPodLog({ name: 'web-1', namespace: NS }));
     assert.equal(noContainer.code, 400);
@@ -257,16 +262,10 @@ describe('fake kube-apiserver through @kubernetes/client-node', function () {
       await core.readNamespacedPodLog({ name: 'web-1', namespace: NS, container: 'app', tailLines: 2 }),
       'b\nc\n',
     );
-    kube.setPodLogs(
-      NS,
-      'web-1',
-      'app',
-      [
-        { text: 'old', time: now - 3_600_000 },
-        { text: 'recent', time: now - 5_000 },
-      ],
-      { previous: [{ text: 'crashed: boom' }] },
-    );
+    appLog([
+      { text: 'old', time: now - 3_600_000 },
+      { text: 'recent', time: now - 5_000 },
+    ]);
     assert.equal(
       await core.readNamespacedPodLog({ name: 'web-1', namespace: NS, container: 'app', sinceSeconds: 60 }),
       'recent\n',
@@ -282,7 +281,7 @@ describe('fake kube-apiserver through @kubernetes/client-node', function () {
     );
     assert.equal(noPrevious.code, 400);
     assert.equal(noPrevious.status.message, 'previous terminated container "sidecar" in pod "web-1" not found');
-    kube.setPodLogs(NS, 'web-1', 'app', [{ text: 'now' }], { previous: [{ text: 'crashed: boom' }] });
+    appLog([{ text: 'now' }]);
     assert.equal(
       await core.readNamespacedPodLog({ name: 'web-1', namespace: NS, container: 'app', previous: true }),
       'crashed: boom\n',
@@ -576,17 +575,7 @@ describe('fake kube-apiserver through @kubernetes/client-node', function () {
       (e: k8s.ApiException<unknown>) => assert.equal(e.code, 404),
     );
     await apps.deleteNamespacedDeployment({ name: 'web', namespace: NS, dryRun: 'All' });
-    await apps.replaceNamespacedDeploymentScale({
-      name: 'web',
-      namespace: NS,
-      body: {
-        apiVersion: 'autoscaling/v1',
-        kind: 'Scale',
-        metadata: { name: 'web', namespace: NS },
-        spec: { replicas: 9 },
-      },
-      dryRun: 'All',
-    });
+    await apps.replaceNamespacedDeploymentScale({ name: 'web', namespace: NS, body: scaleOf('web', 9), dryRun: 'All' });
     const invalid = await apiFailure(
       apps.patchNamespacedDeployment(
         { name: 'web', namespace: NS, body: { spec: { replicas: -1 } }, dryRun: 'All' },
@@ -791,16 +780,7 @@ describe('fake kube-apiserver through @kubernetes/client-node', function () {
     assert.equal(scale.apiVersion, 'autoscaling/v1');
     assert.equal(scale.spec?.replicas, 2);
     assert.equal(scale.status?.selector, 'app=web');
-    const put = await apps.replaceNamespacedDeploymentScale({
-      name: 'web',
-      namespace: NS,
-      body: {
-        apiVersion: 'autoscaling/v1',
-        kind: 'Scale',
-        metadata: { name: 'web', namespace: NS },
-        spec: { replicas: 5 },
-      },
-    });
+    const put = await apps.replaceNamespacedDeploymentScale({ name: 'web', namespace: NS, body: scaleOf('web', 5) });
     assert.equal(put.spec?.replicas, 5);
     const after = kube.get('apps/v1', 'Deployment', NS, 'web')!;
     assert.equal(after.spec.replicas, 5);

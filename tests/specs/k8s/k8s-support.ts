@@ -15,6 +15,7 @@ import { AgentError } from '../../../adapters/errors.js';
 import { createK8sAdapter, type K8sSettings } from '../../../adapters/k8s/index.js';
 import { AdapterRegistry } from '../../../services/runtime-agent/src/adapter-registry.js';
 import { startFakeKube, type FakeKube, type FakeKubeOptions, type KObj } from '../support/fake-kube/index.js';
+import { forwardTo } from '../support/forward.js';
 import { realOutput } from '../support/outputs.js';
 import { type LogLine, stepContext } from '../support/step-context.js';
 
@@ -186,6 +187,22 @@ export async function startCluster(
   };
 }
 
+/**
+ * One cluster per test of the enclosing describe block (started before each test, closed after it). The
+ * returned object forwards to the current one.
+ */
+export function useCluster(options: FakeKubeOptions & { proxy?: boolean } = {}): Cluster {
+  let current: Cluster | undefined;
+  beforeEach(async () => {
+    current = await startCluster(options);
+  });
+  afterEach(async () => {
+    await current?.close();
+    current = undefined;
+  });
+  return forwardTo(() => current, 'the cluster is only there inside a test of its describe block');
+}
+
 export function deployment(
   name: string,
   replicas = 2,
@@ -205,6 +222,11 @@ export function deployment(
       },
     },
   } as KObj;
+}
+
+/** A ConfigMap in NS; `metadata` adds to its name and namespace (labels, finalizers). */
+export function configMap(name: string, data: Record<string, string>, metadata: Record<string, unknown> = {}): KObj {
+  return { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: NS, ...metadata }, data } as KObj;
 }
 
 /** A running pod; `crashed` gives its containers a terminated previous instance (a crash loop). */

@@ -16,19 +16,10 @@ import type { StepContext } from '../../../adapters/contract.js';
 import { KubeConnection } from '../../../adapters/k8s/connection.js';
 import { createK8sAdapter } from '../../../adapters/k8s/index.js';
 import { RESTARTED_AT } from '../../../adapters/k8s/restart.js';
-import { startFakeKube, type FakeKube, type KObj } from '../support/fake-kube/index.js';
+import { startFakeKube, type FakeKube } from '../support/fake-kube/index.js';
 import { stepContext } from '../support/step-context.js';
 import { waitFor } from '../support/wait.js';
-import {
-  deployment,
-  NS,
-  pod,
-  startCluster,
-  startProxy,
-  type Cluster,
-  type LogLine,
-  type KubeProxy,
-} from './k8s-support.js';
+import { configMap, deployment, NS, pod, startProxy, useCluster, type LogLine, type KubeProxy } from './k8s-support.js';
 
 const NO_SA = '/nonexistent-service-account';
 const NO_KUBECONFIG = '/nonexistent-kubeconfig';
@@ -40,24 +31,13 @@ describe('k8s adapter robustness', function () {
   this.timeout(20_000);
 
   describe('a retried write whose first answer was lost', () => {
-    let c: Cluster;
-    beforeEach(async () => {
-      c = await startCluster({ proxy: true });
-    });
-    afterEach(async () => {
-      await c.close();
-    });
+    const c = useCluster({ proxy: true });
     const attempt = (n: number, log?: LogLine[]) => ({ attempt: n, executionId: 'exec-1', step: 'change', log });
     const patches = (resource: string) =>
       c.kube.requests.filter((r) => r.method === 'PATCH' && r.resource === resource);
 
     it('patch: attempt 2 records the object as attempt 1 found it, so the compensation restores the original', async () => {
-      c.kube.seed({
-        apiVersion: 'v1',
-        kind: 'ConfigMap',
-        metadata: { name: 'settings', namespace: NS },
-        data: { mode: 'old' },
-      } as KObj);
+      c.kube.seed(configMap('settings', { mode: 'old' }));
       const input = { kind: 'ConfigMap', name: 'settings', type: 'merge', patch: { data: { mode: 'new' } } };
       c.proxy!.loseAnswer((m) => m === 'PATCH');
       const lost = await c.failure('patch', input, attempt(1));
@@ -141,12 +121,7 @@ describe('k8s adapter robustness', function () {
     });
 
     it('delete with record: attempt 2 finds the object gone, succeeds, and keeps the copy for the compensation', async () => {
-      c.kube.seed({
-        apiVersion: 'v1',
-        kind: 'ConfigMap',
-        metadata: { name: 'old', namespace: NS },
-        data: { a: '1' },
-      } as KObj);
+      c.kube.seed(configMap('old', { a: '1' }));
       c.proxy!.loseAnswer((m) => m === 'DELETE');
       await c.failure('delete', { kind: 'ConfigMap', name: 'old', record: true }, attempt(1));
       assert.equal(c.kube.get('v1', 'ConfigMap', NS, 'old'), undefined, 'the delete landed');
@@ -161,21 +136,10 @@ describe('k8s adapter robustness', function () {
   });
 
   describe('cancel', () => {
-    let c: Cluster;
-    beforeEach(async () => {
-      c = await startCluster({ proxy: true });
-    });
-    afterEach(async () => {
-      await c.close();
-    });
+    const c = useCluster({ proxy: true });
 
     it('aborts a write in flight on the wire, so the lock is not released while it could still land', async () => {
-      c.kube.seed({
-        apiVersion: 'v1',
-        kind: 'ConfigMap',
-        metadata: { name: 'cm', namespace: NS },
-        data: { a: '1' },
-      } as KObj);
+      c.kube.seed(configMap('cm', { a: '1' }));
       c.proxy!.hang((m) => m === 'PATCH');
       const controller = new AbortController();
       const failing = c.failure(
@@ -229,12 +193,7 @@ describe('k8s adapter robustness', function () {
       c.kube.seed(deployment('web', 2));
       c.kube.seed(pod('web-1', { app: 'web' }, ['app'], false));
       c.kube.setPodLogs(NS, 'web-1', 'app', [{ text: 'x' }]);
-      c.kube.seed({
-        apiVersion: 'v1',
-        kind: 'ConfigMap',
-        metadata: { name: 'cm', namespace: NS },
-        data: { a: '1' },
-      } as KObj);
+      c.kube.seed(configMap('cm', { a: '1' }));
       const shared = new AbortController().signal;
       const runs: Array<[string, Record<string, unknown>]> = [
         ['get', { kind: 'Deployment', name: 'web' }],

@@ -15,13 +15,33 @@ import { startAgent, waitForStatus, type AgentProcess } from '../support/agent-p
 import { runAgentUntilExit } from '../http/http-support.js';
 import { startFakeKube, type FakeKube } from '../support/fake-kube/index.js';
 import { pkg, shellStep } from '../support/packages.js';
-import { deployment, event, NS, pod } from './k8s-support.js';
+import { configMap, deployment, event, NS, pod } from './k8s-support.js';
 import { RESTARTED_AT } from '../../../adapters/k8s/restart.js';
 
 const ENDED = ['completed', 'failed', 'cancelled', 'rolled_back', 'rollback_failed'];
 
 function k8sStep(name: string, action: string, input: Record<string, unknown>, more: Record<string, unknown> = {}) {
   return { name, adapter: 'k8s', action, with: input, ...more };
+}
+
+/** Starts a package whose one step gets Deployment web; resolves with the answer to POST /execute. */
+function executeGetWeb(agent: AgentProcess) {
+  return agent.request('POST', '/execute', {
+    wpk_content: pkg('k8s-get', [k8sStep('get', 'get', { kind: 'Deployment', name: 'web' })]),
+  });
+}
+
+/** /health says k8s is ready, configured from `source`, and a step getting Deployment web completes; returns /health. */
+async function assertConnected(agent: AgentProcess, source: string) {
+  const health = await agent.request('GET', '/health');
+  assert.deepEqual(
+    [health.body.adapters.k8s.ready, health.body.adapters.k8s.details.source],
+    [true, source],
+    JSON.stringify(health.body.adapters.k8s),
+  );
+  const r = await executeGetWeb(agent);
+  assert.equal((await waitForStatus(agent, r.body.execution_id, ENDED)).status, 'completed');
+  return health;
 }
 
 describe('k8s adapter in the agent', function () {
@@ -115,16 +135,7 @@ describe('k8s adapter in the agent', function () {
           KUBECONFIG: `${join(dir, 'first')}:${join(dir, 'second')}`,
         },
       });
-      const health = await agent.request('GET', '/health');
-      assert.deepEqual(
-        [health.body.adapters.k8s.ready, health.body.adapters.k8s.details.source],
-        [true, 'kubeconfig'],
-        JSON.stringify(health.body.adapters.k8s),
-      );
-      const r = await agent.request('POST', '/execute', {
-        wpk_content: pkg('k8s-get', [k8sStep('get', 'get', { kind: 'Deployment', name: 'web' })]),
-      });
-      assert.equal((await waitForStatus(agent, r.body.execution_id, ENDED)).status, 'completed');
+      await assertConnected(agent, 'kubeconfig');
     });
 
     it('POST /init with a server, token and CA connects, reports the identity, and never echoes the token', async () => {
@@ -183,16 +194,7 @@ describe('k8s adapter in the agent', function () {
           K8S_TOKEN_FILE: tokenFile,
         },
       });
-      const health = await agent.request('GET', '/health');
-      assert.deepEqual(
-        [health.body.adapters.k8s.ready, health.body.adapters.k8s.details.source],
-        [true, 'config'],
-        JSON.stringify(health.body.adapters.k8s),
-      );
-      const r = await agent.request('POST', '/execute', {
-        wpk_content: pkg('k8s-get', [k8sStep('get', 'get', { kind: 'Deployment', name: 'web' })]),
-      });
-      assert.equal((await waitForStatus(agent, r.body.execution_id, ENDED)).status, 'completed');
+      const health = await assertConnected(agent, 'config');
       assert.ok(!health.text.includes('first-token-abcdef') && !agent.output().includes('first-token-abcdef'));
     });
 
@@ -216,9 +218,7 @@ describe('k8s adapter in the agent', function () {
         ],
         [true, 'in-cluster', 'team-a'],
       );
-      const r = await agent.request('POST', '/execute', {
-        wpk_content: pkg('k8s-get', [k8sStep('get', 'get', { kind: 'Deployment', name: 'web' })]),
-      });
+      const r = await executeGetWeb(agent);
       const rec = await waitForStatus(agent, r.body.execution_id, ENDED);
       assert.equal(rec.status, 'completed', JSON.stringify(rec.error));
       assert.equal(rec.steps[0].outputs.object.metadata.namespace, 'team-a');
@@ -329,12 +329,7 @@ describe('k8s adapter in the agent', function () {
 
     it('POST /rollback/{id} restores what apply, patch and delete changed, newest first', async () => {
       kube.seed(deployment('web', 2));
-      kube.seed({
-        apiVersion: 'v1',
-        kind: 'ConfigMap',
-        metadata: { name: 'old-settings', namespace: NS },
-        data: { a: '1' },
-      });
+      kube.seed(configMap('old-settings', { a: '1' }));
       const rec = await run({
         wpk_content: pkg('change-things', [
           k8sStep('apply-config', 'apply', {
@@ -372,12 +367,7 @@ describe('k8s adapter in the agent', function () {
     it('a dry run of every mutating action changes nothing in the cluster', async () => {
       kube.seed(deployment('web', 2));
       kube.seed(pod('web-1', { app: 'web' }));
-      kube.seed({
-        apiVersion: 'v1',
-        kind: 'ConfigMap',
-        metadata: { name: 'settings', namespace: NS },
-        data: { a: '1' },
-      });
+      kube.seed(configMap('settings', { a: '1' }));
       const rv = kube.resourceVersion();
       const before = JSON.stringify([kube.list('Deployment'), kube.list('Pod'), kube.list('ConfigMap')]);
       kube.clearRequests();

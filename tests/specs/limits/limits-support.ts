@@ -10,8 +10,7 @@ import type { EngineOptions } from '../../../services/runtime-agent/src/engine/e
 import type { LogLine } from '../../../services/runtime-agent/src/store/store.js';
 import type { Wpk } from '../../../services/runtime-agent/src/wpk/types.js';
 import { startEngine, type Harness } from '../engine/harness.js';
-
-const ANY_OBJECT = { type: 'object' } as const;
+import { testAdapter } from '../support/test-adapter.js';
 
 interface TalkInput {
   /** Lines to log, each `text` (default `line`) and its number. */
@@ -33,50 +32,30 @@ function talk(ctx: { log: { info(m: string): void } }, input: TalkInput) {
  * - hang (read-only): waits for the abort signal.
  */
 export function chattyAdapter(): Adapter {
-  return {
-    name: 'chatty',
-    description: 'test double that logs and returns on demand',
-    actions: {
-      talk: {
-        id: 'talk',
-        description: 'logs and returns',
-        mutates: false,
-        supportsDryRun: false,
-        output: ANY_OBJECT,
-        input: ANY_OBJECT,
-        exampleOutput: { blob: '' },
-        run: async (ctx, input: TalkInput) => talk(ctx, input),
-      },
-      change: {
-        id: 'change',
-        description: 'logs, returns, and is undone by talk',
-        mutates: true,
-        supportsDryRun: false,
-        output: ANY_OBJECT,
-        input: ANY_OBJECT,
-        exampleOutput: { blob: '' },
-        compensate: (input: { undoLines?: number }) => ({
-          action: 'talk',
-          with: { lines: input.undoLines ?? 0, text: 'undo' },
-        }),
-        run: async (ctx, input: TalkInput) => talk(ctx, input),
-      },
-      hang: {
-        id: 'hang',
-        description: 'waits for the abort signal',
-        mutates: false,
-        supportsDryRun: false,
-        output: ANY_OBJECT,
-        input: ANY_OBJECT,
-        exampleOutput: {},
-        run: (ctx) =>
-          new Promise((_, reject) =>
-            ctx.signal.addEventListener('abort', () => reject(new Error('aborted')), { once: true }),
-          ),
-      },
+  return testAdapter('chatty', 'test double that logs and returns on demand', {
+    talk: {
+      description: 'logs and returns',
+      exampleOutput: { blob: '' },
+      run: async (ctx, input: TalkInput) => talk(ctx, input),
     },
-    readiness: () => ({ ready: true }),
-  };
+    change: {
+      description: 'logs, returns, and is undone by talk',
+      mutates: true,
+      exampleOutput: { blob: '' },
+      compensate: (input: { undoLines?: number }) => ({
+        action: 'talk',
+        with: { lines: input.undoLines ?? 0, text: 'undo' },
+      }),
+      run: async (ctx, input: TalkInput) => talk(ctx, input),
+    },
+    hang: {
+      description: 'waits for the abort signal',
+      run: (ctx) =>
+        new Promise((_, reject) =>
+          ctx.signal.addEventListener('abort', () => reject(new Error('aborted')), { once: true }),
+        ),
+    },
+  });
 }
 
 export function chattyPackage(

@@ -5,10 +5,10 @@ import Database from 'better-sqlite3';
 import { AGENT_STREAM, ExecutionLog } from '../../../services/runtime-agent/src/engine/execution-log.js';
 import { Redactor } from '../../../services/runtime-agent/src/engine/redact.js';
 import { Store, STORE_FILE } from '../../../services/runtime-agent/src/store/store.js';
-import { startAgent, waitForStatus, type AgentProcess } from '../support/agent-process.js';
+import { agentsPerTest } from '../support/agent-process.js';
 import { pkg, shellStep } from '../support/packages.js';
 import { waitFor } from '../support/wait.js';
-import { assertServing, call, uniqueName } from '../http/http-support.js';
+import { assertServing, call, executeUntil, uniqueName } from '../http/http-support.js';
 import { chattyPackage, logRows, startChatty } from './limits-support.js';
 import type { Harness } from '../engine/harness.js';
 
@@ -157,24 +157,17 @@ describe('limits: log lines and bytes per execution (engine and store)', () => {
 });
 
 describe('limits: log limits through the agent', () => {
-  let agent: AgentProcess | undefined;
-  afterEach(async () => {
-    await agent?.stop();
-    agent?.cleanup();
-    agent = undefined;
-  });
+  const startAgentForTest = agentsPerTest();
 
   it('ends a long shell log with one marker at MAX_LOG_LINES_PER_EXECUTION and shows the drop in the record', async () => {
-    agent = await startAgent({ env: { MAX_LOG_LINES_PER_EXECUTION: '100' } });
-    const r = await call(agent, 'POST', '/execute', {
+    const agent = await startAgentForTest({ env: { MAX_LOG_LINES_PER_EXECUTION: '100' } });
+    const record = await executeUntil(agent, {
       wpk_content: pkg(uniqueName('chatty'), [shellStep('count', ['seq', '1', '500'])]),
     });
-    assert.equal(r.status, 202);
-    const record = await waitForStatus(agent, r.body.execution_id, ['completed', 'failed']);
     assert.equal(record.status, 'completed');
     assert.equal(record.logs_truncated, true);
     assert.ok(record.dropped_log_lines >= 400, `dropped_log_lines: ${record.dropped_log_lines}`);
-    const logs = (await call(agent, 'GET', `/logs/${r.body.execution_id}?limit=1000`)).body.logs;
+    const logs = (await call(agent, 'GET', `/logs/${record.execution_id}?limit=1000`)).body.logs;
     assert.equal(logs.length, 101);
     assert.ok(isMarker(logs[100]), JSON.stringify(logs[100]));
     assert.match(logs[100].message, /MAX_LOG_LINES_PER_EXECUTION/);
@@ -182,15 +175,14 @@ describe('limits: log limits through the agent', () => {
   });
 
   it('ends a log at MAX_LOG_BYTES_PER_EXECUTION with a marker naming it', async () => {
-    agent = await startAgent({ env: { MAX_LOG_BYTES_PER_EXECUTION: String(64 * 1024) } });
+    const agent = await startAgentForTest({ env: { MAX_LOG_BYTES_PER_EXECUTION: String(64 * 1024) } });
     // 100 lines of 1000 digits each: about 100 KB.
     const numbers = Array.from({ length: 100 }, (_, i) => String(i));
-    const r = await call(agent, 'POST', '/execute', {
+    const record = await executeUntil(agent, {
       wpk_content: pkg(uniqueName('wide'), [shellStep('print', ['printf', '%01000d\\n', ...numbers])]),
     });
-    const record = await waitForStatus(agent, r.body.execution_id, ['completed', 'failed']);
     assert.equal(record.logs_truncated, true);
-    const logs = (await call(agent, 'GET', `/logs/${r.body.execution_id}?limit=1000`)).body.logs as Array<{
+    const logs = (await call(agent, 'GET', `/logs/${record.execution_id}?limit=1000`)).body.logs as Array<{
       stream: string | null;
       message: string;
     }>;

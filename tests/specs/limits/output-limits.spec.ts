@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { startAgent, waitForStatus, type AgentProcess } from '../support/agent-process.js';
+import { agentsPerTest } from '../support/agent-process.js';
 import { pkg, shellStep } from '../support/packages.js';
-import { assertServing, call, uniqueName } from '../http/http-support.js';
+import { assertServing, executeUntil, uniqueName } from '../http/http-support.js';
 import { chattyPackage, startChatty } from './limits-support.js';
 import type { Harness } from '../engine/harness.js';
 
@@ -74,19 +74,13 @@ describe('limits: step outputs size (engine and store)', () => {
 });
 
 describe('limits: step outputs size through the agent', () => {
-  let agent: AgentProcess | undefined;
-  after(async () => {
-    await agent?.stop();
-    agent?.cleanup();
-  });
+  const startAgentForTest = agentsPerTest();
 
   it('fails a shell step printing more than MAX_OUTPUT_BYTES with payload_too_large and serves on', async () => {
-    agent = await startAgent({ env: { MAX_OUTPUT_BYTES: '1024' } });
-    const r = await call(agent, 'POST', '/execute', {
+    const agent = await startAgentForTest({ env: { MAX_OUTPUT_BYTES: '1024' } });
+    const record = await executeUntil(agent, {
       wpk_content: pkg(uniqueName('loud'), [shellStep('print', ['printf', '%02000d', '7'])]),
     });
-    assert.equal(r.status, 202);
-    const record = await waitForStatus(agent, r.body.execution_id, ['completed', 'failed']);
     assert.equal(record.status, 'failed');
     assert.equal(record.error.type, 'payload_too_large');
     assert.match(record.error.message, /the limit is 1024 bytes \(MAX_OUTPUT_BYTES\)/);

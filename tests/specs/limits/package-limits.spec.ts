@@ -17,6 +17,9 @@ const steps = (n: number, prefix = 's') => Array.from({ length: n }, (_, i) => s
 describe('limits: package size, step counts and parameter counts through the agent', () => {
   // A body limit above the package limit, so that the package limit is the one that answers.
   const agent = useAgent({ env: { BODY_LIMIT_BYTES: String(4 * 1024 * 1024) } });
+  /** The one problem /execute refuses a dry run of `request` with. */
+  const dryRunProblem = async (request: Record<string, unknown>) =>
+    onlyProblem(await call(agent, 'POST', '/execute', { ...request, dry_run: true }));
 
   it(`refuses more than ${PACKAGE_LIMITS.maxHandlers} handlers at $.spec.handlers and queues nothing`, async () => {
     const before = await executionCount(agent);
@@ -24,12 +27,7 @@ describe('limits: package size, step counts and parameter counts through the age
       wpk_content: pkg(uniqueName('steps'), steps(PACKAGE_LIMITS.maxHandlers)),
     });
     assert.equal(ok.body.valid, true, JSON.stringify(ok.body.errors));
-    const p = onlyProblem(
-      await call(agent, 'POST', '/execute', {
-        wpk_content: pkg(uniqueName('steps'), steps(PACKAGE_LIMITS.maxHandlers + 1)),
-        dry_run: true,
-      }),
-    );
+    const p = await dryRunProblem({ wpk_content: pkg(uniqueName('steps'), steps(PACKAGE_LIMITS.maxHandlers + 1)) });
     assert.deepEqual(p, {
       path: '$.spec.handlers',
       message: `has too many items: at most ${PACKAGE_LIMITS.maxHandlers} allowed`,
@@ -40,12 +38,7 @@ describe('limits: package size, step counts and parameter counts through the age
 
   it(`refuses more than ${PACKAGE_LIMITS.maxRollbackHandlers} rollback handlers at $.spec.rollback.handlers`, async () => {
     const rollback = { enabled: true, handlers: steps(PACKAGE_LIMITS.maxRollbackHandlers + 1, 'undo') };
-    const p = onlyProblem(
-      await call(agent, 'POST', '/execute', {
-        wpk_content: pkg(uniqueName('rb'), steps(1), { rollback }),
-        dry_run: true,
-      }),
-    );
+    const p = await dryRunProblem({ wpk_content: pkg(uniqueName('rb'), steps(1), { rollback }) });
     assert.deepEqual(p, {
       path: '$.spec.rollback.handlers',
       message: `has too many items: at most ${PACKAGE_LIMITS.maxRollbackHandlers} allowed`,
@@ -57,12 +50,7 @@ describe('limits: package size, step counts and parameter counts through the age
     const parameters = Object.fromEntries(
       Array.from({ length: PACKAGE_LIMITS.maxParameters + 1 }, (_, i) => [`p${i}`, { type: 'string', default: 'x' }]),
     );
-    const p = onlyProblem(
-      await call(agent, 'POST', '/execute', {
-        wpk_content: pkg(uniqueName('params'), steps(1), { parameters }),
-        dry_run: true,
-      }),
-    );
+    const p = await dryRunProblem({ wpk_content: pkg(uniqueName('params'), steps(1), { parameters }) });
     assert.deepEqual(p, {
       path: '$.spec.parameters',
       message: `has too many entries: at most ${PACKAGE_LIMITS.maxParameters} allowed`,
@@ -72,13 +60,7 @@ describe('limits: package size, step counts and parameter counts through the age
 
   it(`answers more than ${PACKAGE_LIMITS.maxParameters} given parameters with one problem, not one per name`, async () => {
     const parameters = Object.fromEntries(Array.from({ length: 10_000 }, (_, i) => [`p${i}`, i]));
-    const p = onlyProblem(
-      await call(agent, 'POST', '/execute', {
-        wpk_content: pkg(uniqueName('given'), steps(1)),
-        parameters,
-        dry_run: true,
-      }),
-    );
+    const p = await dryRunProblem({ wpk_content: pkg(uniqueName('given'), steps(1)), parameters });
     assert.equal(p.path, '$.parameters');
     assert.match(
       p.message,
@@ -90,7 +72,7 @@ describe('limits: package size, step counts and parameter counts through the age
   it(`refuses a package over ${PACKAGE_LIMITS.maxBytes} bytes, as an object and as YAML text`, async () => {
     const big = pkg(uniqueName('big'), [shellStep('a', ['echo', 'x'.repeat(PACKAGE_LIMITS.maxBytes)])]);
     for (const wpk_content of [big, JSON.stringify(big)]) {
-      const p = onlyProblem(await call(agent, 'POST', '/execute', { wpk_content, dry_run: true }));
+      const p = await dryRunProblem({ wpk_content });
       assert.equal(p.path, '$');
       assert.match(p.message, new RegExp(`^package is \\d+ bytes; the limit is ${PACKAGE_LIMITS.maxBytes}`));
     }

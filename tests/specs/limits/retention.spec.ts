@@ -18,11 +18,11 @@ import { Metrics } from '../../../services/runtime-agent/src/metrics.js';
 import { pendingStep } from '../../../services/runtime-agent/src/store/steps.js';
 import { Store, STORE_FILE } from '../../../services/runtime-agent/src/store/store.js';
 import type { ExecutionStatus, RollbackStatus, Step } from '../../../services/runtime-agent/src/store/types.js';
-import { freshDataDir, startAgent, waitForStatus, type AgentProcess } from '../support/agent-process.js';
+import { agentsPerTest, freshDataDir } from '../support/agent-process.js';
 import { pkg, shellStep } from '../support/packages.js';
 import { newExecution } from '../support/store-rows.js';
 import { waitFor } from '../support/wait.js';
-import { call, parseMetrics, sampleValue, uniqueName } from '../http/http-support.js';
+import { call, executeUntil, parseMetrics, sampleValue, uniqueName } from '../http/http-support.js';
 import { counterValue } from '../engine/harness.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -293,12 +293,7 @@ describe('limits: retention yields to requests', () => {
 });
 
 describe('limits: retention through the agent', () => {
-  let agent: AgentProcess | undefined;
-  afterEach(async () => {
-    await agent?.stop();
-    agent?.cleanup();
-    agent = undefined;
-  });
+  const startAgentForTest = agentsPerTest();
 
   it('prunes executions older than RETENTION_MAX_AGE_DAYS in the background: GET /execute/{id} then answers 404', async () => {
     const dataDir = freshDataDir();
@@ -309,9 +304,9 @@ describe('limits: retention through the agent', () => {
     await seed(store, { id: 'recent', daysAgo: 1 });
     store.close();
     // The old running one is failed as interrupted by recovery at start; it then ended now, not 45 days ago.
-    agent = await startAgent({ dataDir, env: { RETENTION_INTERVAL_SECONDS: '1' } });
+    const agent = await startAgentForTest({ dataDir, env: { RETENTION_INTERVAL_SECONDS: '1' } });
     for (const id of ['old-1', 'old-2'])
-      await waitFor(async () => (await call(agent!, 'GET', `/execute/${id}`)).status === 404, `${id} to be pruned`);
+      await waitFor(async () => (await call(agent, 'GET', `/execute/${id}`)).status === 404, `${id} to be pruned`);
     const gone = await call(agent, 'GET', '/execute/old-1');
     assert.equal(gone.body.error_type, 'not_found');
     assert.equal((await call(agent, 'GET', '/execute/recent')).status, 200);
@@ -325,21 +320,20 @@ describe('limits: retention through the agent', () => {
   });
 
   it('keeps only the newest RETENTION_MAX_EXECUTIONS ended executions', async () => {
-    agent = await startAgent({
+    const agent = await startAgentForTest({
       env: { RETENTION_INTERVAL_SECONDS: '1', RETENTION_MAX_EXECUTIONS: '2', RETENTION_MAX_AGE_DAYS: '0' },
     });
     const ids: string[] = [];
     for (let i = 0; i < 4; i++) {
-      const r = await call(agent, 'POST', '/execute', {
-        wpk_content: pkg(uniqueName('kept'), [shellStep('a', ['true'])]),
-        dry_run: true,
-      });
-      assert.equal(r.status, 202);
-      await waitForStatus(agent, r.body.execution_id, ['completed']);
-      ids.push(r.body.execution_id);
+      const record = await executeUntil(
+        agent,
+        { wpk_content: pkg(uniqueName('kept'), [shellStep('a', ['true'])]), dry_run: true },
+        ['completed'],
+      );
+      ids.push(record.execution_id);
     }
     for (const id of ids.slice(0, 2))
-      await waitFor(async () => (await call(agent!, 'GET', `/execute/${id}`)).status === 404, `${id} to be pruned`);
+      await waitFor(async () => (await call(agent, 'GET', `/execute/${id}`)).status === 404, `${id} to be pruned`);
     for (const id of ids.slice(2)) assert.equal((await call(agent, 'GET', `/execute/${id}`)).status, 200);
     const listed = (await call(agent, 'GET', '/executions')).body.executions.map(
       (e: { execution_id: string }) => e.execution_id,

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startAgent, type AgentProcess } from '../support/agent-process.js';
+import { rawStoreText, startAgent, type AgentProcess } from '../support/agent-process.js';
 import { waitFor } from '../support/wait.js';
 import { pkg, shellStep } from '../support/packages.js';
 import { runAgentUntilExit, uniqueName } from '../http/http-support.js';
@@ -189,12 +189,7 @@ describe('token auth with roles, through the agent process', () => {
   it('never shows a token value in answers, the agent log or the store file', async () => {
     const audit = await agent.request('GET', '/audit?limit=1000', undefined, bearer(t.admin));
     const list = await agent.request('GET', '/executions?limit=500', undefined, bearer(t.admin));
-    // The raw bytes of the store and its WAL (the agent holds the file's lock, so no second reader).
-    const raw = ['runtime-agent.sqlite', 'runtime-agent.sqlite-wal']
-      .map((f) => join(agent.dataDir, f))
-      .filter((f) => existsSync(f))
-      .map((f) => readFileSync(f).toString('latin1'))
-      .join('');
+    const raw = rawStoreText(agent);
     assert.ok(raw.includes('alice'), 'the store holds the audit log');
     for (const value of Object.values(t)) {
       for (const where of [audit.text, list.text, agent.output(), raw])

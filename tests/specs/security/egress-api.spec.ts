@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { createApiAdapter } from '../../../adapters/api/index.js';
 import type { EgressSettings } from '../../../adapters/shared/egress.js';
 import { runChecked } from '../support/outputs.js';
-import { countingServer, expectForbidden, fakeDns, stepContext, type CountingServer } from './egress-support.js';
+import { expectForbidden, fakeDns, stepContext, useCountingServers } from './egress-support.js';
 
 function apiRequest(settings: Partial<EgressSettings>, dns: Record<string, string[]> = {}) {
   const resolver = fakeDns(dns);
@@ -23,15 +23,7 @@ function apiRequest(settings: Partial<EgressSettings>, dns: Record<string, strin
 }
 
 describe('egress policy: api adapter', () => {
-  let target: CountingServer;
-  let other: CountingServer;
-
-  beforeEach(async () => {
-    [target, other] = await Promise.all([countingServer(), countingServer()]);
-  });
-  afterEach(async () => {
-    await Promise.all([target.close(), other.close()]);
-  });
+  const { target, other } = useCountingServers();
 
   it('refuses a loopback literal with allowLoopback false, naming host, reason and setting, and opens no connection', async () => {
     const err = await expectForbidden(apiRequest({ allowLoopback: false }).run({ url: `${target.url}/x` }));

@@ -12,7 +12,7 @@ import { createFlowrunnerAdapter } from '../../../adapters/flowrunner/index.js';
 import type { EgressSettings } from '../../../adapters/shared/egress.js';
 import { runChecked } from '../support/outputs.js';
 import { waitFor } from '../support/wait.js';
-import { countingServer, expectForbidden, fakeDns, stepContext, type CountingServer } from './egress-support.js';
+import { expectForbidden, fakeDns, stepContext, useCountingServers } from './egress-support.js';
 
 const QUICK = { min_sleep_ms: 0, max_sleep_ms: 0 };
 const oneStep = (url = '/ping') => ({ name: 'egress', steps: [{ id: 'ping', type: 'request', method: 'GET', url }] });
@@ -35,15 +35,7 @@ function flowrunner(settings: Partial<EgressSettings>, dns: Record<string, strin
 }
 
 describe('egress policy: flowrunner', () => {
-  let target: CountingServer;
-  let other: CountingServer;
-
-  beforeEach(async () => {
-    [target, other] = await Promise.all([countingServer(), countingServer()]);
-  });
-  afterEach(async () => {
-    await Promise.all([target.close(), other.close()]);
-  });
+  const { target, other } = useCountingServers();
 
   it('run: refuses a loopback target with allowLoopback false before any request', async () => {
     const fr = flowrunner({ allowLoopback: false });
@@ -199,13 +191,10 @@ describe('egress policy: flowrunner', () => {
 });
 
 describe('egress policy: FlowRunner control', () => {
-  let target: CountingServer;
-  let other: CountingServer;
   let flows: FlowControl;
   const logs: string[] = [];
 
-  beforeEach(async () => {
-    [target, other] = await Promise.all([countingServer(), countingServer()]);
+  beforeEach(() => {
     logs.length = 0;
     flows = new FlowControl({
       log: (level, message) => void logs.push(`${level}: ${message}`),
@@ -219,8 +208,9 @@ describe('egress policy: FlowRunner control', () => {
   });
   afterEach(async () => {
     await flows.shutdown();
-    await Promise.all([target.close(), other.close()]);
   });
+  // After the hooks above: the servers start after the control is made and close after it shut down.
+  const { target, other } = useCountingServers();
 
   const startRequest = (url: string) => {
     const parsed = parseStartRequest({ config: { flow_target_url: url, sim_users: 1, ...QUICK }, flowmap: oneStep() });

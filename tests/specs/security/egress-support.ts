@@ -11,6 +11,7 @@ import type { AddressInfo } from 'node:net';
 import type { LookupAddress } from 'node:dns';
 import { AgentError } from '../../../adapters/errors.js';
 import type { Resolver } from '../../../adapters/shared/egress.js';
+import { forwardTo } from '../support/forward.js';
 
 export interface CountingServer {
   port: number;
@@ -60,6 +61,22 @@ export async function countingServer(): Promise<CountingServer> {
       await once(server, 'close');
     },
   };
+}
+
+/**
+ * Two counting servers, `target` and `other`, for each test of the enclosing describe block (started
+ * before it, closed after it); each returned object forwards to the current one.
+ */
+export function useCountingServers(): { target: CountingServer; other: CountingServer } {
+  let servers: CountingServer[] = [];
+  beforeEach(async () => {
+    servers = await Promise.all([countingServer(), countingServer()]);
+  });
+  afterEach(async () => {
+    await Promise.all(servers.splice(0).map((s) => s.close()));
+  });
+  const missing = 'the counting servers are only there inside a test of their describe block';
+  return { target: forwardTo(() => servers[0], missing), other: forwardTo(() => servers[1], missing) };
 }
 
 /** Fake DNS: names resolve to the addresses given, every other name is ENOTFOUND; `asked` lists the lookups. */

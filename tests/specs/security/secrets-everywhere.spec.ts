@@ -6,12 +6,12 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startAgent, waitForStatus, type AgentProcess } from '../support/agent-process.js';
+import { rawStoreText, startAgent, waitForStatus, type AgentProcess } from '../support/agent-process.js';
 import { startFakeKube, type FakeKube } from '../support/fake-kube/index.js';
 import { pkg, shellStep } from '../support/packages.js';
 import { SseReader } from '../http/http-support.js';
@@ -255,11 +255,7 @@ describe('secrets never leak, through every adapter', function () {
 
   it('keeps none of them in the raw SQLite file or its WAL', async () => {
     await agent.stop();
-    const raw = ['runtime-agent.sqlite', 'runtime-agent.sqlite-wal']
-      .map((f) => join(agent.dataDir, f))
-      .filter((f) => existsSync(f))
-      .map((f) => readFileSync(f).toString('latin1'))
-      .join('');
+    const raw = rawStoreText(agent);
     assert.ok(raw.includes('secret-flowrunner'), 'the store has the executions');
     for (const [what, value] of Object.entries(secrets)) {
       assert.ok(!raw.includes(value), `${what} is in the store file`);

@@ -3,30 +3,19 @@
  * filters, the journal) holds when the operations are called directly.
  */
 import assert from 'node:assert/strict';
-import type { Adapter } from '../../../adapters/contract.js';
+import { testAdapter } from '../support/test-adapter.js';
 import type { JournalEvent } from '../../../services/runtime-agent/src/store/types.js';
 import { step, wpk } from '../engine/harness.js';
 import { ACTORS, type ServiceHarness, startService } from '../support/service-harness.js';
 import { waitFor } from '../support/wait.js';
 
 /** An adapter this agent has but cannot run (as k8s without a cluster). */
-const unready: Adapter = {
-  name: 'offline',
-  description: 'never ready',
-  actions: {
-    poke: {
-      id: 'poke',
-      description: 'would poke',
-      mutates: true,
-      supportsDryRun: false,
-      input: { type: 'object' },
-      output: { type: 'object' },
-      exampleOutput: {},
-      run: () => Promise.resolve({}),
-    },
-  },
-  readiness: () => ({ ready: false, message: 'no offline cluster is configured: set OFFLINE_URL' }),
-};
+const unready = testAdapter(
+  'offline',
+  'never ready',
+  { poke: { description: 'would poke', mutates: true, run: () => Promise.resolve({}) } },
+  () => ({ ready: false, message: 'no offline cluster is configured: set OFFLINE_URL' }),
+);
 
 async function rejects(work: () => unknown, type: string, re?: RegExp) {
   await assert.rejects(

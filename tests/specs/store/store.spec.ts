@@ -6,7 +6,7 @@ import Database from 'better-sqlite3';
 import { pendingStep } from '../../../services/runtime-agent/src/store/steps.js';
 import { Store, STORE_FILE } from '../../../services/runtime-agent/src/store/store.js';
 import type { Step } from '../../../services/runtime-agent/src/store/types.js';
-import { newExecution } from '../support/store-rows.js';
+import { logLine, newExecution } from '../support/store-rows.js';
 import { waitFor } from '../support/wait.js';
 
 function stepRow(id: string): Step {
@@ -51,14 +51,7 @@ describe('store', () => {
 
   it('commits pending critical writes before a side effect, and batches log lines apart', async () => {
     await store.executions.insert(newExecution('c'), [stepRow('c')]);
-    store.logs.append('c', {
-      seq: 1,
-      ts: new Date().toISOString(),
-      level: 'info',
-      step: null,
-      stream: null,
-      message: 'hello',
-    });
+    store.logs.append('c', logLine(1, 'hello'));
     store.flushBeforeSideEffect();
     assert.equal(
       (other.prepare('SELECT COUNT(*) AS n FROM logs').get() as { n: number }).n,
@@ -79,14 +72,7 @@ describe('store', () => {
   it('stores a burst of log lines whole and in order (batched many to a statement)', async () => {
     await store.executions.insert(newExecution('b'), [stepRow('b')]);
     for (let seq = 1; seq <= 70; seq++)
-      store.logs.append('b', {
-        seq,
-        ts: new Date().toISOString(),
-        level: 'info',
-        step: 's',
-        stream: 'stdout',
-        message: `line ${seq}`,
-      });
+      store.logs.append('b', logLine(seq, `line ${seq}`, { step: 's', stream: 'stdout' }));
     const logs = store.logs.page('b', { since: 0, limit: 100 });
     assert.deepEqual(
       logs.map((l) => l.message),
@@ -141,14 +127,7 @@ describe('store', () => {
 
   it('commits log lines on its own within a short while when nothing else is written', async () => {
     await store.executions.insert(newExecution('l'), [stepRow('l')]);
-    store.logs.append('l', {
-      seq: 1,
-      ts: new Date().toISOString(),
-      level: 'info',
-      step: null,
-      stream: null,
-      message: 'later',
-    });
+    store.logs.append('l', logLine(1, 'later'));
     await waitFor(
       () => (other.prepare('SELECT COUNT(*) AS n FROM logs').get() as { n: number }).n === 1,
       'the log line to be committed',

@@ -3,10 +3,12 @@
  * own temporary data directory, and talks to it over HTTP.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../../../services/runtime-agent/src/paths.js';
+import { STORE_FILE } from '../../../services/runtime-agent/src/store/store.js';
+import { forwardTo } from './forward.js';
 import { waitFor } from './wait.js';
 
 export const MAIN = join(REPO_ROOT, 'services/runtime-agent/src/main.ts');
@@ -136,6 +138,18 @@ export async function startAgent(options: StartOptions = {}): Promise<AgentProce
   };
 }
 
+/**
+ * The raw bytes of an agent's store file and its WAL, as latin1 text: to search for what must never be
+ * stored (bytes, because a running agent holds the database's lock and allows no second reader).
+ */
+export function rawStoreText(agent: AgentProcess): string {
+  return [STORE_FILE, `${STORE_FILE}-wal`]
+    .map((f) => join(agent.dataDir, f))
+    .filter((f) => existsSync(f))
+    .map((f) => readFileSync(f).toString('latin1'))
+    .join('');
+}
+
 /** Polls GET /execute/{id} until the status is one of `statuses`. */
 export async function waitForStatus(
   agent: AgentProcess,
@@ -154,6 +168,25 @@ export async function waitForStatus(
 }
 
 /**
+ * For a describe block whose tests each start their own agent (with settings of their own): the returned
+ * function starts one, and every agent it started is stopped and its data removed after each test.
+ */
+export function agentsPerTest(): (options?: StartOptions) => Promise<AgentProcess> {
+  const started: AgentProcess[] = [];
+  afterEach(async () => {
+    for (const agent of started.splice(0)) {
+      await agent.stop();
+      agent.cleanup();
+    }
+  });
+  return async (options) => {
+    const agent = await startAgent(options);
+    started.push(agent);
+    return agent;
+  };
+}
+
+/**
  * Starts one agent for the enclosing describe block (before) and stops it and
  * removes its data (after). The returned object forwards to that agent.
  */
@@ -166,11 +199,5 @@ export function useAgent(options: StartOptions = {}): AgentProcess {
     await current?.stop();
     current?.cleanup();
   });
-  return new Proxy({} as AgentProcess, {
-    get(_target, prop) {
-      if (!current) throw new Error('the agent is only there inside the describe block, after its before hook');
-      const value = (current as unknown as Record<PropertyKey, unknown>)[prop];
-      return typeof value === 'function' ? value.bind(current) : value;
-    },
-  });
+  return forwardTo(() => current, 'the agent is only there inside the describe block, after its before hook');
 }

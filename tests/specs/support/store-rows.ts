@@ -1,5 +1,5 @@
 /** Records as the engine would hand them to the store, for specs that fill a store directly. */
-import type { NewExecution } from '../../../services/runtime-agent/src/store/types.js';
+import type { LogLine, NewExecution } from '../../../services/runtime-agent/src/store/types.js';
 
 export function newExecution(id: string, more: Partial<NewExecution> = {}): NewExecution {
   return {
@@ -16,4 +16,9 @@ export function newExecution(id: string, more: Partial<NewExecution> = {}): NewE
     submittedBy: null,
     ...more,
   };
+}
+
+/** An info line of the execution's own log (no step, no stream) written now; `more` overrides any field. */
+export function logLine(seq: number, message: string, more: Partial<LogLine> = {}): LogLine {
+  return { seq, ts: new Date().toISOString(), level: 'info', step: null, stream: null, message, ...more };
 }

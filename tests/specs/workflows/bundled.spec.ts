@@ -65,6 +65,12 @@ describe('bundled workflows', () => {
       target.close();
     });
 
+    /** Starts a dry run of a bundled workflow; resolves with its record once it completed or failed. */
+    async function dryRun(workflowId: string, parameters: Record<string, unknown>) {
+      const r = await agent.request('POST', '/execute', { workflow_id: workflowId, dry_run: true, parameters });
+      return waitForStatus(agent, r.body.execution_id, ['completed', 'failed']);
+    }
+
     it('every bundled workflow dry-runs to completion', async () => {
       for (const id of ['http-health-check-1.0.0', 'host-report-1.0.0', 'rollback-demo-1.0.0']) {
         const r = await agent.request('POST', '/execute', {
@@ -87,19 +93,14 @@ describe('bundled workflows', () => {
 
     it('a shell dry run changes nothing and logs the exact argv', async () => {
       const workdir = `/tmp/ra-dry-${process.pid}-${Date.now()}`;
-      const r = await agent.request('POST', '/execute', {
-        workflow_id: 'rollback-demo-1.0.0',
-        dry_run: true,
-        parameters: { workdir },
-      });
-      const rec = await waitForStatus(agent, r.body.execution_id, ['completed', 'failed']);
+      const rec = await dryRun('rollback-demo-1.0.0', { workdir });
       assert.equal(rec.status, 'completed');
       assert.equal(existsSync(workdir), false, 'mkdir must not have run');
       assert.ok(
         rec.steps.filter((s: any) => s.status === 'succeeded').every((s: any) => s.outputs_source !== 'run'),
         'no output comes from a real run',
       );
-      const logs = await agent.request('GET', `/logs/${r.body.execution_id}`);
+      const logs = await agent.request('GET', `/logs/${rec.execution_id}`);
       assert.ok(
         logs.body.logs.some((l: any) => l.message.includes(JSON.stringify(['mkdir', '-p', workdir]))),
         'the argv is logged',
@@ -109,15 +110,10 @@ describe('bundled workflows', () => {
     it('an api dry run sends nothing and logs the rendered request', async () => {
       const url = `http://127.0.0.1:${(target.address() as AddressInfo).port}/health`;
       const before = hits;
-      const r = await agent.request('POST', '/execute', {
-        workflow_id: 'http-health-check-1.0.0',
-        dry_run: true,
-        parameters: { url },
-      });
-      const rec = await waitForStatus(agent, r.body.execution_id, ['completed', 'failed']);
+      const rec = await dryRun('http-health-check-1.0.0', { url });
       assert.equal(rec.status, 'completed');
       assert.equal(hits, before, 'the target must receive no request');
-      const logs = await agent.request('GET', `/logs/${r.body.execution_id}`);
+      const logs = await agent.request('GET', `/logs/${rec.execution_id}`);
       assert.ok(
         logs.body.logs.some((l: any) => l.message.includes(`GET ${url}`)),
         JSON.stringify(logs.body.logs.map((l: any) => l.message)),

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import type { Adapter } from '../../../adapters/contract.js';
 import { builtinAdapters } from '../../../adapters/index.js';
 import { jsonPath } from '../../../adapters/shared/paths.js';
 import { AdapterRegistry } from '../../../services/runtime-agent/src/adapter-registry.js';
 import { resolveParameters } from '../../../services/runtime-agent/src/wpk/parameters.js';
 import { PackageValidator } from '../../../services/runtime-agent/src/wpk/validate.js';
 import { pkg, shellStep } from '../support/packages.js';
+import { testAdapter } from '../support/test-adapter.js';
 
 const validator = new PackageValidator(new AdapterRegistry(builtinAdapters()));
 const paths = (r: { errors: { path: string }[] }) => r.errors.map((e) => e.path);
@@ -203,29 +203,19 @@ describe('package validation', () => {
 describe("an action's checkStatic hook", () => {
   /** A fake action that refuses a literal `forbidden: true` and records the raw `with` it was shown. */
   const seen: unknown[] = [];
-  const picky: Adapter = {
-    name: 'picky',
-    description: 'test adapter',
-    actions: {
-      act: {
-        id: 'act',
-        description: 'test action',
-        mutates: false,
-        supportsDryRun: false,
-        output: { type: 'object' },
-        input: { type: 'object', properties: { n: { type: 'integer' }, forbidden: { type: 'boolean' } } },
-        exampleOutput: {},
-        checkStatic(withRaw, at) {
-          seen.push(withRaw);
-          return withRaw.forbidden === true
-            ? [{ path: jsonPath([...at, 'forbidden']), message: 'refused by the action' }]
-            : [];
-        },
-        run: async () => ({}),
+  const picky = testAdapter('picky', 'test adapter', {
+    act: {
+      description: 'test action',
+      input: { type: 'object', properties: { n: { type: 'integer' }, forbidden: { type: 'boolean' } } },
+      checkStatic(withRaw, at) {
+        seen.push(withRaw);
+        return withRaw.forbidden === true
+          ? [{ path: jsonPath([...at, 'forbidden']), message: 'refused by the action' }]
+          : [];
       },
+      run: async () => ({}),
     },
-    readiness: () => ({ ready: true }),
-  };
+  });
   const pickyValidator = new PackageValidator(new AdapterRegistry([picky]));
   const step = (name: string, withValue: Record<string, unknown>, more: Record<string, unknown> = {}) => ({
     name,

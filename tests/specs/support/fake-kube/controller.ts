@@ -57,6 +57,17 @@ function randomSuffix(): string {
   return safeEncode(randomBytes(5), 5);
 }
 
+/** The scheduling counts of a DaemonSet's status: one pod wanted and placed on each of `nodes` nodes. */
+function scheduledOnEveryNode(nodes: number): Record<string, number> {
+  return { currentNumberScheduled: nodes, numberMisscheduled: 0, desiredNumberScheduled: nodes };
+}
+
+/** A StatefulSet status's revisions: the update revision is the current template's, and so is `current` unless given. */
+function revisions(o: KObj, hash: string, current?: string): Record<string, unknown> {
+  const revision = `${o.metadata!.name}-${hash}`;
+  return { currentRevision: current ?? revision, updateRevision: revision, collisionCount: 0 };
+}
+
 function omitZero(o: Record<string, unknown>): Record<string, unknown> {
   for (const [k, v] of Object.entries(o)) if (v === 0 || v === undefined) delete o[k];
   return o;
@@ -257,16 +268,12 @@ export class ControllerSim {
           updatedReplicas: templateChanged ? 0 : desired,
         }),
         availableReplicas: prev.availableReplicas ?? 0,
-        currentRevision: prev.currentRevision ?? `${o.metadata!.name}-${hash}`,
-        updateRevision: `${o.metadata!.name}-${hash}`,
-        collisionCount: 0,
+        ...revisions(o, hash, prev.currentRevision),
       });
     } else {
       const n = this.nodes;
       this.writeStatus(def, o, {
-        currentNumberScheduled: n,
-        numberMisscheduled: 0,
-        desiredNumberScheduled: n,
+        ...scheduledOnEveryNode(n),
         numberReady: prev.numberReady ?? 0,
         observedGeneration: gen,
         ...omitZero({
@@ -320,16 +327,12 @@ export class ControllerSim {
         replicas: desired,
         ...omitZero({ readyReplicas: desired, currentReplicas: desired, updatedReplicas: desired }),
         availableReplicas: desired,
-        currentRevision: `${o.metadata!.name}-${hash}`,
-        updateRevision: `${o.metadata!.name}-${hash}`,
-        collisionCount: 0,
+        ...revisions(o, hash),
       });
     } else {
       const n = this.nodes;
       this.writeStatus(def, o, {
-        currentNumberScheduled: n,
-        numberMisscheduled: 0,
-        desiredNumberScheduled: n,
+        ...scheduledOnEveryNode(n),
         numberReady: n,
         observedGeneration: gen,
         ...omitZero({ updatedNumberScheduled: n, numberAvailable: n }),

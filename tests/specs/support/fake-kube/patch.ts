@@ -31,49 +31,45 @@ function decodePointer(ptr: string): string[] {
     .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
 }
 
+/** What the API server answers when the parent of a pointer's target is not in the document. */
+function missingPath(op: string, ptr: string) {
+  return err.unprocessable(
+    `${op} operation does not apply: doc is missing path: ${JSON.stringify(ptr)}: missing value`,
+  );
+}
+
 function container(doc: any, parts: string[], op: string, ptr: string): any {
   let cur = doc;
   for (const p of parts.slice(0, -1)) {
     if (Array.isArray(cur)) {
       const i = Number(p);
-      if (!/^\d+$/.test(p) || i >= cur.length)
-        throw err.unprocessable(
-          `${op} operation does not apply: doc is missing path: ${JSON.stringify(ptr)}: missing value`,
-        );
+      if (!/^\d+$/.test(p) || i >= cur.length) throw missingPath(op, ptr);
       cur = cur[i];
     } else if (isObject(cur)) {
-      if (!(p in cur))
-        throw err.unprocessable(
-          `${op} operation does not apply: doc is missing path: ${JSON.stringify(ptr)}: missing value`,
-        );
+      if (!(p in cur)) throw missingPath(op, ptr);
       cur = cur[p];
     } else {
-      throw err.unprocessable(
-        `${op} operation does not apply: doc is missing path: ${JSON.stringify(ptr)}: missing value`,
-      );
+      throw missingPath(op, ptr);
     }
   }
-  if (!Array.isArray(cur) && !isObject(cur))
-    throw err.unprocessable(
-      `${op} operation does not apply: doc is missing path: ${JSON.stringify(ptr)}: missing value`,
-    );
+  if (!Array.isArray(cur) && !isObject(cur)) throw missingPath(op, ptr);
   return cur;
+}
+
+/** The container of the value a (non-root) pointer names, and its index or key there; the value must exist. */
+function existing(doc: any, parts: string[], op: string, ptr: string): { c: any; key: number | string } {
+  const c = container(doc, parts, op, ptr);
+  const last = parts[parts.length - 1]!;
+  const found = Array.isArray(c) ? /^\d+$/.test(last) && Number(last) < c.length : last in c;
+  if (!found) throw err.unprocessable(`${op} operation does not apply: doc is missing key: ${ptr}: missing value`);
+  return { c, key: Array.isArray(c) ? Number(last) : last };
 }
 
 function getPointer(doc: any, ptr: string, op: string): unknown {
   const parts = decodePointer(ptr);
   if (parts.length === 0) return doc;
-  const c = container(doc, parts, op, ptr);
-  const last = parts[parts.length - 1]!;
-  if (Array.isArray(c)) {
-    const i = Number(last);
-    if (!/^\d+$/.test(last) || i >= c.length)
-      throw err.unprocessable(`${op} operation does not apply: doc is missing key: ${ptr}: missing value`);
-    return c[i];
-  }
-  if (!(last in c))
-    throw err.unprocessable(`${op} operation does not apply: doc is missing key: ${ptr}: missing value`);
-  return c[last];
+  const { c, key } = existing(doc, parts, op, ptr);
+  return c[key];
 }
 
 function addAt(doc: any, ptr: string, value: unknown, op = 'add'): any {
@@ -85,10 +81,7 @@ function addAt(doc: any, ptr: string, value: unknown, op = 'add'): any {
     if (last === '-') c.push(clone(value));
     else {
       const i = Number(last);
-      if (!/^\d+$/.test(last) || i > c.length)
-        throw err.unprocessable(
-          `${op} operation does not apply: doc is missing path: ${JSON.stringify(ptr)}: missing value`,
-        );
+      if (!/^\d+$/.test(last) || i > c.length) throw missingPath(op, ptr);
       c.splice(i, 0, clone(value));
     }
   } else c[last] = clone(value);
@@ -98,18 +91,9 @@ function addAt(doc: any, ptr: string, value: unknown, op = 'add'): any {
 function removeAt(doc: any, ptr: string, op = 'remove'): any {
   const parts = decodePointer(ptr);
   if (parts.length === 0) throw err.unprocessable(`${op} operation does not apply: cannot remove the root`);
-  const c = container(doc, parts, op, ptr);
-  const last = parts[parts.length - 1]!;
-  if (Array.isArray(c)) {
-    const i = Number(last);
-    if (!/^\d+$/.test(last) || i >= c.length)
-      throw err.unprocessable(`${op} operation does not apply: doc is missing key: ${ptr}: missing value`);
-    c.splice(i, 1);
-  } else {
-    if (!(last in c))
-      throw err.unprocessable(`${op} operation does not apply: doc is missing key: ${ptr}: missing value`);
-    delete c[last];
-  }
+  const { c, key } = existing(doc, parts, op, ptr);
+  if (Array.isArray(c)) c.splice(key as number, 1);
+  else delete c[key];
   return doc;
 }
 

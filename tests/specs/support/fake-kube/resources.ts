@@ -185,6 +185,33 @@ function defaultTemplate(o: KObj): void {
   if (isObject(o.spec?.template)) defaultContainers(o.spec.template.spec);
 }
 
+/**
+ * An apps/v1 workload: namespaced, every verb, in category `all`. `defaultSpec` fills in its spec (when it has
+ * one) before the pod template is defaulted; `replicas` says whether its spec has a replica count to validate.
+ */
+function appsWorkload(
+  def: Pick<ResourceDef, 'resource' | 'singular' | 'kind' | 'shortNames' | 'subresources' | 'generation'> &
+    Partial<Pick<ResourceDef, 'fieldLabels'>> & { replicas: boolean; defaultSpec: (spec: any) => void },
+): ResourceDef {
+  const { replicas, defaultSpec, fieldLabels = {}, ...names } = def;
+  return {
+    group: 'apps',
+    version: 'v1',
+    ...names,
+    namespaced: true,
+    verbs: ALL_VERBS,
+    categories: ['all'],
+    returnDeletedObject: false,
+    fieldLabels,
+    defaults: (o) => {
+      if (!isObject(o.spec)) return;
+      defaultSpec(o.spec);
+      defaultTemplate(o);
+    },
+    validate: (o, old) => validateWorkload(o, old, { replicas }),
+  };
+}
+
 const metaFields = (o: KObj) => ({ 'metadata.name': o.metadata?.name, 'metadata.namespace': o.metadata?.namespace });
 
 const RESOURCES: ResourceDef[] = [
@@ -302,105 +329,70 @@ const RESOURCES: ResourceDef[] = [
       o.status.phase ??= 'Active';
     },
   },
-  {
-    group: 'apps',
-    version: 'v1',
+  appsWorkload({
     resource: 'deployments',
     singular: 'deployment',
     kind: 'Deployment',
-    namespaced: true,
-    verbs: ALL_VERBS,
     shortNames: ['deploy'],
-    categories: ['all'],
     subresources: ['status', 'scale'],
     generation: 'spec+annotations',
-    returnDeletedObject: false,
-    fieldLabels: {},
-    defaults: (o) => {
-      if (!isObject(o.spec)) return;
-      o.spec.replicas ??= 1;
-      o.spec.strategy ??= { type: 'RollingUpdate' };
-      if (o.spec.strategy.type === undefined) o.spec.strategy.type = 'RollingUpdate';
-      if (o.spec.strategy.type === 'RollingUpdate')
-        o.spec.strategy.rollingUpdate = {
+    replicas: true,
+    defaultSpec: (spec) => {
+      spec.replicas ??= 1;
+      spec.strategy ??= { type: 'RollingUpdate' };
+      if (spec.strategy.type === undefined) spec.strategy.type = 'RollingUpdate';
+      if (spec.strategy.type === 'RollingUpdate')
+        spec.strategy.rollingUpdate = {
           maxUnavailable: '25%',
           maxSurge: '25%',
-          ...(o.spec.strategy.rollingUpdate ?? {}),
+          ...(spec.strategy.rollingUpdate ?? {}),
         };
-      o.spec.revisionHistoryLimit ??= 10;
-      o.spec.progressDeadlineSeconds ??= 600;
-      defaultTemplate(o);
+      spec.revisionHistoryLimit ??= 10;
+      spec.progressDeadlineSeconds ??= 600;
     },
-    validate: (o, old) => validateWorkload(o, old, { replicas: true }),
-  },
-  {
-    group: 'apps',
-    version: 'v1',
+  }),
+  appsWorkload({
     resource: 'statefulsets',
     singular: 'statefulset',
     kind: 'StatefulSet',
-    namespaced: true,
-    verbs: ALL_VERBS,
     shortNames: ['sts'],
-    categories: ['all'],
     subresources: ['status', 'scale'],
     generation: 'spec',
-    returnDeletedObject: false,
-    fieldLabels: {},
-    defaults: (o) => {
-      if (!isObject(o.spec)) return;
-      o.spec.replicas ??= 1;
-      o.spec.podManagementPolicy ??= 'OrderedReady';
-      o.spec.updateStrategy ??= { type: 'RollingUpdate', rollingUpdate: { partition: 0 } };
-      o.spec.revisionHistoryLimit ??= 10;
-      o.spec.persistentVolumeClaimRetentionPolicy ??= { whenDeleted: 'Retain', whenScaled: 'Retain' };
-      defaultTemplate(o);
+    replicas: true,
+    defaultSpec: (spec) => {
+      spec.replicas ??= 1;
+      spec.podManagementPolicy ??= 'OrderedReady';
+      spec.updateStrategy ??= { type: 'RollingUpdate', rollingUpdate: { partition: 0 } };
+      spec.revisionHistoryLimit ??= 10;
+      spec.persistentVolumeClaimRetentionPolicy ??= { whenDeleted: 'Retain', whenScaled: 'Retain' };
     },
-    validate: (o, old) => validateWorkload(o, old, { replicas: true }),
-  },
-  {
-    group: 'apps',
-    version: 'v1',
+  }),
+  appsWorkload({
     resource: 'daemonsets',
     singular: 'daemonset',
     kind: 'DaemonSet',
-    namespaced: true,
-    verbs: ALL_VERBS,
     shortNames: ['ds'],
-    categories: ['all'],
     subresources: ['status'],
     generation: 'spec',
-    returnDeletedObject: false,
-    fieldLabels: {},
-    defaults: (o) => {
-      if (!isObject(o.spec)) return;
-      o.spec.updateStrategy ??= { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 1, maxSurge: 0 } };
-      o.spec.revisionHistoryLimit ??= 10;
-      defaultTemplate(o);
+    replicas: false,
+    defaultSpec: (spec) => {
+      spec.updateStrategy ??= { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 1, maxSurge: 0 } };
+      spec.revisionHistoryLimit ??= 10;
     },
-    validate: (o, old) => validateWorkload(o, old, { replicas: false }),
-  },
-  {
-    group: 'apps',
-    version: 'v1',
+  }),
+  appsWorkload({
     resource: 'replicasets',
     singular: 'replicaset',
     kind: 'ReplicaSet',
-    namespaced: true,
-    verbs: ALL_VERBS,
     shortNames: ['rs'],
-    categories: ['all'],
     subresources: ['status', 'scale'],
     generation: 'spec',
-    returnDeletedObject: false,
+    replicas: true,
     fieldLabels: { 'status.replicas': (o) => (o.status?.replicas === undefined ? '0' : String(o.status.replicas)) },
-    defaults: (o) => {
-      if (!isObject(o.spec)) return;
-      o.spec.replicas ??= 1;
-      defaultTemplate(o);
+    defaultSpec: (spec) => {
+      spec.replicas ??= 1;
     },
-    validate: (o, old) => validateWorkload(o, old, { replicas: true }),
-  },
+  }),
 ];
 
 export const registry = {

@@ -692,6 +692,18 @@ export class FakeApiServer {
     return this.store.put(def, next, opts.owners);
   }
 
+  /**
+   * Writes `next` over `cur` for an update, a patch other than apply, or a scale: what PrepareForUpdate does,
+   * validation, the request's field manager recorded as the owner of what it changed, then the commit.
+   */
+  private updateTo(ctx: Ctx, cur: { obj: KObj; owners: Owners }, next: KObj, dry: boolean, subresource?: string): KObj {
+    this.prepareForUpdate(ctx.def, cur.obj, next, subresource);
+    this.validate(ctx.def, next, cur.obj);
+    const time = nowTimestamp();
+    const owners = recordUpdate(cur.obj, next, cur.owners, this.manager(ctx), apiVersionOf(ctx.def), time, subresource);
+    return this.commitUpdate(ctx.def, cur, next, { dry, owners });
+  }
+
   private getOr404(ctx: Ctx): { obj: KObj; owners: Owners } {
     const s = this.store.get(ctx.def, ctx.ns, ctx.name!);
     if (!s) throw err.notFound(ctx.def.group, ctx.def.resource, ctx.name!);
@@ -892,18 +904,7 @@ export class FakeApiServer {
     this.checkName(obj, ctx);
     const cur = this.getOr404(ctx);
     this.checkPreconditionRV(ctx, cur.obj, obj.metadata?.resourceVersion);
-    this.prepareForUpdate(ctx.def, cur.obj, obj, ctx.sub);
-    this.validate(ctx.def, obj, cur.obj);
-    const owners = recordUpdate(
-      cur.obj,
-      obj,
-      cur.owners,
-      this.manager(ctx),
-      apiVersionOf(ctx.def),
-      nowTimestamp(),
-      ctx.sub,
-    );
-    json(res, 200, this.commitUpdate(ctx.def, cur, obj, { dry, owners }));
+    json(res, 200, this.updateTo(ctx, cur, obj, dry, ctx.sub));
   }
 
   private patchOptions(ctx: Ctx): { type: string; dry: boolean; force: boolean } {
@@ -992,21 +993,20 @@ export class FakeApiServer {
     this.checkGoTypes(patched, ctx.def.kind);
     this.checkPreconditionRV(ctx, cur.obj, patched.metadata?.resourceVersion);
     if (patched.metadata?.uid !== undefined && patched.metadata.uid !== cur.obj.metadata!.uid)
-      throw err.conflict(
+      throw err.preconditionFailed(
         ctx.def.group,
         ctx.def.resource,
         ctx.name!,
-        `Precondition failed: UID in precondition: ${patched.metadata.uid}, UID in object meta: ${cur.obj.metadata!.uid}`,
+        'UID',
+        patched.metadata.uid,
+        cur.obj.metadata!.uid,
       );
     if (patched.metadata?.name !== undefined && patched.metadata.name !== ctx.name)
       throw err.badRequest(
         `the name of the object (${patched.metadata.name}) does not match the name on the URL (${ctx.name})`,
       );
     this.checkTypeMeta(patched, ctx.def.kind, apiVersion);
-    this.prepareForUpdate(ctx.def, cur.obj, patched, sub);
-    this.validate(ctx.def, patched, cur.obj);
-    const owners = recordUpdate(cur.obj, patched, cur.owners, this.manager(ctx), apiVersion, nowTimestamp(), sub);
-    json(res, 200, this.commitUpdate(ctx.def, cur, patched, { dry, owners }));
+    json(res, 200, this.updateTo(ctx, cur, patched, dry, sub));
   }
 
   // -------------------------------------------------------------------------------------------
@@ -1050,18 +1050,7 @@ export class FakeApiServer {
       ]);
     const next = clone(cur.obj);
     next.spec = { ...(next.spec ?? {}), replicas };
-    this.prepareForUpdate(ctx.def, cur.obj, next);
-    this.validate(ctx.def, next, cur.obj);
-    const owners = recordUpdate(
-      cur.obj,
-      next,
-      cur.owners,
-      this.manager(ctx),
-      apiVersionOf(ctx.def),
-      nowTimestamp(),
-      'scale',
-    );
-    json(res, 200, this.scaleOf(this.commitUpdate(ctx.def, cur, next, { dry, owners })));
+    json(res, 200, this.scaleOf(this.updateTo(ctx, cur, next, dry, 'scale')));
   }
 
   private patchScale(res: http.ServerResponse, ctx: Ctx): void {
@@ -1169,19 +1158,15 @@ export class FakeApiServer {
     const m = obj.metadata!;
     const name = m.name!;
     const p = opts.preconditions;
-    if (p?.uid && p.uid !== m.uid)
-      throw err.conflict(
-        def.group,
-        def.resource,
-        name,
-        `Precondition failed: UID in precondition: ${p.uid}, UID in object meta: ${m.uid}`,
-      );
+    if (p?.uid && p.uid !== m.uid) throw err.preconditionFailed(def.group, def.resource, name, 'UID', p.uid, m.uid);
     if (p?.resourceVersion && p.resourceVersion !== m.resourceVersion)
-      throw err.conflict(
+      throw err.preconditionFailed(
         def.group,
         def.resource,
         name,
-        `Precondition failed: ResourceVersion in precondition: ${p.resourceVersion}, ResourceVersion in object meta: ${m.resourceVersion}`,
+        'ResourceVersion',
+        p.resourceVersion,
+        m.resourceVersion,
       );
     const stored = this.store.get(def, m.namespace, name)!;
     if (m.deletionTimestamp) return { code: 200, body: clone(obj) }; // already being deleted

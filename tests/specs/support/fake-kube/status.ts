@@ -86,37 +86,38 @@ export function groupKind(group: string, kind: string): string {
 export const OBJECT_MODIFIED =
   'the object has been modified; please apply your changes to the latest version and try again';
 
+/** A failure about one object: its details name it, its group and, as the API server does, its resource as kind. */
+function objectError(code: number, reason: string, message: string, group: string, resource: string, name: string) {
+  return new ApiError(failure(code, reason, message, { name, group, kind: resource }));
+}
+
 export const err = {
   notFound(group: string, resource: string, name: string): ApiError {
-    return new ApiError(
-      failure(404, 'NotFound', `${groupResource(group, resource)} "${name}" not found`, {
-        name,
-        group,
-        kind: resource,
-      }),
-    );
+    return objectError(404, 'NotFound', `${groupResource(group, resource)} "${name}" not found`, group, resource, name);
   },
   /** A path no handler serves (errors.NewNotFound-style body the mux answers with). */
   noRoute(): ApiError {
     return new ApiError(failure(404, 'NotFound', 'the server could not find the requested resource', {}));
   },
   alreadyExists(group: string, resource: string, name: string): ApiError {
-    return new ApiError(
-      failure(409, 'AlreadyExists', `${groupResource(group, resource)} "${name}" already exists`, {
-        name,
-        group,
-        kind: resource,
-      }),
-    );
+    const message = `${groupResource(group, resource)} "${name}" already exists`;
+    return objectError(409, 'AlreadyExists', message, group, resource, name);
   },
   conflict(group: string, resource: string, name: string, why: string = OBJECT_MODIFIED): ApiError {
-    return new ApiError(
-      failure(409, 'Conflict', `Operation cannot be fulfilled on ${groupResource(group, resource)} "${name}": ${why}`, {
-        name,
-        group,
-        kind: resource,
-      }),
-    );
+    const message = `Operation cannot be fulfilled on ${groupResource(group, resource)} "${name}": ${why}`;
+    return objectError(409, 'Conflict', message, group, resource, name);
+  },
+  /** A delete or patch precondition (the object's UID or ResourceVersion) that the stored object does not meet. */
+  preconditionFailed(
+    group: string,
+    resource: string,
+    name: string,
+    field: 'UID' | 'ResourceVersion',
+    wanted: string,
+    actual: string | undefined,
+  ): ApiError {
+    const why = `Precondition failed: ${field} in precondition: ${wanted}, ${field} in object meta: ${actual}`;
+    return err.conflict(group, resource, name, why);
   },
   /** errors.NewApplyConflict: server-side apply field-manager conflicts. */
   applyConflict(causes: StatusCause[], message: string): ApiError {
@@ -124,7 +125,7 @@ export const err = {
   },
   forbidden(group: string, resource: string, name: string, why: string): ApiError {
     const subject = name ? `${groupResource(group, resource)} "${name}"` : groupResource(group, resource);
-    return new ApiError(failure(403, 'Forbidden', `${subject} is forbidden: ${why}`, { name, group, kind: resource }));
+    return objectError(403, 'Forbidden', `${subject} is forbidden: ${why}`, group, resource, name);
   },
   invalid(group: string, kind: string, name: string, errors: FieldError[]): ApiError {
     const causes = errors.map((e) => ({ reason: e.type, message: fieldErrorBody(e), field: e.field }));
