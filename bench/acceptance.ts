@@ -2,12 +2,14 @@
  * Acceptance throughput: requests/s of POST /execute (small dry-run package)
  * versus GET /health on the same agent process in the same run, both measured
  * with autocannon. Target: >= 0.3x, and every accepted execution is in the store.
+ * The agent is the compiled dist/ that `npm start` runs.
  */
 import Database from 'better-sqlite3';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { STORE_FILE } from '../services/runtime-agent/src/store/store.js';
-import { startAgent } from '../tests/specs/support/agent-process.js';
+import { benchTempDir, startCompiledAgent } from './agent.js';
 
 const DURATION_S = 5;
 const CONNECTIONS = 10;
@@ -28,7 +30,11 @@ function cannon(opts: autocannon.Options): Promise<autocannon.Result> {
 }
 
 export async function acceptanceThroughput(): Promise<string> {
-  const agent = await startAgent({ env: { MAX_QUEUED_EXECUTIONS: '1000000', MAX_CONCURRENT_EXECUTIONS: '8' } });
+  const agent = await startCompiledAgent({
+    env: { MAX_QUEUED_EXECUTIONS: '1000000', MAX_CONCURRENT_EXECUTIONS: '8', LOG_LEVEL: 'warn' },
+    dataDir: benchTempDir('acceptance'),
+    maxLifetimeSeconds: 120,
+  });
   const body = JSON.stringify({
     dry_run: true,
     wpk_content: {
@@ -51,7 +57,7 @@ export async function acceptanceThroughput(): Promise<string> {
     // autocannon stops at the duration or the request cap, whichever comes first: divide by the time it really ran.
     const healthRps = health['2xx'] / health.duration;
     const execRps = accepted / exec.duration;
-    await agent.stop('SIGTERM');
+    await agent.stop();
     const db = new Database(join(agent.dataDir, STORE_FILE), { readonly: true });
     const stored = (
       db.prepare("SELECT COUNT(*) AS n FROM executions WHERE workflow_id = 'bench-accept-1.0.0'").get() as { n: number }
@@ -67,7 +73,7 @@ export async function acceptanceThroughput(): Promise<string> {
       `  store           ${stored} stored for ${accepted} counted 202 answers ${stored >= accepted ? 'OK' : 'MISSING SOME'}`
     );
   } finally {
-    await agent.stop('SIGKILL');
-    agent.cleanup();
+    await agent.stop();
+    rmSync(agent.dataDir, { recursive: true, force: true });
   }
 }
