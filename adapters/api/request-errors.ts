@@ -1,7 +1,7 @@
-import { RequestError, TimeoutError } from 'got';
 import type { StepContext } from '../contract.js';
 import { AgentError } from '../errors.js';
 import { findRefusal, type EgressRefusal } from '../shared/egress-refusal.js';
+import { gotIfLoaded } from './client.js';
 
 /** Node's codes for a request it refuses to send: retrying cannot help. */
 const INVALID_REQUEST_CODES = new Set([
@@ -25,7 +25,8 @@ export function toAgentError(
   const refusal = findRefusal(err);
   if (refusal) return refused(what, refusal, err);
   const code = (err as { code?: unknown } | null)?.code;
-  if (timedOut || err instanceof TimeoutError || code === 'ETIMEDOUT') {
+  const got = gotIfLoaded();
+  if (timedOut || (got && err instanceof got.TimeoutError) || code === 'ETIMEDOUT') {
     return new AgentError(
       'timeout',
       `${what} did not complete within timeoutMs ${timeoutMs} ms; raise timeoutMs or check the server`,
@@ -35,7 +36,7 @@ export function toAgentError(
       },
     );
   }
-  if (err instanceof RequestError) {
+  if (got && err instanceof got.RequestError) {
     if (INVALID_REQUEST_CODES.has(err.code)) {
       return new AgentError('validation_error', `${what} cannot be sent: ${err.code} ${err.message}`, {
         cause: err,
@@ -61,7 +62,8 @@ export function toAgentError(
  * time after DNS); no connection to it was opened.
  */
 export function refused(what: string, refusal: EgressRefusal, cause: unknown = refusal): AgentError {
-  const redirects = cause instanceof RequestError ? cause.request?.redirectUrls : undefined;
+  const got = gotIfLoaded();
+  const redirects = got && cause instanceof got.RequestError ? cause.request?.redirectUrls : undefined;
   const last = redirects?.[redirects.length - 1];
   // Without search and credentials: a redirect URL may carry tokens.
   const to = last && `${last.protocol}//${last.host}${last.pathname}`;

@@ -8,7 +8,7 @@ import type { EgressPolicy } from '../shared/egress.js';
 import type { EgressRefusal } from '../shared/egress-refusal.js';
 import { extractFromResponse } from '../shared/paths.js';
 import { sensitiveValues, urlSecrets } from '../shared/sensitive.js';
-import { createClient } from './client.js';
+import { ApiClient } from './client.js';
 import { dryRun } from './dry-run.js';
 import { renderRequest } from './render.js';
 import { DEFAULT_TIMEOUT_MS, RequestInput, RequestOutput } from './request-schema.js';
@@ -19,9 +19,9 @@ import { DEFAULT_EXPECT_STATUS, formatExpected, statusMatches } from './expect-s
 const SAFE_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS']);
 const ERROR_BODY_CHARS = 2048;
 
-/** The `request` action of an api adapter whose destinations `policy` judges (see createClient). */
+/** The `request` action of an api adapter whose destinations `policy` judges (see ApiClient). */
 export function createRequestAction(policy: EgressPolicy) {
-  const client = createClient(policy);
+  const client = new ApiClient(policy);
   const deadlines = new Deadlines();
   return defineAction({
     id: 'request',
@@ -57,12 +57,13 @@ export function createRequestAction(policy: EgressPolicy) {
       if (input.json !== undefined) options.json = input.json;
       else if (input.body !== undefined) options.body = input.body;
 
+      const got = client.got ?? (await client.load());
       const started = performance.now();
       if (ctx.signal.aborted) throw toAgentError(ctx.signal.reason, ctx, `${method} ${shown}`, timeoutMs, false);
       // This is the hot path: cancelling the request promise on abort, and on a shared deadline for timeoutMs,
       // costs less per request than got's `signal` and `timeout` options (about 15 µs of a 180 µs call), and
       // the shared listener and timer less than an EventTarget listener and a Node timer per request.
-      const pending = client(url, options);
+      const pending = got(url, options);
       let timedOut = false;
       const deadline = deadlines.add(timeoutMs, () => {
         timedOut = true;

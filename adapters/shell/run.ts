@@ -1,4 +1,3 @@
-import { execa } from 'execa';
 import { defineAction } from '../contract.js';
 import { sensitiveValues } from '../shared/sensitive.js';
 import { AgentError } from '../errors.js';
@@ -32,6 +31,8 @@ export function createRunAction(settings: ShellSettings) {
 
     async run(ctx, input) {
       if (ctx.dryRun) return dryRun(settings, ctx, input);
+      // Imported by the first command, not at start: an agent that runs none does not hold execa (docs/operations.md#memory).
+      const { execa } = await import('execa');
       if (ctx.signal.aborted)
         throw new AgentError('cancelled', `command was cancelled before '${String(input.command[0])}' started`);
       const { file: program, args, cwd } = planLaunch(settings, input);

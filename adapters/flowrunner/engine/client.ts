@@ -5,7 +5,8 @@
  * scheduling and no body stream per request (this is the hot path). Closing a
  * user's clients aborts its request in flight at once (stop).
  */
-import { Client, util, type Dispatcher } from 'undici';
+import type { Client, Dispatcher } from 'undici';
+import { lazyRequire } from '../../shared/lazy-require.js';
 import type { EgressPolicy } from '../../shared/egress.js';
 import type { Destination } from './url.js';
 
@@ -16,6 +17,9 @@ export interface HttpResult {
   /** The body was cut at MAX_BODY_BYTES. */
   truncated: boolean;
 }
+
+/** Required by the first flow, not at start. */
+const undici = lazyRequire<typeof import('undici')>('undici');
 
 /** A response body kept in the context is cut here, and the rest is not read: memory stays bounded whatever the target answers. */
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -49,7 +53,7 @@ class ResponseHandler {
 
   onHeaders(statusCode: number, raw: Buffer[]): boolean {
     this.status = statusCode;
-    this.headers = util.parseHeaders(raw) as Record<string, string | string[]>;
+    this.headers = undici().util.parseHeaders(raw) as Record<string, string | string[]>;
     return true;
   }
 
@@ -121,7 +125,7 @@ export class UserConnections {
         this.clients.delete(oldest);
         void client.close().catch(() => {});
       }
-      c = new Client(d.origin, {
+      c = new (undici().Client)(d.origin, {
         pipelining: 1,
         keepAliveTimeout: 30_000,
         headersTimeout: this.timeoutMs,

@@ -4,13 +4,17 @@
  * histograms overall and per request step id (ids come from the flowmap, so
  * their number is bounded).
  */
-import * as hdr from 'hdr-histogram-js';
+import type { Histogram } from 'hdr-histogram-js';
+import { lazyRequire } from '../../shared/lazy-require.js';
+
+/** Required by the first run, not at start. */
+const hdr = lazyRequire<typeof import('hdr-histogram-js')>('hdr-histogram-js');
 
 /** Latencies are recorded in microseconds, up to 10 minutes. */
 const HIGHEST_US = 600_000_000;
 
-function histogram(): hdr.Histogram {
-  return hdr.build({
+function histogram(): Histogram {
+  return hdr().build({
     lowestDiscernibleValue: 1,
     highestTrackableValue: HIGHEST_US,
     numberOfSignificantValueDigits: 2,
@@ -70,7 +74,7 @@ interface StepCounters {
   errors: number;
   passed: number;
   failed: number;
-  latency: hdr.Histogram;
+  latency: Histogram;
 }
 
 const BUCKET_MS = 100;
@@ -220,14 +224,14 @@ export class RunStats {
   }
 
   /** The overall latency histogram (microseconds), for exporting buckets. */
-  get latencyHistogram(): hdr.Histogram {
+  get latencyHistogram(): Histogram {
     return this.latency;
   }
 }
 
 const round = (n: number) => Math.round(n * 100) / 100;
 
-function percentiles(h: hdr.Histogram): Percentiles {
+function percentiles(h: Histogram): Percentiles {
   if (h.totalCount === 0) return { p50_ms: 0, p95_ms: 0, p99_ms: 0, max_ms: 0, mean_ms: 0 };
   const ms = (us: number) => round(us / 1000);
   // A percentile is the top of its HDR bucket, which can lie above the largest value recorded: never report p99 > max.

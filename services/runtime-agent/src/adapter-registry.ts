@@ -2,7 +2,7 @@
 import type { ActionSpec, Adapter, AdapterHealth } from '../../../adapters/contract.js';
 import type { Problem } from '../../../adapters/errors.js';
 import type { PathSegment } from '../../../adapters/shared/paths.js';
-import { makeAjv, toProblems, type ValidateFunction } from './wpk/ajv.js';
+import { makeAjv, toProblems, type Ajv2020, type ValidateFunction } from './wpk/ajv.js';
 import { allowTemplates } from './wpk/schema.js';
 
 /**
@@ -16,21 +16,30 @@ export function mutatesWith(spec: ActionSpec, input?: unknown): boolean {
 
 export type ActionLookup = { ok: true; spec: ActionSpec } | { ok: false; message: string };
 
+/** An action's input validators, each compiled when first needed. */
+interface Validators {
+  /** Rendered inputs (fills defaults in). */
+  strict?: ValidateFunction;
+  /** A package's `with` before rendering (templates stand in for any value). */
+  lenient?: ValidateFunction;
+}
+
 export class AdapterRegistry {
   private readonly byName = new Map<string, Adapter>();
-  /** By spec: the engine checks every step's rendered input, and a lookup by a composed name would build and hash a string each time. */
-  private readonly strict = new Map<ActionSpec, ValidateFunction>();
-  private readonly lenient = new Map<string, ValidateFunction>();
+  /**
+   * By spec: the engine checks every step's rendered input, and a lookup by a composed name would build and
+   * hash a string each time. An action's validators are compiled when it is first checked, not at start:
+   * an idle agent holds only those of the bundled workflows' actions (docs/operations.md#memory). That
+   * every action's schema compiles is checked by the tests (tests/specs/adapters/action-schemas.spec.ts).
+   */
+  private readonly validators = new Map<ActionSpec, Validators>();
+  private strictAjv?: Ajv2020;
+  private lenientAjv?: Ajv2020;
 
   constructor(adapters: Adapter[]) {
-    const strictAjv = makeAjv(true);
-    const lenientAjv = makeAjv(false);
     for (const adapter of adapters) {
       this.byName.set(adapter.name, adapter);
-      for (const [id, spec] of Object.entries(adapter.actions)) {
-        this.strict.set(spec, strictAjv.compile(spec.input));
-        this.lenient.set(`${adapter.name}.${id}`, lenientAjv.compile(allowTemplates(spec.input)));
-      }
+      for (const spec of Object.values(adapter.actions)) this.validators.set(spec, {});
     }
   }
 
@@ -67,12 +76,15 @@ export class AdapterRegistry {
    * the action's schema, and with the action's own `checkStatic` where it has one.
    */
   checkStatic(adapter: string, action: string, input: unknown, at: PathSegment[]): Problem[] {
-    const validate = this.lenient.get(`${adapter}.${action}`);
-    const problems = !validate || validate(input ?? {}) ? [] : toProblems(validate.errors, at);
-    const spec = this.byName.get(adapter)?.actions[action];
+    const actions = this.byName.get(adapter)?.actions;
+    const spec = actions && Object.hasOwn(actions, action) ? actions[action] : undefined;
+    const validators = spec && this.validators.get(spec);
+    if (!spec || !validators) return [];
+    const validate = validators.lenient ?? this.lenientValidator(spec, validators);
+    const problems = validate(input ?? {}) ? [] : toProblems(validate.errors, at);
     const raw =
       input !== null && typeof input === 'object' && !Array.isArray(input) ? (input as Record<string, unknown>) : {};
-    if (spec?.checkStatic) problems.push(...spec.checkStatic(raw, at));
+    if (spec.checkStatic) problems.push(...spec.checkStatic(raw, at));
     return problems;
   }
 
@@ -84,8 +96,22 @@ export class AdapterRegistry {
 
   /** checkRuntime for an action already found. */
   checkInput(spec: ActionSpec, input: unknown, at: PathSegment[] = []): Problem[] {
-    const validate = this.strict.get(spec);
-    if (!validate || validate(input)) return [];
+    const validators = this.validators.get(spec);
+    if (!validators) return [];
+    const validate = validators.strict ?? this.strictValidator(spec, validators);
+    if (validate(input)) return [];
     return toProblems(validate.errors, at);
+  }
+
+  private strictValidator(spec: ActionSpec, validators: Validators): ValidateFunction {
+    this.strictAjv ??= makeAjv(true);
+    validators.strict = this.strictAjv.compile(spec.input);
+    return validators.strict;
+  }
+
+  private lenientValidator(spec: ActionSpec, validators: Validators): ValidateFunction {
+    this.lenientAjv ??= makeAjv(false);
+    validators.lenient = this.lenientAjv.compile(allowTemplates(spec.input));
+    return validators.lenient;
   }
 }

@@ -5,7 +5,7 @@ import type { JsonSchema } from '../../../../adapters/contract.js';
 import { jsonPath, type PathSegment } from '../../../../adapters/shared/paths.js';
 import { isTemplateBranch } from './schema.js';
 
-export type { ValidateFunction };
+export type { Ajv2020, ValidateFunction };
 
 /** `useDefaults` fills action defaults into rendered inputs; static checks leave packages untouched. */
 export function makeAjv(useDefaults: boolean): Ajv2020 {
