@@ -1,5 +1,5 @@
 /**
- * The one error taxonomy (wpk-spec.md §7), shared by adapters, the engine and
+ * The one error taxonomy (docs/http-api.md#errors), shared by adapters, the engine and
  * the HTTP layer. Adapters throw these; the engine records them on steps and
  * executions; one Koa middleware turns them into `{ error_type, message, details }`.
  */

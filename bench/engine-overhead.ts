@@ -88,7 +88,10 @@ export async function engineOverhead(): Promise<string> {
       shutdownGraceMs: 1000,
     });
     const setups = [
-      { name: 'server in its own process (the setup the target is judged on, see README)', url: `${target.url}/ping` },
+      {
+        name: 'server in its own process (the setup the target is judged on, see docs/benchmarks.md)',
+        url: `${target.url}/ping`,
+      },
       { name: "server in the benchmark's thread (stricter)", url: `${local.url}/ping` },
     ].map((setup) => {
       const wpk = pingPackage('bench-200-api-steps', setup.url, STEPS);

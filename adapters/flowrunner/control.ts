@@ -1,5 +1,5 @@
 /**
- * The one flow the FlowRunner control API drives (seed 001 §4): start replaces
+ * The one flow the FlowRunner control API drives (docs/flowrunner.md#control-api): start replaces
  * the running flow (the old one is stopped first), stop is immediate, update
  * changes a running flow live. Start, stop and update take effect one at a
  * time, in the order they were asked for. Totals for Prometheus keep counting
@@ -150,7 +150,7 @@ export class FlowControl {
     });
   }
 
-  /** Stops the flow at once (requests in flight are aborted); answers with the seed's message for the state it found. */
+  /** Stops the flow at once (requests in flight are aborted); answers with the control API's message for the state it found. */
   stop(): Promise<string> {
     return this.serially(async () => {
       const status = this.appStatus;

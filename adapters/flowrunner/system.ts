@@ -1,6 +1,6 @@
 /**
  * Container and system numbers for the control API's `/api/metrics` and
- * `/metrics` (seed 001 §4.4): CPU from /proc/stat, memory from the cgroup when
+ * `/metrics` (docs/flowrunner.md#control-api): CPU from /proc/stat, memory from the cgroup when
  * the container is limited (else /proc/meminfo), network counters from
  * /proc/net/dev with psutil's names. Reads are small procfs/cgroupfs files;
  * nothing here throws: a missing or odd file gives zeros.

@@ -11,7 +11,7 @@ import { type Problem, ValidationError } from '../errors.js';
 
 export const DEFAULT_SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 
-/** What the config file and environment say (see the README's configuration table). */
+/** What the config file and environment say (docs/kubernetes.md#finding-the-cluster). */
 export interface K8sSettings {
   /** Where the service account's token, ca.crt and namespace files are mounted. */
   serviceAccountDir?: string;

@@ -1,6 +1,6 @@
 /**
  * What each action asks the API server to do, as RBAC verbs on resources:
- * the source of deploy/rbac.yaml and of the README's "RBAC per action" table
+ * the source of deploy/rbac.yaml and of the "RBAC per action" table of docs/kubernetes.md
  * (a test keeps the Role to these verbs). `*` is the target's own resource.
  */
 export interface Need {

@@ -1,6 +1,6 @@
 /**
  * One condition evaluator and one operator set for WPK `when` and FlowRunner
- * `conditionData` (wpk-spec.md §3). Never throws: a bad regex is false and
+ * `conditionData` (docs/wpk-format.md#conditions). Never throws: a bad regex is false and
  * reported through `onWarning`.
  */
 export const OPERATORS = [

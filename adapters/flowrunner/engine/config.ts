@@ -1,7 +1,7 @@
 /**
- * FlowRunner run configuration (seed 001 §4.1), validated the way the seed's
- * Pydantic model does it: every bad field listed FastAPI-style as
- * `{ loc, msg, type }`, the seed's display names accepted as aliases.
+ * FlowRunner run configuration (docs/flowrunner.md#control-api): every bad field
+ * listed FastAPI-style as `{ loc, msg, type }`, the fields' display names
+ * accepted as aliases, as FlowRunner clients send them.
  */
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
@@ -45,7 +45,7 @@ export interface FlowRunnerConfig {
   override_step_url_host: boolean;
   /** A fixed pause between iterations instead of the random one. */
   flow_cycle_delay_ms: number | null;
-  /** Per-request timeout (ours; the seed leaves it to aiohttp's default). */
+  /** Per-request timeout. */
   request_timeout_ms: number;
 }
 

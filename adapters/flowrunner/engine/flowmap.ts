@@ -1,5 +1,5 @@
 /**
- * Flowmaps (seed 001 §5): request, condition and loop steps. Unknown fields
+ * Flowmaps (docs/flowrunner.md#flowmaps): request, condition and loop steps. Unknown fields
  * (`visualLayout`, …) are ignored; `schemaVersion` absent, "1.0" or any 1.x
  * means the same execution model. Problems are listed FastAPI-style.
  */

@@ -1,5 +1,5 @@
 /**
- * FlowRunner substitution (seed 001 §5.2.1): `{{path}}` (dots and `[i]`) in
+ * FlowRunner substitution (docs/flowrunner.md#flowmaps): `{{path}}` (dots and `[i]`) in
  * URLs, headers and bodies, a missing value becoming the empty string;
  * `##VAR:string:name##` (the value as text) and `##VAR:unquoted:name##` (the
  * raw JSON value: a number, object, array or null stays one). A malformed

@@ -1,5 +1,5 @@
 /**
- * Where a request step goes (seed 001 §5.3). With `override_step_url_host`
+ * Where a request step goes (docs/flowrunner.md#flowmaps). With `override_step_url_host`
  * (default) the scheme, host and port come from `flow_target_url` and the step
  * gives only path, query (and fragment, which never goes on the wire). Without
  * it an absolute step URL is used as is and a relative one is appended to

@@ -561,7 +561,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: string[] 
     throw new ConfigError(
       'HOST',
       `${config.host} is not a loopback address and no tokens are configured, so anyone who reaches it could run commands. ` +
-        `Set RUNTIME_AGENT_TOKENS_FILE to a file of { name, token, roles } (see README, Security), bind to 127.0.0.1, ` +
+        `Set RUNTIME_AGENT_TOKENS_FILE to a file of { name, token, roles } (see docs/security.md), bind to 127.0.0.1, ` +
         `or pass ${INSECURE_NO_AUTH_FLAG} for a local experiment`,
     );
   }

@@ -33,7 +33,7 @@ function wellFormed(list: FieldProblem[]): void {
 }
 
 describe('FlowRunner engine: parseConfig', () => {
-  it('fills the seed defaults around the two required fields', () => {
+  it('fills the documented defaults around the two required fields', () => {
     const r = parseConfig({ flow_target_url: 'https://api.example.com', sim_users: 3 });
     assert.ok(r.ok);
     assert.equal(r.config.flow_target_url, 'https://api.example.com');
@@ -46,7 +46,7 @@ describe('FlowRunner engine: parseConfig', () => {
     assert.equal(r.config.flow_target_dns_override, null);
   });
 
-  it("accepts the seed's display names as aliases", () => {
+  it("accepts the fields' display names as aliases", () => {
     const r = parseConfig({
       'Flow Target URL': 'http://service.test:8080',
       'Sim Users': 7,
