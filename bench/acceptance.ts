@@ -31,7 +31,7 @@ function cannon(opts: autocannon.Options): Promise<autocannon.Result> {
 
 export async function acceptanceThroughput(): Promise<string> {
   const agent = await startCompiledAgent({
-    env: { MAX_QUEUED_EXECUTIONS: '1000000', MAX_CONCURRENT_EXECUTIONS: '8', LOG_LEVEL: 'warn' },
+    env: { MAX_QUEUED_EXECUTIONS: '1000000', MAX_CONCURRENT_EXECUTIONS: '8' },
     dataDir: benchTempDir('acceptance'),
     maxLifetimeSeconds: 120,
   });

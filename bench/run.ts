@@ -35,10 +35,9 @@ if (unknown.length) {
   );
   process.exit(2);
 }
-const results: string[] = [];
+// Each result is printed when its benchmark ends, so one that fails later does not take it along.
 for (const name of names) {
   const result = await BENCHMARKS[name]();
-  results.push(`${result}\n  (load average ${loadAverage()} when ${name} ended)`);
+  process.stdout.write(`\n${result}\n  (load average ${loadAverage()} when ${name} ended)\n`);
 }
-process.stdout.write(`\n${results.join('\n')}\n`);
 process.exit(0);

@@ -10,6 +10,7 @@ import type {
   EventType,
   ExecutionPatch,
   ExecutionStatus,
+  NewEvent,
   RollbackTrigger,
   StepPatch,
   StepPhase,
@@ -147,9 +148,8 @@ export class StateWriter {
     data: Record<string, unknown>,
     options: WriteOptions,
   ): void {
-    this.store.journal.append(
-      { type, execution_id: e.id, workflow_id: e.workflowId, ...(step === undefined ? {} : { step }), data },
-      options,
-    );
+    const event: NewEvent = { type, execution_id: e.id, workflow_id: e.workflowId, data };
+    if (step !== undefined) event.step = step;
+    this.store.journal.append(event, options);
   }
 }

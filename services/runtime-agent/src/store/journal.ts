@@ -75,7 +75,7 @@ export class Journal {
    * as the state change it reports, with the same write options: both land in the same transaction.
    */
   append(e: NewEvent, options: WriteOptions = EVENT_WRITE): JournalEvent {
-    const event: JournalEvent = { seq: 0, ts: nowIso(), ...e };
+    const event = newEvent(e);
     this.pending.push([event, JSON.stringify(e.data)]);
     this.queue.touch(options);
     return event;
@@ -86,7 +86,7 @@ export class Journal {
    * transaction, so the event lands if and only if the write does.
    */
   prepare(e: NewEvent): { event: JournalEvent; write: () => void } {
-    const event: JournalEvent = { seq: 0, ts: nowIso(), ...e };
+    const event = newEvent(e);
     const data = JSON.stringify(e.data);
     return {
       event,
@@ -147,6 +147,20 @@ interface EventRow {
   workflow_id: string;
   step: string | null;
   data: string;
+}
+
+/** An event as subscribers and pages show it (fields in the order of `toEvent`); its seq is given when it is written. */
+function newEvent(e: NewEvent): JournalEvent {
+  const event: JournalEvent = {
+    seq: 0,
+    ts: nowIso(),
+    type: e.type,
+    execution_id: e.execution_id,
+    workflow_id: e.workflow_id,
+    data: e.data,
+  };
+  if (e.step !== undefined) event.step = e.step;
+  return event;
 }
 
 function toEvent(r: EventRow): JournalEvent {
