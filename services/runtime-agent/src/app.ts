@@ -82,7 +82,7 @@ export function createAgent(
   });
   const store = new Store(config.dataDir, { synchronous: config.storeSynchronous });
   store.onDeferredError = (err) =>
-    logger.error({ err }, 'a deferred store write (log line or progress counter) failed');
+    logger.error({ err }, 'a deferred store write (log line or progress counter) or an event subscriber failed');
   const registry = new AdapterRegistry(adapters);
   const validator = new PackageValidator(registry, { maxJsonDepth: config.maxJsonDepth });
   const catalog = new Catalog(store, validator, WORKFLOWS_DIR);

@@ -91,7 +91,8 @@ async function start(): Promise<void> {
       `cannot listen on ${config.host}:${config.port}: ${(err as Error).message}; choose another HOST or PORT, or stop what uses this one`,
     );
   }
-  // Recovery runs once the port is ours and before any request is read (requests need a later turn).
+  // Recovery runs once the port is ours. Until it is done /ready answers 503, submissions are stored and
+  // wait in the queue, and cancels and rollbacks are refused with 503 (Engine.recover).
   const recovered = await agent.engine.recover();
   if (recovered.requeued || recovered.interrupted || recovered.rollbacks || recovered.orphans)
     logger.info(recovered, 'recovered executions from the store');

@@ -5,7 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { endOrphanedGroups, startTicksOf } from '../../../services/runtime-agent/src/engine/orphans.js';
@@ -14,6 +15,15 @@ import { waitForStatus } from '../support/agent-process.js';
 import { pkg, shellStep } from '../support/packages.js';
 import { waitFor } from '../support/wait.js';
 import { isRunning, ProcessJanitor, startedPid } from './processes.js';
+
+/** A loopback port that was free a moment ago, for an agent whose port a client must know before it says so. */
+async function freePort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1');
+  await new Promise((resolve) => server.once('listening', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
 
 /** A `sleep` leading a process group of its own, as a shell step's command does. */
 function detachedSleep(): number {
@@ -91,5 +101,52 @@ describe('durability: process groups that outlive the agent', () => {
       second.logLines().some((l) => l.msg === 'recovered executions from the store' && l.orphans === 1),
       'the start says it ended one process',
     );
+  });
+
+  it('while the restart waits for a group to end, /ready says 503 and a submission is stored and runs once', async function () {
+    this.timeout(60_000);
+    const pidFile = join(dir, 'pid');
+    const runsFile = join(dir, 'runs');
+    const first = await janitor.start();
+    const posted = await first.request('POST', '/execute', {
+      // The command ignores SIGTERM, so the restart waits the whole grace period before SIGKILL.
+      wpk_content: pkg('stubborn', [
+        shellStep('long', ['sh', '-c', `trap '' TERM; echo $$ > ${pidFile}; exec sleep 60`]),
+      ]),
+    });
+    assert.equal(posted.status, 202, posted.text);
+    janitor.watchPid(await startedPid(first, posted.body.execution_id, 'long'));
+    assert.equal(await first.stop('SIGKILL'), null);
+
+    // The agent says its port only once recovery is done: a client that knows the port can come sooner.
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
+    const starting = janitor.start({ dataDir: first.dataDir, env: { PORT: String(port) } });
+    const during = await waitFor(
+      () =>
+        fetch(`${url}/ready`).then(
+          (r) => r.status,
+          () => undefined,
+        ),
+      'the restarted agent to answer /ready',
+    );
+    const submitted = await fetch(`${url}/execute`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        wpk_content: pkg('during-recovery', [shellStep('once', ['sh', '-c', `echo run >> ${runsFile}`])]),
+      }),
+    });
+    const second = await starting;
+    assert.equal(during, 503, '/ready while recovering');
+    assert.equal(submitted.status, 202, await submitted.clone().text());
+    const { execution_id: id } = (await submitted.json()) as { execution_id: string };
+    assert.equal((await waitForStatus(second, id, ['completed', 'failed'])).status, 'completed');
+    assert.equal((await second.request('GET', '/ready')).status, 200);
+    const types = (await second.request('GET', `/events?execution_id=${id}`)).body.events.map(
+      (e: { type: string; data: { to?: string } }) => (e.data.to ? `${e.type}:${e.data.to}` : e.type),
+    );
+    assert.equal(types.filter((t: string) => t === 'execution.status_changed:running').length, 1, types.join(' '));
+    assert.equal(readFileSync(runsFile, 'utf8'), 'run\n', 'the step ran once');
   });
 });

@@ -239,4 +239,63 @@ describe('service layer (no HTTP)', () => {
     assert.ok(!JSON.stringify(one).includes('s3cr3t-default'));
     await rejects(() => service.workflow(ACTORS.viewer, 'nope-1.0.0'), 'not_found');
   });
+
+  it("masks credentials written into a package's steps and compensations, and leaves templates alone", async () => {
+    const { service } = h.agent;
+    const pkg = wpk([], {}, 'literal-creds');
+    pkg.spec.handlers = [
+      {
+        name: 'call',
+        adapter: 'api',
+        action: 'request',
+        with: {
+          url: 'http://127.0.0.1:9/x',
+          headers: { Authorization: 'Bearer lit-credential-123', 'X-Trace': 'trace-1' },
+        },
+        rollback: {
+          action: 'request',
+          with: { url: 'http://127.0.0.1:9/undo', headers: { 'X-Api-Key': 'undo-key-456' } },
+        },
+      },
+      {
+        name: 'env',
+        adapter: 'shell',
+        action: 'run',
+        with: { command: ['true'], env: { DEPLOY_TOKEN: 'env-token-789', TOKEN_FROM: '${{ params.x }}' } },
+      },
+    ];
+    pkg.spec.parameters = { x: { type: 'string', default: 'd' } };
+    const report = service.validate(ACTORS.alice, { wpk_content: pkg });
+    assert.equal(report.valid, true, JSON.stringify(report.errors));
+    await service.submit(ACTORS.alice, { wpk_content: pkg, dry_run: true });
+    const one = service.workflow(ACTORS.viewer, 'literal-creds-1.0.0');
+    const text = JSON.stringify(one);
+    for (const secret of ['lit-credential-123', 'undo-key-456', 'env-token-789'])
+      assert.ok(!text.includes(secret), `${secret} is not shown`);
+    const [call, env] = one.package.spec.handlers;
+    assert.equal((call.with as { headers: Record<string, string> }).headers['X-Trace'], 'trace-1');
+    assert.match(JSON.stringify(call.with), /\*\*\*/);
+    assert.equal((env.with as { env: Record<string, string> }).env.TOKEN_FROM, '${{ params.x }}');
+  });
+
+  it('keeps committing and telling the other subscribers when one journal subscriber throws', async () => {
+    const { service, store } = h.agent;
+    const seen: JournalEvent[] = [];
+    const offThrowing = store.journal.subscribe(() => {
+      throw new Error('a broken subscriber');
+    });
+    const offSeen = store.journal.subscribe((e) => void seen.push(e));
+    try {
+      const a = await service.submit(ACTORS.alice, { wpk_content: wpk([step('a', 'ok')], {}, 'sub-throws') });
+      await waitFor(
+        () => seen.some((e) => e.execution_id === a.execution.execution_id && e.type === 'step.finished'),
+        'the other subscriber hears the step finish',
+      );
+      const b = await service.submit(ACTORS.alice, { wpk_content: wpk([step('a', 'ok')], {}, 'sub-throws') });
+      assert.ok(b.created, 'a later submission is still answered once stored');
+    } finally {
+      offThrowing();
+      offSeen();
+    }
+  });
 });

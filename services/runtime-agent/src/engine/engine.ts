@@ -99,6 +99,11 @@ export class Engine {
     return this.worker.isDraining;
   }
 
+  /** True while a restart's recovery runs (recover()). */
+  get isRecovering(): boolean {
+    return this.recovering;
+  }
+
   /** Every API request tells the engine, so that background work yields to it (see IoTurns). */
   noteApiRequest(): void {
     this.ctx.turns.noteRequest();
@@ -243,8 +248,8 @@ export class Engine {
   }
 
   /**
-   * What a restart finds (recovery.ts). The queue holds while it works, and state-changing calls are refused
-   * with 503 until it is done.
+   * What a restart finds (recovery.ts). The queue holds while it works: a submission is stored and queued
+   * and starts once recovery is done; cancels and rollbacks are refused with 503 until then.
    */
   async recover(): Promise<RecoverySummary> {
     this.recovering = true;

@@ -32,16 +32,17 @@ export interface RecoveryDeps {
 export async function recover(d: RecoveryDeps): Promise<RecoverySummary> {
   const { store } = d.ctx;
   const summary: RecoverySummary = { requeued: 0, interrupted: 0, rollbacks: 0, orphans: 0 };
-  const interrupted = [...store.executions.withStatus('running'), ...store.executions.withStatus('rolling_back')];
-  const groups = interrupted.flatMap((e) => store.steps.of(e.id).flatMap((s) => s.processes));
-  summary.orphans = await endOrphanedGroups(groups);
-
-  // Read every list before changing anything: a requeued execution starts running at once and a recovered
-  // rollback turns its execution rolling_back, and neither must be recovered a second time.
+  // Read every list before changing anything, and before the first await: a requeued execution starts
+  // running at once and a recovered rollback turns its execution rolling_back, and neither must be
+  // recovered a second time; an execution submitted while the orphans are ended is queued by its submit
+  // and must not be queued again here.
   const pending = store.executions.withStatus('pending');
   const running = store.executions.withStatus('running');
   const waiting = store.executions.withRollbackPending();
   const rollingBack = store.executions.withStatus('rolling_back');
+  const groups = [...running, ...rollingBack].flatMap((e) => store.steps.of(e.id).flatMap((s) => s.processes));
+  summary.orphans = await endOrphanedGroups(groups);
+
   for (const e of pending) {
     const missing = d.vault.missing(e);
     if (missing.length) {

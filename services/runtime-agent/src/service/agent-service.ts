@@ -104,6 +104,7 @@ export class AgentService {
     const reasons = [
       ...(this.d.store.isOpen() ? [] : ['store is closed']),
       ...(this.d.engine.isDraining ? ['shutting down'] : []),
+      ...(this.d.engine.isRecovering ? ['recovering after a restart'] : []),
     ];
     return { ready: reasons.length === 0, reasons };
   }
@@ -160,7 +161,7 @@ export class AgentService {
     if (!entry) {
       throw new AgentError('not_found', `workflow ${workflowId} is not known; GET /workflows lists the known ones`);
     }
-    return workflowDetail(entry);
+    return workflowDetail(entry, this.d.registry);
   }
 
   // --- executions ------------------------------------------------------------
@@ -208,8 +209,9 @@ export class AgentService {
       submittedBy: actor.name,
       idempotency,
     });
-    if (inline) this.d.catalog.register(workflowIdOf(wpk), wpk, json, options.signature ?? null);
     await stored;
+    // Registered once the execution is stored: a submission that was not accepted replaces nothing.
+    if (inline) this.d.catalog.register(workflowIdOf(wpk), wpk, json, options.signature ?? null);
     return { created: true, execution: this.accepted(execution) };
   }
 

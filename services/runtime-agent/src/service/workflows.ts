@@ -1,7 +1,11 @@
-/** The catalog as the API shows it: each package with its parameters; secret defaults never leave the agent. */
-import { MASK } from '../engine/redact.js';
+/**
+ * The catalog as the API shows it: each package with its parameters. Secret defaults, and credentials
+ * written into a package's steps, never leave the agent.
+ */
+import type { AdapterRegistry } from '../adapter-registry.js';
+import { MASK, Redactor } from '../engine/redact.js';
 import type { CatalogEntry } from '../wpk/catalog.js';
-import type { Wpk, WpkParam } from '../wpk/types.js';
+import type { Wpk, WpkParam, WpkStep } from '../wpk/types.js';
 
 /** Parameter definitions with the value of every secret default masked (the definition says `secret: true`). */
 function parameters(wpk: Wpk): Record<string, WpkParam> {
@@ -41,9 +45,37 @@ export function workflowSummary(e: CatalogEntry) {
   };
 }
 
-/** One package, as stored (secret defaults masked). */
-export function workflowDetail(e: CatalogEntry) {
-  const pkg: Wpk = { ...e.wpk, spec: { ...e.wpk.spec } };
+/**
+ * The credentials written into a package's steps and rollback handlers: the values each action names as
+ * such (an Authorization header, a *_TOKEN env value, …), as the validator warns about them. Templates
+ * are not credentials: they name a parameter.
+ */
+function literalCredentials(wpk: Wpk, registry: AdapterRegistry): string[] {
+  const steps: Array<Pick<WpkStep, 'adapter' | 'action' | 'with'>> = [];
+  for (const h of wpk.spec.handlers) {
+    steps.push(h);
+    // A compensation without an adapter uses its step's.
+    if (h.rollback && h.rollback !== 'none') steps.push({ ...h.rollback, adapter: h.rollback.adapter ?? h.adapter });
+  }
+  steps.push(...(wpk.spec.rollback?.handlers ?? []));
+  const found: string[] = [];
+  for (const step of steps) {
+    const action = registry.find(step.adapter, step.action);
+    if (!action.ok || !action.spec.secretsIn || step.with === null || typeof step.with !== 'object') continue;
+    try {
+      found.push(...action.spec.secretsIn(step.with).filter((v) => !v.includes('${{')));
+    } catch {
+      // an input of the wrong shape holds no credential the action knows of
+    }
+  }
+  return found;
+}
+
+/** One package, as stored, with secret defaults and credentials written into its steps masked. */
+export function workflowDetail(e: CatalogEntry, registry: AdapterRegistry) {
+  let pkg: Wpk = { ...e.wpk, spec: { ...e.wpk.spec } };
   if (e.wpk.spec.parameters) pkg.spec.parameters = parameters(e.wpk);
+  const credentials = literalCredentials(e.wpk, registry);
+  if (credentials.length) pkg = JSON.parse(new Redactor(credentials).text(JSON.stringify(pkg))) as Wpk;
   return { ...workflowSummary(e), package: pkg };
 }

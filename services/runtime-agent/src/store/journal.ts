@@ -31,6 +31,8 @@ export class Journal {
     db: Database.Database,
     private readonly queue: WriteQueue,
     private readonly flush: () => void,
+    /** A subscriber that threw: reported here, so that neither the commit nor the other subscribers stop. */
+    private readonly onListenerError: (err: unknown) => void = () => {},
   ) {
     this.last = db.prepare(`SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0) AS seq`);
     this.statements = new Statements(db);
@@ -59,7 +61,15 @@ export class Journal {
         const events = [...this.writing.map(([e]) => e), ...this.prepared].sort((a, b) => a.seq - b.seq);
         this.writing = [];
         this.prepared = [];
-        for (const e of events) for (const l of this.listeners) l(e);
+        for (const e of events) {
+          for (const l of this.listeners) {
+            try {
+              l(e);
+            } catch (err) {
+              this.onListenerError(err);
+            }
+          }
+        }
       },
       rolledBack: () => {
         // Nothing of the transaction landed: its events wait for the next commit, in order.

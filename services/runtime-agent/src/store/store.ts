@@ -80,7 +80,7 @@ export class Store {
     this.steps = new Steps(this.db, this.queue, flush, update);
     this.executions = new Executions(this.db, this.queue, flush, this.steps, update);
     this.logs = new Logs(this.db, this.queue, flush, onError);
-    this.journal = new Journal(this.db, this.queue, flush);
+    this.journal = new Journal(this.db, this.queue, flush, onError);
     this.audit = new Audit(this.db, this.queue, flush);
     this.packages = new Packages(this.db, this.queue);
     this.pruning = new Pruning(this.db, flush, (hashes) => this.executions.forgetStoredHashes(hashes));
