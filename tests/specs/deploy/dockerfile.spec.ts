@@ -6,10 +6,9 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../../../services/runtime-agent/src/paths.js';
-import { freshDataDir } from '../support/agent-process.js';
+import { freePort, freshDataDir } from '../support/agent-process.js';
 import { waitFor } from '../support/wait.js';
 
 const dockerfile = readFileSync(join(REPO_ROOT, 'Dockerfile'), 'utf8');
@@ -22,15 +21,6 @@ const instr = (name: string) => lines.filter((l) => l.startsWith(`${name} `));
 function execForm(line: string): string[] {
   const json = line.slice(line.indexOf('['));
   return JSON.parse(json) as string[];
-}
-
-/** A port nothing listens on right now (the HEALTHCHECK reads PORT, so the agent cannot pick its own). */
-async function freePort(): Promise<string> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const { port } = srv.address() as { port: number };
-  await new Promise((r) => srv.close(r));
-  return String(port);
 }
 
 function imageEnv(): Record<string, string> {
@@ -64,7 +54,7 @@ describe('Dockerfile', () => {
     const cmd = execForm(instr('CMD').at(-1)!);
     assert.equal(cmd[0], 'node');
     const dataDir = freshDataDir();
-    const port = await freePort();
+    const port = String(await freePort());
     const env = { PATH: process.env.PATH!, ...imageEnv(), DATA_DIR: dataDir, PORT: port };
     const agent = spawn(process.execPath, cmd.slice(1), { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';

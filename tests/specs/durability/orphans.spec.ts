@@ -6,24 +6,14 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { endOrphanedGroups, startTicksOf } from '../../../services/runtime-agent/src/engine/orphans.js';
 import { Store } from '../../../services/runtime-agent/src/store/store.js';
-import { waitForStatus } from '../support/agent-process.js';
+import { freePort, waitForStatus } from '../support/agent-process.js';
 import { pkg, shellStep } from '../support/packages.js';
 import { waitFor } from '../support/wait.js';
 import { isRunning, ProcessJanitor, startedPid } from './processes.js';
-
-/** A loopback port that was free a moment ago, for an agent whose port a client must know before it says so. */
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await new Promise((resolve) => server.once('listening', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** A `sleep` leading a process group of its own, as a shell step's command does. */
 function detachedSleep(): number {

@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../../../services/runtime-agent/src/paths.js';
 import { STORE_FILE } from '../../../services/runtime-agent/src/store/store.js';
@@ -63,6 +64,18 @@ export function spawnAgent(args: string[], env: NodeJS.ProcessEnv): ChildProcess
   running.add(proc);
   proc.once('exit', () => running.delete(proc));
   return proc;
+}
+
+/**
+ * A loopback port nothing listens on right now, for an agent whose port must be known before it says it
+ * (the Dockerfile's HEALTHCHECK reads PORT; a client that comes while the agent is still recovering).
+ */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
 }
 
 export function freshDataDir(): string {
