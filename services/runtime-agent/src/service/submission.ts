@@ -4,12 +4,12 @@
  * parameters, and whether this agent can run every adapter it uses.
  */
 import { AgentError, type Problem, ValidationError } from '../../../../adapters/errors.js';
-import { jsonPath, type PathSegment } from '../../../../adapters/shared/paths.js';
+import { jsonPath } from '../../../../adapters/shared/paths.js';
 import type { AdapterRegistry } from '../adapter-registry.js';
 import type { Catalog } from '../wpk/catalog.js';
 import { resolveParameters } from '../wpk/parameters.js';
 import { SIGNATURE_HEADER, type SignatureVerifier } from '../wpk/signature.js';
-import { workflowIdOf, type Wpk } from '../wpk/types.js';
+import { packageActions, workflowIdOf, type Wpk } from '../wpk/types.js';
 import type { PackageValidator, ValidationReport } from '../wpk/validate.js';
 
 /** What names a package in a request: inline content, or the id of one the agent knows. */
@@ -128,24 +128,15 @@ export class Submission {
 
   /** One problem per adapter the package uses that is not ready on this agent, at its first use. */
   private unreadyAdapters(wpk: Wpk): Problem[] {
-    const uses: Array<{ adapter: string; at: PathSegment[] }> = [];
-    wpk.spec.handlers.forEach((h, i) => {
-      uses.push({ adapter: h.adapter, at: ['spec', 'handlers', i, 'adapter'] });
-      if (h.rollback && h.rollback !== 'none' && h.rollback.adapter)
-        uses.push({ adapter: h.rollback.adapter, at: ['spec', 'handlers', i, 'rollback', 'adapter'] });
-    });
-    (wpk.spec.rollback?.handlers ?? []).forEach((h, i) =>
-      uses.push({ adapter: h.adapter, at: ['spec', 'rollback', 'handlers', i, 'adapter'] }),
-    );
     const problems: Problem[] = [];
     const seen = new Set<string>();
-    for (const use of uses) {
+    for (const use of packageActions(wpk)) {
       if (seen.has(use.adapter)) continue;
       seen.add(use.adapter);
       const readiness = this.registry.readiness(use.adapter);
       if (!readiness.ready) {
         problems.push({
-          path: jsonPath(use.at),
+          path: jsonPath([...use.at, 'adapter']),
           message: `adapter '${use.adapter}' is not ready on this agent: ${readiness.message ?? 'not configured'}`,
         });
       }

@@ -5,7 +5,7 @@
 import type { AdapterRegistry } from '../adapter-registry.js';
 import { MASK, Redactor } from '../engine/redact.js';
 import type { CatalogEntry } from '../wpk/catalog.js';
-import type { Wpk, WpkParam, WpkStep } from '../wpk/types.js';
+import { packageActions, type Wpk, type WpkParam } from '../wpk/types.js';
 
 /** Parameter definitions with the value of every secret default masked (the definition says `secret: true`). */
 function parameters(wpk: Wpk): Record<string, WpkParam> {
@@ -17,13 +17,7 @@ function parameters(wpk: Wpk): Record<string, WpkParam> {
 }
 
 function adaptersOf(wpk: Wpk): string[] {
-  const names = new Set<string>();
-  for (const h of wpk.spec.handlers) {
-    names.add(h.adapter);
-    if (h.rollback && h.rollback !== 'none' && h.rollback.adapter) names.add(h.rollback.adapter);
-  }
-  for (const h of wpk.spec.rollback?.handlers ?? []) names.add(h.adapter);
-  return [...names];
+  return [...new Set(packageActions(wpk).map((a) => a.adapter))];
 }
 
 export function workflowSummary(e: CatalogEntry) {
@@ -51,15 +45,8 @@ export function workflowSummary(e: CatalogEntry) {
  * are not credentials: they name a parameter.
  */
 function literalCredentials(wpk: Wpk, registry: AdapterRegistry): string[] {
-  const steps: Array<Pick<WpkStep, 'adapter' | 'action' | 'with'>> = [];
-  for (const h of wpk.spec.handlers) {
-    steps.push(h);
-    // A compensation without an adapter uses its step's.
-    if (h.rollback && h.rollback !== 'none') steps.push({ ...h.rollback, adapter: h.rollback.adapter ?? h.adapter });
-  }
-  steps.push(...(wpk.spec.rollback?.handlers ?? []));
   const found: string[] = [];
-  for (const step of steps) {
+  for (const step of packageActions(wpk)) {
     const action = registry.find(step.adapter, step.action);
     if (!action.ok || !action.spec.secretsIn || step.with === null || typeof step.with !== 'object') continue;
     try {

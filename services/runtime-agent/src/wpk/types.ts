@@ -1,5 +1,6 @@
 /** The WPK v1 package as the engine reads it after validation (docs/wpk-format.md). */
 import type { Operator } from '../../../../adapters/shared/conditions.js';
+import type { PathSegment } from '../../../../adapters/shared/paths.js';
 
 export type ParamType = 'string' | 'integer' | 'number' | 'boolean' | 'array' | 'object';
 
@@ -74,4 +75,31 @@ export const PACKAGE_LIMITS = {
 
 export function workflowIdOf(wpk: Pick<Wpk, 'metadata'>): string {
   return `${wpk.metadata.name}-${wpk.metadata.version}`;
+}
+
+/** One action a package can run: a step, a step's compensation or a rollback handler, and where it is written. */
+export interface PackageAction {
+  adapter: string;
+  action: string;
+  with?: Record<string, unknown>;
+  at: PathSegment[];
+}
+
+/**
+ * Every action a package can run, in package order: each step, then its compensation, then the rollback
+ * handlers. A compensation without an adapter uses its step's.
+ */
+export function packageActions(wpk: Wpk): PackageAction[] {
+  const out: PackageAction[] = [];
+  wpk.spec.handlers.forEach((h, i) => {
+    out.push({ adapter: h.adapter, action: h.action, with: h.with, at: ['spec', 'handlers', i] });
+    if (h.rollback && h.rollback !== 'none') {
+      const { adapter = h.adapter, action, with: input } = h.rollback;
+      out.push({ adapter, action, with: input, at: ['spec', 'handlers', i, 'rollback'] });
+    }
+  });
+  (wpk.spec.rollback?.handlers ?? []).forEach((h, i) =>
+    out.push({ adapter: h.adapter, action: h.action, with: h.with, at: ['spec', 'rollback', 'handlers', i] }),
+  );
+  return out;
 }
