@@ -78,6 +78,8 @@ export interface EventQuery {
 
 export const MAX_IDEMPOTENCY_KEY_CHARS = 255;
 
+const notFound = (id: string) => new AgentError('not_found', `execution ${id} not found`);
+
 export class AgentService {
   private readonly submission: Submission;
 
@@ -283,7 +285,7 @@ export class AgentService {
 
   logs(actor: Principal, id: string, q: LogQuery) {
     authorize(actor, 'read', 'reading logs');
-    this.mustGet(id);
+    this.mustExist(id);
     const since = q.since ?? 0;
     const logs = this.d.store.logs.page(id, { since, limit: q.limit ?? 1000, step: q.step });
     return { execution_id: id, logs, next_since: logs.length ? logs[logs.length - 1].seq : since };
@@ -301,7 +303,7 @@ export class AgentService {
     open: () => { line: (l: LogLine) => void; end: (status: ExecutionStatus | null) => void },
   ): () => void {
     authorize(actor, 'read', 'reading logs');
-    this.mustGet(id);
+    this.mustExist(id);
     const sink = open();
     const { engine, store } = this.d;
     let stopFollowing = () => {};
@@ -386,8 +388,13 @@ export class AgentService {
 
   private mustGet(id: string) {
     const e = this.d.store.executions.get(id);
-    if (!e) throw new AgentError('not_found', `execution ${id} not found`);
+    if (!e) throw notFound(id);
     return e;
+  }
+
+  /** As mustGet, for a caller that needs only to know the execution is there (reads just its status). */
+  private mustExist(id: string): void {
+    if (this.d.store.executions.statusOf(id) === undefined) throw notFound(id);
   }
 
   private async adapterViews() {
