@@ -95,6 +95,9 @@ describe('HTTP API: GET /events', () => {
     assert.deepEqual(errorPaths(r).sort(), ['query.sinse', 'query.types'], 'every problem at once');
     const t = await call(agent, 'GET', '/events?types=step.exploded');
     assert.deepEqual(errorPaths(t), ['query.types']);
+    const followed = await call(agent, 'GET', '/events?types=step.exploded&follow=true');
+    assert.equal(followed.status, 400, 'a bad filter is refused before a stream opens');
+    assert.deepEqual(errorPaths(followed), ['query.types']);
   });
 
   it('follows as SSE with id: <seq>, from since, and resumes from Last-Event-ID', async () => {

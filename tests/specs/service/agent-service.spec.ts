@@ -169,7 +169,7 @@ describe('service layer (no HTTP)', () => {
     );
 
     const seen: JournalEvent[] = [];
-    const stop = service.followEvents(ACTORS.viewer, { since: stored[2].seq }, (e) => seen.push(e));
+    const stop = service.followEvents(ACTORS.viewer, { since: stored[2].seq }, () => (e) => seen.push(e));
     const second = await service.submit(ACTORS.alice, { wpk_content: wpk([step('c', 'ok')]) });
     await h.settled(second.execution.execution_id);
     await waitFor(

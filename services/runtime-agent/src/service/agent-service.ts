@@ -345,10 +345,15 @@ export class AgentService {
     return { events, next_since: events.length ? events[events.length - 1].seq : since };
   }
 
-  /** Follows the journal from `since`: stored events, then each new one once committed. Returns the stop function. */
-  followEvents(actor: Principal, q: EventQuery, deliver: (e: JournalEvent) => void): () => void {
+  /**
+   * Follows the journal from `since`: stored events, then each new one once committed. `open` is called once
+   * the request is known to be good (the caller opens its stream there) and gives the sink, as for
+   * followLogs. Returns the stop function.
+   */
+  followEvents(actor: Principal, q: EventQuery, open: () => (e: JournalEvent) => void): () => void {
     authorize(actor, 'read', 'reading events');
     const filter = this.eventFilter(q);
+    const deliver = open();
     const { journal } = this.d.store;
     return follow<JournalEvent>(
       {

@@ -4,7 +4,7 @@ import type { Router } from '@koa/router';
 import { need, principalOf, watchAuthorization } from '../auth.js';
 import { EVENT_TYPES } from '../../store/types.js';
 import { Once, QueryBool, QueryInt, querySchema, Repeated } from '../request.js';
-import { openSse, resumeFrom } from '../sse.js';
+import { openSse, resumeFrom, type SseStream } from '../sse.js';
 import type { RouteDeps } from './deps.js';
 
 const EventQuery = querySchema(
@@ -26,16 +26,20 @@ export function mountEventRoutes(router: Router, { service, tokens }: RouteDeps)
       ctx.body = service.events(actor, q);
       return;
     }
-    const query = { ...q, since: resumeFrom(ctx, q.since) };
-    service.events(actor, { ...query, limit: 1 }); // a bad filter is a 400 before the stream opens
-    const sse = openSse(ctx);
-    // A token removed from the tokens file (or lowered below viewer) ends its open streams at the next reload.
-    sse.onClose(
-      watchAuthorization(ctx, tokens, 'read', () => {
-        sse.send('error', { error_type: 'unauthorized', message: 'the token of this stream was revoked' });
-        sse.close();
-      }),
-    );
-    sse.onClose(service.followEvents(actor, query, (e) => sse.send(e.type, e, e.seq)));
+    let sse: SseStream | undefined;
+    // The stream opens only once the query is known to be good: a bad filter is a 400.
+    const stop = service.followEvents(actor, { ...q, since: resumeFrom(ctx, q.since) }, () => {
+      const stream = openSse(ctx);
+      sse = stream;
+      // A token removed from the tokens file (or lowered below viewer) ends its open streams at the next reload.
+      stream.onClose(
+        watchAuthorization(ctx, tokens, 'read', () => {
+          stream.send('error', { error_type: 'unauthorized', message: 'the token of this stream was revoked' });
+          stream.close();
+        }),
+      );
+      return (e) => stream.send(e.type, e, e.seq);
+    });
+    sse?.onClose(stop);
   });
 }
