@@ -22,7 +22,6 @@ export class Journal {
   private writing: Array<[JournalEvent, string]> = [];
   private prepared: JournalEvent[] = [];
   private readonly listeners = new Set<Listener>();
-  private readonly insert: Database.Statement;
   private readonly last: Database.Statement;
   private readonly batch: BatchInsert<[JournalEvent, string]>;
   private readonly statements: Statements;
@@ -37,7 +36,6 @@ export class Journal {
     this.last = db.prepare(`SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0) AS seq`);
     this.statements = new Statements(db);
     const columns = ['seq', 'ts', 'type', 'execution_id', 'workflow_id', 'step', 'data'];
-    this.insert = db.prepare(`INSERT INTO events (${columns.join(', ')}) VALUES (?, ?, ?, ?, ?, ?, ?)`);
     this.batch = new BatchInsert<[JournalEvent, string]>(db, 'INSERT INTO events', columns, ([e, data]) => [
       e.seq,
       e.ts,
@@ -102,15 +100,7 @@ export class Journal {
       event,
       write: () => {
         event.seq = this.lastWritten() + 1;
-        this.insert.run(
-          event.seq,
-          event.ts,
-          event.type,
-          event.execution_id,
-          event.workflow_id,
-          event.step ?? null,
-          data,
-        );
+        this.batch.run([[event, data]]);
         this.prepared.push(event);
       },
     };
