@@ -82,6 +82,9 @@ export function querySchema<T extends TObject>(schema: T): (ctx: Context) => Sta
   };
 }
 
+/** For routes that take no query parameters: any one given is refused as unknown. */
+export const NoQuery = querySchema(Type.Object({}));
+
 /**
  * `$.limit` → `query.limit` (a repeated parameter's index is dropped); an unknown parameter is named with
  * what is allowed, and a value that fails a pattern is told what the parameter takes.

@@ -18,7 +18,7 @@ import { resolveParameters } from '../wpk/parameters.js';
 import type { SignatureVerifier } from '../wpk/signature.js';
 import { workflowIdOf } from '../wpk/types.js';
 import type { PackageValidator, ValidationReport } from '../wpk/validate.js';
-import { decodeCursor, encodeCursor, parseEventTypes, parseStatuses, parseTime } from './filters.js';
+import { decodeCursor, encodeCursor, MAX_LIST_LIMIT, parseEventTypes, parseStatuses, parseTime } from './filters.js';
 import { follow } from './follow.js';
 import { type PackageRef, Submission } from './submission.js';
 import { workflowDetail, workflowSummary } from './workflows.js';
@@ -232,8 +232,8 @@ export class AgentService {
     const until = q.until === undefined ? undefined : parseTime(q.until, 'query.until', problems);
     const before = q.cursor === undefined ? undefined : decodeCursor(q.cursor, problems);
     const limit = q.limit ?? 50;
-    if (!Number.isInteger(limit) || limit < 1 || limit > 500)
-      problems.push({ path: 'query.limit', message: 'must be an integer from 1 to 500' });
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT)
+      problems.push({ path: 'query.limit', message: `must be an integer from 1 to ${MAX_LIST_LIMIT}` });
     if (problems.length) throw new ValidationError('invalid query', problems);
     const rows = this.d.store.executions.list({
       statuses,

@@ -2,6 +2,9 @@
 import type { Problem } from '../../../../adapters/errors.js';
 import { EVENT_TYPES, EXECUTION_STATUSES, type EventType, type ExecutionStatus } from '../store/types.js';
 
+/** The most executions one list page may ask for. */
+export const MAX_LIST_LIMIT = 500;
+
 const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
 const DURATION = /^(\d{1,9})([smhdw])$/;
 const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2})$/;

@@ -1,10 +1,11 @@
 /** Executions: submit, read, list, cancel and roll back. */
 import { Type } from '@sinclair/typebox';
 import type { Router } from '@koa/router';
+import { MAX_LIST_LIMIT } from '../../service/filters.js';
 import { SIGNATURE_HEADER } from '../../wpk/signature.js';
 import { need, principalOf } from '../auth.js';
 import { EXECUTION_STATUSES } from '../../store/types.js';
-import { bodySchema, Once, QueryInt, querySchema, QueryTime, Repeated } from '../request.js';
+import { bodySchema, NoQuery, Once, QueryInt, querySchema, QueryTime, Repeated } from '../request.js';
 import type { RouteDeps } from './deps.js';
 import { PackageFields } from './packages.js';
 
@@ -25,11 +26,10 @@ const ListQuery = querySchema(
     workflow_id: Once(Type.String()),
     since: Once(QueryTime()),
     until: Once(QueryTime()),
-    limit: Once(QueryInt(1, 500)),
+    limit: Once(QueryInt(1, MAX_LIST_LIMIT)),
     cursor: Once(Type.String()),
   }),
 );
-const NoQuery = querySchema(Type.Object({}));
 
 export function mountExecutionRoutes(router: Router, { service, bodyLimitBytes }: RouteDeps): void {
   router.post('/execute', need('submit'), async (ctx) => {

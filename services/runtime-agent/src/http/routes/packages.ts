@@ -2,7 +2,7 @@
 import { Type } from '@sinclair/typebox';
 import type { Router } from '@koa/router';
 import { need, principalOf } from '../auth.js';
-import { bodySchema, querySchema } from '../request.js';
+import { bodySchema, NoQuery } from '../request.js';
 import type { RouteDeps } from './deps.js';
 
 export const PackageFields = {
@@ -12,7 +12,6 @@ export const PackageFields = {
 };
 
 const ValidateBody = bodySchema(Type.Object(PackageFields, { additionalProperties: false }));
-const NoQuery = querySchema(Type.Object({}));
 
 export function mountPackageRoutes(router: Router, { service, bodyLimitBytes }: RouteDeps): void {
   router.post('/validate', need('validate'), async (ctx) => {
