@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
+import type { Live } from '../../../services/runtime-agent/src/engine/live.js';
 import { BACKGROUND_SHARE_TURNS, Fifo, IoTurns } from '../../../services/runtime-agent/src/engine/queue.js';
+import { Worker } from '../../../services/runtime-agent/src/engine/worker.js';
+import { waitFor } from '../support/wait.js';
 
 /** Resolves after `n` turns of the event loop. */
 async function turns(n: number): Promise<void> {
@@ -50,5 +53,35 @@ describe('engine: queue and turns', () => {
     assert.deepEqual(order, ['first'], 'one piece per turn');
     await Promise.all([first, second]);
     assert.deepEqual(order, ['first', 'second']);
+  });
+});
+
+describe('engine: worker', () => {
+  it('runs an id once, however often it is queued while queued or running', async () => {
+    const runs: string[] = [];
+    let finish = () => {};
+    const running = new Promise<void>((resolve) => {
+      finish = resolve;
+    });
+    const worker = new Worker(
+      { maxConcurrent: 1, maxQueued: 10 },
+      (live) => {
+        runs.push(live.id);
+        return live.id === 'a' ? running : Promise.resolve();
+      },
+      () => {},
+      (err) => assert.fail(String(err)),
+    );
+    const queued = (id: string) => ({ id, start: () => ({ id }) as Live });
+    worker.pause(true);
+    worker.enqueue(queued('a'));
+    worker.enqueue(queued('a')); // queued twice: recovery requeueing what a submission queued, say
+    worker.pause(false);
+    worker.enqueue(queued('a')); // and once more while it runs
+    worker.enqueue(queued('b'));
+    assert.equal(worker.queuedCount, 1, 'only b waits');
+    finish();
+    await waitFor(() => worker.active === 0 && worker.queuedCount === 0, 'the queue to drain');
+    assert.deepEqual(runs, ['a', 'b']);
   });
 });

@@ -82,7 +82,9 @@ export class Worker {
     }
   }
 
+  /** Queues an execution; one already queued or running here is left as it is (an id never runs twice at once). */
   enqueue(q: Queued): void {
+    if (this.isLive(q.id)) return;
     this.queued.set(q.id, q);
     this.queue.push(q);
     this.pump();
