@@ -235,14 +235,15 @@ export class Engine {
       );
     }
     const live = this.lives.restore(e);
-    if (planRollback(live.wpk, live.completed, this.ctx.registry).length === 0) {
+    const plan = planRollback(live.wpk, live.completed, this.ctx.registry);
+    if (plan.length === 0) {
       throw new AgentError(
         'conflict',
         `execution ${id} has nothing to roll back: no succeeded step has a compensation and the package has no rollback handlers`,
       );
     }
     this.worker.runNow(live, async () => {
-      await runRollback(this.ctx, live, { trigger: 'manual', requestedBy });
+      await runRollback(this.ctx, live, { trigger: 'manual', requestedBy, plan });
     });
     return this.store.executions.get(id)!;
   }

@@ -73,7 +73,8 @@ export async function recover(d: RecoveryDeps): Promise<RecoverySummary> {
 
 /** Starts (or resumes) a rollback in a slot of its own; 0 when there is nothing to roll back. */
 function startRollback(d: RecoveryDeps, live: Live, trigger: RollbackTrigger, resume: boolean): number {
-  if (planRollback(live.wpk, live.completed, d.ctx.registry).length === 0) {
+  const plan = planRollback(live.wpk, live.completed, d.ctx.registry);
+  if (plan.length === 0) {
     d.ctx.state.patch(live, { rollbackStatus: 'nothing_to_do' });
     return 0;
   }
@@ -86,7 +87,7 @@ function startRollback(d: RecoveryDeps, live: Live, trigger: RollbackTrigger, re
     );
   }
   d.worker.runNow(live, async () => {
-    await runRollback(d.ctx, live, { trigger, resume });
+    await runRollback(d.ctx, live, { trigger, resume, plan });
   });
   return 1;
 }

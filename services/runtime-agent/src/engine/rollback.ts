@@ -90,6 +90,8 @@ export interface RollbackRequest {
   requestedBy?: string;
   /** Go on with a plan already stored (a rollback a restart interrupted), rather than start a new one. */
   resume?: boolean;
+  /** The plan, when the caller already made it to see whether there is anything to roll back. */
+  plan?: RollbackEntry[];
 }
 
 /** What a finished step of a stored plan counts as when a rollback resumes. */
@@ -108,7 +110,7 @@ const DONE: Partial<Record<Step['status'], 'succeeded' | 'skipped' | 'failed'>> 
  */
 export async function runRollback(ctx: EngineContext, live: Live, request: RollbackRequest): Promise<boolean> {
   const { id } = live;
-  const plan = planRollback(live.wpk, live.completed, ctx.registry);
+  const plan = request.plan ?? planRollback(live.wpk, live.completed, ctx.registry);
   if (plan.length === 0) {
     live.log.write('info', 'rollback enabled, but nothing to roll back');
     ctx.state.patch(live, { rollbackStatus: 'nothing_to_do' });
