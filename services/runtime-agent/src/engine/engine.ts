@@ -133,6 +133,7 @@ export class Engine {
       dryRun: req.dryRun,
       rollbackOnFailure: req.rollbackOnFailure ?? req.wpk.spec.rollback?.enabled ?? false,
       status: 'pending',
+      secretParams,
     };
     const createdAt = nowIso();
     const submittedBy = req.submittedBy ?? null;
@@ -153,7 +154,6 @@ export class Engine {
       {
         ...head,
         parameters,
-        secretParams,
         packageJson: req.packageJson ?? JSON.stringify(req.wpk),
         stepsTotal,
         createdAt,
@@ -176,7 +176,6 @@ export class Engine {
       ...head,
       seq: 0,
       parameters,
-      secretParams,
       currentStep: null,
       stepsCompleted: 0,
       stepsTotal,

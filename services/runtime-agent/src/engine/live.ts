@@ -31,7 +31,7 @@ export interface Live {
 /** What identifies an execution before it has a Live. */
 export type ExecutionHead = Pick<
   Execution,
-  'id' | 'workflowId' | 'workflowName' | 'dryRun' | 'rollbackOnFailure' | 'status'
+  'id' | 'workflowId' | 'workflowName' | 'dryRun' | 'rollbackOnFailure' | 'status' | 'secretParams'
 >;
 
 export class LiveFactory {
@@ -44,12 +44,7 @@ export class LiveFactory {
 
   /** `logTally` is known for a new execution (it has logged nothing); otherwise the store is asked. */
   make(head: ExecutionHead, wpk: Wpk, params: Record<string, unknown>, logTally?: LogTally): Live {
-    const defs = wpk.spec.parameters ?? {};
-    const redactor = new Redactor(
-      Object.keys(defs)
-        .filter((k) => defs[k].secret)
-        .map((k) => params[k]),
-    );
+    const redactor = new Redactor(head.secretParams.map((k) => params[k]));
     return {
       id: head.id,
       workflowId: head.workflowId,
