@@ -98,6 +98,9 @@ async function start(): Promise<void> {
     logger.info(recovered, 'recovered executions from the store');
   // Pruning only ever looks at ended executions, so it starts once recovery has settled what is still running.
   agent.retention.start();
+  // Before the line that says the agent listens: whoever starts the agent may signal it as soon as it
+  // reads that line, and a signal without a handler ends the process without a drain.
+  handleSignals(config, logger, agent, server);
   const { port } = server.address() as AddressInfo;
   const auth = agent.tokens
     ? `${agent.tokens.count} token(s) from ${config.tokensFile}`
@@ -108,7 +111,6 @@ async function start(): Promise<void> {
     { host: config.host, port, auth, data_dir: config.dataDir, store: agent.store.path, version: VERSION },
     `runtime-agent listening on http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`,
   );
-  handleSignals(config, logger, agent, server);
 }
 
 /**
