@@ -29,6 +29,8 @@ export interface ServiceHarness {
   dir: string;
   /** Resolves with the record once the execution reached a terminal status and its work here ended. */
   settled(id: string): Promise<ReturnType<Agent['service']['get']>>;
+  /** Shuts the agent down as a SIGTERM would and starts a new one on the same store (`agent` is the new one). */
+  restart(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -37,20 +39,28 @@ export async function startService(options: { adapters?: Adapter[]; env?: Record
   const calls: Call[] = [];
   const config = loadConfig({ DATA_DIR: dir, PORT: '0', SHUTDOWN_GRACE_SECONDS: '1', ...options.env }, []);
   const adapters = [...builtinAdapters(adapterSettings(config)), fakeAdapter(calls), ...(options.adapters ?? [])];
-  const agent = createAgent(config, pino({ level: 'silent' }), adapters);
-  await agent.engine.recover();
+  const start = async () => {
+    const agent = createAgent(config, pino({ level: 'silent' }), adapters);
+    await agent.engine.recover();
+    return agent;
+  };
   const h: ServiceHarness = {
-    agent,
+    agent: await start(),
     calls,
     dir,
     settled: (id) =>
       waitFor(() => {
-        const rec = agent.service.get(ACTORS.admin, id);
-        return TERMINAL_STATUSES.has(rec.status) && !agent.engine.isLive(id) ? rec : undefined;
+        const rec = h.agent.service.get(ACTORS.admin, id);
+        return TERMINAL_STATUSES.has(rec.status) && !h.agent.engine.isLive(id) ? rec : undefined;
       }, `execution ${id} to end`),
+    async restart() {
+      await h.agent.shutdown();
+      h.agent.store.close();
+      h.agent = await start();
+    },
     async close() {
-      await agent.shutdown();
-      agent.store.close();
+      await h.agent.shutdown();
+      h.agent.store.close();
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -32,6 +32,8 @@ export const OPERATIONS = {
   cancel: 'executor',
   cancel_any: 'operator',
   rollback: 'operator',
+  /** A new execution from a finished one's package (POST /execute/{id}/retry): what submitting needs. */
+  retry: 'executor',
   audit: 'admin',
   init: 'admin',
   flowrunner: 'admin',

@@ -11,7 +11,7 @@ import { nowIso } from '../clock.js';
 import type { Metrics } from '../metrics.js';
 import { pendingStep } from '../store/steps.js';
 import type { Store } from '../store/store.js';
-import type { Execution, ExecutionStatus } from '../store/types.js';
+import { type Execution, type ExecutionStatus, type Step, TERMINAL_STATUSES } from '../store/types.js';
 import { workflowIdOf, type Wpk } from '../wpk/types.js';
 import type { EngineContext } from './context.js';
 import { type LogLimits, UNLIMITED_LOG } from './execution-log.js';
@@ -48,6 +48,15 @@ export interface SubmitRequest {
   idempotency?: { key: string; bodyHash: string };
   /** Name of the token that submitted it (the audit log's actor). */
   submittedBy?: string;
+  /** A retry: the execution it starts from, and its main steps before `fromStep`, whose outcomes are kept. */
+  retry?: RetryOf;
+}
+
+export interface RetryOf {
+  of: Pick<Execution, 'id' | 'workflowId'>;
+  fromStep: string;
+  /** The original's main steps before `fromStep`, in order (succeeded, skipped, or failed and gone past): not run again. */
+  kept: Step[];
 }
 
 export class Engine {
@@ -134,22 +143,40 @@ export class Engine {
       rollbackOnFailure: req.rollbackOnFailure ?? req.wpk.spec.rollback?.enabled ?? false,
       status: 'pending',
       secretParams,
+      retryOf: req.retry?.of.id ?? null,
     };
     const createdAt = nowIso();
     const submittedBy = req.submittedBy ?? null;
     const stepsTotal = req.wpk.spec.handlers.length;
-    const created = this.store.journal.prepare({
-      type: 'execution.created',
-      execution_id: id,
-      workflow_id: head.workflowId,
-      data: {
-        workflow_name: head.workflowName,
-        dry_run: head.dryRun,
-        rollback_on_failure: head.rollbackOnFailure,
-        steps_total: stepsTotal,
-        submitted_by: submittedBy,
-      },
-    });
+    const { retry } = req;
+    const events = [
+      this.store.journal.prepare({
+        type: 'execution.created',
+        execution_id: id,
+        workflow_id: head.workflowId,
+        data: {
+          workflow_name: head.workflowName,
+          dry_run: head.dryRun,
+          rollback_on_failure: head.rollbackOnFailure,
+          steps_total: stepsTotal,
+          submitted_by: submittedBy,
+          ...(retry && { retry_of: retry.of.id, from_step: retry.fromStep }),
+        },
+      }),
+    ];
+    if (retry) {
+      events.push(
+        this.store.journal.prepare({
+          type: 'execution.retried',
+          execution_id: retry.of.id,
+          workflow_id: retry.of.workflowId,
+          data: { retry_id: id, from_step: retry.fromStep },
+        }),
+      );
+    }
+    const steps = req.wpk.spec.handlers.map((h, idx) =>
+      retry && idx < retry.kept.length ? keptStep(id, retry.of.id, retry.kept[idx]) : pendingStep(id, 'main', idx, h),
+    );
     const stored = this.store.executions.insert(
       {
         ...head,
@@ -158,10 +185,11 @@ export class Engine {
         stepsTotal,
         createdAt,
         submittedBy,
+        retryOf: retry?.of.id,
       },
-      req.wpk.spec.handlers.map((h, idx) => pendingStep(id, 'main', idx, h)),
+      steps,
       req.idempotency,
-      created,
+      events,
     );
     // An execution whose insert did not commit was never accepted: it must not run. (The catch also keeps a
     // caller that does not wait, such as a test, from seeing an unhandled rejection.)
@@ -188,6 +216,7 @@ export class Engine {
       finishedAt: null,
       submittedBy,
       droppedLogLines: 0,
+      retriedBy: null,
     };
     return { execution, stored };
   }
@@ -233,6 +262,13 @@ export class Engine {
         `execution ${id} is ${e.status}; rollback needs a failed, cancelled or completed execution`,
       );
     }
+    if (e.retriedBy !== null) {
+      throw new AgentError(
+        'conflict',
+        `execution ${id} was retried by ${e.retriedBy}, which kept the outcomes of its steps: roll back ${e.retriedBy} instead`,
+        { details: { retried_by: e.retriedBy } },
+      );
+    }
     const live = this.lives.restore(e);
     const plan = planRollback(live.wpk, live.completed, this.ctx.registry);
     if (plan.length === 0) {
@@ -245,6 +281,48 @@ export class Engine {
       await runRollback(this.ctx, live, { trigger: 'manual', requestedBy, plan });
     });
     return this.store.executions.get(id)!;
+  }
+
+  /**
+   * What a retry of `id` starts from: the execution, its package and main steps, and its parameters with the
+   * secret values this process still holds (`missingSecrets`: those it no longer does). Refused while the
+   * execution runs or a rollback of it is under way or waiting, and once it has been retried: the retry owns
+   * the outcomes of its steps then.
+   */
+  retryBasis(id: string): {
+    original: Execution;
+    wpk: Wpk;
+    steps: Step[];
+    parameters: Record<string, unknown>;
+    missingSecrets: string[];
+  } {
+    this.refuseWhileBusy('starts no retry');
+    const e = this.mustGet(id);
+    if (!TERMINAL_STATUSES.has(e.status) || this.worker.isLive(id)) {
+      throw new AgentError('conflict', `execution ${id} is ${e.status}; retry it once it has ended`);
+    }
+    if (e.rollbackStatus === 'pending' || e.rollbackStatus === 'running') {
+      throw new AgentError(
+        'conflict',
+        `the rollback of execution ${id} is ${e.rollbackStatus}; retry it once the rollback has ended`,
+      );
+    }
+    if (e.retriedBy !== null) {
+      throw new AgentError(
+        'conflict',
+        `execution ${id} was retried already, by ${e.retriedBy}: retry that one instead`,
+        {
+          details: { retried_by: e.retriedBy },
+        },
+      );
+    }
+    return {
+      original: e,
+      wpk: this.store.executions.packageOf(id),
+      steps: this.store.steps.of(id).filter((s) => s.phase === 'main'),
+      parameters: this.vault.parameters(e),
+      missingSecrets: this.vault.missing(e),
+    };
   }
 
   /**
@@ -300,4 +378,15 @@ export class Engine {
     if (!e) throw new AgentError('not_found', `execution ${id} not found`);
     return e;
   }
+}
+
+/** A main step of a retry that is not run again: the original's outcome, marked as kept from it. */
+function keptStep(executionId: string, originalId: string, s: Step): Step {
+  return {
+    ...s,
+    executionId,
+    outputsSource: s.status === 'succeeded' ? 'reused' : s.outputsSource,
+    reason: `${s.status} in execution ${originalId}; not run again${s.reason ? ` (${s.reason})` : ''}`,
+    processes: [],
+  };
 }

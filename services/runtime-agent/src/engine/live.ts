@@ -26,12 +26,14 @@ export interface Live {
   /** Main steps that succeeded, in completion order: what a rollback undoes. */
   completed: CompletedStep[];
   startedMs: number;
+  /** The execution this one retries: its steps before the retry's first are kept, not run. */
+  retryOf: string | null;
 }
 
 /** What identifies an execution before it has a Live. */
 export type ExecutionHead = Pick<
   Execution,
-  'id' | 'workflowId' | 'workflowName' | 'dryRun' | 'rollbackOnFailure' | 'status' | 'secretParams'
+  'id' | 'workflowId' | 'workflowName' | 'dryRun' | 'rollbackOnFailure' | 'status' | 'secretParams' | 'retryOf'
 >;
 
 export class LiveFactory {
@@ -64,6 +66,7 @@ export class LiveFactory {
       },
       completed: [],
       startedMs: performance.now(),
+      retryOf: head.retryOf,
     };
   }
 

@@ -35,6 +35,8 @@ export function toSummary(e: Execution) {
     finished_at: e.finishedAt,
     submitted_by: e.submittedBy,
     rollback: { status: e.rollbackStatus ?? 'not_started', trigger: e.rollbackTrigger },
+    retry_of: e.retryOf,
+    retried_by: e.retriedBy,
   };
 }
 

@@ -4,7 +4,7 @@
  */
 import type { ErrorRecord } from '../../../../adapters/errors.js';
 import { nowIso } from '../clock.js';
-import type { ExecutionStatus } from '../store/types.js';
+import type { ExecutionStatus, Step } from '../store/types.js';
 import { workflowIdOf } from '../wpk/types.js';
 import type { EngineContext } from './context.js';
 import { Interrupt } from './interrupts.js';
@@ -40,9 +40,15 @@ export async function runExecution(ctx: EngineContext, live: Live): Promise<void
   );
   let failure: ErrorRecord | undefined;
   let status: ExecutionStatus = 'completed';
+  const kept = live.retryOf === null ? undefined : keptSteps(ctx, live);
   const prepared = prepareInputs(ctx.steps, wpk.spec.handlers);
   try {
     for (const [idx, step] of wpk.spec.handlers.entries()) {
+      const keptStep = kept?.get(idx);
+      if (keptStep) {
+        keep(live, keptStep);
+        continue;
+      }
       if (idx > 0) await ctx.turns.wait();
       if (ctx.draining()) {
         failure = { type: 'interrupted', message: 'the agent shut down before this step started', step: step.name };
@@ -100,6 +106,27 @@ export async function runExecution(ctx: EngineContext, live: Live): Promise<void
   if (status === 'failed' && live.rollbackOnFailure && !deferRollback) {
     await runRollback(ctx, live, { trigger: 'automatic' });
   }
+}
+
+/**
+ * A retry's steps that are not run again: the main steps its submit stored with the original's outcome (every
+ * other main step of an execution that has not started is pending), read from the store so that a retry
+ * queued again after a restart keeps them too.
+ */
+function keptSteps(ctx: EngineContext, live: Live): Map<number, Step> {
+  const kept = new Map<number, Step>();
+  for (const s of ctx.store.steps.of(live.id)) if (s.phase === 'main' && s.status !== 'pending') kept.set(s.idx, s);
+  if (kept.size > 0) {
+    live.log.write('info', `retry of ${live.retryOf}: ${kept.size} step(s) kept from it, not run again`);
+  }
+  return kept;
+}
+
+/** A kept step's outcome is this execution's: later steps read its outputs, and a rollback undoes it. */
+function keep(live: Live, s: Step): void {
+  const outputs = s.outputs ?? {};
+  live.scope.steps[s.name] = { status: s.status, outputs };
+  if (s.status === 'succeeded') live.completed.push({ name: s.name, input: s.input ?? {}, outputs });
 }
 
 /** The main steps from `fromIdx` on never started: each is recorded not_run, with why. */

@@ -20,6 +20,7 @@ import { workflowIdOf } from '../wpk/types.js';
 import type { PackageValidator, ValidationReport } from '../wpk/validate.js';
 import { decodeCursor, encodeCursor, MAX_LIST_LIMIT, parseEventTypes, parseStatuses, parseTime } from './filters.js';
 import { follow } from './follow.js';
+import { planRetry, type RetryRequest } from './retry.js';
 import { type PackageRef, Submission } from './submission.js';
 import { workflowDetail, workflowSummary } from './workflows.js';
 
@@ -279,6 +280,41 @@ export class AgentService {
       status: e.status,
       rollback: { status: e.rollbackStatus, trigger: e.rollbackTrigger, requested_by: e.rollbackRequestedBy },
     };
+  }
+
+  /**
+   * A new execution of a finished one's package, from `from_step` on (the step that failed by default): the
+   * steps before it are not run again and their outcomes are kept (service/retry.ts). It runs as the
+   * original did (dry run or not, rollback on failure or not), submitted by the caller.
+   */
+  async retry(actor: Principal, id: string, req: RetryRequest) {
+    authorize(actor, 'retry', 'retrying an execution');
+    const { original, wpk, steps, parameters, missingSecrets } = this.d.engine.retryBasis(id);
+    const plan = planRetry(original, steps, wpk.spec.handlers, req);
+    const given = req.parameters ?? {};
+    const problems: Problem[] = missingSecrets
+      .filter((name) => !(name in given))
+      .map((name) => ({
+        path: `$.parameters.${name}`,
+        message: `is a secret of execution ${id} that this agent no longer holds (it restarted since): give it again`,
+      }));
+    const resolved = resolveParameters(wpk.spec.parameters ?? {}, { ...parameters, ...given });
+    // A missing secret is also a missing required parameter: one problem for it is enough.
+    problems.push(...resolved.problems.filter((p) => !problems.some((q) => q.path === p.path)));
+    if (problems.length) {
+      throw new ValidationError(`the parameters are invalid: ${problems.length} problem(s)`, problems);
+    }
+    this.submission.checkRerun(wpk);
+    const { execution, stored } = this.d.engine.submit({
+      wpk,
+      params: resolved.values,
+      dryRun: original.dryRun,
+      rollbackOnFailure: original.rollbackOnFailure,
+      submittedBy: actor.name,
+      retry: { of: original, fromStep: plan.fromStep, kept: plan.kept },
+    });
+    await stored;
+    return { ...this.accepted(execution), retry_of: id, from_step: plan.fromStep, steps_kept: plan.kept.length };
   }
 
   // --- logs and events ---------------------------------------------------------

@@ -108,15 +108,39 @@ export class Submission {
     } else {
       resolved = { wpk: this.known(String(ref.workflow_id), true), inline: false };
     }
-    const unready = this.unreadyAdapters(resolved.wpk);
+    this.checkRunnable(resolved.wpk);
+    return resolved;
+  }
+
+  /** Every adapter the package uses is ready on this agent, or the 400 that names each one that is not. */
+  checkRunnable(wpk: Wpk): void {
+    const unready = this.unreadyAdapters(wpk);
     if (unready.length) {
       throw new ValidationError(
         `this agent cannot run the package: ${unready.map((p) => p.message).join('; ')}`,
         unready,
-        { details: { workflow_id: workflowIdOf(resolved.wpk) } },
+        { details: { workflow_id: workflowIdOf(wpk) } },
       );
     }
-    return resolved;
+  }
+
+  /**
+   * A package stored with an execution, to run again (a retry). With signatures required, it must be the
+   * package the agent knows by its workflow_id now, under a signature that verifies with today's keys.
+   */
+  checkRerun(wpk: Wpk): void {
+    if (this.signatures.enabled) {
+      const id = workflowIdOf(wpk);
+      const known = this.known(id, true);
+      if (JSON.stringify(known) !== JSON.stringify(wpk)) {
+        throw new AgentError(
+          'forbidden',
+          `workflow ${id} has changed since this execution ran, and this agent requires signed packages: submit the package again with ${SIGNATURE_HEADER}`,
+          { details: { workflow_id: id } },
+        );
+      }
+    }
+    this.checkRunnable(wpk);
   }
 
   /** A workflow_id given with the package must be the package's. */

@@ -46,6 +46,8 @@ interface ExecutionRow {
   finished_at: string | null;
   submitted_by: string | null;
   dropped_log_lines: number;
+  retry_of: string | null;
+  retried_by: string | null;
 }
 
 function toExecution(r: ExecutionRow): Execution {
@@ -71,6 +73,8 @@ function toExecution(r: ExecutionRow): Execution {
     finishedAt: r.finished_at,
     submittedBy: r.submitted_by,
     droppedLogLines: r.dropped_log_lines,
+    retryOf: r.retry_of,
+    retriedBy: r.retried_by,
   };
 }
 
@@ -99,7 +103,8 @@ export class Executions {
     | 'getIdem'
     | 'putIdem'
     | 'count'
-    | 'packageOf',
+    | 'packageOf'
+    | 'markRetried',
     Database.Statement
   >;
   private readonly statements: Statements;
@@ -118,8 +123,9 @@ export class Executions {
     this.statements = new Statements(db);
     this.stmt = {
       insert: db.prepare(`INSERT INTO executions (id, workflow_id, workflow_name, status, dry_run, rollback_on_failure,
-        parameters, secret_params, package_hash, steps_total, created_at, submitted_by)
-        VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?)`),
+        parameters, secret_params, package_hash, steps_total, created_at, submitted_by, retry_of)
+        VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+      markRetried: db.prepare('UPDATE executions SET retried_by = ? WHERE id = ?'),
       get: db.prepare(`${SELECT} WHERE e.id = ?`),
       byStatus: db.prepare(`${SELECT} WHERE e.status = ? ORDER BY e.seq`),
       status: db.prepare('SELECT status FROM executions WHERE id = ?'),
@@ -137,15 +143,15 @@ export class Executions {
   }
 
   /**
-   * Inserts an execution, its pending steps and its idempotency key, with `alongside` (its journal event) in
-   * the same transaction. Inserts made in the same turn of the event loop share one commit; the promise
+   * Inserts an execution, its steps and its idempotency key, with `alongside` (its journal events) in the same
+   * transaction; a retry also marks the execution it retries (`retried_by`). Inserts made in the same turn of the event loop share one commit; the promise
    * resolves once this one is committed, and is what an API answer waits for. Reads in the meantime see it.
    */
   insert(
     e: NewExecution,
     steps: Step[],
     idempotency?: { key: string; bodyHash: string },
-    alongside?: { write: () => void },
+    alongside: Array<{ write: () => void }> = [],
   ): Promise<void> {
     const hash = this.hashOf(e.packageJson);
     const parameters = JSON.stringify(e.parameters);
@@ -165,10 +171,12 @@ export class Executions {
           e.stepsTotal,
           e.createdAt,
           e.submittedBy,
+          e.retryOf ?? null,
         );
         this.steps.insertRows(steps);
+        if (e.retryOf !== undefined) this.stmt.markRetried.run(e.id, e.retryOf);
         if (idempotency) this.stmt.putIdem.run(idempotency.key, idempotency.bodyHash, e.id, e.createdAt);
-        alongside?.write();
+        for (const w of alongside) w.write();
       },
       () => {
         // Committed: later executions of the same package need not write its text again.

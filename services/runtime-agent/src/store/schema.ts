@@ -101,6 +101,8 @@ const ADDED_COLUMNS: Array<{ table: string; column: string; ddl: string }> = [
   { table: 'executions', column: 'submitted_by', ddl: 'TEXT' },
   { table: 'executions', column: 'dropped_log_lines', ddl: 'INTEGER NOT NULL DEFAULT 0' },
   { table: 'executions', column: 'rollback_requested_by', ddl: 'TEXT' },
+  { table: 'executions', column: 'retry_of', ddl: 'TEXT' },
+  { table: 'executions', column: 'retried_by', ddl: 'TEXT' },
   { table: 'packages', column: 'signature', ddl: 'TEXT' },
   { table: 'steps', column: 'reason', ddl: 'TEXT' },
   { table: 'steps', column: 'processes', ddl: 'TEXT' },

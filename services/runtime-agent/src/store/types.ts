@@ -43,8 +43,11 @@ export type RollbackStatus = 'pending' | 'running' | 'succeeded' | 'failed' | 'n
 /** Who started a rollback: the engine after a failure, a user, or recovery after a restart. */
 export type RollbackTrigger = 'automatic' | 'manual' | 'recovered';
 export type StepPhase = 'main' | 'rollback';
-/** Where a step's outputs come from: a real run, the action's dry run, or its declared example. */
-export type OutputsSource = 'run' | 'dry_run' | 'example';
+/**
+ * Where a step's outputs come from: a real run, the action's dry run, its declared example, or the execution a
+ * retry started from (the step was not run again).
+ */
+export type OutputsSource = 'run' | 'dry_run' | 'example' | 'reused';
 
 export interface Execution {
   /** Insertion order; list cursors are seqs. */
@@ -76,6 +79,10 @@ export interface Execution {
   submittedBy: string | null;
   /** Log lines refused past the per-execution limits; non-zero means the log was truncated. */
   droppedLogLines: number;
+  /** The execution this one retries (POST /execute/{id}/retry). */
+  retryOf: string | null;
+  /** The retry that took over from this execution: its steps' effects are that one's to roll back now. */
+  retriedBy: string | null;
 }
 
 /** A process group a step started, recorded so that recovery can end it if it outlived the agent. */
@@ -156,6 +163,8 @@ export interface NewExecution {
   stepsTotal: number;
   createdAt: string;
   submittedBy: string | null;
+  /** The execution a retry starts from: inserted with this one, its `retried_by` is set in the same transaction. */
+  retryOf?: string;
 }
 
 export interface LogLine {

@@ -1,4 +1,4 @@
-/** Executions: submit, read, list, cancel and roll back. */
+/** Executions: submit, read, list, cancel, retry and roll back. */
 import { Type } from '@sinclair/typebox';
 import type { Router } from '@koa/router';
 import { MAX_LIST_LIMIT } from '../../service/filters.js';
@@ -18,6 +18,17 @@ const ExecuteBody = bodySchema(
     },
     { additionalProperties: false },
   ),
+);
+
+const RetryBody = bodySchema(
+  Type.Object(
+    {
+      from_step: Type.Optional(Type.String({ minLength: 1, description: 'The first step to run again' })),
+      parameters: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    },
+    { additionalProperties: false },
+  ),
+  { allowEmpty: true },
 );
 
 const ListQuery = querySchema(
@@ -56,6 +67,15 @@ export function mountExecutionRoutes(router: Router, { service, bodyLimitBytes }
   router.post('/execute/:id/cancel', need('cancel'), (ctx) => {
     ctx.status = 202;
     ctx.body = service.cancel(principalOf(ctx), ctx.params.id);
+  });
+
+  router.post('/execute/:id/retry', need('retry'), async (ctx) => {
+    NoQuery(ctx);
+    const { value } = await RetryBody(ctx, bodyLimitBytes);
+    const answer = await service.retry(principalOf(ctx), ctx.params.id, value);
+    ctx.status = 202;
+    ctx.set('Location', `/execute/${answer.execution_id}`);
+    ctx.body = answer;
   });
 
   router.post('/rollback/:id', need('rollback'), (ctx) => {
