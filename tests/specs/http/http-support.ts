@@ -1,6 +1,7 @@
 /** Helpers shared by the end-to-end HTTP specs: checked requests, SSE reading, metric lookup, process probes. */
 import assert from 'node:assert/strict';
 import { spawnAgent, waitForStatus, type AgentProcess } from '../support/agent-process.js';
+import { checkAnswer } from '../support/openapi-check.js';
 
 export type Reply = Awaited<ReturnType<AgentProcess['request']>>;
 
@@ -11,8 +12,8 @@ const STACK_LINE = /^\s{2,}at\s/m;
 export type ErrorShape = (r: Reply, what: string) => void;
 
 /**
- * agent.request, plus the checks every response must pass: no stack trace leaks out, and an error answer
- * (4xx, 5xx) has the shape of its surface.
+ * agent.request, plus the checks every response must pass: no stack trace leaks out, an error answer (4xx,
+ * 5xx) has the shape of its surface, and the answer is one the OpenAPI document describes.
  */
 export function checkedRequests(errorShape: ErrorShape) {
   return async (
@@ -26,6 +27,7 @@ export function checkedRequests(errorShape: ErrorShape) {
     const what = `${method} ${path} answered ${r.status}`;
     assert.doesNotMatch(r.text, STACK_LINE, `${what} with a stack trace:\n${r.text}`);
     if (r.status >= 400) errorShape(r, what);
+    checkAnswer(method, path, r);
     return r;
   };
 }

@@ -19,6 +19,39 @@ import {
 import type { FieldProblem, RunSnapshot } from '../../../../adapters/flowrunner/engine/index.js';
 import type { SystemSampler } from '../../../../adapters/flowrunner/system.js';
 import { JsonTooDeepError, readJson } from './body.js';
+import type { RouteDoc } from './openapi.js';
+import { FlowAnswer, FlowDetail } from './schemas.js';
+
+const flowDoc = (
+  method: 'get' | 'post',
+  path: string,
+  summary: string,
+  responses: RouteDoc['responses'],
+): RouteDoc => ({
+  method,
+  path,
+  summary,
+  needs: 'flowrunner',
+  errorSchema: FlowDetail,
+  responses: { 200: { description: 'see docs/flowrunner.md#control-api', schema: FlowAnswer }, ...responses },
+});
+const refused = (description: string) => ({ description, schema: FlowDetail });
+
+/** The control API's routes, for the OpenAPI document: FastAPI's `{ detail }` answers its errors. */
+export const flowRunnerRouteDocs: RouteDoc[] = [
+  flowDoc('post', '/api/start', 'Starts a flow (replacing a running one): { config, flowmap }', {
+    400: refused('the body is not JSON, or fields are invalid: each in `detail` with its `loc`'),
+    413: refused('the body is larger than BODY_LIMIT_BYTES'),
+  }),
+  flowDoc('post', '/api/stop', 'Stops the running flow', {}),
+  flowDoc('post', '/api/update', 'Changes a running flow (sim_users, sleeps)', {
+    400: refused('no flow is running, or fields are invalid'),
+    409: refused('a field cannot change while the flow runs'),
+    413: refused('the body is larger than BODY_LIMIT_BYTES'),
+  }),
+  flowDoc('get', '/api/health', '{ status, app_status }', {}),
+  flowDoc('get', '/api/metrics', 'The flow and container numbers', {}),
+];
 
 export interface FlowApiDeps {
   flows: FlowControl;

@@ -56,10 +56,13 @@ function compile<T extends TObject>(schema: T): Compiled<T> {
   };
 }
 
+/** A checker of a request part, with the schema it checks against (for the OpenAPI document). */
+export type Checker<T extends TObject, F> = F & { schema: T };
+
 /** A checker of `ctx.query` against `schema` (an object schema whose properties are all optional). */
-export function querySchema<T extends TObject>(schema: T): (ctx: Context) => Static<T> {
+export function querySchema<T extends TObject>(schema: T): Checker<T, (ctx: Context) => Static<T>> {
   const c = compile(Type.Object(schema.properties, { additionalProperties: false }) as unknown as T);
-  return (ctx) => {
+  const check = (ctx: Context): Static<T> => {
     // No prototype: a parameter named __proto__ is just an unknown parameter.
     const query: Record<string, unknown> = Object.create(null);
     const repeated: Problem[] = [];
@@ -80,6 +83,7 @@ export function querySchema<T extends TObject>(schema: T): (ctx: Context) => Sta
     }
     return query as Static<T>;
   };
+  return Object.assign(check, { schema: c.schema });
 }
 
 /** For routes that take no query parameters: any one given is refused as unknown. */
@@ -112,11 +116,14 @@ function queryProblems(problems: Problem[], schema: TObject): Problem[] {
 export function bodySchema<T extends TObject>(
   schema: T,
   options: { allowEmpty?: boolean } = {},
-): (ctx: Context, limitBytes: number) => Promise<{ value: Static<T>; raw: Buffer }> {
+): Checker<T, (ctx: Context, limitBytes: number) => Promise<{ value: Static<T>; raw: Buffer }>> & {
+  optional: boolean;
+} {
   const c = compile(schema);
-  return async (ctx, limitBytes) => {
+  const check = async (ctx: Context, limitBytes: number) => {
     const { value, raw } = await readJson(ctx, limitBytes, options.allowEmpty);
     if (!c.check(value)) throw new ValidationError('invalid request body', toProblems(c.check.errors));
     return { value: value as Static<T>, raw };
   };
+  return Object.assign(check, { schema, optional: options.allowEmpty === true });
 }

@@ -4,6 +4,8 @@ import type { Router } from '@koa/router';
 import { need, principalOf, watchAuthorization } from '../auth.js';
 import { EVENT_TYPES } from '../../store/types.js';
 import { Once, QueryBool, QueryInt, querySchema, Repeated } from '../request.js';
+import type { RouteDoc } from '../openapi.js';
+import { EventPage } from '../schemas.js';
 import { openSse, resumeFrom, type SseStream } from '../sse.js';
 import type { RouteDeps } from './deps.js';
 
@@ -17,6 +19,23 @@ const EventQuery = querySchema(
     follow: Once(QueryBool()),
   }),
 );
+
+export const eventRouteDocs: RouteDoc[] = [
+  {
+    method: 'get',
+    path: '/events',
+    summary: 'The event journal: every state change, as a stored page or (follow=true) a live stream',
+    needs: 'read',
+    query: EventQuery.schema,
+    responses: {
+      200: {
+        description: 'the events after `since`, oldest first',
+        schema: EventPage,
+        stream: 'follow=true: `event: <type>`, `id: <seq>`, the event as JSON in `data`; resumes with Last-Event-ID',
+      },
+    },
+  },
+];
 
 export function mountEventRoutes(router: Router, { service, tokens }: RouteDeps): void {
   router.get('/events', need('read'), (ctx) => {

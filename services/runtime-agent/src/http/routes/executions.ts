@@ -6,6 +6,16 @@ import { SIGNATURE_HEADER } from '../../wpk/signature.js';
 import { need, principalOf } from '../auth.js';
 import { EXECUTION_STATUSES } from '../../store/types.js';
 import { bodySchema, NoQuery, Once, QueryInt, querySchema, QueryTime, Repeated } from '../request.js';
+import type { RouteDoc } from '../openapi.js';
+import {
+  Accepted,
+  CancelAnswer,
+  ErrorBody,
+  ExecutionList,
+  ExecutionRecord,
+  RetryAccepted,
+  RollbackAnswer,
+} from '../schemas.js';
 import type { RouteDeps } from './deps.js';
 import { PackageFields } from './packages.js';
 
@@ -41,6 +51,83 @@ const ListQuery = querySchema(
     cursor: Once(Type.String()),
   }),
 );
+
+const notFound = { description: 'no such execution', schema: ErrorBody };
+const conflict = (description: string) => ({ description, schema: ErrorBody });
+const busy = { description: 'the agent is shutting down (or recovering after a restart)', schema: ErrorBody };
+
+export const executionRouteDocs: RouteDoc[] = [
+  {
+    method: 'post',
+    path: '/execute',
+    summary: 'Validates and queues an execution (Idempotency-Key and X-WPK-Signature headers are honoured)',
+    needs: 'submit',
+    body: ExecuteBody.schema,
+    responses: {
+      202: { description: 'accepted and stored; Location names it', schema: Accepted },
+      200: { description: 'the execution an earlier request with the same Idempotency-Key created', schema: Accepted },
+      403: { description: 'below executor, or a signature is required and does not verify', schema: ErrorBody },
+      404: { description: 'no known package has that workflow_id', schema: ErrorBody },
+      409: conflict('the Idempotency-Key was used with another request'),
+      429: { description: 'the queue is full (Retry-After)', schema: ErrorBody },
+      503: busy,
+    },
+  },
+  {
+    method: 'get',
+    path: '/execute/:id',
+    summary: 'The execution record: steps, outputs, errors, rollback',
+    needs: 'read',
+    responses: { 200: { description: 'the record', schema: ExecutionRecord }, 404: notFound },
+  },
+  {
+    method: 'get',
+    path: '/executions',
+    summary: 'Executions, newest first, by status, workflow and creation time',
+    needs: 'read',
+    query: ListQuery.schema,
+    responses: { 200: { description: 'a page; next_cursor fetches the next', schema: ExecutionList } },
+  },
+  {
+    method: 'post',
+    path: '/execute/:id/cancel',
+    summary: "Cancels a pending or running execution (executor: its own; operator: anyone's)",
+    needs: 'cancel',
+    responses: {
+      202: { description: 'cancelled, or the running step is being aborted', schema: CancelAnswer },
+      404: notFound,
+      409: conflict('the execution has ended'),
+      503: busy,
+    },
+  },
+  {
+    method: 'post',
+    path: '/execute/:id/retry',
+    summary: 'A new execution of an ended one, from the step that failed (or from_step) on',
+    needs: 'retry',
+    body: RetryBody.schema,
+    bodyOptional: RetryBody.optional,
+    responses: {
+      202: { description: 'the retry, accepted and stored; Location names it', schema: RetryAccepted },
+      404: notFound,
+      409: conflict('still running or rolling back, retried already, or a step before from_step cannot be kept'),
+      429: { description: 'the queue is full (Retry-After)', schema: ErrorBody },
+      503: busy,
+    },
+  },
+  {
+    method: 'post',
+    path: '/rollback/:id',
+    summary: 'Rolls back a failed, cancelled or completed execution by hand',
+    needs: 'rollback',
+    responses: {
+      202: { description: 'the rollback started; Location names the execution', schema: RollbackAnswer },
+      404: notFound,
+      409: conflict('not in a state to roll back, nothing to roll back, or retried (roll back the retry)'),
+      503: busy,
+    },
+  },
+];
 
 export function mountExecutionRoutes(router: Router, { service, bodyLimitBytes }: RouteDeps): void {
   router.post('/execute', need('submit'), async (ctx) => {

@@ -3,6 +3,8 @@ import { Type } from '@sinclair/typebox';
 import type { Router } from '@koa/router';
 import { need, principalOf, watchAuthorization } from '../auth.js';
 import { Once, QueryBool, QueryInt, querySchema } from '../request.js';
+import type { RouteDoc } from '../openapi.js';
+import { ErrorBody, LogPage } from '../schemas.js';
 import { openSse, resumeFrom, type SseStream } from '../sse.js';
 import type { RouteDeps } from './deps.js';
 
@@ -14,6 +16,24 @@ const LogQuery = querySchema(
     follow: Once(QueryBool()),
   }),
 );
+
+export const logRouteDocs: RouteDoc[] = [
+  {
+    method: 'get',
+    path: '/logs/:id',
+    summary: "An execution's log, as a page or (follow=true) a live stream until the execution ends",
+    needs: 'read',
+    query: LogQuery.schema,
+    responses: {
+      200: {
+        description: 'the lines after `since`',
+        schema: LogPage,
+        stream: 'follow=true: `event: log` per line with `id: <seq>`, then `event: end` with the status',
+      },
+      404: { description: 'no such execution', schema: ErrorBody },
+    },
+  },
+];
 
 export function mountLogRoutes(router: Router, { service, tokens }: RouteDeps): void {
   router.get('/logs/:id', need('read'), (ctx) => {
