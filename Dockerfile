@@ -23,7 +23,9 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json ./
 COPY workflows ./workflows
-RUN mkdir -p /data && chown node:node /data
+COPY bin ./bin
+# The CLI (runtime-agent --help) on the PATH: `kubectl exec POD -c agent -- runtime-agent list`.
+RUN ln -s /app/bin/runtime-agent.mjs /usr/local/bin/runtime-agent && mkdir -p /data && chown node:node /data
 USER node
 VOLUME ["/data"]
 EXPOSE 8080

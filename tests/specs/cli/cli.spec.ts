@@ -1,0 +1,440 @@
+/**
+ * The `runtime-agent` command line, run as a real process against a real agent process: each command and
+ * flag, the output forms, and the exit codes (0 completed, 1 failed/refused, 2 usage, 3 not found, 4
+ * unreachable or not authenticated).
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { COMMANDS } from '../../../services/runtime-agent/src/cli/cli.js';
+import { REPO_ROOT } from '../../../services/runtime-agent/src/paths.js';
+import { type AgentProcess, startAgent } from '../support/agent-process.js';
+import { pkg, shellStep } from '../support/packages.js';
+import { uniqueName } from '../http/http-support.js';
+
+const CLI = join(REPO_ROOT, 'services/runtime-agent/src/cli/main.ts');
+/** No run of the CLI in these specs takes longer; a hung one is killed and fails its test. */
+const CLI_TIMEOUT_MS = 60_000;
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function runCli(args: string[], options: { env?: Record<string, string>; stdin?: string } = {}): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
+      cwd: REPO_ROOT,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, ...options.env },
+    });
+    let stdout = '';
+    let stderr = '';
+    proc.stdout.on('data', (c) => (stdout += c));
+    proc.stderr.on('data', (c) => (stderr += c));
+    const timer = setTimeout(() => proc.kill('SIGKILL'), CLI_TIMEOUT_MS);
+    proc.on('error', reject);
+    proc.on('close', (code) => {
+      clearTimeout(timer);
+      assert.doesNotMatch(stderr, /^\s+at /m, `a stack trace on stderr:\n${stderr}`);
+      resolve({ code, stdout, stderr });
+    });
+    proc.stdin.end(options.stdin ?? '');
+  });
+}
+
+describe('CLI: runtime-agent', function () {
+  // Each test runs the CLI a dozen times, each a fresh Node process with tsx: seconds on a loaded machine.
+  this.timeout(180_000);
+  let agent: AgentProcess;
+  let scratch: string;
+  let env: Record<string, string>;
+  /** Runs the CLI against the agent. */
+  const ra = (args: string[], more: { stdin?: string; env?: Record<string, string> } = {}) =>
+    runCli(args, { stdin: more.stdin, env: { ...env, ...more.env } });
+  const file = (name: string, content: unknown) => {
+    const path = join(scratch, name);
+    writeFileSync(path, typeof content === 'string' ? content : JSON.stringify(content));
+    return path;
+  };
+
+  before(async () => {
+    agent = await startAgent();
+    env = { RUNTIME_AGENT_URL: agent.url };
+    scratch = mkdtempSync(join(tmpdir(), 'runtime-agent-cli-'));
+  });
+  after(async () => {
+    await agent.stop();
+    agent.cleanup();
+    rmSync(scratch, { recursive: true, force: true });
+  });
+
+  it('--help lists every command, and each command --help every flag it takes', async () => {
+    const top = await runCli(['--help']);
+    assert.equal(top.code, 0);
+    for (const name of ['serve', ...Object.keys(COMMANDS)]) assert.match(top.stdout, new RegExp(`^  ${name} `, 'm'));
+    assert.match(top.stdout, /exit codes: 0/);
+    for (const [name, command] of Object.entries(COMMANDS)) {
+      const r = await runCli([name, '--help']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, new RegExp(`^usage: runtime-agent ${name}`));
+      for (const [flag, spec] of Object.entries(command.options)) {
+        assert.match(r.stdout, new RegExp(`--${flag}\\b`), `${name} --help names --${flag}`);
+        if (spec.short) assert.match(r.stdout, new RegExp(`-${spec.short}, --${flag}`));
+      }
+      for (const flag of ['--server', '--token-file']) assert.ok(r.stdout.includes(flag));
+    }
+    const version = await runCli(['--version']);
+    assert.match(version.stdout, /^runtime-agent \d+\.\d+\.\d+\n$/);
+    const serve = await runCli(['serve', '--help']);
+    assert.equal(serve.code, 0);
+    assert.match(serve.stdout, /--insecure-no-auth/, "serve --help is the agent's own");
+    const none = await runCli([]);
+    assert.equal(none.code, 2);
+  });
+
+  it('submit -f --wait exits 0 when it completed; --follow prints the log and exits 1 when it failed', async () => {
+    const ok = file('ok.yaml', pkg(uniqueName('cli-ok'), [shellStep('hello', ['echo', 'hello from cli'])]));
+    const r = await ra(['submit', '-f', ok, '--wait']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /execution \S+ completed\n$/);
+
+    const failing = file('fail.json', pkg(uniqueName('cli-fail'), [shellStep('boom', ['false'])]));
+    const f = await ra(['submit', '-f', failing, '--follow']);
+    assert.equal(f.code, 1);
+    assert.match(f.stdout, /\[boom\] ERROR step failed: command_failed/);
+    assert.match(f.stdout, /execution \S+ failed\n$/);
+
+    const both = await ra(['submit', '-f', ok, '--wait', '--follow']);
+    assert.equal(both.code, 2);
+    assert.match(both.stderr, /--wait and --follow/);
+  });
+
+  it('submit takes the package on stdin, parameters from -p and --param-file, --dry-run, -o name|json|yaml', async () => {
+    const wpk = pkg(
+      uniqueName('cli-params'),
+      [shellStep('say', ['printf', '%s-%s', '${{ params.a }}', '${{ params.n }}'])],
+      {
+        parameters: { a: { type: 'string', default: 'x' }, n: { type: 'integer', default: 0 } },
+      },
+    );
+    const params = file('params.yaml', 'a: from-file\nn: 1\n');
+    const name = await ra(['submit', '-f', '-', '--param-file', params, '-p', 'n=7', '-o', 'name', '--wait'], {
+      stdin: JSON.stringify(wpk),
+    });
+    assert.equal(name.code, 0, name.stderr);
+    const id = name.stdout.trim();
+    assert.match(id, /^[0-9a-f-]{36}$/, 'only the id');
+    const rec = await ra(['get', id, '-o', 'json']);
+    const record = JSON.parse(rec.stdout);
+    assert.deepEqual(record.parameters, { a: 'from-file', n: 7 }, '-p wins over the file, 7 read as a number');
+    assert.equal(record.steps[0].outputs.stdout, 'from-file-7');
+
+    const dry = await ra(['submit', '-f', '-', '--dry-run', '-o', 'yaml'], { stdin: JSON.stringify(wpk) });
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.equal(parseYaml(dry.stdout).dry_run, true);
+
+    const bad = await ra(['submit', '-f', '-', '-p', 'n=notanumber'], { stdin: JSON.stringify(wpk) });
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /\$\.parameters\.n: must be an integer/);
+    const noEq = await ra(['submit', '-f', '-', '-p', 'justaname'], { stdin: JSON.stringify(wpk) });
+    assert.equal(noEq.code, 2);
+    assert.match(noEq.stderr, /name=value/);
+    const missing = await ra(['submit', '-f', join(scratch, 'nope.yaml')]);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /nope\.yaml does not exist/);
+  });
+
+  it('submit --idempotency-key answers the same execution twice', async () => {
+    const wpk = file('idem.json', pkg(uniqueName('cli-idem'), [shellStep('a', ['true'])]));
+    const key = randomBytes(8).toString('hex');
+    const first = await ra(['submit', '-f', wpk, '--idempotency-key', key, '-o', 'name']);
+    const again = await ra(['submit', '-f', wpk, '--idempotency-key', key]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stdout, new RegExp(`execution ${first.stdout.trim()} already submitted with this key`));
+  });
+
+  it('validate says valid or lists every problem (exit 2); workflows lists the catalog and shows one', async () => {
+    const good = await ra(['validate', '--workflow', 'rollback-demo-1.0.0']);
+    assert.equal(good.code, 0, good.stderr);
+    assert.match(good.stdout, /rollback-demo-1.0.0: valid/);
+    const badFile = file(
+      'bad.yaml',
+      'apiVersion: wpk/v1\nkind: Workflow\nmetadata: { name: x }\nspec: { handlers: [] }\n',
+    );
+    const bad = await ra(['validate', '-f', badFile]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stdout, /invalid/);
+    assert.match(bad.stdout, /error {4}\$\.metadata/);
+    const withParams = await ra([
+      'validate',
+      '--workflow',
+      'rollback-demo-1.0.0',
+      '-p',
+      'failAt=nowhere',
+      '-o',
+      'json',
+    ]);
+    assert.equal(withParams.code, 2);
+    assert.equal(JSON.parse(withParams.stdout).errors[0].path, '$.parameters.failAt');
+
+    const all = await ra(['workflows']);
+    assert.match(all.stdout, /^WORKFLOW\s+SOURCE\s+PARAMETERS/);
+    assert.match(all.stdout, /restart-unhealthy-1\.0\.0\s+bundled\s+namespace,deployment\*,selector\*/);
+    const wide = await ra(['workflows', '-o', 'wide']);
+    assert.match(wide.stdout, /ADAPTERS\s+ROLLBACK/);
+    const names = await ra(['workflows', '-o', 'name']);
+    assert.ok(names.stdout.split('\n').includes('host-report-1.0.0'));
+    const one = await ra(['workflows', 'rollback-demo-1.0.0']);
+    assert.match(one.stdout, /failAt: string, default "verify"/);
+    assert.match(one.stdout, /steps: make-workdir → write-config → write-release → verify/);
+    const unknown = await ra(['workflows', 'nope-1.0.0']);
+    assert.equal(unknown.code, 3);
+  });
+
+  it('list filters by --failed, --running, --status, --workflow, --since and --limit, as a table or for scripts', async () => {
+    const name = uniqueName('cli-list');
+    const wpk = file('list.json', pkg(name, [shellStep('a', ['false'])]));
+    const failed = (await ra(['submit', '-f', wpk, '--wait', '-o', 'name'])).stdout.trim();
+    const workflow = `${name}-1.0.0`;
+    const table = await ra(['list', '--failed', '--workflow', workflow]);
+    assert.match(table.stdout, /^ID\s+WORKFLOW\s+STATUS\s+STEPS\s+CREATED\s+DURATION\n/);
+    assert.match(table.stdout, new RegExp(`${failed}\\s+${workflow}\\s+failed\\s+1/1\\s+\\d+s ago`));
+    const wide = await ra(['list', '--status', 'failed', '--workflow', workflow, '-o', 'wide']);
+    assert.match(wide.stdout, /BY\s+DRY RUN\s+ROLLBACK\s+ERROR/);
+    assert.match(wide.stdout, /a: command exited with code 1/);
+    const json = await ra(['list', '--status', 'completed', '--status', 'failed', '--since', '1h', '-o', 'json']);
+    const rows = JSON.parse(json.stdout) as Array<{ status: string }>;
+    assert.ok(rows.length > 0 && rows.every((e) => e.status === 'completed' || e.status === 'failed'));
+    const limited = await ra(['list', '--limit', '1', '-o', 'name']);
+    assert.equal(limited.stdout.trim().split('\n').length, 1);
+    const running = await ra(['list', '--running', '--workflow', workflow]);
+    assert.equal(running.stdout, 'no executions\n');
+    const future = await ra(['list', '--since', '2999-01-01T00:00:00Z', '-o', 'json']);
+    assert.deepEqual(JSON.parse(future.stdout), []);
+    const badStatus = await ra(['list', '--status', 'sleeping']);
+    assert.equal(badStatus.code, 2);
+    assert.match(badStatus.stderr, /query\.status/);
+    const badFormat = await ra(['list', '-o', 'xml']);
+    assert.equal(badFormat.code, 2);
+  });
+
+  it('get shows steps, error and rollback of an id or @latest; logs --tail, --step, --since, --timestamps, -o json', async () => {
+    const wpk = file(
+      'get.json',
+      pkg(uniqueName('cli-get'), [shellStep('one', ['echo', 'first']), shellStep('two', ['printf', 'a\\nb\\nc\\n'])]),
+    );
+    const id = (await ra(['submit', '-f', wpk, '--wait', '-o', 'name'])).stdout.trim();
+    const latest = await ra(['get', '@latest']);
+    assert.match(latest.stdout, new RegExp(`^execution {3}${id}\n`));
+    assert.match(
+      latest.stdout,
+      /STEP\s+STATUS\s+ACTION\s+ATTEMPTS\s+DURATION\s+NOTE\none\s+succeeded\s+shell\.run\s+1/,
+    );
+    const yaml = parseYaml((await ra(['get', id, '-o', 'yaml'])).stdout);
+    assert.equal(yaml.execution_id, id);
+
+    const all = (await ra(['logs', id])).stdout;
+    assert.match(all, /\[one\] first\n/);
+    const tail = await ra(['logs', id, '--tail', '2']);
+    assert.equal(tail.stdout.trim().split('\n').length, 2);
+    assert.ok(all.endsWith(tail.stdout));
+    const step = await ra(['logs', id, '--step', 'two']);
+    assert.ok(
+      step.stdout
+        .split('\n')
+        .filter(Boolean)
+        .every((l) => l.startsWith('[two]')),
+    );
+    assert.match(step.stdout, /\[two\] b\n/);
+    const stamped = await ra(['logs', id, '--timestamps', '--tail', '1']);
+    assert.match(stamped.stdout, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z /);
+    const future = await ra(['logs', id, '--since', '2999-01-01T00:00:00Z']);
+    assert.equal(future.stdout, '');
+    const recent = await ra(['logs', id, '--since', '1h']);
+    assert.equal(recent.stdout, all);
+    const json = await ra(['logs', id, '-o', 'json', '--tail', '1']);
+    assert.equal(JSON.parse(json.stdout).message, 'execution completed');
+    const followEnded = await ra(['logs', id, '-f', '--tail', '0']);
+    assert.equal(followEnded.code, 0, 'an ended execution: -f returns at once with its outcome');
+  });
+
+  it('logs -f and wait follow a running execution to its end; wait --timeout gives up with exit 1; cancel stops one', async () => {
+    const gate = join(scratch, 'gate');
+    const wpk = file(
+      'wait.json',
+      pkg(uniqueName('cli-wait'), [
+        shellStep('hold', ['sh', '-c', 'while [ ! -e "$0" ]; do sleep 0.05; done', gate]),
+        shellStep('after', ['echo', 'past the gate']),
+      ]),
+    );
+    const id = (await ra(['submit', '-f', wpk, '-o', 'name'])).stdout.trim();
+    const timedOut = await ra(['wait', id, '--timeout', '1s']);
+    assert.equal(timedOut.code, 1);
+    assert.match(timedOut.stderr, /has not ended after 1s/);
+    const following = ra(['logs', id, '-f']);
+    const waiting = ra(['wait', id]);
+    writeFileSync(gate, '');
+    const [f, w] = await Promise.all([following, waiting]);
+    assert.equal(f.code, 0, f.stderr);
+    assert.match(f.stdout, /\[after\] past the gate\n/);
+    assert.equal(w.code, 0, w.stderr);
+    assert.equal(w.stdout, `execution ${id} completed\n`);
+
+    const sleeper = file('sleep.json', pkg(uniqueName('cli-cancel'), [shellStep('nap', ['sleep', '30'])]));
+    const napping = (await ra(['submit', '-f', sleeper, '-o', 'name'])).stdout.trim();
+    const c = await ra(['cancel', napping, '--wait']);
+    assert.equal(c.code, 0, c.stderr);
+    assert.match(c.stdout, /cancel/);
+    const rec = JSON.parse((await ra(['get', napping, '-o', 'json'])).stdout);
+    assert.equal(rec.status, 'cancelled');
+    const again = await ra(['cancel', napping]);
+    assert.equal(again.code, 1, 'refused: it has ended');
+    assert.match(again.stderr, /only pending or running executions can be cancelled/);
+  });
+
+  it('retry --from-step -p --follow runs the rest again; rollback --wait undoes it (exit 0), a second one is refused', async () => {
+    const flag = join(scratch, 'retry-flag');
+    const marker = join(scratch, 'made');
+    const wpk = file(
+      'retry.json',
+      pkg(
+        uniqueName('cli-retry'),
+        [
+          shellStep('make', ['touch', marker], {
+            rollback: { action: 'run', with: { command: ['rm', '-f', marker] } },
+          }),
+          shellStep('check', ['test', '-e', '${{ params.flag }}']),
+        ],
+        { parameters: { flag: { type: 'string', default: join(scratch, 'never') } } },
+      ),
+    );
+    const id = (await ra(['submit', '-f', wpk, '--wait', '-o', 'name'])).stdout.trim();
+    writeFileSync(flag, '');
+    const r = await ra(['retry', id, '--from-step', 'check', '-p', `flag=${flag}`, '--follow']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`retries ${id} from check, 1 step\\(s\\) kept`));
+    assert.match(r.stdout, /retry of \S+: 1 step\(s\) kept from it, not run again/);
+    assert.doesNotMatch(r.stdout, /\[make\]/, 'make is not run again');
+    const retryId = /execution (\S+) retries/.exec(r.stdout)![1];
+
+    const refused = await ra(['rollback', id]);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, new RegExp(`roll back ${retryId} instead`));
+    const rb = await ra(['rollback', retryId, '--wait']);
+    assert.equal(rb.code, 0, rb.stderr);
+    assert.match(rb.stdout, /rolled_back\n$/);
+    const events = await ra(['events', '--execution', id, '--type', 'execution.retried', '-o', 'json']);
+    assert.equal(JSON.parse(events.stdout).data.retry_id, retryId);
+    const followRb = await ra(['rollback', retryId, '--follow']);
+    assert.equal(followRb.code, 1, 'a second rollback is refused');
+  });
+
+  it('events lists the journal after --since and follows it (-f); -o json is one event per line', async () => {
+    const first = await ra(['events', '-o', 'json']);
+    const seqs = first.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l).seq as number);
+    const since = seqs[seqs.length - 1];
+    const follow = spawn(process.execPath, ['--import', 'tsx', CLI, 'events', '-f', '--since', String(since)], {
+      cwd: REPO_ROOT,
+      env: { PATH: process.env.PATH, ...env },
+    });
+    let out = '';
+    const seen = new Promise<void>((resolve) => {
+      follow.stdout.on('data', (c) => {
+        out += c;
+        if (/execution\.status_changed .* running → completed/.test(out)) resolve();
+      });
+    });
+    const wpk = file('events.json', pkg(uniqueName('cli-events'), [shellStep('a', ['true'])]));
+    await ra(['submit', '-f', wpk, '--wait']);
+    await seen;
+    follow.kill();
+    const lines = out.trim().split('\n');
+    assert.ok(Number(lines[0].split(' ')[0]) > since, 'only events after --since');
+    assert.match(out, /execution\.created/);
+    const typed = await ra(['events', '--since', String(since), '--type', 'step.finished', '-o', 'json']);
+    const events = typed.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    assert.ok(events.length > 0 && events.every((e) => e.type === 'step.finished' && e.seq > since));
+    const badType = await ra(['events', '--type', 'nope']);
+    assert.equal(badType.code, 2);
+  });
+
+  it('exits 3 for an unknown execution, 4 when the agent cannot be reached, 2 for an unknown command or flag', async () => {
+    const unknown = await ra(['get', 'no-such-execution']);
+    assert.equal(unknown.code, 3);
+    assert.equal(unknown.stderr, 'runtime-agent: execution no-such-execution not found\n');
+    const down = await runCli(['list', '--server', 'http://127.0.0.1:9']);
+    assert.equal(down.code, 4);
+    assert.match(down.stderr, /cannot reach the agent at http:\/\/127\.0\.0\.1:9 .*set --server or RUNTIME_AGENT_URL/);
+    const viaEnv = await runCli(['list'], { env: { RUNTIME_AGENT_URL: 'http://127.0.0.1:9' } });
+    assert.equal(viaEnv.code, 4);
+    const notUrl = await runCli(['list', '--server', 'nowhere']);
+    assert.equal(notUrl.code, 2);
+    const command = await ra(['frobnicate']);
+    assert.equal(command.code, 2);
+    assert.match(command.stderr, /unknown command 'frobnicate'/);
+    const flag = await ra(['list', '--bogus']);
+    assert.equal(flag.code, 2);
+    assert.match(flag.stderr, /--bogus.*runtime-agent list --help/);
+    const none = await ra(['get']);
+    assert.equal(none.code, 2);
+  });
+
+  describe('with tokens', () => {
+    let secured: AgentProcess;
+    let dir: string;
+    const admin = randomBytes(24).toString('hex');
+    const viewer = randomBytes(24).toString('hex');
+    before(async () => {
+      dir = mkdtempSync(join(tmpdir(), 'runtime-agent-cli-auth-'));
+      const tokens = join(dir, 'tokens.yaml');
+      writeFileSync(
+        tokens,
+        `- { name: platform, token: "${admin}", roles: [admin] }\n- { name: dashboards, token: "${viewer}", roles: [viewer] }\n`,
+      );
+      writeFileSync(join(dir, 'admin'), `${admin}\n`);
+      writeFileSync(join(dir, 'viewer'), viewer);
+      secured = await startAgent({ env: { RUNTIME_AGENT_TOKENS_FILE: tokens } });
+    });
+    after(async () => {
+      await secured.stop();
+      secured.cleanup();
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    it('reads the token from --token-file or RUNTIME_AGENT_TOKEN_FILE, exits 4 without one, and audit shows who did what', async () => {
+      const url = { RUNTIME_AGENT_URL: secured.url };
+      const without = await runCli(['list'], { env: url });
+      assert.equal(without.code, 4);
+      assert.match(without.stderr, /set --token-file or RUNTIME_AGENT_TOKEN_FILE/);
+      const viewing = await runCli(['list', '--token-file', join(dir, 'viewer')], { env: url });
+      assert.equal(viewing.code, 0, viewing.stderr);
+      const below = await runCli(['audit'], { env: { ...url, RUNTIME_AGENT_TOKEN_FILE: join(dir, 'viewer') } });
+      assert.equal(below.code, 4);
+      assert.match(below.stderr, /needs the admin role/);
+      const missingFile = await runCli(['list', '--token-file', join(dir, 'nope')], { env: url });
+      assert.equal(missingFile.code, 2);
+      assert.match(missingFile.stderr, /the token file .*nope does not exist/);
+
+      const adminEnv = { ...url, RUNTIME_AGENT_TOKEN_FILE: join(dir, 'admin') };
+      const wpk = file('audited.json', pkg(uniqueName('cli-audit'), [shellStep('a', ['true'])]));
+      const id = (await runCli(['submit', '-f', wpk, '--wait', '-o', 'name'], { env: adminEnv })).stdout.trim();
+      const audit = await runCli(['audit', '--actor', 'platform', '--execution', id], { env: adminEnv });
+      assert.equal(audit.code, 0, audit.stderr);
+      assert.match(audit.stdout, /^SEQ\s+WHEN\s+WHO\s+REQUEST\s+STATUS\s+EXECUTION\n/);
+      assert.match(audit.stdout, new RegExp(`platform\\s+POST /execute\\s+202\\s+${id}`));
+      const json = await runCli(['audit', '--limit', '1', '--since', '0', '-o', 'json'], { env: adminEnv });
+      assert.equal(JSON.parse(json.stdout).length, 1);
+    });
+  });
+});
