@@ -15,6 +15,7 @@ import { REPO_ROOT } from '../../../services/runtime-agent/src/paths.js';
 import { type AgentProcess, startAgent } from '../support/agent-process.js';
 import { pkg, shellStep } from '../support/packages.js';
 import { uniqueName } from '../http/http-support.js';
+import { type FakeKube, startFakeKube } from '../support/fake-kube/index.js';
 
 const CLI = join(REPO_ROOT, 'services/runtime-agent/src/cli/main.ts');
 /** No run of the CLI in these specs takes longer; a hung one is killed and fails its test. */
@@ -388,6 +389,60 @@ describe('CLI: runtime-agent', function () {
     assert.match(flag.stderr, /--bogus.*runtime-agent list --help/);
     const none = await ra(['get']);
     assert.equal(none.code, 2);
+  });
+
+  describe('through the Kubernetes API (--pod)', () => {
+    let kube: FakeKube;
+    let kubeEnv: Record<string, string>;
+    before(async () => {
+      kube = await startFakeKube({ namespace: 'shop' });
+      kube.seed({
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'web-0', namespace: 'shop', labels: { app: 'web' } },
+        spec: {
+          containers: [
+            { name: 'app', image: 'web:1' },
+            { name: 'agent', image: 'runtime-agent:1' },
+          ],
+        },
+      });
+      // The agent of this spec plays the sidecar: port 8080 of pod shop/web-0 leads to it.
+      kube.forwardPod('shop', 'web-0', (port) => (port === 8080 ? { host: '127.0.0.1', port: agent.port } : undefined));
+      kubeEnv = { KUBECONFIG: kube.writeKubeconfigFile(join(scratch, 'kube')) };
+    });
+    after(() => kube.close());
+
+    it("reaches the agent on a pod's loopback through pods/portforward, following an execution to its end", async () => {
+      const wpk = file(
+        'pod.json',
+        pkg(uniqueName('cli-pod'), [shellStep('hi', ['echo', 'hello through the API server'])]),
+      );
+      const r = await runCli(['submit', '-f', wpk, '--follow', '--pod', 'web-0', '-n', 'shop'], { env: kubeEnv });
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /\[hi\] hello through the API server\n/);
+      const id = /execution (\S+) submitted/.exec(r.stdout)![1];
+      const listed = await runCli(['list', '--pod', 'web-0', '-o', 'name'], { env: kubeEnv });
+      assert.equal(listed.code, 0, listed.stderr);
+      assert.equal(listed.stdout.split('\n')[0], id, "the context's namespace (shop) by default");
+      assert.ok(kube.forwarded.length >= 2, 'each run went through the API server');
+      assert.ok(kube.forwarded.every((f) => f.namespace === 'shop' && f.pod === 'web-0' && f.port === 8080));
+    });
+
+    it('says which pod, namespace or context is wrong, and when nothing listens on the port', async () => {
+      const missing = await runCli(['list', '--pod', 'web-9', '-n', 'shop'], { env: kubeEnv });
+      assert.equal(missing.code, 3);
+      assert.equal(missing.stderr, 'runtime-agent: pod web-9 not found in namespace shop\n');
+      const context = await runCli(['list', '--pod', 'web-0', '--context', 'prod'], { env: kubeEnv });
+      assert.equal(context.code, 2);
+      assert.match(context.stderr, /--context prod is not in the kubeconfig; it has: fake-kube/);
+      const port = await runCli(['list', '--pod', 'web-0', '--server', 'http://127.0.0.1:9090'], { env: kubeEnv });
+      assert.equal(port.code, 4);
+      assert.match(port.stderr, /cannot reach the agent in pod web-0 in namespace shop/);
+      const alone = await runCli(['list', '-n', 'shop'], { env: kubeEnv });
+      assert.equal(alone.code, 2);
+      assert.match(alone.stderr, /go with --pod/);
+    });
   });
 
   describe('with tokens', () => {

@@ -9,6 +9,7 @@ import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { VERSION } from '../paths.js';
 import { CliError, Client, connection, DEFAULT_SERVER, EXIT } from './client.js';
 import * as cmd from './commands.js';
+import { type Forward, forwardToPod } from './kube.js';
 import { parseFormat, stdoutOut } from './output.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
@@ -213,11 +214,18 @@ export const COMMANDS: Record<string, Command> = {
 const GLOBAL: Options = {
   server: { type: 'string' },
   'token-file': { type: 'string' },
+  pod: { type: 'string' },
+  namespace: { type: 'string', short: 'n' },
+  context: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 };
 const GLOBAL_HELP = [
   `--server URL             the agent (default ${DEFAULT_SERVER}; or RUNTIME_AGENT_URL)`,
   '--token-file FILE        a file holding the token, when the agent has tokens (or RUNTIME_AGENT_TOKEN_FILE)',
+  "--pod NAME               the agent in this pod, through the Kubernetes API's port-forward (your kubeconfig);",
+  "                         it listens on the pod's loopback at the port of --server",
+  "-n, --namespace NS       the pod's namespace (default: the kubeconfig context's)",
+  '--context NAME           a kubeconfig context other than the current one',
   '-h, --help               this help',
 ];
 
@@ -296,13 +304,32 @@ export async function main(argv: string[]): Promise<number> {
     return EXIT.ok;
   }
   if (flags.wait && flags.follow) throw new CliError('--wait and --follow: give one of them', EXIT.usage);
+  const conn = connection(flags as { server?: string; 'token-file'?: string }, process.env);
+  const format = parseFormat(flags.output as string | undefined);
+  let forward: Forward | undefined;
+  if (typeof flags.pod === 'string') {
+    forward = await forwardToPod({
+      pod: flags.pod,
+      namespace: flags.namespace as string | undefined,
+      context: flags.context as string | undefined,
+      port: Number(new URL(conn.server).port || 80),
+    });
+    conn.via = `pod ${flags.pod} in namespace ${forward.namespace}`;
+    conn.server = forward.url;
+  } else if (flags.namespace !== undefined || flags.context !== undefined) {
+    throw new CliError('--namespace and --context go with --pod', EXIT.usage);
+  }
   const ctx: cmd.Ctx = {
-    client: new Client(connection(flags as { server?: string; 'token-file'?: string }, process.env)),
+    client: new Client(conn),
     out: stdoutOut(),
-    format: parseFormat(flags.output as string | undefined),
+    format,
     flags,
     args: parsed.positionals,
     readStdin: () => readFileSync(0, 'utf8'),
   };
-  return command.run(ctx);
+  try {
+    return await command.run(ctx);
+  } finally {
+    forward?.close();
+  }
 }

@@ -30,6 +30,8 @@ export interface Connection {
   /** Where the token came from, for messages: a file path. */
   tokenFile?: string;
   token?: string;
+  /** How the server is reached when not directly (`pod web-0 in namespace shop`), for messages. */
+  via?: string;
 }
 
 export const DEFAULT_SERVER = 'http://127.0.0.1:8080';
@@ -160,6 +162,12 @@ export class Client {
   private unreachable(err: unknown): CliError {
     const cause = (err as { cause?: { code?: string; message?: string } }).cause;
     const why = cause?.code ?? cause?.message ?? (err as Error).message;
+    if (this.conn.via) {
+      return new CliError(
+        `cannot reach the agent in ${this.conn.via} (${why}): is it running there, on the port of --server or RUNTIME_AGENT_URL?`,
+        EXIT.unreachable,
+      );
+    }
     return new CliError(
       `cannot reach the agent at ${this.conn.server} (${why}): is it running? set --server or RUNTIME_AGENT_URL`,
       EXIT.unreachable,

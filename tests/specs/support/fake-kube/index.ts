@@ -22,6 +22,7 @@ import { recordUpdate } from './apply.js';
 import { ControllerSim, type ControllerOptions } from './controller.js';
 import { clone, nowTimestamp, type KObj } from './json.js';
 import type { LogLine } from './logs.js';
+import { type ForwardRecord, PortForwards, type PortTarget } from './portforward.js';
 import { apiVersionOf, registry, type ResourceDef } from './resources.js';
 import { FakeApiServer, type DenyRule, type FailSpec, type RecordedRequest, type RequestMatcher } from './server.js';
 import { Store } from './store.js';
@@ -113,6 +114,13 @@ export interface FakeKube {
   clearRequests(): void;
   /** Ends open watch/log streams (clients see the server close them). */
   closeStreams(): void;
+  /**
+   * pods/portforward (WebSocket, portforward.ts): the ports of pod `namespace/pod` lead to `target` (say, an
+   * agent the test started on loopback). The pod must exist (seed it) for a forward to be accepted.
+   */
+  forwardPod(namespace: string, pod: string, target: PortTarget): void;
+  /** Every connection forwarded to a pod, in order. */
+  readonly forwarded: ForwardRecord[];
   close(): Promise<void>;
 }
 
@@ -157,6 +165,11 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
   });
   port = (server.address() as AddressInfo).port;
   const url = `${tls ? 'https' : 'http'}://127.0.0.1:${port}`;
+  const forwards = new PortForwards(
+    token,
+    (ns, name) => store.get(registry.byKind('v1', 'Pod')!, ns, name) !== undefined,
+  );
+  server.on('upgrade', forwards.upgrade);
 
   const kube: FakeKube = {
     url,
@@ -167,6 +180,11 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
     username,
     requests: api.requests,
     controller,
+    forwarded: forwards.forwarded,
+
+    forwardPod(ns, pod, target) {
+      forwards.set(ns, pod, target);
+    },
 
     kubeConfig() {
       const kc = new KubeConfig();
@@ -324,6 +342,7 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
     async close() {
       controller.close();
       api.closeStreams();
+      forwards.close();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
