@@ -443,6 +443,91 @@ describe('CLI: runtime-agent', function () {
       assert.equal(alone.code, 2);
       assert.match(alone.stderr, /go with --pod/);
     });
+
+    describe('a fleet (--selector)', () => {
+      let second: AgentProcess;
+      before(async () => {
+        second = await startAgent();
+        kube.seed({
+          apiVersion: 'v1',
+          kind: 'Pod',
+          metadata: { name: 'web-1', namespace: 'shop', labels: { app: 'web' } },
+          spec: { containers: [{ name: 'agent', image: 'runtime-agent:1' }] },
+        });
+        kube.seed({
+          apiVersion: 'v1',
+          kind: 'Pod',
+          metadata: { name: 'db-0', namespace: 'shop', labels: { app: 'db' } },
+          spec: { containers: [{ name: 'agent', image: 'runtime-agent:1' }] },
+        });
+        kube.forwardPod('shop', 'web-1', (port) =>
+          port === 8080 ? { host: '127.0.0.1', port: second.port } : undefined,
+        );
+      });
+      after(async () => {
+        await second.stop();
+        second.cleanup();
+      });
+
+      it('merges list, get and events of every pod the selector picks, each row naming its pod', async () => {
+        const name = uniqueName('cli-fleet');
+        const wpk = file('fleet.json', pkg(name, [shellStep('a', ['true'])]));
+        const onFirst = (await ra(['submit', '-f', wpk, '--wait', '-o', 'name'])).stdout.trim();
+        const onSecond = (
+          await runCli(['submit', '-f', wpk, '--wait', '-o', 'name'], { env: { RUNTIME_AGENT_URL: second.url } })
+        ).stdout.trim();
+
+        const table = await runCli(['list', '-l', 'app=web', '--workflow', `${name}-1.0.0`], { env: kubeEnv });
+        assert.equal(table.code, 0, table.stderr);
+        assert.match(table.stdout, /^POD\s+ID\s+WORKFLOW\s+STATUS/);
+        assert.match(table.stdout, new RegExp(`\nweb-1\\s+${onSecond}\\s+${name}-1.0.0\\s+completed`), 'newest first');
+        assert.match(table.stdout, new RegExp(`\nweb-0\\s+${onFirst}\\s+`));
+        assert.doesNotMatch(table.stdout, /db-0/);
+        const json = JSON.parse(
+          (
+            await runCli(['list', '--selector', 'app=web', '--workflow', `${name}-1.0.0`, '-o', 'json'], {
+              env: kubeEnv,
+            })
+          ).stdout,
+        ) as Array<{ pod: string; execution_id: string }>;
+        assert.deepEqual(
+          json.map((e) => [e.pod, e.execution_id]),
+          [
+            ['web-1', onSecond],
+            ['web-0', onFirst],
+          ],
+        );
+
+        const got = await runCli(['get', onFirst, '-l', 'app=web'], { env: kubeEnv });
+        assert.equal(got.code, 0, got.stderr);
+        assert.match(got.stdout, new RegExp(`^pod {9}web-0\nexecution {3}${onFirst}\n`));
+        const latest = JSON.parse(
+          (await runCli(['get', '@latest', '-l', 'app=web', '-o', 'json'], { env: kubeEnv })).stdout,
+        );
+        assert.equal(latest.pod, 'web-1');
+        const nowhere = await runCli(['get', 'no-such-id', '-l', 'app=web'], { env: kubeEnv });
+        assert.equal(nowhere.code, 3);
+        assert.match(nowhere.stderr, /not found on web-0, web-1/);
+
+        const events = await runCli(['events', '-l', 'app=web', '--type', 'execution.created', '-o', 'json'], {
+          env: kubeEnv,
+        });
+        const pods = new Set(
+          events.stdout
+            .trim()
+            .split('\n')
+            .map((l) => JSON.parse(l).pod),
+        );
+        assert.deepEqual([...pods].sort(), ['web-0', 'web-1']);
+
+        const submit = await runCli(['submit', '-f', wpk, '-l', 'app=web'], { env: kubeEnv });
+        assert.equal(submit.code, 2);
+        assert.match(submit.stderr, /--selector works with list, get, events/);
+        const none = await runCli(['list', '-l', 'app=none'], { env: kubeEnv });
+        assert.equal(none.code, 3);
+        assert.match(none.stderr, /no pod in namespace shop matches --selector app=none/);
+      });
+    });
   });
 
   describe('with tokens', () => {

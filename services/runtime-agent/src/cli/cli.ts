@@ -9,7 +9,7 @@ import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { VERSION } from '../paths.js';
 import { CliError, Client, connection, DEFAULT_SERVER, EXIT } from './client.js';
 import * as cmd from './commands.js';
-import { type Forward, forwardToPod } from './kube.js';
+import { type Forward, forwardToPod, openKube, podsOf } from './kube.js';
 import { parseFormat, stdoutOut } from './output.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
@@ -215,6 +215,7 @@ const GLOBAL: Options = {
   server: { type: 'string' },
   'token-file': { type: 'string' },
   pod: { type: 'string' },
+  selector: { type: 'string', short: 'l' },
   namespace: { type: 'string', short: 'n' },
   context: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
@@ -224,6 +225,8 @@ const GLOBAL_HELP = [
   '--token-file FILE        a file holding the token, when the agent has tokens (or RUNTIME_AGENT_TOKEN_FILE)',
   "--pod NAME               the agent in this pod, through the Kubernetes API's port-forward (your kubeconfig);",
   "                         it listens on the pod's loopback at the port of --server",
+  '-l, --selector LABELS    list, get and events: the agents of every pod these labels pick (app=web), merged,',
+  '                         each row naming its pod',
   "-n, --namespace NS       the pod's namespace (default: the kubeconfig context's)",
   '--context NAME           a kubeconfig context other than the current one',
   '-h, --help               this help',
@@ -306,19 +309,7 @@ export async function main(argv: string[]): Promise<number> {
   if (flags.wait && flags.follow) throw new CliError('--wait and --follow: give one of them', EXIT.usage);
   const conn = connection(flags as { server?: string; 'token-file'?: string }, process.env);
   const format = parseFormat(flags.output as string | undefined);
-  let forward: Forward | undefined;
-  if (typeof flags.pod === 'string') {
-    forward = await forwardToPod({
-      pod: flags.pod,
-      namespace: flags.namespace as string | undefined,
-      context: flags.context as string | undefined,
-      port: Number(new URL(conn.server).port || 80),
-    });
-    conn.via = `pod ${flags.pod} in namespace ${forward.namespace}`;
-    conn.server = forward.url;
-  } else if (flags.namespace !== undefined || flags.context !== undefined) {
-    throw new CliError('--namespace and --context go with --pod', EXIT.usage);
-  }
+  const forwards: Forward[] = [];
   const ctx: cmd.Ctx = {
     client: new Client(conn),
     out: stdoutOut(),
@@ -328,8 +319,42 @@ export async function main(argv: string[]): Promise<number> {
     readStdin: () => readFileSync(0, 'utf8'),
   };
   try {
+    const { pod, selector } = flags;
+    if (typeof pod === 'string' && typeof selector === 'string') {
+      throw new CliError('--pod and --selector: give one of them', EXIT.usage);
+    }
+    if (typeof selector === 'string' && !FLEET_COMMANDS.includes(name)) {
+      throw new CliError(
+        `--selector works with ${FLEET_COMMANDS.join(', ')}; for ${name}, name one pod with --pod`,
+        EXIT.usage,
+      );
+    }
+    if (typeof pod === 'string' || typeof selector === 'string') {
+      const kube = await openKube({
+        namespace: flags.namespace as string | undefined,
+        context: flags.context as string | undefined,
+      });
+      const port = Number(new URL(conn.server).port || 80);
+      const pods = typeof pod === 'string' ? [pod] : await podsOf(kube, selector as string);
+      const members: cmd.FleetMember[] = [];
+      for (const p of pods) {
+        const forward = await forwardToPod(kube, p, port);
+        forwards.push(forward);
+        members.push({
+          pod: p,
+          client: new Client({ ...conn, server: forward.url, via: `pod ${p} in namespace ${kube.namespace}` }),
+        });
+      }
+      ctx.client = members[0].client;
+      if (typeof selector === 'string') ctx.fleet = members;
+    } else if (flags.namespace !== undefined || flags.context !== undefined) {
+      throw new CliError('--namespace and --context go with --pod or --selector', EXIT.usage);
+    }
     return await command.run(ctx);
   } finally {
-    forward?.close();
+    for (const f of forwards) f.close();
   }
 }
+
+/** The commands --selector runs across a fleet of agents. */
+const FLEET_COMMANDS = ['list', 'get', 'events'];

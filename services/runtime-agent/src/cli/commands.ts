@@ -15,8 +15,16 @@ type Accepted = Static<typeof S.Accepted>;
 type LogLine = Static<typeof S.LogPage>['logs'][number];
 type JournalEvent = Static<typeof S.EventPage>['events'][number];
 
+/** One agent of a fleet (--selector): its pod, and the client that reaches it. */
+export interface FleetMember {
+  pod: string;
+  client: Client;
+}
+
 export interface Ctx {
   client: Client;
+  /** With --selector: every agent the selector picked (list, get and events merge their answers). */
+  fleet?: FleetMember[];
   out: Out;
   format: Format;
   /** The flags of the command, as parsed. */
@@ -240,12 +248,24 @@ export async function listExecutions(ctx: Ctx): Promise<number> {
   if (statuses.length) q.set('status', [...new Set(statuses)].join(','));
   for (const k of ['since', 'until', 'limit'] as const) if (str(ctx.flags[k])) q.set(k, str(ctx.flags[k])!);
   if (str(ctx.flags.workflow)) q.set('workflow_id', str(ctx.flags.workflow)!);
-  const page = await ctx.client.get<{ executions: Summary[] }>(`/executions?${q}`);
+  const members = ctx.fleet ?? [{ pod: undefined, client: ctx.client }];
+  const pages = await Promise.all(
+    members.map(async (m) => {
+      const page = await m.client.get<{ executions: Summary[] }>(`/executions?${q}`);
+      return page.executions.map((e) => (m.pod === undefined ? e : { pod: m.pod, ...e }));
+    }),
+  );
+  // Newest first across the fleet; each agent answered at most --limit.
+  const executions: Array<Summary & { pod?: string }> = pages
+    .flat()
+    .sort((a, b) => b.created_at.localeCompare(a.created_at))
+    .slice(0, Number(str(ctx.flags.limit) ?? 50));
   const { out, format } = ctx;
-  if (format === 'name') out.write(page.executions.map((e) => `${e.execution_id}\n`).join(''));
-  else if (!printData(out, format, page.executions)) {
+  if (format === 'name') out.write(executions.map((e) => `${e.execution_id}\n`).join(''));
+  else if (!printData(out, format, executions)) {
     const wide = format === 'wide';
-    const rows = page.executions.map((e) => [
+    const rows = executions.map((e) => [
+      ...(ctx.fleet ? [e.pod ?? ''] : []),
       e.execution_id,
       e.workflow_id,
       status(out, e.status),
@@ -261,7 +281,7 @@ export async function listExecutions(ctx: Ctx): Promise<number> {
           ]
         : []),
     ]);
-    const header = ['ID', 'WORKFLOW', 'STATUS', 'STEPS', 'CREATED', 'DURATION'];
+    const header = [...(ctx.fleet ? ['POD'] : []), 'ID', 'WORKFLOW', 'STATUS', 'STEPS', 'CREATED', 'DURATION'];
     if (wide) header.push('BY', 'DRY RUN', 'ROLLBACK', 'ERROR');
     if (rows.length === 0) out.write('no executions\n');
     else out.write(table(header, rows));
@@ -270,15 +290,17 @@ export async function listExecutions(ctx: Ctx): Promise<number> {
 }
 
 export async function get(ctx: Ctx): Promise<number> {
-  const id = await resolveId(ctx, ctx.args[0]);
-  const r = await ctx.client.get<Record_>(`/execute/${encodeURIComponent(id)}`);
+  const { r, pod } = ctx.fleet
+    ? await findInFleet(ctx, ctx.fleet, ctx.args[0])
+    : { r: await getOne(ctx), pod: undefined };
   const { out, format } = ctx;
   if (format === 'name') {
     out.write(`${r.execution_id}\n`);
     return EXIT.ok;
   }
-  if (printData(out, format, r)) return EXIT.ok;
+  if (printData(out, format, pod === undefined ? r : { pod, ...r })) return EXIT.ok;
   const head = [
+    ...(pod === undefined ? [] : [`pod         ${pod}`]),
     `execution   ${r.execution_id}`,
     `workflow    ${r.workflow_id}${r.dry_run ? ' (dry run)' : ''}`,
     `status      ${status(out, r.status)}`,
@@ -350,6 +372,43 @@ export async function logs(ctx: Ctx): Promise<number> {
   return final === null ? EXIT.ok : outcome(final);
 }
 
+async function getOne(ctx: Ctx): Promise<Record_> {
+  const id = await resolveId(ctx, ctx.args[0]);
+  return ctx.client.get<Record_>(`/execute/${encodeURIComponent(id)}`);
+}
+
+/** The execution `arg` names on whichever agent of the fleet has it (@latest: the newest of them all). */
+async function findInFleet(
+  ctx: Ctx,
+  fleet: FleetMember[],
+  arg: string | undefined,
+): Promise<{ r: Record_; pod: string }> {
+  if (arg === undefined) throw new CliError('name the execution: an id, or @latest', EXIT.usage);
+  const found: Array<{ r: Record_; pod: string }> = [];
+  for (const m of fleet) {
+    let id = arg;
+    if (arg === '@latest') {
+      const page = await m.client.get<{ executions: Summary[] }>('/executions?limit=1');
+      if (page.executions.length === 0) continue;
+      id = page.executions[0].execution_id;
+    }
+    try {
+      found.push({ r: await m.client.get<Record_>(`/execute/${encodeURIComponent(id)}`), pod: m.pod });
+    } catch (err) {
+      if (!(err instanceof CliError && err.code === EXIT.notFound)) throw err;
+    }
+  }
+  found.sort((a, b) => b.r.created_at.localeCompare(a.r.created_at));
+  if (found.length === 0) {
+    const pods = fleet.map((m) => m.pod).join(', ');
+    throw new CliError(
+      arg === '@latest' ? `there is no execution yet on ${pods}` : `execution ${arg} not found on ${pods}`,
+      EXIT.notFound,
+    );
+  }
+  return found[0];
+}
+
 /** `10m` back from now, or an RFC 3339 time: epoch ms. */
 function parseSince(value: string, now: number): number {
   const m = /^(\d+)(s|m|h|d|w)$/.exec(value);
@@ -417,26 +476,45 @@ export async function events(ctx: Ctx): Promise<number> {
   const since = str(ctx.flags.since);
   if (since !== undefined) q.set('since', since);
   const execution = str(ctx.flags.execution);
-  if (execution !== undefined) q.set('execution_id', await resolveId(ctx, execution));
+  if (execution !== undefined) {
+    if (ctx.fleet && execution === '@latest') throw new CliError('with --selector, give --execution an id', EXIT.usage);
+    q.set('execution_id', await resolveId(ctx, execution));
+  }
   if (str(ctx.flags.workflow)) q.set('workflow_id', str(ctx.flags.workflow)!);
   const types = list(ctx.flags.type);
   if (types.length) q.set('types', types.join(','));
-  const print = (e: JournalEvent) => {
+  const members = ctx.fleet ?? [{ pod: undefined, client: ctx.client }];
+  const print = (e: JournalEvent & { pod?: string }) => {
     if (ctx.format === 'json') ctx.out.write(`${JSON.stringify(e)}\n`);
-    else
-      ctx.out.write(`${e.seq}  ${e.ts}  ${e.type}  ${e.execution_id}${e.step ? `  ${e.step}` : ''}  ${summary(e)}\n`);
+    else {
+      const pod = e.pod === undefined ? '' : `${e.pod}  `;
+      ctx.out.write(
+        `${pod}${e.seq}  ${e.ts}  ${e.type}  ${e.execution_id}${e.step ? `  ${e.step}` : ''}  ${summary(e)}\n`,
+      );
+    }
   };
+  const withPod = (pod: string | undefined, e: JournalEvent) => (pod === undefined ? e : { pod, ...e });
   if (ctx.flags.follow) {
     q.set('follow', 'true');
-    await ctx.client.stream(`/events?${q}`, (e) => {
-      if (e.type !== 'error') print(e.data as JournalEvent);
-      else throw new CliError((e.data as { message: string }).message, EXIT.unreachable);
-    });
+    await Promise.all(
+      members.map((m) =>
+        m.client.stream(`/events?${q}`, (e) => {
+          if (e.type !== 'error') print(withPod(m.pod, e.data as JournalEvent));
+          else throw new CliError((e.data as { message: string }).message, EXIT.unreachable);
+        }),
+      ),
+    );
     return EXIT.ok;
   }
-  const page = await ctx.client.get<Static<typeof S.EventPage>>(`/events?${q}`);
-  if (ctx.format === 'yaml') ctx.out.write(printYaml(page.events));
-  else for (const e of page.events) print(e);
+  const pages = await Promise.all(
+    members.map(async (m) =>
+      (await m.client.get<Static<typeof S.EventPage>>(`/events?${q}`)).events.map((e) => withPod(m.pod, e)),
+    ),
+  );
+  // One agent's events in seq order; a fleet's by time.
+  const events = ctx.fleet ? pages.flat().sort((a, b) => a.ts.localeCompare(b.ts)) : pages.flat();
+  if (ctx.format === 'yaml') ctx.out.write(printYaml(events));
+  else for (const e of events) print(e);
   return EXIT.ok;
 }
 

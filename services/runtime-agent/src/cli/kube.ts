@@ -7,14 +7,6 @@
 import net from 'node:net';
 import { CliError, EXIT } from './client.js';
 
-export interface PodTarget {
-  pod: string;
-  namespace?: string;
-  context?: string;
-  /** The agent's port inside the pod. */
-  port: number;
-}
-
 export interface Forward {
   /** http://127.0.0.1:<local port> */
   url: string;
@@ -22,8 +14,15 @@ export interface Forward {
   close(): void;
 }
 
-/** Opens the local end of a forward to `t.pod`'s port, after checking that the pod exists. */
-export async function forwardToPod(t: PodTarget): Promise<Forward> {
+/** The user's kubeconfig, at `context`, with the namespace to use. */
+export interface Kube {
+  k8s: typeof import('@kubernetes/client-node');
+  kc: import('@kubernetes/client-node').KubeConfig;
+  core: import('@kubernetes/client-node').CoreV1Api;
+  namespace: string;
+}
+
+export async function openKube(t: { namespace?: string; context?: string }): Promise<Kube> {
   const k8s = await import('@kubernetes/client-node');
   const kc = new k8s.KubeConfig();
   try {
@@ -49,28 +48,59 @@ export async function forwardToPod(t: PodTarget): Promise<Forward> {
   if (!kc.getCurrentCluster())
     throw new CliError('the kubeconfig names no cluster for its current context', EXIT.usage);
   const namespace = t.namespace ?? kc.getContextObject(kc.getCurrentContext())?.namespace ?? 'default';
-  const core = kc.makeApiClient(k8s.CoreV1Api);
-  try {
-    await core.readNamespacedPod({ name: t.pod, namespace });
-  } catch (err) {
-    const code = (err as { code?: number }).code;
-    if (code === 404) throw new CliError(`pod ${t.pod} not found in namespace ${namespace}`, EXIT.notFound);
-    if (code === 401 || code === 403) {
-      throw new CliError(
-        `the Kubernetes API refused to show pod ${namespace}/${t.pod} (${code}): check the kubeconfig's user`,
-        EXIT.unreachable,
-      );
-    }
-    const server = kc.getCurrentCluster()?.server;
-    throw new CliError(`cannot reach the Kubernetes API at ${server}: ${(err as Error).message}`, EXIT.unreachable);
+  return { k8s, kc, core: kc.makeApiClient(k8s.CoreV1Api), namespace };
+}
+
+/** An error of the Kubernetes API as the CLI reports it. */
+function apiFailure(kube: Kube, err: unknown, what: string): CliError {
+  const code = (err as { code?: number }).code;
+  if (code === 401 || code === 403) {
+    return new CliError(
+      `the Kubernetes API refused to ${what} (${code}): check the kubeconfig's user`,
+      EXIT.unreachable,
+    );
   }
-  const forward = new k8s.PortForward(kc);
+  const server = kube.kc.getCurrentCluster()?.server;
+  return new CliError(`cannot reach the Kubernetes API at ${server}: ${(err as Error).message}`, EXIT.unreachable);
+}
+
+/** The names of the pods `selector` picks in the namespace (ones that have ended are left out). */
+export async function podsOf(kube: Kube, selector: string): Promise<string[]> {
+  let pods: Array<{ metadata?: { name?: string }; status?: { phase?: string } }>;
+  try {
+    pods = (await kube.core.listNamespacedPod({ namespace: kube.namespace, labelSelector: selector })).items;
+  } catch (err) {
+    if ((err as { code?: number }).code === 400) {
+      throw new CliError(`--selector ${selector}: ${(err as Error).message.split('\n')[0]}`, EXIT.usage);
+    }
+    throw apiFailure(kube, err, `list pods in namespace ${kube.namespace}`);
+  }
+  const names = pods
+    .filter((p) => p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed')
+    .flatMap((p) => p.metadata?.name ?? []);
+  if (names.length === 0) {
+    throw new CliError(`no pod in namespace ${kube.namespace} matches --selector ${selector}`, EXIT.notFound);
+  }
+  return names.sort();
+}
+
+/** Opens the local end of a forward to `pod`'s `port`, after checking that the pod exists. */
+export async function forwardToPod(kube: Kube, pod: string, port: number): Promise<Forward> {
+  try {
+    await kube.core.readNamespacedPod({ name: pod, namespace: kube.namespace });
+  } catch (err) {
+    if ((err as { code?: number }).code === 404) {
+      throw new CliError(`pod ${pod} not found in namespace ${kube.namespace}`, EXIT.notFound);
+    }
+    throw apiFailure(kube, err, `show pod ${kube.namespace}/${pod}`);
+  }
+  const forward = new kube.k8s.PortForward(kube.kc);
   const sockets = new Set<net.Socket>();
   const local = net.createServer((socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => socket.destroy());
-    forward.portForward(namespace, t.pod, [t.port], socket, null, socket).then(
+    forward.portForward(kube.namespace, pod, [port], socket, null, socket).then(
       (ws) => {
         const w = ws as { on?: (e: string, f: () => void) => void; close?: () => void };
         w.on?.('close', () => socket.end());
@@ -83,10 +113,10 @@ export async function forwardToPod(t: PodTarget): Promise<Forward> {
     local.once('error', reject);
     local.listen(0, '127.0.0.1', () => resolve());
   });
-  const { port } = local.address() as net.AddressInfo;
+  const { port: localPort } = local.address() as net.AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}`,
-    namespace,
+    url: `http://127.0.0.1:${localPort}`,
+    namespace: kube.namespace,
     close() {
       local.close();
       for (const s of sockets) s.destroy();
