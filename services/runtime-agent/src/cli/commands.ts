@@ -290,9 +290,7 @@ export async function listExecutions(ctx: Ctx): Promise<number> {
 }
 
 export async function get(ctx: Ctx): Promise<number> {
-  const { r, pod } = ctx.fleet
-    ? await findInFleet(ctx, ctx.fleet, ctx.args[0])
-    : { r: await getOne(ctx), pod: undefined };
+  const { r, pod } = ctx.fleet ? await findInFleet(ctx.fleet, ctx.args[0]) : { r: await getOne(ctx), pod: undefined };
   const { out, format } = ctx;
   if (format === 'name') {
     out.write(`${r.execution_id}\n`);
@@ -378,11 +376,7 @@ async function getOne(ctx: Ctx): Promise<Record_> {
 }
 
 /** The execution `arg` names on whichever agent of the fleet has it (@latest: the newest of them all). */
-async function findInFleet(
-  ctx: Ctx,
-  fleet: FleetMember[],
-  arg: string | undefined,
-): Promise<{ r: Record_; pod: string }> {
+async function findInFleet(fleet: FleetMember[], arg: string | undefined): Promise<{ r: Record_; pod: string }> {
   if (arg === undefined) throw new CliError('name the execution: an id, or @latest', EXIT.usage);
   const found: Array<{ r: Record_; pod: string }> = [];
   for (const m of fleet) {
