@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { COMMANDS } from '../../../services/runtime-agent/src/cli/cli.js';
 import { REPO_ROOT } from '../../../services/runtime-agent/src/paths.js';
-import { type AgentProcess, startAgent } from '../support/agent-process.js';
+import { type AgentProcess, startAgent, useAgentWithTokens } from '../support/agent-process.js';
 import { pkg, shellStep } from '../support/packages.js';
 import { uniqueName } from '../http/http-support.js';
 import { type FakeKube, startFakeKube } from '../support/fake-kube/index.js';
@@ -531,25 +531,16 @@ describe('CLI: runtime-agent', function () {
   });
 
   describe('with tokens', () => {
-    let secured: AgentProcess;
+    const {
+      agent: secured,
+      token,
+      dir: tokenDir,
+    } = useAgentWithTokens({ platform: ['admin'], dashboards: ['viewer'] });
     let dir: string;
-    const admin = randomBytes(24).toString('hex');
-    const viewer = randomBytes(24).toString('hex');
-    before(async () => {
-      dir = mkdtempSync(join(tmpdir(), 'runtime-agent-cli-auth-'));
-      const tokens = join(dir, 'tokens.yaml');
-      writeFileSync(
-        tokens,
-        `- { name: platform, token: "${admin}", roles: [admin] }\n- { name: dashboards, token: "${viewer}", roles: [viewer] }\n`,
-      );
-      writeFileSync(join(dir, 'admin'), `${admin}\n`);
-      writeFileSync(join(dir, 'viewer'), viewer);
-      secured = await startAgent({ env: { RUNTIME_AGENT_TOKENS_FILE: tokens } });
-    });
-    after(async () => {
-      await secured.stop();
-      secured.cleanup();
-      rmSync(dir, { recursive: true, force: true });
+    before(() => {
+      dir = tokenDir();
+      writeFileSync(join(dir, 'admin'), `${token('platform')}\n`);
+      writeFileSync(join(dir, 'viewer'), token('dashboards'));
     });
 
     it('reads the token from --token-file or RUNTIME_AGENT_TOKEN_FILE, exits 4 without one, and audit shows who did what', async () => {

@@ -4,14 +4,10 @@
  * checked by every HTTP spec (support/openapi-check.ts).
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { openApiPath } from '../../../services/runtime-agent/src/http/openapi.js';
 import { agentOpenApi, buildRouter, type RouteDeps } from '../../../services/runtime-agent/src/http/routes/index.js';
-import { type AgentProcess, startAgent } from '../support/agent-process.js';
+import { useAgentWithTokens } from '../support/agent-process.js';
 import { call } from './http-support.js';
 
 interface Op {
@@ -62,22 +58,10 @@ describe('HTTP API: GET /openapi.json', () => {
   });
 
   describe('served by the agent', () => {
-    let agent: AgentProcess;
-    let dir: string;
-    const viewer = randomBytes(24).toString('hex');
-    before(async () => {
-      dir = mkdtempSync(join(tmpdir(), 'runtime-agent-openapi-'));
-      const file = join(dir, 'tokens.yaml');
-      writeFileSync(file, `- { name: dashboards, token: "${viewer}", roles: [viewer] }\n`);
-      agent = await startAgent({ env: { RUNTIME_AGENT_TOKENS_FILE: file } });
-    });
-    after(async () => {
-      await agent.stop();
-      agent.cleanup();
-      rmSync(dir, { recursive: true, force: true });
-    });
+    const { agent, token } = useAgentWithTokens({ dashboards: ['viewer'] });
 
     it('answers the same document to a viewer, and 401 without a token', async () => {
+      const viewer = token('dashboards');
       const open = await call(agent, 'GET', '/openapi.json');
       assert.equal(open.status, 401);
       const r = await call(agent, 'GET', '/openapi.json', undefined, { authorization: `Bearer ${viewer}` });

@@ -3,7 +3,8 @@
  * own temporary data directory, and talks to it over HTTP.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -203,14 +204,48 @@ export function agentsPerTest(): (options?: StartOptions) => Promise<AgentProces
  * Starts one agent for the enclosing describe block (before) and stops it and
  * removes its data (after). The returned object forwards to that agent.
  */
-export function useAgent(options: StartOptions = {}): AgentProcess {
+export function useAgent(options: StartOptions | (() => StartOptions) = {}): AgentProcess {
   let current: AgentProcess | undefined;
   before(async () => {
-    current = await startAgent(options);
+    current = await startAgent(typeof options === 'function' ? options() : options);
   });
   after(async () => {
     await current?.stop();
     current?.cleanup();
   });
   return forwardTo(() => current, 'the agent is only there inside the describe block, after its before hook');
+}
+
+/**
+ * useAgent with a tokens file (RUNTIME_AGENT_TOKENS_FILE) holding one random token per name, with the roles
+ * given: `useAgentWithTokens({ platform: ['admin'] })`. `token(name)` is that token; the file lives in `dir()`,
+ * removed after the block.
+ */
+export function useAgentWithTokens(roles: Record<string, string[]>): {
+  agent: AgentProcess;
+  token(name: string): string;
+  dir(): string;
+} {
+  const tokens = new Map(Object.keys(roles).map((name) => [name, randomBytes(24).toString('hex')]));
+  let dir: string | undefined;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'runtime-agent-tokens-'));
+    const lines = Object.entries(roles).map(
+      ([name, r]) => `- { name: ${name}, token: "${tokens.get(name)}", roles: [${r.join(', ')}] }`,
+    );
+    writeFileSync(join(dir, 'tokens.yaml'), `${lines.join('\n')}\n`);
+  });
+  const agent = useAgent(() => ({ env: { RUNTIME_AGENT_TOKENS_FILE: join(dir!, 'tokens.yaml') } }));
+  after(() => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+  return {
+    agent,
+    token: (name) => tokens.get(name) ?? assertNever(name),
+    dir: () => dir ?? assertNever('dir'),
+  };
+}
+
+function assertNever(what: string): never {
+  throw new Error(`useAgentWithTokens: no ${what} (only inside its describe block, after its before hook)`);
 }
