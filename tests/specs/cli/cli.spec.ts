@@ -15,6 +15,7 @@ import { REPO_ROOT } from '../../../services/runtime-agent/src/paths.js';
 import { type AgentProcess, startAgent, useAgentWithTokens } from '../support/agent-process.js';
 import { pkg, shellStep } from '../support/packages.js';
 import { uniqueName } from '../http/http-support.js';
+import { waitFor } from '../support/wait.js';
 import { type FakeKube, startFakeKube } from '../support/fake-kube/index.js';
 
 const CLI = join(REPO_ROOT, 'services/runtime-agent/src/cli/main.ts');
@@ -336,6 +337,12 @@ describe('CLI: runtime-agent', function () {
   });
 
   it('events lists the journal after --since and follows it (-f); -o json is one event per line', async () => {
+    await ra([
+      'submit',
+      '-f',
+      file('before.json', pkg(uniqueName('cli-before'), [shellStep('a', ['true'])])),
+      '--wait',
+    ]);
     const first = await ra(['events', '-o', 'json']);
     const seqs = first.stdout
       .trim()
@@ -368,6 +375,32 @@ describe('CLI: runtime-agent', function () {
     assert.ok(events.length > 0 && events.every((e) => e.type === 'step.finished' && e.seq > since));
     const badType = await ra(['events', '--type', 'nope']);
     assert.equal(badType.code, 2);
+    const fromNow = spawn(process.execPath, ['--import', 'tsx', CLI, 'events', '-f', '-o', 'json'], {
+      cwd: REPO_ROOT,
+      env: { PATH: process.env.PATH, ...env },
+    });
+    let live = '';
+    fromNow.stdout.on('data', (c) => (live += c));
+    // The follower starts at the end of the journal once it has read it: an execution submitted before
+    // that is not shown, so submit until one shows up (bounded).
+    const submitted: string[] = [];
+    try {
+      await waitFor(
+        async () => {
+          if (live.includes('"execution.created"')) return true;
+          submitted.push((await ra(['submit', '-f', wpk, '-o', 'name'])).stdout.trim());
+          return waitFor(() => live.includes('"execution.created"'), 'the follower to print', 2000).catch(() => false);
+        },
+        'events -f to show a new execution',
+        60_000,
+        0,
+      );
+    } finally {
+      fromNow.kill();
+    }
+    const firstLive = JSON.parse(live.split('\n')[0]);
+    assert.ok(firstLive.seq > since, 'without --since, -f starts at the end of the journal');
+    assert.ok(submitted.includes(firstLive.execution_id), 'only what happened after it started');
   });
 
   it('exits 3 for an unknown execution, 4 when the agent cannot be reached, 2 for an unknown command or flag', async () => {
@@ -389,6 +422,36 @@ describe('CLI: runtime-agent', function () {
     assert.match(flag.stderr, /--bogus.*runtime-agent list --help/);
     const none = await ra(['get']);
     assert.equal(none.code, 2);
+  });
+
+  it('keeps stdout to what -o asks for, and refuses what a command cannot do instead of ignoring it', async () => {
+    const wpk = file('forms.json', pkg(uniqueName('cli-forms'), [shellStep('say', ['echo', 'said'])]));
+    const name = await ra(['submit', '-f', wpk, '-o', 'name', '--follow']);
+    assert.equal(name.code, 0, name.stderr);
+    assert.match(name.stdout, /^[0-9a-f-]{36}\n$/, 'the id alone, no log lines');
+    const json = await ra(['submit', '-f', wpk, '-o', 'json', '--wait']);
+    const ended = JSON.parse(json.stdout);
+    assert.equal(ended.status, 'completed', 'the record as it ended, not the 202 answer');
+    assert.equal(ended.steps[0].outputs.stdout, 'said\n');
+
+    const refusals: Array<[string[], RegExp]> = [
+      [['get', 'a', 'b'], /unexpected argument 'b'/],
+      [['logs', ended.execution_id, '-o', 'yaml'], /-o yaml: use one of table, json/],
+      [['list', '--server', `${agent.url}/api`], /without a path or query/],
+      [['submit', '-f', '-', '--param-file', '-'], /only one of them can read stdin/],
+      [['-o', 'json', 'list'], /the command comes first/],
+    ];
+    for (const [args, message] of refusals) {
+      const r = await ra(args);
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, message);
+    }
+    const stuck = file('stuck.json', pkg(uniqueName('cli-stuck'), [shellStep('nap', ['sleep', '30'])]));
+    const napping = (await ra(['submit', '-f', stuck, '-o', 'name'])).stdout.trim();
+    const gaveUp = await ra(['wait', napping, '--timeout', '1ms']);
+    assert.equal(gaveUp.code, 1, 'a timeout before the stream even opened is a timeout too');
+    assert.match(gaveUp.stderr, /has not ended after 1ms/);
+    await ra(['cancel', napping, '--wait']);
   });
 
   describe('through the Kubernetes API (--pod)', () => {

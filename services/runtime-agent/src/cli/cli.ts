@@ -10,13 +10,17 @@ import { VERSION } from '../paths.js';
 import { CliError, Client, connection, DEFAULT_SERVER, EXIT } from './client.js';
 import * as cmd from './commands.js';
 import { type Forward, forwardToPod, openKube, podsOf } from './kube.js';
-import { parseFormat, stdoutOut } from './output.js';
+import { type Format, parseFormat, stdoutOut } from './output.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
 export interface Command {
   run: (ctx: cmd.Ctx) => Promise<number>;
   usage: string;
+  /** How many arguments besides the flags: [least, most]. */
+  args: [number, number];
+  /** The -o forms it has (default: every one). */
+  formats?: Format[];
   summary: string;
   options: Options;
   /** Lines of help for each option, in order. */
@@ -47,7 +51,9 @@ const FOLLOW_HELP = [
 export const COMMANDS: Record<string, Command> = {
   submit: {
     run: cmd.submit,
-    usage: 'submit (-f FILE | --workflow ID) [-p NAME=VALUE]... [--dry-run] [--wait | --follow]',
+    usage:
+      'submit (-f FILE | --workflow ID) [-p NAME=VALUE]... [--param-file FILE] [--dry-run] [--idempotency-key KEY] [--wait | --follow]',
+    args: [0, 0],
     summary: 'run a package',
     options: {
       ...PACKAGE,
@@ -68,7 +74,9 @@ export const COMMANDS: Record<string, Command> = {
   },
   validate: {
     run: cmd.validate,
-    usage: 'validate (-f FILE | --workflow ID) [-p NAME=VALUE]...',
+    usage: 'validate (-f FILE | --workflow ID) [-p NAME=VALUE]... [--param-file FILE]',
+    args: [0, 0],
+    formats: ['table', 'json', 'yaml'],
     summary: 'check a package (and parameters) without running it; exit 2 when invalid',
     options: { ...PACKAGE, ...PARAMS, ...OUTPUT },
     help: [...PACKAGE_HELP, ...PARAMS_HELP, ...OUTPUT_HELP],
@@ -76,13 +84,15 @@ export const COMMANDS: Record<string, Command> = {
   workflows: {
     run: cmd.workflows,
     usage: 'workflows [WORKFLOW_ID]',
+    args: [0, 1],
     summary: 'the packages the agent knows, with their parameters (* required); one of them in full',
     options: OUTPUT,
     help: OUTPUT_HELP,
   },
   list: {
     run: cmd.listExecutions,
-    usage: 'list [--failed | --running | --status STATUS...] [--since 1h] [--workflow ID] [--limit N]',
+    usage: 'list [--failed | --running | --status STATUS...] [--since 1h] [--until TIME] [--workflow ID] [--limit N]',
+    args: [0, 0],
     summary: 'executions, newest first',
     options: {
       status: { type: 'string', multiple: true },
@@ -107,6 +117,7 @@ export const COMMANDS: Record<string, Command> = {
   get: {
     run: cmd.get,
     usage: 'get ID|@latest',
+    args: [1, 1],
     summary: 'an execution: its steps, errors and rollback',
     options: OUTPUT,
     help: OUTPUT_HELP,
@@ -114,6 +125,8 @@ export const COMMANDS: Record<string, Command> = {
   logs: {
     run: cmd.logs,
     usage: 'logs ID|@latest [-f] [--step NAME] [--since 10m] [--tail N] [--timestamps]',
+    args: [1, 1],
+    formats: ['table', 'json'],
     summary: "an execution's log",
     options: {
       follow: { type: 'boolean', short: 'f' },
@@ -129,12 +142,13 @@ export const COMMANDS: Record<string, Command> = {
       '--since TIME             lines written after it: a duration back from now (10m) or an RFC 3339 time',
       '--tail N                 only the last N lines (then new ones with -f)',
       '--timestamps             each line with its time',
-      '-o, --output json        one JSON object per line',
+      '-o, --output json        one JSON object per line (the default is text)',
     ],
   },
   cancel: {
     run: cmd.cancel,
     usage: 'cancel ID|@latest [--wait]',
+    args: [1, 1],
     summary: 'cancel a pending or running execution',
     options: { wait: { type: 'boolean' }, ...OUTPUT },
     help: ['--wait                   until it has stopped', ...OUTPUT_HELP],
@@ -142,6 +156,7 @@ export const COMMANDS: Record<string, Command> = {
   rollback: {
     run: cmd.rollback,
     usage: 'rollback ID|@latest [--wait | --follow]',
+    args: [1, 1],
     summary: 'undo a failed, cancelled or completed execution; exit 0 only if it ends rolled_back',
     options: { ...FOLLOW, ...OUTPUT },
     help: [
@@ -152,7 +167,8 @@ export const COMMANDS: Record<string, Command> = {
   },
   retry: {
     run: cmd.retry,
-    usage: 'retry ID|@latest [--from-step NAME] [-p NAME=VALUE]... [--wait | --follow]',
+    usage: 'retry ID|@latest [--from-step NAME] [-p NAME=VALUE]... [--param-file FILE] [--wait | --follow]',
+    args: [1, 1],
     summary: 'run an ended execution again from the step that failed; earlier steps keep their outputs',
     options: { 'from-step': { type: 'string' }, ...PARAMS, ...FOLLOW, ...OUTPUT },
     help: [
@@ -165,13 +181,16 @@ export const COMMANDS: Record<string, Command> = {
   wait: {
     run: cmd.wait,
     usage: 'wait ID|@latest [--timeout 10m]',
+    args: [1, 1],
     summary: 'wait for an execution to end; exit 0 only if it completed',
     options: { timeout: { type: 'string' }, ...OUTPUT },
-    help: ['--timeout DURATION       give up after it (90s, 10m, 2h): exit 1', ...OUTPUT_HELP],
+    help: ['--timeout DURATION       give up after it (90s, 10m, 2h, 1d): exit 1', ...OUTPUT_HELP],
   },
   events: {
     run: cmd.events,
     usage: 'events [-f] [--since SEQ] [--execution ID] [--workflow ID] [--type TYPE]...',
+    args: [0, 0],
+    formats: ['table', 'json'],
     summary: 'the event journal: every state change, each with its seq',
     options: {
       follow: { type: 'boolean', short: 'f' },
@@ -187,12 +206,14 @@ export const COMMANDS: Record<string, Command> = {
       '--execution ID           one execution (or @latest)',
       '--workflow ID            one workflow',
       '--type TYPE              one event type (repeat it), such as execution.status_changed',
-      '-o, --output json        one JSON object per line',
+      '-o, --output json        one JSON object per line (the default is text)',
     ],
   },
   audit: {
     run: cmd.audit,
     usage: 'audit [--since SEQ] [--limit N] [--actor NAME] [--execution ID]',
+    args: [0, 0],
+    formats: ['table', 'json', 'yaml'],
     summary: 'who changed what (admin)',
     options: {
       since: { type: 'string' },
@@ -225,8 +246,8 @@ const GLOBAL_HELP = [
   '--token-file FILE        a file holding the token, when the agent has tokens (or RUNTIME_AGENT_TOKEN_FILE)',
   "--pod NAME               the agent in this pod, through the Kubernetes API's port-forward (your kubeconfig);",
   "                         it listens on the pod's loopback at the port of --server",
-  '-l, --selector LABELS    list, get and events: the agents of every pod these labels pick (app=web), merged,',
-  '                         each row naming its pod',
+  '-l, --selector LABELS    (list, get and events) the agents of every pod these labels pick (app=web),',
+  '                         merged, each row naming its pod',
   "-n, --namespace NS       the pod's namespace (default: the kubeconfig context's)",
   '--context NAME           a kubeconfig context other than the current one',
   '-h, --help               this help',
@@ -241,6 +262,7 @@ function usage(): string {
     '',
     'commands:',
     `  ${'serve'.padEnd(width)}run the agent (runtime-agent serve --help)`,
+    `  ${'version'.padEnd(width)}print the version (also --version)`,
     ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}${c.summary}`),
     '',
     'flags of every command:',
@@ -270,9 +292,13 @@ function commandUsage(c: Command): string {
 /** Runs one command line; the exit code (-1: `serve`, the agent runs on and sets its own). */
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
-  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+  if (name === undefined) {
+    process.stderr.write(usage());
+    return EXIT.usage;
+  }
+  if (name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(usage());
-    return name === undefined ? EXIT.usage : EXIT.ok;
+    return EXIT.ok;
   }
   if (name === '--version' || name === 'version') {
     process.stdout.write(`runtime-agent ${VERSION}\n`);
@@ -285,7 +311,8 @@ export async function main(argv: string[]): Promise<number> {
   }
   const command = COMMANDS[name];
   if (!command) {
-    throw new CliError(`unknown command '${name}'; run runtime-agent --help for the list`, EXIT.usage);
+    const hint = name.startsWith('-') ? ': the command comes first (runtime-agent list -o json)' : '';
+    throw new CliError(`unknown command '${name}'${hint}; runtime-agent --help lists the commands`, EXIT.usage);
   }
   let parsed: ReturnType<typeof parseArgs>;
   try {
@@ -307,8 +334,17 @@ export async function main(argv: string[]): Promise<number> {
     return EXIT.ok;
   }
   if (flags.wait && flags.follow) throw new CliError('--wait and --follow: give one of them', EXIT.usage);
+  const [least, most] = command.args;
+  const n = parsed.positionals.length;
+  if (n < least || n > most) {
+    const extra = n > most ? `unexpected argument '${parsed.positionals[most]}'` : 'an argument is missing';
+    throw new CliError(`${extra}; usage: runtime-agent ${command.usage}`, EXIT.usage);
+  }
+  if (flags.file === '-' && flags['param-file'] === '-') {
+    throw new CliError('-f - and --param-file -: only one of them can read stdin', EXIT.usage);
+  }
   const conn = connection(flags as { server?: string; 'token-file'?: string }, process.env);
-  const format = parseFormat(flags.output as string | undefined);
+  const format = parseFormat(flags.output as string | undefined, command.formats);
   const forwards: Forward[] = [];
   const ctx: cmd.Ctx = {
     client: new Client(conn),

@@ -48,6 +48,12 @@ export function connection(flags: { server?: string; 'token-file'?: string }, en
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new CliError(`--server ${server} must be an http:// or https:// URL`, EXIT.usage);
   }
+  if (url.pathname !== '/' || url.search !== '' || url.hash !== '') {
+    throw new CliError(
+      `--server ${server}: give the agent's address only, without a path or query, such as ${DEFAULT_SERVER}`,
+      EXIT.usage,
+    );
+  }
   const tokenFile = flags['token-file'] ?? env.RUNTIME_AGENT_TOKEN_FILE;
   if (tokenFile === undefined) return { server };
   let token: string;
@@ -92,7 +98,13 @@ export class Client {
   ): Promise<void> {
     const controller = new AbortController();
     signal?.addEventListener('abort', () => controller.abort(), { once: true });
-    const res = await this.fetch('GET', path, undefined, { accept: 'text/event-stream' }, controller.signal);
+    let res: Response;
+    try {
+      res = await this.fetch('GET', path, undefined, { accept: 'text/event-stream' }, controller.signal);
+    } catch (err) {
+      if (controller.signal.aborted) return; // given up (a --timeout) before the stream opened
+      throw err;
+    }
     if (!res.ok) await this.fail(res);
     if (!res.body) return;
     const decoder = new TextDecoder();
@@ -155,6 +167,7 @@ export class Client {
         signal,
       });
     } catch (err) {
+      if (signal?.aborted) throw err;
       throw this.unreachable(err);
     }
   }
@@ -186,10 +199,12 @@ export class Client {
     const message = err?.message ?? `${res.status} ${res.statusText}`;
     const problems = (err?.details?.errors ?? []).map((p) => `\n  ${p.path}: ${p.message}`).join('');
     if (res.status === 401) {
-      const hint = this.conn.tokenFile
-        ? `the token in ${this.conn.tokenFile} is not accepted`
-        : 'this agent needs a token: set --token-file or RUNTIME_AGENT_TOKEN_FILE';
-      throw new CliError(`${message} (${hint})`, EXIT.unreachable);
+      throw new CliError(
+        this.conn.tokenFile
+          ? `the agent does not accept the token in ${this.conn.tokenFile}`
+          : 'the agent needs a token: set --token-file or RUNTIME_AGENT_TOKEN_FILE',
+        EXIT.unreachable,
+      );
     }
     if (res.status === 403) throw new CliError(`${message} (a token with more rights is needed)`, EXIT.unreachable);
     if (res.status === 404) throw new CliError(message, EXIT.notFound);

@@ -160,19 +160,33 @@ function logLine(ctx: Ctx, l: LogLine): string {
   return `${ts}${step}${level}${l.message}\n`;
 }
 
-/** After an accepted execution: print it, then wait or follow as asked; the exit code. */
-async function afterAccepted(ctx: Ctx, answer: Accepted & Record<string, unknown>, verb: string): Promise<number> {
+/** Text for a person (a table, or lines): log lines and status lines are printed only then. */
+const forPerson = (format: Format) => format === 'table' || format === 'wide';
+
+/**
+ * After an accepted execution (or a rollback): print it, then wait or follow as asked. With -o json or yaml
+ * and --wait or --follow, what is printed is the record as it ended. Returns the final status, or undefined
+ * when not asked to wait.
+ */
+async function accepted(ctx: Ctx, id: string, answer: unknown, line: string): Promise<string | null | undefined> {
   const { out, format } = ctx;
-  const id = answer.execution_id;
   const follow = ctx.flags.follow === true;
-  const wait = ctx.flags.wait === true;
+  const waiting = follow || ctx.flags.wait === true;
   if (format === 'name') out.write(`${id}\n`);
-  else if (!printData(out, format, answer) && !follow) out.write(`execution ${id} ${verb} (${answer.status})\n`);
-  else if (follow && format === 'table') out.write(`execution ${id} ${verb}\n`);
-  if (!follow && !wait) return EXIT.ok;
-  const end = await untilEnd(ctx, id, follow && format !== 'json' && format !== 'yaml');
-  if (format === 'table' || format === 'wide') out.write(`execution ${id} ${status(out, end ?? 'unknown')}\n`);
-  return outcome(end);
+  else if (forPerson(format)) out.write(`${line}\n`);
+  else if (!waiting) printData(out, format, answer);
+  if (!waiting) return undefined;
+  const end = await untilEnd(ctx, id, follow && forPerson(format));
+  if (forPerson(format)) out.write(`execution ${id} ${status(out, end ?? 'unknown')}\n`);
+  else if (format !== 'name')
+    printData(out, format, await ctx.client.get<Record_>(`/execute/${encodeURIComponent(id)}`));
+  return end;
+}
+
+async function afterAccepted(ctx: Ctx, answer: Accepted & Record<string, unknown>, verb: string): Promise<number> {
+  const id = answer.execution_id;
+  const end = await accepted(ctx, id, answer, `execution ${id} ${verb} (${answer.status})`);
+  return end === undefined ? EXIT.ok : outcome(end);
 }
 
 // --- commands -----------------------------------------------------------------------------------------
@@ -201,7 +215,8 @@ export async function workflows(ctx: Ctx): Promise<number> {
   const id = ctx.args[0];
   if (id !== undefined) {
     const w = await ctx.client.get<Static<typeof S.WorkflowDetail>>(`/workflows/${encodeURIComponent(id)}`);
-    if (!printData(ctx.out, ctx.format, w)) ctx.out.write(describeWorkflow(w));
+    if (ctx.format === 'name') ctx.out.write(`${w.workflow_id}\n`);
+    else if (!printData(ctx.out, ctx.format, w)) ctx.out.write(describeWorkflow(w));
     return EXIT.ok;
   }
   const { workflows: ws } = await ctx.client.get<Static<typeof S.WorkflowList>>('/workflows');
@@ -413,25 +428,20 @@ function parseSince(value: string, now: number): number {
   return t;
 }
 
+/** With --wait: 0 once it ended cancelled, 1 when it ended otherwise (it finished before the cancel took). */
 export async function cancel(ctx: Ctx): Promise<number> {
   const id = await resolveId(ctx, ctx.args[0]);
   const { body } = await ctx.client.post<Static<typeof S.CancelAnswer>>(`/execute/${encodeURIComponent(id)}/cancel`);
-  if (!printData(ctx.out, ctx.format, body)) ctx.out.write(`execution ${id}: ${body.message}\n`);
-  if (!ctx.flags.wait) return EXIT.ok;
-  await untilEnd(ctx, id, false);
-  return EXIT.ok;
+  const end = await accepted(ctx, id, body, `execution ${id}: ${body.message}`);
+  return end === undefined || end === 'cancelled' ? EXIT.ok : EXIT.failed;
 }
 
+/** With --wait or --follow: 0 once it ended rolled_back, 1 otherwise. */
 export async function rollback(ctx: Ctx): Promise<number> {
   const id = await resolveId(ctx, ctx.args[0]);
   const { body } = await ctx.client.post<Static<typeof S.RollbackAnswer>>(`/rollback/${encodeURIComponent(id)}`);
-  const { out, format } = ctx;
-  if (format === 'name') out.write(`${id}\n`);
-  else if (!printData(out, format, body)) out.write(`execution ${id}: rollback started (${body.status})\n`);
-  if (!ctx.flags.wait && !ctx.flags.follow) return EXIT.ok;
-  const end = await untilEnd(ctx, id, ctx.flags.follow === true && format !== 'json' && format !== 'yaml');
-  if (format === 'table' || format === 'wide') out.write(`execution ${id} ${status(out, end ?? 'unknown')}\n`);
-  return end === 'rolled_back' ? EXIT.ok : EXIT.failed;
+  const end = await accepted(ctx, id, body, `execution ${id}: rollback started (${body.status})`);
+  return end === undefined || end === 'rolled_back' ? EXIT.ok : EXIT.failed;
 }
 
 export async function retry(ctx: Ctx): Promise<number> {
@@ -460,9 +470,9 @@ export async function wait(ctx: Ctx): Promise<number> {
 }
 
 function parseDuration(value: string): number {
-  const m = /^(\d+)(ms|s|m|h)?$/.exec(value);
-  if (!m) throw new CliError(`--timeout ${value}: give a duration such as 90s, 10m or 2h`, EXIT.usage);
-  return Number(m[1]) * { ms: 1, s: 1e3, m: 6e4, h: 36e5 }[(m[2] ?? 's') as 's'];
+  const m = /^(\d+)(ms|s|m|h|d)?$/.exec(value);
+  if (!m) throw new CliError(`--timeout ${value}: give a duration such as 90s, 10m, 2h or 1d`, EXIT.usage);
+  return Number(m[1]) * { ms: 1, s: 1e3, m: 6e4, h: 36e5, d: 864e5 }[(m[2] ?? 's') as 's'];
 }
 
 export async function events(ctx: Ctx): Promise<number> {
@@ -482,40 +492,47 @@ export async function events(ctx: Ctx): Promise<number> {
     if (ctx.format === 'json') ctx.out.write(`${JSON.stringify(e)}\n`);
     else {
       const pod = e.pod === undefined ? '' : `${e.pod}  `;
-      ctx.out.write(
-        `${pod}${e.seq}  ${e.ts}  ${e.type}  ${e.execution_id}${e.step ? `  ${e.step}` : ''}  ${summary(e)}\n`,
-      );
+      const line = `${pod}${e.seq}  ${e.ts}  ${e.type}  ${e.execution_id}${e.step ? `  ${e.step}` : ''}  ${summary(e)}`;
+      ctx.out.write(`${line.trimEnd()}\n`);
     }
   };
   const withPod = (pod: string | undefined, e: JournalEvent) => (pod === undefined ? e : { pod, ...e });
   if (ctx.flags.follow) {
-    q.set('follow', 'true');
     await Promise.all(
-      members.map((m) =>
-        m.client.stream(`/events?${q}`, (e) => {
+      members.map(async (m) => {
+        // Without --since, from now on: past the events stored so far.
+        const from = since ?? String((await storedEvents(m.client, q)).next);
+        const fq = new URLSearchParams(q);
+        fq.set('since', from);
+        fq.set('follow', 'true');
+        await m.client.stream(`/events?${fq}`, (e) => {
           if (e.type !== 'error') print(withPod(m.pod, e.data as JournalEvent));
           else throw new CliError((e.data as { message: string }).message, EXIT.unreachable);
-        }),
-      ),
+        });
+      }),
     );
     return EXIT.ok;
   }
   const pages = await Promise.all(
-    members.map(async (m) =>
-      (await m.client.get<Static<typeof S.EventPage>>(`/events?${q}`)).events.map((e) => withPod(m.pod, e)),
-    ),
+    members.map(async (m) => (await storedEvents(m.client, q)).events.map((e) => withPod(m.pod, e))),
   );
   // One agent's events in seq order; a fleet's by time.
   const events = ctx.fleet ? pages.flat().sort((a, b) => a.ts.localeCompare(b.ts)) : pages.flat();
-  if (ctx.format === 'yaml') ctx.out.write(printYaml(events));
-  else for (const e of events) print(e);
+  for (const e of events) print(e);
   return EXIT.ok;
 }
 
-function printYaml(value: unknown): string {
-  let text = '';
-  printData({ write: (t) => (text += t), tty: false, now: Date.now }, 'yaml', value);
-  return text;
+/** Every stored event the query matches, page after page, and the seq to go on from. */
+async function storedEvents(client: Client, q: URLSearchParams): Promise<{ events: JournalEvent[]; next: number }> {
+  const events: JournalEvent[] = [];
+  const pq = new URLSearchParams(q);
+  pq.set('limit', '10000');
+  for (;;) {
+    const page = await client.get<Static<typeof S.EventPage>>(`/events?${pq}`);
+    events.push(...page.events);
+    if (page.events.length < 10000) return { events, next: page.next_since };
+    pq.set('since', String(page.next_since));
+  }
 }
 
 /** The few fields of an event's data a person reads first. */

@@ -8,10 +8,11 @@ import { CliError, EXIT } from './client.js';
 export type Format = 'table' | 'wide' | 'json' | 'yaml' | 'name';
 const FORMATS: readonly Format[] = ['table', 'wide', 'json', 'yaml', 'name'];
 
-export function parseFormat(value: string | undefined): Format {
+/** The -o value, among the forms a command has (`allowed`, default: all). */
+export function parseFormat(value: string | undefined, allowed: readonly Format[] = FORMATS): Format {
   if (value === undefined) return 'table';
-  if ((FORMATS as readonly string[]).includes(value)) return value as Format;
-  throw new CliError(`-o ${value}: use one of ${FORMATS.join(', ')}`, EXIT.usage);
+  if ((allowed as readonly string[]).includes(value)) return value as Format;
+  throw new CliError(`-o ${value}: use one of ${allowed.join(', ')}`, EXIT.usage);
 }
 
 export interface Out {
@@ -24,7 +25,7 @@ export interface Out {
 export function stdoutOut(): Out {
   return {
     write: (t) => process.stdout.write(t),
-    tty: process.stdout.isTTY === true && process.env.NO_COLOR === undefined,
+    tty: process.stdout.isTTY === true,
     now: Date.now,
   };
 }
@@ -44,10 +45,10 @@ const COLOURS: Record<string, number> = {
   abandoned: 31,
 };
 
-/** A status, coloured at a terminal. */
+/** A status, coloured at a terminal (unless NO_COLOR is set to something). */
 export function status(out: Out, s: string): string {
   const c = COLOURS[s];
-  return out.tty && c ? `\u001b[${c}m${s}\u001b[0m` : s;
+  return out.tty && !process.env.NO_COLOR && c ? `\u001b[${c}m${s}\u001b[0m` : s;
 }
 
 /** Visible width (colour codes take none). */
