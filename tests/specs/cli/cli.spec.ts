@@ -216,6 +216,8 @@ describe('CLI: runtime-agent', function () {
     assert.equal(limited.stdout.trim().split('\n').length, 1);
     const running = await ra(['list', '--running', '--workflow', workflow]);
     assert.equal(running.stdout, 'no executions\n');
+    const past = await ra(['list', '--until', '2000-01-01T00:00:00Z', '-o', 'json']);
+    assert.deepEqual(JSON.parse(past.stdout), []);
     const future = await ra(['list', '--since', '2999-01-01T00:00:00Z', '-o', 'json']);
     assert.deepEqual(JSON.parse(future.stdout), []);
     const badStatus = await ra(['list', '--status', 'sleeping']);
@@ -299,7 +301,7 @@ describe('CLI: runtime-agent', function () {
     assert.match(again.stderr, /only pending or running executions can be cancelled/);
   });
 
-  it('retry --from-step -p --follow runs the rest again; rollback --wait undoes it (exit 0), a second one is refused', async () => {
+  it('retry --from-step --param-file --follow runs the rest again; rollback --wait undoes it (exit 0), a second one is refused', async () => {
     const flag = join(scratch, 'retry-flag');
     const marker = join(scratch, 'made');
     const wpk = file(
@@ -317,7 +319,15 @@ describe('CLI: runtime-agent', function () {
     );
     const id = (await ra(['submit', '-f', wpk, '--wait', '-o', 'name'])).stdout.trim();
     writeFileSync(flag, '');
-    const r = await ra(['retry', id, '--from-step', 'check', '-p', `flag=${flag}`, '--follow']);
+    const r = await ra([
+      'retry',
+      id,
+      '--from-step',
+      'check',
+      '--param-file',
+      file('flag.yaml', `flag: ${flag}\n`),
+      '--follow',
+    ]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, new RegExp(`retries ${id} from check, 1 step\\(s\\) kept`));
     assert.match(r.stdout, /retry of \S+: 1 step\(s\) kept from it, not run again/);
@@ -367,6 +377,8 @@ describe('CLI: runtime-agent', function () {
     const lines = out.trim().split('\n');
     assert.ok(Number(lines[0].split(' ')[0]) > since, 'only events after --since');
     assert.match(out, /execution\.created/);
+    const byWorkflow = await ra(['events', '--workflow', 'nope-9.9.9', '-o', 'json']);
+    assert.equal(byWorkflow.stdout, '', 'no event of a workflow that never ran');
     const typed = await ra(['events', '--since', String(since), '--type', 'step.finished', '-o', 'json']);
     const events = typed.stdout
       .trim()
@@ -446,6 +458,9 @@ describe('CLI: runtime-agent', function () {
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
       assert.match(r.stderr, message);
     }
+    const badParam = await ra(['retry', ended.execution_id, '--from-step', 'say', '-p', 'nosuch=1']);
+    assert.equal(badParam.code, 2);
+    assert.match(badParam.stderr, /\$\.parameters\.nosuch/);
     const stuck = file('stuck.json', pkg(uniqueName('cli-stuck'), [shellStep('nap', ['sleep', '30'])]));
     const napping = (await ra(['submit', '-f', stuck, '-o', 'name'])).stdout.trim();
     const gaveUp = await ra(['wait', napping, '--timeout', '1ms']);
