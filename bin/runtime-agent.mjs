@@ -2,13 +2,11 @@
 // The runtime-agent command (services/runtime-agent/src/cli/main.ts, compiled to dist/). In a checkout it
 // builds dist/ first when a source is newer (a message on stderr, so stdout stays the command's own); an
 // installed image has dist/ only and runs it as it is.
-import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 if (existsSync(`${root}services`) && existsSync(`${root}node_modules/typescript`)) {
-  const r = spawnSync(process.execPath, ['scripts/build-if-needed.mjs'], { cwd: root, stdio: ['ignore', 2, 2] });
-  if (r.status !== 0) process.exit(r.status ?? 1);
+  await import('../scripts/build-if-needed.mjs');
 }
 await import('../dist/services/runtime-agent/src/cli/main.js');

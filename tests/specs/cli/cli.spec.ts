@@ -99,6 +99,26 @@ describe('CLI: runtime-agent', function () {
     assert.equal(none.code, 2);
   });
 
+  it('runs as installed (bin/runtime-agent.mjs, what npx runs): dist/ is built first when stale, quietly on stdout', async () => {
+    const r = await new Promise<Run>((resolve, reject) => {
+      const proc = spawn(process.execPath, [join(REPO_ROOT, 'bin/runtime-agent.mjs'), 'list', '-o', 'name'], {
+        cwd: tmpdir(),
+        env: { PATH: process.env.PATH, ...env },
+      });
+      let stdout = '';
+      let stderr = '';
+      proc.stdout.on('data', (c) => (stdout += c));
+      proc.stderr.on('data', (c) => (stderr += c));
+      proc.on('error', reject);
+      proc.on('close', (code) => resolve({ code, stdout, stderr }));
+    });
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(
+      r.stdout.split('\n').every((l) => l === '' || /^[0-9a-f-]{36}$/.test(l)),
+      `ids only on stdout (a build says so on stderr): ${r.stdout}`,
+    );
+  });
+
   it('submit -f --wait exits 0 when it completed; --follow prints the log and exits 1 when it failed', async () => {
     const ok = file('ok.yaml', pkg(uniqueName('cli-ok'), [shellStep('hello', ['echo', 'hello from cli'])]));
     const r = await ra(['submit', '-f', ok, '--wait']);
