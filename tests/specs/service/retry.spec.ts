@@ -182,6 +182,26 @@ describe('retry from a step (service layer)', () => {
     );
   });
 
+  it('leaves the original the steps its retry ran again: its rollback undoes those, the retry undoes the kept ones', async () => {
+    const pkg = wpk([
+      step('first', 'create', { name: 'disk' }),
+      step('second', 'create', { name: 'volume' }),
+      step('check', 'fail', { key: 'check-split', times: 1 }),
+    ]);
+    const first = await run(pkg);
+    const answer = await h.agent.service.retry(ACTORS.alice, first.execution_id, { from_step: 'second' });
+    assert.equal((await h.settled(answer.execution_id)).status, 'completed');
+    const deletes = (id: string) =>
+      h.calls.filter((c) => c.executionId === id && c.action === 'delete').map((c) => c.input.id);
+
+    h.agent.service.rollback(ACTORS.operator, first.execution_id);
+    assert.equal((await h.settled(first.execution_id)).status, 'rolled_back');
+    assert.deepEqual(deletes(first.execution_id), ['id-volume'], "only its own 'second': 'first' is the retry's now");
+    h.agent.service.rollback(ACTORS.operator, answer.execution_id);
+    assert.equal((await h.settled(answer.execution_id)).status, 'rolled_back');
+    assert.deepEqual(deletes(answer.execution_id), ['id-volume', 'id-disk'], 'its own second, then the kept first');
+  });
+
   it('runs every step again after a rollback undid them, and refuses to keep any', async () => {
     const pkg = wpk([step('make', 'create'), step('check', 'fail', { key: 'check-rb', times: 1 })], {
       rollback: { enabled: true },

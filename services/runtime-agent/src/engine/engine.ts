@@ -262,14 +262,24 @@ export class Engine {
         `execution ${id} is ${e.status}; rollback needs a failed, cancelled or completed execution`,
       );
     }
-    if (e.retriedBy !== null) {
-      throw new AgentError(
-        'conflict',
-        `execution ${id} was retried by ${e.retriedBy}, which kept the outcomes of its steps: roll back ${e.retriedBy} instead`,
-        { details: { retried_by: e.retriedBy } },
-      );
-    }
     const live = this.lives.restore(e);
+    if (e.retriedBy !== null) {
+      // The steps its retry kept are the retry's to undo now; the others (run again by the retry) are still its own.
+      const kept = new Set(
+        this.store.steps
+          .of(e.retriedBy)
+          .filter((s) => s.phase === 'main' && s.outputsSource === 'reused')
+          .map((s) => s.name),
+      );
+      live.completed = live.completed.filter((c) => !kept.has(c.name));
+      if (live.completed.length === 0 && kept.size > 0) {
+        throw new AgentError(
+          'conflict',
+          `execution ${id} was retried by ${e.retriedBy}, which kept the outcomes of its steps: roll back ${e.retriedBy} instead`,
+          { details: { retried_by: e.retriedBy } },
+        );
+      }
+    }
     const plan = planRollback(live.wpk, live.completed, this.ctx.registry);
     if (plan.length === 0) {
       throw new AgentError(
