@@ -123,7 +123,9 @@ export const executionRouteDocs: RouteDoc[] = [
     responses: {
       202: { description: 'the rollback started; Location names the execution', schema: RollbackAnswer },
       404: notFound,
-      409: conflict('not in a state to roll back, nothing to roll back, or a retry kept every step (roll back the retry)'),
+      409: conflict(
+        'not in a state to roll back, nothing to roll back, or a retry kept every step (roll back the retry)',
+      ),
       503: busy,
     },
   },
