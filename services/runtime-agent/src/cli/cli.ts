@@ -9,7 +9,7 @@ import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { VERSION } from '../paths.js';
 import { CliError, Client, connection, DEFAULT_SERVER, EXIT } from './client.js';
 import * as cmd from './commands.js';
-import { type Forward, forwardToPod, openKube, podsOf } from './kube.js';
+import { checkPod, type Forward, forwardToPod, openKube, podsOf } from './kube.js';
 import { type Format, parseFormat, stdoutOut } from './output.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
@@ -371,6 +371,7 @@ export async function main(argv: string[]): Promise<number> {
         context: flags.context as string | undefined,
       });
       const port = Number(new URL(conn.server).port || 80);
+      if (typeof pod === 'string') await checkPod(kube, pod);
       const pods = typeof pod === 'string' ? [pod] : await podsOf(kube, selector as string);
       const members: cmd.FleetMember[] = [];
       for (const p of pods) {

@@ -5,7 +5,9 @@
 import { readFileSync } from 'node:fs';
 import type { Static } from '@sinclair/typebox';
 import { parse as parseYaml } from 'yaml';
+import type { Problem } from '../../../../adapters/errors.js';
 import type * as S from '../http/schemas.js';
+import { parseTime } from '../service/filters.js';
 import { CliError, type Client, EXIT } from './client.js';
 import { ago, duration, type Format, type Out, printData, status, table, took } from './output.js';
 
@@ -353,19 +355,14 @@ export async function logs(ctx: Ctx): Promise<number> {
   if (tail !== undefined && (!Number.isInteger(tail) || tail < 0)) {
     throw new CliError(`--tail ${ctx.flags.tail}: give a number of lines`, EXIT.usage);
   }
-  const keep = (l: LogLine) => since === undefined || Date.parse(l.ts) >= since;
-  const lines: LogLine[] = [];
-  let next = 0;
-  for (;;) {
-    const q = new URLSearchParams({ since: String(next), limit: '10000', ...(step && { step }) });
-    const page = await ctx.client.get<Static<typeof S.LogPage>>(`/logs/${encodeURIComponent(id)}?${q}`);
-    lines.push(...page.logs.filter(keep));
-    if (page.logs.length < 10000) {
-      next = page.next_since;
-      break;
-    }
-    next = page.next_since;
-  }
+  const stored = await allPages<LogLine>(
+    ctx.client,
+    `/logs/${encodeURIComponent(id)}`,
+    new URLSearchParams(step ? { step } : {}),
+    (page) => (page as Static<typeof S.LogPage>).logs,
+  );
+  const lines = since === undefined ? stored.items : stored.items.filter((l) => Date.parse(l.ts) >= since);
+  const next = stored.next;
   const shown = tail === undefined ? lines : lines.slice(Math.max(0, lines.length - tail));
   const json = ctx.format === 'json';
   for (const l of shown) ctx.out.write(json ? `${JSON.stringify(l)}\n` : logLine(ctx, l));
@@ -418,14 +415,12 @@ async function findInFleet(fleet: FleetMember[], arg: string | undefined): Promi
   return found[0];
 }
 
-/** `10m` back from now, or an RFC 3339 time: epoch ms. */
+/** `10m` back from now, or an RFC 3339 time, as the agent's own filters read them: epoch ms. */
 function parseSince(value: string, now: number): number {
-  const m = /^(\d+)(s|m|h|d|w)$/.exec(value);
-  if (m) return now - Number(m[1]) * { s: 1e3, m: 6e4, h: 36e5, d: 864e5, w: 6048e5 }[m[2] as 's'];
-  const t = Date.parse(value);
-  if (Number.isNaN(t))
-    throw new CliError(`--since ${value}: give a duration (10m, 2h) or an RFC 3339 time`, EXIT.usage);
-  return t;
+  const problems: Problem[] = [];
+  const iso = parseTime(value, '--since', problems, now);
+  if (iso === undefined) throw new CliError(`--since ${value}: ${problems[0].message}`, EXIT.usage);
+  return Date.parse(iso);
 }
 
 /** With --wait: 0 once it ended cancelled, 1 when it ended otherwise (it finished before the cancel took). */
@@ -522,15 +517,38 @@ export async function events(ctx: Ctx): Promise<number> {
   return EXIT.ok;
 }
 
-/** Every stored event the query matches, page after page, and the seq to go on from. */
+/** Every stored event the query matches, and the seq to go on from. */
 async function storedEvents(client: Client, q: URLSearchParams): Promise<{ events: JournalEvent[]; next: number }> {
-  const events: JournalEvent[] = [];
+  const { items, next } = await allPages<JournalEvent>(
+    client,
+    '/events',
+    q,
+    (page) => (page as Static<typeof S.EventPage>).events,
+  );
+  return { events: items, next };
+}
+
+/** The largest page the log and event routes give. */
+const PAGE_LIMIT = 10_000;
+
+/**
+ * Every item of a route paged by `since` and `next_since` (logs, events), from `q`'s `since` (default 0) to
+ * the end, page after page; and the seq to go on from.
+ */
+async function allPages<T>(
+  client: Client,
+  path: string,
+  q: URLSearchParams,
+  itemsOf: (page: unknown) => T[],
+): Promise<{ items: T[]; next: number }> {
+  const items: T[] = [];
   const pq = new URLSearchParams(q);
-  pq.set('limit', '10000');
+  pq.set('limit', String(PAGE_LIMIT));
   for (;;) {
-    const page = await client.get<Static<typeof S.EventPage>>(`/events?${pq}`);
-    events.push(...page.events);
-    if (page.events.length < 10000) return { events, next: page.next_since };
+    const page = await client.get<{ next_since: number }>(`${path}?${pq}`);
+    const got = itemsOf(page);
+    items.push(...got);
+    if (got.length < PAGE_LIMIT) return { items, next: page.next_since };
     pq.set('since', String(page.next_since));
   }
 }

@@ -84,8 +84,8 @@ export async function podsOf(kube: Kube, selector: string): Promise<string[]> {
   return names.sort();
 }
 
-/** Opens the local end of a forward to `pod`'s `port`, after checking that the pod exists. */
-export async function forwardToPod(kube: Kube, pod: string, port: number): Promise<Forward> {
+/** A pod named on the command line exists (a clear "not found" before any forward is tried). */
+export async function checkPod(kube: Kube, pod: string): Promise<void> {
   try {
     await kube.core.readNamespacedPod({ name: pod, namespace: kube.namespace });
   } catch (err) {
@@ -94,6 +94,10 @@ export async function forwardToPod(kube: Kube, pod: string, port: number): Promi
     }
     throw apiFailure(kube, err, `show pod ${kube.namespace}/${pod}`);
   }
+}
+
+/** Opens the local end of a forward to `pod`'s `port` (a pod known to exist: checkPod, or listed by podsOf). */
+export async function forwardToPod(kube: Kube, pod: string, port: number): Promise<Forward> {
   const forward = new kube.k8s.PortForward(kube.kc);
   const sockets = new Set<net.Socket>();
   const local = net.createServer((socket) => {
