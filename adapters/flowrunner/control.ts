@@ -10,7 +10,10 @@ import {
   parseConfig,
   parseFlowmap,
   parseUpdate,
+  ERROR_KINDS,
+  noErrors,
   type AppStatus,
+  type ErrorKind,
   type FieldProblem,
   type Flowmap,
   type FlowRunnerConfig,
@@ -72,6 +75,8 @@ export class FlowControlClosed extends Error {
 export interface FlowTotals {
   requests: number;
   flows: number;
+  /** Failed requests by kind (network, timeout, http_5xx, …). */
+  errors: Record<ErrorKind, number>;
   /** Request durations per step id of the current flowmap, including earlier flows' requests of the same step id. */
   steps: PromSeries[];
 }
@@ -91,7 +96,7 @@ export class FlowControl {
   /** Runners stopped on request: their end is expected and not logged as ending by themselves. */
   private readonly stopping = new WeakSet<FlowRunner>();
   private turn: Promise<unknown> = Promise.resolve();
-  private readonly base = { requests: 0, flows: 0, steps: new Map<string, PromSeries>() };
+  private readonly base = { requests: 0, flows: 0, errors: noErrors(), steps: new Map<string, PromSeries>() };
   private readonly log: FlowLog;
   private readonly shutdownWaitMs: number;
   private readonly egress: EgressPolicy;
@@ -203,10 +208,11 @@ export class FlowControl {
 
   totals(): FlowTotals {
     const r = this.runner;
-    if (!r) return { requests: this.base.requests, flows: this.base.flows, steps: [] };
+    if (!r) return { requests: this.base.requests, flows: this.base.flows, errors: { ...this.base.errors }, steps: [] };
     return {
       requests: this.base.requests + r.stats.totalRequests,
       flows: this.base.flows + r.stats.flowCount,
+      errors: addErrors(this.base.errors, r.stats.errors),
       steps: r.stats.promSeries().map((s) => addSeries(this.base.steps.get(s.step), s)),
     };
   }
@@ -235,6 +241,7 @@ export class FlowControl {
   private retire(r: FlowRunner): void {
     this.base.requests += r.stats.totalRequests;
     this.base.flows += r.stats.flowCount;
+    this.base.errors = addErrors(this.base.errors, r.stats.errors);
     for (const s of r.stats.promSeries()) {
       const sum = addSeries(this.base.steps.get(s.step), s);
       this.base.steps.delete(s.step); // re-inserted: the Map's order is last use, oldest first
@@ -252,6 +259,12 @@ export class FlowControl {
     if (r.status === 'error') this.log('error', 'the flow ended by itself with an error; app_status is error');
     else this.log('info', `the flow ended by itself (status ${r.status})`);
   }
+}
+
+function addErrors(a: Record<ErrorKind, number>, b: Record<ErrorKind, number>): Record<ErrorKind, number> {
+  const out = noErrors();
+  for (const k of ERROR_KINDS) out[k] = a[k] + b[k];
+  return out;
 }
 
 function addSeries(base: PromSeries | undefined, s: PromSeries): PromSeries {

@@ -1,11 +1,12 @@
 /**
  * Container and system numbers for the control API's `/api/metrics` and
- * `/metrics` (docs/flowrunner.md#control-api): CPU from /proc/stat, memory from the cgroup when
- * the container is limited (else /proc/meminfo), network counters from
- * /proc/net/dev with psutil's names. Reads are small procfs/cgroupfs files;
+ * `/metrics` (docs/flowrunner.md#control-api): CPU from /proc/stat (the host's, as psutil reports it) and
+ * from the cgroup (the container's, for `container_cpu_percent`), memory from the cgroup when the
+ * container is limited (else /proc/meminfo), network counters from /proc/net/dev with psutil's names. Reads are small procfs/cgroupfs files;
  * nothing here throws: a missing or odd file gives zeros.
  */
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 
 /** psutil's `net_io_counters()` names, summed over every interface but loopback. */
@@ -40,6 +41,14 @@ const MB = 1024 * 1024;
 /** cgroup v1 writes "no limit" as a page-rounded 2^63 - 1. */
 const V1_UNLIMITED = 2 ** 60;
 
+/** The process's own cgroup per hierarchy, as /proc/self/cgroup names them ('' for the root). */
+interface CgroupPaths {
+  unified?: string;
+  memory?: string;
+  cpu?: string;
+  cpuacct?: string;
+}
+
 interface CpuTimes {
   busy: number;
   total: number;
@@ -55,12 +64,16 @@ export class SystemSampler {
   private readonly paths: SystemPaths;
   private lastCpu: CpuTimes = { busy: 0, total: 0, at: 0 };
   private lastPercent = 0;
-  /** The process's cgroup paths (v2 unified, v1 memory), read once. */
-  private cgroupPaths?: { unified?: string; memory?: string };
+  private lastUsage: { usageUs: number; at: number } | undefined;
+  private lastContainerPercent = 0;
+  /** The process's cgroup paths (v2 unified, v1 memory and cpu accounting), read once. */
+  private cgroupPaths?: CgroupPaths;
 
   constructor(
     paths: Partial<SystemPaths> = {},
     private readonly now: () => number = Date.now,
+    /** CPUs the process may run on: the allowance of a container without a CPU quota. */
+    private readonly cpus: () => number = availableParallelism,
   ) {
     this.paths = { proc: paths.proc ?? '/proc', cgroup: paths.cgroup ?? '/sys/fs/cgroup' };
   }
@@ -82,6 +95,53 @@ export class SystemSampler {
     if (dTotal > 0) this.lastPercent = round(Math.min(100, Math.max(0, (dBusy / dTotal) * 100)));
     this.lastCpu = { busy: total - idle, total, at };
     return this.lastPercent;
+  }
+
+  /**
+   * The container's CPU use since the previous reading, in percent of what it may use: its cgroup's quota
+   * (v2 `cpu.max`, v1 `cpu.cfs_quota_us` / `cpu.cfs_period_us`) or, without one, every CPU it may run on.
+   * Usage comes from the cgroup (v2 `cpu.stat` usage_usec, v1 `cpuacct.usage`); without a cgroup to read,
+   * the host's figure (cpuPercent). The first reading has no window yet and says 0.
+   */
+  containerCpuPercent(): number {
+    const cg = this.cgroupCpu();
+    if (!cg) return this.cpuPercent();
+    const at = this.now();
+    const last = this.lastUsage;
+    if (last && at - last.at < MIN_CPU_WINDOW_MS) return this.lastContainerPercent;
+    this.lastUsage = { usageUs: cg.usageUs, at };
+    if (!last || at <= last.at) return this.lastContainerPercent;
+    const used = (cg.usageUs - last.usageUs) / ((at - last.at) * 1000 * cg.cores);
+    this.lastContainerPercent = round(Math.min(100, Math.max(0, used * 100)));
+    return this.lastContainerPercent;
+  }
+
+  /** CPU time used by the process's cgroup (µs) and the cores it may use; undefined outside a cgroup. */
+  private cgroupCpu(): { usageUs: number; cores: number } | undefined {
+    const own = this.ownCgroups();
+    const allowance = (quota: number, period: number) => (quota > 0 && period > 0 ? quota / period : this.cpus());
+    for (const dir of unique([own.unified, ''])) {
+      if (dir === undefined) continue;
+      const usec = statValue(this.read('cgroup', join(dir, 'cpu.stat')), 'usage_usec', Number.NaN);
+      if (!Number.isFinite(usec)) continue;
+      const [quota, period] = this.read('cgroup', join(dir, 'cpu.max')).trim().split(/\s+/);
+      return { usageUs: usec, cores: allowance(Number(quota), Number(period)) };
+    }
+    for (const dir of unique([own.cpuacct, ''])) {
+      if (dir === undefined) continue;
+      // v1 mounts cpu and cpuacct together (cpu,cpuacct) or apart; the quota is the cpu controller's.
+      for (const [acct, cpu] of [
+        ['cpu,cpuacct', join('cpu,cpuacct', dir)],
+        ['cpuacct', join('cpu', dir === own.cpuacct ? (own.cpu ?? dir) : dir)],
+      ] as const) {
+        const ns = Number(this.read('cgroup', join(acct, dir, 'cpuacct.usage')).trim() || Number.NaN);
+        if (!Number.isFinite(ns)) continue;
+        const quota = Number(this.read('cgroup', join(cpu, 'cpu.cfs_quota_us')).trim());
+        const period = Number(this.read('cgroup', join(cpu, 'cpu.cfs_period_us')).trim());
+        return { usageUs: ns / 1000, cores: allowance(quota, period) };
+      }
+    }
+    return undefined;
   }
 
   /**
@@ -166,15 +226,20 @@ export class SystemSampler {
     return undefined;
   }
 
-  private ownCgroups(): { unified?: string; memory?: string } {
+  private ownCgroups(): CgroupPaths {
     if (this.cgroupPaths) return this.cgroupPaths;
-    const out: { unified?: string; memory?: string } = {};
+    const out: CgroupPaths = {};
     for (const line of this.read('proc', 'self/cgroup').split('\n')) {
       const [, controllers, path] = /^\d+:([^:]*):(.*)$/.exec(line) ?? [];
       if (path === undefined || path.includes('..')) continue;
       const dir = path === '/' ? '' : path;
       if (controllers === '') out.unified = dir;
-      else if (controllers!.split(',').includes('memory')) out.memory = dir;
+      else {
+        const names = controllers!.split(',');
+        if (names.includes('memory')) out.memory = dir;
+        if (names.includes('cpuacct')) out.cpuacct = dir;
+        if (names.includes('cpu')) out.cpu = dir;
+      }
     }
     this.cgroupPaths = out;
     return out;
@@ -199,9 +264,9 @@ function numbers(totalBytes: number, usedBytes: number): Omit<SystemNumbers, 'cp
   };
 }
 
-function statValue(stat: string, key: string): number {
+function statValue(stat: string, key: string, missing = 0): number {
   const m = new RegExp(`^${key} (\\d+)$`, 'm').exec(stat);
-  return m ? Number(m[1]) : 0;
+  return m ? Number(m[1]) : missing;
 }
 
 function firstLine(text: string): string {

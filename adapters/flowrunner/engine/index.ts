@@ -12,7 +12,14 @@ export {
   type FlowRunnerConfig,
 } from './config.js';
 export { parseFlowmap, requestSteps, type Flowmap, type Step } from './flowmap.js';
-export { PROM_BUCKETS, type PromSeries, type StatsSnapshot } from './stats.js';
+export {
+  ERROR_KINDS,
+  noErrors,
+  PROM_BUCKETS,
+  type ErrorKind,
+  type PromSeries,
+  type StatsSnapshot,
+} from './stats.js';
 export { planFirstIteration, type PlannedRequest } from './plan.js';
 export { FlowRunner, type AppStatus, type RunLimit, type RunnerOptions, type RunSnapshot } from './runner.js';
 export { isPublicIpv4, randomProfile, randomPublicIpv4 } from './realism.js';

@@ -25,6 +25,20 @@ function histogram(): Histogram {
 
 /** Failed requests by kind; `extraction` and `invalid_request` (a URL that could not be built, nothing sent) are not requests. */
 export type ErrorKind = 'network' | 'timeout' | 'http_4xx' | 'http_5xx' | 'http_3xx' | 'extraction' | 'invalid_request';
+export const ERROR_KINDS: readonly ErrorKind[] = [
+  'network',
+  'timeout',
+  'http_3xx',
+  'http_4xx',
+  'http_5xx',
+  'extraction',
+  'invalid_request',
+];
+
+/** A count of zero for every kind. */
+export function noErrors(): Record<ErrorKind, number> {
+  return Object.fromEntries(ERROR_KINDS.map((k) => [k, 0])) as Record<ErrorKind, number>;
+}
 
 export interface Percentiles {
   p50_ms: number;
@@ -85,15 +99,7 @@ export class RunStats {
   flowCount = 0;
   flowsFailed = 0;
   private flowDurationSum = 0;
-  readonly errors: Record<ErrorKind, number> = {
-    network: 0,
-    timeout: 0,
-    http_3xx: 0,
-    http_4xx: 0,
-    http_5xx: 0,
-    extraction: 0,
-    invalid_request: 0,
-  };
+  readonly errors: Record<ErrorKind, number> = noErrors();
   readonly classes = { '1xx': 0, '2xx': 0, '3xx': 0, '4xx': 0, '5xx': 0 };
   assertionsPassed = 0;
   assertionsFailed = 0;

@@ -19,6 +19,7 @@ import { buildRouter } from './http/routes/index.js';
 import { AgentService } from './service/agent-service.js';
 import { Tokens, TokensFileError } from './auth/tokens.js';
 import { Metrics } from './metrics.js';
+import { SseStreams } from './http/sse.js';
 import { VERSION, WORKFLOWS_DIR } from './paths.js';
 import { Store } from './store/store.js';
 import { Catalog } from './wpk/catalog.js';
@@ -88,7 +89,7 @@ export function createAgent(
   const catalog = new Catalog(store, validator, WORKFLOWS_DIR);
   for (const p of catalog.problems)
     logger.error({ file: p.file, errors: p.errors }, 'bundled workflow is invalid and was skipped');
-  const metrics = new Metrics();
+  const metrics = new Metrics(VERSION);
   const engine = new Engine(store, registry, metrics, {
     maxConcurrent: config.maxConcurrentExecutions,
     maxQueued: config.maxQueuedExecutions,
@@ -111,10 +112,7 @@ export function createAgent(
     appStatus: () => flows.appStatus,
     live: () => flows.live(),
     totals: () => flows.totals(),
-    container: () => {
-      const s = system.system();
-      return { cpu_percent: s.cpu_percent, memory_percent: s.memory_percent };
-    },
+    container: () => ({ cpu_percent: system.containerCpuPercent(), memory_percent: system.memory().memory_percent }),
   });
   // Flows (the control API's and the adapter's background runs) are load to stop, not work to finish:
   // they stop at once, while workflow executions get their grace period.
@@ -127,6 +125,7 @@ export function createAgent(
       ...backgroundRuns.map((r) => r.stopAll()),
       engine.shutdown(),
     ]);
+    metrics.close();
   };
   const app = new Koa();
   app.proxy = false;
@@ -143,8 +142,23 @@ export function createAgent(
     version: VERSION,
     startedAt: Date.now(),
     metricsAuth: config.metricsAuth,
+    pod: config.podName ? { name: config.podName, namespace: config.podNamespace || null } : undefined,
   });
-  const router = buildRouter({ service, tokens, bodyLimitBytes: config.bodyLimitBytes, flows, system });
+  const eventStreams = new SseStreams();
+  metrics.addJournalConsumer('sse', eventStreams);
+  metrics.attachAgent({
+    adaptersReady: () => service.adaptersReady(),
+    storeBytes: () => store.bytes(),
+    journalSeq: () => store.journal.lastSeq(),
+  });
+  const router = buildRouter({
+    service,
+    tokens,
+    bodyLimitBytes: config.bodyLimitBytes,
+    flows,
+    system,
+    eventStreams,
+  });
   app.use((_ctx, next) => {
     engine.noteApiRequest();
     return next();

@@ -28,6 +28,9 @@ export interface Config {
   k8sTokenFile?: string;
   k8sCaFile?: string;
   k8sNamespace?: string;
+  /** The pod this agent runs in (the downward API's metadata.name and metadata.namespace), shown in /health. */
+  podName?: string;
+  podNamespace?: string;
   /** Bearer tokens with roles (RUNTIME_AGENT_TOKENS_FILE); without it there is no authentication. */
   tokensFile?: string;
   tokensReloadSeconds: number;
@@ -317,6 +320,20 @@ export const SETTINGS: Setting[] = [
     default: '',
     ...text,
     doc: "Namespace of actions that name none (default: the service account's, or the kubeconfig context's)",
+  },
+  {
+    env: 'POD_NAME',
+    key: 'podName',
+    default: '',
+    ...text,
+    doc: "The agent's pod name, from the downward API (metadata.name): GET /health reports it, so a registry that reached a pod knows which one answered",
+  },
+  {
+    env: 'POD_NAMESPACE',
+    key: 'podNamespace',
+    default: '',
+    ...text,
+    doc: "The agent's namespace, from the downward API (metadata.namespace), reported by GET /health next to POD_NAME",
   },
   {
     env: 'RUNTIME_AGENT_TOKENS_FILE',

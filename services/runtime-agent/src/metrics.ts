@@ -1,6 +1,17 @@
-/** Every Prometheus metric of the agent, defined once. Labels stay bounded: no ids, pod names or URLs. */
+/**
+ * Every Prometheus metric of the agent, defined once (docs/operations.md lists them with their meaning).
+ * Labels stay bounded: no ids, pod names or URLs, and at most MAX_WORKFLOW_LABELS workflow names.
+ */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
-import { PROM_BUCKETS, type AppStatus, type PromSeries } from '../../../adapters/flowrunner/engine/index.js';
+import {
+  ERROR_KINDS,
+  PROM_BUCKETS,
+  type AppStatus,
+  type ErrorKind,
+  type PromSeries,
+} from '../../../adapters/flowrunner/engine/index.js';
+import type { ExecutionStatus, RollbackTrigger } from './store/types.js';
 
 /** `app_status` values, as FlowRunner's clients read them. */
 export const APP_STATUS_CODES: Record<AppStatus, number> = { initializing: 0, running: 1, stopped: 2, error: 3 };
@@ -11,7 +22,7 @@ export interface FlowRunnerSource {
   /** The running flow's request rate and users; zeros when none runs. */
   live(): { rps: number; active_users: number };
   /** Monotonic over the process: a replaced flow's numbers stay in. */
-  totals(): { requests: number; flows: number; steps: PromSeries[] };
+  totals(): { requests: number; flows: number; errors: Record<ErrorKind, number>; steps: PromSeries[] };
   container(): { cpu_percent: number; memory_percent: number };
 }
 
@@ -19,6 +30,24 @@ export interface FlowRunnerSource {
 export interface EngineSource {
   active(): number;
   queued(): number;
+}
+
+/** The agent's own state, read at scrape time. */
+export interface AgentSource {
+  /** Each adapter's readiness, as GET /health reports it. */
+  adaptersReady(): Promise<Record<string, boolean>>;
+  /** Bytes of the store on disk (database and write-ahead log). */
+  storeBytes(): number;
+  /** The newest committed journal seq. */
+  journalSeq(): number;
+}
+
+/** Someone who delivers journal events (a surface: SSE streams, later callbacks, pull mode, Socket.IO). */
+export interface JournalConsumer {
+  /** Clients (streams, sockets) following the journal through it now. */
+  followers(): number;
+  /** Events (or messages) it has taken from the journal and not yet delivered. */
+  backlog(): number;
 }
 
 /**
@@ -55,8 +84,10 @@ class ScrapedHistogram {
   reset(): void {}
 }
 
-/** Distinct workflow names kept as label values; later ones are counted as `other`. */
+/** Distinct workflow names kept as label values; later ones are counted under OVERFLOW_LABEL. */
 export const MAX_WORKFLOW_LABELS = 200;
+/** The workflow_name of every name past MAX_WORKFLOW_LABELS: a package name cannot start with `_`. */
+export const OVERFLOW_LABEL = '_other';
 
 export class Metrics {
   readonly registry = new Registry();
@@ -64,7 +95,7 @@ export class Metrics {
 
   readonly runs = new Counter({
     name: 'workflow_runs_total',
-    help: 'Finished workflow executions by final status',
+    help: 'Ended workflow executions by the status they ended in (after the automatic rollback that followed a failure)',
     labelNames: ['workflow_name', 'status'],
     registers: [this.registry],
   });
@@ -76,14 +107,14 @@ export class Metrics {
   });
   readonly failure = new Counter({
     name: 'workflow_failure_total',
-    help: 'Workflow executions that failed, by error type',
+    help: 'Workflow executions whose run failed (rolled back or not; a cancel is not a failure), by error type',
     labelNames: ['workflow_name', 'error_type'],
     registers: [this.registry],
   });
   readonly duration = new Histogram({
     name: 'workflow_duration_seconds',
-    help: 'Wall time of workflow executions (rollback included)',
-    labelNames: ['workflow_name'],
+    help: 'Wall time of workflow executions from start to end (automatic rollback included), by final status',
+    labelNames: ['workflow_name', 'status'],
     buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600],
     registers: [this.registry],
   });
@@ -110,8 +141,8 @@ export class Metrics {
   });
   readonly rollbacks = new Counter({
     name: 'workflow_rollbacks_total',
-    help: 'Rollbacks by result (rolled_back or rollback_failed)',
-    labelNames: ['workflow_name', 'result'],
+    help: 'Rollbacks by trigger (automatic, manual, recovered) and result (rolled_back or rollback_failed)',
+    labelNames: ['workflow_name', 'trigger', 'result'],
     registers: [this.registry],
   });
   readonly queueDepth: Gauge = new Gauge({
@@ -127,7 +158,70 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  // FlowRunner control API: all read at scrape time from the source attached by the agent.
+  // The agent itself: read at scrape time from the source attached by the agent.
+  private agent?: AgentSource;
+  private readonly consumers = new Map<string, JournalConsumer>();
+  private readonly loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  readonly buildInfo = new Gauge({
+    name: 'runtime_agent_build_info',
+    help: 'Always 1; the agent version in its label',
+    labelNames: ['version'],
+    registers: [this.registry],
+  });
+  readonly adapterReady: Gauge = new Gauge({
+    name: 'runtime_agent_adapter_ready',
+    help: 'Whether each adapter is ready (1) or not (0), as GET /health reports it',
+    labelNames: ['adapter'],
+    registers: [this.registry],
+    collect: async () => {
+      for (const [adapter, ready] of Object.entries((await this.agent?.adaptersReady()) ?? {}))
+        this.adapterReady.set({ adapter }, ready ? 1 : 0);
+    },
+  });
+  readonly storeBytes: Gauge = new Gauge({
+    name: 'runtime_agent_store_bytes',
+    help: 'Size of the SQLite store on disk (database and write-ahead log)',
+    registers: [this.registry],
+    collect: () => this.storeBytes.set(this.agent?.storeBytes() ?? 0),
+  });
+  readonly journalSeq: Gauge = new Gauge({
+    name: 'runtime_agent_journal_last_seq',
+    help: 'The newest committed event journal seq (its rate is the journal write rate)',
+    registers: [this.registry],
+    collect: () => this.journalSeq.set(this.agent?.journalSeq() ?? 0),
+  });
+  readonly journalFollowers: Gauge = new Gauge({
+    name: 'runtime_agent_journal_followers',
+    help: 'Clients following the journal now, by the surface they follow it through',
+    labelNames: ['consumer'],
+    registers: [this.registry],
+    collect: () => {
+      for (const [consumer, c] of this.consumers) this.journalFollowers.set({ consumer }, c.followers());
+    },
+  });
+  readonly journalBacklog: Gauge = new Gauge({
+    name: 'runtime_agent_journal_backlog',
+    help: 'Events taken from the journal and not yet delivered, by the surface delivering them',
+    labelNames: ['consumer'],
+    registers: [this.registry],
+    collect: () => {
+      for (const [consumer, c] of this.consumers) this.journalBacklog.set({ consumer }, c.backlog());
+    },
+  });
+  readonly loopLagP99: Gauge = new Gauge({
+    name: 'runtime_agent_event_loop_lag_p99_seconds',
+    help: "99th percentile of the agent's event-loop delay since the previous scrape",
+    registers: [this.registry],
+    collect: () => this.collectLoopLag(),
+  });
+  readonly loopLagMax: Gauge = new Gauge({
+    name: 'runtime_agent_event_loop_lag_max_seconds',
+    help: 'Longest event-loop delay of the agent since the previous scrape (a blocked loop delays every request)',
+    registers: [this.registry],
+  });
+
+  // FlowRunner control API (the load generator's numbers, not the agent's): all read at scrape time from
+  // the source attached by the agent.
   private flowRunner?: FlowRunnerSource;
   readonly appStatus: Gauge = new Gauge({
     name: 'app_status',
@@ -159,15 +253,26 @@ export class Metrics {
     registers: [this.registry],
     collect: () => setCounter(this.flowRunnerFlows, this.flowRunner?.totals().flows ?? 0),
   });
+  readonly flowRunnerErrors: Counter = new Counter({
+    name: 'flow_runner_errors_total',
+    help: "Failed requests of the control API's flows by kind (network, timeout, http_4xx, http_5xx, …), every flow since the agent started.",
+    labelNames: ['kind'],
+    registers: [this.registry],
+    collect: () => {
+      const errors = this.flowRunner?.totals().errors;
+      this.flowRunnerErrors.reset();
+      for (const kind of ERROR_KINDS) this.flowRunnerErrors.inc({ kind }, errors?.[kind] ?? 0);
+    },
+  });
   readonly containerCpu: Gauge = new Gauge({
     name: 'container_cpu_percent',
-    help: 'CPU usage percent.',
+    help: "CPU usage percent of the container's allowance (its cgroup quota, else every CPU it may use).",
     registers: [this.registry],
     collect: () => this.containerCpu.set(this.flowRunner?.container().cpu_percent ?? 0),
   });
   readonly containerMemory: Gauge = new Gauge({
     name: 'container_memory_percent',
-    help: 'Memory usage percent (of the container limit when there is one).',
+    help: "Memory usage percent of the container's cgroup limit (of the host's memory when it has none).",
     registers: [this.registry],
     collect: () => this.containerMemory.set(this.flowRunner?.container().memory_percent ?? 0),
   });
@@ -178,9 +283,54 @@ export class Metrics {
     () => this.flowRunner?.totals().steps ?? [],
   );
 
-  constructor() {
+  constructor(version = 'unknown') {
     collectDefaultMetrics({ register: this.registry });
     this.registry.registerMetric(this.flowRunnerDuration as unknown as Metric);
+    this.buildInfo.set({ version }, 1);
+    this.loopDelay.enable();
+  }
+
+  /** Where the runtime_agent_* gauges read from. */
+  attachAgent(source: AgentSource): void {
+    this.agent = source;
+  }
+
+  /** A surface that delivers journal events reports its followers and backlog under `name`. */
+  addJournalConsumer(name: string, consumer: JournalConsumer): void {
+    this.consumers.set(name, consumer);
+  }
+
+  /** Stops the event-loop delay monitor (the agent is closing). */
+  close(): void {
+    this.loopDelay.disable();
+  }
+
+  /**
+   * An execution's run ended: counted once, in the status it ended in. A failed run with rollback on
+   * failure ends after its automatic rollback (rolled_back or rollback_failed) and still counts as a
+   * failure; a cancel is not one. `seconds` is absent for a run that never started.
+   */
+  runEnded(workflowName: string, status: ExecutionStatus, ended: { seconds?: number; errorType?: string }): void {
+    const workflow_name = this.workflowLabel(workflowName);
+    this.runs.inc({ workflow_name, status });
+    if (status === 'completed') this.success.inc({ workflow_name });
+    else if (status !== 'cancelled')
+      this.failure.inc({ workflow_name, error_type: ended.errorType ?? 'internal_error' });
+    if (ended.seconds !== undefined) this.duration.observe({ workflow_name, status }, ended.seconds);
+  }
+
+  /** A rollback ended (whatever started it). */
+  rollbackEnded(workflowName: string, trigger: RollbackTrigger, result: 'rolled_back' | 'rollback_failed'): void {
+    this.rollbacks.inc({ workflow_name: this.workflowLabel(workflowName), trigger, result });
+  }
+
+  private collectLoopLag(): void {
+    const h = this.loopDelay;
+    // Before the first sample the histogram reads NaN/huge numbers: report 0.
+    const ok = h.count > 0;
+    this.loopLagP99.set(ok ? h.percentile(99) / 1e9 : 0);
+    this.loopLagMax.set(ok ? h.max / 1e9 : 0);
+    h.reset();
   }
 
   /** Where `active_workflows` and `workflow_queue_depth` read from. */
@@ -196,7 +346,7 @@ export class Metrics {
   /** The workflow name as a label value, capped in cardinality. */
   workflowLabel(name: string): string {
     if (this.names.has(name)) return name;
-    if (this.names.size >= MAX_WORKFLOW_LABELS) return 'other';
+    if (this.names.size >= MAX_WORKFLOW_LABELS) return OVERFLOW_LABEL;
     this.names.add(name);
     return name;
   }

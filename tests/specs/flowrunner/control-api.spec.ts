@@ -14,7 +14,7 @@ import { performance } from 'node:perf_hooks';
 import { FlowControl, FlowControlClosed, parseStartRequest } from '../../../adapters/flowrunner/control.js';
 import { SystemSampler } from '../../../adapters/flowrunner/system.js';
 import { checkedRequests, type Reply } from '../http/http-support.js';
-import { startAgent, type AgentProcess } from '../support/agent-process.js';
+import { freePort, startAgent, type AgentProcess } from '../support/agent-process.js';
 import { waitFor } from '../support/wait.js';
 
 // --- a target that records every request -----------------------------------------------------------
@@ -639,6 +639,32 @@ describe('FlowRunner control API (/api/*) through the agent process', () => {
       'step ids of the flowmap only',
     );
   });
+
+  it("/metrics counts the flows' failed requests by kind in flow_runner_errors_total, as /api/metrics does", async () => {
+    const closed = await freePort();
+    await start(agent, {
+      config: config(target, { sim_users: 1, flow_target_url: `http://127.0.0.1:${closed}` }),
+      flowmap: { name: 'refused', steps: [{ id: 'nowhere', type: 'request', url: '/x', onFailure: 'continue' }] },
+    });
+    const m = await waitFor(async () => {
+      const a = await apiMetrics(agent);
+      return a.flow_runner_details?.errors.network > 2 ? a : undefined;
+    }, 'refused connections counted as network errors');
+    const { samples } = await scrape(agent);
+    const kinds = samples.filter((x) => x.name === 'flow_runner_errors_total').map((x) => x.labels.kind);
+    assert.deepEqual(kinds.sort(), [
+      'extraction',
+      'http_3xx',
+      'http_4xx',
+      'http_5xx',
+      'invalid_request',
+      'network',
+      'timeout',
+    ]);
+    assert.ok(value(samples, 'flow_runner_errors_total', { kind: 'network' })! >= m.flow_runner_details.errors.network);
+    assert.equal(value(samples, 'flow_runner_errors_total', { kind: 'http_5xx' }), 0);
+    await api(agent, 'POST', '/api/stop');
+  });
 });
 
 describe('FlowRunner control API: app_status lifecycle, body limit and shutdown', () => {
@@ -815,8 +841,8 @@ describe('FlowRunner control API: container numbers (SystemSampler)', () => {
   });
   afterEach(() => rmSync(root, { recursive: true, force: true }));
 
-  const sampler = (now?: () => number) =>
-    new SystemSampler({ proc: join(root, 'proc'), cgroup: join(root, 'cgroup') }, now);
+  const sampler = (now?: () => number, cpus?: () => number) =>
+    new SystemSampler({ proc: join(root, 'proc'), cgroup: join(root, 'cgroup') }, now, cpus);
 
   it('gives zeros, never an error, when nothing can be read', () => {
     const s = sampler();
@@ -873,6 +899,42 @@ describe('FlowRunner control API: container numbers (SystemSampler)', () => {
     write('cgroup/memory/pods/abc/memory.usage_in_bytes', `${300 * 1024 * 1024}\n`);
     write('cgroup/memory/pods/abc/memory.stat', `inactive_file 1\ntotal_inactive_file ${44 * 1024 * 1024}\n`);
     assert.deepEqual(sampler().memory(), { memory_percent: 25, memory_available_mb: 768, memory_used_mb: 256 });
+  });
+
+  it("container CPU: the cgroup v2 group's usage against its cpu.max quota, or against every CPU without one", () => {
+    let now = 1000;
+    write('proc/self/cgroup', '0::/pods/x\n');
+    write('cgroup/pods/x/cpu.max', '50000 100000\n'); // half a CPU
+    write('cgroup/pods/x/cpu.stat', 'usage_usec 1000000\nuser_usec 1\n');
+    const s = sampler(
+      () => now,
+      () => 4,
+    );
+    assert.equal(s.containerCpuPercent(), 0, 'no window yet');
+    now += 1000;
+    write('cgroup/pods/x/cpu.stat', 'usage_usec 1250000\nuser_usec 1\n');
+    assert.equal(s.containerCpuPercent(), 50); // 250 ms of the 500 ms it may use
+    now += 1000;
+    write('cgroup/pods/x/cpu.max', 'max 100000\n');
+    write('cgroup/pods/x/cpu.stat', 'usage_usec 2250000\n');
+    assert.equal(s.containerCpuPercent(), 25); // 1 s of 4 CPUs for 1 s
+  });
+
+  it('container CPU: cgroup v1 cpuacct.usage against cpu.cfs_quota_us, and the host figure outside any cgroup', () => {
+    let now = 1000;
+    write('proc/self/cgroup', '3:cpu,cpuacct:/pods/y\n0::/\n');
+    write('cgroup/cpu,cpuacct/pods/y/cpuacct.usage', '5000000000\n');
+    write('cgroup/cpu,cpuacct/pods/y/cpu.cfs_quota_us', '200000\n');
+    write('cgroup/cpu,cpuacct/pods/y/cpu.cfs_period_us', '100000\n');
+    const s = sampler(() => now);
+    s.containerCpuPercent();
+    now += 1000;
+    write('cgroup/cpu,cpuacct/pods/y/cpuacct.usage', '6000000000\n');
+    assert.equal(s.containerCpuPercent(), 50); // 1 s of the 2 CPUs it may use for 1 s
+
+    rmSync(join(root, 'cgroup'), { recursive: true });
+    write('proc/stat', 'cpu  100 0 100 700 100 0 0 0 0 0\n');
+    assert.equal(sampler().containerCpuPercent(), 20, 'no cgroup: the host figure');
   });
 
   it('computes CPU percent from /proc/stat deltas (since boot on the first reading)', () => {

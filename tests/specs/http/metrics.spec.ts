@@ -1,10 +1,18 @@
 import assert from 'node:assert/strict';
+import { statSync } from 'node:fs';
 import { startAgent, waitForStatus, type AgentProcess } from '../support/agent-process.js';
 import { pkg, shellStep } from '../support/packages.js';
 import { waitFor } from '../support/wait.js';
+import { MAX_WORKFLOW_LABELS, OVERFLOW_LABEL } from '../../../services/runtime-agent/src/metrics.js';
 import { call, hasSeries, parseMetrics, sampleValue, uniqueName, type Sample } from './http-support.js';
 
 const DONE = ['completed', 'failed', 'cancelled', 'rolled_back', 'rollback_failed'];
+
+async function scrape(agent: AgentProcess): Promise<{ text: string; samples: Sample[] }> {
+  const r = await call(agent, 'GET', '/metrics');
+  assert.equal(r.status, 200);
+  return { text: r.text, samples: parseMetrics(r.text) };
+}
 
 describe('HTTP API: GET /metrics', () => {
   let agent: AgentProcess;
@@ -12,12 +20,6 @@ describe('HTTP API: GET /metrics', () => {
   const okName = uniqueName('metrics-ok');
   const failName = uniqueName('metrics-fail');
   const rollbackName = uniqueName('metrics-rollback');
-
-  async function scrape(): Promise<{ text: string; samples: Sample[] }> {
-    const r = await call(agent, 'GET', '/metrics');
-    assert.equal(r.status, 200);
-    return { text: r.text, samples: parseMetrics(r.text) };
-  }
 
   async function runToEnd(body: unknown): Promise<any> {
     const r = await call(agent, 'POST', '/execute', body);
@@ -58,7 +60,7 @@ describe('HTTP API: GET /metrics', () => {
   });
 
   it('counts a completed run in runs_total{status="completed"} and success_total, and observes its duration and steps', async () => {
-    const before = (await scrape()).samples;
+    const before = (await scrape(agent)).samples;
     assert.equal(sampleValue(before, 'workflow_runs_total', { workflow_name: okName }), 0);
     const stepsBefore = sampleValue(before, 'workflow_step_duration_seconds_count', {
       adapter: 'shell',
@@ -69,7 +71,7 @@ describe('HTTP API: GET /metrics', () => {
     const rec = await runToEnd({ wpk_content: pkg(okName, [shellStep('a', ['true']), shellStep('b', ['echo', 'x'])]) });
     assert.equal(rec.status, 'completed');
 
-    const after = (await scrape()).samples;
+    const after = (await scrape(agent)).samples;
     assert.equal(sampleValue(after, 'workflow_runs_total', { workflow_name: okName, status: 'completed' }), 1);
     assert.equal(sampleValue(after, 'workflow_runs_total', { workflow_name: okName, status: 'failed' }), 0);
     assert.equal(sampleValue(after, 'workflow_success_total', { workflow_name: okName }), 1);
@@ -87,12 +89,12 @@ describe('HTTP API: GET /metrics', () => {
     );
 
     await runToEnd({ wpk_content: pkg(okName, [shellStep('a', ['true'])]) });
-    const again = (await scrape()).samples;
+    const again = (await scrape(agent)).samples;
     assert.equal(sampleValue(again, 'workflow_runs_total', { workflow_name: okName, status: 'completed' }), 2);
   });
 
   it('counts a failing run in failure_total with its error_type, and each retry in step_retries_total', async () => {
-    const before = (await scrape()).samples;
+    const before = (await scrape(agent)).samples;
     const retriesBefore = sampleValue(before, 'workflow_step_retries_total', { adapter: 'shell', action: 'run' });
     const rec = await runToEnd({
       wpk_content: pkg(failName, [shellStep('flaky', ['false'], { retries: { count: 2, delayMs: 10 } })]),
@@ -100,7 +102,7 @@ describe('HTTP API: GET /metrics', () => {
     assert.equal(rec.status, 'failed');
     assert.equal(rec.steps[0].attempts, 3);
 
-    const after = (await scrape()).samples;
+    const after = (await scrape(agent)).samples;
     assert.equal(sampleValue(after, 'workflow_runs_total', { workflow_name: failName, status: 'failed' }), 1);
     assert.equal(
       sampleValue(after, 'workflow_failure_total', { workflow_name: failName, error_type: 'command_failed' }),
@@ -120,7 +122,7 @@ describe('HTTP API: GET /metrics', () => {
     );
   });
 
-  it('counts a rollback in rollbacks_total by result', async () => {
+  it('counts a rollback in rollbacks_total by trigger and result, and the run once as rolled_back', async () => {
     const rec = await runToEnd({
       wpk_content: pkg(
         rollbackName,
@@ -134,9 +136,24 @@ describe('HTTP API: GET /metrics', () => {
       ),
     });
     assert.equal(rec.status, 'rolled_back');
-    const after = (await scrape()).samples;
+    const after = (await scrape(agent)).samples;
     assert.equal(
-      sampleValue(after, 'workflow_rollbacks_total', { workflow_name: rollbackName, result: 'rolled_back' }),
+      sampleValue(after, 'workflow_rollbacks_total', {
+        workflow_name: rollbackName,
+        trigger: 'automatic',
+        result: 'rolled_back',
+      }),
+      1,
+    );
+    // The run is counted once, in the status it ended in (after its automatic rollback), and as a failure.
+    assert.equal(sampleValue(after, 'workflow_runs_total', { workflow_name: rollbackName }), 1);
+    assert.equal(sampleValue(after, 'workflow_runs_total', { workflow_name: rollbackName, status: 'rolled_back' }), 1);
+    assert.equal(
+      sampleValue(after, 'workflow_failure_total', { workflow_name: rollbackName, error_type: 'command_failed' }),
+      1,
+    );
+    assert.equal(
+      sampleValue(after, 'workflow_duration_seconds_count', { workflow_name: rollbackName, status: 'rolled_back' }),
       1,
     );
     assert.equal(
@@ -152,26 +169,147 @@ describe('HTTP API: GET /metrics', () => {
     ids.push(r.body.execution_id);
     try {
       await waitForStatus(agent, r.body.execution_id, ['running']);
-      assert.equal(sampleValue((await scrape()).samples, 'active_workflows'), 1);
+      assert.equal(sampleValue((await scrape(agent)).samples, 'active_workflows'), 1);
     } finally {
       await call(agent, 'POST', `/execute/${r.body.execution_id}/cancel`);
     }
     await waitForStatus(agent, r.body.execution_id, DONE);
     await waitFor(
-      async () => sampleValue((await scrape()).samples, 'active_workflows') === 0,
+      async () => sampleValue((await scrape(agent)).samples, 'active_workflows') === 0,
       'active_workflows to drop to 0',
       5_000,
     );
-    const samples = (await scrape()).samples;
+    const samples = (await scrape(agent)).samples;
     assert.equal(sampleValue(samples, 'workflow_runs_total', { status: 'cancelled' }), 1);
+    const name = (await call(agent, 'GET', `/executions/${r.body.execution_id}`)).body.workflow_name;
+    assert.equal(sampleValue(samples, 'workflow_failure_total', { workflow_name: name }), 0, 'a cancel is no failure');
+  });
+
+  it('counts a manual rollback under trigger="manual", leaving the run counted as completed', async () => {
+    const name = uniqueName('metrics-manual');
+    const rec = await runToEnd({
+      wpk_content: pkg(name, [
+        shellStep('make', ['true'], { rollback: { action: 'run', with: { command: ['true'] } } }),
+      ]),
+    });
+    assert.equal(rec.status, 'completed');
+    const r = await call(agent, 'POST', `/rollback/${rec.execution_id}`);
+    assert.equal(r.status, 202, r.text);
+    await waitForStatus(agent, rec.execution_id, ['rolled_back', 'rollback_failed']);
+    const after = (await scrape(agent)).samples;
+    assert.equal(
+      sampleValue(after, 'workflow_rollbacks_total', { workflow_name: name, trigger: 'manual', result: 'rolled_back' }),
+      1,
+    );
+    assert.equal(sampleValue(after, 'workflow_rollbacks_total', { workflow_name: name, trigger: 'automatic' }), 0);
+    assert.equal(sampleValue(after, 'workflow_runs_total', { workflow_name: name, status: 'completed' }), 1);
+    assert.equal(sampleValue(after, 'workflow_runs_total', { workflow_name: name, status: 'rolled_back' }), 0);
+  });
+
+  it("exports the agent's own series: build info, adapter readiness, store size, journal, event-loop lag", async () => {
+    const health = (await call(agent, 'GET', '/health')).body;
+    const journalSeq = async () => {
+      const page = (await call(agent, 'GET', '/events?limit=1000')).body;
+      return page.events.length ? page.events.at(-1).seq : 0;
+    };
+    const seqBefore = await journalSeq();
+    assert.ok(seqBefore > 0, 'earlier tests wrote events');
+    const { samples } = await scrape(agent);
+    assert.equal(sampleValue(samples, 'runtime_agent_build_info', { version: health.version }), 1);
+    for (const [adapter, view] of Object.entries(health.adapters as Record<string, { ready: boolean }>))
+      assert.equal(sampleValue(samples, 'runtime_agent_adapter_ready', { adapter }), view.ready ? 1 : 0, adapter);
+    assert.equal(sampleValue(samples, 'runtime_agent_adapter_ready', { adapter: 'shell' }), 1);
+    assert.equal(sampleValue(samples, 'runtime_agent_adapter_ready', { adapter: 'k8s' }), 0, 'no cluster configured');
+    const bytes = sampleValue(samples, 'runtime_agent_store_bytes');
+    assert.ok(bytes >= statSync(`${agent.dataDir}/runtime-agent.sqlite`).size && bytes > 0, `store_bytes ${bytes}`);
+    assert.ok(sampleValue(samples, 'runtime_agent_journal_last_seq') >= seqBefore);
+    assert.ok(hasSeries(samples, 'runtime_agent_event_loop_lag_p99_seconds'));
+    const lagMax = sampleValue(samples, 'runtime_agent_event_loop_lag_max_seconds');
+    assert.ok(lagMax >= 0 && lagMax < 60, `lag ${lagMax}`);
+  });
+
+  it('counts open journal streams in runtime_agent_journal_followers{consumer="sse"}', async () => {
+    const followers = async () =>
+      sampleValue((await scrape(agent)).samples, 'runtime_agent_journal_followers', { consumer: 'sse' });
+    assert.equal(await followers(), 0);
+    const ac = new AbortController();
+    const res = await fetch(`${agent.url}/events?follow=true`, { signal: ac.signal });
+    assert.equal(res.status, 200);
+    await waitFor(async () => (await followers()) === 1, 'the stream to be counted');
+    ac.abort();
+    await waitFor(async () => (await followers()) === 0, 'the closed stream to be forgotten');
+    assert.ok(hasSeries((await scrape(agent)).samples, 'runtime_agent_journal_backlog', { consumer: 'sse' }));
   });
 
   it('never puts an execution id in a label', async () => {
     assert.ok(ids.length >= 5, 'earlier tests ran executions');
-    const { text, samples } = await scrape();
+    const { text, samples } = await scrape(agent);
     for (const id of ids) assert.ok(!text.includes(id), `execution id ${id} appears in /metrics`);
     const labelNames = new Set(samples.flatMap((s) => Object.keys(s.labels)));
     for (const banned of ['execution_id', 'id', 'url', 'pod'])
       assert.ok(!labelNames.has(banned), `label ${banned} is used`);
+  });
+});
+
+describe('HTTP API: GET /metrics keeps its labels bounded', () => {
+  let agent: AgentProcess;
+  before(async () => {
+    agent = await startAgent({ env: { MAX_QUEUED_EXECUTIONS: '2000' } });
+  });
+  after(async () => {
+    await agent.stop();
+    agent.cleanup();
+  });
+
+  it(`1,000 distinct workflow names make at most ${MAX_WORKFLOW_LABELS} label values, the rest count under ${OVERFLOW_LABEL}`, async function () {
+    this.timeout(180_000);
+    const names = Array.from({ length: 1000 }, (_, i) => `bounded-${i}`);
+    for (let i = 0; i < names.length; i += 50) {
+      await Promise.all(
+        names.slice(i, i + 50).map(async (name) => {
+          const r = await call(agent, 'POST', '/execute', {
+            dry_run: true,
+            wpk_content: pkg(name, [shellStep('a', ['true'])]),
+          });
+          assert.equal(r.status, 202, r.text);
+        }),
+      );
+    }
+    await waitFor(
+      async () => {
+        const h = (await call(agent, 'GET', '/health')).body;
+        return h.active_executions === 0 && h.queued_executions === 0;
+      },
+      'every execution to end',
+      120_000,
+      200,
+    );
+    const { samples } = await scrape(agent);
+    const runs = samples.filter((s) => s.name === 'workflow_runs_total');
+    const values = new Set(runs.map((s) => s.labels.workflow_name));
+    assert.equal(values.size, MAX_WORKFLOW_LABELS + 1, 'the first names, and the overflow value');
+    assert.ok(values.has(OVERFLOW_LABEL));
+    assert.equal(sampleValue(samples, 'workflow_runs_total'), 1000, 'every run is counted');
+    assert.equal(
+      sampleValue(samples, 'workflow_runs_total', { workflow_name: OVERFLOW_LABEL }),
+      1000 - MAX_WORKFLOW_LABELS,
+    );
+    const durationSeries = samples.filter((s) => s.name === 'workflow_duration_seconds_count');
+    assert.ok(durationSeries.length <= MAX_WORKFLOW_LABELS + 1, `${durationSeries.length} duration series`);
+  });
+});
+
+describe('HTTP API: GET /health names its pod', () => {
+  it('reports POD_NAME and POD_NAMESPACE (the downward API) as pod, and leaves pod out without them', async () => {
+    const named = await startAgent({ env: { POD_NAME: 'web-7d9f-abcde', POD_NAMESPACE: 'shop' } });
+    const plain = await startAgent();
+    try {
+      assert.deepEqual((await call(named, 'GET', '/health')).body.pod, { name: 'web-7d9f-abcde', namespace: 'shop' });
+      assert.ok(!('pod' in (await call(plain, 'GET', '/health')).body));
+    } finally {
+      await Promise.all([named.stop(), plain.stop()]);
+      named.cleanup();
+      plain.cleanup();
+    }
   });
 });

@@ -235,7 +235,7 @@ export class Engine {
         error: { type: 'cancelled', message, step: null },
       });
       log.write('warn', `execution ${message}`);
-      this.metrics.runs.inc({ workflow_name: this.metrics.workflowLabel(e.workflowName), status: 'cancelled' });
+      this.metrics.runEnded(e.workflowName, 'cancelled', {});
       this.bus.emit(`end:${id}`);
       return this.store.executions.get(id)!;
     }

@@ -126,7 +126,6 @@ function failInterrupted(d: RecoveryDeps, e: Execution, live: Live, message: str
   });
   live.status = 'failed';
   live.log.write('error', `execution failed: interrupted: ${message}`);
-  const workflow = metrics.workflowLabel(e.workflowName);
-  metrics.runs.inc({ workflow_name: workflow, status: 'failed' });
-  metrics.failure.inc({ workflow_name: workflow, error_type: 'interrupted' });
+  // Counted now, as failed: a recovered rollback that follows is counted by workflow_rollbacks_total.
+  metrics.runEnded(e.workflowName, 'failed', { errorType: 'interrupted' });
 }

@@ -201,11 +201,12 @@ export async function runRollback(ctx: EngineContext, live: Live, request: Rollb
     count[result.ok ? 'succeeded' : 'failed']++;
   }
   ctx.state.rollbackFinished(live, { ...count, steps: plan.length }, nowIso());
-  live.status = count.failed === 0 ? 'rolled_back' : 'rollback_failed';
+  const result = count.failed === 0 ? 'rolled_back' : 'rollback_failed';
+  live.status = result;
   const parts = [`${count.succeeded} succeeded`];
   if (count.skipped) parts.push(`${count.skipped} skipped`);
   if (count.failed) parts.push(`${count.failed} failed`);
   live.log.write(count.failed ? 'error' : 'info', `rollback finished: ${parts.join(', ')} of ${plan.length} step(s)`);
-  ctx.metrics.rollbacks.inc({ workflow_name: ctx.metrics.workflowLabel(live.workflowName), result: live.status });
+  ctx.metrics.rollbackEnded(live.workflowName, request.trigger, result);
   return true;
 }

@@ -98,14 +98,18 @@ export async function runExecution(ctx: EngineContext, live: Live): Promise<void
     status === 'completed' ? 'info' : 'error',
     `execution ${status}${failure ? `: ${failure.type}: ${failure.message}` : ''}`,
   );
-  const workflow = ctx.metrics.workflowLabel(live.workflowName);
-  ctx.metrics.runs.inc({ workflow_name: workflow, status });
-  if (status === 'completed') ctx.metrics.success.inc({ workflow_name: workflow });
-  else ctx.metrics.failure.inc({ workflow_name: workflow, error_type: failure?.type ?? 'internal_error' });
-  ctx.metrics.duration.observe({ workflow_name: workflow }, (performance.now() - live.startedMs) / 1000);
+  let ended: ExecutionStatus = status;
   if (status === 'failed' && live.rollbackOnFailure && !deferRollback) {
     await runRollback(ctx, live, { trigger: 'automatic' });
+    // A rollback the agent's shutdown interrupted resumes on the next start (rollbacks_total counts it there).
+    const after = (live as Live).status;
+    if (after !== 'rolling_back') ended = after;
   }
+  // Counted once, in the status the run ended in: after the automatic rollback that followed a failure.
+  ctx.metrics.runEnded(live.workflowName, ended, {
+    seconds: (performance.now() - live.startedMs) / 1000,
+    errorType: failure?.type,
+  });
 }
 
 /**

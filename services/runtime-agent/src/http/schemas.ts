@@ -252,6 +252,13 @@ export const Health = Closed(
     active_executions: Type.Integer({ minimum: 0 }),
     queued_executions: Type.Integer({ minimum: 0 }),
     draining: Type.Boolean(),
+    pod: Type.Optional(
+      Closed(
+        { name: Type.String(), namespace: Type.Union([Type.String(), Type.Null()]) },
+        'Pod',
+        'The pod the agent runs in (POD_NAME and POD_NAMESPACE from the downward API); absent when not set',
+      ),
+    ),
     adapters: Type.Record(Type.String(), AdapterView),
   },
   'Health',

@@ -8,6 +8,7 @@
  */
 import { PassThrough } from 'node:stream';
 import type { Context } from 'koa';
+import type { JournalConsumer } from '../metrics.js';
 
 /** A comment line this often keeps proxies from closing an idle stream. */
 export const SSE_HEARTBEAT_MS = 15_000;
@@ -24,21 +25,46 @@ export interface SseStream {
   onClose(cleanup: () => void): void;
 }
 
-export function openSse(ctx: Context, heartbeatMs = SSE_HEARTBEAT_MS): SseStream {
+/** Open streams, for the metrics: how many follow, and how many messages wait in their batches. */
+export class SseStreams implements JournalConsumer {
+  private readonly open = new Set<{ waiting: number }>();
+
+  followers(): number {
+    return this.open.size;
+  }
+
+  backlog(): number {
+    let n = 0;
+    for (const s of this.open) n += s.waiting;
+    return n;
+  }
+
+  /** A stream's counter; `close` forgets it. */
+  track(): { waiting: number; close(): void } {
+    const entry = { waiting: 0, close: () => this.open.delete(entry) };
+    this.open.add(entry);
+    return entry;
+  }
+}
+
+export function openSse(ctx: Context, heartbeatMs = SSE_HEARTBEAT_MS, streams?: SseStreams): SseStream {
   const stream = new PassThrough();
   const cleanups: Array<() => void> = [];
+  const counter = streams?.track() ?? { waiting: 0, close() {} };
   let closed = false;
   let batch = '';
   let batchTimer: NodeJS.Timeout | undefined;
   const flush = () => {
     clearTimeout(batchTimer);
     batchTimer = undefined;
+    counter.waiting = 0;
     if (batch === '') return;
     stream.write(batch);
     batch = '';
   };
   const write = (text: string) => {
     batch += text;
+    counter.waiting++;
     if (batch.length >= SSE_BATCH_CHARS) flush();
     else batchTimer ??= setTimeout(flush, SSE_BATCH_MS);
   };
@@ -49,6 +75,7 @@ export function openSse(ctx: Context, heartbeatMs = SSE_HEARTBEAT_MS): SseStream
     clearInterval(heartbeat);
     for (const c of cleanups) c();
     flush();
+    counter.close();
     stream.end();
   };
   ctx.req.once('close', close);

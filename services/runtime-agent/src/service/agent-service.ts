@@ -4,6 +4,7 @@
  * input, call one of these with the caller's Principal, and turn the answer into their own shape.
  */
 import { createHash } from 'node:crypto';
+import type { Adapter, AdapterHealth } from '../../../../adapters/contract.js';
 import { AgentError, type Problem, ValidationError } from '../../../../adapters/errors.js';
 import { type AdapterRegistry, mutatesWith } from '../adapter-registry.js';
 import { authorize, may, type Principal } from '../auth/roles.js';
@@ -37,6 +38,8 @@ export interface AgentServiceDeps {
   startedAt: number;
   /** Whether the metrics need a viewer token. */
   metricsAuth: 'open' | 'token';
+  /** The pod the agent runs in (POD_NAME, POD_NAMESPACE from the downward API), when told. */
+  pod?: { name: string; namespace: string | null };
 }
 
 export interface ExecuteRequest extends PackageRef {
@@ -99,8 +102,16 @@ export class AgentService {
       active_executions: this.d.engine.activeCount,
       queued_executions: this.d.engine.queuedCount,
       draining: this.d.engine.isDraining,
+      ...(this.d.pod && { pod: this.d.pod }),
       adapters: await this.adapterViews(),
     };
+  }
+
+  /** Each adapter's readiness, as health() reports it (the metrics read it at scrape time). */
+  async adaptersReady(): Promise<Record<string, boolean>> {
+    const out: Record<string, boolean> = {};
+    for (const a of this.d.registry.list()) out[a.name] = (await adapterHealth(a)).ready;
+    return out;
   }
 
   ready(): { ready: boolean; reasons: string[] } {
@@ -441,9 +452,7 @@ export class AgentService {
   private async adapterViews() {
     const out: Record<string, unknown> = {};
     for (const a of this.d.registry.list()) {
-      const health = a.health
-        ? await a.health().catch((err: Error) => ({ ready: false, message: err.message }))
-        : { ready: true };
+      const health = await adapterHealth(a);
       out[a.name] = {
         ...health,
         actions: Object.values(a.actions).map((x) => ({
@@ -455,4 +464,11 @@ export class AgentService {
     }
     return out;
   }
+}
+
+/** An adapter's own health check; one that throws is not ready. */
+function adapterHealth(a: Adapter): Promise<AdapterHealth> {
+  return a.health
+    ? a.health().catch((err: Error) => ({ ready: false, message: err.message }))
+    : Promise.resolve({ ready: true });
 }

@@ -5,7 +5,7 @@
  * of the process. Every part hands out typed records.
  */
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Audit } from './audit.js';
 import { Executions } from './executions.js';
@@ -84,6 +84,19 @@ export class Store {
     this.audit = new Audit(this.db, this.queue, flush);
     this.packages = new Packages(this.db, this.queue);
     this.pruning = new Pruning(this.db, flush, (hashes) => this.executions.forgetStoredHashes(hashes));
+  }
+
+  /** Bytes on disk: the database file and its write-ahead log. */
+  bytes(): number {
+    let total = 0;
+    for (const file of [this.path, `${this.path}-wal`]) {
+      try {
+        total += statSync(file).size;
+      } catch {
+        // no write-ahead log right after a checkpoint
+      }
+    }
+    return total;
   }
 
   /** Commits everything pending (every read does this first). */

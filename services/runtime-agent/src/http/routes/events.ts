@@ -37,7 +37,7 @@ export const eventRouteDocs: RouteDoc[] = [
   },
 ];
 
-export function mountEventRoutes(router: Router, { service, tokens }: RouteDeps): void {
+export function mountEventRoutes(router: Router, { service, tokens, eventStreams }: RouteDeps): void {
   router.get('/events', need('read'), (ctx) => {
     const actor = principalOf(ctx);
     const q = EventQuery(ctx);
@@ -48,7 +48,7 @@ export function mountEventRoutes(router: Router, { service, tokens }: RouteDeps)
     let sse: SseStream | undefined;
     // The stream opens only once the query is known to be good: a bad filter is a 400.
     const stop = service.followEvents(actor, { ...q, since: resumeFrom(ctx, q.since) }, () => {
-      const stream = openSse(ctx);
+      const stream = openSse(ctx, undefined, eventStreams);
       sse = stream;
       // A token removed from the tokens file (or lowered below viewer) ends its open streams at the next reload.
       stream.onClose(
