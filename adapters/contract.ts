@@ -128,6 +128,8 @@ export interface ActionSpec<I = any, O extends Outputs = Outputs> {
 
 export interface AdapterHealth {
   ready: boolean;
+  /** False when the adapter has no configuration to be ready with (k8s without a cluster); absent: configured. */
+  configured?: boolean;
   message?: string;
   details?: Record<string, unknown>;
 }

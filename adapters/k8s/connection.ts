@@ -80,7 +80,7 @@ export class KubeConnection {
 
   /** Whether a cluster configuration exists (and, once loaded, loaded), from what is known already. */
   readiness(): AdapterHealth {
-    if ('reason' in this.found) return { ready: false, message: NO_CLUSTER_MESSAGE };
+    if ('reason' in this.found) return { ready: false, configured: false, message: NO_CLUSTER_MESSAGE };
     const connected = this.connected;
     if (connected && 'reason' in connected) return { ready: false, message: `not configured: ${connected.reason}` };
     return { ready: true, details: { source: this.found.source } };
@@ -136,7 +136,10 @@ export class KubeConnection {
 
   private async check(): Promise<AdapterHealth> {
     const connected = await this.connect();
-    if ('reason' in connected) return { ready: false, message: `not configured: ${connected.reason}` };
+    if ('reason' in connected) {
+      const configured = !('reason' in this.found);
+      return { ready: false, ...(!configured && { configured }), message: `not configured: ${connected.reason}` };
+    }
     const { kc, lib, source, server, namespace } = connected.clients;
     const details: Record<string, unknown> = { source, server, namespace };
     const signal = AbortSignal.timeout(HEALTH_TIMEOUT_MS);

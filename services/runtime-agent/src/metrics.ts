@@ -30,12 +30,16 @@ export interface FlowRunnerSource {
 export interface EngineSource {
   active(): number;
   queued(): number;
+  /** Executions still running past their workflow's timeout. */
+  overdue(): number;
+  /** MAX_CONCURRENT_EXECUTIONS and MAX_QUEUED_EXECUTIONS. */
+  limits: { concurrent: number; queued: number };
 }
 
 /** The agent's own state, read at scrape time. */
 export interface AgentSource {
-  /** Each adapter's readiness, as GET /health reports it. */
-  adaptersReady(): Promise<Record<string, boolean>>;
+  /** Each adapter's readiness, as GET /health reports it, and whether it has a configuration at all. */
+  adaptersReady(): Promise<Record<string, { ready: boolean; configured: boolean }>>;
   /** Bytes of the store on disk (database and write-ahead log). */
   storeBytes(): number;
   /** The newest committed journal seq. */
@@ -174,9 +178,36 @@ export class Metrics {
     labelNames: ['adapter'],
     registers: [this.registry],
     collect: async () => {
-      for (const [adapter, ready] of Object.entries((await this.agent?.adaptersReady()) ?? {}))
-        this.adapterReady.set({ adapter }, ready ? 1 : 0);
+      for (const [adapter, a] of Object.entries((await this.agent?.adaptersReady()) ?? {})) {
+        this.adapterReady.set({ adapter }, a.ready ? 1 : 0);
+        this.adapterConfigured.set({ adapter }, a.configured ? 1 : 0);
+      }
     },
+  });
+  // Set by adapterReady's collect, which prom-client runs first: both come from one health reading.
+  readonly adapterConfigured = new Gauge({
+    name: 'runtime_agent_adapter_configured',
+    help: 'Whether each adapter has a configuration (0: k8s without a cluster); an adapter not ready is a problem only when configured',
+    labelNames: ['adapter'],
+    registers: [this.registry],
+  });
+  readonly concurrencyLimit: Gauge = new Gauge({
+    name: 'runtime_agent_concurrency_limit',
+    help: 'Executions that may run at once (MAX_CONCURRENT_EXECUTIONS)',
+    registers: [this.registry],
+    collect: () => this.concurrencyLimit.set(this.engine?.limits.concurrent ?? 0),
+  });
+  readonly queueLimit: Gauge = new Gauge({
+    name: 'runtime_agent_queue_limit',
+    help: 'Executions that may wait for a slot (MAX_QUEUED_EXECUTIONS); more are refused with 429',
+    registers: [this.registry],
+    collect: () => this.queueLimit.set(this.engine?.limits.queued ?? 0),
+  });
+  readonly overdue: Gauge = new Gauge({
+    name: 'runtime_agent_executions_overdue',
+    help: "Executions still running past their workflow's timeoutSeconds (a step that does not stop when aborted)",
+    registers: [this.registry],
+    collect: () => this.overdue.set(this.engine?.overdue() ?? 0),
   });
   readonly storeBytes: Gauge = new Gauge({
     name: 'runtime_agent_store_bytes',

@@ -49,6 +49,7 @@ function pause(ms: number, signal: AbortSignal): Promise<void> {
  * - ok (read-only): returns `{ value: input.value }`, after `input.delayMs` if given.
  * - fail (read-only): throws AgentError(`type`, `message`) for the first `times` calls of `key`, then returns.
  * - hang (read-only): waits for the abort signal, then throws; with `hangAttempts`, only that many attempts hang.
+ * - stubborn (read-only): waits `ms` and ignores the abort signal.
  * - record (mutating, no dry-run support, no compensation): returns `{ value: input.value }`.
  * - create (mutating, default compensation `delete { id }`): returns `{ id: 'id-' + name }`.
  * - delete (mutating, supports dry run: then records `delete:dry` and asks for the example output).
@@ -133,6 +134,20 @@ export function fakeAdapter(calls: Call[], failures = new Map<string, number>())
             if (ctx.signal.aborted) onAbort();
             else ctx.signal.addEventListener('abort', onAbort, { once: true });
           });
+        },
+      },
+      stubborn: {
+        id: 'stubborn',
+        description: 'waits input.ms whatever happens: a step that does not stop when aborted',
+        mutates: false,
+        supportsDryRun: false,
+        output: ANY_OBJECT,
+        input: ANY_OBJECT,
+        exampleOutput: { value: 'example' },
+        async run(ctx, input) {
+          note('stubborn', ctx, input);
+          await new Promise((resolve) => setTimeout(resolve, Number(input.ms)));
+          return { value: 'finally done' };
         },
       },
       record: {

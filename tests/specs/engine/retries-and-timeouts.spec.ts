@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { testAdapter } from '../support/test-adapter.js';
 import { AgentError } from '../../../adapters/errors.js';
+import { waitFor } from '../support/wait.js';
 import { counterValue, useEngine, step, wpk, type Harness } from './harness.js';
 
 const retryDelaysLogged = (h: Harness, id: string) =>
@@ -190,6 +191,15 @@ describe('engine: timeouts', () => {
     assert.equal(rec.steps[2].status, 'not_run');
     assert.equal(h.callsOf('record').length, 0);
     assert.ok(took >= 450 && took < 4000, `the run took ${took} ms; expected about 500`);
+  });
+
+  it('counts an execution still running past its timeoutSeconds in runtime_agent_executions_overdue, until it ends', async () => {
+    const overdue = () => counterValue(h.metrics, 'runtime_agent_executions_overdue', {});
+    const id = h.submit({ wpk: wpk([step('deaf', 'stubborn', { ms: 1500 })], { timeoutSeconds: 0.2 }) });
+    assert.equal(await overdue(), 0, 'within its deadline');
+    await waitFor(async () => (await overdue()) === 1, 'the execution to be counted overdue', 5_000);
+    await h.finished(id);
+    assert.equal(await overdue(), 0);
   });
 
   it('never starts a retry after the whole-run deadline', async () => {

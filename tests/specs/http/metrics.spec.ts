@@ -29,7 +29,7 @@ describe('HTTP API: GET /metrics', () => {
   }
 
   before(async () => {
-    agent = await startAgent();
+    agent = await startAgent({ env: { MAX_CONCURRENT_EXECUTIONS: '4', MAX_QUEUED_EXECUTIONS: '33' } });
   });
   after(async () => {
     await agent.stop();
@@ -220,6 +220,11 @@ describe('HTTP API: GET /metrics', () => {
       assert.equal(sampleValue(samples, 'runtime_agent_adapter_ready', { adapter }), view.ready ? 1 : 0, adapter);
     assert.equal(sampleValue(samples, 'runtime_agent_adapter_ready', { adapter: 'shell' }), 1);
     assert.equal(sampleValue(samples, 'runtime_agent_adapter_ready', { adapter: 'k8s' }), 0, 'no cluster configured');
+    assert.equal(sampleValue(samples, 'runtime_agent_adapter_configured', { adapter: 'k8s' }), 0);
+    assert.equal(sampleValue(samples, 'runtime_agent_adapter_configured', { adapter: 'shell' }), 1);
+    assert.equal(sampleValue(samples, 'runtime_agent_concurrency_limit'), 4, 'MAX_CONCURRENT_EXECUTIONS');
+    assert.equal(sampleValue(samples, 'runtime_agent_queue_limit'), 33, 'MAX_QUEUED_EXECUTIONS');
+    assert.equal(sampleValue(samples, 'runtime_agent_executions_overdue'), 0);
     const bytes = sampleValue(samples, 'runtime_agent_store_bytes');
     assert.ok(bytes >= statSync(`${agent.dataDir}/runtime-agent.sqlite`).size && bytes > 0, `store_bytes ${bytes}`);
     assert.ok(sampleValue(samples, 'runtime_agent_journal_last_seq') >= seqBefore);

@@ -92,7 +92,12 @@ export class Engine {
       draining: () => this.worker.isDraining,
     };
     this.lives = new LiveFactory(store, this.bus, options.logLimits ?? UNLIMITED_LOG, this.vault);
-    metrics.attachEngine({ active: () => this.worker.active, queued: () => this.worker.queuedCount });
+    metrics.attachEngine({
+      active: () => this.worker.active,
+      queued: () => this.worker.queuedCount,
+      overdue: () => this.worker.overdue(),
+      limits: { concurrent: options.maxConcurrent, queued: options.maxQueued },
+    });
   }
 
   /** Executions running or rolling back in this process: the one count /health and `active_workflows` read. */

@@ -26,6 +26,8 @@ export interface Live {
   /** Main steps that succeeded, in completion order: what a rollback undoes. */
   completed: CompletedStep[];
   startedMs: number;
+  /** performance.now() when the workflow's timeoutSeconds runs out; undefined without one. */
+  deadlineMs?: number;
   /** The execution this one retries: its steps before the retry's first are kept, not run. */
   retryOf: string | null;
 }

@@ -22,6 +22,7 @@ export async function runExecution(ctx: EngineContext, live: Live): Promise<void
   if (ctx.draining()) return;
   live.startedMs = performance.now();
   const timeoutSeconds = wpk.spec.timeoutSeconds;
+  if (timeoutSeconds) live.deadlineMs = live.startedMs + timeoutSeconds * 1000;
   const deadlineAt = timeoutSeconds ? Date.now() + timeoutSeconds * 1000 : undefined;
   const deadline = timeoutSeconds
     ? setTimeout(

@@ -47,6 +47,14 @@ export class Worker {
     return this.queued.size;
   }
 
+  /** Executions still running past their workflow's timeout (a step that does not stop when aborted). */
+  overdue(now = performance.now()): number {
+    let n = 0;
+    for (const live of this.lives.values())
+      if (live.status === 'running' && live.deadlineMs !== undefined && live.deadlineMs < now) n++;
+    return n;
+  }
+
   get isDraining(): boolean {
     return this.draining;
   }

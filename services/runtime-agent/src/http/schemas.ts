@@ -235,6 +235,9 @@ export const AuditPage = Closed(
 const AdapterView = Type.Object(
   {
     ready: Type.Boolean(),
+    configured: Type.Optional(
+      Type.Boolean({ description: 'false when the adapter has nothing to be ready with (k8s without a cluster)' }),
+    ),
     message: Type.Optional(Type.String()),
     details: Type.Optional(AnyObject()),
     actions: Type.Array(

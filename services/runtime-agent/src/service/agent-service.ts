@@ -108,9 +108,12 @@ export class AgentService {
   }
 
   /** Each adapter's readiness, as health() reports it (the metrics read it at scrape time). */
-  async adaptersReady(): Promise<Record<string, boolean>> {
-    const out: Record<string, boolean> = {};
-    for (const a of this.d.registry.list()) out[a.name] = (await adapterHealth(a)).ready;
+  async adaptersReady(): Promise<Record<string, { ready: boolean; configured: boolean }>> {
+    const out: Record<string, { ready: boolean; configured: boolean }> = {};
+    for (const a of this.d.registry.list()) {
+      const h = await adapterHealth(a);
+      out[a.name] = { ready: h.ready, configured: h.configured !== false };
+    }
     return out;
   }
 
