@@ -9,7 +9,8 @@ import type { ApiException } from '@kubernetes/client-node';
 import { clientNodeIfLoaded } from './client-node.js';
 import { AgentError, type ErrorType } from '../errors.js';
 
-export const RBAC_HINT = 'grant it in deploy/rbac.yaml (docs/kubernetes.md lists the verbs each action needs)';
+export const RBAC_HINT =
+  'grant it in deploy/base/rbac/rbac.yaml (docs/kubernetes.md lists the verbs each action needs)';
 
 export const CA_HINT =
   "the agent does not trust the API server's certificate: give it the cluster's CA (caData in POST /init, K8S_CA_FILE, certificate-authority(-data) in the kubeconfig, ca.crt of the service account) and make sure the server name matches the certificate";

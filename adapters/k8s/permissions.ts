@@ -1,6 +1,6 @@
 /**
  * What each action asks the API server to do, as RBAC verbs on resources:
- * the source of deploy/rbac.yaml and of the "RBAC per action" table of docs/kubernetes.md
+ * the source of deploy/base/rbac/rbac.yaml and of the "RBAC per action" table of docs/kubernetes.md
  * (a test keeps the Role to these verbs). `*` is the target's own resource.
  */
 export interface Need {
@@ -40,7 +40,7 @@ export const ACTION_NEEDS: Record<string, Need[]> = {
     { verb: 'get', resource: '*' },
     { verb: 'patch', resource: '*' },
   ],
-  // With record on pods, the compensation (restore) re-creates the pod: `create pods`, which deploy/rbac.yaml does not grant.
+  // With record on pods, the compensation (restore) re-creates the pod: `create pods`, which deploy/base/rbac/rbac.yaml does not grant.
   delete: [
     { verb: 'delete', resource: '*' },
     { verb: 'get', resource: '*', when: 'record: true' },

@@ -1,10 +1,11 @@
 /**
- * deploy/: the sidecar example, the ServiceAccount and the Role. No cluster
- * runs here, so the manifests are read, and the Role is enforced by the fake
+ * deploy/: the kustomize base and its overlays (sidecar, standalone), built with kubectl's kustomize. No
+ * cluster runs here, so the built manifests are read, and the Role is enforced by the fake
  * kube-apiserver while the bundled k8s workflows run: the Role grants enough
  * for them, and nothing that no action uses.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -20,9 +21,20 @@ import { deployment, event, NS, pod } from '../k8s/k8s-support.js';
 
 const docs = (file: string) =>
   parseAllDocuments(readFileSync(join(REPO_ROOT, 'deploy', file), 'utf8')).map((d) => d.toJSON());
-const [role, binding] = docs('rbac.yaml');
-const [serviceAccount] = docs('serviceaccount.yaml');
-const [sidecar] = docs('sidecar.yaml');
+/** kubectl's built-in kustomize (Debian's kubernetes-client in CI; KUBECTL names another one). */
+const KUBECTL = process.env.KUBECTL ?? 'kubectl';
+/** What `kubectl kustomize deploy/<dir>` builds, as objects. */
+function kustomize(dir: string): any[] {
+  const r = spawnSync(KUBECTL, ['kustomize', join(REPO_ROOT, 'deploy', dir)], { encoding: 'utf8' });
+  if (r.error) throw new Error(`${KUBECTL} kustomize: ${r.error.message} (install Debian's kubernetes-client)`);
+  assert.equal(r.status, 0, r.stderr);
+  return parseAllDocuments(r.stdout).map((d) => d.toJSON());
+}
+const [role, binding] = docs('base/rbac/rbac.yaml');
+const [serviceAccount] = docs('base/serviceaccount.yaml');
+// Built in before() hooks: without kubectl, those tests fail and say so, and the rest still run.
+let sidecarBuild: any[];
+let sidecar: any;
 
 interface Rule {
   apiGroups: string[];
@@ -55,6 +67,11 @@ function granted(verb: string, group: string, resource: string): boolean {
 }
 
 describe('deploy/ manifests', () => {
+  before(() => {
+    sidecarBuild = kustomize('overlays/sidecar');
+    sidecar = sidecarBuild.find((o) => o.kind === 'Deployment');
+  });
+
   it('bind a Role to the ServiceAccount the sidecar runs as', () => {
     assert.deepEqual([role.kind, binding.kind, serviceAccount.kind], ['Role', 'RoleBinding', 'ServiceAccount']);
     assert.deepEqual(binding.roleRef, {
@@ -100,7 +117,7 @@ describe('deploy/ manifests', () => {
     );
     const readme = readFileSync(join(REPO_ROOT, 'docs', 'kubernetes.md'), 'utf8');
     const row = readme.split('\n').findLast((l) => l.startsWith('| `k8s.delete` |'))!; // the RBAC table's row
-    assert.match(row, /`record: true` on pods.*`create pods`.*not granted by `deploy\/rbac\.yaml`/);
+    assert.match(row, /`record: true` on pods.*`create pods`.*not granted by `deploy\/base\/rbac\/rbac\.yaml`/);
   });
 
   it('the sidecar: agent on the pod network with tokens, open probes, data on a volume, limits, non-root', () => {
@@ -238,3 +255,101 @@ describe('deploy/ manifests', () => {
     }
   });
 });
+
+describe('deploy/ kustomize: base, sidecar and standalone overlays', () => {
+  const version = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')).version;
+  let standalone: any[];
+  let managed: any[];
+  before(() => {
+    sidecarBuild ??= kustomize('overlays/sidecar');
+    standalone = kustomize('overlays/standalone');
+    managed = kustomize('overlays/standalone/managed-namespace');
+  });
+  const one = (objs: any[], kind: string, name?: string) => {
+    const found = objs.filter((o) => o.kind === kind && (name === undefined || o.metadata.name === name));
+    assert.equal(found.length, 1, `one ${kind} ${name ?? ''}`);
+    return found[0];
+  };
+  const agentContainer = (d: any) => d.spec.template.spec.containers.find((c: any) => c.name === 'runtime-agent');
+  const matches = (selector: Record<string, string>, labels: Record<string, string>) =>
+    Object.entries(selector).every(([k, v]) => labels[k] === v);
+
+  it('the base holds identity, RBAC, headless Service, NetworkPolicy, ServiceMonitor and the alert rules', () => {
+    const base = kustomize('base');
+    assert.deepEqual(base.map((o) => o.kind).sort(), [
+      'NetworkPolicy',
+      'PrometheusRule',
+      'Role',
+      'RoleBinding',
+      'Service',
+      'ServiceAccount',
+      'ServiceMonitor',
+    ]);
+    assert.deepEqual(one(base, 'PrometheusRule').spec, docs('prometheus/rules.yaml')[0].spec, 'the rules as written');
+    const service = one(base, 'Service');
+    assert.equal(service.spec.clusterIP, 'None', 'headless: one address per pod, never load-balanced');
+    const monitor = one(base, 'ServiceMonitor');
+    assert.ok(
+      matches(monitor.spec.selector.matchLabels, service.metadata.labels),
+      'the ServiceMonitor finds the Service',
+    );
+    assert.deepEqual(
+      monitor.spec.endpoints.map((e: any) => [e.port, e.path]),
+      [[service.spec.ports[0].name, '/metrics']],
+    );
+  });
+
+  it("the sidecar overlay adds the agent to the app's Deployment and leaves the app's container as it was", () => {
+    const [app] = docs('overlays/sidecar/app.yaml');
+    const built = one(sidecarBuild, 'Deployment', app.metadata.name);
+    const web = built.spec.template.spec.containers.find((c: any) => c.name === 'web');
+    assert.deepEqual(web, app.spec.template.spec.containers[0]);
+    assert.deepEqual(built.spec.selector, app.spec.selector, 'the selector is the app own');
+    const labels = built.spec.template.metadata.labels;
+    assert.equal(labels.app, 'web');
+    assert.ok(matches(one(sidecarBuild, 'Service').spec.selector, labels), 'the Service selects the pods');
+    const policy = one(sidecarBuild, 'NetworkPolicy');
+    assert.ok(matches(policy.spec.podSelector.matchLabels, labels));
+    const ports = policy.spec.ingress.flatMap((r: any) => r.ports.map((p: any) => p.port));
+    assert.ok(ports.includes(8080) && ports.includes(80), "the agent's port and the app's stay reachable");
+    const env = Object.fromEntries(
+      agentContainer(built).env.map((e: any) => [e.name, e.valueFrom?.fieldRef?.fieldPath]),
+    );
+    assert.equal(env.POD_NAME, 'metadata.name');
+    assert.equal(env.POD_NAMESPACE, 'metadata.namespace');
+  });
+
+  it('the standalone overlay: one agent on a PersistentVolumeClaim, Recreate, in its own namespace', () => {
+    const d = one(standalone, 'Deployment', 'runtime-agent');
+    assert.equal(d.spec.replicas, 1);
+    assert.equal(d.spec.strategy.type, 'Recreate', 'one agent per store: the old pod lets go first');
+    const pvc = one(standalone, 'PersistentVolumeClaim');
+    const mount = agentContainer(d).volumeMounts.find((m: any) => m.mountPath === '/data');
+    const volume = d.spec.template.spec.volumes.find((v: any) => v.name === mount.name);
+    assert.equal(volume.persistentVolumeClaim.claimName, pvc.metadata.name);
+    assert.equal(one(standalone, 'Namespace').metadata.name, 'runtime-agent');
+    for (const o of standalone.filter((x) => x.kind !== 'Namespace'))
+      assert.equal(o.metadata.namespace, 'runtime-agent', `${o.kind} ${o.metadata.name}`);
+    assert.ok(matches(one(standalone, 'Service').spec.selector, d.spec.template.metadata.labels));
+    assert.deepEqual(loadConfig(envOf(agentContainer(d)), []).tokensFile, '/etc/runtime-agent/tokens/tokens.yaml');
+  });
+
+  it('managed-namespace grants the same Role in another namespace, bound to the standalone agent', () => {
+    const r = one(managed, 'Role');
+    assert.deepEqual(r.rules, role.rules);
+    const b = one(managed, 'RoleBinding');
+    assert.deepEqual(b.subjects, [{ kind: 'ServiceAccount', name: 'runtime-agent', namespace: 'runtime-agent' }]);
+    assert.ok(!r.metadata.namespace && !b.metadata.namespace, 'the namespace comes from kubectl apply -n');
+  });
+
+  it(`pins the agent image by tag (${version}), never latest`, () => {
+    for (const built of [sidecarBuild, standalone]) {
+      const image = agentContainer(one(built, 'Deployment')).image;
+      assert.equal(image, `runtime-agent:${version}`);
+    }
+  });
+});
+
+function envOf(container: any): Record<string, string> {
+  return Object.fromEntries(container.env.filter((e: any) => 'value' in e).map((e: any) => [e.name, e.value]));
+}

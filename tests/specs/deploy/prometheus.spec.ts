@@ -60,7 +60,15 @@ function promtoolDir(): string {
   return dir;
 }
 
+/** A Debian tool the specs here run, or a clear reason why they cannot. */
+function requireTool(command: string, debianPackage: string): void {
+  const r = spawnSync(command, ['--version'], { encoding: 'utf8' });
+  if (r.error) throw new Error(`${command} not found: install Debian's ${debianPackage} package (.ci/run does)`);
+}
+
 describe('deploy/prometheus: alert rules', () => {
+  before(() => requireTool('promtool', 'prometheus'));
+
   it('is a PrometheusRule with exactly the promised alerts, each with a severity and a runbook section in docs/operations.md', () => {
     assert.equal(rulesDoc.apiVersion, 'monitoring.coreos.com/v1');
     assert.equal(rulesDoc.kind, 'PrometheusRule');
@@ -251,6 +259,7 @@ describe('deploy/: every dashboard query and alert series, against a real Promet
 
   before(async function () {
     this.timeout(120_000);
+    requireTool('prometheus', 'prometheus');
     target = createServer((_req, res) => res.end('ok'));
     await new Promise<void>((resolve) => target.listen(0, '127.0.0.1', resolve));
     agent = await startAgent({ env: { POD_NAME: 'agent-0', POD_NAMESPACE: 'ops' } });

@@ -398,7 +398,10 @@ describe('k8s adapter actions', function () {
       assert.equal(err.type, 'forbidden');
       assert.equal(err.retryable, false);
       assert.match(err.message, /cannot patch resource "deployments" in API group "apps"/);
-      assert.match(err.message, /may not patch deployments in API group apps; grant it in deploy\/rbac\.yaml/);
+      assert.match(
+        err.message,
+        /may not patch deployments in API group apps; grant it in deploy\/base\/rbac\/rbac\.yaml/,
+      );
       assert.deepEqual([err.details.verb, err.details.resource], ['patch', 'deployments']);
     });
   });
@@ -547,7 +550,7 @@ describe('k8s adapter actions', function () {
       });
       assert.deepEqual([err.type, err.retryable], ['forbidden', false], err.message);
       assert.match(err.message, /^WATCH ConfigMap default\/cm: .*cannot watch resource "configmaps"/);
-      assert.match(err.message, /may not watch configmaps; grant it in deploy\/rbac\.yaml/);
+      assert.match(err.message, /may not watch configmaps; grant it in deploy\/base\/rbac\/rbac\.yaml/);
       assert.equal(err.details.verb, 'watch');
       assert.ok(Date.now() - started < 3000, 'no retry loop until the timeout');
       assert.equal(c.kube.requests.filter((r) => r.query.watch === 'true').length, 1, 'one watch, refused');

@@ -426,7 +426,7 @@ describe('k8s adapter in the agent', function () {
       assert.equal(rec.error.type, 'forbidden');
       assert.match(
         rec.error.message,
-        /may not patch deployments\/scale in API group apps; grant it in deploy\/rbac\.yaml/,
+        /may not patch deployments\/scale in API group apps; grant it in deploy\/base\/rbac\/rbac\.yaml/,
       );
       assert.equal(rec.steps[0].attempts, 1);
     });
