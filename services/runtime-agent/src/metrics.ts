@@ -88,6 +88,9 @@ class ScrapedHistogram {
   reset(): void {}
 }
 
+/** How often the event-loop delay is sampled (a timer of this interval; its lateness is the delay). */
+const LOOP_RESOLUTION_MS = 10;
+
 /** Distinct workflow names kept as label values; later ones are counted under OVERFLOW_LABEL. */
 export const MAX_WORKFLOW_LABELS = 200;
 /** The workflow_name of every name past MAX_WORKFLOW_LABELS: a package name cannot start with `_`. */
@@ -165,7 +168,7 @@ export class Metrics {
   // The agent itself: read at scrape time from the source attached by the agent.
   private agent?: AgentSource;
   private readonly consumers = new Map<string, JournalConsumer>();
-  private readonly loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  private readonly loopDelay = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
   readonly buildInfo = new Gauge({
     name: 'runtime_agent_build_info',
     help: 'Always 1; the agent version in its label',
@@ -357,10 +360,11 @@ export class Metrics {
 
   private collectLoopLag(): void {
     const h = this.loopDelay;
-    // Before the first sample the histogram reads NaN/huge numbers: report 0.
-    const ok = h.count > 0;
-    this.loopLagP99.set(ok ? h.percentile(99) / 1e9 : 0);
-    this.loopLagMax.set(ok ? h.max / 1e9 : 0);
+    // The histogram holds whole timer intervals: the delay is what exceeds the resolution. Before the first
+    // sample it reads nothing useful: 0.
+    const lag = (ns: number) => (h.count > 0 ? Math.max(0, ns / 1e9 - LOOP_RESOLUTION_MS / 1000) : 0);
+    this.loopLagP99.set(lag(h.percentile(99)));
+    this.loopLagMax.set(lag(h.max));
     h.reset();
   }
 

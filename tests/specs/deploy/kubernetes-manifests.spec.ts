@@ -142,7 +142,9 @@ describe('deploy/ manifests', () => {
       'number',
       'runAsNonRoot needs a numeric user for the image USER node',
     );
-    assert.ok(pod.terminationGracePeriodSeconds > Number(env.SHUTDOWN_GRACE_SECONDS));
+    // The pod's own grace period (Kubernetes' default 30 s unless the app sets one) outlasts the agent's drain.
+    assert.ok((pod.terminationGracePeriodSeconds ?? 30) > Number(env.SHUTDOWN_GRACE_SECONDS));
+    assert.equal(agent.securityContext.seccompProfile.type, 'RuntimeDefault', 'Pod Security "restricted"');
   });
 
   it('the sidecar: the tokens file comes from a Secret mounted read-only into the agent container only', () => {
@@ -308,10 +310,24 @@ describe('deploy/ kustomize: base, sidecar and standalone overlays', () => {
     const labels = built.spec.template.metadata.labels;
     assert.equal(labels.app, 'web');
     assert.ok(matches(one(sidecarBuild, 'Service').spec.selector, labels), 'the Service selects the pods');
-    const policy = one(sidecarBuild, 'NetworkPolicy');
-    assert.ok(matches(policy.spec.podSelector.matchLabels, labels));
-    const ports = policy.spec.ingress.flatMap((r: any) => r.ports.map((p: any) => p.port));
-    assert.ok(ports.includes(8080) && ports.includes(80), "the agent's port and the app's stay reachable");
+    // NetworkPolicies add up: the base's admits the agent's port only, the app's own admits the app's.
+    const policies = sidecarBuild.filter((o) => o.kind === 'NetworkPolicy');
+    const portsFor = (p: any) => p.spec.ingress.flatMap((r: any) => r.ports.map((x: any) => x.port));
+    assert.ok(
+      policies.every((p) => matches(p.spec.podSelector.matchLabels, labels)),
+      'each selects the pods',
+    );
+    assert.deepEqual(portsFor(one(sidecarBuild, 'NetworkPolicy', 'runtime-agent')), [8080]);
+    assert.ok(
+      policies.some((p) => portsFor(p).includes(80)),
+      "the app's port stays reachable",
+    );
+    // Pod-level settings the app may rely on stay the app's.
+    assert.deepEqual(built.spec.template.spec.securityContext, app.spec.template.spec.securityContext);
+    assert.equal(
+      built.spec.template.spec.terminationGracePeriodSeconds,
+      app.spec.template.spec.terminationGracePeriodSeconds,
+    );
     const env = Object.fromEntries(
       agentContainer(built).env.map((e: any) => [e.name, e.valueFrom?.fieldRef?.fieldPath]),
     );
@@ -323,6 +339,7 @@ describe('deploy/ kustomize: base, sidecar and standalone overlays', () => {
     const d = one(standalone, 'Deployment', 'runtime-agent');
     assert.equal(d.spec.replicas, 1);
     assert.equal(d.spec.strategy.type, 'Recreate', 'one agent per store: the old pod lets go first');
+    assert.equal(agentContainer(d).securityContext.seccompProfile.type, 'RuntimeDefault');
     const pvc = one(standalone, 'PersistentVolumeClaim');
     const mount = agentContainer(d).volumeMounts.find((m: any) => m.mountPath === '/data');
     const volume = d.spec.template.spec.volumes.find((v: any) => v.name === mount.name);

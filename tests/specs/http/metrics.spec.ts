@@ -3,7 +3,7 @@ import { statSync } from 'node:fs';
 import { startAgent, waitForStatus, type AgentProcess } from '../support/agent-process.js';
 import { pkg, shellStep } from '../support/packages.js';
 import { waitFor } from '../support/wait.js';
-import { MAX_WORKFLOW_LABELS, OVERFLOW_LABEL } from '../../../services/runtime-agent/src/metrics.js';
+import { MAX_WORKFLOW_LABELS, Metrics, OVERFLOW_LABEL } from '../../../services/runtime-agent/src/metrics.js';
 import { call, hasSeries, parseMetrics, sampleValue, uniqueName, type Sample } from './http-support.js';
 
 const DONE = ['completed', 'failed', 'cancelled', 'rolled_back', 'rollback_failed'];
@@ -315,6 +315,30 @@ describe('HTTP API: GET /health names its pod', () => {
       await Promise.all([named.stop(), plain.stop()]);
       named.cleanup();
       plain.cleanup();
+    }
+  });
+});
+
+describe('Metrics: event-loop lag', () => {
+  it('reports a blocked event loop as the time it was blocked, and resets between scrapes', async () => {
+    const metrics = new Metrics('test');
+    const read = async (name: string) => sampleValue(parseMetrics(await metrics.registry.metrics()), name);
+    try {
+      await new Promise((r) => setTimeout(r, 50));
+      await read('runtime_agent_event_loop_lag_max_seconds'); // a fresh window
+      // (Node's delay monitor starts measuring again with its next tick after a reset.)
+      await new Promise((r) => setTimeout(r, 50));
+      const until = Date.now() + 300;
+      while (Date.now() < until) {
+        // the loop is blocked
+      }
+      await new Promise((r) => setTimeout(r, 30));
+      const max = await read('runtime_agent_event_loop_lag_max_seconds');
+      assert.ok(max >= 0.25 && max < 5, `blocked 300 ms, max lag ${max} s`);
+      await new Promise((r) => setTimeout(r, 50));
+      assert.ok((await read('runtime_agent_event_loop_lag_max_seconds')) < max, 'the next window starts over');
+    } finally {
+      metrics.close();
     }
   });
 });

@@ -37,7 +37,7 @@ describe('adapter readiness', () => {
 
   it('k8s without any configuration is not ready and says how to configure a cluster', () => {
     const r = new KubeConnection({ serviceAccountDir: noServiceAccount() }).readiness();
-    assert.deepEqual(r, { ready: false, message: NO_CLUSTER_MESSAGE });
+    assert.deepEqual(r, { ready: false, configured: false, message: NO_CLUSTER_MESSAGE });
     assert.match(r.message!, /KUBECONFIG or K8S_SERVER \(with K8S_TOKEN_FILE\).*service account/);
   });
 

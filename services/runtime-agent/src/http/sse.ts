@@ -25,7 +25,10 @@ export interface SseStream {
   onClose(cleanup: () => void): void;
 }
 
-/** Open streams, for the metrics: how many follow, and how many messages wait in their batches. */
+/**
+ * Open streams, for the metrics: how many follow, and how many messages (keep-alives aside) they have not
+ * handed on yet: waiting in a batch, or written but still buffered because the client reads slowly.
+ */
 export class SseStreams implements JournalConsumer {
   private readonly open = new Set<{ waiting: number }>();
 
@@ -53,22 +56,35 @@ export function openSse(ctx: Context, heartbeatMs = SSE_HEARTBEAT_MS, streams?: 
   const counter = streams?.track() ?? { waiting: 0, close() {} };
   let closed = false;
   let batch = '';
+  let batchMessages = 0;
   let batchTimer: NodeJS.Timeout | undefined;
+  // Messages per chunk written and not yet read on towards the socket (the reader pauses when it is full).
+  // Counted from the moment the response pipes the stream (a 'data' listener before that would consume it).
+  const buffered: number[] = [];
+  stream.once('resume', () =>
+    stream.on('data', () => {
+      counter.waiting -= buffered.shift() ?? 0;
+    }),
+  );
   const flush = () => {
     clearTimeout(batchTimer);
     batchTimer = undefined;
-    counter.waiting = 0;
     if (batch === '') return;
+    buffered.push(batchMessages);
+    batchMessages = 0;
     stream.write(batch);
     batch = '';
   };
-  const write = (text: string) => {
+  const write = (text: string, message = true) => {
     batch += text;
-    counter.waiting++;
+    if (message) {
+      batchMessages++;
+      counter.waiting++;
+    }
     if (batch.length >= SSE_BATCH_CHARS) flush();
     else batchTimer ??= setTimeout(flush, SSE_BATCH_MS);
   };
-  const heartbeat = setInterval(() => write(': keep-alive\n\n'), heartbeatMs);
+  const heartbeat = setInterval(() => write(': keep-alive\n\n', false), heartbeatMs);
   const close = () => {
     if (closed) return;
     closed = true;
