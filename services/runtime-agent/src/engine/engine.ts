@@ -3,11 +3,11 @@
  * on failure or on request (rollback.ts), recovers after a restart (recovery.ts) and drains on shutdown.
  * Every state change is written to the store, with its journal event, before anyone is told of it.
  */
-import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { AgentError } from '../../../../adapters/errors.js';
 import type { AdapterRegistry } from '../adapter-registry.js';
 import { nowIso } from '../clock.js';
+import { newExecutionId } from './ids.js';
 import type { Metrics } from '../metrics.js';
 import { pendingStep } from '../store/steps.js';
 import type { Store } from '../store/store.js';
@@ -135,7 +135,7 @@ export class Engine {
    */
   submit(req: SubmitRequest): { execution: Execution; stored: Promise<void> } {
     this.worker.admit();
-    const id = randomUUID();
+    const id = newExecutionId();
     const defs = req.wpk.spec.parameters ?? {};
     const secretParams = Object.keys(defs).filter((k) => defs[k].secret);
     const parameters = { ...req.params };
