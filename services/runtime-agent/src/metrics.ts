@@ -181,18 +181,21 @@ export class Metrics {
     labelNames: ['adapter'],
     registers: [this.registry],
     collect: async () => {
-      for (const [adapter, a] of Object.entries((await this.agent?.adaptersReady()) ?? {})) {
+      for (const [adapter, a] of Object.entries((await this.agent?.adaptersReady()) ?? {}))
         this.adapterReady.set({ adapter }, a.ready ? 1 : 0);
-        this.adapterConfigured.set({ adapter }, a.configured ? 1 : 0);
-      }
     },
   });
-  // Set by adapterReady's collect, which prom-client runs first: both come from one health reading.
-  readonly adapterConfigured = new Gauge({
+  // prom-client collects every metric at once, so this one reads the adapters itself (the k8s adapter's
+  // health is cached; the others answer at once).
+  readonly adapterConfigured: Gauge = new Gauge({
     name: 'runtime_agent_adapter_configured',
     help: 'Whether each adapter has a configuration (0: k8s without a cluster); an adapter not ready is a problem only when configured',
     labelNames: ['adapter'],
     registers: [this.registry],
+    collect: async () => {
+      for (const [adapter, a] of Object.entries((await this.agent?.adaptersReady()) ?? {}))
+        this.adapterConfigured.set({ adapter }, a.configured ? 1 : 0);
+    },
   });
   readonly concurrencyLimit: Gauge = new Gauge({
     name: 'runtime_agent_concurrency_limit',
@@ -224,30 +227,23 @@ export class Metrics {
     registers: [this.registry],
     collect: () => this.journalSeq.set(this.agent?.journalSeq() ?? 0),
   });
-  readonly journalFollowers: Gauge = new Gauge({
-    name: 'runtime_agent_journal_followers',
-    help: 'Clients following the journal now, by the surface they follow it through',
-    labelNames: ['consumer'],
-    registers: [this.registry],
-    collect: () => {
-      for (const [consumer, c] of this.consumers) this.journalFollowers.set({ consumer }, c.followers());
-    },
-  });
-  readonly journalBacklog: Gauge = new Gauge({
-    name: 'runtime_agent_journal_backlog',
-    help: 'Events taken from the journal and not yet delivered, by the surface delivering them',
-    labelNames: ['consumer'],
-    registers: [this.registry],
-    collect: () => {
-      for (const [consumer, c] of this.consumers) this.journalBacklog.set({ consumer }, c.backlog());
-    },
-  });
+  readonly journalFollowers = this.consumerGauge(
+    'runtime_agent_journal_followers',
+    'Clients following the journal now, by the surface they follow it through',
+    (c) => c.followers(),
+  );
+  readonly journalBacklog = this.consumerGauge(
+    'runtime_agent_journal_backlog',
+    'Events taken from the journal and not yet delivered, by the surface delivering them',
+    (c) => c.backlog(),
+  );
   readonly loopLagP99: Gauge = new Gauge({
     name: 'runtime_agent_event_loop_lag_p99_seconds',
     help: "99th percentile of the agent's event-loop delay since the previous scrape",
     registers: [this.registry],
     collect: () => this.collectLoopLag(),
   });
+  // Set by loopLagP99's collect, which runs before this one is read (a synchronous collect, registered first).
   readonly loopLagMax: Gauge = new Gauge({
     name: 'runtime_agent_event_loop_lag_max_seconds',
     help: 'Longest event-loop delay of the agent since the previous scrape (a blocked loop delays every request)',
@@ -356,6 +352,20 @@ export class Metrics {
   /** A rollback ended (whatever started it). */
   rollbackEnded(workflowName: string, trigger: RollbackTrigger, result: 'rolled_back' | 'rollback_failed'): void {
     this.rollbacks.inc({ workflow_name: this.workflowLabel(workflowName), trigger, result });
+  }
+
+  /** A gauge with one series per journal consumer (label `consumer`), read from each at scrape time. */
+  private consumerGauge(name: string, help: string, read: (c: JournalConsumer) => number): Gauge {
+    const gauge: Gauge = new Gauge({
+      name,
+      help,
+      labelNames: ['consumer'],
+      registers: [this.registry],
+      collect: () => {
+        for (const [consumer, c] of this.consumers) gauge.set({ consumer }, read(c));
+      },
+    });
+    return gauge;
   }
 
   private collectLoopLag(): void {

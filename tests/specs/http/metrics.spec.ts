@@ -305,12 +305,16 @@ describe('HTTP API: GET /metrics keeps its labels bounded', () => {
 });
 
 describe('HTTP API: GET /health names its pod', () => {
-  it('reports POD_NAME and POD_NAMESPACE (the downward API) as pod, and leaves pod out without them', async () => {
+  it('reports POD_NAME and POD_NAMESPACE (the downward API) as pod, and leaves pod out without them; adapter series from the first scrape', async () => {
     const named = await startAgent({ env: { POD_NAME: 'web-7d9f-abcde', POD_NAMESPACE: 'shop' } });
     const plain = await startAgent();
     try {
       assert.deepEqual((await call(named, 'GET', '/health')).body.pod, { name: 'web-7d9f-abcde', namespace: 'shop' });
       assert.ok(!('pod' in (await call(plain, 'GET', '/health')).body));
+      // A fresh agent's first scrape already has every adapter's readiness and configuration.
+      const first = parseMetrics((await call(named, 'GET', '/metrics')).text);
+      for (const name of ['runtime_agent_adapter_ready', 'runtime_agent_adapter_configured'])
+        assert.ok(hasSeries(first, name, { adapter: 'k8s' }) && hasSeries(first, name, { adapter: 'shell' }), name);
     } finally {
       await Promise.all([named.stop(), plain.stop()]);
       named.cleanup();
