@@ -1,9 +1,9 @@
 /**
- * Container and system numbers for the control API's `/api/metrics` and
- * `/metrics` (docs/flowrunner.md#control-api): CPU from /proc/stat (the host's, as psutil reports it) and
- * from the cgroup (the container's, for `container_cpu_percent`), memory from the cgroup when the
- * container is limited (else /proc/meminfo), network counters from /proc/net/dev with psutil's names. Reads are small procfs/cgroupfs files;
- * nothing here throws: a missing or odd file gives zeros.
+ * Container and system numbers for the control API's `/api/metrics` and `/metrics`
+ * (docs/flowrunner.md#control-api): CPU from /proc/stat (the host's, as psutil reports it) and from the
+ * cgroup (the container's, for `container_cpu_percent`), memory from the cgroup when the container is
+ * limited (else /proc/meminfo), network counters from /proc/net/dev with psutil's names. Reads are small
+ * procfs/cgroupfs files; nothing here throws: a missing or odd file gives zeros.
  */
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';

@@ -1,5 +1,5 @@
 /**
- * Every Prometheus metric of the agent, defined once (docs/operations.md lists them with their meaning).
+ * Every Prometheus metric of the agent, defined once (docs/metrics.md lists them with their meaning).
  * Labels stay bounded: no ids, pod names or URLs, and at most MAX_WORKFLOW_LABELS workflow names.
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
