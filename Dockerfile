@@ -24,7 +24,7 @@ COPY --from=build /app/dist ./dist
 COPY package.json ./
 COPY workflows ./workflows
 COPY bin ./bin
-# The CLI (runtime-agent --help) on the PATH: `kubectl exec POD -c agent -- runtime-agent list`.
+# The CLI (runtime-agent --help) on the PATH: `kubectl exec POD -c runtime-agent -- runtime-agent list`.
 RUN ln -s /app/bin/runtime-agent.mjs /usr/local/bin/runtime-agent && mkdir -p /data && chown node:node /data
 USER node
 VOLUME ["/data"]

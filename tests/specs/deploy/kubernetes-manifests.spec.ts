@@ -322,6 +322,10 @@ describe('deploy/ kustomize: base, sidecar and standalone overlays', () => {
       policies.some((p) => portsFor(p).includes(80)),
       "the app's port stays reachable",
     );
+    // None of the agent's volumes can merge with one of the app's (a strategic merge joins them by name).
+    const [appVolumes, agentVolumes] = [app.spec.template.spec.volumes ?? [], built.spec.template.spec.volumes];
+    assert.equal(appVolumes.length, 0);
+    for (const v of agentVolumes) assert.match(v.name, /^runtime-agent-/);
     // Pod-level settings the app may rely on stay the app's.
     assert.deepEqual(built.spec.template.spec.securityContext, app.spec.template.spec.securityContext);
     assert.equal(
@@ -356,6 +360,8 @@ describe('deploy/ kustomize: base, sidecar and standalone overlays', () => {
     assert.deepEqual(r.rules, role.rules);
     const b = one(managed, 'RoleBinding');
     assert.deepEqual(b.subjects, [{ kind: 'ServiceAccount', name: 'runtime-agent', namespace: 'runtime-agent' }]);
+    // Its own names: a namespace with sidecars keeps the base's Role and RoleBinding runtime-agent.
+    assert.deepEqual([r.metadata.name, b.metadata.name, b.roleRef.name], Array(3).fill('runtime-agent-standalone'));
     assert.ok(!r.metadata.namespace && !b.metadata.namespace, 'the namespace comes from kubectl apply -n');
   });
 
