@@ -654,6 +654,11 @@ describe('CLI: runtime-agent', function () {
       const missingFile = await runCli(['list', '--token-file', join(dir, 'nope')], { env: url });
       assert.equal(missingFile.code, 2);
       assert.match(missingFile.stderr, /the token file .*nope does not exist/);
+      // The agent's own tokens file (a list) is not a token: a clear usage error, not "cannot reach the agent".
+      writeFileSync(join(dir, 'tokens-list.yaml'), '- name: platform\n  token: abc\n  roles: [admin]\n');
+      const list = await runCli(['list', '--token-file', join(dir, 'tokens-list.yaml')], { env: url });
+      assert.equal(list.code, 2);
+      assert.match(list.stderr, /must hold one token .*not a list of tokens/);
 
       const adminEnv = { ...url, RUNTIME_AGENT_TOKEN_FILE: join(dir, 'admin') };
       const wpk = file('audited.json', pkg(uniqueName('cli-audit'), [shellStep('a', ['true'])]));

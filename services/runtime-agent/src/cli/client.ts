@@ -64,6 +64,13 @@ export function connection(flags: { server?: string; 'token-file'?: string }, en
     throw new CliError(`the token file ${tokenFile} ${why} (--token-file or RUNTIME_AGENT_TOKEN_FILE)`, EXIT.usage);
   }
   if (token === '') throw new CliError(`the token file ${tokenFile} is empty`, EXIT.usage);
+  // One token, as it goes into the Authorization header: not the agent's tokens file (a list of them).
+  if (!/^[\x21-\x7e]+$/.test(token)) {
+    throw new CliError(
+      `the token file ${tokenFile} must hold one token (printable, no spaces or line breaks), not a list of tokens (--token-file or RUNTIME_AGENT_TOKEN_FILE)`,
+      EXIT.usage,
+    );
+  }
   return { server, tokenFile, token };
 }
 
