@@ -175,28 +175,18 @@ export class Metrics {
     labelNames: ['version'],
     registers: [this.registry],
   });
-  readonly adapterReady: Gauge = new Gauge({
-    name: 'runtime_agent_adapter_ready',
-    help: 'Whether each adapter is ready (1) or not (0), as GET /health reports it',
-    labelNames: ['adapter'],
-    registers: [this.registry],
-    collect: async () => {
-      for (const [adapter, a] of Object.entries((await this.agent?.adaptersReady()) ?? {}))
-        this.adapterReady.set({ adapter }, a.ready ? 1 : 0);
-    },
-  });
-  // prom-client collects every metric at once, so this one reads the adapters itself (the k8s adapter's
-  // health is cached; the others answer at once).
-  readonly adapterConfigured: Gauge = new Gauge({
-    name: 'runtime_agent_adapter_configured',
-    help: 'Whether each adapter has a configuration (0: k8s without a cluster); an adapter not ready is a problem only when configured',
-    labelNames: ['adapter'],
-    registers: [this.registry],
-    collect: async () => {
-      for (const [adapter, a] of Object.entries((await this.agent?.adaptersReady()) ?? {}))
-        this.adapterConfigured.set({ adapter }, a.configured ? 1 : 0);
-    },
-  });
+  // Both adapter gauges come from one health reading per scrape (prom-client collects every metric at once).
+  private adapterReading?: Promise<Record<string, { ready: boolean; configured: boolean }>>;
+  readonly adapterReady = this.adapterGauge(
+    'runtime_agent_adapter_ready',
+    'Whether each adapter is ready (1) or not (0), as GET /health reports it',
+    (a) => a.ready,
+  );
+  readonly adapterConfigured = this.adapterGauge(
+    'runtime_agent_adapter_configured',
+    'Whether each adapter has a configuration (0: k8s without a cluster); an adapter not ready is a problem only when configured',
+    (a) => a.configured,
+  );
   readonly concurrencyLimit: Gauge = new Gauge({
     name: 'runtime_agent_concurrency_limit',
     help: 'Executions that may run at once (MAX_CONCURRENT_EXECUTIONS)',
@@ -352,6 +342,37 @@ export class Metrics {
   /** A rollback ended (whatever started it). */
   rollbackEnded(workflowName: string, trigger: RollbackTrigger, result: 'rolled_back' | 'rollback_failed'): void {
     this.rollbacks.inc({ workflow_name: this.workflowLabel(workflowName), trigger, result });
+  }
+
+  /** A gauge with one series per adapter, read from the scrape's one reading of the adapters' health. */
+  private adapterGauge(
+    name: string,
+    help: string,
+    read: (a: { ready: boolean; configured: boolean }) => boolean,
+  ): Gauge {
+    const gauge: Gauge = new Gauge({
+      name,
+      help,
+      labelNames: ['adapter'],
+      registers: [this.registry],
+      collect: async () => {
+        for (const [adapter, a] of Object.entries(await this.readAdapters())) gauge.set({ adapter }, read(a) ? 1 : 0);
+      },
+    });
+    return gauge;
+  }
+
+  /** The adapters' health: one reading shared by the collects of one scrape, a fresh one for the next. */
+  private readAdapters(): Promise<Record<string, { ready: boolean; configured: boolean }>> {
+    if (!this.adapterReading) {
+      const reading = this.agent?.adaptersReady() ?? Promise.resolve({});
+      this.adapterReading = reading;
+      const clear = () => {
+        if (this.adapterReading === reading) this.adapterReading = undefined;
+      };
+      reading.then(clear, clear);
+    }
+    return this.adapterReading;
   }
 
   /** A gauge with one series per journal consumer (label `consumer`), read from each at scrape time. */
