@@ -56,6 +56,13 @@ export interface StepContext {
    * any rollback runs. Call the returned function once the group is gone.
    */
   processGroupStarted(pgid: number): () => void;
+  /**
+   * Records a process group the action leaves running after the step (a server that shell.start started),
+   * durably and with this execution, before the action lets it do anything that matters. The agent ends the
+   * group when this execution ends other than completed (after its rollback), when the agent shuts down, and
+   * on the next start after the agent was killed. Call the returned function once the group is gone.
+   */
+  backgroundGroupStarted(pgid: number, command: string[]): () => void;
 }
 
 /** What a rollback runs: another action of the same adapter unless `adapter` says otherwise. */

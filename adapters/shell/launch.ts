@@ -21,7 +21,10 @@ export interface Launch {
   cwd: string | undefined;
 }
 
-export function planLaunch(settings: ShellSettings, input: RunInput): Launch {
+/** What a launch reads of a run or start input. */
+export type LaunchInput = Pick<RunInput, 'command' | 'cwd' | 'env' | 'shell'>;
+
+export function planLaunch(settings: ShellSettings, input: LaunchInput): Launch {
   const command = input.command.map(String);
   const nul = command.findIndex((arg) => arg.includes('\0'));
   if (nul !== -1) {

@@ -1,13 +1,12 @@
 import { defineAction } from '../contract.js';
 import { sensitiveValues } from '../shared/sensitive.js';
 import { AgentError } from '../errors.js';
-import { planLaunch } from './launch.js';
 import { DETAIL_TAIL_BYTES, OUTPUT_LIMIT_BYTES, capture, parseStdout, RunOutput } from './output.js';
 import { terminateGroup, trackGroup } from './process-group.js';
 import { dryRun } from './dry-run.js';
 import { RunInput } from './run-input.js';
 import { DEFAULT_SHELL, type ShellSettings } from './settings.js';
-import { spawnError } from './spawn-error.js';
+import { spawnInGroup } from './spawn.js';
 import { checkRunStatic } from './static-check.js';
 
 export { SIGKILL_GRACE_MS } from './process-group.js';
@@ -31,28 +30,8 @@ export function createRunAction(settings: ShellSettings) {
 
     async run(ctx, input) {
       if (ctx.dryRun) return dryRun(settings, ctx, input);
-      // Imported by the first command, not at start: an agent that runs none does not hold execa (docs/operations.md#memory).
-      const { execa } = await import('execa');
-      if (ctx.signal.aborted)
-        throw new AgentError('cancelled', `command was cancelled before '${String(input.command[0])}' started`);
-      const { file: program, args, cwd } = planLaunch(settings, input);
-
-      const subprocess = execa(program, args, {
-        cwd,
-        env: { PATH: process.env.PATH, ...input.env },
-        extendEnv: false,
-        stdin: input.stdin !== undefined ? 'pipe' : 'ignore',
-        reject: false,
-        buffer: false,
-        detached: true, // leads its own process group, so cancel reaches grandchildren too
-        cleanup: true, // a no-op for detached children; trackGroup() does that job
-      });
-      const pid = subprocess.pid;
-      if (pid === undefined) {
-        const failed = await subprocess;
-        throw spawnError(program, cwd, failed.code, failed);
-      }
-      ctx.log.debug(`started pid ${pid}: ${JSON.stringify([program, ...args])}`);
+      const { subprocess, pid, argv } = await spawnInGroup(settings, input, ctx.signal);
+      ctx.log.debug(`started pid ${pid}: ${JSON.stringify(argv)}`);
 
       const out = capture(ctx, 'stdout');
       const err = capture(ctx, 'stderr');

@@ -1,6 +1,6 @@
 /**
  * The one fake StepContext, for calling an action directly: it keeps every line the action logs, the
- * credentials it registers and the process groups it says it started.
+ * credentials it registers and the process groups it says it started or leaves running.
  */
 import type { StepContext } from '../../../adapters/contract.js';
 
@@ -36,6 +36,8 @@ export interface FakeStepContext {
   secrets: string[];
   /** Process groups the action reported and has not reported gone yet. */
   groups: Set<number>;
+  /** Groups the action said it leaves running after the step (pid → command), until it reports them gone. */
+  background: Map<number, string[]>;
 }
 
 export function stepContext(options: StepContextOptions = {}): FakeStepContext {
@@ -43,6 +45,7 @@ export function stepContext(options: StepContextOptions = {}): FakeStepContext {
   const logs = options.logs ?? [];
   const secrets = options.secrets ?? [];
   const groups = new Set<number>();
+  const background = new Map<number, string[]>();
   const log = (level: LogLevel) => (message: string) => void logs.push({ level, message, at: Date.now() });
   const ctx: StepContext = {
     signal: options.signal ?? controller.signal,
@@ -56,6 +59,10 @@ export function stepContext(options: StepContextOptions = {}): FakeStepContext {
       groups.add(pgid);
       return () => groups.delete(pgid);
     },
+    backgroundGroupStarted: (pgid, command) => {
+      background.set(pgid, command);
+      return () => background.delete(pgid);
+    },
   };
   return {
     ctx,
@@ -64,5 +71,6 @@ export function stepContext(options: StepContextOptions = {}): FakeStepContext {
     texts: (level) => logs.filter((l) => l.level === level).map((l) => l.message),
     secrets,
     groups,
+    background,
   };
 }

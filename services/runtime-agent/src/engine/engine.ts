@@ -16,6 +16,7 @@ import { workflowIdOf, type Wpk } from '../wpk/types.js';
 import type { EngineContext } from './context.js';
 import { type LogLimits, UNLIMITED_LOG } from './execution-log.js';
 import { Interrupt } from './interrupts.js';
+import { endBackgroundGroups } from './orphans.js';
 import { type ExecutionHead, LiveFactory } from './live.js';
 import { IoTurns } from './queue.js';
 import { recover, type RecoverySummary } from './recovery.js';
@@ -364,9 +365,13 @@ export class Engine {
     }
   }
 
-  /** Stops taking work, lets running steps finish within the grace period, then interrupts the rest. */
-  shutdown(): Promise<void> {
-    return this.worker.shutdown(this.options.shutdownGraceMs);
+  /**
+   * Stops taking work, lets running steps finish within the grace period, then interrupts the rest; then ends
+   * the processes steps left running (shell.start), which never outlive the agent.
+   */
+  async shutdown(): Promise<void> {
+    await this.worker.shutdown(this.options.shutdownGraceMs);
+    await endBackgroundGroups(this.store, this.store.backgroundProcesses.list());
   }
 
   private refuseWhileBusy(what: string): void {

@@ -5,7 +5,8 @@
  * rollback starts, so a compensation never runs beside the command it undoes.
  */
 import { readdirSync, readFileSync } from 'node:fs';
-import type { TrackedProcess } from '../store/types.js';
+import type { Store } from '../store/store.js';
+import type { BackgroundProcess, TrackedProcess } from '../store/types.js';
 
 /** How long a recorded group gets between SIGTERM and SIGKILL during recovery. */
 export const ORPHAN_GRACE_MS = 2000;
@@ -94,4 +95,12 @@ function isRunning(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** Ends recorded background groups (shell.start) and forgets them; resolves with how many processes there were. */
+export async function endBackgroundGroups(store: Store, groups: BackgroundProcess[]): Promise<number> {
+  if (groups.length === 0) return 0;
+  const ended = await endOrphanedGroups(groups);
+  for (const g of groups) store.backgroundProcesses.forget(g);
+  return ended;
 }

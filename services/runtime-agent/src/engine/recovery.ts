@@ -7,7 +7,7 @@ import { nowIso } from '../clock.js';
 import type { Execution, RollbackTrigger } from '../store/types.js';
 import type { EngineContext } from './context.js';
 import type { Live, LiveFactory } from './live.js';
-import { endOrphanedGroups } from './orphans.js';
+import { endBackgroundGroups, endOrphanedGroups } from './orphans.js';
 import { planRollback, runRollback } from './rollback.js';
 import type { SecretVault } from './secret-vault.js';
 import type { Worker } from './worker.js';
@@ -41,7 +41,9 @@ export async function recover(d: RecoveryDeps): Promise<RecoverySummary> {
   const waiting = store.executions.withRollbackPending();
   const rollingBack = store.executions.withStatus('rolling_back');
   const groups = [...running, ...rollingBack].flatMap((e) => store.steps.of(e.id).flatMap((s) => s.processes));
-  summary.orphans = await endOrphanedGroups(groups);
+  // Processes steps left running (shell.start) belonged to the agent that was killed: they end with it.
+  const background = store.backgroundProcesses.list();
+  summary.orphans = (await endOrphanedGroups(groups)) + (await endBackgroundGroups(store, background));
 
   for (const e of pending) {
     const missing = d.vault.missing(e);

@@ -11,6 +11,7 @@ import type { RollbackTrigger, Step } from '../store/types.js';
 import type { WhenClause, Wpk } from '../wpk/types.js';
 import type { EngineContext } from './context.js';
 import { type Live, stepTarget } from './live.js';
+import { endBackgroundGroups } from './orphans.js';
 import { runStep, type StepDef } from './step-runner.js';
 import type { Scope } from './templates.js';
 import { skipReason } from './when.js';
@@ -200,6 +201,7 @@ export async function runRollback(ctx: EngineContext, live: Live, request: Rollb
     }
     count[result.ok ? 'succeeded' : 'failed']++;
   }
+  await endStartedGroups(ctx, live);
   ctx.state.rollbackFinished(live, { ...count, steps: plan.length }, nowIso());
   const result = count.failed === 0 ? 'rolled_back' : 'rollback_failed';
   live.status = result;
@@ -209,4 +211,18 @@ export async function runRollback(ctx: EngineContext, live: Live, request: Rollb
   live.log.write(count.failed ? 'error' : 'info', `rollback finished: ${parts.join(', ')} of ${plan.length} step(s)`);
   ctx.metrics.rollbackEnded(live.workflowName, request.trigger, result);
   return true;
+}
+
+/**
+ * Ends the process groups the execution's steps left running (shell.start) that are still there: called when
+ * the execution ends other than completed, and when a rollback has run its compensations.
+ */
+export async function endStartedGroups(ctx: EngineContext, live: Live): Promise<void> {
+  const left = ctx.store.backgroundProcesses.of(live.id);
+  if (left.length === 0) return;
+  live.log.write(
+    'info',
+    `stopping ${left.length} process group(s) this execution left running (pid ${left.map((p) => p.pid).join(', ')})`,
+  );
+  await endBackgroundGroups(ctx.store, left);
 }

@@ -9,7 +9,7 @@ import { workflowIdOf } from '../wpk/types.js';
 import type { EngineContext } from './context.js';
 import { Interrupt } from './interrupts.js';
 import { type Live, stepTarget } from './live.js';
-import { runRollback } from './rollback.js';
+import { endStartedGroups, runRollback } from './rollback.js';
 import { prepareInputs, runStep } from './step-runner.js';
 import { skipReason } from './when.js';
 
@@ -86,6 +86,10 @@ export async function runExecution(ctx: EngineContext, live: Live): Promise<void
   }
   // Interrupted by a shutdown: the rollback waits for the next start, where recovery runs it.
   const deferRollback = status === 'failed' && live.rollbackOnFailure && failure?.type === 'interrupted';
+  const rollsBack = status === 'failed' && live.rollbackOnFailure && !deferRollback;
+  // What it left running has lost its purpose (a shutdown ends every such process anyway; a rollback ends
+  // them once its compensations ran).
+  if (status !== 'completed' && !rollsBack && failure?.type !== 'interrupted') await endStartedGroups(ctx, live);
   ctx.state.status(
     live,
     'running',
@@ -100,7 +104,7 @@ export async function runExecution(ctx: EngineContext, live: Live): Promise<void
     `execution ${status}${failure ? `: ${failure.type}: ${failure.message}` : ''}`,
   );
   let ended: ExecutionStatus = status;
-  if (status === 'failed' && live.rollbackOnFailure && !deferRollback) {
+  if (rollsBack) {
     await runRollback(ctx, live, { trigger: 'automatic' });
     // A rollback the agent's shutdown interrupted resumes on the next start (rollbacks_total counts it there).
     const after = (live as Live).status;

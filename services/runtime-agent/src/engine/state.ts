@@ -7,6 +7,7 @@ import type { ErrorRecord } from '../../../../adapters/errors.js';
 import { nowIso } from '../clock.js';
 import type { Store } from '../store/store.js';
 import type {
+  BackgroundProcess,
   EventType,
   ExecutionPatch,
   ExecutionStatus,
@@ -55,6 +56,15 @@ export class StateWriter {
   /** The process groups a step has running (not a state change: no event). */
   processGroups(e: ExecutionRef, phase: StepPhase, idx: number, groups: TrackedProcess[], options: WriteOptions) {
     this.store.steps.patch(e.id, phase, idx, { processes: [...groups] }, options);
+  }
+
+  /** A process group a step left running (not a state change: no event); committed before this returns. */
+  backgroundStarted(p: BackgroundProcess): void {
+    this.store.backgroundProcesses.add(p);
+  }
+
+  backgroundGone(p: BackgroundProcess): void {
+    this.store.backgroundProcesses.forget(p);
   }
 
   /** A patch that changes no status (rollback bookkeeping): no event of its own. */

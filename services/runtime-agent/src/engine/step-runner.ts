@@ -7,7 +7,7 @@ import { AgentError, type ErrorRecord, ValidationError, toAgentError } from '../
 import { addAbortCallback, removeAbortCallback } from '../../../../adapters/shared/abort.js';
 import { mutatesWith, type AdapterRegistry } from '../adapter-registry.js';
 import type { Metrics } from '../metrics.js';
-import type { OutputsSource, StepPhase, StepStatus, TrackedProcess } from '../store/types.js';
+import type { BackgroundProcess, OutputsSource, StepPhase, StepStatus, TrackedProcess } from '../store/types.js';
 import { startTicksOf } from './orphans.js';
 import type { RetryPolicy } from '../wpk/types.js';
 import type { ExecutionLog } from './execution-log.js';
@@ -239,6 +239,7 @@ async function runAttempt(
     attempt,
     secret: (value) => target.redactor.add([value]),
     processGroupStarted: (pgid) => trackGroup(deps, target, pgid),
+    backgroundGroupStarted: (pgid, command) => keepGroup(deps, target, def.name, pgid, command),
   };
   try {
     if (target.dryRun && !spec.supportsDryRun && mutating) {
@@ -313,6 +314,20 @@ function trackGroup(deps: StepRunnerDeps, target: StepTarget, pgid: number): () 
     groups.splice(groups.indexOf(group), 1);
     deps.state.processGroups(ref, target.phase, target.idx, groups, { deferred: true });
   };
+}
+
+/** A group the step leaves running: recorded with the execution (its command masked) until it is gone. */
+function keepGroup(deps: StepRunnerDeps, target: StepTarget, step: string, pgid: number, command: string[]) {
+  const p: BackgroundProcess = {
+    pid: pgid,
+    startTicks: startTicksOf(pgid) ?? 0,
+    executionId: target.executionId,
+    step,
+    command: command.map((arg) => target.redactor.text(arg)),
+    startedAt: nowIso(),
+  };
+  deps.state.backgroundStarted(p);
+  return () => deps.state.backgroundGone(p);
 }
 
 /** An error as steps, events and records keep it: secrets masked. */

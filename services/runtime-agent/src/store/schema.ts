@@ -94,6 +94,17 @@ CREATE TABLE IF NOT EXISTS events (
   step TEXT,
   data TEXT NOT NULL
 );
+-- Processes a step left running on purpose (shell.start): the agent ends them when the execution that
+-- started them ends other than completed, at shutdown, and at the next start after a crash.
+CREATE TABLE IF NOT EXISTS background_processes (
+  pid INTEGER NOT NULL,
+  start_ticks INTEGER NOT NULL,
+  execution_id TEXT NOT NULL,
+  step TEXT NOT NULL,
+  command TEXT NOT NULL,
+  started_at TEXT NOT NULL,
+  PRIMARY KEY (pid, start_ticks)
+);
 `;
 
 /** Columns added after a store file may have been created: older files get them with their defaults. */
@@ -124,6 +135,7 @@ CREATE INDEX IF NOT EXISTS idempotency_by_execution ON idempotency (execution_id
 CREATE INDEX IF NOT EXISTS events_by_execution ON events (execution_id, seq);
 CREATE INDEX IF NOT EXISTS events_by_workflow ON events (workflow_id, seq);
 CREATE INDEX IF NOT EXISTS audit_by_ts ON audit (ts);
+CREATE INDEX IF NOT EXISTS background_processes_by_execution ON background_processes (execution_id);
 `;
 
 export function createSchema(db: Database.Database): void {

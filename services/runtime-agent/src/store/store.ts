@@ -1,13 +1,14 @@
 /**
  * The embedded store: one SQLite file in WAL mode holding executions, steps, outputs, logs, the event
- * journal, idempotency keys, the audit log and registered packages. Writes are group committed
- * (write-queue.ts); an accepted execution is committed before its caller is told so, and survives a crash
- * of the process. Every part hands out typed records.
+ * journal, idempotency keys, the audit log, registered packages and the processes steps left running.
+ * Writes are group committed (write-queue.ts); an accepted execution is committed before its caller is
+ * told so, and survives a crash of the process. Every part hands out typed records.
  */
 import Database from 'better-sqlite3';
 import { mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Audit } from './audit.js';
+import { BackgroundProcesses } from './background-processes.js';
 import { Executions } from './executions.js';
 import { Journal } from './journal.js';
 import { Logs } from './logs.js';
@@ -43,6 +44,7 @@ export class Store {
   readonly journal: Journal;
   readonly audit: Audit;
   readonly packages: Packages;
+  readonly backgroundProcesses: BackgroundProcesses;
   readonly pruning: Pruning;
   /** Told about a deferred write that failed (a log line, a progress counter); the agent logs it. */
   onDeferredError: (err: unknown) => void = () => {};
@@ -83,6 +85,7 @@ export class Store {
     this.journal = new Journal(this.db, this.queue, flush, onError);
     this.audit = new Audit(this.db, this.queue, flush);
     this.packages = new Packages(this.db, this.queue);
+    this.backgroundProcesses = new BackgroundProcesses(this.db, this.queue, flush);
     this.pruning = new Pruning(this.db, flush, (hashes) => this.executions.forgetStoredHashes(hashes));
   }
 

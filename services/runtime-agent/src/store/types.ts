@@ -92,6 +92,14 @@ export interface TrackedProcess {
   startTicks: number;
 }
 
+/** A process group a step started and left running (shell.start). */
+export interface BackgroundProcess extends TrackedProcess {
+  executionId: string;
+  step: string;
+  command: string[];
+  startedAt: string;
+}
+
 export interface Step {
   executionId: string;
   phase: StepPhase;
