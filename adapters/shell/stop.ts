@@ -67,7 +67,7 @@ export function createStopAction(started: StartedProcesses) {
         ctx.log.info(`dry run: would stop pid ${p.pid} ${JSON.stringify(p.command)}`);
         return { pid: p.pid, wasRunning: true, exitCode: null, signal: null, output: '' };
       }
-      return stopOne(started, p, graceMs(input.graceSeconds), ctx.log.info);
+      return stopOne(started, p, graceMs(input.graceSeconds), (m) => ctx.log.info(m));
     },
   });
 }
@@ -93,7 +93,7 @@ export function createKillAllAction(started: StartedProcesses) {
         return { killed: all.length, pids };
       }
       if (all.length === 0) ctx.log.info('no process started by this agent is running');
-      await Promise.all(all.map((p) => stopOne(started, p, graceMs(input.graceSeconds), ctx.log.info)));
+      await Promise.all(all.map((p) => stopOne(started, p, graceMs(input.graceSeconds), (m) => ctx.log.info(m))));
       return { killed: all.length, pids };
     },
   });
