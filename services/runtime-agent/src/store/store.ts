@@ -1,6 +1,6 @@
 /**
  * The embedded store: one SQLite file in WAL mode holding executions, steps, outputs, logs, the event
- * journal, idempotency keys, the audit log and registered packages. Writes are group committed
+ * journal, the outbox of results to deliver, idempotency keys, the audit log and registered packages. Writes are group committed
  * (write-queue.ts); an accepted execution is committed before its caller is told so, and survives a crash
  * of the process. Every part hands out typed records.
  */
@@ -11,6 +11,7 @@ import { Audit } from './audit.js';
 import { Executions } from './executions.js';
 import { Journal } from './journal.js';
 import { Logs } from './logs.js';
+import { Outbox } from './outbox.js';
 import { Packages } from './packages.js';
 import { Pruning } from './retention.js';
 import { createSchema } from './schema.js';
@@ -43,6 +44,7 @@ export class Store {
   readonly journal: Journal;
   readonly audit: Audit;
   readonly packages: Packages;
+  readonly outbox: Outbox;
   readonly pruning: Pruning;
   /** Told about a deferred write that failed (a log line, a progress counter); the agent logs it. */
   onDeferredError: (err: unknown) => void = () => {};
@@ -83,6 +85,7 @@ export class Store {
     this.journal = new Journal(this.db, this.queue, flush, onError);
     this.audit = new Audit(this.db, this.queue, flush);
     this.packages = new Packages(this.db, this.queue);
+    this.outbox = new Outbox(this.db, this.queue, flush, onError);
     this.pruning = new Pruning(this.db, flush, (hashes) => this.executions.forgetStoredHashes(hashes));
   }
 
