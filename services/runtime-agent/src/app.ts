@@ -6,8 +6,12 @@ import { FlowControl, type FlowLog } from '../../../adapters/flowrunner/control.
 import { BackgroundRuns } from '../../../adapters/flowrunner/runs.js';
 import { SystemSampler } from '../../../adapters/flowrunner/system.js';
 import { builtinAdapters, type AdapterSettings } from '../../../adapters/index.js';
+import { EgressPolicy } from '../../../adapters/shared/egress.js';
 import { AdapterRegistry } from './adapter-registry.js';
-import { ConfigError, type Config } from './config.js';
+import { ConfigError, fsProblem, type Config } from './config.js';
+import { callbackSender } from './delivery/callback-sender.js';
+import { readDeliveryKey } from './delivery/signature.js';
+import { DeliveryWorker } from './delivery/worker.js';
 import { Engine } from './engine/engine.js';
 import { auditMiddleware } from './http/audit.js';
 import { authenticate } from './http/auth.js';
@@ -22,6 +26,9 @@ import { Metrics } from './metrics.js';
 import { SseStreams } from './http/sse.js';
 import { VERSION, WORKFLOWS_DIR } from './paths.js';
 import { Store } from './store/store.js';
+import type { Delivery, DeliveryState } from './store/types.js';
+import type { AttemptResult } from './delivery/callback-sender.js';
+import { maskUrl } from './delivery/targets.js';
 import { Catalog } from './wpk/catalog.js';
 import { SignatureVerifier } from './wpk/signature.js';
 import { PackageValidator } from './wpk/validate.js';
@@ -40,6 +47,8 @@ export interface Agent {
   tokens?: Tokens;
   /** Pruning of ended executions; main starts it once recovery is done. */
   retention: Retention;
+  /** The delivery of results from the outbox; main starts it once recovery is done. */
+  delivery: DeliveryWorker;
   /** SIGTERM: flows stop at once, executions drain (see Engine.shutdown). */
   shutdown(): Promise<void>;
 }
@@ -81,6 +90,9 @@ export function createAgent(
     hmacKeyFile: config.wpkHmacKeyFile,
     ed25519PublicKeyFile: config.wpkEd25519PublicKeyFile,
   });
+  const callbackEgress = new EgressPolicy(adapterSettings(config).egress);
+  const callbackKey = config.resultCallbackHmacKeyFile ? loadCallbackKey(config) : undefined;
+  if (config.resultCallbackUrl) checkCallbackUrl(config, callbackEgress);
   const store = new Store(config.dataDir, { synchronous: config.storeSynchronous });
   store.onDeferredError = (err) =>
     logger.error({ err }, 'a deferred store write (log line or progress counter) or an event subscriber failed');
@@ -96,7 +108,28 @@ export function createAgent(
     shutdownGraceMs: config.shutdownGraceSeconds * 1000,
     logLimits: { maxLines: config.maxLogLinesPerExecution, maxBytes: config.maxLogBytesPerExecution },
     maxOutputBytes: config.maxOutputBytes,
+    results: { events: config.resultCallbackEvents, url: config.resultCallbackUrl },
   });
+  const delivery = new DeliveryWorker(
+    store.outbox,
+    {
+      callback: callbackSender({
+        egress: callbackEgress,
+        hmacKey: callbackKey,
+        timeoutMs: config.resultCallbackTimeoutMs,
+        userAgent: `runtime-agent/${VERSION}`,
+      }),
+    },
+    {
+      maxAgeMs: config.resultCallbackMaxAgeSeconds * 1000,
+      baseDelayMs: config.resultCallbackRetryBaseMs,
+      maxDelayMs: MAX_CALLBACK_BACKOFF_MS,
+      timeoutMs: config.resultCallbackTimeoutMs,
+      concurrency: CALLBACKS_AT_ONCE,
+    },
+    deliveryHooks(logger, metrics),
+  );
+  metrics.attachOutbox(() => ({ callback: store.outbox.backlog('callback') }));
   const retention = new Retention(
     { store, isLive: (id) => engine.isLive(id), metrics, logger },
     {
@@ -125,6 +158,8 @@ export function createAgent(
       ...backgroundRuns.map((r) => r.stopAll()),
       engine.shutdown(),
     ]);
+    // After the executions: their last results are in the outbox by now, and get a moment to go out.
+    await delivery.stop(Math.min(DELIVERY_STOP_GRACE_MS, config.shutdownGraceSeconds * 1000));
     metrics.close();
   };
   const app = new Koa();
@@ -142,6 +177,7 @@ export function createAgent(
     version: VERSION,
     startedAt: Date.now(),
     metricsAuth: config.metricsAuth,
+    callbackEgress,
     pod: config.podName ? { name: config.podName, namespace: config.podNamespace || null } : undefined,
   });
   const eventStreams = new SseStreams();
@@ -172,7 +208,52 @@ export function createAgent(
   app.use(router.routes());
   app.use(router.allowedMethods());
   tokens?.watch(config.tokensReloadSeconds * 1000);
-  return { app, service, store, engine, catalog, registry, flows, tokens, retention, shutdown };
+  return { app, service, store, engine, catalog, registry, flows, tokens, retention, delivery, shutdown };
+}
+
+/** The longest wait between two attempts of a callback. */
+const MAX_CALLBACK_BACKOFF_MS = 5 * 60_000;
+/** Callback attempts under way at once. */
+const CALLBACKS_AT_ONCE = 8;
+/** On shutdown, how long an attempt under way may finish before it is aborted (and retried after the restart). */
+const DELIVERY_STOP_GRACE_MS = 2000;
+
+function loadCallbackKey(config: Config): Buffer {
+  const file = config.resultCallbackHmacKeyFile!;
+  try {
+    return readDeliveryKey(file, (err) => fsProblem(file, err));
+  } catch (err) {
+    throw new ConfigError(
+      config.sources?.resultCallbackHmacKeyFile ?? 'RESULT_CALLBACK_HMAC_KEY_FILE',
+      (err as Error).message,
+    );
+  }
+}
+
+/** RESULT_CALLBACK_URL's host must be one the egress policy lets the agent reach (its addresses are judged per attempt). */
+function checkCallbackUrl(config: Config, egress: EgressPolicy): void {
+  try {
+    egress.checkHost(new URL(config.resultCallbackUrl!).hostname);
+  } catch (err) {
+    throw new ConfigError(config.sources?.resultCallbackUrl ?? 'RESULT_CALLBACK_URL', (err as Error).message);
+  }
+}
+
+/** Each attempt counted; what was given up, logged (the URL masked: it may hold a credential). */
+function deliveryHooks(logger: Logger, metrics: Metrics) {
+  const log = logger.child({ component: 'delivery' });
+  return {
+    attempted(d: Delivery, result: AttemptResult | undefined, state: DeliveryState) {
+      metrics.deliveryAttempted(result?.outcome ?? 'expired', state === 'dead');
+      const fields = { delivery_id: d.deliveryId, execution_id: d.executionId, event: d.event, url: maskUrl(d.target) };
+      if (state === 'dead') log.warn({ ...fields, error: result?.error }, 'result delivery given up (dead)');
+      else if (state === 'gone') log.info(fields, 'the receiver answered 410 Gone: no more attempts');
+      else if (state === 'pending') log.debug({ ...fields, error: result?.error }, 'result delivery failed; retrying');
+    },
+    failed(err: unknown) {
+      log.error({ err }, 'the delivery loop failed; it goes on');
+    },
+  };
 }
 
 function loadTokens(file: string, logger: Logger): Tokens {

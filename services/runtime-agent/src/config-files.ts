@@ -12,6 +12,7 @@ import { dirname, resolve } from 'node:path';
 import { kubeconfigFiles, kubeconfigProblem } from '../../../adapters/k8s/kubeconfig-files.js';
 import { ConfigError, fsProblem, SETTINGS, type Config } from './config.js';
 import { parseTokens, TokensFileError } from './auth/tokens.js';
+import { readDeliveryKey } from './delivery/signature.js';
 import { SignatureVerifier } from './wpk/signature.js';
 
 /** Throws a ConfigError for the first setting whose file or directory cannot be used. */
@@ -28,6 +29,14 @@ export function checkConfigFiles(config: Config): void {
     ['wpkHmacKeyFile', 'hmacKeyFile'],
     ['wpkEd25519PublicKeyFile', 'ed25519PublicKeyFile'],
   ];
+  if (config.resultCallbackHmacKeyFile) {
+    const file = config.resultCallbackHmacKeyFile;
+    try {
+      readDeliveryKey(file, (err) => fsProblem(file, err));
+    } catch (err) {
+      throw new ConfigError(name('resultCallbackHmacKeyFile'), (err as Error).message);
+    }
+  }
   for (const [key, field] of keys) {
     const file = config[key] as string | undefined;
     if (!file) continue;

@@ -55,6 +55,13 @@ export interface Config {
   retentionIntervalSeconds: number;
   wpkHmacKeyFile?: string;
   wpkEd25519PublicKeyFile?: string;
+  /** Where results go for executions that name no callback_url; undefined = only theirs. */
+  resultCallbackUrl?: string;
+  resultCallbackEvents: 'terminal' | 'all';
+  resultCallbackHmacKeyFile?: string;
+  resultCallbackMaxAgeSeconds: number;
+  resultCallbackRetryBaseMs: number;
+  resultCallbackTimeoutMs: number;
   /**
    * How messages name each setting: its variable (`HOST`), or its key in the RUNTIME_AGENT_CONFIG file
    * (`host in /etc/agent.yaml`) when it came from there. Set by loadConfig; absent in a Config built by hand.
@@ -460,6 +467,48 @@ export const SETTINGS: Setting[] = [
     default: '',
     ...file,
     doc: 'Ed25519 public key (PEM): inline packages (wpk_content) then run only with a valid X-WPK-Signature header; with both keys, either signature is accepted',
+  },
+  {
+    env: 'RESULT_CALLBACK_URL',
+    key: 'resultCallbackUrl',
+    default: '',
+    ...url,
+    doc: 'Where execution results are POSTed (docs/callbacks.md) for executions whose request names no callback_url; the egress policy (EGRESS_*) applies',
+  },
+  {
+    env: 'RESULT_CALLBACK_EVENTS',
+    key: 'resultCallbackEvents',
+    default: 'terminal',
+    ...oneOf(['terminal', 'all']),
+    doc: 'terminal: one callback per status an execution ends in (after the automatic rollback that follows a failure); all: one per status change',
+  },
+  {
+    env: 'RESULT_CALLBACK_HMAC_KEY_FILE',
+    key: 'resultCallbackHmacKeyFile',
+    default: '',
+    ...file,
+    doc: 'File holding a shared key (at least 32 bytes): every callback then carries X-Runtime-Agent-Signature, an HMAC-SHA256 of its time and body',
+  },
+  {
+    env: 'RESULT_CALLBACK_MAX_AGE_SECONDS',
+    key: 'resultCallbackMaxAgeSeconds',
+    default: String(24 * 3600),
+    ...int(1, 30 * 24 * 3600),
+    doc: 'A callback not delivered this long after its status change is given up and marked dead',
+  },
+  {
+    env: 'RESULT_CALLBACK_RETRY_BASE_MS',
+    key: 'resultCallbackRetryBaseMs',
+    default: '1000',
+    ...int(10, 3_600_000),
+    doc: 'First step of the retry backoff: after the n-th failed attempt the next waits a random time up to base · 2^(n-1), at most 5 minutes',
+  },
+  {
+    env: 'RESULT_CALLBACK_TIMEOUT_MS',
+    key: 'resultCallbackTimeoutMs',
+    default: '10000',
+    ...int(100, 300_000),
+    doc: 'How long one callback attempt may take before it counts as failed and is retried',
   },
   {
     env: 'STORE_SYNCHRONOUS',

@@ -98,6 +98,8 @@ async function start(): Promise<void> {
     logger.info(recovered, 'recovered executions from the store');
   // Pruning only ever looks at ended executions, so it starts once recovery has settled what is still running.
   agent.retention.start();
+  // Results waiting in the outbox (from before a restart too) go out once recovery has settled the executions.
+  agent.delivery.start();
   // Before the line that says the agent listens: whoever starts the agent may signal it as soon as it
   // reads that line, and a signal without a handler ends the process without a drain.
   handleSignals(config, logger, agent, server);

@@ -11,7 +11,7 @@ import {
   type ErrorKind,
   type PromSeries,
 } from '../../../adapters/flowrunner/engine/index.js';
-import type { ExecutionStatus, RollbackTrigger } from './store/types.js';
+import type { DeliveryKind, ExecutionStatus, OutboxBacklog, RollbackTrigger } from './store/types.js';
 
 /** `app_status` values, as FlowRunner's clients read them. */
 export const APP_STATUS_CODES: Record<AppStatus, number> = { initializing: 0, running: 1, stopped: 2, error: 3 };
@@ -227,6 +227,40 @@ export class Metrics {
     'Events taken from the journal and not yet delivered, by the surface delivering them',
     (c) => c.backlog(),
   );
+  // Result deliveries (docs/callbacks.md): attempts as they happen, the outbox read at scrape time.
+  readonly callbackAttempts = new Counter({
+    name: 'runtime_agent_callback_attempts_total',
+    help: 'Result callback attempts by outcome: delivered, gone (410), http_error, timeout, network_error, refused (egress policy), expired (past the maximum age, not tried)',
+    labelNames: ['outcome'],
+    registers: [this.registry],
+  });
+  readonly callbackDead = new Counter({
+    name: 'runtime_agent_callback_dead_total',
+    help: 'Result callbacks given up: not delivered within RESULT_CALLBACK_MAX_AGE_SECONDS, or refused by the egress policy',
+    registers: [this.registry],
+  });
+  private outbox?: () => Partial<Record<DeliveryKind, OutboxBacklog>>;
+  readonly outboxDeliveries: Gauge = new Gauge({
+    name: 'runtime_agent_outbox_deliveries',
+    help: 'Rows of the outbox by kind (callback) and state: pending (the backlog), delivered, dead, gone',
+    labelNames: ['kind', 'state'],
+    registers: [this.registry],
+    collect: () => {
+      for (const [kind, b] of Object.entries(this.outbox?.() ?? {}))
+        for (const state of ['pending', 'delivered', 'dead', 'gone'] as const)
+          this.outboxDeliveries.set({ kind, state }, b[state]);
+    },
+  });
+  readonly outboxOldest: Gauge = new Gauge({
+    name: 'runtime_agent_outbox_oldest_pending_seconds',
+    help: 'Age of the oldest delivery still pending, by kind (0 when none is)',
+    labelNames: ['kind'],
+    registers: [this.registry],
+    collect: () => {
+      for (const [kind, b] of Object.entries(this.outbox?.() ?? {}))
+        this.outboxOldest.set({ kind }, b.oldestPendingMs === null ? 0 : (Date.now() - b.oldestPendingMs) / 1000);
+    },
+  });
   readonly loopLagP99: Gauge = new Gauge({
     name: 'runtime_agent_event_loop_lag_p99_seconds',
     help: "99th percentile of the agent's event-loop delay since the previous scrape",
@@ -313,6 +347,17 @@ export class Metrics {
   /** Where the runtime_agent_* gauges read from. */
   attachAgent(source: AgentSource): void {
     this.agent = source;
+  }
+
+  /** Where the outbox gauges read from (each kind's backlog). */
+  attachOutbox(read: () => Partial<Record<DeliveryKind, OutboxBacklog>>): void {
+    this.outbox = read;
+  }
+
+  /** A delivery attempt ended (`expired`: past the maximum age, not tried); `dead`: it was given up. */
+  deliveryAttempted(outcome: string, dead: boolean): void {
+    this.callbackAttempts.inc({ outcome });
+    if (dead) this.callbackDead.inc();
   }
 
   /** A surface that delivers journal events reports its followers and backlog under `name`. */

@@ -50,6 +50,7 @@ describe('agent configuration: refusing bad settings at start', () => {
     const fileAsDataDir = file('data-is-a-file', '');
     const workRootInFile = file('work-root.yaml', `shell_work_root: ${join(dir, 'no-such-root')}\n`);
     const absent = (name: string) => join(dir, name);
+    const shortKey = file('short-callback.key', 'too-short-a-key-secret\n');
     // Refused starts run a few at a time (each test awaits its own); each is fast, as it loads almost nothing.
     const cases: Record<string, Record<string, string>> = {
       'PORT=abc': { ...base(), PORT: 'abc' },
@@ -79,6 +80,10 @@ describe('agent configuration: refusing bad settings at start', () => {
       'SHELL_WORK_ROOT missing': { ...base(), SHELL_WORK_ROOT: absent('work-root') },
       'SHELL_ALLOWED_EXECUTABLES missing': { ...base(), SHELL_ALLOWED_EXECUTABLES: `/bin/sh,${absent('tool')}` },
       'DATA_DIR is a file': { ...base(), DATA_DIR: join(fileAsDataDir, 'data') },
+      'RESULT_CALLBACK_EVENTS=some': { ...base(), RESULT_CALLBACK_EVENTS: 'some' },
+      'RESULT_CALLBACK_HMAC_KEY_FILE missing': { ...base(), RESULT_CALLBACK_HMAC_KEY_FILE: absent('callback.key') },
+      'RESULT_CALLBACK_HMAC_KEY_FILE short': { ...base(), RESULT_CALLBACK_HMAC_KEY_FILE: shortKey },
+      'RESULT_CALLBACK_URL refused': { ...base(), RESULT_CALLBACK_URL: 'http://169.254.169.254/results' },
     };
     outcomes = runAgentsUntilExit(Object.fromEntries(Object.entries(cases).map(([name, env]) => [name, { env }])));
   });
@@ -98,6 +103,20 @@ describe('agent configuration: refusing bad settings at start', () => {
     assert.doesNotMatch(exit.stdout, /listening/, `${name}: the agent must not listen`);
     return err[0];
   }
+
+  it('refuses RESULT_CALLBACK_EVENTS=some, naming it and the allowed values', async () => {
+    await refused('RESULT_CALLBACK_EVENTS=some', 'RESULT_CALLBACK_EVENTS', 'terminal', 'all');
+  });
+
+  it('refuses a RESULT_CALLBACK_HMAC_KEY_FILE that is missing or too short, naming it and never showing the key', async () => {
+    await refused('RESULT_CALLBACK_HMAC_KEY_FILE missing', 'RESULT_CALLBACK_HMAC_KEY_FILE', 'does not exist');
+    const line = await refused('RESULT_CALLBACK_HMAC_KEY_FILE short', 'RESULT_CALLBACK_HMAC_KEY_FILE', 'at least 32');
+    assert.doesNotMatch(line, /too-short-a-key-secret/);
+  });
+
+  it('refuses a RESULT_CALLBACK_URL the egress policy refuses, naming it', async () => {
+    await refused('RESULT_CALLBACK_URL refused', 'RESULT_CALLBACK_URL', 'egress policy');
+  });
 
   it('refuses PORT=abc with one stderr line naming PORT', async () => {
     await refused('PORT=abc', 'PORT', 'abc');

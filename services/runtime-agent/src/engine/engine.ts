@@ -23,6 +23,7 @@ import { recover, type RecoverySummary } from './recovery.js';
 import { MASK } from './redact.js';
 import { planRollback, runRollback } from './rollback.js';
 import { SecretVault } from './secret-vault.js';
+import { type ResultPolicy, Results } from './results.js';
 import { StateWriter } from './state.js';
 import { runExecution } from './run-execution.js';
 import { Worker } from './worker.js';
@@ -37,6 +38,8 @@ export interface EngineOptions {
   logLimits?: LogLimits;
   /** Largest step output as JSON, in bytes (absent: unbounded). */
   maxOutputBytes?: number;
+  /** Which status changes are delivered as results, and where (absent: none without a callback_url). */
+  results?: ResultPolicy;
 }
 
 export interface SubmitRequest {
@@ -51,6 +54,8 @@ export interface SubmitRequest {
   submittedBy?: string;
   /** A retry: the execution it starts from, and its main steps before `fromStep`, whose outcomes are kept. */
   retry?: RetryOf;
+  /** Where its results are delivered, instead of RESULT_CALLBACK_URL (already checked by the service). */
+  callbackUrl?: string;
 }
 
 export interface RetryOf {
@@ -76,7 +81,7 @@ export class Engine {
     private readonly options: EngineOptions,
   ) {
     this.bus.setMaxListeners(0);
-    const state = new StateWriter(store);
+    const state = new StateWriter(store, new Results(store, options.results));
     this.worker = new Worker(
       options,
       (live) => runExecution(this.ctx, live),
@@ -150,6 +155,7 @@ export class Engine {
       status: 'pending',
       secretParams,
       retryOf: req.retry?.of.id ?? null,
+      callbackUrl: req.callbackUrl ?? null,
     };
     const createdAt = nowIso();
     const submittedBy = req.submittedBy ?? null;
@@ -192,6 +198,7 @@ export class Engine {
         createdAt,
         submittedBy,
         retryOf: retry?.of.id,
+        callbackUrl: req.callbackUrl,
       },
       steps,
       req.idempotency,

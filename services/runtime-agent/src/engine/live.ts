@@ -30,12 +30,22 @@ export interface Live {
   deadlineMs?: number;
   /** The execution this one retries: its steps before the retry's first are kept, not run. */
   retryOf: string | null;
+  /** Where its results go instead of RESULT_CALLBACK_URL (callback_url of its request). */
+  callbackUrl: string | null;
 }
 
 /** What identifies an execution before it has a Live. */
 export type ExecutionHead = Pick<
   Execution,
-  'id' | 'workflowId' | 'workflowName' | 'dryRun' | 'rollbackOnFailure' | 'status' | 'secretParams' | 'retryOf'
+  | 'id'
+  | 'workflowId'
+  | 'workflowName'
+  | 'dryRun'
+  | 'rollbackOnFailure'
+  | 'status'
+  | 'secretParams'
+  | 'retryOf'
+  | 'callbackUrl'
 >;
 
 export class LiveFactory {
@@ -69,6 +79,7 @@ export class LiveFactory {
       completed: [],
       startedMs: performance.now(),
       retryOf: head.retryOf,
+      callbackUrl: head.callbackUrl,
     };
   }
 

@@ -77,7 +77,7 @@ export async function recover(d: RecoveryDeps): Promise<RecoverySummary> {
 function startRollback(d: RecoveryDeps, live: Live, trigger: RollbackTrigger, resume: boolean): number {
   const plan = planRollback(live.wpk, live.completed, d.ctx.registry);
   if (plan.length === 0) {
-    d.ctx.state.patch(live, { rollbackStatus: 'nothing_to_do' });
+    d.ctx.state.nothingToRollBack(live);
     return 0;
   }
   const e = d.ctx.store.executions.get(live.id)!;

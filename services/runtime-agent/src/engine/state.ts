@@ -1,7 +1,7 @@
 /**
- * Every state change the engine makes, each written together with its journal event: the change and the
- * event are queued in the same synchronous call with the same write options, so they share a transaction.
- * Nothing else in the engine writes a status.
+ * Every state change the engine makes, each written together with its journal event (and, for a status the
+ * result policy delivers, its outbox row): they are queued in the same synchronous call with the same write
+ * options, so they share a transaction. Nothing else in the engine writes a status.
  */
 import type { ErrorRecord } from '../../../../adapters/errors.js';
 import { nowIso } from '../clock.js';
@@ -19,9 +19,10 @@ import type {
   TrackedProcess,
 } from '../store/types.js';
 import type { WriteOptions } from '../store/write-queue.js';
+import { type ResultRef, Results } from './results.js';
 
-/** What identifies an execution in its events. */
-export interface ExecutionRef {
+/** What identifies an execution in its events (and tells the results whether a rollback follows a failure). */
+export interface ExecutionRef extends ResultRef {
   id: string;
   workflowId: string;
 }
@@ -37,7 +38,10 @@ function withChange(options: WriteOptions): WriteOptions {
 const NOW: WriteOptions = { deferred: true, critical: true };
 
 export class StateWriter {
-  constructor(private readonly store: Store) {}
+  constructor(
+    private readonly store: Store,
+    private readonly results = new Results(store),
+  ) {}
 
   /** `execution.status_changed`, with the patch that goes with it. */
   status(
@@ -50,7 +54,14 @@ export class StateWriter {
     const data: Record<string, unknown> = { from, to };
     if (patch.error) data.error = patch.error;
     this.event(e, 'execution.status_changed', undefined, data, withChange(options));
+    this.results.statusChanged(e, to, withChange(options));
     this.store.executions.patch(e.id, { ...patch, status: to }, options);
+  }
+
+  /** A rollback on failure found nothing to roll back: the execution settles in the status it has. */
+  nothingToRollBack(e: ExecutionRef & { status: ExecutionStatus }): void {
+    this.results.settledWithoutRollback(e, e.status, { deferred: true });
+    this.store.executions.patch(e.id, { rollbackStatus: 'nothing_to_do' }, {});
   }
 
   /** The process groups a step has running (not a state change: no event). */

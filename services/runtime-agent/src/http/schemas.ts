@@ -5,7 +5,7 @@
  */
 import { type TSchema, Type } from '@sinclair/typebox';
 import { ERROR_TYPES } from '../../../../adapters/errors.js';
-import { EVENT_TYPES, EXECUTION_STATUSES, STEP_STATUSES } from '../store/types.js';
+import { DELIVERY_STATES, EVENT_TYPES, EXECUTION_STATUSES, STEP_STATUSES } from '../store/types.js';
 
 const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
 const Enum = (values: readonly string[], description?: string) =>
@@ -81,6 +81,34 @@ export const ExecutionSummary = Closed(
   'ExecutionSummary',
 );
 
+const DeliveryView = Closed(
+  {
+    delivery_id: Type.String({ description: 'the X-Runtime-Agent-Delivery header: the same on every attempt' }),
+    kind: Enum(['callback', 'report']),
+    event: Type.String({ description: 'execution.<status>' }),
+    url: Type.String({ description: 'password and query values masked' }),
+    state: Enum(DELIVERY_STATES),
+    attempts: Type.Integer({ minimum: 0 }),
+    last_error: Nullable(Type.String()),
+    last_status: Nullable(Type.Integer()),
+    next_attempt_at: Nullable(Time('while pending')),
+    created_at: Time(),
+    delivered_at: Nullable(Time()),
+  },
+  'Delivery',
+);
+
+const Backlog = Closed(
+  {
+    pending: Type.Integer({ minimum: 0 }),
+    oldest_pending_seconds: Nullable(Type.Integer({ minimum: 0 })),
+    delivered: Type.Integer({ minimum: 0 }),
+    dead: Type.Integer({ minimum: 0 }),
+    gone: Type.Integer({ minimum: 0 }),
+  },
+  'DeliveryBacklog',
+);
+
 export const ExecutionRecord = Closed(
   {
     ...summaryFields,
@@ -100,6 +128,9 @@ export const ExecutionRecord = Closed(
     logs: Type.String({ description: 'the path of its log' }),
     logs_truncated: Type.Boolean(),
     dropped_log_lines: Type.Integer({ minimum: 0 }),
+    deliveries: Type.Array(DeliveryView, {
+      description: 'its results delivered or still to deliver (docs/callbacks.md)',
+    }),
   },
   'ExecutionRecord',
 );
@@ -262,6 +293,7 @@ export const Health = Closed(
         'The pod the agent runs in (POD_NAME and POD_NAMESPACE from the downward API); absent when not set',
       ),
     ),
+    deliveries: Closed({ callback: Backlog }, 'Deliveries', 'The outbox of results: result callbacks'),
     adapters: Type.Record(Type.String(), AdapterView),
   },
   'Health',

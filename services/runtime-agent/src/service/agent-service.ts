@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Adapter, AdapterHealth } from '../../../../adapters/contract.js';
+import { DEFAULT_EGRESS_POLICY, type EgressPolicy } from '../../../../adapters/shared/egress.js';
 import { AgentError, type Problem, ValidationError } from '../../../../adapters/errors.js';
 import { type AdapterRegistry, mutatesWith } from '../adapter-registry.js';
 import { authorize, may, type Principal } from '../auth/roles.js';
@@ -20,6 +21,8 @@ import type { SignatureVerifier } from '../wpk/signature.js';
 import { workflowIdOf } from '../wpk/types.js';
 import type { PackageValidator, ValidationReport } from '../wpk/validate.js';
 import { decodeCursor, encodeCursor, MAX_LIST_LIMIT, parseEventTypes, parseStatuses, parseTime } from './filters.js';
+import { callbackUrlProblems } from '../delivery/targets.js';
+import { backlogView, deliveryView } from './deliveries.js';
 import { follow } from './follow.js';
 import { planRetry, type RetryRequest } from './retry.js';
 import { type PackageRef, Submission } from './submission.js';
@@ -40,12 +43,16 @@ export interface AgentServiceDeps {
   metricsAuth: 'open' | 'token';
   /** The pod the agent runs in (POD_NAME, POD_NAMESPACE from the downward API), when told. */
   pod?: { name: string; namespace: string | null };
+  /** The egress policy a callback_url must pass (the one its deliveries go through). */
+  callbackEgress?: EgressPolicy;
 }
 
 export interface ExecuteRequest extends PackageRef {
   parameters?: Record<string, unknown>;
   dry_run?: boolean;
   rollback_on_failure?: boolean;
+  /** Where this execution's results are POSTed, instead of RESULT_CALLBACK_URL (docs/callbacks.md). */
+  callback_url?: string;
 }
 
 export interface SubmitOptions {
@@ -103,6 +110,7 @@ export class AgentService {
       queued_executions: this.d.engine.queuedCount,
       draining: this.d.engine.isDraining,
       ...(this.d.pod && { pod: this.d.pod }),
+      deliveries: { callback: backlogView(this.d.store.outbox.backlog('callback')) },
       adapters: await this.adapterViews(),
     };
   }
@@ -209,13 +217,24 @@ export class AgentService {
       }
       if (seen) return { created: false, execution: this.accepted(this.d.store.executions.get(seen.executionId)!) };
     }
-    const { wpk, json, inline } = this.submission.resolve(req);
+    // Checked first and reported with the package's or the parameters' problems: one answer lists them all.
+    const callbackProblems =
+      req.callback_url === undefined
+        ? []
+        : await callbackUrlProblems(req.callback_url, '$.callback_url', this.d.callbackEgress ?? DEFAULT_EGRESS_POLICY);
+    let resolvedPackage: ReturnType<Submission['resolve']>;
+    try {
+      resolvedPackage = this.submission.resolve(req);
+    } catch (err) {
+      if (!(err instanceof ValidationError) || callbackProblems.length === 0) throw err;
+      throw new ValidationError(err.message, [...err.problems, ...callbackProblems], { details: err.details });
+    }
+    const { wpk, json, inline } = resolvedPackage;
     const resolved = resolveParameters(wpk.spec.parameters ?? {}, req.parameters ?? {});
-    if (resolved.problems.length) {
-      throw new ValidationError(
-        `the parameters are invalid: ${resolved.problems.length} problem(s)`,
-        resolved.problems,
-      );
+    const problems = [...resolved.problems, ...callbackProblems];
+    if (problems.length) {
+      const what = resolved.problems.length ? 'the parameters are invalid' : 'the callback_url cannot be used';
+      throw new ValidationError(`${what}: ${problems.length} problem(s)`, problems);
     }
     const { execution, stored } = this.d.engine.submit({
       wpk,
@@ -225,6 +244,7 @@ export class AgentService {
       rollbackOnFailure: req.rollback_on_failure,
       submittedBy: actor.name,
       idempotency,
+      callbackUrl: req.callback_url,
     });
     await stored;
     // Registered once the execution is stored: a submission that was not accepted replaces nothing.
@@ -235,7 +255,10 @@ export class AgentService {
   get(actor: Principal, id: string) {
     authorize(actor, 'read', 'reading executions');
     const e = this.mustGet(id);
-    return toRecord(e, this.d.store.steps.of(id));
+    return {
+      ...toRecord(e, this.d.store.steps.of(id)),
+      deliveries: this.d.store.outbox.ofExecution(id).map(deliveryView),
+    };
   }
 
   /** Newest first; `status` repeats or takes a comma list; `since`/`until` bound the creation time. */
@@ -326,6 +349,8 @@ export class AgentService {
       rollbackOnFailure: original.rollbackOnFailure,
       submittedBy: actor.name,
       retry: { of: original, fromStep: plan.fromStep, kept: plan.kept },
+      // Its results go where the original's went.
+      callbackUrl: original.callbackUrl ?? undefined,
     });
     await stored;
     return { ...this.accepted(execution), retry_of: id, from_step: plan.fromStep, steps_kept: plan.kept.length };

@@ -48,6 +48,7 @@ interface ExecutionRow {
   dropped_log_lines: number;
   retry_of: string | null;
   retried_by: string | null;
+  callback_url: string | null;
 }
 
 function toExecution(r: ExecutionRow): Execution {
@@ -75,6 +76,7 @@ function toExecution(r: ExecutionRow): Execution {
     droppedLogLines: r.dropped_log_lines,
     retryOf: r.retry_of,
     retriedBy: r.retried_by,
+    callbackUrl: r.callback_url,
   };
 }
 
@@ -123,8 +125,8 @@ export class Executions {
     this.statements = new Statements(db);
     this.stmt = {
       insert: db.prepare(`INSERT INTO executions (id, workflow_id, workflow_name, status, dry_run, rollback_on_failure,
-        parameters, secret_params, package_hash, steps_total, created_at, submitted_by, retry_of)
-        VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+        parameters, secret_params, package_hash, steps_total, created_at, submitted_by, retry_of, callback_url)
+        VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
       markRetried: db.prepare('UPDATE executions SET retried_by = ? WHERE id = ?'),
       get: db.prepare(`${SELECT} WHERE e.id = ?`),
       byStatus: db.prepare(`${SELECT} WHERE e.status = ? ORDER BY e.seq`),
@@ -172,6 +174,7 @@ export class Executions {
           e.createdAt,
           e.submittedBy,
           e.retryOf ?? null,
+          e.callbackUrl ?? null,
         );
         this.steps.insertRows(steps);
         if (e.retryOf !== undefined) this.stmt.markRetried.run(e.id, e.retryOf);
@@ -192,6 +195,11 @@ export class Executions {
 
   get(id: string): Execution | undefined {
     this.flush();
+    return this.read(id);
+  }
+
+  /** As `get`, without committing what is pending first: for a write that reads inside its own transaction. */
+  read(id: string): Execution | undefined {
     const row = this.stmt.get.get(id) as ExecutionRow | undefined;
     return row && toExecution(row);
   }

@@ -6,7 +6,8 @@ import { Statements } from './statements.js';
  * Executions retention may remove: ended, and with no rollback waiting or under way (whatever the engine
  * is still working on is excluded by the caller).
  */
-const PRUNABLE = `e.status IN ('completed', 'failed', 'cancelled', 'rolled_back', 'rollback_failed') AND COALESCE(e.rollback_status, '') NOT IN ('pending', 'running')`;
+const PRUNABLE = `e.status IN ('completed', 'failed', 'cancelled', 'rolled_back', 'rollback_failed') AND COALESCE(e.rollback_status, '') NOT IN ('pending', 'running')
+  AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.execution_id = e.id AND o.state = 'pending')`;
 
 /** An execution retention may remove; `logLines` says how much deleting it costs. */
 export interface PruneCandidate {
@@ -59,7 +60,7 @@ export class Pruning {
   }
 
   /**
-   * Deletes executions with their steps, logs, journal events and idempotency keys, and the package texts
+   * Deletes executions with their steps, logs, journal events, deliveries and idempotency keys, and the package texts
    * no execution uses any more, in one transaction of its own (a failure here never takes an API caller's
    * write down).
    */
@@ -72,7 +73,7 @@ export class Pruning {
           .get('SELECT DISTINCT package_hash AS hash FROM executions WHERE id IN (SELECT value FROM json_each(?))')
           .all(list) as Array<{ hash: string }>
       ).map((h) => h.hash);
-      for (const table of ['steps', 'logs', 'events', 'idempotency'])
+      for (const table of ['steps', 'logs', 'events', 'idempotency', 'outbox'])
         this.statements.get(`DELETE FROM ${table} WHERE execution_id IN (SELECT value FROM json_each(?))`).run(list);
       const executions = this.statements
         .get('DELETE FROM executions WHERE id IN (SELECT value FROM json_each(?))')

@@ -105,6 +105,26 @@ CREATE TABLE IF NOT EXISTS background_processes (
   started_at TEXT NOT NULL,
   PRIMARY KEY (pid, start_ticks)
 );
+-- Results still to deliver, and what became of those delivered (outbox.ts). A row is written in the same
+-- transaction as the state it reports; its body is rendered then and never again, so every retry sends the
+-- same bytes under the same delivery_id.
+CREATE TABLE IF NOT EXISTS outbox (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  delivery_id TEXT NOT NULL UNIQUE,
+  kind TEXT NOT NULL,
+  execution_id TEXT NOT NULL,
+  event TEXT NOT NULL,
+  target TEXT NOT NULL,
+  body TEXT NOT NULL,
+  state TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER NOT NULL,
+  last_error TEXT,
+  last_status INTEGER,
+  created_at TEXT NOT NULL,
+  created_ms INTEGER NOT NULL,
+  delivered_at TEXT
+);
 `;
 
 /** Columns added after a store file may have been created: older files get them with their defaults. */
@@ -117,6 +137,7 @@ const ADDED_COLUMNS: Array<{ table: string; column: string; ddl: string }> = [
   { table: 'packages', column: 'signature', ddl: 'TEXT' },
   { table: 'steps', column: 'reason', ddl: 'TEXT' },
   { table: 'steps', column: 'processes', ddl: 'TEXT' },
+  { table: 'executions', column: 'callback_url', ddl: 'TEXT' },
 ];
 
 /**
@@ -136,6 +157,10 @@ CREATE INDEX IF NOT EXISTS events_by_execution ON events (execution_id, seq);
 CREATE INDEX IF NOT EXISTS events_by_workflow ON events (workflow_id, seq);
 CREATE INDEX IF NOT EXISTS audit_by_ts ON audit (ts);
 CREATE INDEX IF NOT EXISTS background_processes_by_execution ON background_processes (execution_id);
+-- The delivery loop's question (what is due, oldest first) and /health's (how many wait, since when).
+CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (next_attempt_at, seq) WHERE state = 'pending';
+CREATE INDEX IF NOT EXISTS outbox_by_execution ON outbox (execution_id, seq);
+CREATE INDEX IF NOT EXISTS outbox_by_state ON outbox (kind, state, created_ms);
 `;
 
 export function createSchema(db: Database.Database): void {

@@ -157,6 +157,11 @@ export class Steps {
   /** The main steps, then the rollback steps, each in plan order. */
   of(executionId: string): Step[] {
     this.flush();
+    return this.read(executionId);
+  }
+
+  /** As `of`, without committing what is pending first: for a write that reads inside its own transaction. */
+  read(executionId: string): Step[] {
     return (this.get.all(executionId) as StepRow[]).map(toStep);
   }
 

@@ -1,8 +1,9 @@
 /**
  * The embedded store: one SQLite file in WAL mode holding executions, steps, outputs, logs, the event
- * journal, idempotency keys, the audit log, registered packages and the processes steps left running.
- * Writes are group committed (write-queue.ts); an accepted execution is committed before its caller is
- * told so, and survives a crash of the process. Every part hands out typed records.
+ * journal, the outbox of results to deliver, idempotency keys, the audit log, registered packages and the
+ * processes steps left running. Writes are group committed (write-queue.ts); an accepted execution is
+ * committed before its caller is told so, and survives a crash of the process. Every part hands out typed
+ * records.
  */
 import Database from 'better-sqlite3';
 import { mkdirSync, statSync } from 'node:fs';
@@ -12,6 +13,7 @@ import { BackgroundProcesses } from './background-processes.js';
 import { Executions } from './executions.js';
 import { Journal } from './journal.js';
 import { Logs } from './logs.js';
+import { Outbox } from './outbox.js';
 import { Packages } from './packages.js';
 import { Pruning } from './retention.js';
 import { createSchema } from './schema.js';
@@ -45,6 +47,7 @@ export class Store {
   readonly audit: Audit;
   readonly packages: Packages;
   readonly backgroundProcesses: BackgroundProcesses;
+  readonly outbox: Outbox;
   readonly pruning: Pruning;
   /** Told about a deferred write that failed (a log line, a progress counter); the agent logs it. */
   onDeferredError: (err: unknown) => void = () => {};
@@ -86,6 +89,7 @@ export class Store {
     this.audit = new Audit(this.db, this.queue, flush);
     this.packages = new Packages(this.db, this.queue);
     this.backgroundProcesses = new BackgroundProcesses(this.db, this.queue, flush);
+    this.outbox = new Outbox(this.db, this.queue, flush, onError);
     this.pruning = new Pruning(this.db, flush, (hashes) => this.executions.forgetStoredHashes(hashes));
   }
 

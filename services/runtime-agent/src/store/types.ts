@@ -83,6 +83,8 @@ export interface Execution {
   retryOf: string | null;
   /** The retry that took over from this execution: its steps' effects are that one's to roll back now. */
   retriedBy: string | null;
+  /** Where this execution's results are delivered (callback_url of POST /execute), if it named a place. */
+  callbackUrl: string | null;
 }
 
 /** A process group a step started, recorded so that recovery can end it if it outlived the agent. */
@@ -173,6 +175,8 @@ export interface NewExecution {
   submittedBy: string | null;
   /** The execution a retry starts from: inserted with this one, its `retried_by` is set in the same transaction. */
   retryOf?: string;
+  /** callback_url of the request: this execution's results go there instead of RESULT_CALLBACK_URL. */
+  callbackUrl?: string;
 }
 
 export interface LogLine {
@@ -249,4 +253,49 @@ export interface EventFilter {
   workflowId?: string;
   types?: EventType[];
   limit: number;
+}
+
+/**
+ * What an outbox row delivers: `callback` (a result callback, POST to a URL) today; pull mode's `report`
+ * (a task result to the manager) shares the table, the states and the retries.
+ */
+export type DeliveryKind = 'callback' | 'report';
+export const DELIVERY_STATES = ['pending', 'delivered', 'dead', 'gone'] as const;
+/**
+ * `pending`: still to deliver (or being retried); `delivered`: the receiver answered 2xx; `dead`: not
+ * delivered within the maximum age, no more tries; `gone`: the receiver answered 410 and wants no more.
+ */
+export type DeliveryState = (typeof DELIVERY_STATES)[number];
+
+/** One outbox row. */
+export interface Delivery {
+  seq: number;
+  deliveryId: string;
+  kind: DeliveryKind;
+  executionId: string;
+  /** What it reports (`execution.completed`): the X-Runtime-Agent-Event header. */
+  event: string;
+  /** Where it goes (a URL, as configured: mask it before showing it). */
+  target: string;
+  /** The JSON text sent, the same bytes on every attempt. */
+  body: string;
+  state: DeliveryState;
+  attempts: number;
+  /** Epoch ms of the next attempt, while pending. */
+  nextAttemptAt: number;
+  lastError: string | null;
+  lastStatus: number | null;
+  createdAt: string;
+  createdMs: number;
+  deliveredAt: string | null;
+}
+
+/** The outbox at a glance, per kind: what /health and the metrics show. */
+export interface OutboxBacklog {
+  pending: number;
+  /** created_ms of the oldest pending row, or null. */
+  oldestPendingMs: number | null;
+  dead: number;
+  gone: number;
+  delivered: number;
 }

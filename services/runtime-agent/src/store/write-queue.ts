@@ -211,8 +211,9 @@ export class WriteQueue {
         else throw new WaitedWriteFailed();
       }
     }
-    for (const stage of this.stages) stage.write();
+    // Stages last: a stage may read the state its rows report (the outbox renders a result), so that state is written first.
     fn?.();
+    for (const stage of this.stages) stage.write();
   }
 
   private schedule(soon: boolean, delayMs = COSMETIC_FLUSH_MS): void {

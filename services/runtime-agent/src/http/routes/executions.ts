@@ -25,6 +25,13 @@ const ExecuteBody = bodySchema(
       ...PackageFields,
       dry_run: Type.Optional(Type.Boolean()),
       rollback_on_failure: Type.Optional(Type.Boolean()),
+      callback_url: Type.Optional(
+        Type.String({
+          minLength: 1,
+          description:
+            "absolute http(s) URL this execution's results are POSTed to, instead of RESULT_CALLBACK_URL (docs/callbacks.md); the egress policy applies",
+        }),
+      ),
     },
     { additionalProperties: false },
   ),
@@ -66,6 +73,10 @@ export const executionRouteDocs: RouteDoc[] = [
     responses: {
       202: { description: 'accepted and stored; Location names it', schema: Accepted },
       200: { description: 'the execution an earlier request with the same Idempotency-Key created', schema: Accepted },
+      400: {
+        description: 'invalid package, parameters or callback_url (each problem listed); nothing queued',
+        schema: ErrorBody,
+      },
       403: { description: 'below executor, or a signature is required and does not verify', schema: ErrorBody },
       404: { description: 'no known package has that workflow_id', schema: ErrorBody },
       409: conflict('the Idempotency-Key was used with another request'),

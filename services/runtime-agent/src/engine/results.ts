@@ -1,0 +1,74 @@
+/**
+ * Which status changes become result deliveries, and what they say. The StateWriter calls this with every
+ * status change, in the same synchronous stretch and with the same write options, so the outbox row lands in
+ * the transaction of the change it reports. The body is the execution record (record.ts, secrets already
+ * masked as the store keeps them), rendered inside that transaction and never again.
+ */
+import { nowIso } from '../clock.js';
+import type { Store } from '../store/store.js';
+import { type ExecutionStatus, TERMINAL_STATUSES } from '../store/types.js';
+import type { WriteOptions } from '../store/write-queue.js';
+import { toRecord } from './record.js';
+
+export interface ResultPolicy {
+  /**
+   * `terminal`: the status each execution settles in (a failure that an automatic rollback follows is
+   * reported as that rollback's outcome); `all`: every status change.
+   */
+  events: 'terminal' | 'all';
+  /** RESULT_CALLBACK_URL: where the results of executions that name no callback_url go. */
+  url?: string;
+}
+
+/** What the results need to know of an execution (a Live or a stored Execution). */
+export interface ResultRef {
+  id: string;
+  /** A failure it has is followed by an automatic rollback (now, or by recovery after a restart). */
+  rollbackOnFailure?: boolean;
+  /** Its own callback_url; undefined when the caller does not know (the stored row then decides). */
+  callbackUrl?: string | null;
+}
+
+export const NO_RESULTS: ResultPolicy = { events: 'terminal' };
+
+export class Results {
+  constructor(
+    private readonly store: Store,
+    private readonly policy: ResultPolicy = NO_RESULTS,
+  ) {}
+
+  /** A status change of `e` to `to`: staged when the policy delivers it. */
+  statusChanged(e: ResultRef, to: ExecutionStatus, options: WriteOptions): void {
+    if (this.policy.events === 'all') return this.stage(e, to, options);
+    const rollbackFollows = to === 'failed' && e.rollbackOnFailure === true;
+    if (TERMINAL_STATUSES.has(to) && !rollbackFollows) this.stage(e, to, options);
+  }
+
+  /** A failure with rollback on failure had nothing to roll back: it settles in `status` after all. */
+  settledWithoutRollback(e: ResultRef, status: ExecutionStatus, options: WriteOptions): void {
+    if (this.policy.events === 'terminal' && TERMINAL_STATUSES.has(status)) this.stage(e, status, options);
+  }
+
+  private stage(e: ResultRef, status: ExecutionStatus, options: WriteOptions): void {
+    if (this.policy.url === undefined && e.callbackUrl === null) return;
+    const event = `execution.${status}`;
+    const occurredAt = nowIso();
+    this.store.outbox.stage(
+      {
+        kind: 'callback',
+        executionId: e.id,
+        event,
+        render: (deliveryId) => {
+          const execution = this.store.executions.read(e.id);
+          const target = execution?.callbackUrl ?? this.policy.url;
+          if (!execution || target === undefined) return undefined;
+          // Several changes may share one commit (failed, then rolling_back): each delivery says its own status.
+          const record = { ...toRecord(execution, this.store.steps.read(e.id)), status };
+          const body = JSON.stringify({ delivery_id: deliveryId, event, occurred_at: occurredAt, execution: record });
+          return { target, body };
+        },
+      },
+      options,
+    );
+  }
+}
