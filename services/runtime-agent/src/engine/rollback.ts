@@ -114,6 +114,7 @@ export async function runRollback(ctx: EngineContext, live: Live, request: Rollb
   const plan = request.plan ?? planRollback(live.wpk, live.completed, ctx.registry);
   if (plan.length === 0) {
     live.log.write('info', 'rollback enabled, but nothing to roll back');
+    await endStartedGroups(ctx, live);
     ctx.state.nothingToRollBack(live);
     return false;
   }
