@@ -25,6 +25,9 @@ import { Tokens, TokensFileError } from './auth/tokens.js';
 import { Metrics } from './metrics.js';
 import { SseStreams } from './http/sse.js';
 import { VERSION, WORKFLOWS_DIR } from './paths.js';
+import { Puller } from './pull/puller.js';
+import { reportSender } from './pull/report-sender.js';
+import { MANAGER_ACTOR, managerClient } from './pull/setup.js';
 import { Store } from './store/store.js';
 import type { Delivery, DeliveryState } from './store/types.js';
 import type { AttemptResult } from './delivery/callback-sender.js';
@@ -49,6 +52,8 @@ export interface Agent {
   retention: Retention;
   /** The delivery of results from the outbox; main starts it once recovery is done. */
   delivery: DeliveryWorker;
+  /** Pull mode (MANAGER_URL): main starts it once recovery is done. */
+  puller?: Puller;
   /** SIGTERM: flows stop at once, executions drain (see Engine.shutdown). */
   shutdown(): Promise<void>;
 }
@@ -93,6 +98,7 @@ export function createAgent(
   const callbackEgress = new EgressPolicy(adapterSettings(config).egress);
   const callbackKey = config.resultCallbackHmacKeyFile ? loadCallbackKey(config) : undefined;
   if (config.resultCallbackUrl) checkCallbackUrl(config, callbackEgress);
+  const manager = managerClient(config);
   const store = new Store(config.dataDir, { synchronous: config.storeSynchronous });
   store.onDeferredError = (err) =>
     logger.error({ err }, 'a deferred store write (log line or progress counter) or an event subscriber failed');
@@ -108,7 +114,11 @@ export function createAgent(
     shutdownGraceMs: config.shutdownGraceSeconds * 1000,
     logLimits: { maxLines: config.maxLogLinesPerExecution, maxBytes: config.maxLogBytesPerExecution },
     maxOutputBytes: config.maxOutputBytes,
-    results: { events: config.resultCallbackEvents, url: config.resultCallbackUrl },
+    results: {
+      events: config.resultCallbackEvents,
+      url: config.resultCallbackUrl,
+      reportUrl: manager && ((taskId) => manager.reportUrl(taskId)),
+    },
   });
   const delivery = new DeliveryWorker(
     store.outbox,
@@ -119,6 +129,7 @@ export function createAgent(
         timeoutMs: config.resultCallbackTimeoutMs,
         userAgent: `runtime-agent/${VERSION}`,
       }),
+      ...(manager && { report: reportSender(manager) }),
     },
     {
       maxAgeMs: config.resultCallbackMaxAgeSeconds * 1000,
@@ -129,7 +140,10 @@ export function createAgent(
     },
     deliveryHooks(logger, metrics),
   );
-  metrics.attachOutbox(() => ({ callback: store.outbox.backlog('callback') }));
+  metrics.attachOutbox(() => ({
+    callback: store.outbox.backlog('callback'),
+    ...(manager && { report: store.outbox.backlog('report') }),
+  }));
   const retention = new Retention(
     { store, isLive: (id) => engine.isLive(id), metrics, logger },
     {
@@ -150,8 +164,11 @@ export function createAgent(
   // Flows (the control API's and the adapter's background runs) are load to stop, not work to finish:
   // they stop at once, while workflow executions get their grace period.
   const backgroundRuns = adapters.flatMap((a) => ('runs' in a && a.runs instanceof BackgroundRuns ? [a.runs] : []));
+  let puller: Puller | undefined;
   const shutdown = async () => {
     tokens?.stop();
+    // No new task is claimed; the running ones drain with the other executions, and their reports go out below.
+    await puller?.stop();
     await Promise.all([
       retention.stop(),
       flows.shutdown(),
@@ -160,6 +177,7 @@ export function createAgent(
     ]);
     // After the executions: their last results are in the outbox by now, and get a moment to go out.
     await delivery.stop(Math.min(DELIVERY_STOP_GRACE_MS, config.shutdownGraceSeconds * 1000));
+    await puller?.deregister();
     metrics.close();
   };
   const app = new Koa();
@@ -178,6 +196,8 @@ export function createAgent(
     startedAt: Date.now(),
     metricsAuth: config.metricsAuth,
     callbackEgress,
+    managerOnly: config.managerOnly,
+    pullMode: manager !== undefined,
     pod: config.podName ? { name: config.podName, namespace: config.podNamespace || null } : undefined,
   });
   const eventStreams = new SseStreams();
@@ -208,7 +228,22 @@ export function createAgent(
   app.use(router.routes());
   app.use(router.allowedMethods());
   tokens?.watch(config.tokensReloadSeconds * 1000);
-  return { app, service, store, engine, catalog, registry, flows, tokens, retention, delivery, shutdown };
+  puller =
+    manager &&
+    new Puller({
+      client: manager,
+      service,
+      store,
+      logger,
+      actor: MANAGER_ACTOR,
+      maxConcurrent: config.maxConcurrentExecutions,
+      activeCount: () => engine.activeCount + engine.queuedCount,
+      version: VERSION,
+      adapters: registry.names(),
+      registerTimeoutMs: config.managerRegisterTimeoutSeconds * 1000,
+      rejectTask: (taskId, error) => engine.results.taskRejected(taskId, error),
+    });
+  return { app, service, store, engine, catalog, registry, flows, tokens, retention, delivery, puller, shutdown };
 }
 
 /** The longest wait between two attempts of a callback. */
@@ -244,10 +279,16 @@ function deliveryHooks(logger: Logger, metrics: Metrics) {
   const log = logger.child({ component: 'delivery' });
   return {
     attempted(d: Delivery, result: AttemptResult | undefined, state: DeliveryState) {
-      metrics.deliveryAttempted(result?.outcome ?? 'expired', state === 'dead');
-      const fields = { delivery_id: d.deliveryId, execution_id: d.executionId, event: d.event, url: maskUrl(d.target) };
+      metrics.deliveryAttempted(d.kind, result?.outcome ?? 'expired', state === 'dead');
+      const fields = {
+        kind: d.kind,
+        delivery_id: d.deliveryId,
+        execution_id: d.executionId,
+        event: d.event,
+        url: maskUrl(d.target),
+      };
       if (state === 'dead') log.warn({ ...fields, error: result?.error }, 'result delivery given up (dead)');
-      else if (state === 'gone') log.info(fields, 'the receiver answered 410 Gone: no more attempts');
+      else if (state === 'gone') log.info({ ...fields, status: result?.status }, 'the receiver wants no more attempts');
       else if (state === 'pending') log.debug({ ...fields, error: result?.error }, 'result delivery failed; retrying');
     },
     failed(err: unknown) {

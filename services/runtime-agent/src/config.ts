@@ -62,6 +62,14 @@ export interface Config {
   resultCallbackMaxAgeSeconds: number;
   resultCallbackRetryBaseMs: number;
   resultCallbackTimeoutMs: number;
+  managerUrl?: string;
+  agentName?: string;
+  agentKey?: string;
+  agentKeyFile?: string;
+  apiVersion: number;
+  managerRegisterTimeoutSeconds: number;
+  managerRequestTimeoutMs: number;
+  managerOnly: boolean;
   /**
    * How messages name each setting: its variable (`HOST`), or its key in the RUNTIME_AGENT_CONFIG file
    * (`host in /etc/agent.yaml`) when it came from there. Set by loadConfig; absent in a Config built by hand.
@@ -511,6 +519,62 @@ export const SETTINGS: Setting[] = [
     doc: 'How long one callback attempt may take before it counts as failed and is retried',
   },
   {
+    env: 'MANAGER_URL',
+    key: 'managerUrl',
+    default: '',
+    ...url,
+    doc: 'Pull mode (docs/pull-mode.md): the Manager this agent registers with, heartbeats to, claims tasks from and reports results to',
+  },
+  {
+    env: 'AGENT_NAME',
+    key: 'agentName',
+    default: '',
+    ...text,
+    doc: "This agent's name at the Manager (X-AGENT-NAME); default: the host name (the pod's name in Kubernetes)",
+  },
+  {
+    env: 'AGENT_KEY',
+    key: 'agentKey',
+    default: '',
+    ...text,
+    doc: 'The key the Manager knows this agent by (X-AGENT-KEY); AGENT_KEY_FILE keeps it out of the environment',
+  },
+  {
+    env: 'AGENT_KEY_FILE',
+    key: 'agentKeyFile',
+    default: '',
+    ...file,
+    doc: 'File holding the agent key (trailing whitespace ignored); read at start',
+  },
+  {
+    env: 'API_VERSION',
+    key: 'apiVersion',
+    default: '1',
+    ...int(1, 1000),
+    doc: "The Manager API's version: requests go to MANAGER_URL/v<API_VERSION>/agent/… and carry X-API-Version",
+  },
+  {
+    env: 'MANAGER_REGISTER_TIMEOUT_SECONDS',
+    key: 'managerRegisterTimeoutSeconds',
+    default: '300',
+    ...int(1, 86400),
+    doc: 'How long registering keeps retrying (backoff with jitter) a Manager that does not answer or answers 5xx; then the agent exits with code 3',
+  },
+  {
+    env: 'MANAGER_REQUEST_TIMEOUT_MS',
+    key: 'managerRequestTimeoutMs',
+    default: '10000',
+    ...int(100, 300_000),
+    doc: 'How long one request to the Manager may take before it counts as unanswered (a claim is then retried with the same Idempotency-Key)',
+  },
+  {
+    env: 'MANAGER_ONLY',
+    key: 'managerOnly',
+    default: 'false',
+    ...bool,
+    doc: 'With MANAGER_URL: POST /execute is refused (403), so work comes from the Manager only',
+  },
+  {
     env: 'STORE_SYNCHRONOUS',
     key: 'storeSynchronous',
     default: 'normal',
@@ -623,6 +687,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: string[] 
   const config = out as unknown as Config;
   config.insecureNoAuth = flags.insecureNoAuth;
   config.sources = sources;
+  if (config.managerUrl !== undefined && config.agentKey === undefined && config.agentKeyFile === undefined)
+    throw new ConfigError('AGENT_KEY', 'MANAGER_URL is set: the Manager needs AGENT_KEY or AGENT_KEY_FILE');
+  if (config.agentKey !== undefined && config.agentKeyFile !== undefined)
+    throw new ConfigError('AGENT_KEY_FILE', 'set AGENT_KEY or AGENT_KEY_FILE, not both');
+  if (config.managerOnly && config.managerUrl === undefined)
+    throw new ConfigError(
+      'MANAGER_ONLY',
+      'refuses POST /execute for an agent that pulls its work: set MANAGER_URL too',
+    );
   if (!isLoopback(config.host) && !config.tokensFile && !config.insecureNoAuth) {
     throw new ConfigError(
       'HOST',

@@ -100,6 +100,20 @@ async function start(): Promise<void> {
   agent.retention.start();
   // Results waiting in the outbox (from before a restart too) go out once recovery has settled the executions.
   agent.delivery.start();
+  // Pull mode: registers in the background (a Manager that is down is retried); one that refuses this agent,
+  // is not there, or removes it ends the agent with one line and exit code 2 or 3 (docs/pull-mode.md).
+  void agent.puller?.start((code, line) => {
+    logger.fatal({ exit_code: code }, line);
+    void agent
+      .shutdown()
+      .catch((err) => logger.error({ err }, 'shutdown failed'))
+      .finally(() => {
+        server.close();
+        server.closeAllConnections();
+        agent.store.close();
+        process.exit(code);
+      });
+  });
   // Before the line that says the agent listens: whoever starts the agent may signal it as soon as it
   // reads that line, and a signal without a handler ends the process without a drain.
   handleSignals(config, logger, agent, server);

@@ -239,6 +239,17 @@ export class Metrics {
     help: 'Result callbacks given up: not delivered within RESULT_CALLBACK_MAX_AGE_SECONDS, or refused by the egress policy',
     registers: [this.registry],
   });
+  readonly reportAttempts = new Counter({
+    name: 'runtime_agent_report_attempts_total',
+    help: 'Pull-mode report attempts by outcome: delivered, gone (404, 409 or 410: the Manager no longer wants it), http_error, timeout, network_error, expired (past the maximum age, not tried)',
+    labelNames: ['outcome'],
+    registers: [this.registry],
+  });
+  readonly reportDead = new Counter({
+    name: 'runtime_agent_report_dead_total',
+    help: 'Pull-mode reports given up: not delivered within RESULT_CALLBACK_MAX_AGE_SECONDS',
+    registers: [this.registry],
+  });
   private outbox?: () => Partial<Record<DeliveryKind, OutboxBacklog>>;
   readonly outboxDeliveries: Gauge = new Gauge({
     name: 'runtime_agent_outbox_deliveries',
@@ -355,9 +366,9 @@ export class Metrics {
   }
 
   /** A delivery attempt ended (`expired`: past the maximum age, not tried); `dead`: it was given up. */
-  deliveryAttempted(outcome: string, dead: boolean): void {
-    this.callbackAttempts.inc({ outcome });
-    if (dead) this.callbackDead.inc();
+  deliveryAttempted(kind: DeliveryKind, outcome: string, dead: boolean): void {
+    (kind === 'report' ? this.reportAttempts : this.callbackAttempts).inc({ outcome });
+    if (dead) (kind === 'report' ? this.reportDead : this.callbackDead).inc();
   }
 
   /** A surface that delivers journal events reports its followers and backlog under `name`. */

@@ -11,7 +11,7 @@ import { newExecutionId } from './ids.js';
 import type { Metrics } from '../metrics.js';
 import { pendingStep } from '../store/steps.js';
 import type { Store } from '../store/store.js';
-import { type Execution, type ExecutionStatus, type Step, TERMINAL_STATUSES } from '../store/types.js';
+import { type Execution, type ExecutionStatus, type Step, type TaskRef, TERMINAL_STATUSES } from '../store/types.js';
 import { workflowIdOf, type Wpk } from '../wpk/types.js';
 import type { EngineContext } from './context.js';
 import { type LogLimits, UNLIMITED_LOG } from './execution-log.js';
@@ -56,6 +56,8 @@ export interface SubmitRequest {
   retry?: RetryOf;
   /** Where its results are delivered, instead of RESULT_CALLBACK_URL (already checked by the service). */
   callbackUrl?: string;
+  /** The Manager's task it runs (pull mode): its report is delivered when it ends. */
+  task?: TaskRef;
 }
 
 export interface RetryOf {
@@ -68,6 +70,8 @@ export interface RetryOf {
 export class Engine {
   /** `end:<id>` when an execution's work in this process ends; `log:<id>` with each log line; `internal_error`. */
   readonly bus = new EventEmitter();
+  /** Which status changes become deliveries (callbacks, pull-mode reports). */
+  readonly results: Results;
   private readonly worker: Worker;
   private readonly ctx: EngineContext;
   private readonly lives: LiveFactory;
@@ -81,7 +85,8 @@ export class Engine {
     private readonly options: EngineOptions,
   ) {
     this.bus.setMaxListeners(0);
-    const state = new StateWriter(store, new Results(store, options.results));
+    this.results = new Results(store, options.results);
+    const state = new StateWriter(store, this.results);
     this.worker = new Worker(
       options,
       (live) => runExecution(this.ctx, live),
@@ -156,6 +161,7 @@ export class Engine {
       secretParams,
       retryOf: req.retry?.of.id ?? null,
       callbackUrl: req.callbackUrl ?? null,
+      task: req.task ?? null,
     };
     const createdAt = nowIso();
     const submittedBy = req.submittedBy ?? null;
@@ -199,6 +205,7 @@ export class Engine {
         submittedBy,
         retryOf: retry?.of.id,
         callbackUrl: req.callbackUrl,
+        task: req.task,
       },
       steps,
       req.idempotency,

@@ -1,7 +1,7 @@
 /** The in-memory side of an execution the engine is working on: its log, abort controller and template scope. */
 import type { EventEmitter } from 'node:events';
 import type { Store } from '../store/store.js';
-import type { Execution, ExecutionStatus, LogTally } from '../store/types.js';
+import type { Execution, ExecutionStatus, LogTally, TaskRef } from '../store/types.js';
 import type { Wpk } from '../wpk/types.js';
 import { ExecutionLog, type LogLimits } from './execution-log.js';
 import { Redactor } from './redact.js';
@@ -32,6 +32,8 @@ export interface Live {
   retryOf: string | null;
   /** Where its results go instead of RESULT_CALLBACK_URL (callback_url of its request). */
   callbackUrl: string | null;
+  /** The Manager's task it runs (pull mode), whose report is delivered when it ends. */
+  task: TaskRef | null;
 }
 
 /** What identifies an execution before it has a Live. */
@@ -46,6 +48,7 @@ export type ExecutionHead = Pick<
   | 'secretParams'
   | 'retryOf'
   | 'callbackUrl'
+  | 'task'
 >;
 
 export class LiveFactory {
@@ -80,6 +83,7 @@ export class LiveFactory {
       startedMs: performance.now(),
       retryOf: head.retryOf,
       callbackUrl: head.callbackUrl,
+      task: head.task,
     };
   }
 

@@ -6,8 +6,9 @@
  */
 import { nowIso } from '../clock.js';
 import type { Store } from '../store/store.js';
-import { type ExecutionStatus, TERMINAL_STATUSES } from '../store/types.js';
+import { type ExecutionStatus, type TaskRef, TERMINAL_STATUSES } from '../store/types.js';
 import type { WriteOptions } from '../store/write-queue.js';
+import { reportStatus, taskResult } from '../pull/tasks.js';
 import { toRecord } from './record.js';
 
 export interface ResultPolicy {
@@ -18,6 +19,8 @@ export interface ResultPolicy {
   events: 'terminal' | 'all';
   /** RESULT_CALLBACK_URL: where the results of executions that name no callback_url go. */
   url?: string;
+  /** Pull mode: where the report of a Manager's task goes (docs/pull-mode.md). */
+  reportUrl?: (taskId: string) => string;
 }
 
 /** What the results need to know of an execution (a Live or a stored Execution). */
@@ -27,6 +30,8 @@ export interface ResultRef {
   rollbackOnFailure?: boolean;
   /** Its own callback_url; undefined when the caller does not know (the stored row then decides). */
   callbackUrl?: string | null;
+  /** The Manager's task it runs (pull mode); undefined when the caller does not know. */
+  task?: TaskRef | null;
 }
 
 export const NO_RESULTS: ResultPolicy = { events: 'terminal' };
@@ -39,14 +44,74 @@ export class Results {
 
   /** A status change of `e` to `to`: staged when the policy delivers it. */
   statusChanged(e: ResultRef, to: ExecutionStatus, options: WriteOptions): void {
-    if (this.policy.events === 'all') return this.stage(e, to, options);
-    const rollbackFollows = to === 'failed' && e.rollbackOnFailure === true;
-    if (TERMINAL_STATUSES.has(to) && !rollbackFollows) this.stage(e, to, options);
+    const settles = TERMINAL_STATUSES.has(to) && !(to === 'failed' && e.rollbackOnFailure === true);
+    if (settles) this.report(e, to, options);
+    if (this.policy.events === 'all' || settles) this.stage(e, to, options);
   }
 
   /** A failure with rollback on failure had nothing to roll back: it settles in `status` after all. */
   settledWithoutRollback(e: ResultRef, status: ExecutionStatus, options: WriteOptions): void {
-    if (this.policy.events === 'terminal' && TERMINAL_STATUSES.has(status)) this.stage(e, status, options);
+    if (!TERMINAL_STATUSES.has(status)) return;
+    this.report(e, status, options);
+    if (this.policy.events === 'terminal') this.stage(e, status, options);
+  }
+
+  /**
+   * A claimed task that never became an execution (its type or payload is invalid): its report says failed,
+   * with why. Staged under `task:<id>`, which no execution has.
+   */
+  taskRejected(taskId: string, error: { type: string; message: string; details?: unknown }): void {
+    const reportUrl = this.policy.reportUrl;
+    if (!reportUrl) return;
+    const finishedAt = nowIso();
+    this.store.outbox.stage(
+      {
+        kind: 'report',
+        executionId: `task:${taskId}`,
+        event: 'task.rejected',
+        render: () => ({
+          target: reportUrl(taskId),
+          body: JSON.stringify({
+            status: 'failed',
+            result: null,
+            error,
+            execution_id: null,
+            started_at: null,
+            finished_at: finishedAt,
+          }),
+        }),
+      },
+      { deferred: true, critical: true },
+    );
+  }
+
+  /** The report of a task's execution, once, in the status it settles in (a later manual rollback is not reported). */
+  private report(e: ResultRef, status: ExecutionStatus, options: WriteOptions): void {
+    const reportUrl = this.policy.reportUrl;
+    if (!reportUrl || e.task === null) return;
+    this.store.outbox.stage(
+      {
+        kind: 'report',
+        executionId: e.id,
+        event: `execution.${status}`,
+        render: () => {
+          const execution = this.store.executions.read(e.id);
+          if (!execution?.task || this.store.outbox.has(e.id, 'report')) return undefined;
+          const record = { ...toRecord(execution, this.store.steps.read(e.id)), status };
+          const error = record.error && { type: record.error.type, message: record.error.message };
+          const body = JSON.stringify({
+            status: reportStatus(status),
+            result: taskResult(execution.task.type, record),
+            error: error ?? null,
+            execution_id: e.id,
+            started_at: record.started_at,
+            finished_at: record.finished_at,
+          });
+          return { target: reportUrl(execution.task.id), body };
+        },
+      },
+      options,
+    );
   }
 
   private stage(e: ResultRef, status: ExecutionStatus, options: WriteOptions): void {

@@ -14,7 +14,7 @@ import { toRecord, toSummary } from '../engine/record.js';
 import type { Metrics } from '../metrics.js';
 import { eventMatches } from '../store/journal.js';
 import type { Store } from '../store/store.js';
-import type { EventType, ExecutionStatus, JournalEvent, LogLine } from '../store/types.js';
+import type { EventType, ExecutionStatus, JournalEvent, LogLine, TaskRef } from '../store/types.js';
 import type { Catalog } from '../wpk/catalog.js';
 import { resolveParameters } from '../wpk/parameters.js';
 import type { SignatureVerifier } from '../wpk/signature.js';
@@ -41,6 +41,10 @@ export interface AgentServiceDeps {
   startedAt: number;
   /** Whether the metrics need a viewer token. */
   metricsAuth: 'open' | 'token';
+  /** MANAGER_ONLY: POST /execute is refused, only the Manager's tasks are submitted. */
+  managerOnly?: boolean;
+  /** MANAGER_URL is set: /health shows the reports' backlog too. */
+  pullMode?: boolean;
   /** The pod the agent runs in (POD_NAME, POD_NAMESPACE from the downward API), when told. */
   pod?: { name: string; namespace: string | null };
   /** The egress policy a callback_url must pass (the one its deliveries go through). */
@@ -62,6 +66,8 @@ export interface SubmitOptions {
   requestText?: string | Buffer;
   /** X-WPK-Signature of an inline package. */
   signature?: string;
+  /** The Manager's task this execution runs (pull mode). */
+  task?: TaskRef;
 }
 
 export interface ListQuery {
@@ -110,7 +116,10 @@ export class AgentService {
       queued_executions: this.d.engine.queuedCount,
       draining: this.d.engine.isDraining,
       ...(this.d.pod && { pod: this.d.pod }),
-      deliveries: { callback: backlogView(this.d.store.outbox.backlog('callback')) },
+      deliveries: {
+        callback: backlogView(this.d.store.outbox.backlog('callback')),
+        ...(this.d.pullMode && { report: backlogView(this.d.store.outbox.backlog('report')) }),
+      },
       adapters: await this.adapterViews(),
     };
   }
@@ -198,6 +207,11 @@ export class AgentService {
    */
   async submit(actor: Principal, req: ExecuteRequest, options: SubmitOptions = {}) {
     authorize(actor, 'submit', 'submitting an execution');
+    if (this.d.managerOnly && options.task === undefined) {
+      throw new AgentError('forbidden', 'this agent takes its work from its Manager only (MANAGER_ONLY=true)', {
+        retryable: false,
+      });
+    }
     this.submission.checkSignature(req, options.signature);
     const key = options.idempotencyKey;
     let idempotency: { key: string; bodyHash: string } | undefined;
@@ -245,6 +259,7 @@ export class AgentService {
       submittedBy: actor.name,
       idempotency,
       callbackUrl: req.callback_url,
+      task: options.task,
     });
     await stored;
     // Registered once the execution is stored: a submission that was not accepted replaces nothing.

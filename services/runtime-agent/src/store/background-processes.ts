@@ -43,9 +43,7 @@ export class BackgroundProcesses {
     );
     this.remove = db.prepare('DELETE FROM background_processes WHERE pid = ? AND start_ticks = ?');
     this.all = db.prepare('SELECT * FROM background_processes ORDER BY started_at, pid');
-    this.byExecution = db.prepare(
-      'SELECT * FROM background_processes WHERE execution_id = ? ORDER BY started_at, pid',
-    );
+    this.byExecution = db.prepare('SELECT * FROM background_processes WHERE execution_id = ? ORDER BY started_at, pid');
   }
 
   /** Committed before it returns: the process may do anything from now on, and a crash must not forget it. */

@@ -11,6 +11,7 @@ import {
   type ExecutionPatch,
   type ExecutionStatus,
   type NewExecution,
+  type RunningTask,
   type Step,
 } from './types.js';
 import type { WriteOptions, WriteQueue } from './write-queue.js';
@@ -49,6 +50,8 @@ interface ExecutionRow {
   retry_of: string | null;
   retried_by: string | null;
   callback_url: string | null;
+  task_id: string | null;
+  task_type: string | null;
 }
 
 function toExecution(r: ExecutionRow): Execution {
@@ -77,6 +80,7 @@ function toExecution(r: ExecutionRow): Execution {
     retryOf: r.retry_of,
     retriedBy: r.retried_by,
     callbackUrl: r.callback_url,
+    task: r.task_id === null ? null : { id: r.task_id, type: r.task_type ?? '' },
   };
 }
 
@@ -106,7 +110,9 @@ export class Executions {
     | 'putIdem'
     | 'count'
     | 'packageOf'
-    | 'markRetried',
+    | 'markRetried'
+    | 'byTask'
+    | 'runningTasks',
     Database.Statement
   >;
   private readonly statements: Statements;
@@ -125,8 +131,15 @@ export class Executions {
     this.statements = new Statements(db);
     this.stmt = {
       insert: db.prepare(`INSERT INTO executions (id, workflow_id, workflow_name, status, dry_run, rollback_on_failure,
-        parameters, secret_params, package_hash, steps_total, created_at, submitted_by, retry_of, callback_url)
-        VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+        parameters, secret_params, package_hash, steps_total, created_at, submitted_by, retry_of, callback_url,
+        task_id, task_type)
+        VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+      byTask: db.prepare(`${SELECT} WHERE e.task_id = ?`),
+      runningTasks: db.prepare(`SELECT e.id, e.task_id, e.status, e.steps_total,
+        (SELECT COUNT(*) FROM steps s WHERE s.execution_id = e.id AND s.phase = 'main'
+          AND s.status IN ('succeeded', 'failed', 'skipped')) AS steps_completed
+        FROM executions e WHERE e.status IN ('pending', 'running', 'rolling_back') AND e.task_id IS NOT NULL
+        ORDER BY e.seq`),
       markRetried: db.prepare('UPDATE executions SET retried_by = ? WHERE id = ?'),
       get: db.prepare(`${SELECT} WHERE e.id = ?`),
       byStatus: db.prepare(`${SELECT} WHERE e.status = ? ORDER BY e.seq`),
@@ -175,6 +188,8 @@ export class Executions {
           e.submittedBy,
           e.retryOf ?? null,
           e.callbackUrl ?? null,
+          e.task?.id ?? null,
+          e.task?.type ?? null,
         );
         this.steps.insertRows(steps);
         if (e.retryOf !== undefined) this.stmt.markRetried.run(e.id, e.retryOf);
@@ -219,6 +234,32 @@ export class Executions {
   }
 
   /** Every execution in `status`, oldest first (what recovery looks at). */
+  /** The execution a pull-mode task runs as. */
+  byTask(taskId: string): Execution | undefined {
+    this.flush();
+    const row = this.stmt.byTask.get(taskId) as ExecutionRow | undefined;
+    return row && toExecution(row);
+  }
+
+  /** Pull-mode tasks not ended yet, oldest first: what a heartbeat tells the Manager. */
+  runningTasks(): RunningTask[] {
+    this.flush();
+    const rows = this.stmt.runningTasks.all() as Array<{
+      id: string;
+      task_id: string;
+      status: ExecutionStatus;
+      steps_total: number;
+      steps_completed: number;
+    }>;
+    return rows.map((r) => ({
+      taskId: r.task_id,
+      executionId: r.id,
+      status: r.status,
+      stepsTotal: r.steps_total,
+      stepsCompleted: r.steps_completed,
+    }));
+  }
+
   withStatus(status: ExecutionStatus): Execution[] {
     this.flush();
     return (this.stmt.byStatus.all(status) as ExecutionRow[]).map(toExecution);

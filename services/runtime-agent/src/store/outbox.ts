@@ -78,7 +78,7 @@ export class Outbox {
   private added = 0;
   private readonly listeners = new Set<() => void>();
   private readonly stmt: Record<
-    'insert' | 'due' | 'settle' | 'ofExecution' | 'backlog' | 'nextDue',
+    'insert' | 'due' | 'settle' | 'ofExecution' | 'backlog' | 'nextDue' | 'hasKind',
     Database.Statement
   >;
 
@@ -100,6 +100,7 @@ export class Outbox {
       settle: db.prepare(`UPDATE outbox SET state = @state, attempts = @attempts, next_attempt_at = @next,
         last_error = @error, last_status = @status, delivered_at = @delivered WHERE delivery_id = @id`),
       ofExecution: db.prepare('SELECT * FROM outbox WHERE execution_id = ? ORDER BY seq'),
+      hasKind: db.prepare('SELECT 1 FROM outbox WHERE execution_id = ? AND kind = ? LIMIT 1'),
       backlog: db.prepare(
         `SELECT state, COUNT(*) AS n, MIN(created_ms) AS oldest FROM outbox WHERE kind = ? GROUP BY state`,
       ),
@@ -198,6 +199,11 @@ export class Outbox {
   ofExecution(executionId: string): Delivery[] {
     this.flush();
     return (this.stmt.ofExecution.all(executionId) as OutboxRow[]).map(toDelivery);
+  }
+
+  /** Whether the execution has a delivery of `kind` already; reads without flushing (for a render). */
+  has(executionId: string, kind: DeliveryKind): boolean {
+    return this.stmt.hasKind.get(executionId, kind) !== undefined;
   }
 
   backlog(kind: DeliveryKind): OutboxBacklog {

@@ -105,6 +105,11 @@ CREATE TABLE IF NOT EXISTS background_processes (
   started_at TEXT NOT NULL,
   PRIMARY KEY (pid, start_ticks)
 );
+-- Pull mode's own state (pull/puller.ts): the Idempotency-Key of a claim not yet answered.
+CREATE TABLE IF NOT EXISTS pull_state (
+  key TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+) WITHOUT ROWID;
 -- Results still to deliver, and what became of those delivered (outbox.ts). A row is written in the same
 -- transaction as the state it reports; its body is rendered then and never again, so every retry sends the
 -- same bytes under the same delivery_id.
@@ -138,6 +143,8 @@ const ADDED_COLUMNS: Array<{ table: string; column: string; ddl: string }> = [
   { table: 'steps', column: 'reason', ddl: 'TEXT' },
   { table: 'steps', column: 'processes', ddl: 'TEXT' },
   { table: 'executions', column: 'callback_url', ddl: 'TEXT' },
+  { table: 'executions', column: 'task_id', ddl: 'TEXT' },
+  { table: 'executions', column: 'task_type', ddl: 'TEXT' },
 ];
 
 /**
@@ -156,6 +163,7 @@ CREATE INDEX IF NOT EXISTS idempotency_by_execution ON idempotency (execution_id
 CREATE INDEX IF NOT EXISTS events_by_execution ON events (execution_id, seq);
 CREATE INDEX IF NOT EXISTS events_by_workflow ON events (workflow_id, seq);
 CREATE INDEX IF NOT EXISTS audit_by_ts ON audit (ts);
+CREATE UNIQUE INDEX IF NOT EXISTS executions_by_task ON executions (task_id) WHERE task_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS background_processes_by_execution ON background_processes (execution_id);
 -- The delivery loop's question (what is due, oldest first) and /health's (how many wait, since when).
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (next_attempt_at, seq) WHERE state = 'pending';

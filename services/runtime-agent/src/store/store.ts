@@ -15,6 +15,7 @@ import { Journal } from './journal.js';
 import { Logs } from './logs.js';
 import { Outbox } from './outbox.js';
 import { Packages } from './packages.js';
+import { PullState } from './pull-state.js';
 import { Pruning } from './retention.js';
 import { createSchema } from './schema.js';
 import { Steps } from './steps.js';
@@ -48,6 +49,7 @@ export class Store {
   readonly packages: Packages;
   readonly backgroundProcesses: BackgroundProcesses;
   readonly outbox: Outbox;
+  readonly pullState: PullState;
   readonly pruning: Pruning;
   /** Told about a deferred write that failed (a log line, a progress counter); the agent logs it. */
   onDeferredError: (err: unknown) => void = () => {};
@@ -90,6 +92,7 @@ export class Store {
     this.packages = new Packages(this.db, this.queue);
     this.backgroundProcesses = new BackgroundProcesses(this.db, this.queue, flush);
     this.outbox = new Outbox(this.db, this.queue, flush, onError);
+    this.pullState = new PullState(this.db, this.queue);
     this.pruning = new Pruning(this.db, flush, (hashes) => this.executions.forgetStoredHashes(hashes));
   }
 

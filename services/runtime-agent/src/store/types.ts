@@ -85,6 +85,8 @@ export interface Execution {
   retriedBy: string | null;
   /** Where this execution's results are delivered (callback_url of POST /execute), if it named a place. */
   callbackUrl: string | null;
+  /** The pull-mode task this execution runs (docs/pull-mode.md), if a Manager handed it out. */
+  task: TaskRef | null;
 }
 
 /** A process group a step started, recorded so that recovery can end it if it outlived the agent. */
@@ -92,6 +94,21 @@ export interface TrackedProcess {
   pid: number;
   /** Start time of the group leader in clock ticks since boot (/proc/<pid>/stat field 22): tells a reused pid apart. */
   startTicks: number;
+}
+
+/** A Manager's task (pull mode): its id and its type. */
+export interface TaskRef {
+  id: string;
+  type: string;
+}
+
+/** A pull-mode task not ended yet, as a heartbeat reports it. */
+export interface RunningTask {
+  taskId: string;
+  executionId: string;
+  status: ExecutionStatus;
+  stepsTotal: number;
+  stepsCompleted: number;
 }
 
 /** A process group a step started and left running (shell.start). */
@@ -177,6 +194,7 @@ export interface NewExecution {
   retryOf?: string;
   /** callback_url of the request: this execution's results go there instead of RESULT_CALLBACK_URL. */
   callbackUrl?: string;
+  task?: TaskRef;
 }
 
 export interface LogLine {

@@ -1,0 +1,84 @@
+/**
+ * HTTP to the Manager (pull mode): every request carries the agent's name, key and API version, and those
+ * that create or change something an Idempotency-Key that stays the same when the request is retried.
+ * Network errors and timeouts throw ManagerUnreachable; every answer, whatever its status, is returned.
+ */
+export interface ManagerSettings {
+  /** MANAGER_URL, without a trailing slash. */
+  url: string;
+  agentName: string;
+  agentKey: string;
+  apiVersion: string;
+  /** Each request's time limit. */
+  requestTimeoutMs: number;
+}
+
+export interface Answer {
+  status: number;
+  body: unknown;
+}
+
+export class ManagerUnreachable extends Error {
+  constructor(
+    readonly what: string,
+    cause: unknown,
+  ) {
+    super(`${what}: ${describe(cause)}`, { cause });
+    this.name = 'ManagerUnreachable';
+  }
+}
+
+function describe(err: unknown): string {
+  const e = err as { name?: string; message?: string; cause?: { code?: string; message?: string } };
+  if (e?.name === 'TimeoutError') return 'no answer in time';
+  return e?.cause?.code ?? e?.cause?.message ?? e?.message ?? String(err);
+}
+
+export class ManagerClient {
+  constructor(readonly settings: ManagerSettings) {}
+
+  /** The URL of an agent endpoint: `/v{API_VERSION}/agent/{path}`. */
+  url(path: string): string {
+    return `${this.settings.url}/v${this.settings.apiVersion}/agent/${path}`;
+  }
+
+  /** Where a task's result goes. */
+  reportUrl(taskId: string): string {
+    return this.url(`tasks/${encodeURIComponent(taskId)}/result`);
+  }
+
+  headers(idempotencyKey?: string): Record<string, string> {
+    const h: Record<string, string> = {
+      'content-type': 'application/json',
+      'x-agent-name': this.settings.agentName,
+      'x-agent-key': this.settings.agentKey,
+      'x-api-version': this.settings.apiVersion,
+    };
+    if (idempotencyKey !== undefined) h['idempotency-key'] = idempotencyKey;
+    return h;
+  }
+
+  async post(path: string, body: unknown, idempotencyKey?: string, signal?: AbortSignal): Promise<Answer> {
+    const timeout = AbortSignal.timeout(this.settings.requestTimeoutMs);
+    let res: Response;
+    let text: string;
+    try {
+      res = await fetch(this.url(path), {
+        method: 'POST',
+        headers: this.headers(idempotencyKey),
+        body: JSON.stringify(body ?? {}),
+        signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+      });
+      text = await res.text();
+    } catch (err) {
+      throw new ManagerUnreachable(`POST ${path}`, err);
+    }
+    let parsed: unknown = text;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      // not JSON: kept as text
+    }
+    return { status: res.status, body: parsed };
+  }
+}
