@@ -10,11 +10,13 @@
  * - e2e:        POST /execute of 200 api steps + SSE log stream, compiled agent vs a got loop (e2e.ts)
  * - store:      list, record and log queries at 0 to 1,000,000 stored executions (store-scale.ts)
  * - rss:        idle resident memory without and with a Kubernetes cluster configured (rss.ts)
+ * - fleet:      pull mode, 6 agents and 300 tasks: tasks per second and claim-to-start latency, vs push (fleet.ts)
  */
 import { acceptanceThroughput } from './acceptance.js';
 import { loadAverage } from './agent.js';
 import { endToEnd } from './e2e.js';
 import { engineOverhead } from './engine-overhead.js';
+import { fleetPull } from './fleet.js';
 import { idleFootprint } from './rss.js';
 import { storeAtScale } from './store-scale.js';
 
@@ -24,6 +26,7 @@ const BENCHMARKS: Record<string, () => Promise<string>> = {
   e2e: endToEnd,
   store: storeAtScale,
   rss: idleFootprint,
+  fleet: fleetPull,
 };
 const DEFAULT = ['engine', 'acceptance'];
 

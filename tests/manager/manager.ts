@@ -72,6 +72,8 @@ export class TestManager {
   private readonly claimsByKey = new Map<string, ManagerTask>();
   /** task_id → the agent it was handed to (every hand-out, to find a task given to two agents). */
   readonly handedOut = new Map<string, string[]>();
+  /** task_id → when it was first handed out (epoch ms). */
+  readonly handedOutAt = new Map<string, number>();
   private readonly cancels = new Map<string, Set<string>>();
   private readonly failures = new Map<Endpoint, Failure[]>();
   private readonly sockets = new Set<Socket>();
@@ -218,6 +220,7 @@ export class TestManager {
         if (!task) return [204, undefined];
         if (idem) this.claimsByKey.set(idem, task);
         this.handedOut.set(task.task_id, [...(this.handedOut.get(task.task_id) ?? []), name]);
+        if (!this.handedOutAt.has(task.task_id)) this.handedOutAt.set(task.task_id, Date.now());
         return [200, task];
       }
       case 'report': {
