@@ -57,6 +57,8 @@ export interface ManagerOptions {
   heartbeatIntervalS?: number;
   claimIntervalS?: number;
   apiVersion?: string;
+  /** Told of every call once it is answered (or dropped). */
+  onCall?: (call: Call) => void;
 }
 
 export class TestManager {
@@ -172,6 +174,7 @@ export class TestManager {
 
   private answer(res: ServerResponse, call: Call, status: number, body: unknown): void {
     call.status = status;
+    this.options.onCall?.(call);
     if (status === 204) return void res.writeHead(204).end();
     res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
   }

@@ -5,8 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { type AgentProcess, freshDataDir, type StartOptions, startAgent } from '../support/agent-process.js';
+import { type AgentProcess, freePort, freshDataDir, type StartOptions, startAgent } from '../support/agent-process.js';
 import { pkg, shellStep } from '../support/packages.js';
+import { isRunning } from '../support/processes.js';
 import { waitFor } from '../support/wait.js';
 import { type ManagerTask, TestManager } from '../../manager/manager.js';
 
@@ -89,6 +90,35 @@ describe('pull mode', function () {
     assert.equal(started?.agent_name, 'agent-a');
     assert.equal(started?.task_id, task.task_id);
     assert.equal(started?.execution_id, report.body.execution_id);
+  });
+
+  it("runs the seed's iperf tasks and reports their results: the server's pid, the client's summary, the kill count", async () => {
+    const port = await freePort();
+    const server: ManagerTask = { task_id: randomUUID(), type: 'iperf_server_start', payload: { port, udp: false } };
+    const client: ManagerTask = {
+      task_id: randomUUID(),
+      type: 'iperf_client_run',
+      payload: { server_ip: '127.0.0.1', port, udp: true, parallel: 2, time: 1, bitrate: '5M' },
+    };
+    const killAll: ManagerTask = { task_id: randomUUID(), type: 'kill_all', payload: {} };
+    manager.addTasks(server);
+    await agent();
+    const started = await reported(server.task_id);
+    assert.equal(started.body.status, 'succeeded');
+    const { pid } = started.body.result as { pid: number; port: number };
+    assert.ok(isRunning(pid));
+    manager.addTasks(client);
+    const ran = await reported(client.task_id);
+    assert.equal(ran.body.status, 'succeeded', JSON.stringify(ran.body.error));
+    const summary = ran.body.result as { protocol: string; bits_per_second: number; lost_percent: number; raw: object };
+    assert.equal(summary.protocol, 'udp');
+    assert.ok(summary.bits_per_second > 0);
+    assert.equal(typeof summary.lost_percent, 'number');
+    assert.ok(summary.raw, "iperf3's own JSON comes along");
+    manager.addTasks(killAll);
+    const killed = await reported(killAll.task_id);
+    assert.deepEqual(killed.body.result, { killed: 1, pids: [pid] });
+    assert.equal(isRunning(pid), false);
   });
 
   it('retries a claim whose answer was lost with the same Idempotency-Key, and runs the task once', async () => {
