@@ -29,7 +29,7 @@ import { Puller } from './pull/puller.js';
 import { reportSender } from './pull/report-sender.js';
 import { MANAGER_ACTOR, managerClient } from './pull/setup.js';
 import { Store } from './store/store.js';
-import type { Delivery, DeliveryState } from './store/types.js';
+import type { BackgroundProcess, Delivery, DeliveryState } from './store/types.js';
 import type { AttemptResult } from './delivery/callback-sender.js';
 import { maskUrl } from './delivery/targets.js';
 import { Catalog } from './wpk/catalog.js';
@@ -153,6 +153,13 @@ export function createAgent(
     },
   );
   engine.bus.on('internal_error', (err) => logger.error({ err }, 'engine task failed unexpectedly'));
+  engine.bus.on('background_started', (p: BackgroundProcess) => {
+    const task = store.executions.get(p.executionId)?.task;
+    logger.info(
+      { execution_id: p.executionId, ...(task && { task_id: task.id }), step: p.step, pid: p.pid },
+      'a step left a process running',
+    );
+  });
   const flows = new FlowControl({ log: flowRunnerLog(logger), egress: adapterSettings(config).egress });
   const system = new SystemSampler();
   metrics.attachFlowRunner({

@@ -10,6 +10,7 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setFlagsFromString } from 'node:v8';
+import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { Agent } from './app.js';
 import type { Config } from './config.js';
@@ -62,7 +63,11 @@ async function start(): Promise<void> {
   // asynchronous destination flushes at exit, and once nothing reads stdout any more (EPIPE) that flush
   // retries forever: neither a drained exit nor a second signal could then end the process.
   const logger = pino(
-    { level: config.logLevel, base: { service: 'runtime-agent' } },
+    // In pull mode every line names the agent as the Manager knows it (seed 003's log format).
+    {
+      level: config.logLevel,
+      base: { service: 'runtime-agent', ...(config.managerUrl && { agent_name: config.agentName ?? hostname() }) },
+    },
     pino.destination({ dest: 1, sync: true }),
   );
   if (config.insecureNoAuth && !config.tokensFile) {

@@ -102,11 +102,17 @@ describe('pull mode', function () {
     };
     const killAll: ManagerTask = { task_id: randomUUID(), type: 'kill_all', payload: {} };
     manager.addTasks(server);
-    await agent();
+    const a = await agent();
     const started = await reported(server.task_id);
     assert.equal(started.body.status, 'succeeded');
     const { pid } = started.body.result as { pid: number; port: number };
     assert.ok(isRunning(pid));
+    const line = a.logLines().find((l) => l.msg === 'a step left a process running');
+    assert.deepEqual(
+      [line?.agent_name, line?.task_id, line?.execution_id, line?.pid],
+      ['agent-a', server.task_id, started.body.execution_id, pid],
+      "the agent's own log names the agent, the task, the execution and the pid",
+    );
     manager.addTasks(client);
     const ran = await reported(client.task_id);
     assert.equal(ran.body.status, 'succeeded', JSON.stringify(ran.body.error));

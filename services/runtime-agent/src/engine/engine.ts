@@ -68,7 +68,10 @@ export interface RetryOf {
 }
 
 export class Engine {
-  /** `end:<id>` when an execution's work in this process ends; `log:<id>` with each log line; `internal_error`. */
+  /**
+   * `end:<id>` when an execution's work in this process ends; `log:<id>` with each log line; `internal_error`;
+   * `background_started` with each process group a step leaves running.
+   */
   readonly bus = new EventEmitter();
   /** Which status changes become deliveries (callbacks, pull-mode reports). */
   readonly results: Results;
@@ -98,7 +101,13 @@ export class Engine {
       state,
       registry,
       metrics,
-      steps: { registry, state, metrics, maxOutputBytes: options.maxOutputBytes ?? Infinity },
+      steps: {
+        registry,
+        state,
+        metrics,
+        maxOutputBytes: options.maxOutputBytes ?? Infinity,
+        onBackgroundStarted: (p) => this.bus.emit('background_started', p),
+      },
       turns: new IoTurns(),
       draining: () => this.worker.isDraining,
     };

@@ -73,6 +73,8 @@ export interface StepRunnerDeps {
   metrics: Metrics;
   /** MAX_OUTPUT_BYTES: larger outputs fail the step with payload_too_large and are not stored. */
   maxOutputBytes: number;
+  /** Told of each process group a step leaves running (the agent's own log says so). */
+  onBackgroundStarted?: (p: BackgroundProcess) => void;
 }
 
 export async function runStep(
@@ -327,6 +329,7 @@ function keepGroup(deps: StepRunnerDeps, target: StepTarget, step: string, pgid:
     startedAt: nowIso(),
   };
   deps.state.backgroundStarted(p);
+  deps.onBackgroundStarted?.(p);
   return () => deps.state.backgroundGone(p);
 }
 

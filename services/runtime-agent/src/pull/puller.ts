@@ -66,7 +66,7 @@ export class Puller {
   private onFatal: (code: number, line: string) => void = () => {};
 
   constructor(private readonly d: PullerDeps) {
-    this.log = d.logger.child({ agent_name: d.client.settings.agentName });
+    this.log = d.logger;
   }
 
   /**
