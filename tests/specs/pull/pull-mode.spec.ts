@@ -140,6 +140,19 @@ describe('pull mode', function () {
     assert.equal(manager.distinctReports(task.task_id).length, 1);
   });
 
+  it('takes a claim answered after MANAGER_REQUEST_TIMEOUT_MS as lost, and the retry with its key gets the same task', async () => {
+    const task = quick();
+    manager.addTasks(task);
+    manager.failNext('claim', { kind: 'slow', ms: 1500 });
+    const a = await agent({ MANAGER_REQUEST_TIMEOUT_MS: '300' });
+    await reported(task.task_id);
+    const claims = manager.callsTo('claim');
+    assert.ok(claims.length >= 2);
+    assert.equal(claims[0]!.headers['idempotency-key'], claims[1]!.headers['idempotency-key']);
+    assert.equal((await a.request('GET', '/executions')).body.executions.length, 1);
+    assert.deepEqual(manager.handedOut.get(task.task_id), ['agent-a']);
+  });
+
   it('retries a report that failed with the same delivery, and stops at 409', async () => {
     const [first, second] = [quick(), quick()];
     manager.addTasks(first);
