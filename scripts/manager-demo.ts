@@ -4,22 +4,13 @@
  * starts an agent in pull mode against it with a fresh data directory, prints every call the Manager sees,
  * then stops the agent (SIGTERM: it deregisters). Bounded: 90 s.
  */
-import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { freePort, startAgent } from '../tests/specs/support/agent-process.js';
+import { haveIperf3 } from '../tests/specs/support/processes.js';
 import { type Call, type ManagerTask, TestManager } from '../tests/manager/manager.js';
 
 const DEADLINE_MS = 90_000;
 const print = (line: string) => process.stdout.write(`${line}\n`);
-
-function haveIperf3(): boolean {
-  try {
-    execFileSync('iperf3', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 function describe(call: Call): string | undefined {
   const body = call.body as Record<string, unknown> | undefined;

@@ -1,4 +1,5 @@
 /** Processes that tests start or that shell steps start: are they still there, and which are they. */
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import type { AgentProcess } from './agent-process.js';
 import { waitFor } from './wait.js';
@@ -29,4 +30,14 @@ export async function stepPid(agent: AgentProcess, executionId: string, step: st
     }
     return undefined;
   }, `step ${step} of ${executionId} to start a process`);
+}
+
+/** Whether iperf3 is installed (Debian's iperf3; .ci/run installs it). */
+export function haveIperf3(): boolean {
+  try {
+    execFileSync('iperf3', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
 }

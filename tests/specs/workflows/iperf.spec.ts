@@ -7,16 +7,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { freePort, useAgent, waitForStatus } from '../support/agent-process.js';
 import { pkg } from '../support/packages.js';
-import { isRunning } from '../support/processes.js';
-
-function haveIperf3(): boolean {
-  try {
-    execFileSync('iperf3', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { haveIperf3, isRunning } from '../support/processes.js';
 
 describe('bundled iperf workflows, with real iperf3', function () {
   this.timeout(60_000);
