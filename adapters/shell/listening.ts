@@ -1,16 +1,19 @@
 /**
- * Whether a port is bound in a process's network namespace, read from /proc/<pid>/net: nothing connects
- * to the port (a server such as iperf3 counts every connection as a client), and a process started in
- * another namespace (ip netns exec) is looked at in its own.
+ * Whether a process group has bound a port, read from /proc: the sockets bound to the port in the leader's
+ * network namespace (/proc/<pid>/net), and whether one of them is open in a process of the group
+ * (/proc/<member>/fd). Nothing connects to the port (a server such as iperf3 counts every connection as a
+ * client), a process started in another namespace (ip netns exec) is looked at in its own, and a port that
+ * another program holds does not count.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 
 export type Protocol = 'tcp' | 'udp';
 
 const TCP_LISTEN = '0A';
 
-/** True when a socket of `protocol` is bound to `port` (listening, for TCP) in the namespace of `pid`. */
-export function portBound(pid: number, port: number, protocol: Protocol): boolean {
+/** Inodes of the sockets of `protocol` bound to `port` (listening, for TCP) in the namespace of `pid`. */
+export function boundSockets(pid: number, port: number, protocol: Protocol): Set<string> {
+  const inodes = new Set<string>();
   for (const file of [protocol, `${protocol}6`]) {
     let text: string;
     try {
@@ -20,16 +23,60 @@ export function portBound(pid: number, port: number, protocol: Protocol): boolea
     }
     for (const line of text.split('\n').slice(1)) {
       const cols = line.trim().split(/\s+/);
-      if (cols.length < 4) continue;
+      if (cols.length < 10) continue;
       const local = cols[1]!;
       const bound = Number.parseInt(local.slice(local.lastIndexOf(':') + 1), 16);
-      if (bound === port && (protocol === 'udp' || cols[3] === TCP_LISTEN)) return true;
+      if (bound === port && (protocol === 'udp' || cols[3] === TCP_LISTEN)) inodes.add(cols[9]!);
+    }
+  }
+  return inodes;
+}
+
+/** Pids of the processes in process group `pgid` (its leader first). */
+function groupMembers(pgid: number): number[] {
+  const members = [pgid];
+  let pids: string[];
+  try {
+    pids = readdirSync('/proc').filter((p) => /^\d+$/.test(p));
+  } catch {
+    return members;
+  }
+  for (const p of pids) {
+    if (Number(p) === pgid) continue;
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]) === pgid) members.push(Number(p));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return members;
+}
+
+/** True when a process of group `pgid` holds a socket of `protocol` bound to `port`. */
+export function portBoundByGroup(pgid: number, port: number, protocol: Protocol): boolean {
+  const inodes = boundSockets(pgid, port, protocol);
+  if (inodes.size === 0) return false; // the cheap check first: nothing bound to the port at all
+  for (const member of groupMembers(pgid)) {
+    let fds: string[];
+    try {
+      fds = readdirSync(`/proc/${member}/fd`);
+    } catch {
+      continue;
+    }
+    for (const fd of fds) {
+      try {
+        const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${member}/fd/${fd}`));
+        if (m && inodes.has(m[1]!)) return true;
+      } catch {
+        // closed meanwhile
+      }
     }
   }
   return false;
 }
 
-/** Whether this machine has the /proc files portBound reads (Linux). */
+/** Whether this machine has the /proc files portBoundByGroup reads (Linux). */
 export function canSeePorts(): boolean {
   return existsSync('/proc/self/net/tcp');
 }

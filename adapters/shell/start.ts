@@ -1,10 +1,12 @@
+import { once } from 'node:events';
+import { setTimeout as delay } from 'node:timers/promises';
 import { defineAction, type StepContext, USE_EXAMPLE_OUTPUT } from '../contract.js';
 import { AgentError } from '../errors.js';
 import { addAbortCallback, removeAbortCallback } from '../shared/abort.js';
 import { sensitiveValues } from '../shared/sensitive.js';
 import { planLaunch } from './launch.js';
 import { LineSplitter } from './line-splitter.js';
-import { canSeePorts, portBound } from './listening.js';
+import { canSeePorts, portBoundByGroup } from './listening.js';
 import { DETAIL_TAIL_BYTES, LOG_LINE_LIMIT_BYTES } from './output.js';
 import { SIGKILL_GRACE_MS, terminateGroup, trackGroup } from './process-group.js';
 import type { ShellSettings } from './settings.js';
@@ -15,6 +17,8 @@ import { checkRunStatic } from './static-check.js';
 
 /** How often `ready.port` is looked up. */
 const PORT_POLL_MS = 50;
+/** After the process exits, how long its output may take to arrive. */
+const OUTPUT_SETTLE_MS = 200;
 
 type Wait = { kind: 'ready' } | { kind: 'exited'; exit: Exit } | { kind: 'timeout' } | { kind: 'cancelled' };
 
@@ -57,10 +61,12 @@ export function createStartAction(settings: ShellSettings, started: StartedProce
       const startedAt = new Date().toISOString();
       const untrack = trackGroup(pid);
       const forget = ctx.backgroundGroupStarted(pid, argv);
-      const exited: Promise<Exit> = subprocess.then((r) => ({
-        exitCode: r.exitCode ?? null,
-        signal: r.signal ?? null,
-      }));
+      // Exited means its output has arrived too (for stop to report), unless a child it left holds the pipes.
+      const streamsClosed = Promise.all([once(subprocess.stdout, 'close'), once(subprocess.stderr, 'close')]);
+      const exited: Promise<Exit> = subprocess.then(async (r) => {
+        await Promise.race([streamsClosed, delay(OUTPUT_SETTLE_MS)]);
+        return { exitCode: r.exitCode ?? null, signal: r.signal ?? null };
+      });
       void exited.then(() => {
         untrack();
         forget();
@@ -95,6 +101,7 @@ export function createStartAction(settings: ShellSettings, started: StartedProce
           return { pid, command: argv, startedAt, readyAfterMs };
         }
         case 'exited':
+          terminateGroup(pid, SIGKILL_GRACE_MS).done(); // what it started before it exited goes too
           throw new AgentError(
             'command_failed',
             `'${argv[0]}' exited before it was ready (${outcome.exit.signal ? `killed by ${outcome.exit.signal}` : `exit code ${outcome.exit.exitCode}`})`,
@@ -168,7 +175,7 @@ function untilReady(
       if (portOk && lineOk) finish({ kind: 'ready' });
     };
     const lookUp = () => {
-      if (ready?.port !== undefined && portBound(pid, ready.port, ready.protocol ?? 'tcp')) {
+      if (ready?.port !== undefined && portBoundByGroup(pid, ready.port, ready.protocol ?? 'tcp')) {
         portOk = true;
         check();
       }

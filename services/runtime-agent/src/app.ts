@@ -135,7 +135,8 @@ export function createAgent(
       maxAgeMs: config.resultCallbackMaxAgeSeconds * 1000,
       baseDelayMs: config.resultCallbackRetryBaseMs,
       maxDelayMs: MAX_CALLBACK_BACKOFF_MS,
-      timeoutMs: config.resultCallbackTimeoutMs,
+      // The lease of an attempt covers the longest one: a report waits up to MANAGER_REQUEST_TIMEOUT_MS.
+      timeoutMs: Math.max(config.resultCallbackTimeoutMs, manager ? config.managerRequestTimeoutMs : 0),
       concurrency: CALLBACKS_AT_ONCE,
     },
     deliveryHooks(logger, metrics),
@@ -294,7 +295,8 @@ function deliveryHooks(logger: Logger, metrics: Metrics) {
         event: d.event,
         url: maskUrl(d.target),
       };
-      if (state === 'dead') log.warn({ ...fields, error: result?.error }, 'result delivery given up (dead)');
+      if (state === 'delivered' && d.kind === 'report') log.info(fields, "task's report delivered to the Manager");
+      else if (state === 'dead') log.warn({ ...fields, error: result?.error }, 'result delivery given up (dead)');
       else if (state === 'gone') log.info({ ...fields, status: result?.status }, 'the receiver wants no more attempts');
       else if (state === 'pending') log.debug({ ...fields, error: result?.error }, 'result delivery failed; retrying');
     },

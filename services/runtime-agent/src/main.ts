@@ -109,6 +109,7 @@ async function start(): Promise<void> {
   // is not there, or removes it ends the agent with one line and exit code 2 or 3 (docs/pull-mode.md).
   void agent.puller?.start((code, line) => {
     logger.fatal({ exit_code: code }, line);
+    process.stderr.write(`runtime-agent: ${line}\n`); // where a bad setting at start is told, too
     void agent
       .shutdown()
       .catch((err) => logger.error({ err }, 'shutdown failed'))

@@ -3,7 +3,8 @@
  * 127.0.0.1, readiness read from /proc.
  */
 import assert from 'node:assert/strict';
-import { connect } from 'node:net';
+import { once } from 'node:events';
+import { connect, createServer } from 'node:net';
 import { USE_EXAMPLE_OUTPUT } from '../../../adapters/contract.js';
 import type { AgentError } from '../../../adapters/errors.js';
 import { createShellAdapter } from '../../../adapters/shell/index.js';
@@ -69,6 +70,20 @@ describe('shell start, stop and kill_all', function () {
 
     const again = await runChecked(adapter.actions.stop!, stepContext().ctx, { pid: out.pid });
     assert.equal(again.wasRunning, false, 'stopping it twice is harmless');
+  });
+
+  it('does not take a port another program holds for its own: a server that cannot bind it fails', async () => {
+    const port = await freePort();
+    const holder = createServer().listen(port, '127.0.0.1');
+    await once(holder, 'listening');
+    try {
+      await assert.rejects(
+        runChecked(adapter.actions.start!, stepContext().ctx, { command: server(port, 'tcp', 300), ready: { port } }),
+        (err: AgentError) => err.type === 'command_failed' && /exited before it was ready/.test(err.message),
+      );
+    } finally {
+      holder.close();
+    }
   });
 
   it('is ready once a UDP port is bound', async () => {

@@ -245,11 +245,41 @@ describe('pull mode', function () {
     assert.deepEqual(manager.handedOut.get(task.task_id), ['agent-a'], 'the task was handed out once');
   });
 
-  it('deregisters on SIGTERM', async () => {
-    const a = await agent();
-    await waitFor(() => manager.callsTo('heartbeat').length > 0, 'a heartbeat');
+  it('on SIGTERM stops claiming, heartbeats with no free slot while its task drains, reports it, then deregisters', async () => {
+    const task = workflowTask([shellStep('wait', ['sleep', '1.5'])]);
+    manager.addTasks(task, quick());
+    const a = await agent({ MAX_CONCURRENT_EXECUTIONS: '1', SHUTDOWN_GRACE_SECONDS: '20' });
+    await waitFor(() => manager.handedOut.has(task.task_id), 'the claim');
+    const signalled = Date.now();
     assert.equal(await a.stop('SIGTERM'), 0);
+    const report = manager.distinctReports(task.task_id)[0];
+    assert.equal(report?.body.status, 'succeeded', 'the running task finished and was reported before the exit');
+    const during = manager.callsTo('heartbeat').filter((c) => c.at > signalled);
+    assert.ok(during.length > 0, 'heartbeats go on while the agent drains');
+    assert.ok(during.every((c) => (c.body as { free_slots: number }).free_slots === 0));
+    assert.equal(manager.callsTo('claim').filter((c) => c.at > signalled).length, 0, 'no claim after SIGTERM');
+    assert.equal(manager.queued, 1, 'the second task was left for another agent');
+    const deregister = manager.callsTo('deregister')[0]!;
+    assert.ok(
+      deregister.at >= Math.max(...manager.reports.map((r) => manager.calls.find((c) => c.body === r.body)!.at)),
+    );
     assert.equal(manager.agents.get('agent-a')?.deregistered, true);
+  });
+
+  it('with MANAGER_ONLY, POST /execute and retries are refused; no client may use a task: Idempotency-Key', async () => {
+    const only = await agent({ MANAGER_ONLY: 'true' });
+    const refused = await only.request('POST', '/execute', { workflow_id: 'host-report-1.0.0' });
+    assert.equal(refused.status, 403);
+    assert.match(refused.body.message, /MANAGER_ONLY/);
+    const open = await agent({ AGENT_NAME: 'agent-b' });
+    const taken = await open.request(
+      'POST',
+      '/execute',
+      { workflow_id: 'host-report-1.0.0' },
+      { 'Idempotency-Key': 'task:1234' },
+    );
+    assert.equal(taken.status, 400);
+    assert.match(JSON.stringify(taken.body), /must not begin with 'task:'/);
   });
 
   it('exits 2 when the Manager refuses the key, 3 when it is not there or removes the agent', async () => {

@@ -45,7 +45,7 @@ describe('bundled iperf workflows, with real iperf3', function () {
     assert.ok(json.summary.bits_per_second > 0, JSON.stringify(json.summary));
     assert.equal(typeof json.summary.retransmits, 'number');
     assert.equal(json.summary.jitter_ms, null);
-    assert.equal(json.iperf3.start.test_start.protocol, 'TCP', 'the raw iperf3 JSON comes along');
+    assert.equal(json.raw.start.test_start.protocol, 'TCP', 'the raw iperf3 JSON comes along');
   });
 
   it('iperf-client-run over UDP outputs jitter and lost percent', async () => {
@@ -61,7 +61,7 @@ describe('bundled iperf workflows, with real iperf3', function () {
     assert.equal(typeof json.summary.jitter_ms, 'number');
     assert.equal(typeof json.summary.lost_percent, 'number');
     assert.equal(json.summary.retransmits, null);
-    assert.equal(json.iperf3.start.test_start.protocol, 'UDP');
+    assert.equal(json.raw.start.test_start.protocol, 'UDP');
   });
 
   it('a client against a port nobody listens on fails with iperf3 saying why', async () => {

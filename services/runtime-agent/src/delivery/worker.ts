@@ -64,8 +64,12 @@ export class DeliveryWorker {
     this.wake();
   }
 
-  /** Stops taking deliveries; attempts under way get `graceMs` to end, then are aborted (their lease stands). */
+  /**
+   * Stops taking deliveries. What is due now (the results of the executions a shutdown just drained) is
+   * started first; attempts under way get `graceMs` to end, then are aborted (their lease stands).
+   */
   async stop(graceMs: number): Promise<void> {
+    if (this.running) this.tick();
     this.running = false;
     clearTimeout(this.timer);
     this.stopAdded?.();

@@ -69,17 +69,20 @@ export class Results {
         kind: 'report',
         executionId: `task:${taskId}`,
         event: 'task.rejected',
-        render: () => ({
-          target: reportUrl(taskId),
-          body: JSON.stringify({
-            status: 'failed',
-            result: null,
-            error,
-            execution_id: null,
-            started_at: null,
-            finished_at: finishedAt,
-          }),
-        }),
+        render: () =>
+          this.store.outbox.has(`task:${taskId}`, 'report')
+            ? undefined
+            : {
+                target: reportUrl(taskId),
+                body: JSON.stringify({
+                  status: 'failed',
+                  result: null,
+                  error,
+                  execution_id: null,
+                  started_at: null,
+                  finished_at: finishedAt,
+                }),
+              },
       },
       { deferred: true, critical: true },
     );

@@ -58,8 +58,18 @@ export class ManagerClient {
     return h;
   }
 
+  /** `signal` ends the request early (the agent stops); each request has its own timeout besides. */
   async post(path: string, body: unknown, idempotencyKey?: string, signal?: AbortSignal): Promise<Answer> {
-    const timeout = AbortSignal.timeout(this.settings.requestTimeoutMs);
+    // One controller per request, tied to `signal` by a listener removed afterwards: AbortSignal.any would keep
+    // a little of every request alive for as long as `signal` lives.
+    const controller = new AbortController();
+    const timer = setTimeout(
+      () => controller.abort(new DOMException('no answer in time', 'TimeoutError')),
+      this.settings.requestTimeoutMs,
+    );
+    const onAbort = () => controller.abort(signal?.reason);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    if (signal?.aborted) onAbort();
     let res: Response;
     let text: string;
     try {
@@ -67,11 +77,14 @@ export class ManagerClient {
         method: 'POST',
         headers: this.headers(idempotencyKey),
         body: JSON.stringify(body ?? {}),
-        signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+        signal: controller.signal,
       });
       text = await res.text();
     } catch (err) {
-      throw new ManagerUnreachable(`POST ${path}`, err);
+      throw new ManagerUnreachable(`POST ${path}`, controller.signal.reason ?? err);
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
     }
     let parsed: unknown = text;
     try {

@@ -9,9 +9,9 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
-import { AgentError, toAgentError } from '../../../../adapters/errors.js';
+import { toAgentError, ValidationError } from '../../../../adapters/errors.js';
 import type { Principal } from '../auth/roles.js';
-import type { AgentService } from '../service/agent-service.js';
+import { type AgentService, TASK_KEY_PREFIX } from '../service/agent-service.js';
 import type { Store } from '../store/store.js';
 import { type Answer, type ManagerClient, ManagerUnreachable } from './manager-client.js';
 import { type ClaimedTask, planTask, TASK_TYPES } from './tasks.js';
@@ -21,6 +21,8 @@ export const EXIT_REFUSED = 2;
 export const EXIT_MANAGER_GONE = 3;
 
 const CLAIM_KEY = 'claim_key';
+/** What a task's submission may be refused with for good: the task itself is wrong. Anything else may pass. */
+const TASK_REFUSALS: ReadonlySet<string> = new Set(['validation_error', 'not_found', 'forbidden', 'payload_too_large']);
 const DEFAULT_HEARTBEAT_S = 5;
 const DEFAULT_CLAIM_S = 1;
 const BACKOFF_BASE_MS = 500;
@@ -58,6 +60,7 @@ export class Puller {
   private claimS = DEFAULT_CLAIM_S;
   private stopping = false;
   private registered = false;
+  private heartbeatsEnded = false;
   private readonly stopped = new AbortController();
   private heartbeatTimer?: NodeJS.Timeout;
   private claimTimer?: NodeJS.Timeout;
@@ -81,18 +84,23 @@ export class Puller {
     return true;
   }
 
-  /** Stops claiming and heartbeating (a claim under way is let finish). Running tasks go on: the shutdown drains them. */
+  /**
+   * Stops claiming (a claim under way is let finish). Heartbeats go on, with no free slot, while the shutdown
+   * drains the running tasks, so that the Manager neither hands them to another agent nor loses the means to
+   * cancel them; deregister() ends them.
+   */
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
     this.stopped.abort();
-    clearTimeout(this.heartbeatTimer);
     clearTimeout(this.claimTimer);
     await this.claiming?.catch(() => {});
   }
 
-  /** Tells the Manager this agent is going (best effort: a Manager that does not answer is not waited for long). */
+  /** Stops heartbeating and tells the Manager this agent is going (best effort). */
   async deregister(): Promise<void> {
+    this.heartbeatsEnded = true;
+    clearTimeout(this.heartbeatTimer);
     if (!this.registered) return;
     try {
       const r = await this.d.client.post('deregister', { agent_name: this.d.client.settings.agentName }, randomUUID());
@@ -162,47 +170,50 @@ export class Puller {
 
   private fatal(code: number, line: string): void {
     if (this.stopping) return;
+    this.heartbeatsEnded = true;
+    clearTimeout(this.heartbeatTimer);
     void this.stop().then(() => this.onFatal(code, line));
   }
 
+  /** Waits `ms`, or less when the puller stops. */
   private pause(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const t = setTimeout(resolve, ms);
-      this.stopped.signal.addEventListener('abort', () => {
-        clearTimeout(t);
+      const signal = this.stopped.signal;
+      const done = () => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
         resolve();
-      });
+      };
+      const timer = setTimeout(done, ms);
+      signal.addEventListener('abort', done, { once: true });
     });
   }
 
+  /** None once stopping: the agent takes no more work. */
   private freeSlots(): number {
-    return Math.max(0, this.d.maxConcurrent - this.d.activeCount());
+    return this.stopping ? 0 : Math.max(0, this.d.maxConcurrent - this.d.activeCount());
   }
 
   private scheduleHeartbeat(ms: number): void {
-    if (this.stopping) return;
+    if (this.heartbeatsEnded) return;
     this.heartbeatTimer = setTimeout(() => void this.heartbeat(), ms);
   }
 
   private async heartbeat(): Promise<void> {
-    const running = this.d.store.executions.runningTasks().map((t) => ({
-      task_id: t.taskId,
-      execution_id: t.executionId,
-      status: t.status,
-      progress: t.stepsTotal > 0 ? t.stepsCompleted / t.stepsTotal : 0,
-    }));
     try {
-      const r = await this.d.client.post(
-        'heartbeat',
-        { running, free_slots: this.freeSlots() },
-        undefined,
-        this.stopped.signal,
-      );
+      const running = this.d.store.executions.runningTasks().map((t) => ({
+        task_id: t.taskId,
+        execution_id: t.executionId,
+        status: t.status,
+        progress: t.stepsTotal > 0 ? t.stepsCompleted / t.stepsTotal : 0,
+      }));
+      const r = await this.d.client.post('heartbeat', { running, free_slots: this.freeSlots() });
       if (r.status === 404) return this.removed();
       if (r.status === 200) this.cancelTasks(r);
       else this.log.warn({ status: r.status }, 'heartbeat answered an error');
     } catch (err) {
-      if (!this.stopping) this.log.warn({ err: (err as Error).message }, 'heartbeat failed');
+      // No answer, or the store failed: the next heartbeat tries again.
+      this.log.warn({ err: (err as Error).message }, 'heartbeat failed');
     }
     this.scheduleHeartbeat(jittered(this.heartbeatS));
   }
@@ -242,9 +253,15 @@ export class Puller {
   private scheduleClaim(ms: number): void {
     if (this.stopping) return;
     this.claimTimer = setTimeout(() => {
-      this.claiming = this.claim().finally(() => {
-        this.claiming = undefined;
-      });
+      this.claiming = this.claim()
+        .catch((err) => {
+          // The store failed (a full disk, say): the claim key, if written, is used again by the next claim.
+          this.log.error({ err: (err as Error).message }, 'claim failed; trying again later');
+          this.scheduleClaim(jittered(this.claimS) + BACKOFF_BASE_MS);
+        })
+        .finally(() => {
+          this.claiming = undefined;
+        });
     }, ms);
   }
 
@@ -273,8 +290,10 @@ export class Puller {
         continue;
       }
       if (answer.status === 200) {
-        await this.accept(answer.body as ClaimedTask);
-        return this.scheduleClaim(0);
+        if (await this.accept(answer.body as ClaimedTask)) return this.scheduleClaim(0);
+        // Not accepted for now (the queue is full, say): the same key brings the same task back later.
+        await this.pause(backoffMs(attempt));
+        continue;
       }
       pull.delete(CLAIM_KEY);
       if (answer.status === 404) return this.removed();
@@ -287,33 +306,45 @@ export class Puller {
     }
   }
 
-  /** A claimed task: committed as an execution (or as a failed report) before its claim key is let go. */
-  private async accept(task: ClaimedTask): Promise<void> {
+  /**
+   * A claimed task: committed as an execution (or as a failed report) before its claim key is let go. False
+   * when it could not be accepted for a reason that may pass (the queue is full, the store failed): the key is
+   * kept, and the claim is sent again with it.
+   */
+  private async accept(task: ClaimedTask): Promise<boolean> {
     const taskId = task && typeof task === 'object' ? String(task.task_id ?? '') : '';
     const log = this.log.child({ task_id: taskId });
     if (!taskId) {
-      log.error({ body: task }, 'the Manager answered a claim without a task_id; ignored');
+      const keys = task && typeof task === 'object' ? Object.keys(task) : typeof task;
+      log.error({ keys }, 'the Manager answered a claim without a task_id; ignored');
       this.d.store.pullState.delete(CLAIM_KEY);
-      return;
+      return true;
+    }
+    const known = this.d.store.executions.byTask(taskId);
+    if (known) {
+      log.info({ execution_id: known.id }, 'task claimed again: it runs here already, or has run');
+      this.d.store.pullState.delete(CLAIM_KEY);
+      return true;
     }
     const plan = planTask(task);
     try {
-      if (!plan.ok)
-        throw new AgentError('validation_error', 'the task is invalid', { details: { problems: plan.problems } });
-      const { created, execution } = await this.d.service.submit(this.d.actor, plan.request, {
-        idempotencyKey: `task:${taskId}`,
+      if (!plan.ok) throw new ValidationError('the task is invalid', plan.problems);
+      const { execution } = await this.d.service.submit(this.d.actor, plan.request, {
+        idempotencyKey: `${TASK_KEY_PREFIX}${taskId}`,
         task: { id: taskId, type: plan.type },
       });
-      log.info(
-        { execution_id: execution.execution_id, type: plan.type },
-        created ? 'task claimed and started' : 'task claimed again: it already runs here',
-      );
+      log.info({ execution_id: execution.execution_id, type: plan.type }, 'task claimed and started');
     } catch (err) {
       const e = toAgentError(err);
+      if (!TASK_REFUSALS.has(e.type)) {
+        log.warn({ error_type: e.type, err: e.message }, 'task not accepted for now; claiming it again later');
+        return false;
+      }
       log.error({ type: task.type, error_type: e.type, err: e.message }, 'task refused; reporting it failed');
       this.d.rejectTask(taskId, { type: e.type, message: e.message, details: e.details });
     }
     this.d.store.pullState.delete(CLAIM_KEY);
+    return true;
   }
 }
 

@@ -89,8 +89,8 @@ export function taskResult(type: string, record: ExecutionRecord): unknown {
       return out === null ? null : { pid: out.pid, port: record.parameters.port };
     }
     case 'iperf_client_run': {
-      const json = (outputs('client') as { json?: { summary?: object; iperf3?: unknown } } | null)?.json;
-      return json ? { ...json.summary, raw: json.iperf3 } : null;
+      const json = (outputs('client') as { json?: { summary?: object; raw?: unknown } } | null)?.json;
+      return json ? { ...json.summary, raw: json.raw } : null;
     }
     case 'kill_all':
       return outputs('kill-all');

@@ -59,6 +59,9 @@ export interface ExecuteRequest extends PackageRef {
   callback_url?: string;
 }
 
+/** Idempotency keys of the Manager's tasks (pull mode) begin with this; no client may use it. */
+export const TASK_KEY_PREFIX = 'task:';
+
 export interface SubmitOptions {
   /** Same key and same request: the same execution again. */
   idempotencyKey?: string;
@@ -207,10 +210,14 @@ export class AgentService {
    */
   async submit(actor: Principal, req: ExecuteRequest, options: SubmitOptions = {}) {
     authorize(actor, 'submit', 'submitting an execution');
-    if (this.d.managerOnly && options.task === undefined) {
-      throw new AgentError('forbidden', 'this agent takes its work from its Manager only (MANAGER_ONLY=true)', {
-        retryable: false,
-      });
+    if (options.task === undefined) this.refuseOutsideManager();
+    if (options.task === undefined && options.idempotencyKey?.startsWith(TASK_KEY_PREFIX)) {
+      throw new ValidationError('invalid Idempotency-Key', [
+        {
+          path: 'header.Idempotency-Key',
+          message: `must not begin with '${TASK_KEY_PREFIX}', kept for the Manager's tasks`,
+        },
+      ]);
     }
     this.submission.checkSignature(req, options.signature);
     const key = options.idempotencyKey;
@@ -265,6 +272,15 @@ export class AgentService {
     // Registered once the execution is stored: a submission that was not accepted replaces nothing.
     if (inline) this.d.catalog.register(workflowIdOf(wpk), wpk, json, options.signature ?? null);
     return { created: true, execution: this.accepted(execution) };
+  }
+
+  /** MANAGER_ONLY: work comes from the Manager, so nothing else starts an execution. */
+  private refuseOutsideManager(): void {
+    if (this.d.managerOnly) {
+      throw new AgentError('forbidden', 'this agent takes its work from its Manager only (MANAGER_ONLY=true)', {
+        retryable: false,
+      });
+    }
   }
 
   get(actor: Principal, id: string) {
@@ -341,6 +357,7 @@ export class AgentService {
    */
   async retry(actor: Principal, id: string, req: RetryRequest) {
     authorize(actor, 'retry', 'retrying an execution');
+    this.refuseOutsideManager();
     const { original, wpk, steps, parameters, missingSecrets } = this.d.engine.retryBasis(id);
     const plan = planRetry(original, steps, wpk.spec.handlers, req);
     const given = req.parameters ?? {};
