@@ -14,13 +14,13 @@ import { isRunning } from '../support/processes.js';
 import { stepContext } from '../support/step-context.js';
 import { waitFor } from '../support/wait.js';
 
-/** A node program that binds `port` (tcp or udp) after `delayMs`, prints `ready`, and then runs until it is stopped. */
+/** A node program that prints `starting`, binds `port` (tcp or udp) after `delayMs`, prints `ready`, and runs until stopped. */
 function server(port: number, protocol: 'tcp' | 'udp' = 'tcp', delayMs = 100): string[] {
   const bind =
     protocol === 'tcp'
       ? `require('node:net').createServer().listen(${port}, '127.0.0.1', done)`
       : `require('node:dgram').createSocket('udp4').bind(${port}, '127.0.0.1', done)`;
-  const script = `function done() { console.log('ready'); setInterval(() => {}, 1000); }
+  const script = `console.log('starting'); function done() { console.log('ready'); setInterval(() => {}, 1000); }
 setTimeout(() => ${bind}, ${delayMs});`;
   return ['node', '-e', script];
 }
@@ -59,7 +59,8 @@ describe('shell start, stop and kill_all', function () {
       }).on('error', reject),
     );
     assert.deepEqual([...fake.background.keys()], [out.pid], 'recorded as left running');
-    assert.ok(fake.texts('stdout').includes('ready'), 'output before ready goes to the step log');
+    // Printed before the port is bound (ready itself may come after the port is seen): in the step's log.
+    assert.ok(fake.texts('stdout').includes('starting'), 'output before ready goes to the step log');
 
     const stopped = stepContext({ step: 'stop' });
     const result = await runChecked(adapter.actions.stop!, stopped.ctx, { pid: out.pid, graceSeconds: 1 });
