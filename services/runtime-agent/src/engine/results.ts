@@ -1,8 +1,9 @@
 /**
  * Which status changes become result deliveries, and what they say. The StateWriter calls this with every
  * status change, in the same synchronous stretch and with the same write options, so the outbox row lands in
- * the transaction of the change it reports. The body is the execution record (record.ts, secrets already
- * masked as the store keeps them), rendered inside that transaction and never again.
+ * the transaction of the change it reports. A callback's body is the execution record (record.ts, secrets
+ * already masked as the store keeps them), a pull-mode report's the task's result (pull/tasks.ts); either is
+ * rendered inside that transaction and never again.
  */
 import { nowIso } from '../clock.js';
 import type { Store } from '../store/store.js';
