@@ -94,11 +94,12 @@ describe('shell start, stop and kill_all', function () {
   });
 
   it('is ready once a line matches ready.line; what it prints after that goes to stop, not to the finished step', async () => {
-    const polite = `console.log('ready'); process.on('SIGTERM', () => { console.log('bye'); process.exit(0); });
+    // The handler first: a SIGTERM that came between 'ready' and its registration would end node at once.
+    const polite = `process.on('SIGTERM', () => { console.log('bye'); process.exit(0); }); console.log('ready');
 setInterval(() => {}, 1000);`;
     const { out, fake } = await start({ command: ['node', '-e', polite], ready: { line: '^rea.y$' } });
     assert.ok(fake.texts('stdout').includes('ready'));
-    // A long grace: on a loaded machine the SIGTERM handler may take a while, and a SIGKILL would end it first.
+    // A long grace: on a loaded machine the handler may take a while, and a SIGKILL must not end it first.
     const stopped = await runChecked(adapter.actions.stop!, stepContext().ctx, { pid: out.pid, graceSeconds: 60 });
     assert.equal(stopped.wasRunning, true);
     assert.equal(stopped.exitCode, 0);
