@@ -6,6 +6,7 @@
  * another program holds does not count.
  */
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { procPids, procStat } from '../shared/proc.js';
 
 export type Protocol = 'tcp' | 'udp';
 
@@ -34,23 +35,7 @@ export function boundSockets(pid: number, port: number, protocol: Protocol): Set
 
 /** Pids of the processes in process group `pgid` (its leader first). */
 function groupMembers(pgid: number): number[] {
-  const members = [pgid];
-  let pids: string[];
-  try {
-    pids = readdirSync('/proc').filter((p) => /^\d+$/.test(p));
-  } catch {
-    return members;
-  }
-  for (const p of pids) {
-    if (Number(p) === pgid) continue;
-    try {
-      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]) === pgid) members.push(Number(p));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return members;
+  return [pgid, ...procPids().filter((pid) => pid !== pgid && procStat(pid)?.pgid === pgid)];
 }
 
 /** True when a process of group `pgid` holds a socket of `protocol` bound to `port`. */

@@ -4,7 +4,7 @@
  * each group (leader pid and its start time) on the step, and recovery ends the ones still there before any
  * rollback starts, so a compensation never runs beside the command it undoes.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { procPids, procStat } from '../../../../adapters/shared/proc.js';
 import type { Store } from '../store/store.js';
 import type { BackgroundProcess, TrackedProcess } from '../store/types.js';
 
@@ -13,22 +13,9 @@ export const ORPHAN_GRACE_MS = 2000;
 const POLL_MS = 25;
 const KILL_WAIT_MS = 5000;
 
-/** pgid and start time (clock ticks since boot) of a process, from /proc/<pid>/stat; undefined when it is gone. */
-function statOf(pid: number): { pgid: number; startTicks: number } | undefined {
-  let text: string;
-  try {
-    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return undefined;
-  }
-  // The command name (field 2) is in parentheses and may hold spaces or parentheses: fields follow the last ')'.
-  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  return { pgid: Number(fields[2]), startTicks: Number(fields[19]) };
-}
-
 /** Start time of a running process as recorded for it (undefined where /proc is not there). */
 export function startTicksOf(pid: number): number | undefined {
-  return statOf(pid)?.startTicks;
+  return procStat(pid)?.startTicks;
 }
 
 /**
@@ -37,20 +24,12 @@ export function startTicksOf(pid: number): number | undefined {
  * started after it are its children (a pgid stays taken while any member lives).
  */
 function membersOf(group: TrackedProcess): number[] {
-  const leader = statOf(group.pid);
+  const leader = procStat(group.pid);
   if (leader && (leader.startTicks !== group.startTicks || leader.pgid !== group.pid)) return [];
-  const members: number[] = [];
-  let pids: string[];
-  try {
-    pids = readdirSync('/proc').filter((p) => /^\d+$/.test(p));
-  } catch {
-    return [];
-  }
-  for (const p of pids) {
-    const s = statOf(Number(p));
-    if (s && s.pgid === group.pid && s.startTicks >= group.startTicks) members.push(Number(p));
-  }
-  return members;
+  return procPids().filter((pid) => {
+    const s = procStat(pid);
+    return s !== undefined && s.pgid === group.pid && s.startTicks >= group.startTicks;
+  });
 }
 
 function signal(pids: number[], sig: NodeJS.Signals): void {
@@ -72,7 +51,7 @@ export async function endOrphanedGroups(groups: TrackedProcess[], graceMs = ORPH
   if (found.length === 0) return 0;
   signal(found, 'SIGTERM');
   const deadline = Date.now() + graceMs;
-  let left = found.filter((pid) => statOf(pid) !== undefined);
+  let left = found.filter((pid) => procStat(pid) !== undefined);
   while (left.length > 0 && Date.now() < deadline) {
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
     left = left.filter((pid) => isRunning(pid));
@@ -89,12 +68,8 @@ export async function endOrphanedGroups(groups: TrackedProcess[], graceMs = ORPH
 
 /** A process that exited but was not reaped yet (a zombie) counts as gone. */
 function isRunning(pid: number): boolean {
-  try {
-    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return text.slice(text.lastIndexOf(')') + 2, text.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
+  const s = procStat(pid);
+  return s !== undefined && s.state !== 'Z';
 }
 
 /** Ends recorded background groups (shell.start) and forgets them; resolves with how many processes there were. */
