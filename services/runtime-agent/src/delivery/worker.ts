@@ -11,6 +11,7 @@
  */
 import type { Outbox } from '../store/outbox.js';
 import type { Delivery, DeliveryKind, DeliveryState } from '../store/types.js';
+import { fullJitterMs } from './backoff.js';
 import type { AttemptResult, Sender } from './callback-sender.js';
 
 export interface DeliverySettings {
@@ -163,10 +164,8 @@ export class DeliveryWorker {
     this.hooks.attempted(d, r, state);
   }
 
-  /** Full jitter: a random wait up to base · 2^(attempts-1), capped. */
   private delay(attempts: number): number {
-    const ceiling = Math.min(this.settings.maxDelayMs, this.settings.baseDelayMs * 2 ** Math.min(attempts - 1, 30));
-    return Math.floor(this.random() * ceiling);
+    return fullJitterMs(attempts, this.settings.baseDelayMs, this.settings.maxDelayMs, this.random);
   }
 }
 

@@ -26,6 +26,11 @@ export class ManagerUnreachable extends Error {
     super(`${what}: ${describe(cause)}`, { cause });
     this.name = 'ManagerUnreachable';
   }
+
+  /** No answer within MANAGER_REQUEST_TIMEOUT_MS (rather than a refused or broken connection). */
+  get timedOut(): boolean {
+    return (this.cause as { name?: string } | undefined)?.name === 'TimeoutError';
+  }
 }
 
 function describe(err: unknown): string {
@@ -59,7 +64,12 @@ export class ManagerClient {
   }
 
   /** `signal` ends the request early (the agent stops); each request has its own timeout besides. */
-  async post(path: string, body: unknown, idempotencyKey?: string, signal?: AbortSignal): Promise<Answer> {
+  post(path: string, body: unknown, idempotencyKey?: string, signal?: AbortSignal): Promise<Answer> {
+    return this.send(this.url(path), JSON.stringify(body ?? {}), idempotencyKey, signal);
+  }
+
+  /** A POST of `body` (JSON text) to `url`, with the agent's headers; as post(). */
+  async send(url: string, body: string, idempotencyKey?: string, signal?: AbortSignal): Promise<Answer> {
     // One controller per request, tied to `signal` by a listener removed afterwards: AbortSignal.any would keep
     // a little of every request alive for as long as `signal` lives.
     const controller = new AbortController();
@@ -73,15 +83,15 @@ export class ManagerClient {
     let res: Response;
     let text: string;
     try {
-      res = await fetch(this.url(path), {
+      res = await fetch(url, {
         method: 'POST',
         headers: this.headers(idempotencyKey),
-        body: JSON.stringify(body ?? {}),
+        body,
         signal: controller.signal,
       });
       text = await res.text();
     } catch (err) {
-      throw new ManagerUnreachable(`POST ${path}`, controller.signal.reason ?? err);
+      throw new ManagerUnreachable(`POST ${url}`, controller.signal.reason ?? err);
     } finally {
       clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);

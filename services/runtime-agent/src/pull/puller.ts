@@ -11,6 +11,7 @@ import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { toAgentError, ValidationError } from '../../../../adapters/errors.js';
 import type { Principal } from '../auth/roles.js';
+import { fullJitterMs } from '../delivery/backoff.js';
 import { type AgentService, TASK_KEY_PREFIX } from '../service/agent-service.js';
 import type { Store } from '../store/store.js';
 import { type Answer, type ManagerClient, ManagerUnreachable } from './manager-client.js';
@@ -45,9 +46,9 @@ export interface PullerDeps {
   rejectTask: (taskId: string, error: { type: string; message: string; details?: unknown }) => void;
 }
 
-/** Full jitter: a random delay up to the exponential bound (AWS architecture blog, "Exponential Backoff And Jitter"). */
-export function backoffMs(attempt: number, baseMs = BACKOFF_BASE_MS, maxMs = BACKOFF_MAX_MS): number {
-  return Math.random() * Math.min(maxMs, baseMs * 2 ** Math.max(0, attempt - 1));
+/** Waits before the n-th retry of a request to the Manager. */
+function backoffMs(attempt: number): number {
+  return fullJitterMs(attempt, BACKOFF_BASE_MS, BACKOFF_MAX_MS);
 }
 
 /** `seconds` ± 20%. */

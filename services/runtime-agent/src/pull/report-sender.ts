@@ -9,25 +9,17 @@ import { type ManagerClient, ManagerUnreachable } from './manager-client.js';
 const NOT_WANTED = new Set([404, 409, 410]);
 
 export function reportSender(client: ManagerClient): Sender {
-  return async (d, signal) => {
+  return async (d, signal): Promise<AttemptResult> => {
     let status: number;
     try {
-      const res = await fetch(d.target, {
-        method: 'POST',
-        headers: client.headers(d.deliveryId),
-        body: d.body,
-        signal: AbortSignal.any([signal, AbortSignal.timeout(client.settings.requestTimeoutMs)]),
-      });
-      await res.arrayBuffer();
-      status = res.status;
+      status = (await client.send(d.target, d.body, d.deliveryId, signal)).status;
     } catch (err) {
-      const e = new ManagerUnreachable(`POST ${d.target}`, err);
-      const timedOut = (err as Error).name === 'TimeoutError';
-      return { outcome: timedOut ? 'timeout' : 'network_error', status: null, error: e.message };
+      const timedOut = err instanceof ManagerUnreachable && err.timedOut;
+      return { outcome: timedOut ? 'timeout' : 'network_error', status: null, error: (err as Error).message };
     }
     if (status >= 200 && status < 300) return { outcome: 'delivered', status, error: null };
     if (NOT_WANTED.has(status))
       return { outcome: 'gone', status, error: `answered HTTP ${status}: the Manager no longer wants this report` };
-    return { outcome: 'http_error', status, error: `answered HTTP ${status}` } satisfies AttemptResult;
+    return { outcome: 'http_error', status, error: `answered HTTP ${status}` };
   };
 }
