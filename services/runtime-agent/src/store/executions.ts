@@ -20,9 +20,11 @@ import type { WriteOptions, WriteQueue } from './write-queue.js';
  * An execution row with its progress derived from its steps (so that a running execution's own row is
  * written only when its status changes).
  */
+const STEPS_COMPLETED = `(SELECT COUNT(*) FROM steps s WHERE s.execution_id = e.id AND s.phase = 'main'
+  AND s.status IN ('succeeded', 'failed', 'skipped')) AS steps_completed`;
 const SELECT = `SELECT e.*,
   (SELECT s.name FROM steps s WHERE s.execution_id = e.id AND s.phase = 'main' AND s.status = 'running' LIMIT 1) AS current_step,
-  (SELECT COUNT(*) FROM steps s WHERE s.execution_id = e.id AND s.phase = 'main' AND s.status IN ('succeeded', 'failed', 'skipped')) AS steps_completed
+  ${STEPS_COMPLETED}
   FROM executions e`;
 
 interface ExecutionRow {
@@ -135,9 +137,7 @@ export class Executions {
         task_id, task_type)
         VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
       byTask: db.prepare(`${SELECT} WHERE e.task_id = ?`),
-      runningTasks: db.prepare(`SELECT e.id, e.task_id, e.status, e.steps_total,
-        (SELECT COUNT(*) FROM steps s WHERE s.execution_id = e.id AND s.phase = 'main'
-          AND s.status IN ('succeeded', 'failed', 'skipped')) AS steps_completed
+      runningTasks: db.prepare(`SELECT e.id, e.task_id, e.status, e.steps_total, ${STEPS_COMPLETED}
         FROM executions e WHERE e.status IN ('pending', 'running', 'rolling_back') AND e.task_id IS NOT NULL
         ORDER BY e.seq`),
       markRetried: db.prepare('UPDATE executions SET retried_by = ? WHERE id = ?'),
