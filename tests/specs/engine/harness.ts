@@ -15,6 +15,7 @@ import { Metrics } from '../../../services/runtime-agent/src/metrics.js';
 import { Store } from '../../../services/runtime-agent/src/store/store.js';
 import { TERMINAL_STATUSES } from '../../../services/runtime-agent/src/store/types.js';
 import type { Wpk } from '../../../services/runtime-agent/src/wpk/types.js';
+import { testAdapter } from '../support/test-adapter.js';
 import { waitFor } from '../support/wait.js';
 
 export interface Call {
@@ -31,8 +32,6 @@ export interface Call {
   /** Set by actions that run for a while: when they returned. */
   endedAt?: number;
 }
-
-const ANY_OBJECT = { type: 'object' } as const;
 
 /** Resolves after `ms`, rejects at once when the signal aborts. */
 function pause(ms: number, signal: AbortSignal): Promise<void> {
@@ -71,184 +70,134 @@ export function fakeAdapter(calls: Call[], failures = new Map<string, number>())
     calls.push(call);
     return call;
   };
-  return {
-    name: 'fake',
-    description: 'test double',
-    actions: {
-      ok: {
-        id: 'ok',
-        description: 'returns its value',
-        mutates: false,
-        supportsDryRun: false,
-        output: ANY_OBJECT,
-        input: ANY_OBJECT,
-        exampleOutput: { value: 'example' },
-        async run(ctx, input) {
-          const call = note('ok', ctx, input);
-          if (input.delayMs) await pause(input.delayMs, ctx.signal);
-          call.endedAt = Date.now();
-          return { value: input.value };
-        },
-      },
-      fail: {
-        id: 'fail',
-        description: 'fails a given number of times',
-        mutates: false,
-        supportsDryRun: false,
-        output: ANY_OBJECT,
-        input: ANY_OBJECT,
-        exampleOutput: { value: 'example' },
-        async run(ctx, input) {
-          note('fail', ctx, input);
-          const key = String(input.key ?? ctx.executionId + ctx.step);
-          const seen = (failures.get(key) ?? 0) + 1;
-          failures.set(key, seen);
-          if (seen <= (input.times ?? Infinity)) {
-            const opts = input.retryable === undefined ? {} : { retryable: input.retryable as boolean };
-            throw new AgentError(
-              (input.type ?? 'adapter_error') as ErrorType,
-              input.message ?? `planned failure ${seen}`,
-              opts,
-            );
-          }
-          return { value: 'recovered', attempts: seen };
-        },
-      },
-      hang: {
-        id: 'hang',
-        description: 'waits for the abort signal',
-        mutates: false,
-        supportsDryRun: false,
-        output: ANY_OBJECT,
-        input: ANY_OBJECT,
-        exampleOutput: { value: 'example' },
-        run(ctx, input) {
-          const call = note('hang', ctx, input);
-          if (input.hangAttempts !== undefined && ctx.attempt > input.hangAttempts)
-            return Promise.resolve({ value: 'did not hang' });
-          return new Promise((_, reject) => {
-            const onAbort = () => {
-              call.abortedAt = Date.now();
-              reject(new Error('hang was aborted'));
-            };
-            if (ctx.signal.aborted) onAbort();
-            else ctx.signal.addEventListener('abort', onAbort, { once: true });
-          });
-        },
-      },
-      stubborn: {
-        id: 'stubborn',
-        description: 'waits input.ms whatever happens: a step that does not stop when aborted',
-        mutates: false,
-        supportsDryRun: false,
-        output: ANY_OBJECT,
-        input: ANY_OBJECT,
-        exampleOutput: { value: 'example' },
-        async run(ctx, input) {
-          note('stubborn', ctx, input);
-          await new Promise((resolve) => setTimeout(resolve, Number(input.ms)));
-          return { value: 'finally done' };
-        },
-      },
-      record: {
-        id: 'record',
-        description: 'records its input (mutating)',
-        mutates: true,
-        supportsDryRun: false,
-        output: ANY_OBJECT,
-        input: ANY_OBJECT,
-        exampleOutput: { value: 'example' },
-        async run(ctx, input) {
-          note('record', ctx, input);
-          return { value: input.value };
-        },
-      },
-      create: {
-        id: 'create',
-        description: 'creates a thing; compensated by delete',
-        mutates: true,
-        supportsDryRun: false,
-        output: ANY_OBJECT,
-        input: ANY_OBJECT,
-        exampleOutput: { id: 'id-example' },
-        compensate: (_input: any, out: any) => ({ action: 'delete', with: { id: out.id } }),
-        async run(ctx, input) {
-          note('create', ctx, input);
-          return { id: `id-${input.name}` };
-        },
-      },
-      delete: {
-        id: 'delete',
-        description: 'deletes a thing',
-        mutates: true,
-        supportsDryRun: true,
-        output: ANY_OBJECT,
-        input: ANY_OBJECT,
-        exampleOutput: { deleted: 'id-example' },
-        async run(ctx, input) {
-          if (ctx.dryRun) {
-            note('delete:dry', ctx, input);
-            return USE_EXAMPLE_OUTPUT;
-          }
-          note('delete', ctx, input);
-          return { deleted: input.id };
-        },
-      },
-      dryable: {
-        id: 'dryable',
-        description: 'mutating, with a dry-run hook',
-        mutates: true,
-        supportsDryRun: true,
-        output: ANY_OBJECT,
-        input: ANY_OBJECT,
-        exampleOutput: { value: 'example' },
-        async run(ctx, input) {
-          if (ctx.dryRun) {
-            note('dryable:dry', ctx, input);
-            return { value: 'from-dry-run' };
-          }
-          note('dryable', ctx, input);
-          return { value: 'for-real' };
-        },
-      },
-      leak: {
-        id: 'leak',
-        description: 'logs, returns and throws its token',
-        mutates: false,
-        supportsDryRun: false,
-        output: ANY_OBJECT,
-        input: ANY_OBJECT,
-        exampleOutput: {},
-        async run(ctx, input) {
-          note('leak', ctx, input);
-          ctx.log.info(`using token ${input.token}`);
-          ctx.log.line('stdout', `token=${input.token}`);
-          if (input.fail)
-            throw new AgentError('adapter_error', `login failed for token ${input.token}`, {
-              details: { token: input.token },
-              retryable: false,
-            });
-          // With `numeric`, outputs also carry the token as numbers (as an API might echo a PIN).
-          const numbers = input.numeric ? { port: Number(input.token), ts: Number(`16${input.token}000`) } : {};
-          return { echo: input.token, nested: { note: input.note }, ...numbers };
-        },
-      },
-      strict: {
-        id: 'strict',
-        description: 'input must be { n: integer }',
-        mutates: false,
-        supportsDryRun: false,
-        output: ANY_OBJECT,
-        input: { type: 'object', additionalProperties: false, required: ['n'], properties: { n: { type: 'integer' } } },
-        exampleOutput: {},
-        async run(ctx, input) {
-          note('strict', ctx, input);
-          return {};
-        },
+  return testAdapter('fake', 'test double', {
+    ok: {
+      description: 'returns its value',
+      exampleOutput: { value: 'example' },
+      async run(ctx, input) {
+        const call = note('ok', ctx, input);
+        if (input.delayMs) await pause(input.delayMs, ctx.signal);
+        call.endedAt = Date.now();
+        return { value: input.value };
       },
     },
-    readiness: () => ({ ready: true }),
-  };
+    fail: {
+      description: 'fails a given number of times',
+      exampleOutput: { value: 'example' },
+      async run(ctx, input) {
+        note('fail', ctx, input);
+        const key = String(input.key ?? ctx.executionId + ctx.step);
+        const seen = (failures.get(key) ?? 0) + 1;
+        failures.set(key, seen);
+        if (seen <= (input.times ?? Infinity)) {
+          const opts = input.retryable === undefined ? {} : { retryable: input.retryable as boolean };
+          throw new AgentError(
+            (input.type ?? 'adapter_error') as ErrorType,
+            input.message ?? `planned failure ${seen}`,
+            opts,
+          );
+        }
+        return { value: 'recovered', attempts: seen };
+      },
+    },
+    hang: {
+      description: 'waits for the abort signal',
+      exampleOutput: { value: 'example' },
+      run(ctx, input) {
+        const call = note('hang', ctx, input);
+        if (input.hangAttempts !== undefined && ctx.attempt > input.hangAttempts)
+          return Promise.resolve({ value: 'did not hang' });
+        return new Promise((_, reject) => {
+          const onAbort = () => {
+            call.abortedAt = Date.now();
+            reject(new Error('hang was aborted'));
+          };
+          if (ctx.signal.aborted) onAbort();
+          else ctx.signal.addEventListener('abort', onAbort, { once: true });
+        });
+      },
+    },
+    stubborn: {
+      description: 'waits input.ms whatever happens: a step that does not stop when aborted',
+      exampleOutput: { value: 'example' },
+      async run(ctx, input) {
+        note('stubborn', ctx, input);
+        await new Promise((resolve) => setTimeout(resolve, Number(input.ms)));
+        return { value: 'finally done' };
+      },
+    },
+    record: {
+      description: 'records its input (mutating)',
+      mutates: true,
+      exampleOutput: { value: 'example' },
+      async run(ctx, input) {
+        note('record', ctx, input);
+        return { value: input.value };
+      },
+    },
+    create: {
+      description: 'creates a thing; compensated by delete',
+      mutates: true,
+      exampleOutput: { id: 'id-example' },
+      compensate: (_input: any, out: any) => ({ action: 'delete', with: { id: out.id } }),
+      async run(ctx, input) {
+        note('create', ctx, input);
+        return { id: `id-${input.name}` };
+      },
+    },
+    delete: {
+      description: 'deletes a thing',
+      mutates: true,
+      supportsDryRun: true,
+      exampleOutput: { deleted: 'id-example' },
+      async run(ctx, input) {
+        if (ctx.dryRun) {
+          note('delete:dry', ctx, input);
+          return USE_EXAMPLE_OUTPUT;
+        }
+        note('delete', ctx, input);
+        return { deleted: input.id };
+      },
+    },
+    dryable: {
+      description: 'mutating, with a dry-run hook',
+      mutates: true,
+      supportsDryRun: true,
+      exampleOutput: { value: 'example' },
+      async run(ctx, input) {
+        if (ctx.dryRun) {
+          note('dryable:dry', ctx, input);
+          return { value: 'from-dry-run' };
+        }
+        note('dryable', ctx, input);
+        return { value: 'for-real' };
+      },
+    },
+    leak: {
+      description: 'logs, returns and throws its token',
+      async run(ctx, input) {
+        note('leak', ctx, input);
+        ctx.log.info(`using token ${input.token}`);
+        ctx.log.line('stdout', `token=${input.token}`);
+        if (input.fail)
+          throw new AgentError('adapter_error', `login failed for token ${input.token}`, {
+            details: { token: input.token },
+            retryable: false,
+          });
+        // With `numeric`, outputs also carry the token as numbers (as an API might echo a PIN).
+        const numbers = input.numeric ? { port: Number(input.token), ts: Number(`16${input.token}000`) } : {};
+        return { echo: input.token, nested: { note: input.note }, ...numbers };
+      },
+    },
+    strict: {
+      description: 'input must be { n: integer }',
+      input: { type: 'object', additionalProperties: false, required: ['n'], properties: { n: { type: 'integer' } } },
+      async run(ctx, input) {
+        note('strict', ctx, input);
+        return {};
+      },
+    },
+  });
 }
 
 /** A WPK package of fake steps. */
