@@ -63,6 +63,12 @@ export interface StepContext {
    * on the next start after the agent was killed. Call the returned function once the group is gone.
    */
   backgroundGroupStarted(pgid: number, command: string[]): () => void;
+  /**
+   * Reports where a long step stands (a distributed load run's fleet numbers, say): written to the event
+   * journal as `step.progress` with the execution's secrets masked, so every surface can show it while
+   * the step runs. Cheap, but meant for a few calls a second at most; never throws.
+   */
+  progress(data: Record<string, unknown>): void;
 }
 
 /** What a rollback runs: another action of the same adapter unless `adapter` says otherwise. */

@@ -53,7 +53,7 @@ function pause(ms: number, signal: AbortSignal): Promise<void> {
  * - create (mutating, default compensation `delete { id }`): returns `{ id: 'id-' + name }`.
  * - delete (mutating, supports dry run: then records `delete:dry` and asks for the example output).
  * - dryable (mutating, supports dry run: then records `dryable:dry` and returns `{ value: 'from-dry-run' }`).
- * - leak (read-only): logs and returns its `token` (also as numbers with `numeric: true`), and with `fail: true` throws with it in the message.
+ * - leak (read-only): logs and returns its `token` (also as numbers with `numeric: true`), reports it as progress with `progress: true`, and with `fail: true` throws with it in the message.
  * - strict (read-only): input must be `{ n: integer }`.
  */
 export function fakeAdapter(calls: Call[], failures = new Map<string, number>()): Adapter {
@@ -179,6 +179,7 @@ export function fakeAdapter(calls: Call[], failures = new Map<string, number>())
         note('leak', ctx, input);
         ctx.log.info(`using token ${input.token}`);
         ctx.log.line('stdout', `token=${input.token}`);
+        if (input.progress) ctx.progress({ seen: input.token, done: 1 });
         if (input.fail)
           throw new AgentError('adapter_error', `login failed for token ${input.token}`, {
             details: { token: input.token },

@@ -141,6 +141,25 @@ describe('engine: secret parameters', () => {
     for (const f of files) assert.equal(f.bytes.indexOf(token), -1, `${f.name} holds the secret`);
   });
 
+  it("journals a step's progress as step.progress, with the execution's secrets masked", async () => {
+    const token = 'progress-secret-51c9';
+    const { id } = await h.run({
+      wpk: wpk([step('login', 'leak', { token: '${{ params.token }}', progress: true })], {
+        parameters: params as any,
+      }),
+      params: { token },
+    });
+    const events = h.store.journal.page({ since: 0, executionId: id, limit: 100 });
+    const progress = events.filter((e) => e.type === 'step.progress');
+    assert.equal(progress.length, 1);
+    assert.equal(progress[0].step, 'login');
+    assert.deepEqual(progress[0].data, { phase: 'main', attempt: 1, seen: '***', done: 1 });
+    // Between the step's start and its end, in journal order.
+    const types = events.map((e) => e.type);
+    assert.ok(types.indexOf('step.started') < types.indexOf('step.progress'));
+    assert.ok(types.indexOf('step.progress') < types.indexOf('step.finished'));
+  });
+
   describe('credentials that actions declare in their input (secretsIn)', () => {
     const keyed = testAdapter('keyed', 'test double', {
       echo: { description: 'returns its input', run: async (_ctx, input) => ({ echo: input }) },

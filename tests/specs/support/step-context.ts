@@ -38,6 +38,8 @@ export interface FakeStepContext {
   groups: Set<number>;
   /** Groups the action said it leaves running after the step (pid → command), until it reports them gone. */
   background: Map<number, string[]>;
+  /** What the action reported with ctx.progress, in order. */
+  progress: Array<Record<string, unknown>>;
 }
 
 export function stepContext(options: StepContextOptions = {}): FakeStepContext {
@@ -46,6 +48,7 @@ export function stepContext(options: StepContextOptions = {}): FakeStepContext {
   const secrets = options.secrets ?? [];
   const groups = new Set<number>();
   const background = new Map<number, string[]>();
+  const progress: Array<Record<string, unknown>> = [];
   const log = (level: LogLevel) => (message: string) => void logs.push({ level, message, at: Date.now() });
   const ctx: StepContext = {
     signal: options.signal ?? controller.signal,
@@ -63,6 +66,7 @@ export function stepContext(options: StepContextOptions = {}): FakeStepContext {
       background.set(pgid, command);
       return () => background.delete(pgid);
     },
+    progress: (data) => void progress.push(data),
   };
   return {
     ctx,
@@ -72,5 +76,6 @@ export function stepContext(options: StepContextOptions = {}): FakeStepContext {
     secrets,
     groups,
     background,
+    progress,
   };
 }

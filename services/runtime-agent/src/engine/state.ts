@@ -92,6 +92,11 @@ export class StateWriter {
     this.event(e, 'step.retrying', step, { phase, attempt, delay_ms: delayMs, error }, { deferred: true });
   }
 
+  /** Where a running step stands (`ctx.progress`): a cosmetic write, committed with the next commit. */
+  stepProgress(e: ExecutionRef, phase: StepPhase, step: string, attempt: number, data: Record<string, unknown>) {
+    this.event(e, 'step.progress', step, { phase, attempt, ...data }, { deferred: true });
+  }
+
   /** `step.finished` (main steps) or `rollback.step_finished` (compensations), with the step's outcome. */
   stepFinished(
     e: ExecutionRef,

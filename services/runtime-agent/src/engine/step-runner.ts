@@ -242,6 +242,21 @@ async function runAttempt(
     secret: (value) => target.redactor.add([value]),
     processGroupStarted: (pgid) => trackGroup(deps, target, pgid),
     backgroundGroupStarted: (pgid, command) => keepGroup(deps, target, def.name, pgid, command),
+    progress: (data) => {
+      if (signal.aborted) return;
+      const ref = { id: target.executionId, workflowId: target.workflowId };
+      try {
+        deps.state.stepProgress(
+          ref,
+          target.phase,
+          def.name,
+          attempt,
+          target.redactor.value(data) as Record<string, unknown>,
+        );
+      } catch (err) {
+        target.log.write('warn', `progress report dropped: ${(err as Error).message}`, def.name);
+      }
+    },
   };
   try {
     if (target.dryRun && !spec.supportsDryRun && mutating) {

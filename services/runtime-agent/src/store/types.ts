@@ -232,6 +232,7 @@ export const EVENT_TYPES = [
   'execution.status_changed',
   'step.started',
   'step.retrying',
+  'step.progress',
   'step.finished',
   'rollback.started',
   'rollback.step_finished',
