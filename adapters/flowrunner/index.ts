@@ -5,6 +5,7 @@
  */
 import { join } from 'node:path';
 import type { Adapter } from '../contract.js';
+import type { WorkerFleet } from '../k8s/workers/fleet.js';
 import { DEFAULT_EGRESS, EgressPolicy, type EgressSettings } from '../shared/egress.js';
 import { findRoot } from '../shared/repo-root.js';
 import { createRunAction } from './run.js';
@@ -20,9 +21,13 @@ export interface FlowrunnerSettings {
   log?: FlowLog;
   /** Where flows may send requests (default: DEFAULT_EGRESS). */
   egress?: EgressSettings;
+  /** FlowRunner workers on Kubernetes, for distributed runs. */
+  fleet?: WorkerFleet;
 }
 
-export function createFlowrunnerAdapter(settings: FlowrunnerSettings = {}): Adapter & { runs: BackgroundRuns } {
+export function createFlowrunnerAdapter(
+  settings: FlowrunnerSettings = {},
+): Adapter & { runs: BackgroundRuns; fleet?: WorkerFleet } {
   const root = settings.flowmapsRoot ?? join(findRoot(), 'workflows');
   const runs = new BackgroundRuns();
   const egress = new EgressPolicy(settings.egress ?? DEFAULT_EGRESS);
@@ -38,5 +43,6 @@ export function createFlowrunnerAdapter(settings: FlowrunnerSettings = {}): Adap
     actions: Object.fromEntries(actions.map((a) => [a.id, a])),
     readiness: () => ({ ready: true }),
     runs,
+    fleet: settings.fleet,
   };
 }

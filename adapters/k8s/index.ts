@@ -22,7 +22,8 @@ import { createWaitAction } from './wait.js';
 
 export type { K8sSettings } from './cluster-source.js';
 
-export function createK8sAdapter(settings: K8sSettings = {}): Adapter {
+/** The adapter, and its API (its connection) for the Flow Manager's workers. */
+export function createK8sAdapter(settings: K8sSettings = {}): Adapter & { k8s: K8sApi } {
   const k8s = new K8sApi(new KubeConnection(settings));
   const actions = [
     createLogsAction(k8s),
@@ -46,5 +47,6 @@ export function createK8sAdapter(settings: K8sSettings = {}): Adapter {
     },
     readiness: () => k8s.conn.readiness(),
     health: () => k8s.conn.health(),
+    k8s,
   };
 }

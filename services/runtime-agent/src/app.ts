@@ -25,6 +25,9 @@ import { Tokens, TokensFileError } from './auth/tokens.js';
 import { Metrics } from './metrics.js';
 import { SseStreams } from './http/sse.js';
 import { VERSION, WORKFLOWS_DIR } from './paths.js';
+import { managerLabel } from '../../../adapters/k8s/workers/labels.js';
+import type { WorkerFleet } from '../../../adapters/k8s/workers/fleet.js';
+import { ContainerService } from './service/containers.js';
 import { Puller } from './pull/puller.js';
 import { reportSender } from './pull/report-sender.js';
 import { MANAGER_ACTOR, managerClient } from './pull/setup.js';
@@ -54,6 +57,8 @@ export interface Agent {
   delivery: DeliveryWorker;
   /** Pull mode (MANAGER_URL): main starts it once recovery is done. */
   puller?: Puller;
+  /** The Flow Manager's container commands (FlowRunner workers on Kubernetes), when the flowrunner adapter has a fleet. */
+  containers?: ContainerService;
   /** SIGTERM: flows stop at once, executions drain (see Engine.shutdown). */
   shutdown(): Promise<void>;
 }
@@ -80,6 +85,13 @@ export function adapterSettings(config: Config, logger?: Logger): AdapterSetting
       tokenFile: config.k8sTokenFile,
       caFile: config.k8sCaFile,
       namespace: config.k8sNamespace,
+    },
+    workers: {
+      namespace: config.flowWorkersNamespace,
+      image: config.flowWorkerImage,
+      controlPort: config.flowWorkerPort,
+      manager: managerLabel(config.agentName ?? config.podName ?? 'runtime-agent'),
+      readyTimeoutMs: config.flowWorkerReadyTimeoutSeconds * 1000,
     },
   };
 }
@@ -173,8 +185,20 @@ export function createAgent(
   // they stop at once, while workflow executions get their grace period.
   const backgroundRuns = adapters.flatMap((a) => ('runs' in a && a.runs instanceof BackgroundRuns ? [a.runs] : []));
   let puller: Puller | undefined;
+  const fleet = adapters.find(
+    (a): a is Adapter & { fleet: WorkerFleet } => 'fleet' in a && a.fleet !== undefined,
+  )?.fleet;
+  const containers =
+    fleet &&
+    new ContainerService(fleet, {
+      healthWarningMs: config.flowWorkerHealthWarningSeconds * 1000,
+      statusIntervalMs: config.flowWorkerStatusIntervalSeconds * 1000,
+      commandTimeoutMs: config.flowWorkerReadyTimeoutSeconds * 1000 + COMMAND_GRACE_MS,
+      onWatchError: (err) => logger.warn({ err }, 'watching the FlowRunner workers failed; trying again'),
+    });
   const shutdown = async () => {
     tokens?.stop();
+    containers?.close();
     // No new task is claimed; the running ones drain with the other executions, and their reports go out below.
     await puller?.stop();
     await Promise.all([
@@ -251,8 +275,25 @@ export function createAgent(
       registerTimeoutMs: config.managerRegisterTimeoutSeconds * 1000,
       rejectTask: (taskId, error) => engine.results.taskRejected(taskId, error),
     });
-  return { app, service, store, engine, catalog, registry, flows, tokens, retention, delivery, puller, shutdown };
+  return {
+    app,
+    service,
+    store,
+    engine,
+    catalog,
+    registry,
+    flows,
+    tokens,
+    retention,
+    delivery,
+    puller,
+    containers,
+    shutdown,
+  };
 }
+
+/** A container command may take this much longer than the wait for its pods. */
+const COMMAND_GRACE_MS = 30_000;
 
 /** The longest wait between two attempts of a callback. */
 const MAX_CALLBACK_BACKOFF_MS = 5 * 60_000;

@@ -70,6 +70,12 @@ export interface Config {
   managerRegisterTimeoutSeconds: number;
   managerRequestTimeoutMs: number;
   managerOnly: boolean;
+  flowWorkersNamespace?: string;
+  flowWorkerImage: string;
+  flowWorkerPort: number;
+  flowWorkerReadyTimeoutSeconds: number;
+  flowWorkerHealthWarningSeconds: number;
+  flowWorkerStatusIntervalSeconds: number;
   /**
    * How messages name each setting: its variable (`HOST`), or its key in the RUNTIME_AGENT_CONFIG file
    * (`host in /etc/agent.yaml`) when it came from there. Set by loadConfig; absent in a Config built by hand.
@@ -517,6 +523,48 @@ export const SETTINGS: Setting[] = [
     default: '10000',
     ...int(100, 300_000),
     doc: 'How long one callback attempt may take before it counts as failed and is retried',
+  },
+  {
+    env: 'FLOW_WORKERS_NAMESPACE',
+    key: 'flowWorkersNamespace',
+    default: '',
+    ...text,
+    doc: "Flow Manager (docs/flow-manager.md): the namespace FlowRunner workers are created in (default: the k8s adapter's namespace)",
+  },
+  {
+    env: 'FLOW_WORKER_IMAGE',
+    key: 'flowWorkerImage',
+    default: 'runtime-agent:0.1.0',
+    ...text,
+    doc: "The image of a FlowRunner worker when create_container names none: this product's own image, pinned like the agent's",
+  },
+  {
+    env: 'FLOW_WORKER_PORT',
+    key: 'flowWorkerPort',
+    default: '8080',
+    ...int(1, 65535),
+    doc: "The port a worker's control API (/api/*) listens on inside its pod",
+  },
+  {
+    env: 'FLOW_WORKER_READY_TIMEOUT_SECONDS',
+    key: 'flowWorkerReadyTimeoutSeconds',
+    default: '180',
+    ...int(1, 3600),
+    doc: 'How long start_container (and a distributed run) waits for the worker pods to be Available',
+  },
+  {
+    env: 'FLOW_WORKER_HEALTH_WARNING_SECONDS',
+    key: 'flowWorkerHealthWarningSeconds',
+    default: '60',
+    ...int(1, 86400),
+    doc: 'A worker pod not ready for longer than this gets one container_health_warning',
+  },
+  {
+    env: 'FLOW_WORKER_STATUS_INTERVAL_SECONDS',
+    key: 'flowWorkerStatusIntervalSeconds',
+    default: '10',
+    ...int(1, 3600),
+    doc: 'How often container_status_update is sent for each running worker',
   },
   {
     env: 'MANAGER_URL',

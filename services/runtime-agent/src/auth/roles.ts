@@ -37,6 +37,10 @@ export const OPERATIONS = {
   audit: 'admin',
   init: 'admin',
   flowrunner: 'admin',
+  /** Starting, stopping, restarting FlowRunner workers and sending them commands (the Flow Manager). */
+  workers: 'operator',
+  /** Creating, updating (image, environment) and deleting FlowRunner workers: what runs in the cluster. */
+  workers_admin: 'admin',
 } as const satisfies Record<string, Role>;
 
 export type Operation = keyof typeof OPERATIONS;

@@ -8,6 +8,7 @@ import type { Context, Middleware, Next } from 'koa';
 import { AgentError } from '../../../../adapters/errors.js';
 import { ANONYMOUS, authorize, may, type Operation, type Principal } from '../auth/roles.js';
 import type { Tokens } from '../auth/tokens.js';
+import { TOKEN_HEADER } from '../../../../adapters/k8s/workers/control.js';
 
 export interface AuthState {
   principal?: Principal;
@@ -18,6 +19,13 @@ export interface AuthState {
 }
 
 const BEARER = /^Bearer[ \t]+([^\s]+)[ \t]*$/i;
+
+/**
+ * A token may also come in X-Runtime-Agent-Token, for requests that reach the agent through the Kubernetes
+ * API server's pod or service proxy, which keeps the Authorization header for itself (the Flow Manager's
+ * workers are called so). Authorization wins when both are sent.
+ */
+const bearerFromTokenHeader = (value: string) => (value === '' ? '' : `Bearer ${value}`);
 
 function unauthorized(message: string): AgentError {
   return new AgentError('unauthorized', message, { details: { scheme: 'Bearer' } });
@@ -34,7 +42,7 @@ export function authenticate(tokens: Tokens | undefined): Middleware {
       state.principal = ANONYMOUS;
       return next();
     }
-    const header = ctx.get('Authorization');
+    const header = ctx.get('Authorization') || bearerFromTokenHeader(ctx.get(TOKEN_HEADER));
     if (header === '') {
       state.authProblem = unauthorized(
         'this call needs a token: send Authorization: Bearer <token> (tokens come from RUNTIME_AGENT_TOKENS_FILE)',
