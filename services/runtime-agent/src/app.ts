@@ -1,4 +1,5 @@
 /** createAgent wires store -> adapters -> engine -> Koa app; nothing here listens on a port. */
+import { hostname } from 'node:os';
 import Koa from 'koa';
 import type { Logger } from 'pino';
 import type { Adapter } from '../../../adapters/contract.js';
@@ -26,6 +27,7 @@ import { Metrics } from './metrics.js';
 import { SseStreams } from './http/sse.js';
 import { VERSION, WORKFLOWS_DIR } from './paths.js';
 import { Puller } from './pull/puller.js';
+import { SocketChannel } from './socket/channel.js';
 import { reportSender } from './pull/report-sender.js';
 import { MANAGER_ACTOR, managerClient } from './pull/setup.js';
 import { Store } from './store/store.js';
@@ -54,6 +56,8 @@ export interface Agent {
   delivery: DeliveryWorker;
   /** Pull mode (MANAGER_URL): main starts it once recovery is done. */
   puller?: Puller;
+  /** The Socket.IO channel; main attaches it to the server it listens on. */
+  sockets: SocketChannel;
   /** SIGTERM: flows stop at once, executions drain (see Engine.shutdown). */
   shutdown(): Promise<void>;
 }
@@ -234,6 +238,18 @@ export function createAgent(
   app.use(browserGuard({ loopbackHostsOnly: !tokens && !config.insecureNoAuth }));
   app.use(authenticate(tokens));
   app.use(router.routes());
+  const sockets = new SocketChannel({
+    service,
+    store,
+    tokens,
+    logger,
+    metrics,
+    version: VERSION,
+    agentName: config.agentName ?? hostname(),
+    loopbackHostsOnly: !tokens && !config.insecureNoAuth,
+    maxMessageBytes: config.bodyLimitBytes,
+    maxJsonDepth: config.maxJsonDepth,
+  });
   app.use(router.allowedMethods());
   tokens?.watch(config.tokensReloadSeconds * 1000);
   puller =
@@ -251,7 +267,21 @@ export function createAgent(
       registerTimeoutMs: config.managerRegisterTimeoutSeconds * 1000,
       rejectTask: (taskId, error) => engine.results.taskRejected(taskId, error),
     });
-  return { app, service, store, engine, catalog, registry, flows, tokens, retention, delivery, puller, shutdown };
+  return {
+    app,
+    service,
+    store,
+    engine,
+    catalog,
+    registry,
+    flows,
+    tokens,
+    retention,
+    delivery,
+    puller,
+    sockets,
+    shutdown,
+  };
 }
 
 /** The longest wait between two attempts of a callback. */
