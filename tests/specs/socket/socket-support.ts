@@ -1,7 +1,6 @@
 /** Socket.IO clients of a real agent process for the channel's specs: connect, command, wait for events. */
 import assert from 'node:assert/strict';
 import { io, type Socket } from 'socket.io-client';
-import type { AgentProcess } from '../support/agent-process.js';
 import { waitFor } from '../support/wait.js';
 
 /** How long a command's acknowledgement may take. */
@@ -40,7 +39,7 @@ after(() => {
   open.clear();
 });
 
-function newSocket(agent: AgentProcess, options: ConnectOptions): Socket {
+function newSocket(agent: { url: string }, options: ConnectOptions): Socket {
   const socket = io(agent.url, {
     path: '/socket.io',
     auth: options.token === undefined ? {} : { token: options.token },
@@ -55,7 +54,7 @@ function newSocket(agent: AgentProcess, options: ConnectOptions): Socket {
 }
 
 /** Connects and resolves once the server said `connected`; rejects with the connect_error otherwise. */
-export async function connect(agent: AgentProcess, options: ConnectOptions = {}): Promise<Client> {
+export async function connect(agent: { url: string }, options: ConnectOptions = {}): Promise<Client> {
   const socket = newSocket(agent, options);
   const received: Received[] = [];
   socket.onAny((event: string, data: unknown) => received.push({ event, data }));
@@ -80,7 +79,7 @@ export async function connect(agent: AgentProcess, options: ConnectOptions = {})
 }
 
 /** The connect_error a handshake is refused with (it must be refused). */
-export async function refusedHandshake(agent: AgentProcess, options: ConnectOptions = {}): Promise<any> {
+export async function refusedHandshake(agent: { url: string }, options: ConnectOptions = {}): Promise<any> {
   const socket = newSocket(agent, options);
   const got: string[] = [];
   socket.onAny((event: string) => got.push(event));
