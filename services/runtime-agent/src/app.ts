@@ -1,4 +1,5 @@
 /** createAgent wires store -> adapters -> engine -> Koa app; nothing here listens on a port. */
+import { hostname } from 'node:os';
 import Koa from 'koa';
 import type { Logger } from 'pino';
 import type { Adapter } from '../../../adapters/contract.js';
@@ -29,6 +30,7 @@ import { managerLabel } from '../../../adapters/k8s/workers/labels.js';
 import type { WorkerFleet } from '../../../adapters/k8s/workers/fleet.js';
 import { ContainerService } from './service/containers.js';
 import { Puller } from './pull/puller.js';
+import { SocketChannel } from './socket/channel.js';
 import { reportSender } from './pull/report-sender.js';
 import { MANAGER_ACTOR, managerClient } from './pull/setup.js';
 import { Store } from './store/store.js';
@@ -59,6 +61,8 @@ export interface Agent {
   puller?: Puller;
   /** The Flow Manager's container commands (FlowRunner workers on Kubernetes), when the flowrunner adapter has a fleet. */
   containers?: ContainerService;
+  /** The Socket.IO channel; main attaches it to the server it listens on. */
+  sockets: SocketChannel;
   /** SIGTERM: flows stop at once, executions drain (see Engine.shutdown). */
   shutdown(): Promise<void>;
 }
@@ -258,6 +262,18 @@ export function createAgent(
   app.use(browserGuard({ loopbackHostsOnly: !tokens && !config.insecureNoAuth }));
   app.use(authenticate(tokens));
   app.use(router.routes());
+  const sockets = new SocketChannel({
+    service,
+    store,
+    tokens,
+    logger,
+    metrics,
+    version: VERSION,
+    agentName: config.agentName ?? hostname(),
+    loopbackHostsOnly: !tokens && !config.insecureNoAuth,
+    maxMessageBytes: config.bodyLimitBytes,
+    maxJsonDepth: config.maxJsonDepth,
+  });
   app.use(router.allowedMethods());
   tokens?.watch(config.tokensReloadSeconds * 1000);
   puller =
@@ -288,6 +304,7 @@ export function createAgent(
     delivery,
     puller,
     containers,
+    sockets,
     shutdown,
   };
 }

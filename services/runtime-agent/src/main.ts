@@ -85,6 +85,7 @@ async function start(): Promise<void> {
 
   const server = agent.app.listen(config.port, config.host);
   server.keepAliveTimeout = 65_000;
+  agent.sockets.attach(server);
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('listening', resolve);
@@ -114,6 +115,7 @@ async function start(): Promise<void> {
       .shutdown()
       .catch((err) => logger.error({ err }, 'shutdown failed'))
       .finally(() => {
+        agent.sockets.close();
         server.close();
         server.closeAllConnections();
         agent.store.close();
@@ -156,6 +158,8 @@ function handleSignals(config: Config, logger: Logger, agent: Agent, server: Ser
       `shutting down: no new work, letting running steps finish (send ${signal} again to exit at once)`,
     );
     await agent.shutdown();
+    // After the drain: subscribers hear the running executions' last events.
+    agent.sockets.close();
     server.close();
     server.closeAllConnections();
     agent.store.close();

@@ -227,6 +227,13 @@ export class Metrics {
     'Events taken from the journal and not yet delivered, by the surface delivering them',
     (c) => c.backlog(),
   );
+  private socketConnections?: () => number;
+  readonly sockets: Gauge = new Gauge({
+    name: 'runtime_agent_socket_connections',
+    help: 'Socket.IO connections open now (authenticated; docs/socket-io.md)',
+    registers: [this.registry],
+    collect: () => this.sockets.set(this.socketConnections?.() ?? 0),
+  });
   // Result deliveries (docs/callbacks.md): attempts as they happen, the outbox read at scrape time.
   readonly callbackAttempts = new Counter({
     name: 'runtime_agent_callback_attempts_total',
@@ -358,6 +365,11 @@ export class Metrics {
   /** Where the runtime_agent_* gauges read from. */
   attachAgent(source: AgentSource): void {
     this.agent = source;
+  }
+
+  /** Where the Socket.IO connection gauge reads from. */
+  attachSockets(count: () => number): void {
+    this.socketConnections = count;
   }
 
   /** Where the outbox gauges read from (each kind's backlog). */

@@ -143,7 +143,7 @@ describe('engine: secret parameters', () => {
 
   it("journals a step's progress as step.progress, with the execution's secrets masked", async () => {
     const token = 'progress-secret-51c9';
-    const { id } = await h.run({
+    const { execution_id: id } = await h.run({
       wpk: wpk([step('login', 'leak', { token: '${{ params.token }}', progress: true })], {
         parameters: params as any,
       }),

@@ -11,31 +11,52 @@ import type { Middleware } from 'koa';
 import { AgentError } from '../../../../adapters/errors.js';
 import { isLoopback } from '../config.js';
 
-export function browserGuard(options: { loopbackHostsOnly: boolean }): Middleware {
+export interface BrowserGuardOptions {
+  loopbackHostsOnly: boolean;
+}
+
+export function browserGuard(options: BrowserGuardOptions): Middleware {
   return (ctx, next) => {
-    const origin = ctx.get('Origin');
-    const site = ctx.get('Sec-Fetch-Site').toLowerCase();
-    if ((origin !== '' && !sameHost(origin, ctx.host)) || site === 'cross-site' || site === 'same-site') {
-      throw new AgentError(
-        'forbidden',
-        `requests from web pages of other sites are refused (Origin ${origin || '-'}, Sec-Fetch-Site ${site || '-'}); call the agent from a server or the command line`,
-        {
-          details: { origin: origin.slice(0, 200) || null },
-        },
-      );
-    }
-    // The same test HOST passes at start; Koa's hostname is the Host header without its port.
-    if (options.loopbackHostsOnly && !isLoopback(ctx.hostname.toLowerCase())) {
-      throw new AgentError(
-        'forbidden',
-        `Host ${ctx.host.slice(0, 200) || '(none)'} is not a loopback name; without tokens the agent answers only to 127.0.0.1, [::1] and localhost`,
-        {
-          details: { host: ctx.host.slice(0, 200) },
-        },
-      );
-    }
+    const refused = browserRefusal(
+      { origin: ctx.get('Origin'), site: ctx.get('Sec-Fetch-Site'), host: ctx.host, hostname: ctx.hostname },
+      options,
+    );
+    if (refused) throw refused;
     return next();
   };
+}
+
+/**
+ * The check itself, for every surface that takes requests on the agent's port (HTTP, the Socket.IO
+ * handshake): the error a request with these headers is refused with, or undefined. `hostname` is `host`
+ * without its port.
+ */
+export function browserRefusal(
+  headers: { origin: string; site: string; host: string; hostname: string },
+  options: BrowserGuardOptions,
+): AgentError | undefined {
+  const { origin, host } = headers;
+  const site = headers.site.toLowerCase();
+  if ((origin !== '' && !sameHost(origin, host)) || site === 'cross-site' || site === 'same-site') {
+    return new AgentError(
+      'forbidden',
+      `requests from web pages of other sites are refused (Origin ${origin || '-'}, Sec-Fetch-Site ${site || '-'}); call the agent from a server or the command line`,
+      {
+        details: { origin: origin.slice(0, 200) || null },
+      },
+    );
+  }
+  // The same test HOST passes at start.
+  if (options.loopbackHostsOnly && !isLoopback(headers.hostname.toLowerCase())) {
+    return new AgentError(
+      'forbidden',
+      `Host ${host.slice(0, 200) || '(none)'} is not a loopback name; without tokens the agent answers only to 127.0.0.1, [::1] and localhost`,
+      {
+        details: { host: host.slice(0, 200) },
+      },
+    );
+  }
+  return undefined;
 }
 
 function sameHost(origin: string, host: string): boolean {

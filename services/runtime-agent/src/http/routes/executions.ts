@@ -19,34 +19,33 @@ import {
 import type { RouteDeps } from './deps.js';
 import { PackageFields } from './packages.js';
 
-const ExecuteBody = bodySchema(
-  Type.Object(
-    {
-      ...PackageFields,
-      dry_run: Type.Optional(Type.Boolean()),
-      rollback_on_failure: Type.Optional(Type.Boolean()),
-      callback_url: Type.Optional(
-        Type.String({
-          minLength: 1,
-          description:
-            "absolute http(s) URL this execution's results are POSTed to, instead of RESULT_CALLBACK_URL (docs/callbacks.md); the egress policy applies",
-        }),
-      ),
-    },
-    { additionalProperties: false },
-  ),
+/** The body of POST /execute (also the `execute` command's payload on the Socket.IO channel). */
+export const ExecuteFields = Type.Object(
+  {
+    ...PackageFields,
+    dry_run: Type.Optional(Type.Boolean()),
+    rollback_on_failure: Type.Optional(Type.Boolean()),
+    callback_url: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description:
+          "absolute http(s) URL this execution's results are POSTed to, instead of RESULT_CALLBACK_URL (docs/callbacks.md); the egress policy applies",
+      }),
+    ),
+  },
+  { additionalProperties: false },
 );
+const ExecuteBody = bodySchema(ExecuteFields);
 
-const RetryBody = bodySchema(
-  Type.Object(
-    {
-      from_step: Type.Optional(Type.String({ minLength: 1, description: 'The first step to run again' })),
-      parameters: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
-    },
-    { additionalProperties: false },
-  ),
-  { allowEmpty: true },
+/** The body of POST /execute/{id}/retry. */
+export const RetryFields = Type.Object(
+  {
+    from_step: Type.Optional(Type.String({ minLength: 1, description: 'The first step to run again' })),
+    parameters: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  },
+  { additionalProperties: false },
 );
+const RetryBody = bodySchema(RetryFields, { allowEmpty: true });
 
 const ListQuery = querySchema(
   Type.Object({

@@ -1,0 +1,151 @@
+/**
+ * The Socket.IO channel: built with the agent (createAgent), attached to the server main listens on, at
+ * /socket.io. Handshake: the browser guard and the HTTP tokens (handshake.ts); a socket whose token leaves
+ * the tokens file is disconnected at the next reload (revocation.ts). Each connection gets `connected`,
+ * then sends commands from `commands` (registry.ts) and hears the journal through its subscriptions.
+ * Socket.IO's in-memory connection-state recovery is off: a client resumes from the journal by seq.
+ */
+import type { Server as HttpServer } from 'node:http';
+import type { Logger } from 'pino';
+import { Server, type Socket } from 'socket.io';
+import { AgentError } from '../../../../adapters/errors.js';
+import type { Tokens } from '../auth/tokens.js';
+import type { Metrics } from '../metrics.js';
+import type { AgentService } from '../service/agent-service.js';
+import type { Store } from '../store/store.js';
+import { errorBody } from './answers.js';
+import { SocketAudit } from './audit.js';
+import { builtinCommands } from './commands/index.js';
+import { dispatchCommands } from './dispatch.js';
+import { authenticateSocket, type SocketAuth, transportGuard } from './handshake.js';
+import { CommandRegistry } from './registry.js';
+import { watchRevocations } from './revocation.js';
+import { Subscriptions } from './subscriptions.js';
+
+export const SOCKET_IO_PATH = '/socket.io';
+/** Sockets that passed the handshake, for `broadcast`. */
+const AUTHENTICATED_ROOM = 'authenticated';
+
+export interface SocketChannelDeps {
+  service: AgentService;
+  store: Store;
+  tokens?: Tokens;
+  logger: Logger;
+  metrics: Metrics;
+  version: string;
+  /** The agent's name in `connected` (AGENT_NAME, or the host name). */
+  agentName: string;
+  /** As the HTTP browser guard: without tokens (and without --insecure-no-auth) only loopback Host names. */
+  loopbackHostsOnly: boolean;
+  /** The largest message a client may send (the HTTP body limit). */
+  maxMessageBytes: number;
+  maxJsonDepth: number;
+}
+
+export class SocketChannel {
+  /** Every command the channel serves; register more before or after `attach`. */
+  readonly commands = new CommandRegistry();
+  private readonly subscriptions: Subscriptions;
+  private readonly auth = new Map<string, SocketAuth>();
+  private readonly audit: SocketAudit;
+  private readonly logger: Logger;
+  private io?: Server;
+  private stopRevocations = () => {};
+
+  constructor(private readonly d: SocketChannelDeps) {
+    this.logger = d.logger.child({ component: 'socket.io' });
+    this.audit = new SocketAudit(d.store);
+    this.subscriptions = new Subscriptions(d.service);
+    this.commands.register(...builtinCommands(d.service, this.subscriptions));
+    d.metrics.addJournalConsumer('socket_io', this.subscriptions);
+    d.metrics.attachSockets(() => this.connected);
+  }
+
+  /** Sockets connected and authenticated now. */
+  get connected(): number {
+    return this.auth.size;
+  }
+
+  /** Serves the channel on `server` (once). */
+  attach(server: HttpServer): void {
+    if (this.io) throw new Error('the socket channel is attached already');
+    const io = new Server(server, {
+      path: SOCKET_IO_PATH,
+      serveClient: false,
+      maxHttpBufferSize: this.d.maxMessageBytes,
+      // No CORS headers: a web page of another site cannot read the transport's answers.
+      allowRequest: transportGuard({ loopbackHostsOnly: this.d.loopbackHostsOnly }),
+    });
+    io.use((socket, next) => {
+      try {
+        socket.data.auth = authenticateSocket(this.d.tokens, socket);
+        next();
+      } catch (err) {
+        const error = errorBody(err, 'connect', this.logger);
+        this.audit.refused(socket, error);
+        next(Object.assign(new Error(error.message), { data: error }));
+      }
+    });
+    io.on('connection', (socket) => this.onConnection(socket));
+    this.stopRevocations = watchRevocations(this.d.tokens, () => this.sockets(), {
+      auth: (socket) => this.auth.get(socket.id),
+      update: (socket, auth) => this.auth.set(socket.id, auth),
+      revoke: (socket) => this.revoke(socket),
+    });
+    this.io = io;
+  }
+
+  /** Emits `event` to every authenticated socket (events that are not a subscription's, such as a watch's). */
+  broadcast(event: string, data: unknown): void {
+    this.io?.to(AUTHENTICATED_ROOM).emit(event, data);
+  }
+
+  /** Disconnects every socket and stops serving; the HTTP server stays up (main closes it). */
+  close(): void {
+    this.stopRevocations();
+    for (const socket of this.sockets()) socket.disconnect(true);
+    this.io?.engine.close();
+  }
+
+  private sockets(): Socket[] {
+    return this.io ? [...this.io.of('/').sockets.values()] : [];
+  }
+
+  private onConnection(socket: Socket): void {
+    const auth = socket.data.auth as SocketAuth | undefined;
+    if (!auth) return void socket.disconnect(true); // the middleware always sets it; never serve without
+    this.auth.set(socket.id, auth);
+    void socket.join(AUTHENTICATED_ROOM);
+    socket.on('disconnect', () => {
+      this.subscriptions.close(socket);
+      this.auth.delete(socket.id);
+    });
+    dispatchCommands(socket, {
+      commands: this.commands,
+      logger: this.logger,
+      audit: this.audit,
+      maxJsonDepth: this.d.maxJsonDepth,
+      context: (s) => ({
+        principal: this.auth.get(s.id)?.principal ?? auth.principal,
+        socket: s,
+        emit: (event, data) => s.emit(event, data),
+      }),
+    });
+    socket.emit('connected', {
+      message: `connected to runtime-agent ${this.d.agentName} as ${auth.principal.name}`,
+      agent: this.d.agentName,
+      version: this.d.version,
+      role: auth.principal.role,
+    });
+  }
+
+  private revoke(socket: Socket): void {
+    const error = errorBody(
+      new AgentError('unauthorized', 'the token of this connection was revoked (it is no longer in the tokens file)'),
+      'auth',
+      this.logger,
+    );
+    socket.emit('error', error);
+    socket.disconnect(true);
+  }
+}
