@@ -45,6 +45,7 @@ export interface MonitorOptions {
 
 /** How long to wait before listing again after a watch failed (the API server unreachable, say). */
 const RETRY_MS = 2000;
+const MAX_RETRY_MS = 60_000;
 
 export class WorkerMonitor {
   private readonly deployments = new Map<string, KObj>();
@@ -107,6 +108,8 @@ export class WorkerMonitor {
 
   private async loop(signal: AbortSignal, resource: 'deployments' | 'pods'): Promise<void> {
     const ctx = { signal };
+    let failures = 0;
+    let lastError = '';
     while (!signal.aborted) {
       try {
         const { clients, namespace } = await this.fleet.place();
@@ -126,6 +129,7 @@ export class WorkerMonitor {
           },
         );
         this.replaceAll(resource, list.items);
+        const listedAt = Date.now();
         await watchOnce(
           ctx,
           clients,
@@ -143,10 +147,18 @@ export class WorkerMonitor {
             return false;
           },
         );
+        failures = 0;
+        lastError = '';
+        // A watch the server ended at once is not started again in a tight loop.
+        if (Date.now() - listedAt < RETRY_MS) await new Promise((r) => setTimeout(r, RETRY_MS).unref());
       } catch (err) {
         if (signal.aborted) return;
-        this.onError(err);
-        await new Promise((r) => setTimeout(r, RETRY_MS).unref());
+        // The same failure again (no cluster configured, say) is reported once, and retried less and less often.
+        const message = (err as Error)?.message ?? String(err);
+        if (message !== lastError) this.onError(err);
+        lastError = message;
+        failures++;
+        await new Promise((r) => setTimeout(r, Math.min(MAX_RETRY_MS, RETRY_MS * 2 ** (failures - 1))).unref());
       }
     }
   }

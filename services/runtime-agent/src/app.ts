@@ -29,6 +29,7 @@ import { VERSION, WORKFLOWS_DIR } from './paths.js';
 import { managerLabel } from '../../../adapters/k8s/workers/labels.js';
 import type { WorkerFleet } from '../../../adapters/k8s/workers/fleet.js';
 import { ContainerService } from './service/containers.js';
+import { registerContainerCommands } from './socket/commands/containers.js';
 import { Puller } from './pull/puller.js';
 import { SocketChannel } from './socket/channel.js';
 import { reportSender } from './pull/report-sender.js';
@@ -274,6 +275,7 @@ export function createAgent(
     maxMessageBytes: config.bodyLimitBytes,
     maxJsonDepth: config.maxJsonDepth,
   });
+  if (containers) registerContainerCommands(sockets, containers);
   app.use(router.allowedMethods());
   tokens?.watch(config.tokensReloadSeconds * 1000);
   puller =

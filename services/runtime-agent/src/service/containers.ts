@@ -15,6 +15,7 @@ import {
 } from '../../../../adapters/k8s/workers/inputs.js';
 import type { WorkerFleet } from '../../../../adapters/k8s/workers/fleet.js';
 import { type MonitorEvent, WorkerMonitor } from '../../../../adapters/k8s/workers/monitor.js';
+import { containerErrorOf } from '../../../../adapters/k8s/workers/errors.js';
 import { authorize, type Operation, type Principal } from '../auth/roles.js';
 
 type Signal = { signal: AbortSignal };
@@ -130,7 +131,13 @@ export class ContainerService {
     authorize(actor, c.op, name);
     if (this.stopping.signal.aborted) throw new AgentError('interrupted', 'the agent is shutting down');
     const signal = AbortSignal.any([this.stopping.signal, AbortSignal.timeout(this.options.commandTimeoutMs)]);
-    return c.run(this.fleet, { signal }, input as never);
+    try {
+      return await c.run(this.fleet, { signal }, input as never);
+    } catch (err) {
+      // What the fleet (or the API server) says gets its container error name; a refusal above keeps its own type.
+      if (err instanceof AgentError) err.details.container_error ??= containerErrorOf(err);
+      throw err;
+    }
   }
 
   /** Listens to the workers' events (the watch runs while anyone listens); returns the function that stops. */

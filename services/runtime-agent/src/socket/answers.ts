@@ -17,12 +17,18 @@ export type ErrorBody = {
 export type Ack = { ok: true; [field: string]: unknown } | { ok: false; error: ErrorBody };
 
 /** The wire form of anything a command threw; `operation` names the command (the seed's `details.operation`). */
-export function errorBody(err: unknown, operation: string, logger: Logger): ErrorBody {
+export function errorBody(
+  err: unknown,
+  operation: string,
+  logger: Logger,
+  /** The command's own name for the failure (CommandSpec.errorType), else the taxonomy's. */
+  typeOf: (err: AgentError) => string | undefined = () => undefined,
+): ErrorBody {
   if (err instanceof AgentError && err.status < 500)
-    return { error_type: err.type, message: err.message, details: { ...err.details, operation } };
+    return { error_type: typeOf(err) ?? err.type, message: err.message, details: { ...err.details, operation } };
   if (err instanceof AgentError) {
     logger.warn({ err, operation }, 'socket command failed');
-    return { error_type: wireType(err.type), message: err.message, details: { operation } };
+    return { error_type: typeOf(err) ?? wireType(err.type), message: err.message, details: { operation } };
   }
   const incident = randomUUID();
   logger.error({ err, incident, operation }, 'unexpected error while serving a socket command');

@@ -95,6 +95,28 @@ export class SocketChannel {
     this.io = io;
   }
 
+  /**
+   * Runs `start` while at least one socket is connected (from the first connection until the last one
+   * leaves, again and again); `start` returns its stop. For work only listeners need (the workers' watch).
+   */
+  whileConnected(start: () => () => void): void {
+    this.presence.push({ start });
+    if (this.auth.size > 0) this.presence[this.presence.length - 1].stop = start();
+  }
+
+  private readonly presence: Array<{ start: () => () => void; stop?: () => void }> = [];
+
+  private presenceStarted(): void {
+    for (const p of this.presence) p.stop ??= p.start();
+  }
+
+  private presenceEnded(): void {
+    for (const p of this.presence) {
+      p.stop?.();
+      p.stop = undefined;
+    }
+  }
+
   /** Emits `event` to every authenticated socket (events that are not a subscription's, such as a watch's). */
   broadcast(event: string, data: unknown): void {
     this.io?.to(AUTHENTICATED_ROOM).emit(event, data);
@@ -103,6 +125,7 @@ export class SocketChannel {
   /** Disconnects every socket and stops serving; the HTTP server stays up (main closes it). */
   close(): void {
     this.stopRevocations();
+    this.presenceEnded();
     for (const socket of this.sockets()) socket.disconnect(true);
     this.io?.engine.close();
   }
@@ -115,10 +138,12 @@ export class SocketChannel {
     const auth = socket.data.auth as SocketAuth | undefined;
     if (!auth) return void socket.disconnect(true); // the middleware always sets it; never serve without
     this.auth.set(socket.id, auth);
+    if (this.auth.size === 1) this.presenceStarted();
     void socket.join(AUTHENTICATED_ROOM);
     socket.on('disconnect', () => {
       this.subscriptions.close(socket);
       this.auth.delete(socket.id);
+      if (this.auth.size === 0) this.presenceEnded();
     });
     dispatchCommands(socket, {
       commands: this.commands,

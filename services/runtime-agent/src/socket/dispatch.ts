@@ -50,7 +50,7 @@ async function answer(
   ack?: AckFn,
 ): Promise<void> {
   const fail = (err: unknown) => {
-    const error: ErrorBody = errorBody(err, name, deps.logger);
+    const error: ErrorBody = errorBody(err, name, deps.logger, (e) => command?.spec.errorType?.(e));
     ack?.({ ok: false, error });
     ctx.emit('error', error);
     return error;

@@ -5,6 +5,7 @@
  */
 import { type Static, type TSchema, Type } from '@sinclair/typebox';
 import type { Socket } from 'socket.io';
+import type { AgentError } from '../../../../adapters/errors.js';
 import type { Principal } from '../auth/roles.js';
 import { makeAjv, type ValidateFunction } from '../wpk/ajv.js';
 
@@ -40,6 +41,11 @@ export interface CommandSpec<T extends TSchema = TSchema> {
    * instead). Otherwise a command without one is refused with a validation_error event.
    */
   ackOptional?: boolean;
+  /**
+   * The error_type the command's clients switch on for a failure, when it is not the taxonomy's own (the
+   * Flow Manager's container error names); undefined keeps the taxonomy's.
+   */
+  errorType?(err: AgentError): string | undefined;
   handle(ctx: CommandContext, payload: Static<T>): Promise<Record<string, unknown>> | Record<string, unknown>;
 }
 
