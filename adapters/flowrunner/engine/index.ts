@@ -17,6 +17,7 @@ export {
   ERROR_KINDS,
   noErrors,
   PROM_BUCKETS,
+  RunStats,
   type ErrorKind,
   type PromSeries,
   type StatsSnapshot,
@@ -26,7 +27,9 @@ export {
   MergeableStatsSchema,
   parseMergeableStats,
   STATS_FORMAT,
+  statsOf,
   type MergeableStats,
+  type RunWindow,
 } from './stats-snapshot.js';
 export { fleetTotals, mergeFleet, mergeStats, StatsMergeError, type FleetTotals } from './merge-stats.js';
 export { decodeLatency, HIGHEST_US, LATENCY_UNIT, OVERALL_DIGITS } from './latency.js';

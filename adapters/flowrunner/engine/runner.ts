@@ -25,8 +25,7 @@ import { clientHeaders, contextStarter } from './instance.js';
 import { profilePool, randomPublicIpv4, type HeaderProfile } from './realism.js';
 import { UserStarts } from './ramp.js';
 import { RunStats, type StatsSnapshot } from './stats.js';
-import { STATS_FORMAT, type MergeableStats } from './stats-snapshot.js';
-import { HIGHEST_US, LATENCY_UNIT, LOWEST_US, OVERALL_DIGITS } from './latency.js';
+import { statsOf, type MergeableStats } from './stats-snapshot.js';
 import { UrlBuilder, type Destination } from './url.js';
 
 export type AppStatus = 'initializing' | 'running' | 'stopped' | 'error';
@@ -214,12 +213,9 @@ export class FlowRunner {
   /** The run's numbers in the form that merges exactly with other runs' (merge-stats.ts). */
   mergeableStats(): MergeableStats {
     const now = performance.now();
-    const { latency_count, latency_hdr, ...counters } = this.stats.counters();
     const elapsedMs = this.startedAt ? (this.endedAt || now) - this.startedAt : 0;
     const started = this.startedIso === null ? null : Date.parse(this.startedIso);
-    return {
-      format: STATS_FORMAT,
-      workers: 1,
+    return statsOf(this.stats, {
       running: this.status === 'running',
       started_at: this.startedIso,
       // From the start and the monotonic elapsed time, so that the window is exactly elapsed_seconds long.
@@ -227,17 +223,8 @@ export class FlowRunner {
       elapsed_seconds: Math.round(elapsedMs) / 1000,
       sim_users: this.config.sim_users,
       active_users: this.live.size,
-      ...counters,
       rps_last_second: this.status === 'running' ? this.stats.rps(now) : 0,
-      latency: {
-        unit: LATENCY_UNIT,
-        significant_digits: OVERALL_DIGITS,
-        lowest_discernible: LOWEST_US,
-        highest_trackable: HIGHEST_US,
-        count: latency_count,
-        hdr: latency_hdr,
-      },
-    };
+    });
   }
 
   private markEnded(): void {

@@ -6,7 +6,7 @@
 import { type Static, Type } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { HIGHEST_US, LATENCY_UNIT, LOWEST_US, OVERALL_DIGITS, latencyHistogram, encodeLatency } from './latency.js';
-import { ERROR_KINDS, noErrors } from './stats.js';
+import { ERROR_KINDS, noErrors, type RunStats } from './stats.js';
 
 /** Names this shape; a reader refuses another. */
 export const STATS_FORMAT = 'flowrunner-stats/1';
@@ -62,6 +62,36 @@ export const MergeableStatsSchema = Type.Object(
 
 /** A run's mergeable numbers; `errors` by ErrorKind. */
 export type MergeableStats = Static<typeof MergeableStatsSchema>;
+
+/** What the run knows beyond its counters: its state and window. */
+export interface RunWindow {
+  running: boolean;
+  started_at: string | null;
+  ended_at: string | null;
+  elapsed_seconds: number;
+  sim_users: number;
+  active_users: number;
+  rps_last_second: number;
+}
+
+/** One run's mergeable stats: its counters and overall latency histogram, in its window. */
+export function statsOf(stats: RunStats, run: RunWindow): MergeableStats {
+  const { latency_count, latency_hdr, ...counters } = stats.counters();
+  return {
+    format: STATS_FORMAT,
+    workers: 1,
+    ...run,
+    ...counters,
+    latency: {
+      unit: LATENCY_UNIT,
+      significant_digits: OVERALL_DIGITS,
+      lowest_discernible: LOWEST_US,
+      highest_trackable: HIGHEST_US,
+      count: latency_count,
+      hdr: latency_hdr,
+    },
+  };
+}
 
 /** The stats of no run at all: what merging nothing gives, and what the control API answers before a start. */
 export function emptyStats(): MergeableStats {
