@@ -48,7 +48,7 @@ export const flowRunnerRouteDocs: RouteDoc[] = [
     413: refused('the body is larger than BODY_LIMIT_BYTES'),
   }),
   flowDoc('post', '/api/stop', 'Stops the running flow', {}),
-  flowDoc('post', '/api/update', 'Changes a running flow (sim_users, sleeps)', {
+  flowDoc('post', '/api/update', 'Changes a running flow (sim_users, sleeps, ramp_up_seconds)', {
     400: refused('no flow is running, or fields are invalid'),
     409: refused('a field cannot change while the flow runs'),
     413: refused('the body is larger than BODY_LIMIT_BYTES'),
