@@ -215,15 +215,17 @@ export class FlowRunner {
     const now = performance.now();
     const elapsedMs = this.startedAt ? (this.endedAt || now) - this.startedAt : 0;
     const started = this.startedIso === null ? null : Date.parse(this.startedIso);
+    // Stopping counts as ended: nothing is counted after stop(), even while users are still winding down.
+    const running = this.status === 'running' && !this.endedAt;
     return statsOf(this.stats, {
-      running: this.status === 'running',
+      running,
       started_at: this.startedIso,
       // From the start and the monotonic elapsed time, so that the window is exactly elapsed_seconds long.
       ended_at: started !== null && this.endedAt ? new Date(started + Math.round(elapsedMs)).toISOString() : null,
       elapsed_seconds: Math.round(elapsedMs) / 1000,
       sim_users: this.config.sim_users,
       active_users: this.live.size,
-      rps_last_second: this.status === 'running' ? this.stats.rps(now) : 0,
+      rps_last_second: running ? this.stats.rps(now) : 0,
     });
   }
 
