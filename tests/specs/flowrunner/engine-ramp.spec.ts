@@ -127,7 +127,7 @@ describe('FlowRunner engine: ramp-up', () => {
     await runner.done;
     assert.equal(runner.snapshot().pending_users, 0);
     const seen = firstArrivals(target).size;
-    assert.ok(seen >= 1 && seen <= 2, `${seen} users started in 300 ms of a 5 s ramp of 10`);
+    assert.ok(seen <= 1, `${seen} users started in 300 ms of a 5 s ramp of 10 (user 2 was due at 500 ms)`);
     await quietPeriod(600);
     assert.equal(firstArrivals(target).size, seen);
   });
