@@ -3,12 +3,16 @@
  * process), a one-request flowmap with sim_users=50 and no pauses for 8 s, then autocannon -c 50 for
  * 8 s on the same server, in the same run and the same client process. Target: >= 0.6x autocannon's
  * requests/s. Also: requests/s and CPU per request of a 3-step flowmap (extraction, a condition,
- * substitution), and peak RSS with sim_users=1000. Every load is bounded in time and targets 127.0.0.1.
+ * substitution), and peak RSS with sim_users=1000. Then ramp-up: 1000 users with the default pauses for
+ * 8 s, all at once vs ramp_up_seconds=5: connections the target saw opened in the first second, p99
+ * latency of the requests of the first second and of the whole run. Every load is bounded in time and
+ * targets 127.0.0.1.
  */
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
-import { startTarget } from './target.js';
+import { startTarget, type Target } from './target.js';
 import {
+  decodeLatency,
   FlowRunner,
   parseConfig,
   parseFlowmap,
@@ -91,6 +95,59 @@ async function runFlow(
   };
 }
 
+const RAMP_USERS = 1000;
+const RAMP_SECONDS = 5;
+const RAMP_RUN_SECONDS = 8;
+
+interface RampResult {
+  connectionsFirstSecond: number;
+  p99FirstSecondMs: number;
+  p99Ms: number;
+  /** Of the requests after RAMP_SECONDS, when every user of either run has started. */
+  p99SteadyMs: number;
+  maxMs: number;
+  requests: number;
+  errors: number;
+}
+
+/** 1000 users with the default pauses (100..1000 ms) for RAMP_RUN_SECONDS, started over `rampSeconds`. */
+async function rampRun(target: Target, rampSeconds: number): Promise<RampResult> {
+  const c = parseConfig({ flow_target_url: target.url, sim_users: RAMP_USERS, ramp_up_seconds: rampSeconds });
+  if (!c.ok) throw new Error(JSON.stringify(c.problems));
+  const runner = new FlowRunner(c.config, ONE_REQUEST, { limit: { durationMs: RAMP_RUN_SECONDS * 1000 } });
+  const t0 = Date.now();
+  let firstSecond = runner.snapshot();
+  let rampEnd = runner.mergeableStats();
+  const timers = [
+    setTimeout(() => (firstSecond = runner.snapshot()), 1000),
+    setTimeout(() => (rampEnd = runner.mergeableStats()), RAMP_SECONDS * 1000),
+  ];
+  runner.start();
+  await runner.done;
+  for (const t of timers) clearTimeout(t);
+  const s = runner.snapshot();
+  // The histogram of the requests after the ramp: the whole run's minus the one at the ramp's end.
+  const steady = decodeLatency(runner.mergeableStats().latency.hdr);
+  steady.subtract(decodeLatency(rampEnd.latency.hdr));
+  const opened = await target.connectionsOpened();
+  return {
+    connectionsFirstSecond: opened.filter((t) => t >= t0 && t < t0 + 1000).length,
+    p99FirstSecondMs: firstSecond.p99_ms,
+    p99Ms: s.p99_ms,
+    p99SteadyMs: Math.round(steady.getValueAtPercentile(99) / 10) / 100,
+    maxMs: s.max_ms,
+    requests: s.total_requests,
+    errors: s.errors_total,
+  };
+}
+
+function rampLine(label: string, r: RampResult): string {
+  return (
+    `  ${label.padEnd(15)} ${r.connectionsFirstSecond} connections opened in the first second; p99 ${r.p99FirstSecondMs} ms of the requests of the first second\n` +
+    `  ${''.padEnd(15)} p99 ${r.p99Ms} ms (max ${r.maxMs} ms) over the run, ${r.p99SteadyMs} ms after ${RAMP_SECONDS} s; ${r.requests} requests, ${r.errors} errors`
+  );
+}
+
 function cannon(url: string, seconds: number): Promise<autocannon.Result> {
   return new Promise((resolve, reject) => {
     autocannon({ url: `${url}/ping`, connections: USERS, duration: seconds }, (err, res) =>
@@ -111,6 +168,8 @@ export async function flowrunnerBench(): Promise<string> {
     const acRps = ac['2xx'] / ac.duration;
     const three = await runFlow(target.url, THREE_STEPS, USERS, Math.min(SECONDS, 5));
     const many = await runFlow(target.url, { ...ONE_REQUEST }, 1000, 3);
+    const burst = await rampRun(target, 0);
+    const ramped = await rampRun(target, RAMP_SECONDS);
     const ratio = flow.rps / acRps;
     return (
       `flowrunner: one-request flowmap, ${USERS} users, no pauses, ${SECONDS} s, vs autocannon -c ${USERS} ${SECONDS} s, same target\n` +
@@ -118,7 +177,9 @@ export async function flowrunnerBench(): Promise<string> {
       `  autocannon      ${Math.round(acRps)} req/s\n` +
       `  ratio           ${ratio.toFixed(2)}x (target >= 0.60x) ${ratio >= 0.6 ? 'OK' : 'MISSED'}\n` +
       `  3-step flowmap  ${Math.round(three.rps)} req/s, ${three.cpuUsPerRequest.toFixed(1)} µs CPU/request (extraction, condition, substitution; ${three.errors} errors)\n` +
-      `  1000 users      peak RSS ${Math.round(many.peakRssMb)} MB (${Math.round(many.rps)} req/s, ${many.errors} errors)`
+      `  1000 users      peak RSS ${Math.round(many.peakRssMb)} MB (${Math.round(many.rps)} req/s, ${many.errors} errors)\n` +
+      `ramp-up: ${RAMP_USERS} users, pauses 100..1000 ms, ${RAMP_RUN_SECONDS} s, all at once vs ramp_up_seconds ${RAMP_SECONDS}\n` +
+      `${rampLine('at once', burst)}\n${rampLine(`ramp ${RAMP_SECONDS} s`, ramped)}`
     );
   } finally {
     target.proc.kill();

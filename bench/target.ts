@@ -11,6 +11,8 @@ export interface Target {
   proc: ChildProcess;
   /** Requests the target has answered so far. */
   count(): Promise<number>;
+  /** When (Date.now()) each connection to the target was opened, in order. */
+  connectionsOpened(): Promise<number[]>;
 }
 
 export async function startTarget(): Promise<Target> {
@@ -39,6 +41,11 @@ export async function startTarget(): Promise<Target> {
         proc.send('count');
         const [m] = (await once(proc, 'message')) as [{ count: number }];
         return m.count;
+      },
+      async connectionsOpened() {
+        proc.send('connections');
+        const [m] = (await once(proc, 'message')) as [{ opened: number[] }];
+        return m.opened;
       },
     };
   } catch (err) {

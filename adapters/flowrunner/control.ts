@@ -10,6 +10,7 @@ import {
   parseConfig,
   parseFlowmap,
   parseUpdate,
+  emptyStats,
   ERROR_KINDS,
   noErrors,
   type AppStatus,
@@ -17,6 +18,7 @@ import {
   type FieldProblem,
   type Flowmap,
   type FlowRunnerConfig,
+  type MergeableStats,
   type PromSeries,
   type RunSnapshot,
 } from './engine/index.js';
@@ -196,6 +198,14 @@ export class FlowControl {
   /** The current (or last) flow's numbers; undefined before the first start. */
   snapshot(): RunSnapshot | undefined {
     return this.runner?.snapshot();
+  }
+
+  /**
+   * The current (or last) flow's numbers in the form that merges exactly with other runs'; before the first
+   * start, the stats of no run (workers 0). A replaced flow's numbers are not in them.
+   */
+  mergeableStats(): MergeableStats {
+    return this.runner?.mergeableStats() ?? emptyStats();
   }
 
   /** Requests per second and users of the running flow; zeros when none runs. */

@@ -13,6 +13,7 @@ import { sensitiveValues } from '../shared/sensitive.js';
 import type { EgressPolicy } from '../shared/egress.js';
 import { refusalWithoutDns } from './egress-check.js';
 import {
+  MAX_RAMP_SECONDS,
   parseConfig,
   parseFlowmap,
   planFirstIteration,
@@ -31,10 +32,17 @@ export const FlowInputProperties = {
       sim_users: Type.Optional(
         Type.Integer({ description: 'Concurrent simulated users (default 1 here).', minimum: 1 }),
       ),
+      ramp_up_seconds: Type.Optional(
+        Type.Number({
+          description: 'Users start evenly spread over this many seconds (default 0: all at once).',
+          minimum: 0,
+          maximum: MAX_RAMP_SECONDS,
+        }),
+      ),
     },
     {
       description:
-        'FlowRunner configuration, as /api/start takes it: flow_target_url, sim_users, min_sleep_ms, max_sleep_ms, flow_cycle_delay_ms, flow_target_dns_override, xff_header_name, override_step_url_host, debug.',
+        'FlowRunner configuration, as /api/start takes it: flow_target_url, sim_users, ramp_up_seconds, min_sleep_ms, max_sleep_ms, flow_cycle_delay_ms, flow_target_dns_override, xff_header_name, override_step_url_host, debug.',
     },
   ),
   flowmap: TypeList<Record<string, unknown> | string>(['object', 'string'], {
@@ -114,7 +122,7 @@ export function prepare(input: FlowInput, flowmapsRoot: string): { config: FlowR
 export function logPlan(ctx: StepContext, config: FlowRunnerConfig, flowmap: Flowmap): number {
   const plan = planFirstIteration(config, flowmap);
   ctx.log.info(
-    `dry run: would run flowmap ${flowmap.name ?? flowmap.id ?? '(unnamed)'} with ${config.sim_users} user(s) against ${config.flow_target_url}; first iteration:`,
+    `dry run: would run flowmap ${flowmap.name ?? flowmap.id ?? '(unnamed)'} with ${config.sim_users} user(s)${config.ramp_up_seconds > 0 ? ` started over ${config.ramp_up_seconds} s` : ''} against ${config.flow_target_url}; first iteration:`,
   );
   for (const r of plan) {
     ctx.log.info(

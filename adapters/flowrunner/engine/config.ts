@@ -11,6 +11,8 @@ export const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 /** The longest pause or timeout: setTimeout turns anything longer into 1 ms. */
 export const MAX_MS = 2_147_483_647;
+/** The longest ramp-up: a day. */
+export const MAX_RAMP_SECONDS = 86_400;
 /** Open files kept for the agent itself (its API, the store, logs) when sizing sim_users. */
 const FD_RESERVE = 256;
 
@@ -47,6 +49,8 @@ export interface FlowRunnerConfig {
   flow_cycle_delay_ms: number | null;
   /** Per-request timeout. */
   request_timeout_ms: number;
+  /** Users start evenly spread over this many seconds (0: all at once); users added live are ramped too. */
+  ramp_up_seconds: number;
 }
 
 /** One problem, as FastAPI reports a Pydantic validation error. */
@@ -65,6 +69,7 @@ export const CONFIG_DEFAULTS = {
   override_step_url_host: true,
   flow_cycle_delay_ms: null,
   request_timeout_ms: 30_000,
+  ramp_up_seconds: 0,
 } as const;
 
 /** Display names of the flow authoring tool and container UI, accepted for the field names. */
@@ -85,6 +90,8 @@ export const CONFIG_ALIASES: Record<string, keyof FlowRunnerConfig> = {
   'Flow Cycle Delay MS': 'flow_cycle_delay_ms',
   'Flow Cycle Delay (ms)': 'flow_cycle_delay_ms',
   'Request Timeout MS': 'request_timeout_ms',
+  'Ramp Up Seconds': 'ramp_up_seconds',
+  'Ramp-up (s)': 'ramp_up_seconds',
 };
 
 /** Fields `/api/update` may change while a flow runs. */
@@ -94,6 +101,7 @@ export const LIVE_FIELDS: ReadonlySet<keyof FlowRunnerConfig> = new Set([
   'max_sleep_ms',
   'flow_cycle_delay_ms',
   'debug',
+  'ramp_up_seconds',
 ]);
 
 const FIELDS = new Set<string>(['flow_target_url', 'sim_users', ...Object.keys(CONFIG_DEFAULTS)]);
@@ -140,6 +148,13 @@ function checkField(key: string, v: unknown, loc: Array<string | number>, proble
       } else if (v > MAX_MS) return bad(`Input should be less than or equal to ${MAX_MS}`, 'less_than_equal');
       return v;
     }
+    case 'ramp_up_seconds':
+      // Seconds, fractions allowed (0.5 ramps 2 users 250 ms apart).
+      if (typeof v !== 'number' || !Number.isFinite(v)) return bad('Input should be a valid number', 'float_type');
+      if (v < 0) return bad('Input should be greater than or equal to 0', 'greater_than_equal');
+      if (v > MAX_RAMP_SECONDS)
+        return bad(`Input should be less than or equal to ${MAX_RAMP_SECONDS} (a day)`, 'less_than_equal');
+      return v;
     case 'debug':
     case 'override_step_url_host':
       // Booleans are booleans: "false" as text is a mistake that would silently mean true.

@@ -4,6 +4,7 @@ export {
   CONFIG_DEFAULTS,
   LIVE_FIELDS,
   MAX_MS,
+  MAX_RAMP_SECONDS,
   maxUsers,
   usersFor,
   parseConfig,
@@ -16,10 +17,22 @@ export {
   ERROR_KINDS,
   noErrors,
   PROM_BUCKETS,
+  RunStats,
   type ErrorKind,
   type PromSeries,
   type StatsSnapshot,
 } from './stats.js';
+export {
+  emptyStats,
+  MergeableStatsSchema,
+  parseMergeableStats,
+  STATS_FORMAT,
+  statsOf,
+  type MergeableStats,
+  type RunWindow,
+} from './stats-snapshot.js';
+export { fleetTotals, mergeFleet, mergeStats, StatsMergeError, type FleetTotals } from './merge-stats.js';
+export { decodeLatency, HIGHEST_US, LATENCY_UNIT, OVERALL_DIGITS } from './latency.js';
 export { planFirstIteration, type PlannedRequest } from './plan.js';
 export { FlowRunner, type AppStatus, type RunLimit, type RunnerOptions, type RunSnapshot } from './runner.js';
 export { isPublicIpv4, randomProfile, randomPublicIpv4 } from './realism.js';

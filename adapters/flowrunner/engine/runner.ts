@@ -1,8 +1,10 @@
 /**
  * A FlowRunner run: `sim_users` simulated users, each repeating the flowmap
  * (a "flow instance" per iteration) until stopped or a limit is reached, with
- * random pauses between steps and iterations. Stop is immediate: in-flight
- * requests are aborted and no request starts after stop() resolves.
+ * random pauses between steps and iterations. Users start spread over
+ * `ramp_up_seconds` (at once without). Stop is immediate: users waiting for
+ * their start never start, in-flight requests are aborted and no request
+ * starts after stop() resolves.
  */
 import { performance } from 'node:perf_hooks';
 import { DEFAULT_EGRESS_POLICY, type EgressPolicy } from '../../shared/egress.js';
@@ -21,7 +23,9 @@ import type { FlowRunnerConfig } from './config.js';
 import { requestSteps, type Flowmap } from './flowmap.js';
 import { clientHeaders, contextStarter } from './instance.js';
 import { profilePool, randomPublicIpv4, type HeaderProfile } from './realism.js';
+import { UserStarts } from './ramp.js';
 import { RunStats, type StatsSnapshot } from './stats.js';
+import { statsOf, type MergeableStats } from './stats-snapshot.js';
 import { UrlBuilder, type Destination } from './url.js';
 
 export type AppStatus = 'initializing' | 'running' | 'stopped' | 'error';
@@ -46,6 +50,8 @@ export interface RunSnapshot extends StatsSnapshot {
   running: boolean;
   app_status: AppStatus;
   active_users: number;
+  /** Users waiting for their start within the ramp-up. */
+  pending_users: number;
   sim_users: number;
   started_at: string | null;
   elapsed_seconds: number;
@@ -95,6 +101,9 @@ export class FlowRunner {
   private readonly live = new Set<number>();
   private startedAt = 0;
   private startedIso: string | null = null;
+  /** performance.now() when the run stopped (or its users all ended); 0 while it runs. */
+  private endedAt = 0;
+  private readonly starts = new UserStarts((n) => this.beginUser(n));
   private finishDone!: () => void;
   private readonly sleepers = new Set<Sleeper>();
   private limitTimer?: NodeJS.Timeout;
@@ -152,6 +161,8 @@ export class FlowRunner {
   async stop(): Promise<void> {
     if (this.stopped) return this.done;
     this.stopped = true;
+    this.markEnded();
+    this.starts.cancel();
     clearTimeout(this.limitTimer);
     this.wakeSleepers();
     await this.closeConnections();
@@ -159,7 +170,10 @@ export class FlowRunner {
     return this.done;
   }
 
-  /** A live change: more or fewer users, other pauses. */
+  /**
+   * A live change: more or fewer users, other pauses, another ramp-up. Added users start spread over
+   * ramp_up_seconds from now; users waiting for their start above a lowered sim_users never start.
+   */
   update(config: FlowRunnerConfig): void {
     const before = this.config.sim_users;
     this.config = {
@@ -169,8 +183,11 @@ export class FlowRunner {
       max_sleep_ms: config.max_sleep_ms,
       flow_cycle_delay_ms: config.flow_cycle_delay_ms,
       debug: config.debug,
+      ramp_up_seconds: config.ramp_up_seconds,
     };
+    this.starts.cancelAbove(config.sim_users);
     if (this.status === 'running' && config.sim_users > before) this.spawnUsers();
+    else if (this.status === 'running') this.endIfNoUsersLeft();
     // Pauses under way end now, so new pauses and fewer users take effect at once (not after an old long pause).
     this.wakeSleepers();
     this.log(
@@ -185,11 +202,35 @@ export class FlowRunner {
       running: this.status === 'running',
       app_status: this.status,
       active_users: this.live.size,
+      pending_users: this.starts.size,
       sim_users: this.config.sim_users,
       started_at: this.startedIso,
       elapsed_seconds: this.startedAt ? Math.round((now - this.startedAt) / 100) / 10 : 0,
       ...this.stats.snapshot(now),
     };
+  }
+
+  /** The run's numbers in the form that merges exactly with other runs' (merge-stats.ts). */
+  mergeableStats(): MergeableStats {
+    const now = performance.now();
+    const elapsedMs = this.startedAt ? (this.endedAt || now) - this.startedAt : 0;
+    const started = this.startedIso === null ? null : Date.parse(this.startedIso);
+    // Stopping counts as ended: nothing is counted after stop(), even while users are still winding down.
+    const running = this.status === 'running' && !this.endedAt;
+    return statsOf(this.stats, {
+      running,
+      started_at: this.startedIso,
+      // From the start and the monotonic elapsed time, so that the window is exactly elapsed_seconds long.
+      ended_at: started !== null && this.endedAt ? new Date(started + Math.round(elapsedMs)).toISOString() : null,
+      elapsed_seconds: Math.round(elapsedMs) / 1000,
+      sim_users: this.config.sim_users,
+      active_users: this.live.size,
+      rps_last_second: running ? this.stats.rps(now) : 0,
+    });
+  }
+
+  private markEnded(): void {
+    if (this.startedAt && !this.endedAt) this.endedAt = performance.now();
   }
 
   private async closeConnections(): Promise<void> {
@@ -199,6 +240,7 @@ export class FlowRunner {
   }
 
   private finish(): void {
+    this.markEnded();
     if (this.status === 'running' || this.status === 'initializing') this.status = 'stopped';
     clearTimeout(this.limitTimer);
     this.finishDone();
@@ -206,18 +248,22 @@ export class FlowRunner {
 
   private spawnUsers(): void {
     // Users are numbered 1..sim_users; lowering sim_users ends the highest-numbered ones at their next step.
-    for (let n = 1; n <= this.config.sim_users; n++) {
-      if (this.live.has(n)) continue;
-      this.live.add(n);
-      void this.user(n).then(
-        () => this.userEnded(n),
-        (err: unknown) => {
-          this.log('error', `user ${n} failed unexpectedly: ${errorText(err)}`);
-          this.crashedUsers++;
-          this.userEnded(n);
-        },
-      );
-    }
+    const missing: number[] = [];
+    for (let n = 1; n <= this.config.sim_users; n++) if (!this.live.has(n) && !this.starts.has(n)) missing.push(n);
+    this.starts.schedule(missing, this.config.ramp_up_seconds * 1000);
+  }
+
+  private beginUser(n: number): void {
+    if (!this.keepGoing(n) || this.live.has(n)) return;
+    this.live.add(n);
+    void this.user(n).then(
+      () => this.userEnded(n),
+      (err: unknown) => {
+        this.log('error', `user ${n} failed unexpectedly: ${errorText(err)}`);
+        this.crashedUsers++;
+        this.userEnded(n);
+      },
+    );
   }
 
   private userEnded(n: number): void {
@@ -227,10 +273,16 @@ export class FlowRunner {
       this.connections.delete(n);
       void conns.close();
     }
-    if (this.live.size === 0 && (this.stopped || this.limit.iterations !== undefined)) {
+    this.endIfNoUsersLeft();
+  }
+
+  /** Ends the run when no user runs and none waits for its start: stopped, every user done, or every user crashed. */
+  private endIfNoUsersLeft(): void {
+    if (this.live.size > 0 || this.starts.size > 0) return;
+    if (this.stopped || this.limit.iterations !== undefined) {
       this.stopped = true;
       this.finish();
-    } else if (this.live.size === 0 && this.crashedUsers > 0) {
+    } else if (this.crashedUsers > 0) {
       // User 1 never ends on its own in an unlimited run, so no user is left because they crashed: the run
       // failed (instead of reporting `running` with no users forever).
       this.status = 'error';
@@ -254,6 +306,7 @@ export class FlowRunner {
         if (!this.keepGoing(n)) return;
       }
       const it = this.instance(n, instance);
+      this.stats.flowStarted();
       const t0 = performance.now();
       const ok = await this.runSteps(this.steps, it);
       if (this.stopped) return;

@@ -5,23 +5,9 @@
  * their number is bounded).
  */
 import type { Histogram } from 'hdr-histogram-js';
-import { lazyRequire } from '../../shared/lazy-require.js';
+import { encodeLatency, latencyHistogram, percentiles, STEP_DIGITS, toMicros, type Percentiles } from './latency.js';
 
-/** Required by the first run, not at start. */
-const hdr = lazyRequire<typeof import('hdr-histogram-js')>('hdr-histogram-js');
-
-/** Latencies are recorded in microseconds, up to 10 minutes. */
-const HIGHEST_US = 600_000_000;
-
-function histogram(): Histogram {
-  return hdr().build({
-    lowestDiscernibleValue: 1,
-    highestTrackableValue: HIGHEST_US,
-    numberOfSignificantValueDigits: 2,
-    useWebAssembly: false,
-    bitBucketSize: 32,
-  });
-}
+export type { Percentiles } from './latency.js';
 
 /** Failed requests by kind; `extraction` and `invalid_request` (a URL that could not be built, nothing sent) are not requests. */
 export type ErrorKind = 'network' | 'timeout' | 'http_4xx' | 'http_5xx' | 'http_3xx' | 'extraction' | 'invalid_request';
@@ -38,14 +24,6 @@ export const ERROR_KINDS: readonly ErrorKind[] = [
 /** A count of zero for every kind. */
 export function noErrors(): Record<ErrorKind, number> {
   return Object.fromEntries(ERROR_KINDS.map((k) => [k, 0])) as Record<ErrorKind, number>;
-}
-
-export interface Percentiles {
-  p50_ms: number;
-  p95_ms: number;
-  p99_ms: number;
-  max_ms: number;
-  mean_ms: number;
 }
 
 export interface StepStats extends Percentiles {
@@ -103,7 +81,9 @@ export class RunStats {
   readonly classes = { '1xx': 0, '2xx': 0, '3xx': 0, '4xx': 0, '5xx': 0 };
   assertionsPassed = 0;
   assertionsFailed = 0;
-  private readonly latency = histogram();
+  /** Flow instances begun (completed, failed, or cut short by stop or by lowering sim_users). */
+  flowsStarted = 0;
+  private readonly latency = latencyHistogram();
   private readonly steps = new Map<string, StepCounters>();
   private readonly bucketCounts = new Float64Array(BUCKETS);
   private readonly bucketIds = new Float64Array(BUCKETS).fill(-1);
@@ -117,14 +97,14 @@ export class RunStats {
         errors: 0,
         passed: 0,
         failed: 0,
-        latency: histogram(),
+        latency: latencyHistogram(STEP_DIGITS),
       });
   }
 
   /** One finished request (any outcome with a response or an error). */
   request(stepId: string, latencyMs: number, status: number | undefined, now: number): void {
     this.totalRequests++;
-    const us = Math.min(HIGHEST_US, Math.max(1, Math.round(latencyMs * 1000)));
+    const us = toMicros(latencyMs);
     this.latency.recordValue(us);
     const s = this.steps.get(stepId);
     if (s) {
@@ -167,6 +147,10 @@ export class RunStats {
       if (passed) s.passed++;
       else s.failed++;
     }
+  }
+
+  flowStarted(): void {
+    this.flowsStarted++;
   }
 
   flow(durationMs: number, failed: boolean): void {
@@ -229,6 +213,23 @@ export class RunStats {
     return out;
   }
 
+  /** The exact counters and the overall latency histogram, encoded: what adds up across runs (stats-snapshot.ts). */
+  counters() {
+    return {
+      requests: this.totalRequests,
+      flows_started: this.flowsStarted,
+      flows_completed: this.flowCount,
+      flows_failed: this.flowsFailed,
+      flow_duration_ms_sum: round(this.flowDurationSum),
+      errors: { ...this.errors },
+      status_classes: { ...this.classes },
+      assertions_passed: this.assertionsPassed,
+      assertions_failed: this.assertionsFailed,
+      latency_count: this.latency.totalCount,
+      latency_hdr: encodeLatency(this.latency),
+    };
+  }
+
   /** The overall latency histogram (microseconds), for exporting buckets. */
   get latencyHistogram(): Histogram {
     return this.latency;
@@ -236,11 +237,3 @@ export class RunStats {
 }
 
 const round = (n: number) => Math.round(n * 100) / 100;
-
-function percentiles(h: Histogram): Percentiles {
-  if (h.totalCount === 0) return { p50_ms: 0, p95_ms: 0, p99_ms: 0, max_ms: 0, mean_ms: 0 };
-  const ms = (us: number) => round(us / 1000);
-  // A percentile is the top of its HDR bucket, which can lie above the largest value recorded: never report p99 > max.
-  const at = (p: number) => ms(Math.min(h.getValueAtPercentile(p), h.maxValue));
-  return { p50_ms: at(50), p95_ms: at(95), p99_ms: at(99), max_ms: ms(h.maxValue), mean_ms: ms(h.mean) };
-}

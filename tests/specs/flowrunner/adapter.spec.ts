@@ -134,6 +134,39 @@ describe('flowrunner adapter', function () {
     );
   });
 
+  it('run: config.ramp_up_seconds starts the users spread over it; a bad value is a validation error', async () => {
+    const before = Date.now();
+    const id = await execute({
+      wpk_content: pkg('ramped', [
+        flowrunnerStep(
+          'traffic',
+          'run',
+          against({ sim_users: 3, ramp_up_seconds: 0.6, min_sleep_ms: 0, max_sleep_ms: 0 }, { iterations: 1 }),
+        ),
+      ]),
+    });
+    const rec = await waitForStatus(agent, id, ENDED);
+    assert.equal(rec.status, 'completed', JSON.stringify(rec.error));
+    assert.equal(realOutput(actions.run!, rec.steps[0].outputs).requests, 6);
+    // Users start 200 ms apart (timers never fire early): the third user's request comes >= 400 ms after the submission.
+    const firsts = hits.filter((h) => h.url === '/shop/items').map((h) => h.at);
+    assert.equal(firsts.length, 3);
+    assert.ok(Math.max(...firsts) - before >= 395, `every user started within ${Math.max(...firsts) - before} ms`);
+
+    // The action's input schema has it: the package is refused before it runs.
+    const bad = await agent.request('POST', '/execute', {
+      wpk_content: pkg('bad-ramp', [
+        flowrunnerStep('traffic', 'run', against({ ramp_up_seconds: -1 }, { iterations: 1 })),
+      ]),
+    });
+    assert.equal(bad.status, 400, bad.text);
+    assert.equal(bad.body.error_type, 'validation_error');
+    assert.deepEqual(
+      bad.body.details.errors.map((e: { path: string }) => e.path),
+      ['$.spec.handlers[0].with.config.ramp_up_seconds'],
+    );
+  });
+
   it('run: over its thresholds the step fails with the numbers, and rollback runs', async () => {
     statusFor = (url) => (url.endsWith('/7') ? 503 : 200);
     const id = await execute({

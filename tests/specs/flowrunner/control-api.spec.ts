@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { FlowControl, FlowControlClosed, parseStartRequest } from '../../../adapters/flowrunner/control.js';
+import { decodeLatency, fleetTotals, mergeStats } from '../../../adapters/flowrunner/engine/index.js';
 import { SystemSampler } from '../../../adapters/flowrunner/system.js';
 import { checkedRequests, type Reply } from '../http/http-support.js';
 import { freePort, startAgent, type AgentProcess } from '../support/agent-process.js';
@@ -37,6 +38,8 @@ class Target {
   readonly hits: Hit[] = [];
   /** Each answer waits this long (requests stay in flight). */
   delayMs = 0;
+  /** Answers this many requests, then holds every later one until the client goes away. */
+  holdAfter: number | undefined;
   private readonly server = http.createServer((req, res) => this.handle(req, res));
 
   async listen(): Promise<this> {
@@ -60,6 +63,11 @@ class Target {
   reset(): void {
     this.hits.length = 0;
     this.delayMs = 0;
+    this.holdAfter = undefined;
+  }
+
+  answered(): number {
+    return this.hits.filter((h) => h.answered).length;
   }
 
   async close(): Promise<void> {
@@ -87,6 +95,7 @@ class Target {
     req.setEncoding('utf8');
     req.on('data', (d: string) => (hit.body += d));
     req.on('end', () => {
+      if (this.holdAfter !== undefined && this.answered() >= this.holdAfter) return;
       const send = () => {
         if (res.destroyed) return;
         hit.answered = true;
@@ -248,6 +257,12 @@ describe('FlowRunner control API (/api/*) through the agent process', () => {
       avg_flow_duration_ms: 0,
       active_users: 0,
     });
+    const stats = (await api(agent, 'GET', '/api/stats')).body;
+    assert.deepEqual(
+      [stats.workers, stats.running, stats.started_at, stats.requests, stats.latency.count],
+      [0, false, null, 0, 0],
+    );
+    assert.equal(decodeLatency(stats.latency.hdr).totalCount, 0);
     const stop = await api(agent, 'POST', '/api/stop');
     assert.deepEqual(stop.body, { message: 'No running flow runner to stop (status=initializing).' });
     const upd = await api(agent, 'POST', '/api/update', { sim_users: 3 });
@@ -497,6 +512,93 @@ describe('FlowRunner control API (/api/*) through the agent process', () => {
     const stopped = await api(agent, 'POST', '/api/update', { sim_users: 3 });
     assert.equal(stopped.status, 400);
     assert.match(stopped.body.detail, /not running \(status=stopped\)/);
+  });
+
+  it('/api/stats: counters and a latency histogram that decodes to exactly the requests the target answered', async () => {
+    // The target answers 40 requests, then holds the next one of each user: after stop, those were aborted
+    // (never answered, not counted), so the run's count must be exactly the target's.
+    target.holdAfter = 40;
+    await start(agent, { config: config(target, { sim_users: 3 }), flowmap: flowmap('/counted') });
+    await waitFor(async () => {
+      const s = (await api(agent, 'GET', '/api/stats')).body;
+      return s.requests === 40 && target.inFlight().length === 3;
+    }, '40 answered requests counted and every user waiting on a held one');
+    const running = (await api(agent, 'GET', '/api/stats')).body;
+    assert.deepEqual([running.running, running.ended_at, running.workers, running.active_users], [true, null, 1, 3]);
+    await api(agent, 'POST', '/api/stop');
+
+    const r = await api(agent, 'GET', '/api/stats');
+    assert.equal(r.status, 200, r.text);
+    const s = r.body;
+    assert.equal(target.answered(), 40);
+    assert.equal(s.format, 'flowrunner-stats/1');
+    assert.deepEqual([s.running, s.requests, s.latency.count], [false, 40, 40]);
+    assert.deepEqual([s.flows_completed, s.flows_failed, s.flows_started], [40, 0, 43], 'three flows cut by stop');
+    assert.equal(s.status_classes['2xx'], 40);
+    assert.equal(
+      Object.values(s.errors as Record<string, number>).reduce((a, b) => a + b, 0),
+      0,
+      'aborts are no errors',
+    );
+    assert.deepEqual([s.latency.unit, s.latency.significant_digits], ['us', 3]);
+    const h = decodeLatency(s.latency.hdr);
+    assert.equal(h.totalCount, 40);
+    assert.ok(h.minNonZeroValue >= 1 && h.maxValue <= s.elapsed_seconds * 1e6 * 1.001, 'latencies within the run');
+    // The window ends at the stop: it does not grow afterwards.
+    assert.ok(
+      s.ended_at !== null && Date.parse(s.ended_at) - Date.parse(s.started_at) === Math.round(s.elapsed_seconds * 1000),
+    );
+    assert.equal((await api(agent, 'GET', '/api/stats')).body.elapsed_seconds, s.elapsed_seconds);
+    assert.equal((await apiMetrics(agent)).flow_runner.total_requests, 40, '/api/metrics counts the same requests');
+    // Two agents that saw the same: twice the requests, the same percentiles.
+    const two = fleetTotals(mergeStats([s, s]));
+    const one = fleetTotals(s);
+    assert.equal(two.requests, 80);
+    assert.deepEqual(two.latency_ms, one.latency_ms);
+  });
+
+  it('ramp_up_seconds: /api/start spreads the users, /api/update changes it live, bad values are 400 with their loc', async () => {
+    const bad = problems(
+      await api(agent, 'POST', '/api/start', {
+        config: config(target, { ramp_up_seconds: -2 }),
+        flowmap: flowmap('/ramp'),
+      }),
+    );
+    assert.deepEqual(locs(bad), ['body.config.ramp_up_seconds']);
+    assert.equal(bad[0]!.type, 'greater_than_equal');
+    const notNumber = problems(
+      await api(agent, 'POST', '/api/start', {
+        config: config(target, { ramp_up_seconds: '10s' }),
+        flowmap: flowmap('/ramp'),
+      }),
+    );
+    assert.equal(notNumber[0]!.type, 'float_type');
+
+    const t0 = performance.now();
+    await start(agent, {
+      config: config(target, { sim_users: 8, ramp_up_seconds: 4, min_sleep_ms: 100, max_sleep_ms: 150 }),
+      flowmap: flowmap('/ramp', {
+        steps: [{ id: 'r', type: 'request', url: '/ramp', headers: { 'X-User': '{{userId}}' } }],
+      }),
+    });
+    await waitFor(() => target.on('/ramp').length >= 1, 'the first user');
+    const m = await apiMetrics(agent);
+    assert.equal(m.flow_runner_details.config.ramp_up_seconds, 4);
+    // User i of 8 starts after i * 0.5 s: within the first second at most users 1 and 2 can have sent anything.
+    const early = new Set(
+      target
+        .on('/ramp')
+        .filter((h) => h.at - t0 < 1000)
+        .map((h) => h.headers['x-user']),
+    );
+    assert.ok(early.size <= 2, `${early.size} users sent within the first second of a 4 s ramp of 8`);
+    assert.ok(m.flow_runner.active_users < 8);
+
+    const upd = await api(agent, 'POST', '/api/update', { ramp_up_seconds: 0.5 });
+    assert.equal(upd.status, 200, upd.text);
+    assert.deepEqual(upd.body.changed, ['ramp_up_seconds']);
+    const badUpd = problems(await api(agent, 'POST', '/api/update', { ramp_up_seconds: 100_000 }));
+    assert.deepEqual(locs(badUpd), ['body.ramp_up_seconds']);
   });
 
   it('accepts the display-name aliases ("Sim Users", "Override Step URL Host", ...)', async () => {

@@ -146,6 +146,9 @@ describe('token auth with roles, through the agent process', () => {
     assert.match(apiByOperator.body.detail, /admin/); // the control API keeps its { detail } shape
     assert.equal((await agent.request('GET', '/API/health')).status, 401);
     assert.equal((await agent.request('GET', '/api/health', undefined, bearer(t.admin))).status, 200);
+    assert.equal((await agent.request('GET', '/api/stats', undefined, bearer(t.operator))).status, 403);
+    assert.equal((await agent.request('GET', '/api/stats')).status, 401);
+    assert.equal((await agent.request('GET', '/api/stats', undefined, bearer(t.admin))).status, 200);
   });
 
   it('serves /metrics without a token by default (METRICS_AUTH=open)', async () => {

@@ -16,7 +16,11 @@ import {
   UPDATE_MESSAGE,
   type FlowControl,
 } from '../../../../adapters/flowrunner/control.js';
-import type { FieldProblem, RunSnapshot } from '../../../../adapters/flowrunner/engine/index.js';
+import {
+  MergeableStatsSchema,
+  type FieldProblem,
+  type RunSnapshot,
+} from '../../../../adapters/flowrunner/engine/index.js';
 import type { SystemSampler } from '../../../../adapters/flowrunner/system.js';
 import { JsonTooDeepError, readJson } from './body.js';
 import type { RouteDoc } from './openapi.js';
@@ -44,13 +48,24 @@ export const flowRunnerRouteDocs: RouteDoc[] = [
     413: refused('the body is larger than BODY_LIMIT_BYTES'),
   }),
   flowDoc('post', '/api/stop', 'Stops the running flow', {}),
-  flowDoc('post', '/api/update', 'Changes a running flow (sim_users, sleeps)', {
+  flowDoc('post', '/api/update', 'Changes a running flow (sim_users, sleeps, ramp_up_seconds)', {
     400: refused('no flow is running, or fields are invalid'),
     409: refused('a field cannot change while the flow runs'),
     413: refused('the body is larger than BODY_LIMIT_BYTES'),
   }),
   flowDoc('get', '/api/health', '{ status, app_status }', {}),
   flowDoc('get', '/api/metrics', 'The flow and container numbers', {}),
+  flowDoc(
+    'get',
+    '/api/stats',
+    "The flow's numbers in a form that merges exactly across agents: counters and the latency HDR histogram",
+    {
+      200: {
+        description: 'see docs/flowrunner.md#mergeable-stats; before the first start, the stats of no run (workers 0)',
+        schema: MergeableStatsSchema,
+      },
+    },
+  ),
 ];
 
 export interface FlowApiDeps {
@@ -175,6 +190,10 @@ export function mountFlowRunnerApi(router: Router, deps: FlowApiDeps): void {
 
   router.get('/api/metrics', deps.guard, (ctx) => {
     ctx.body = apiMetrics(flows, system);
+  });
+
+  router.get('/api/stats', deps.guard, (ctx) => {
+    ctx.body = flows.mergeableStats();
   });
 }
 

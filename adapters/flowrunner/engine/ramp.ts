@@ -1,0 +1,56 @@
+/**
+ * Ramp-up: users that start spread over a time instead of all at once, so that a thousand users do not open a
+ * thousand connections in the same instant. The only timers of user starts live here; cancel() leaves none.
+ */
+
+export class UserStarts {
+  /** Users waiting for their start time, by user number. */
+  private readonly waiting = new Map<number, NodeJS.Timeout>();
+
+  constructor(private readonly begin: (user: number) => void) {}
+
+  /**
+   * Starts `users` evenly over `rampMs` from now: the i-th of n (0-based) after i * rampMs / n, so the first
+   * starts at once and the last one rampMs / n before the end. With no ramp, all start now, in order.
+   */
+  schedule(users: readonly number[], rampMs: number): void {
+    const n = users.length;
+    users.forEach((user, i) => {
+      const delay = rampMs > 0 ? (i * rampMs) / n : 0;
+      if (delay === 0) {
+        this.begin(user);
+        return;
+      }
+      this.waiting.set(
+        user,
+        setTimeout(() => {
+          this.waiting.delete(user);
+          this.begin(user);
+        }, delay),
+      );
+    });
+  }
+
+  /** Is this user waiting for its start? */
+  has(user: number): boolean {
+    return this.waiting.has(user);
+  }
+
+  get size(): number {
+    return this.waiting.size;
+  }
+
+  /** Users above `highest` that wait start never (sim_users was lowered). */
+  cancelAbove(highest: number): void {
+    for (const [user, timer] of this.waiting) {
+      if (user <= highest) continue;
+      clearTimeout(timer);
+      this.waiting.delete(user);
+    }
+  }
+
+  /** No user that waits will start. */
+  cancel(): void {
+    this.cancelAbove(0);
+  }
+}
