@@ -140,7 +140,11 @@ export class FlowControl {
       if (this.closed) throw new FlowControlClosed();
       if (old) this.retire(old);
       try {
-        const runner = new FlowRunner(config, flowmap, { log: this.log, egress: this.egress });
+        const runner = new FlowRunner(config, flowmap, {
+          log: this.log,
+          egress: this.egress,
+          limit: config.max_duration_seconds === null ? undefined : { durationMs: config.max_duration_seconds * 1000 },
+        });
         this.runner = runner;
         this.failure = undefined;
         runner.start();

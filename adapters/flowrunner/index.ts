@@ -13,6 +13,7 @@ import { BackgroundRuns } from './runs.js';
 import type { FlowLog } from './control.js';
 import { createStartAction } from './start.js';
 import { createStopAction } from './stop.js';
+import { createDistributedActions } from './distributed.js';
 
 export interface FlowrunnerSettings {
   /** Where bundled flowmaps named by path are read from (default: the repository's workflows/). */
@@ -35,6 +36,7 @@ export function createFlowrunnerAdapter(
     createRunAction(root, runs, egress),
     createStartAction(root, runs, egress, settings.log),
     createStopAction(runs),
+    ...createDistributedActions(root, settings.fleet),
   ];
   return {
     name: 'flowrunner',

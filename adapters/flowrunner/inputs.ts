@@ -108,9 +108,14 @@ export function flowmapSecrets(flowmap: unknown): string[] {
   return out;
 }
 
+/** The flowmap as given (inline) or as its bundled file holds it, not yet validated: what /api/start takes. */
+export function rawFlowmap(input: FlowInput, flowmapsRoot: string): unknown {
+  return typeof input.flowmap === 'string' ? loadBundled(input.flowmap, flowmapsRoot) : input.flowmap;
+}
+
 /** The validated config and flowmap; sim_users defaults to 1 (a package usually checks, it does not load-test). */
 export function prepare(input: FlowInput, flowmapsRoot: string): { config: FlowRunnerConfig; flowmap: Flowmap } {
-  const rawMap = typeof input.flowmap === 'string' ? loadBundled(input.flowmap, flowmapsRoot) : input.flowmap;
+  const rawMap = rawFlowmap(input, flowmapsRoot);
   const c = parseConfig({ sim_users: 1, ...input.config }, ['with', 'config']);
   const f = parseFlowmap(rawMap, ['with', 'flowmap']);
   const problems = [...(c.ok ? [] : problemsOf(c.problems)), ...(f.ok ? [] : problemsOf(f.problems))];

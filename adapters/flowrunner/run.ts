@@ -9,7 +9,7 @@ import type { BackgroundRuns } from './runs.js';
 import { dryRunPlan, FlowInputProperties, flowmapSecrets, prepare } from './inputs.js';
 import { EXAMPLE_OUTPUTS, outputsOf, RunOutputs } from './outputs.js';
 
-const Thresholds = Type.Object(
+export const Thresholds = Type.Object(
   {
     maxErrorRate: Type.Optional(
       Type.Number({ description: 'Failed requests / requests, 0..1.', minimum: 0, maximum: 1 }),
@@ -48,7 +48,10 @@ const RunInput = Type.Object(
 );
 
 /** Which thresholds the run's numbers are over, as sentences. */
-export function breaches(out: RunOutputs, t: Thresholds = {}): string[] {
+export function breaches(
+  out: Pick<RunOutputs, 'error_rate' | 'p95_ms' | 'assertions_failed' | 'requests'>,
+  t: Thresholds = {},
+): string[] {
   const over: string[] = [];
   if (t.maxErrorRate !== undefined && out.error_rate > t.maxErrorRate)
     over.push(`error rate ${out.error_rate} > ${t.maxErrorRate}`);

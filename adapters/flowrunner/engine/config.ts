@@ -51,6 +51,11 @@ export interface FlowRunnerConfig {
   request_timeout_ms: number;
   /** Users start evenly spread over this many seconds (0: all at once); users added live are ramped too. */
   ramp_up_seconds: number;
+  /**
+   * The flow stops by itself after this many seconds (null: when told). A distributed run sets it on every
+   * worker, so a fleet whose manager went away does not go on loading the target.
+   */
+  max_duration_seconds: number | null;
 }
 
 /** One problem, as FastAPI reports a Pydantic validation error. */
@@ -70,6 +75,7 @@ export const CONFIG_DEFAULTS = {
   flow_cycle_delay_ms: null,
   request_timeout_ms: 30_000,
   ramp_up_seconds: 0,
+  max_duration_seconds: null,
 } as const;
 
 /** Display names of the flow authoring tool and container UI, accepted for the field names. */
@@ -92,6 +98,7 @@ export const CONFIG_ALIASES: Record<string, keyof FlowRunnerConfig> = {
   'Request Timeout MS': 'request_timeout_ms',
   'Ramp Up Seconds': 'ramp_up_seconds',
   'Ramp-up (s)': 'ramp_up_seconds',
+  'Max Duration Seconds': 'max_duration_seconds',
 };
 
 /** Fields `/api/update` may change while a flow runs. */
@@ -152,6 +159,13 @@ function checkField(key: string, v: unknown, loc: Array<string | number>, proble
       // Seconds, fractions allowed (0.5 ramps 2 users 250 ms apart).
       if (typeof v !== 'number' || !Number.isFinite(v)) return bad('Input should be a valid number', 'float_type');
       if (v < 0) return bad('Input should be greater than or equal to 0', 'greater_than_equal');
+      if (v > MAX_RAMP_SECONDS)
+        return bad(`Input should be less than or equal to ${MAX_RAMP_SECONDS} (a day)`, 'less_than_equal');
+      return v;
+    case 'max_duration_seconds':
+      if (v === null) return null;
+      if (typeof v !== 'number' || !Number.isInteger(v)) return bad('Input should be a valid integer', 'int_type');
+      if (v < 1) return bad('Input should be greater than or equal to 1', 'greater_than_equal');
       if (v > MAX_RAMP_SECONDS)
         return bad(`Input should be less than or equal to ${MAX_RAMP_SECONDS} (a day)`, 'less_than_equal');
       return v;

@@ -1,0 +1,365 @@
+/**
+ * A distributed load run: one flowmap on N FlowRunner worker pods at once (the Flow Manager's workers on
+ * Kubernetes). The worker Deployment is reused or created, scaled to N and waited for; `sim_users` is
+ * split across the pods (the remainder spread one each), every pod is started, the fleet's numbers are
+ * reported while it runs, and every pod is stopped at the deadline or on cancel. Totals come from the
+ * workers' mergeable stats: counts add, and the percentiles are those of the merged latency histograms.
+ */
+import { type Static, Type } from '@sinclair/typebox';
+import { defineAction, type StepContext, USE_EXAMPLE_OUTPUT } from '../contract.js';
+import { AgentError } from '../errors.js';
+import type { WorkerFleet } from '../k8s/workers/fleet.js';
+import { WORKER_NAME } from '../k8s/workers/labels.js';
+import { type FleetTotals, mergeFleet, type MergeableStats, parseMergeableStats } from './engine/index.js';
+import { FlowInputProperties, flowmapSecrets, logPlan, prepare, rawFlowmap } from './inputs.js';
+import { breaches, Thresholds } from './run.js';
+
+/** The worker Deployment a distributed run uses when the step names none. */
+export const DEFAULT_WORKER = 'flowrunner-workers';
+/** A worker stops by itself this long after the run's deadline, should the agent be gone by then. */
+const WORKER_GRACE_SECONDS = 30;
+/** How long stopping the pods may take at the end (the step's own signal may have fired already). */
+const STOP_TIMEOUT_MS = 15_000;
+
+const DistributedInput = Type.Object(
+  {
+    ...FlowInputProperties,
+    workers: Type.Integer({ description: 'Worker pods to spread sim_users over.', minimum: 1, maximum: 100 }),
+    worker: Type.Optional(
+      Type.String({
+        description: `The workers' Deployment: reused when it is one of this agent's workers, created (FLOW_WORKER_IMAGE) when missing. Default ${DEFAULT_WORKER}.`,
+        pattern: WORKER_NAME.source,
+      }),
+    ),
+    durationSeconds: Type.Integer({ description: 'Run this long.', minimum: 1, maximum: 86_400 }),
+    progressSeconds: Type.Optional(
+      Type.Integer({ description: 'Report the fleet numbers this often (default 2).', minimum: 1, maximum: 3600 }),
+    ),
+    failWhen: Type.Optional(Thresholds),
+  },
+  { additionalProperties: false },
+);
+type DistributedInput = Static<typeof DistributedInput>;
+
+const Count = Type.Integer({ minimum: 0 });
+const Ms = Type.Number({ minimum: 0 });
+const DistributedOutputs = Type.Object(
+  {
+    worker: Type.String(),
+    workers: Count,
+    sim_users: Count,
+    requests: Count,
+    flows: Count,
+    flows_failed: Count,
+    errors: Count,
+    errors_by_kind: Type.Record(Type.String(), Count),
+    error_rate: Type.Number({ minimum: 0, maximum: 1 }),
+    rps: Type.Number({ minimum: 0 }),
+    p50_ms: Ms,
+    p95_ms: Ms,
+    p99_ms: Ms,
+    max_ms: Ms,
+    assertions_passed: Count,
+    assertions_failed: Count,
+    duration_seconds: Type.Number({ minimum: 0 }),
+    pods: Type.Array(
+      Type.Object(
+        { pod: Type.String(), sim_users: Count, requests: Count, errors: Count, p95_ms: Ms },
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+type DistributedOutputs = Static<typeof DistributedOutputs>;
+
+const EXAMPLE: DistributedOutputs = {
+  worker: DEFAULT_WORKER,
+  workers: 3,
+  sim_users: 30,
+  requests: 9000,
+  flows: 3000,
+  flows_failed: 0,
+  errors: 0,
+  errors_by_kind: {},
+  error_rate: 0,
+  rps: 300,
+  p50_ms: 8,
+  p95_ms: 25,
+  p99_ms: 40,
+  max_ms: 90,
+  assertions_passed: 3000,
+  assertions_failed: 0,
+  duration_seconds: 30,
+  pods: [],
+};
+
+/** `users` split over `n`: as equal as can be, the remainder one each to the first pods. */
+export function splitUsers(users: number, n: number): number[] {
+  const base = Math.floor(users / n);
+  return Array.from({ length: n }, (_, i) => base + (i < users % n ? 1 : 0));
+}
+
+const StopInput = Type.Object(
+  {
+    worker: Type.Optional(Type.String({ pattern: WORKER_NAME.source })),
+    scaleToZero: Type.Optional(Type.Boolean({ description: 'Also scale the workers to 0 (default true).' })),
+  },
+  { additionalProperties: false },
+);
+
+export function createDistributedActions(flowmapsRoot: string, fleet: WorkerFleet | undefined) {
+  const needFleet = (): WorkerFleet => {
+    if (!fleet)
+      throw new AgentError(
+        'adapter_error',
+        'distributed runs need the Flow Manager, which this agent was built without',
+      );
+    return fleet;
+  };
+  const run = defineAction({
+    id: 'run_distributed',
+    description:
+      'Runs a flowmap on N FlowRunner worker pods on Kubernetes for durationSeconds, sim_users split across them; outputs fleet totals (requests, errors, rps, p50/p95/p99_ms from the merged latency histograms) to gate on.',
+    mutates: true,
+    supportsDryRun: true,
+    secretsIn: (input) => flowmapSecrets(input.flowmap),
+    input: DistributedInput,
+    output: DistributedOutputs,
+    exampleOutput: EXAMPLE,
+    compensate: (input) => ({ action: 'stop_distributed', with: { worker: input.worker ?? DEFAULT_WORKER } }),
+    async run(ctx, input) {
+      const { config } = prepare(input, flowmapsRoot);
+      const worker = input.worker ?? DEFAULT_WORKER;
+      const shares = splitUsers(config.sim_users, input.workers);
+      if (shares.some((s) => s === 0))
+        throw new AgentError(
+          'validation_error',
+          `sim_users (${config.sim_users}) must be at least workers (${input.workers}): every pod runs at least one user`,
+          { retryable: false },
+        );
+      if (ctx.dryRun) {
+        ctx.log.info(
+          `dry run: would run on ${input.workers} pod(s) of worker ${worker} for ${input.durationSeconds} s, users per pod: ${shares.join(', ')}`,
+        );
+        // The workers send the requests, under their own egress policy: this agent's is not judged here.
+        const { config: c, flowmap } = prepare(input, flowmapsRoot);
+        logPlan(ctx, c, flowmap);
+        return USE_EXAMPLE_OUTPUT;
+      }
+      return runFleet(ctx, needFleet(), { ...input, worker }, shares, rawFlowmap(input, flowmapsRoot));
+    },
+  });
+  const stop = defineAction({
+    id: 'stop_distributed',
+    description: "Stops a distributed run's flows on every worker pod and (by default) scales the workers to 0.",
+    mutates: true,
+    supportsDryRun: false,
+    input: StopInput,
+    output: Type.Object(
+      { worker: Type.String(), pods_stopped: Count, scaled_to_zero: Type.Boolean() },
+      { additionalProperties: false },
+    ),
+    exampleOutput: { worker: DEFAULT_WORKER, pods_stopped: 3, scaled_to_zero: true },
+    async run(ctx, input) {
+      const f = needFleet();
+      const worker = input.worker ?? DEFAULT_WORKER;
+      const pods = (await f.pods(ctx, worker)).filter((p) => p.ready);
+      await stopAll(
+        ctx,
+        f,
+        worker,
+        pods.map((p) => p.name),
+      );
+      const scale = input.scaleToZero !== false;
+      if (scale) await f.stop(ctx, { container_id: worker });
+      ctx.log.info(
+        `stopped the flows of ${pods.length} pod(s) of worker ${worker}${scale ? ' and scaled it to 0' : ''}`,
+      );
+      return { worker, pods_stopped: pods.length, scaled_to_zero: scale };
+    },
+  });
+  return [run, stop];
+}
+
+async function runFleet(
+  ctx: StepContext,
+  fleet: WorkerFleet,
+  input: DistributedInput & { worker: string },
+  shares: number[],
+  flowmap: unknown,
+): Promise<DistributedOutputs> {
+  const { worker } = input;
+  const existing = (await fleet.list(ctx)).find((w) => w.container_id === worker);
+  if (!existing) {
+    await fleet.create(ctx, { name: worker });
+    ctx.log.info(`created worker ${worker}`);
+  }
+  ctx.log.info(`scaling worker ${worker} to ${input.workers} pod(s) and waiting for them`);
+  await fleet.start(ctx, { container_id: worker, replicas: input.workers });
+  const ready = (await fleet.pods(ctx, worker)).filter((p) => p.ready).map((p) => p.name);
+  if (ready.length < input.workers)
+    throw new AgentError('timeout', `worker ${worker} has ${ready.length} ready pod(s), ${input.workers} wanted`);
+  const pods = ready.slice(0, input.workers);
+  const started: string[] = [];
+  const stats = new Map<string, MergeableStats>();
+  try {
+    await Promise.all(
+      pods.map(async (pod, i) => {
+        const body = {
+          config: {
+            ...input.config,
+            sim_users: shares[i],
+            max_duration_seconds: input.durationSeconds + WORKER_GRACE_SECONDS,
+          },
+          flowmap,
+        };
+        const a = await fleet.send1(ctx, worker, pod, { method: 'POST', path: '/api/start', body });
+        if (a.status >= 300)
+          throw new AgentError(
+            'adapter_error',
+            `pod ${pod} refused the start (HTTP ${a.status}): ${JSON.stringify(a.body).slice(0, 500)}`,
+            {
+              retryable: false,
+              details: { pod, status: a.status, answer: a.body },
+            },
+          );
+        started.push(pod);
+      }),
+    );
+    ctx.log.info(`started ${pods.length} pod(s): ${pods.map((p, i) => `${p} (${shares[i]} users)`).join(', ')}`);
+    const deadline = Date.now() + input.durationSeconds * 1000;
+    const every = (input.progressSeconds ?? 2) * 1000;
+    while (Date.now() < deadline) {
+      await pause(Math.min(every, deadline - Date.now()), ctx.signal);
+      if (Date.now() >= deadline) break;
+      await collect(ctx, fleet, worker, pods, stats);
+      const t = mergeFleet([...stats.values()]);
+      ctx.progress({ fleet: progressOf(t), pods_reporting: stats.size });
+    }
+  } finally {
+    // At the deadline, on cancel and on any failure: every pod that started is stopped.
+    await stopAll(ctx, fleet, worker, started);
+  }
+  if (ctx.signal.aborted) throw ctx.signal.reason;
+  await collect({ signal: AbortSignal.timeout(STOP_TIMEOUT_MS) }, fleet, worker, pods, stats, true);
+  const totals = mergeFleet(pods.map((p) => stats.get(p)!));
+  const out = outputsOf(
+    worker,
+    totals,
+    pods.map((pod, i) => podLine(pod, shares[i], stats.get(pod)!)),
+  );
+  ctx.log.info(
+    `fleet done: ${out.workers} pod(s), ${out.requests} requests, ${out.errors} errors (${(out.error_rate * 100).toFixed(2)}%), ${out.rps} req/s, p50 ${out.p50_ms} ms, p95 ${out.p95_ms} ms, p99 ${out.p99_ms} ms`,
+  );
+  const over = breaches(out, input.failWhen);
+  if (over.length)
+    throw new AgentError('adapter_error', `traffic check failed: ${over.join('; ')}`, {
+      retryable: false,
+      details: { outputs: out, breached: over },
+    });
+  return out;
+}
+
+/** Reads every pod's stats; while running a pod that does not answer keeps its last numbers, at the end it fails the run. */
+async function collect(
+  ctx: Pick<StepContext, 'signal'>,
+  fleet: WorkerFleet,
+  worker: string,
+  pods: string[],
+  into: Map<string, MergeableStats>,
+  final = false,
+): Promise<void> {
+  await Promise.all(
+    pods.map(async (pod) => {
+      try {
+        const a = await fleet.send1(ctx, worker, pod, { method: 'GET', path: '/api/stats' });
+        const parsed = a.status === 200 ? parseMergeableStats(a.body) : undefined;
+        if (!parsed?.ok)
+          throw new AgentError(
+            'adapter_error',
+            `pod ${pod} answered /api/stats with HTTP ${a.status}${parsed && !parsed.ok ? `: ${parsed.problems.join('; ')}` : ''}`,
+          );
+        into.set(pod, parsed.stats);
+      } catch (err) {
+        if (final || ctx.signal.aborted) throw err;
+      }
+    }),
+  );
+}
+
+async function stopAll(
+  ctx: StepContext | Pick<StepContext, 'signal'>,
+  fleet: WorkerFleet,
+  worker: string,
+  pods: string[],
+) {
+  const signal = AbortSignal.timeout(STOP_TIMEOUT_MS);
+  const results = await Promise.allSettled(
+    pods.map((pod) => fleet.send1({ signal }, worker, pod, { method: 'POST', path: '/api/stop' })),
+  );
+  const failed = results.flatMap((r, i) =>
+    r.status === 'rejected' ? [`${pods[i]}: ${(r.reason as Error)?.message}`] : [],
+  );
+  if (failed.length && 'log' in ctx)
+    ctx.log.warn(
+      `could not stop ${failed.length} pod(s) (each stops by itself ${WORKER_GRACE_SECONDS} s after the deadline): ${failed.join('; ')}`,
+    );
+}
+
+function progressOf(t: FleetTotals) {
+  return {
+    workers: t.workers,
+    active_users: t.active_users,
+    requests: t.requests,
+    errors: t.errors_total,
+    rps: t.rps,
+    rps_last_second: t.rps_last_second,
+    p50_ms: t.latency_ms.p50,
+    p95_ms: t.latency_ms.p95,
+    p99_ms: t.latency_ms.p99,
+  };
+}
+
+function podLine(pod: string, users: number, s: MergeableStats) {
+  const t = mergeFleet([s]);
+  return { pod, sim_users: users, requests: t.requests, errors: t.errors_total, p95_ms: t.latency_ms.p95 };
+}
+
+function outputsOf(worker: string, t: FleetTotals, pods: DistributedOutputs['pods']): DistributedOutputs {
+  // Failed requests: what the error rate counts (extraction and invalid_request sent nothing, or not as a failure).
+  const failed = t.errors.network + t.errors.timeout + t.errors.http_3xx + t.errors.http_4xx + t.errors.http_5xx;
+  return {
+    worker,
+    workers: t.workers,
+    sim_users: t.sim_users,
+    requests: t.requests,
+    flows: t.flows_completed + t.flows_failed,
+    flows_failed: t.flows_failed,
+    errors: t.errors_total,
+    errors_by_kind: Object.fromEntries(Object.entries(t.errors).filter(([, n]) => n > 0)),
+    error_rate: t.requests ? Math.round((failed / t.requests) * 10_000) / 10_000 : 0,
+    rps: t.rps,
+    p50_ms: t.latency_ms.p50,
+    p95_ms: t.latency_ms.p95,
+    p99_ms: t.latency_ms.p99,
+    max_ms: t.latency_ms.max,
+    assertions_passed: t.assertions_passed,
+    assertions_failed: t.assertions_failed,
+    duration_seconds: t.window_seconds,
+    pods,
+  };
+}
+
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = () => {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const t = setTimeout(done, Math.max(0, ms));
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
