@@ -411,6 +411,7 @@ export class ControllerSim {
         name,
         namespace: owner.metadata!.namespace,
         labels: { ...(template?.metadata?.labels ?? {}), ...labels },
+        ...(template?.metadata?.annotations ? { annotations: clone(template.metadata.annotations) } : {}),
         ownerReferences: [this.ownerRef(owner)],
       },
       spec,
