@@ -11,12 +11,18 @@
  *       Available=True (MinimumReplicasAvailable) and Progressing=True (NewReplicaSetAvailable);
  *     - `stuck`: nothing more happens (the rollout never finishes);
  *     - `fail`: Progressing=False reason ProgressDeadlineExceeded.
- * With `pods: true`, completing also creates the ReplicaSet and Pods (Running, Ready) the real
- * controllers would, with ownerReferences and pod-template-hash / controller-revision-hash labels.
+ * With `pods: true`, completing also creates the ReplicaSet and Pods the real controllers would, with
+ * ownerReferences and pod-template-hash / controller-revision-hash labels: Running and Ready, or in the state
+ * `podState(image, pod)` names for a container's image (an unparseable image reference is InvalidImageName,
+ * as the kubelet reports it). A Deployment's status and its ReplicaSets' then follow its pods' readiness
+ * (deployment-status.ts), every time a pod changes; old ReplicaSets are scaled down once the new one's pods
+ * are all ready (until then the old pods stay, as a rolling update leaves them).
  * Zero counts are left out of status, as the apiserver's omitempty encoding does.
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { clone, nowTimestamp, type KObj } from './json.js';
+import { deploymentStatus, replicaSetStatus } from './deployment-status.js';
+import { clone, deepEqual, nowTimestamp, type KObj } from './json.js';
+import { isPodReady, type PodState, podStatusFor, validImageReference } from './pod-states.js';
 import { registry, type ResourceDef } from './resources.js';
 import type { Store, StoreEvent } from './store.js';
 
@@ -32,6 +38,12 @@ export interface ControllerOptions {
   pods?: boolean;
   /** Nodes a DaemonSet schedules onto. Default 1. */
   nodes?: number;
+  /**
+   * The state of each container of the pods the controller creates, by image (undefined: running and ready,
+   * unless the image reference does not parse: InvalidImageName). E.g. `(image) => image.includes('nope') ?
+   * 'image-pull-backoff' : undefined`.
+   */
+  podState?: (image: string, pod: KObj) => PodState | undefined;
 }
 
 const WORKLOADS = new Set(['Deployment', 'StatefulSet', 'DaemonSet']);
@@ -79,6 +91,7 @@ export class ControllerSim {
   delayMs = 50;
   pods = false;
   nodes = 1;
+  podState?: (image: string, pod: KObj) => PodState | undefined;
   private readonly overrides = new Map<string, RolloutMode>();
   private readonly timers = new Map<string, NodeJS.Timeout[]>();
   /** Template hash each workload last finished rolling out. */
@@ -94,6 +107,7 @@ export class ControllerSim {
     if (opts.delayMs !== undefined) this.delayMs = opts.delayMs;
     if (opts.pods !== undefined) this.pods = opts.pods;
     if (opts.nodes !== undefined) this.nodes = opts.nodes;
+    if (opts.podState !== undefined) this.podState = opts.podState;
     if (opts.enabled === true) this.enable();
     if (opts.enabled === false) this.disable();
     return this;
@@ -138,6 +152,7 @@ export class ControllerSim {
   }
 
   private onEvent(ev: StoreEvent): void {
+    if (this.enabled && !this.closed && this.pods && ev.def.kind === 'Pod') return this.onPodEvent(ev);
     if (!this.enabled || this.closed || !WORKLOADS.has(ev.def.kind)) return;
     const id = this.id(ev.def.kind, ev.obj);
     if (ev.type === 'DELETED') {
@@ -290,6 +305,11 @@ export class ControllerSim {
     const hash = templateHash(o.spec?.template);
     const prev = o.status ?? {};
     if (this.pods) this.ensurePods(def, o, hash);
+    if (def.kind === 'Deployment' && this.pods) {
+      this.rolledOut.set(this.id(def.kind, o), hash);
+      this.syncDeployment(o.metadata?.namespace, o.metadata!.name!);
+      return;
+    }
     if (def.kind === 'Deployment') {
       const desired = o.spec?.replicas ?? 1;
       const rs = `${o.metadata!.name}-${hash}`;
@@ -391,6 +411,7 @@ export class ControllerSim {
         name,
         namespace: owner.metadata!.namespace,
         labels: { ...(template?.metadata?.labels ?? {}), ...labels },
+        ...(template?.metadata?.annotations ? { annotations: clone(template.metadata.annotations) } : {}),
         ownerReferences: [this.ownerRef(owner)],
       },
       spec,
@@ -416,11 +437,80 @@ export class ControllerSim {
     };
   }
 
+  /** A new pod of the controller's, its containers in the states `podState` names for their images. */
+  private podInState(owner: KObj, template: any, name: string, labels: Record<string, string>, node: string): KObj {
+    const p = this.pod(owner, template, name, labels, node);
+    for (const c of p.spec?.containers ?? []) {
+      const image = String(c?.image ?? '');
+      const state = this.podState?.(image, p) ?? (validImageReference(image) ? undefined : 'invalid-image-name');
+      if (state && state !== 'running') p.status = podStatusFor(p, state, { container: c.name });
+    }
+    return p;
+  }
+
   private ownedBy(def: ResourceDef, owner: KObj): KObj[] {
     return this.store
       .list(def, owner.metadata?.namespace)
       .map((s) => s.obj)
       .filter((x) => x.metadata?.ownerReferences?.some((r) => r.uid === owner.metadata?.uid));
+  }
+
+  /** Scales the Deployment's other ReplicaSets to 0 (their pods go) once every pod of `rsName` is ready. */
+  private retireOldSets(d: KObj, rsName: string): void {
+    const rsDef = registry.byKindName('ReplicaSet')!;
+    const podDef = registry.byKindName('Pod')!;
+    const ns = d.metadata?.namespace;
+    const rs = this.store.get(rsDef, ns, rsName)?.obj;
+    if (!rs) return;
+    const pods = this.ownedBy(podDef, rs);
+    if (pods.length < (rs.spec?.replicas ?? 0) || !pods.every(isPodReady)) return;
+    for (const old of this.ownedBy(rsDef, d)) {
+      if (old.metadata!.name === rsName || (old.spec?.replicas ?? 0) === 0) continue;
+      const next = clone(old);
+      next.spec.replicas = 0;
+      next.status = { replicas: 0, observedGeneration: next.metadata!.generation ?? 1 };
+      this.store.put(rsDef, next, this.store.get(rsDef, ns, old.metadata!.name!)!.owners);
+      for (const p of this.ownedBy(podDef, old)) this.store.remove(podDef, ns, p.metadata!.name!);
+    }
+  }
+
+  private readonly pendingSyncs = new Set<string>();
+
+  /** A pod of a Deployment's ReplicaSet changed: its status (and the ReplicaSet's) follow, a moment later. */
+  private onPodEvent(ev: StoreEvent): void {
+    const rsRef = ev.obj.metadata?.ownerReferences?.find((r) => r.kind === 'ReplicaSet');
+    if (!rsRef) return;
+    const ns = ev.obj.metadata?.namespace;
+    const rs = this.store.get(registry.byKindName('ReplicaSet')!, ns, rsRef.name)?.obj;
+    const dRef = rs?.metadata?.ownerReferences?.find((r) => r.kind === 'Deployment');
+    if (!dRef) return;
+    const key = `${ns ?? ''}/${dRef.name}`;
+    if (this.pendingSyncs.has(key)) return;
+    this.pendingSyncs.add(key);
+    setImmediate(() => {
+      this.pendingSyncs.delete(key);
+      if (this.enabled && !this.closed) this.syncDeployment(ns, dRef.name);
+    });
+  }
+
+  /** Writes the ReplicaSets' and the Deployment's status from their pods (only what changed). */
+  private syncDeployment(ns: string | undefined, name: string): void {
+    const dDef = registry.byKindName('Deployment')!;
+    const rsDef = registry.byKindName('ReplicaSet')!;
+    const podDef = registry.byKindName('Pod')!;
+    const d = this.store.get(dDef, ns, name)?.obj;
+    if (!d || d.metadata?.deletionTimestamp) return;
+    const rsName = `${name}-${templateHash(d.spec?.template)}`;
+    if (this.rolledOut.get(this.id('Deployment', d)) === templateHash(d.spec?.template)) this.retireOldSets(d, rsName);
+    const sets = this.ownedBy(rsDef, d).map((rs) => ({ rs, pods: this.ownedBy(podDef, rs) }));
+    const newRS = sets.find((s) => s.rs.metadata?.name === rsName)?.rs;
+    if (!newRS) return;
+    for (const { rs, pods } of sets) {
+      const status = replicaSetStatus(rs, pods);
+      if (!deepEqual(status, rs.status ?? {})) this.writeStatus(rsDef, rs, status);
+    }
+    const status = deploymentStatus(d, { newRS, sets });
+    if (!deepEqual(status, d.status ?? {})) this.writeStatus(dDef, d, status);
   }
 
   private ensurePods(def: ResourceDef, o: KObj, hash: string): void {
@@ -444,13 +534,8 @@ export class ControllerSim {
           },
         },
       };
-      const rsStatus = omitZero({
-        replicas: desired,
-        fullyLabeledReplicas: desired,
-        readyReplicas: desired,
-        availableReplicas: desired,
-        observedGeneration: 1,
-      });
+      // Readiness counts follow from the pods (syncDeployment).
+      const rsStatus = omitZero({ replicas: desired, fullyLabeledReplicas: desired, observedGeneration: 1 });
       if (!rs) {
         this.putNew(rsDef, {
           apiVersion: 'apps/v1',
@@ -472,18 +557,11 @@ export class ControllerSim {
         this.store.put(rsDef, next, this.store.get(rsDef, ns, rsName)!.owners);
         rs = this.store.get(rsDef, ns, rsName)!.obj;
       }
-      for (const old of this.ownedBy(rsDef, o)) {
-        if (old.metadata!.name === rsName || (old.spec?.replicas ?? 0) === 0) continue;
-        const next = clone(old);
-        next.spec.replicas = 0;
-        next.status = { replicas: 0, observedGeneration: next.metadata!.generation ?? 1 };
-        this.store.put(rsDef, next, this.store.get(rsDef, ns, old.metadata!.name!)!.owners);
-        for (const p of this.ownedBy(podDef, old)) this.store.remove(podDef, ns, p.metadata!.name!);
-      }
       const have = this.ownedBy(podDef, rs);
       for (const p of have.slice(desired)) this.store.remove(podDef, ns, p.metadata!.name!);
       for (let i = have.length; i < desired; i++)
-        this.putNew(podDef, this.pod(rs, rsSpec.template, `${rsName}-${randomSuffix()}`, labels, 'fake-node-0'));
+        this.putNew(podDef, this.podInState(rs, rsSpec.template, `${rsName}-${randomSuffix()}`, labels, 'fake-node-0'));
+      this.retireOldSets(o, rsName);
     } else if (def.kind === 'StatefulSet') {
       const desired = o.spec?.replicas ?? 1;
       const revision = `${o.metadata!.name}-${hash}`;
@@ -498,7 +576,7 @@ export class ControllerSim {
         if (this.store.get(podDef, ns, name)) continue;
         this.putNew(
           podDef,
-          this.pod(
+          this.podInState(
             o,
             template,
             name,
@@ -522,7 +600,7 @@ export class ControllerSim {
         if (have.some((p) => p.spec?.nodeName === node)) continue;
         this.putNew(
           podDef,
-          this.pod(
+          this.podInState(
             o,
             template,
             `${o.metadata!.name}-${randomSuffix()}`,

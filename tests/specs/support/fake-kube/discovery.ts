@@ -1,9 +1,11 @@
 /**
  * Discovery documents: /version, /apis (APIGroupList), /apis/{group} (APIGroup) and the
  * APIResourceList of each group version, with subresources (`deployments/scale` as
- * autoscaling/v1 Scale, `pods/log`, the status subresources) listed the way the apiserver lists them, since
- * client-node's KubernetesObjectApi resolves kinds to resources through them.
+ * autoscaling/v1 Scale, `pods/log`, `pods/proxy`, `pods/portforward`, `services/proxy`, the status subresources)
+ * listed the way the apiserver lists them, since client-node's KubernetesObjectApi resolves kinds to resources
+ * through them. `metrics.k8s.io/v1beta1` is listed while it is served (metrics.ts).
  */
+import { METRICS_GROUP, METRICS_VERSION } from './metrics.js';
 import { apiVersionOf, registry } from './resources.js';
 
 export function versionInfo(v: { major: string; minor: string; gitVersion: string }) {
@@ -20,20 +22,42 @@ export function versionInfo(v: { major: string; minor: string; gitVersion: strin
   };
 }
 
-export function groupList() {
-  const gv = (name: string) => ({
+export function groupList(metrics: boolean) {
+  const gv = (name: string, version = 'v1') => ({
     name,
-    versions: [{ groupVersion: `${name}/v1`, version: 'v1' }],
-    preferredVersion: { groupVersion: `${name}/v1`, version: 'v1' },
+    versions: [{ groupVersion: `${name}/${version}`, version }],
+    preferredVersion: { groupVersion: `${name}/${version}`, version },
   });
-  return {
-    kind: 'APIGroupList',
-    apiVersion: 'v1',
-    groups: [gv('apps'), gv('authentication.k8s.io'), gv('authorization.k8s.io')],
-  };
+  const groups = [gv('apps'), gv('authentication.k8s.io'), gv('authorization.k8s.io')];
+  if (metrics) groups.push(gv(METRICS_GROUP, METRICS_VERSION));
+  return { kind: 'APIGroupList', apiVersion: 'v1', groups };
 }
 
-export function resourceList(groupVersion: string, selfSubjectReview: boolean) {
+const CONNECT_VERBS: Record<string, string[]> = {
+  proxy: ['create', 'delete', 'get', 'patch', 'update'],
+  portforward: ['create', 'get'],
+};
+
+export function resourceList(
+  groupVersion: string,
+  { selfSubjectReview, metrics }: { selfSubjectReview: boolean; metrics: boolean },
+) {
+  if (groupVersion === `${METRICS_GROUP}/${METRICS_VERSION}`) {
+    if (!metrics) return undefined;
+    const r = (name: string, kind: string, namespaced: boolean) => ({
+      name,
+      singularName: '',
+      namespaced,
+      kind,
+      verbs: ['get', 'list'],
+    });
+    return {
+      kind: 'APIResourceList',
+      apiVersion: 'v1',
+      groupVersion,
+      resources: [r('nodes', 'NodeMetrics', false), r('pods', 'PodMetrics', true)],
+    };
+  }
   if (groupVersion === 'authentication.k8s.io/v1') {
     const resources = [
       { name: 'tokenreviews', singularName: 'tokenreview', namespaced: false, kind: 'TokenReview', verbs: ['create'] },
@@ -94,6 +118,14 @@ export function resourceList(groupVersion: string, selfSubjectReview: boolean) {
           version: 'v1',
           kind: 'Scale',
           verbs: ['get', 'patch', 'update'],
+        });
+      else if (sub in CONNECT_VERBS)
+        resources.push({
+          name: `${d.resource}/${sub}`,
+          singularName: '',
+          namespaced: d.namespaced,
+          kind: sub === 'proxy' ? `${d.kind}ProxyOptions` : 'PodPortForwardOptions',
+          verbs: CONNECT_VERBS[sub],
         });
       else if (sub === 'log')
         resources.push({

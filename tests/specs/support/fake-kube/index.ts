@@ -19,10 +19,14 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { recordUpdate } from './apply.js';
+import type { PodBackend, PortTarget } from './backends.js';
 import { ControllerSim, type ControllerOptions } from './controller.js';
 import { clone, nowTimestamp, type KObj } from './json.js';
 import type { LogLine } from './logs.js';
-import { type ForwardRecord, PortForwards, type PortTarget } from './portforward.js';
+import type { ContainerUsage, MetricsSampleOptions, Usage } from './metrics.js';
+import { setPodStates, type PodTarget } from './pod-hooks.js';
+import type { PodState, PodStateOptions } from './pod-states.js';
+import { type ForwardRecord, PortForwards } from './portforward.js';
 import { apiVersionOf, registry, type ResourceDef } from './resources.js';
 import { FakeApiServer, type DenyRule, type FailSpec, type RecordedRequest, type RequestMatcher } from './server.js';
 import { Store } from './store.js';
@@ -32,6 +36,10 @@ export type { ControllerOptions, RolloutMode } from './controller.js';
 export type { LogLine } from './logs.js';
 export type { DenyRule, FailSpec, RecordedRequest, RequestMatcher } from './server.js';
 export type { KObj } from './json.js';
+export type { HostPort, PodBackend, PortTarget } from './backends.js';
+export type { ContainerUsage, MetricsSampleOptions, Usage } from './metrics.js';
+export type { PodTarget } from './pod-hooks.js';
+export type { PodState, PodStateOptions } from './pod-states.js';
 export type { StatusBody } from './status.js';
 
 export interface FakeKubeOptions {
@@ -52,6 +60,8 @@ export interface FakeKubeOptions {
   /** Reported by /version. Default 1.31. */
   version?: { major: string; minor: string };
   controller?: ControllerOptions;
+  /** Serve metrics.k8s.io/v1beta1 (as with metrics-server installed). Default true. */
+  metrics?: boolean;
 }
 
 export interface ServiceAccountDir {
@@ -119,8 +129,29 @@ export interface FakeKube {
    * agent the test started on loopback). The pod must exist (seed it) for a forward to be accepted.
    */
   forwardPod(namespace: string, pod: string, target: PortTarget): void;
+  /**
+   * Where any pod's ports lead, for pods/proxy, services/proxy and pods/portforward (backends.ts): say, pods of
+   * a Deployment the controller created, by their labels, to worker processes the test started on loopback.
+   * Per-pod targets (`forwardPod`) win; later resolvers are asked first; undefined: nothing listens there.
+   */
+  podBackend(fn: PodBackend): void;
   /** Every connection forwarded to a pod, in order. */
   readonly forwarded: ForwardRecord[];
+  /**
+   * Puts pods into a state as the kubelet would report it (pod-states.ts): one status write per pod, a watch
+   * MODIFIED each; a Deployment's status follows when the controller runs with `pods: true`. `crash-loop`
+   * adds a restart every call. Returns the pods written.
+   */
+  setPodState(namespace: string, target: PodTarget, state: PodState, opts?: PodStateOptions): KObj[];
+  /** metrics.k8s.io: a pod's usage sample, per container (metrics.ts). */
+  setPodMetrics(namespace: string, pod: string, containers: ContainerUsage, opts?: MetricsSampleOptions): void;
+  /** metrics.k8s.io: usage for pods without a sample of their own (undefined: no sample, 404). */
+  podMetrics(fn: (pod: KObj) => ContainerUsage | undefined): void;
+  /** Forgets pod samples: one pod's, a namespace's, or all. */
+  clearPodMetrics(namespace?: string, pod?: string): void;
+  setNodeMetrics(node: string, usage: Usage, opts?: MetricsSampleOptions): void;
+  /** Whether metrics.k8s.io is served (false: absent from discovery, 404, as without metrics-server). */
+  serveMetrics(served: boolean): void;
   close(): Promise<void>;
 }
 
@@ -152,7 +183,9 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
       gitVersion: `v${opts.version?.major ?? '1'}.${opts.version?.minor ?? '31'}.0`,
     },
     address: () => `127.0.0.1:${port}`,
+    scheme: tls ? 'https' : 'http',
   });
+  api.metrics.served = opts.metrics ?? true;
   const controller = new ControllerSim(store);
   if (opts.controller) controller.configure(opts.controller);
 
@@ -167,7 +200,8 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
   const url = `${tls ? 'https' : 'http'}://127.0.0.1:${port}`;
   const forwards = new PortForwards(
     token,
-    (ns, name) => store.get(registry.byKind('v1', 'Pod')!, ns, name) !== undefined,
+    (ns, name) => store.get(registry.byKind('v1', 'Pod')!, ns, name)?.obj,
+    api.backends,
   );
   server.on('upgrade', forwards.upgrade);
 
@@ -183,7 +217,35 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
     forwarded: forwards.forwarded,
 
     forwardPod(ns, pod, target) {
-      forwards.set(ns, pod, target);
+      api.backends.set(ns, pod, target);
+    },
+
+    podBackend(fn) {
+      api.backends.add(fn);
+    },
+
+    setPodState(ns, target, state, o) {
+      return setPodStates(store, ns, target, state, o).map(clone);
+    },
+
+    setPodMetrics(ns, pod, containers, o) {
+      api.metrics.setPod(ns, pod, containers, o);
+    },
+
+    podMetrics(fn) {
+      api.metrics.addResolver(fn);
+    },
+
+    clearPodMetrics(ns, pod) {
+      api.metrics.clearPods(ns, pod);
+    },
+
+    setNodeMetrics(node, usage, o) {
+      api.metrics.setNode(node, usage, o);
+    },
+
+    serveMetrics(served) {
+      api.metrics.served = served;
     },
 
     kubeConfig() {

@@ -6,17 +6,16 @@
  * data and 2i+1 errors, and the first message on each of the two carries the port as two bytes,
  * little-endian. One WebSocket carries one TCP connection to the port.
  *
- * The "pod's port" is a TCP address the test names per pod (`kube.forwardPod`), such as an agent it
- * started on loopback. Refusals before the upgrade are the apiserver's Status answers: 401 without the
+ * The "pod's port" is a TCP address the test names (`kube.forwardPod`, `kube.podBackend`; backends.ts), such
+ * as an agent it started on loopback. Refusals before the upgrade are the apiserver's Status answers: 401 without the
  * token, 404 for a pod that does not exist, 400 without `ports`.
  */
 import type http from 'node:http';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { type WebSocket, WebSocketServer } from 'ws';
-
-/** Where a pod's port leads; undefined: nothing listens there. */
-export type PortTarget = (port: number) => { host: string; port: number } | undefined;
+import type { PodBackends } from './backends.js';
+import type { KObj } from './json.js';
 
 export interface ForwardRecord {
   namespace: string;
@@ -28,7 +27,6 @@ const PATH = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)\/portforward$/;
 const PROTOCOLS = ['v4.channel.k8s.io', 'channel.k8s.io'];
 
 export class PortForwards {
-  private readonly targets = new Map<string, PortTarget>();
   private readonly sockets = new Set<WebSocket>();
   /** Every forwarded connection, in order. */
   readonly forwarded: ForwardRecord[] = [];
@@ -39,13 +37,9 @@ export class PortForwards {
 
   constructor(
     private readonly token: string,
-    private readonly podExists: (namespace: string, name: string) => boolean,
+    private readonly getPod: (namespace: string, name: string) => KObj | undefined,
+    private readonly backends: PodBackends,
   ) {}
-
-  /** The pod `namespace/pod`'s ports lead to `target`. */
-  set(namespace: string, pod: string, target: PortTarget): void {
-    this.targets.set(`${namespace}/${pod}`, target);
-  }
 
   /** The server's `upgrade` listener. */
   readonly upgrade = (req: http.IncomingMessage, socket: Duplex, head: Buffer): void => {
@@ -55,23 +49,26 @@ export class PortForwards {
     if (req.headers.authorization !== `Bearer ${this.token}`)
       return refuse(socket, 401, 'Unauthorized', 'Unauthorized');
     const [, namespace, pod] = m.map(decodeURIComponent);
-    if (!this.podExists(namespace, pod)) return refuse(socket, 404, 'NotFound', `pods "${pod}" not found`);
+    const podObj = this.getPod(namespace, pod);
+    if (!podObj) return refuse(socket, 404, 'NotFound', `pods "${pod}" not found`);
     const ports = url.searchParams.getAll('ports').flatMap((p) => p.split(','));
     const port = Number(ports[0]);
     if (ports.length !== 1 || !Number.isInteger(port) || port < 1 || port > 65535) {
       return refuse(socket, 400, 'BadRequest', 'query parameter "ports" is required: one port from 1 to 65535');
     }
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.forward(ws, namespace, pod, port));
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.forward(ws, podObj, port));
   };
 
-  private forward(ws: WebSocket, namespace: string, pod: string, port: number): void {
+  private forward(ws: WebSocket, podObj: KObj, port: number): void {
+    const namespace = podObj.metadata!.namespace!;
+    const pod = podObj.metadata!.name!;
     this.sockets.add(ws);
     ws.on('close', () => this.sockets.delete(ws));
     this.forwarded.push({ namespace, pod, port });
     const portBytes = Buffer.from([port & 0xff, port >> 8]);
     ws.send(Buffer.concat([Buffer.from([0]), portBytes]));
     ws.send(Buffer.concat([Buffer.from([1]), portBytes]));
-    const target = this.targets.get(`${namespace}/${pod}`)?.(port);
+    const target = this.backends.resolve(podObj, port);
     const fail = (why: string) => {
       const message = `error forwarding port ${port} to pod ${pod}, uid : ${why}`;
       if (ws.readyState === ws.OPEN) ws.send(Buffer.concat([Buffer.from([1]), Buffer.from(message)]));

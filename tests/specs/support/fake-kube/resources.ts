@@ -19,8 +19,11 @@ export interface ResourceDef {
   verbs: string[];
   shortNames?: string[];
   categories?: string[];
-  /** Subresources served: `status`, `scale` (autoscaling/v1 Scale), `log` (pods). */
-  subresources: Array<'status' | 'scale' | 'log'>;
+  /**
+   * Subresources served: `status`, `scale` (autoscaling/v1 Scale), `log` (pods); `proxy` and `portforward` are
+   * listed in discovery but served by proxy.ts / portforward.ts.
+   */
+  subresources: Array<'status' | 'scale' | 'log' | 'proxy' | 'portforward'>;
   /** When metadata.generation is bumped: never, on spec changes, or on spec+annotation changes (Deployment). */
   generation: false | 'spec' | 'spec+annotations';
   /** genericregistry.Store.ReturnDeletedObject: DELETE answers with the object instead of a Status. */
@@ -225,7 +228,7 @@ const RESOURCES: ResourceDef[] = [
     verbs: ALL_VERBS,
     shortNames: ['po'],
     categories: ['all'],
-    subresources: ['status', 'log'],
+    subresources: ['status', 'log', 'proxy', 'portforward'],
     generation: false,
     returnDeletedObject: true,
     fieldLabels: {
@@ -306,7 +309,7 @@ const RESOURCES: ResourceDef[] = [
     verbs: ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'],
     shortNames: ['svc'],
     categories: ['all'],
-    subresources: ['status'],
+    subresources: ['status', 'proxy'],
     generation: false,
     returnDeletedObject: false,
     fieldLabels: {},

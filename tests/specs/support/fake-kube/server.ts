@@ -7,9 +7,11 @@ import { randomUUID, randomBytes } from 'node:crypto';
 import type http from 'node:http';
 import { parse as parseYaml } from 'yaml';
 import { managerFromUserAgent, recordUpdate, serverSideApply, type Owners } from './apply.js';
+import { PodBackends } from './backends.js';
 import { clone, deepEqual, isObject, nowTimestamp, type KObj } from './json.js';
 import { groupList, resourceList, versionInfo } from './discovery.js';
 import { LogStore, servePodLog } from './logs.js';
+import { METRICS_GROUP, METRICS_VERSION, MetricsApi, parseMetricsPath } from './metrics.js';
 import {
   ACCEPTED_PATCH_TYPES,
   PATCH_TYPES,
@@ -18,6 +20,8 @@ import {
   parseJsonPatch,
   strategicMerge,
 } from './patch.js';
+import { forward, parseProxyPath, PROXY_VERBS, type ProxyRoute } from './proxy.js';
+import { resolvePodTarget, ServiceTargets } from './proxy-target.js';
 import {
   apiVersionOf,
   fieldsOf,
@@ -104,6 +108,8 @@ export interface ServerConfig {
   version: { major: string; minor: string; gitVersion: string };
   /** "host:port" for APIVersions.serverAddressByClientCIDRs. */
   address: () => string;
+  /** The server's own scheme (X-Forwarded-Proto of proxied requests). */
+  scheme: 'http' | 'https';
 }
 
 interface Route {
@@ -146,6 +152,11 @@ function randomSuffix(n = 5): string {
 export class FakeApiServer {
   readonly logs = new LogStore();
   readonly requests: RecordedRequest[] = [];
+  /** Where pods' ports lead (pods/proxy, services/proxy; portforward shares it). */
+  readonly backends = new PodBackends();
+  /** metrics.k8s.io/v1beta1 samples, and whether the group is served at all. */
+  readonly metrics = new MetricsApi();
+  private readonly serviceTargets: ServiceTargets;
   denies: DenyRule[] = [];
   private failures: FailRule[] = [];
   private readonly openStreams = new Set<http.ServerResponse>();
@@ -154,7 +165,9 @@ export class FakeApiServer {
   constructor(
     readonly store: Store,
     readonly config: ServerConfig,
-  ) {}
+  ) {
+    this.serviceTargets = new ServiceTargets(store);
+  }
 
   failNext(matcher: RequestMatcher, spec: FailSpec): void {
     this.failures.push({ matcher, spec, left: spec.times ?? 1 });
@@ -175,6 +188,8 @@ export class FakeApiServer {
   // -------------------------------------------------------------------------------------------
 
   handle = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    const proxyRoute = parseProxyPath((req.url ?? '/').split('?')[0]!);
+    if (proxyRoute) return this.proxy(req, res, proxyRoute);
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -185,6 +200,68 @@ export class FakeApiServer {
       });
     });
   };
+
+  /** pods/proxy and services/proxy (proxy.ts): the request body streams through, it is not buffered here. */
+  private proxy(req: http.IncomingMessage, res: http.ServerResponse, route: ProxyRoute): void {
+    const url = new URL(req.url ?? '/', 'http://fake');
+    const method = (req.method ?? 'GET').toUpperCase();
+    const query: Record<string, string> = {};
+    for (const [k, v] of url.searchParams) if (!(k in query)) query[k] = v;
+    const contentType = req.headers['content-type']?.split(';')[0]?.trim().toLowerCase();
+    const verb = PROXY_VERBS[method];
+    const record: RecordedRequest = {
+      method,
+      path: url.pathname,
+      query,
+      ...(contentType ? { contentType } : {}),
+      dryRun: false,
+      ...(req.headers['user-agent'] ? { userAgent: req.headers['user-agent'] } : {}),
+      ...(verb !== undefined ? { verb } : {}),
+      resource: route.kind,
+      subresource: 'proxy',
+      namespace: route.namespace,
+      name: route.id,
+    };
+    this.requests.push(record);
+    res.on('finish', () => (record.code = res.statusCode));
+    let recorded = 0;
+    const onBody = (chunk: Buffer) => {
+      if (recorded >= 65_536) return;
+      const part = chunk.subarray(0, 65_536 - recorded);
+      recorded += part.length;
+      record.body = (record.body ?? '') + part.toString('utf8');
+    };
+    const fail = (e: unknown) => {
+      req.resume();
+      if (!res.headersSent) this.sendError(res, e);
+      else res.destroy();
+    };
+    try {
+      this.authenticate(req, url.pathname);
+      if (verb === undefined) throw err.methodNotAllowed();
+      this.injected(record);
+      this.authorize('', route.kind, 'proxy', verb, route.namespace, route.id);
+      const target =
+        route.kind === 'pods'
+          ? resolvePodTarget(this.store, route.namespace, route.id)
+          : this.serviceTargets.resolve(route.namespace, route.id);
+      const track = (abort: () => void) => {
+        this.cleanups.add(abort);
+        return () => void this.cleanups.delete(abort);
+      };
+      forward(
+        req,
+        res,
+        route,
+        target,
+        url.search.slice(1),
+        { backends: this.backends, scheme: this.config.scheme, onBody, track },
+        fail,
+      );
+    } catch (e) {
+      fail(e);
+    }
+  }
 
   private sendError(res: http.ServerResponse, e: unknown): void {
     const apiErr = e instanceof ApiError ? e : err.internal(e instanceof Error ? e.message : String(e));
@@ -323,15 +400,16 @@ export class FakeApiServer {
           serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: this.config.address() }],
         }),
       );
-    if (path === '/apis') return getOnly((res) => json(res, 200, groupList()));
+    const metricsServed = this.metrics.served;
+    if (path === '/apis') return getOnly((res) => json(res, 200, groupList(metricsServed)));
     if (segs[0] === 'apis' && segs.length === 2) {
-      const g = groupList().groups.find((x) => x.name === segs[1]);
+      const g = groupList(metricsServed).groups.find((x) => x.name === segs[1]);
       if (!g) throw err.noRoute();
       return getOnly((res) => json(res, 200, { kind: 'APIGroup', apiVersion: 'v1', ...g }));
     }
     if ((segs[0] === 'api' && segs.length === 2) || (segs[0] === 'apis' && segs.length === 3)) {
       const gv = segs[0] === 'api' ? segs[1]! : `${segs[1]}/${segs[2]}`;
-      const list = resourceList(gv, this.config.selfSubjectReview);
+      const list = resourceList(gv, { selfSubjectReview: this.config.selfSubjectReview, metrics: metricsServed });
       if (!list) throw err.noRoute();
       return getOnly((res) => json(res, 200, list));
     }
@@ -348,6 +426,21 @@ export class FakeApiServer {
       this.injected(record);
       if (method !== 'POST') throw err.methodNotAllowed();
       return (res) => this.selfSubjectAccessReview(res, body, req);
+    }
+
+    if (segs[0] === 'apis' && segs[1] === METRICS_GROUP && segs[2] === METRICS_VERSION) {
+      if (!metricsServed) throw err.noRoute();
+      return this.metricsRoute(segs.slice(3), q, method, record);
+    }
+    if (
+      segs.length === 7 &&
+      segs[0] === 'api' &&
+      segs[2] === 'namespaces' &&
+      segs[4] === 'pods' &&
+      segs[6] === 'portforward'
+    ) {
+      this.injected(record);
+      throw err.badRequest('Upgrade request required');
     }
 
     const r = this.parseResourcePath(segs);
@@ -429,6 +522,36 @@ export class FakeApiServer {
     }
   }
 
+  /** metrics.k8s.io/v1beta1 (metrics.ts): get and list only. */
+  private metricsRoute(segs: string[], q: URLSearchParams, method: string, record: RecordedRequest): Handler {
+    const r = parseMetricsPath(segs);
+    if (!r) throw err.noRoute();
+    const verb = r.name ? 'get' : 'list';
+    Object.assign(record, {
+      verb,
+      resource: r.resource,
+      ...(r.namespace !== undefined ? { namespace: r.namespace } : {}),
+      ...(r.name !== undefined ? { name: r.name } : {}),
+    });
+    this.injected(record);
+    if (method !== 'GET' || TRUE_VALUES.has(q.get('watch') ?? '')) throw err.methodNotAllowed();
+    this.authorize(METRICS_GROUP, r.resource, undefined, verb, r.namespace, r.name);
+    const podDef = registry.byKindName('Pod')!;
+    if (r.resource === 'nodes')
+      return (res) => json(res, 200, r.name ? this.metrics.getNode(r.name) : this.metrics.listNodes());
+    if (r.name)
+      return (res) => json(res, 200, this.metrics.getPod(this.store.get(podDef, r.namespace, r.name!)?.obj, r.name!));
+    return (res) =>
+      json(
+        res,
+        200,
+        this.metrics.listPods(
+          this.store.list(podDef, r.namespace).map((s) => s.obj),
+          q,
+        ),
+      );
+  }
+
   private parseResourcePath(segs: string[]): Route | undefined {
     let group: string;
     let version: string;
@@ -460,6 +583,7 @@ export class FakeApiServer {
     if (namespace !== undefined && !def.namespaced) return undefined;
     if (namespace === undefined && def.namespaced && name !== undefined) return undefined;
     if (subresource !== undefined && !def.subresources.includes(subresource as never)) return undefined;
+    if (subresource === 'proxy' || subresource === 'portforward') return undefined; // proxy.ts, portforward.ts
     if (watchPath && subresource !== undefined) return undefined;
     return { kind: 'resource', def, namespace, name, subresource, watchPath };
   }
