@@ -10,8 +10,6 @@ import { containerError } from './errors.js';
 
 /** The header a worker reads its token from when Authorization cannot reach it. */
 export const TOKEN_HEADER = 'X-Runtime-Agent-Token';
-/** How long one request to a worker may take. */
-export const WORKER_REQUEST_TIMEOUT_MS = 10_000;
 
 export interface WorkerAnswer {
   pod: string;
@@ -28,7 +26,8 @@ export interface PodAddress {
 /**
  * Sends one request to a pod's control API and returns the worker's answer, whatever its status. A failure
  * to reach it is socket_connection_error (the API server's proxy could not connect, or the API server
- * itself), socket_timeout_error after WORKER_REQUEST_TIMEOUT_MS; the caller's signal aborts it as cancelled.
+ * itself), socket_timeout_error after `timeoutMs`, socket_error when what answered is not the control API;
+ * the caller's signal aborts it as cancelled.
  */
 export async function toWorker(
   ctx: Pick<StepContext, 'signal'>,
@@ -36,10 +35,11 @@ export async function toWorker(
   to: PodAddress,
   token: string,
   req: { method: 'GET' | 'POST'; path: string; body?: unknown },
+  timeoutMs: number,
 ): Promise<WorkerAnswer> {
   const path = `/api/v1/namespaces/${encodeURIComponent(to.namespace)}/pods/${encodeURIComponent(to.pod)}:${to.port}/proxy${req.path}`;
   const what = `${req.method} ${req.path} on worker pod ${to.namespace}/${to.pod}`;
-  const timeout = AbortSignal.timeout(WORKER_REQUEST_TIMEOUT_MS);
+  const timeout = AbortSignal.timeout(timeoutMs);
   const signal = AbortSignal.any([ctx.signal, timeout]);
   let status: number;
   let text: string;
@@ -65,7 +65,7 @@ export async function toWorker(
       throw containerError(
         'timeout',
         'socket_timeout_error',
-        `${what}: no answer within ${WORKER_REQUEST_TIMEOUT_MS} ms`,
+        `${what}: no answer within ${timeoutMs} ms`,
         {
           cause: err,
           details: { pod: to.pod },
@@ -78,11 +78,17 @@ export async function toWorker(
       { cause: err, details: { pod: to.pod } },
     );
   }
-  let body: unknown = text;
+  let body: unknown;
   try {
     body = text ? JSON.parse(text) : null;
   } catch {
-    // a text answer stays text
+    // The API server's own failures are JSON (a Status), and so is every answer of the control API.
+    throw containerError(
+      'adapter_error',
+      'socket_error',
+      `${what}: answered HTTP ${status} with something that is not the control API's JSON (is the worker this product's image?): ${text.slice(0, 200)}`,
+      { retryable: false, details: { pod: to.pod, code: status } },
+    );
   }
   if (isProxyFailure(status, body)) {
     const message = (body as { message?: string }).message ?? `HTTP ${status}`;

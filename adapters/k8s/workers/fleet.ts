@@ -48,6 +48,8 @@ export interface FleetSettings {
   readyTimeoutMs: number;
   /** How often a wait reads the Deployment and pods again. */
   pollMs?: number;
+  /** How long one request to a worker's control API may take. */
+  requestTimeoutMs?: number;
 }
 
 type Ctx = Pick<StepContext, 'signal'>;
@@ -317,7 +319,7 @@ export class WorkerFleet {
     const { clients, namespace } = await this.place();
     const token = await this.token(ctx, clients, namespace, name);
     const to: PodAddress = { namespace, pod, port: this.settings.controlPort };
-    return toWorker(ctx, clients, to, token, req);
+    return toWorker(ctx, clients, to, token, req, this.settings.requestTimeoutMs ?? 10_000);
   }
 
   /** Waits until the worker's Deployment is Available with every replica; image and crash failures end it early. */

@@ -97,6 +97,7 @@ export function adapterSettings(config: Config, logger?: Logger): AdapterSetting
       controlPort: config.flowWorkerPort,
       manager: managerLabel(config.agentName ?? config.podName ?? 'runtime-agent'),
       readyTimeoutMs: config.flowWorkerReadyTimeoutSeconds * 1000,
+      requestTimeoutMs: config.flowWorkerRequestTimeoutMs,
     },
   };
 }
@@ -275,7 +276,7 @@ export function createAgent(
     maxMessageBytes: config.bodyLimitBytes,
     maxJsonDepth: config.maxJsonDepth,
   });
-  if (containers) registerContainerCommands(sockets, containers);
+  if (containers) registerContainerCommands(sockets, containers, service);
   app.use(router.allowedMethods());
   tokens?.watch(config.tokensReloadSeconds * 1000);
   puller =

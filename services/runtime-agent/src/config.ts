@@ -76,6 +76,7 @@ export interface Config {
   flowWorkerReadyTimeoutSeconds: number;
   flowWorkerHealthWarningSeconds: number;
   flowWorkerStatusIntervalSeconds: number;
+  flowWorkerRequestTimeoutMs: number;
   /**
    * How messages name each setting: its variable (`HOST`), or its key in the RUNTIME_AGENT_CONFIG file
    * (`host in /etc/agent.yaml`) when it came from there. Set by loadConfig; absent in a Config built by hand.
@@ -565,6 +566,13 @@ export const SETTINGS: Setting[] = [
     default: '10',
     ...int(1, 3600),
     doc: 'How often container_status_update is sent for each running worker',
+  },
+  {
+    env: 'FLOW_WORKER_REQUEST_TIMEOUT_MS',
+    key: 'flowWorkerRequestTimeoutMs',
+    default: '10000',
+    ...int(100, 600_000),
+    doc: "How long one request to a worker's control API (through the API server's pod proxy) may take before it fails with socket_timeout_error",
   },
   {
     env: 'MANAGER_URL',

@@ -298,6 +298,16 @@ const RESOURCES: ResourceDef[] = [
     generation: false,
     returnDeletedObject: false,
     fieldLabels: { type: (o) => o.type },
+    // As the Secret conversion does: stringData is write-only, merged into data (base64) and never stored.
+    defaults: (o) => {
+      const text = (o as { stringData?: Record<string, string> }).stringData;
+      if (text && typeof text === 'object') {
+        const data = ((o as { data?: Record<string, string> }).data ??= {});
+        for (const [k, v] of Object.entries(text)) data[k] = Buffer.from(String(v), 'utf8').toString('base64');
+      }
+      delete (o as { stringData?: unknown }).stringData;
+      (o as { type?: string }).type ??= 'Opaque';
+    },
   },
   {
     group: '',
