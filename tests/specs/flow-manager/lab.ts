@@ -34,7 +34,9 @@ export interface Lab {
 export async function startLab(env: Record<string, string> = {}): Promise<Lab> {
   const dir = mkdtempSync(join(tmpdir(), 'flow-manager-'));
   const kube = await startFakeKube({ namespace: 'load' });
-  kube.controller.enable({ pods: true, delayMs: 20, podState: (image) => (image.includes('does-not-exist') ? 'image-pull-backoff' : undefined) });
+  kube.controller.enable({ pods: true, delayMs: 20, podState: (image) =>
+    image.includes('does-not-exist') ? 'image-pull-backoff' : image.includes('crashes') ? 'crash-loop' : undefined,
+  });
   const tokens = new Map(ROLES.map((r) => [r, randomBytes(20).toString('hex')]));
   writeFileSync(join(dir, 'tokens.yaml'), ROLES.map((r) => `- { name: ${r}-user, token: "${tokens.get(r)}", roles: [${r}] }`).join('\n'));
   const manager = await startAgent({
