@@ -62,15 +62,10 @@ export async function toWorker(
   } catch (err) {
     if (ctx.signal.aborted) throw containerError('cancelled', 'socket_error', `${what} was aborted`, { cause: err });
     if (timeout.aborted)
-      throw containerError(
-        'timeout',
-        'socket_timeout_error',
-        `${what}: no answer within ${timeoutMs} ms`,
-        {
-          cause: err,
-          details: { pod: to.pod },
-        },
-      );
+      throw containerError('timeout', 'socket_timeout_error', `${what}: no answer within ${timeoutMs} ms`, {
+        cause: err,
+        details: { pod: to.pod },
+      });
     throw containerError(
       'network_error',
       'socket_connection_error',

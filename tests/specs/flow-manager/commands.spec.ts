@@ -42,11 +42,16 @@ describe('Flow Manager: container commands over Socket.IO', function () {
     // The cluster has what the command says: a Deployment at 0 replicas, a Service and the control Secret, all labelled.
     const d = lab.kube.get('apps/v1', 'Deployment', NS, 'w1') as any;
     assert.equal(d.spec.replicas, 0);
-    assert.deepEqual({ ...d.metadata.labels, 'app.kubernetes.io/instance': undefined }, { ...MANAGED, 'app.kubernetes.io/instance': undefined });
+    assert.deepEqual(
+      { ...d.metadata.labels, 'app.kubernetes.io/instance': undefined },
+      { ...MANAGED, 'app.kubernetes.io/instance': undefined },
+    );
     const c = d.spec.template.spec.containers[0];
     assert.equal(c.image, 'runtime-agent:0.1.0');
     assert.deepEqual(
-      c.env.filter((e: any) => ['EGRESS_ALLOW_LOOPBACK', 'TEAM', 'HOST'].includes(e.name)).map((e: any) => `${e.name}=${e.value}`),
+      c.env
+        .filter((e: any) => ['EGRESS_ALLOW_LOOPBACK', 'TEAM', 'HOST'].includes(e.name))
+        .map((e: any) => `${e.name}=${e.value}`),
       ['HOST=0.0.0.0', 'EGRESS_ALLOW_LOOPBACK=true', 'TEAM=sre'],
     );
     assert.ok(c.ports.some((p: any) => p.containerPort === 9100));
@@ -75,7 +80,13 @@ describe('Flow Manager: container commands over Socket.IO', function () {
       message: {
         command: 'start',
         data: {
-          config: { flow_target_url: target.url, sim_users: 2, min_sleep_ms: 0, max_sleep_ms: 0, max_duration_seconds: 60 },
+          config: {
+            flow_target_url: target.url,
+            sim_users: 2,
+            min_sleep_ms: 0,
+            max_sleep_ms: 0,
+            max_duration_seconds: 60,
+          },
           flowmap: { name: 'probe', steps: [{ id: 'h', type: 'request', method: 'GET', url: '/health' }] },
         },
       },
@@ -86,9 +97,14 @@ describe('Flow Manager: container commands over Socket.IO', function () {
     assert.equal(stop.message.answers[0].status, 200);
     // The worker got these through the pod proxy, with its own token (never the API server's Authorization).
     const proxied = lab.kube.requests.filter((r) => r.subresource === 'proxy' && r.name?.startsWith('w1-'));
-    assert.ok(proxied.some((r) => r.method === 'POST' && r.path.endsWith('/proxy/api/start')), 'start went through the pod proxy');
+    assert.ok(
+      proxied.some((r) => r.method === 'POST' && r.path.endsWith('/proxy/api/start')),
+      'start went through the pod proxy',
+    );
 
-    lab.kube.setPodMetrics(NS, [...lab.served.keys()].find((p) => p.startsWith('w1-'))!, { worker: { cpu: '250m', memory: '64Mi' } });
+    lab.kube.setPodMetrics(NS, [...lab.served.keys()].find((p) => p.startsWith('w1-'))!, {
+      worker: { cpu: '250m', memory: '64Mi' },
+    });
     const detail = await admin.command('get_container_status', { container_id: 'w1' });
     assert.equal(detail.ok, true);
     assert.equal(detail.health, 'healthy');
@@ -103,11 +119,21 @@ describe('Flow Manager: container commands over Socket.IO', function () {
       apiVersion: 'apps/v1',
       kind: 'Deployment',
       metadata: { name: 'someone-else', namespace: NS, labels: { app: 'x' } },
-      spec: { replicas: 0, selector: { matchLabels: { app: 'x' } }, template: { metadata: { labels: { app: 'x' } }, spec: { containers: [{ name: 'x', image: 'nginx' }] } } },
+      spec: {
+        replicas: 0,
+        selector: { matchLabels: { app: 'x' } },
+        template: { metadata: { labels: { app: 'x' } }, spec: { containers: [{ name: 'x', image: 'nginx' }] } },
+      },
     });
     const list = await admin.command('list_containers', {});
-    assert.deepEqual(list.containers.map((w: any) => w.id), ['w1']);
-    assert.deepEqual((await admin.waitForEvent('container_list')).containers.map((w: any) => w.id), ['w1']);
+    assert.deepEqual(
+      list.containers.map((w: any) => w.id),
+      ['w1'],
+    );
+    assert.deepEqual(
+      (await admin.waitForEvent('container_list')).containers.map((w: any) => w.id),
+      ['w1'],
+    );
     const foreign = await admin.command('stop_container', { container_id: 'someone-else' });
     assert.equal(foreign.ok, false);
     assert.equal(foreign.error.error_type, 'container_not_found');
@@ -119,7 +145,11 @@ describe('Flow Manager: container commands over Socket.IO', function () {
     assert.ok(afterRestart.spec.template.metadata.annotations['kubectl.kubernetes.io/restartedAt']);
     await admin.waitForEvent('container_restarted');
 
-    const updated = await admin.command('update_container', { container_id: 'w1', image: 'runtime-agent:0.2.0', environment: { TEAM: 'platform' } });
+    const updated = await admin.command('update_container', {
+      container_id: 'w1',
+      image: 'runtime-agent:0.2.0',
+      environment: { TEAM: 'platform' },
+    });
     assert.equal(updated.ok, true, JSON.stringify(updated));
     assert.equal(updated.image, 'runtime-agent:0.2.0');
     const env = (lab.kube.get('apps/v1', 'Deployment', NS, 'w1') as any).spec.template.spec.containers[0].env;
@@ -140,11 +170,19 @@ describe('Flow Manager: container commands over Socket.IO', function () {
     assert.equal(lab.kube.get('v1', 'Secret', NS, 'w1-control'), undefined);
     const gone = await admin.command('get_container_status', { container_id: 'w1' });
     assert.equal(gone.error.error_type, 'container_not_found');
-    await admin.waitForEvent('error', (e) => e.error_type === 'container_not_found' && e.details.operation === 'get_container_status');
+    await admin.waitForEvent(
+      'error',
+      (e) => e.error_type === 'container_not_found' && e.details.operation === 'get_container_status',
+    );
   });
 
   it('lets viewers read, operators start and stop, and only admins create, update and delete', async () => {
-    const [viewer, executor, operator, admin] = await Promise.all([lab.client('viewer'), lab.client('executor'), lab.client('operator'), lab.client('admin')]);
+    const [viewer, executor, operator, admin] = await Promise.all([
+      lab.client('viewer'),
+      lab.client('executor'),
+      lab.client('operator'),
+      lab.client('admin'),
+    ]);
     for (const c of [viewer, operator])
       assert.equal((await c.command('create_container', { name: 'w2' })).error.error_type, 'forbidden');
     assert.equal((await admin.command('create_container', { name: 'w2' })).ok, true);
@@ -168,7 +206,9 @@ describe('Flow Manager: container commands over Socket.IO', function () {
       assert.equal((await operator.command(name, payload)).error.error_type, 'forbidden', `${name} as operator`);
     assert.equal((await admin.command('delete_container', { container_id: 'w2' })).ok, true);
     // Refusals are in the audit log.
-    const audit = await lab.manager.request('GET', '/audit?limit=500', undefined, { authorization: `Bearer ${lab.token('admin')}` });
+    const audit = await lab.manager.request('GET', '/audit?limit=500', undefined, {
+      authorization: `Bearer ${lab.token('admin')}`,
+    });
     assert.ok(audit.body.entries.some((e: any) => e.path === 'socket.io:delete_container' && e.status === 403));
   });
 
@@ -182,9 +222,18 @@ describe('Flow Manager: container commands over Socket.IO', function () {
     assert.equal(bad.ok, false);
     assert.equal(bad.error.error_type, 'validation_error');
     const paths = bad.error.details.errors.map((p: any) => p.path).sort();
-    assert.deepEqual(paths, ['environment.PORT', 'environment.no good', 'name', 'volumes./var/run/docker.sock', 'volumes.pvc/data']);
+    assert.deepEqual(paths, [
+      'environment.PORT',
+      'environment.no good',
+      'name',
+      'volumes./var/run/docker.sock',
+      'volumes.pvc/data',
+    ]);
     assert.match(JSON.stringify(bad.error.details.errors), /host paths are refused/);
-    assert.equal(lab.kube.list('Deployment', NS).filter((d: any) => d.metadata.name.toLowerCase().startsWith('bad')).length, 0);
+    assert.equal(
+      lab.kube.list('Deployment', NS).filter((d: any) => d.metadata.name.toLowerCase().startsWith('bad')).length,
+      0,
+    );
     const schema = await admin.command('start_container', { container_id: 'x', replicas: 0, extra: 1 });
     assert.equal(schema.error.error_type, 'validation_error');
     assert.equal(schema.error.details.errors.length, 2);

@@ -31,7 +31,10 @@ describe('Flow Manager: failures and the workers watch', function () {
 
   it('names each failure as the seed does: image_not_found, system_error, kubernetes_api_error, container_not_found', async () => {
     const admin = await lab.client('admin');
-    assert.equal((await admin.command('create_container', { name: 'broken', image: 'registry.example/does-not-exist:1' })).ok, true);
+    assert.equal(
+      (await admin.command('create_container', { name: 'broken', image: 'registry.example/does-not-exist:1' })).ok,
+      true,
+    );
     const pull = await admin.command('start_container', { container_id: 'broken' });
     assert.equal(pull.ok, false);
     assert.equal(pull.error.error_type, 'image_not_found');
@@ -39,12 +42,18 @@ describe('Flow Manager: failures and the workers watch', function () {
     assert.equal(pull.error.details.operation, 'start_container');
     await admin.waitForEvent('error', (e) => e.error_type === 'image_not_found');
 
-    assert.equal((await admin.command('create_container', { name: 'crashy', image: 'runtime-agent:crashes' })).ok, true);
+    assert.equal(
+      (await admin.command('create_container', { name: 'crashy', image: 'runtime-agent:crashes' })).ok,
+      true,
+    );
     const crash = await admin.command('start_container', { container_id: 'crashy' });
     assert.equal(crash.error.error_type, 'system_error');
     assert.match(crash.error.message, /crashing \(CrashLoopBackOff/);
 
-    lab.kube.failNext({ method: 'GET', resource: 'deployments' }, { code: 500, message: 'etcdserver: request timed out' });
+    lab.kube.failNext(
+      { method: 'GET', resource: 'deployments' },
+      { code: 500, message: 'etcdserver: request timed out' },
+    );
     const api = await admin.command('list_containers', {});
     assert.equal(api.error.error_type, 'kubernetes_api_error');
     lab.kube.deny('list', 'deployments');
@@ -55,7 +64,10 @@ describe('Flow Manager: failures and the workers watch', function () {
     } finally {
       lab.kube.allowAll();
     }
-    assert.equal((await admin.command('restart_container', { container_id: 'nope' })).error.error_type, 'container_not_found');
+    assert.equal(
+      (await admin.command('restart_container', { container_id: 'nope' })).error.error_type,
+      'container_not_found',
+    );
   });
 
   it('names the ways a worker cannot be reached: socket_connection_error, socket_timeout_error, socket_error', async () => {
@@ -71,18 +83,26 @@ describe('Flow Manager: failures and the workers watch', function () {
     const held: Socket[] = [];
     const silent = await listen(createTcpServer((s) => void held.push(s)));
     // And something that answers, but not as the control API does.
-    const html = await listen(createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end('<html>hello</html>')));
+    const html = await listen(
+      createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end('<html>hello</html>')),
+    );
     try {
       assert.equal((await admin.command('create_container', { name: 'odd' })).ok, true);
       assert.equal((await admin.command('start_container', { container_id: 'odd', replicas: 2 })).ok, true);
-      const [a, b] = (await admin.command('get_container_status', { container_id: 'odd' })).pods.map((p: any) => p.name);
+      const [a, b] = (await admin.command('get_container_status', { container_id: 'odd' })).pods.map(
+        (p: any) => p.name,
+      );
       lab.kube.forwardPod(NS, a, () => ({ host: '127.0.0.1', port: silent.port }));
       lab.kube.forwardPod(NS, b, () => ({ host: '127.0.0.1', port: html.port }));
       const t0 = Date.now();
       const slow = await admin.command('send_message', { container_id: 'odd', pod: a, message: { command: 'status' } });
       assert.equal(slow.error.error_type, 'socket_timeout_error');
       assert.ok(Date.now() - t0 >= 1900, 'after FLOW_WORKER_REQUEST_TIMEOUT_MS (2000)');
-      const garbled = await admin.command('send_message', { container_id: 'odd', pod: b, message: { command: 'status' } });
+      const garbled = await admin.command('send_message', {
+        container_id: 'odd',
+        pod: b,
+        message: { command: 'status' },
+      });
       assert.equal(garbled.error.error_type, 'socket_error');
       assert.match(garbled.error.message, /not the control API's JSON/);
     } finally {
@@ -104,7 +124,9 @@ describe('Flow Manager: failures and the workers watch', function () {
     assert.equal(update.replicas, 2);
     assert.equal(update.pods.length, 2);
 
-    const pods = (await admin.command('get_container_status', { container_id: 'watched' })).pods.map((p: any) => p.name);
+    const pods = (await admin.command('get_container_status', { container_id: 'watched' })).pods.map(
+      (p: any) => p.name,
+    );
     lab.kube.setPodState(NS, pods[0], 'crash-loop');
     const crashed = await viewer.waitForEvent('container_crashed', (e) => isWatched(e) && e.pod === pods[0]);
     assert.equal(crashed.reason, 'CrashLoopBackOff');
@@ -112,14 +134,24 @@ describe('Flow Manager: failures and the workers watch', function () {
     await viewer.waitForEvent('status_changed', (e) => isWatched(e) && e.to === 'crashed');
     // Each new restart is reported again.
     lab.kube.setPodState(NS, pods[0], 'crash-loop');
-    await waitFor(() => viewer.events('container_crashed').filter((e) => e.pod === pods[0]).length >= 2, 'a second crash report');
+    await waitFor(
+      () => viewer.events('container_crashed').filter((e) => e.pod === pods[0]).length >= 2,
+      'a second crash report',
+    );
 
     lab.kube.setPodState(NS, pods[1], 'not-ready');
-    const warning = await viewer.waitForEvent('container_health_warning', (e) => isWatched(e) && e.pod === pods[1], 10_000);
+    const warning = await viewer.waitForEvent(
+      'container_health_warning',
+      (e) => isWatched(e) && e.pod === pods[1],
+      10_000,
+    );
     assert.ok(warning.not_ready_seconds >= 2);
     // One warning per stretch of unreadiness: two more periodic updates (each after a health check) bring no other.
     const seen = viewer.events('container_status_update').filter(isWatched).length;
-    await waitFor(() => viewer.events('container_status_update').filter(isWatched).length >= seen + 2, 'two more status updates');
+    await waitFor(
+      () => viewer.events('container_status_update').filter(isWatched).length >= seen + 2,
+      'two more status updates',
+    );
     assert.equal(viewer.events('container_health_warning').filter((e) => e.pod === pods[1]).length, 1);
 
     lab.kube.setPodState(NS, pods[0], 'running');

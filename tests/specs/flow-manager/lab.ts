@@ -34,11 +34,17 @@ export interface Lab {
 export async function startLab(env: Record<string, string> = {}): Promise<Lab> {
   const dir = mkdtempSync(join(tmpdir(), 'flow-manager-'));
   const kube = await startFakeKube({ namespace: 'load' });
-  kube.controller.enable({ pods: true, delayMs: 20, podState: (image) =>
-    image.includes('does-not-exist') ? 'image-pull-backoff' : image.includes('crashes') ? 'crash-loop' : undefined,
+  kube.controller.enable({
+    pods: true,
+    delayMs: 20,
+    podState: (image) =>
+      image.includes('does-not-exist') ? 'image-pull-backoff' : image.includes('crashes') ? 'crash-loop' : undefined,
   });
   const tokens = new Map(ROLES.map((r) => [r, randomBytes(20).toString('hex')]));
-  writeFileSync(join(dir, 'tokens.yaml'), ROLES.map((r) => `- { name: ${r}-user, token: "${tokens.get(r)}", roles: [${r}] }`).join('\n'));
+  writeFileSync(
+    join(dir, 'tokens.yaml'),
+    ROLES.map((r) => `- { name: ${r}-user, token: "${tokens.get(r)}", roles: [${r}] }`).join('\n'),
+  );
   const manager = await startAgent({
     env: {
       KUBECONFIG: kube.writeKubeconfigFile(join(dir, 'kube')),
@@ -78,14 +84,20 @@ export async function startLab(env: Record<string, string> = {}): Promise<Lab> {
       return c;
     },
     async startWorkers(name, n) {
-      const secret = kube.get('v1', 'Secret', 'load', `${name}-control`) as { data?: Record<string, string> } | undefined;
+      const secret = kube.get('v1', 'Secret', 'load', `${name}-control`) as
+        | { data?: Record<string, string> }
+        | undefined;
       const tokensYaml = Buffer.from(secret?.data?.['tokens.yaml'] ?? '', 'base64').toString('utf8');
       if (!tokensYaml) throw new Error(`no Secret ${name}-control with tokens.yaml`);
       const file = join(dir, `${name}-tokens.yaml`);
       writeFileSync(file, tokensYaml);
-      const deployment = kube.get('apps/v1', 'Deployment', 'load', name) as { spec: { template: { spec: { containers: Array<{ env?: Array<{ name: string; value: string }> }> } } } };
+      const deployment = kube.get('apps/v1', 'Deployment', 'load', name) as {
+        spec: { template: { spec: { containers: Array<{ env?: Array<{ name: string; value: string }> }> } } };
+      };
       const podEnv = Object.fromEntries(
-        (deployment.spec.template.spec.containers[0].env ?? []).filter((e) => !OWN_ENV.has(e.name)).map((e) => [e.name, e.value]),
+        (deployment.spec.template.spec.containers[0].env ?? [])
+          .filter((e) => !OWN_ENV.has(e.name))
+          .map((e) => [e.name, e.value]),
       );
       const started = await Promise.all(
         Array.from({ length: n }, () => startAgent({ env: { ...podEnv, RUNTIME_AGENT_TOKENS_FILE: file } })),
@@ -96,10 +108,12 @@ export async function startLab(env: Record<string, string> = {}): Promise<Lab> {
     },
     async close() {
       for (const c of clients) c.close();
-      await Promise.all([manager, ...workers].map(async (a) => {
-        await a.stop();
-        a.cleanup();
-      }));
+      await Promise.all(
+        [manager, ...workers].map(async (a) => {
+          await a.stop();
+          a.cleanup();
+        }),
+      );
       await kube.close();
       rmSync(dir, { recursive: true, force: true });
     },

@@ -48,7 +48,7 @@ export function registerContainerCommands(
 }
 
 /** The bundled workflow a run_distributed command submits. */
-export const DISTRIBUTED_WORKFLOW = 'distributed-load';
+export const DISTRIBUTED_WORKFLOW = 'distributed-load-1.0.0';
 
 const RunDistributedPayload = Type.Object(
   {
@@ -104,16 +104,31 @@ function runDistributedCommand(channel: SocketChannel, service: AgentService) {
 }
 
 /** Broadcasts the execution's step.progress fleet numbers as container_status_update until it ends. */
-function relayFleetReports(channel: SocketChannel, service: AgentService, actor: Principal, executionId: string, worker: string) {
+function relayFleetReports(
+  channel: SocketChannel,
+  service: AgentService,
+  actor: Principal,
+  executionId: string,
+  worker: string,
+) {
   let stop = () => {};
   let ended = false;
-  stop = service.followEvents(actor, { execution_id: executionId, types: ['step.progress', 'execution.status_changed'] }, () => (e) => {
-    if (e.type === 'step.progress' && e.data.fleet)
-      channel.broadcast('container_status_update', { container_id: worker, execution_id: executionId, fleet: e.data.fleet, seq: e.seq });
-    if (e.type === 'execution.status_changed' && TERMINAL_STATUSES.has(e.data.to as ExecutionStatus)) {
-      ended = true;
-      stop();
-    }
-  });
+  stop = service.followEvents(
+    actor,
+    { execution_id: executionId, types: ['step.progress', 'execution.status_changed'] },
+    () => (e) => {
+      if (e.type === 'step.progress' && e.data.fleet)
+        channel.broadcast('container_status_update', {
+          container_id: worker,
+          execution_id: executionId,
+          fleet: e.data.fleet,
+          seq: e.seq,
+        });
+      if (e.type === 'execution.status_changed' && TERMINAL_STATUSES.has(e.data.to as ExecutionStatus)) {
+        ended = true;
+        stop();
+      }
+    },
+  );
   if (ended) stop();
 }
