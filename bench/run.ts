@@ -11,9 +11,11 @@
  * - store:      list, record and log queries at 0 to 1,000,000 stored executions (store-scale.ts)
  * - rss:        idle resident memory without and with a Kubernetes cluster configured (rss.ts)
  * - fleet:      pull mode, 6 agents and 300 tasks: tasks per second and claim-to-start latency, vs push (fleet.ts)
+ * - distributed: a flowmap on 3 FlowRunner workers through the Flow Manager vs on 1 (distributed.ts)
  */
 import { acceptanceThroughput } from './acceptance.js';
 import { loadAverage } from './agent.js';
+import { distributedLoad } from './distributed.js';
 import { endToEnd } from './e2e.js';
 import { engineOverhead } from './engine-overhead.js';
 import { fleetPull } from './fleet.js';
@@ -27,6 +29,7 @@ const BENCHMARKS: Record<string, () => Promise<string>> = {
   store: storeAtScale,
   rss: idleFootprint,
   fleet: fleetPull,
+  distributed: distributedLoad,
 };
 const DEFAULT = ['engine', 'acceptance'];
 

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { type AgentProcess, startAgent } from '../support/agent-process.js';
 import { type FakeKube, startFakeKube } from '../support/fake-kube/index.js';
-import { connect, type Client } from '../socket/socket-support.js';
+import type { Client } from '../socket/socket-support.js';
 
 export const ROLES = ['viewer', 'executor', 'operator', 'admin'] as const;
 export type RoleName = (typeof ROLES)[number];
@@ -66,7 +66,9 @@ export async function startLab(env: Record<string, string> = {}): Promise<Lab> {
     const known = served.get(name);
     if (known) return { host: '127.0.0.1', port: known.port };
     const pool = pools.get(pod.metadata?.labels?.['app.kubernetes.io/instance'] ?? '') ?? [];
-    const free = pool.find((w) => ![...served.values()].includes(w));
+    // A worker process is free again once the pod it stood for is gone (scaled down, restarted).
+    const busy = new Set([...served].filter(([p]) => kube.get('v1', 'Pod', 'load', p)).map(([, w]) => w));
+    const free = pool.find((w) => !busy.has(w));
     if (!free) return undefined;
     served.set(name, free);
     return { host: '127.0.0.1', port: free.port };
@@ -79,6 +81,8 @@ export async function startLab(env: Record<string, string> = {}): Promise<Lab> {
     served,
     token: (role) => tokens.get(role)!,
     async client(role = 'admin') {
+      // Loaded here: socket-support registers a mocha hook, and the benchmark uses the lab without mocha.
+      const { connect } = await import('../socket/socket-support.js');
       const c = await connect(manager, { token: tokens.get(role) });
       clients.push(c);
       return c;
