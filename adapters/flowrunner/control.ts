@@ -30,6 +30,7 @@ export type FlowLog = (level: 'debug' | 'info' | 'warn' | 'error', message: stri
 export const START_MESSAGE = 'Flow runner started with the provided flowmap';
 export const UPDATE_MESSAGE = 'Flow runner updated';
 export const STOPPED_MESSAGE = 'Flow runner forcibly stopped.';
+export const DRAINED_MESSAGE = 'Flow runner stopped after its requests in flight finished.';
 export const ALREADY_STOPPED_MESSAGE = 'Flow runner is already stopped.';
 export const nothingToStopMessage = (status: AppStatus) => `No running flow runner to stop (status=${status}).`;
 
@@ -161,15 +162,20 @@ export class FlowControl {
     });
   }
 
-  /** Stops the flow at once (requests in flight are aborted); answers with the control API's message for the state it found. */
-  stop(): Promise<string> {
+  /**
+   * Stops the flow: at once (requests in flight are aborted), or with `graceMs` gracefully (nothing new
+   * starts, requests in flight finish and are counted, for at most graceMs). Answers with the control API's
+   * message for the state it found.
+   */
+  stop(graceMs?: number): Promise<string> {
     return this.serially(async () => {
       const status = this.appStatus;
       if (status === 'running' && this.runner) {
         this.stopping.add(this.runner);
-        await this.runner.stop();
-        this.log('info', 'flow stopped on request');
-        return STOPPED_MESSAGE;
+        if (graceMs === undefined) await this.runner.stop();
+        else await this.runner.drain(graceMs);
+        this.log('info', `flow stopped on request${graceMs === undefined ? '' : ' (gracefully)'}`);
+        return graceMs === undefined ? STOPPED_MESSAGE : DRAINED_MESSAGE;
       }
       return status === 'stopped' ? ALREADY_STOPPED_MESSAGE : nothingToStopMessage(status);
     });

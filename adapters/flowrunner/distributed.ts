@@ -18,6 +18,8 @@ import { breaches, Thresholds } from './run.js';
 export const DEFAULT_WORKER = 'flowrunner-workers';
 /** A worker stops by itself this long after the run's deadline, should the agent be gone by then. */
 const WORKER_GRACE_SECONDS = 30;
+/** At the deadline, how long the requests in flight may take to finish before they are aborted. */
+const GRACEFUL_STOP_SECONDS = 5;
 /** How long stopping the pods may take at the end (the step's own signal may have fired already). */
 const STOP_TIMEOUT_MS = 15_000;
 
@@ -237,8 +239,11 @@ async function runFleet(
       const t = mergeFleet([...stats.values()]);
       ctx.progress({ fleet: progressOf(t), pods_reporting: stats.size });
     }
+    // At the deadline the pods stop gracefully: what is in flight finishes and is counted, so the fleet's
+    // totals are what the target answered.
+    await stopAll(ctx, fleet, worker, started, GRACEFUL_STOP_SECONDS);
   } finally {
-    // At the deadline, on cancel and on any failure: every pod that started is stopped.
+    // On cancel and on any failure (and a pod the graceful stop missed): every pod that started stops at once.
     await stopAll(ctx, fleet, worker, started);
   }
   if (ctx.signal.aborted) throw ctx.signal.reason;
@@ -293,10 +298,13 @@ async function stopAll(
   fleet: WorkerFleet,
   worker: string,
   pods: string[],
+  gracefulSeconds?: number,
 ) {
-  const signal = AbortSignal.timeout(STOP_TIMEOUT_MS);
+  if (gracefulSeconds !== undefined && ctx.signal.aborted) return;
+  const signal = AbortSignal.timeout(STOP_TIMEOUT_MS + (gracefulSeconds ?? 0) * 1000);
+  const body = gracefulSeconds === undefined ? undefined : { graceful_stop_seconds: gracefulSeconds };
   const results = await Promise.allSettled(
-    pods.map((pod) => fleet.send1({ signal }, worker, pod, { method: 'POST', path: '/api/stop' })),
+    pods.map((pod) => fleet.send1({ signal }, worker, pod, { method: 'POST', path: '/api/stop', body })),
   );
   const failed = results.flatMap((r, i) =>
     r.status === 'rejected' ? [`${pods[i]}: ${(r.reason as Error)?.message}`] : [],

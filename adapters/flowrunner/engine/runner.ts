@@ -95,6 +95,11 @@ export class FlowRunner {
   private readonly egress: EgressPolicy;
   private readonly limit: RunLimit;
   private stopped = false;
+  /** drain(): nothing new starts, requests in flight finish. */
+  private draining = false;
+  private drainTimer?: NodeJS.Timeout;
+  /** Requests sent and not yet answered (or failed). */
+  private inFlight = 0;
   /** Users that ended by throwing (a bug or an input the steps cannot handle), not by stop or a limit. */
   private crashedUsers = 0;
   /** Numbers of the users running now. */
@@ -157,10 +162,27 @@ export class FlowRunner {
     this.spawnUsers();
   }
 
+  /**
+   * Stops gracefully: no request or user starts from now on, the requests in flight finish and are counted,
+   * then the run stops; after `graceMs` whatever is still in flight is aborted as by stop(). Resolves when
+   * every user has ended. A load test's end where the count must match the target's.
+   */
+  drain(graceMs: number): Promise<void> {
+    if (this.stopped || this.draining) return this.done;
+    this.draining = true;
+    this.starts.cancel();
+    clearTimeout(this.limitTimer);
+    this.wakeSleepers();
+    if (this.inFlight === 0) return this.stop();
+    this.drainTimer = setTimeout(() => void this.stop(), graceMs);
+    return this.done;
+  }
+
   /** Stops at once: no request starts after this resolves, and those in flight are aborted. Resolves when every user has ended. */
   async stop(): Promise<void> {
     if (this.stopped) return this.done;
     this.stopped = true;
+    clearTimeout(this.drainTimer);
     this.markEnded();
     this.starts.cancel();
     clearTimeout(this.limitTimer);
@@ -295,7 +317,7 @@ export class FlowRunner {
   }
 
   private keepGoing(user: number): boolean {
-    return !this.stopped && user <= this.config.sim_users;
+    return !this.stopped && !this.draining && user <= this.config.sim_users;
   }
 
   private async user(n: number): Promise<void> {
@@ -370,7 +392,7 @@ export class FlowRunner {
   }
 
   private sleep(ms: number): Promise<void> | undefined {
-    if (ms <= 0 || this.stopped) return undefined;
+    if (ms <= 0 || this.stopped || this.draining) return undefined;
     return new Promise<void>((resolve) => {
       const s: Sleeper = {
         timer: setTimeout(() => {
@@ -462,16 +484,21 @@ export class FlowRunner {
     let result: HttpResult | undefined;
     let error: unknown;
     for (let attempt = 1; ; attempt++) {
-      if (this.stopped) return false;
+      if (this.stopped || this.draining) return false;
       const t0 = performance.now();
       result = undefined;
       error = undefined;
+      this.inFlight++;
       try {
         result = await it.conns.send(dest, method, headers, body);
         it.responses++;
       } catch (err) {
         error = err;
+      } finally {
+        this.inFlight--;
       }
+      // The last request of a drain is counted below; the run stops after this turn.
+      if (this.draining && this.inFlight === 0) setImmediate(() => void this.stop());
       // Aborted by stop: neither a result nor an error of the target.
       if (this.stopped) return false;
       const t1 = performance.now();

@@ -90,9 +90,8 @@ describe('Flow Manager: distributed load', function () {
       out.pods.map((p: any) => p.requests).sort((a: number, b: number) => a - b),
       stats.map((s) => s.requests).sort((a, b) => a - b),
     );
-    // The target saw each of them, plus at most one request per user cut short by the stop.
-    const seen = target.requests.length;
-    assert.ok(seen >= out.requests && seen <= out.requests + 7, `target saw ${seen}, fleet counted ${out.requests}`);
+    // The pods stopped gracefully at the deadline: every request the target saw was answered and counted.
+    assert.equal(target.requests.length, out.requests);
 
     // Fleet percentiles are those of all the workers' latencies together (their histograms, read here directly).
     const all = hdr.build({

@@ -514,6 +514,47 @@ describe('FlowRunner control API (/api/*) through the agent process', () => {
     assert.match(stopped.body.detail, /not running \(status=stopped\)/);
   });
 
+  it('stops gracefully with graceful_stop_seconds: requests in flight finish and are counted, nothing new starts', async () => {
+    target.delayMs = 300;
+    await start(agent, {
+      config: config(target, { sim_users: 3, min_sleep_ms: 0, max_sleep_ms: 0 }),
+      flowmap: flowmap('/slow'),
+    });
+    await waitFor(() => target.inFlight().length === 3 && target.hits.length >= 6, 'three requests in flight', 10_000);
+    const stop = await timedPost(agent, '/api/stop', { graceful_stop_seconds: 5 });
+    assert.equal(stop.status, 200, JSON.stringify(stop.body));
+    assert.deepEqual(stop.body, { message: 'Flow runner stopped after its requests in flight finished.' });
+    assert.deepEqual(arrivedAfter(target.hits, stop.at), [], 'requests that arrived after the stop answer');
+    assert.ok(
+      target.hits.every((h) => h.answered && !h.closedEarly),
+      'every request was answered, none cut',
+    );
+    const stats = (await api(agent, 'GET', '/api/stats')).body;
+    assert.equal(stats.requests, target.hits.length, 'every request the target saw is counted');
+    assert.equal(await health(agent), 'stopped');
+
+    // A grace shorter than the answer: what is still in flight then is aborted, as by a plain stop.
+    target.delayMs = 5000;
+    await start(agent, {
+      config: config(target, { sim_users: 2, min_sleep_ms: 0, max_sleep_ms: 0 }),
+      flowmap: flowmap('/slower'),
+    });
+    await waitFor(() => target.inFlight().length === 2, 'two requests in flight', 10_000);
+    const cut = await timedPost(agent, '/api/stop', { graceful_stop_seconds: 0.2 });
+    assert.equal(cut.status, 200);
+    await waitFor(
+      () => target.hits.filter((h) => h.path === '/slower').every((h) => h.closedEarly),
+      'the held requests to be cut',
+    );
+    for (const bad of [-1, 301, 'soon'])
+      assert.deepEqual(
+        (await api(agent, 'POST', '/api/stop', { graceful_stop_seconds: bad })).body.detail.map((d: any) =>
+          d.loc.join('.'),
+        ),
+        ['body.graceful_stop_seconds'],
+      );
+  });
+
   it('/api/stats: counters and a latency histogram that decodes to exactly the requests the target answered', async () => {
     // The target answers 40 requests, then holds the next one of each user: after stop, those were aborted
     // (never answered, not counted), so the run's count must be exactly the target's.

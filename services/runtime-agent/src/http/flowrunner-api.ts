@@ -47,7 +47,12 @@ export const flowRunnerRouteDocs: RouteDoc[] = [
     400: refused('the body is not JSON, or fields are invalid: each in `detail` with its `loc`'),
     413: refused('the body is larger than BODY_LIMIT_BYTES'),
   }),
-  flowDoc('post', '/api/stop', 'Stops the running flow', {}),
+  flowDoc(
+    'post',
+    '/api/stop',
+    'Stops the running flow: at once, or with { graceful_stop_seconds } after its requests in flight finish',
+    { 400: refused('graceful_stop_seconds is not a number from 0 to 300') },
+  ),
   flowDoc('post', '/api/update', 'Changes a running flow (sim_users, sleeps, ramp_up_seconds)', {
     400: refused('no flow is running, or fields are invalid'),
     409: refused('a field cannot change while the flow runs'),
@@ -119,6 +124,32 @@ function answer(ctx: Context, status: number, detail: FieldProblem[] | string): 
   ctx.status = status;
 }
 
+/** The longest graceful stop /api/stop takes. */
+const MAX_GRACEFUL_STOP_SECONDS = 300;
+
+/**
+ * /api/stop's optional body: `{ "graceful_stop_seconds": n }` stops gracefully (requests in flight finish
+ * and are counted, for at most n seconds); no body, or a body without it, stops at once.
+ */
+async function stopGraceMs(ctx: Context, limitBytes: number): Promise<number | undefined> {
+  const length = Number(ctx.get('content-length') || 0);
+  if (length === 0 && !ctx.get('transfer-encoding')) return undefined;
+  const body = await readBody(ctx, limitBytes);
+  if (body === null || typeof body !== 'object' || Array.isArray(body))
+    throw new DetailError(400, [{ loc: ['body'], msg: 'Input should be a valid dictionary', type: 'dict_type' }]);
+  const v = (body as Record<string, unknown>).graceful_stop_seconds;
+  if (v === undefined) return undefined;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > MAX_GRACEFUL_STOP_SECONDS)
+    throw new DetailError(400, [
+      {
+        loc: ['body', 'graceful_stop_seconds'],
+        msg: `Input should be a number from 0 to ${MAX_GRACEFUL_STOP_SECONDS}`,
+        type: 'less_than_equal',
+      },
+    ]);
+  return v * 1000;
+}
+
 /**
  * The JSON body, within the agent's body limit (413 past it) and MAX_JSON_DEPTH (400 `json_too_deep`, with
  * where in `loc`). Empty is `Field required`; a body sent as
@@ -175,7 +206,7 @@ export function mountFlowRunnerApi(router: Router, deps: FlowApiDeps): void {
   });
 
   router.post('/api/stop', deps.guard, async (ctx) => {
-    ctx.body = { message: await flows.stop() };
+    ctx.body = { message: await flows.stop(await stopGraceMs(ctx, deps.bodyLimitBytes)) };
   });
 
   router.post('/api/update', deps.guard, async (ctx) => {
