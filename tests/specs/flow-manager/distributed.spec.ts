@@ -67,6 +67,7 @@ describe('Flow Manager: distributed load', function () {
     });
     assert.equal(run.ok, true, JSON.stringify(run));
     assert.equal(run.container_id, 'fleet');
+    assert.equal((await admin.waitForEvent('distributed_run_started')).execution_id, run.execution_id);
     const sub = await viewer.command('subscribe', { execution_id: run.execution_id });
     assert.equal(sub.ok, true);
     const record = await ended(run.execution_id);

@@ -67,6 +67,28 @@ describe('token auth with roles, through the agent process', () => {
     }
   });
 
+  it('takes the token from X-Runtime-Agent-Token too (the API server proxy keeps Authorization), Authorization first', async () => {
+    assert.equal(
+      (await agent.request('GET', '/executions', undefined, { 'x-runtime-agent-token': t.alice })).status,
+      200,
+    );
+    assert.equal(
+      (await agent.request('GET', '/executions', undefined, { 'x-runtime-agent-token': token() })).status,
+      401,
+    );
+    // Authorization wins: a valid header does not rescue a wrong Authorization, and a wrong one does not spoil a right one.
+    assert.equal(
+      (await agent.request('GET', '/executions', undefined, { ...bearer(token()), 'x-runtime-agent-token': t.alice }))
+        .status,
+      401,
+    );
+    assert.equal(
+      (await agent.request('GET', '/executions', undefined, { ...bearer(t.viewer), 'x-runtime-agent-token': token() }))
+        .status,
+      200,
+    );
+  });
+
   it('does not tell an unauthenticated caller which routes exist (401, not 404)', async () => {
     assert.equal((await agent.request('GET', '/no-such-route')).status, 401);
     assert.equal((await agent.request('GET', '/no-such-route', undefined, bearer(t.viewer))).status, 404);
