@@ -96,6 +96,8 @@ export class FlowControl {
   /** Why the last start failed unexpectedly (app_status `error`), cleared by the next good start. */
   private failure?: string;
   private closed = false;
+  /** The runner a graceful stop is waiting for. */
+  private draining?: FlowRunner;
   /** Runners stopped on request: their end is expected and not logged as ending by themselves. */
   private readonly stopping = new WeakSet<FlowRunner>();
   private turn: Promise<unknown> = Promise.resolve();
@@ -168,12 +170,21 @@ export class FlowControl {
    * message for the state it found.
    */
   stop(graceMs?: number): Promise<string> {
+    // An immediate stop cuts a graceful one short at once, rather than waiting behind it.
+    if (graceMs === undefined) void this.draining?.stop();
     return this.serially(async () => {
       const status = this.appStatus;
       if (status === 'running' && this.runner) {
         this.stopping.add(this.runner);
         if (graceMs === undefined) await this.runner.stop();
-        else await this.runner.drain(graceMs);
+        else {
+          this.draining = this.runner;
+          try {
+            await this.runner.drain(graceMs);
+          } finally {
+            this.draining = undefined;
+          }
+        }
         this.log('info', `flow stopped on request${graceMs === undefined ? '' : ' (gracefully)'}`);
         return graceMs === undefined ? STOPPED_MESSAGE : DRAINED_MESSAGE;
       }

@@ -149,7 +149,9 @@ export function createDistributedActions(flowmapsRoot: string, fleet: WorkerFlee
         logPlan(ctx, c, flowmap);
         return USE_EXAMPLE_OUTPUT;
       }
-      return runFleet(ctx, needFleet(), { ...input, worker }, shares, rawFlowmap(input, flowmapsRoot));
+      return withWorker(ctx, worker, () =>
+        runFleet(ctx, needFleet(), { ...input, worker }, shares, rawFlowmap(input, flowmapsRoot)),
+      );
     },
   });
   const stop = defineAction({
@@ -184,6 +186,25 @@ export function createDistributedActions(flowmapsRoot: string, fleet: WorkerFlee
   return [run, stop];
 }
 
+/** The execution whose distributed run holds each worker (a start on a busy worker would take its pods over). */
+const busy = new Map<string, string>();
+
+async function withWorker<T>(ctx: StepContext, worker: string, work: () => Promise<T>): Promise<T> {
+  const holder = busy.get(worker);
+  if (holder !== undefined)
+    throw new AgentError(
+      'conflict',
+      `worker ${worker} is running the distributed load of execution ${holder}; wait for it to end, or name another worker`,
+      { retryable: false, details: { worker, execution_id: holder } },
+    );
+  busy.set(worker, ctx.executionId);
+  try {
+    return await work();
+  } finally {
+    busy.delete(worker);
+  }
+}
+
 async function runFleet(
   ctx: StepContext,
   fleet: WorkerFleet,
@@ -203,10 +224,14 @@ async function runFleet(
   if (ready.length < input.workers)
     throw new AgentError('timeout', `worker ${worker} has ${ready.length} ready pod(s), ${input.workers} wanted`);
   const pods = ready.slice(0, input.workers);
-  const started: string[] = [];
   const stats = new Map<string, MergeableStats>();
+  /** Each pod's run, as first seen: a pod whose container restarted comes back with another run (or none). */
+  const runOf = new Map<string, string | null>();
+  let stoppedGracefully = false;
   try {
-    await Promise.all(
+    // Every start settles before anything else happens, so a failure below stops every pod, also those
+    // whose start was still on its way when another one failed.
+    const starts = await Promise.allSettled(
       pods.map(async (pod, i) => {
         const body = {
           config: {
@@ -221,33 +246,44 @@ async function runFleet(
           throw new AgentError(
             'adapter_error',
             `pod ${pod} refused the start (HTTP ${a.status}): ${JSON.stringify(a.body).slice(0, 500)}`,
-            {
-              retryable: false,
-              details: { pod, status: a.status, answer: a.body },
-            },
+            { retryable: false, details: { pod, status: a.status, answer: a.body } },
           );
-        started.push(pod);
       }),
     );
+    const refused = starts.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (refused) throw refused.reason;
     ctx.log.info(`started ${pods.length} pod(s): ${pods.map((p, i) => `${p} (${shares[i]} users)`).join(', ')}`);
     const deadline = Date.now() + input.durationSeconds * 1000;
     const every = (input.progressSeconds ?? 2) * 1000;
     while (Date.now() < deadline) {
       await pause(Math.min(every, deadline - Date.now()), ctx.signal);
-      if (Date.now() >= deadline) break;
+      if (Date.now() >= deadline || ctx.signal.aborted) break;
       await collect(ctx, fleet, worker, pods, stats);
+      for (const [pod, s] of stats) if (!runOf.has(pod)) runOf.set(pod, s.started_at);
       const t = mergeFleet([...stats.values()]);
       ctx.progress({ fleet: progressOf(t), pods_reporting: stats.size });
     }
     // At the deadline the pods stop gracefully: what is in flight finishes and is counted, so the fleet's
     // totals are what the target answered.
-    await stopAll(ctx, fleet, worker, started, GRACEFUL_STOP_SECONDS);
+    stoppedGracefully = (await stopAll(ctx, fleet, worker, pods, GRACEFUL_STOP_SECONDS)) === 0;
   } finally {
-    // On cancel and on any failure (and a pod the graceful stop missed): every pod that started stops at once.
-    await stopAll(ctx, fleet, worker, started);
+    // On cancel and on any failure (or a pod the graceful stop missed): every pod stops at once. A pod that
+    // never started answers that nothing runs.
+    if (!stoppedGracefully) await stopAll(ctx, fleet, worker, pods);
   }
   if (ctx.signal.aborted) throw ctx.signal.reason;
   await collect({ signal: AbortSignal.timeout(STOP_TIMEOUT_MS) }, fleet, worker, pods, stats, true);
+  const lost = pods.filter((pod, i) => {
+    const s = stats.get(pod)!;
+    const seen = runOf.get(pod);
+    return s.workers !== 1 || s.sim_users !== shares[i] || (seen !== undefined && seen !== s.started_at);
+  });
+  if (lost.length)
+    throw new AgentError(
+      'adapter_error',
+      `pod(s) ${lost.join(', ')} restarted or were started by someone else during the run: their numbers are lost, so the fleet totals would be wrong`,
+      { retryable: false, details: { pods: lost } },
+    );
   const totals = mergeFleet(pods.map((p) => stats.get(p)!));
   const out = outputsOf(
     worker,
@@ -300,7 +336,7 @@ async function stopAll(
   pods: string[],
   gracefulSeconds?: number,
 ) {
-  if (gracefulSeconds !== undefined && ctx.signal.aborted) return;
+  if (gracefulSeconds !== undefined && ctx.signal.aborted) return pods.length;
   const signal = AbortSignal.timeout(STOP_TIMEOUT_MS + (gracefulSeconds ?? 0) * 1000);
   const body = gracefulSeconds === undefined ? undefined : { graceful_stop_seconds: gracefulSeconds };
   const results = await Promise.allSettled(
@@ -313,6 +349,7 @@ async function stopAll(
     ctx.log.warn(
       `could not stop ${failed.length} pod(s) (each stops by itself ${WORKER_GRACE_SECONDS} s after the deadline): ${failed.join('; ')}`,
     );
+  return failed.length;
 }
 
 function progressOf(t: FleetTotals) {

@@ -61,7 +61,8 @@ export function containerErrorOf(err: AgentError): ContainerError {
     case 'adapter_error':
       return 'kubernetes_api_error';
     case 'timeout':
-      return 'socket_timeout_error';
+      // A worker's own timeout is tagged socket_timeout_error where it happens; any other is the API server's.
+      return 'kubernetes_api_error';
     default:
       return 'system_error';
   }

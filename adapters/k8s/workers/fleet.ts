@@ -80,6 +80,17 @@ export interface WorkerDetail extends WorkerView {
   flow: Array<{ pod: string; metrics?: unknown; error?: string }>;
 }
 
+/** get_container_status reads the flow numbers of at most this many pods, this many at a time. */
+const STATUS_PODS = 20;
+const STATUS_READS_AT_ONCE = 5;
+
+/** `work` over `items`, at most `n` at a time, results in order. */
+async function inBatches<T, R>(items: T[], n: number, work: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = [];
+  for (let i = 0; i < items.length; i += n) out.push(...(await Promise.all(items.slice(i, i + n).map(work))));
+  return out;
+}
+
 const MESSAGE_ROUTES = {
   start: { method: 'POST', path: '/api/start' },
   stop: { method: 'POST', path: '/api/stop' },
@@ -143,6 +154,8 @@ export class WorkerFleet {
       ports,
       mounts,
     };
+    // A delete that failed half-way may have left this agent's Service or Secret of that name behind.
+    await this.removeParts(ctx, clients, namespace, input.name);
     const { secret, token } = controlSecret(shape);
     const made: Array<{ path: string }> = [];
     try {
@@ -213,24 +226,39 @@ export class WorkerFleet {
   }
 
   /** Deletes the Deployment (its pods go with it), the Service and the control Secret. */
+  /**
+   * Deletes the Service and the control Secret (when they are this agent's), then the Deployment (its pods
+   * go with it): a delete that fails half-way leaves the Deployment, so it can be retried.
+   */
   async remove(ctx: Ctx, input: WorkerRef): Promise<{ container_id: string; namespace: string }> {
     const { clients, namespace } = await this.place();
     await this.get(ctx, clients, namespace, input.container_id);
     const name = input.container_id;
+    await this.removeParts(ctx, clients, namespace, name);
     await rawRequest(ctx, clients, `delete Deployment ${namespace}/${name}`, {
       method: 'DELETE',
-      path: `/apis/apps/v1/namespaces/${namespace}/deployments/${name}`,
+      path: `/apis/apps/v1/namespaces/${namespace}/deployments/${encodeURIComponent(name)}`,
       query: { propagationPolicy: 'Background' },
     });
+    this.tokens.delete(`${namespace}/${name}`);
+    return { container_id: name, namespace };
+  }
+
+  /** Deletes the worker's Service and Secret when they exist and carry this agent's labels. */
+  private async removeParts(ctx: Ctx, clients: Clients, namespace: string, name: string): Promise<void> {
     for (const path of [
-      `/api/v1/namespaces/${namespace}/services/${name}`,
-      `/api/v1/namespaces/${namespace}/secrets/${secretName(name)}`,
-    ])
+      `/api/v1/namespaces/${namespace}/services/${encodeURIComponent(name)}`,
+      `/api/v1/namespaces/${namespace}/secrets/${encodeURIComponent(secretName(name))}`,
+    ]) {
+      const obj = await rawRequest<KObj>(ctx, clients, `get ${path}`, { method: 'GET', path }).catch((err: unknown) => {
+        if (err instanceof AgentError && err.type === 'not_found') return undefined;
+        throw err;
+      });
+      if (!isManaged(obj, this.settings.manager)) continue;
       await rawRequest(ctx, clients, `delete ${path}`, { method: 'DELETE', path }).catch((err: unknown) => {
         if (!(err instanceof AgentError && err.type === 'not_found')) throw err;
       });
-    this.tokens.delete(`${namespace}/${name}`);
-    return { container_id: name, namespace };
+    }
   }
 
   async list(ctx: Ctx): Promise<WorkerView[]> {
@@ -253,24 +281,25 @@ export class WorkerFleet {
       );
   }
 
-  async status(ctx: Ctx, input: WorkerRef): Promise<WorkerDetail> {
+  /**
+   * The worker in detail. `flows`: also each ready pod's `/api/metrics` (its flow's numbers and
+   * configuration), read from at most STATUS_PODS pods, STATUS_READS_AT_ONCE at a time.
+   */
+  async status(ctx: Ctx, input: WorkerRef, options: { flows: boolean } = { flows: true }): Promise<WorkerDetail> {
     const { clients, namespace } = await this.place();
     const d = await this.get(ctx, clients, namespace, input.container_id);
     const pods = await this.pods(ctx, input.container_id);
+    const read = options.flows ? pods.filter((p) => p.ready).slice(0, STATUS_PODS) : [];
     const [usage, flow] = await Promise.all([
       this.usage(ctx, clients, namespace, input.container_id, d),
-      Promise.all(
-        pods
-          .filter((p) => p.ready)
-          .map(async (p) => {
-            try {
-              const a = await this.send1(ctx, input.container_id, p.name, MESSAGE_ROUTES.status);
-              return a.status < 300 ? { pod: p.name, metrics: a.body } : { pod: p.name, error: `HTTP ${a.status}` };
-            } catch (err) {
-              return { pod: p.name, error: (err as Error).message };
-            }
-          }),
-      ),
+      inBatches(read, STATUS_READS_AT_ONCE, async (p) => {
+        try {
+          const a = await this.send1(ctx, input.container_id, p.name, MESSAGE_ROUTES.status);
+          return a.status < 300 ? { pod: p.name, metrics: a.body } : { pod: p.name, error: `HTTP ${a.status}` };
+        } catch (err) {
+          return { pod: p.name, error: (err as Error).message };
+        }
+      }),
     ]);
     return { ...this.view(d, pods), pods, resource_usage: usage, flow };
   }
@@ -287,8 +316,9 @@ export class WorkerFleet {
    */
   async send(ctx: Ctx, input: SendMessageInput): Promise<WorkerAnswer[]> {
     const route = MESSAGE_ROUTES[input.message.command];
+    const { clients, namespace } = await this.place();
+    await this.get(ctx, clients, namespace, input.container_id);
     const pods = await this.pods(ctx, input.container_id);
-    const { namespace } = await this.place();
     if (input.pod && !pods.some((p) => p.name === input.pod))
       throw containerError('not_found', 'container_not_found', `worker ${input.container_id} has no pod ${input.pod}`, {
         retryable: false,
@@ -317,9 +347,13 @@ export class WorkerFleet {
     req: { method: 'GET' | 'POST'; path: string; body?: unknown },
   ): Promise<WorkerAnswer> {
     const { clients, namespace } = await this.place();
-    const token = await this.token(ctx, clients, namespace, name);
     const to: PodAddress = { namespace, pod, port: this.settings.controlPort };
-    return toWorker(ctx, clients, to, token, req, this.settings.requestTimeoutMs ?? 10_000);
+    const timeoutMs = this.settings.requestTimeoutMs ?? 10_000;
+    const answer = await toWorker(ctx, clients, to, await this.token(ctx, clients, namespace, name), req, timeoutMs);
+    if (answer.status !== 401) return answer;
+    // The worker was made again (by another replica of this agent, say): read its token once more.
+    this.tokens.delete(`${namespace}/${name}`);
+    return toWorker(ctx, clients, to, await this.token(ctx, clients, namespace, name), req, timeoutMs);
   }
 
   /** Waits until the worker's Deployment is Available with every replica; image and crash failures end it early. */
@@ -452,7 +486,7 @@ export class WorkerFleet {
       `read the control token of worker ${key}`,
       {
         method: 'GET',
-        path: `/api/v1/namespaces/${namespace}/secrets/${secretName(name)}`,
+        path: `/api/v1/namespaces/${namespace}/secrets/${encodeURIComponent(secretName(name))}`,
       },
     );
     const token = secret.data?.token ? Buffer.from(secret.data.token, 'base64').toString('utf8') : '';

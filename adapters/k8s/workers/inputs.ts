@@ -7,11 +7,13 @@
 import { type Static, Type } from '@sinclair/typebox';
 import { type Problem, ValidationError } from '../../errors.js';
 import { Dictionary } from '../../shared/schemas.js';
+import { WORKER_NAME } from './labels.js';
 
 const ContainerId = Type.String({
   description: 'The worker: its Deployment name (what create_container answered as container_id).',
   minLength: 1,
   maxLength: 47,
+  pattern: WORKER_NAME.source,
 });
 const Environment = Dictionary(Type.String({ maxLength: 32_768 }), {
   description: 'Environment variables of the worker container.',
@@ -98,10 +100,16 @@ export interface Mount {
   mountPath: string;
 }
 
+/** Where the worker mounts its own volumes (manifests.ts): a volume may not go there or above. */
+export const RESERVED_MOUNTS = ['/data', '/tmp', '/etc/runtime-agent/worker'];
+
+const within = (path: string, dir: string) => path === dir || path.startsWith(`${dir.replace(/\/$/, '')}/`);
+
 const SOURCE = /^(pvc|persistentvolumeclaim|configmap)\/([a-z0-9]([-a-z0-9.]*[a-z0-9])?)$/i;
 
 /** The volumes and mounts `volumes` asks for; a host path or an unknown source is a problem. */
 export function volumeMounts(volumes: Record<string, string>, problems: Problem[]): Mount[] {
+  const taken: string[] = [];
   return Object.entries(volumes).flatMap(([source, mountPath], i) => {
     const path = `volumes.${source}`;
     if (source.startsWith('/') || source.startsWith('.') || source.startsWith('~')) {
@@ -120,6 +128,15 @@ export function volumeMounts(volumes: Record<string, string>, problems: Problem[
       problems.push({ path, message: 'the mount path must be absolute, without .. or :' });
       return [];
     }
+    const clash = [...RESERVED_MOUNTS, ...taken].find((m) => within(mountPath, m) || within(m, mountPath));
+    if (clash) {
+      problems.push({
+        path,
+        message: `${mountPath} overlaps ${clash}, which ${RESERVED_MOUNTS.includes(clash) ? 'the worker uses itself' : 'another volume mounts'}`,
+      });
+      return [];
+    }
+    taken.push(mountPath);
     const name = `volume-${i}`;
     const volume =
       m[1].toLowerCase() === 'configmap'

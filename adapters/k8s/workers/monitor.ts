@@ -182,7 +182,8 @@ export class WorkerMonitor {
     if (type === 'DELETED') {
       this.podsByName.delete(name);
       this.restarts.delete(name);
-      this.warned.delete(name);
+      this.warned.delete(`crash:${name}`);
+      this.warned.delete(`ready:${name}`);
     } else {
       this.podsByName.set(name, obj);
       this.checkCrash(worker, podView(obj));

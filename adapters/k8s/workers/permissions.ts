@@ -34,6 +34,9 @@ const proxy = [
 export const FLOW_MANAGER_NEEDS: Record<string, FleetNeed[]> = {
   create_container: [
     deployments('get'),
+    core('get', 'services', 'what a half-done delete left behind'),
+    core('delete', 'services', 'what a half-done delete left behind'),
+    core('get', 'secrets', 'what a half-done delete left behind'),
     core('create', 'secrets'),
     deployments('create'),
     core('create', 'services'),
@@ -44,7 +47,14 @@ export const FLOW_MANAGER_NEEDS: Record<string, FleetNeed[]> = {
   stop_container: [deployments('get'), deployments('patch')],
   restart_container: [deployments('get'), deployments('patch'), core('list', 'pods')],
   update_container: [deployments('get'), deployments('patch'), core('list', 'pods')],
-  delete_container: [deployments('get'), deployments('delete'), core('delete', 'services'), core('delete', 'secrets')],
+  delete_container: [
+    deployments('get'),
+    deployments('delete'),
+    core('get', 'services'),
+    core('delete', 'services'),
+    core('get', 'secrets'),
+    core('delete', 'secrets'),
+  ],
   get_container_status: [
     deployments('get'),
     core('list', 'pods'),

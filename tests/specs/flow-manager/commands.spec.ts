@@ -74,6 +74,11 @@ describe('Flow Manager: container commands over Socket.IO', function () {
     assert.equal(status.message.answers.length, 1);
     assert.equal(status.message.answers[0].status, 200);
     assert.equal(status.message.answers[0].body.app_status, 'initializing');
+    assert.equal(
+      status.message.data.app_status,
+      'initializing',
+      'data: the one pod answer, as the seed clients read it',
+    );
     assert.ok(admin.events('message_sent').length >= 1);
     const start = await admin.command('send_message', {
       container_id: 'w1',
@@ -112,6 +117,11 @@ describe('Flow Manager: container commands over Socket.IO', function () {
     assert.equal(detail.resource_usage.cpu_millicores, 250);
     assert.equal(detail.resource_usage.memory_bytes, 64 * 1024 * 1024);
     assert.equal(detail.flow[0].metrics.app_status, 'stopped');
+    // A viewer sees the worker, not its flow (numbers and configuration, target included).
+    const seen = await (await lab.client('viewer')).command('get_container_status', { container_id: 'w1' });
+    assert.equal(seen.ok, true);
+    assert.deepEqual(seen.flow, []);
+    assert.equal(seen.pods.length, 1);
     assert.ok((await admin.waitForEvent('container_status')).pods);
 
     // An unmanaged Deployment of the same namespace is neither listed nor touched.
@@ -187,6 +197,18 @@ describe('Flow Manager: container commands over Socket.IO', function () {
       assert.equal((await c.command('create_container', { name: 'w2' })).error.error_type, 'forbidden');
     assert.equal((await admin.command('create_container', { name: 'w2' })).ok, true);
     assert.equal((await viewer.command('list_containers', {})).ok, true);
+    const distributed = {
+      target_url: 'http://127.0.0.1:9',
+      sim_users: 2,
+      workers: 2,
+      duration_seconds: 1,
+      worker: 'w2',
+    };
+    assert.equal(
+      (await executor.command('run_distributed', distributed)).error.error_type,
+      'forbidden',
+      'run_distributed scales workers',
+    );
     assert.equal((await viewer.command('get_container_status', { container_id: 'w2' })).ok, true);
     for (const [name, payload] of [
       ['start_container', { container_id: 'w2' }],
@@ -217,7 +239,13 @@ describe('Flow Manager: container commands over Socket.IO', function () {
     const bad = await admin.command('create_container', {
       name: 'Bad_Name',
       environment: { PORT: '1', 'no good': 'x' },
-      volumes: { '/var/run/docker.sock': '/var/run/docker.sock', 'pvc/data': 'relative/path' },
+      volumes: {
+        '/var/run/docker.sock': '/var/run/docker.sock',
+        'pvc/data': 'relative/path',
+        'configmap/a': '/etc/runtime-agent',
+        'configmap/b': '/srv/x',
+        'pvc/c': '/srv/x/y',
+      },
     });
     assert.equal(bad.ok, false);
     assert.equal(bad.error.error_type, 'validation_error');
@@ -227,6 +255,8 @@ describe('Flow Manager: container commands over Socket.IO', function () {
       'environment.no good',
       'name',
       'volumes./var/run/docker.sock',
+      'volumes.configmap/a',
+      'volumes.pvc/c',
       'volumes.pvc/data',
     ]);
     assert.match(JSON.stringify(bad.error.details.errors), /host paths are refused/);

@@ -4,6 +4,8 @@
  * are checked against the target's own count and each worker's own numbers, read from the workers directly.
  */
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import * as hdr from 'hdr-histogram-js';
 import { TERMINAL_STATUSES } from '../../../services/runtime-agent/src/store/types.js';
 import { Target } from '../flowrunner/target.js';
@@ -149,6 +151,59 @@ describe('Flow Manager: distributed load', function () {
     const record = await ended(run.execution_id);
     assert.equal(record.status, 'cancelled');
     for (const s of await Promise.all(workers.map(workerStats))) assert.equal(s.running, false);
+  });
+
+  it('a pod that refuses its start fails the run, and every other pod is stopped, also those started after it', async () => {
+    const operator = as('operator');
+    const admin = await lab.client('admin');
+    assert.equal((await admin.command('start_container', { container_id: 'fleet', replicas: 3 })).ok, true);
+    const pods = (await admin.command('get_container_status', { container_id: 'fleet' })).pods.map((p: any) => p.name);
+    // One pod refuses its start at once; the others start.
+    const refusing = createServer((_req, res) =>
+      res.writeHead(400, { 'content-type': 'application/json' }).end('{"detail":[]}'),
+    );
+    await new Promise<void>((r) => refusing.listen(0, '127.0.0.1', r));
+    lab.kube.forwardPod(NS, pods[0], () => ({ host: '127.0.0.1', port: (refusing.address() as AddressInfo).port }));
+    try {
+      const r = await lab.manager.request(
+        'POST',
+        '/execute',
+        {
+          workflow_id: 'distributed-load-1.0.0',
+          parameters: { targetUrl: target.url, users: 3, workers: 3, durationSeconds: 60, worker: 'fleet' },
+        },
+        operator,
+      );
+      assert.equal(r.status, 202, r.text);
+      const record = await ended(r.body.execution_id);
+      assert.equal(record.status, 'failed');
+      assert.match(record.steps[0].error.message, /refused the start \(HTTP 400\)/);
+      for (const s of await Promise.all(workers.map(workerStats))) assert.equal(s.running, false);
+    } finally {
+      lab.kube.forwardPod(NS, pods[0], () => undefined);
+      refusing.close();
+    }
+  });
+
+  it('runs one distributed run per worker at a time: a second one on a busy worker is a conflict', async () => {
+    const operator = as('operator');
+    const body = {
+      workflow_id: 'distributed-load-1.0.0',
+      parameters: { targetUrl: target.url, users: 3, workers: 3, durationSeconds: 60, worker: 'fleet' },
+    };
+    const first = await lab.manager.request('POST', '/execute', body, operator);
+    await waitFor(
+      async () => (await Promise.all(workers.map(workerStats))).every((s) => s.running),
+      'every pod to run',
+      30_000,
+    );
+    const second = await lab.manager.request('POST', '/execute', body, operator);
+    const failed = await ended(second.body.execution_id);
+    assert.equal(failed.status, 'failed');
+    assert.equal(failed.steps[0].error.type, 'conflict');
+    assert.match(failed.steps[0].error.message, new RegExp(`distributed load of execution ${first.body.execution_id}`));
+    await lab.manager.request('POST', `/execute/${first.body.execution_id}/cancel`, undefined, operator);
+    assert.equal((await ended(first.body.execution_id)).status, 'cancelled');
   });
 
   it('as a package step: failWhen gates on the fleet numbers, and a later failure rolls the fleet back (stopped, scaled to 0)', async () => {

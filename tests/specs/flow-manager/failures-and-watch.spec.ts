@@ -23,7 +23,8 @@ describe('Flow Manager: failures and the workers watch', function () {
   this.timeout(90_000);
   let lab: Lab;
   before(async () => {
-    lab = await startLab();
+    // A short request timeout, for socket_timeout_error; nothing here starts a flow on a worker.
+    lab = await startLab({ FLOW_WORKER_REQUEST_TIMEOUT_MS: '2000' });
   });
   after(async () => {
     await lab?.close();

@@ -54,7 +54,7 @@ export async function startLab(env: Record<string, string> = {}): Promise<Lab> {
       FLOW_WORKER_READY_TIMEOUT_SECONDS: '20',
       FLOW_WORKER_HEALTH_WARNING_SECONDS: '2',
       FLOW_WORKER_STATUS_INTERVAL_SECONDS: '1',
-      FLOW_WORKER_REQUEST_TIMEOUT_MS: '2000',
+      FLOW_WORKER_REQUEST_TIMEOUT_MS: '15000',
       ...env,
     },
   });

@@ -16,7 +16,7 @@ import {
 import type { WorkerFleet } from '../../../../adapters/k8s/workers/fleet.js';
 import { type MonitorEvent, WorkerMonitor } from '../../../../adapters/k8s/workers/monitor.js';
 import { containerErrorOf } from '../../../../adapters/k8s/workers/errors.js';
-import { authorize, type Operation, type Principal } from '../auth/roles.js';
+import { authorize, may, type Operation, type Principal } from '../auth/roles.js';
 
 type Signal = { signal: AbortSignal };
 
@@ -26,12 +26,18 @@ interface ContainerCommand {
   op: Operation;
   /** The seed's event that reports the outcome. */
   event: string;
-  run(fleet: WorkerFleet, ctx: Signal, input: never): Promise<Record<string, unknown>>;
+  run(fleet: WorkerFleet, ctx: Signal, input: never, caller: Caller): Promise<Record<string, unknown>>;
+}
+
+/** What a command may show its caller beyond its role's minimum. */
+interface Caller {
+  /** May see the workers' own flow numbers and configuration (operators). */
+  seesFlows: boolean;
 }
 
 const command = <I>(
   c: Omit<ContainerCommand, 'run'> & {
-    run(fleet: WorkerFleet, ctx: Signal, input: I): Promise<Record<string, unknown>>;
+    run(fleet: WorkerFleet, ctx: Signal, input: I, caller: Caller): Promise<Record<string, unknown>>;
   },
 ) => c as ContainerCommand;
 
@@ -77,7 +83,7 @@ export const CONTAINER_COMMANDS = {
     schema: WorkerRef,
     op: 'read',
     event: 'container_status',
-    run: async (fleet, ctx, input) => ({ ...(await fleet.status(ctx, input)) }),
+    run: async (fleet, ctx, input, caller) => ({ ...(await fleet.status(ctx, input, { flows: caller.seesFlows })) }),
   }),
   list_containers: command<Record<string, never>>({
     schema: Type.Object({}, { additionalProperties: false }),
@@ -94,7 +100,9 @@ export const CONTAINER_COMMANDS = {
     event: 'message_received',
     run: async (fleet, ctx, input) => {
       const answers = await fleet.send(ctx, input);
-      return { container_id: input.container_id, message: { command: input.message.command, answers } };
+      // `data` as the seed's clients read it: the one pod's answer, or every pod's.
+      const data = answers.length === 1 ? answers[0].body : answers;
+      return { container_id: input.container_id, message: { command: input.message.command, data, answers } };
     },
   }),
 } satisfies Record<string, ContainerCommand>;
@@ -132,7 +140,7 @@ export class ContainerService {
     if (this.stopping.signal.aborted) throw new AgentError('interrupted', 'the agent is shutting down');
     const signal = AbortSignal.any([this.stopping.signal, AbortSignal.timeout(this.options.commandTimeoutMs)]);
     try {
-      return await c.run(this.fleet, { signal }, input as never);
+      return await c.run(this.fleet, { signal }, input as never, { seesFlows: may(actor, 'workers') });
     } catch (err) {
       // What the fleet (or the API server) says gets its container error name; a refusal above keeps its own type.
       if (err instanceof AgentError) err.details.container_error ??= containerErrorOf(err);
@@ -140,8 +148,17 @@ export class ContainerService {
     }
   }
 
+  /**
+   * A distributed run asked for over the channel: it scales, starts and stops workers, so it needs what
+   * start_container and send_message need (the workers operation), besides submitting.
+   */
+  authorizeDistributedRun(actor: Principal): void {
+    authorize(actor, 'workers', 'run_distributed');
+  }
+
   /** Listens to the workers' events (the watch runs while anyone listens); returns the function that stops. */
   listen(listener: (e: MonitorEvent) => void): () => void {
+    if (this.stopping.signal.aborted) return () => {};
     this.listeners.add(listener);
     this.monitor.start();
     return () => {

@@ -65,6 +65,17 @@ function isError(o: Record<string, unknown> | ErrorBody): o is ErrorBody {
   return typeof o.error_type === 'string' && typeof o.message === 'string' && 'details' in o;
 }
 
+/** The HTTP status of the Flow Manager's error names (for the audit log), as their taxonomy types have. */
+const CONTAINER_ERROR_STATUS: Record<string, number> = {
+  container_not_found: 404,
+  image_not_found: 422,
+  kubernetes_api_error: 502,
+  socket_error: 502,
+  socket_connection_error: 502,
+  socket_timeout_error: 504,
+};
+
 function statusOf(type: string): number {
-  return ERROR_TYPES.includes(type as ErrorType) ? HTTP_STATUS[type as ErrorType] : 500;
+  if (ERROR_TYPES.includes(type as ErrorType)) return HTTP_STATUS[type as ErrorType];
+  return CONTAINER_ERROR_STATUS[type] ?? 500;
 }

@@ -27,7 +27,9 @@ type AckFn = (answer: Ack) => void;
 export function dispatchCommands(socket: Socket, deps: DispatchDeps): void {
   socket.onAny((name: string, ...args: unknown[]) => {
     const ack = typeof args[args.length - 1] === 'function' ? (args.pop() as AckFn) : undefined;
-    void run(socket, deps, name, args, ack);
+    run(socket, deps, name, args, ack).catch((err: unknown) =>
+      deps.logger.error({ err, command: String(name).slice(0, 100) }, 'a socket command failed past its answer'),
+    );
   });
 }
 
@@ -75,17 +77,35 @@ async function answer(
   else if (!check(payload)) problems.push(...toProblems(check.errors));
   if (problems.length) {
     const error = fail(new ValidationError(`invalid ${name} command: ${problems.length} problem(s)`, problems));
-    if (spec.mutates) deps.audit.command(socket, ctx.principal, name, error, payload);
+    if (spec.mutates) audit(socket, deps, ctx, name, error, payload);
     return;
   }
+  let result: Record<string, unknown>;
   try {
-    const answer = await spec.handle(ctx, payload as never);
-    ack?.({ ...answer, ok: true });
-    if (spec.event) ctx.emit(spec.event, answer);
-    if (spec.mutates) deps.audit.command(socket, ctx.principal, name, answer, payload);
+    result = await spec.handle(ctx, payload as never);
   } catch (err) {
     const error = fail(err);
     if (spec.mutates || error.error_type === 'forbidden' || error.error_type === 'unauthorized')
-      deps.audit.command(socket, ctx.principal, name, error, payload);
+      audit(socket, deps, ctx, name, error, payload);
+    return;
+  }
+  ack?.({ ...result, ok: true });
+  if (spec.event) ctx.emit(spec.event, result);
+  if (spec.mutates) audit(socket, deps, ctx, name, result, payload);
+}
+
+/** An audit line; a failure to write it (a full disk) is logged, and the command's answer stands. */
+function audit(
+  socket: Socket,
+  deps: DispatchDeps,
+  ctx: CommandContext,
+  name: string,
+  outcome: unknown,
+  payload: unknown,
+) {
+  try {
+    deps.audit.command(socket, ctx.principal, name, outcome as never, payload);
+  } catch (err) {
+    deps.logger.error({ err, command: name }, 'the audit line of a socket command could not be written');
   }
 }

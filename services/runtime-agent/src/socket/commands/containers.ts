@@ -43,7 +43,7 @@ export function registerContainerCommands(
       }),
     );
   }
-  channel.commands.register(runDistributedCommand(channel, service));
+  channel.commands.register(runDistributedCommand(channel, service, containers));
   channel.whileConnected(() => containers.listen((e) => channel.broadcast(e.event, e.data)));
 }
 
@@ -72,7 +72,7 @@ const RunDistributedPayload = Type.Object(
  * and rolled back like any other), answered with its id; while it runs, each of its fleet reports is
  * broadcast as container_status_update with the worker's id.
  */
-function runDistributedCommand(channel: SocketChannel, service: AgentService) {
+function runDistributedCommand(channel: SocketChannel, service: AgentService, containers: ContainerService) {
   return defineCommand({
     name: 'run_distributed',
     payload: RunDistributedPayload,
@@ -80,6 +80,7 @@ function runDistributedCommand(channel: SocketChannel, service: AgentService) {
     ackOptional: true,
     event: 'distributed_run_started',
     async handle(ctx, p) {
+      containers.authorizeDistributedRun(ctx.principal);
       const parameters: Record<string, unknown> = {
         targetUrl: p.target_url,
         users: p.sim_users,
