@@ -24,9 +24,9 @@ describe('Socket.IO channel: registering commands', function () {
     h = await startService();
     h.agent.sockets.commands.register(
       defineCommand({
-        name: 'start_container',
+        name: 'warm_up',
         payload: Type.Object({ container_id: Type.String({ minLength: 1 }) }, { additionalProperties: false }),
-        event: 'container_started',
+        event: 'warmed_up',
         mutates: true,
         ackOptional: true,
         handle(ctx, { container_id }) {
@@ -51,21 +51,21 @@ describe('Socket.IO channel: registering commands', function () {
 
   it('serves a registered command: the answer through the ack and as its named event', async () => {
     const client = await connect({ url });
-    const ack = await client.command('start_container', { container_id: 'c1' });
+    const ack = await client.command('warm_up', { container_id: 'c1' });
     assert.deepEqual(ack, { ok: true, container_id: 'c1', status: 'running' });
-    const event = await client.waitForEvent('container_started');
+    const event = await client.waitForEvent('warmed_up');
     assert.deepEqual(event, { container_id: 'c1', status: 'running' });
     client.close();
   });
 
   it('lets a command that says so be sent without an ack, and reports its errors as error events', async () => {
     const client = await connect({ url });
-    client.socket.emit('start_container', { container_id: 'c2' });
-    await client.waitForEvent('container_started', (e) => e.container_id === 'c2');
-    client.socket.emit('start_container', { container_id: 'missing' });
+    client.socket.emit('warm_up', { container_id: 'c2' });
+    await client.waitForEvent('warmed_up', (e) => e.container_id === 'c2');
+    client.socket.emit('warm_up', { container_id: 'missing' });
     const missing = await client.waitForEvent('error', (e) => e.error_type === 'not_found');
-    assert.equal(missing.details.operation, 'start_container');
-    const bad = assertFailed(await client.command('start_container', { container_id: '', x: 1 }), 'validation_error');
+    assert.equal(missing.details.operation, 'warm_up');
+    const bad = assertFailed(await client.command('warm_up', { container_id: '', x: 1 }), 'validation_error');
     assert.deepEqual(problemPaths(bad).sort(), ['$.container_id', '$.x']);
     assert.deepEqual(started, ['c1', 'c2']);
     client.close();
@@ -82,7 +82,7 @@ describe('Socket.IO channel: registering commands', function () {
 
   it('refuses a name registered twice, or one of the channel’s own event names', () => {
     const spec = (name: string) => defineCommand({ name, payload: Type.Object({}), handle: () => ({}) });
-    assert.throws(() => h.agent.sockets.commands.register(spec('start_container')), /registered twice/);
+    assert.throws(() => h.agent.sockets.commands.register(spec('warm_up')), /registered twice/);
     assert.throws(() => h.agent.sockets.commands.register(spec('activity_log')), /reserved/);
     assert.throws(() => h.agent.sockets.commands.register(spec('execute')), /registered twice/);
   });
