@@ -12,7 +12,7 @@ import type { WorkerFleet } from '../k8s/workers/fleet.js';
 import { WORKER_NAME } from '../k8s/workers/labels.js';
 import { type FleetTotals, mergeFleet, type MergeableStats, parseMergeableStats } from './engine/index.js';
 import { FlowInputProperties, flowmapSecrets, logPlan, prepare, rawFlowmap } from './inputs.js';
-import { breaches, Thresholds } from './run.js';
+import { gate, Thresholds } from './run.js';
 
 /** The worker Deployment a distributed run uses when the step names none. */
 export const DEFAULT_WORKER = 'flowrunner-workers';
@@ -293,13 +293,7 @@ async function runFleet(
   ctx.log.info(
     `fleet done: ${out.workers} pod(s), ${out.requests} requests, ${out.errors} errors (${(out.error_rate * 100).toFixed(2)}%), ${out.rps} req/s, p50 ${out.p50_ms} ms, p95 ${out.p95_ms} ms, p99 ${out.p99_ms} ms`,
   );
-  const over = breaches(out, input.failWhen);
-  if (over.length)
-    throw new AgentError('adapter_error', `traffic check failed: ${over.join('; ')}`, {
-      retryable: false,
-      details: { outputs: out, breached: over },
-    });
-  return out;
+  return gate(out, input.failWhen);
 }
 
 /** Reads every pod's stats; while running a pod that does not answer keeps its last numbers, at the end it fails the run. */

@@ -62,6 +62,17 @@ export function breaches(
   return over;
 }
 
+/** The outputs, or the step's failure (which triggers rollback) when they are over the thresholds. */
+export function gate<O extends Parameters<typeof breaches>[0]>(out: O, t: Thresholds | undefined): O {
+  const over = breaches(out, t);
+  if (over.length)
+    throw new AgentError('adapter_error', `traffic check failed: ${over.join('; ')}`, {
+      retryable: false,
+      details: { outputs: out, breached: over },
+    });
+  return out;
+}
+
 /** Engine log lines into the execution log (debug lines only with config.debug). */
 export function engineLog(ctx: StepContext) {
   return (level: 'debug' | 'info' | 'warn' | 'error', message: string) => ctx.log[level](message);
@@ -119,13 +130,7 @@ export function createRunAction(flowmapsRoot: string, runs: BackgroundRuns, egre
       ctx.log.info(
         `flowmap done: ${out.requests} requests, ${out.flows} flows (${out.flows_failed} failed), ${out.errors} errors (${(out.error_rate * 100).toFixed(2)}%), ${out.rps} req/s, p95 ${out.p95_ms} ms, ${out.assertions_failed} assertion(s) failed`,
       );
-      const over = breaches(out, input.failWhen);
-      if (over.length)
-        throw new AgentError('adapter_error', `traffic check failed: ${over.join('; ')}`, {
-          retryable: false,
-          details: { outputs: out, breached: over },
-        });
-      return out;
+      return gate(out, input.failWhen);
     },
   });
 }
