@@ -142,6 +142,7 @@ export class WorkerFleet {
       env,
       ports,
       mounts,
+      netAdmin: input.traffic_control === true,
     };
     const { secret, token } = controlSecret(shape);
     const made: Array<{ path: string }> = [];

@@ -26,6 +26,8 @@ export interface WorkerShape {
   env: Array<{ name: string; value: string }>;
   ports: number[];
   mounts: Mount[];
+  /** The worker applies traffic control (tc): NET_ADMIN is added to its otherwise empty capabilities. */
+  netAdmin?: boolean;
 }
 
 export const secretName = (worker: string) => `${worker}-control`;
@@ -95,7 +97,7 @@ export function workerDeployment(shape: WorkerShape): KObj {
               securityContext: {
                 allowPrivilegeEscalation: false,
                 readOnlyRootFilesystem: true,
-                capabilities: { drop: ['ALL'] },
+                capabilities: { drop: ['ALL'], ...(shape.netAdmin && { add: ['NET_ADMIN'] }) },
               },
               volumeMounts: [
                 { name: 'data', mountPath: '/data' },
