@@ -98,6 +98,9 @@ export function workerDeployment(shape: WorkerShape): KObj {
                 allowPrivilegeEscalation: false,
                 readOnlyRootFilesystem: true,
                 capabilities: { drop: ['ALL'], ...(shape.netAdmin && { add: ['NET_ADMIN'] }) },
+                // A non-root process gets no effective capability from the runtime, and without privilege
+                // escalation no file capability either: tc gets NET_ADMIN only as uid 0, which then holds nothing else.
+                ...(shape.netAdmin && { runAsUser: 0, runAsNonRoot: false }),
               },
               volumeMounts: [
                 { name: 'data', mountPath: '/data' },

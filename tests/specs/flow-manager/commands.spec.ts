@@ -40,6 +40,12 @@ describe('Flow Manager: container commands over Socket.IO', function () {
     const c = d.spec.template.spec.containers[0];
     assert.deepEqual(c.securityContext.capabilities, { drop: ['ALL'], add: ['NET_ADMIN'] });
     assert.equal(c.securityContext.allowPrivilegeEscalation, false);
+    assert.equal(c.securityContext.readOnlyRootFilesystem, true);
+    assert.equal(
+      c.securityContext.runAsUser,
+      0,
+      'tc holds NET_ADMIN only as uid 0 (no escalation, no ambient capabilities)',
+    );
     const bad = await admin.command('create_container', { name: 'w-tc2', traffic_control: 'yes' });
     assert.equal(bad.ok, false);
     assert.equal((await admin.command('delete_container', { container_id: 'w-tc' })).ok, true);
@@ -76,6 +82,7 @@ describe('Flow Manager: container commands over Socket.IO', function () {
     assert.ok(d.spec.template.spec.volumes.some((v: any) => v.configMap?.name === 'flows'));
     assert.equal(d.spec.template.spec.automountServiceAccountToken, false);
     assert.deepEqual(c.securityContext.capabilities, { drop: ['ALL'] }, 'no capability without traffic_control');
+    assert.equal(c.securityContext.runAsUser, undefined, 'the image user (non-root) without traffic_control');
     assert.ok(lab.kube.get('v1', 'Service', NS, 'w1'));
     const secret = lab.kube.get('v1', 'Secret', NS, 'w1-control') as any;
     assert.ok(secret.data.token, 'the control token is in the Secret');
