@@ -250,6 +250,14 @@ describe('traffic control in network namespaces the test creates', function () {
     assert.equal(agentQdisc(), false);
   });
 
+  it('a flow that ends by itself (max_duration_seconds) takes its limit away', async () => {
+    const started = await api('POST', '/api/start', flowStart({ bandwidth_limit_mbps: 10, max_duration_seconds: 1 }));
+    assert.equal(started.status, 200, JSON.stringify(started.body));
+    assert.equal(agentQdisc(), true);
+    await waitFor(() => !agentQdisc(), 'the limit to be removed after the flow ended', 10_000, 100);
+    assert.equal((await api('GET', '/api/health')).body.app_status, 'stopped');
+  });
+
   it('agent shutdown (SIGTERM) with a limited flow running removes the limit', async () => {
     assert.equal((await api('POST', '/api/start', flowStart({ bandwidth_limit_mbps: 10 }))).status, 200);
     assert.equal(agentQdisc(), true);
