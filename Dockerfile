@@ -13,8 +13,9 @@ COPY services ./services
 RUN node node_modules/typescript/bin/tsc -p tsconfig.build.json && npm prune --omit=dev --no-audit --no-fund
 
 FROM node:20-bookworm-slim
-# iperf3 for the bundled iperf-server-start and iperf-client-run workflows.
-RUN apt-get update && apt-get install -y --no-install-recommends iperf3 && rm -rf /var/lib/apt/lists/*
+# iperf3 for the bundled iperf-server-start and iperf-client-run workflows; iproute2 (tc) for the
+# FlowRunner traffic control, which also needs NET_ADMIN (docs/flowrunner.md#container-control).
+RUN apt-get update && apt-get install -y --no-install-recommends iperf3 iproute2 && rm -rf /var/lib/apt/lists/*
 ENV NODE_ENV=production \
     HOST=127.0.0.1 \
     PORT=8080 \

@@ -24,6 +24,8 @@ import {
 } from './engine/index.js';
 import { DEFAULT_EGRESS, EgressPolicy, type EgressSettings } from '../shared/egress.js';
 import { checkFlowDestinations } from './egress-check.js';
+import type { ContainerControl } from './container/container-control.js';
+import type { Shaping } from './container/traffic.js';
 
 export type FlowLog = (level: 'debug' | 'info' | 'warn' | 'error', message: string) => void;
 
@@ -89,6 +91,8 @@ export interface FlowControlOptions {
   shutdownWaitMs?: number;
   /** Where flows may send requests (default: DEFAULT_EGRESS). */
   egress?: EgressSettings;
+  /** pre_start/post_stop commands and traffic control around the flow (FLOWRUNNER_CONTROL_CONFIG). */
+  container?: ContainerControl;
 }
 
 export class FlowControl {
@@ -105,9 +109,11 @@ export class FlowControl {
   private readonly log: FlowLog;
   private readonly shutdownWaitMs: number;
   private readonly egress: EgressPolicy;
+  readonly container?: ContainerControl;
 
   constructor(options: FlowControlOptions) {
     this.log = options.log;
+    this.container = options.container;
     this.shutdownWaitMs = options.shutdownWaitMs ?? SHUTDOWN_WAIT_MS;
     this.egress = new EgressPolicy(options.egress ?? DEFAULT_EGRESS);
   }
@@ -121,9 +127,11 @@ export class FlowControl {
   /**
    * Starts `config` and `flowmap`, replacing (stopping first) a flow that runs. Rejects with FlowControlClosed
    * during shutdown, and with EgressRefusal (forbidden) when the egress policy refuses a destination known up
-   * front; then the running flow, if any, keeps running, as it does when the request is invalid.
+   * front; then the running flow, if any, keeps running, as it does when the request is invalid. With a
+   * container control, the replaced flow's end is released first, then pre_start and `shaping` are applied;
+   * when either fails the start fails (app_status error) with nothing left applied.
    */
-  start(config: FlowRunnerConfig, flowmap: Flowmap): Promise<void> {
+  start(config: FlowRunnerConfig, flowmap: Flowmap, shaping?: Shaping): Promise<void> {
     return this.serially(async () => {
       if (this.closed) throw new FlowControlClosed();
       try {
@@ -142,6 +150,13 @@ export class FlowControl {
       }
       if (this.closed) throw new FlowControlClosed();
       if (old) this.retire(old);
+      if (old) await this.container?.release();
+      try {
+        await this.container?.prepare(shaping);
+      } catch (err) {
+        this.failure = (err as Error).message;
+        throw err;
+      }
       try {
         const runner = new FlowRunner(config, flowmap, {
           log: this.log,
@@ -159,6 +174,7 @@ export class FlowControl {
           this.stopping.add(this.runner);
           await this.runner.stop();
         }
+        await this.container?.release();
         throw err;
       }
     });
@@ -185,6 +201,7 @@ export class FlowControl {
             this.draining = undefined;
           }
         }
+        await this.container?.release();
         this.log('info', `flow stopped on request${graceMs === undefined ? '' : ' (gracefully)'}`);
         return graceMs === undefined ? STOPPED_MESSAGE : DRAINED_MESSAGE;
       }
@@ -192,8 +209,11 @@ export class FlowControl {
     });
   }
 
-  /** A live change of the running flow: a partial config, or `{ config: {...} }` (see parseUpdate). */
-  update(raw: unknown): Promise<UpdateResult> {
+  /**
+   * A live change of the running flow: a partial config, or `{ config: {...} }` (see parseUpdate), and with
+   * `shaping` the traffic control replaced (a failure to apply it rejects, and leaves none applied).
+   */
+  update(raw: unknown, shaping?: Shaping): Promise<UpdateResult> {
     return this.serially(async (): Promise<UpdateResult> => {
       const status = this.appStatus;
       const runner = this.runner;
@@ -207,6 +227,7 @@ export class FlowControl {
       }
       const parsed = parseUpdate(runner.currentConfig, raw);
       if (parsed.ok && parsed.changed.length > 0) runner.update(parsed.config);
+      if (parsed.ok && shaping) await this.container?.reshape(shaping);
       return parsed;
     });
   }
@@ -252,13 +273,14 @@ export class FlowControl {
   async shutdown(): Promise<void> {
     this.closed = true;
     const r = this.runner;
-    if (!r?.running) return;
+    if (!r?.running) return this.serially(async () => this.container?.release());
     this.stopping.add(r);
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.shutdownWaitMs)));
     await Promise.race([r.stop(), late]);
     clearTimeout(timer);
     this.log('info', 'flow stopped: the agent is shutting down');
+    await this.serially(async () => this.container?.release());
   }
 
   /** Runs `fn` after every operation asked for before it, whatever their outcome. */
@@ -287,6 +309,9 @@ export class FlowControl {
 
   private ended(r: FlowRunner): void {
     if (this.stopping.has(r) || this.runner !== r) return;
+    // Nothing of the flow's is left behind when it ends by itself; a start or stop in between already released it.
+    if (this.container)
+      void this.serially(async () => (this.runner === r && !r.running ? this.container?.release() : undefined));
     if (r.status === 'error') this.log('error', 'the flow ended by itself with an error; app_status is error');
     else this.log('info', `the flow ended by itself (status ${r.status})`);
   }

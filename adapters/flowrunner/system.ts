@@ -166,8 +166,11 @@ export class SystemSampler {
     return { cpu_percent: this.cpuPercent(), ...this.memory() };
   }
 
-  /** Counters of /proc/net/dev (this process's network namespace), summed over every interface but `lo`. */
-  network(): NetworkCounters {
+  /**
+   * Counters of /proc/net/dev (this process's network namespace), summed over every interface but `lo`, or
+   * of `only` (zeros when it is not there).
+   */
+  network(only?: string): NetworkCounters {
     const out: NetworkCounters = {
       bytes_sent: 0,
       bytes_recv: 0,
@@ -182,7 +185,7 @@ export class SystemSampler {
       const colon = line.indexOf(':');
       if (colon < 0) continue;
       const name = line.slice(0, colon).trim();
-      if (name === 'lo' || name === '') continue;
+      if (only === undefined ? name === 'lo' || name === '' : name !== only) continue;
       // Receive: bytes packets errs drop fifo frame compressed multicast; transmit: bytes packets errs drop ...
       const f = line
         .slice(colon + 1)

@@ -153,6 +153,7 @@ export class WorkerFleet {
       env,
       ports,
       mounts,
+      netAdmin: input.traffic_control === true,
     };
     // A delete that failed half-way may have left this agent's Service or Secret of that name behind.
     await this.removeParts(ctx, clients, namespace, input.name);

@@ -48,6 +48,12 @@ export const CreateWorkerInput = Type.Object(
         maxProperties: 20,
       }),
     ),
+    traffic_control: Type.Optional(
+      Type.Boolean({
+        description:
+          'The worker shapes its traffic with tc (its FLOWRUNNER_CONTROL_CONFIG enables traffic_control): its container gets the NET_ADMIN capability, and only then (default false).',
+      }),
+    ),
   },
   { additionalProperties: false },
 );

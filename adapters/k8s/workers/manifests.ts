@@ -26,6 +26,8 @@ export interface WorkerShape {
   env: Array<{ name: string; value: string }>;
   ports: number[];
   mounts: Mount[];
+  /** The worker applies traffic control (tc): NET_ADMIN is added to its otherwise empty capabilities. */
+  netAdmin?: boolean;
 }
 
 export const secretName = (worker: string) => `${worker}-control`;
@@ -95,7 +97,10 @@ export function workerDeployment(shape: WorkerShape): KObj {
               securityContext: {
                 allowPrivilegeEscalation: false,
                 readOnlyRootFilesystem: true,
-                capabilities: { drop: ['ALL'] },
+                capabilities: { drop: ['ALL'], ...(shape.netAdmin && { add: ['NET_ADMIN'] }) },
+                // A non-root process gets no effective capability from the runtime, and without privilege
+                // escalation no file capability either: tc gets NET_ADMIN only as uid 0, which then holds nothing else.
+                ...(shape.netAdmin && { runAsUser: 0, runAsNonRoot: false }),
               },
               volumeMounts: [
                 { name: 'data', mountPath: '/data' },

@@ -4,12 +4,14 @@ import Koa from 'koa';
 import type { Logger } from 'pino';
 import type { Adapter } from '../../../adapters/contract.js';
 import { FlowControl, type FlowLog } from '../../../adapters/flowrunner/control.js';
+import { ContainerControl } from '../../../adapters/flowrunner/container/container-control.js';
 import { BackgroundRuns } from '../../../adapters/flowrunner/runs.js';
 import { SystemSampler } from '../../../adapters/flowrunner/system.js';
 import { builtinAdapters, type AdapterSettings } from '../../../adapters/index.js';
 import { EgressPolicy } from '../../../adapters/shared/egress.js';
 import { AdapterRegistry } from './adapter-registry.js';
 import { ConfigError, fsProblem, type Config } from './config.js';
+import { readControlConfig } from './config-files.js';
 import { callbackSender } from './delivery/callback-sender.js';
 import { readDeliveryKey } from './delivery/signature.js';
 import { DeliveryWorker } from './delivery/worker.js';
@@ -179,7 +181,11 @@ export function createAgent(
       'a step left a process running',
     );
   });
-  const flows = new FlowControl({ log: flowRunnerLog(logger), egress: adapterSettings(config).egress });
+  const flows = new FlowControl({
+    log: flowRunnerLog(logger),
+    egress: adapterSettings(config).egress,
+    container: containerControl(config, logger),
+  });
   const system = new SystemSampler();
   metrics.attachFlowRunner({
     appStatus: () => flows.appStatus,
@@ -389,4 +395,20 @@ function flowRunnerLog(logger: Logger): FlowLog {
       ? log
       : logger.child({ component: 'flowrunner' }, { level: 'debug' });
   return (level, message) => (level === 'debug' ? debug.debug(message) : log[level](message));
+}
+
+/** The container control of FLOWRUNNER_CONTROL_CONFIG (checked at start by checkConfigFiles); none without it. */
+function containerControl(config: Config, logger: Logger): ContainerControl | undefined {
+  const file = config.flowRunnerControlConfig;
+  if (!file) return undefined;
+  const { settings, ignored } = readControlConfig(
+    file,
+    config.sources?.flowRunnerControlConfig ?? 'FLOWRUNNER_CONTROL_CONFIG',
+  );
+  if (ignored.length)
+    logger.warn(
+      { file, ignored },
+      `${file}: ${ignored.join(' and ')} ${ignored.length > 1 ? 'are' : 'is'} ignored: the agent runs FlowRunner itself`,
+    );
+  return new ContainerControl(settings, flowRunnerLog(logger));
 }

@@ -12,6 +12,7 @@ import { dirname, resolve } from 'node:path';
 import { kubeconfigFiles, kubeconfigProblem } from '../../../adapters/k8s/kubeconfig-files.js';
 import { ConfigError, fsProblem, SETTINGS, type Config } from './config.js';
 import { parseTokens, TokensFileError } from './auth/tokens.js';
+import { ControlConfigProblem, parseContainerControl } from '../../../adapters/flowrunner/container/settings.js';
 import { readDeliveryKey } from './delivery/signature.js';
 import { SignatureVerifier } from './wpk/signature.js';
 
@@ -25,6 +26,8 @@ export function checkConfigFiles(config: Config): void {
   if (config.tokensFile) checkTokens(config.tokensFile, name('tokensFile'));
   for (const program of config.shellAllowedExecutables ?? []) checkExecutable(program, name('shellAllowedExecutables'));
   if (config.shellWorkRoot) checkWorkRoot(config.shellWorkRoot, name('shellWorkRoot'));
+  if (config.flowRunnerControlConfig)
+    readControlConfig(config.flowRunnerControlConfig, name('flowRunnerControlConfig'));
   const keys: Array<[keyof Config, 'hmacKeyFile' | 'ed25519PublicKeyFile']> = [
     ['wpkHmacKeyFile', 'hmacKeyFile'],
     ['wpkEd25519PublicKeyFile', 'ed25519PublicKeyFile'],
@@ -123,6 +126,17 @@ function checkCertificate(file: string, name: string): void {
       name,
       `${file} is not a PEM certificate; write the CA certificate of K8S_SERVER into it (-----BEGIN CERTIFICATE-----)`,
     );
+  }
+}
+
+/** The container-control file, parsed: a malformed key is a ConfigError naming the setting, the file and the key. */
+export function readControlConfig(file: string, name: string) {
+  const text = read(file, name, 'fix the path, or unset FLOWRUNNER_CONTROL_CONFIG').toString('utf8');
+  try {
+    return parseContainerControl(text);
+  } catch (err) {
+    if (err instanceof ControlConfigProblem) throw new ConfigError(name, `${file}: ${err.message}`);
+    throw err;
   }
 }
 

@@ -77,6 +77,8 @@ export interface Config {
   flowWorkerHealthWarningSeconds: number;
   flowWorkerStatusIntervalSeconds: number;
   flowWorkerRequestTimeoutMs: number;
+  /** The container-control YAML file of the FlowRunner control API (network monitoring, traffic control, commands). */
+  flowRunnerControlConfig?: string;
   /**
    * How messages name each setting: its variable (`HOST`), or its key in the RUNTIME_AGENT_CONFIG file
    * (`host in /etc/agent.yaml`) when it came from there. Set by loadConfig; absent in a Config built by hand.
@@ -573,6 +575,13 @@ export const SETTINGS: Setting[] = [
     default: '10000',
     ...int(100, 600_000),
     doc: "How long one request to a worker's control API (through the API server's pod proxy) may take before it fails with socket_timeout_error",
+  },
+  {
+    env: 'FLOWRUNNER_CONTROL_CONFIG',
+    key: 'flowRunnerControlConfig',
+    default: '',
+    ...file,
+    doc: 'YAML file of the FlowRunner container control (docs/flowrunner.md#container-control): metrics.network_monitoring, traffic_control (needs NET_ADMIN) and privileged_commands around the flow of /api/*; read at start, a malformed key stops the start',
   },
   {
     env: 'MANAGER_URL',

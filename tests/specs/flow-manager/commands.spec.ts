@@ -27,6 +27,30 @@ describe('Flow Manager: container commands over Socket.IO', function () {
     await Promise.all([lab?.close(), target?.close()]);
   });
 
+  it('create_container with traffic_control: true gives the worker NET_ADMIN, and nothing else', async () => {
+    const admin = await lab.client('admin');
+    const created = await admin.command('create_container', {
+      name: 'w-tc',
+      traffic_control: true,
+      environment: { FLOWRUNNER_CONTROL_CONFIG: '/etc/flowrunner/control.yaml' },
+      volumes: { 'configmap/flowrunner-control': '/etc/flowrunner' },
+    });
+    assert.equal(created.ok, true, JSON.stringify(created));
+    const d = lab.kube.get('apps/v1', 'Deployment', NS, 'w-tc') as any;
+    const c = d.spec.template.spec.containers[0];
+    assert.deepEqual(c.securityContext.capabilities, { drop: ['ALL'], add: ['NET_ADMIN'] });
+    assert.equal(c.securityContext.allowPrivilegeEscalation, false);
+    assert.equal(c.securityContext.readOnlyRootFilesystem, true);
+    assert.equal(
+      c.securityContext.runAsUser,
+      0,
+      'tc holds NET_ADMIN only as uid 0 (no escalation, no ambient capabilities)',
+    );
+    const bad = await admin.command('create_container', { name: 'w-tc2', traffic_control: 'yes' });
+    assert.equal(bad.ok, false);
+    assert.equal((await admin.command('delete_container', { container_id: 'w-tc' })).ok, true);
+  });
+
   it('creates, starts, reads, messages, restarts, updates, stops and deletes a worker, each answered and announced', async () => {
     const admin = await lab.client('admin');
     const created = await admin.command('create_container', {
@@ -57,6 +81,8 @@ describe('Flow Manager: container commands over Socket.IO', function () {
     assert.ok(c.ports.some((p: any) => p.containerPort === 9100));
     assert.ok(d.spec.template.spec.volumes.some((v: any) => v.configMap?.name === 'flows'));
     assert.equal(d.spec.template.spec.automountServiceAccountToken, false);
+    assert.deepEqual(c.securityContext.capabilities, { drop: ['ALL'] }, 'no capability without traffic_control');
+    assert.equal(c.securityContext.runAsUser, undefined, 'the image user (non-root) without traffic_control');
     assert.ok(lab.kube.get('v1', 'Service', NS, 'w1'));
     const secret = lab.kube.get('v1', 'Secret', NS, 'w1-control') as any;
     assert.ok(secret.data.token, 'the control token is in the Secret');

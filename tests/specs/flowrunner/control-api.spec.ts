@@ -685,7 +685,9 @@ describe('FlowRunner control API (/api/*) through the agent process', () => {
       'network',
       'system',
       'timestamp',
+      'traffic_control',
     ]);
+    assert.deepEqual(m1.traffic_control, { enabled: false }, 'no container-control file: no traffic control');
     assert.match(m1.timestamp, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
     assert.ok(Math.abs(Date.parse(m1.timestamp) - Date.now()) < 60_000);
     assert.equal(m1.app_status, 'running');

@@ -16,6 +16,7 @@ import {
   UPDATE_MESSAGE,
   type FlowControl,
 } from '../../../../adapters/flowrunner/control.js';
+import { ContainerControlError } from '../../../../adapters/flowrunner/container/container-control.js';
 import {
   MergeableStatsSchema,
   type FieldProblem,
@@ -194,12 +195,16 @@ export function mountFlowRunnerApi(router: Router, deps: FlowApiDeps): void {
   const { flows, system } = deps;
 
   router.post('/api/start', deps.guard, async (ctx) => {
-    const parsed = parseStartRequest(await readBody(ctx, deps.bodyLimitBytes));
-    if (!parsed.ok) throw new DetailError(400, parsed.problems);
+    const body = await readBody(ctx, deps.bodyLimitBytes);
+    const parsed = parseStartRequest(body);
+    const shaping = flows.container?.readShaping(body, 'start') ?? { ok: true };
+    if (!parsed.ok || !shaping.ok)
+      throw new DetailError(400, [...(parsed.ok ? [] : parsed.problems), ...(shaping.ok ? [] : shaping.problems)]);
     try {
-      await flows.start(parsed.config, parsed.flowmap);
+      await flows.start(parsed.config, parsed.flowmap, shaping.shaping);
     } catch (err) {
       if (err instanceof FlowControlClosed) throw new DetailError(503, err.message);
+      if (err instanceof ContainerControlError) throw new DetailError(500, err.message);
       throw err;
     }
     ctx.body = { message: START_MESSAGE };
@@ -210,9 +215,23 @@ export function mountFlowRunnerApi(router: Router, deps: FlowApiDeps): void {
   });
 
   router.post('/api/update', deps.guard, async (ctx) => {
-    const result = await flows.update(await readBody(ctx, deps.bodyLimitBytes));
+    const body = await readBody(ctx, deps.bodyLimitBytes);
+    const shaping = flows.container?.readShaping(body, 'update') ?? { ok: true };
+    if (!shaping.ok) throw new DetailError(400, shaping.problems);
+    let result: Awaited<ReturnType<FlowControl['update']>>;
+    try {
+      result = await flows.update(body, shaping.shaping);
+    } catch (err) {
+      if (err instanceof ContainerControlError) throw new DetailError(500, err.message);
+      throw err;
+    }
     if (!result.ok) throw new DetailError(result.status, 'notRunning' in result ? result.message : result.problems);
-    ctx.body = { message: UPDATE_MESSAGE, changed: result.changed, config: result.config };
+    ctx.body = {
+      message: UPDATE_MESSAGE,
+      changed: result.changed,
+      config: result.config,
+      ...(shaping.shaping && { traffic_control: flows.container?.report() }),
+    };
   });
 
   router.get('/api/health', deps.guard, (ctx) => {
@@ -226,6 +245,12 @@ export function mountFlowRunnerApi(router: Router, deps: FlowApiDeps): void {
   router.get('/api/stats', deps.guard, (ctx) => {
     ctx.body = flows.mergeableStats();
   });
+}
+
+/** Counters of the monitored interface, of every one but lo without a name, null with monitoring off. */
+function networkNumbers(flows: FlowControl, system: SystemSampler) {
+  const nm = flows.container?.settings.networkMonitoring ?? { enabled: true };
+  return nm.enabled ? system.network(nm.interface) : null;
 }
 
 const round2 = (n: number) => Math.round(n * 100) / 100;
@@ -242,8 +267,9 @@ function apiMetrics(flows: FlowControl, system: SystemSampler) {
     timestamp: new Date().toISOString(),
     app_status: flows.appStatus,
     container_status: 'running',
-    network: system.network(),
+    network: networkNumbers(flows, system),
     system: system.system(),
+    traffic_control: flows.container?.report() ?? { enabled: false },
     metrics: { rps, active_simulated_users: activeUsers, average_flow_duration_ms: avgFlowMs },
     flow_runner: {
       running,
