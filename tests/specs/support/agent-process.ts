@@ -109,7 +109,8 @@ export async function startAgent(options: StartOptions = {}): Promise<AgentProce
       return m ? Number(m[1]) : undefined;
     },
     'the agent to listen',
-    30_000,
+    // Generous: a fleet test starts six agents at once, and the suite must pass on a loaded machine.
+    60_000,
   ).catch((err) => {
     proc.kill('SIGKILL');
     throw err;
