@@ -270,6 +270,7 @@ export function createAgent(
   app.use(browserGuard({ loopbackHostsOnly: !tokens && !config.insecureNoAuth }));
   app.use(authenticate(tokens));
   app.use(router.routes());
+  app.use(router.allowedMethods());
   const sockets = new SocketChannel({
     service,
     store,
@@ -283,7 +284,6 @@ export function createAgent(
     maxJsonDepth: config.maxJsonDepth,
   });
   if (containers) registerContainerCommands(sockets, containers, service);
-  app.use(router.allowedMethods());
   tokens?.watch(config.tokensReloadSeconds * 1000);
   puller =
     manager &&
