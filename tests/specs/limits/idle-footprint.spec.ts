@@ -57,7 +57,7 @@ describe('limits: an idle agent loads no step libraries', function () {
     rmSync(home, { recursive: true, force: true });
   });
 
-  it('after start, /health, /validate, a dry run and /metrics: none of got, execa, undici, hdr-histogram-js, @kubernetes/client-node', async () => {
+  it('after start, /health, /validate, a dry run and /metrics: none of got, execa, undici, hdr-histogram-js, @kubernetes/client-node, socket.io', async () => {
     assert.equal((await call(agent, 'GET', '/health')).status, 200);
     const wpk = pkg(uniqueName('idle'), [
       shellStep('say', ['echo', 'hi']),
@@ -73,8 +73,20 @@ describe('limits: an idle agent loads no step libraries', function () {
       loaded.has('koa') && loaded.has('better-sqlite3'),
       `the trace sees the agent's own libraries: ${[...loaded]}`,
     );
-    for (const heavy of ['got', 'execa', 'undici', 'hdr-histogram-js', '@kubernetes/client-node'])
+    for (const heavy of [
+      'got',
+      'execa',
+      'undici',
+      'hdr-histogram-js',
+      '@kubernetes/client-node',
+      'socket.io',
+      'engine.io',
+    ])
       assert.ok(!loaded.has(heavy), `${heavy} is loaded by an agent that ran no step needing it`);
+    // The first Socket.IO request loads it, and is answered as if it had been there all along.
+    const handshake = await fetch(`${agent.url}/socket.io/?EIO=4&transport=polling`);
+    assert.equal(handshake.status, 200, await handshake.text());
+    assert.ok(loadedPackages().has('socket.io'));
   });
 
   it('the first api, shell and flowrunner steps load their libraries, and the Kubernetes client stays unloaded', async () => {

@@ -7,7 +7,9 @@
  */
 import type { Server as HttpServer } from 'node:http';
 import type { Logger } from 'pino';
-import { Server, type Socket } from 'socket.io';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Server, Socket } from 'socket.io';
 import { AgentError } from '../../../../adapters/errors.js';
 import type { Tokens } from '../auth/tokens.js';
 import type { Metrics } from '../metrics.js';
@@ -51,6 +53,7 @@ export class SocketChannel {
   private readonly logger: Logger;
   private io?: Server;
   private stopRevocations = () => {};
+  private closed = false;
 
   constructor(private readonly d: SocketChannelDeps) {
     this.logger = d.logger.child({ component: 'socket.io' });
@@ -66,10 +69,54 @@ export class SocketChannel {
     return this.auth.size;
   }
 
-  /** Serves the channel on `server` (once). */
+  /**
+   * Serves the channel on `server` (once). Socket.IO itself (about 13 MB resident) is loaded by the first
+   * request to /socket.io, not at start: an agent nobody connects to over Socket.IO does not hold it. That
+   * first request waits for the load, then goes to Socket.IO as if it had been there all along.
+   */
   attach(server: HttpServer): void {
-    if (this.io) throw new Error('the socket channel is attached already');
-    const io = new Server(server, {
+    if (this.attached) throw new Error('the socket channel is attached already');
+    this.attached = true;
+    const isChannel = (req: IncomingMessage) => (req.url ?? '').startsWith(`${SOCKET_IO_PATH}/`);
+    // Until Socket.IO is loaded, its requests wait here; the rest go to the listeners there were (Koa).
+    const others = server.listeners('request') as Array<(req: IncomingMessage, res: ServerResponse) => void>;
+    server.removeAllListeners('request');
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      if (!this.io && isChannel(req))
+        return void this.load(server).then(
+          () => server.emit('request', req, res),
+          (err: unknown) => this.loadFailed(err, () => res.writeHead(503).end()),
+        );
+      for (const listener of others) listener.call(server, req, res);
+    });
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      if (this.io) return; // Socket.IO's own listener answers
+      if (!isChannel(req)) return void socket.destroy();
+      void this.load(server).then(
+        () => server.emit('upgrade', req, socket, head),
+        (err: unknown) => this.loadFailed(err, () => socket.destroy()),
+      );
+    });
+  }
+
+  private attached = false;
+  private loading?: Promise<void>;
+
+  private load(server: HttpServer): Promise<void> {
+    this.loading ??= import('socket.io').then(({ Server: SocketServer }) => {
+      if (this.closed) throw new Error('the socket channel is closed');
+      this.start(server, SocketServer);
+    });
+    return this.loading;
+  }
+
+  private loadFailed(err: unknown, answer: () => void): void {
+    this.logger.error({ err }, 'the Socket.IO channel could not start');
+    answer();
+  }
+
+  private start(server: HttpServer, SocketServer: typeof Server): void {
+    const io = new SocketServer(server, {
       path: SOCKET_IO_PATH,
       serveClient: false,
       maxHttpBufferSize: this.d.maxMessageBytes,
@@ -124,6 +171,7 @@ export class SocketChannel {
 
   /** Disconnects every socket and stops serving; the HTTP server stays up (main closes it). */
   close(): void {
+    this.closed = true;
     this.stopRevocations();
     this.presenceEnded();
     for (const socket of this.sockets()) socket.disconnect(true);
