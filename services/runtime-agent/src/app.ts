@@ -6,6 +6,7 @@ import type { Adapter } from '../../../adapters/contract.js';
 import { FlowControl, type FlowLog } from '../../../adapters/flowrunner/control.js';
 import { BackgroundRuns } from '../../../adapters/flowrunner/runs.js';
 import { SystemSampler } from '../../../adapters/flowrunner/system.js';
+import { availableCores } from '../../../adapters/flowrunner/engine/threads.js';
 import { builtinAdapters, type AdapterSettings } from '../../../adapters/index.js';
 import { EgressPolicy } from '../../../adapters/shared/egress.js';
 import { AdapterRegistry } from './adapter-registry.js';
@@ -68,10 +69,19 @@ export interface Agent {
   shutdown(): Promise<void>;
 }
 
+/** FLOWRUNNER_THREADS, or the cores this process may use. */
+function flowrunnerThreads(config: Config): number {
+  return config.flowrunnerThreads ?? availableCores();
+}
+
 /** The adapters' part of the configuration. */
 export function adapterSettings(config: Config, logger?: Logger): AdapterSettings {
   return {
-    flowrunner: { flowmapsRoot: WORKFLOWS_DIR, log: logger ? flowRunnerLog(logger) : undefined },
+    flowrunner: {
+      flowmapsRoot: WORKFLOWS_DIR,
+      log: logger ? flowRunnerLog(logger) : undefined,
+      threads: flowrunnerThreads(config),
+    },
     shell: {
       allowShell: config.shellAllowShell,
       allowedExecutables: config.shellAllowedExecutables,
@@ -179,7 +189,11 @@ export function createAgent(
       'a step left a process running',
     );
   });
-  const flows = new FlowControl({ log: flowRunnerLog(logger), egress: adapterSettings(config).egress });
+  const flows = new FlowControl({
+    log: flowRunnerLog(logger),
+    egress: adapterSettings(config).egress,
+    threads: flowrunnerThreads(config),
+  });
   const system = new SystemSampler();
   metrics.attachFlowRunner({
     appStatus: () => flows.appStatus,

@@ -70,6 +70,8 @@ export interface Config {
   managerRegisterTimeoutSeconds: number;
   managerRequestTimeoutMs: number;
   managerOnly: boolean;
+  /** FlowRunner worker threads per flow; undefined = the cores this process may use. */
+  flowrunnerThreads?: number;
   flowWorkersNamespace?: string;
   flowWorkerImage: string;
   flowWorkerPort: number;
@@ -524,6 +526,14 @@ export const SETTINGS: Setting[] = [
     default: '10000',
     ...int(100, 300_000),
     doc: 'How long one callback attempt may take before it counts as failed and is retried',
+  },
+  {
+    env: 'FLOWRUNNER_THREADS',
+    key: 'flowrunnerThreads',
+    default: '',
+    accepts: 'integer 1..64',
+    parse: (raw, name) => (optional(raw) === undefined ? undefined : int(1, 64).parse(raw, name)),
+    doc: "Worker threads a FlowRunner flow's users are shared among (docs/flowrunner.md#threads); 1 runs flows on the agent's event loop with no thread (default: the cores this process may use, from the cgroup's CPU quota and the CPUs it may run on)",
   },
   {
     env: 'FLOW_WORKERS_NAMESPACE',
