@@ -25,7 +25,8 @@ import { clientHeaders, contextStarter } from './instance.js';
 import { profilePool, randomPublicIpv4, type HeaderProfile } from './realism.js';
 import { UserStarts } from './ramp.js';
 import { RunStats, type StatsSnapshot } from './stats.js';
-import { statsOf, type MergeableStats } from './stats-snapshot.js';
+import { statsOf } from './stats-of.js';
+import type { MergeableStats } from './stats-snapshot.js';
 import { UrlBuilder, type Destination } from './url.js';
 
 export type AppStatus = 'initializing' | 'running' | 'stopped' | 'error';
@@ -224,6 +225,11 @@ export class FlowRunner {
       'info',
       `flow updated: ${before} -> ${config.sim_users} users, pauses ${config.min_sleep_ms}..${config.max_sleep_ms} ms${config.flow_cycle_delay_ms !== null ? `, cycle delay ${config.flow_cycle_delay_ms} ms` : ''}`,
     );
+  }
+
+  /** Users waiting for their start within the ramp-up. */
+  get pendingUsers(): number {
+    return this.starts.size;
   }
 
   snapshot(): RunSnapshot {

@@ -4,7 +4,8 @@
  */
 import { decodeLatency, latencyHistogram, percentiles, STEP_DIGITS } from './latency.js';
 import { mergeStats } from './merge-stats.js';
-import { emptyStats, type MergeableStats } from './stats-snapshot.js';
+import { emptyStats } from './stats-of.js';
+import type { MergeableStats } from './stats-snapshot.js';
 import {
   ERROR_KINDS,
   noErrors,

@@ -22,10 +22,9 @@ const runner = new FlowRunner(init.config, init.flowmap, {
 });
 
 function report(): ThreadReport {
-  const snap = runner.snapshot();
   return {
     status: runner.status,
-    pending_users: snap.pending_users,
+    pending_users: runner.pendingUsers,
     stats: runner.mergeableStats(),
     steps: runner.stats.stepCounters(),
   };
