@@ -5,7 +5,7 @@
  */
 import { type Static, Type } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
-import { HIGHEST_US, LATENCY_UNIT, LOWEST_US } from './latency.js';
+import { LATENCY_UNIT } from './latency.js';
 import { STATS_FORMAT } from './stats-of.js';
 import { ERROR_KINDS } from './stats.js';
 
