@@ -8,10 +8,13 @@
  * latency of the requests of the first second and of the whole run. Every load is bounded in time and
  * targets 127.0.0.1.
  */
+import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { startTarget, type Target } from './target.js';
 import {
+  availableCores,
+  createRunner,
   decodeLatency,
   FlowRunner,
   parseConfig,
@@ -93,6 +96,119 @@ async function runFlow(
     errors: s.errors_total,
     peakRssMb: peak / 1024 / 1024,
   };
+}
+
+interface ThreadedResult {
+  rps: number;
+  requests: number;
+  errors: number;
+  /** Client CPU (every thread of this process) per 1,000 requests, from the moment every thread ran. */
+  cpuMsPer1000: number;
+}
+
+/**
+ * The one-request flow with `threads` threads for `seconds` (after every thread has started): requests/s
+ * over the threads' window (their merged stats), client CPU per 1,000 requests after the threads started.
+ */
+async function runThreaded(url: string, threads: number, seconds: number): Promise<ThreadedResult> {
+  const runner = createRunner(config(url, USERS), ONE_REQUEST, { threads });
+  runner.start();
+  // Thread start-up (loading the engine in each thread) is not load: measure from the first numbers of all.
+  const deadline = Date.now() + 60_000;
+  while (runner.mergeableStats().requests === 0 || runner.snapshot().active_users < USERS) {
+    if (Date.now() > deadline) throw new Error('the threads did not start within 60 s');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const requests0 = runner.mergeableStats().requests;
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  await runner.stop();
+  const elapsed = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  const s = runner.snapshot();
+  const requests = s.total_requests - requests0;
+  return {
+    rps: requests / elapsed,
+    requests,
+    errors: s.errors_total,
+    cpuMsPer1000: (cpu.user + cpu.system) / 1000 / (requests / 1000),
+  };
+}
+
+/** autocannon with `workers` threads (1: on this event loop): requests/s and client CPU per 1,000 requests. */
+async function cannonThreaded(url: string, workers: number, seconds: number) {
+  const cpu0 = process.cpuUsage();
+  const res = await new Promise<autocannon.Result>((resolve, reject) => {
+    autocannon(
+      { url: `${url}/ping`, connections: USERS, duration: seconds, ...(workers > 1 ? { workers } : {}) },
+      (err, r) => (err ? reject(err) : resolve(r)),
+    );
+  });
+  const cpu = process.cpuUsage(cpu0);
+  const requests = res['2xx'];
+  return {
+    rps: requests / res.duration,
+    requests,
+    cpuMsPer1000: (cpu.user + cpu.system) / 1000 / (requests / 1000),
+  };
+}
+
+/** Request head and body bytes of one request of each client, as the target received them. */
+async function requestSizes(target: Target): Promise<{ flowrunner: number; autocannon: number }> {
+  const size = async (send: () => Promise<unknown>) => {
+    const a = await target.bytes();
+    await send();
+    const b = await target.bytes();
+    return Math.round((b.headBytes - a.headBytes + b.bodyBytes - a.bodyBytes) / Math.max(1, b.count - a.count));
+  };
+  const flowrunner = await size(async () => {
+    const r = new FlowRunner(config(target.url, 10), ONE_REQUEST, { limit: { iterations: 10 } });
+    r.start();
+    await r.done;
+  });
+  const autocannonBytes = await size(
+    () =>
+      new Promise((resolve, reject) =>
+        autocannon({ url: `${target.url}/ping`, connections: 1, amount: 10 }, (err, r) =>
+          err ? reject(err) : resolve(r),
+        ),
+      ),
+  );
+  return { flowrunner, autocannon: autocannonBytes };
+}
+
+/** FlowRunner with T threads against autocannon with T workers, T = 1 and T = the cores, alternating. */
+export async function threadsBench(): Promise<string> {
+  const cores = availableCores();
+  const target = await startTarget();
+  try {
+    const sizes = await requestSizes(target);
+    const lines = [
+      `threads: one-request flowmap, ${USERS} users, no pauses, ${SECONDS} s, vs autocannon -c ${USERS} --workers T, same target (its own process); ${cores} core(s); load average ${loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')}`,
+      `  request size    flowrunner ${sizes.flowrunner} B, autocannon ${sizes.autocannon} B (head and body as the target received them)`,
+    ];
+    for (const t of [...new Set([1, cores])]) {
+      await cannonThreaded(target.url, t, 1); // warm-up
+      const flow = await runThreaded(target.url, t, SECONDS);
+      const ac = await cannonThreaded(target.url, t, SECONDS);
+      const ratio = flow.rps / ac.rps;
+      const goal = t === 1 ? 0.74 : 0.9;
+      lines.push(
+        `  T=${t}  flowrunner ${Math.round(flow.rps)} req/s (${flow.errors} errors), ${flow.cpuMsPer1000.toFixed(1)} ms CPU/1000 req; autocannon ${Math.round(ac.rps)} req/s, ${ac.cpuMsPer1000.toFixed(1)} ms CPU/1000 req; ratio ${ratio.toFixed(2)}x (target >= ${goal}x) ${ratio >= goal ? 'OK' : 'MISSED'}`,
+      );
+    }
+    lines.push(
+      `  load average after: ${loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')}`,
+    );
+    return lines.join('\n');
+  } finally {
+    target.proc.kill();
+  }
 }
 
 const RAMP_USERS = 1000;
@@ -187,6 +303,8 @@ export async function flowrunnerBench(): Promise<string> {
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  process.stdout.write(`\n${await flowrunnerBench()}\n`);
+  // `-- threads`: only FlowRunner threads against autocannon workers.
+  if (process.argv.includes('threads')) process.stdout.write(`\n${await threadsBench()}\n`);
+  else process.stdout.write(`\n${await flowrunnerBench()}\n\n${await threadsBench()}\n`);
   process.exit(0);
 }

@@ -8,9 +8,17 @@ const MAX_SECONDS = 300;
 /** Connection opening times kept (the benchmarks open a few thousand). */
 const MAX_CONNECTIONS_KEPT = 100_000;
 let n = 0;
+/** Bytes of the request heads (request line, headers, blank line) as received, and of the bodies. */
+let headBytes = 0;
+let bodyBytes = 0;
 const opened = [];
 const server = createServer((req, res) => {
   n++;
+  let head = req.method.length + req.url.length + 14; // " ", " HTTP/1.1\r\n" and the blank line
+  for (let i = 0; i < req.rawHeaders.length; i += 2)
+    head += req.rawHeaders[i].length + req.rawHeaders[i + 1].length + 4;
+  headBytes += head;
+  req.on('data', (c) => (bodyBytes += c.length));
   if (req.url.startsWith('/login')) {
     req.resume();
     req.on('end', () => {
@@ -31,5 +39,6 @@ process.on('disconnect', () => process.exit(0));
 process.on('message', (m) => {
   if (m === 'count') process.send?.({ count: n });
   if (m === 'connections') process.send?.({ opened });
+  if (m === 'bytes') process.send?.({ count: n, headBytes, bodyBytes });
 });
 setTimeout(() => process.exit(0), MAX_SECONDS * 1000).unref();

@@ -13,6 +13,8 @@ export interface Target {
   count(): Promise<number>;
   /** When (Date.now()) each connection to the target was opened, in order. */
   connectionsOpened(): Promise<number[]>;
+  /** Requests so far, and the bytes of their heads (request line, headers) and bodies as received. */
+  bytes(): Promise<{ count: number; headBytes: number; bodyBytes: number }>;
 }
 
 export async function startTarget(): Promise<Target> {
@@ -41,6 +43,11 @@ export async function startTarget(): Promise<Target> {
         proc.send('count');
         const [m] = (await once(proc, 'message')) as [{ count: number }];
         return m.count;
+      },
+      async bytes() {
+        proc.send('bytes');
+        const [m] = (await once(proc, 'message')) as [{ count: number; headBytes: number; bodyBytes: number }];
+        return m;
       },
       async connectionsOpened() {
         proc.send('connections');

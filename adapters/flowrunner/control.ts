@@ -6,7 +6,7 @@
  * across flows: a replaced flow's numbers become the base of the next.
  */
 import {
-  FlowRunner,
+  createRunner,
   parseConfig,
   parseFlowmap,
   parseUpdate,
@@ -18,6 +18,7 @@ import {
   type FieldProblem,
   type Flowmap,
   type FlowRunnerConfig,
+  type LoadRunner,
   type MergeableStats,
   type PromSeries,
   type RunSnapshot,
@@ -93,25 +94,29 @@ export interface FlowControlOptions {
   egress?: EgressSettings;
   /** pre_start/post_stop commands and traffic control around the flow (FLOWRUNNER_CONTROL_CONFIG). */
   container?: ContainerControl;
+  /** Worker threads a flow's users are shared among (default 1: the agent's event loop, no thread). */
+  threads?: number;
 }
 
 export class FlowControl {
-  private runner?: FlowRunner;
+  private runner?: LoadRunner;
   /** Why the last start failed unexpectedly (app_status `error`), cleared by the next good start. */
   private failure?: string;
   private closed = false;
   /** The runner a graceful stop is waiting for. */
-  private draining?: FlowRunner;
+  private draining?: LoadRunner;
   /** Runners stopped on request: their end is expected and not logged as ending by themselves. */
-  private readonly stopping = new WeakSet<FlowRunner>();
+  private readonly stopping = new WeakSet<LoadRunner>();
   private turn: Promise<unknown> = Promise.resolve();
   private readonly base = { requests: 0, flows: 0, errors: noErrors(), steps: new Map<string, PromSeries>() };
   private readonly log: FlowLog;
   private readonly shutdownWaitMs: number;
   private readonly egress: EgressPolicy;
   readonly container?: ContainerControl;
+  private readonly threads: number;
 
   constructor(options: FlowControlOptions) {
+    this.threads = options.threads ?? 1;
     this.log = options.log;
     this.container = options.container;
     this.shutdownWaitMs = options.shutdownWaitMs ?? SHUTDOWN_WAIT_MS;
@@ -158,9 +163,10 @@ export class FlowControl {
         throw err;
       }
       try {
-        const runner = new FlowRunner(config, flowmap, {
+        const runner = createRunner(config, flowmap, {
           log: this.log,
           egress: this.egress,
+          threads: this.threads,
           limit: config.max_duration_seconds === null ? undefined : { durationMs: config.max_duration_seconds * 1000 },
         });
         this.runner = runner;
@@ -291,7 +297,7 @@ export class FlowControl {
   }
 
   /** Moves a replaced flow's numbers into the base, so that the totals keep counting. */
-  private retire(r: FlowRunner): void {
+  private retire(r: LoadRunner): void {
     this.base.requests += r.stats.totalRequests;
     this.base.flows += r.stats.flowCount;
     this.base.errors = addErrors(this.base.errors, r.stats.errors);
@@ -307,7 +313,7 @@ export class FlowControl {
     if (this.runner === r) this.runner = undefined;
   }
 
-  private ended(r: FlowRunner): void {
+  private ended(r: LoadRunner): void {
     if (this.stopping.has(r) || this.runner !== r) return;
     // Nothing of the flow's is left behind when it ends by itself; a start or stop in between already released it.
     if (this.container)

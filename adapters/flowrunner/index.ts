@@ -24,6 +24,8 @@ export interface FlowrunnerSettings {
   egress?: EgressSettings;
   /** FlowRunner workers on Kubernetes, for distributed runs. */
   fleet?: WorkerFleet;
+  /** Worker threads a run's users are shared among (default 1: the agent's event loop, no thread). */
+  threads?: number;
 }
 
 export function createFlowrunnerAdapter(
@@ -33,8 +35,8 @@ export function createFlowrunnerAdapter(
   const runs = new BackgroundRuns();
   const egress = new EgressPolicy(settings.egress ?? DEFAULT_EGRESS);
   const actions = [
-    createRunAction(root, runs, egress),
-    createStartAction(root, runs, egress, settings.log),
+    createRunAction(root, runs, egress, settings.threads),
+    createStartAction(root, runs, egress, settings.log, settings.threads),
     createStopAction(runs),
     ...createDistributedActions(root, settings.fleet),
   ];

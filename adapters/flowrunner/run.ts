@@ -4,7 +4,7 @@ import { defineAction, type StepContext } from '../contract.js';
 import { AgentError } from '../errors.js';
 import type { EgressPolicy } from '../shared/egress.js';
 import { checkFlowDestinations } from './egress-check.js';
-import { FlowRunner } from './engine/index.js';
+import { createRunner } from './engine/index.js';
 import type { BackgroundRuns } from './runs.js';
 import { dryRunPlan, FlowInputProperties, flowmapSecrets, prepare } from './inputs.js';
 import { EXAMPLE_OUTPUTS, outputsOf, RunOutputs } from './outputs.js';
@@ -78,7 +78,7 @@ export function engineLog(ctx: StepContext) {
   return (level: 'debug' | 'info' | 'warn' | 'error', message: string) => ctx.log[level](message);
 }
 
-export function createRunAction(flowmapsRoot: string, runs: BackgroundRuns, egress: EgressPolicy) {
+export function createRunAction(flowmapsRoot: string, runs: BackgroundRuns, egress: EgressPolicy, threads = 1) {
   return defineAction({
     id: 'run',
     description:
@@ -93,9 +93,10 @@ export function createRunAction(flowmapsRoot: string, runs: BackgroundRuns, egre
       if (ctx.dryRun) return dryRunPlan(ctx, input, flowmapsRoot, egress);
       const { config, flowmap } = prepare(input, flowmapsRoot);
       await checkFlowDestinations(config, flowmap, egress);
-      const runner = new FlowRunner(config, flowmap, {
+      const runner = createRunner(config, flowmap, {
         log: engineLog(ctx),
         egress,
+        threads,
         limit: {
           durationMs: input.durationSeconds !== undefined ? input.durationSeconds * 1000 : undefined,
           iterations: input.iterations,

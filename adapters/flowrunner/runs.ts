@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { AgentError } from '../errors.js';
-import type { FlowRunner } from './engine/index.js';
+import type { LoadRunner } from './engine/index.js';
 
 /** Background runs at once; more would let packages pile up load generators. */
 export const MAX_BACKGROUND_RUNS = 16;
@@ -16,7 +16,7 @@ const MAX_ENDED_RUNS = 16;
 export interface BackgroundRun {
   id: string;
   name: string;
-  runner: FlowRunner;
+  runner: LoadRunner;
   startedAt: number;
   /** Set when the run ended by itself (its duration limit). */
   endedAt?: number;
@@ -25,18 +25,18 @@ export interface BackgroundRun {
 export class BackgroundRuns {
   private readonly runs = new Map<string, BackgroundRun>();
   /** Runners of `run` steps in progress: they stop with the agent too. */
-  private readonly foreground = new Set<FlowRunner>();
+  private readonly foreground = new Set<LoadRunner>();
   /** Set by stopAll(): the agent is shutting down. */
   stopping = false;
 
   /** A `run` step's runner, until it ends. */
-  track(runner: FlowRunner): () => void {
+  track(runner: LoadRunner): () => void {
     this.foreground.add(runner);
     if (this.stopping) void runner.stop();
     return () => this.foreground.delete(runner);
   }
 
-  add(name: string, runner: FlowRunner): BackgroundRun {
+  add(name: string, runner: LoadRunner): BackgroundRun {
     this.prune();
     const live = [...this.runs.values()].filter((r) => r.endedAt === undefined).length;
     if (live >= MAX_BACKGROUND_RUNS) {

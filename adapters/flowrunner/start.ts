@@ -2,7 +2,7 @@ import { Type } from '@sinclair/typebox';
 import { defineAction } from '../contract.js';
 import type { EgressPolicy } from '../shared/egress.js';
 import { checkFlowDestinations } from './egress-check.js';
-import { FlowRunner } from './engine/index.js';
+import { createRunner } from './engine/index.js';
 import { dryRunPlan, FlowInputProperties, flowmapSecrets, prepare } from './inputs.js';
 import type { BackgroundRuns } from './runs.js';
 import type { FlowLog } from './control.js';
@@ -37,6 +37,7 @@ export function createStartAction(
   runs: BackgroundRuns,
   egress: EgressPolicy,
   agentLog?: FlowLog,
+  threads = 1,
 ) {
   return defineAction({
     id: 'start',
@@ -58,9 +59,10 @@ export function createStartAction(
       let runId = '';
       const log: FlowLog | undefined =
         agentLog && ((level, message) => agentLog(level, `[flow run ${runId}] ${message}`));
-      const runner = new FlowRunner(config, flowmap, {
+      const runner = createRunner(config, flowmap, {
         log,
         egress,
+        threads,
         limit: input.durationSeconds !== undefined ? { durationMs: input.durationSeconds * 1000 } : undefined,
       });
       const run = runs.add(name, runner);

@@ -68,6 +68,13 @@ export class EgressPolicy {
     this.resolve = settings.resolve ?? systemResolver;
   }
 
+  /** The settings, for the same policy in another thread; undefined when a custom resolver (a function) is in them. */
+  portableSettings(): EgressSettings | undefined {
+    if (this.settings.resolve) return undefined;
+    const { allowLoopback, allowPrivate, allowedHosts } = this.settings;
+    return { allowLoopback, allowPrivate, allowedHosts: allowedHosts && [...allowedHosts] };
+  }
+
   /**
    * Throws EgressRefusal (forbidden) unless `host` (a URL's hostname) may be reached: an IP literal is judged
    * whole; a name by its name, its addresses later by `lookup`.

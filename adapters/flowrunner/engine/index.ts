@@ -35,4 +35,8 @@ export { fleetTotals, mergeFleet, mergeStats, StatsMergeError, type FleetTotals 
 export { decodeLatency, HIGHEST_US, LATENCY_UNIT, OVERALL_DIGITS } from './latency.js';
 export { planFirstIteration, type PlannedRequest } from './plan.js';
 export { FlowRunner, type AppStatus, type RunLimit, type RunnerOptions, type RunSnapshot } from './runner.js';
+export { createRunner, type LoadRunner, type LoadRunnerOptions } from './load-runner.js';
+export { ThreadedRunner } from './threaded-runner.js';
+export type { RunTotals } from './thread-stats.js';
+export { availableCores, MAX_THREADS, usersOf } from './threads.js';
 export { isPublicIpv4, randomProfile, randomPublicIpv4 } from './realism.js';

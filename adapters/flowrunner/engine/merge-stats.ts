@@ -5,7 +5,8 @@
  * Pure: no I/O, no clock.
  */
 import { decodeLatency, latencyHistogram, OVERALL_DIGITS, encodeLatency, percentiles } from './latency.js';
-import { emptyStats, STATS_FORMAT, type MergeableStats } from './stats-snapshot.js';
+import { emptyStats, STATS_FORMAT } from './stats-of.js';
+import type { MergeableStats } from './stats-snapshot.js';
 import { ERROR_KINDS, type ErrorKind } from './stats.js';
 
 /** Stats that cannot be merged: another format, or a histogram that does not decode or disagrees with its count. */

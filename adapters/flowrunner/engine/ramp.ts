@@ -11,12 +11,14 @@ export class UserStarts {
 
   /**
    * Starts `users` evenly over `rampMs` from now: the i-th of n (0-based) after i * rampMs / n, so the first
-   * starts at once and the last one rampMs / n before the end. With no ramp, all start now, in order.
+   * starts at once and the last one rampMs / n before the end. With no ramp, all start now, in order. `phase`
+   * (0 ≤ phase < 1) shifts every start by that fraction of one step (i + phase) × rampMs / n: threads sharing
+   * a flow interleave their users' starts so.
    */
-  schedule(users: readonly number[], rampMs: number): void {
+  schedule(users: readonly number[], rampMs: number, phase = 0): void {
     const n = users.length;
     users.forEach((user, i) => {
-      const delay = rampMs > 0 ? (i * rampMs) / n : 0;
+      const delay = rampMs > 0 ? ((i + phase) * rampMs) / n : 0;
       if (delay === 0) {
         this.begin(user);
         return;

@@ -25,7 +25,8 @@ import { clientHeaders, contextStarter } from './instance.js';
 import { profilePool, randomPublicIpv4, type HeaderProfile } from './realism.js';
 import { UserStarts } from './ramp.js';
 import { RunStats, type StatsSnapshot } from './stats.js';
-import { statsOf, type MergeableStats } from './stats-snapshot.js';
+import { statsOf } from './stats-of.js';
+import type { MergeableStats } from './stats-snapshot.js';
 import { UrlBuilder, type Destination } from './url.js';
 
 export type AppStatus = 'initializing' | 'running' | 'stopped' | 'error';
@@ -44,6 +45,12 @@ export interface RunnerOptions {
   random?: () => number;
   /** Where requests may go (default: DEFAULT_EGRESS_POLICY). A refused request is an error of its step, not retried. */
   egress?: EgressPolicy;
+  /**
+   * This run is thread `thread` (0-based) of `threads` that share one flow: its user n is the flow's user
+   * (n - 1) × threads + thread + 1 (in `userId`), and its users' ramp-up starts are shifted by thread / threads
+   * of a step, so that the threads' starts interleave as one run's would.
+   */
+  share?: { thread: number; threads: number };
 }
 
 export interface RunSnapshot extends StatsSnapshot {
@@ -120,6 +127,7 @@ export class FlowRunner {
   private readonly profiles: HeaderProfile[];
   /** The forwarded-for header name, lower-cased, or '' when disabled. */
   private readonly xffKey: string;
+  private readonly share: { thread: number; threads: number };
 
   constructor(
     config: FlowRunnerConfig,
@@ -132,6 +140,7 @@ export class FlowRunner {
     this.log = options.log ?? (() => {});
     this.egress = options.egress ?? DEFAULT_EGRESS_POLICY;
     this.limit = options.limit ?? {};
+    this.share = options.share ?? { thread: 0, threads: 1 };
     this.stats = new RunStats(requestSteps(flowmap.steps).map((s) => s.id));
     this.steps = compileSteps(flowmap, (key, message) => this.warnSome(key, message));
     this.startContext = contextStarter(flowmap);
@@ -218,6 +227,11 @@ export class FlowRunner {
     );
   }
 
+  /** Users waiting for their start within the ramp-up. */
+  get pendingUsers(): number {
+    return this.starts.size;
+  }
+
   snapshot(): RunSnapshot {
     const now = performance.now();
     return {
@@ -272,7 +286,7 @@ export class FlowRunner {
     // Users are numbered 1..sim_users; lowering sim_users ends the highest-numbered ones at their next step.
     const missing: number[] = [];
     for (let n = 1; n <= this.config.sim_users; n++) if (!this.live.has(n) && !this.starts.has(n)) missing.push(n);
-    this.starts.schedule(missing, this.config.ramp_up_seconds * 1000);
+    this.starts.schedule(missing, this.config.ramp_up_seconds * 1000, this.share.thread / this.share.threads);
   }
 
   private beginUser(n: number): void {
@@ -350,7 +364,7 @@ export class FlowRunner {
       this.connections.set(user, conns);
     }
     return {
-      ctx: this.startContext(user, flowInstance, ip),
+      ctx: this.startContext((user - 1) * this.share.threads + this.share.thread + 1, flowInstance, ip),
       user,
       headers: clientHeaders(profile, this.xffKey, ip),
       requested: false,

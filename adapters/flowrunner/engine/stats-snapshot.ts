@@ -5,11 +5,11 @@
  */
 import { type Static, Type } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
-import { HIGHEST_US, LATENCY_UNIT, LOWEST_US, OVERALL_DIGITS, latencyHistogram, encodeLatency } from './latency.js';
-import { ERROR_KINDS, noErrors, type RunStats } from './stats.js';
+import { LATENCY_UNIT } from './latency.js';
+import { STATS_FORMAT } from './stats-of.js';
+import { ERROR_KINDS } from './stats.js';
 
-/** Names this shape; a reader refuses another. */
-export const STATS_FORMAT = 'flowrunner-stats/1';
+export { emptyStats, STATS_FORMAT, statsOf, type RunWindow } from './stats-of.js';
 
 const Count = Type.Integer({ minimum: 0 });
 const Instant = Type.Union([Type.String({ description: 'ISO 8601, UTC' }), Type.Null()]);
@@ -62,68 +62,6 @@ export const MergeableStatsSchema = Type.Object(
 
 /** A run's mergeable numbers; `errors` by ErrorKind. */
 export type MergeableStats = Static<typeof MergeableStatsSchema>;
-
-/** What the run knows beyond its counters: its state and window. */
-export interface RunWindow {
-  running: boolean;
-  started_at: string | null;
-  ended_at: string | null;
-  elapsed_seconds: number;
-  sim_users: number;
-  active_users: number;
-  rps_last_second: number;
-}
-
-/** One run's mergeable stats: its counters and overall latency histogram, in its window. */
-export function statsOf(stats: RunStats, run: RunWindow): MergeableStats {
-  const { latency_count, latency_hdr, ...counters } = stats.counters();
-  return {
-    format: STATS_FORMAT,
-    workers: 1,
-    ...run,
-    ...counters,
-    latency: {
-      unit: LATENCY_UNIT,
-      significant_digits: OVERALL_DIGITS,
-      lowest_discernible: LOWEST_US,
-      highest_trackable: HIGHEST_US,
-      count: latency_count,
-      hdr: latency_hdr,
-    },
-  };
-}
-
-/** The stats of no run at all: what merging nothing gives, and what the control API answers before a start. */
-export function emptyStats(): MergeableStats {
-  return {
-    format: STATS_FORMAT,
-    workers: 0,
-    running: false,
-    started_at: null,
-    ended_at: null,
-    elapsed_seconds: 0,
-    sim_users: 0,
-    active_users: 0,
-    requests: 0,
-    flows_started: 0,
-    flows_completed: 0,
-    flows_failed: 0,
-    flow_duration_ms_sum: 0,
-    errors: noErrors(),
-    status_classes: { '1xx': 0, '2xx': 0, '3xx': 0, '4xx': 0, '5xx': 0 },
-    assertions_passed: 0,
-    assertions_failed: 0,
-    rps_last_second: 0,
-    latency: {
-      unit: LATENCY_UNIT,
-      significant_digits: OVERALL_DIGITS,
-      lowest_discernible: LOWEST_US,
-      highest_trackable: HIGHEST_US,
-      count: 0,
-      hdr: encodeLatency(latencyHistogram()),
-    },
-  };
-}
 
 /**
  * Stats read from elsewhere (a worker's `GET /api/stats` answer), checked against the schema: the stats, or

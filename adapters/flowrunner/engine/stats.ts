@@ -58,6 +58,20 @@ export interface PromSeries {
   count: number;
 }
 
+/** One request step's numbers in a form that adds up (RunStats.stepCounters). */
+export interface StepCounts {
+  step: string;
+  requests: number;
+  errors: number;
+  assertions_passed: number;
+  assertions_failed: number;
+  /** The step's latency histogram (STEP_DIGITS), encoded as encodeLatency does. */
+  latency_hdr: string;
+  /** Requests per PROM_BUCKETS bucket, not cumulative; the last slot is above the largest bound. */
+  prom: number[];
+  prom_sum: number;
+}
+
 interface StepCounters {
   /** Per bucket (not cumulative); the last slot is above the largest bound. */
   prom: Float64Array;
@@ -228,6 +242,20 @@ export class RunStats {
       latency_count: this.latency.totalCount,
       latency_hdr: encodeLatency(this.latency),
     };
+  }
+
+  /** Each request step's counters and latency histogram (encoded), Prometheus buckets not cumulative: what adds up across threads. */
+  stepCounters(): StepCounts[] {
+    return [...this.steps].map(([step, s]) => ({
+      step,
+      requests: s.requests,
+      errors: s.errors,
+      assertions_passed: s.passed,
+      assertions_failed: s.failed,
+      latency_hdr: encodeLatency(s.latency),
+      prom: [...s.prom],
+      prom_sum: s.promSum,
+    }));
   }
 
   /** The overall latency histogram (microseconds), for exporting buckets. */

@@ -7,6 +7,7 @@ import { FlowControl, type FlowLog } from '../../../adapters/flowrunner/control.
 import { ContainerControl } from '../../../adapters/flowrunner/container/container-control.js';
 import { BackgroundRuns } from '../../../adapters/flowrunner/runs.js';
 import { SystemSampler } from '../../../adapters/flowrunner/system.js';
+import { availableCores } from '../../../adapters/flowrunner/engine/threads.js';
 import { builtinAdapters, type AdapterSettings } from '../../../adapters/index.js';
 import { EgressPolicy } from '../../../adapters/shared/egress.js';
 import { AdapterRegistry } from './adapter-registry.js';
@@ -70,10 +71,24 @@ export interface Agent {
   shutdown(): Promise<void>;
 }
 
+/** FLOWRUNNER_THREADS, or the cores this process may use. */
+/**
+ * One unless FLOWRUNNER_THREADS says otherwise: threads start with each flow (0.3–0.7 s, more on a busy
+ * machine), which a short run feels, and `auto` (the cores this process may use) is asked for explicitly.
+ */
+function flowrunnerThreads(config: Config): number {
+  if (config.flowrunnerThreads === 'auto') return availableCores();
+  return config.flowrunnerThreads ?? 1;
+}
+
 /** The adapters' part of the configuration. */
 export function adapterSettings(config: Config, logger?: Logger): AdapterSettings {
   return {
-    flowrunner: { flowmapsRoot: WORKFLOWS_DIR, log: logger ? flowRunnerLog(logger) : undefined },
+    flowrunner: {
+      flowmapsRoot: WORKFLOWS_DIR,
+      log: logger ? flowRunnerLog(logger) : undefined,
+      threads: flowrunnerThreads(config),
+    },
     shell: {
       allowShell: config.shellAllowShell,
       allowedExecutables: config.shellAllowedExecutables,
@@ -185,6 +200,7 @@ export function createAgent(
     log: flowRunnerLog(logger),
     egress: adapterSettings(config).egress,
     container: containerControl(config, logger),
+    threads: flowrunnerThreads(config),
   });
   const system = new SystemSampler();
   metrics.attachFlowRunner({

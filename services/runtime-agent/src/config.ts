@@ -70,6 +70,8 @@ export interface Config {
   managerRegisterTimeoutSeconds: number;
   managerRequestTimeoutMs: number;
   managerOnly: boolean;
+  /** FlowRunner worker threads per flow; undefined = the cores this process may use. */
+  flowrunnerThreads?: number | 'auto';
   flowWorkersNamespace?: string;
   flowWorkerImage: string;
   flowWorkerPort: number;
@@ -526,6 +528,14 @@ export const SETTINGS: Setting[] = [
     default: '10000',
     ...int(100, 300_000),
     doc: 'How long one callback attempt may take before it counts as failed and is retried',
+  },
+  {
+    env: 'FLOWRUNNER_THREADS',
+    key: 'flowrunnerThreads',
+    default: '1',
+    accepts: 'integer 1..64, or auto',
+    parse: (raw, name) => (raw.trim() === 'auto' ? 'auto' : int(1, 64).parse(raw, name)),
+    doc: "Worker threads a FlowRunner flow's users are shared among (docs/flowrunner.md#threads): 1 runs flows on the agent's event loop with no thread; auto uses the cores this process may use, from the cgroup's CPU quota and the CPUs it may run on. Threads start with each flow (0.3-0.7 s), so they pay off for long, heavy runs",
   },
   {
     env: 'FLOW_WORKERS_NAMESPACE',

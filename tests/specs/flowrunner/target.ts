@@ -35,6 +35,8 @@ export interface Seen {
   body: string;
   /** performance.now() when the request (with its body) arrived. */
   at: number;
+  /** The client's port: one per connection. */
+  remotePort: number;
   /** Requests in flight at this target when this one arrived, itself included. */
   concurrent: number;
   /** The client closed the connection before the answer was sent. */
@@ -140,6 +142,7 @@ export class Target {
         rawHeaders: req.rawHeaders,
         body: Buffer.concat(chunks).toString('utf8'),
         at: performance.now(),
+        remotePort: req.socket.remotePort ?? 0,
         concurrent: this.inFlight,
         closedEarly: false,
         answered: false,
