@@ -175,8 +175,15 @@ export function createDistributedActions(flowmapsRoot: string, fleet: WorkerFlee
         worker,
         pods.map((p) => p.name),
       );
-      const scale = input.scaleToZero !== false;
-      if (scale) await f.stop(ctx, { container_id: worker });
+      let scale = input.scaleToZero !== false;
+      try {
+        if (scale) await f.stop(ctx, { container_id: worker });
+      } catch (err) {
+        // A worker that is gone (deleted, or never made because the run failed first) has nothing to stop.
+        if (!(err instanceof AgentError && err.type === 'not_found')) throw err;
+        ctx.log.info(`worker ${worker} does not exist; nothing to stop`);
+        scale = false;
+      }
       ctx.log.info(
         `stopped the flows of ${pods.length} pod(s) of worker ${worker}${scale ? ' and scaled it to 0' : ''}`,
       );

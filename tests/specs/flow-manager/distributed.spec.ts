@@ -206,6 +206,29 @@ describe('Flow Manager: distributed load', function () {
     assert.equal((await ended(first.body.execution_id)).status, 'cancelled');
   });
 
+  it('stop_distributed of a worker that does not exist has nothing to stop, and says so', async () => {
+    const r = await lab.manager.request(
+      'POST',
+      '/execute',
+      {
+        wpk_content: {
+          apiVersion: 'wpk/v1',
+          kind: 'Workflow',
+          metadata: { name: 'stop-nothing', version: '1.0.0' },
+          spec: {
+            handlers: [
+              { name: 'stop', adapter: 'flowrunner', action: 'stop_distributed', with: { worker: 'never-made' } },
+            ],
+          },
+        },
+      },
+      as('operator'),
+    );
+    const record = await ended(r.body.execution_id);
+    assert.equal(record.status, 'completed', JSON.stringify(record.steps[0].error));
+    assert.deepEqual(record.steps[0].outputs, { worker: 'never-made', pods_stopped: 0, scaled_to_zero: false });
+  });
+
   it('as a package step: failWhen gates on the fleet numbers, and a later failure rolls the fleet back (stopped, scaled to 0)', async () => {
     const pkg = (extra: Record<string, unknown>, after: unknown[] = []) => ({
       apiVersion: 'wpk/v1',
