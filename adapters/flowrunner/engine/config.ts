@@ -111,6 +111,13 @@ export const LIVE_FIELDS: ReadonlySet<keyof FlowRunnerConfig> = new Set([
   'ramp_up_seconds',
 ]);
 
+/** `current` with the live fields (LIVE_FIELDS) of `next`: what a running flow takes from an update. */
+export function withLiveFields(current: FlowRunnerConfig, next: FlowRunnerConfig): FlowRunnerConfig {
+  const out: Record<string, unknown> = { ...current };
+  for (const k of LIVE_FIELDS) out[k] = next[k];
+  return out as unknown as FlowRunnerConfig;
+}
+
 const FIELDS = new Set<string>(['flow_target_url', 'sim_users', ...Object.keys(CONFIG_DEFAULTS)]);
 
 /** Maps aliases to field names; later keys win, as in a dict. */

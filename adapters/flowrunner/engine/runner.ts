@@ -19,7 +19,7 @@ import {
   type CompiledStep,
   type Context,
 } from './compile.js';
-import type { FlowRunnerConfig } from './config.js';
+import { type FlowRunnerConfig, withLiveFields } from './config.js';
 import { requestSteps, type Flowmap } from './flowmap.js';
 import { clientHeaders, contextStarter } from './instance.js';
 import { profilePool, randomPublicIpv4, type HeaderProfile } from './realism.js';
@@ -207,15 +207,7 @@ export class FlowRunner {
    */
   update(config: FlowRunnerConfig): void {
     const before = this.config.sim_users;
-    this.config = {
-      ...this.config,
-      sim_users: config.sim_users,
-      min_sleep_ms: config.min_sleep_ms,
-      max_sleep_ms: config.max_sleep_ms,
-      flow_cycle_delay_ms: config.flow_cycle_delay_ms,
-      debug: config.debug,
-      ramp_up_seconds: config.ramp_up_seconds,
-    };
+    this.config = withLiveFields(this.config, config);
     this.starts.cancelAbove(config.sim_users);
     if (this.status === 'running' && config.sim_users > before) this.spawnUsers();
     else if (this.status === 'running') this.endIfNoUsersLeft();

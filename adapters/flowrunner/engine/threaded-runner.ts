@@ -8,7 +8,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Worker } from 'node:worker_threads';
 import { DEFAULT_EGRESS_POLICY } from '../../shared/egress.js';
-import type { FlowRunnerConfig } from './config.js';
+import { type FlowRunnerConfig, withLiveFields } from './config.js';
 import { requestSteps, type Flowmap } from './flowmap.js';
 import { emptyStats } from './stats-of.js';
 import type { MergeableStats } from './stats-snapshot.js';
@@ -132,15 +132,7 @@ export class ThreadedRunner {
   /** A live change; each thread gets its share of sim_users. */
   update(config: FlowRunnerConfig): void {
     const before = this.config.sim_users;
-    this.config = {
-      ...this.config,
-      sim_users: config.sim_users,
-      min_sleep_ms: config.min_sleep_ms,
-      max_sleep_ms: config.max_sleep_ms,
-      flow_cycle_delay_ms: config.flow_cycle_delay_ms,
-      debug: config.debug,
-      ramp_up_seconds: config.ramp_up_seconds,
-    };
+    this.config = withLiveFields(this.config, config);
     const n = this.threads.length;
     this.threads.forEach((t, i) => {
       const m: ToThread = { type: 'update', config: { ...this.config, sim_users: usersOf(config.sim_users, i, n) } };
