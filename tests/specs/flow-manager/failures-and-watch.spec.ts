@@ -121,9 +121,13 @@ describe('Flow Manager: failures and the workers watch', function () {
     assert.equal((await admin.command('start_container', { container_id: 'watched', replicas: 2 })).ok, true);
     const isWatched = (e: any) => e.container_id === 'watched';
     await viewer.waitForEvent('status_changed', (e) => isWatched(e) && e.kind === 'container' && e.to === 'running');
-    const update = await viewer.waitForEvent('container_status_update', isWatched, 10_000);
+    // Periodic, with both pods once the watch has seen them.
+    const update = await viewer.waitForEvent(
+      'container_status_update',
+      (e) => isWatched(e) && e.pods.length === 2,
+      15_000,
+    );
     assert.equal(update.replicas, 2);
-    assert.equal(update.pods.length, 2);
 
     const pods = (await admin.command('get_container_status', { container_id: 'watched' })).pods.map(
       (p: any) => p.name,
@@ -155,9 +159,19 @@ describe('Flow Manager: failures and the workers watch', function () {
     );
     assert.equal(viewer.events('container_health_warning').filter((e) => e.pod === pods[1]).length, 1);
 
+    // Back to running once both pods are: a new status_changed to running, after the crash.
+    const before = viewer.events('status_changed').length;
     lab.kube.setPodState(NS, pods[0], 'running');
     lab.kube.setPodState(NS, pods[1], 'running');
-    await viewer.waitForEvent('status_changed', (e) => isWatched(e) && e.from !== 'running' && e.to === 'running');
+    await waitFor(
+      () =>
+        viewer
+          .events('status_changed')
+          .slice(before)
+          .find((e) => isWatched(e) && e.to === 'running'),
+      `the worker to be running again (${JSON.stringify(viewer.events('status_changed').map((e) => `${e.from}->${e.to}`))})`,
+      15_000,
+    );
     assert.equal((await admin.command('stop_container', { container_id: 'watched' })).ok, true);
     await viewer.waitForEvent('status_changed', (e) => isWatched(e) && e.to === 'stopped');
   });
