@@ -6,6 +6,8 @@
  * count. Each run is bounded by its duration; everything targets 127.0.0.1. On this machine the workers, the
  * target and the manager share two cores, so the ratio shows what the fleet adds on one host, not across hosts.
  */
+import { TERMINAL_STATUSES } from '../services/runtime-agent/src/store/types.js';
+import { waitForStatus } from '../tests/specs/support/agent-process.js';
 import { startLab } from '../tests/specs/flow-manager/lab.js';
 import { startTarget } from './target.js';
 
@@ -90,12 +92,6 @@ async function waitForSecret(lab: Awaited<ReturnType<typeof startLab>>): Promise
   throw new Error('the worker was not created within 30 s');
 }
 
-async function ended(lab: Awaited<ReturnType<typeof startLab>>, id: string, headers: Record<string, string>) {
-  const deadline = Date.now() + (SECONDS + 120) * 1000;
-  while (Date.now() < deadline) {
-    const r = await lab.manager.request('GET', `/execute/${id}`, undefined, headers);
-    if (['completed', 'failed', 'cancelled', 'rolled_back', 'rollback_failed'].includes(r.body?.status)) return r.body;
-    await new Promise((res) => setTimeout(res, 200));
-  }
-  throw new Error(`execution ${id} did not end in time`);
+function ended(lab: Awaited<ReturnType<typeof startLab>>, id: string, headers: Record<string, string>) {
+  return waitForStatus(lab.manager, id, [...TERMINAL_STATUSES], (SECONDS + 120) * 1000, headers);
 }

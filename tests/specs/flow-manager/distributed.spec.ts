@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import * as hdr from 'hdr-histogram-js';
 import { TERMINAL_STATUSES } from '../../../services/runtime-agent/src/store/types.js';
 import { Target } from '../flowrunner/target.js';
-import type { AgentProcess } from '../support/agent-process.js';
+import { type AgentProcess, waitForStatus } from '../support/agent-process.js';
 import { waitFor } from '../support/wait.js';
 import { type Lab, startLab } from './lab.js';
 
@@ -35,16 +35,7 @@ describe('Flow Manager: distributed load', function () {
   });
 
   const as = (role: 'admin' | 'operator') => ({ authorization: `Bearer ${lab.token(role)}` });
-  const ended = (id: string) =>
-    waitFor(
-      async () => {
-        const r = await lab.manager.request('GET', `/execute/${id}`, undefined, as('admin'));
-        return TERMINAL_STATUSES.has(r.body.status) ? r.body : undefined;
-      },
-      `execution ${id} to end`,
-      60_000,
-      100,
-    );
+  const ended = (id: string) => waitForStatus(lab.manager, id, [...TERMINAL_STATUSES], 60_000, as('admin'));
   const workerStats = async (w: AgentProcess) => {
     const token = (lab.kube.get('v1', 'Secret', NS, 'fleet-control') as any).data.token;
     return (

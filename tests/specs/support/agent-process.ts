@@ -171,10 +171,12 @@ export async function waitForStatus(
   id: string,
   statuses: string[],
   timeoutMs = 15_000,
+  /** Sent with each read (a token, when the agent has a tokens file). */
+  headers: Record<string, string> = {},
 ): Promise<any> {
   return waitFor(
     async () => {
-      const r = await agent.request('GET', `/execute/${id}`);
+      const r = await agent.request('GET', `/execute/${id}`, undefined, headers);
       return statuses.includes(r.body?.status) ? r.body : undefined;
     },
     `execution ${id} to reach ${statuses.join('|')}`,
