@@ -8,6 +8,7 @@
  */
 import { TERMINAL_STATUSES } from '../services/runtime-agent/src/store/types.js';
 import { waitForStatus } from '../tests/specs/support/agent-process.js';
+import { pkg as testPackage } from '../tests/specs/support/packages.js';
 import { startLab } from '../tests/specs/flow-manager/lab.js';
 import { startTarget } from './target.js';
 
@@ -53,35 +54,25 @@ export async function distributedLoad(): Promise<string> {
 }
 
 function pkg(url: string, workers: number, name: string) {
-  return {
-    wpk_content: {
-      apiVersion: 'wpk/v1',
-      kind: 'Workflow',
-      metadata: { name: `bench-distributed-${name}`, version: '1.0.0' },
-      spec: {
-        handlers: [
-          {
-            name: 'load',
-            adapter: 'flowrunner',
-            action: 'run_distributed',
-            with: {
-              config: {
-                flow_target_url: url,
-                sim_users: workers === 1 && name === 'probe' ? 1 : USERS,
-                min_sleep_ms: 0,
-                max_sleep_ms: 0,
-              },
-              flowmap: { name: 'bench', steps: [{ id: 'get', type: 'request', method: 'GET', url: '/ping' }] },
-              workers,
-              worker: 'bench',
-              durationSeconds: name === 'probe' ? 1 : SECONDS,
-              progressSeconds: 60,
-            },
-          },
-        ],
+  const step = {
+    name: 'load',
+    adapter: 'flowrunner',
+    action: 'run_distributed',
+    with: {
+      config: {
+        flow_target_url: url,
+        sim_users: workers === 1 && name === 'probe' ? 1 : USERS,
+        min_sleep_ms: 0,
+        max_sleep_ms: 0,
       },
+      flowmap: { name: 'bench', steps: [{ id: 'get', type: 'request', method: 'GET', url: '/ping' }] },
+      workers,
+      worker: 'bench',
+      durationSeconds: name === 'probe' ? 1 : SECONDS,
+      progressSeconds: 60,
     },
   };
+  return { wpk_content: testPackage(`bench-distributed-${name}`, [step]) };
 }
 
 async function waitForSecret(lab: Awaited<ReturnType<typeof startLab>>): Promise<void> {

@@ -10,6 +10,7 @@ import * as hdr from 'hdr-histogram-js';
 import { TERMINAL_STATUSES } from '../../../services/runtime-agent/src/store/types.js';
 import { Target } from '../flowrunner/target.js';
 import { type AgentProcess, waitForStatus } from '../support/agent-process.js';
+import { pkg } from '../support/packages.js';
 import { waitFor } from '../support/wait.js';
 import { type Lab, startLab } from './lab.js';
 
@@ -36,6 +37,17 @@ describe('Flow Manager: distributed load', function () {
 
   const as = (role: 'admin' | 'operator') => ({ authorization: `Bearer ${lab.token(role)}` });
   const ended = (id: string) => waitForStatus(lab.manager, id, [...TERMINAL_STATUSES], 60_000, as('admin'));
+  /** The run_distributed command on the three pods of `fleet`, against the target; it must be accepted. */
+  const runOnFleet = async (client: Awaited<ReturnType<Lab['client']>>, settings: Record<string, unknown>) => {
+    const run = await client.command('run_distributed', {
+      target_url: target.url,
+      workers: 3,
+      worker: 'fleet',
+      ...settings,
+    });
+    assert.equal(run.ok, true, JSON.stringify(run));
+    return run;
+  };
   const workerStats = async (w: AgentProcess) => {
     const token = (lab.kube.get('v1', 'Secret', NS, 'fleet-control') as any).data.token;
     return (
@@ -50,15 +62,7 @@ describe('Flow Manager: distributed load', function () {
     target.on('/health', { json: { status: 'ok' } });
     const admin = await lab.client('admin');
     const viewer = await lab.client('viewer');
-    const run = await admin.command('run_distributed', {
-      target_url: target.url,
-      sim_users: 7,
-      workers: 3,
-      duration_seconds: 4,
-      ramp_up_seconds: 1,
-      worker: 'fleet',
-    });
-    assert.equal(run.ok, true, JSON.stringify(run));
+    const run = await runOnFleet(admin, { sim_users: 7, duration_seconds: 4, ramp_up_seconds: 1 });
     assert.equal(run.container_id, 'fleet');
     assert.equal((await admin.waitForEvent('distributed_run_started')).execution_id, run.execution_id);
     const sub = await viewer.command('subscribe', { execution_id: run.execution_id });
@@ -124,14 +128,7 @@ describe('Flow Manager: distributed load', function () {
 
   it('stops every pod when the run is cancelled', async () => {
     const admin = await lab.client('admin');
-    const run = await admin.command('run_distributed', {
-      target_url: target.url,
-      sim_users: 3,
-      workers: 3,
-      duration_seconds: 120,
-      worker: 'fleet',
-    });
-    assert.equal(run.ok, true, JSON.stringify(run));
+    const run = await runOnFleet(admin, { sim_users: 3, duration_seconds: 120 });
     await waitFor(
       async () => (await Promise.all(workers.map(workerStats))).every((s) => s.running),
       'every pod to run',
@@ -221,35 +218,27 @@ describe('Flow Manager: distributed load', function () {
   });
 
   it('as a package step: failWhen gates on the fleet numbers, and a later failure rolls the fleet back (stopped, scaled to 0)', async () => {
-    const pkg = (extra: Record<string, unknown>, after: unknown[] = []) => ({
-      apiVersion: 'wpk/v1',
-      kind: 'Workflow',
-      metadata: { name: 'fleet-check', version: '1.0.0' },
-      spec: {
-        handlers: [
-          {
-            name: 'load',
-            adapter: 'flowrunner',
-            action: 'run_distributed',
-            with: {
-              config: { flow_target_url: target.url, sim_users: 3, min_sleep_ms: 50, max_sleep_ms: 100 },
-              flowmap: 'flowmaps/health-probe.json',
-              workers: 3,
-              worker: 'fleet',
-              durationSeconds: 2,
-              ...extra,
-            },
-          },
-          ...after,
-        ],
-        rollback: { enabled: true },
-      },
-    });
+    const fleetCheck = (extra: Record<string, unknown>, after: unknown[] = []) => {
+      const load = {
+        name: 'load',
+        adapter: 'flowrunner',
+        action: 'run_distributed',
+        with: {
+          config: { flow_target_url: target.url, sim_users: 3, min_sleep_ms: 50, max_sleep_ms: 100 },
+          flowmap: 'flowmaps/health-probe.json',
+          workers: 3,
+          worker: 'fleet',
+          durationSeconds: 2,
+          ...extra,
+        },
+      };
+      return pkg('fleet-check', [load, ...after], { rollback: { enabled: true } });
+    };
     target.on('/health', { json: { status: 'ok' }, delayMs: 30 });
     const gated = await lab.manager.request(
       'POST',
       '/execute',
-      { wpk_content: pkg({ failWhen: { maxP95Ms: 5 } }) },
+      { wpk_content: fleetCheck({ failWhen: { maxP95Ms: 5 } }) },
       as('operator'),
     );
     assert.equal(gated.status, 202, gated.text);
@@ -261,7 +250,11 @@ describe('Flow Manager: distributed load', function () {
     const rolled = await lab.manager.request(
       'POST',
       '/execute',
-      { wpk_content: pkg({}, [{ name: 'then-fails', adapter: 'shell', action: 'run', with: { command: ['false'] } }]) },
+      {
+        wpk_content: fleetCheck({}, [
+          { name: 'then-fails', adapter: 'shell', action: 'run', with: { command: ['false'] } },
+        ]),
+      },
       as('operator'),
     );
     assert.equal(rolled.status, 202, rolled.text);

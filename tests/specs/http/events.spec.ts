@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { JournalEvent } from '../../../services/runtime-agent/src/store/types.js';
-import { freshDataDir, startAgent, waitForStatus, type AgentProcess } from '../support/agent-process.js';
+import { agentsOnOneDataDir, startAgent, waitForStatus, type AgentProcess } from '../support/agent-process.js';
 import { pkg, shellStep } from '../support/packages.js';
 import { call, errorPaths, SseReader, type SseEvent, uniqueName } from './http-support.js';
 
@@ -120,18 +120,10 @@ describe('HTTP API: GET /events', () => {
 
 describe('HTTP API: GET /events across a SIGKILL of the agent', function () {
   this.timeout(90_000); // two agent starts and a run
-  let dataDir: string;
-  let agent: AgentProcess | undefined;
-  before(() => {
-    dataDir = freshDataDir();
-  });
-  after(async () => {
-    await agent?.stop('SIGKILL');
-    rmSync(dataDir, { recursive: true, force: true });
-  });
+  const agents = agentsOnOneDataDir();
 
   it('resumes a stream from its last id after a restart without a gap or a duplicate', async () => {
-    agent = await startAgent({ dataDir });
+    let agent = await agents.start();
     const reader = await openStream(agent, '&since=0');
     const steps = ['a', 'b', 'c', 'd', 'e', 'f'].map((n) => shellStep(n, ['sleep', '0.2']));
     const posted = await call(agent, 'POST', '/execute', {
@@ -152,7 +144,7 @@ describe('HTTP API: GET /events across a SIGKILL of the agent', function () {
     while (await reader.next().catch(() => undefined)); // what the dead agent still had in flight, if anything
     const lastId = reader.events.at(-1)!.id!;
 
-    agent = await startAgent({ dataDir });
+    agent = await agents.start();
     const resumed = await openStream(agent, '', { 'Last-Event-ID': lastId });
     const after: SseEvent[] = [];
     for (;;) {

@@ -5,8 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import * as k8s from '@kubernetes/client-node';
-import { type FakeKube, type KObj, startFakeKube } from '../support/fake-kube/index.js';
+import type { FakeKube, KObj } from '../support/fake-kube/index.js';
 import { waitFor } from '../support/wait.js';
+import { fakeKubeClients } from './k8s-support.js';
 
 const NS = 'default';
 const MANAGED = { 'app.kubernetes.io/managed-by': 'runtime-agent' };
@@ -66,10 +67,7 @@ describe('fake kube-apiserver: pod states, deployment status, metrics.k8s.io', f
   const available = (d: k8s.V1Deployment) => cond(d, 'Available')?.status === 'True';
 
   beforeEach(async () => {
-    kube = await startFakeKube();
-    kc = kube.kubeConfig();
-    core = kc.makeApiClient(k8s.CoreV1Api);
-    apps = kc.makeApiClient(k8s.AppsV1Api);
+    ({ kube, kc, core, apps } = await fakeKubeClients());
   });
   afterEach(async () => {
     for (const a of aborts.splice(0)) a.abort();

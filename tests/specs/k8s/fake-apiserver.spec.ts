@@ -12,6 +12,7 @@ import { Writable } from 'node:stream';
 import * as k8s from '@kubernetes/client-node';
 import { startFakeKube, type FakeKube, type KObj, type LogLine } from '../support/fake-kube/index.js';
 import { waitFor } from '../support/wait.js';
+import { fakeKubeClients } from './k8s-support.js';
 
 const NS = 'default';
 
@@ -116,10 +117,7 @@ describe('fake kube-apiserver through @kubernetes/client-node', function () {
   let apps: k8s.AppsV1Api;
 
   beforeEach(async () => {
-    kube = await startFakeKube();
-    kc = kube.kubeConfig();
-    core = kc.makeApiClient(k8s.CoreV1Api);
-    apps = kc.makeApiClient(k8s.AppsV1Api);
+    ({ kube, kc, core, apps } = await fakeKubeClients());
   });
   afterEach(async () => {
     await kube.close();

@@ -10,6 +10,7 @@ import { createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import * as k8s from '@kubernetes/client-node';
 import { type Adapter, type Outputs, USE_EXAMPLE_OUTPUT } from '../../../adapters/contract.js';
 import { AgentError } from '../../../adapters/errors.js';
 import { createK8sAdapter, type K8sSettings } from '../../../adapters/k8s/index.js';
@@ -22,6 +23,13 @@ import { type LogLine, stepContext } from '../support/step-context.js';
 export const NS = 'default';
 
 export type { LogLine } from '../support/step-context.js';
+
+/** A fake cluster with the client-node objects the fake kube-apiserver's own specs call it through. */
+export async function fakeKubeClients() {
+  const kube = await startFakeKube();
+  const kc = kube.kubeConfig();
+  return { kube, kc, core: kc.makeApiClient(k8s.CoreV1Api), apps: kc.makeApiClient(k8s.AppsV1Api) };
+}
 
 /** How a test runs one attempt of an action: its signal, its log, and which attempt of which step it is. */
 export interface RunOptions {

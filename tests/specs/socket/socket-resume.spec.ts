@@ -4,9 +4,8 @@
  * event of the run exactly once and in order, as GET /events has them.
  */
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
 import type { JournalEvent } from '../../../services/runtime-agent/src/store/types.js';
-import { type AgentProcess, freshDataDir, startAgent } from '../support/agent-process.js';
+import { type AgentProcess, agentsOnOneDataDir } from '../support/agent-process.js';
 import { pkg, shellStep } from '../support/packages.js';
 import { waitFor } from '../support/wait.js';
 import { call, uniqueName } from '../http/http-support.js';
@@ -17,18 +16,10 @@ const journal = async (agent: AgentProcess, id: string) =>
 
 describe('Socket.IO channel: resuming across a SIGKILL of the agent', function () {
   this.timeout(90_000); // two agent starts and a run
-  let dataDir: string;
-  let agent: AgentProcess | undefined;
-  before(() => {
-    dataDir = freshDataDir();
-  });
-  after(async () => {
-    await agent?.stop('SIGKILL');
-    rmSync(dataDir, { recursive: true, force: true });
-  });
+  const agents = agentsOnOneDataDir();
 
   it('delivers every event of the run once, in order, to a client that resubscribes with its last seq', async () => {
-    agent = await startAgent({ dataDir });
+    let agent = await agents.start();
     const first = await connect(agent);
     const steps = ['a', 'b', 'c', 'd', 'e', 'f'].map((n) => shellStep(n, ['sleep', '0.2']));
     const posted = await call(agent, 'POST', '/execute', {
@@ -47,12 +38,12 @@ describe('Socket.IO channel: resuming across a SIGKILL of the agent', function (
 
     // The run goes on without the client; the agent dies in the middle of it.
     await waitFor(
-      async () => (await journal(agent!, id)).some((e) => e.type === 'step.started' && e.step === 'd'),
+      async () => (await journal(agent, id)).some((e) => e.type === 'step.started' && e.step === 'd'),
       'step d to start',
     );
     await agent.stop('SIGKILL');
 
-    agent = await startAgent({ dataDir });
+    agent = await agents.start();
     const second = await connect(agent);
     const resumed = await second.command('subscribe', { execution_id: id, since: lastSeq });
     assert.equal(resumed.ok, true);

@@ -204,6 +204,29 @@ export function agentsPerTest(): (options?: StartOptions) => Promise<AgentProces
 }
 
 /**
+ * For a describe block whose agent is killed and started again on one data directory: `start()` starts an
+ * agent on that directory (and stops none); after the block the last one started is SIGKILLed and the
+ * directory removed.
+ */
+export function agentsOnOneDataDir(): { start(options?: Omit<StartOptions, 'dataDir'>): Promise<AgentProcess> } {
+  let dataDir: string | undefined;
+  let last: AgentProcess | undefined;
+  before(() => {
+    dataDir = freshDataDir();
+  });
+  after(async () => {
+    await last?.stop('SIGKILL');
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  });
+  return {
+    async start(options = {}) {
+      last = await startAgent({ ...options, dataDir });
+      return last;
+    },
+  };
+}
+
+/**
  * Starts one agent for the enclosing describe block (before) and stops it and
  * removes its data (after). The returned object forwards to that agent.
  */
