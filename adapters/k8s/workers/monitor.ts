@@ -8,7 +8,8 @@
 import type { KObj } from '../runtime.js';
 import { rawRequest } from '../runtime.js';
 import { watchOnce } from '../watch.js';
-import type { WorkerFleet, WorkerView } from './fleet.js';
+import type { WorkerFleet } from './fleet.js';
+import { type WorkerView, workerView } from './view.js';
 import { INSTANCE, managedSelector } from './labels.js';
 import { CRASH_REASONS, type PodView, podView } from './pods.js';
 
@@ -225,7 +226,7 @@ export class WorkerMonitor {
 
   private viewOf(name: string): { view: WorkerView; pods: PodView[] } {
     const pods = [...this.podsByName.values()].filter((p) => p.metadata?.labels?.[INSTANCE] === name).map(podView);
-    return { view: this.fleet.view(this.deployments.get(name)!, pods), pods };
+    return { view: workerView(this.deployments.get(name)!, pods), pods };
   }
 
   /** Emits status_changed when the worker's status is not the one last seen. */
