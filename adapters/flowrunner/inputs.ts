@@ -11,6 +11,8 @@ import { ValidationError, type Problem } from '../errors.js';
 import { TypeList } from '../shared/schemas.js';
 import { sensitiveValues } from '../shared/sensitive.js';
 import type { EgressPolicy } from '../shared/egress.js';
+import type { ContainerControl } from './container/container-control.js';
+import type { Shaping } from './container/traffic.js';
 import { refusalWithoutDns } from './egress-check.js';
 import {
   MAX_RAMP_SECONDS,
@@ -60,7 +62,8 @@ export interface FlowInput {
 const at = (loc: Array<string | number>): string =>
   `$.with.${loc.slice(1).join('.')}`.replace(/\.(\d+)(?=\.|$)/g, '[$1]');
 
-function problemsOf(list: FieldProblem[]): Problem[] {
+/** FlowRunner's field problems (loc from ['with', ...]) as the step's input problems ($.with...). */
+export function problemsOf(list: FieldProblem[]): Problem[] {
   return list.map((p) => ({ path: at(p.loc), message: p.msg }));
 }
 
@@ -113,14 +116,28 @@ export function rawFlowmap(input: FlowInput, flowmapsRoot: string): unknown {
   return typeof input.flowmap === 'string' ? loadBundled(input.flowmap, flowmapsRoot) : input.flowmap;
 }
 
-/** The validated config and flowmap; sim_users defaults to 1 (a package usually checks, it does not load-test). */
-export function prepare(input: FlowInput, flowmapsRoot: string): { config: FlowRunnerConfig; flowmap: Flowmap } {
+/**
+ * The validated config and flowmap; sim_users defaults to 1 (a package usually checks, it does not load-test).
+ * With a container control, the traffic control `config` asks for under the file's key names (its defaults
+ * without them), read as /api/start reads its body; every problem of the three at once.
+ */
+export function prepare(
+  input: FlowInput,
+  flowmapsRoot: string,
+  container?: ContainerControl,
+): { config: FlowRunnerConfig; flowmap: Flowmap; shaping?: Shaping } {
   const rawMap = rawFlowmap(input, flowmapsRoot);
   const c = parseConfig({ sim_users: 1, ...input.config }, ['with', 'config']);
   const f = parseFlowmap(rawMap, ['with', 'flowmap']);
-  const problems = [...(c.ok ? [] : problemsOf(c.problems)), ...(f.ok ? [] : problemsOf(f.problems))];
-  if (!c.ok || !f.ok) throw new ValidationError(`invalid flowrunner input: ${problems.length} problem(s)`, problems);
-  return { config: c.config, flowmap: f.flowmap };
+  const s = container?.readShaping({ config: input.config }, 'start') ?? { ok: true };
+  const problems = [
+    ...(c.ok ? [] : problemsOf(c.problems)),
+    ...(f.ok ? [] : problemsOf(f.problems)),
+    ...(s.ok ? [] : problemsOf(s.problems)),
+  ];
+  if (!c.ok || !f.ok || !s.ok)
+    throw new ValidationError(`invalid flowrunner input: ${problems.length} problem(s)`, problems);
+  return { config: c.config, flowmap: f.flowmap, shaping: s.shaping };
 }
 
 /** Dry run: the first iteration's requests, rendered, into the log; nothing is sent. */
@@ -138,17 +155,21 @@ export function logPlan(ctx: StepContext, config: FlowRunnerConfig, flowmap: Flo
 }
 
 /**
- * The dry run of run and start: validate, log the plan, warn of a destination the egress policy would refuse
- * (a warning: hosts may be dry-run placeholders, and DNS is not asked), let the engine fill in the example outputs.
+ * The dry run of run and start: validate, log the plan and what the container control would do around the
+ * flow (nothing is run), warn of a destination the egress policy
+ * would refuse (a warning: hosts may be dry-run placeholders, and DNS is not asked), let the engine fill in
+ * the example outputs.
  */
 export function dryRunPlan(
   ctx: StepContext,
   input: FlowInput,
   flowmapsRoot: string,
   egress: EgressPolicy,
+  container?: ContainerControl,
 ): typeof USE_EXAMPLE_OUTPUT {
-  const { config, flowmap } = prepare(input, flowmapsRoot);
+  const { config, flowmap, shaping } = prepare(input, flowmapsRoot, container);
   logPlan(ctx, config, flowmap);
+  for (const line of container?.plan(shaping) ?? []) ctx.log.info(`dry run: ${line}`);
   const refusal = refusalWithoutDns(config, flowmap, egress);
   if (refusal) ctx.log.warn(`dry run: the run would fail: ${refusal.message}`);
   return USE_EXAMPLE_OUTPUT;

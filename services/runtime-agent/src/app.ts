@@ -81,13 +81,17 @@ function flowrunnerThreads(config: Config): number {
   return config.flowrunnerThreads ?? 1;
 }
 
-/** The adapters' part of the configuration. */
+/**
+ * The adapters' part of the configuration. With the logger, the flowrunner adapter gets the container control
+ * of FLOWRUNNER_CONTROL_CONFIG too (read from its file here), which createAgent shares with the control API.
+ */
 export function adapterSettings(config: Config, logger?: Logger): AdapterSettings {
   return {
     flowrunner: {
       flowmapsRoot: WORKFLOWS_DIR,
       log: logger ? flowRunnerLog(logger) : undefined,
       threads: flowrunnerThreads(config),
+      container: logger ? containerControl(config, logger) : undefined,
     },
     shell: {
       allowShell: config.shellAllowShell,
@@ -196,10 +200,14 @@ export function createAgent(
       'a step left a process running',
     );
   });
+  // One container control for every flow: the control API's and the flowrunner steps' (one holds it at a time).
+  const container =
+    adapters.find((a): a is Adapter & { container: ContainerControl } => 'container' in a && a.container !== undefined)
+      ?.container ?? containerControl(config, logger);
   const flows = new FlowControl({
     log: flowRunnerLog(logger),
     egress: adapterSettings(config).egress,
-    container: containerControl(config, logger),
+    container,
     threads: flowrunnerThreads(config),
   });
   const system = new SystemSampler();
