@@ -12,6 +12,7 @@ import { TypeList } from '../shared/schemas.js';
 import { sensitiveValues } from '../shared/sensitive.js';
 import type { EgressPolicy } from '../shared/egress.js';
 import type { ContainerControl } from './container/container-control.js';
+import { MAX_BANDWIDTH_MBPS, MAX_LATENCY_MS } from './container/settings.js';
 import type { Shaping } from './container/traffic.js';
 import { refusalWithoutDns } from './egress-check.js';
 import {
@@ -41,10 +42,26 @@ export const FlowInputProperties = {
           maximum: MAX_RAMP_SECONDS,
         }),
       ),
+      bandwidth_limit_mbps: Type.Optional(
+        Type.Number({
+          description:
+            "Traffic control (the agent's FLOWRUNNER_CONTROL_CONFIG with traffic_control.enabled): the flow's bandwidth limit in Mbit/s, applied with tc before the flow starts and removed when it ends (0: none; without it the file's default_bandwidth_mbps). The key is the file's bandwidth_mbps_key; this is its default name.",
+          minimum: 0,
+          maximum: MAX_BANDWIDTH_MBPS,
+        }),
+      ),
+      latency_ms: Type.Optional(
+        Type.Number({
+          description:
+            "Traffic control: latency added to the flow's traffic in ms, through netem (0: none; without it the file's default_latency_ms). The key is the file's latency_ms_key; this is its default name.",
+          minimum: 0,
+          maximum: MAX_LATENCY_MS,
+        }),
+      ),
     },
     {
       description:
-        'FlowRunner configuration, as /api/start takes it: flow_target_url, sim_users, ramp_up_seconds, min_sleep_ms, max_sleep_ms, flow_cycle_delay_ms, flow_target_dns_override, xff_header_name, override_step_url_host, debug.',
+        'FlowRunner configuration, as /api/start takes it: flow_target_url, sim_users, ramp_up_seconds, min_sleep_ms, max_sleep_ms, flow_cycle_delay_ms, flow_target_dns_override, xff_header_name, override_step_url_host, debug; and the traffic control keys the container-control file names.',
     },
   ),
   flowmap: TypeList<Record<string, unknown> | string>(['object', 'string'], {
