@@ -7,6 +7,7 @@ import type { Flowmap } from './flowmap.js';
 import { FlowRunner, type AppStatus, type RunnerOptions, type RunSnapshot } from './runner.js';
 import type { MergeableStats } from './stats-snapshot.js';
 import type { RunTotals } from './thread-stats.js';
+import type { ThreadPool } from './thread-pool.js';
 import { ThreadedRunner } from './threaded-runner.js';
 
 export interface LoadRunner {
@@ -29,6 +30,8 @@ export interface LoadRunnerOptions extends RunnerOptions {
    * so does an egress policy with a custom resolver (it cannot cross to a thread).
    */
   threads?: number;
+  /** The threads to run on (default: the process's pool, threadPool). */
+  pool?: ThreadPool;
 }
 
 export function createRunner(config: FlowRunnerConfig, flowmap: Flowmap, options: LoadRunnerOptions = {}): LoadRunner {

@@ -8,6 +8,7 @@ import { ContainerControl } from '../../../adapters/flowrunner/container/contain
 import { BackgroundRuns } from '../../../adapters/flowrunner/runs.js';
 import { SystemSampler } from '../../../adapters/flowrunner/system.js';
 import { availableCores } from '../../../adapters/flowrunner/engine/threads.js';
+import { threadPool } from '../../../adapters/flowrunner/engine/thread-pool.js';
 import { builtinAdapters, type AdapterSettings } from '../../../adapters/index.js';
 import { EgressPolicy } from '../../../adapters/shared/egress.js';
 import { AdapterRegistry } from './adapter-registry.js';
@@ -243,6 +244,8 @@ export function createAgent(
       ...backgroundRuns.map((r) => r.stopAll()),
       engine.shutdown(),
     ]);
+    // Every flow has stopped: the threads they ran on go too.
+    await threadPool.close();
     // After the executions: their last results are in the outbox by now, and get a moment to go out.
     await delivery.stop(Math.min(DELIVERY_STOP_GRACE_MS, config.shutdownGraceSeconds * 1000));
     await puller?.deregister();

@@ -9,7 +9,9 @@ import {
   decodeLatency,
   FlowRunner,
   mergeStats,
+  THREAD_IDLE_MS,
   ThreadedRunner,
+  ThreadPool,
   usersOf,
   type MergeableStats,
 } from '../../../adapters/flowrunner/engine/index.js';
@@ -256,5 +258,90 @@ describe('FlowRunner threads: against a real target', function () {
     assert.equal(control.mergeableStats().requests, target.requests.length);
     assert.equal(control.mergeableStats().workers, 1, "one agent's run, however many threads");
     assert.ok(lines.some((m) => /on 2 thread\(s\)/.test(m)));
+  });
+});
+
+describe('FlowRunner threads: the pool every flow shares', function () {
+  this.timeout(90_000);
+  const target = useTarget();
+  const pools: ThreadPool[] = [];
+  afterEach(async () => {
+    for (const p of pools.splice(0)) await p.close();
+  });
+  const pooled = (idleMs = THREAD_IDLE_MS) => {
+    const pool = new ThreadPool(idleMs);
+    pools.push(pool);
+    return pool;
+  };
+  const run = (pool: ThreadPool, users: number, iterations: number) =>
+    createRunner(
+      makeConfig({ flow_target_url: target.url, sim_users: users }),
+      makeFlowmap({ steps: [req('a', '/a', { headers: user })] }),
+      { threads: 2, pool, limit: { iterations } },
+    ) as ThreadedRunner;
+
+  it('holds no thread before the first threaded flow; the flows after it run on the same threads, starting none', async () => {
+    const pool = pooled();
+    assert.equal(pool.size, 0);
+    const first = run(pool, 2, 2);
+    first.start();
+    await first.done;
+    assert.equal(first.status, 'stopped');
+    assert.equal(pool.size, 2, 'the threads outlive the flow');
+    const ids = first.workers.map((w) => w.threadId);
+    const second = run(pool, 4, 3);
+    const t0 = performance.now();
+    second.start();
+    await second.done;
+    const ms = performance.now() - t0;
+    assert.deepEqual(
+      second.workers.map((w) => w.threadId),
+      ids,
+    );
+    assert.equal(pool.size, 2);
+    assert.equal(second.snapshot().total_requests, 12);
+    assert.ok(ms < 2000, `a flow on warm threads took ${ms.toFixed(0)} ms`);
+  });
+
+  it('two flows at once share the threads, each with its own users and numbers', async () => {
+    const pool = pooled();
+    const a = run(pool, 2, 5);
+    const b = run(pool, 3, 4);
+    a.start();
+    b.start();
+    await Promise.all([a.done, b.done]);
+    assert.equal(pool.size, 2);
+    assert.deepEqual([a.snapshot().total_requests, b.snapshot().total_requests], [10, 12]);
+    assert.equal(target.requests.length, 22);
+  });
+
+  it('terminates its threads once no flow used them for the idle period; the next flow starts new ones', async () => {
+    const pool = pooled(200);
+    const first = run(pool, 2, 1);
+    first.start();
+    await first.done;
+    const exited = first.workers.map((w) => new Promise((resolve) => w.once('exit', resolve)));
+    await Promise.all(exited);
+    assert.equal(pool.size, 0);
+    const next = run(pool, 2, 1);
+    next.start();
+    await next.done;
+    assert.equal(next.status, 'stopped');
+    assert.equal(next.snapshot().total_requests, 2);
+  });
+
+  it('close terminates the threads, also under a running flow, which then ends in error', async () => {
+    const pool = pooled();
+    const r = createRunner(
+      makeConfig({ flow_target_url: target.url, sim_users: 2 }),
+      makeFlowmap({ steps: [req('a', '/a')] }),
+      { threads: 2, pool },
+    );
+    r.start();
+    await waitFor(() => target.requests.length > 0, 'requests', BOOT_MS);
+    await pool.close();
+    await r.done;
+    assert.equal(pool.size, 0);
+    assert.equal(r.status, 'error');
   });
 });
