@@ -32,7 +32,7 @@ function host(run: number, init: ThreadInit): void {
     log: (level, message) => send({ type: 'log', level, message }),
     egress: new EgressPolicy(init.egress),
     limit: init.iterations === undefined ? undefined : { iterations: init.iterations },
-    share: { thread: init.thread, threads: init.threads },
+    share: { thread: init.thread, threads: init.threads, flowUsers: init.flowUsers },
   });
   const h: Hosted = { runner };
   hosted.set(run, h);
@@ -67,7 +67,7 @@ port.on('message', ({ run, m }: Envelope<ToThread>) => {
   } else if (m.type === 'stop') void runner.stop();
   else if (m.type === 'drain') void runner.drain(m.graceMs);
   else if (m.type === 'update') {
-    runner.update(m.config);
+    runner.update(m.config, m.flowUsers);
     send({ type: 'report', report: report(runner) });
   }
 });

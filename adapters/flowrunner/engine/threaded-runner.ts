@@ -95,6 +95,7 @@ export class ThreadedRunner {
           thread: i,
           threads: n,
           config: { ...this.config, sim_users: usersOf(this.config.sim_users, i, n), max_duration_seconds: null },
+          flowUsers: this.config.sim_users,
           flowmap: this.flowmap,
           iterations: this.options.limit?.iterations,
           egress,
@@ -138,7 +139,11 @@ export class ThreadedRunner {
     this.config = withLiveFields(this.config, config);
     const n = this.threads.length;
     this.threads.forEach((t, i) => {
-      const m: ToThread = { type: 'update', config: { ...this.config, sim_users: usersOf(config.sim_users, i, n) } };
+      const m: ToThread = {
+        type: 'update',
+        config: { ...this.config, sim_users: usersOf(config.sim_users, i, n) },
+        flowUsers: config.sim_users,
+      };
       if (!t.ended) t.share.send(m);
     });
     this.log('info', `flow updated: ${before} -> ${config.sim_users} users over ${n} thread(s)`);

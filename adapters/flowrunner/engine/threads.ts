@@ -52,6 +52,8 @@ export interface ThreadInit {
   threads: number;
   /** With the thread's share of sim_users. */
   config: FlowRunnerConfig;
+  /** The flow's sim_users over every thread (for the ramp-up). */
+  flowUsers: number;
   flowmap: Flowmap;
   iterations?: number;
   egress: EgressSettings;
@@ -70,7 +72,8 @@ export type ToThread =
   | { type: 'run'; init: ThreadInit }
   /** Every thread is ready: start now (the threads start together, whatever their start-up took). */
   | { type: 'go' }
-  | { type: 'update'; config: FlowRunnerConfig }
+  /** `config` with the thread's share of sim_users; `flowUsers`: the flow's over every thread. */
+  | { type: 'update'; config: FlowRunnerConfig; flowUsers: number }
   | { type: 'stop' }
   | { type: 'drain'; graceMs: number };
 

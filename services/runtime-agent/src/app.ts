@@ -72,14 +72,10 @@ export interface Agent {
   shutdown(): Promise<void>;
 }
 
-/** FLOWRUNNER_THREADS, or the cores this process may use. */
-/**
- * One unless FLOWRUNNER_THREADS says otherwise: threads start with each flow (0.3–0.7 s, more on a busy
- * machine), which a short run feels, and `auto` (the cores this process may use) is asked for explicitly.
- */
+/** FLOWRUNNER_THREADS: a number, or (`auto`, the default) the cores this process may use. */
 function flowrunnerThreads(config: Config): number {
-  if (config.flowrunnerThreads === 'auto') return availableCores();
-  return config.flowrunnerThreads ?? 1;
+  const threads = config.flowrunnerThreads ?? 'auto';
+  return threads === 'auto' ? availableCores() : threads;
 }
 
 /**
