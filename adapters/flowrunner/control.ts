@@ -151,6 +151,8 @@ export class FlowControl {
         throw err;
       }
       if (this.closed) throw new FlowControlClosed();
+      // Refused while a step's flow holds the container control: the running flow, if any, keeps running.
+      this.container?.checkFree(API_FLOW_HOLDER);
       const old = this.flow;
       if (old) {
         const wasRunning = old.runner.running;

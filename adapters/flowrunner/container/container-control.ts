@@ -93,12 +93,7 @@ export class ContainerControl {
    */
   async prepare(shaping: Shaping | undefined, holder: string): Promise<void> {
     if (!this.active) return;
-    if (this.holder !== undefined)
-      throw new AgentError(
-        'conflict',
-        `the container control (${this.what()}) serves one flow at a time, and ${this.holder} holds it; start this flow once that one ended`,
-        { details: { held_by: this.holder } },
-      );
+    if (this.holder !== undefined) throw this.conflict();
     this.holder = holder;
     try {
       await this.runPreStart();
@@ -115,6 +110,19 @@ export class ContainerControl {
       await this.release();
       throw new ContainerControlError(err as Error);
     }
+  }
+
+  /** Throws the conflict prepare would when a flow other than `holder`'s holds the container control now. */
+  checkFree(holder: string): void {
+    if (this.active && this.holder !== undefined && this.holder !== holder) throw this.conflict();
+  }
+
+  private conflict(): AgentError {
+    return new AgentError(
+      'conflict',
+      `the container control (${this.what()}) serves one flow at a time, and ${this.holder} holds it; start this flow once that one ended`,
+      { details: { held_by: this.holder } },
+    );
   }
 
   private async runPreStart(): Promise<void> {

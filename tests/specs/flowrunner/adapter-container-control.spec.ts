@@ -163,6 +163,11 @@ describe('the container-control file around flowrunner steps', function () {
     const refused = await agent.request('POST', '/api/start', flowInput({}));
     assert.equal(refused.status, 409, refused.text);
     assert.match(refused.body.detail, /serves one flow at a time, and the background run of step 'bg' in execution/);
+    assert.equal(
+      (await agent.request('GET', '/api/health')).body.app_status,
+      'initializing',
+      'a refused start is no failure',
+    );
     assert.equal((await agent.request('POST', `/rollback/${bg}`)).status, 202);
     await waitForStatus(agent, bg, ['rolled_back', 'rollback_failed']);
 
