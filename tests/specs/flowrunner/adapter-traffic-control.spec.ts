@@ -2,8 +2,8 @@
  * Traffic control around the flowrunner adapter's steps for real, in network namespaces the test creates
  * (support/netns.ts): the agent in one runs packages whose steps carry `with.config.bandwidth_limit_mbps`;
  * the qdisc is on the agent's interface while the step's flow runs, the limit holds within 15%, and it is
- * gone once the step ends, fails, is cancelled or rolled back, and once the agent shuts down. Skipped where
- * the machine allows no `ip netns` (no CAP_NET_ADMIN).
+ * gone once the step ends, fails, is cancelled or rolled back, and once the agent shuts down; without
+ * CAP_NET_ADMIN the step fails naming it. Skipped where the machine allows no `ip netns` (no CAP_NET_ADMIN).
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -216,5 +216,25 @@ describe('traffic control around flowrunner steps, in network namespaces the tes
     await stopAgentInNs(agent!.proc);
     assert.equal(agent!.proc.exitCode, 0, agent!.output());
     assert.equal(lab.agentQdisc(), false, lab.qdiscs());
+  });
+
+  it('without CAP_NET_ADMIN the step fails naming NET_ADMIN, and nothing is applied', async () => {
+    agent = await lab.startAgent(dir, CONTROL_CONFIG, [
+      'setpriv',
+      '--bounding-set=-net_admin',
+      '--inh-caps=-net_admin',
+      '--',
+    ]);
+    const id = await execute({
+      wpk_content: pkg('no-cap', [step('run', flowInput({ bandwidth_limit_mbps: 10 }, { iterations: 1 }))]),
+    });
+    const rec = await waitForStatus(id, ENDED);
+    assert.equal(rec.status, 'failed');
+    assert.match(
+      rec.steps[0].error.message,
+      /traffic control needs the NET_ADMIN capability \(CAP_NET_ADMIN\), which the agent's process lacks/,
+    );
+    assert.equal(rec.steps[0].attempts, 1);
+    assert.equal(lab.agentQdisc(), false);
   });
 });
