@@ -25,8 +25,9 @@ import {
 } from './engine/index.js';
 import { DEFAULT_EGRESS, EgressPolicy, type EgressSettings } from '../shared/egress.js';
 import { checkFlowDestinations } from './egress-check.js';
-import type { ContainerControl } from './container/container-control.js';
+import { type ContainerControl, ContainerControlError } from './container/container-control.js';
 import type { Shaping } from './container/traffic.js';
+import { type ControlledFlow, startFlow } from './flow-start.js';
 
 export type FlowLog = (level: 'debug' | 'info' | 'warn' | 'error', message: string) => void;
 
@@ -39,6 +40,8 @@ export const nothingToStopMessage = (status: AppStatus) => `No running flow runn
 
 /** Step ids whose totals are remembered after their flow was replaced; past this the oldest are forgotten. */
 export const MAX_REMEMBERED_STEP_IDS = 1000;
+/** Who the control API's flow is, when another flow asks for the container control it holds. */
+export const API_FLOW_HOLDER = "the control API's flow (stop it with POST /api/stop)";
 /** How long agent shutdown waits for the flow to end (stop aborts requests in flight, so it is quick). */
 export const SHUTDOWN_WAIT_MS = 2000;
 
@@ -99,6 +102,7 @@ export interface FlowControlOptions {
 }
 
 export class FlowControl {
+  private flow?: ControlledFlow;
   private runner?: LoadRunner;
   /** Why the last start failed unexpectedly (app_status `error`), cleared by the next good start. */
   private failure?: string;
@@ -133,8 +137,9 @@ export class FlowControl {
    * Starts `config` and `flowmap`, replacing (stopping first) a flow that runs. Rejects with FlowControlClosed
    * during shutdown, and with EgressRefusal (forbidden) when the egress policy refuses a destination known up
    * front; then the running flow, if any, keeps running, as it does when the request is invalid. With a
-   * container control, the replaced flow's end is released first, then pre_start and `shaping` are applied;
-   * when either fails the start fails (app_status error) with nothing left applied.
+   * container control, the replaced flow's end is released first, then pre_start and `shaping` are applied
+   * (startFlow); when either fails the start fails (app_status error) with nothing left applied, and while
+   * a workflow step's flow holds the container control the start is refused (AgentError conflict).
    */
   start(config: FlowRunnerConfig, flowmap: Flowmap, shaping?: Shaping): Promise<void> {
     return this.serially(async () => {
@@ -146,41 +151,38 @@ export class FlowControl {
         throw err;
       }
       if (this.closed) throw new FlowControlClosed();
-      const old = this.runner;
+      // Refused while a step's flow holds the container control: the running flow, if any, keeps running.
+      this.container?.checkFree(API_FLOW_HOLDER);
+      const old = this.flow;
       if (old) {
-        const wasRunning = old.running;
-        this.stopping.add(old);
+        const wasRunning = old.runner.running;
+        this.stopping.add(old.runner);
         await old.stop();
         if (wasRunning) this.log('info', 'the running flow was stopped to start the new one');
       }
       if (this.closed) throw new FlowControlClosed();
-      if (old) this.retire(old);
-      if (old) await this.container?.release();
+      if (old) this.retire(old.runner);
+      this.flow = undefined;
       try {
-        await this.container?.prepare(shaping);
-      } catch (err) {
-        this.failure = (err as Error).message;
-        throw err;
-      }
-      try {
-        const runner = createRunner(config, flowmap, {
-          log: this.log,
-          egress: this.egress,
-          threads: this.threads,
-          limit: config.max_duration_seconds === null ? undefined : { durationMs: config.max_duration_seconds * 1000 },
-        });
-        this.runner = runner;
+        const flow = await startFlow(
+          () =>
+            createRunner(config, flowmap, {
+              log: this.log,
+              egress: this.egress,
+              threads: this.threads,
+              limit:
+                config.max_duration_seconds === null ? undefined : { durationMs: config.max_duration_seconds * 1000 },
+            }),
+          { container: this.container, shaping, holder: API_FLOW_HOLDER },
+        );
+        this.flow = flow;
+        this.runner = flow.runner;
         this.failure = undefined;
-        runner.start();
-        void runner.done.then(() => this.ended(runner));
+        void flow.runner.done.then(() => this.ended(flow.runner));
       } catch (err) {
         this.failure = (err as Error)?.message ?? String(err);
-        this.log('error', `the flow failed to start: ${this.failure}`);
-        if (this.runner) {
-          this.stopping.add(this.runner);
-          await this.runner.stop();
-        }
-        await this.container?.release();
+        // The container control logs its own failures.
+        if (!(err instanceof ContainerControlError)) this.log('error', `the flow failed to start: ${this.failure}`);
         throw err;
       }
     });
@@ -196,18 +198,15 @@ export class FlowControl {
     if (graceMs === undefined) void this.draining?.stop();
     return this.serially(async () => {
       const status = this.appStatus;
-      if (status === 'running' && this.runner) {
-        this.stopping.add(this.runner);
-        if (graceMs === undefined) await this.runner.stop();
-        else {
-          this.draining = this.runner;
-          try {
-            await this.runner.drain(graceMs);
-          } finally {
-            this.draining = undefined;
-          }
+      const flow = this.flow;
+      if (status === 'running' && flow) {
+        this.stopping.add(flow.runner);
+        if (graceMs !== undefined) this.draining = flow.runner;
+        try {
+          await flow.stop(graceMs);
+        } finally {
+          this.draining = undefined;
         }
-        await this.container?.release();
         this.log('info', `flow stopped on request${graceMs === undefined ? '' : ' (gracefully)'}`);
         return graceMs === undefined ? STOPPED_MESSAGE : DRAINED_MESSAGE;
       }
@@ -222,8 +221,8 @@ export class FlowControl {
   update(raw: unknown, shaping?: Shaping): Promise<UpdateResult> {
     return this.serially(async (): Promise<UpdateResult> => {
       const status = this.appStatus;
-      const runner = this.runner;
-      if (status !== 'running' || !runner) {
+      const flow = this.flow;
+      if (status !== 'running' || !flow) {
         return {
           ok: false,
           status: 400,
@@ -231,9 +230,9 @@ export class FlowControl {
           message: `Flow runner is not running (status=${status}); start a flow with POST /api/start first`,
         };
       }
-      const parsed = parseUpdate(runner.currentConfig, raw);
-      if (parsed.ok && parsed.changed.length > 0) runner.update(parsed.config);
-      if (parsed.ok && shaping) await this.container?.reshape(shaping);
+      const parsed = parseUpdate(flow.runner.currentConfig, raw);
+      if (parsed.ok && parsed.changed.length > 0) flow.runner.update(parsed.config);
+      if (parsed.ok && shaping) await flow.reshape(shaping);
       return parsed;
     });
   }
@@ -278,15 +277,15 @@ export class FlowControl {
   /** For agent shutdown: no new flow starts, the running one stops; waits at most shutdownWaitMs. */
   async shutdown(): Promise<void> {
     this.closed = true;
-    const r = this.runner;
-    if (!r?.running) return this.serially(async () => this.container?.release());
-    this.stopping.add(r);
+    const flow = this.flow;
+    if (!flow?.runner.running) return this.serially(async () => flow?.release());
+    this.stopping.add(flow.runner);
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.shutdownWaitMs)));
-    await Promise.race([r.stop(), late]);
+    await Promise.race([flow.runner.stop(), late]);
     clearTimeout(timer);
     this.log('info', 'flow stopped: the agent is shutting down');
-    await this.serially(async () => this.container?.release());
+    await this.serially(async () => flow.release());
   }
 
   /** Runs `fn` after every operation asked for before it, whatever their outcome. */
@@ -314,10 +313,8 @@ export class FlowControl {
   }
 
   private ended(r: LoadRunner): void {
+    // Nothing of the flow's is left behind when it ends by itself: startFlow releases it on the runner's end.
     if (this.stopping.has(r) || this.runner !== r) return;
-    // Nothing of the flow's is left behind when it ends by itself; a start or stop in between already released it.
-    if (this.container)
-      void this.serially(async () => (this.runner === r && !r.running ? this.container?.release() : undefined));
     if (r.status === 'error') this.log('error', 'the flow ended by itself with an error; app_status is error');
     else this.log('info', `the flow ended by itself (status ${r.status})`);
   }

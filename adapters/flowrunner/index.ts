@@ -11,6 +11,7 @@ import { findRoot } from '../shared/repo-root.js';
 import { createRunAction } from './run.js';
 import { BackgroundRuns } from './runs.js';
 import type { FlowLog } from './control.js';
+import type { ContainerControl } from './container/container-control.js';
 import { createStartAction } from './start.js';
 import { createStopAction } from './stop.js';
 import { createDistributedActions } from './distributed.js';
@@ -26,17 +27,29 @@ export interface FlowrunnerSettings {
   fleet?: WorkerFleet;
   /** Worker threads a run's users are shared among (default 1: the agent's event loop, no thread). */
   threads?: number;
+  /**
+   * The container control of FLOWRUNNER_CONTROL_CONFIG (pre_start/post_stop, traffic control) around the
+   * flows of `run` and `start`; the agent gives the control API's flow the same one.
+   */
+  container?: ContainerControl;
 }
 
 export function createFlowrunnerAdapter(
   settings: FlowrunnerSettings = {},
-): Adapter & { runs: BackgroundRuns; fleet?: WorkerFleet } {
+): Adapter & { runs: BackgroundRuns; fleet?: WorkerFleet; container?: ContainerControl } {
   const root = settings.flowmapsRoot ?? join(findRoot(), 'workflows');
   const runs = new BackgroundRuns();
-  const egress = new EgressPolicy(settings.egress ?? DEFAULT_EGRESS);
+  const steps = {
+    flowmapsRoot: root,
+    runs,
+    egress: new EgressPolicy(settings.egress ?? DEFAULT_EGRESS),
+    threads: settings.threads ?? 1,
+    container: settings.container,
+    log: settings.log,
+  };
   const actions = [
-    createRunAction(root, runs, egress, settings.threads),
-    createStartAction(root, runs, egress, settings.log, settings.threads),
+    createRunAction(steps),
+    createStartAction(steps),
     createStopAction(runs),
     ...createDistributedActions(root, settings.fleet),
   ];
@@ -48,5 +61,6 @@ export function createFlowrunnerAdapter(
     readiness: () => ({ ready: true }),
     runs,
     fleet: settings.fleet,
+    container: settings.container,
   };
 }

@@ -11,6 +11,9 @@ import { ValidationError, type Problem } from '../errors.js';
 import { TypeList } from '../shared/schemas.js';
 import { sensitiveValues } from '../shared/sensitive.js';
 import type { EgressPolicy } from '../shared/egress.js';
+import type { ContainerControl } from './container/container-control.js';
+import { MAX_BANDWIDTH_MBPS, MAX_LATENCY_MS } from './container/settings.js';
+import type { Shaping } from './container/traffic.js';
 import { refusalWithoutDns } from './egress-check.js';
 import {
   MAX_RAMP_SECONDS,
@@ -39,10 +42,26 @@ export const FlowInputProperties = {
           maximum: MAX_RAMP_SECONDS,
         }),
       ),
+      bandwidth_limit_mbps: Type.Optional(
+        Type.Number({
+          description:
+            "Traffic control (the agent's FLOWRUNNER_CONTROL_CONFIG with traffic_control.enabled): the flow's bandwidth limit in Mbit/s, applied with tc before the flow starts and removed when it ends (0: none; without it the file's default_bandwidth_mbps). The key is the file's bandwidth_mbps_key; this is its default name.",
+          minimum: 0,
+          maximum: MAX_BANDWIDTH_MBPS,
+        }),
+      ),
+      latency_ms: Type.Optional(
+        Type.Number({
+          description:
+            "Traffic control: latency added to the flow's traffic in ms, through netem (0: none; without it the file's default_latency_ms). The key is the file's latency_ms_key; this is its default name.",
+          minimum: 0,
+          maximum: MAX_LATENCY_MS,
+        }),
+      ),
     },
     {
       description:
-        'FlowRunner configuration, as /api/start takes it: flow_target_url, sim_users, ramp_up_seconds, min_sleep_ms, max_sleep_ms, flow_cycle_delay_ms, flow_target_dns_override, xff_header_name, override_step_url_host, debug.',
+        'FlowRunner configuration, as /api/start takes it: flow_target_url, sim_users, ramp_up_seconds, min_sleep_ms, max_sleep_ms, flow_cycle_delay_ms, flow_target_dns_override, xff_header_name, override_step_url_host, debug; and the traffic control keys the container-control file names.',
     },
   ),
   flowmap: TypeList<Record<string, unknown> | string>(['object', 'string'], {
@@ -60,7 +79,8 @@ export interface FlowInput {
 const at = (loc: Array<string | number>): string =>
   `$.with.${loc.slice(1).join('.')}`.replace(/\.(\d+)(?=\.|$)/g, '[$1]');
 
-function problemsOf(list: FieldProblem[]): Problem[] {
+/** FlowRunner's field problems (loc from ['with', ...]) as the step's input problems ($.with...). */
+export function problemsOf(list: FieldProblem[]): Problem[] {
   return list.map((p) => ({ path: at(p.loc), message: p.msg }));
 }
 
@@ -113,14 +133,28 @@ export function rawFlowmap(input: FlowInput, flowmapsRoot: string): unknown {
   return typeof input.flowmap === 'string' ? loadBundled(input.flowmap, flowmapsRoot) : input.flowmap;
 }
 
-/** The validated config and flowmap; sim_users defaults to 1 (a package usually checks, it does not load-test). */
-export function prepare(input: FlowInput, flowmapsRoot: string): { config: FlowRunnerConfig; flowmap: Flowmap } {
+/**
+ * The validated config and flowmap; sim_users defaults to 1 (a package usually checks, it does not load-test).
+ * With a container control, the traffic control `config` asks for under the file's key names (its defaults
+ * without them), read as /api/start reads its body; every problem of the three at once.
+ */
+export function prepare(
+  input: FlowInput,
+  flowmapsRoot: string,
+  container?: ContainerControl,
+): { config: FlowRunnerConfig; flowmap: Flowmap; shaping?: Shaping } {
   const rawMap = rawFlowmap(input, flowmapsRoot);
   const c = parseConfig({ sim_users: 1, ...input.config }, ['with', 'config']);
   const f = parseFlowmap(rawMap, ['with', 'flowmap']);
-  const problems = [...(c.ok ? [] : problemsOf(c.problems)), ...(f.ok ? [] : problemsOf(f.problems))];
-  if (!c.ok || !f.ok) throw new ValidationError(`invalid flowrunner input: ${problems.length} problem(s)`, problems);
-  return { config: c.config, flowmap: f.flowmap };
+  const s = container?.readShaping({ config: input.config }, 'start') ?? { ok: true };
+  const problems = [
+    ...(c.ok ? [] : problemsOf(c.problems)),
+    ...(f.ok ? [] : problemsOf(f.problems)),
+    ...(s.ok ? [] : problemsOf(s.problems)),
+  ];
+  if (!c.ok || !f.ok || !s.ok)
+    throw new ValidationError(`invalid flowrunner input: ${problems.length} problem(s)`, problems);
+  return { config: c.config, flowmap: f.flowmap, shaping: s.shaping };
 }
 
 /** Dry run: the first iteration's requests, rendered, into the log; nothing is sent. */
@@ -138,17 +172,21 @@ export function logPlan(ctx: StepContext, config: FlowRunnerConfig, flowmap: Flo
 }
 
 /**
- * The dry run of run and start: validate, log the plan, warn of a destination the egress policy would refuse
- * (a warning: hosts may be dry-run placeholders, and DNS is not asked), let the engine fill in the example outputs.
+ * The dry run of run and start: validate, log the plan and what the container control would do around the
+ * flow (nothing is run), warn of a destination the egress policy
+ * would refuse (a warning: hosts may be dry-run placeholders, and DNS is not asked), let the engine fill in
+ * the example outputs.
  */
 export function dryRunPlan(
   ctx: StepContext,
   input: FlowInput,
   flowmapsRoot: string,
   egress: EgressPolicy,
+  container?: ContainerControl,
 ): typeof USE_EXAMPLE_OUTPUT {
-  const { config, flowmap } = prepare(input, flowmapsRoot);
+  const { config, flowmap, shaping } = prepare(input, flowmapsRoot, container);
   logPlan(ctx, config, flowmap);
+  for (const line of container?.plan(shaping) ?? []) ctx.log.info(`dry run: ${line}`);
   const refusal = refusalWithoutDns(config, flowmap, egress);
   if (refusal) ctx.log.warn(`dry run: the run would fail: ${refusal.message}`);
   return USE_EXAMPLE_OUTPUT;

@@ -2,12 +2,11 @@ import { performance } from 'node:perf_hooks';
 import { type Static, Type } from '@sinclair/typebox';
 import { defineAction, type StepContext } from '../contract.js';
 import { AgentError } from '../errors.js';
-import type { EgressPolicy } from '../shared/egress.js';
 import { checkFlowDestinations } from './egress-check.js';
 import { createRunner } from './engine/index.js';
-import type { BackgroundRuns } from './runs.js';
 import { dryRunPlan, FlowInputProperties, flowmapSecrets, prepare } from './inputs.js';
 import { EXAMPLE_OUTPUTS, outputsOf, RunOutputs } from './outputs.js';
+import { type StepFlowSettings, startStepFlow } from './step-flow.js';
 
 export const Thresholds = Type.Object(
   {
@@ -78,11 +77,12 @@ export function engineLog(ctx: StepContext) {
   return (level: 'debug' | 'info' | 'warn' | 'error', message: string) => ctx.log[level](message);
 }
 
-export function createRunAction(flowmapsRoot: string, runs: BackgroundRuns, egress: EgressPolicy, threads = 1) {
+export function createRunAction(settings: StepFlowSettings) {
+  const { flowmapsRoot, runs, egress, threads, container } = settings;
   return defineAction({
     id: 'run',
     description:
-      'Runs a flowmap with simulated users until durationSeconds or iterations (per user); outputs requests, flows, errors, error_rate, rps, p50/p95/p99_ms and assertion counts to gate on.',
+      'Runs a flowmap with simulated users until durationSeconds or iterations (per user); outputs requests, flows, errors, error_rate, rps, p50/p95/p99_ms and assertion counts to gate on. With the container-control file, pre_start and the traffic control of config run before it, and the end of the step removes them and runs post_stop.',
     mutates: true,
     supportsDryRun: true,
     secretsIn: (input) => flowmapSecrets(input.flowmap),
@@ -90,32 +90,41 @@ export function createRunAction(flowmapsRoot: string, runs: BackgroundRuns, egre
     output: RunOutputs,
     exampleOutput: EXAMPLE_OUTPUTS,
     async run(ctx, input) {
-      if (ctx.dryRun) return dryRunPlan(ctx, input, flowmapsRoot, egress);
-      const { config, flowmap } = prepare(input, flowmapsRoot);
+      if (ctx.dryRun) return dryRunPlan(ctx, input, flowmapsRoot, egress, container);
+      const { config, flowmap, shaping } = prepare(input, flowmapsRoot, container);
       await checkFlowDestinations(config, flowmap, egress);
-      const runner = createRunner(config, flowmap, {
-        log: engineLog(ctx),
-        egress,
-        threads,
-        limit: {
-          durationMs: input.durationSeconds !== undefined ? input.durationSeconds * 1000 : undefined,
-          iterations: input.iterations,
-        },
-      });
-      // Cancel, the step timeout and shutdown stop the run at once.
-      const onAbort = () => void runner.stop();
       if (ctx.signal.aborted) throw ctx.signal.reason;
-      ctx.signal.addEventListener('abort', onAbort, { once: true });
-      // Agent shutdown stops the run at once (load is not work to finish within the grace period).
-      const untrack = runs.track(runner);
+      const create = () =>
+        createRunner(config, flowmap, {
+          log: engineLog(ctx),
+          egress,
+          threads,
+          limit: {
+            durationMs: input.durationSeconds !== undefined ? input.durationSeconds * 1000 : undefined,
+            iterations: input.iterations,
+          },
+        });
+      const flow = await startStepFlow(
+        create,
+        settings,
+        shaping,
+        `the run of step '${ctx.step}' in execution ${ctx.executionId}`,
+      );
       const t0 = performance.now();
+      // Cancel, the step timeout and shutdown stop the run at once (load is not work to finish within the
+      // grace period); its end, whatever the way, takes the traffic control away and runs post_stop.
+      const onAbort = () => void flow.runner.stop();
+      ctx.signal.addEventListener('abort', onAbort, { once: true });
+      if (ctx.signal.aborted) onAbort();
+      const untrack = runs.track(flow);
       try {
-        runner.start();
-        await runner.done;
+        await flow.runner.done;
       } finally {
         ctx.signal.removeEventListener('abort', onAbort);
         untrack();
+        await flow.release();
       }
+      const runner = flow.runner;
       if (ctx.signal.aborted) throw ctx.signal.reason;
       if (runs.stopping)
         throw new AgentError('interrupted', 'the agent shut down while this flow ran; it was stopped at once', {

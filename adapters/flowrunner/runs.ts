@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { AgentError } from '../errors.js';
 import type { LoadRunner } from './engine/index.js';
+import type { ControlledFlow } from './flow-start.js';
 
 /** Background runs at once; more would let packages pile up load generators. */
 export const MAX_BACKGROUND_RUNS = 16;
@@ -17,6 +18,8 @@ export interface BackgroundRun {
   id: string;
   name: string;
   runner: LoadRunner;
+  /** What stops it, and takes its container control away. */
+  flow: ControlledFlow;
   startedAt: number;
   /** Set when the run ended by itself (its duration limit). */
   endedAt?: number;
@@ -24,19 +27,20 @@ export interface BackgroundRun {
 
 export class BackgroundRuns {
   private readonly runs = new Map<string, BackgroundRun>();
-  /** Runners of `run` steps in progress: they stop with the agent too. */
-  private readonly foreground = new Set<LoadRunner>();
+  /** Flows of `run` steps in progress: they stop with the agent too. */
+  private readonly foreground = new Set<ControlledFlow>();
   /** Set by stopAll(): the agent is shutting down. */
   stopping = false;
 
-  /** A `run` step's runner, until it ends. */
-  track(runner: LoadRunner): () => void {
-    this.foreground.add(runner);
-    if (this.stopping) void runner.stop();
-    return () => this.foreground.delete(runner);
+  /** A `run` step's flow, until it ends. */
+  track(flow: ControlledFlow): () => void {
+    this.foreground.add(flow);
+    if (this.stopping) void flow.stop();
+    return () => this.foreground.delete(flow);
   }
 
-  add(name: string, runner: LoadRunner): BackgroundRun {
+  /** Throws rate_limited when MAX_BACKGROUND_RUNS run already (before a start runs pre_start for nothing). */
+  checkRoom(): void {
     this.prune();
     const live = [...this.runs.values()].filter((r) => r.endedAt === undefined).length;
     if (live >= MAX_BACKGROUND_RUNS) {
@@ -46,9 +50,13 @@ export class BackgroundRuns {
         { retryable: false },
       );
     }
-    const run: BackgroundRun = { id: randomUUID(), name, runner, startedAt: performance.now() };
+  }
+
+  add(name: string, flow: ControlledFlow): BackgroundRun {
+    this.checkRoom();
+    const run: BackgroundRun = { id: randomUUID(), name, runner: flow.runner, flow, startedAt: performance.now() };
     this.runs.set(run.id, run);
-    void runner.done.then(() => (run.endedAt ??= performance.now()));
+    void flow.runner.done.then(() => (run.endedAt ??= performance.now()));
     return run;
   }
 
@@ -71,9 +79,12 @@ export class BackgroundRuns {
     });
   }
 
-  /** Stops every run, background and `run` steps alike (agent shutdown: load is stopped, not drained). */
+  /**
+   * Stops every run, background and `run` steps alike (agent shutdown: load is stopped, not drained), and
+   * resolves once their traffic control is removed and post_stop has run.
+   */
   async stopAll(): Promise<void> {
     this.stopping = true;
-    await Promise.all([...[...this.runs.values()].map((r) => r.runner), ...this.foreground].map((r) => r.stop()));
+    await Promise.all([...[...this.runs.values()].map((r) => r.flow), ...this.foreground].map((f) => f.stop()));
   }
 }

@@ -19,7 +19,7 @@ export function createStopAction(runs: BackgroundRuns) {
   return defineAction({
     id: 'stop',
     description:
-      'Stops a background run started by `start` (in-flight requests are aborted) and outputs its final numbers; an unknown or ended run is not an error (found: false, or its final numbers).',
+      'Stops a background run started by `start` (in-flight requests are aborted; its traffic control is removed and post_stop run) and outputs its final numbers; an unknown or ended run is not an error (found: false, or its final numbers).',
     mutates: true,
     supportsDryRun: true,
     input: StopInput,
@@ -37,7 +37,8 @@ export function createStopAction(runs: BackgroundRuns) {
         );
         return { found: false, run_id: input.run_id };
       }
-      await run.runner.stop();
+      // The traffic control is removed and post_stop has run once this resolves.
+      await run.flow.stop();
       runs.remove(run.id);
       runs.prune();
       const out = outputsOf(run.runner.snapshot(), ((run.endedAt ?? performance.now()) - run.startedAt) / 1000);

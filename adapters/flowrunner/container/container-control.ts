@@ -1,14 +1,16 @@
 /**
- * What the container-control file adds around the one flow of the control API: pre_start commands and
- * traffic control before the flow starts, the shaping replaced by /api/update, and on every end of the
- * flow (stop, a failed start, a replacing start, the flow ending by itself, agent shutdown) the traffic
- * control removed and the post_stop commands run. FlowControl calls these one at a time, in order.
+ * What the container-control file adds around a flow: pre_start commands and traffic control before the
+ * flow starts, the shaping replaced by an update, and on every end of the flow the traffic control removed
+ * and the post_stop commands run. The shaping is the interface's, so one flow holds the container control
+ * at a time: the control API's (/api/start) or a workflow step's (flowrunner run and start); another flow
+ * that would need it meanwhile is refused (conflict). startFlow (flow-start.ts) is the one caller.
  */
+import { AgentError } from '../../errors.js';
 import type { FieldProblem } from '../engine/index.js';
 import type { FlowLog } from '../control.js';
 import { commandFailure, runArgv } from './command.js';
 import { type ContainerControlSettings, MAX_BANDWIDTH_MBPS, MAX_LATENCY_MS } from './settings.js';
-import { type Shaping, TrafficShaper } from './traffic.js';
+import { describe, type Shaping, shapingCommands, TrafficShaper } from './traffic.js';
 
 /** pre_start or the traffic control failed: the flow did not start, or (update) runs without shaping. */
 export class ContainerControlError extends Error {
@@ -24,6 +26,8 @@ export class ContainerControl {
   private readonly shaper?: TrafficShaper;
   /** pre_start ran and post_stop has not yet: the flow's end runs post_stop. */
   private prepared = false;
+  /** Who holds the container control now (see prepare), in words for the conflict message. */
+  private holder?: string;
 
   constructor(
     readonly settings: ContainerControlSettings,
@@ -77,17 +81,25 @@ export class ContainerControl {
     };
   }
 
-  /** Before a flow starts: pre_start, then the shaping. Throws (having undone what it did) when either fails. */
-  async prepare(shaping: Shaping | undefined): Promise<void> {
-    for (const argv of this.settings.preStart) {
-      try {
-        const r = await runArgv(argv, this.log, 'pre_start', this.timeoutMs);
-        if (r.exitCode !== 0 || r.timedOut) throw commandFailure('pre_start command', argv, r, this.timeoutMs);
-      } catch (err) {
-        const message = `${(err as Error).message.startsWith('pre_start') ? '' : `pre_start command ${JSON.stringify(argv)}: `}${(err as Error).message}`;
-        this.log('error', `the flow does not start: ${message}`);
-        throw new ContainerControlError(new Error(message, { cause: err }));
-      }
+  /** Whether a flow's start and end do anything here: traffic control on, or commands configured. */
+  get active(): boolean {
+    const s = this.settings;
+    return s.trafficControl.enabled || s.preStart.length > 0 || s.postStop.length > 0;
+  }
+
+  /**
+   * Before a flow starts: pre_start, then the shaping, for `holder` until release(). Throws a conflict when
+   * another flow holds it, and ContainerControlError (having undone what it did) when either step fails.
+   */
+  async prepare(shaping: Shaping | undefined, holder: string): Promise<void> {
+    if (!this.active) return;
+    if (this.holder !== undefined) throw this.conflict();
+    this.holder = holder;
+    try {
+      await this.runPreStart();
+    } catch (err) {
+      this.holder = undefined;
+      throw err;
     }
     this.prepared = this.settings.preStart.length > 0 || this.settings.postStop.length > 0;
     if (!this.shaper || !shaping) return;
@@ -97,6 +109,32 @@ export class ContainerControl {
       this.log('error', `the flow does not start: ${(err as Error).message}`);
       await this.release();
       throw new ContainerControlError(err as Error);
+    }
+  }
+
+  /** Throws the conflict prepare would when a flow other than `holder`'s holds the container control now. */
+  checkFree(holder: string): void {
+    if (this.active && this.holder !== undefined && this.holder !== holder) throw this.conflict();
+  }
+
+  private conflict(): AgentError {
+    return new AgentError(
+      'conflict',
+      `the container control (${this.what()}) serves one flow at a time, and ${this.holder} holds it; start this flow once that one ended`,
+      { details: { held_by: this.holder } },
+    );
+  }
+
+  private async runPreStart(): Promise<void> {
+    for (const argv of this.settings.preStart) {
+      try {
+        const r = await runArgv(argv, this.log, 'pre_start', this.timeoutMs);
+        if (r.exitCode !== 0 || r.timedOut) throw commandFailure('pre_start command', argv, r, this.timeoutMs);
+      } catch (err) {
+        const message = `${(err as Error).message.startsWith('pre_start') ? '' : `pre_start command ${JSON.stringify(argv)}: `}${(err as Error).message}`;
+        this.log('error', `the flow does not start: ${message}`);
+        throw new ContainerControlError(new Error(message, { cause: err }));
+      }
     }
   }
 
@@ -110,11 +148,48 @@ export class ContainerControl {
     }
   }
 
-  /** After a flow ends, whatever the way: the shaping removed, then post_stop. Never throws. */
+  /** After a flow ends, whatever the way: the shaping removed, then post_stop, and the holder let go. Never throws. */
   async release(): Promise<void> {
-    await this.shaper?.remove();
-    if (!this.prepared) return;
-    this.prepared = false;
+    try {
+      await this.shaper?.remove();
+      if (this.prepared) {
+        this.prepared = false;
+        await this.runPostStop();
+      }
+    } finally {
+      this.holder = undefined;
+    }
+  }
+
+  /**
+   * For a dry run: what prepare and release would do for `shaping`, as sentences (nothing is run). Empty
+   * when the container control does nothing.
+   */
+  plan(shaping: Shaping | undefined): string[] {
+    const s = this.settings;
+    const lines = s.preStart.map((argv) => `would run pre_start ${JSON.stringify(argv)}`);
+    const commands = shaping && this.shaper ? shapingCommands(this.shaper.dev, shaping) : [];
+    if (commands.length && shaping)
+      lines.push(
+        `would apply traffic control on ${this.shaper!.dev}: ${describe(shaping)} (${commands.map((c) => c.join(' ')).join('; ')}), removed when the flow ends`,
+      );
+    else if (s.trafficControl.enabled)
+      lines.push(
+        `would apply no traffic control on ${s.trafficControl.interface} (no bandwidth limit, no added latency)`,
+      );
+    lines.push(...s.postStop.map((argv) => `would run post_stop ${JSON.stringify(argv)} when the flow ends`));
+    return lines;
+  }
+
+  private what(): string {
+    const s = this.settings;
+    return [
+      ...(s.trafficControl.enabled ? [`traffic control on ${s.trafficControl.interface}`] : []),
+      ...(s.preStart.length || s.postStop.length ? ['pre_start/post_stop commands'] : []),
+    ].join(', ');
+  }
+
+  private async runPostStop(): Promise<void> {
     for (const argv of this.settings.postStop) {
       try {
         const r = await runArgv(argv, this.log, 'post_stop', this.timeoutMs);

@@ -37,6 +37,7 @@ export { planFirstIteration, type PlannedRequest } from './plan.js';
 export { FlowRunner, type AppStatus, type RunLimit, type RunnerOptions, type RunSnapshot } from './runner.js';
 export { createRunner, type LoadRunner, type LoadRunnerOptions } from './load-runner.js';
 export { ThreadedRunner } from './threaded-runner.js';
+export { THREAD_IDLE_MS, ThreadPool, threadPool } from './thread-pool.js';
 export type { RunTotals } from './thread-stats.js';
 export { availableCores, MAX_THREADS, usersOf } from './threads.js';
 export { isPublicIpv4, randomProfile, randomPublicIpv4 } from './realism.js';

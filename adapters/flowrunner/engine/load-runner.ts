@@ -7,6 +7,7 @@ import type { Flowmap } from './flowmap.js';
 import { FlowRunner, type AppStatus, type RunnerOptions, type RunSnapshot } from './runner.js';
 import type { MergeableStats } from './stats-snapshot.js';
 import type { RunTotals } from './thread-stats.js';
+import type { ThreadPool } from './thread-pool.js';
 import { ThreadedRunner } from './threaded-runner.js';
 
 export interface LoadRunner {
@@ -26,14 +27,17 @@ export interface LoadRunner {
 export interface LoadRunnerOptions extends RunnerOptions {
   /**
    * Worker threads to share the users among (default 1). 1 runs the flow on this event loop with no thread;
-   * so does an egress policy with a custom resolver (it cannot cross to a thread).
+   * so does a flow that starts with one user (a thread would win it nothing, and it stays on the loop when
+   * an update adds users), and an egress policy with a custom resolver (it cannot cross to a thread).
    */
   threads?: number;
+  /** The threads to run on (default: the process's pool, threadPool). */
+  pool?: ThreadPool;
 }
 
 export function createRunner(config: FlowRunnerConfig, flowmap: Flowmap, options: LoadRunnerOptions = {}): LoadRunner {
   const { threads = 1, ...rest } = options;
   const portable = !rest.egress || rest.egress.portableSettings() !== undefined;
-  if (threads <= 1 || !portable || rest.random) return new FlowRunner(config, flowmap, rest);
+  if (threads <= 1 || config.sim_users <= 1 || !portable || rest.random) return new FlowRunner(config, flowmap, rest);
   return new ThreadedRunner(config, flowmap, { ...rest, threads });
 }

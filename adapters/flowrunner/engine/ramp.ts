@@ -17,8 +17,13 @@ export class UserStarts {
    */
   schedule(users: readonly number[], rampMs: number, phase = 0): void {
     const n = users.length;
+    this.scheduleEach(users, (_user, i) => (rampMs > 0 ? ((i + phase) * rampMs) / n : 0));
+  }
+
+  /** Starts each of `users` after its own delay (ms; 0: now, in order). */
+  scheduleEach(users: readonly number[], delayOf: (user: number, i: number) => number): void {
     users.forEach((user, i) => {
-      const delay = rampMs > 0 ? ((i + phase) * rampMs) / n : 0;
+      const delay = delayOf(user, i);
       if (delay === 0) {
         this.begin(user);
         return;

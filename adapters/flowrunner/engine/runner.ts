@@ -47,10 +47,11 @@ export interface RunnerOptions {
   egress?: EgressPolicy;
   /**
    * This run is thread `thread` (0-based) of `threads` that share one flow: its user n is the flow's user
-   * (n - 1) × threads + thread + 1 (in `userId`), and its users' ramp-up starts are shifted by thread / threads
-   * of a step, so that the threads' starts interleave as one run's would.
+   * (n - 1) × threads + thread + 1 (in `userId`). With `flowUsers` (the flow's sim_users over every thread)
+   * each user starts within the ramp-up when that flow user would on one loop; without it the thread's own
+   * starts are shifted by thread / threads of a step, which interleaves them as closely as it can.
    */
-  share?: { thread: number; threads: number };
+  share?: { thread: number; threads: number; flowUsers?: number };
 }
 
 export interface RunSnapshot extends StatsSnapshot {
@@ -128,6 +129,9 @@ export class FlowRunner {
   /** The forwarded-for header name, lower-cased, or '' when disabled. */
   private readonly xffKey: string;
   private readonly share: { thread: number; threads: number };
+  /** A thread's flow: its sim_users over every thread now, and before the last start or update (ramp-up). */
+  private flowUsers?: number;
+  private flowUsersBefore = 0;
 
   constructor(
     config: FlowRunnerConfig,
@@ -141,6 +145,7 @@ export class FlowRunner {
     this.egress = options.egress ?? DEFAULT_EGRESS_POLICY;
     this.limit = options.limit ?? {};
     this.share = options.share ?? { thread: 0, threads: 1 };
+    this.flowUsers = options.share?.flowUsers;
     this.stats = new RunStats(requestSteps(flowmap.steps).map((s) => s.id));
     this.steps = compileSteps(flowmap, (key, message) => this.warnSome(key, message));
     this.startContext = contextStarter(flowmap);
@@ -205,8 +210,13 @@ export class FlowRunner {
    * A live change: more or fewer users, other pauses, another ramp-up. Added users start spread over
    * ramp_up_seconds from now; users waiting for their start above a lowered sim_users never start.
    */
-  update(config: FlowRunnerConfig): void {
+  /** A live change; a thread of a shared flow is told the flow's new sim_users over every thread too. */
+  update(config: FlowRunnerConfig, flowUsers?: number): void {
     const before = this.config.sim_users;
+    if (flowUsers !== undefined && this.flowUsers !== undefined) {
+      this.flowUsersBefore = this.flowUsers;
+      this.flowUsers = flowUsers;
+    }
     this.config = withLiveFields(this.config, config);
     this.starts.cancelAbove(config.sim_users);
     if (this.status === 'running' && config.sim_users > before) this.spawnUsers();
@@ -278,7 +288,16 @@ export class FlowRunner {
     // Users are numbered 1..sim_users; lowering sim_users ends the highest-numbered ones at their next step.
     const missing: number[] = [];
     for (let n = 1; n <= this.config.sim_users; n++) if (!this.live.has(n) && !this.starts.has(n)) missing.push(n);
-    this.starts.schedule(missing, this.config.ramp_up_seconds * 1000, this.share.thread / this.share.threads);
+    const rampMs = this.config.ramp_up_seconds * 1000;
+    const { thread, threads } = this.share;
+    if (this.flowUsers === undefined || rampMs === 0) return this.starts.schedule(missing, rampMs, thread / threads);
+    // The flow's users added since the last start or update, spread over the ramp as one loop spreads them.
+    const before = Math.min(this.flowUsersBefore, this.flowUsers);
+    const span = Math.max(1, this.flowUsers - before);
+    this.starts.scheduleEach(missing, (n) => {
+      const rank = Math.min(span - 1, Math.max(0, (n - 1) * threads + thread - before));
+      return (rank * rampMs) / span;
+    });
   }
 
   private beginUser(n: number): void {

@@ -1,27 +1,50 @@
 /**
- * One worker thread of a threaded FlowRunner (threaded-runner.ts): once loaded it says `ready` and starts on
- * `go`; runs its share of the users with the one-loop FlowRunner and its own connections; sends its numbers
- * when it starts, after an update, every REPORT_INTERVAL_MS and when its run ends, its log lines as they
- * come; obeys update, stop and drain (also before `go`: the run then ends without a request).
+ * One worker thread of the pool (thread-pool.ts), hosting the shares of any number of flows at once, each
+ * its own one-loop FlowRunner with its own connections. For each flow (`run`): set up on `run` and say
+ * `ready`, start on `go`; send its numbers when it starts, after an update, every REPORT_INTERVAL_MS and
+ * when its run ends, its log lines as they come; obey update, stop and drain (also before `go`: the run
+ * then ends without a request). The thread lives on after a flow ends, for the next one.
  */
 import { createRequire } from 'node:module';
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
 import { EgressPolicy } from '../../shared/egress.js';
 import { FlowRunner } from './runner.js';
-import { REPORT_INTERVAL_MS, type FromThread, type ThreadInit, type ThreadReport, type ToThread } from './threads.js';
+import {
+  type Envelope,
+  type FromThread,
+  REPORT_INTERVAL_MS,
+  type ThreadInit,
+  type ThreadReport,
+  type ToThread,
+} from './threads.js';
 
-const init = workerData as ThreadInit;
 const port = parentPort!;
-const send = (m: FromThread) => port.postMessage(m);
 
-const runner = new FlowRunner(init.config, init.flowmap, {
-  log: (level, message) => send({ type: 'log', level, message }),
-  egress: new EgressPolicy(init.egress),
-  limit: init.iterations === undefined ? undefined : { iterations: init.iterations },
-  share: { thread: init.thread, threads: init.threads },
-});
+interface Hosted {
+  runner: FlowRunner;
+  timer?: NodeJS.Timeout;
+}
+const hosted = new Map<number, Hosted>();
 
-function report(): ThreadReport {
+function host(run: number, init: ThreadInit): void {
+  const send = (m: FromThread) => port.postMessage({ run, m } satisfies Envelope<FromThread>);
+  const runner = new FlowRunner(init.config, init.flowmap, {
+    log: (level, message) => send({ type: 'log', level, message }),
+    egress: new EgressPolicy(init.egress),
+    limit: init.iterations === undefined ? undefined : { iterations: init.iterations },
+    share: { thread: init.thread, threads: init.threads, flowUsers: init.flowUsers },
+  });
+  const h: Hosted = { runner };
+  hosted.set(run, h);
+  void runner.done.then(() => {
+    clearInterval(h.timer);
+    hosted.delete(run);
+    send({ type: 'ended', report: report(runner) });
+  });
+  send({ type: 'ready' });
+}
+
+function report(runner: FlowRunner): ThreadReport {
   return {
     status: runner.status,
     pending_users: runner.pendingUsers,
@@ -30,27 +53,24 @@ function report(): ThreadReport {
   };
 }
 
-let timer: NodeJS.Timeout | undefined;
-
-port.on('message', (m: ToThread) => {
+port.on('message', ({ run, m }: Envelope<ToThread>) => {
+  if (m.type === 'run') return host(run, m.init);
+  const h = hosted.get(run);
+  if (!h) return;
+  const { runner } = h;
+  const send = (r: FromThread) => port.postMessage({ run, m: r } satisfies Envelope<FromThread>);
   if (m.type === 'go' && runner.status === 'initializing') {
     runner.start();
-    send({ type: 'report', report: report() });
+    send({ type: 'report', report: report(runner) });
     // A fixed rate whatever the load: one message per interval besides log lines and the answers to commands.
-    timer = setInterval(() => send({ type: 'report', report: report() }), REPORT_INTERVAL_MS);
+    h.timer = setInterval(() => send({ type: 'report', report: report(runner) }), REPORT_INTERVAL_MS);
   } else if (m.type === 'stop') void runner.stop();
   else if (m.type === 'drain') void runner.drain(m.graceMs);
   else if (m.type === 'update') {
-    runner.update(m.config);
-    send({ type: 'report', report: report() });
+    runner.update(m.config, m.flowUsers);
+    send({ type: 'report', report: report(runner) });
   }
 });
 
-void runner.done.then(() => {
-  clearInterval(timer);
-  send({ type: 'ended', report: report() });
-  port.close();
-});
-// The HTTP client is loaded before `ready`, so the first requests do not wait for it (the threads start cold).
+// The HTTP client is loaded with the thread, so the first requests of its first flow do not wait for it.
 createRequire(import.meta.url)('undici');
-send({ type: 'ready' });

@@ -1,6 +1,6 @@
 /**
- * A FlowRunner over worker threads: the flow's users shared among `threads` threads (thread-worker.ts), each
- * running the one-loop FlowRunner with its own connections. The same surface as FlowRunner: start, stop
+ * A FlowRunner over worker threads: the flow's users shared among `threads` threads of the pool
+ * (thread-pool.ts, thread-worker.ts), each running the one-loop FlowRunner with its own connections. The same surface as FlowRunner: start, stop
  * (every thread told at once; resolves when all have stopped), drain, update (each thread its new share),
  * snapshot and mergeableStats from the threads' numbers merged exactly. A thread that fails (throws, exits,
  * or ends with every user failed) makes the run `error`, and the others stop.
@@ -14,10 +14,11 @@ import { emptyStats } from './stats-of.js';
 import type { MergeableStats } from './stats-snapshot.js';
 import type { AppStatus, RunnerOptions, RunSnapshot } from './runner.js';
 import { MergedReports, type RunTotals } from './thread-stats.js';
-import { startThread, usersOf, type FromThread, type ThreadReport, type ToThread } from './threads.js';
+import { type ThreadPool, type ThreadShare, threadPool } from './thread-pool.js';
+import { usersOf, type FromThread, type ThreadReport, type ToThread } from './threads.js';
 
 interface Thread {
-  worker: Worker;
+  share: ThreadShare;
   ready: boolean;
   report?: ThreadReport;
   ended: boolean;
@@ -42,7 +43,7 @@ export class ThreadedRunner {
   constructor(
     config: FlowRunnerConfig,
     readonly flowmap: Flowmap,
-    private readonly options: RunnerOptions & { threads: number },
+    private readonly options: RunnerOptions & { threads: number; pool?: ThreadPool },
   ) {
     this.config = { ...config };
     this.log = options.log ?? (() => {});
@@ -60,7 +61,7 @@ export class ThreadedRunner {
 
   /** The threads' workers, for diagnostics. */
   get workers(): readonly Worker[] {
-    return this.threads.map((t) => t.worker);
+    return this.threads.map((t) => t.share.worker);
   }
 
   /** Each thread's last numbers (undefined before its first report), in thread order. */
@@ -80,23 +81,26 @@ export class ThreadedRunner {
     this.status = 'running';
     // More threads than users would idle; a flow never has fewer than one user.
     const n = Math.max(1, Math.min(this.options.threads, this.config.sim_users));
-    for (let i = 0; i < n; i++) {
-      const worker = startThread({
-        thread: i,
-        threads: n,
-        config: { ...this.config, sim_users: usersOf(this.config.sim_users, i, n), max_duration_seconds: null },
-        flowmap: this.flowmap,
-        iterations: this.options.limit?.iterations,
-        egress,
+    const threads: Thread[] = [];
+    const shares = (this.options.pool ?? threadPool).share(n, (i) => ({
+      message: (m) => this.received(threads[i]!, m),
+      failed: (why) => this.threadFailed(threads[i]!, `thread ${i} ${why}`),
+    }));
+    for (const share of shares) threads.push({ share, ready: false, ended: false });
+    this.threads.push(...threads);
+    for (const [i, t] of threads.entries())
+      t.share.send({
+        type: 'run',
+        init: {
+          thread: i,
+          threads: n,
+          config: { ...this.config, sim_users: usersOf(this.config.sim_users, i, n), max_duration_seconds: null },
+          flowUsers: this.config.sim_users,
+          flowmap: this.flowmap,
+          iterations: this.options.limit?.iterations,
+          egress,
+        },
       });
-      const t: Thread = { worker, ready: false, ended: false };
-      this.threads.push(t);
-      worker.on('message', (m: FromThread) => this.received(t, m));
-      worker.on('error', (err) => this.threadFailed(t, `thread ${i} failed: ${err.message}`));
-      worker.on('exit', (code) => {
-        if (!t.ended) this.threadFailed(t, `thread ${i} exited (code ${code}) before its run ended`);
-      });
-    }
     this.log(
       'info',
       `flow ${this.flowmap.name ?? this.flowmap.id ?? '(unnamed)'} started: ${this.config.sim_users} users on ${n} thread(s) against ${this.config.flow_target_url}`,
@@ -135,8 +139,12 @@ export class ThreadedRunner {
     this.config = withLiveFields(this.config, config);
     const n = this.threads.length;
     this.threads.forEach((t, i) => {
-      const m: ToThread = { type: 'update', config: { ...this.config, sim_users: usersOf(config.sim_users, i, n) } };
-      if (!t.ended) t.worker.postMessage(m);
+      const m: ToThread = {
+        type: 'update',
+        config: { ...this.config, sim_users: usersOf(config.sim_users, i, n) },
+        flowUsers: config.sim_users,
+      };
+      if (!t.ended) t.share.send(m);
     });
     this.log('info', `flow updated: ${before} -> ${config.sim_users} users over ${n} thread(s)`);
   }
@@ -183,7 +191,7 @@ export class ThreadedRunner {
   }
 
   private tell(m: ToThread): void {
-    for (const t of this.threads) if (!t.ended) t.worker.postMessage(m);
+    for (const t of this.threads) if (!t.ended) t.share.send(m);
   }
 
   private received(t: Thread, m: FromThread): void {
@@ -200,7 +208,7 @@ export class ThreadedRunner {
     this.merged = undefined;
     if (m.type !== 'ended') return;
     t.ended = true;
-    void t.worker.terminate();
+    t.share.release();
     if (m.report.status === 'error') {
       this.failed = true;
       void this.stop();
@@ -213,7 +221,7 @@ export class ThreadedRunner {
     t.ended = true;
     this.failed = true;
     this.log('error', `${why}; the other threads stop`);
-    void t.worker.terminate();
+    t.share.release();
     void this.stop();
     this.endIfAllEnded();
   }

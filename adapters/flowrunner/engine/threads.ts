@@ -52,6 +52,8 @@ export interface ThreadInit {
   threads: number;
   /** With the thread's share of sim_users. */
   config: FlowRunnerConfig;
+  /** The flow's sim_users over every thread (for the ramp-up). */
+  flowUsers: number;
   flowmap: Flowmap;
   iterations?: number;
   egress: EgressSettings;
@@ -66,24 +68,37 @@ export interface ThreadReport {
 }
 
 export type ToThread =
+  /** A flow's share for this thread: set it up, answer `ready`. */
+  | { type: 'run'; init: ThreadInit }
   /** Every thread is ready: start now (the threads start together, whatever their start-up took). */
-  { type: 'go' } | { type: 'update'; config: FlowRunnerConfig } | { type: 'stop' } | { type: 'drain'; graceMs: number };
+  | { type: 'go' }
+  /** `config` with the thread's share of sim_users; `flowUsers`: the flow's over every thread. */
+  | { type: 'update'; config: FlowRunnerConfig; flowUsers: number }
+  | { type: 'stop' }
+  | { type: 'drain'; graceMs: number };
 
 export type FromThread =
-  /** Loaded, waiting for `go`. */
+  /** Set up, waiting for `go`. */
   | { type: 'ready' }
   | { type: 'log'; level: 'debug' | 'info' | 'warn' | 'error'; message: string }
   | { type: 'report'; report: ThreadReport }
   /** The thread's run ended (stopped, drained, its users done, or failed); its last numbers. */
   | { type: 'ended'; report: ThreadReport };
 
+/** A message between the agent and a thread, for one flow (`run`: its number in the pool). */
+export interface Envelope<M> {
+  run: number;
+  m: M;
+}
+
 /**
  * A thread running thread-worker: the compiled .js next to this file, or under tsx (this file is .ts) the .ts
  * through thread-worker-tsx.mjs, since a worker does not inherit the loader that lets the parent import
  * TypeScript.
  */
-export function startThread(init: ThreadInit): Worker {
+export function startThread(): Worker {
   const underTsx = import.meta.url.endsWith('.ts');
-  if (!underTsx) return new Worker(new URL('./thread-worker.js', import.meta.url), { workerData: init, execArgv: [] });
-  return new Worker(new URL('./thread-worker-tsx.mjs', import.meta.url), { workerData: init, execArgv: [] });
+  return new Worker(new URL(underTsx ? './thread-worker-tsx.mjs' : './thread-worker.js', import.meta.url), {
+    execArgv: [],
+  });
 }

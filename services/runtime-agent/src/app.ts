@@ -8,6 +8,7 @@ import { ContainerControl } from '../../../adapters/flowrunner/container/contain
 import { BackgroundRuns } from '../../../adapters/flowrunner/runs.js';
 import { SystemSampler } from '../../../adapters/flowrunner/system.js';
 import { availableCores } from '../../../adapters/flowrunner/engine/threads.js';
+import { threadPool } from '../../../adapters/flowrunner/engine/thread-pool.js';
 import { builtinAdapters, type AdapterSettings } from '../../../adapters/index.js';
 import { EgressPolicy } from '../../../adapters/shared/egress.js';
 import { AdapterRegistry } from './adapter-registry.js';
@@ -71,23 +72,23 @@ export interface Agent {
   shutdown(): Promise<void>;
 }
 
-/** FLOWRUNNER_THREADS, or the cores this process may use. */
-/**
- * One unless FLOWRUNNER_THREADS says otherwise: threads start with each flow (0.3–0.7 s, more on a busy
- * machine), which a short run feels, and `auto` (the cores this process may use) is asked for explicitly.
- */
+/** FLOWRUNNER_THREADS: a number, or (`auto`, the default) the cores this process may use. */
 function flowrunnerThreads(config: Config): number {
-  if (config.flowrunnerThreads === 'auto') return availableCores();
-  return config.flowrunnerThreads ?? 1;
+  const threads = config.flowrunnerThreads ?? 'auto';
+  return threads === 'auto' ? availableCores() : threads;
 }
 
-/** The adapters' part of the configuration. */
+/**
+ * The adapters' part of the configuration. With the logger, the flowrunner adapter gets the container control
+ * of FLOWRUNNER_CONTROL_CONFIG too (read from its file here), which createAgent shares with the control API.
+ */
 export function adapterSettings(config: Config, logger?: Logger): AdapterSettings {
   return {
     flowrunner: {
       flowmapsRoot: WORKFLOWS_DIR,
       log: logger ? flowRunnerLog(logger) : undefined,
       threads: flowrunnerThreads(config),
+      container: logger ? containerControl(config, logger) : undefined,
     },
     shell: {
       allowShell: config.shellAllowShell,
@@ -196,10 +197,14 @@ export function createAgent(
       'a step left a process running',
     );
   });
+  // One container control for every flow: the control API's and the flowrunner steps' (one holds it at a time).
+  const container =
+    adapters.find((a): a is Adapter & { container: ContainerControl } => 'container' in a && a.container !== undefined)
+      ?.container ?? containerControl(config, logger);
   const flows = new FlowControl({
     log: flowRunnerLog(logger),
     egress: adapterSettings(config).egress,
-    container: containerControl(config, logger),
+    container,
     threads: flowrunnerThreads(config),
   });
   const system = new SystemSampler();
@@ -235,6 +240,8 @@ export function createAgent(
       ...backgroundRuns.map((r) => r.stopAll()),
       engine.shutdown(),
     ]);
+    // Every flow has stopped: the threads they ran on go too.
+    await threadPool.close();
     // After the executions: their last results are in the outbox by now, and get a moment to go out.
     await delivery.stop(Math.min(DELIVERY_STOP_GRACE_MS, config.shutdownGraceSeconds * 1000));
     await puller?.deregister();

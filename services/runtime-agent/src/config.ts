@@ -532,10 +532,10 @@ export const SETTINGS: Setting[] = [
   {
     env: 'FLOWRUNNER_THREADS',
     key: 'flowrunnerThreads',
-    default: '1',
+    default: 'auto',
     accepts: 'integer 1..64, or auto',
     parse: (raw, name) => (raw.trim() === 'auto' ? 'auto' : int(1, 64).parse(raw, name)),
-    doc: "Worker threads a FlowRunner flow's users are shared among (docs/flowrunner.md#threads): 1 runs flows on the agent's event loop with no thread; auto uses the cores this process may use, from the cgroup's CPU quota and the CPUs it may run on. Threads start with each flow (0.3-0.7 s), so they pay off for long, heavy runs",
+    doc: "Worker threads a FlowRunner flow's users are shared among (docs/flowrunner.md#threads): auto uses the cores this process may use, from the cgroup's CPU quota and the CPUs it may run on; 1 runs flows on the agent's event loop with no thread. The threads are started by the first flow that needs them and shared by the flows after it, and stop after 60 s without a flow, so an agent that runs none holds none; a flow that starts with one user runs on the event loop",
   },
   {
     env: 'FLOW_WORKERS_NAMESPACE',

@@ -6,53 +6,20 @@
  * agent's is left. Skipped where the machine allows no `ip netns` (no CAP_NET_ADMIN).
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { REPO_ROOT } from '../../../services/runtime-agent/src/paths.js';
-import { MAIN } from '../support/agent-process.js';
+import { type AgentInNs, NetnsLab, stopAgentInNs } from '../support/netns.js';
 import { waitFor } from '../support/wait.js';
 
-const run = promisify(execFile);
-const suffix = `${process.pid % 100000}`;
-const AGENT_NS = `ra-fra-${suffix}`;
-const TARGET_NS = `ra-frb-${suffix}`;
-const DEV = `rfa${suffix}`;
-const TARGET_DEV = `rfb${suffix}`;
-const TARGET_IP = '10.214.0.1';
-const AGENT_PORT = 18080;
-const IPERF_PORT = 5201;
 /** Within this share of the limit the measured rate must be. */
 const TOLERANCE = 0.15;
-
-const ip = (...args: string[]) => execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
-const inAgentNs = (...argv: string[]) => ['netns', 'exec', AGENT_NS, ...argv];
-
-/** The qdiscs on the agent's interface, as tc shows them. */
-const qdiscs = () => execFileSync('ip', inAgentNs('tc', 'qdisc', 'show', 'dev', DEV), { encoding: 'utf8' });
-const agentQdisc = () => / f10: /.test(qdiscs()) || / f11: /.test(qdiscs());
-
-/** A request to the agent inside its namespace, on its loopback (curl runs there). */
-async function api(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
-  const args = ['curl', '-s', '-m', '30', '-X', method, '-w', '\n%{http_code}'];
-  if (body !== undefined) args.push('-H', 'content-type: application/json', '-d', JSON.stringify(body));
-  const { stdout } = await run('ip', inAgentNs(...args, `http://127.0.0.1:${AGENT_PORT}${path}`), { timeout: 40_000 });
-  const at = stdout.lastIndexOf('\n');
-  return { status: Number(stdout.slice(at + 1)), body: JSON.parse(stdout.slice(0, at) || 'null') };
-}
-
-/** Megabits per second iperf3 moves from the agent's namespace to the target's over 3 s (the first one left out). */
-async function measureMbps(): Promise<number> {
-  const { stdout } = await run(
-    'ip',
-    inAgentNs('iperf3', '-c', TARGET_IP, '-p', String(IPERF_PORT), '-t', '3', '-O', '1', '-J'),
-    { timeout: 30_000, maxBuffer: 16 * 1024 * 1024 },
-  );
-  return JSON.parse(stdout).end.sum_received.bits_per_second / 1e6;
-}
+const lab = new NetnsLab('t');
+const { dev: DEV } = lab;
+const qdiscs = () => lab.qdiscs();
+const agentQdisc = () => lab.agentQdisc();
+const api = (method: string, path: string, body?: unknown) => lab.api(method, path, body);
+const measureMbps = () => lab.measureMbps();
 
 function within(measured: number, limit: number): void {
   assert.ok(
@@ -78,99 +45,28 @@ traffic_control:
 `;
 
 const flowStart = (extra: Record<string, unknown>) => ({
-  config: { flow_target_url: `http://${TARGET_IP}:8000`, sim_users: 2, min_sleep_ms: 100, max_sleep_ms: 200, ...extra },
+  config: { flow_target_url: lab.targetUrl, sim_users: 2, min_sleep_ms: 100, max_sleep_ms: 200, ...extra },
   flowmap: { steps: [{ id: 'get', type: 'request', url: '/' }] },
 });
 
-/** Starts the agent inside the agent's namespace; resolves once it listens. */
-async function startAgentInNs(dir: string, prefix: string[] = []): Promise<{ proc: ChildProcess; output(): string }> {
-  const file = join(dir, 'control.yaml');
-  writeFileSync(file, CONTROL_CONFIG(DEV));
-  const proc = spawn('ip', inAgentNs(...prefix, process.execPath, '--import', 'tsx', MAIN), {
-    cwd: REPO_ROOT,
-    env: {
-      PATH: process.env.PATH,
-      PORT: String(AGENT_PORT),
-      HOST: '127.0.0.1',
-      DATA_DIR: mkdtempSync(join(dir, 'data-')),
-      FLOWRUNNER_CONTROL_CONFIG: file,
-      EGRESS_ALLOW_PRIVATE: 'true',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  proc.stdout!.on('data', (d) => (out += d));
-  proc.stderr!.on('data', (d) => (out += d));
-  await waitFor(
-    () => {
-      if (proc.exitCode !== null) throw new Error(`the agent exited: ${out}`);
-      return /listening on/.test(out);
-    },
-    'the agent in its namespace to listen',
-    30_000,
-  );
-  return { proc, output: () => out };
-}
-
-async function stopAgent(proc: ChildProcess | undefined): Promise<void> {
-  if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
-  const exited = once(proc, 'exit');
-  proc.kill('SIGTERM');
-  const timer = setTimeout(() => proc.kill('SIGKILL'), 15_000);
-  await exited;
-  clearTimeout(timer);
-}
+const startAgentInNs = (dir: string, prefix: string[] = []) => lab.startAgent(dir, CONTROL_CONFIG(DEV), prefix);
+const stopAgent = stopAgentInNs;
 
 describe('traffic control in network namespaces the test creates', function () {
   this.timeout(90_000);
-  let made = false;
   let dir: string;
-  const helpers: ChildProcess[] = [];
-  let agent: { proc: ChildProcess; output(): string } | undefined;
+  let agent: AgentInNs | undefined;
   let unlimitedMbps = 0;
 
   before(async function () {
-    try {
-      ip('netns', 'add', AGENT_NS);
-      made = true;
-    } catch {
-      this.skip(); // no CAP_NET_ADMIN here: nothing was created
-    }
-    ip('netns', 'add', TARGET_NS);
-    ip('link', 'add', DEV, 'type', 'veth', 'peer', 'name', TARGET_DEV);
-    ip('link', 'set', DEV, 'netns', AGENT_NS);
-    ip('link', 'set', TARGET_DEV, 'netns', TARGET_NS);
-    ip('-n', TARGET_NS, 'addr', 'add', `${TARGET_IP}/30`, 'dev', TARGET_DEV);
-    ip('-n', AGENT_NS, 'addr', 'add', '10.214.0.2/30', 'dev', DEV);
-    for (const [ns, dev] of [
-      [TARGET_NS, TARGET_DEV],
-      [AGENT_NS, DEV],
-    ] as const) {
-      ip('-n', ns, 'link', 'set', dev, 'up');
-      ip('-n', ns, 'link', 'set', 'lo', 'up');
-    }
+    if (!(await lab.setUp())) this.skip();
     dir = mkdtempSync(join(tmpdir(), 'fr-tc-'));
-    const server = `require("http").createServer((q, s) => s.end("ok")).listen(8000, "${TARGET_IP}")`;
-    for (const argv of [
-      [process.execPath, '-e', server],
-      ['iperf3', '--server', '--port', String(IPERF_PORT), '--bind', TARGET_IP],
-    ])
-      helpers.push(spawn('ip', ['netns', 'exec', TARGET_NS, ...argv], { stdio: 'ignore' }));
-    await waitFor(async () => (await measureMbps()) > 0, 'iperf3 to answer in the target namespace', 20_000, 200);
     agent = await startAgentInNs(dir);
   });
 
   after(async () => {
     await stopAgent(agent?.proc);
-    for (const h of helpers) h.kill('SIGKILL');
-    if (made)
-      for (const ns of [AGENT_NS, TARGET_NS]) {
-        try {
-          ip('netns', 'del', ns); // removes its end of the veth pair, and so the pair
-        } catch {
-          // never created
-        }
-      }
+    lab.tearDown();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
