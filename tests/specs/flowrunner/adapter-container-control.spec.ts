@@ -14,23 +14,9 @@ import { join } from 'node:path';
 import { agentsPerTest, type AgentProcess, waitForStatus } from '../support/agent-process.js';
 import { pkg } from '../support/packages.js';
 import { waitFor } from '../support/wait.js';
+import { append, FAIL } from './lifecycle-argv.js';
 
 const ENDED = ['completed', 'failed', 'cancelled', 'rolled_back', 'rollback_failed'];
-
-/** An argv that appends `word` to `file` (through node: no shell anywhere). */
-const append = (file: string, word: string) => [
-  process.execPath,
-  '-e',
-  'require("fs").appendFileSync(process.argv[1], process.argv[2] + "\\n")',
-  file,
-  word,
-];
-
-const FAIL = [
-  process.execPath,
-  '-e',
-  'console.log("checking limits"); console.error("somaxconn: permission denied"); process.exit(3)',
-];
 
 describe('the container-control file around flowrunner steps', function () {
   this.timeout(60_000);

@@ -21,6 +21,7 @@ import { burstBytes, shapingCommands } from '../../../adapters/flowrunner/contai
 import { FlowControl, parseStartRequest } from '../../../adapters/flowrunner/control.js';
 import { freshDataDir, spawnAgent, startAgent, type AgentProcess } from '../support/agent-process.js';
 import { waitFor } from '../support/wait.js';
+import { append, FAIL } from './lifecycle-argv.js';
 
 const SEED_CONFIG = `
 adapter:
@@ -195,21 +196,6 @@ describe('shaping read from the start and update payloads', () => {
 });
 
 // --- pre_start and post_stop -----------------------------------------------------------------------
-
-/** An argv that appends `word` to `file` (through node: no shell anywhere). */
-const append = (file: string, word: string) => [
-  process.execPath,
-  '-e',
-  'require("fs").appendFileSync(process.argv[1], process.argv[2] + "\\n")',
-  file,
-  word,
-];
-
-const FAIL = [
-  process.execPath,
-  '-e',
-  'console.log("checking limits"); console.error("somaxconn: permission denied"); process.exit(3)',
-];
 
 async function target(): Promise<{ url: string; close(): void }> {
   const server = http.createServer((_req, res) => res.end('ok'));
