@@ -1,0 +1,108 @@
+/**
+ * An execution's log, streamed (GET /logs/{id}?follow=true read with fetch, so the token stays in a header):
+ * the stored lines, then new ones as the steps write them, until the execution ends. Filter by step and
+ * search by text; "follow" keeps the newest line in view.
+ */
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import { followSse } from '../sse';
+import type { LogLine } from '../types';
+
+const MAX_LINES = 5000;
+
+export function Logs({ id, steps }: { id: string; steps: string[] }) {
+  const [lines, setLines] = useState<LogLine[]>([]);
+  const [state, setState] = useState<'open' | 'retrying' | 'closed'>('closed');
+  const [ended, setEnded] = useState<string | null>(null);
+  const [step, setStep] = useState('');
+  const [search, setSearch] = useState('');
+  const [followOn, setFollowOn] = useState(true);
+  const box = useRef<HTMLDivElement>(null);
+
+  useEffect(() => {
+    setLines([]);
+    setEnded(null);
+    const c = new AbortController();
+    let pending: LogLine[] = [];
+    let frame = 0;
+    const flush = () => {
+      frame = 0;
+      const add = pending;
+      pending = [];
+      setLines((cur) => [...cur, ...add].slice(-MAX_LINES));
+    };
+    void followSse(`/logs/${encodeURIComponent(id)}?follow=true`, {
+      signal: c.signal,
+      reconnect: true,
+      onState: setState,
+      last: (m) => m.event === 'end',
+      onMessage(m) {
+        try {
+          if (m.event === 'log') {
+            pending.push(JSON.parse(m.data) as LogLine);
+            frame ||= requestAnimationFrame(flush);
+          } else if (m.event === 'end') setEnded((JSON.parse(m.data) as { status: string | null }).status ?? 'ended');
+        } catch {
+          // a message that is not JSON is not a log line
+        }
+      },
+    });
+    return () => {
+      c.abort();
+      cancelAnimationFrame(frame);
+    };
+  }, [id]);
+
+  const shown = useMemo(() => {
+    const needle = search.toLowerCase();
+    return lines.filter(
+      (l) => (step === '' || l.step === step) && (needle === '' || l.message.toLowerCase().includes(needle)),
+    );
+  }, [lines, step, search]);
+
+  useEffect(() => {
+    if (followOn && box.current) box.current.scrollTop = box.current.scrollHeight;
+  }, [shown, followOn]);
+
+  return (
+    <section class="logs" aria-labelledby="logs-title">
+      <div class="title-row">
+        <h2 id="logs-title">Log</h2>
+        <span class="muted" data-testid="log-state">
+          {ended ? `ended (${ended})` : state === 'open' ? 'streaming' : state === 'retrying' ? 'reconnecting…' : ''}
+        </span>
+      </div>
+      <div class="filters">
+        <label>
+          Step
+          <select value={step} onChange={(e) => setStep(e.currentTarget.value)}>
+            <option value="">all steps</option>
+            {steps.map((s) => (
+              <option key={s} value={s}>
+                {s}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Search
+          <input type="search" value={search} onInput={(e) => setSearch(e.currentTarget.value)} />
+        </label>
+        <label class="check">
+          <input type="checkbox" checked={followOn} onChange={(e) => setFollowOn(e.currentTarget.checked)} />
+          Follow
+        </label>
+      </div>
+      {/* biome-ignore lint/a11y/noNoninteractiveTabindex: a scrolling region must take focus to scroll by keyboard */}
+      <div class="log-lines" ref={box} tabIndex={0} role="log" aria-label="Log lines">
+        {shown.length === 0 && <p class="muted">{lines.length === 0 ? 'No lines yet.' : 'No line matches.'}</p>}
+        {shown.map((l) => (
+          <div key={l.seq} class={`log-line lv-${l.level} src-${l.stream ?? 'none'}`}>
+            <span class="log-ts">{new Date(l.ts).toLocaleTimeString()}</span>
+            <span class="log-step">{l.step ?? '·'}</span>
+            <span class="log-msg">{l.message}</span>
+          </div>
+        ))}
+      </div>
+    </section>
+  );
+}
