@@ -21,7 +21,8 @@ export function App() {
   const [live, setLive] = useState(journalState());
   const route = useRoute();
 
-  const check = useCallback(async (why?: string) => {
+  const check = useCallback(async () => {
+    const had = token() !== null;
     try {
       const me = await api<Me>('GET', '/whoami');
       setAuth({ state: 'in', me });
@@ -29,7 +30,7 @@ export function App() {
     } catch (err) {
       stopJournal();
       const e = err as ApiError;
-      if (e.status === 401) setAuth({ state: 'signed-out', error: token() ? 'the token was refused' : why });
+      if (e.status === 401) setAuth({ state: 'signed-out', error: had ? 'the agent refused this token' : undefined });
       else setAuth({ state: 'signed-out', error: e.message });
     }
   }, []);

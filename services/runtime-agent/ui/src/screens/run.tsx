@@ -100,7 +100,7 @@ export function RunScreen({ id, me }: { id: string; me: Me }) {
           <>
             <dt>Retry of</dt>
             <dd>
-              <a href={href('runs', rec.retry_of)}>{rec.retry_of.slice(0, 8)}</a>
+              <a href={href('runs', rec.retry_of)}>{`…${rec.retry_of.slice(-8)}`}</a>
             </dd>
           </>
         )}
@@ -108,7 +108,7 @@ export function RunScreen({ id, me }: { id: string; me: Me }) {
           <>
             <dt>Retried by</dt>
             <dd>
-              <a href={href('runs', rec.retried_by)}>{rec.retried_by.slice(0, 8)}</a>
+              <a href={href('runs', rec.retried_by)}>{`…${rec.retried_by.slice(-8)}`}</a>
             </dd>
           </>
         )}

@@ -133,14 +133,14 @@ export function RunsScreen() {
           </thead>
           <tbody>
             {page.executions.map((e) => (
-              <tr key={e.execution_id} data-status={e.status}>
+              <tr key={e.execution_id} data-id={e.execution_id} data-status={e.status}>
                 <td>
                   <Chip status={e.status} />
                   {e.dry_run && <span class="badge">dry run</span>}
                 </td>
                 <td>
                   <a href={href('runs', e.execution_id)}>{e.workflow_id}</a>
-                  <span class="id">{e.execution_id.slice(0, 8)}</span>
+                  <span class="id">…{e.execution_id.slice(-8)}</span>
                 </td>
                 <td>
                   {e.steps_completed}/{e.steps_total}
