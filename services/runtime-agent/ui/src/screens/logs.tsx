@@ -9,17 +9,30 @@ import type { LogLine } from '../types';
 
 const MAX_LINES = 5000;
 
-export function Logs({ id, steps }: { id: string; steps: string[] }) {
+/**
+ * `active`: the execution has work under way. The agent ends a log stream when the work ends; when it starts
+ * again (a rollback by hand), the log is followed again from the last line shown.
+ */
+export function Logs({ id, steps, active }: { id: string; steps: string[]; active: boolean }) {
   const [lines, setLines] = useState<LogLine[]>([]);
   const [state, setState] = useState<'open' | 'retrying' | 'closed'>('closed');
   const [ended, setEnded] = useState<string | null>(null);
   const [step, setStep] = useState('');
   const [search, setSearch] = useState('');
   const [followOn, setFollowOn] = useState(true);
+  const [round, setRound] = useState(0);
   const box = useRef<HTMLDivElement>(null);
+  const lastSeq = useRef(0);
 
   useEffect(() => {
     setLines([]);
+    lastSeq.current = 0;
+  }, [id]);
+  useEffect(() => {
+    if (active && ended !== null) setRound((r) => r + 1);
+  }, [active, ended]);
+
+  useEffect(() => {
     setEnded(null);
     const c = new AbortController();
     let pending: LogLine[] = [];
@@ -28,9 +41,9 @@ export function Logs({ id, steps }: { id: string; steps: string[] }) {
       frame = 0;
       const add = pending;
       pending = [];
-      setLines((cur) => [...cur, ...add].slice(-MAX_LINES));
+      setLines((cur) => [...cur, ...add.filter((l) => l.seq > (cur.at(-1)?.seq ?? 0))].slice(-MAX_LINES));
     };
-    void followSse(`/logs/${encodeURIComponent(id)}?follow=true`, {
+    void followSse(`/logs/${encodeURIComponent(id)}?follow=true&since=${lastSeq.current}`, {
       signal: c.signal,
       reconnect: true,
       onState: setState,
@@ -38,7 +51,9 @@ export function Logs({ id, steps }: { id: string; steps: string[] }) {
       onMessage(m) {
         try {
           if (m.event === 'log') {
-            pending.push(JSON.parse(m.data) as LogLine);
+            const line = JSON.parse(m.data) as LogLine;
+            lastSeq.current = Math.max(lastSeq.current, line.seq);
+            pending.push(line);
             frame ||= requestAnimationFrame(flush);
           } else if (m.event === 'end') setEnded((JSON.parse(m.data) as { status: string | null }).status ?? 'ended');
         } catch {
@@ -50,7 +65,8 @@ export function Logs({ id, steps }: { id: string; steps: string[] }) {
       c.abort();
       cancelAnimationFrame(frame);
     };
-  }, [id]);
+    // `round` starts another stream once the execution has work again.
+  }, [id, round]);
 
   const shown = useMemo(() => {
     const needle = search.toLowerCase();

@@ -146,7 +146,11 @@ export function RunScreen({ id, me }: { id: string; me: Me }) {
         <h2 id="params-title">Parameters</h2>
         <Json label="parameters (secrets as ***)" value={rec.parameters} />
       </section>
-      <Logs id={rec.execution_id} steps={[...rec.steps, ...rec.rollback.steps].map((s) => s.name)} />
+      <Logs
+        id={rec.execution_id}
+        steps={[...rec.steps, ...rec.rollback.steps].map((s) => s.name)}
+        active={['pending', 'running', 'rolling_back'].includes(rec.status)}
+      />
     </article>
   );
 }
