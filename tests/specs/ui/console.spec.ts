@@ -50,7 +50,7 @@ describe('web console in a browser (tokens on)', function () {
     await w.page.getByRole('button', { name: 'Sign in' }).click();
     await w.page.getByRole('alert').filter({ hasText: 'refused this token' }).waitFor();
     await signIn(w.page, token('admin'), 'admin');
-    assert.match(await w.page.getByTestId('who').textContent(), /admin\s+admin/);
+    assert.match((await w.page.getByTestId('who').textContent()) ?? '', /admin\s+admin/);
     await w.page.locator('h1', { hasText: 'Runs' }).waitFor();
     assert.equal(await pageValue(w.page, "sessionStorage.getItem('runtime-agent.token')"), token('admin'));
     assert.ok(urls.length > 0);
@@ -176,7 +176,7 @@ describe('web console in a browser (tokens on)', function () {
     await form.getByRole('button', { name: 'Dry run' }).click();
     const problem = form.locator('[data-field="workdir"] .field-problem');
     await problem.waitFor();
-    assert.match(await problem.textContent(), /pattern|\^\/tmp\//);
+    assert.match((await problem.textContent()) ?? '', /pattern|\^\/tmp\//);
     await field.fill(workdir);
     await form.getByLabel(/^failAt/).selectOption('never');
     await form.getByRole('button', { name: 'Dry run' }).click();
@@ -196,7 +196,7 @@ describe('web console in a browser (tokens on)', function () {
     const failed = await submit(pkg(uniqueName('viewed'), [shellStep('boom', ['false'])]), DONE);
     const w = await signedIn('viewer', `#/runs/${failed}`);
     await chip(w.page, 'failed').waitFor();
-    assert.match(await w.page.getByTestId('who').textContent(), /viewer\s+viewer/);
+    assert.match((await w.page.getByTestId('who').textContent()) ?? '', /viewer\s+viewer/);
     await w.page.getByRole('log').waitFor();
     for (const name of ['Cancel', 'Roll back', 'Retry from step…'])
       assert.equal(await w.page.getByRole('button', { name }).count(), 0, `${name} shown to a viewer`);

@@ -18,6 +18,10 @@ let onUnauthorized: () => void = () => {};
 export function whenUnauthorized(handler: () => void): void {
   onUnauthorized = handler;
 }
+/** For other readers of the API (the event streams) that were answered 401. */
+export function unauthorized(): void {
+  onUnauthorized();
+}
 
 export async function api<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
   const headers: Record<string, string> = { Accept: 'application/json', ...authHeaders() };

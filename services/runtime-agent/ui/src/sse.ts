@@ -3,6 +3,7 @@
  * be in a URL. The stream is read and parsed here; after a dropped connection it reconnects with
  * Last-Event-ID, so nothing is missed (the agent resumes after that id).
  */
+import { unauthorized } from './api';
 import { authHeaders } from './session';
 
 export interface SseMessage {
@@ -56,6 +57,8 @@ export async function followSse(path: string, opts: SseOptions): Promise<void> {
       if (lastId !== undefined) headers['Last-Event-ID'] = lastId;
       const res = await fetch(path, { headers, signal: opts.signal, credentials: 'omit', cache: 'no-store' });
       if (!res.ok || !res.body) {
+        // A revoked token: its stream ended with an error event, and reconnecting is refused.
+        if (res.status === 401) unauthorized();
         opts.onState?.('closed', `the stream was refused (${res.status})`);
         return;
       }

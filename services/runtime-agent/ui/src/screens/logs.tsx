@@ -10,10 +10,10 @@ import type { LogLine } from '../types';
 const MAX_LINES = 5000;
 
 /**
- * `active`: the execution has work under way. The agent ends a log stream when the work ends; when it starts
- * again (a rollback by hand), the log is followed again from the last line shown.
+ * `state`: the execution's status and its rollback's. The agent ends a log stream when the execution's work
+ * ends; when the state changes after that (a rollback by hand), the log is read again from the last line shown.
  */
-export function Logs({ id, steps, active }: { id: string; steps: string[]; active: boolean }) {
+export function Logs({ id, steps, state: runState }: { id: string; steps: string[]; state: string }) {
   const [lines, setLines] = useState<LogLine[]>([]);
   const [state, setState] = useState<'open' | 'retrying' | 'closed'>('closed');
   const [ended, setEnded] = useState<string | null>(null);
@@ -28,9 +28,12 @@ export function Logs({ id, steps, active }: { id: string; steps: string[]; activ
     setLines([]);
     lastSeq.current = 0;
   }, [id]);
+  const endedRef = useRef(false);
+  endedRef.current = ended !== null;
+  // Only a change of the run's state starts another read (not the stream's own end).
   useEffect(() => {
-    if (active && ended !== null) setRound((r) => r + 1);
-  }, [active, ended]);
+    if (endedRef.current) setRound((r) => r + 1);
+  }, [runState]);
 
   useEffect(() => {
     setEnded(null);
@@ -65,7 +68,7 @@ export function Logs({ id, steps, active }: { id: string; steps: string[]; activ
       c.abort();
       cancelAnimationFrame(frame);
     };
-    // `round` starts another stream once the execution has work again.
+    // `round` reads again once the run's state changed after its stream ended.
   }, [id, round]);
 
   const shown = useMemo(() => {

@@ -149,7 +149,7 @@ export function RunScreen({ id, me }: { id: string; me: Me }) {
       <Logs
         id={rec.execution_id}
         steps={[...rec.steps, ...rec.rollback.steps].map((s) => s.name)}
-        active={['pending', 'running', 'rolling_back'].includes(rec.status)}
+        state={`${rec.status}/${rec.rollback.status}`}
       />
     </article>
   );

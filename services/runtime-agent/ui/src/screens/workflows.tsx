@@ -216,10 +216,6 @@ export function RunForm({ workflowId, me }: { workflowId: string; me: Me }) {
   const [plan, setPlan] = useState<ExecutionRecord | null>(null);
   const [planId, setPlanId] = useState<string | null>(null);
 
-  useEffect(() => {
-    if (wf) setValues(Object.fromEntries(Object.entries(wf.parameters).map(([n, p]) => [n, initial(p)])));
-  }, [wf]);
-
   const loadPlan = useCallback(async () => {
     if (planId) setPlan(await api<ExecutionRecord>('GET', `/execute/${planId}`));
   }, [planId]);
@@ -240,7 +236,7 @@ export function RunForm({ workflowId, me }: { workflowId: string; me: Me }) {
     const parameters: Record<string, unknown> = {};
     const local: Record<string, string> = {};
     for (const [name, p] of Object.entries(wf.parameters)) {
-      const t = typed(p, values[name] ?? '');
+      const t = typed(p, values[name] ?? initial(p));
       if (t.problem) local[name] = t.problem;
       else if (t.value !== undefined) parameters[name] = t.value;
     }
@@ -297,7 +293,7 @@ export function RunForm({ workflowId, me }: { workflowId: string; me: Me }) {
             key={name}
             name={name}
             p={p}
-            value={values[name] ?? ''}
+            value={values[name] ?? initial(p)}
             problem={problems[name]}
             onChange={(v) => setValues((cur) => ({ ...cur, [name]: v }))}
           />
