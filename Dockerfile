@@ -10,7 +10,10 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY adapters ./adapters
 COPY services ./services
-RUN node node_modules/typescript/bin/tsc -p tsconfig.build.json && npm prune --omit=dev --no-audit --no-fund
+# The web console (served at /ui/) is bundled by Vite into dist/ui; nothing of it is fetched at run time.
+RUN node node_modules/typescript/bin/tsc -p tsconfig.build.json \
+ && node node_modules/vite/bin/vite.js build --config services/runtime-agent/ui/vite.config.mjs \
+ && npm prune --omit=dev --no-audit --no-fund
 
 FROM node:20-bookworm-slim
 # iperf3 for the bundled iperf-server-start and iperf-client-run workflows; iproute2 (tc) for the

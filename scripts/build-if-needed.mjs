@@ -1,4 +1,5 @@
-// Builds dist/ with tsc when a source is newer than the last build (npm start, npm run bench).
+// Builds dist/ with tsc when a source is newer than the last build (npm start, npm run bench), and the web
+// console into dist/ui (build-ui-if-needed.mjs).
 // Paths are the repository's (this file's folder's parent), whatever the working directory: bin/runtime-agent.mjs
 // imports this in its own process.
 import { spawnSync } from 'node:child_process';
@@ -34,3 +35,5 @@ if (!existsSync(stamp) || statSync(stamp).mtimeMs < sources) {
   if (r.status !== 0) process.exit(r.status ?? 1);
   writeFileSync(stamp, new Date().toISOString());
 }
+
+await import('./build-ui-if-needed.mjs');

@@ -31,10 +31,32 @@ describe('HTTP: server-sent event streams', () => {
         assert.ok(!done, 'the stream stays open while idle');
         text += decoder.decode(value, { stream: true });
       }
-      assert.ok(text.startsWith('id: 7\nevent: greeting\ndata: {"hello":"world"}\n\n'), text);
+      assert.ok(text.startsWith(': open\n\nid: 7\nevent: greeting\ndata: {"hello":"world"}\n\n'), text);
       await reader.cancel();
       await waitFor(() => cleanups === 1, 'the cleanup to run when the client left');
       assert.equal(cleanups, 1);
+    } finally {
+      server.close();
+    }
+  });
+
+  it('sends its headers at once, before any event (a quiet journal may have none for long)', async () => {
+    const app = new Koa();
+    app.silent = true;
+    app.use((ctx) => {
+      openSse(ctx, 60_000);
+    });
+    const server = app.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    try {
+      const controller = new AbortController();
+      const res = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`, {
+        signal: AbortSignal.any([controller.signal, AbortSignal.timeout(5000)]),
+      });
+      assert.equal(res.status, 200);
+      const { value } = await res.body!.getReader().read();
+      assert.equal(new TextDecoder().decode(value), ': open\n\n');
+      controller.abort();
     } finally {
       server.close();
     }

@@ -33,7 +33,11 @@ const compiled = new Map<unknown, ValidateFunction>();
 export function findOperation(method: string, path: string) {
   const m = method.toLowerCase() === 'head' ? 'get' : method.toLowerCase();
   const pathname = path.split('?')[0];
-  return operations.find((o) => o.method === m && o.re.test(pathname));
+  // An exact path first: /ui/ and /ui are two routes, and each pattern allows a trailing slash.
+  return (
+    operations.find((o) => o.method === m && o.path === pathname) ??
+    operations.find((o) => o.method === m && o.re.test(pathname))
+  );
 }
 
 /** Asserts that the answer to `method path` is one the OpenAPI document describes. */

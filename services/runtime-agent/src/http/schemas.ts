@@ -211,7 +211,14 @@ const JournalEvent = Closed(
   'Event',
 );
 export const EventPage = Closed(
-  { events: Type.Array(JournalEvent), next_since: Type.Integer({ minimum: 0 }) },
+  {
+    events: Type.Array(JournalEvent),
+    next_since: Type.Integer({ minimum: 0 }),
+    last_seq: Type.Integer({
+      minimum: 0,
+      description: "the journal's newest seq: follow with since=last_seq to see only what happens from now on",
+    }),
+  },
   'EventPage',
 );
 
@@ -318,4 +325,51 @@ export const FlowDetail = Closed(
     ]),
   },
   'FlowDetail',
+);
+
+export const WhoAmI = Closed(
+  {
+    name: Type.String({ description: "the token's name; `anonymous` without authentication" }),
+    role: Enum(['viewer', 'executor', 'operator', 'admin']),
+    authentication: Type.Boolean({ description: 'false when the agent has no tokens file' }),
+    may: Closed(
+      {
+        submit: Type.Boolean(),
+        validate: Type.Boolean(),
+        cancel: Type.Boolean({ description: "one's own executions" }),
+        cancel_any: Type.Boolean(),
+        rollback: Type.Boolean(),
+        retry: Type.Boolean(),
+        audit: Type.Boolean(),
+      },
+      'Capabilities',
+      'what this role may do: a client shows only these actions',
+    ),
+  },
+  'WhoAmI',
+);
+
+const Ms = Nullable(Type.Integer({ minimum: 0 }));
+export const Overview = Closed(
+  {
+    since: Time(),
+    until: Time(),
+    total: Type.Integer({ minimum: 0 }),
+    by_status: Type.Record(Type.String(), Type.Integer({ minimum: 0 })),
+    by_workflow: Type.Array(
+      Closed(
+        {
+          workflow_id: Type.String(),
+          runs: Type.Integer({ minimum: 0 }),
+          ended: Type.Integer({ minimum: 0 }),
+          p50_ms: Ms,
+          p95_ms: Ms,
+          max_ms: Ms,
+        },
+        'WorkflowDurations',
+      ),
+    ),
+    truncated: Type.Boolean({ description: 'more executions than one overview reads (100000)' }),
+  },
+  'Overview',
 );

@@ -100,6 +100,10 @@ export function openSse(ctx: Context, heartbeatMs = SSE_HEARTBEAT_MS, streams?: 
   ctx.set('Cache-Control', 'no-cache');
   ctx.set('X-Accel-Buffering', 'no');
   ctx.body = stream;
+  // A first comment line sends the headers at once: a client (fetch, EventSource) knows it is following
+  // before the first event, which on a quiet journal may be long in coming.
+  buffered.push(0);
+  stream.write(': open\n\n');
   return {
     send(event, data, id) {
       if (closed) return;

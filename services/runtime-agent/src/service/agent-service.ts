@@ -8,7 +8,7 @@ import type { Adapter, AdapterHealth } from '../../../../adapters/contract.js';
 import { DEFAULT_EGRESS_POLICY, type EgressPolicy } from '../../../../adapters/shared/egress.js';
 import { AgentError, type Problem, ValidationError } from '../../../../adapters/errors.js';
 import { type AdapterRegistry, mutatesWith } from '../adapter-registry.js';
-import { authorize, may, type Principal } from '../auth/roles.js';
+import { ANONYMOUS, authorize, may, type Principal } from '../auth/roles.js';
 import type { Engine } from '../engine/engine.js';
 import { toRecord, toSummary } from '../engine/record.js';
 import type { Metrics } from '../metrics.js';
@@ -24,6 +24,7 @@ import { decodeCursor, encodeCursor, MAX_LIST_LIMIT, parseEventTypes, parseStatu
 import { callbackUrlProblems } from '../delivery/targets.js';
 import { backlogView, deliveryView } from './deliveries.js';
 import { follow } from './follow.js';
+import { OVERVIEW_MAX_EXECUTIONS, overviewOf } from './overview.js';
 import { planRetry, type RetryRequest } from './retry.js';
 import { type PackageRef, Submission } from './submission.js';
 import { workflowDetail, workflowSummary } from './workflows.js';
@@ -179,6 +180,30 @@ export class AgentService {
     return this.d.metricsAuth === 'token';
   }
 
+  /**
+   * Who the caller is and what its role lets it do, so that a client (the console) shows only the actions
+   * that would be allowed; the rules themselves stay in auth/roles.ts. `authentication` is false when the
+   * agent has no tokens (everyone is anonymous with every role). `cancel` is one's own executions;
+   * `cancel_any` anyone's.
+   */
+  whoami(actor: Principal) {
+    authorize(actor, 'read', 'GET /whoami');
+    return {
+      name: actor.name,
+      role: actor.role,
+      authentication: actor !== ANONYMOUS,
+      may: {
+        submit: may(actor, 'submit') && !this.d.managerOnly,
+        validate: may(actor, 'validate'),
+        cancel: may(actor, 'cancel'),
+        cancel_any: may(actor, 'cancel_any'),
+        rollback: may(actor, 'rollback'),
+        retry: may(actor, 'retry') && !this.d.managerOnly,
+        audit: may(actor, 'audit'),
+      },
+    };
+  }
+
   // --- packages --------------------------------------------------------------
 
   validate(actor: Principal, req: PackageRef & { parameters?: Record<string, unknown> }): ValidationReport {
@@ -319,6 +344,20 @@ export class AgentService {
     };
   }
 
+  /**
+   * Executions created since `since` (a duration such as `24h`, or RFC 3339; default 24h): how many in each
+   * status, and p50/p95 of the ended runs' durations per workflow (service/overview.ts).
+   */
+  overview(actor: Principal, q: { since?: string }, now = Date.now()) {
+    authorize(actor, 'read', 'reading executions');
+    const problems: Problem[] = [];
+    const since = parseTime(q.since ?? '24h', 'query.since', problems, now);
+    if (problems.length) throw new ValidationError('invalid query', problems);
+    const rows = this.d.store.executions.created(since!, OVERVIEW_MAX_EXECUTIONS + 1);
+    const truncated = rows.length > OVERVIEW_MAX_EXECUTIONS;
+    return overviewOf(rows.slice(0, OVERVIEW_MAX_EXECUTIONS), since!, new Date(now).toISOString(), truncated);
+  }
+
   /** Cancels one's own execution; another's needs the operator role. */
   cancel(actor: Principal, id: string) {
     authorize(actor, 'cancel', 'cancelling an execution');
@@ -443,13 +482,14 @@ export class AgentService {
     return stop;
   }
 
-  /** A page of the journal after `since`, oldest first. */
+  /** A page of the journal after `since`, oldest first, and the newest seq (to follow from now on). */
   events(actor: Principal, q: EventQuery) {
     authorize(actor, 'read', 'reading events');
     const filter = this.eventFilter(q);
     const since = q.since ?? 0;
+    const lastSeq = this.d.store.journal.lastSeq();
     const events = this.d.store.journal.page({ ...filter, since, limit: q.limit ?? 1000 });
-    return { events, next_since: events.length ? events[events.length - 1].seq : since };
+    return { events, next_since: events.length ? events[events.length - 1].seq : since, last_seq: lastSeq };
   }
 
   /**

@@ -100,6 +100,14 @@ function patchColumns(p: ExecutionPatch): Record<string, unknown> {
   return out;
 }
 
+/** One execution as the overview sees it (Executions.created). */
+export interface CreatedRow {
+  workflowId: string;
+  status: ExecutionStatus;
+  startedAt: string | null;
+  finishedAt: string | null;
+}
+
 export class Executions {
   private readonly stmt: Record<
     | 'insert'
@@ -318,6 +326,31 @@ export class Executions {
     for (const status of new Set(statuses)) rows.push(...(stmt.all({ ...c.params, status }) as ExecutionRow[]));
     rows.sort((a, b) => b.seq - a.seq);
     return rows.slice(0, filter.limit).map(toExecution);
+  }
+
+  /**
+   * Workflow, status and times of every execution created at or after `since` (ISO), oldest first, at most
+   * `limit` of them: what the overview counts and measures. Read from the created_at index.
+   */
+  created(since: string, limit: number): CreatedRow[] {
+    this.flush();
+    const rows = this.statements
+      .get(
+        `SELECT workflow_id, status, started_at, finished_at FROM executions
+         WHERE created_at >= ? ORDER BY created_at LIMIT ?`,
+      )
+      .all(since, limit) as Array<{
+      workflow_id: string;
+      status: ExecutionStatus;
+      started_at: string | null;
+      finished_at: string | null;
+    }>;
+    return rows.map((r) => ({
+      workflowId: r.workflow_id,
+      status: r.status,
+      startedAt: r.started_at,
+      finishedAt: r.finished_at,
+    }));
   }
 
   private hashOf(content: string): string {

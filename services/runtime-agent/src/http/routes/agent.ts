@@ -4,7 +4,8 @@ import type { Router } from '@koa/router';
 import { need, principalOf } from '../auth.js';
 import type { RouteDoc } from '../openapi.js';
 import { bodySchema } from '../request.js';
-import { ErrorBody, Health, InitAnswer, Ready } from '../schemas.js';
+import { NoQuery } from '../request.js';
+import { ErrorBody, Health, InitAnswer, Ready, WhoAmI } from '../schemas.js';
 import type { RouteDeps } from './deps.js';
 
 const InitBody = bodySchema(
@@ -46,6 +47,13 @@ export const agentRouteDocs: RouteDoc[] = [
   },
   {
     method: 'get',
+    path: '/whoami',
+    summary: 'The caller: its name, its role, and what that role may do',
+    needs: 'read',
+    responses: { 200: { description: 'the caller', schema: WhoAmI } },
+  },
+  {
+    method: 'get',
     path: '/metrics',
     summary: 'Prometheus exposition (a viewer token with METRICS_AUTH=token)',
     responses: {
@@ -70,6 +78,11 @@ export function mountAgentRoutes(router: Router, { service, bodyLimitBytes }: Ro
   router.post('/init', need('init'), async (ctx) => {
     const { value } = await InitBody(ctx, bodyLimitBytes);
     ctx.body = await service.init(principalOf(ctx), (value.adapters ?? {}) as Record<string, Record<string, unknown>>);
+  });
+
+  router.get('/whoami', need('read'), (ctx) => {
+    NoQuery(ctx);
+    ctx.body = service.whoami(principalOf(ctx));
   });
 
   router.get('/metrics', async (ctx) => {

@@ -13,6 +13,7 @@ import {
   ErrorBody,
   ExecutionList,
   ExecutionRecord,
+  Overview,
   RetryAccepted,
   RollbackAnswer,
 } from '../schemas.js';
@@ -58,6 +59,8 @@ const ListQuery = querySchema(
   }),
 );
 
+const OverviewQuery = querySchema(Type.Object({ since: Once(QueryTime()) }));
+
 const notFound = { description: 'no such execution', schema: ErrorBody };
 const conflict = (description: string) => ({ description, schema: ErrorBody });
 const busy = { description: 'the agent is shutting down (or recovering after a restart)', schema: ErrorBody };
@@ -97,6 +100,14 @@ export const executionRouteDocs: RouteDoc[] = [
     needs: 'read',
     query: ListQuery.schema,
     responses: { 200: { description: 'a page; next_cursor fetches the next', schema: ExecutionList } },
+  },
+  {
+    method: 'get',
+    path: '/executions/overview',
+    summary: 'Executions created since `since` (default 24h): counts by status, p50/p95 duration by workflow',
+    needs: 'read',
+    query: OverviewQuery.schema,
+    responses: { 200: { description: 'the counts and durations', schema: Overview } },
   },
   {
     method: 'post',
@@ -161,6 +172,10 @@ export function mountExecutionRoutes(router: Router, { service, bodyLimitBytes }
 
   router.get('/executions', need('read'), (ctx) => {
     ctx.body = service.list(principalOf(ctx), ListQuery(ctx));
+  });
+
+  router.get('/executions/overview', need('read'), (ctx) => {
+    ctx.body = service.overview(principalOf(ctx), OverviewQuery(ctx));
   });
 
   router.post('/execute/:id/cancel', need('cancel'), (ctx) => {

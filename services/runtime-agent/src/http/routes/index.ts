@@ -1,6 +1,6 @@
 /**
- * The agent's HTTP API, one module per resource; the FlowRunner control API (`/api/*`) is mounted from
- * flowrunner-api.ts. Every handler parses its request, calls the service and answers. Each module declares
+ * The agent's HTTP API, one module per resource, and the web console's files (console.ts); the FlowRunner
+ * control API (`/api/*`) is mounted from flowrunner-api.ts. Every handler parses its request, calls the service and answers. Each module declares
  * its routes for the OpenAPI document (GET /openapi.json) next to their handlers.
  */
 import { Router } from '@koa/router';
@@ -11,6 +11,7 @@ import { openApiDocument, type RouteDoc } from '../openapi.js';
 import { NoQuery } from '../request.js';
 import { agentRouteDocs, mountAgentRoutes } from './agent.js';
 import { auditRouteDocs, mountAuditRoutes } from './audit.js';
+import { consoleRouteDocs, mountConsoleRoutes } from './console.js';
 import type { RouteDeps } from './deps.js';
 import { eventRouteDocs, mountEventRoutes } from './events.js';
 import { executionRouteDocs, mountExecutionRoutes } from './executions.js';
@@ -36,6 +37,7 @@ export const ROUTE_DOCS: RouteDoc[] = [
   ...eventRouteDocs,
   ...auditRouteDocs,
   openApiRouteDoc,
+  ...consoleRouteDocs,
   ...flowRunnerRouteDocs,
 ];
 
@@ -55,6 +57,7 @@ export function buildRouter(deps: RouteDeps): Router {
   mountLogRoutes(router, deps);
   mountEventRoutes(router, deps);
   mountAuditRoutes(router, deps);
+  mountConsoleRoutes(router);
   router.get('/openapi.json', need('read'), (ctx) => {
     NoQuery(ctx);
     ctx.body = agentOpenApi();
