@@ -1,4 +1,10 @@
 /** What the agent's API answers, as far as the console reads it (docs/http-api.md has the full shapes). */
+import { EXECUTION_STATUSES, TERMINAL_STATUSES } from '../../src/store/types.js';
+import type { WpkParam } from '../../src/wpk/types.js';
+
+export type { Overview } from '../../src/service/overview.js';
+export type { JournalEvent, LogLine } from '../../src/store/types.js';
+
 export interface Problem {
   path: string;
   message: string;
@@ -59,36 +65,7 @@ export interface ExecutionRecord extends Omit<Summary, 'rollback'> {
   logs_truncated: boolean;
 }
 
-export interface LogLine {
-  seq: number;
-  ts: string;
-  level: string;
-  step: string | null;
-  stream: string | null;
-  message: string;
-}
-
-export interface JournalEvent {
-  seq: number;
-  ts: string;
-  type: string;
-  execution_id: string;
-  workflow_id: string;
-  step?: string;
-  data: Record<string, unknown>;
-}
-
-export interface Param {
-  type: string;
-  required?: boolean;
-  default?: unknown;
-  enum?: unknown[];
-  pattern?: string;
-  minimum?: number;
-  maximum?: number;
-  secret?: boolean;
-  description?: string;
-}
+export type Param = WpkParam;
 
 export interface Workflow {
   workflow_id: string;
@@ -112,31 +89,8 @@ export interface Me {
   may: Record<'submit' | 'validate' | 'cancel' | 'cancel_any' | 'rollback' | 'retry' | 'audit', boolean>;
 }
 
-export interface Overview {
-  since: string;
-  until: string;
-  total: number;
-  by_status: Record<string, number>;
-  by_workflow: Array<{
-    workflow_id: string;
-    runs: number;
-    ended: number;
-    p50_ms: number | null;
-    p95_ms: number | null;
-    max_ms: number | null;
-  }>;
-  truncated: boolean;
-}
+/** Every status, in the order the agent lists them. */
+export const STATUSES = EXECUTION_STATUSES;
 
-export const STATUSES = [
-  'pending',
-  'running',
-  'completed',
-  'failed',
-  'cancelled',
-  'rolling_back',
-  'rolled_back',
-  'rollback_failed',
-] as const;
-
-export const ENDED = new Set(['completed', 'failed', 'cancelled', 'rolled_back', 'rollback_failed']);
+/** The statuses an execution ends in (rolling back aside). */
+export const ENDED: ReadonlySet<string> = TERMINAL_STATUSES;
