@@ -6,7 +6,6 @@ import type { EventEmitter } from 'node:events';
 import type { LogLevel, StepLog } from '../../../../adapters/contract.js';
 import type { Store } from '../store/store.js';
 import type { LogLine, LogTally } from '../store/types.js';
-import type { HeldWrites } from './held-writes.js';
 import type { Redactor } from './redact.js';
 import { nowIso } from '../clock.js';
 
@@ -44,8 +43,6 @@ export class ExecutionLog {
     private readonly redactor: Redactor,
     private readonly limits: LogLimits = UNLIMITED_LOG,
     start: LogTally = EMPTY,
-    /** The execution's held record writes: written before any line, so the log follows the record's order. */
-    private readonly held?: HeldWrites,
   ) {
     this.event = `log:${executionId}`;
     this.seq = start.lines;
@@ -57,7 +54,6 @@ export class ExecutionLog {
   }
 
   write(level: LogLevel, message: string, step: string | null = null, stream: string | null = null): void {
-    this.held?.release();
     // Past the limit a line costs a count, not a redaction or a timestamp.
     if (this.truncated) return this.drop();
     if (this.seq >= this.limits.maxLines)

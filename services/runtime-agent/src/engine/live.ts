@@ -4,7 +4,6 @@ import type { Store } from '../store/store.js';
 import type { Execution, ExecutionStatus, LogTally, TaskRef } from '../store/types.js';
 import type { Wpk } from '../wpk/types.js';
 import { ExecutionLog, type LogLimits } from './execution-log.js';
-import { HeldWrites } from './held-writes.js';
 import { Redactor } from './redact.js';
 import type { CompletedStep } from './rollback.js';
 import type { SecretVault } from './secret-vault.js';
@@ -22,8 +21,6 @@ export interface Live {
   status: ExecutionStatus;
   redactor: Redactor;
   log: ExecutionLog;
-  /** Its record writes that wait for its next request (see HeldWrites). */
-  held: HeldWrites;
   controller: AbortController;
   scope: Scope & { steps: Record<string, { status: string; outputs?: unknown }> };
   /** Main steps that succeeded, in completion order: what a rollback undoes. */
@@ -65,7 +62,6 @@ export class LiveFactory {
   /** `logTally` is known for a new execution (it has logged nothing); otherwise the store is asked. */
   make(head: ExecutionHead, wpk: Wpk, params: Record<string, unknown>, logTally?: LogTally): Live {
     const redactor = new Redactor(head.secretParams.map((k) => params[k]));
-    const held = new HeldWrites((err) => this.store.onDeferredError(err));
     return {
       id: head.id,
       workflowId: head.workflowId,
@@ -75,8 +71,7 @@ export class LiveFactory {
       rollbackOnFailure: head.rollbackOnFailure,
       status: head.status,
       redactor,
-      log: this.log(head.id, redactor, logTally, held),
-      held,
+      log: this.log(head.id, redactor, logTally),
       controller: new AbortController(),
       scope: {
         params,
@@ -105,8 +100,8 @@ export class LiveFactory {
   }
 
   /** The log of an execution that has no Live right now (one line from recovery or a cancel). */
-  log(id: string, redactor = new Redactor([]), logTally = this.store.logs.tally(id), held?: HeldWrites): ExecutionLog {
-    return new ExecutionLog(this.store, this.bus, id, redactor, this.logLimits, logTally, held);
+  log(id: string, redactor = new Redactor([]), logTally = this.store.logs.tally(id)): ExecutionLog {
+    return new ExecutionLog(this.store, this.bus, id, redactor, this.logLimits, logTally);
   }
 }
 
@@ -124,7 +119,6 @@ export function stepTarget(
     idx,
     dryRun: live.dryRun,
     log: live.log,
-    held: live.held,
     redactor: live.redactor,
     signal: live.controller.signal,
     ...more,

@@ -19,15 +19,12 @@ import type {
   TrackedProcess,
 } from '../store/types.js';
 import type { WriteOptions } from '../store/write-queue.js';
-import type { HeldWrites } from './held-writes.js';
 import { type ResultRef, Results } from './results.js';
 
 /** What identifies an execution in its events (and tells the results whether a rollback follows a failure). */
 export interface ExecutionRef extends ResultRef {
   id: string;
   workflowId: string;
-  /** Its held record writes (see HeldWrites): every other write of the execution writes them first. */
-  held?: HeldWrites;
 }
 
 /**
@@ -63,14 +60,12 @@ export class StateWriter {
 
   /** A rollback on failure found nothing to roll back: the execution settles in the status it has. */
   nothingToRollBack(e: ExecutionRef & { status: ExecutionStatus }): void {
-    e.held?.release();
     this.results.settledWithoutRollback(e, e.status, { deferred: true });
     this.store.executions.patch(e.id, { rollbackStatus: 'nothing_to_do' }, {});
   }
 
   /** The process groups a step has running (not a state change: no event). */
   processGroups(e: ExecutionRef, phase: StepPhase, idx: number, groups: TrackedProcess[], options: WriteOptions) {
-    e.held?.release();
     this.store.steps.patch(e.id, phase, idx, { processes: [...groups] }, options);
   }
 
@@ -85,7 +80,6 @@ export class StateWriter {
 
   /** A patch that changes no status (rollback bookkeeping): no event of its own. */
   patch(e: ExecutionRef, patch: ExecutionPatch, options: WriteOptions = {}): void {
-    e.held?.release();
     this.store.executions.patch(e.id, patch, options);
   }
 
@@ -180,7 +174,6 @@ export class StateWriter {
     data: Record<string, unknown>,
     options: WriteOptions,
   ): void {
-    e.held?.release();
     const event: NewEvent = { type, execution_id: e.id, workflow_id: e.workflowId, data };
     if (step !== undefined) event.step = step;
     this.store.journal.append(event, options);

@@ -11,7 +11,6 @@ import type { BackgroundProcess, OutputsSource, StepPhase, StepStatus, TrackedPr
 import { startTicksOf } from './orphans.js';
 import type { RetryPolicy } from '../wpk/types.js';
 import type { ExecutionLog } from './execution-log.js';
-import type { HeldWrites } from './held-writes.js';
 import { childController, Interrupt, interruptError, sleep } from './interrupts.js';
 import { outputsAsJson } from './outputs.js';
 import type { Redactor } from './redact.js';
@@ -42,8 +41,6 @@ export interface StepTarget {
   idx: number;
   dryRun: boolean;
   log: ExecutionLog;
-  /** The execution's record writes that wait for its next request (see HeldWrites). */
-  held?: HeldWrites;
   redactor: Redactor;
   /** Aborts on cancel, deadline or shutdown. */
   signal: AbortSignal;
@@ -80,8 +77,6 @@ export interface StepRunnerDeps {
   onBackgroundStarted?: (p: BackgroundProcess) => void;
 }
 
-const DEFERRED = { deferred: true };
-
 export async function runStep(
   deps: StepRunnerDeps,
   target: StepTarget,
@@ -89,7 +84,7 @@ export async function runStep(
   scope: Scope,
 ): Promise<StepResult> {
   const { state, metrics } = deps;
-  const ref = { id: target.executionId, workflowId: target.workflowId, held: target.held };
+  const ref = { id: target.executionId, workflowId: target.workflowId };
   const started = performance.now();
   const retries = def.retries?.count ?? 0;
   let input: Record<string, unknown> | undefined;
@@ -97,16 +92,19 @@ export async function runStep(
   for (;;) {
     attempt++;
     const startedAt = attempt === 1 ? nowIso() : undefined;
-    // A retry renders its input anew: the first attempt's may have been changed by the action.
-    const ready = attempt === 1 ? target.prepared : undefined;
-    // A first attempt that changes nothing records its start, and its success, while its request is in flight.
-    const held = ready !== undefined && !ready.mutating && target.held !== undefined;
-    const start = { status: 'running' as const, startedAt, attempts: attempt };
-    if (held) target.held!.hold(() => state.stepStarted(ref, target.phase, target.idx, def.name, start, DEFERRED));
-    else state.stepStarted(ref, target.phase, target.idx, def.name, start, DEFERRED);
+    state.stepStarted(
+      ref,
+      target.phase,
+      target.idx,
+      def.name,
+      { status: 'running', startedAt, attempts: attempt },
+      { deferred: true },
+    );
     try {
       // Cancelled (or past the deadline) before this step began: the action is never called.
       if (target.signal.aborted) throw interruptError(target.signal)!;
+      // A retry renders its input anew: the first attempt's may have been changed by the action.
+      const ready = attempt === 1 ? target.prepared : undefined;
       const spec = ready?.spec ?? findAction(deps, def);
       input = ready?.input ?? prepareInput(deps, target, def, scope, spec);
       // Before anything logs or stores the input: credentials written into it are masked like secret parameters.
@@ -116,8 +114,7 @@ export async function runStep(
       const mutating = ready ? ready.mutating : mutatesWith(spec, input);
       const { outputs, source } = await runAttempt(deps, spec, target, def, input, attempt, mutating);
       const outputsJson = outputsAsJson(target.redactor, outputs, deps.maxOutputBytes, def.name);
-      const result = { input, outputsJson, source, mutating };
-      finishStep(deps, target, def, 'succeeded', started, attempt, result, held);
+      finishStep(deps, target, def, 'succeeded', started, attempt, { input, outputsJson, source, mutating });
       return { ok: true, input, outputs, attempts: attempt };
     } catch (thrown) {
       const error = interruptError(target.signal) ?? toAgentError(thrown);
@@ -267,9 +264,7 @@ async function runAttempt(
       return exampleOf(spec);
     }
     if (mutating && !target.dryRun) target.beforeSideEffect?.();
-    const running = spec.run(ctx, input);
-    target.held?.releaseSoon();
-    const out = await untilSettledOrAbandoned(running, signal);
+    const out = await untilSettledOrAbandoned(spec.run(ctx, input), signal);
     if (out !== USE_EXAMPLE_OUTPUT)
       return { outputs: out, source: target.dryRun && spec.supportsDryRun ? 'dry_run' : 'run' };
     if (!target.dryRun)
@@ -376,39 +371,22 @@ function finishStep(
     error?: AgentError;
     mutating?: boolean;
   },
-  /** Held until the next request is on its way (see HeldWrites), else written now. */
-  held = false,
-): void {
-  const durationMs = performance.now() - started;
-  const finishedAt = nowIso();
-  if (held) target.held!.hold(() => writeFinish(deps, target, def, status, attempt, result, durationMs, finishedAt));
-  else writeFinish(deps, target, def, status, attempt, result, durationMs, finishedAt);
-}
-
-function writeFinish(
-  deps: StepRunnerDeps,
-  target: StepTarget,
-  def: StepDef,
-  status: StepStatus,
-  attempt: number,
-  result: Parameters<typeof finishStep>[6],
-  durationMs: number,
-  finishedAt: string,
 ): void {
   const { redactor } = target;
   const error = result.error ? errorRecord(target, result.error) : undefined;
+  const durationMs = performance.now() - started;
   // The outcome of a step that changed something, or failed, commits at the end of this turn (a rollback after
   // a crash needs it). A read-only step's outcome, and anything in a dry run (which changed nothing), may wait
   // a little for company. Everything pending commits before the next side effect starts (beforeSideEffect).
   // Recovery treats the step after the last finished one as in flight.
   deps.state.stepFinished(
-    { id: target.executionId, workflowId: target.workflowId, held: target.held },
+    { id: target.executionId, workflowId: target.workflowId },
     target.phase,
     target.idx,
     def.name,
     { status, attempt, durationMs: Math.round(durationMs), error },
     {
-      finishedAt,
+      finishedAt: nowIso(),
       input: result.input ? redactor.value(result.input) : undefined,
       outputsJson: result.outputsJson,
       outputsSource: result.source,
