@@ -22,6 +22,7 @@ import {
   type Flowmap,
   type FlowRunnerConfig,
 } from '../adapters/flowrunner/engine/index.js';
+import { randomProfile } from '../adapters/flowrunner/engine/realism.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const USERS = 50;
@@ -136,12 +137,30 @@ async function runThreaded(url: string, threads: number, seconds: number): Promi
   };
 }
 
-/** autocannon with `workers` threads (1: on this event loop): requests/s and client CPU per 1,000 requests. */
-async function cannonThreaded(url: string, workers: number, seconds: number) {
+/**
+ * A request head like FlowRunner's (a browser-like profile and X-Forwarded-For), for autocannon: the same
+ * request from both clients costs the target the same, so their ratio is about the clients alone.
+ */
+const FLOWRUNNER_HEAD: Record<string, string> = {
+  ...randomProfile(() => 0.1).headers,
+  'x-forwarded-for': '203.0.113.77',
+};
+
+/**
+ * autocannon with `workers` threads (1: on this event loop), with its own small request or with `headers`:
+ * requests/s and client CPU per 1,000 requests.
+ */
+async function cannonThreaded(url: string, workers: number, seconds: number, headers?: Record<string, string>) {
   const cpu0 = process.cpuUsage();
   const res = await new Promise<autocannon.Result>((resolve, reject) => {
     autocannon(
-      { url: `${url}/ping`, connections: USERS, duration: seconds, ...(workers > 1 ? { workers } : {}) },
+      {
+        url: `${url}/ping`,
+        connections: USERS,
+        duration: seconds,
+        ...(workers > 1 ? { workers } : {}),
+        ...(headers ? { headers } : {}),
+      },
       (err, r) => (err ? reject(err) : resolve(r)),
     );
   });
@@ -155,7 +174,7 @@ async function cannonThreaded(url: string, workers: number, seconds: number) {
 }
 
 /** Request head and body bytes of one request of each client, as the target received them. */
-async function requestSizes(target: Target): Promise<{ flowrunner: number; autocannon: number }> {
+async function requestSizes(target: Target): Promise<{ flowrunner: number; autocannon: number; sameHead: number }> {
   const size = async (send: () => Promise<unknown>) => {
     const a = await target.bytes();
     await send();
@@ -175,7 +194,15 @@ async function requestSizes(target: Target): Promise<{ flowrunner: number; autoc
         ),
       ),
   );
-  return { flowrunner, autocannon: autocannonBytes };
+  const sameHead = await size(
+    () =>
+      new Promise((resolve, reject) =>
+        autocannon({ url: `${target.url}/ping`, connections: 1, amount: 10, headers: FLOWRUNNER_HEAD }, (err, r) =>
+          err ? reject(err) : resolve(r),
+        ),
+      ),
+  );
+  return { flowrunner, autocannon: autocannonBytes, sameHead };
 }
 
 /** FlowRunner with T threads against autocannon with T workers, T = 1 and T = the cores, alternating. */
@@ -188,16 +215,19 @@ export async function threadsBench(): Promise<string> {
       `threads: one-request flowmap, ${USERS} users, no pauses, ${SECONDS} s, vs autocannon -c ${USERS} --workers T, same target (its own process); ${cores} core(s); load average ${loadavg()
         .map((l) => l.toFixed(2))
         .join(' ')}`,
-      `  request size    flowrunner ${sizes.flowrunner} B, autocannon ${sizes.autocannon} B (head and body as the target received them)`,
+      `  request size    flowrunner ${sizes.flowrunner} B, autocannon ${sizes.autocannon} B, autocannon with FlowRunner's head ${sizes.sameHead} B (head and body as the target received them)`,
     ];
     for (const t of [...new Set([1, cores])]) {
       await cannonThreaded(target.url, t, 1); // warm-up
       const flow = await runThreaded(target.url, t, SECONDS);
       const ac = await cannonThreaded(target.url, t, SECONDS);
+      const same = await cannonThreaded(target.url, t, SECONDS, FLOWRUNNER_HEAD);
       const ratio = flow.rps / ac.rps;
+      const sameRatio = flow.rps / same.rps;
       const goal = t === 1 ? 0.74 : 0.9;
       lines.push(
         `  T=${t}  flowrunner ${Math.round(flow.rps)} req/s (${flow.errors} errors), ${flow.cpuMsPer1000.toFixed(1)} ms CPU/1000 req; autocannon ${Math.round(ac.rps)} req/s, ${ac.cpuMsPer1000.toFixed(1)} ms CPU/1000 req; ratio ${ratio.toFixed(2)}x (target >= ${goal}x) ${ratio >= goal ? 'OK' : 'MISSED'}`,
+        `        autocannon with FlowRunner's request head ${Math.round(same.rps)} req/s, ${same.cpuMsPer1000.toFixed(1)} ms CPU/1000 req; ratio ${sameRatio.toFixed(2)}x`,
       );
     }
     lines.push(
