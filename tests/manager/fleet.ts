@@ -70,21 +70,40 @@ export async function runFleet(o: FleetOptions): Promise<FleetResult> {
   const fleet: AgentProcess[] = [];
   const started = Date.now();
   let kills = 0;
+  const restarting = new Set<number>();
+  const restarts: Promise<void>[] = [];
+  let restartFailed: unknown;
   try {
     fleet.push(...(await Promise.all(dirs.map((dir, i) => startAgent({ dataDir: dir, env: env(i) })))));
     const done = () => tasks.every((t) => manager.distinctReports(t.task_id).length > 0);
     let nextKill = Date.now() + 1000;
     while (!done()) {
+      if (restartFailed) throw restartFailed;
       if (Date.now() - started > o.deadlineMs) {
         const missing = tasks.filter((t) => manager.distinctReports(t.task_id).length === 0).length;
         throw new Error(`the fleet did not report every task within ${o.deadlineMs} ms: ${missing} missing`);
       }
-      if (kills < o.kills && Date.now() >= nextKill && manager.queued > 0) {
-        const i = Math.floor(Math.random() * fleet.length);
-        await fleet[i]!.stop('SIGKILL');
-        fleet[i] = await startAgent({ dataDir: dirs[i], env: env(i) });
+      // A killed agent starts again in the background (a start takes seconds on a loaded machine), so the kills
+      // land while tasks are still queued rather than one restart after another.
+      const up = fleet.flatMap((_, i) => (restarting.has(i) ? [] : [i]));
+      if (kills < o.kills && Date.now() >= nextKill && manager.queued > 0 && up.length > 0) {
+        const i = up[Math.floor(Math.random() * up.length)]!;
+        restarting.add(i);
         kills++;
         nextKill = Date.now() + 300 + Math.random() * 500;
+        restarts.push(
+          fleet[i]!.stop('SIGKILL')
+            .then(() => startAgent({ dataDir: dirs[i], env: env(i) }))
+            .then(
+              (agent) => {
+                fleet[i] = agent;
+                restarting.delete(i);
+              },
+              (err: unknown) => {
+                restartFailed ??= err;
+              },
+            ),
+        );
       }
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -97,6 +116,7 @@ export async function runFleet(o: FleetOptions): Promise<FleetResult> {
     });
     return { manager, tasks, seconds, kills, claimToStartMs };
   } finally {
+    await Promise.allSettled(restarts);
     await Promise.all(fleet.map((a) => a.stop('SIGTERM')));
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
     await manager.close();
