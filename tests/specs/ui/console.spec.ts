@@ -118,7 +118,7 @@ describe('web console in a browser (tokens on)', function () {
     // Escape closes the confirmation and nothing happens.
     await w.page.getByRole('button', { name: 'Roll back' }).click();
     const dialog = w.page.getByRole('dialog');
-    await dialog.getByText('compensations of the 2 steps').waitFor();
+    await dialog.getByText('Of the 2 steps that succeeded').waitFor();
     await w.page.keyboard.press('Escape');
     await dialog.waitFor({ state: 'detached' });
     assert.equal((await agent.request('GET', `/execute/${id}`, undefined, admin())).body.status, 'completed');
@@ -149,7 +149,7 @@ describe('web console in a browser (tokens on)', function () {
     await w.page.getByRole('button', { name: 'Retry from step…' }).click();
     const dialog = w.page.getByRole('dialog');
     assert.equal(await dialog.getByLabel('Start at step').inputValue(), 'check', 'the failed step by default');
-    await dialog.getByText('the 1 step before it are not run again').waitFor();
+    await dialog.getByText('the step before it is not run again').waitFor();
     await dialog.getByRole('button', { name: 'Retry from check' }).click();
     await w.page.waitForURL((u) => u.hash.startsWith('#/runs/') && !u.hash.endsWith(id));
     const newId = decodeURIComponent(new URL(w.page.url()).hash.replace('#/runs/', ''));
@@ -183,6 +183,17 @@ describe('web console in a browser (tokens on)', function () {
     const plan = w.page.locator('section.plan');
     await plan.locator('h2 .chip', { hasText: 'completed' }).waitFor();
     await plan.getByText('write-release').waitFor();
+    assert.equal(
+      await plan.locator('li', { hasText: 'write-release' }).locator('.chip').textContent(),
+      'would run',
+      'the plan says what would run, not that it succeeded',
+    );
+    // A changed value needs a dry run of its own: the plan goes, and with it "Run for real".
+    await field.fill(`${workdir}-changed`);
+    await plan.waitFor({ state: 'detached' });
+    await field.fill(workdir);
+    await form.getByRole('button', { name: 'Dry run' }).click();
+    await plan.locator('h2 .chip', { hasText: 'completed' }).waitFor();
     await shot(w.page, 'workflow-form');
     assert.equal(existsSync(workdir), false, 'a dry run changes nothing');
     await plan.getByRole('button', { name: 'Run for real' }).click();

@@ -90,9 +90,10 @@ export function Actions({ rec, me, onDone }: { rec: ExecutionRecord; me: Me; onD
           onConfirm={() => act(() => api('POST', `/rollback/${rec.execution_id}`))}
         >
           <p>
-            The compensations of the {undoable} step{undoable === 1 ? '' : 's'} that succeeded run newest first, then
-            the package's rollback handlers. The run ends <code>rolled_back</code>, or <code>rollback_failed</code> if a
-            compensation fails.
+            Of the {undoable} step{undoable === 1 ? '' : 's'} that succeeded, those with a compensation are undone
+            newest first, then the package's rollback handlers run. The run ends <code>rolled_back</code>, or{' '}
+            <code>rollback_failed</code> if a compensation fails; with nothing to undo, the agent says so and changes
+            nothing.
           </p>
           <ErrorNote error={error} />
         </Confirm>
@@ -125,7 +126,7 @@ export function Actions({ rec, me, onDone }: { rec: ExecutionRecord; me: Me; onD
           <p>
             A new run of <strong>{rec.workflow_id}</strong> starts at <strong>{from}</strong>
             {fromIndex > 0
-              ? `; the ${fromIndex} step${fromIndex === 1 ? '' : 's'} before it are not run again and keep their recorded outputs.`
+              ? `; ${fromIndex === 1 ? 'the step before it is' : `the ${fromIndex} steps before it are`} not run again and ${fromIndex === 1 ? 'keeps its' : 'keep their'} recorded outputs.`
               : '; every step runs again.'}{' '}
             It uses the same parameters{rec.dry_run ? ' and is a dry run too' : ''}.
           </p>

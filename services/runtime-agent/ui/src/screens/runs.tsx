@@ -147,7 +147,7 @@ export function RunsScreen() {
                   {e.current_step && <span class="muted"> · {e.current_step}</span>}
                 </td>
                 <td>{when(e.created_at)}</td>
-                <td>{duration(between(e.started_at, e.finished_at))}</td>
+                <td>{e.finished_at ? duration(between(e.started_at, e.finished_at)) : '–'}</td>
                 <td>{e.submitted_by ?? '–'}</td>
               </tr>
             ))}

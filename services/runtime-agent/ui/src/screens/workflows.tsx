@@ -169,6 +169,8 @@ function Field({
         type={p.secret ? 'password' : p.type === 'integer' || p.type === 'number' ? 'number' : 'text'}
         autocomplete={p.secret ? 'new-password' : 'off'}
         step={p.type === 'integer' ? 1 : p.type === 'number' ? 'any' : undefined}
+        min={p.minimum}
+        max={p.maximum}
         placeholder={p.secret && p.default !== undefined ? 'leave empty for the default' : undefined}
         value={String(value)}
         onInput={(e) => onChange(e.currentTarget.value)}
@@ -271,6 +273,8 @@ export function RunForm({ workflowId, me }: { workflowId: string; me: Me }) {
   };
 
   const planDone = plan !== null && ENDED.has(plan.status);
+  // A dry run's "succeeded" step ran nothing: the plan says it would run.
+  const planLabel = (status: string) => (status === 'succeeded' ? 'would run' : status);
   return (
     <section aria-labelledby="form-title">
       <p class="crumbs">
@@ -295,7 +299,12 @@ export function RunForm({ workflowId, me }: { workflowId: string; me: Me }) {
             p={p}
             value={values[name] ?? initial(p)}
             problem={problems[name]}
-            onChange={(v) => setValues((cur) => ({ ...cur, [name]: v }))}
+            onChange={(v) => {
+              setValues((cur) => ({ ...cur, [name]: v }));
+              // The plan was made with the old values: a real run must follow a dry run of the values it sends.
+              setPlanId(null);
+              setPlan(null);
+            }}
           />
         ))}
         <label class="check">
@@ -322,7 +331,7 @@ export function RunForm({ workflowId, me }: { workflowId: string; me: Me }) {
           <ol class="plan-steps">
             {plan?.steps.map((s) => (
               <li key={s.name}>
-                <Chip status={s.status} /> <strong>{s.name}</strong>{' '}
+                <Chip status={s.status} label={planLabel(s.status)} /> <strong>{s.name}</strong>{' '}
                 <span class="muted">
                   {s.adapter}.{s.action}
                   {s.reason ? ` · ${s.reason}` : ''}
