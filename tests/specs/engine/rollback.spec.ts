@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { waitFor } from '../support/wait.js';
 import { AgentError } from '../../../adapters/errors.js';
 import { callsMade, counterValue, startEngine, useEngine, step, wpk } from './harness.js';
 
@@ -214,10 +215,17 @@ describe('engine: rollback', () => {
   it('rolls back a completed execution on request, once', async () => {
     const rec = await h.run({ wpk: wpk([step('a', 'create', { name: 'a' }), step('b', 'create', { name: 'b' })]) });
     assert.equal(rec.status, 'completed');
+    // The clock moves past the run's end first, so a rollback that wrote its own end would show.
+    await waitFor(() => Date.now() > Date.parse(rec.finished_at!) + 2, 'a later millisecond');
     h.engine.rollback(rec.execution_id);
     assert.throws(() => h.engine.rollback(rec.execution_id), isConflict, 'a rollback already under way');
     const rolled = await h.finished(rec.execution_id);
     assert.equal(rolled.status, 'rolled_back');
+    assert.equal(rolled.finished_at, rec.finished_at, "a rollback by hand leaves the run's own end (and duration)");
+    assert.ok(
+      rolled.rollback.steps.every((s) => s.finished_at! > rec.finished_at!),
+      'the compensations have theirs',
+    );
     assert.deepEqual(
       h.callsOf('delete').map((c) => c.input.id),
       ['id-b', 'id-a'],

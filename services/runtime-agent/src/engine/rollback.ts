@@ -203,7 +203,10 @@ export async function runRollback(ctx: EngineContext, live: Live, request: Rollb
     count[result.ok ? 'succeeded' : 'failed']++;
   }
   await endStartedGroups(ctx, live);
-  ctx.state.rollbackFinished(live, { ...count, steps: plan.length }, nowIso());
+  // A rollback that follows its run's failure is part of that run; one asked for by hand later is not, so the
+  // run's own end (and duration) stays as it was; the compensations carry their own times.
+  const runEnd = request.trigger === 'manual' ? undefined : nowIso();
+  ctx.state.rollbackFinished(live, { ...count, steps: plan.length }, runEnd);
   const result = count.failed === 0 ? 'rolled_back' : 'rollback_failed';
   live.status = result;
   const parts = [`${count.succeeded} succeeded`];

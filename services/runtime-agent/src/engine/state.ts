@@ -154,10 +154,11 @@ export class StateWriter {
     this.event(e, 'rollback.started', undefined, data, NOW);
   }
 
+  /** `finishedAt`: the execution's new end (a rollback by hand leaves the end of the run it undid). */
   rollbackFinished(
     e: ExecutionRef,
     outcome: { succeeded: number; skipped: number; failed: number; steps: number },
-    finishedAt: string,
+    finishedAt: string | undefined,
   ): void {
     const status = outcome.failed === 0 ? 'rolled_back' : 'rollback_failed';
     this.event(e, 'rollback.finished', undefined, { result: status, ...outcome }, { deferred: true });
