@@ -47,7 +47,7 @@ function DurationChart({ rows }: { rows: Overview['by_workflow'] }) {
   const h = rows.length * ROW * 1.5;
   return (
     <svg
-      viewBox={`0 0 ${W + 100} ${Math.max(h, ROW)}`}
+      viewBox={`0 0 ${W + 160} ${Math.max(h, ROW)}`}
       class="chart"
       role="img"
       aria-label="Duration by workflow, p50 and p95"
