@@ -160,6 +160,11 @@ describe('web console in a browser (tokens on)', function () {
       rec.steps.map((s: { outputs_source: string }) => s.outputs_source),
       ['reused', 'run', 'run'],
     );
+    // The kept step ran in the other run: no bar of its own on this run's timeline, and it says so.
+    const prepare = w.page.locator('figure.timeline g.tl-row', { hasText: 'prepare' });
+    await prepare.getByText('kept from the run retried').waitFor();
+    assert.equal(await prepare.locator('rect').count(), 0);
+    assert.equal(await w.page.locator('figure.timeline g.tl-row', { hasText: 'check' }).locator('rect').count(), 1);
   });
 
   it('runs a bundled workflow from its form: the agent checks the fields, a dry run shows the plan, then the real run', async () => {

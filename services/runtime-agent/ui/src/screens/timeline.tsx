@@ -1,6 +1,8 @@
 /**
  * The steps as a timeline: a bar per step from its start to its end, coloured by status, with its attempts;
- * the rollback's compensations after them. Drawn in SVG with attributes only (the page allows no inline style).
+ * the rollback's compensations after them. Steps a retry kept from the run it retries get no bar (their times
+ * are the other run's) and stay off the axis. Drawn in SVG with attributes
+ * only (the page allows no inline style).
  */
 import { duration } from '../format';
 import type { StepView } from '../types';
@@ -14,12 +16,16 @@ interface Row {
   rollback: boolean;
 }
 
+/** A step a retry kept from the run it retries (its outputs are reused, its times are the other run's). */
+const kept = (step: StepView) => step.outputs_source === 'reused';
+
 export function Timeline({ steps, rollback, now }: { steps: StepView[]; rollback: StepView[]; now: number }) {
   const rows: Row[] = [
     ...steps.map((s) => ({ step: s, rollback: false })),
     ...rollback.map((s) => ({ step: s, rollback: true })),
   ];
   const times = rows
+    .filter(({ step }) => !kept(step))
     .flatMap(({ step }) => [step.started_at, step.finished_at])
     .filter((t): t is string => t !== null)
     .map(Date.parse);
@@ -42,7 +48,7 @@ export function Timeline({ steps, rollback, now }: { steps: StepView[]; rollback
           if (isRollback && i === steps.length) y += 14;
           const top = y;
           y += ROW;
-          const start = step.started_at ? Date.parse(step.started_at) : null;
+          const start = step.started_at && !kept(step) ? Date.parse(step.started_at) : null;
           const end = step.finished_at ? Date.parse(step.finished_at) : start !== null ? now : null;
           const bx = start === null ? null : x(start);
           const bw = start === null || end === null ? 0 : Math.max(3, x(end) - x(start));
@@ -54,7 +60,7 @@ export function Timeline({ steps, rollback, now }: { steps: StepView[]; rollback
               </text>
               {bx === null ? (
                 <text x={LABEL} y={top + 17} class="tl-none">
-                  {step.status.replace('_', ' ')}
+                  {kept(step) ? `${step.status}, kept from the run retried` : step.status.replace('_', ' ')}
                 </text>
               ) : (
                 <rect x={bx} y={top + 4} width={bw} height={ROW - 8} rx={3} class={`tl-bar st-${step.status}`} />
