@@ -86,11 +86,15 @@ export async function followSse(path: string, opts: SseOptions): Promise<void> {
     opts.onState?.('retrying');
     const wait = RETRY_MS[Math.min(failures++, RETRY_MS.length - 1)];
     await new Promise<void>((resolve) => {
-      const t = setTimeout(resolve, wait);
-      opts.signal.addEventListener('abort', () => {
+      const onAbort = () => {
         clearTimeout(t);
         resolve();
-      });
+      };
+      const t = setTimeout(() => {
+        opts.signal.removeEventListener('abort', onAbort);
+        resolve();
+      }, wait);
+      opts.signal.addEventListener('abort', onAbort, { once: true });
     });
   }
   opts.onState?.('closed');
