@@ -53,12 +53,11 @@ export interface Percentiles {
   mean_ms: number;
 }
 
-const round = (n: number) => Math.round(n * 100) / 100;
-
 /** Percentiles in milliseconds (two decimals) of a histogram of microseconds; zeros when it is empty. */
 export function percentiles(h: Histogram): Percentiles {
   if (h.totalCount === 0) return { p50_ms: 0, p95_ms: 0, p99_ms: 0, max_ms: 0, mean_ms: 0 };
-  const ms = (us: number) => round(us / 1000);
+  // us / 10 first: 19935 µs is 19.94 ms, where round(19935 / 1000) would read 19.934999… and give 19.93.
+  const ms = (us: number) => Math.round(us / 10) / 100;
   // A percentile is the top of its HDR bucket, which can lie above the largest value recorded: never report p99 > max.
   const at = (p: number) => ms(Math.min(h.getValueAtPercentile(p), h.maxValue));
   return { p50_ms: at(50), p95_ms: at(95), p99_ms: at(99), max_ms: ms(h.maxValue), mean_ms: ms(h.mean) };

@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { isPublicIpv4, planFirstIteration } from '../../../adapters/flowrunner/engine/index.js';
+import { latencyHistogram, percentiles } from '../../../adapters/flowrunner/engine/latency.js';
 import { RunStats } from '../../../adapters/flowrunner/engine/stats.js';
 import { makeConfig, makeFlowmap, quietPeriod, useTarget } from './target.js';
 
@@ -119,5 +120,14 @@ describe('FlowRunner engine: bounded statistics', () => {
     const s = stats.snapshot(0);
     for (const v of [s.p50_ms, s.p95_ms, s.p99_ms, s.per_step.a!.p99_ms])
       assert.ok(v <= s.max_ms, `${v} > max ${s.max_ms}`);
+  });
+
+  it('rounds a half of a hundredth of a millisecond up, also where binary floating point reads it lower', () => {
+    // 19.935 ms is recorded as 19935 µs; 19935 / 1000 * 100 is 1993.4999… in binary floating point.
+    const h = latencyHistogram();
+    h.recordValue(19_935);
+    assert.equal(h.maxValue, 19_935);
+    assert.equal(percentiles(h).max_ms, 19.94);
+    assert.equal(percentiles(h).p50_ms, 19.94);
   });
 });
