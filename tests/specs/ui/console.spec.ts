@@ -77,6 +77,21 @@ describe('web console in a browser (tokens on)', function () {
     // A run that fails now appears without a reload: the list follows the journal.
     const late = await submit(pkg(uniqueName('late'), [shellStep('boom', ['false'])]));
     await w.page.locator(`tr[data-id="${late}"]`).waitFor();
+
+    // The filters are in the URL: the same link opened elsewhere shows the same runs.
+    const shared = new URL(w.page.url()).hash;
+    const params = new URLSearchParams(shared.slice(shared.indexOf('?') + 1));
+    assert.deepEqual(params.get('status')?.split(','), ['failed', 'rolled_back', 'rollback_failed']);
+    assert.equal(params.get('since'), '1h');
+    const other = await signedIn('admin', shared);
+    await other.page.locator(`tr[data-id="${fine}"]`).waitFor({ state: 'detached' });
+    await other.page.locator(`tr[data-id="${failed}"]`).waitFor();
+    assert.equal(await other.page.getByRole('checkbox', { name: 'rolled_back', exact: true }).isChecked(), true);
+    assert.equal(await other.page.getByLabel('Since').inputValue(), '1h');
+    // A status the agent does not have is ignored, not sent.
+    await visit(other.page, '#/runs?status=completed,bogus');
+    await other.page.locator(`tr[data-id="${failed}"]`).waitFor({ state: 'detached' });
+    await other.page.locator(`tr[data-id="${fine}"]`).waitFor();
   });
 
   it("streams a running step's log lines as they are written, and the status when it ends", async () => {

@@ -92,7 +92,7 @@ export function App() {
         )}
       </header>
       <main>
-        {screen === 'runs' && id === undefined && <RunsScreen />}
+        {screen === 'runs' && id === undefined && <RunsScreen params={route.params} />}
         {screen === 'runs' && id !== undefined && <RunScreen id={id} me={me} />}
         {screen === 'workflows' && id === undefined && <WorkflowsScreen me={me} />}
         {screen === 'workflows' && id !== undefined && sub === 'run' && <RunForm workflowId={id} me={me} />}

@@ -4,7 +4,7 @@ import { api, query } from '../api';
 import { Chip, ErrorNote } from '../components';
 import { between, duration, when } from '../format';
 import { useJournal } from '../journal';
-import { href } from '../router';
+import { href, setQuery } from '../router';
 import { STATUSES, type Summary, type Workflow } from '../types';
 
 const SINCE = [
@@ -18,11 +18,21 @@ const SINCE = [
 const FAILED = ['failed', 'rolled_back', 'rollback_failed'];
 const PAGE = 25;
 
-export function RunsScreen() {
-  const [statuses, setStatuses] = useState<string[]>([]);
-  const [workflow, setWorkflow] = useState('');
-  const [since, setSince] = useState('');
-  const [cursors, setCursors] = useState<Array<string | undefined>>([undefined]);
+/** The filters live in the URL's query (`status=failed,rolled_back&workflow=…&since=1h`), so a view can be shared. */
+export function RunsScreen({ params }: { params: URLSearchParams }) {
+  const statuses = (params.get('status') ?? '').split(',').filter((s) => (STATUSES as readonly string[]).includes(s));
+  const workflow = params.get('workflow') ?? '';
+  const sinceParam = params.get('since') ?? '';
+  const since = SINCE.some(([v]) => v === sinceParam) ? sinceParam : '';
+  // Paging belongs to one set of filters: another set starts again at the newest page.
+  const filters = JSON.stringify([statuses, workflow, since]);
+  const [paging, setPaging] = useState<{ filters: string; cursors: Array<string | undefined> }>({
+    filters,
+    cursors: [undefined],
+  });
+  const cursors = paging.filters === filters ? paging.cursors : [undefined];
+  const setCursors = (next: (c: Array<string | undefined>) => Array<string | undefined>) =>
+    setPaging({ filters, cursors: next(cursors) });
   const [page, setPage] = useState<{ executions: Summary[]; next_cursor: string | null } | null>(null);
   const [workflows, setWorkflows] = useState<Workflow[]>([]);
   const [error, setError] = useState<Error | null>(null);
@@ -30,13 +40,14 @@ export function RunsScreen() {
 
   const load = useCallback(async () => {
     try {
-      const q = query({ status: statuses, workflow_id: workflow, since, limit: PAGE, cursor });
+      const [status, workflow_id, since] = JSON.parse(filters) as [string[], string, string];
+      const q = query({ status, workflow_id, since, limit: PAGE, cursor });
       setPage(await api('GET', `/executions${q}`));
       setError(null);
     } catch (err) {
       setError(err as Error);
     }
-  }, [statuses, workflow, since, cursor]);
+  }, [filters, cursor]);
 
   useEffect(() => {
     void load();
@@ -53,12 +64,16 @@ export function RunsScreen() {
     [load],
   );
 
-  const filter = (next: () => void) => {
-    next();
-    setCursors([undefined]);
+  const filter = (next: { statuses?: string[]; workflow?: string; since?: string }) => {
+    const s = next.statuses ?? statuses;
+    setQuery({
+      status: STATUSES.filter((x) => s.includes(x)).join(','),
+      workflow: next.workflow ?? workflow,
+      since: next.since ?? since,
+    });
   };
   const toggle = (s: string) =>
-    filter(() => setStatuses((cur) => (cur.includes(s) ? cur.filter((x) => x !== s) : [...cur, s])));
+    filter({ statuses: statuses.includes(s) ? statuses.filter((x) => x !== s) : [...statuses, s] });
   const failedLastHour =
     statuses.length === FAILED.length && FAILED.every((s) => statuses.includes(s)) && since === '1h';
 
@@ -69,12 +84,7 @@ export function RunsScreen() {
         <button
           type="button"
           aria-pressed={failedLastHour}
-          onClick={() =>
-            filter(() => {
-              setStatuses(failedLastHour ? [] : FAILED);
-              setSince(failedLastHour ? '' : '1h');
-            })
-          }
+          onClick={() => filter({ statuses: failedLastHour ? [] : FAILED, since: failedLastHour ? '' : '1h' })}
         >
           Failed in the last hour
         </button>
@@ -97,7 +107,7 @@ export function RunsScreen() {
         </fieldset>
         <label>
           Workflow
-          <select value={workflow} onChange={(e) => filter(() => setWorkflow(e.currentTarget.value))}>
+          <select value={workflow} onChange={(e) => filter({ workflow: e.currentTarget.value })}>
             <option value="">all workflows</option>
             {workflows.map((w) => (
               <option key={w.workflow_id} value={w.workflow_id}>
@@ -108,7 +118,7 @@ export function RunsScreen() {
         </label>
         <label>
           Since
-          <select value={since} onChange={(e) => filter(() => setSince(e.currentTarget.value))}>
+          <select value={since} onChange={(e) => filter({ since: e.currentTarget.value })}>
             {SINCE.map(([v, l]) => (
               <option key={v} value={v}>
                 {l}
