@@ -223,6 +223,36 @@ describe('web console in a browser (tokens on)', function () {
     assert.equal(await w.page.locator('.title-row .badge', { hasText: 'dry run' }).count(), 0);
   });
 
+  it('shows a field that is not JSON and the problems the agent finds in the others in one round', async () => {
+    const name = uniqueName('typed');
+    const parameters = {
+      hosts: { type: 'array', required: true },
+      count: { type: 'integer', minimum: 1, required: true },
+    };
+    const registered = await agent.request(
+      'POST',
+      '/execute',
+      {
+        wpk_content: pkg(name, [shellStep('echo', ['echo', '${{ params.count }}'])], { parameters }),
+        parameters: { hosts: ['a'], count: 1 },
+        dry_run: true,
+      },
+      admin(),
+    );
+    assert.equal(registered.status, 202, registered.text);
+    const w = await signedIn('admin', `#/workflows/${name}-1.0.0/run`);
+    const form = w.page.locator('form.run-form');
+    await form.getByLabel(/^hosts/).fill('[not json');
+    await form.getByLabel(/^count/).fill('0');
+    await form.getByRole('button', { name: 'Dry run' }).click();
+    const problem = (field: string) => form.locator(`[data-field="${field}"] .field-problem`);
+    await problem('count').waitFor();
+    assert.equal(await problem('hosts').textContent(), 'is not valid JSON');
+    assert.match((await problem('count').textContent()) ?? '', /1/);
+    const runs = await agent.request('GET', `/executions?workflow_id=${name}-1.0.0`, undefined, admin());
+    assert.equal(runs.body.executions.length, 1, 'nothing was submitted from the form');
+  });
+
   it('shows a viewer no action buttons and no Run links', async () => {
     const failed = await submit(pkg(uniqueName('viewed'), [shellStep('boom', ['false'])]), DONE);
     const w = await signedIn('viewer', `#/runs/${failed}`);

@@ -9,7 +9,7 @@ import { type ApiError, api } from '../api';
 import { Chip, ErrorNote } from '../components';
 import { useJournal } from '../journal';
 import { go, href } from '../router';
-import { ENDED, type ExecutionRecord, type Me, type Param, type Workflow } from '../types';
+import { ENDED, type ExecutionRecord, type Me, type Param, type Problem, type Workflow } from '../types';
 
 function useCatalog() {
   const [workflows, setWorkflows] = useState<Workflow[] | null>(null);
@@ -234,6 +234,18 @@ export function RunForm({ workflowId, me }: { workflowId: string; me: Me }) {
   if (!workflows) return <p class="loading">Loading…</p>;
   if (!wf) return <ErrorNote error={`workflow ${workflowId} is not in the catalog`} />;
 
+  /** The agent's problems by parameter (shown at their fields), and the rest. */
+  const problemsAtFields = (list: Problem[]) => {
+    const at: Record<string, string> = {};
+    const rest: Problem[] = [];
+    for (const p of list) {
+      const m = /^\$\.parameters\.([A-Za-z0-9_-]+)/.exec(p.path);
+      if (m && m[1] in wf.parameters) at[m[1]] = at[m[1]] ? `${at[m[1]]}; ${p.message}` : p.message;
+      else rest.push(p);
+    }
+    return { at, rest };
+  };
+
   const submit = async (asDryRun: boolean) => {
     const parameters: Record<string, unknown> = {};
     const local: Record<string, string> = {};
@@ -244,8 +256,24 @@ export function RunForm({ workflowId, me }: { workflowId: string; me: Me }) {
     }
     setProblems(local);
     setError(null);
-    if (Object.keys(local).length) return;
     setBusy(true);
+    if (Object.keys(local).length) {
+      // Nothing is submitted; the agent still checks the other fields, so every problem shows in one round.
+      try {
+        const report = await api<{ errors: Problem[] }>('POST', '/validate', {
+          workflow_id: wf.workflow_id,
+          parameters,
+        });
+        const { at } = problemsAtFields(report.errors);
+        for (const name of Object.keys(local)) delete at[name];
+        setProblems({ ...at, ...local });
+      } catch {
+        // The local problems stand on their own.
+      } finally {
+        setBusy(false);
+      }
+      return;
+    }
     try {
       const r = await api<{ execution_id: string }>('POST', '/execute', {
         workflow_id: wf.workflow_id,
@@ -258,13 +286,7 @@ export function RunForm({ workflowId, me }: { workflowId: string; me: Me }) {
       } else go('runs', r.execution_id);
     } catch (err) {
       const e = err as ApiError;
-      const at: Record<string, string> = {};
-      const rest = [];
-      for (const p of e.problems ?? []) {
-        const m = /^\$\.parameters\.([A-Za-z0-9_-]+)/.exec(p.path);
-        if (m && m[1] in wf.parameters) at[m[1]] = at[m[1]] ? `${at[m[1]]}; ${p.message}` : p.message;
-        else rest.push(p);
-      }
+      const { at, rest } = problemsAtFields(e.problems ?? []);
       setProblems(at);
       setError(Object.keys(at).length && rest.length === 0 ? new Error(e.message) : e);
     } finally {
