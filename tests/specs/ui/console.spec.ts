@@ -123,6 +123,26 @@ describe('web console in a browser (tokens on)', function () {
     await shot(w.page, 'run-narrow');
   });
 
+  it('cancels a running run from its button, after a confirmation, and shows cancelled without a reload', async () => {
+    const id = await submit(pkg(uniqueName('long'), [shellStep('wait', ['sleep', '60'])]));
+    const w = await signedIn('admin', `#/runs/${id}`);
+    await chip(w.page, 'running').waitFor();
+    await pageValue(w.page, 'window.__same = 1');
+    await w.page.getByRole('button', { name: 'Cancel', exact: true }).click();
+    const dialog = w.page.getByRole('dialog');
+    await dialog.getByRole('button', { name: 'Cancel the run' }).click();
+    await chip(w.page, 'cancelled').waitFor();
+    assert.equal(await pageValue(w.page, 'window.__same'), 1, 'no reload');
+    assert.equal(
+      await w.page.getByRole('button', { name: 'Cancel', exact: true }).count(),
+      0,
+      'nothing left to cancel',
+    );
+    const record = (await agent.request('GET', `/execute/${id}`, undefined, admin())).body;
+    assert.equal(record.status, 'cancelled');
+    assert.equal(record.steps[0].status, 'cancelled');
+  });
+
   it('rolls back a completed run from its button, after a confirmation, and shows rolled_back without a reload', async () => {
     const undoable = (n: string) =>
       shellStep(n, ['echo', `did-${n}`], { rollback: { action: 'run', with: { command: ['echo', `undo-${n}`] } } });
