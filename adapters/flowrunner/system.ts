@@ -21,6 +21,20 @@ export interface NetworkCounters {
   dropout: number;
 }
 
+type Counter = keyof NetworkCounters;
+
+/** psutil's names in its order, each with the /proc/net/dev column it sums (receive from column 0, transmit from 8). */
+const NET_DEV_COLUMNS: ReadonlyArray<readonly [Counter, number]> = [
+  ['bytes_sent', 8],
+  ['bytes_recv', 0],
+  ['packets_sent', 9],
+  ['packets_recv', 1],
+  ['errin', 2],
+  ['errout', 10],
+  ['dropin', 3],
+  ['dropout', 11],
+];
+
 export interface SystemNumbers {
   cpu_percent: number;
   memory_percent: number;
@@ -171,16 +185,7 @@ export class SystemSampler {
    * of `only` (zeros when it is not there).
    */
   network(only?: string): NetworkCounters {
-    const out: NetworkCounters = {
-      bytes_sent: 0,
-      bytes_recv: 0,
-      packets_sent: 0,
-      packets_recv: 0,
-      errin: 0,
-      errout: 0,
-      dropin: 0,
-      dropout: 0,
-    };
+    const out = Object.fromEntries(NET_DEV_COLUMNS.map(([counter]) => [counter, 0])) as Record<Counter, number>;
     for (const line of this.read('proc', 'net/dev').split('\n')) {
       const colon = line.indexOf(':');
       if (colon < 0) continue;
@@ -193,14 +198,7 @@ export class SystemSampler {
         .split(/\s+/)
         .map(Number);
       if (f.length < 12 || f.some((x) => !Number.isFinite(x))) continue;
-      out.bytes_recv += f[0]!;
-      out.packets_recv += f[1]!;
-      out.errin += f[2]!;
-      out.dropin += f[3]!;
-      out.bytes_sent += f[8]!;
-      out.packets_sent += f[9]!;
-      out.errout += f[10]!;
-      out.dropout += f[11]!;
+      for (const [counter, column] of NET_DEV_COLUMNS) out[counter] += f[column]!;
     }
     return out;
   }

@@ -63,10 +63,18 @@ export class ControlConfigProblem extends Error {
 type Dict = Record<string, unknown>;
 const isDict = (v: unknown): v is Dict => v !== null && typeof v === 'object' && !Array.isArray(v);
 
+/** A kind of name a setting takes: its pattern, and what a refusal says is expected. */
+interface NameKind {
+  pattern: RegExp;
+  expected: string;
+}
 /** Interface names as the kernel takes them: 1 to 15 characters, no '/', ':' or whitespace. */
-const IFNAME = /^[^\s/:]{1,15}$/;
+const IFNAME: NameKind = {
+  pattern: /^[^\s/:]{1,15}$/,
+  expected: "a network interface name (1 to 15 characters, no '/', ':' or spaces)",
+};
 /** Payload keys: what a JSON client can send plainly. */
-const KEY = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
+const KEY: NameKind = { pattern: /^[A-Za-z_][A-Za-z0-9_]{0,63}$/, expected: 'a field name (letters, digits, _)' };
 
 export function parseContainerControl(text: string): { settings: ContainerControlSettings; ignored: string[] } {
   let doc: unknown;
@@ -85,7 +93,7 @@ export function parseContainerControl(text: string): { settings: ContainerContro
   known(metrics, 'metrics', ['network_monitoring']);
   const nm = section(metrics, 'network_monitoring', 'metrics.');
   known(nm, 'metrics.network_monitoring', ['enabled', 'interface']);
-  const monitored = optionalIfname(nm, 'interface', 'metrics.network_monitoring');
+  const monitored = optionalName(nm, 'interface', 'metrics.network_monitoring', IFNAME);
   const networkMonitoring = {
     enabled: bool(nm, 'enabled', 'metrics.network_monitoring', true),
     ...(monitored !== undefined && { interface: monitored }),
@@ -103,10 +111,10 @@ export function parseContainerControl(text: string): { settings: ContainerContro
   ]);
   const trafficControl: TrafficControlSettings = {
     enabled: bool(tc, 'enabled', at, false),
-    interface: optionalIfname(tc, 'interface', at) ?? d.trafficControl.interface,
-    bandwidthKey: payloadKey(tc, 'bandwidth_mbps_key', at) ?? d.trafficControl.bandwidthKey,
+    interface: optionalName(tc, 'interface', at, IFNAME) ?? d.trafficControl.interface,
+    bandwidthKey: optionalName(tc, 'bandwidth_mbps_key', at, KEY) ?? d.trafficControl.bandwidthKey,
     defaultBandwidthMbps: number(tc, 'default_bandwidth_mbps', at, MAX_BANDWIDTH_MBPS) ?? 0,
-    latencyKey: payloadKey(tc, 'latency_ms_key', at) ?? d.trafficControl.latencyKey,
+    latencyKey: optionalName(tc, 'latency_ms_key', at, KEY) ?? d.trafficControl.latencyKey,
     defaultLatencyMs: number(tc, 'default_latency_ms', at, MAX_LATENCY_MS) ?? 0,
   };
   if (trafficControl.bandwidthKey === trafficControl.latencyKey)
@@ -147,25 +155,11 @@ function bool(d: Dict, key: string, at: string, fallback: boolean): boolean {
   return v;
 }
 
-function optionalIfname(d: Dict, key: string, at: string): string | undefined {
+function optionalName(d: Dict, key: string, at: string, kind: NameKind): string | undefined {
   const v = d[key];
   if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'string' || !IFNAME.test(v))
-    throw new ControlConfigProblem(
-      `${at}.${key}`,
-      `expected a network interface name (1 to 15 characters, no '/', ':' or spaces), got ${JSON.stringify(v)}`,
-    );
-  return v;
-}
-
-function payloadKey(d: Dict, key: string, at: string): string | undefined {
-  const v = d[key];
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'string' || !KEY.test(v))
-    throw new ControlConfigProblem(
-      `${at}.${key}`,
-      `expected a field name (letters, digits, _), got ${JSON.stringify(v)}`,
-    );
+  if (typeof v !== 'string' || !kind.pattern.test(v))
+    throw new ControlConfigProblem(`${at}.${key}`, `expected ${kind.expected}, got ${JSON.stringify(v)}`);
   return v;
 }
 

@@ -129,6 +129,12 @@ export function canonicalKeys(raw: Record<string, unknown>): Record<string, unkn
 
 function checkField(key: string, v: unknown, loc: Array<string | number>, problems: FieldProblem[]): unknown {
   const bad = (msg: string, type: string) => problems.push({ loc, msg, type });
+  /** Pydantic's bounds: `n` itself, or a problem naming the bound it is past (`why` says where a maximum comes from). */
+  const within = (n: number, min: number, max: number, why = '') => {
+    if (n < min) return bad(`Input should be greater than or equal to ${min}`, 'greater_than_equal');
+    if (n > max) return bad(`Input should be less than or equal to ${max}${why}`, 'less_than_equal');
+    return n;
+  };
   switch (key) {
     case 'flow_target_url': {
       if (typeof v !== 'string') return bad('Input should be a valid string', 'string_type');
@@ -149,33 +155,23 @@ function checkField(key: string, v: unknown, loc: Array<string | number>, proble
     case 'request_timeout_ms': {
       if (v === null && key === 'flow_cycle_delay_ms') return null;
       if (typeof v !== 'number' || !Number.isInteger(v)) return bad('Input should be a valid integer', 'int_type');
-      const min = key === 'sim_users' || key === 'request_timeout_ms' ? 1 : 0;
-      if (v < min) return bad(`Input should be greater than or equal to ${min}`, 'greater_than_equal');
-      if (key === 'sim_users') {
-        const most = maxUsers();
-        // Each user holds its own connection: beyond the open-file limit the agent could not even answer /api/stop.
-        if (v > most)
-          return bad(
-            `Input should be less than or equal to ${most} (the open-file limit of this process, minus what the agent needs; raise ulimit -n for more)`,
-            'less_than_equal',
-          );
-      } else if (v > MAX_MS) return bad(`Input should be less than or equal to ${MAX_MS}`, 'less_than_equal');
-      return v;
+      if (key !== 'sim_users') return within(v, key === 'request_timeout_ms' ? 1 : 0, MAX_MS);
+      // Each user holds its own connection: beyond the open-file limit the agent could not even answer /api/stop.
+      return within(
+        v,
+        1,
+        maxUsers(),
+        ' (the open-file limit of this process, minus what the agent needs; raise ulimit -n for more)',
+      );
     }
     case 'ramp_up_seconds':
       // Seconds, fractions allowed (0.5 ramps 2 users 250 ms apart).
       if (typeof v !== 'number' || !Number.isFinite(v)) return bad('Input should be a valid number', 'float_type');
-      if (v < 0) return bad('Input should be greater than or equal to 0', 'greater_than_equal');
-      if (v > MAX_RAMP_SECONDS)
-        return bad(`Input should be less than or equal to ${MAX_RAMP_SECONDS} (a day)`, 'less_than_equal');
-      return v;
+      return within(v, 0, MAX_RAMP_SECONDS, ' (a day)');
     case 'max_duration_seconds':
       if (v === null) return null;
       if (typeof v !== 'number' || !Number.isInteger(v)) return bad('Input should be a valid integer', 'int_type');
-      if (v < 1) return bad('Input should be greater than or equal to 1', 'greater_than_equal');
-      if (v > MAX_RAMP_SECONDS)
-        return bad(`Input should be less than or equal to ${MAX_RAMP_SECONDS} (a day)`, 'less_than_equal');
-      return v;
+      return within(v, 1, MAX_RAMP_SECONDS, ' (a day)');
     case 'debug':
     case 'override_step_url_host':
       // Booleans are booleans: "false" as text is a mistake that would silently mean true.

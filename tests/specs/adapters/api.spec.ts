@@ -17,6 +17,19 @@ interface Seen {
   body: string;
 }
 
+/** What the target answers by path (status, headers, body); any other path but /hang gets an empty 200. */
+const ANSWERS: Record<string, [number, http.OutgoingHttpHeaders, string?]> = {
+  '/json': [
+    200,
+    { 'Content-Type': 'application/json; charset=utf-8', 'X-Request-Id': 'req-42' },
+    JSON.stringify({ items: [{ id: 'a' }, { id: 'b' }], ok: true }),
+  ],
+  '/echo': [201, { 'Content-Type': 'text/plain' }, 'created'],
+  '/unavailable': [503, { 'Content-Type': 'text/plain' }, 'down for maintenance'],
+  '/missing': [404, { 'Content-Type': 'application/json' }, '{"error":"no such thing"}'],
+  '/redirect': [302, { Location: '/json' }],
+};
+
 const request = createApiAdapter().actions.request;
 
 /** Runs the action and returns the AgentError it must reject with. */
@@ -55,34 +68,9 @@ describe('api adapter: request', () => {
         arrivals = [];
         for (const resolve of waiting) resolve();
         const path = new URL(req.url ?? '/', 'http://x').pathname;
-        switch (path) {
-          case '/json':
-            res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8', 'X-Request-Id': 'req-42' });
-            res.end(JSON.stringify({ items: [{ id: 'a' }, { id: 'b' }], ok: true }));
-            return;
-          case '/echo':
-            res.writeHead(201, { 'Content-Type': 'text/plain' });
-            res.end('created');
-            return;
-          case '/unavailable':
-            res.writeHead(503, { 'Content-Type': 'text/plain' });
-            res.end('down for maintenance');
-            return;
-          case '/missing':
-            res.writeHead(404, { 'Content-Type': 'application/json' });
-            res.end('{"error":"no such thing"}');
-            return;
-          case '/redirect':
-            res.writeHead(302, { Location: '/json' });
-            res.end();
-            return;
-          case '/hang':
-            held.push(res);
-            return;
-          default:
-            res.writeHead(200);
-            res.end();
-        }
+        if (path === '/hang') return void held.push(res);
+        const [status, headers, body] = ANSWERS[path] ?? [200, {}];
+        res.writeHead(status, headers).end(body);
       });
     });
     server.listen(0, '127.0.0.1');

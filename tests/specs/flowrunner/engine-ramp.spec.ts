@@ -25,6 +25,17 @@ function firstArrivals(target: Target): Map<number, number> {
   return first;
 }
 
+/** Waits until `users` users have sent their first request; then when each one did, by user number. */
+const arrivalsOf = (target: Target, users: number, what: string) =>
+  waitFor(
+    () => {
+      const first = firstArrivals(target);
+      return first.size === users && first;
+    },
+    what,
+    15_000,
+  );
+
 /** Timer granularity: a timer may fire up to a millisecond before its nominal time as performance.now() sees it. */
 const EARLY_MS = 3;
 
@@ -37,14 +48,7 @@ describe('FlowRunner engine: ramp-up', () => {
     try {
       const s = runner.snapshot();
       assert.deepEqual([s.active_users, s.pending_users], [1, 19], 'only the first user starts at once');
-      const first = await waitFor(
-        () => {
-          const f = firstArrivals(target);
-          return f.size === 20 && f;
-        },
-        'every user’s first request',
-        15_000,
-      );
+      const first = await arrivalsOf(target, 20, 'every user’s first request');
       for (const [n, at] of first)
         assert.ok(at - t0 >= (n - 1) * 100 - EARLY_MS, `user ${n} arrived ${Math.round(at - t0)} ms after start`);
       const inFirstSecond = [...first.values()].filter((at) => at - t0 < 1000).length;
@@ -79,14 +83,7 @@ describe('FlowRunner engine: ramp-up', () => {
       const t1 = performance.now();
       runner.update(change.config);
       assert.equal(runner.snapshot().pending_users, 9, 'the first new user starts at once, nine wait');
-      const first = await waitFor(
-        () => {
-          const f = firstArrivals(target);
-          return f.size === 12 && f;
-        },
-        'the ten new users',
-        15_000,
-      );
+      const first = await arrivalsOf(target, 12, 'the ten new users');
       for (let n = 3; n <= 12; n++)
         assert.ok(first.get(n)! - t1 >= (n - 3) * 100 - EARLY_MS, `new user ${n} arrived too early`);
     } finally {

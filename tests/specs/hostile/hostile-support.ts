@@ -9,6 +9,7 @@ import { ERROR_TYPES } from '../../../adapters/errors.js';
 import { REPO_ROOT } from '../../../services/runtime-agent/src/paths.js';
 import { waitForStatus, type AgentProcess } from '../support/agent-process.js';
 import { forwardTo } from '../support/forward.js';
+import { jsonOrUndefined } from '../support/json-or-undefined.js';
 import { pkg, shellStep } from '../support/packages.js';
 import { executionCount, uniqueName } from '../http/http-support.js';
 
@@ -50,12 +51,7 @@ export function raw(
         res.on('data', (d: Buffer) => chunks.push(d));
         res.on('end', () => {
           const text = Buffer.concat(chunks).toString('utf8');
-          let parsed: unknown;
-          try {
-            parsed = JSON.parse(text);
-          } catch {
-            parsed = undefined;
-          }
+          const parsed = jsonOrUndefined(text);
           resolve({ status: res.statusCode!, headers: res.headers, text, body: parsed });
         });
         res.on('error', reject);

@@ -31,6 +31,13 @@ function refusalOf(fn: () => void): EgressRefusal | undefined {
   }
 }
 
+/** The policy refuses `host`: its refusal, to look into. */
+function assertRefused(p: EgressPolicy, host: string): EgressRefusal {
+  const r = refusalOf(() => p.checkHost(host));
+  assert.ok(r, `${host} should be refused`);
+  return r;
+}
+
 /** The policy lets `host` through: checkHost refuses nothing. */
 function assertAllowed(p: EgressPolicy, host: string, message = `${host} should pass`): void {
   assert.equal(
@@ -102,8 +109,7 @@ describe('egress policy: settings', () => {
       '224.0.0.1',
       '255.255.255.255',
     ]) {
-      const r = refusalOf(() => open.checkHost(host));
-      assert.ok(r, `${host} should be refused`);
+      const r = assertRefused(open, host);
       assert.equal(r.type, 'forbidden');
       assert.equal(r.retryable, false);
       assert.match(r.message, /no setting allows it/);
@@ -120,8 +126,7 @@ describe('egress policy: settings', () => {
       'metadata.goog',
       'instance-data.ec2.internal',
     ]) {
-      const r = refusalOf(() => p.checkHost(host));
-      assert.ok(r, `${host} should be refused`);
+      const r = assertRefused(p, host);
       assert.equal(r.details.reason, 'metadata');
       assert.match(
         r.message,
@@ -136,8 +141,7 @@ describe('egress policy: settings', () => {
     assertAllowed(policy(), '127.0.0.1');
     const closed = policy({ allowLoopback: false });
     for (const host of ['127.0.0.1', '[::1]', '0.0.0.0', '[::]', '[::ffff:127.0.0.1]']) {
-      const r = refusalOf(() => closed.checkHost(host));
-      assert.ok(r, `${host} should be refused`);
+      const r = assertRefused(closed, host);
       assert.equal(r.details.setting, 'EGRESS_ALLOW_LOOPBACK');
       assert.match(r.message, /set EGRESS_ALLOW_LOOPBACK=true/);
     }

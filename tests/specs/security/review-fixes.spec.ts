@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { stringify as toYaml } from 'yaml';
 import { Redactor } from '../../../services/runtime-agent/src/engine/redact.js';
 import { signPackage } from '../../../services/runtime-agent/src/wpk/signature.js';
-import { freshDataDir, startAgent, type AgentProcess } from '../support/agent-process.js';
+import { freshDataDir, startAgent, type AgentProcess, useAgentWithTokens } from '../support/agent-process.js';
 import { pkg, shellStep } from '../support/packages.js';
 import { executionCount } from '../http/http-support.js';
 
@@ -77,31 +77,17 @@ describe('review fixes: browsers and DNS rebinding', () => {
 });
 
 describe('review fixes: auth edges', () => {
-  let dir: string;
-  let agent: AgentProcess;
-  const admin = randomBytes(16).toString('hex');
-  before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'runtime-agent-review-'));
-    writeFileSync(join(dir, 'tokens.json'), JSON.stringify([{ name: 'admin', token: admin, roles: ['admin'] }]));
-    agent = await startAgent({ env: { RUNTIME_AGENT_TOKENS_FILE: join(dir, 'tokens.json') } });
-  });
-  after(async () => {
-    await agent?.stop();
-    agent?.cleanup();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const { agent, token } = useAgentWithTokens({ admin: ['admin'] });
+  const asAdmin = () => ({ authorization: `Bearer ${token('admin')}` });
 
   it('answers OPTIONS and unknown methods on real routes with 401 without a token (no route probing)', async () => {
     assert.equal((await agent.request('OPTIONS', '/audit')).status, 401);
     assert.equal((await agent.request('PROPFIND', '/audit')).status, 401);
-    assert.equal(
-      (await agent.request('OPTIONS', '/audit', undefined, { authorization: `Bearer ${admin}` })).status,
-      200,
-    );
+    assert.equal((await agent.request('OPTIONS', '/audit', undefined, asAdmin())).status, 200);
   });
 
   it('answers a null adapter config in /init with 400 naming it, not 500', async () => {
-    const r = await agent.request('POST', '/init', { adapters: { k8s: null } }, { authorization: `Bearer ${admin}` });
+    const r = await agent.request('POST', '/init', { adapters: { k8s: null } }, asAdmin());
     assert.equal(r.status, 400);
     assert.deepEqual(
       r.body.details.errors.map((e: any) => e.path),

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { REPO_ROOT } from '../../../services/runtime-agent/src/paths.js';
 import { STORE_FILE } from '../../../services/runtime-agent/src/store/store.js';
 import { forwardTo } from './forward.js';
+import { jsonOrUndefined } from './json-or-undefined.js';
 import { waitFor } from './wait.js';
 
 export const MAIN = join(REPO_ROOT, 'services/runtime-agent/src/main.ts');
@@ -134,12 +135,7 @@ export async function startAgent(options: StartOptions = {}): Promise<AgentProce
         body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
       });
       const text = await res.text();
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(text);
-      } catch {
-        parsed = undefined;
-      }
+      const parsed = jsonOrUndefined(text);
       return { status: res.status, headers: res.headers, body: parsed, text };
     },
     async stop(signal = 'SIGTERM') {

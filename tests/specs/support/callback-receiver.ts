@@ -5,6 +5,7 @@
  */
 import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { jsonOrUndefined } from './json-or-undefined.js';
 import { waitFor } from './wait.js';
 
 export interface ReceivedCall {
@@ -44,12 +45,7 @@ export class CallbackReceiver {
       req.on('data', (c) => chunks.push(c));
       req.on('end', () => {
         const raw = Buffer.concat(chunks).toString('utf8');
-        let body: unknown;
-        try {
-          body = JSON.parse(raw);
-        } catch {
-          body = undefined;
-        }
+        const body = jsonOrUndefined(raw);
         const call = {
           headers: req.headers,
           raw,

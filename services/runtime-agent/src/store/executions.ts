@@ -27,6 +27,12 @@ const SELECT = `SELECT e.*,
   ${STEPS_COMPLETED}
   FROM executions e`;
 
+/** A list's time bounds, each turned into a seq bound: the seq of the first (or last) execution inside it. */
+const TIME_BOUNDS = [
+  { name: 'since', op: '>=', order: 'created_at' },
+  { name: 'until', op: '<=', order: 'created_at DESC' },
+] as const;
+
 interface ExecutionRow {
   seq: number;
   id: string;
@@ -301,19 +307,14 @@ export class Executions {
     const c = new Conditions({ limit: filter.limit })
       .add('e.workflow_id = @workflow_id', 'workflow_id', filter.workflowId)
       .add('e.seq < @before', 'before', filter.before);
-    if (filter.since !== undefined) {
-      const first = this.statements
-        .get('SELECT seq FROM executions WHERE created_at >= ? ORDER BY created_at LIMIT 1')
-        .get(filter.since) as { seq: number } | undefined;
-      if (!first) return [];
-      c.add('e.seq >= @since_seq', 'since_seq', first.seq).add('e.created_at >= @since', 'since', filter.since);
-    }
-    if (filter.until !== undefined) {
-      const last = this.statements
-        .get('SELECT seq FROM executions WHERE created_at <= ? ORDER BY created_at DESC LIMIT 1')
-        .get(filter.until) as { seq: number } | undefined;
-      if (!last) return [];
-      c.add('e.seq <= @until_seq', 'until_seq', last.seq).add('e.created_at <= @until', 'until', filter.until);
+    for (const { name, op, order } of TIME_BOUNDS) {
+      const at = filter[name];
+      if (at === undefined) continue;
+      const edge = this.statements
+        .get(`SELECT seq FROM executions WHERE created_at ${op} ? ORDER BY ${order} LIMIT 1`)
+        .get(at) as { seq: number } | undefined;
+      if (!edge) return [];
+      c.add(`e.seq ${op} @${name}_seq`, `${name}_seq`, edge.seq).add(`e.created_at ${op} @${name}`, name, at);
     }
     const statuses = filter.statuses ?? (filter.workflowId !== undefined ? EXECUTION_STATUSES : undefined);
     if (statuses === undefined) {

@@ -36,6 +36,19 @@ function StepDetail({ step }: { step: StepView }) {
   );
 }
 
+/** A term of the run's list naming another run, by the end of its id; nothing when there is none. */
+function RunLink({ label, id }: { label: string; id: string | null }) {
+  if (!id) return null;
+  return (
+    <>
+      <dt>{label}</dt>
+      <dd>
+        <a href={href('runs', id)}>{`…${id.slice(-8)}`}</a>
+      </dd>
+    </>
+  );
+}
+
 export function RunScreen({ id, me }: { id: string; me: Me }) {
   const [rec, setRec] = useState<ExecutionRecord | null>(null);
   const [error, setError] = useState<Error | null>(null);
@@ -96,22 +109,8 @@ export function RunScreen({ id, me }: { id: string; me: Me }) {
           {rec.steps_completed}/{rec.steps_total}
           {rec.current_step && ` · now ${rec.current_step}`}
         </dd>
-        {rec.retry_of && (
-          <>
-            <dt>Retry of</dt>
-            <dd>
-              <a href={href('runs', rec.retry_of)}>{`…${rec.retry_of.slice(-8)}`}</a>
-            </dd>
-          </>
-        )}
-        {rec.retried_by && (
-          <>
-            <dt>Retried by</dt>
-            <dd>
-              <a href={href('runs', rec.retried_by)}>{`…${rec.retried_by.slice(-8)}`}</a>
-            </dd>
-          </>
-        )}
+        <RunLink label="Retry of" id={rec.retry_of} />
+        <RunLink label="Retried by" id={rec.retried_by} />
       </dl>
       <ErrorNote error={error} />
       {rec.error && (
