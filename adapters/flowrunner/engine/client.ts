@@ -12,7 +12,9 @@ import type { Destination } from './url.js';
 
 export interface HttpResult {
   status: number;
+  /** Empty when the request asked for no decoding. */
   headers: Record<string, string | string[]>;
+  /** Empty when the request asked for no decoding. */
   text: string;
   /** The body was cut at MAX_BODY_BYTES. */
   truncated: boolean;
@@ -33,13 +35,17 @@ class ResponseHandler {
   private status = 0;
   private headers: Record<string, string | string[]> = {};
   private truncated = false;
+  /** Decode this response's headers and keep its body (else only its status and size count). */
+  private decode = true;
   private resolve: ((r: HttpResult) => void) | undefined;
   private reject: ((e: Error) => void) | undefined;
   private abort: ((err?: Error) => void) | undefined;
 
-  begin(resolve: (r: HttpResult) => void, reject: (e: Error) => void): void {
+  /** Ready for the next response; `decode`: as send()'s. */
+  begin(resolve: (r: HttpResult) => void, reject: (e: Error) => void, decode: boolean): void {
     this.resolve = resolve;
     this.reject = reject;
+    this.decode = decode;
     this.chunks = [];
     this.size = 0;
     this.status = 0;
@@ -53,13 +59,13 @@ class ResponseHandler {
 
   onHeaders(statusCode: number, raw: Buffer[]): boolean {
     this.status = statusCode;
-    this.headers = undici().util.parseHeaders(raw) as Record<string, string | string[]>;
+    if (this.decode) this.headers = undici().util.parseHeaders(raw) as Record<string, string | string[]>;
     return true;
   }
 
   onData(chunk: Buffer): boolean {
     this.size += chunk.length;
-    this.chunks.push(chunk);
+    if (this.decode) this.chunks.push(chunk);
     if (this.size > MAX_BODY_BYTES) {
       // Enough: keep the first MiB and drop the connection instead of reading an endless answer to its end.
       this.truncated = true;
@@ -79,6 +85,8 @@ class ResponseHandler {
         this.truncated = true;
       }
       text = buf.toString('utf8');
+    } else if (this.size > MAX_BODY_BYTES) {
+      this.truncated = true;
     }
     const resolve = this.resolve;
     this.resolve = this.reject = undefined;
@@ -139,7 +147,17 @@ export class UserConnections {
     return c;
   }
 
-  send(d: Destination, method: string, headers: Record<string, string>, body: string | undefined): Promise<HttpResult> {
+  /**
+   * One request. Without `decode` the result has the status only (empty headers and text): the body is
+   * read to its end as always, and not kept.
+   */
+  send(
+    d: Destination,
+    method: string,
+    headers: Record<string, string>,
+    body: string | undefined,
+    decode = true,
+  ): Promise<HttpResult> {
     if (this.closed)
       return Promise.reject(Object.assign(new Error('the run was stopped'), { code: 'UND_ERR_DESTROYED' }));
     let client: Client;
@@ -150,7 +168,7 @@ export class UserConnections {
     }
     // One request in flight per user: a single handler per user serves every request (no closures per request).
     return new Promise<HttpResult>((resolve, reject) => {
-      this.handler.begin(resolve, reject);
+      this.handler.begin(resolve, reject, decode);
       client.dispatch(
         { path: d.path, method: method as 'GET', headers, body },
         this.handler as unknown as Dispatcher.DispatchHandler,

@@ -21,6 +21,11 @@ export interface CompiledRequest {
   step: RequestStep;
   /** The context keys the response goes to. */
   keys: { status: string; headers: string; body: string; error: string };
+  /**
+   * Whether anything can read the response's headers or body: the step extracts, or the flowmap mentions
+   * the context key of either. Without, the client leaves them undecoded.
+   */
+  readsResponse: boolean;
   /** The step URL, rendered. */
   url(ctx: Context): string;
   /** The body as sent (an object as JSON); undefined without one. */
@@ -63,9 +68,10 @@ export type CompiledStep = CompiledRequest | CompiledCondition | CompiledLoop;
 /** Compiles every step; conditions report what they cannot compare through `warn`. */
 export function compileSteps(flowmap: Flowmap, warn: Warn): CompiledStep[] {
   const flowHeaders = Object.entries(flowmap.headers).map(([k, v]) => [k.toLowerCase(), textRenderer(v)] as const);
+  const text = flowmapText(flowmap);
   const compileList = (steps: Step[]): CompiledStep[] =>
     steps.map((s): CompiledStep => {
-      if (s.type === 'request') return compileRequest(s, flowHeaders, warn);
+      if (s.type === 'request') return compileRequest(s, flowHeaders, warn, text);
       if (s.type === 'condition')
         return {
           type: 'condition',
@@ -81,12 +87,36 @@ export function compileSteps(flowmap: Flowmap, warn: Warn): CompiledStep[] {
 
 type Render = (ctx: Context) => string;
 
+/**
+ * Every string of the flowmap, keys and values, joined. The context is only ever read through paths
+ * written in the flowmap (templates, conditions, loop sources), and a path starts with a context key
+ * written out in full, so a key this text does not contain is never read.
+ */
+function flowmapText(flowmap: Flowmap): string {
+  const parts: string[] = [];
+  const walk = (v: unknown): void => {
+    if (typeof v === 'string') parts.push(v);
+    else if (Array.isArray(v)) for (const x of v) walk(x);
+    else if (v !== null && typeof v === 'object')
+      for (const [k, x] of Object.entries(v)) {
+        parts.push(k);
+        walk(x);
+      }
+  };
+  walk(flowmap);
+  return parts.join('\n');
+}
+
 function compileRequest(
   step: RequestStep,
   flowHeaders: ReadonlyArray<readonly [string, Render]>,
   warn: Warn,
+  flowmapText: string,
 ): CompiledRequest {
   const id = step.id;
+  const extracts = Object.keys(step.extract).length > 0;
+  const headersKey = `response_${id}_headers`;
+  const bodyKey = `response_${id}_body`;
   const hasBody = step.body !== undefined && step.body !== null;
   const constantBody = !hasBody
     ? undefined
@@ -104,10 +134,11 @@ function compileRequest(
     step,
     keys: {
       status: `response_${id}_status`,
-      headers: `response_${id}_headers`,
-      body: `response_${id}_body`,
+      headers: headersKey,
+      body: bodyKey,
       error: `response_${id}_error`,
     },
+    readsResponse: extracts || flowmapText.includes(headersKey) || flowmapText.includes(bodyKey),
     // Rendered through the template cache when a user needs it: a step without a URL (never one the parser
     // gives) fails the users that run it, as other unexpected errors do, instead of the start.
     url: (ctx) => renderString(step.url, ctx),

@@ -515,7 +515,7 @@ export class FlowRunner {
       error = undefined;
       this.inFlight++;
       try {
-        result = await it.conns.send(dest, method, headers, body);
+        result = await it.conns.send(dest, method, headers, body, r.readsResponse);
         it.responses++;
       } catch (err) {
         error = err;
@@ -583,6 +583,7 @@ export class FlowRunner {
     const keys = r.keys;
     let parsed: unknown;
     if (result) {
+      // Empty headers and text when nothing in the flowmap reads them (the client left them undecoded).
       parsed = result.text;
       const type = result.headers['content-type'];
       if (typeof type === 'string' && type.includes('json') && result.text.length > 0) {

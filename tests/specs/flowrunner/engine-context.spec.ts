@@ -5,7 +5,8 @@
  * `response_<id>_*` keys every request leaves behind. Read at the target, through later requests.
  */
 import assert from 'node:assert/strict';
-import { closedPort, echo, req, runFlow, useTarget } from './target.js';
+import { compileSteps, type CompiledRequest } from '../../../adapters/flowrunner/engine/compile.js';
+import { closedPort, echo, makeFlowmap, req, runFlow, useTarget } from './target.js';
 
 describe('FlowRunner engine: context and substitution', () => {
   const target = useTarget();
@@ -351,6 +352,68 @@ describe('FlowRunner engine: extraction and response keys', () => {
     assert.equal(b.status, null);
     assert.ok(b.error.length > 0);
     assert.match(b.flowError, /down/);
+  });
+
+  it('decodes a response that an assertion, a condition, a loop, a header or an extraction reads, and only those', () => {
+    const reads = (raw: Record<string, unknown>) =>
+      Object.fromEntries(
+        compileSteps(makeFlowmap(raw), () => {})
+          .filter((s): s is CompiledRequest => s.type === 'request')
+          .map((s) => [s.step.id, s.readsResponse]),
+      );
+    assert.deepEqual(
+      reads({ steps: [req('a', '/a'), req('b', '/b?s={{response_a_status}}&e={{response_a_error}}')] }),
+      {
+        a: false,
+        b: false,
+      },
+    );
+    assert.deepEqual(
+      reads({
+        headers: { 'X-From-A': '{{response_a_headers.x-trace}}' },
+        steps: [
+          req('a', '/a'),
+          req('b', '/b', { assertions: [{ variable: 'response_b_body.ok', operator: 'equals', value: true }] }),
+          req('c', '/c', { extract: { token: 'body.token' } }),
+          {
+            id: 'if',
+            type: 'condition',
+            conditionData: { variable: 'x', operator: 'equals', value: '{{response_d_body.plan}}' },
+            then: [],
+            else: [],
+          },
+          req('d', '/d'),
+          { id: 'each', type: 'loop', source: '{{response_e_body.items}}', loopVariable: 'i', steps: [] },
+          req('e', '/e'),
+          req('f', '/f'),
+        ],
+      }),
+      { a: true, b: true, c: true, d: true, e: true, f: false },
+    );
+  });
+
+  it('keeps the status and error of a response nothing else reads, and counts it as any other', async () => {
+    target.on('/plain', { status: 201, json: { ok: true } });
+    target.on('/gone', { status: 410, json: { ok: false } });
+    const { runner } = await runFlow(
+      { flow_target_url: target.url },
+      {
+        steps: [
+          req('plain', '/plain'),
+          req('gone', '/gone', { onFailure: 'continue', retries: { count: 0, delayMs: 0 } }),
+          echo('use', {
+            status: '##VAR:unquoted:response_plain_status##',
+            goneStatus: '##VAR:unquoted:response_gone_status##',
+            goneError: '{{response_gone_error}}',
+          }),
+        ],
+      },
+    );
+    assert.deepEqual(target.bodies('/echo/use'), [{ status: 201, goneStatus: 410, goneError: 'HTTP 410' }]);
+    const s = runner.snapshot();
+    assert.equal(s.total_requests, 3);
+    assert.equal(s.status_classes['2xx'], 2);
+    assert.equal(s.errors.http_4xx, 1);
   });
 
   it('cuts a response body over 1 MiB to 1 MiB', async () => {

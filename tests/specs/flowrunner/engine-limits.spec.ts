@@ -158,6 +158,31 @@ describe('FlowRunner engine: limits and fairness', function () {
     server.close();
   });
 
+  it('stops reading an answer past 1 MiB also when nothing reads it', async () => {
+    const server = http.createServer((_q, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      const chunk = Buffer.alloc(64 * 1024, 'a');
+      const pump = () => {
+        while (res.write(chunk)) if (res.destroyed) return;
+        if (!res.destroyed) res.once('drain', pump);
+      };
+      pump();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as AddressInfo).port;
+    const { runner } = startRunner(
+      { flow_target_url: `http://127.0.0.1:${port}` },
+      { steps: [req('big', '/')] },
+      { iterations: 1, durationMs: 10_000 },
+    );
+    await runner.done;
+    const s = runner.snapshot();
+    assert.equal(s.errors_total, 0, JSON.stringify(s.errors));
+    assert.equal(s.per_step.big!.requests, 1);
+    server.closeAllConnections();
+    server.close();
+  });
+
   it('live updates reach users in a long pause at once: fewer users, a shorter cycle delay', async () => {
     const { runner } = startRunner(
       { flow_target_url: target.url, sim_users: 2, flow_cycle_delay_ms: 60_000 },
