@@ -4,12 +4,14 @@
  * duplicate; a token removed from the tokens file ends its open streams.
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { JournalEvent } from '../../../services/runtime-agent/src/store/types.js';
-import { agentsOnOneDataDir, startAgent, waitForStatus, type AgentProcess } from '../support/agent-process.js';
+import {
+  agentsOnOneDataDir,
+  startAgent,
+  useAgentWithTokens,
+  waitForStatus,
+  type AgentProcess,
+} from '../support/agent-process.js';
 import { pkg, shellStep } from '../support/packages.js';
 import { call, errorPaths, SseReader, type SseEvent, uniqueName } from './http-support.js';
 
@@ -171,35 +173,20 @@ describe('HTTP API: GET /events across a SIGKILL of the agent', function () {
 
 describe('HTTP API: GET /events when the token of an open stream is revoked', function () {
   this.timeout(60_000);
-  let dir: string;
-  let agent: AgentProcess;
-  const keep = randomBytes(24).toString('hex');
-  const revoked = randomBytes(24).toString('hex');
-  let file: string;
-  before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'runtime-agent-events-auth-'));
-    file = join(dir, 'tokens.yaml');
-    writeFileSync(
-      file,
-      `- { name: stays, token: "${keep}", roles: [viewer] }\n- { name: goes, token: "${revoked}", roles: [viewer] }\n`,
-    );
-    agent = await startAgent({ env: { RUNTIME_AGENT_TOKENS_FILE: file, TOKENS_RELOAD_SECONDS: '1' } });
-  });
-  after(async () => {
-    await agent.stop();
-    agent.cleanup();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const { agent, token, rewrite } = useAgentWithTokens(
+    { stays: ['viewer'], goes: ['viewer'] },
+    { TOKENS_RELOAD_SECONDS: '1' },
+  );
 
   it('ends the streams of a token removed from the file within the reload interval, and keeps the others', async () => {
-    const staying = await openStream(agent, '', { authorization: `Bearer ${keep}` });
-    const going = await openStream(agent, '', { authorization: `Bearer ${revoked}` });
-    writeFileSync(file, `- { name: stays, token: "${keep}", roles: [viewer] }\n`);
+    const staying = await openStream(agent, '', { authorization: `Bearer ${token('stays')}` });
+    const going = await openStream(agent, '', { authorization: `Bearer ${token('goes')}` });
+    rewrite({ stays: ['viewer'] });
     const last = await within(going, 10_000);
     assert.equal(last?.event, 'error');
     assert.equal(JSON.parse(last!.data).error_type, 'unauthorized');
     assert.equal(await within(going, 5000), undefined, 'the revoked stream ended');
-    const r = await fetch(`${agent.url}/events`, { headers: { authorization: `Bearer ${revoked}` } });
+    const r = await fetch(`${agent.url}/events`, { headers: { authorization: `Bearer ${token('goes')}` } });
     assert.equal(r.status, 401);
     await assert.rejects(within(staying, 1500), /no event within/, 'the other stream is still open, waiting');
     await staying.cancel();

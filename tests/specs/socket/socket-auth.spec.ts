@@ -5,12 +5,8 @@
  * the next command.
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { request } from 'node:http';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { type AgentProcess, startAgent, useAgent } from '../support/agent-process.js';
+import { type AgentProcess, useAgent, useAgentWithTokens } from '../support/agent-process.js';
 import { waitFor } from '../support/wait.js';
 import { assertFailed, connect, refusedHandshake } from './socket-support.js';
 
@@ -29,28 +25,9 @@ function pollingHandshake(agent: AgentProcess, headers: Record<string, string>) 
 
 describe('Socket.IO channel: handshake with tokens', function () {
   this.timeout(60_000);
-  let dir: string;
-  let file: string;
-  let agent: AgentProcess;
-  const keep = randomBytes(24).toString('hex');
-  const revoked = randomBytes(24).toString('hex');
-  const lowered = randomBytes(24).toString('hex');
-  const line = (name: string, token: string, role: string) =>
-    `- { name: ${name}, token: "${token}", roles: [${role}] }\n`;
-  before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'runtime-agent-socket-auth-'));
-    file = join(dir, 'tokens.yaml');
-    writeFileSync(
-      file,
-      line('stays', keep, 'viewer') + line('goes', revoked, 'viewer') + line('demoted', lowered, 'operator'),
-    );
-    agent = await startAgent({ env: { RUNTIME_AGENT_TOKENS_FILE: file, TOKENS_RELOAD_SECONDS: '1' } });
-  });
-  after(async () => {
-    await agent.stop();
-    agent.cleanup();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const roles = { stays: ['viewer'], goes: ['viewer'], demoted: ['operator'] };
+  const { agent, token, rewrite } = useAgentWithTokens(roles, { TOKENS_RELOAD_SECONDS: '1' });
+  const keep = () => token('stays');
 
   it('refuses a handshake without a token, with a wrong one, or with a token that is not a string', async () => {
     const none = await refusedHandshake(agent);
@@ -66,7 +43,7 @@ describe('Socket.IO channel: handshake with tokens', function () {
   });
 
   it('accepts the token as an Authorization header too', async () => {
-    const client = await connect(agent, { extraHeaders: { authorization: `Bearer ${keep}` } });
+    const client = await connect(agent, { extraHeaders: { authorization: `Bearer ${keep()}` } });
     assert.equal(client.welcome.role, 'viewer');
     client.close();
   });
@@ -80,7 +57,7 @@ describe('Socket.IO channel: handshake with tokens', function () {
     const plain = await pollingHandshake(agent, {});
     assert.equal(plain.status, 200, plain.body);
     const viaClient = await refusedHandshake(agent, {
-      token: keep,
+      token: keep(),
       transports: ['polling'],
       extraHeaders: { origin: 'http://evil.example' },
     });
@@ -88,16 +65,16 @@ describe('Socket.IO channel: handshake with tokens', function () {
   });
 
   it('disconnects the sockets of a token removed from the file within the reload interval, and keeps the others', async () => {
-    const staying = await connect(agent, { token: keep });
-    const going = await connect(agent, { token: revoked });
+    const staying = await connect(agent, { token: keep() });
+    const going = await connect(agent, { token: token('goes') });
     const gone = new Promise<string>((resolve) => going.socket.once('disconnect', resolve));
-    writeFileSync(file, line('stays', keep, 'viewer') + line('demoted', lowered, 'operator'));
+    rewrite({ stays: roles.stays, demoted: roles.demoted });
     const reason = await gone;
     assert.equal(reason, 'io server disconnect');
     const told = going.events('error').at(-1);
     assert.equal(told.error_type, 'unauthorized');
     assert.match(told.message, /revoked/);
-    const again = await refusedHandshake(agent, { token: revoked });
+    const again = await refusedHandshake(agent, { token: token('goes') });
     assert.equal(again.data.error_type, 'unauthorized');
     assert.ok(staying.socket.connected);
     assert.equal((await staying.command('list_executions', { limit: 1 })).ok, true);
@@ -105,11 +82,11 @@ describe('Socket.IO channel: handshake with tokens', function () {
   });
 
   it('applies a role lowered in the file to the next command, without a reconnect', async () => {
-    const client = await connect(agent, { token: lowered });
+    const client = await connect(agent, { token: token('demoted') });
     assert.equal(client.welcome.role, 'operator');
     const before = await client.command('rollback_execution', { execution_id: 'no-such-execution' });
     assertFailed(before, 'not_found'); // allowed to ask; there is nothing to roll back
-    writeFileSync(file, line('stays', keep, 'viewer') + line('demoted', lowered, 'viewer'));
+    rewrite({ stays: roles.stays, demoted: ['viewer'] });
     await waitFor(async () => {
       const ack = await client.command('rollback_execution', { execution_id: 'no-such-execution' });
       return ack.ok === false && ack.error.error_type === 'forbidden';

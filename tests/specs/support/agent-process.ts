@@ -241,31 +241,36 @@ export function useAgent(options: StartOptions | (() => StartOptions) = {}): Age
 /**
  * useAgent with a tokens file (RUNTIME_AGENT_TOKENS_FILE) holding one random token per name, with the roles
  * given: `useAgentWithTokens({ platform: ['admin'] })`. `token(name)` is that token; the file lives in `dir()`,
- * removed after the block.
+ * removed after the block. `env` adds settings (TOKENS_RELOAD_SECONDS, say).
  */
-export function useAgentWithTokens(roles: Record<string, string[]>): {
+export function useAgentWithTokens(
+  roles: Record<string, string[]>,
+  env: Record<string, string> = {},
+): {
   agent: AgentProcess;
   token(name: string): string;
   dir(): string;
+  /** Writes the tokens file anew with these names (their tokens as before) and roles: a rotated Secret. */
+  rewrite(roles: Record<string, string[]>): void;
 } {
   const tokens = new Map(Object.keys(roles).map((name) => [name, randomBytes(24).toString('hex')]));
   let dir: string | undefined;
+  const token = (name: string) => tokens.get(name) ?? assertNever(name);
+  const rewrite = (now: Record<string, string[]>) => {
+    const lines = Object.entries(now).map(
+      ([name, r]) => `- { name: ${name}, token: "${token(name)}", roles: [${r.join(', ')}] }`,
+    );
+    writeFileSync(join(dir ?? assertNever('dir'), 'tokens.yaml'), `${lines.join('\n')}\n`);
+  };
   before(() => {
     dir = mkdtempSync(join(tmpdir(), 'runtime-agent-tokens-'));
-    const lines = Object.entries(roles).map(
-      ([name, r]) => `- { name: ${name}, token: "${tokens.get(name)}", roles: [${r.join(', ')}] }`,
-    );
-    writeFileSync(join(dir, 'tokens.yaml'), `${lines.join('\n')}\n`);
+    rewrite(roles);
   });
-  const agent = useAgent(() => ({ env: { RUNTIME_AGENT_TOKENS_FILE: join(dir!, 'tokens.yaml') } }));
+  const agent = useAgent(() => ({ env: { ...env, RUNTIME_AGENT_TOKENS_FILE: join(dir!, 'tokens.yaml') } }));
   after(() => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
-  return {
-    agent,
-    token: (name) => tokens.get(name) ?? assertNever(name),
-    dir: () => dir ?? assertNever('dir'),
-  };
+  return { agent, token, dir: () => dir ?? assertNever('dir'), rewrite };
 }
 
 function assertNever(what: string): never {

@@ -305,3 +305,23 @@ describe('web console in a browser (tokens on)', function () {
     assert.deepEqual(await w.cspViolations(), []);
   });
 });
+
+describe('web console when its token is revoked', function () {
+  this.timeout(60_000);
+  const roles = { admin: ['admin'], oncall: ['operator'] };
+  const { agent, token, rewrite } = useAgentWithTokens(roles, { TOKENS_RELOAD_SECONDS: '1' });
+  const browser = useBrowser();
+
+  it('signs out, on its open event stream, once the token is gone from the tokens file', async () => {
+    const w = await browser.open(`${agent.url}/ui/`);
+    await signIn(w.page, token('oncall'), 'oncall');
+    await w.page.locator('.live', { hasText: /^live$/ }).waitFor();
+    // The rotated Secret keeps the admin and drops the on-call token; the page asks for nothing meanwhile.
+    rewrite({ admin: roles.admin });
+    await w.page.getByRole('alert').filter({ hasText: 'no longer accepts this token' }).waitFor();
+    await w.page.getByLabel('Bearer token').waitFor();
+    assert.equal(await pageValue(w.page, "sessionStorage.getItem('runtime-agent.token')"), null);
+    // The admin's token still works.
+    await signIn(w.page, token('admin'), 'admin');
+  });
+});
