@@ -12,6 +12,21 @@ import { MAX_STEPS } from '../../../adapters/flowrunner/engine/flowmap.js';
 import { waitFor } from '../support/wait.js';
 import { req, startRunner, Target } from './target.js';
 
+/** A server whose every answer is endless: it keeps writing until the client goes away. */
+async function endlessServer(): Promise<{ server: http.Server; port: number }> {
+  const server = http.createServer((_q, res) => {
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    const chunk = Buffer.alloc(64 * 1024, 'a');
+    const pump = () => {
+      while (res.write(chunk)) if (res.destroyed) return;
+      if (!res.destroyed) res.once('drain', pump);
+    };
+    pump();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { server, port: (server.address() as AddressInfo).port };
+}
+
 describe('FlowRunner engine: limits and fairness', function () {
   this.timeout(20_000);
   let target: Target;
@@ -128,18 +143,7 @@ describe('FlowRunner engine: limits and fairness', function () {
   });
 
   it('stops reading an answer past 1 MiB and keeps the first MiB', async () => {
-    // An endless answer: the server keeps writing until the client goes away.
-    const server = http.createServer((_q, res) => {
-      res.writeHead(200, { 'content-type': 'text/plain' });
-      const chunk = Buffer.alloc(64 * 1024, 'a');
-      const pump = () => {
-        while (res.write(chunk)) if (res.destroyed) return;
-        if (!res.destroyed) res.once('drain', pump);
-      };
-      pump();
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const port = (server.address() as AddressInfo).port;
+    const { server, port } = await endlessServer();
     const { runner } = startRunner(
       { flow_target_url: `http://127.0.0.1:${port}` },
       {
@@ -159,17 +163,7 @@ describe('FlowRunner engine: limits and fairness', function () {
   });
 
   it('stops reading an answer past 1 MiB also when nothing reads it', async () => {
-    const server = http.createServer((_q, res) => {
-      res.writeHead(200, { 'content-type': 'text/plain' });
-      const chunk = Buffer.alloc(64 * 1024, 'a');
-      const pump = () => {
-        while (res.write(chunk)) if (res.destroyed) return;
-        if (!res.destroyed) res.once('drain', pump);
-      };
-      pump();
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const port = (server.address() as AddressInfo).port;
+    const { server, port } = await endlessServer();
     const { runner } = startRunner(
       { flow_target_url: `http://127.0.0.1:${port}` },
       { steps: [req('big', '/')] },
