@@ -5,7 +5,6 @@
  * when its run ends, its log lines as they come; obey update, stop and drain (also before `go`: the run
  * then ends without a request). The thread lives on after a flow ends, for the next one.
  */
-import { createRequire } from 'node:module';
 import { parentPort } from 'node:worker_threads';
 import { EgressPolicy } from '../../shared/egress.js';
 import { FlowRunner } from './runner.js';
@@ -71,6 +70,3 @@ port.on('message', ({ run, m }: Envelope<ToThread>) => {
     send({ type: 'report', report: report(runner) });
   }
 });
-
-// The HTTP client is loaded with the thread, so the first requests of its first flow do not wait for it.
-createRequire(import.meta.url)('undici');

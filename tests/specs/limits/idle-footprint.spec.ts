@@ -1,6 +1,6 @@
 /**
  * An idle agent holds only what it needs to answer: the libraries behind steps (got for api, execa for
- * shell, undici and hdr-histogram-js for FlowRunner, the Kubernetes client) load when a step first needs
+ * shell, hdr-histogram-js for FlowRunner, the Kubernetes client) load when a step first needs
  * them (docs/operations.md#memory). ESM has no require.cache to look into, so the agent runs with a
  * preload (support/module-trace.mjs) whose loader hook writes down every module it loads; the test reads
  * that list after start, after answering requests that run no step, and after steps of each kind, which
@@ -108,7 +108,7 @@ describe('limits: an idle agent loads no step libraries', function () {
     });
     assert.equal((await waitForStatus(agent, r.body.execution_id, ['completed', 'failed'])).status, 'completed');
     const loaded = loadedPackages();
-    for (const lib of ['got', 'execa', 'undici', 'hdr-histogram-js']) assert.ok(loaded.has(lib), `${lib} was loaded`);
+    for (const lib of ['got', 'execa', 'hdr-histogram-js']) assert.ok(loaded.has(lib), `${lib} was loaded`);
     assert.ok(!loaded.has('@kubernetes/client-node'));
   });
 });
