@@ -150,7 +150,7 @@ describe('egress policy: flowrunner', () => {
     );
   });
 
-  it('run: a rendered name resolving to a refused address fails at connect time, after DNS, through undici', async () => {
+  it('run: a rendered name resolving to a refused address fails at connect time, after DNS, in the lookup of its own connection', async () => {
     const fr = flowrunner(
       { allowLoopback: false, allowedHosts: ['app.test', 'inner.test'] },
       { 'app.test': ['203.0.113.10'], 'inner.test': ['127.0.0.1'] },
