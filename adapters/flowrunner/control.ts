@@ -102,8 +102,8 @@ export interface FlowControlOptions {
 }
 
 export class FlowControl {
+  /** The flow of the last start: running, or ended and kept so that its numbers can still be read. */
   private flow?: ControlledFlow;
-  private runner?: LoadRunner;
   /** Why the last start failed unexpectedly (app_status `error`), cleared by the next good start. */
   private failure?: string;
   private closed = false;
@@ -176,7 +176,6 @@ export class FlowControl {
           { container: this.container, shaping, holder: API_FLOW_HOLDER },
         );
         this.flow = flow;
-        this.runner = flow.runner;
         this.failure = undefined;
         void flow.runner.done.then(() => this.ended(flow.runner));
       } catch (err) {
@@ -309,7 +308,10 @@ export class FlowControl {
       if (this.base.steps.size <= MAX_REMEMBERED_STEP_IDS) break;
       this.base.steps.delete(id);
     }
-    if (this.runner === r) this.runner = undefined;
+  }
+
+  private get runner(): LoadRunner | undefined {
+    return this.flow?.runner;
   }
 
   private ended(r: LoadRunner): void {

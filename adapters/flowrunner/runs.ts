@@ -6,7 +6,6 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { AgentError } from '../errors.js';
-import type { LoadRunner } from './engine/index.js';
 import type { ControlledFlow } from './flow-start.js';
 
 /** Background runs at once; more would let packages pile up load generators. */
@@ -17,8 +16,7 @@ const MAX_ENDED_RUNS = 16;
 export interface BackgroundRun {
   id: string;
   name: string;
-  runner: LoadRunner;
-  /** What stops it, and takes its container control away. */
+  /** Its runner (flow.runner), and what stops it and takes its container control away. */
   flow: ControlledFlow;
   startedAt: number;
   /** Set when the run ended by itself (its duration limit). */
@@ -54,7 +52,7 @@ export class BackgroundRuns {
 
   add(name: string, flow: ControlledFlow): BackgroundRun {
     this.checkRoom();
-    const run: BackgroundRun = { id: randomUUID(), name, runner: flow.runner, flow, startedAt: performance.now() };
+    const run: BackgroundRun = { id: randomUUID(), name, flow, startedAt: performance.now() };
     this.runs.set(run.id, run);
     void flow.runner.done.then(() => (run.endedAt ??= performance.now()));
     return run;

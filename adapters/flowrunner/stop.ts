@@ -41,7 +41,7 @@ export function createStopAction(runs: BackgroundRuns) {
       await run.flow.stop();
       runs.remove(run.id);
       runs.prune();
-      const out = outputsOf(run.runner.snapshot(), ((run.endedAt ?? performance.now()) - run.startedAt) / 1000);
+      const out = outputsOf(run.flow.runner.snapshot(), ((run.endedAt ?? performance.now()) - run.startedAt) / 1000);
       ctx.log.info(
         `stopped background flow run ${run.id} (${run.name}): ${out.requests} requests, ${out.errors} errors, p95 ${out.p95_ms} ms`,
       );
