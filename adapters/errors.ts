@@ -95,6 +95,19 @@ export function toAgentError(err: unknown): AgentError {
   return new AgentError('internal_error', message, { cause: err });
 }
 
+/**
+ * The first error of class `kind` in `err` and its causes, at most `depth` deep (clients wrap what failed
+ * under them in `cause`).
+ */
+export function findInCauses<T>(
+  err: unknown,
+  kind: abstract new (...args: never[]) => T,
+  depth: number,
+): T | undefined {
+  for (let e = err, i = 0; e && i < depth; e = (e as { cause?: unknown }).cause, i++) if (e instanceof kind) return e;
+  return undefined;
+}
+
 /** The serialisable form stored on steps and executions. */
 export interface ErrorRecord {
   type: ErrorType;

@@ -2,7 +2,7 @@
  * What the flowrunner `run` and `start` steps share to start a flow: the agent's settings for them, and
  * startFlow (the control API's own) with the container control's failures as the step's errors.
  */
-import { AgentError } from '../errors.js';
+import { AgentError, findInCauses } from '../errors.js';
 import type { EgressPolicy } from '../shared/egress.js';
 import { type ContainerControl, ContainerControlError } from './container/container-control.js';
 import type { Shaping } from './container/traffic.js';
@@ -36,17 +36,11 @@ export async function startStepFlow(
     return await startFlow(create, { container: settings.container, shaping, holder });
   } catch (err) {
     if (!(err instanceof ContainerControlError)) throw err;
-    const cause = agentErrorIn(err);
+    const cause = findInCauses(err, AgentError, 4);
     throw new AgentError(cause?.type ?? 'adapter_error', err.message, {
       retryable: false,
       cause: err,
       details: cause?.details,
     });
   }
-}
-
-function agentErrorIn(err: unknown): AgentError | undefined {
-  for (let e = err, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth++)
-    if (e instanceof AgentError) return e;
-  return undefined;
 }

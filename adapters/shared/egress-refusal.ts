@@ -3,7 +3,7 @@
  * retried (the same destination is refused again), with a message that names
  * the host, the address, why, and the setting that would allow it.
  */
-import { AgentError } from '../errors.js';
+import { AgentError, findInCauses } from '../errors.js';
 import type { AddressClass } from './ip-address.js';
 
 /** Why a destination is refused: its address is of a class other than public, or its host is not allowlisted. */
@@ -63,8 +63,5 @@ export class EgressRefusal extends AgentError {
 
 /** The refusal in `err` or its causes (HTTP clients wrap what the lookup failed with). */
 export function findRefusal(err: unknown): EgressRefusal | undefined {
-  for (let e = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
-    if (e instanceof EgressRefusal) return e;
-  }
-  return undefined;
+  return findInCauses(err, EgressRefusal, 5);
 }
