@@ -124,7 +124,7 @@ export function createDistributedActions(flowmapsRoot: string, fleet: WorkerFlee
     exampleOutput: EXAMPLE,
     compensate: (input) => ({ action: 'stop_distributed', with: { worker: input.worker ?? DEFAULT_WORKER } }),
     async run(ctx, input) {
-      const { config } = prepare(input, flowmapsRoot);
+      const { config, flowmap } = prepare(input, flowmapsRoot);
       const worker = input.worker ?? DEFAULT_WORKER;
       const shares = splitUsers(config.sim_users, input.workers);
       if (shares.some((s) => s === 0))
@@ -138,8 +138,7 @@ export function createDistributedActions(flowmapsRoot: string, fleet: WorkerFlee
           `dry run: would run on ${input.workers} pod(s) of worker ${worker} for ${input.durationSeconds} s, users per pod: ${shares.join(', ')}`,
         );
         // The workers send the requests, under their own egress policy: this agent's is not judged here.
-        const { config: c, flowmap } = prepare(input, flowmapsRoot);
-        logPlan(ctx, c, flowmap);
+        logPlan(ctx, config, flowmap);
         return USE_EXAMPLE_OUTPUT;
       }
       return withWorker(ctx, worker, () =>

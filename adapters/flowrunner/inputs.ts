@@ -80,7 +80,7 @@ const at = (loc: Array<string | number>): string =>
   `$.with.${loc.slice(1).join('.')}`.replace(/\.(\d+)(?=\.|$)/g, '[$1]');
 
 /** FlowRunner's field problems (loc from ['with', ...]) as the step's input problems ($.with...). */
-export function problemsOf(list: FieldProblem[]): Problem[] {
+function problemsOf(list: FieldProblem[]): Problem[] {
   return list.map((p) => ({ path: at(p.loc), message: p.msg }));
 }
 
