@@ -5,7 +5,8 @@ import { Chip, ErrorNote } from '../components';
 import { between, duration, when } from '../format';
 import { useJournal } from '../journal';
 import { href, setQuery } from '../router';
-import { STATUSES, type Summary, type Workflow } from '../types';
+import { STATUSES, type Summary } from '../types';
+import { useCatalog } from './workflows';
 
 const SINCE = [
   ['', 'any time'],
@@ -34,7 +35,8 @@ export function RunsScreen({ params }: { params: URLSearchParams }) {
   const setCursors = (next: (c: Array<string | undefined>) => Array<string | undefined>) =>
     setPaging({ filters, cursors: next(cursors) });
   const [page, setPage] = useState<{ executions: Summary[]; next_cursor: string | null } | null>(null);
-  const [workflows, setWorkflows] = useState<Workflow[]>([]);
+  // The workflow filter's choices; without the catalog it offers "all workflows" only.
+  const { workflows } = useCatalog();
   const [error, setError] = useState<Error | null>(null);
   const cursor = cursors[cursors.length - 1];
 
@@ -52,12 +54,6 @@ export function RunsScreen({ params }: { params: URLSearchParams }) {
   useEffect(() => {
     void load();
   }, [load]);
-  useEffect(() => {
-    api<{ workflows: Workflow[] }>('GET', '/workflows').then(
-      (w) => setWorkflows(w.workflows),
-      () => {},
-    );
-  }, []);
   useJournal(
     (e) => e.type === 'execution.created' || e.type === 'execution.status_changed' || e.type === 'step.finished',
     load,
@@ -109,7 +105,7 @@ export function RunsScreen({ params }: { params: URLSearchParams }) {
           Workflow
           <select value={workflow} onChange={(e) => filter({ workflow: e.currentTarget.value })}>
             <option value="">all workflows</option>
-            {workflows.map((w) => (
+            {workflows?.map((w) => (
               <option key={w.workflow_id} value={w.workflow_id}>
                 {w.workflow_id}
               </option>

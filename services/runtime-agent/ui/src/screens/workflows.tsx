@@ -11,7 +11,8 @@ import { useJournal } from '../journal';
 import { go, href } from '../router';
 import { ENDED, type ExecutionRecord, type Me, type Param, type Problem, type Workflow } from '../types';
 
-function useCatalog() {
+/** The catalog (GET /workflows), read once per screen. */
+export function useCatalog() {
   const [workflows, setWorkflows] = useState<Workflow[] | null>(null);
   const [error, setError] = useState<Error | null>(null);
   useEffect(() => {
