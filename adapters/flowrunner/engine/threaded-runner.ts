@@ -1,9 +1,10 @@
 /**
  * A FlowRunner over worker threads: the flow's users shared among `threads` threads of the pool
- * (thread-pool.ts, thread-worker.ts), each running the one-loop FlowRunner with its own connections. The same surface as FlowRunner: start, stop
- * (every thread told at once; resolves when all have stopped), drain, update (each thread its new share),
- * snapshot and mergeableStats from the threads' numbers merged exactly. A thread that fails (throws, exits,
- * or ends with every user failed) makes the run `error`, and the others stop.
+ * (thread-pool.ts, thread-worker.ts), each running the one-loop FlowRunner with its own connections. The
+ * same surface as FlowRunner: start, stop (every thread told at once; resolves when all have stopped),
+ * drain, update (each thread its new share), snapshot and mergeableStats from the threads' numbers merged
+ * exactly. A thread that fails (throws, exits, or ends with every user failed) makes the run `error`, and
+ * the others stop.
  */
 import { performance } from 'node:perf_hooks';
 import type { Worker } from 'node:worker_threads';
