@@ -1,7 +1,8 @@
 /**
  * The agent's HTTP API, one module per resource, and the web console's files (console.ts); the FlowRunner
- * control API (`/api/*`) is mounted from flowrunner-api.ts. Every handler parses its request, calls the service and answers. Each module declares
- * its routes for the OpenAPI document (GET /openapi.json) next to their handlers.
+ * control API (`/api/*`) is mounted from flowrunner-api.ts. Every handler parses its request, calls the
+ * service and answers. Each module declares its routes for the OpenAPI document (GET /openapi.json) next
+ * to their handlers.
  */
 import { Router } from '@koa/router';
 import { VERSION } from '../../paths.js';
