@@ -96,6 +96,9 @@ export async function checkPod(kube: Kube, pod: string): Promise<void> {
   }
 }
 
+/** WebSocket readyState CLOSING (2) and CLOSED (3). */
+const WS_CLOSING = 2;
+
 /** Opens the local end of a forward to `pod`'s `port` (a pod known to exist: checkPod, or listed by podsOf). */
 export async function forwardToPod(kube: Kube, pod: string, port: number): Promise<Forward> {
   const forward = new kube.k8s.PortForward(kube.kc);
@@ -106,8 +109,11 @@ export async function forwardToPod(kube: Kube, pod: string, port: number): Promi
     socket.on('error', () => socket.destroy());
     forward.portForward(kube.namespace, pod, [port], socket, null, socket).then(
       (ws) => {
-        const w = ws as { on?: (e: string, f: () => void) => void; close?: () => void };
-        w.on?.('close', () => socket.end());
+        const w = ws as { on?: (e: string, f: () => void) => void; close?: () => void; readyState?: number };
+        // A forward refused at once (nothing listens on the pod's port) may have closed before this runs:
+        // its close event is gone, so the local connection ends here, or its request would wait forever.
+        if ((w.readyState ?? 0) >= WS_CLOSING) socket.end();
+        else w.on?.('close', () => socket.end());
         socket.on('close', () => w.close?.());
       },
       () => socket.destroy(),
