@@ -2,6 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { Got } from 'got';
 import type { EgressPolicy } from '../shared/egress.js';
+import { installFastRequestOptions } from './request-options.js';
 
 type GotModule = typeof import('got');
 
@@ -32,6 +33,7 @@ export class ApiClient {
   /** Imports got and builds the instance, once: concurrent first requests share one instance (one keep-alive pool). */
   load(): Promise<Got> {
     this.loading ??= import('got').then((module) => {
+      installFastRequestOptions(module.Options);
       gotModule = module;
       this.got = extend(module.default, this.policy);
       return this.got;
