@@ -78,11 +78,6 @@ export class StateWriter {
     this.store.backgroundProcesses.forget(p);
   }
 
-  /** A step's action has started its I/O: what is queued may be written meanwhile (not committed). */
-  writeWhileWaiting(): void {
-    this.store.writeWhileWaiting();
-  }
-
   /** A patch that changes no status (rollback bookkeeping): no event of its own. */
   patch(e: ExecutionRef, patch: ExecutionPatch, options: WriteOptions = {}): void {
     this.store.executions.patch(e.id, patch, options);

@@ -264,10 +264,7 @@ async function runAttempt(
       return exampleOf(spec);
     }
     if (mutating && !target.dryRun) target.beforeSideEffect?.();
-    const running = spec.run(ctx, input);
-    // A real action is now doing its I/O (a dry run's does none): the store writes the steps before it meanwhile.
-    if (!target.dryRun) deps.state.writeWhileWaiting();
-    const out = await untilSettledOrAbandoned(running, signal);
+    const out = await untilSettledOrAbandoned(spec.run(ctx, input), signal);
     if (out !== USE_EXAMPLE_OUTPUT)
       return { outputs: out, source: target.dryRun && spec.supportsDryRun ? 'dry_run' : 'run' };
     if (!target.dryRun)

@@ -25,11 +25,7 @@ export const STORE_FILE = 'runtime-agent.sqlite';
 
 export interface StoreOptions {
   synchronous?: 'normal' | 'full';
-  /**
-   * Hold the file's lock while open (default). Only tests that watch the file from a second connection turn it
-   * off; the writes then never run ahead of their commit (WriteQueue.applyWhileWaiting), which would hold a
-   * transaction open.
-   */
+  /** Hold the file's lock while open (default). Only tests that watch the file from a second connection turn it off. */
   exclusive?: boolean;
 }
 
@@ -85,7 +81,7 @@ export class Store {
     this.db.pragma('wal_autocheckpoint = 10000');
     createSchema(this.db);
     const onError = (err: unknown) => this.onDeferredError(err);
-    this.queue = new WriteQueue(this.db, onError, options.exclusive !== false);
+    this.queue = new WriteQueue(this.db, onError);
     const flush = () => this.flush();
     const update = this.update.bind(this);
     this.steps = new Steps(this.db, this.queue, flush, update);
@@ -121,11 +117,6 @@ export class Store {
   /** Called before an action with side effects starts: whatever state is still pending commits now. */
   flushBeforeSideEffect(): void {
     if (!this.closed) this.queue.flushDeferred();
-  }
-
-  /** A step's action has started its I/O: the pending writes run meanwhile (WriteQueue.applyWhileWaiting). */
-  writeWhileWaiting(): void {
-    if (!this.closed) this.queue.applyWhileWaiting();
   }
 
   isOpen(): boolean {

@@ -10,10 +10,6 @@
  * - everything is committed at once whenever someone must not go on without it: every read flushes first,
  *   and the engine commits all pending state before an action with side effects starts.
  *
- * While a step waits for its action's I/O, the writes queued so far are run ahead of their commit, in a
- * transaction left open (`applyWhileWaiting`): SQLite's work on the rows then overlaps the request in flight,
- * and the commit that follows has only pages to write. Nothing commits earlier or later for it.
- *
  * A SIGKILL can therefore lose only the critical writes of the turn it interrupts (recovery reports that
  * execution as interrupted) and the last few milliseconds of the rest.
  */
@@ -62,14 +58,6 @@ export class WriteQueue {
   private readonly buffers: Array<() => void> = [];
   private readonly stages: Stage[] = [];
   private flushScheduled = false;
-  private applyScheduled = false;
-  /** A transaction `apply` began and no commit has ended yet. */
-  private open = false;
-  /** The deferred writes run in the open transaction: queued again, in front, should it not commit. */
-  private applied: Deferred[] = [];
-  private readonly begin: Database.Statement;
-  private readonly end: Database.Statement;
-  private readonly rollback: Database.Statement;
   private timerScheduled = false;
   private closed = false;
 
@@ -77,16 +65,7 @@ export class WriteQueue {
     private readonly db: Database.Database,
     /** Told about a deferred write that failed; it never takes the commit it rides on down with it. */
     private readonly onError: (err: unknown) => void,
-    /**
-     * Whether writes may run ahead of their commit (`applyWhileWaiting`): only while the connection holds the
-     * file exclusively, since an open transaction would keep every other connection from writing.
-     */
-    private readonly writeAhead = true,
-  ) {
-    this.begin = db.prepare('BEGIN');
-    this.end = db.prepare('COMMIT');
-    this.rollback = db.prepare('ROLLBACK');
-  }
+  ) {}
 
   /** A flush function for rows buffered elsewhere (called with every flush, outside the state commit). */
   addBuffer(flush: () => void): void {
@@ -163,20 +142,6 @@ export class WriteQueue {
     });
   }
 
-  /**
-   * Runs the deferred writes, stages and buffered rows in the open transaction (beginning it) once this turn is
-   * over, without committing them: called when a step's action has started its I/O, which by then is under
-   * way. Their commit comes as it would have come without this.
-   */
-  applyWhileWaiting(): void {
-    if (!this.writeAhead || this.applyScheduled || this.closed) return;
-    this.applyScheduled = true;
-    setImmediate(() => {
-      this.applyScheduled = false;
-      this.inBackground(() => this.apply());
-    });
-  }
-
   /** Asks for a cosmetic flush (buffered rows arrived). */
   scheduleCosmetic(): void {
     this.schedule(false);
@@ -195,54 +160,7 @@ export class WriteQueue {
   }
 
   private hasWork(): boolean {
-    return this.open || this.deferred.length > 0 || this.stages.some((s) => s.pending());
-  }
-
-  private apply(): void {
-    if (this.closed || !(this.deferred.length > 0 || this.stages.some((s) => s.pending()))) return;
-    // Queue order holds: a write someone waits for commits on its own at the end of this turn, and so does
-    // everything queued after it.
-    if (this.deferred.some((w) => w.settle)) return;
-    if (!this.open) {
-      if (this.db.inTransaction) return;
-      this.begin.run();
-      this.open = true;
-    }
-    const work = this.deferred;
-    this.deferred = [];
-    for (const w of work) this.applied.push(w);
-    try {
-      this.runAll(work, undefined);
-      for (const flush of this.buffers) flush();
-    } catch (err) {
-      this.abandonOpen();
-      throw err;
-    }
-    // An error SQLite answers by rolling the transaction back (a full disk) leaves nothing of it.
-    if (!this.db.inTransaction) this.abandonOpen();
-  }
-
-  /** Commits the open transaction; when that fails, its writes are queued again and its stages rolled back. */
-  private commitOpen(): void {
-    if (!this.open) return;
-    try {
-      if (!this.db.inTransaction) throw new Error('the store rolled back the transaction of the pending writes');
-      this.end.run();
-    } catch (err) {
-      this.abandonOpen();
-      throw err;
-    }
-    this.open = false;
-    this.applied = [];
-    for (const h of this.stages) h.committed();
-  }
-
-  private abandonOpen(): void {
-    if (this.db.inTransaction) this.rollback.run();
-    this.open = false;
-    for (const h of this.stages) h.rolledBack();
-    this.deferred = [...this.applied, ...this.deferred];
-    this.applied = [];
+    return this.deferred.length > 0 || this.stages.some((s) => s.pending());
   }
 
   close(): void {
@@ -256,15 +174,6 @@ export class WriteQueue {
    * failed one is left out (failures are rare; savepoints on every write would cost each commit).
    */
   private commit(fn?: () => void): void {
-    try {
-      this.commitOpen();
-    } catch (err) {
-      // As for a failed commit below: writes someone waits for hear it, the engine's own are tried again later.
-      for (const w of this.deferred) w.settle?.(err);
-      this.deferred = this.deferred.filter((w) => !w.settle);
-      throw err;
-    }
-    if (!fn && this.deferred.length === 0 && !this.stages.some((s) => s.pending())) return;
     const work = this.deferred;
     this.deferred = [];
     const waiting = work.flatMap((w) => (w.settle ? [w.settle] : []));
