@@ -1,7 +1,5 @@
 import assert from 'node:assert/strict';
 import { lookup } from 'node:dns';
-import http from 'node:http';
-import https from 'node:https';
 import type { Got, Options as GotOptions } from 'got';
 import { ApiClient } from '../../../adapters/api/client.js';
 import { type Build, fastRequestOptions, gotRequestOptions } from '../../../adapters/api/request-options.js';
@@ -19,21 +17,16 @@ describe('adapters: api request options built by assignment', () => {
   let original: Build;
   let fast: Build;
   let adapterDefaults: GotOptions;
-  const policyLookup = ((host: string, options: unknown, callback: unknown) =>
-    lookup(host, options as never, callback as never)) as never;
+  const policy = {
+    lookup: (host: string, options: unknown, callback: unknown) => lookup(host, options as never, callback as never),
+    checkHost() {},
+  } as unknown as EgressPolicy;
   before(async () => {
     ({ default: got, Options } = await import('got'));
     original = gotRequestOptions(Options);
     fast = fastRequestOptions(original);
-    adapterDefaults = got.extend({
-      retry: { limit: 0 },
-      throwHttpErrors: false,
-      followRedirect: false,
-      allowGetBody: true,
-      responseType: 'text',
-      agent: { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) },
-      dnsLookup: policyLookup,
-    }).defaults.options;
+    // The adapter's own got instance: its defaults are the options every api step's request starts from.
+    adapterDefaults = (await new ApiClient(policy).load()).defaults.options;
   });
 
   const cases: Array<[string, () => GotOptions]> = [
@@ -86,7 +79,6 @@ describe('adapters: api request options built by assignment', () => {
   }
 
   it('is installed once the api adapter loads got, and got keeps its own for comparison', async () => {
-    const policy = { lookup: policyLookup, checkHost() {} } as unknown as EgressPolicy;
     await new ApiClient(policy).load();
     const installed = Options.prototype.createNativeRequestOptions;
     assert.notEqual(installed, gotRequestOptions(Options), "the adapter's build replaced got's");
