@@ -33,6 +33,7 @@
 import { Agent } from 'node:http';
 import got, { Options } from 'got';
 import { fastRequestOptions, gotRequestOptions } from '../adapters/api/request-options.js';
+import { withRequestOptions } from './request-options.js';
 import { loadAverage, processCpuMs, REQUEST_TIMEOUT_MS, startCompiledAgent } from './agent.js';
 import { median } from './stats.js';
 import { pingPackage, startTarget } from './target.js';
@@ -88,14 +89,7 @@ export async function endToEnd(): Promise<string> {
     // calls with that build show how much of the ratio is the agent's own work rather than its cheaper got calls.
     const gotOwn = gotRequestOptions(Options);
     const fast = fastRequestOptions(gotOwn);
-    const fixedReference = async (): Promise<number> => {
-      Options.prototype.createNativeRequestOptions = fast as never;
-      try {
-        return (await reference()).referenceMs;
-      } finally {
-        Options.prototype.createNativeRequestOptions = gotOwn as never;
-      }
-    };
+    const fixedReference = async (): Promise<number> => (await withRequestOptions(fast, reference)).referenceMs;
 
     const viaAgent = async (): Promise<
       Omit<Pair, 'agentFirst' | 'referenceMs' | 'referenceCpuMs' | 'fixedReferenceMs'>

@@ -37,6 +37,7 @@ import type * as EngineModule from '../services/runtime-agent/src/engine/engine.
 import type * as MetricsModule from '../services/runtime-agent/src/metrics.js';
 import type * as StoreModule from '../services/runtime-agent/src/store/store.js';
 import { fromDist } from './agent.js';
+import { withRequestOptions } from './request-options.js';
 import { median } from './stats.js';
 import { pingPackage, startTarget } from './target.js';
 
@@ -110,15 +111,10 @@ export async function engineOverhead(): Promise<string> {
       return { ...setup, wpk, loop: sample(), fixedLoop: sample(), engine: sample() };
     });
     type Setup = (typeof setups)[number];
-    const plainLoop = async ({ url }: Setup, build: typeof gotOwn) => {
-      const installed = Options.prototype.createNativeRequestOptions;
-      Options.prototype.createNativeRequestOptions = build as never;
-      try {
+    const plainLoop = ({ url }: Setup, build: typeof gotOwn) =>
+      withRequestOptions(build, async () => {
         for (let i = 0; i < STEPS; i++) await loopClient.get(url).json();
-      } finally {
-        Options.prototype.createNativeRequestOptions = installed;
-      }
-    };
+      });
     const engineRun = async ({ wpk }: Setup) => {
       const { execution } = engine.submit({ wpk, params: {}, dryRun: false });
       await once(engine.bus, `end:${execution.id}`);
